@@ -1,0 +1,380 @@
+//! Source and target introspection into one neutral model of tables, columns, keys and DDL.
+//!
+//! The PostgreSQL reader lives in `postgres.rs`; the model here is what the planner, the
+//! pipeline and the schema steps consume. DDL fragments that the server can render exactly
+//! (`pg_get_indexdef`, `pg_get_constraintdef`, `pg_get_triggerdef`, `pg_get_functiondef`,
+//! `pg_get_viewdef`, `format_type`) are kept as the server's own text.
+
+pub mod error;
+pub mod postgres;
+
+pub use error::CatalogError;
+
+use std::collections::HashSet;
+use std::fmt;
+
+/// A schema-qualified relation or object name, unquoted.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct QualifiedName {
+    /// Schema (namespace) name.
+    pub schema: String,
+    /// Object name inside the schema.
+    pub name: String,
+}
+
+impl QualifiedName {
+    /// Builds a name from its two parts.
+    pub fn new(schema: impl Into<String>, name: impl Into<String>) -> Self {
+        Self {
+            schema: schema.into(),
+            name: name.into(),
+        }
+    }
+
+    /// The name quoted for SQL: `"schema"."name"`.
+    pub fn quoted(&self) -> String {
+        format!("{}.{}", quote_ident(&self.schema), quote_ident(&self.name))
+    }
+}
+
+impl fmt::Display for QualifiedName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.schema, self.name)
+    }
+}
+
+/// Quotes an SQL identifier, doubling embedded double quotes.
+pub fn quote_ident(ident: &str) -> String {
+    let mut out = String::with_capacity(ident.len() + 2);
+    out.push('"');
+    for ch in ident.chars() {
+        if ch == '"' {
+            out.push('"');
+        }
+        out.push(ch);
+    }
+    out.push('"');
+    out
+}
+
+/// Quotes an SQL string literal (standard_conforming_strings on), doubling single quotes.
+pub fn quote_literal(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() + 2);
+    out.push('\'');
+    for ch in value.chars() {
+        if ch == '\'' {
+            out.push('\'');
+        }
+        out.push(ch);
+    }
+    out.push('\'');
+    out
+}
+
+/// Everything sluice knows about one database, restricted to the selected tables and the
+/// objects they (and the rest of the user schema) need.
+#[derive(Debug, Clone, Default)]
+pub struct Catalog {
+    /// `server_version` as reported by the server, e.g. "15.19 (Debian 15.19-0+deb12u1)".
+    pub server_version: String,
+    /// `server_version_num`, e.g. 150019.
+    pub server_version_num: i32,
+    /// Non-system schemas that hold selected tables or other user objects, in creation order.
+    pub schemas: Vec<SchemaObject>,
+    /// Extensions other than plpgsql.
+    pub extensions: Vec<Extension>,
+    /// User-defined types (enums, domains, composites, ranges), in dependency order.
+    pub types: Vec<DdlObject>,
+    /// Functions, procedures and aggregates of user schemas (not extension members).
+    pub functions: Vec<DdlObject>,
+    /// Selected tables, partitioned parents before their partitions, inheritance parents first.
+    pub tables: Vec<Table>,
+    /// Standalone sequences and those owned by columns (serial, identity).
+    pub sequences: Vec<Sequence>,
+    /// Views and materialized views in dependency order.
+    pub views: Vec<View>,
+}
+
+/// A schema to create on the target.
+#[derive(Debug, Clone)]
+pub struct SchemaObject {
+    /// Schema name.
+    pub name: String,
+    /// Owner role name.
+    pub owner: String,
+    /// `COMMENT ON SCHEMA` text.
+    pub comment: Option<String>,
+}
+
+/// An installed extension.
+#[derive(Debug, Clone)]
+pub struct Extension {
+    /// Extension name.
+    pub name: String,
+    /// Schema the extension's objects live in.
+    pub schema: String,
+    /// Installed version.
+    pub version: String,
+}
+
+/// An object whose full DDL the server renders (types, functions).
+#[derive(Debug, Clone)]
+pub struct DdlObject {
+    /// Object name (for functions, the identity signature, e.g. `public.f(integer)`).
+    pub name: QualifiedName,
+    /// Complete statement(s) that create it, including its comment.
+    pub ddl: String,
+}
+
+/// How a relation stores rows, which decides how (and whether) it is copied.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum TableKind {
+    /// A plain heap table (possibly an inheritance child or parent).
+    #[default]
+    Ordinary,
+    /// A partitioned parent: no storage, data lives in its partitions.
+    Partitioned {
+        /// `pg_get_partkeydef` text, e.g. `RANGE (created_at)`.
+        partition_key: String,
+    },
+}
+
+/// A table with the facts needed to create, copy and finish it.
+#[derive(Debug, Clone, Default)]
+pub struct Table {
+    /// Source OID (for logging and ordering only).
+    pub oid: u32,
+    /// Qualified name.
+    pub name: QualifiedName,
+    /// Ordinary or partitioned.
+    pub kind: TableKind,
+    /// `UNLOGGED` table.
+    pub unlogged: bool,
+    /// When this table is a partition: its parent and `FOR VALUES ...` bound text.
+    pub partition_of: Option<(QualifiedName, String)>,
+    /// Inheritance parents (`INHERITS (...)`), for non-partition children.
+    pub inherits: Vec<QualifiedName>,
+    /// Columns in attribute order, dropped columns excluded.
+    pub columns: Vec<Column>,
+    /// The primary key constraint, built after data.
+    pub primary_key: Option<Constraint>,
+    /// Unique, check and exclusion constraints, built after data.
+    pub constraints: Vec<Constraint>,
+    /// Foreign keys, built once both sides hold data.
+    pub foreign_keys: Vec<Constraint>,
+    /// Indexes that do not back a constraint, built after data.
+    pub indexes: Vec<Index>,
+    /// Triggers (not internal ones), created after data so they do not fire during the load.
+    pub triggers: Vec<DdlObject>,
+    /// The key used to cut the table into keyset ranges: primary key, else a unique index
+    /// over NOT NULL columns. Column names in key order.
+    pub chunk_key: Option<Vec<KeyColumn>>,
+    /// `pg_class.reltuples` (may be -1 when the table was never analyzed).
+    pub estimated_rows: i64,
+    /// Heap size in 8 KiB blocks (`pg_relation_size / block_size`).
+    pub blocks: i64,
+    /// Heap bytes (`pg_relation_size`) plus TOAST.
+    pub size_bytes: i64,
+    /// Table comment.
+    pub comment: Option<String>,
+    /// Owner role name.
+    pub owner: String,
+    /// `GRANT` statements reproducing the table's ACL (applied only when asked).
+    pub grants: Vec<String>,
+    /// Other tables inherit from it or are its partitions (`relhassubclass`): its inheritable
+    /// CHECK constraints then recurse into them and are added in the final phase.
+    pub has_children: bool,
+}
+
+impl Table {
+    /// Whether this relation holds rows of its own (partitioned parents do not).
+    pub fn has_storage(&self) -> bool {
+        matches!(self.kind, TableKind::Ordinary)
+    }
+
+    /// Columns that COPY reads and writes: every column except stored generated ones.
+    pub fn copy_columns(&self) -> impl Iterator<Item = &Column> {
+        self.columns.iter().filter(|c| c.generated.is_none())
+    }
+}
+
+/// A column of a table.
+#[derive(Debug, Clone, Default)]
+pub struct Column {
+    /// Column name.
+    pub name: String,
+    /// Attribute number on the source.
+    pub attnum: i16,
+    /// Type as `format_type(atttypid, atttypmod)` renders it, e.g. `numeric(12,2)`, `public.mood[]`.
+    pub type_sql: String,
+    /// Type OID on the source (built-in OIDs are the same on every server).
+    pub type_oid: u32,
+    /// `NOT NULL`.
+    pub not_null: bool,
+    /// Default expression (`pg_get_expr(adbin)`), absent for identity and generated columns.
+    pub default: Option<String>,
+    /// Identity column: `ALWAYS` or `BY DEFAULT`, with its sequence options rendered.
+    pub identity: Option<Identity>,
+    /// Stored generated column expression.
+    pub generated: Option<String>,
+    /// Collation when it differs from the type's default, quoted and qualified.
+    pub collation: Option<String>,
+    /// Column comment.
+    pub comment: Option<String>,
+    /// Only comes from an inheritance or partitioned parent (`NOT attislocal`): the DDL must not
+    /// redeclare it.
+    pub inherited: bool,
+}
+
+/// Identity column facts.
+#[derive(Debug, Clone, Default)]
+pub struct Identity {
+    /// `true` for `GENERATED ALWAYS`, `false` for `BY DEFAULT`.
+    pub always: bool,
+    /// The backing sequence (its value is set after the load).
+    pub sequence: QualifiedName,
+    /// Sequence options for the identity clause, e.g. `SEQUENCE NAME "s"."t_id_seq" START WITH 1 ...`.
+    pub options: String,
+}
+
+/// One column of a chunking key.
+#[derive(Debug, Clone)]
+pub struct KeyColumn {
+    /// Column name.
+    pub name: String,
+    /// Type as `format_type` renders it, used to cast boundary literals.
+    pub type_sql: String,
+}
+
+/// A table constraint rendered by `pg_get_constraintdef`.
+#[derive(Debug, Clone, Default)]
+pub struct Constraint {
+    /// Constraint name (preserved on the target).
+    pub name: String,
+    /// `PRIMARY KEY (id)`, `CHECK (...)`, `FOREIGN KEY (...) REFERENCES ...`, ...
+    pub definition: String,
+    /// For foreign keys: the referenced table.
+    pub references: Option<QualifiedName>,
+    /// Constraint comment.
+    pub comment: Option<String>,
+    /// For a partition's index-backed constraint: the parent's index it is attached to.
+    pub attach_to: Option<QualifiedName>,
+}
+
+/// A standalone index rendered by `pg_get_indexdef` (partial and expression ones included).
+#[derive(Debug, Clone, Default)]
+pub struct Index {
+    /// Index name (preserved on the target).
+    pub name: String,
+    /// Full `CREATE [UNIQUE] INDEX name ON ONLY? table USING ...` statement.
+    pub definition: String,
+    /// Index comment.
+    pub comment: Option<String>,
+    /// For an index of a partition: the partitioned parent's index it is attached to.
+    pub attach_to: Option<QualifiedName>,
+}
+
+/// A sequence and where its value must be set after the load.
+#[derive(Debug, Clone, Default)]
+pub struct Sequence {
+    /// Qualified name.
+    pub name: QualifiedName,
+    /// `CREATE SEQUENCE` statement (absent for identity sequences, created with their column).
+    pub ddl: Option<String>,
+    /// `ALTER SEQUENCE ... OWNED BY` statement for serial columns.
+    pub owned_by: Option<String>,
+    /// The table owning it (serial or identity column); `None` for a standalone sequence.
+    pub owner_table: Option<QualifiedName>,
+    /// Backs an identity column: created by the column, never by `CREATE SEQUENCE`.
+    pub identity: bool,
+}
+
+/// A view or materialized view.
+#[derive(Debug, Clone, Default)]
+pub struct View {
+    /// Qualified name.
+    pub name: QualifiedName,
+    /// Materialized views are created `WITH NO DATA` and refreshed after the load.
+    pub materialized: bool,
+    /// Full create statement(s), including comments and, for materialized views, their indexes.
+    pub ddl: String,
+    /// Tables and views this view reads (from `pg_depend`/`pg_rewrite`).
+    pub depends_on: Vec<QualifiedName>,
+    /// Owner role name.
+    pub owner: String,
+}
+
+/// What already exists on a target, so `create` can skip shared objects and report tables.
+#[derive(Debug, Clone, Default)]
+pub struct TargetFacts {
+    /// Schema names.
+    pub schemas: HashSet<String>,
+    /// Extension names.
+    pub extensions: HashSet<String>,
+    /// User types (enums, domains, composites, ranges).
+    pub types: HashSet<QualifiedName>,
+    /// Functions and procedures by identity signature, e.g. `public`.`f(integer)`.
+    pub functions: HashSet<QualifiedName>,
+    /// Ordinary, partitioned and foreign tables.
+    pub tables: HashSet<QualifiedName>,
+    /// Every other relation: views, materialized views, sequences.
+    pub relations: HashSet<QualifiedName>,
+}
+
+impl Catalog {
+    /// Keeps the tables `keep` accepts plus the relatives their DDL needs (a partitioned
+    /// parent's partitions, a partition's or inheritance child's parents), the views whose
+    /// every dependency is kept, and the sequences that are standalone or owned by a kept
+    /// table; drops (with a warning) foreign keys to tables that are not kept.
+    pub fn select(&mut self, keep: impl Fn(&QualifiedName) -> bool) {
+        let mut kept: HashSet<QualifiedName> = self
+            .tables
+            .iter()
+            .filter(|t| keep(&t.name))
+            .map(|t| t.name.clone())
+            .collect();
+        loop {
+            let before = kept.len();
+            for t in &self.tables {
+                let parent = t.partition_of.as_ref().map(|(p, _)| p);
+                if kept.contains(&t.name) {
+                    kept.extend(parent.cloned());
+                    kept.extend(t.inherits.iter().cloned());
+                } else if parent.is_some_and(|p| kept.contains(p)) {
+                    // A partitioned parent's rows live in its partitions: keep them all.
+                    kept.insert(t.name.clone());
+                }
+            }
+            if kept.len() == before {
+                break;
+            }
+        }
+        self.tables.retain(|t| kept.contains(&t.name));
+        for t in &mut self.tables {
+            let name = t.name.clone();
+            t.foreign_keys.retain(|fk| match &fk.references {
+                Some(r) if !kept.contains(r) => {
+                    tracing::warn!(
+                        table = %name,
+                        constraint = %fk.name,
+                        references = %r,
+                        "foreign key dropped: the referenced table is not selected"
+                    );
+                    false
+                }
+                _ => true,
+            });
+        }
+        self.sequences
+            .retain(|s| s.owner_table.as_ref().map_or(true, |t| kept.contains(t)));
+        // Views come in dependency order, so one pass sees every view's dependencies decided.
+        let mut kept_views = kept;
+        self.views.retain(|v| {
+            let ok = v.depends_on.iter().all(|d| kept_views.contains(d));
+            if ok {
+                kept_views.insert(v.name.clone());
+            }
+            ok
+        });
+    }
+}

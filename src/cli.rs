@@ -1,0 +1,88 @@
+//! Command-line definitions (clap). Raw flags only; [`crate::config`] turns them into settings.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::CopyOverrides;
+use crate::schema::SchemaMode;
+
+/// sluice: a streaming data-copy engine into PostgreSQL.
+#[derive(Debug, Parser)]
+#[command(name = "sluice", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Copy tables (schema, data, indexes, constraints, sequences) from the source to the target.
+    Copy(CopyArgs),
+}
+
+/// Flags of `sluice copy`.
+#[derive(Debug, Args)]
+pub struct CopyArgs {
+    /// Source database URL (postgres://user@host:port/db?sslmode=...).
+    #[arg(long, env = "SLUICE_SOURCE", hide_env_values = true)]
+    pub source: Option<String>,
+    /// Target database URL.
+    #[arg(long, env = "SLUICE_TARGET", hide_env_values = true)]
+    pub target: Option<String>,
+    /// Job file (TOML); flags win over it.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Copy only tables matching this glob over schema.table (repeatable).
+    #[arg(long = "tables", value_name = "PATTERN")]
+    pub tables: Vec<String>,
+    /// Leave out tables matching this glob over schema.table (repeatable).
+    #[arg(long = "exclude", value_name = "PATTERN")]
+    pub exclude: Vec<String>,
+    /// Parallel copy lanes [default: 4].
+    #[arg(long, short = 'j')]
+    pub jobs: Option<usize>,
+    /// Parallel index and constraint builders [default: --jobs].
+    #[arg(long)]
+    pub index_jobs: Option<usize>,
+    /// Approximate rows per chunk [default: 500000].
+    #[arg(long)]
+    pub chunk_rows: Option<u64>,
+    /// Target schema handling [default: create].
+    #[arg(long, value_enum)]
+    pub schema: Option<SchemaMode>,
+    /// With --schema existing: empty the selected target tables first.
+    #[arg(long)]
+    pub truncate: bool,
+    /// Reproduce table owners on the target.
+    #[arg(long)]
+    pub owners: bool,
+    /// Reproduce grants on the target.
+    #[arg(long)]
+    pub grants: bool,
+    /// Print only errors and the final summary.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+impl CopyArgs {
+    /// The values that override the job file.
+    pub fn overrides(&self) -> CopyOverrides {
+        CopyOverrides {
+            source: self.source.clone(),
+            target: self.target.clone(),
+            config: self.config.clone(),
+            tables: self.tables.clone(),
+            exclude: self.exclude.clone(),
+            jobs: self.jobs,
+            index_jobs: self.index_jobs,
+            chunk_rows: self.chunk_rows,
+            schema: self.schema,
+            truncate: self.truncate,
+            owners: self.owners,
+            grants: self.grants,
+        }
+    }
+}

@@ -1,0 +1,310 @@
+//! The job file (TOML) and the validated settings a command runs with.
+//!
+//! Precedence: file < environment (`SLUICE_SOURCE`/`SLUICE_TARGET`) < flags.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::conninfo::{redact, Env, PgUrl};
+use crate::error::{Error, Result};
+use crate::plan::TableFilter;
+use crate::schema::SchemaMode;
+
+/// The whole job file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// Where rows come from.
+    #[serde(default)]
+    pub source: Endpoint,
+    /// Where rows go.
+    #[serde(default)]
+    pub target: Endpoint,
+    /// How the copy runs.
+    #[serde(default)]
+    pub copy: CopySection,
+}
+
+/// A database endpoint.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Endpoint {
+    /// Connection URL; `${VAR}` is replaced from the environment.
+    pub url: Option<String>,
+}
+
+/// `[copy]`: every key optional, defaults in [`CopySettings::default`].
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CopySection {
+    /// Glob patterns over `schema.table` to include (default: every table).
+    pub tables: Option<Vec<String>>,
+    /// Glob patterns over `schema.table` to leave out.
+    pub exclude: Option<Vec<String>>,
+    /// Parallel copy lanes (each a source and a target connection).
+    pub jobs: Option<usize>,
+    /// Parallel index/constraint builders on the target.
+    pub index_jobs: Option<usize>,
+    /// Approximate rows per chunk.
+    pub chunk_rows: Option<u64>,
+    /// Bytes of tuples per batch handed from reader to writer.
+    pub batch_bytes: Option<usize>,
+    /// Batches buffered per lane between reader and writer.
+    pub channel_batches: Option<usize>,
+    /// `create`, `existing` or `recreate`.
+    pub schema: Option<SchemaMode>,
+    /// With `schema = "existing"`: empty the target tables first.
+    pub truncate: Option<bool>,
+    /// Reproduce table owners (`ALTER ... OWNER TO`).
+    pub owners: Option<bool>,
+    /// Reproduce grants.
+    pub grants: Option<bool>,
+    /// `maintenance_work_mem` for index builds on the target, e.g. "512MB".
+    pub maintenance_work_mem: Option<String>,
+}
+
+/// Validated settings of a `copy` run.
+#[derive(Debug, Clone)]
+pub struct CopySettings {
+    /// Source database.
+    pub source: PgUrl,
+    /// Target database.
+    pub target: PgUrl,
+    /// Which tables.
+    pub filter: TableFilter,
+    /// Copy lanes.
+    pub jobs: usize,
+    /// Index builders.
+    pub index_jobs: usize,
+    /// Rows per chunk.
+    pub chunk_rows: u64,
+    /// Bytes per batch.
+    pub batch_bytes: usize,
+    /// Batches in flight per lane.
+    pub channel_batches: usize,
+    /// Target schema handling.
+    pub schema: SchemaMode,
+    /// Truncate existing target tables.
+    pub truncate: bool,
+    /// Reproduce owners.
+    pub owners: bool,
+    /// Reproduce grants.
+    pub grants: bool,
+    /// `maintenance_work_mem` for index builds.
+    pub maintenance_work_mem: String,
+}
+
+/// Values given on the command line or in the environment, which win over the file.
+#[derive(Debug, Default, Clone)]
+pub struct CopyOverrides {
+    /// `--source` / `SLUICE_SOURCE`.
+    pub source: Option<String>,
+    /// `--target` / `SLUICE_TARGET`.
+    pub target: Option<String>,
+    /// `--config`.
+    pub config: Option<PathBuf>,
+    /// `--tables`.
+    pub tables: Vec<String>,
+    /// `--exclude`.
+    pub exclude: Vec<String>,
+    /// `--jobs`.
+    pub jobs: Option<usize>,
+    /// `--index-jobs`.
+    pub index_jobs: Option<usize>,
+    /// `--chunk-rows`.
+    pub chunk_rows: Option<u64>,
+    /// `--schema`.
+    pub schema: Option<SchemaMode>,
+    /// `--truncate`.
+    pub truncate: bool,
+    /// `--owners`.
+    pub owners: bool,
+    /// `--grants`.
+    pub grants: bool,
+}
+
+/// Reads and parses a job file.
+pub fn load_file(path: &Path) -> Result<FileConfig> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::Config(format!("cannot read config file {}: {e}", path.display())))?;
+    parse_file(&text).map_err(|e| match e {
+        Error::Config(msg) => Error::Config(format!("config file {}: {msg}", path.display())),
+        other => other,
+    })
+}
+
+/// Parses job-file text.
+pub fn parse_file(text: &str) -> Result<FileConfig> {
+    // toml's messages quote the offending line, which may hold a password: keep only the
+    // first line of the message, which names the key and position.
+    toml::from_str(text).map_err(|e| {
+        let msg = e.message().to_string();
+        let at = e
+            .span()
+            .map(|s| line_of(text, s.start))
+            .map(|l| format!(" (line {l})"))
+            .unwrap_or_default();
+        Error::Config(format!("{msg}{at}"))
+    })
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+/// Replaces `${NAME}` with the environment variable `NAME`; an unset variable is an error.
+pub fn interpolate(value: &str, what: &str) -> Result<String> {
+    let mut out = String::with_capacity(value.len());
+    let mut rest = value;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after
+            .find('}')
+            .ok_or_else(|| Error::Config(format!("{what}: unclosed ${{ in {}", redact(value))))?;
+        let name = &after[..end];
+        let v = std::env::var(name).map_err(|_| {
+            Error::Config(format!("{what}: environment variable {name} is not set"))
+        })?;
+        out.push_str(&v);
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+impl CopySettings {
+    /// Merges file and overrides into validated settings.
+    pub fn resolve(over: CopyOverrides) -> Result<Self> {
+        let file = match &over.config {
+            Some(path) => load_file(path)?,
+            None => FileConfig::default(),
+        };
+        let env = Env::from_process();
+        let url = |flag: Option<String>, file: Option<String>, side: &str| -> Result<PgUrl> {
+            let raw = match flag {
+                Some(u) => u,
+                None => interpolate(
+                    &file.ok_or_else(|| {
+                        Error::Config(format!(
+                            "no {side} database: pass --{side} URL, set SLUICE_{}, or set [{side}] url in the config file",
+                            side.to_uppercase()
+                        ))
+                    })?,
+                    &format!("[{side}] url"),
+                )?,
+            };
+            if raw.starts_with("mysql://") || raw.starts_with("mariadb://") {
+                return Err(Error::Config(format!(
+                    "{side} {}: MySQL/MariaDB sources are not supported by this build yet",
+                    redact(&raw)
+                )));
+            }
+            PgUrl::parse(&raw, &env)
+        };
+        let source = url(over.source, file.source.url, "source")?;
+        let target = url(over.target, file.target.url, "target")?;
+        let c = file.copy;
+        let pick = |flag: Vec<String>, file: Option<Vec<String>>| {
+            if flag.is_empty() {
+                file.unwrap_or_default()
+            } else {
+                flag
+            }
+        };
+        let filter =
+            TableFilter::new(&pick(over.tables, c.tables), &pick(over.exclude, c.exclude))?;
+        let jobs = over.jobs.or(c.jobs).unwrap_or(4);
+        let settings = CopySettings {
+            source,
+            target,
+            filter,
+            jobs,
+            index_jobs: over.index_jobs.or(c.index_jobs).unwrap_or(jobs),
+            chunk_rows: over.chunk_rows.or(c.chunk_rows).unwrap_or(500_000),
+            batch_bytes: c.batch_bytes.unwrap_or(1 << 20),
+            channel_batches: c.channel_batches.unwrap_or(4),
+            schema: over.schema.or(c.schema).unwrap_or_default(),
+            truncate: over.truncate || c.truncate.unwrap_or(false),
+            owners: over.owners || c.owners.unwrap_or(false),
+            grants: over.grants || c.grants.unwrap_or(false),
+            maintenance_work_mem: c.maintenance_work_mem.unwrap_or_else(|| "256MB".into()),
+        };
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<()> {
+        let check = |ok: bool, msg: &str| {
+            if ok {
+                Ok(())
+            } else {
+                Err(Error::Config(msg.to_string()))
+            }
+        };
+        check(
+            (1..=256).contains(&self.jobs),
+            "jobs must be between 1 and 256",
+        )?;
+        check(
+            (1..=256).contains(&self.index_jobs),
+            "index_jobs must be between 1 and 256",
+        )?;
+        check(self.chunk_rows >= 1000, "chunk_rows must be at least 1000")?;
+        check(
+            (64 * 1024..=256 * 1024 * 1024).contains(&self.batch_bytes),
+            "batch_bytes must be between 65536 and 268435456",
+        )?;
+        check(
+            (1..=1024).contains(&self.channel_batches),
+            "channel_batches must be between 1 and 1024",
+        )?;
+        check(
+            !self.maintenance_work_mem.is_empty()
+                && self
+                    .maintenance_work_mem
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric()),
+            "maintenance_work_mem must look like \"256MB\"",
+        )?;
+        check(
+            !(self.truncate && self.schema != SchemaMode::Existing),
+            "truncate only applies with schema = \"existing\" (create refuses existing tables, recreate drops them)",
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let err = parse_file("[copy]\njobz = 3\n")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("jobz") && err.contains("line 2"), "{err}");
+    }
+
+    #[test]
+    fn example_config_parses() -> Result<()> {
+        let text = include_str!("../configs/example.toml");
+        let cfg = parse_file(text)?;
+        assert_eq!(cfg.copy.jobs, Some(4));
+        assert_eq!(cfg.copy.schema, Some(SchemaMode::Create));
+        Ok(())
+    }
+
+    #[test]
+    fn interpolates_environment() -> Result<()> {
+        std::env::set_var("SLUICE_TEST_INTERP", "pw");
+        assert_eq!(
+            interpolate("postgres://u:${SLUICE_TEST_INTERP}@h/db", "x")?,
+            "postgres://u:pw@h/db"
+        );
+        assert!(interpolate("${SLUICE_TEST_UNSET_VAR}", "x").is_err());
+        Ok(())
+    }
+}

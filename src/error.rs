@@ -1,0 +1,103 @@
+//! Typed errors of the library, each carrying what failed and why; `main` maps them to exit codes.
+
+use crate::catalog::QualifiedName;
+
+/// Everything that can make a sluice command fail.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The configuration file or the flags are invalid.
+    #[error("{0}")]
+    Config(String),
+    /// A database could not be reached or refused the login.
+    #[error("cannot connect to {side} {url}: {reason}")]
+    Connect {
+        /// `source` or `target`.
+        side: &'static str,
+        /// The URL with any password removed.
+        url: String,
+        /// The driver's explanation.
+        reason: String,
+    },
+    /// A catalog query failed.
+    #[error(transparent)]
+    Catalog(#[from] crate::catalog::CatalogError),
+    /// Selected tables clash with what the target already holds.
+    #[error("{0}")]
+    TargetNotEmpty(String),
+    /// A schema step (DDL) failed on the target.
+    #[error("schema step failed ({what}): {reason}")]
+    Schema {
+        /// The step's description.
+        what: String,
+        /// The server's message.
+        reason: String,
+    },
+    /// Copying a chunk of a table failed.
+    #[error("copy of {table} {chunk} failed while {stage}: {reason}")]
+    Copy {
+        /// The table being copied.
+        table: QualifiedName,
+        /// The chunk's key range, e.g. `keyset (100, 200]`.
+        chunk: String,
+        /// `reading the source`, `writing the target`, `committing`.
+        stage: &'static str,
+        /// The server's or the codec's message.
+        reason: String,
+    },
+    /// A database statement outside a chunk failed (snapshot, planning).
+    #[error("{what}: {reason}")]
+    Query {
+        /// What sluice was doing.
+        what: String,
+        /// The server's message.
+        reason: String,
+    },
+    /// The binary COPY stream did not have the expected shape.
+    #[error(transparent)]
+    Format(#[from] crate::pgcopy::FormatError),
+    /// A worker task panicked or was cancelled: a bug, not bad input.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    /// The process exit code for this error: 2 usage/config, 3 connection, 1 everything else.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Config(_) => 2,
+            Error::Connect { .. } => 3,
+            _ => 1,
+        }
+    }
+}
+
+/// Renders a `tokio_postgres::Error` with its server detail and hint, on one line.
+pub fn db_reason(err: &tokio_postgres::Error) -> String {
+    if let Some(db) = err.as_db_error() {
+        let mut s = format!("{} (SQLSTATE {})", db.message(), db.code().code());
+        if let Some(detail) = db.detail() {
+            s.push_str(&format!("; detail: {detail}"));
+        }
+        if let Some(hint) = db.hint() {
+            s.push_str(&format!("; hint: {hint}"));
+        }
+        if let Some(w) = db.where_() {
+            s.push_str(&format!("; context: {}", w.replace('\n', " / ")));
+        }
+        return s;
+    }
+    let mut s = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(e) = source {
+        let text = e.to_string();
+        if !s.contains(&text) {
+            s.push_str(": ");
+            s.push_str(&text);
+        }
+        source = e.source();
+    }
+    s
+}
+
+/// Shorthand for library results.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,22 @@
+//! sluice: a streaming data-copy engine into PostgreSQL.
+//!
+//! Data flows one way: [`config`] -> [`catalog`] -> [`plan`] -> [`pipeline`] (readers in
+//! [`source`], [`transform`], writers in [`sink`]) -> target, with [`schema`] steps before and
+//! after the data.
+
+pub mod catalog;
+pub mod cli;
+pub mod config;
+pub mod connect;
+pub mod conninfo;
+pub mod copy;
+pub mod error;
+pub mod pgcopy;
+pub mod pipeline;
+pub mod plan;
+pub mod schema;
+pub mod sink;
+pub mod source;
+pub mod transform;
+
+pub use error::{Error, Result};

@@ -1,0 +1,398 @@
+//! The running copy: lanes that move chunks, builders that finish tables, and one event loop
+//! that decides what may start when.
+//!
+//! A lane owns a source reader (on the run's snapshot) and a target writer; per chunk it joins
+//! the reader and writer through a bounded channel, so at most `channel_batches` batches of
+//! `batch_bytes` are in memory per lane, whatever the table size. When a table's last chunk is
+//! in, its post-data steps (keys, indexes, ANALYZE) go to the builders while lanes go on with
+//! other tables. A partitioned parent is finished after all its partitions.
+
+pub mod scheduler;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+use crate::catalog::Table;
+use crate::config::CopySettings;
+use crate::connect::{connect, Side};
+use crate::error::{db_reason, Error, Result};
+use crate::plan::Chunk;
+use crate::schema::Step;
+use crate::sink::postgres::{LoadMode, PgWriter};
+use crate::source::postgres::PgReader;
+use crate::transform::Passthrough;
+use scheduler::Scheduler;
+
+/// Everything the pipeline needs to run, decided by the planner.
+#[derive(Debug)]
+pub struct RunPlan {
+    /// Selected tables.
+    pub tables: Vec<Table>,
+    /// Every chunk of every table with storage.
+    pub chunks: Vec<Chunk>,
+    /// How each table is loaded.
+    pub load_modes: Vec<LoadMode>,
+    /// Per table: steps run in order once its data (and its partitions) are in.
+    pub post_steps: Vec<Vec<Step>>,
+    /// Per table: index of the partitioned parent it belongs to.
+    pub parent: Vec<Option<usize>>,
+    /// After every table is finished: phases run one after another; the jobs of a phase run in
+    /// parallel, the steps of a job in order.
+    pub final_phases: Vec<Vec<Vec<Step>>>,
+}
+
+/// What happened to one table.
+#[derive(Debug, Clone, Default)]
+pub struct TableReport {
+    /// Rows copied.
+    pub rows: u64,
+    /// Tuple bytes copied.
+    pub bytes: u64,
+    /// Chunks copied.
+    pub chunks: usize,
+    /// From its first chunk's start to its last chunk's commit.
+    pub data_time: Duration,
+    /// Time of its post-data steps.
+    pub post_time: Duration,
+}
+
+/// Timings and per-table results of a run.
+#[derive(Debug, Clone, Default)]
+pub struct RunReport {
+    /// One entry per table of the plan.
+    pub tables: Vec<TableReport>,
+    /// From the first chunk to the last chunk's commit.
+    pub data_time: Duration,
+    /// From the first chunk to the end of the final phase.
+    pub total_time: Duration,
+}
+
+enum Event {
+    ChunkDone {
+        table: usize,
+        rows: u64,
+        bytes: u64,
+        started: Instant,
+    },
+    JobDone {
+        id: usize,
+        took: Duration,
+    },
+    Failed(Error),
+}
+
+struct Job {
+    id: usize,
+    steps: Vec<Step>,
+}
+
+/// Runs the data and post-data phases of a plan.
+pub async fn run(
+    settings: &CopySettings,
+    snapshot: Option<String>,
+    plan: RunPlan,
+) -> Result<RunReport> {
+    let n = plan.tables.len();
+    let started = Instant::now();
+    let tables = Arc::new(plan.tables);
+    let load_modes = Arc::new(plan.load_modes);
+    let mut chunks_left = vec![0usize; n];
+    for c in &plan.chunks {
+        chunks_left[c.table] += 1;
+    }
+    let sched = Arc::new(Mutex::new(Scheduler::new(n, plan.chunks)));
+    let (events_tx, mut events) = mpsc::channel::<Event>(256);
+
+    let mut lanes = JoinSet::new();
+    for _ in 0..settings.jobs {
+        let (settings, snapshot, tables, load_modes, sched, events_tx) = (
+            settings.clone(),
+            snapshot.clone(),
+            tables.clone(),
+            load_modes.clone(),
+            sched.clone(),
+            events_tx.clone(),
+        );
+        lanes.spawn(async move {
+            if let Err(e) = lane(
+                &settings,
+                snapshot.as_deref(),
+                &tables,
+                &load_modes,
+                &sched,
+                &events_tx,
+            )
+            .await
+            {
+                let _ = events_tx.send(Event::Failed(e)).await;
+            }
+        });
+    }
+
+    let (jobs_tx, jobs_rx) = mpsc::unbounded_channel::<Job>();
+    let jobs_rx = Arc::new(tokio::sync::Mutex::new(jobs_rx));
+    let mut builders = JoinSet::new();
+    for _ in 0..settings.index_jobs {
+        let (settings, jobs_rx, events_tx) = (settings.clone(), jobs_rx.clone(), events_tx.clone());
+        builders.spawn(async move {
+            if let Err(e) = builder(&settings, &jobs_rx, &events_tx).await {
+                let _ = events_tx.send(Event::Failed(e)).await;
+            }
+        });
+    }
+    drop(events_tx);
+
+    // A table may be finished once its own data is in and each of its partitions is finished.
+    let mut waiting: Vec<usize> = tables
+        .iter()
+        .map(|t| usize::from(t.has_storage()))
+        .collect();
+    for p in plan.parent.iter().flatten() {
+        waiting[*p] += 1;
+    }
+    let mut post_steps: Vec<Option<Vec<Step>>> = plan.post_steps.into_iter().map(Some).collect();
+    let mut report = RunReport {
+        tables: vec![TableReport::default(); n],
+        ..Default::default()
+    };
+    let mut first_chunk: Vec<Option<Instant>> = vec![None; n];
+    let mut data_left: usize = chunks_left.iter().filter(|&&c| c > 0).count();
+    let mut tables_left = n;
+    let mut phases = plan.final_phases.into_iter();
+    let mut phase_jobs_left = 0usize;
+    let mut next_final_id = n;
+
+    let enqueue = |t: usize, post_steps: &mut Vec<Option<Vec<Step>>>| -> Result<()> {
+        let steps = post_steps[t].take().unwrap_or_default();
+        jobs_tx
+            .send(Job { id: t, steps })
+            .map_err(|_| Error::Internal("index builders stopped".into()))
+    };
+    for t in 0..n {
+        if has_storage_without_chunks(&tables[t], chunks_left[t]) {
+            waiting[t] -= 1;
+        }
+        if waiting[t] == 0 {
+            enqueue(t, &mut post_steps)?;
+        }
+    }
+    if data_left == 0 {
+        report.data_time = started.elapsed();
+    }
+    let mut tick = tokio::time::interval(Duration::from_secs(10));
+    tick.tick().await;
+    let (mut rows_total, mut bytes_total) = (0u64, 0u64);
+
+    let outcome: Result<()> = loop {
+        if tables_left == 0 && phase_jobs_left == 0 {
+            match phases.next() {
+                Some(jobs) => {
+                    for steps in jobs.into_iter().filter(|s| !s.is_empty()) {
+                        phase_jobs_left += 1;
+                        let job = Job {
+                            id: next_final_id,
+                            steps,
+                        };
+                        next_final_id += 1;
+                        if jobs_tx.send(job).is_err() {
+                            break;
+                        }
+                    }
+                    continue;
+                }
+                None => break Ok(()),
+            }
+        }
+        let event = tokio::select! {
+            e = events.recv() => e,
+            _ = tick.tick() => {
+                let secs = started.elapsed().as_secs_f64().max(0.001);
+                tracing::info!(
+                    "progress: {rows_total} rows, {:.1} MB in {secs:.0} s ({:.0} rows/s, {:.1} MB/s); {tables_left} tables to finish",
+                    bytes_total as f64 / 1e6, rows_total as f64 / secs, bytes_total as f64 / 1e6 / secs
+                );
+                continue;
+            }
+        };
+        let Some(event) = event else {
+            break Err(Error::Internal(
+                "every worker stopped before the copy finished".into(),
+            ));
+        };
+        match event {
+            Event::Failed(e) => break Err(e),
+            Event::ChunkDone {
+                table,
+                rows,
+                bytes,
+                started: chunk_started,
+            } => {
+                rows_total += rows;
+                bytes_total += bytes;
+                let r = &mut report.tables[table];
+                r.rows += rows;
+                r.bytes += bytes;
+                r.chunks += 1;
+                let first = *first_chunk[table].get_or_insert(chunk_started);
+                chunks_left[table] -= 1;
+                if chunks_left[table] == 0 {
+                    r.data_time = first.elapsed();
+                    let t = &tables[table];
+                    tracing::info!(
+                        "copied {}: {} rows, {:.1} MB in {:.1} s",
+                        t.name,
+                        r.rows,
+                        r.bytes as f64 / 1e6,
+                        r.data_time.as_secs_f64()
+                    );
+                    data_left -= 1;
+                    if data_left == 0 {
+                        report.data_time = started.elapsed();
+                        tracing::info!(
+                            "data phase done in {:.1} s",
+                            report.data_time.as_secs_f64()
+                        );
+                    }
+                    waiting[table] -= 1;
+                    if waiting[table] == 0 {
+                        if let Err(e) = enqueue(table, &mut post_steps) {
+                            break Err(e);
+                        }
+                    }
+                }
+            }
+            Event::JobDone { id, took } if id < n => {
+                report.tables[id].post_time = took;
+                tables_left -= 1;
+                if let Some(p) = plan.parent[id] {
+                    waiting[p] -= 1;
+                    if waiting[p] == 0 {
+                        if let Err(e) = enqueue(p, &mut post_steps) {
+                            break Err(e);
+                        }
+                    }
+                }
+            }
+            Event::JobDone { .. } => phase_jobs_left -= 1,
+        }
+    };
+    drop(jobs_tx);
+    if let Err(e) = outcome {
+        lanes.abort_all();
+        builders.abort_all();
+        return Err(e);
+    }
+    while let Some(res) = lanes.join_next().await {
+        res.map_err(|e| Error::Internal(format!("copy lane failed: {e}")))?;
+    }
+    while let Some(res) = builders.join_next().await {
+        res.map_err(|e| Error::Internal(format!("index builder failed: {e}")))?;
+    }
+    report.total_time = started.elapsed();
+    Ok(report)
+}
+
+/// A table with storage but no chunk (nothing planned) counts as copied from the start.
+fn has_storage_without_chunks(table: &Table, chunks: usize) -> bool {
+    table.has_storage() && chunks == 0
+}
+
+/// One copy lane: takes chunks until none are left.
+async fn lane(
+    settings: &CopySettings,
+    snapshot: Option<&str>,
+    tables: &[Table],
+    load_modes: &[LoadMode],
+    sched: &Mutex<Scheduler>,
+    events: &mpsc::Sender<Event>,
+) -> Result<()> {
+    let reader = PgReader::open(&settings.source, snapshot).await?;
+    let mut writer = PgWriter::open(&settings.target).await?;
+    loop {
+        let next = sched
+            .lock()
+            .map_err(|_| Error::Internal("scheduler lock poisoned".into()))?
+            .next();
+        let Some(chunk) = next else { return Ok(()) };
+        let table = &tables[chunk.table];
+        let started = Instant::now();
+        let label = chunk.range.to_string();
+        let (tx, rx) = mpsc::channel(settings.channel_batches);
+        let read = reader.read_chunk(table, &chunk.range, settings.batch_bytes, tx);
+        let write = writer.write_chunk(table, &label, load_modes[chunk.table], &Passthrough, rx);
+        let (read, write) = tokio::join!(read, write);
+        // The writer's error explains a reader that stopped early, and vice versa a reader's
+        // error explains a writer that saw the stream end short.
+        let read = read?;
+        let write = write?;
+        if read.rows != write.rows {
+            return Err(Error::Copy {
+                table: table.name.clone(),
+                chunk: label,
+                stage: "checking the row count",
+                reason: format!("read {} rows but wrote {}", read.rows, write.rows),
+            });
+        }
+        writer.commit(table, &label).await?;
+        sched
+            .lock()
+            .map_err(|_| Error::Internal("scheduler lock poisoned".into()))?
+            .finished(chunk.table);
+        let done = Event::ChunkDone {
+            table: chunk.table,
+            rows: write.rows,
+            bytes: write.bytes,
+            started,
+        };
+        if events.send(done).await.is_err() {
+            return Ok(());
+        }
+    }
+}
+
+/// One post-data builder: runs jobs of steps on its own target connection.
+async fn builder(
+    settings: &CopySettings,
+    jobs: &tokio::sync::Mutex<mpsc::UnboundedReceiver<Job>>,
+    events: &mpsc::Sender<Event>,
+) -> Result<()> {
+    let client = connect(&settings.target, Side::Target).await?;
+    client
+        .batch_execute(&format!(
+            "SET maintenance_work_mem = '{}'",
+            settings.maintenance_work_mem
+        ))
+        .await
+        .map_err(|e| Error::Schema {
+            what: "setting maintenance_work_mem".into(),
+            reason: db_reason(&e),
+        })?;
+    loop {
+        let job = jobs.lock().await.recv().await;
+        let Some(job) = job else { return Ok(()) };
+        let started = Instant::now();
+        for step in &job.steps {
+            tracing::debug!("{}", step.what);
+            client
+                .batch_execute(&step.sql)
+                .await
+                .map_err(|e| Error::Schema {
+                    what: step.what.clone(),
+                    reason: db_reason(&e),
+                })?;
+        }
+        if events
+            .send(Event::JobDone {
+                id: job.id,
+                took: started.elapsed(),
+            })
+            .await
+            .is_err()
+        {
+            return Ok(());
+        }
+    }
+}

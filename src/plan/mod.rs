@@ -1,0 +1,7 @@
+//! Planning a copy: which tables, cut into which chunks, in which order.
+
+pub mod chunks;
+pub mod filter;
+
+pub use chunks::{Chunk, ChunkRange};
+pub use filter::TableFilter;

@@ -1,0 +1,709 @@
+//! DDL for the target, rendered from the [`Catalog`] in the phases of a copy.
+//!
+//! - [`pre_data`]: schemas, extensions, types, functions, sequences, bare tables, views.
+//! - [`table_post_data`]: one table's keys, constraints and indexes, right after its data.
+//! - [`final_steps`]: partition index attachment, recursing checks, foreign keys, triggers,
+//!   materialized view refresh, once every table holds its data.
+//!
+//! Every name is quoted with [`quote_ident`]; expressions and definitions are the source
+//! server's own `pg_get_*def` text, rendered with an empty `search_path` so they are qualified.
+
+use crate::catalog::{
+    quote_ident, quote_literal, Catalog, Column, Constraint, QualifiedName, Table, TableKind,
+    TargetFacts,
+};
+use crate::schema::Step;
+
+/// Which optional parts of the source schema to reproduce.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DdlOptions {
+    /// `ALTER ... OWNER TO` the source owners (the roles must exist on the target).
+    pub owners: bool,
+    /// Reproduce table privileges with `GRANT` (the grantees must exist on the target).
+    pub grants: bool,
+}
+
+/// Statements that run before any data: everything a table needs to accept rows, and nothing
+/// that slows the load (no keys, indexes, constraints or triggers). Objects listed in `facts`
+/// as existing on the target are skipped, except tables, which `create` mode refuses earlier.
+pub fn pre_data(cat: &Catalog, facts: &TargetFacts, opts: &DdlOptions) -> Vec<Step> {
+    let mut steps = Vec::new();
+    for s in &cat.schemas {
+        if facts.schemas.contains(&s.name) {
+            continue;
+        }
+        let q = quote_ident(&s.name);
+        let mut sql = format!("CREATE SCHEMA IF NOT EXISTS {q};\n");
+        sql.push_str(&comment("SCHEMA", &q, s.comment.as_deref()));
+        if opts.owners {
+            sql.push_str(&format!(
+                "ALTER SCHEMA {q} OWNER TO {};\n",
+                quote_ident(&s.owner)
+            ));
+        }
+        steps.push(Step {
+            what: format!("create schema {}", s.name),
+            sql,
+        });
+    }
+    for e in &cat.extensions {
+        if facts.extensions.contains(&e.name) {
+            continue;
+        }
+        steps.push(Step {
+            what: format!("create extension {}", e.name),
+            sql: format!(
+                "CREATE EXTENSION IF NOT EXISTS {} WITH SCHEMA {};\n",
+                quote_ident(&e.name),
+                quote_ident(&e.schema)
+            ),
+        });
+    }
+    for t in &cat.types {
+        if !facts.types.contains(&t.name) {
+            steps.push(Step {
+                what: format!("create type {}", t.name),
+                sql: t.ddl.clone(),
+            });
+        }
+    }
+    for f in &cat.functions {
+        if !facts.functions.contains(&f.name) {
+            // Bodies may name tables that do not exist yet; they are checked when called.
+            let sql = format!("SET check_function_bodies = off;\n{}", f.ddl);
+            steps.push(Step {
+                what: format!("create function {}", f.name),
+                sql,
+            });
+        }
+    }
+    for s in &cat.sequences {
+        if let Some(ddl) = s
+            .ddl
+            .as_ref()
+            .filter(|_| !facts.relations.contains(&s.name))
+        {
+            steps.push(Step {
+                what: format!("create sequence {}", s.name),
+                sql: ddl.clone(),
+            });
+        }
+    }
+    for t in &cat.tables {
+        steps.push(Step {
+            what: format!("create table {}", t.name),
+            sql: create_table(cat, t),
+        });
+    }
+    for s in &cat.sequences {
+        if let Some(owned) = &s.owned_by {
+            steps.push(Step {
+                what: format!("set owner of sequence {}", s.name),
+                sql: format!("{owned};\n"),
+            });
+        }
+    }
+    for t in &cat.tables {
+        let q = t.name.quoted();
+        let mut sql = String::new();
+        if opts.owners && !t.owner.is_empty() {
+            sql.push_str(&format!(
+                "ALTER TABLE {q} OWNER TO {};\n",
+                quote_ident(&t.owner)
+            ));
+        }
+        if opts.grants {
+            for g in &t.grants {
+                sql.push_str(g);
+                sql.push_str(";\n");
+            }
+        }
+        if !sql.is_empty() {
+            steps.push(Step {
+                what: format!("set owner and privileges of {}", t.name),
+                sql,
+            });
+        }
+    }
+    for v in &cat.views {
+        if facts.relations.contains(&v.name) {
+            continue;
+        }
+        let kind = if v.materialized {
+            "MATERIALIZED VIEW"
+        } else {
+            "VIEW"
+        };
+        let mut sql = v.ddl.clone();
+        if opts.owners && !v.owner.is_empty() {
+            sql.push_str(&format!(
+                "ALTER {kind} {} OWNER TO {};\n",
+                v.name.quoted(),
+                quote_ident(&v.owner)
+            ));
+        }
+        steps.push(Step {
+            what: format!("create {} {}", kind.to_lowercase(), v.name),
+            sql,
+        });
+    }
+    steps
+}
+
+/// Drops the selected views and tables on the target (dependents first), for `recreate`.
+pub fn drop_for_recreate(cat: &Catalog) -> Vec<Step> {
+    let views = cat.views.iter().rev().map(|v| {
+        let kind = if v.materialized {
+            "MATERIALIZED VIEW"
+        } else {
+            "VIEW"
+        };
+        Step {
+            what: format!("drop {} {}", kind.to_lowercase(), v.name),
+            sql: format!("DROP {kind} IF EXISTS {} CASCADE", v.name.quoted()),
+        }
+    });
+    let tables = cat.tables.iter().rev().map(|t| Step {
+        what: format!("drop table {}", t.name),
+        sql: format!("DROP TABLE IF EXISTS {} CASCADE", t.name.quoted()),
+    });
+    views.chain(tables).collect()
+}
+
+/// Keys, unique/check/exclusion constraints and indexes of one table, to run in order on one
+/// connection once its data is loaded. They touch only this table (`ALTER TABLE ONLY`), so
+/// they can overlap with the load and post-data of other tables. A partitioned parent gets
+/// its keys and indexes `ON ONLY` itself (invalid until [`final_steps`] attaches the
+/// partitions' own indexes); a parent's inheritable CHECK constraints recurse into its
+/// children and are deferred to [`final_steps`].
+pub fn table_post_data(table: &Table) -> Vec<Step> {
+    let q = table.name.quoted();
+    let mut steps = Vec::new();
+    if let Some(pk) = &table.primary_key {
+        steps.push(Step {
+            what: format!("add primary key {} on {}", pk.name, table.name),
+            sql: add_constraint(&q, pk, true),
+        });
+    }
+    for c in &table.constraints {
+        if is_check(c) {
+            if !recurses(table, c) {
+                steps.push(Step {
+                    what: format!("add check constraint {} on {}", c.name, table.name),
+                    sql: add_constraint(&q, c, false),
+                });
+            }
+        } else {
+            steps.push(Step {
+                what: format!("add constraint {} on {}", c.name, table.name),
+                sql: add_constraint(&q, c, true),
+            });
+        }
+    }
+    for i in &table.indexes {
+        let mut sql = format!("{};\n", i.definition);
+        let iq = QualifiedName::new(table.name.schema.as_str(), i.name.as_str()).quoted();
+        sql.push_str(&comment("INDEX", &iq, i.comment.as_deref()));
+        steps.push(Step {
+            what: format!("create index {} on {}", i.name, table.name),
+            sql,
+        });
+    }
+    steps
+}
+
+/// Statements that need every table loaded: partition index attachment, CHECK constraints
+/// that recurse into children, foreign keys, triggers, then materialized view refreshes in
+/// dependency order. Run them in the order given.
+pub fn final_steps(cat: &Catalog) -> Vec<Step> {
+    let mut steps = Vec::new();
+    // Deepest partitions first, so a sub-partitioned partition's index is complete when its
+    // own parent index is validated.
+    for t in cat.tables.iter().rev() {
+        let attached = t
+            .primary_key
+            .iter()
+            .chain(&t.constraints)
+            .filter_map(|c| c.attach_to.as_ref().map(|p| (&c.name, p)))
+            .chain(
+                t.indexes
+                    .iter()
+                    .filter_map(|i| i.attach_to.as_ref().map(|p| (&i.name, p))),
+            );
+        for (child, parent) in attached {
+            let child_q = QualifiedName::new(t.name.schema.as_str(), child.as_str());
+            steps.push(Step {
+                what: format!("attach index {child_q} to {parent}"),
+                sql: format!(
+                    "ALTER INDEX {} ATTACH PARTITION {}",
+                    parent.quoted(),
+                    child_q.quoted()
+                ),
+            });
+        }
+    }
+    for t in &cat.tables {
+        for c in t
+            .constraints
+            .iter()
+            .filter(|c| is_check(c) && recurses(t, c))
+        {
+            steps.push(Step {
+                what: format!(
+                    "add check constraint {} on {} and its children",
+                    c.name, t.name
+                ),
+                sql: add_constraint(&t.name.quoted(), c, false),
+            });
+        }
+    }
+    for t in &cat.tables {
+        for fk in &t.foreign_keys {
+            steps.push(Step {
+                what: format!("add foreign key {} on {}", fk.name, t.name),
+                // No ONLY: a partitioned table's foreign key must recurse into its partitions.
+                sql: add_constraint(&t.name.quoted(), fk, false),
+            });
+        }
+    }
+    for t in &cat.tables {
+        for tr in &t.triggers {
+            steps.push(Step {
+                what: format!("create trigger {} on {}", tr.name.name, t.name),
+                sql: tr.ddl.clone(),
+            });
+        }
+    }
+    for v in cat.views.iter().filter(|v| v.materialized) {
+        steps.push(Step {
+            what: format!("refresh materialized view {}", v.name),
+            sql: format!("REFRESH MATERIALIZED VIEW {}", v.name.quoted()),
+        });
+    }
+    steps
+}
+
+/// Sets a sequence to the source's position, so the next `nextval` continues after it.
+pub fn setval(name: &QualifiedName, last_value: i64, is_called: bool) -> Step {
+    Step {
+        what: format!("set sequence {name} to {last_value}"),
+        sql: format!(
+            "SELECT pg_catalog.setval({}, {last_value}, {is_called})",
+            quote_literal(&name.quoted())
+        ),
+    }
+}
+
+/// Refreshes the planner statistics of a loaded table.
+pub fn analyze(table: &Table) -> Step {
+    Step {
+        what: format!("analyze {}", table.name),
+        sql: format!("ANALYZE {}", table.name.quoted()),
+    }
+}
+
+fn comment(kind: &str, target: &str, text: Option<&str>) -> String {
+    text.map(|c| format!("COMMENT ON {kind} {target} IS {};\n", quote_literal(c)))
+        .unwrap_or_default()
+}
+
+fn is_check(c: &Constraint) -> bool {
+    c.definition.starts_with("CHECK")
+}
+
+/// A CHECK constraint of a table with children must be added by a recursing ALTER TABLE,
+/// because the children's inherited copies were not recreated on their own.
+fn recurses(table: &Table, c: &Constraint) -> bool {
+    table.has_children && !c.definition.contains(" NO INHERIT")
+}
+
+fn add_constraint(table_q: &str, c: &Constraint, only: bool) -> String {
+    let only = if only { "ONLY " } else { "" };
+    let mut sql = format!(
+        "ALTER TABLE {only}{table_q} ADD CONSTRAINT {} {};\n",
+        quote_ident(&c.name),
+        c.definition
+    );
+    sql.push_str(&comment(
+        "CONSTRAINT",
+        &format!("{} ON {table_q}", quote_ident(&c.name)),
+        c.comment.as_deref(),
+    ));
+    sql
+}
+
+/// `CREATE TABLE` with columns, defaults, identity, generated columns and partitioning or
+/// inheritance, plus comments and column properties that differ from an inherited column.
+fn create_table(cat: &Catalog, t: &Table) -> String {
+    let q = t.name.quoted();
+    let unlogged = if t.unlogged { "UNLOGGED " } else { "" };
+    let parents: Vec<&Table> = match &t.partition_of {
+        Some((p, _)) => cat.tables.iter().filter(|x| &x.name == p).collect(),
+        None => t
+            .inherits
+            .iter()
+            .filter_map(|p| cat.tables.iter().find(|x| &x.name == p))
+            .collect(),
+    };
+    let mut sql = format!("CREATE {unlogged}TABLE {q}");
+    // A partition takes every column from its parent, whatever attislocal says (a table
+    // created alone then attached keeps its columns marked local).
+    let declared: Vec<&Column> = match t.partition_of {
+        Some(_) => Vec::new(),
+        None => t.columns.iter().filter(|c| !c.inherited).collect(),
+    };
+    match &t.partition_of {
+        Some((parent, bound)) => {
+            sql.push_str(&format!(" PARTITION OF {} {bound}", parent.quoted()))
+        }
+        None => {
+            let cols: Vec<String> = declared
+                .iter()
+                .map(|c| format!("    {}", column_def(c)))
+                .collect();
+            sql.push_str(&format!(" (\n{}\n)", cols.join(",\n")));
+            if !t.inherits.is_empty() {
+                let names: Vec<String> = t.inherits.iter().map(QualifiedName::quoted).collect();
+                sql.push_str(&format!(" INHERITS ({})", names.join(", ")));
+            }
+        }
+    }
+    if let TableKind::Partitioned { partition_key } = &t.kind {
+        sql.push_str(&format!(" PARTITION BY {partition_key}"));
+    }
+    sql.push_str(";\n");
+    for c in t
+        .columns
+        .iter()
+        .filter(|c| !declared.iter().any(|d| d.name == c.name))
+    {
+        let inherited = parents
+            .iter()
+            .find_map(|p| p.columns.iter().find(|pc| pc.name == c.name));
+        let col = format!("ALTER TABLE ONLY {q} ALTER COLUMN {}", quote_ident(&c.name));
+        if c.not_null && !inherited.is_some_and(|p| p.not_null) {
+            sql.push_str(&format!("{col} SET NOT NULL;\n"));
+        }
+        if c.generated.is_none()
+            && c.identity.is_none()
+            && c.default != inherited.and_then(|p| p.default.clone())
+        {
+            match &c.default {
+                Some(d) => sql.push_str(&format!("{col} SET DEFAULT {d};\n")),
+                None => sql.push_str(&format!("{col} DROP DEFAULT;\n")),
+            }
+        }
+    }
+    sql.push_str(&comment("TABLE", &q, t.comment.as_deref()));
+    for c in &t.columns {
+        sql.push_str(&comment(
+            "COLUMN",
+            &format!("{q}.{}", quote_ident(&c.name)),
+            c.comment.as_deref(),
+        ));
+    }
+    sql
+}
+
+fn column_def(c: &Column) -> String {
+    let mut s = format!("{} {}", quote_ident(&c.name), c.type_sql);
+    if let Some(coll) = &c.collation {
+        s.push_str(&format!(" COLLATE {coll}"));
+    }
+    if let Some(expr) = &c.generated {
+        s.push_str(&format!(" GENERATED ALWAYS AS ({expr}) STORED"));
+    } else if let Some(id) = &c.identity {
+        let when = if id.always { "ALWAYS" } else { "BY DEFAULT" };
+        s.push_str(&format!(" GENERATED {when} AS IDENTITY"));
+        if !id.options.is_empty() {
+            s.push_str(&format!(" ({})", id.options));
+        }
+    } else if let Some(d) = &c.default {
+        s.push_str(&format!(" DEFAULT {d}"));
+    }
+    if c.not_null {
+        s.push_str(" NOT NULL");
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::{Identity, Index};
+
+    fn col(name: &str, ty: &str) -> Column {
+        Column {
+            name: name.into(),
+            type_sql: ty.into(),
+            ..Column::default()
+        }
+    }
+
+    fn table(schema: &str, name: &str, columns: Vec<Column>) -> Table {
+        Table {
+            name: QualifiedName::new(schema, name),
+            columns,
+            ..Table::default()
+        }
+    }
+
+    #[test]
+    fn names_are_quoted_exactly() {
+        let t = table("My Schema", "Odd\"Name", vec![col("Mixed Case", "integer")]);
+        let cat = Catalog {
+            tables: vec![t],
+            ..Catalog::default()
+        };
+        let steps = pre_data(&cat, &TargetFacts::default(), &DdlOptions::default());
+        assert_eq!(
+            steps[0].sql,
+            "CREATE TABLE \"My Schema\".\"Odd\"\"Name\" (\n    \"Mixed Case\" integer\n);\n"
+        );
+    }
+
+    #[test]
+    fn identity_generated_default_collation() {
+        let mut id = col("id", "bigint");
+        id.not_null = true;
+        id.identity = Some(Identity {
+            always: true,
+            sequence: QualifiedName::new("public", "t_id_seq"),
+            options: "SEQUENCE NAME \"public\".\"t_id_seq\" START WITH 1".into(),
+        });
+        let mut by_default = col("n", "integer");
+        by_default.identity = Some(Identity {
+            always: false,
+            ..Identity::default()
+        });
+        let mut gen = col("total", "numeric(12,2)");
+        gen.generated = Some("price * 2".into());
+        gen.default = None;
+        let mut name = col("name", "text");
+        name.collation = Some("\"pg_catalog\".\"C\"".into());
+        name.default = Some("'x'::text".into());
+        assert_eq!(
+            column_def(&id),
+            "\"id\" bigint GENERATED ALWAYS AS IDENTITY (SEQUENCE NAME \"public\".\"t_id_seq\" START WITH 1) NOT NULL"
+        );
+        assert_eq!(
+            column_def(&by_default),
+            "\"n\" integer GENERATED BY DEFAULT AS IDENTITY"
+        );
+        assert_eq!(
+            column_def(&gen),
+            "\"total\" numeric(12,2) GENERATED ALWAYS AS (price * 2) STORED"
+        );
+        assert_eq!(
+            column_def(&name),
+            "\"name\" text COLLATE \"pg_catalog\".\"C\" DEFAULT 'x'::text"
+        );
+    }
+
+    fn partitioned_catalog() -> Catalog {
+        let mut id = col("id", "integer");
+        id.not_null = true;
+        let mut parent = table("public", "m", vec![id.clone(), col("ts", "date")]);
+        parent.kind = TableKind::Partitioned {
+            partition_key: "RANGE (ts)".into(),
+        };
+        parent.has_children = true;
+        parent.primary_key = Some(Constraint {
+            name: "m_pkey".into(),
+            definition: "PRIMARY KEY (id, ts)".into(),
+            ..Constraint::default()
+        });
+        parent.constraints.push(Constraint {
+            name: "m_id_check".into(),
+            definition: "CHECK ((id > 0))".into(),
+            ..Constraint::default()
+        });
+        let mut ts = col("ts", "date");
+        ts.not_null = true;
+        ts.inherited = true;
+        let mut id_part = id;
+        id_part.inherited = true;
+        let mut part = table("public", "m1", vec![id_part, ts]);
+        part.partition_of = Some((
+            parent.name.clone(),
+            "FOR VALUES FROM ('2020-01-01') TO ('2021-01-01')".into(),
+        ));
+        part.primary_key = Some(Constraint {
+            name: "m1_pkey".into(),
+            definition: "PRIMARY KEY (id, ts)".into(),
+            attach_to: Some(QualifiedName::new("public", "m_pkey")),
+            ..Constraint::default()
+        });
+        part.indexes.push(Index {
+            name: "m1_ts_idx".into(),
+            definition: "CREATE INDEX m1_ts_idx ON public.m1 USING btree (ts)".into(),
+            comment: Some("it's".into()),
+            attach_to: Some(QualifiedName::new("public", "m_ts_idx")),
+        });
+        Catalog {
+            tables: vec![parent, part],
+            ..Catalog::default()
+        }
+    }
+
+    #[test]
+    fn partition_ddl() {
+        let cat = partitioned_catalog();
+        let steps = pre_data(&cat, &TargetFacts::default(), &DdlOptions::default());
+        assert_eq!(
+            steps[0].sql,
+            "CREATE TABLE \"public\".\"m\" (\n    \"id\" integer NOT NULL,\n    \"ts\" date\n) PARTITION BY RANGE (ts);\n"
+        );
+        assert_eq!(
+            steps[1].sql,
+            "CREATE TABLE \"public\".\"m1\" PARTITION OF \"public\".\"m\" FOR VALUES FROM ('2020-01-01') TO ('2021-01-01');\n\
+             ALTER TABLE ONLY \"public\".\"m1\" ALTER COLUMN \"ts\" SET NOT NULL;\n"
+        );
+
+        let parent_post = table_post_data(&cat.tables[0]);
+        assert_eq!(
+            parent_post.len(),
+            1,
+            "the recursing check waits for the final phase"
+        );
+        assert_eq!(
+            parent_post[0].sql,
+            "ALTER TABLE ONLY \"public\".\"m\" ADD CONSTRAINT \"m_pkey\" PRIMARY KEY (id, ts);\n"
+        );
+        let part_post = table_post_data(&cat.tables[1]);
+        assert_eq!(part_post.len(), 2);
+        assert!(part_post[1]
+            .sql
+            .ends_with("COMMENT ON INDEX \"public\".\"m1_ts_idx\" IS 'it''s';\n"));
+
+        let fin = final_steps(&cat);
+        let sql: Vec<&str> = fin.iter().map(|s| s.sql.as_str()).collect();
+        assert_eq!(
+            sql,
+            vec![
+                "ALTER INDEX \"public\".\"m_pkey\" ATTACH PARTITION \"public\".\"m1_pkey\"",
+                "ALTER INDEX \"public\".\"m_ts_idx\" ATTACH PARTITION \"public\".\"m1_ts_idx\"",
+                "ALTER TABLE \"public\".\"m\" ADD CONSTRAINT \"m_id_check\" CHECK ((id > 0));\n",
+            ]
+        );
+    }
+
+    #[test]
+    fn inheritance_child_does_not_redeclare_parent_columns() {
+        let mut a = col("a", "integer");
+        a.default = Some("1".into());
+        let parent = table("public", "p", vec![a.clone()]);
+        let mut inherited = a;
+        inherited.inherited = true;
+        inherited.default = Some("2".into());
+        let mut child = table("public", "c", vec![inherited, col("b", "text")]);
+        child.inherits.push(parent.name.clone());
+        let cat = Catalog {
+            tables: vec![parent, child],
+            ..Catalog::default()
+        };
+        let steps = pre_data(&cat, &TargetFacts::default(), &DdlOptions::default());
+        assert_eq!(
+            steps[1].sql,
+            "CREATE TABLE \"public\".\"c\" (\n    \"b\" text\n) INHERITS (\"public\".\"p\");\n\
+             ALTER TABLE ONLY \"public\".\"c\" ALTER COLUMN \"a\" SET DEFAULT 2;\n"
+        );
+    }
+
+    #[test]
+    fn existing_objects_are_skipped_and_functions_unchecked() {
+        use crate::catalog::{DdlObject, SchemaObject};
+        let cat = Catalog {
+            schemas: vec![
+                SchemaObject {
+                    name: "public".into(),
+                    owner: "postgres".into(),
+                    comment: None,
+                },
+                SchemaObject {
+                    name: "app".into(),
+                    owner: "postgres".into(),
+                    comment: Some("x".into()),
+                },
+            ],
+            functions: vec![DdlObject {
+                name: QualifiedName::new("app", "f(integer)"),
+                ddl: "CREATE OR REPLACE FUNCTION app.f(integer) ...;\n".into(),
+            }],
+            ..Catalog::default()
+        };
+        let mut facts = TargetFacts::default();
+        facts.schemas.insert("public".into());
+        let steps = pre_data(&cat, &facts, &DdlOptions::default());
+        assert_eq!(steps.len(), 2);
+        assert_eq!(
+            steps[0].sql,
+            "CREATE SCHEMA IF NOT EXISTS \"app\";\nCOMMENT ON SCHEMA \"app\" IS 'x';\n"
+        );
+        assert!(steps[1]
+            .sql
+            .starts_with("SET check_function_bodies = off;\n"));
+        facts
+            .functions
+            .insert(QualifiedName::new("app", "f(integer)"));
+        assert_eq!(pre_data(&cat, &facts, &DdlOptions::default()).len(), 1);
+    }
+
+    #[test]
+    fn setval_and_analyze() {
+        let name = QualifiedName::new("public", "it's_seq");
+        assert_eq!(
+            setval(&name, 42, true).sql,
+            "SELECT pg_catalog.setval('\"public\".\"it''s_seq\"', 42, true)"
+        );
+        let t = table("public", "t", Vec::new());
+        assert_eq!(analyze(&t).sql, "ANALYZE \"public\".\"t\"");
+    }
+
+    #[test]
+    fn select_keeps_relatives_and_drops_dangling_foreign_keys() {
+        use crate::catalog::{Sequence, View};
+        let mut cat = partitioned_catalog();
+        let mut other = table("public", "other", Vec::new());
+        other.foreign_keys.push(Constraint {
+            name: "other_m_fk".into(),
+            definition: "FOREIGN KEY (x) REFERENCES public.lonely(id)".into(),
+            references: Some(QualifiedName::new("public", "lonely")),
+            ..Constraint::default()
+        });
+        cat.tables.push(other);
+        cat.tables.push(table("public", "lonely", Vec::new()));
+        cat.sequences.push(Sequence {
+            name: QualifiedName::new("public", "lonely_id_seq"),
+            owner_table: Some(QualifiedName::new("public", "lonely")),
+            ..Sequence::default()
+        });
+        cat.sequences.push(Sequence {
+            name: QualifiedName::new("public", "free"),
+            ..Sequence::default()
+        });
+        cat.views.push(View {
+            name: QualifiedName::new("public", "v_m"),
+            depends_on: vec![QualifiedName::new("public", "m")],
+            ..View::default()
+        });
+        cat.views.push(View {
+            name: QualifiedName::new("public", "v_lonely"),
+            depends_on: vec![QualifiedName::new("public", "lonely")],
+            ..View::default()
+        });
+        cat.views.push(View {
+            name: QualifiedName::new("public", "v_v"),
+            depends_on: vec![QualifiedName::new("public", "v_m")],
+            ..View::default()
+        });
+        cat.select(|n| n.name == "m1" || n.name == "other");
+        let names: Vec<&str> = cat.tables.iter().map(|t| t.name.name.as_str()).collect();
+        assert_eq!(names, vec!["m", "m1", "other"]);
+        assert!(cat.tables[2].foreign_keys.is_empty());
+        let seqs: Vec<&str> = cat.sequences.iter().map(|s| s.name.name.as_str()).collect();
+        assert_eq!(seqs, vec!["free"]);
+        let views: Vec<&str> = cat.views.iter().map(|v| v.name.name.as_str()).collect();
+        assert_eq!(views, vec!["v_m", "v_v"]);
+    }
+}

@@ -1,0 +1,3 @@
+//! Writers that load batches into the target database.
+
+pub mod postgres;

@@ -1,0 +1,111 @@
+//! PostgreSQL source: `COPY ... TO STDOUT (FORMAT binary)` inside the run's exported snapshot.
+
+use futures_util::StreamExt;
+use tokio::sync::mpsc;
+use tokio_postgres::Client;
+
+use crate::catalog::{quote_ident, Table};
+use crate::connect::{connect, Side};
+use crate::conninfo::PgUrl;
+use crate::error::{db_reason, Error, Result};
+use crate::pgcopy::{Batch, TupleSplitter};
+use crate::plan::ChunkRange;
+
+/// A source connection inside a repeatable-read transaction on the run's snapshot.
+pub struct PgReader {
+    client: Client,
+}
+
+/// What reading one chunk produced.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ReadStats {
+    /// Tuples read.
+    pub rows: u64,
+    /// Bytes of tuple data read (without COPY header and trailer).
+    pub bytes: u64,
+}
+
+/// The `COPY ... TO STDOUT` statement for one chunk of a table.
+pub fn copy_out_sql(table: &Table, range: &ChunkRange) -> String {
+    let cols = table
+        .copy_columns()
+        .map(|c| quote_ident(&c.name))
+        .collect::<Vec<_>>()
+        .join(", ");
+    match range.predicate(table.chunk_key.as_deref()) {
+        // COPY of a table (not a query) reads that table only, never its inheritance children.
+        None => format!(
+            "COPY {} ({cols}) TO STDOUT (FORMAT binary)",
+            table.name.quoted()
+        ),
+        Some(pred) => format!(
+            "COPY (SELECT {cols} FROM ONLY {} WHERE {pred}) TO STDOUT (FORMAT binary)",
+            table.name.quoted()
+        ),
+    }
+}
+
+impl PgReader {
+    /// Opens a connection and, when given, adopts the exported snapshot so that every reader of
+    /// the run sees the same database image.
+    pub async fn open(url: &PgUrl, snapshot: Option<&str>) -> Result<Self> {
+        let client = connect(url, Side::Source).await?;
+        let mut sql = String::from("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;");
+        if let Some(id) = snapshot {
+            sql.push_str(&format!(
+                " SET TRANSACTION SNAPSHOT {};",
+                crate::catalog::quote_literal(id)
+            ));
+        }
+        client.batch_execute(&sql).await.map_err(|e| Error::Query {
+            what: "importing the source snapshot".into(),
+            reason: db_reason(&e),
+        })?;
+        Ok(PgReader { client })
+    }
+
+    /// Streams one chunk into `tx` as batches of about `batch_bytes`.
+    ///
+    /// Returns early (without error) when the receiver is gone: the writer failed and its error
+    /// is the one to report.
+    pub async fn read_chunk(
+        &self,
+        table: &Table,
+        range: &ChunkRange,
+        batch_bytes: usize,
+        tx: mpsc::Sender<Batch>,
+    ) -> Result<ReadStats> {
+        let fail = |reason: String| Error::Copy {
+            table: table.name.clone(),
+            chunk: range.to_string(),
+            stage: "reading the source",
+            reason,
+        };
+        let sql = copy_out_sql(table, range);
+        let stream = self
+            .client
+            .copy_out(&sql)
+            .await
+            .map_err(|e| fail(db_reason(&e)))?;
+        futures_util::pin_mut!(stream);
+        let mut splitter = TupleSplitter::new(table.copy_columns().count(), batch_bytes);
+        let mut stats = ReadStats::default();
+        while let Some(piece) = stream.next().await {
+            let piece = piece.map_err(|e| fail(db_reason(&e)))?;
+            splitter.push(&piece).map_err(|e| fail(e.to_string()))?;
+            while let Some(batch) = splitter.take_full() {
+                stats.rows += batch.rows;
+                stats.bytes += batch.data.len() as u64;
+                if tx.send(batch).await.is_err() {
+                    return Ok(stats);
+                }
+            }
+        }
+        if let Some(batch) = splitter.finish().map_err(|e| fail(e.to_string()))? {
+            stats.rows += batch.rows;
+            stats.bytes += batch.data.len() as u64;
+            let _ = tx.send(batch).await;
+        }
+        Ok(stats)
+    }
+}

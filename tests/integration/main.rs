@@ -1,0 +1,7 @@
+//! Integration tests: one binary, real PostgreSQL (and MariaDB), a fresh database per test.
+#![allow(clippy::unwrap_used)]
+
+mod copy;
+mod errors;
+mod schema;
+mod support;

@@ -1,0 +1,292 @@
+//! Shared test helpers: a fresh database per test on the local servers, and the real binary.
+
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// Base URL of the local PostgreSQL server (override with SLUICE_TEST_PG).
+pub fn pg_base() -> String {
+    std::env::var("SLUICE_TEST_PG").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+}
+
+/// A database created for one test and dropped when the value is dropped.
+pub struct TestDb {
+    /// Database name, `sluice_test_<tag>_<pid>_<n>`.
+    pub name: String,
+}
+
+impl TestDb {
+    /// Creates a fresh, empty PostgreSQL database.
+    pub fn new(tag: &str) -> Self {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let name = format!("sluice_test_{}_{}_{}", tag, std::process::id(), n);
+        psql_admin(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+        psql_admin(&format!("CREATE DATABASE {name}"));
+        TestDb { name }
+    }
+
+    /// `postgres://postgres@127.0.0.1:5432/<name>?sslmode=disable`.
+    pub fn url(&self) -> String {
+        format!("{}/{}?sslmode=disable", pg_base(), self.name)
+    }
+
+    /// Runs SQL through psql (ON_ERROR_STOP); panics with psql's stderr on failure.
+    pub fn exec(&self, sql: &str) {
+        let out = Command::new("psql")
+            .args([
+                "-X",
+                "-q",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-d",
+                &self.url(),
+                "-c",
+                sql,
+            ])
+            .output()
+            .expect("run psql");
+        assert!(
+            out.status.success(),
+            "psql failed: {}\n{sql}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Runs a query and returns its unaligned, tuples-only output (`|` between columns).
+    pub fn query(&self, sql: &str) -> String {
+        let out = Command::new("psql")
+            .args([
+                "-X",
+                "-A",
+                "-t",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-d",
+                &self.url(),
+                "-c",
+                sql,
+            ])
+            .output()
+            .expect("run psql");
+        assert!(
+            out.status.success(),
+            "psql failed: {}\n{sql}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim_end().to_string()
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        psql_admin(&format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        ));
+    }
+}
+
+fn psql_admin(sql: &str) {
+    let out = Command::new("psql")
+        .args([
+            "-X",
+            "-q",
+            "-d",
+            &format!("{}/postgres?sslmode=disable", pg_base()),
+            "-c",
+            sql,
+        ])
+        .output()
+        .expect("run psql");
+    assert!(
+        out.status.success(),
+        "psql failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Runs the real `sluice` binary with the given arguments (environment cleared of SLUICE_*).
+pub fn sluice(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(args)
+        .env_remove("SLUICE_SOURCE")
+        .env_remove("SLUICE_TARGET")
+        .env_remove("PGPASSWORD")
+        .output()
+        .expect("run sluice")
+}
+
+/// Asserts two queries over two databases return the same sorted rows.
+#[track_caller]
+pub fn assert_same(src: &TestDb, dst: &TestDb, sql: &str) {
+    let a = src.query(sql);
+    let b = dst.query(sql);
+    let mut a: Vec<&str> = a.lines().collect();
+    let mut b: Vec<&str> = b.lines().collect();
+    a.sort_unstable();
+    b.sort_unstable();
+    assert_eq!(a.len(), b.len(), "row counts differ for {sql}");
+    assert!(a == b, "rows differ for {sql}");
+}
+
+/// Runs the real `sluice` binary with extra environment variables (SLUICE_* and PGPASSWORD
+/// are cleared first, then `env` is applied), killing it after `timeout`.
+/// Returns the output and the wall-clock time the run took.
+pub fn sluice_with(
+    args: &[&str],
+    env: &[(&str, &str)],
+    timeout: std::time::Duration,
+) -> (Output, std::time::Duration) {
+    use std::io::Read;
+    use std::process::Stdio;
+    let started = std::time::Instant::now();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sluice"));
+    cmd.args(args)
+        .env_remove("SLUICE_SOURCE")
+        .env_remove("SLUICE_TARGET")
+        .env_remove("PGPASSWORD")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("spawn sluice");
+    let mut out_pipe = child.stdout.take().expect("stdout pipe");
+    let mut err_pipe = child.stderr.take().expect("stderr pipe");
+    let out_reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = out_pipe.read_to_end(&mut buf);
+        buf
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = err_pipe.read_to_end(&mut buf);
+        buf
+    });
+    let mut timed_out = false;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for sluice") {
+            break status;
+        }
+        if started.elapsed() > timeout {
+            timed_out = true;
+            let _ = child.kill();
+            break child.wait().expect("wait for killed sluice");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let elapsed = started.elapsed();
+    let stdout = out_reader.join().expect("stdout reader");
+    let mut stderr = err_reader.join().expect("stderr reader");
+    if timed_out {
+        stderr.extend_from_slice(
+            format!("\n[test harness: sluice killed after {timeout:?} timeout]\n").as_bytes(),
+        );
+    }
+    (
+        Output {
+            status,
+            stdout,
+            stderr,
+        },
+        elapsed,
+    )
+}
+
+/// A printable summary of one run of the binary (exit code, stdout, stderr), for assertion
+/// messages. Long streams are cut in the middle.
+pub fn describe(out: &Output) -> String {
+    fn cut(bytes: &[u8]) -> String {
+        let s = String::from_utf8_lossy(bytes);
+        let chars: Vec<char> = s.chars().collect();
+        if chars.len() <= 6000 {
+            return s.into_owned();
+        }
+        let head: String = chars[..3000].iter().collect();
+        let tail: String = chars[chars.len() - 3000..].iter().collect();
+        format!("{head}\n[... {} chars cut ...]\n{tail}", chars.len() - 6000)
+    }
+    format!(
+        "exit status: {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}\n--------------",
+        out.status.code(),
+        cut(&out.stdout),
+        cut(&out.stderr)
+    )
+}
+
+/// Panics with the binary's output unless it exited with status 0.
+#[track_caller]
+pub fn assert_success(out: &Output, what: &str) {
+    assert!(
+        out.status.success(),
+        "{what}: sluice failed\n{}",
+        describe(out)
+    );
+}
+
+/// The lines of stderr that start with `error: `.
+pub fn error_lines(out: &Output) -> Vec<String> {
+    String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .filter(|l| l.starts_with("error: "))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Asserts that the run exited with `code` and printed exactly one `error: ` line on stderr;
+/// returns that line.
+#[track_caller]
+pub fn assert_error(out: &Output, code: i32, what: &str) -> String {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "{what}: wrong exit code\n{}",
+        describe(out)
+    );
+    let lines = error_lines(out);
+    assert_eq!(
+        lines.len(),
+        1,
+        "{what}: expected exactly one line starting with `error: ` on stderr\n{}",
+        describe(out)
+    );
+    lines.into_iter().next().unwrap_or_default()
+}
+
+/// Asserts two queries return the same rows in the same order; on mismatch, shows the first
+/// differing line of each side.
+#[track_caller]
+pub fn assert_same_ordered(src: &TestDb, dst: &TestDb, sql: &str) {
+    let a = src.query(sql);
+    let b = dst.query(sql);
+    if a == b {
+        return;
+    }
+    let (al, bl): (Vec<&str>, Vec<&str>) = (a.lines().collect(), b.lines().collect());
+    let first = al
+        .iter()
+        .zip(bl.iter())
+        .position(|(x, y)| x != y)
+        .unwrap_or(al.len().min(bl.len()));
+    let show = |v: &[&str]| {
+        v.get(first)
+            .map(|l| {
+                if l.chars().count() > 800 {
+                    format!("{}...", l.chars().take(800).collect::<String>())
+                } else {
+                    l.to_string()
+                }
+            })
+            .unwrap_or_else(|| "<no line>".into())
+    };
+    panic!(
+        "query results differ for {sql}\nsource: {} lines, target: {} lines; first difference at line {}:\n  source: {}\n  target: {}",
+        al.len(),
+        bl.len(),
+        first + 1,
+        show(&al),
+        show(&bl)
+    );
+}
