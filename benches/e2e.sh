@@ -239,7 +239,8 @@ SELECT count(*) FROM pg_constraint con JOIN pg_namespace n ON n.oid = con.connam
 WHERE con.contype IN ('p', 'u', 'f', 'c', 'x')
   AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\_%'"
 SEQUENCES_SQL="
-SELECT COALESCE(string_agg(format('%I.%I=%s', schemaname, sequencename, COALESCE(last_value::text, 'unset')), ' ' ORDER BY 1), '')
+SELECT COALESCE(string_agg(format('%I.%I=%s', schemaname, sequencename, COALESCE(last_value::text, 'unset')), ' '
+                         ORDER BY schemaname, sequencename), '')
 FROM pg_sequences"
 SRC_INDEXES=$(psql_q "${SRC_DB}" -c "${INDEX_COUNT_SQL}")
 SRC_CONSTRAINTS=$(psql_q "${SRC_DB}" -c "${CONSTRAINT_COUNT_SQL}")
@@ -369,7 +370,8 @@ run_pipes() {
     psql_q "${SRC_DB}" -c "
 SELECT format('SELECT pg_catalog.setval(%L, %s, %s);',
               format('%I.%I', schemaname, sequencename),
-              COALESCE(last_value, start_value), last_value IS NOT NULL)
+              COALESCE(last_value, start_value),
+              CASE WHEN last_value IS NULL THEN 'false' ELSE 'true' END)
 FROM pg_sequences" | psql_q "${DST_DB}" >/dev/null
     t3=$(now)
 
@@ -428,10 +430,14 @@ run_pgdump() {
         "$(max_rss_kb "${RUN_DIR}/pgdump.rss" "${RUN_DIR}/pgrestore.rss")" "${check}"
 }
 
+LOADS=()
 declare -A LABEL_OF=([sluice]="sluice copy" [pipes]="psql pipes" [pgcopydb]="pgcopydb clone" [pgdump]="pg_dump + pg_restore")
 for c in "${ALL_COMPETITORS[@]}"; do
     is_selected "${c}" || continue
     log "=== ${c} ==="
+    # Other work on the machine skews the figures: keep the 1-minute load
+    # average seen just before each competitor for the report.
+    LOADS+=("${c} $(cut -d' ' -f1 /proc/loadavg)")
     rc=0
     set +e
     (
@@ -449,7 +455,8 @@ done
 # ---------------------------------------------------------------------------
 # Report.
 
-sluice_wall=$(awk -F'\t' '$1 == "sluice" { print $4 }' "${RESULTS_TSV}")
+# Ratios and targets only use a sluice run whose clone passed the check.
+sluice_wall=$(awk -F'\t' '$1 == "sluice" && $6 == "OK" { print $4 }' "${RESULTS_TSV}")
 
 table_md() {
     echo "| tool | what is timed | wall (s) | MB/s | rows/s | peak RSS (MB) | vs sluice wall | check |"
@@ -471,6 +478,8 @@ table_md() {
 # The targets from the issue, evaluated when the figures exist.
 targets_md() {
     awk -F'\t' -v bytes="${DATA_BYTES}" '
+    # Runs whose clone failed the check do not count.
+    $6 ~ /^(MISMATCH|FAILED)/ { next }
     { wall[$1] = $4; rss[$1] = $5 }
     function verdict(ok) { return ok ? "met" : "NOT met" }
     END {
@@ -508,6 +517,7 @@ report() {
     echo "- TLS: sslmode=${SSLMODE} for every tool (PGSSLMODE=${PGSSLMODE} and ?sslmode=${SSLMODE} in URLs)"
     echo "- parallelism: ${JOBS} for every tool"
     echo "- source: ${SRC_DB}, ${#TABLES[@]} tables, ${TOTAL_ROWS} rows, data = heap + TOAST = ${data_mib} MiB (${DATA_BYTES} bytes; heap alone ${heap_mib} MiB)"
+    echo "- 1-minute load average just before each competitor: $(IFS=","; echo "${LOADS[*]}") (near 0 on an idle machine; it also decays from the previous competitor's own load)"
     echo "- MB/s = data bytes / 10^6 / wall; rows/s = total rows / wall; peak RSS = largest tool process (/usr/bin/time %M), server backends not included"
     echo
     table_md

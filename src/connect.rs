@@ -2,7 +2,7 @@
 
 use tokio_postgres::Client;
 
-use crate::conninfo::PgUrl;
+use crate::conninfo::{PgUrl, SslMode};
 use crate::error::{db_reason, Error, Result};
 
 /// Which end of the copy a connection serves; decides session settings and error wording.
@@ -27,23 +27,21 @@ impl Side {
 /// Connects, spawns the connection driver on the runtime, and applies session settings that
 /// make text renderings (key boundaries, sequence values) independent of server defaults.
 pub async fn connect(url: &PgUrl, side: Side) -> Result<Client> {
-    let tls = url.tls_connector()?;
-    let (client, connection) = url
-        .to_config()
-        .connect(tls)
-        .await
-        .map_err(|e| Error::Connect {
-            side: side.as_str(),
-            url: url.to_string(),
-            reason: db_reason(&e),
-        })?;
-    tokio::spawn(async move {
-        // The error also surfaces on the next query of the client; logging it here only helps
-        // when the connection dies between queries.
-        if let Err(e) = connection.await {
-            tracing::debug!("connection closed: {}", db_reason(&e));
-        }
-    });
+    let fail = |e: tokio_postgres::Error| Error::Connect {
+        side: side.as_str(),
+        url: url.to_string(),
+        reason: db_reason(&e),
+    };
+    let config = url.to_config();
+    let client = if url.sslmode == SslMode::Disable {
+        let (client, connection) = config.connect(tokio_postgres::NoTls).await.map_err(fail)?;
+        tokio::spawn(drive(connection));
+        client
+    } else {
+        let (client, connection) = config.connect(url.tls_connector()?).await.map_err(fail)?;
+        tokio::spawn(drive(connection));
+        client
+    };
     let mut setup = String::from(
         "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres'; \
          SET extra_float_digits = 3; SET standard_conforming_strings = on; SET statement_timeout = 0; \
@@ -63,4 +61,15 @@ pub async fn connect(url: &PgUrl, side: Side) -> Result<Client> {
             reason: db_reason(&e),
         })?;
     Ok(client)
+}
+
+/// Runs a connection until it closes. Its error also surfaces on the client's next query;
+/// logging it here only helps when a connection dies between queries.
+async fn drive<F>(connection: F)
+where
+    F: std::future::Future<Output = Result<(), tokio_postgres::Error>>,
+{
+    if let Err(e) = connection.await {
+        tracing::debug!("connection closed: {}", db_reason(&e));
+    }
 }

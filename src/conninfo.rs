@@ -67,6 +67,8 @@ pub struct PgUrl {
     pub connect_timeout: Duration,
     /// `application_name` reported to the server.
     pub application_name: String,
+    /// The TLS connector, built once: loading the system certificate store costs ~100 ms.
+    tls: std::sync::Arc<std::sync::OnceLock<postgres_native_tls::MakeTlsConnector>>,
 }
 
 impl fmt::Debug for PgUrl {
@@ -300,6 +302,7 @@ impl PgUrl {
             application_name: app
                 .or_else(|| env.get("PGAPPNAME").map(str::to_string))
                 .unwrap_or_else(|| "sluice".into()),
+            tls: Default::default(),
         };
         if parsed.password.is_none() {
             parsed.password = env
@@ -379,8 +382,16 @@ impl PgUrl {
         cfg
     }
 
-    /// A TLS connector that enforces this URL's `sslmode`.
+    /// A TLS connector that enforces this URL's `sslmode`, built on first use.
     pub fn tls_connector(&self) -> Result<postgres_native_tls::MakeTlsConnector> {
+        if let Some(c) = self.tls.get() {
+            return Ok(c.clone());
+        }
+        let c = self.build_tls_connector()?;
+        Ok(self.tls.get_or_init(|| c).clone())
+    }
+
+    fn build_tls_connector(&self) -> Result<postgres_native_tls::MakeTlsConnector> {
         let mut builder = native_tls::TlsConnector::builder();
         match self.sslmode {
             SslMode::Disable | SslMode::Allow | SslMode::Prefer | SslMode::Require => {
@@ -414,21 +425,17 @@ impl PgUrl {
 
 /// Splits a `.pgpass` line on unescaped `:`, undoing `\:` and `\\`.
 fn split_pgpass(line: &str) -> Vec<String> {
-    let mut fields = vec![String::new()];
+    let mut fields = Vec::new();
+    let mut current = String::new();
     let mut chars = line.chars();
     while let Some(c) = chars.next() {
         match c {
-            '\\' => {
-                if let Some(next) = chars.next() {
-                    fields.last_mut().map(|f| f.push(next));
-                }
-            }
-            ':' => fields.push(String::new()),
-            _ => {
-                fields.last_mut().map(|f| f.push(c));
-            }
+            '\\' => current.extend(chars.next()),
+            ':' => fields.push(std::mem::take(&mut current)),
+            _ => current.push(c),
         }
     }
+    fields.push(current);
     fields
 }
 

@@ -43,8 +43,9 @@ pub async fn run(settings: &CopySettings) -> Result<CopyOutcome> {
     }
     if catalog.tables.is_empty() {
         return Err(Error::Config(format!(
-            "no table of the source {} matched the table patterns",
-            settings.source
+            "no table of the source {} matched the table patterns ({}); patterns are globs over schema.table",
+            settings.source,
+            settings.filter.describe()
         )));
     }
 
@@ -58,15 +59,9 @@ pub async fn run(settings: &CopySettings) -> Result<CopyOutcome> {
     match settings.schema {
         SchemaMode::Create => pre.extend(ddl::pre_data(&catalog, &facts, &ddl_opts)),
         SchemaMode::Recreate => {
-            pre.extend(ddl::drop_for_recreate(&catalog));
-            // Objects dropped above no longer exist; everything else on the target stays.
-            let mut facts = facts.clone();
-            for t in &catalog.tables {
-                facts.tables.remove(&t.name);
-            }
-            for v in &catalog.views {
-                facts.relations.remove(&v.name);
-            }
+            run_steps(&target, &ddl::drop_for_recreate(&catalog)).await?;
+            // Read again: dropping tables also dropped their owned sequences and dependent views.
+            let facts = pgcat::target_facts(&target).await?;
             pre.extend(ddl::pre_data(&catalog, &facts, &ddl_opts));
         }
         SchemaMode::Existing if settings.truncate => {
@@ -83,7 +78,20 @@ pub async fn run(settings: &CopySettings) -> Result<CopyOutcome> {
         }
         SchemaMode::Existing => {}
     }
-    run_steps(&target, &pre).await?;
+    let touched = !pre.is_empty();
+    let incomplete = |e: Error, done: &str| {
+        if touched {
+            Error::Incomplete {
+                source: Box::new(e),
+                done: done.to_string(),
+            }
+        } else {
+            e
+        }
+    };
+    run_steps(&target, &pre)
+        .await
+        .map_err(|e| incomplete(e, "schema partly created"))?;
 
     let mut chunks = Vec::new();
     for (i, table) in catalog.tables.iter().enumerate() {
@@ -118,7 +126,9 @@ pub async fn run(settings: &CopySettings) -> Result<CopyOutcome> {
         })
         .collect();
 
-    let sequences = pgcat::sequence_values(&source, &catalog.sequences).await?;
+    let sequences = pgcat::sequence_values(&source, &catalog.sequences)
+        .await
+        .map_err(|e| incomplete(e.into(), "schema created, no rows copied"))?;
     let index_of: HashMap<&QualifiedName, usize> = catalog
         .tables
         .iter()

@@ -55,6 +55,14 @@ pub enum Error {
     /// The binary COPY stream did not have the expected shape.
     #[error(transparent)]
     Format(#[from] crate::pgcopy::FormatError),
+    /// A failure after the target was changed: says what the target now holds.
+    #[error("{source}; the target now holds an incomplete copy ({done}); rerun with --schema recreate to start over")]
+    Incomplete {
+        /// The failure.
+        source: Box<Error>,
+        /// What had been done, e.g. `schema created, 3 of 7 tables copied`.
+        done: String,
+    },
     /// A worker task panicked or was cancelled: a bug, not bad input.
     #[error("internal error: {0}")]
     Internal(String),
@@ -66,6 +74,7 @@ impl Error {
         match self {
             Error::Config(_) => 2,
             Error::Connect { .. } => 3,
+            Error::Incomplete { source, .. } => source.exit_code(),
             _ => 1,
         }
     }

@@ -389,8 +389,11 @@ async fn load_types(client: &Client) -> Result<Vec<DdlObject>, CatalogError> {
              JOIN pg_namespace mn ON mn.oid = mt.typnamespace WHERE mt.oid = r.rngmultitypid), \
            r.rngcanonical <> 0 \
          FROM pg_range r JOIN pg_type st ON st.oid = r.rngsubtype \
+         JOIN pg_type rt ON rt.oid = r.rngtypid JOIN pg_namespace rn ON rn.oid = rt.typnamespace \
          LEFT JOIN pg_collation co ON co.oid = r.rngcollation \
-         LEFT JOIN pg_namespace cn ON cn.oid = co.collnamespace"
+         LEFT JOIN pg_namespace cn ON cn.oid = co.collnamespace \
+         WHERE {}",
+        user_ns("rn")
     );
     let mut ranges: HashMap<u32, String> = HashMap::new();
     for r in rows(client, &sql, what_r).await? {
@@ -499,10 +502,15 @@ async fn load_functions(client: &Client) -> Result<Vec<DdlObject>, CatalogError>
            obj_description(p.oid, 'pg_proc'), \
            quote_ident(n.nspname) || '.' || quote_ident(p.proname) || '(' || pg_get_function_identity_arguments(p.oid) || ')' \
          FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace \
-         WHERE {} AND {} ORDER BY p.oid",
+         WHERE {} AND {} \
+           AND NOT EXISTS (SELECT 1 FROM pg_depend i WHERE i.classid = 'pg_proc'::regclass \
+                           AND i.objid = p.oid AND i.deptype = 'i') \
+         ORDER BY p.oid",
         user_ns("n"),
         not_extension_member("pg_proc", "p.oid")
     );
+    // Functions with an internal dependency (range and multirange constructors) are created
+    // by their type.
     let mut out = Vec::new();
     for r in rows(client, &sql, what).await? {
         let name = QualifiedName::new(get::<String>(&r, 0, what)?, get::<String>(&r, 1, what)?);

@@ -283,7 +283,15 @@ pub async fn run(
     if let Err(e) = outcome {
         lanes.abort_all();
         builders.abort_all();
-        return Err(e);
+        let chunks_done: usize = report.tables.iter().map(|t| t.chunks).sum();
+        let done = format!(
+            "{} of {n} tables finished, {chunks_done} chunks committed",
+            n - tables_left
+        );
+        return Err(Error::Incomplete {
+            source: Box::new(e),
+            done,
+        });
     }
     while let Some(res) = lanes.join_next().await {
         res.map_err(|e| Error::Internal(format!("copy lane failed: {e}")))?;
@@ -315,7 +323,7 @@ async fn lane(
         let next = sched
             .lock()
             .map_err(|_| Error::Internal("scheduler lock poisoned".into()))?
-            .next();
+            .take_next();
         let Some(chunk) = next else { return Ok(()) };
         let table = &tables[chunk.table];
         let started = Instant::now();

@@ -2,7 +2,7 @@
 //!
 //! Lanes spread across tables before doubling up on one: on a small machine one stream per
 //! table is the cheapest parallelism, and splitting a table only pays once other tables are
-//! done. Among tables with equally few lanes, the one with the most rows left goes first, so
+//! done. Among tables with equally few lanes, the one with the most bytes left goes first, so
 //! the biggest tables start first and the run does not end waiting on one long table.
 
 use std::collections::VecDeque;
@@ -14,33 +14,33 @@ use crate::plan::Chunk;
 pub struct Scheduler {
     pending: Vec<VecDeque<Chunk>>,
     active: Vec<usize>,
-    rows_left: Vec<i64>,
+    bytes_left: Vec<i64>,
 }
 
 impl Scheduler {
     /// Builds the queue for `tables` tables from their chunks.
     pub fn new(tables: usize, chunks: Vec<Chunk>) -> Self {
         let mut pending = vec![VecDeque::new(); tables];
-        let mut rows_left = vec![0i64; tables];
+        let mut bytes_left = vec![0i64; tables];
         for c in chunks {
-            rows_left[c.table] += c.estimated_rows.max(1);
+            bytes_left[c.table] += c.estimated_bytes.max(1);
             pending[c.table].push_back(c);
         }
         Scheduler {
             pending,
             active: vec![0; tables],
-            rows_left,
+            bytes_left,
         }
     }
 
     /// The next chunk to copy, or `None` when every chunk has been handed out.
-    pub fn next(&mut self) -> Option<Chunk> {
+    pub fn take_next(&mut self) -> Option<Chunk> {
         let t = (0..self.pending.len())
             .filter(|&t| !self.pending[t].is_empty())
-            .min_by_key(|&t| (self.active[t], std::cmp::Reverse(self.rows_left[t])))?;
+            .min_by_key(|&t| (self.active[t], std::cmp::Reverse(self.bytes_left[t])))?;
         let chunk = self.pending[t].pop_front()?;
         self.active[t] += 1;
-        self.rows_left[t] -= chunk.estimated_rows.max(1);
+        self.bytes_left[t] -= chunk.estimated_bytes.max(1);
         Some(chunk)
     }
 
@@ -55,12 +55,13 @@ mod tests {
     use super::*;
     use crate::plan::ChunkRange;
 
-    fn chunk(table: usize, rows: i64) -> Chunk {
+    fn chunk(table: usize, bytes: i64) -> Chunk {
         Chunk {
             table,
             ordinal: 0,
             range: ChunkRange::Whole,
-            estimated_rows: rows,
+            estimated_rows: 1,
+            estimated_bytes: bytes,
         }
     }
 
@@ -70,11 +71,11 @@ mod tests {
             3,
             vec![chunk(0, 10), chunk(1, 100), chunk(1, 100), chunk(2, 50)],
         );
-        assert_eq!(s.next().map(|c| c.table), Some(1));
-        assert_eq!(s.next().map(|c| c.table), Some(2));
-        assert_eq!(s.next().map(|c| c.table), Some(0));
-        assert_eq!(s.next().map(|c| c.table), Some(1));
-        assert!(s.next().is_none());
+        assert_eq!(s.take_next().map(|c| c.table), Some(1));
+        assert_eq!(s.take_next().map(|c| c.table), Some(2));
+        assert_eq!(s.take_next().map(|c| c.table), Some(0));
+        assert_eq!(s.take_next().map(|c| c.table), Some(1));
+        assert!(s.take_next().is_none());
     }
 
     #[test]
@@ -83,9 +84,9 @@ mod tests {
             2,
             vec![chunk(0, 100), chunk(0, 100), chunk(1, 10), chunk(1, 10)],
         );
-        assert_eq!(s.next().map(|c| c.table), Some(0));
-        assert_eq!(s.next().map(|c| c.table), Some(1));
+        assert_eq!(s.take_next().map(|c| c.table), Some(0));
+        assert_eq!(s.take_next().map(|c| c.table), Some(1));
         s.finished(0);
-        assert_eq!(s.next().map(|c| c.table), Some(0));
+        assert_eq!(s.take_next().map(|c| c.table), Some(0));
     }
 }

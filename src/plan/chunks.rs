@@ -108,8 +108,10 @@ pub struct Chunk {
     pub ordinal: usize,
     /// Rows it covers.
     pub range: ChunkRange,
-    /// Estimated rows, for ordering and progress.
+    /// Estimated rows, for progress.
     pub estimated_rows: i64,
+    /// Estimated bytes, for ordering: copy time follows bytes more than rows.
+    pub estimated_bytes: i64,
 }
 
 /// Rows the planner assumes when the source was never analyzed (`reltuples = -1`).
@@ -132,12 +134,14 @@ pub async fn plan_table(
 ) -> Result<Vec<Chunk>> {
     let rows = estimated_rows(table).max(0);
     let wanted = (rows as f64 / chunk_rows.max(1) as f64).ceil() as i64;
+    let bytes = table.size_bytes.max(0);
     let whole = || {
         vec![Chunk {
             table: index,
             ordinal: 0,
             range: ChunkRange::Whole,
             estimated_rows: rows,
+            estimated_bytes: bytes,
         }]
     };
     if wanted <= 1 || !table.has_storage() {
@@ -150,6 +154,7 @@ pub async fn plan_table(
                 return Ok(whole());
             }
             let per_chunk = rows / (bounds.len() as i64 + 1);
+            let bytes_per_chunk = bytes / (bounds.len() as i64 + 1);
             let mut chunks = Vec::with_capacity(bounds.len() + 1);
             let mut lower: Option<Vec<String>> = None;
             for upper in bounds.into_iter().map(Some).chain(std::iter::once(None)) {
@@ -161,6 +166,7 @@ pub async fn plan_table(
                         upper: upper.clone(),
                     },
                     estimated_rows: per_chunk,
+                    estimated_bytes: bytes_per_chunk,
                 });
                 lower = upper;
             }
@@ -182,6 +188,7 @@ pub async fn plan_table(
                         end: if open { None } else { Some(end) },
                     },
                     estimated_rows: rows / wanted,
+                    estimated_bytes: bytes / wanted,
                 });
                 start = end;
             }

@@ -34,6 +34,21 @@ impl TableFilter {
         included && !self.exclude.iter().any(|p| glob(p, &full))
     }
 
+    /// The patterns, for messages: `--tables a.* --exclude a.tmp_*`.
+    pub fn describe(&self) -> String {
+        let mut parts: Vec<String> = self
+            .include
+            .iter()
+            .map(|p| format!("--tables {p}"))
+            .collect();
+        parts.extend(self.exclude.iter().map(|p| format!("--exclude {p}")));
+        if parts.is_empty() {
+            "no pattern: every table of every user schema".into()
+        } else {
+            parts.join(" ")
+        }
+    }
+
     /// Include patterns that matched none of the given names (for "no table matched" errors).
     pub fn unmatched_includes<'a>(&'a self, names: &[QualifiedName]) -> Vec<&'a str> {
         self.include

@@ -43,11 +43,15 @@ fn differing_columns(src: &TestDb, dst: &TestDb, table: &str, order_by: &str) ->
         })
         .collect();
     let sql = parts.join(" UNION ALL ");
-    let (a, b) = (src.query(&sql), dst.query(&sql));
-    a.lines()
-        .zip(b.lines())
-        .filter(|(x, y)| x != y)
-        .map(|(x, _)| x.split('|').next().unwrap_or_default().to_string())
+    let sorted = |db: &TestDb| {
+        let mut v: Vec<String> = db.query(&sql).lines().map(str::to_string).collect();
+        v.sort();
+        v
+    };
+    let (a, b) = (sorted(src), sorted(dst));
+    a.iter()
+        .filter(|x| !b.contains(x))
+        .map(|x| x.split('|').next().unwrap_or_default().to_string())
         .collect()
 }
 
@@ -55,10 +59,11 @@ fn sql_literal(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
 
-/// Row text of `table` ordered by id, with very long rows replaced by their md5.
+/// Row text of `table` ordered by id; the generated copies (id > 100) and very long rows are
+/// replaced by their md5.
 fn rows_text_sql(table: &str) -> String {
     format!(
-        "SELECT id, CASE WHEN length(t::text) > 200000 THEN 'md5:' || md5(t::text) || ' len:' || \
+        "SELECT id, CASE WHEN id > 100 OR length(t::text) > 200000 THEN 'md5:' || md5(t::text) || ' len:' || \
          length(t::text) ELSE t::text END FROM {table} t ORDER BY id"
     )
 }
@@ -69,7 +74,8 @@ fn round_trip_every_type() {
     let dst = TestDb::new("types_dst");
     src.exec(include_str!("fixtures/all_types.sql"));
 
-    copy_ok(&src, &dst, &["--chunk-rows", "3", "--jobs", "2"]);
+    // 1000 is the smallest chunk size the binary accepts; 2927 rows give 3 chunks.
+    copy_ok(&src, &dst, &["--chunk-rows", "1000", "--jobs", "2"]);
 
     // Types on the target: same column types, same enum labels in the same order, domain check.
     assert_same_ordered(
@@ -91,7 +97,7 @@ fn round_trip_every_type() {
     );
 
     let count = dst.query("SELECT count(*) FROM all_types");
-    assert_eq!(count, "12", "row count on the target");
+    assert_eq!(count, "2927", "row count on the target");
 
     let diff = differing_columns(&src, &dst, "all_types", "id");
     assert!(
@@ -477,21 +483,39 @@ fn schema_modes() {
         "0",
         "old target row must be truncated"
     );
+}
 
-    // 3b. --schema existing into an empty existing table works without --truncate.
-    let dst_empty = TestDb::new("modes_dst_empty");
-    dst_empty.exec("CREATE TABLE items (id int PRIMARY KEY, name text NOT NULL);");
+#[test]
+fn schema_mode_existing_empty_and_recreate() {
+    let src = TestDb::new("recreate_src");
+    src.exec(
+        "CREATE TABLE items (id int PRIMARY KEY, name text NOT NULL); \
+         INSERT INTO items SELECT i, 'item ' || i FROM generate_series(1, 500) AS i; \
+         CREATE TABLE extra (id int PRIMARY KEY); INSERT INTO extra VALUES (1), (2);",
+    );
+    let dst2 = TestDb::new("recreate_dst");
+
+    // The default mode refuses even an empty existing table.
+    dst2.exec("CREATE TABLE items (id int PRIMARY KEY, name text NOT NULL);");
+    let out = copy(&src, &dst2, &["--tables", "public.items"]);
+    let line = assert_error(&out, 1, "--schema create where an empty items exists");
+    assert!(
+        line.contains("items"),
+        "the error must name the table items\n{}",
+        describe(&out)
+    );
+
+    // --schema existing into an empty existing table works without --truncate.
     copy_ok(
         &src,
-        &dst_empty,
+        &dst2,
         &["--schema", "existing", "--tables", "public.items"],
     );
-    assert_same(&src, &dst_empty, "SELECT * FROM items");
+    assert_same(&src, &dst2, "SELECT * FROM items");
 
-    // 4. --schema recreate replaces a table of a different shape.
-    let dst2 = TestDb::new("modes_dst2");
+    // --schema recreate replaces a table of a different shape (with a view over it).
     dst2.exec(
-        "CREATE TABLE items (id text, payload jsonb, other int); \
+        "DROP TABLE items; CREATE TABLE items (id text, payload jsonb, other int); \
          INSERT INTO items VALUES ('x', '{}', 1); \
          CREATE VIEW items_view AS SELECT id FROM items;",
     );
@@ -511,7 +535,7 @@ fn schema_modes() {
          WHERE conrelid = 'items'::regclass ORDER BY 1",
     );
 
-    // 5. Running the same recreate again is idempotent.
+    // Running the same recreate again is idempotent.
     copy_ok(&src, &dst2, &["--schema", "recreate"]);
     assert_same(&src, &dst2, "SELECT * FROM items");
 }
@@ -549,6 +573,73 @@ fn source_and_target_from_env() {
     assert!(
         !all.contains(secret),
         "the password appears in the output\n{}",
+        describe(&out)
+    );
+}
+
+#[test]
+fn awkward_names_identity_generated() {
+    let src = TestDb::new("awkward_src");
+    let dst = TestDb::new("awkward_dst");
+    src.exec(include_str!("fixtures/awkward.sql"));
+
+    copy_ok(&src, &dst, &["--chunk-rows", "1000", "--jobs", "2"]);
+
+    assert_same(&src, &dst, r#"SELECT * FROM "My Schema"."Order Items""#);
+    assert_same(&src, &dst, r#"SELECT * FROM public."CamelCase""#);
+    assert_same(&src, &dst, "SELECT * FROM public.by_default_identity");
+    // Column shapes: identity, generated expression, defaults, order (the dropped column gone).
+    assert_same_ordered(
+        &src,
+        &dst,
+        "SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, \
+         a.attidentity, a.attgenerated, pg_get_expr(d.adbin, d.adrelid) \
+         FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid \
+         LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum \
+         WHERE c.relnamespace IN ('public'::regnamespace, '\"My Schema\"'::regnamespace) \
+         AND c.relkind = 'r' AND a.attnum > 0 AND NOT a.attisdropped ORDER BY 1, a.attnum",
+    );
+    assert_same_ordered(
+        &src,
+        &dst,
+        "SELECT schemaname, tablename, indexname, indexdef FROM pg_indexes \
+         WHERE schemaname IN ('public', 'My Schema') ORDER BY 1, 2, 3",
+    );
+    // Identity sequences continue where the source stopped.
+    assert_same_ordered(
+        &src,
+        &dst,
+        "SELECT schemaname, sequencename, start_value, increment_by, last_value FROM pg_sequences \
+         WHERE schemaname IN ('public', 'My Schema') ORDER BY 1, 2",
+    );
+    dst.exec(r#"INSERT INTO "My Schema"."Order Items" (qty, price) VALUES (2, 3.5)"#);
+    assert_eq!(
+        dst.query(r#"SELECT "Id", total FROM "My Schema"."Order Items" WHERE "select" = 'dflt'"#),
+        "15010|7.00",
+        "identity and generated column on the target after the copy"
+    );
+    assert_same_ordered(
+        &src,
+        &dst,
+        r#"SELECT obj_description('"My Schema"."Order Items"'::regclass, 'pg_class')"#,
+    );
+}
+
+#[test]
+fn plain_copy_prints_no_warnings() {
+    let src = TestDb::new("nowarn_src");
+    let dst = TestDb::new("nowarn_dst");
+    src.exec(
+        "CREATE TABLE t (id int PRIMARY KEY, v text); \
+         INSERT INTO t SELECT i, md5(i::text) FROM generate_series(1, 100) AS i;",
+    );
+    let out = copy_ok(&src, &dst, &[]);
+    assert_same(&src, &dst, "SELECT * FROM t");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let warnings: Vec<&str> = stderr.lines().filter(|l| l.contains("WARN")).collect();
+    assert!(
+        warnings.is_empty(),
+        "a copy of one plain (int, text) table must not warn (about built-in types, etc.)\n{}",
         describe(&out)
     );
 }

@@ -178,6 +178,21 @@ fn password_never_printed() {
     assert_error(&out, 2, "bad sslmode in a URL with a password");
     assert_not_printed(&out, SENTINEL, "bad sslmode, password in URL");
 
+    // A runtime error whose message names the source database (no table matched).
+    let src = TestDb::new("err_pw_src");
+    let (out, _) = run(
+        &with_pw(&src.url(), SENTINEL),
+        &with_pw(&dst.url(), SENTINEL),
+        &["--tables", "public.does_not_exist"],
+        &[("PGPASSWORD", SENTINEL)],
+    );
+    assert!(
+        !out.status.success(),
+        "--tables matching nothing must fail\n{}",
+        describe(&out)
+    );
+    assert_not_printed(&out, SENTINEL, "no table matched, password in both URLs");
+
     // PGPASSWORD only, target side failing.
     let (out, _) = run(
         &dst.url(),
@@ -210,11 +225,6 @@ fn no_table_matched() {
     assert!(
         line.to_lowercase().contains("match"),
         "the error must say that no table matched\n{}",
-        describe(&out)
-    );
-    assert!(
-        line.contains("public.does_not_exist"),
-        "the error must name the pattern public.does_not_exist\n{}",
         describe(&out)
     );
     assert_eq!(

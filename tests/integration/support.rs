@@ -106,17 +106,6 @@ fn psql_admin(sql: &str) {
     );
 }
 
-/// Runs the real `sluice` binary with the given arguments (environment cleared of SLUICE_*).
-pub fn sluice(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(args)
-        .env_remove("SLUICE_SOURCE")
-        .env_remove("SLUICE_TARGET")
-        .env_remove("PGPASSWORD")
-        .output()
-        .expect("run sluice")
-}
-
 /// Asserts two queries over two databases return the same sorted rows.
 #[track_caller]
 pub fn assert_same(src: &TestDb, dst: &TestDb, sql: &str) {
@@ -271,15 +260,16 @@ pub fn assert_same_ordered(src: &TestDb, dst: &TestDb, sql: &str) {
         .position(|(x, y)| x != y)
         .unwrap_or(al.len().min(bl.len()));
     let show = |v: &[&str]| {
-        v.get(first)
-            .map(|l| {
+        v.get(first).map_or_else(
+            || "<no line>".to_string(),
+            |l| {
                 if l.chars().count() > 800 {
                     format!("{}...", l.chars().take(800).collect::<String>())
                 } else {
-                    l.to_string()
+                    (*l).to_string()
                 }
-            })
-            .unwrap_or_else(|| "<no line>".into())
+            },
+        )
     };
     panic!(
         "query results differ for {sql}\nsource: {} lines, target: {} lines; first difference at line {}:\n  source: {}\n  target: {}",

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The one command that runs every check and test of sluice (README: "Run the tests").
+# Works on a fresh Debian machine: installs what is missing, starts the local database
+# servers when they are down, then runs fmt, clippy, unit and integration tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v psql >/dev/null || need_apt+=(postgresql-client)
+command -v pg_isready >/dev/null || need_apt+=(postgresql-client)
+command -v mariadb >/dev/null || need_apt+=(mariadb-client)
+command -v docker-compose >/dev/null || need_apt+=(docker-compose)
+pkg-config --exists openssl 2>/dev/null || need_apt+=(libssl-dev pkg-config)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "installing: ${need_apt[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+cargo fmt --version >/dev/null 2>&1 || rustup component add rustfmt
+cargo clippy --version >/dev/null 2>&1 || rustup component add clippy
+
+if ! pg_isready -q -h 127.0.0.1 -p 5432; then
+  echo "starting PostgreSQL"
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start
+  for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
+fi
+if ! mariadb -uroot -h127.0.0.1 -e 'SELECT 1' >/dev/null 2>&1; then
+  echo "starting MariaDB"
+  start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd
+  for _ in $(seq 1 30); do mariadb -uroot -h127.0.0.1 -e 'SELECT 1' >/dev/null 2>&1 && break; sleep 1; done
+fi
+
+# Databases left behind by an earlier, killed run would only waste space.
+psql -X -q -h 127.0.0.1 -U postgres -d postgres -At \
+  -c "SELECT 'DROP DATABASE IF EXISTS ' || quote_ident(datname) || ' WITH (FORCE);' FROM pg_database WHERE datname LIKE 'sluice\_test\_%'" \
+  | psql -X -q -h 127.0.0.1 -U postgres -d postgres >/dev/null
+
+cargo fmt --check
+cargo clippy --all-targets --quiet -- -D warnings
+cargo test --lib --bins --tests -- --test-threads 4
+# Benchmarks run once each as smoke tests (criterion test mode), so they cannot rot.
+cargo test --benches
