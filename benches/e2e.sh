@@ -165,9 +165,17 @@ result() {
 }
 
 reset_dst() {
-    psql_q postgres -c "SET client_min_messages = warning" \
+    # DROP DATABASE waits until every backend of the server has processed a
+    # barrier; a backend blocked writing to a client that stopped reading
+    # (wait event ClientWrite) never does, so bound the wait instead of
+    # hanging the whole benchmark.
+    if ! psql_q postgres -c "SET client_min_messages = warning" \
+        -c "SET statement_timeout = '120s'" \
         -c "DROP DATABASE IF EXISTS \"${DST_DB}\" WITH (FORCE)" \
-        -c "CREATE DATABASE \"${DST_DB}\""
+        -c "CREATE DATABASE \"${DST_DB}\""; then
+        log "cannot recreate ${DST_DB} (look in pg_stat_activity for a backend stuck in ClientWrite)"
+        return 1
+    fi
     # Flush whatever the previous run left dirty, so its write-back does not
     # land in the next competitor's time.
     psql_q postgres -c "CHECKPOINT"

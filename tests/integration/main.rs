@@ -1,6 +1,8 @@
 //! Integration tests: one binary, real PostgreSQL (and MariaDB), a fresh database per test.
 #![allow(clippy::unwrap_used)]
 
+mod codec_oracle;
+mod compose;
 mod copy;
 mod errors;
 mod schema;
