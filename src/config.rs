@@ -77,8 +77,8 @@ pub struct CopySettings {
     pub jobs: usize,
     /// Index builders.
     pub index_jobs: usize,
-    /// Rows per chunk.
-    pub chunk_rows: u64,
+    /// Rows per chunk; `None` is automatic (see [`crate::plan::order::auto_chunk_rows`]).
+    pub chunk_rows: Option<u64>,
     /// Bytes per batch.
     pub batch_bytes: usize,
     /// Batches in flight per lane.
@@ -222,7 +222,7 @@ impl CopySettings {
             filter,
             jobs,
             index_jobs: over.index_jobs.or(c.index_jobs).unwrap_or(jobs),
-            chunk_rows: over.chunk_rows.or(c.chunk_rows).unwrap_or(500_000),
+            chunk_rows: over.chunk_rows.or(c.chunk_rows),
             batch_bytes: c.batch_bytes.unwrap_or(1 << 20),
             channel_batches: c.channel_batches.unwrap_or(4),
             schema: over.schema.or(c.schema).unwrap_or_default(),
@@ -251,7 +251,10 @@ impl CopySettings {
             (1..=256).contains(&self.index_jobs),
             "index_jobs must be between 1 and 256",
         )?;
-        check(self.chunk_rows >= 1000, "chunk_rows must be at least 1000")?;
+        check(
+            self.chunk_rows.is_none_or(|r| r >= 1000),
+            "chunk_rows must be at least 1000",
+        )?;
         check(
             (64 * 1024..=256 * 1024 * 1024).contains(&self.batch_bytes),
             "batch_bytes must be between 65536 and 268435456",

@@ -94,18 +94,14 @@ pub async fn run(settings: &CopySettings) -> Result<CopyOutcome> {
         .map_err(|e| incomplete(e, "schema partly created"))?;
 
     let mut chunks = Vec::new();
+    let lane_share = crate::plan::order::lane_share(&catalog.tables, settings.jobs);
     for (i, table) in catalog.tables.iter().enumerate() {
         if table.has_storage() {
-            chunks.extend(
-                plan_table(
-                    &source,
-                    table,
-                    i,
-                    settings.chunk_rows,
-                    catalog.server_version_num,
-                )
-                .await?,
-            );
+            let rows = settings
+                .chunk_rows
+                .unwrap_or_else(|| crate::plan::order::auto_chunk_rows(table, lane_share));
+            let planned = plan_table(&source, table, i, rows, catalog.server_version_num).await;
+            chunks.extend(planned.map_err(|e| incomplete(e, "schema created, no rows copied"))?);
         }
     }
     let chunk_count: HashMap<usize, usize> = chunks.iter().fold(HashMap::new(), |mut m, c| {
@@ -170,9 +166,11 @@ pub async fn run(settings: &CopySettings) -> Result<CopyOutcome> {
         .collect()]);
 
     let tables: Vec<QualifiedName> = catalog.tables.iter().map(|t| t.name.clone()).collect();
+    let order = crate::plan::order::copy_order(&catalog.tables);
     let plan = RunPlan {
         tables: catalog.tables,
         chunks,
+        order,
         load_modes,
         post_steps,
         parent,

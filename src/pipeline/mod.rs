@@ -33,6 +33,8 @@ pub struct RunPlan {
     pub tables: Vec<Table>,
     /// Every chunk of every table with storage.
     pub chunks: Vec<Chunk>,
+    /// Table indexes in the order lanes take them.
+    pub order: Vec<usize>,
     /// How each table is loaded.
     pub load_modes: Vec<LoadMode>,
     /// Per table: steps run in order once its data (and its partitions) are in.
@@ -103,7 +105,7 @@ pub async fn run(
     for c in &plan.chunks {
         chunks_left[c.table] += 1;
     }
-    let sched = Arc::new(Mutex::new(Scheduler::new(n, plan.chunks)));
+    let sched = Arc::new(Mutex::new(Scheduler::new(n, plan.order, plan.chunks)));
     let (events_tx, mut events) = mpsc::channel::<Event>(256);
 
     let mut lanes = JoinSet::new();
@@ -345,10 +347,6 @@ async fn lane(
             });
         }
         writer.commit(table, &label).await?;
-        sched
-            .lock()
-            .map_err(|_| Error::Internal("scheduler lock poisoned".into()))?
-            .finished(chunk.table);
         let done = Event::ChunkDone {
             table: chunk.table,
             rows: write.rows,

@@ -5,3 +5,4 @@ pub mod filter;
 
 pub use chunks::{Chunk, ChunkRange};
 pub use filter::TableFilter;
+pub mod order;
