@@ -366,7 +366,7 @@ impl Catalog {
             });
         }
         self.sequences
-            .retain(|s| s.owner_table.as_ref().map_or(true, |t| kept.contains(t)));
+            .retain(|s| s.owner_table.as_ref().is_none_or(|t| kept.contains(t)));
         // Views come in dependency order, so one pass sees every view's dependencies decided.
         let mut kept_views = kept;
         self.views.retain(|v| {
