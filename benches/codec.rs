@@ -15,7 +15,7 @@ fn stream(rows: usize, fields: usize, width: usize) -> Vec<Vec<u8>> {
                 t.extend_from_slice(&(-1i32).to_be_bytes());
             } else {
                 t.extend_from_slice(&(width as i32).to_be_bytes());
-                t.extend(std::iter::repeat((r % 251) as u8).take(width));
+                t.extend(std::iter::repeat_n((r % 251) as u8, width));
             }
         }
         pieces.push(t);
