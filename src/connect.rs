@@ -47,6 +47,12 @@ pub async fn connect(url: &PgUrl, side: Side) -> Result<Client> {
          SET extra_float_digits = 3; SET standard_conforming_strings = on; SET statement_timeout = 0; \
          SET lock_timeout = 0; SET idle_in_transaction_session_timeout = 0;",
     );
+    if side == Side::Source {
+        // With row-level security on, COPY would silently skip rows the role may not see;
+        // off, it fails instead, as pg_dump does. A reader waiting behind a queued ALTER TABLE
+        // would block the application too: give up after a while and say why.
+        setup.push_str(" SET row_security = off; SET lock_timeout = '30s';");
+    }
     if side == Side::Target {
         // Rows and (later) checkpoints commit atomically, so a lost tail after a server crash is
         // redone on resume; waiting for the WAL flush on every commit buys nothing here.

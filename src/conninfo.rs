@@ -146,30 +146,31 @@ fn decode(part: &str, what: &str) -> Result<String> {
         })
 }
 
+/// What to say when a URL does not split where it should; never quotes the parts.
+const ENCODE_HINT: &str =
+    "a ':', '/', '?', '@' or '%' inside the user name or password must be percent-encoded";
+
 /// Removes a password from a URL-shaped string, for messages about URLs that failed to parse.
 pub fn redact(url: &str) -> String {
     let Some(scheme_end) = url.find("://") else {
-        return url.to_string();
+        // Not a URL: a key=value string may hold `password=`; show nothing of it.
+        return "(a connection string that is not a URL)".to_string();
     };
+    let scheme = &url[..scheme_end + 3];
     let rest = &url[scheme_end + 3..];
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let authority = &rest[..authority_end];
-    let mut out = match authority.rfind('@') {
+    // The last '@' ends the user info even when an unencoded '/', '?' or ':' sits in the
+    // password; everything before it except the user name is dropped.
+    let mut out = match rest.rfind('@') {
         Some(at) => {
-            let userinfo = &authority[..at];
-            let user = userinfo.split(':').next().unwrap_or("");
-            format!(
-                "{}{}@{}",
-                &url[..scheme_end + 3],
-                user,
-                &authority[at + 1..]
-            )
+            let user = rest.split([':', '@', '/', '?']).next().unwrap_or("");
+            format!("{scheme}{user}@{}", &rest[at + 1..])
         }
-        None => url[..scheme_end + 3 + authority_end].to_string(),
+        None => format!("{scheme}{rest}"),
     };
     // Query parameters may carry `password=`; drop the query entirely from messages.
-    let path_and_query = &rest[authority_end..];
-    out.push_str(path_and_query.split('?').next().unwrap_or(""));
+    if let Some(q) = out.find('?') {
+        out.truncate(q);
+    }
     out
 }
 
@@ -247,7 +248,14 @@ impl PgUrl {
                 "host" => host = Some(v),
                 "port" => port = Some(v),
                 "dbname" => dbname = Some(v),
-                other => return Err(bad(&format!("unsupported parameter \"{other}\""))),
+                other
+                    if other.len() <= 40
+                        && other.chars().all(|c| c.is_ascii_lowercase() || c == '_') =>
+                {
+                    return Err(bad(&format!("unsupported parameter \"{other}\"")))
+                }
+                // Not a parameter name: most likely a password with an unencoded '?'.
+                _ => return Err(bad(ENCODE_HINT)),
             }
         }
         let host = host
@@ -260,7 +268,7 @@ impl PgUrl {
             .unwrap_or_else(|| "5432".to_string());
         let port: u16 = port_text
             .parse()
-            .map_err(|_| bad(&format!("port \"{port_text}\" is not a number")))?;
+            .map_err(|_| bad(&format!("the port is not a number ({ENCODE_HINT})")))?;
         let user = user
             .filter(|u| !u.is_empty())
             .or_else(|| env.get("PGUSER").map(str::to_string))
@@ -414,7 +422,11 @@ impl PgUrl {
                     path.display()
                 ))
             })?;
-            builder.add_root_certificate(cert);
+            // The given CA replaces the system store, as with libpq: a certificate from any
+            // public CA must not pass for the user's private one.
+            builder
+                .disable_built_in_roots(true)
+                .add_root_certificate(cert);
         }
         let connector = builder
             .build()
@@ -510,6 +522,22 @@ mod tests {
             .map(|e| e.to_string());
         let msg = err.unwrap_or_default();
         assert!(msg.contains("port") && !msg.contains("SENTINEL"), "{msg}");
+    }
+
+    #[test]
+    fn never_echoes_a_password_with_unencoded_characters() {
+        for url in [
+            "postgres://app:Xy3/SECRETpart@db.example/app",
+            "postgres://app:pa?SECRET@db.example/app",
+            "postgres://app:pa:SECRET@db.example/app",
+            "host=db password=SECRET",
+        ] {
+            let msg = PgUrl::parse(url, &env(&[])).err().map(|e| e.to_string());
+            if let Some(msg) = msg {
+                assert!(!msg.contains("SECRET"), "{msg}");
+            }
+            assert!(!redact(url).contains("SECRET"), "{}", redact(url));
+        }
     }
 
     #[test]

@@ -35,6 +35,7 @@ pub async fn run(settings: &CopySettings) -> Result<CopyOutcome> {
     // happens when lanes connect at the start of the pipeline; it is closed when `source` drops.
     let snapshot = export_snapshot(&source).await?;
 
+    check_source_version(&source).await?;
     let mut catalog = pgcat::load(&source).await?;
     let all_tables: Vec<QualifiedName> = catalog.tables.iter().map(|t| t.name.clone()).collect();
     catalog.select(|name| settings.filter.matches(name));
@@ -48,6 +49,8 @@ pub async fn run(settings: &CopySettings) -> Result<CopyOutcome> {
             settings.filter.describe()
         )));
     }
+
+    lock_source_tables(&source, &catalog).await?;
 
     let facts = pgcat::target_facts(&target).await?;
     check_target(settings, &catalog, &facts, &target).await?;
@@ -122,7 +125,26 @@ pub async fn run(settings: &CopySettings) -> Result<CopyOutcome> {
         })
         .collect();
 
-    let sequences = pgcat::sequence_values(&source, &catalog.sequences)
+    // A standalone sequence that was already on the target before a create/recreate run is
+    // not ours to move; one owned by a selected table, or one we created, follows the source.
+    let own_sequences: Vec<_> = catalog
+        .sequences
+        .iter()
+        .filter(|s| {
+            let ours = settings.schema == SchemaMode::Existing
+                || s.owner_table.is_some()
+                || !facts.relations.contains(&s.name);
+            if !ours {
+                tracing::warn!(
+                    "sequence {} already existed on the target: its value is left as it is",
+                    s.name
+                );
+            }
+            ours
+        })
+        .cloned()
+        .collect();
+    let sequences = pgcat::sequence_values(&source, &own_sequences)
         .await
         .map_err(|e| incomplete(e.into(), "schema created, no rows copied"))?;
     let index_of: HashMap<&QualifiedName, usize> = catalog
@@ -160,10 +182,17 @@ pub async fn run(settings: &CopySettings) -> Result<CopyOutcome> {
     if build_schema {
         final_phases.push(vec![ddl::final_steps(&catalog)]);
     }
-    final_phases.push(vec![sequences
+    let mut last: Vec<Step> = sequences
         .iter()
         .map(|(n, v, called)| ddl::setval(n, *v, *called))
-        .collect()]);
+        .collect();
+    // Lanes commit with synchronous_commit off; one synchronous commit that writes a record
+    // flushes all WAL before it, so exit 0 means every copied row is durable on the target.
+    last.push(Step {
+        what: "flush the target's WAL".into(),
+        sql: "SET synchronous_commit = on; BEGIN; SELECT txid_current(); COMMIT;".into(),
+    });
+    final_phases.push(vec![last]);
 
     let tables: Vec<QualifiedName> = catalog.tables.iter().map(|t| t.name.clone()).collect();
     let order = crate::plan::order::copy_order(&catalog.tables);
@@ -184,6 +213,62 @@ pub async fn run(settings: &CopySettings) -> Result<CopyOutcome> {
         report,
         prepare_time,
     })
+}
+
+/// Refuses sources whose catalogs the introspection queries do not know (before 13).
+async fn check_source_version(source: &Client) -> Result<()> {
+    let what = || "reading the source server version".to_string();
+    let row = source
+        .query_one(
+            "SELECT current_setting('server_version_num')::int, current_setting('server_version')",
+            &[],
+        )
+        .await
+        .map_err(|e| Error::Query {
+            what: what(),
+            reason: db_reason(&e),
+        })?;
+    let num: i32 = row.try_get(0).map_err(|e| Error::Query {
+        what: what(),
+        reason: db_reason(&e),
+    })?;
+    let text: String = row.try_get(1).map_err(|e| Error::Query {
+        what: what(),
+        reason: db_reason(&e),
+    })?;
+    if num < 130000 {
+        return Err(Error::Query {
+            what: "checking the source server version".into(),
+            reason: format!(
+                "the source runs PostgreSQL {text}; sluice reads PostgreSQL 13 or later"
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Takes ACCESS SHARE locks on the selected tables in the exporting transaction, as pg_dump
+/// does: until the copy ends, no TRUNCATE, ALTER TABLE or VACUUM FULL can change what the
+/// snapshot promises the readers. Waits at most the session's lock_timeout.
+async fn lock_source_tables(source: &Client, catalog: &Catalog) -> Result<()> {
+    let names: Vec<String> = catalog
+        .tables
+        .iter()
+        .map(|t| format!("ONLY {}", t.name.quoted()))
+        .collect();
+    if names.is_empty() {
+        return Ok(());
+    }
+    source
+        .batch_execute(&format!("LOCK TABLE {} IN ACCESS SHARE MODE", names.join(", ")))
+        .await
+        .map_err(|e| Error::Query {
+            what: "locking the selected tables on the source (ACCESS SHARE, so that no TRUNCATE or \
+                   ALTER TABLE changes them during the copy); another session holds or waits for an \
+                   exclusive lock"
+                .into(),
+            reason: db_reason(&e),
+        })
 }
 
 async fn export_snapshot(source: &Client) -> Result<String> {

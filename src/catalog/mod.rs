@@ -370,7 +370,12 @@ impl Catalog {
         // Views come in dependency order, so one pass sees every view's dependencies decided.
         let mut kept_views = kept;
         self.views.retain(|v| {
-            let ok = v.depends_on.iter().all(|d| kept_views.contains(d));
+            // Dependencies on system catalogs exist on every target.
+            let ok = v.depends_on.iter().all(|d| {
+                kept_views.contains(d)
+                    || d.schema == "pg_catalog"
+                    || d.schema == "information_schema"
+            });
             if ok {
                 kept_views.insert(v.name.clone());
             }

@@ -320,7 +320,8 @@ async fn lane(
     events: &mpsc::Sender<Event>,
 ) -> Result<()> {
     let reader = PgReader::open(&settings.source, snapshot).await?;
-    let mut writer = PgWriter::open(&settings.target).await?;
+    let quiet_triggers = settings.schema == crate::schema::SchemaMode::Existing;
+    let mut writer = PgWriter::open(&settings.target, quiet_triggers).await?;
     loop {
         let next = sched
             .lock()

@@ -114,8 +114,11 @@ pub struct Chunk {
     pub estimated_bytes: i64,
 }
 
-/// Rows the planner assumes when the source was never analyzed (`reltuples = -1`).
-fn estimated_rows(table: &Table) -> i64 {
+/// Smallest chunk worth a separate range scan and transaction.
+const MIN_CHUNK_BYTES: i64 = 8 << 20;
+
+/// Rows the planner assumes, also when the source was never analyzed (`reltuples = -1`).
+pub fn estimated_rows(table: &Table) -> i64 {
     if table.estimated_rows >= 0 {
         table.estimated_rows
     } else {
@@ -133,7 +136,10 @@ pub async fn plan_table(
     server_version_num: i32,
 ) -> Result<Vec<Chunk>> {
     let rows = estimated_rows(table).max(0);
-    let wanted = (rows as f64 / chunk_rows.max(1) as f64).ceil() as i64;
+    // However small chunk_rows is, chunks stay above MIN_CHUNK_BYTES, so a wrong row estimate
+    // cannot turn a table into thousands of tiny ranges (or an unbounded key sample).
+    let by_bytes = (table.size_bytes.max(0) / MIN_CHUNK_BYTES).max(1);
+    let wanted = ((rows as f64 / chunk_rows.max(1) as f64).ceil() as i64).min(by_bytes);
     let bytes = table.size_bytes.max(0);
     let whole = || {
         vec![Chunk {

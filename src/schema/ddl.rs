@@ -152,22 +152,35 @@ pub fn pre_data(cat: &Catalog, facts: &TargetFacts, opts: &DdlOptions) -> Vec<St
 
 /// Drops the selected views and tables on the target (dependents first), for `recreate`.
 pub fn drop_for_recreate(cat: &Catalog) -> Vec<Step> {
-    let views = cat.views.iter().rev().map(|v| {
-        let kind = if v.materialized {
-            "MATERIALIZED VIEW"
-        } else {
-            "VIEW"
-        };
-        Step {
-            what: format!("drop {} {}", kind.to_lowercase(), v.name),
-            sql: format!("DROP {kind} IF EXISTS {} CASCADE", v.name.quoted()),
-        }
-    });
-    let tables = cat.tables.iter().rev().map(|t| Step {
-        what: format!("drop table {}", t.name),
-        sql: format!("DROP TABLE IF EXISTS {} CASCADE", t.name.quoted()),
-    });
-    views.chain(tables).collect()
+    // No CASCADE: an object that was not selected (a view, an inheritance child, a foreign key
+    // of another table) makes the drop fail with the server naming it, instead of vanishing.
+    let mut steps: Vec<Step> = cat
+        .views
+        .iter()
+        .rev()
+        .map(|v| {
+            let kind = if v.materialized {
+                "MATERIALIZED VIEW"
+            } else {
+                "VIEW"
+            };
+            Step {
+                what: format!("drop {} {}", kind.to_lowercase(), v.name),
+                sql: format!("DROP {kind} IF EXISTS {}", v.name.quoted()),
+            }
+        })
+        .collect();
+    if !cat.tables.is_empty() {
+        let names: Vec<String> = cat.tables.iter().map(|t| t.name.quoted()).collect();
+        steps.push(Step {
+            what: format!(
+                "drop the {} selected tables (objects that depend on them and were not selected stop the drop)",
+                names.len()
+            ),
+            sql: format!("DROP TABLE IF EXISTS {}", names.join(", ")),
+        });
+    }
+    steps
 }
 
 /// Keys, unique/check/exclusion constraints and indexes of one table, to run in order on one

@@ -53,18 +53,39 @@ pub fn copy_in_sql(table: &Table, mode: LoadMode) -> String {
     } else {
         ""
     };
+    // Without a list, COPY takes every column but generated ones: the same set, and valid for
+    // tables without any such column.
+    let cols = if cols.is_empty() {
+        String::new()
+    } else {
+        format!(" ({cols})")
+    };
     format!(
-        "COPY {} ({cols}) FROM STDIN (FORMAT binary{freeze})",
+        "COPY {}{cols} FROM STDIN (FORMAT binary{freeze})",
         table.name.quoted()
     )
 }
 
 impl PgWriter {
     /// Opens a target connection with the writer's session settings.
-    pub async fn open(url: &PgUrl) -> Result<Self> {
-        Ok(PgWriter {
-            client: connect(url, Side::Target).await?,
-        })
+    ///
+    /// `quiet_triggers` loads with `session_replication_role = replica`, so that triggers and
+    /// foreign-key checks of a pre-existing target schema do not fire on copied rows.
+    pub async fn open(url: &PgUrl, quiet_triggers: bool) -> Result<Self> {
+        let client = connect(url, Side::Target).await?;
+        if quiet_triggers {
+            if let Err(e) = client
+                .batch_execute("SET session_replication_role = replica")
+                .await
+            {
+                tracing::warn!(
+                    "cannot set session_replication_role on the target ({}): triggers and foreign-key \
+                     checks of the existing tables fire during the load",
+                    db_reason(&e)
+                );
+            }
+        }
+        Ok(PgWriter { client })
     }
 
     /// Loads every batch received on `rx` into `table` in one transaction and commits.

@@ -33,7 +33,11 @@ pub fn copy_out_sql(table: &Table, range: &ChunkRange) -> String {
         .collect::<Vec<_>>()
         .join(", ");
     match range.predicate(table.chunk_key.as_deref()) {
-        // COPY of a table (not a query) reads that table only, never its inheritance children.
+        // COPY of a table (not a query) reads that table only, never its inheritance children;
+        // without a column list it takes every column but generated ones.
+        None if cols.is_empty() => {
+            format!("COPY {} TO STDOUT (FORMAT binary)", table.name.quoted())
+        }
         None => format!(
             "COPY {} ({cols}) TO STDOUT (FORMAT binary)",
             table.name.quoted()

@@ -5,5 +5,6 @@ mod codec_oracle;
 mod compose;
 mod copy;
 mod errors;
+mod safety;
 mod schema;
 mod support;

@@ -1,0 +1,157 @@
+//! Cases where a careless copier loses, changes or destroys data without saying so.
+
+use std::time::Duration;
+
+use crate::support::{
+    assert_error, assert_same, assert_success, describe, pg_base, sluice_with, TestDb,
+};
+
+const TIMEOUT: Duration = Duration::from_secs(120);
+
+fn copy_as(src_url: &str, dst: &TestDb, extra: &[&str]) -> std::process::Output {
+    let dst_url = dst.url();
+    let mut args = vec!["copy", "--source", src_url, "--target", &dst_url];
+    args.extend_from_slice(extra);
+    sluice_with(&args, &[], TIMEOUT).0
+}
+
+/// `--schema recreate` must not drop target objects that were not selected (CASCADE would).
+#[test]
+fn recreate_refuses_to_drop_unselected_dependents() {
+    let src = TestDb::new("safe_rec_src");
+    src.exec("CREATE TABLE parent (id int PRIMARY KEY); INSERT INTO parent VALUES (1), (2);");
+    let dst = TestDb::new("safe_rec_dst");
+    dst.exec(
+        "CREATE TABLE parent (id int PRIMARY KEY); INSERT INTO parent VALUES (7);
+         CREATE TABLE keep_child (note text) INHERITS (parent); INSERT INTO keep_child VALUES (8, 'mine');
+         CREATE VIEW keep_view AS SELECT id FROM ONLY parent;",
+    );
+    let out = copy_as(
+        &src.url(),
+        &dst,
+        &["--schema", "recreate", "--tables", "public.parent"],
+    );
+    let line = assert_error(&out, 1, "recreate with unselected dependents");
+    assert!(
+        line.contains("depend"),
+        "the error must say other objects depend on the table\n{}",
+        describe(&out)
+    );
+    assert_eq!(
+        dst.query("SELECT note FROM keep_child"),
+        "mine",
+        "the unselected child must survive"
+    );
+    assert_eq!(
+        dst.query("SELECT count(*) FROM keep_view"),
+        "1",
+        "the unselected view must survive"
+    );
+}
+
+/// Row-level security must never filter rows silently: the copy fails and says why.
+#[test]
+fn row_level_security_fails_loudly() {
+    let src = TestDb::new("safe_rls_src");
+    let role = format!("sluice_test_rls_{}", std::process::id());
+    src.exec(&format!(
+        "DROP ROLE IF EXISTS {role}; CREATE ROLE {role} LOGIN;
+         CREATE TABLE secrets (id int PRIMARY KEY, owner text);
+         INSERT INTO secrets VALUES (1, 'a'), (2, 'b'), (3, 'c');
+         ALTER TABLE secrets ENABLE ROW LEVEL SECURITY;
+         CREATE POLICY only_a ON secrets FOR SELECT USING (owner = 'a');
+         GRANT USAGE ON SCHEMA public TO {role}; GRANT SELECT ON secrets TO {role};"
+    ));
+    let dst = TestDb::new("safe_rls_dst");
+    let src_url = format!(
+        "{}/{}?sslmode=disable",
+        pg_base().replace("postgres@", &format!("{role}@")),
+        src.name
+    );
+    let out = copy_as(&src_url, &dst, &[]);
+    src.exec(&format!("DROP OWNED BY {role}; DROP ROLE {role};"));
+    let line = assert_error(
+        &out,
+        1,
+        "copy of a table with row-level security by a role without BYPASSRLS",
+    );
+    assert!(
+        line.contains("row-level security"),
+        "the error must name row-level security\n{}",
+        describe(&out)
+    );
+}
+
+/// Tables with no column at all, or only generated columns, copy their rows.
+#[test]
+fn tables_without_copyable_columns() {
+    let src = TestDb::new("safe_cols_src");
+    src.exec(
+        "CREATE TABLE nothing (); INSERT INTO nothing SELECT FROM generate_series(1, 5);
+         CREATE TABLE only_gen (g int GENERATED ALWAYS AS (7) STORED); INSERT INTO only_gen SELECT FROM generate_series(1, 3);",
+    );
+    let dst = TestDb::new("safe_cols_dst");
+    let out = copy_as(&src.url(), &dst, &[]);
+    assert_success(&out, "copy of column-less tables");
+    assert_eq!(dst.query("SELECT count(*) FROM nothing"), "5");
+    assert_eq!(dst.query("SELECT count(*), sum(g) FROM only_gen"), "3|21");
+}
+
+/// A table the source never analyzed (reltuples = -1) is not cut into thousands of chunks.
+#[test]
+fn never_analyzed_table_gets_sane_chunks() {
+    let src = TestDb::new("safe_noan_src");
+    src.exec(
+        "CREATE TABLE fresh (id int PRIMARY KEY, v text) WITH (autovacuum_enabled = false);
+         INSERT INTO fresh SELECT g, md5(g::text) FROM generate_series(1, 20000) g;",
+    );
+    assert_eq!(
+        src.query("SELECT reltuples FROM pg_class WHERE relname = 'fresh'"),
+        "-1"
+    );
+    let dst = TestDb::new("safe_noan_dst");
+    let out = copy_as(&src.url(), &dst, &["--chunk-rows", "1000"]);
+    assert_success(&out, "copy of a never-analyzed table");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("public.fresh"))
+        .unwrap_or_default();
+    let chunks: usize = line
+        .split_whitespace()
+        .nth(3)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(usize::MAX);
+    assert!(
+        chunks <= 2,
+        "a 2 MB table must not become {chunks} chunks\n{stdout}"
+    );
+    assert_same(&src, &dst, "SELECT * FROM fresh");
+}
+
+/// `--schema existing`: triggers of the existing target tables do not rewrite copied rows.
+#[test]
+fn existing_schema_load_does_not_fire_target_triggers() {
+    let src = TestDb::new("safe_trig_src");
+    src.exec("CREATE TABLE t (id int PRIMARY KEY, stamp text); INSERT INTO t VALUES (1, 'source'), (2, 'source');");
+    let dst = TestDb::new("safe_trig_dst");
+    dst.exec(
+        "CREATE TABLE t (id int PRIMARY KEY, stamp text);
+         CREATE TABLE audit (id int);
+         CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS
+           $$BEGIN NEW.stamp := 'trigger'; INSERT INTO audit VALUES (NEW.id); RETURN NEW; END$$;
+         CREATE TRIGGER touch BEFORE INSERT ON t FOR EACH ROW EXECUTE FUNCTION touch();",
+    );
+    let out = copy_as(
+        &src.url(),
+        &dst,
+        &["--schema", "existing", "--tables", "public.t"],
+    );
+    assert_success(&out, "copy into an existing table with a trigger");
+    assert_same(&src, &dst, "SELECT * FROM t");
+    assert_eq!(
+        dst.query("SELECT count(*) FROM audit"),
+        "0",
+        "the target trigger fired during the load"
+    );
+}
