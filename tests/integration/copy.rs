@@ -521,9 +521,21 @@ fn schema_mode_existing_empty_and_recreate() {
          CREATE VIEW items_view AS SELECT id FROM items;",
     );
     let out = copy(&src, &dst2, &["--schema", "recreate"]);
-    let line = assert_error(&out, 1, "--schema recreate with a target-only view over items");
-    assert!(line.contains("items_view"), "the error must name the view\n{}", describe(&out));
-    assert_eq!(dst2.query("SELECT id FROM items_view"), "x", "the view and its table must be untouched");
+    let line = assert_error(
+        &out,
+        1,
+        "--schema recreate with a target-only view over items",
+    );
+    assert!(
+        line.contains("items_view"),
+        "the error must name the view\n{}",
+        describe(&out)
+    );
+    assert_eq!(
+        dst2.query("SELECT id FROM items_view"),
+        "x",
+        "the view and its table must be untouched"
+    );
     dst2.exec("DROP VIEW items_view;");
     copy_ok(&src, &dst2, &["--schema", "recreate"]);
     assert_same(&src, &dst2, "SELECT * FROM items");
