@@ -33,7 +33,8 @@ pub async fn connect(url: &PgUrl, side: Side) -> Result<Client> {
         reason: db_reason(&e),
     };
     let config = url.to_config();
-    let client = if url.sslmode == SslMode::Disable {
+    // libpq ignores sslmode on Unix sockets; so do we.
+    let client = if url.sslmode == SslMode::Disable || url.host.starts_with('/') {
         let (client, connection) = config.connect(tokio_postgres::NoTls).await.map_err(fail)?;
         tokio::spawn(drive(connection));
         client

@@ -63,8 +63,8 @@ pub struct PgUrl {
     pub sslmode: SslMode,
     /// CA bundle for `verify-ca`/`verify-full` (`sslrootcert`).
     pub sslrootcert: Option<PathBuf>,
-    /// Connect timeout (`connect_timeout`, default 10 s).
-    pub connect_timeout: Duration,
+    /// Connect timeout (`connect_timeout`, default 10 s; `0` waits forever, as in libpq).
+    pub connect_timeout: Option<Duration>,
     /// `application_name` reported to the server.
     pub application_name: String,
     /// The TLS connector, built once: loading the system certificate store costs ~100 ms.
@@ -261,7 +261,7 @@ impl PgUrl {
         let host = host
             .filter(|h| !h.is_empty())
             .or_else(|| env.get("PGHOST").map(str::to_string))
-            .unwrap_or_else(|| "localhost".to_string());
+            .unwrap_or_else(default_host);
         let port_text = port
             .filter(|p| !p.is_empty())
             .or_else(|| env.get("PGPORT").map(str::to_string))
@@ -293,9 +293,10 @@ impl PgUrl {
                         "connect_timeout \"{t}\" is not a number of seconds"
                     ))
                 })?;
-                Duration::from_secs(secs.max(2))
+                // libpq: 0 means wait forever, and anything below 2 s counts as 2 s.
+                (secs > 0).then(|| Duration::from_secs(secs.max(2)))
             }
-            None => Duration::from_secs(10),
+            None => Some(Duration::from_secs(10)),
         };
         let sslrootcert = sslrootcert.or_else(|| env.get("PGSSLROOTCERT").map(PathBuf::from));
         let mut parsed = PgUrl {
@@ -374,11 +375,13 @@ impl PgUrl {
             .user(&self.user)
             .dbname(&self.dbname)
             .application_name(&self.application_name)
-            .connect_timeout(self.connect_timeout)
             .keepalives(true)
             .keepalives_idle(Duration::from_secs(30));
         if let Some(pw) = &self.password {
             cfg.password(pw);
+        }
+        if let Some(t) = self.connect_timeout {
+            cfg.connect_timeout(t);
         }
         cfg.ssl_mode(match self.sslmode {
             SslMode::Disable => tokio_postgres::config::SslMode::Disable,
@@ -432,6 +435,16 @@ impl PgUrl {
             .build()
             .map_err(|e| Error::Config(format!("cannot set up TLS: {e}")))?;
         Ok(postgres_native_tls::MakeTlsConnector::new(connector))
+    }
+}
+
+/// libpq's default when no host is given: the Unix socket directory (Debian's), else localhost.
+fn default_host() -> String {
+    let dir = "/var/run/postgresql";
+    if std::path::Path::new(dir).is_dir() {
+        dir.to_string()
+    } else {
+        "localhost".to_string()
     }
 }
 

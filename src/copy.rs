@@ -180,7 +180,7 @@ pub async fn run(settings: &CopySettings) -> Result<CopyOutcome> {
         .collect();
     let mut final_phases = Vec::new();
     if build_schema {
-        final_phases.push(vec![ddl::final_steps(&catalog)]);
+        final_phases.extend(ddl::final_phases(&catalog));
     }
     let mut last: Vec<Step> = sequences
         .iter()

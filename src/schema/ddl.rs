@@ -225,10 +225,28 @@ pub fn table_post_data(table: &Table) -> Vec<Step> {
     steps
 }
 
-/// Statements that need every table loaded: partition index attachment, CHECK constraints
-/// that recurse into children, foreign keys, triggers, then materialized view refreshes in
-/// dependency order. Run them in the order given.
+/// Statements that need every table loaded, as phases run one after another: (1) partition
+/// index attachment and CHECK constraints that recurse into children, in order on one
+/// connection; (2) foreign keys, each an independent job so their validation scans run in
+/// parallel; (3) triggers, then materialized view refreshes in dependency order.
+pub fn final_phases(cat: &Catalog) -> Vec<Vec<Vec<Step>>> {
+    let foreign_keys = final_foreign_keys(cat)
+        .into_iter()
+        .map(|s| vec![s])
+        .collect();
+    vec![
+        vec![final_attach(cat)],
+        foreign_keys,
+        vec![final_after(cat)],
+    ]
+}
+
+/// The statements of [`final_phases`] flattened, in an order that is valid to run serially.
 pub fn final_steps(cat: &Catalog) -> Vec<Step> {
+    final_phases(cat).into_iter().flatten().flatten().collect()
+}
+
+fn final_attach(cat: &Catalog) -> Vec<Step> {
     let mut steps = Vec::new();
     // Deepest partitions first, so a sub-partitioned partition's index is complete when its
     // own parent index is validated.
@@ -270,6 +288,11 @@ pub fn final_steps(cat: &Catalog) -> Vec<Step> {
             });
         }
     }
+    steps
+}
+
+fn final_foreign_keys(cat: &Catalog) -> Vec<Step> {
+    let mut steps = Vec::new();
     for t in &cat.tables {
         for fk in &t.foreign_keys {
             steps.push(Step {
@@ -279,6 +302,11 @@ pub fn final_steps(cat: &Catalog) -> Vec<Step> {
             });
         }
     }
+    steps
+}
+
+fn final_after(cat: &Catalog) -> Vec<Step> {
+    let mut steps = Vec::new();
     for t in &cat.tables {
         for tr in &t.triggers {
             steps.push(Step {
