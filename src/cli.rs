@@ -62,6 +62,15 @@ pub struct CopyArgs {
     /// Reproduce grants on the target.
     #[arg(long)]
     pub grants: bool,
+    /// Job name: a rerun with the same name resumes where the last run stopped [default: default].
+    #[arg(long)]
+    pub job: Option<String>,
+    /// Forget the job's recorded progress and start over (combine with --schema recreate).
+    #[arg(long)]
+    pub restart: bool,
+    /// Commit a checkpoint after this many rows of a chunk [default: 200000].
+    #[arg(long)]
+    pub commit_rows: Option<u64>,
     /// Print only errors and the final summary.
     #[arg(long, short = 'q')]
     pub quiet: bool,
@@ -83,6 +92,9 @@ impl CopyArgs {
             truncate: self.truncate,
             owners: self.owners,
             grants: self.grants,
+            job: self.job.clone(),
+            restart: self.restart,
+            commit_rows: self.commit_rows,
         }
     }
 }

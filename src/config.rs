@@ -62,6 +62,14 @@ pub struct CopySection {
     pub grants: Option<bool>,
     /// `maintenance_work_mem` for index builds on the target, e.g. "512MB".
     pub maintenance_work_mem: Option<String>,
+    /// Rows per checkpoint commit within a chunk.
+    pub commit_rows: Option<u64>,
+    /// Bytes per checkpoint commit within a chunk.
+    pub commit_bytes: Option<u64>,
+    /// Job name for the checkpoint state (resume uses the same name).
+    pub job: Option<String>,
+    /// Schema of the checkpoint state tables on the target.
+    pub state_schema: Option<String>,
 }
 
 /// Validated settings of a `copy` run.
@@ -93,6 +101,16 @@ pub struct CopySettings {
     pub grants: bool,
     /// `maintenance_work_mem` for index builds.
     pub maintenance_work_mem: String,
+    /// Commit a checkpoint after this many rows of a chunk.
+    pub commit_rows: u64,
+    /// Commit a checkpoint after this many bytes of a chunk.
+    pub commit_bytes: u64,
+    /// Job name in the state tables.
+    pub job: String,
+    /// Schema of the state tables on the target.
+    pub state_schema: String,
+    /// Forget the job's progress and start over.
+    pub restart: bool,
 }
 
 /// Values given on the command line or in the environment, which win over the file.
@@ -122,6 +140,12 @@ pub struct CopyOverrides {
     pub owners: bool,
     /// `--grants`.
     pub grants: bool,
+    /// `--job`.
+    pub job: Option<String>,
+    /// `--restart`.
+    pub restart: bool,
+    /// `--commit-rows`.
+    pub commit_rows: Option<u64>,
 }
 
 /// Reads and parses a job file.
@@ -230,8 +254,21 @@ impl CopySettings {
             owners: over.owners || c.owners.unwrap_or(false),
             grants: over.grants || c.grants.unwrap_or(false),
             maintenance_work_mem: c.maintenance_work_mem.unwrap_or_else(|| "256MB".into()),
+            commit_rows: over.commit_rows.or(c.commit_rows).unwrap_or(200_000),
+            commit_bytes: c.commit_bytes.unwrap_or(128 << 20),
+            job: over.job.or(c.job).unwrap_or_else(|| "default".into()),
+            state_schema: c.state_schema.unwrap_or_else(|| "sluice".into()),
+            restart: over.restart,
         };
         settings.validate()?;
+        let mut settings = settings;
+        // Sessions carry the job's name, so a run can see sessions of an earlier run of the
+        // same job that are still finishing on the server (see copy::wait_for_other_runs).
+        for url in [&mut settings.source, &mut settings.target] {
+            if url.application_name == "sluice" {
+                url.application_name = format!("sluice/{}", settings.job);
+            }
+        }
         Ok(settings)
     }
 
@@ -270,6 +307,28 @@ impl CopySettings {
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric()),
             "maintenance_work_mem must look like \"256MB\"",
+        )?;
+        check(
+            self.commit_rows >= 1000,
+            "commit_rows must be at least 1000",
+        )?;
+        check(
+            self.commit_bytes >= 1 << 20,
+            "commit_bytes must be at least 1048576",
+        )?;
+        let name_ok = |s: &str| {
+            !s.is_empty()
+                && s.len() <= 63
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        };
+        check(
+            name_ok(&self.job),
+            "job names are 1-63 characters of letters, digits, '_' and '-'",
+        )?;
+        check(
+            name_ok(&self.state_schema),
+            "state_schema is 1-63 characters of letters, digits, '_' and '-'",
         )?;
         check(
             !(self.truncate && self.schema != SchemaMode::Existing),

@@ -67,6 +67,13 @@ pub async fn connect(url: &PgUrl, side: Side) -> Result<Client> {
             url: url.to_string(),
             reason: db_reason(&e),
         })?;
+    if side == Side::Target {
+        // A statement of a killed client (an index build, say) would otherwise run on and
+        // commit after a resumed run has read the job's state; PostgreSQL 14+ aborts it.
+        let _ = client
+            .batch_execute("SET client_connection_check_interval = '1s'")
+            .await;
+    }
     Ok(client)
 }
 

@@ -5,14 +5,18 @@ use std::fmt::Write as _;
 
 use tokio_postgres::Client;
 
-use crate::catalog::{postgres as pgcat, Catalog, QualifiedName};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use crate::catalog::{postgres as pgcat, Catalog, QualifiedName, Table};
 use crate::config::CopySettings;
 use crate::connect::{connect, Side};
 use crate::error::{db_reason, Error, Result};
-use crate::pipeline::{self, RunPlan, RunReport};
+use crate::pipeline::{self, RunPlan, RunReport, TableCheckpoint};
 use crate::plan::chunks::plan_table;
 use crate::schema::{ddl, SchemaMode, Step};
 use crate::sink::postgres::LoadMode;
+use crate::state::{self, StateRef};
 
 /// What a finished copy reports.
 #[derive(Debug)]
@@ -26,7 +30,10 @@ pub struct CopyOutcome {
 }
 
 /// Copies the selected tables of the source into the target, schema included.
-pub async fn run(settings: &CopySettings) -> Result<CopyOutcome> {
+///
+/// The job's progress is kept in the target (schema `sluice`): a rerun with the same job name
+/// and settings resumes after the last committed checkpoint of every chunk.
+pub async fn run(settings: &CopySettings, stop: Arc<AtomicBool>) -> Result<CopyOutcome> {
     let started = std::time::Instant::now();
     let source = connect(&settings.source, Side::Source).await?;
     let target = connect(&settings.target, Side::Target).await?;
@@ -52,72 +59,96 @@ pub async fn run(settings: &CopySettings) -> Result<CopyOutcome> {
 
     lock_source_tables(&source, &catalog).await?;
 
-    let facts = pgcat::target_facts(&target).await?;
-    check_target(settings, &catalog, &facts, &target).await?;
-    let ddl_opts = ddl::DdlOptions {
-        owners: settings.owners,
-        grants: settings.grants,
+    let st = StateRef {
+        schema: settings.state_schema.clone(),
+        job: settings.job.clone(),
     };
-    let mut pre = Vec::new();
-    match settings.schema {
-        SchemaMode::Create => pre.extend(ddl::pre_data(&catalog, &facts, &ddl_opts)),
-        SchemaMode::Recreate => {
-            run_steps(&target, &ddl::drop_for_recreate(&catalog)).await?;
-            // Read again: dropping tables also dropped their owned sequences and dependent views.
-            let facts = pgcat::target_facts(&target).await?;
-            pre.extend(ddl::pre_data(&catalog, &facts, &ddl_opts));
-        }
-        SchemaMode::Existing if settings.truncate => {
-            let names: Vec<String> = catalog
-                .tables
-                .iter()
-                .filter(|t| t.has_storage())
-                .map(|t| t.name.quoted())
-                .collect();
-            pre.push(Step {
-                what: "truncate the selected target tables".into(),
-                sql: format!("TRUNCATE ONLY {}", names.join(", ")),
-            });
-        }
-        SchemaMode::Existing => {}
+    state::ensure(&target, &st).await?;
+    wait_for_other_runs(&target, &settings.target.application_name).await?;
+    if settings.restart {
+        state::delete_job(&target, &st).await?;
     }
-    let touched = !pre.is_empty();
-    let incomplete = |e: Error, done: &str| {
-        if touched {
-            Error::Incomplete {
-                source: Box::new(e),
-                done: done.to_string(),
+    let config = config_summary(settings, &catalog);
+    let resuming = match state::load_job(&target, &st).await? {
+        None => false,
+        Some(job)
+            if job.phase == "done"
+                && settings.schema != SchemaMode::Recreate
+                && state::config_changes(&job.config, &config).is_empty() =>
+        {
+            return Err(Error::Config(format!(
+                "job \"{}\" already finished; add --restart (with --schema recreate) to copy again, or use another --job name",
+                st.job
+            )));
+        }
+        Some(job) if job.phase == "done" => {
+            // A finished job is history, not something to resume: new settings (or recreate,
+            // which means "start over") start a new job.
+            tracing::info!(
+                "job \"{}\" had finished; starting a new copy with the new settings",
+                st.job
+            );
+            state::delete_job(&target, &st).await?;
+            false
+        }
+        Some(job) => {
+            let changes = state::config_changes(&job.config, &config);
+            if !changes.is_empty() {
+                return Err(Error::Config(format!(
+                    "job \"{}\" was started with another configuration ({}); rerun with the same settings to resume it, \
+                     or add --restart (with --schema recreate) to start over",
+                    st.job,
+                    changes.join("; ")
+                )));
             }
-        } else {
-            e
+            true
         }
     };
-    run_steps(&target, &pre)
-        .await
-        .map_err(|e| incomplete(e, "schema partly created"))?;
+    let facts = pgcat::target_facts(&target).await?;
 
-    let mut chunks = Vec::new();
-    let lane_share = crate::plan::order::lane_share(&catalog.tables, settings.jobs);
-    for (i, table) in catalog.tables.iter().enumerate() {
-        if table.has_storage() {
-            let rows = settings
-                .chunk_rows
-                .unwrap_or_else(|| crate::plan::order::auto_chunk_rows(table, lane_share));
-            let planned = plan_table(&source, table, i, rows, catalog.server_version_num).await;
-            chunks.extend(planned.map_err(|e| incomplete(e, "schema created, no rows copied"))?);
+    let chunks = if resuming {
+        let stored = state::load_chunks(&target, &st).await?;
+        let done = stored.iter().filter(|c| c.done).count();
+        tracing::info!(
+            "resuming job \"{}\": {done} of {} chunks already copied",
+            st.job,
+            stored.len()
+        );
+        stored
+            .into_iter()
+            .filter(|c| !c.done)
+            .map(|c| c.chunk)
+            .collect()
+    } else {
+        check_target(settings, &catalog, &facts, &target).await?;
+        let mut chunks = Vec::new();
+        let lane_share = crate::plan::order::lane_share(&catalog.tables, settings.jobs);
+        for (i, table) in catalog.tables.iter().enumerate() {
+            if table.has_storage() {
+                let rows = settings
+                    .chunk_rows
+                    .unwrap_or_else(|| crate::plan::order::auto_chunk_rows(table, lane_share));
+                chunks
+                    .extend(plan_table(&source, table, i, rows, catalog.server_version_num).await?);
+            }
         }
+        create_schema_and_job(settings, &catalog, &target, &st, &config, &chunks).await?;
+        chunks
+    };
+
+    let mut chunk_count: HashMap<usize, usize> = HashMap::new();
+    for c in &chunks {
+        *chunk_count.entry(c.table).or_default() += 1;
     }
-    let chunk_count: HashMap<usize, usize> = chunks.iter().fold(HashMap::new(), |mut m, c| {
-        *m.entry(c.table).or_default() += 1;
-        m
-    });
     let load_modes = catalog
         .tables
         .iter()
         .enumerate()
-        .map(|(i, _)| {
-            let single = chunk_count.get(&i).copied().unwrap_or(0) == 1;
-            if single && settings.schema != SchemaMode::Existing {
+        .map(|(i, t)| {
+            // A single-chunk table sluice created is loaded with TRUNCATE + COPY FREEZE; with
+            // checkpoints only a keyless table (one commit per chunk) keeps that for all rows.
+            let single = chunk_count.get(&i).copied().unwrap_or(0) == 1 && !resuming;
+            if single && settings.schema != SchemaMode::Existing && t.has_storage() {
                 LoadMode::TruncateFreeze
             } else {
                 LoadMode::Append
@@ -131,7 +162,8 @@ pub async fn run(settings: &CopySettings) -> Result<CopyOutcome> {
         .sequences
         .iter()
         .filter(|s| {
-            let ours = settings.schema == SchemaMode::Existing
+            let ours = resuming
+                || settings.schema == SchemaMode::Existing
                 || s.owner_table.is_some()
                 || !facts.relations.contains(&s.name);
             if !ours {
@@ -144,9 +176,7 @@ pub async fn run(settings: &CopySettings) -> Result<CopyOutcome> {
         })
         .cloned()
         .collect();
-    let sequences = pgcat::sequence_values(&source, &own_sequences)
-        .await
-        .map_err(|e| incomplete(e.into(), "schema created, no rows copied"))?;
+    let sequences = pgcat::sequence_values(&source, &own_sequences).await?;
     let index_of: HashMap<&QualifiedName, usize> = catalog
         .tables
         .iter()
@@ -162,6 +192,13 @@ pub async fn run(settings: &CopySettings) -> Result<CopyOutcome> {
                 .and_then(|(p, _)| index_of.get(p).copied())
         })
         .collect();
+    let done_steps = state::done_steps(&target, &st).await?;
+    let not_done = |steps: Vec<Step>| -> Vec<Step> {
+        steps
+            .into_iter()
+            .filter(|s| !done_steps.contains(&s.what))
+            .collect()
+    };
     let build_schema = settings.schema != SchemaMode::Existing;
     let post_steps = catalog
         .tables
@@ -175,10 +212,10 @@ pub async fn run(settings: &CopySettings) -> Result<CopyOutcome> {
             if t.has_storage() {
                 steps.push(ddl::analyze(t));
             }
-            steps
+            not_done(steps)
         })
         .collect();
-    let mut final_phases = Vec::new();
+    let mut final_phases: Vec<Vec<Vec<Step>>> = Vec::new();
     if build_schema {
         final_phases.extend(ddl::final_phases(&catalog));
     }
@@ -190,10 +227,24 @@ pub async fn run(settings: &CopySettings) -> Result<CopyOutcome> {
     // flushes all WAL before it, so exit 0 means every copied row is durable on the target.
     last.push(Step {
         what: "flush the target's WAL".into(),
-        sql: "SET synchronous_commit = on; BEGIN; SELECT txid_current(); COMMIT;".into(),
+        sql: "SET synchronous_commit = on; SELECT txid_current()".into(),
     });
     final_phases.push(vec![last]);
+    let final_phases = final_phases
+        .into_iter()
+        .map(|jobs| {
+            jobs.into_iter()
+                .map(&not_done)
+                .filter(|j| !j.is_empty())
+                .collect()
+        })
+        .collect();
 
+    let checkpoints = catalog
+        .tables
+        .iter()
+        .map(|t| table_checkpoint(t, &st))
+        .collect();
     let tables: Vec<QualifiedName> = catalog.tables.iter().map(|t| t.name.clone()).collect();
     let order = crate::plan::order::copy_order(&catalog.tables);
     let plan = RunPlan {
@@ -204,9 +255,19 @@ pub async fn run(settings: &CopySettings) -> Result<CopyOutcome> {
         post_steps,
         parent,
         final_phases,
+        checkpoints,
+        state: st.clone(),
     };
     let prepare_time = started.elapsed();
-    let report = pipeline::run(settings, Some(snapshot), plan).await?;
+    let report = match pipeline::run(settings, Some(snapshot), plan, stop).await {
+        Ok(r) => r,
+        Err(e) => {
+            // Best effort: the job keeps its last error for `status`; the run's error wins.
+            let _ = state::set_phase(&target, &st, "data", Some(&e.to_string())).await;
+            return Err(e);
+        }
+    };
+    state::set_phase(&target, &st, "done", None).await?;
     drop(source);
     Ok(CopyOutcome {
         tables,
@@ -267,6 +328,178 @@ async fn lock_source_tables(source: &Client, catalog: &Catalog) -> Result<()> {
                    ALTER TABLE changes them during the copy); another session holds or waits for an \
                    exclusive lock"
                 .into(),
+            reason: db_reason(&e),
+        })
+}
+
+/// Waits until no other session of this job is left on the target: after a kill, the server
+/// finishes (or aborts) the dead run's statements on its own time, and a resume must not read
+/// the job's state before they are gone. A live second run of the same job is refused.
+async fn wait_for_other_runs(target: &Client, application_name: &str) -> Result<()> {
+    let started = std::time::Instant::now();
+    loop {
+        let rows = target
+            .query(
+                "SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND datname = current_database() AND pid <> pg_backend_pid()",
+                &[&application_name],
+            )
+            .await
+            .map_err(|e| Error::Query { what: "looking for other runs of the job".into(), reason: db_reason(&e) })?;
+        if rows.is_empty() {
+            return Ok(());
+        }
+        if started.elapsed() > std::time::Duration::from_secs(60) {
+            let pids: Vec<String> = rows
+                .iter()
+                .map(|r| r.get::<_, i32>(0).to_string())
+                .collect();
+            return Err(Error::Query {
+                what: "starting the job".into(),
+                reason: format!(
+                    "other sessions of this job are still running on the target (backend pids {}); \
+                     stop the other sluice process, or end them with pg_terminate_backend",
+                    pids.join(", ")
+                ),
+            });
+        }
+        if started.elapsed().as_millis() < 200 {
+            tracing::info!(
+                "waiting for {} session(s) of an earlier run of this job to end",
+                rows.len()
+            );
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+/// Everything a resume must agree with, as `key = value` lines (no secrets).
+fn config_summary(settings: &CopySettings, catalog: &Catalog) -> String {
+    let mut lines = vec![
+        format!("source = {}", settings.source),
+        format!("target = {}", settings.target),
+        format!("schema mode = {:?}", settings.schema),
+        format!("truncate = {}", settings.truncate),
+        format!("chunk rows = {:?}", settings.chunk_rows),
+        format!(
+            "tables = {}",
+            catalog
+                .tables
+                .iter()
+                .map(|t| t.name.to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
+    ];
+    for t in &catalog.tables {
+        let key = t.chunk_key.as_ref().map(|k| {
+            k.iter()
+                .map(|c| format!("{} {}", c.name, c.type_sql))
+                .collect::<Vec<_>>()
+                .join(",")
+        });
+        let cols = t
+            .copy_columns()
+            .map(|c| format!("{} {}", c.name, c.type_sql))
+            .collect::<Vec<_>>()
+            .join(",");
+        lines.push(format!(
+            "key {} = {}",
+            t.name,
+            key.unwrap_or_else(|| "(none)".into())
+        ));
+        lines.push(format!("columns {} = {cols}", t.name));
+    }
+    lines.join("\n")
+}
+
+/// How a table's writer records progress: key positions among the copied columns and the
+/// statements (keyless tables commit once per chunk).
+fn table_checkpoint(table: &Table, st: &StateRef) -> TableCheckpoint {
+    let cols: Vec<&str> = table.copy_columns().map(|c| c.name.as_str()).collect();
+    let key: Vec<(usize, String)> = table
+        .chunk_key
+        .iter()
+        .flatten()
+        .filter_map(|k| {
+            cols.iter()
+                .position(|c| *c == k.name)
+                .map(|p| (p, k.type_sql.clone()))
+        })
+        .collect();
+    // A key column that is not copied (generated) cannot be an offset: commit per chunk.
+    let complete = table
+        .chunk_key
+        .as_ref()
+        .is_some_and(|k| k.len() == key.len());
+    let (positions, types): (Vec<usize>, Vec<String>) = if complete {
+        key.into_iter().unzip()
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    TableCheckpoint {
+        with_key: state::checkpoint_sql(st, &types),
+        without_key: state::checkpoint_sql(st, &[]),
+        key_positions: positions,
+    }
+}
+
+/// One target transaction: the schema (per the schema mode) and the job with its chunk plan.
+/// A crash anywhere in it leaves neither, so the next run starts clean.
+async fn create_schema_and_job(
+    settings: &CopySettings,
+    catalog: &Catalog,
+    target: &Client,
+    st: &StateRef,
+    config: &str,
+    chunks: &[crate::plan::Chunk],
+) -> Result<()> {
+    let ddl_opts = ddl::DdlOptions {
+        owners: settings.owners,
+        grants: settings.grants,
+    };
+    target
+        .batch_execute("BEGIN")
+        .await
+        .map_err(|e| Error::Query {
+            what: "starting the schema transaction".into(),
+            reason: db_reason(&e),
+        })?;
+    match settings.schema {
+        SchemaMode::Create => {
+            let facts = pgcat::target_facts(target).await?;
+            run_steps(target, &ddl::pre_data(catalog, &facts, &ddl_opts)).await?;
+        }
+        SchemaMode::Recreate => {
+            run_steps(target, &ddl::drop_for_recreate(catalog)).await?;
+            // Read again: dropping tables also dropped their owned sequences and views.
+            let facts = pgcat::target_facts(target).await?;
+            run_steps(target, &ddl::pre_data(catalog, &facts, &ddl_opts)).await?;
+        }
+        SchemaMode::Existing if settings.truncate => {
+            let names: Vec<String> = catalog
+                .tables
+                .iter()
+                .filter(|t| t.has_storage())
+                .map(|t| t.name.quoted())
+                .collect();
+            run_steps(
+                target,
+                &[Step {
+                    what: "truncate the selected target tables".into(),
+                    sql: format!("TRUNCATE ONLY {}", names.join(", ")),
+                }],
+            )
+            .await?;
+        }
+        SchemaMode::Existing => {}
+    }
+    let names: Vec<String> = catalog.tables.iter().map(|t| t.name.to_string()).collect();
+    let job_sql = state::insert_job_sql(st, config, chunks, &names);
+    target
+        .batch_execute(&format!("{job_sql} COMMIT"))
+        .await
+        .map_err(|e| Error::Query {
+            what: "recording the job in the state tables".into(),
             reason: db_reason(&e),
         })
 }

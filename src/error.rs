@@ -56,25 +56,29 @@ pub enum Error {
     #[error(transparent)]
     Format(#[from] crate::pgcopy::FormatError),
     /// A failure after the target was changed: says what the target now holds.
-    #[error("{source}; the target now holds an incomplete copy ({done}); rerun with --schema recreate to start over")]
+    #[error("{source}; the target holds an incomplete copy ({done}); run the same command again to resume")]
     Incomplete {
         /// The failure.
         source: Box<Error>,
         /// What had been done, e.g. `schema created, 3 of 7 tables copied`.
         done: String,
     },
+    /// The user asked the copy to stop (Ctrl-C / SIGTERM); committed work is kept.
+    #[error("interrupted")]
+    Interrupted,
     /// A worker task panicked or was cancelled: a bug, not bad input.
     #[error("internal error: {0}")]
     Internal(String),
 }
 
 impl Error {
-    /// The process exit code for this error: 2 usage/config, 3 connection, 1 everything else.
+    /// The process exit code: 2 usage/config, 3 connection, 4 interrupted (resumable), 1 else.
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Config(_) => 2,
             Error::Connect { .. } => 3,
             Error::Incomplete { source, .. } => source.exit_code(),
+            Error::Interrupted => 4,
             _ => 1,
         }
     }

@@ -17,6 +17,7 @@ pub mod plan;
 pub mod schema;
 pub mod sink;
 pub mod source;
+pub mod state;
 pub mod transform;
 
 pub use error::{Error, Result};

@@ -1,6 +1,8 @@
 //! The `sluice` binary: parse flags, run the command, print one error line, exit with its code.
 
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use clap::Parser;
 use sluice::cli::{Cli, Command};
@@ -35,7 +37,9 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Copy(args) => {
                 let settings = CopySettings::resolve(args.overrides())?;
-                let outcome = sluice::copy::run(&settings).await?;
+                let stop = Arc::new(AtomicBool::new(false));
+                tokio::spawn(watch_signals(stop.clone()));
+                let outcome = sluice::copy::run(&settings, stop).await?;
                 println!("{}", sluice::copy::summary(&outcome));
                 Ok::<(), sluice::Error>(())
             }
@@ -43,6 +47,12 @@ fn main() -> ExitCode {
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(sluice::Error::Interrupted) => {
+            eprintln!(
+                "interrupted: every committed checkpoint is kept in the target; run the same command again to resume"
+            );
+            ExitCode::from(4)
+        }
         Err(e) => {
             eprintln!("error: {}", error_chain(&e));
             ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(1))
@@ -63,4 +73,27 @@ fn error_chain(err: &sluice::Error) -> String {
         source = s.source();
     }
     text.replace('\n', " ")
+}
+
+/// First Ctrl-C or SIGTERM: stop at the next checkpoint. Second: exit at once, which is still
+/// safe (uncommitted work rolls back) but loses the batches in flight.
+async fn watch_signals(stop: Arc<AtomicBool>) {
+    let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+    else {
+        return;
+    };
+    for n in 0.. {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        if n > 0 {
+            eprintln!(
+                "aborted: uncommitted batches roll back; run the same command again to resume"
+            );
+            std::process::exit(130);
+        }
+        stop.store(true, Ordering::Relaxed);
+        eprintln!("stopping at the next checkpoint (press Ctrl-C again to abort at once)");
+    }
 }

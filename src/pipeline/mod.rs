@@ -21,10 +21,12 @@ use crate::connect::{connect, Side};
 use crate::error::{db_reason, Error, Result};
 use crate::plan::Chunk;
 use crate::schema::Step;
-use crate::sink::postgres::{LoadMode, PgWriter};
+use crate::sink::postgres::{Checkpoint, LoadMode, PgWriter};
 use crate::source::postgres::PgReader;
+use crate::state::StateRef;
 use crate::transform::Passthrough;
 use scheduler::Scheduler;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Everything the pipeline needs to run, decided by the planner.
 #[derive(Debug)]
@@ -41,9 +43,36 @@ pub struct RunPlan {
     pub post_steps: Vec<Vec<Step>>,
     /// Per table: index of the partitioned parent it belongs to.
     pub parent: Vec<Option<usize>>,
+    /// Per table: how its writer records checkpoints.
+    pub checkpoints: Vec<TableCheckpoint>,
+    /// Where the job's state lives.
+    pub state: StateRef,
     /// After every table is finished: phases run one after another; the jobs of a phase run in
     /// parallel, the steps of a job in order.
     pub final_phases: Vec<Vec<Vec<Step>>>,
+}
+
+/// Per-table checkpoint statements and key positions (see [`crate::sink::postgres::Checkpoint`]).
+#[derive(Debug, Clone, Default)]
+pub struct TableCheckpoint {
+    /// Positions of the key columns among the copied columns; empty for keyless tables.
+    pub key_positions: Vec<usize>,
+    /// Progress statement that also records the last key.
+    pub with_key: String,
+    /// Progress statement that leaves the key as it is.
+    pub without_key: String,
+}
+
+/// Everything lanes and builders share.
+struct Shared {
+    settings: CopySettings,
+    snapshot: Option<String>,
+    tables: Vec<Table>,
+    load_modes: Vec<LoadMode>,
+    checkpoints: Vec<TableCheckpoint>,
+    state: StateRef,
+    sched: Mutex<Scheduler>,
+    stop: Arc<AtomicBool>,
 }
 
 /// What happened to one table.
@@ -92,43 +121,39 @@ struct Job {
 }
 
 /// Runs the data and post-data phases of a plan.
+///
+/// `stop` set (Ctrl-C) makes lanes commit at their next checkpoint and end; the run then
+/// returns [`Error::Interrupted`] with everything committed kept for a resume.
 pub async fn run(
     settings: &CopySettings,
     snapshot: Option<String>,
     plan: RunPlan,
+    stop: Arc<AtomicBool>,
 ) -> Result<RunReport> {
     let n = plan.tables.len();
     let started = Instant::now();
-    let tables = Arc::new(plan.tables);
-    let load_modes = Arc::new(plan.load_modes);
     let mut chunks_left = vec![0usize; n];
     for c in &plan.chunks {
         chunks_left[c.table] += 1;
     }
-    let sched = Arc::new(Mutex::new(Scheduler::new(n, plan.order, plan.chunks)));
+    let shared = Arc::new(Shared {
+        settings: settings.clone(),
+        snapshot,
+        tables: plan.tables,
+        load_modes: plan.load_modes,
+        checkpoints: plan.checkpoints,
+        state: plan.state,
+        sched: Mutex::new(Scheduler::new(n, plan.order, plan.chunks)),
+        stop,
+    });
+    let tables = &shared.tables;
     let (events_tx, mut events) = mpsc::channel::<Event>(256);
 
     let mut lanes = JoinSet::new();
     for _ in 0..settings.jobs {
-        let (settings, snapshot, tables, load_modes, sched, events_tx) = (
-            settings.clone(),
-            snapshot.clone(),
-            tables.clone(),
-            load_modes.clone(),
-            sched.clone(),
-            events_tx.clone(),
-        );
+        let (shared, events_tx) = (shared.clone(), events_tx.clone());
         lanes.spawn(async move {
-            if let Err(e) = lane(
-                &settings,
-                snapshot.as_deref(),
-                &tables,
-                &load_modes,
-                &sched,
-                &events_tx,
-            )
-            .await
-            {
+            if let Err(e) = lane(&shared, &events_tx).await {
                 let _ = events_tx.send(Event::Failed(e)).await;
             }
         });
@@ -138,9 +163,9 @@ pub async fn run(
     let jobs_rx = Arc::new(tokio::sync::Mutex::new(jobs_rx));
     let mut builders = JoinSet::new();
     for _ in 0..settings.index_jobs {
-        let (settings, jobs_rx, events_tx) = (settings.clone(), jobs_rx.clone(), events_tx.clone());
+        let (shared, jobs_rx, events_tx) = (shared.clone(), jobs_rx.clone(), events_tx.clone());
         builders.spawn(async move {
-            if let Err(e) = builder(&settings, &jobs_rx, &events_tx).await {
+            if let Err(e) = builder(&shared.settings, &shared.state, &jobs_rx, &events_tx).await {
                 let _ = events_tx.send(Event::Failed(e)).await;
             }
         });
@@ -184,7 +209,8 @@ pub async fn run(
     if data_left == 0 {
         report.data_time = started.elapsed();
     }
-    let mut tick = tokio::time::interval(Duration::from_secs(10));
+    let mut ticks = 0u64;
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
     tick.tick().await;
     let (mut rows_total, mut bytes_total) = (0u64, 0u64);
 
@@ -211,6 +237,14 @@ pub async fn run(
         let event = tokio::select! {
             e = events.recv() => e,
             _ = tick.tick() => {
+                // Ctrl-C while only index builds run: stop now, they roll back and redo on resume.
+                if shared.stop.load(Ordering::Relaxed) {
+                    break Err(Error::Interrupted);
+                }
+                ticks += 1;
+                if ticks % 40 != 0 {
+                    continue;
+                }
                 let secs = started.elapsed().as_secs_f64().max(0.001);
                 tracing::info!(
                     "progress: {rows_total} rows, {:.1} MB in {secs:.0} s ({:.0} rows/s, {:.1} MB/s); {tables_left} tables to finish",
@@ -283,6 +317,13 @@ pub async fn run(
     };
     drop(jobs_tx);
     if let Err(e) = outcome {
+        if matches!(e, Error::Interrupted) {
+            // Drain: every lane commits at its next checkpoint (or rolls back a keyless chunk)
+            // and ends; index builds roll back and are redone on resume.
+            builders.abort_all();
+            while lanes.join_next().await.is_some() {}
+            return Err(Error::Interrupted);
+        }
         lanes.abort_all();
         builders.abort_all();
         let chunks_done: usize = report.tables.iter().map(|t| t.chunks).sum();
@@ -310,43 +351,68 @@ fn has_storage_without_chunks(table: &Table, chunks: usize) -> bool {
     table.has_storage() && chunks == 0
 }
 
-/// One copy lane: takes chunks until none are left.
-async fn lane(
-    settings: &CopySettings,
-    snapshot: Option<&str>,
-    tables: &[Table],
-    load_modes: &[LoadMode],
-    sched: &Mutex<Scheduler>,
-    events: &mpsc::Sender<Event>,
-) -> Result<()> {
-    let reader = PgReader::open(&settings.source, snapshot).await?;
+/// One copy lane: takes chunks until none are left (or the user asks to stop).
+async fn lane(shared: &Shared, events: &mpsc::Sender<Event>) -> Result<()> {
+    let settings = &shared.settings;
+    let reader = PgReader::open(&settings.source, shared.snapshot.as_deref()).await?;
     let quiet_triggers = settings.schema == crate::schema::SchemaMode::Existing;
     let mut writer = PgWriter::open(&settings.target, quiet_triggers).await?;
     loop {
-        let next = sched
+        if shared.stop.load(Ordering::Relaxed) {
+            return Err(Error::Interrupted);
+        }
+        let next = shared
+            .sched
             .lock()
             .map_err(|_| Error::Internal("scheduler lock poisoned".into()))?
             .take_next();
         let Some(chunk) = next else { return Ok(()) };
-        let table = &tables[chunk.table];
+        let table = &shared.tables[chunk.table];
         let started = Instant::now();
         let label = chunk.range.to_string();
+        let tc = &shared.checkpoints[chunk.table];
+        let checkpoint = Checkpoint {
+            with_key: tc.with_key.clone(),
+            without_key: tc.without_key.clone(),
+            job: shared.state.job.clone(),
+            table_no: chunk.table as i32,
+            chunk_no: chunk.ordinal as i32,
+            key_positions: tc.key_positions.clone(),
+            commit_rows: settings.commit_rows,
+            commit_bytes: settings.commit_bytes,
+            stop: shared.stop.clone(),
+        };
+        // A chunk resumed part-way must not truncate what earlier runs committed.
+        let mode = if chunk.resume_after.is_some() {
+            LoadMode::Append
+        } else {
+            shared.load_modes[chunk.table]
+        };
         let (tx, rx) = mpsc::channel(settings.channel_batches);
-        let read = reader.read_chunk(table, &chunk.range, settings.batch_bytes, tx);
-        let write = writer.write_chunk(table, &label, load_modes[chunk.table], &Passthrough, rx);
+        let read = reader.read_chunk(
+            table,
+            &chunk.range,
+            chunk.resume_after.as_deref(),
+            settings.batch_bytes,
+            tx,
+        );
+        let write = writer.write_chunk(table, &label, mode, &Passthrough, &checkpoint, rx);
         let (read, write) = tokio::join!(read, write);
         // The writer's error explains a reader that stopped early, and vice versa a reader's
         // error explains a writer that saw the stream end short.
-        let read = read?;
-        let write = write?;
-        if read.rows != write.rows {
-            return Err(Error::Copy {
-                table: table.name.clone(),
-                chunk: label,
-                stage: "checking the row count",
-                reason: format!("read {} rows but wrote {}", read.rows, write.rows),
-            });
-        }
+        let write = match (read, write) {
+            (_, Err(e)) => return Err(e),
+            (Err(e), _) => return Err(e),
+            (Ok(read), Ok(write)) if read.rows != write.rows => {
+                return Err(Error::Copy {
+                    table: table.name.clone(),
+                    chunk: label,
+                    stage: "checking the row count",
+                    reason: format!("read {} rows but wrote {}", read.rows, write.rows),
+                })
+            }
+            (Ok(_), Ok(write)) => write,
+        };
         writer.commit(table, &label).await?;
         let done = Event::ChunkDone {
             table: chunk.table,
@@ -361,8 +427,12 @@ async fn lane(
 }
 
 /// One post-data builder: runs jobs of steps on its own target connection.
+///
+/// Each step commits together with its "done" mark in the state tables, so a resumed job runs
+/// every step exactly once (a step interrupted half-way rolled back and runs again).
 async fn builder(
     settings: &CopySettings,
+    state: &StateRef,
     jobs: &tokio::sync::Mutex<mpsc::UnboundedReceiver<Job>>,
     events: &mpsc::Sender<Event>,
 ) -> Result<()> {
@@ -383,8 +453,13 @@ async fn builder(
         let started = Instant::now();
         for step in &job.steps {
             tracing::debug!("{}", step.what);
+            let sql = format!(
+                "BEGIN; {}; {}; COMMIT",
+                step.sql,
+                crate::state::step_done_sql(state, &step.what)
+            );
             client
-                .batch_execute(&step.sql)
+                .batch_execute(&sql)
                 .await
                 .map_err(|e| Error::Schema {
                     what: step.what.clone(),

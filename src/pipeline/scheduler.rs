@@ -48,6 +48,7 @@ mod tests {
             range: ChunkRange::Whole,
             estimated_rows: 1,
             estimated_bytes: 1,
+            resume_after: None,
         }
     }
 

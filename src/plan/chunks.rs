@@ -112,6 +112,8 @@ pub struct Chunk {
     pub estimated_rows: i64,
     /// Estimated bytes, for ordering: copy time follows bytes more than rows.
     pub estimated_bytes: i64,
+    /// Key of the last row a previous run committed for this chunk: read after it.
+    pub resume_after: Option<Vec<String>>,
 }
 
 /// Smallest chunk worth a separate range scan and transaction.
@@ -148,6 +150,7 @@ pub async fn plan_table(
             range: ChunkRange::Whole,
             estimated_rows: rows,
             estimated_bytes: bytes,
+            resume_after: None,
         }]
     };
     if wanted <= 1 || !table.has_storage() {
@@ -173,6 +176,7 @@ pub async fn plan_table(
                     },
                     estimated_rows: per_chunk,
                     estimated_bytes: bytes_per_chunk,
+                    resume_after: None,
                 });
                 lower = upper;
             }
@@ -195,6 +199,7 @@ pub async fn plan_table(
                     },
                     estimated_rows: rows / wanted,
                     estimated_bytes: bytes / wanted,
+                    resume_after: None,
                 });
                 start = end;
             }

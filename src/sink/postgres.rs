@@ -12,6 +12,7 @@ use crate::connect::{connect, Side};
 use crate::conninfo::PgUrl;
 use crate::error::{db_reason, Error, Result};
 use crate::pgcopy::{encode, Batch};
+use crate::state::RawBinary;
 use crate::transform::Transform;
 
 /// Largest CopyData message sent: far below the server's 1 GiB message limit.
@@ -25,6 +26,85 @@ pub enum LoadMode {
     /// `TRUNCATE` then `COPY ... FREEZE` in one transaction: for a table sluice created and
     /// loads in a single chunk, so the target never rewrites hint bits later.
     TruncateFreeze,
+}
+
+/// Where and how often a writer records a chunk's progress.
+pub struct Checkpoint {
+    /// Statement that records progress with the last key (`state::checkpoint_sql`).
+    pub with_key: String,
+    /// Statement that records progress without touching the key (keyless tables, empty tail).
+    pub without_key: String,
+    /// Job name, table and chunk numbers in the state tables.
+    pub job: String,
+    /// Table number in the plan.
+    pub table_no: i32,
+    /// Chunk number within the table.
+    pub chunk_no: i32,
+    /// Positions of the key columns among the copied columns; empty for keyless tables.
+    pub key_positions: Vec<usize>,
+    /// Commit after this many rows.
+    pub commit_rows: u64,
+    /// Commit after this many bytes.
+    pub commit_bytes: u64,
+    /// Set by Ctrl-C: commit at the next batch and stop.
+    pub stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Checkpoint {
+    /// Whether a chunk can commit part-way: its rows arrive in key order.
+    pub fn resumable(&self) -> bool {
+        !self.key_positions.is_empty()
+    }
+
+    async fn record(
+        &self,
+        client: &Client,
+        last: Option<&Batch>,
+        rows: u64,
+        bytes: u64,
+        done: bool,
+    ) -> std::result::Result<(), String> {
+        let (rows, bytes) = (rows as i64, bytes as i64);
+        let base: [&(dyn tokio_postgres::types::ToSql + Sync); 6] = [
+            &self.job,
+            &self.table_no,
+            &self.chunk_no,
+            &rows,
+            &bytes,
+            &done,
+        ];
+        let keys: Option<Vec<RawBinary>> = match (last, self.resumable()) {
+            (Some(batch), true) => {
+                let fields: Vec<Option<&[u8]>> =
+                    crate::pgcopy::decode::fields(batch.last_tuple()).collect();
+                Some(
+                    self.key_positions
+                        .iter()
+                        .map(|&i| RawBinary(fields.get(i).copied().flatten()))
+                        .collect(),
+                )
+            }
+            _ => None,
+        };
+        let result = match &keys {
+            Some(keys) => {
+                let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = base.to_vec();
+                params.extend(
+                    keys.iter()
+                        .map(|k| k as &(dyn tokio_postgres::types::ToSql + Sync)),
+                );
+                client.execute(&self.with_key, &params).await
+            }
+            None => client.execute(&self.without_key, &base).await,
+        };
+        match result {
+            Ok(1) => Ok(()),
+            Ok(n) => Err(format!(
+                "the chunk's state row was not found ({n} rows updated)"
+            )),
+            Err(e) => Err(db_reason(&e)),
+        }
+    }
 }
 
 /// A target connection dedicated to one lane.
@@ -88,16 +168,20 @@ impl PgWriter {
         Ok(PgWriter { client })
     }
 
-    /// Loads every batch received on `rx` into `table` in one transaction and commits.
+    /// Loads every batch received on `rx` into `table`, committing a checkpoint (rows and the
+    /// chunk's new key offset in one transaction) every `commit_rows` rows or `commit_bytes`
+    /// bytes when the table has a key, and once at the end otherwise. The caller commits the
+    /// last transaction with [`commit`](Self::commit).
     ///
-    /// `expected_rows` is what the reader sent; the server's own count must match it, so a row
-    /// can never be lost between the two without the chunk failing.
+    /// The server's own row count of every COPY must equal the rows sent in it, so a row can
+    /// never be lost between the two ends without the chunk failing.
     pub async fn write_chunk(
         &mut self,
         table: &Table,
         chunk: &str,
         mode: LoadMode,
         transform: &dyn Transform,
+        checkpoint: &Checkpoint,
         mut rx: mpsc::Receiver<Batch>,
     ) -> Result<WriteStats> {
         let fail = |stage: &'static str, reason: String| Error::Copy {
@@ -114,42 +198,95 @@ impl PgWriter {
             .batch_execute(&begin)
             .await
             .map_err(|e| fail("starting the target transaction", db_reason(&e)))?;
-        let sink = self
-            .client
-            .copy_in::<_, bytes::Bytes>(&copy_in_sql(table, mode))
-            .await
-            .map_err(|e| fail("writing the target", db_reason(&e)))?;
-        futures_util::pin_mut!(sink);
+        let mut sink = Box::pin(
+            self.client
+                .copy_in::<_, bytes::Bytes>(&copy_in_sql(table, mode))
+                .await
+                .map_err(|e| fail("writing the target", db_reason(&e)))?,
+        );
         sink.feed(encode::header())
             .await
             .map_err(|e| fail("writing the target", db_reason(&e)))?;
         let mut stats = WriteStats::default();
-        let mut sent_rows = 0u64;
+        let (mut seg_rows, mut seg_bytes) = (0u64, 0u64);
+        let mut last: Option<Batch> = None;
         while let Some(batch) = rx.recv().await {
             let batch = transform.apply(table, batch)?;
-            sent_rows += batch.rows;
-            stats.bytes += batch.data.len() as u64;
+            seg_rows += batch.rows;
+            seg_bytes += batch.data.len() as u64;
             for frame in encode::frames(&batch.data, FRAME_BYTES) {
                 sink.feed(frame)
                     .await
                     .map_err(|e| fail("writing the target", db_reason(&e)))?;
             }
+            last = Some(batch);
+            let interrupted = checkpoint.stop.load(std::sync::atomic::Ordering::Relaxed);
+            let due = seg_rows >= checkpoint.commit_rows
+                || seg_bytes >= checkpoint.commit_bytes
+                || interrupted;
+            if checkpoint.resumable() && due {
+                self.finish_copy(&mut sink, seg_rows, &fail).await?;
+                checkpoint
+                    .record(&self.client, last.as_ref(), seg_rows, seg_bytes, false)
+                    .await
+                    .map_err(|e| fail("recording the checkpoint", e))?;
+                self.client
+                    .batch_execute("COMMIT")
+                    .await
+                    .map_err(|e| fail("committing", db_reason(&e)))?;
+                stats.rows += seg_rows;
+                stats.bytes += seg_bytes;
+                (seg_rows, seg_bytes) = (0, 0);
+                if interrupted {
+                    return Err(Error::Interrupted);
+                }
+                self.client
+                    .batch_execute("BEGIN")
+                    .await
+                    .map_err(|e| fail("starting the target transaction", db_reason(&e)))?;
+                sink = Box::pin(
+                    self.client
+                        .copy_in::<_, bytes::Bytes>(&copy_in_sql(table, LoadMode::Append))
+                        .await
+                        .map_err(|e| fail("writing the target", db_reason(&e)))?,
+                );
+                sink.feed(encode::header())
+                    .await
+                    .map_err(|e| fail("writing the target", db_reason(&e)))?;
+            }
         }
+        self.finish_copy(&mut sink, seg_rows, &fail).await?;
+        let key_batch = if seg_rows > 0 { last.as_ref() } else { None };
+        checkpoint
+            .record(&self.client, key_batch, seg_rows, seg_bytes, true)
+            .await
+            .map_err(|e| fail("recording the checkpoint", e))?;
+        stats.rows += seg_rows;
+        stats.bytes += seg_bytes;
+        Ok(stats)
+    }
+
+    async fn finish_copy(
+        &self,
+        sink: &mut std::pin::Pin<Box<tokio_postgres::CopyInSink<bytes::Bytes>>>,
+        sent: u64,
+        fail: &impl Fn(&'static str, String) -> Error,
+    ) -> Result<()> {
         sink.feed(encode::trailer())
             .await
             .map_err(|e| fail("writing the target", db_reason(&e)))?;
-        stats.rows = sink
+        let copied = sink
             .as_mut()
             .finish()
             .await
             .map_err(|e| fail("writing the target", db_reason(&e)))?;
-        if stats.rows != sent_rows {
+        if copied != sent {
             return Err(fail(
                 "checking the row count",
-                format!("sent {sent_rows} rows but the target copied {}", stats.rows),
+                format!("sent {sent} rows but the target copied {copied}"),
             ));
         }
-        Ok(stats)
+        Ok(())
     }
 
     /// Commits the chunk's transaction.

@@ -25,28 +25,55 @@ pub struct ReadStats {
     pub bytes: u64,
 }
 
-/// The `COPY ... TO STDOUT` statement for one chunk of a table.
-pub fn copy_out_sql(table: &Table, range: &ChunkRange) -> String {
+/// The `COPY ... TO STDOUT` statement for one chunk of a table, resuming after a committed key.
+///
+/// Tables with a key are read in key order, so that the key of the last committed row is an
+/// exact offset for a resume; tables without one are read as stored.
+pub fn copy_out_sql(table: &Table, range: &ChunkRange, resume_after: Option<&[String]>) -> String {
     let cols = table
         .copy_columns()
         .map(|c| quote_ident(&c.name))
         .collect::<Vec<_>>()
         .join(", ");
-    match range.predicate(table.chunk_key.as_deref()) {
-        // COPY of a table (not a query) reads that table only, never its inheritance children;
-        // without a column list it takes every column but generated ones.
-        None if cols.is_empty() => {
-            format!("COPY {} TO STDOUT (FORMAT binary)", table.name.quoted())
-        }
-        None => format!(
-            "COPY {} ({cols}) TO STDOUT (FORMAT binary)",
-            table.name.quoted()
-        ),
-        Some(pred) => format!(
-            "COPY (SELECT {cols} FROM ONLY {} WHERE {pred}) TO STDOUT (FORMAT binary)",
-            table.name.quoted()
-        ),
+    let Some(key) = table.chunk_key.as_deref() else {
+        return match range.predicate(None) {
+            // COPY of a table (not a query) reads that table only, never its inheritance
+            // children; without a column list it takes every column but generated ones.
+            None if cols.is_empty() => {
+                format!("COPY {} TO STDOUT (FORMAT binary)", table.name.quoted())
+            }
+            None => format!(
+                "COPY {} ({cols}) TO STDOUT (FORMAT binary)",
+                table.name.quoted()
+            ),
+            Some(pred) => format!(
+                "COPY (SELECT {cols} FROM ONLY {} WHERE {pred}) TO STDOUT (FORMAT binary)",
+                table.name.quoted()
+            ),
+        };
+    };
+    let mut preds: Vec<String> = range.predicate(Some(key)).into_iter().collect();
+    if let Some(after) = resume_after {
+        let resumed = ChunkRange::Keyset {
+            lower: Some(after.to_vec()),
+            upper: None,
+        };
+        preds.extend(resumed.predicate(Some(key)));
     }
+    let filter = if preds.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", preds.join(" AND "))
+    };
+    let order = key
+        .iter()
+        .map(|k| quote_ident(&k.name))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "COPY (SELECT {cols} FROM ONLY {}{filter} ORDER BY {order}) TO STDOUT (FORMAT binary)",
+        table.name.quoted()
+    )
 }
 
 impl PgReader {
@@ -76,6 +103,7 @@ impl PgReader {
         &self,
         table: &Table,
         range: &ChunkRange,
+        resume_after: Option<&[String]>,
         batch_bytes: usize,
         tx: mpsc::Sender<Batch>,
     ) -> Result<ReadStats> {
@@ -85,7 +113,7 @@ impl PgReader {
             stage: "reading the source",
             reason,
         };
-        let sql = copy_out_sql(table, range);
+        let sql = copy_out_sql(table, range, resume_after);
         let stream = self
             .client
             .copy_out(&sql)

@@ -367,7 +367,7 @@ fn table_filters() {
     let src = TestDb::new("filter_src");
     src.exec(include_str!("fixtures/filters.sql"));
     let tables_sql = "SELECT table_schema || '.' || table_name FROM information_schema.tables \
-                      WHERE table_schema NOT IN ('pg_catalog', 'information_schema') ORDER BY 1";
+                      WHERE table_schema NOT IN ('pg_catalog', 'information_schema', 'sluice') ORDER BY 1";
 
     let dst = TestDb::new("filter_dst");
     copy_ok(
