@@ -21,6 +21,25 @@ pub struct Cli {
 pub enum Command {
     /// Copy tables (schema, data, indexes, constraints, sequences) from the source to the target.
     Copy(CopyArgs),
+    /// Show the progress of copy jobs recorded in the target (chunks, rows, rate, ETA, errors).
+    Status(StatusArgs),
+}
+
+/// Flags of `sluice status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Target database URL (where the job's state lives).
+    #[arg(long, env = "SLUICE_TARGET", hide_env_values = true)]
+    pub target: Option<String>,
+    /// Only this job [default: every job].
+    #[arg(long)]
+    pub job: Option<String>,
+    /// Print JSON instead of a report.
+    #[arg(long)]
+    pub json: bool,
+    /// Schema of the state tables [default: sluice].
+    #[arg(long, default_value = "sluice")]
+    pub state_schema: String,
 }
 
 /// Flags of `sluice copy`.

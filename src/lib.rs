@@ -18,6 +18,7 @@ pub mod schema;
 pub mod sink;
 pub mod source;
 pub mod state;
+pub mod status;
 pub mod transform;
 
 pub use error::{Error, Result};

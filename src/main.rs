@@ -12,6 +12,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let quiet = match &cli.command {
         Command::Copy(a) => a.quiet,
+        Command::Status(_) => true,
     };
     let default_level = if quiet { "sluice=warn" } else { "sluice=info" };
     tracing_subscriber::fmt()
@@ -42,6 +43,26 @@ fn main() -> ExitCode {
                 let outcome = sluice::copy::run(&settings, stop).await?;
                 println!("{}", sluice::copy::summary(&outcome));
                 Ok::<(), sluice::Error>(())
+            }
+            Command::Status(args) => {
+                let raw = args.target.ok_or_else(|| {
+                    sluice::Error::Config(
+                        "no target database: pass --target URL or set SLUICE_TARGET".into(),
+                    )
+                })?;
+                let url =
+                    sluice::conninfo::PgUrl::parse(&raw, &sluice::conninfo::Env::from_process())?;
+                let client = sluice::connect::connect(&url, sluice::connect::Side::Target).await?;
+                let jobs =
+                    sluice::status::read(&client, &args.state_schema, args.job.as_deref()).await?;
+                if args.json {
+                    let text = serde_json::to_string_pretty(&jobs)
+                        .map_err(|e| sluice::Error::Internal(format!("rendering JSON: {e}")))?;
+                    println!("{text}");
+                } else {
+                    println!("{}", sluice::status::render_text(&jobs));
+                }
+                Ok(())
             }
         }
     });

@@ -248,3 +248,66 @@ fn changed_config_is_refused_and_finished_job_is_reported() {
     );
     assert_same(&src, &dst, "SELECT * FROM tags");
 }
+
+fn status_json(dst: &TestDb) -> serde_json::Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args([
+            "status",
+            "--target",
+            &dst.url().replace("postgres@", "postgres:SENTINEL-pw@"),
+            "--json",
+        ])
+        .env_remove("SLUICE_TARGET")
+        .output()
+        .expect("run sluice status");
+    assert!(out.status.success(), "{}", describe(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains("SENTINEL"), "status printed the password");
+    serde_json::from_str(&text).expect("status --json prints JSON")
+}
+
+#[test]
+fn status_reports_an_interrupted_and_a_finished_job() {
+    let src = TestDb::new("status_src");
+    src.exec(SETUP);
+    let dst = TestDb::new("status_dst");
+    let mut child = spawn(&src, &dst, &[]);
+    std::thread::sleep(Duration::from_millis(600));
+    child.kill().expect("kill -9 sluice");
+    let _ = finish(child);
+    let jobs = status_json(&dst);
+    let job = &jobs[0];
+    assert_eq!(job["job"], "default");
+    let rows = job["rows"].as_i64().unwrap_or(-1);
+    if job["phase"] == "data" {
+        assert!(rows < 1_670_000, "an interrupted job has rows left: {job}");
+        let pending: i64 = job["tables"]
+            .as_array()
+            .map(|t| {
+                t.iter()
+                    .map(|t| {
+                        t["chunks_pending"].as_i64().unwrap_or(0)
+                            + t["chunks_running"].as_i64().unwrap_or(0)
+                    })
+                    .sum()
+            })
+            .unwrap_or(0);
+        assert!(pending > 0, "an interrupted job has chunks left: {job}");
+    }
+    let out = finish(spawn(&src, &dst, &[]));
+    assert!(out.status.success(), "{}", describe(&out));
+    let jobs = status_json(&dst);
+    assert_eq!(jobs[0]["phase"], "done");
+    assert_eq!(jobs[0]["rows"].as_i64(), Some(1_670_000), "{}", jobs[0]);
+    let text = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["status", "--target", &dst.url(), "--job", "nope"])
+        .env_remove("SLUICE_TARGET")
+        .output()
+        .expect("run sluice status");
+    assert_eq!(text.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&text.stderr).contains("no job named \"nope\""),
+        "{}",
+        describe(&text)
+    );
+}

@@ -1,0 +1,204 @@
+//! `sluice status`: what the checkpoint state in the target says about a job.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+use tokio_postgres::Client;
+
+use crate::error::{db_reason, Error, Result};
+use crate::state::StateRef;
+
+/// One table of a job.
+#[derive(Debug, Clone, Serialize)]
+pub struct TableStatus {
+    /// `schema.table`.
+    pub table: String,
+    /// Chunks fully copied.
+    pub chunks_done: i64,
+    /// Chunks with some rows committed.
+    pub chunks_running: i64,
+    /// Chunks not started.
+    pub chunks_pending: i64,
+    /// Rows committed.
+    pub rows: i64,
+    /// Tuple bytes committed.
+    pub bytes: i64,
+    /// Rows the source's statistics estimated when the job was planned.
+    pub estimated_rows: i64,
+}
+
+/// One job.
+#[derive(Debug, Clone, Serialize)]
+pub struct JobStatus {
+    /// Job name.
+    pub job: String,
+    /// `data` (copying or interrupted) or `done`.
+    pub phase: String,
+    /// When the job was created (RFC 3339).
+    pub started_at: String,
+    /// Last progress (RFC 3339).
+    pub updated_at: String,
+    /// Rows committed over the job's whole life.
+    pub rows: i64,
+    /// Bytes committed.
+    pub bytes: i64,
+    /// Rows estimated for the whole job.
+    pub estimated_rows: i64,
+    /// Rows per second between the job's start and its last progress.
+    pub rows_per_second: f64,
+    /// Seconds left at that rate, when the job is not done.
+    pub eta_seconds: Option<f64>,
+    /// Post-data and final steps finished.
+    pub steps_done: i64,
+    /// The error that stopped the last run, if any.
+    pub last_error: Option<String>,
+    /// Per table.
+    pub tables: Vec<TableStatus>,
+}
+
+fn err(what: &str) -> impl Fn(tokio_postgres::Error) -> Error + '_ {
+    move |e| Error::Query {
+        what: what.to_string(),
+        reason: db_reason(&e),
+    }
+}
+
+/// Reads the status of one job, or of every job when `job` is `None`.
+pub async fn read(client: &Client, schema: &str, job: Option<&str>) -> Result<Vec<JobStatus>> {
+    let exists: bool = client
+        .query_one(
+            "SELECT to_regclass(format('%I.jobs', $1::text)) IS NOT NULL",
+            &[&schema],
+        )
+        .await
+        .map_err(err("looking for the state tables"))?
+        .get(0);
+    if !exists {
+        return Err(Error::Config(format!(
+            "the target has no sluice state (no table {schema}.jobs): no copy has run against it"
+        )));
+    }
+    let st = StateRef {
+        schema: schema.to_string(),
+        job: String::new(),
+    };
+    let jobs = client
+        .query(
+            &format!(
+                "SELECT name, phase, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), \
+                 to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), last_error, \
+                 (SELECT count(*) FROM {steps} s WHERE s.job = j.name), \
+                 greatest(extract(epoch FROM (SELECT max(c.updated_at) FROM {chunks} c WHERE c.job = j.name) - j.created_at), 0)::float8 \
+                 FROM {jobs} j WHERE $1::text IS NULL OR name = $1 ORDER BY name",
+                steps = st.table("steps"),
+                chunks = st.table("chunks"),
+                jobs = st.table("jobs")
+            ),
+            &[&job],
+        )
+        .await
+        .map_err(err("reading jobs"))?;
+    if jobs.is_empty() {
+        return Err(Error::Config(match job {
+            Some(j) => format!("the target has no job named \"{j}\""),
+            None => "the target's state holds no job".to_string(),
+        }));
+    }
+    let mut out = Vec::new();
+    for j in jobs {
+        let name: String = j.get(0);
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT table_name, count(*) FILTER (WHERE status = 'done'), \
+                     count(*) FILTER (WHERE status = 'running'), count(*) FILTER (WHERE status = 'pending'), \
+                     sum(rows_done)::int8, sum(bytes_done)::int8, sum(estimated_rows)::int8 \
+                     FROM {} WHERE job = $1 GROUP BY table_no, table_name ORDER BY table_no",
+                    st.table("chunks")
+                ),
+                &[&name],
+            )
+            .await
+            .map_err(err("reading chunks"))?;
+        let tables: Vec<TableStatus> = rows
+            .iter()
+            .map(|r| TableStatus {
+                table: r.get(0),
+                chunks_done: r.get(1),
+                chunks_running: r.get(2),
+                chunks_pending: r.get(3),
+                rows: r.get::<_, Option<i64>>(4).unwrap_or(0),
+                bytes: r.get::<_, Option<i64>>(5).unwrap_or(0),
+                estimated_rows: r.get::<_, Option<i64>>(6).unwrap_or(0),
+            })
+            .collect();
+        let phase: String = j.get(1);
+        let total_rows: i64 = tables.iter().map(|t| t.rows).sum();
+        let estimated: i64 = tables.iter().map(|t| t.estimated_rows).sum();
+        let elapsed: Option<f64> = j.get(6);
+        let rate = match elapsed {
+            Some(secs) if secs > 0.0 => total_rows as f64 / secs,
+            _ => 0.0,
+        };
+        let eta =
+            (phase != "done" && rate > 0.0).then(|| (estimated - total_rows).max(0) as f64 / rate);
+        out.push(JobStatus {
+            job: name,
+            phase,
+            started_at: j.get(2),
+            updated_at: j.get(3),
+            rows: total_rows,
+            bytes: tables.iter().map(|t| t.bytes).sum(),
+            estimated_rows: estimated,
+            rows_per_second: rate,
+            eta_seconds: eta,
+            steps_done: j.get(5),
+            last_error: j.get(4),
+            tables,
+        });
+    }
+    Ok(out)
+}
+
+/// Renders jobs as a human-readable report.
+pub fn render_text(jobs: &[JobStatus]) -> String {
+    let mut s = String::new();
+    for j in jobs {
+        let _ =
+            writeln!(
+            s,
+            "job {}: {} (started {}, last progress {}), {} of ~{} rows, {:.1} MB, {:.0} rows/s{}",
+            j.job,
+            if j.phase == "done" { "done" } else { "not finished" },
+            j.started_at,
+            j.updated_at,
+            j.rows,
+            j.estimated_rows,
+            j.bytes as f64 / 1e6,
+            j.rows_per_second,
+            j.eta_seconds.map(|e| format!(", ETA {e:.0} s")).unwrap_or_default()
+        );
+        if let Some(e) = &j.last_error {
+            let _ = writeln!(s, "  last error: {e}");
+        }
+        let _ = writeln!(
+            s,
+            "  {:<40} {:>6} {:>8} {:>8} {:>12} {:>10}",
+            "table", "done", "running", "pending", "rows", "MB"
+        );
+        for t in &j.tables {
+            let _ = writeln!(
+                s,
+                "  {:<40} {:>6} {:>8} {:>8} {:>12} {:>10.1}",
+                t.table,
+                t.chunks_done,
+                t.chunks_running,
+                t.chunks_pending,
+                t.rows,
+                t.bytes as f64 / 1e6
+            );
+        }
+        let _ = writeln!(s, "  post-data and final steps done: {}", j.steps_done);
+    }
+    s.trim_end().to_string()
+}
