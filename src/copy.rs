@@ -643,6 +643,7 @@ pub fn summary(outcome: &CopyOutcome) -> String {
         "data + post-data: {:.1} s",
         outcome.report.total_time.as_secs_f64()
     );
+    let _ = writeln!(out, "retried chunk attempts: {}", outcome.report.retries);
     let _ = write!(
         out,
         "total: {:.1} s",

@@ -43,6 +43,8 @@ pub enum Error {
         stage: &'static str,
         /// The server's or the codec's message.
         reason: String,
+        /// Whether retrying (on a new connection, from the last checkpoint) may succeed.
+        transient: bool,
     },
     /// A database statement outside a chunk failed (snapshot, planning).
     #[error("{what}: {reason}")]
@@ -80,6 +82,32 @@ impl Error {
             Error::Incomplete { source, .. } => source.exit_code(),
             Error::Interrupted => 4,
             _ => 1,
+        }
+    }
+}
+
+/// Whether an error is worth a retry on a fresh connection: the connection broke, the server
+/// is shutting down or restarting, too many connections, a serialization failure or deadlock.
+/// Everything else (a bad value, a missing privilege, a full disk) fails the same way again.
+pub fn is_transient(err: &tokio_postgres::Error) -> bool {
+    match err.code() {
+        Some(code) => {
+            let c = code.code();
+            c.starts_with("08") // connection exception
+                || matches!(c, "57P01" | "57P02" | "57P03" | "53300" | "40001" | "40P01")
+        }
+        // No SQLSTATE: the socket or the protocol failed (reset, closed, timed out).
+        None => err.as_db_error().is_none(),
+    }
+}
+
+impl Error {
+    /// Whether this error may go away on retry (see [`is_transient`]).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::Copy { transient, .. } => *transient,
+            Error::Connect { .. } => true,
+            _ => false,
         }
     }
 }

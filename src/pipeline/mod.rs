@@ -99,6 +99,8 @@ pub struct RunReport {
     pub data_time: Duration,
     /// From the first chunk to the end of the final phase.
     pub total_time: Duration,
+    /// Chunk attempts retried after transient errors.
+    pub retries: u64,
 }
 
 enum Event {
@@ -107,6 +109,7 @@ enum Event {
         rows: u64,
         bytes: u64,
         started: Instant,
+        retries: u32,
     },
     JobDone {
         id: usize,
@@ -265,7 +268,9 @@ pub async fn run(
                 rows,
                 bytes,
                 started: chunk_started,
+                retries,
             } => {
+                report.retries += u64::from(retries);
                 rows_total += rows;
                 bytes_total += bytes;
                 let r = &mut report.tables[table];
@@ -351,12 +356,41 @@ fn has_storage_without_chunks(table: &Table, chunks: usize) -> bool {
     table.has_storage() && chunks == 0
 }
 
-/// One copy lane: takes chunks until none are left (or the user asks to stop).
-async fn lane(shared: &Shared, events: &mpsc::Sender<Event>) -> Result<()> {
+/// Attempts per chunk before a transient error fails the run.
+const MAX_ATTEMPTS: u32 = 6;
+
+/// Capped exponential backoff with jitter: 0.5 s, 1 s, 2 s ... up to 30 s, times 0.5-1.0.
+fn backoff(attempt: u32) -> Duration {
+    let base = Duration::from_millis(500)
+        .saturating_mul(1u32 << attempt.min(6))
+        .min(Duration::from_secs(30));
+    // Jitter from the clock: lanes that failed together do not retry together.
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    base.mul_f64(0.5 + f64::from(nanos % 1000) / 2000.0)
+}
+
+/// A lane's two connections.
+struct Conns {
+    reader: PgReader,
+    writer: PgWriter,
+}
+
+async fn open_conns(shared: &Shared) -> Result<Conns> {
     let settings = &shared.settings;
     let reader = PgReader::open(&settings.source, shared.snapshot.as_deref()).await?;
     let quiet_triggers = settings.schema == crate::schema::SchemaMode::Existing;
-    let mut writer = PgWriter::open(&settings.target, quiet_triggers).await?;
+    let writer = PgWriter::open(&settings.target, quiet_triggers).await?;
+    Ok(Conns { reader, writer })
+}
+
+/// One copy lane: takes chunks until none are left (or the user asks to stop). A chunk that
+/// fails on a transient error (see [`crate::error::is_transient`]) is retried on new
+/// connections from its last committed checkpoint, with backoff.
+async fn lane(shared: &Shared, events: &mpsc::Sender<Event>) -> Result<()> {
+    let mut conns: Option<Conns> = None;
     loop {
         if shared.stop.load(Ordering::Relaxed) {
             return Err(Error::Interrupted);
@@ -366,64 +400,130 @@ async fn lane(shared: &Shared, events: &mpsc::Sender<Event>) -> Result<()> {
             .lock()
             .map_err(|_| Error::Internal("scheduler lock poisoned".into()))?
             .take_next();
-        let Some(chunk) = next else { return Ok(()) };
-        let table = &shared.tables[chunk.table];
+        let Some(mut chunk) = next else { return Ok(()) };
         let started = Instant::now();
-        let label = chunk.range.to_string();
-        let tc = &shared.checkpoints[chunk.table];
-        let checkpoint = Checkpoint {
-            with_key: tc.with_key.clone(),
-            without_key: tc.without_key.clone(),
-            job: shared.state.job.clone(),
-            table_no: chunk.table as i32,
-            chunk_no: chunk.ordinal as i32,
-            key_positions: tc.key_positions.clone(),
-            commit_rows: settings.commit_rows,
-            commit_bytes: settings.commit_bytes,
-            stop: shared.stop.clone(),
-        };
-        // A chunk resumed part-way must not truncate what earlier runs committed.
-        let mode = if chunk.resume_after.is_some() {
-            LoadMode::Append
-        } else {
-            shared.load_modes[chunk.table]
-        };
-        let (tx, rx) = mpsc::channel(settings.channel_batches);
-        let read = reader.read_chunk(
-            table,
-            &chunk.range,
-            chunk.resume_after.as_deref(),
-            settings.batch_bytes,
-            tx,
-        );
-        let write = writer.write_chunk(table, &label, mode, &Passthrough, &checkpoint, rx);
-        let (read, write) = tokio::join!(read, write);
-        // The writer's error explains a reader that stopped early, and vice versa a reader's
-        // error explains a writer that saw the stream end short.
-        let write = match (read, write) {
-            (_, Err(e)) => return Err(e),
-            (Err(e), _) => return Err(e),
-            (Ok(read), Ok(write)) if read.rows != write.rows => {
-                return Err(Error::Copy {
-                    table: table.name.clone(),
-                    chunk: label,
-                    stage: "checking the row count",
-                    reason: format!("read {} rows but wrote {}", read.rows, write.rows),
-                })
+        let mut attempt = 0u32;
+        let write = loop {
+            let result = match conns.as_mut() {
+                Some(c) => copy_chunk(shared, c, &chunk).await,
+                None => match open_conns(shared).await {
+                    Ok(c) => {
+                        let c = conns.insert(c);
+                        if attempt > 0 {
+                            // Where the failed attempt's last commit left the chunk.
+                            chunk.resume_after = crate::state::chunk_last_key(
+                                c.writer.client(),
+                                &shared.state,
+                                chunk.table as i32,
+                                chunk.ordinal as i32,
+                            )
+                            .await?;
+                        }
+                        copy_chunk(shared, c, &chunk).await
+                    }
+                    Err(e) => Err(e),
+                },
+            };
+            match result {
+                Ok(write) => break write,
+                Err(e)
+                    if e.is_transient()
+                        && attempt + 1 < MAX_ATTEMPTS
+                        && !shared.stop.load(Ordering::Relaxed) =>
+                {
+                    attempt += 1;
+                    conns = None;
+                    let wait = backoff(attempt);
+                    tracing::warn!(
+                        "{e}; retrying from the last checkpoint in {:.1} s (attempt {} of {MAX_ATTEMPTS})",
+                        wait.as_secs_f64(),
+                        attempt + 1
+                    );
+                    if let Ok(c) = open_conns(shared).await {
+                        let _ = crate::state::record_attempt(
+                            c.writer.client(),
+                            &shared.state,
+                            chunk.table as i32,
+                            chunk.ordinal as i32,
+                            &e.to_string(),
+                        )
+                        .await;
+                    }
+                    tokio::time::sleep(wait).await;
+                }
+                Err(e) => return Err(e),
             }
-            (Ok(_), Ok(write)) => write,
         };
-        writer.commit(table, &label).await?;
         let done = Event::ChunkDone {
             table: chunk.table,
             rows: write.rows,
             bytes: write.bytes,
             started,
+            retries: attempt,
         };
         if events.send(done).await.is_err() {
             return Ok(());
         }
     }
+}
+
+/// Copies one chunk (from its resume offset) on a lane's connections and commits it.
+async fn copy_chunk(
+    shared: &Shared,
+    conns: &mut Conns,
+    chunk: &Chunk,
+) -> Result<crate::sink::postgres::WriteStats> {
+    let settings = &shared.settings;
+    let table = &shared.tables[chunk.table];
+    let label = chunk.range.to_string();
+    let tc = &shared.checkpoints[chunk.table];
+    let checkpoint = Checkpoint {
+        with_key: tc.with_key.clone(),
+        without_key: tc.without_key.clone(),
+        job: shared.state.job.clone(),
+        table_no: chunk.table as i32,
+        chunk_no: chunk.ordinal as i32,
+        key_positions: tc.key_positions.clone(),
+        commit_rows: settings.commit_rows,
+        commit_bytes: settings.commit_bytes,
+        stop: shared.stop.clone(),
+    };
+    // A chunk resumed part-way must not truncate what earlier attempts committed.
+    let mode = if chunk.resume_after.is_some() {
+        LoadMode::Append
+    } else {
+        shared.load_modes[chunk.table]
+    };
+    let (tx, rx) = mpsc::channel(settings.channel_batches);
+    let read = conns.reader.read_chunk(
+        table,
+        &chunk.range,
+        chunk.resume_after.as_deref(),
+        settings.batch_bytes,
+        tx,
+    );
+    let write = conns
+        .writer
+        .write_chunk(table, &label, mode, &Passthrough, &checkpoint, rx);
+    let (read, write) = tokio::join!(read, write);
+    // The writer's error explains a reader that stopped early, and vice versa a reader's
+    // error explains a writer that saw the stream end short.
+    let write = match (read, write) {
+        (_, Err(e)) => return Err(e),
+        (Err(e), _) => return Err(e),
+        (Ok(read), Ok(write)) if read.rows != write.rows => {
+            return Err(Error::Copy {
+                table: table.name.clone(),
+                chunk: label,
+                stage: "checking the row count",
+                reason: format!("read {} rows but wrote {}", read.rows, write.rows),
+                transient: false,
+            })
+        }
+        (Ok(_), Ok(write)) => write,
+    };
+    conns.writer.commit(table, &label).await?;
+    Ok(write)
 }
 
 /// One post-data builder: runs jobs of steps on its own target connection.

@@ -63,7 +63,7 @@ impl Checkpoint {
         rows: u64,
         bytes: u64,
         done: bool,
-    ) -> std::result::Result<(), String> {
+    ) -> std::result::Result<(), (String, bool)> {
         let (rows, bytes) = (rows as i64, bytes as i64);
         let base: [&(dyn tokio_postgres::types::ToSql + Sync); 6] = [
             &self.job,
@@ -99,10 +99,11 @@ impl Checkpoint {
         };
         match result {
             Ok(1) => Ok(()),
-            Ok(n) => Err(format!(
-                "the chunk's state row was not found ({n} rows updated)"
+            Ok(n) => Err((
+                format!("the chunk's state row was not found ({n} rows updated)"),
+                false,
             )),
-            Err(e) => Err(db_reason(&e)),
+            Err(e) => Err((db_reason(&e), crate::error::is_transient(&e))),
         }
     }
 }
@@ -189,6 +190,14 @@ impl PgWriter {
             chunk: chunk.to_string(),
             stage,
             reason,
+            transient: false,
+        };
+        let fail_db = |stage: &'static str, e: &tokio_postgres::Error| Error::Copy {
+            table: table.name.clone(),
+            chunk: chunk.to_string(),
+            stage,
+            reason: db_reason(e),
+            transient: crate::error::is_transient(e),
         };
         let mut begin = String::from("BEGIN;");
         if mode == LoadMode::TruncateFreeze {
@@ -197,16 +206,16 @@ impl PgWriter {
         self.client
             .batch_execute(&begin)
             .await
-            .map_err(|e| fail("starting the target transaction", db_reason(&e)))?;
+            .map_err(|e| fail_db("starting the target transaction", &e))?;
         let mut sink = Box::pin(
             self.client
                 .copy_in::<_, bytes::Bytes>(&copy_in_sql(table, mode))
                 .await
-                .map_err(|e| fail("writing the target", db_reason(&e)))?,
+                .map_err(|e| fail_db("writing the target", &e))?,
         );
         sink.feed(encode::header())
             .await
-            .map_err(|e| fail("writing the target", db_reason(&e)))?;
+            .map_err(|e| fail_db("writing the target", &e))?;
         let mut stats = WriteStats::default();
         let (mut seg_rows, mut seg_bytes) = (0u64, 0u64);
         let mut last: Option<Batch> = None;
@@ -217,7 +226,7 @@ impl PgWriter {
             for frame in encode::frames(&batch.data, FRAME_BYTES) {
                 sink.feed(frame)
                     .await
-                    .map_err(|e| fail("writing the target", db_reason(&e)))?;
+                    .map_err(|e| fail_db("writing the target", &e))?;
             }
             last = Some(batch);
             let interrupted = checkpoint.stop.load(std::sync::atomic::Ordering::Relaxed);
@@ -225,15 +234,22 @@ impl PgWriter {
                 || seg_bytes >= checkpoint.commit_bytes
                 || interrupted;
             if checkpoint.resumable() && due {
-                self.finish_copy(&mut sink, seg_rows, &fail).await?;
+                self.finish_copy(&mut sink, seg_rows, &fail, &fail_db)
+                    .await?;
                 checkpoint
                     .record(&self.client, last.as_ref(), seg_rows, seg_bytes, false)
                     .await
-                    .map_err(|e| fail("recording the checkpoint", e))?;
+                    .map_err(|(reason, transient)| Error::Copy {
+                        table: table.name.clone(),
+                        chunk: chunk.to_string(),
+                        stage: "recording the checkpoint",
+                        reason,
+                        transient,
+                    })?;
                 self.client
                     .batch_execute("COMMIT")
                     .await
-                    .map_err(|e| fail("committing", db_reason(&e)))?;
+                    .map_err(|e| fail_db("committing", &e))?;
                 stats.rows += seg_rows;
                 stats.bytes += seg_bytes;
                 (seg_rows, seg_bytes) = (0, 0);
@@ -243,24 +259,31 @@ impl PgWriter {
                 self.client
                     .batch_execute("BEGIN")
                     .await
-                    .map_err(|e| fail("starting the target transaction", db_reason(&e)))?;
+                    .map_err(|e| fail_db("starting the target transaction", &e))?;
                 sink = Box::pin(
                     self.client
                         .copy_in::<_, bytes::Bytes>(&copy_in_sql(table, LoadMode::Append))
                         .await
-                        .map_err(|e| fail("writing the target", db_reason(&e)))?,
+                        .map_err(|e| fail_db("writing the target", &e))?,
                 );
                 sink.feed(encode::header())
                     .await
-                    .map_err(|e| fail("writing the target", db_reason(&e)))?;
+                    .map_err(|e| fail_db("writing the target", &e))?;
             }
         }
-        self.finish_copy(&mut sink, seg_rows, &fail).await?;
+        self.finish_copy(&mut sink, seg_rows, &fail, &fail_db)
+            .await?;
         let key_batch = if seg_rows > 0 { last.as_ref() } else { None };
         checkpoint
             .record(&self.client, key_batch, seg_rows, seg_bytes, true)
             .await
-            .map_err(|e| fail("recording the checkpoint", e))?;
+            .map_err(|(reason, transient)| Error::Copy {
+                table: table.name.clone(),
+                chunk: chunk.to_string(),
+                stage: "recording the checkpoint",
+                reason,
+                transient,
+            })?;
         stats.rows += seg_rows;
         stats.bytes += seg_bytes;
         Ok(stats)
@@ -271,15 +294,16 @@ impl PgWriter {
         sink: &mut std::pin::Pin<Box<tokio_postgres::CopyInSink<bytes::Bytes>>>,
         sent: u64,
         fail: &impl Fn(&'static str, String) -> Error,
+        fail_db: &impl Fn(&'static str, &tokio_postgres::Error) -> Error,
     ) -> Result<()> {
         sink.feed(encode::trailer())
             .await
-            .map_err(|e| fail("writing the target", db_reason(&e)))?;
+            .map_err(|e| fail_db("writing the target", &e))?;
         let copied = sink
             .as_mut()
             .finish()
             .await
-            .map_err(|e| fail("writing the target", db_reason(&e)))?;
+            .map_err(|e| fail_db("writing the target", &e))?;
         if copied != sent {
             return Err(fail(
                 "checking the row count",
@@ -287,6 +311,11 @@ impl PgWriter {
             ));
         }
         Ok(())
+    }
+
+    /// The writer's connection, for state queries between chunks.
+    pub fn client(&self) -> &Client {
+        &self.client
     }
 
     /// Commits the chunk's transaction.
@@ -299,6 +328,7 @@ impl PgWriter {
                 chunk: chunk.to_string(),
                 stage: "committing",
                 reason: db_reason(&e),
+                transient: crate::error::is_transient(&e),
             })
     }
 }

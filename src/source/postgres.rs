@@ -112,18 +112,22 @@ impl PgReader {
             chunk: range.to_string(),
             stage: "reading the source",
             reason,
+            transient: false,
+        };
+        let fail_db = |e: &tokio_postgres::Error| Error::Copy {
+            table: table.name.clone(),
+            chunk: range.to_string(),
+            stage: "reading the source",
+            reason: db_reason(e),
+            transient: crate::error::is_transient(e),
         };
         let sql = copy_out_sql(table, range, resume_after);
-        let stream = self
-            .client
-            .copy_out(&sql)
-            .await
-            .map_err(|e| fail(db_reason(&e)))?;
+        let stream = self.client.copy_out(&sql).await.map_err(|e| fail_db(&e))?;
         futures_util::pin_mut!(stream);
         let mut splitter = TupleSplitter::new(table.copy_columns().count(), batch_bytes);
         let mut stats = ReadStats::default();
         while let Some(piece) = stream.next().await {
-            let piece = piece.map_err(|e| fail(db_reason(&e)))?;
+            let piece = piece.map_err(|e| fail_db(&e))?;
             splitter.push(&piece).map_err(|e| fail(e.to_string()))?;
             while let Some(batch) = splitter.take_full() {
                 stats.rows += batch.rows;

@@ -350,6 +350,48 @@ pub async fn done_steps(
     Ok(rows.into_iter().map(|r| r.get(0)).collect())
 }
 
+/// The committed offset of one chunk (after a failed attempt: where to go on from).
+pub async fn chunk_last_key(
+    client: &Client,
+    st: &StateRef,
+    table_no: i32,
+    chunk_no: i32,
+) -> Result<Option<Vec<String>>> {
+    let row = client
+        .query_one(
+            &format!(
+                "SELECT last_key FROM {} WHERE job = $1 AND table_no = $2 AND chunk_no = $3",
+                st.table("chunks")
+            ),
+            &[&st.job, &table_no, &chunk_no],
+        )
+        .await
+        .map_err(query_err("reading a chunk's checkpoint"))?;
+    Ok(row.get(0))
+}
+
+/// Counts a failed attempt of a chunk and keeps its error for `sluice status`.
+pub async fn record_attempt(
+    client: &Client,
+    st: &StateRef,
+    table_no: i32,
+    chunk_no: i32,
+    error: &str,
+) -> Result<()> {
+    client
+        .execute(
+            &format!(
+                "UPDATE {} SET attempts = attempts + 1, last_error = $4, updated_at = now() \
+                 WHERE job = $1 AND table_no = $2 AND chunk_no = $3",
+                st.table("chunks")
+            ),
+            &[&st.job, &table_no, &chunk_no, &error],
+        )
+        .await
+        .map_err(query_err("recording a failed attempt"))?;
+    Ok(())
+}
+
 /// Sets the job's phase (and clears or records its last error).
 pub async fn set_phase(
     client: &Client,

@@ -272,7 +272,19 @@ fn status_reports_an_interrupted_and_a_finished_job() {
     src.exec(SETUP);
     let dst = TestDb::new("status_dst");
     let mut child = spawn(&src, &dst, &[]);
-    std::thread::sleep(Duration::from_millis(600));
+    // Kill once rows are flowing into the target (the job's state exists by then).
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(20) {
+        let copying = dst.query(&format!(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = '{}' AND query LIKE 'COPY%' AND state = 'active'",
+            dst.name
+        ));
+        if copying != "0" || child.try_wait().expect("poll sluice").is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(150));
     child.kill().expect("kill -9 sluice");
     let _ = finish(child);
     let jobs = status_json(&dst);
@@ -310,4 +322,60 @@ fn status_reports_an_interrupted_and_a_finished_job() {
         "{}",
         describe(&text)
     );
+}
+
+/// Backends of a running copy killed by the server (admin shutdown, as in a failover or an
+/// operator's pg_terminate_backend): the chunk is retried from its last checkpoint and the
+/// copy completes equal.
+#[test]
+fn terminated_connections_are_retried() {
+    let src = TestDb::new("retry_src");
+    src.exec(SETUP);
+    let dst = TestDb::new("retry_dst");
+    let child = spawn_jobs(
+        &src,
+        &dst,
+        "1",
+        &["--tables", "public.orders", "--tables", "public.lines"],
+    );
+    let started = Instant::now();
+    let mut terminated = 0;
+    // Cut the lane's target and source connections while they copy, a few times.
+    while started.elapsed() < Duration::from_secs(6) && terminated < 3 {
+        std::thread::sleep(Duration::from_millis(250));
+        let n: usize = src
+            .query(&format!(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+                 WHERE application_name = 'sluice/default' AND query LIKE 'COPY%' \
+                 AND datname IN ('{}', '{}') AND state = 'active'",
+                src.name, dst.name
+            ))
+            .parse()
+            .unwrap_or(0);
+        terminated += n;
+    }
+    let out = finish(child);
+    assert!(
+        out.status.success(),
+        "the copy must survive terminated connections\n{}",
+        describe(&out)
+    );
+    assert!(
+        terminated > 0,
+        "no connection was terminated: the copy was too quick"
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("retrying from the last checkpoint"),
+        "{}",
+        describe(&out)
+    );
+    assert!(
+        !stdout.contains("retried chunk attempts: 0"),
+        "{}",
+        describe(&out)
+    );
+    assert_same(&src, &dst, "SELECT * FROM orders");
+    assert_same(&src, &dst, "SELECT * FROM lines");
 }
