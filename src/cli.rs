@@ -90,6 +90,9 @@ pub struct CopyArgs {
     /// Commit a checkpoint after this many rows of a chunk [default: 200000].
     #[arg(long)]
     pub commit_rows: Option<u64>,
+    /// Stop at the first chunk that fails, instead of copying every other chunk first.
+    #[arg(long)]
+    pub fail_fast: bool,
     /// Print only errors and the final summary.
     #[arg(long, short = 'q')]
     pub quiet: bool,
@@ -114,6 +117,7 @@ impl CopyArgs {
             job: self.job.clone(),
             restart: self.restart,
             commit_rows: self.commit_rows,
+            fail_fast: self.fail_fast,
         }
     }
 }

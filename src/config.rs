@@ -70,6 +70,8 @@ pub struct CopySection {
     pub job: Option<String>,
     /// Schema of the checkpoint state tables on the target.
     pub state_schema: Option<String>,
+    /// Stop at the first failed chunk.
+    pub fail_fast: Option<bool>,
 }
 
 /// Validated settings of a `copy` run.
@@ -111,6 +113,8 @@ pub struct CopySettings {
     pub state_schema: String,
     /// Forget the job's progress and start over.
     pub restart: bool,
+    /// Stop the run at the first chunk that fails (instead of copying the others first).
+    pub fail_fast: bool,
 }
 
 /// Values given on the command line or in the environment, which win over the file.
@@ -146,6 +150,8 @@ pub struct CopyOverrides {
     pub restart: bool,
     /// `--commit-rows`.
     pub commit_rows: Option<u64>,
+    /// `--fail-fast`.
+    pub fail_fast: bool,
 }
 
 /// Reads and parses a job file.
@@ -259,6 +265,7 @@ impl CopySettings {
             job: over.job.or(c.job).unwrap_or_else(|| "default".into()),
             state_schema: c.state_schema.unwrap_or_else(|| "sluice".into()),
             restart: over.restart,
+            fail_fast: over.fail_fast || c.fail_fast.unwrap_or(false),
         };
         settings.validate()?;
         let mut settings = settings;

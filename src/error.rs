@@ -65,6 +65,12 @@ pub enum Error {
         /// What had been done, e.g. `schema created, 3 of 7 tables copied`.
         done: String,
     },
+    /// Some chunks failed with errors a retry cannot fix; every other chunk was copied.
+    #[error("{} chunk(s) failed: {}{}; every other chunk was copied; fix the cause and run the same command again to copy what is left", failed.len(), failed.iter().take(3).cloned().collect::<Vec<_>>().join(" | "), if failed.len() > 3 { " | ..." } else { "" })]
+    ChunksFailed {
+        /// One description per failed chunk: table, range and reason.
+        failed: Vec<String>,
+    },
     /// The user asked the copy to stop (Ctrl-C / SIGTERM); committed work is kept.
     #[error("interrupted")]
     Interrupted,

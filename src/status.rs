@@ -19,12 +19,16 @@ pub struct TableStatus {
     pub chunks_running: i64,
     /// Chunks not started.
     pub chunks_pending: i64,
+    /// Chunks whose last attempt failed (a resume retries them).
+    pub chunks_failed: i64,
     /// Rows committed.
     pub rows: i64,
     /// Tuple bytes committed.
     pub bytes: i64,
     /// Rows the source's statistics estimated when the job was planned.
     pub estimated_rows: i64,
+    /// Errors of its chunks' failed attempts.
+    pub last_error: Option<String>,
 }
 
 /// One job.
@@ -112,7 +116,8 @@ pub async fn read(client: &Client, schema: &str, job: Option<&str>) -> Result<Ve
                 &format!(
                     "SELECT table_name, count(*) FILTER (WHERE status = 'done'), \
                      count(*) FILTER (WHERE status = 'running'), count(*) FILTER (WHERE status = 'pending'), \
-                     sum(rows_done)::int8, sum(bytes_done)::int8, sum(estimated_rows)::int8 \
+                     sum(rows_done)::int8, sum(bytes_done)::int8, sum(estimated_rows)::int8, \
+                     count(*) FILTER (WHERE status = 'failed'), string_agg(DISTINCT last_error, ' | ') \
                      FROM {} WHERE job = $1 GROUP BY table_no, table_name ORDER BY table_no",
                     st.table("chunks")
                 ),
@@ -130,6 +135,8 @@ pub async fn read(client: &Client, schema: &str, job: Option<&str>) -> Result<Ve
                 rows: r.get::<_, Option<i64>>(4).unwrap_or(0),
                 bytes: r.get::<_, Option<i64>>(5).unwrap_or(0),
                 estimated_rows: r.get::<_, Option<i64>>(6).unwrap_or(0),
+                chunks_failed: r.get(7),
+                last_error: r.get(8),
             })
             .collect();
         let phase: String = j.get(1);
@@ -189,14 +196,18 @@ pub fn render_text(jobs: &[JobStatus]) -> String {
         for t in &j.tables {
             let _ = writeln!(
                 s,
-                "  {:<40} {:>6} {:>8} {:>8} {:>12} {:>10.1}",
+                "  {:<40} {:>6} {:>8} {:>8} {:>7} {:>12} {:>10.1}",
                 t.table,
                 t.chunks_done,
                 t.chunks_running,
                 t.chunks_pending,
+                t.chunks_failed,
                 t.rows,
                 t.bytes as f64 / 1e6
             );
+            if let Some(e) = &t.last_error {
+                let _ = writeln!(s, "    error: {e}");
+            }
         }
         let _ = writeln!(s, "  post-data and final steps done: {}", j.steps_done);
     }

@@ -115,6 +115,13 @@ enum Event {
         id: usize,
         took: Duration,
     },
+    /// A chunk failed with an error a retry cannot fix; the lane went on.
+    ChunkFailed {
+        table: usize,
+        what: String,
+    },
+    /// A lane found no chunk left and ended.
+    LaneDone,
     Failed(Error),
 }
 
@@ -201,12 +208,19 @@ pub async fn run(
             .send(Job { id: t, steps })
             .map_err(|_| Error::Internal("index builders stopped".into()))
     };
+    // Failed chunks: their tables (and partitioned parents) are not finished; the run ends
+    // with the list once every lane is out of chunks and no build is running.
+    let mut failed_table = vec![false; n];
+    let mut failures: Vec<String> = Vec::new();
+    let mut lanes_alive = settings.jobs;
+    let mut post_in_flight = 0usize;
     for t in 0..n {
         if has_storage_without_chunks(&tables[t], chunks_left[t]) {
             waiting[t] -= 1;
         }
         if waiting[t] == 0 {
             enqueue(t, &mut post_steps)?;
+            post_in_flight += 1;
         }
     }
     if data_left == 0 {
@@ -298,26 +312,47 @@ pub async fn run(
                         );
                     }
                     waiting[table] -= 1;
-                    if waiting[table] == 0 {
+                    if waiting[table] == 0 && !failed_table[table] {
                         if let Err(e) = enqueue(table, &mut post_steps) {
                             break Err(e);
                         }
+                        post_in_flight += 1;
                     }
                 }
             }
             Event::JobDone { id, took } if id < n => {
                 report.tables[id].post_time = took;
                 tables_left -= 1;
+                post_in_flight -= 1;
                 if let Some(p) = plan.parent[id] {
                     waiting[p] -= 1;
-                    if waiting[p] == 0 {
+                    if waiting[p] == 0 && !failed_table[p] {
                         if let Err(e) = enqueue(p, &mut post_steps) {
                             break Err(e);
                         }
+                        post_in_flight += 1;
                     }
                 }
             }
             Event::JobDone { .. } => phase_jobs_left -= 1,
+            Event::ChunkFailed { table, what } => {
+                failures.push(what);
+                let mut t = Some(table);
+                while let Some(i) = t {
+                    failed_table[i] = true;
+                    t = plan.parent[i];
+                }
+                chunks_left[table] -= 1;
+                if chunks_left[table] == 0 {
+                    data_left -= 1;
+                }
+            }
+            Event::LaneDone => lanes_alive -= 1,
+        }
+        if !failures.is_empty() && lanes_alive == 0 && post_in_flight == 0 {
+            break Err(Error::ChunksFailed {
+                failed: std::mem::take(&mut failures),
+            });
         }
     };
     drop(jobs_tx);
@@ -400,7 +435,10 @@ async fn lane(shared: &Shared, events: &mpsc::Sender<Event>) -> Result<()> {
             .lock()
             .map_err(|_| Error::Internal("scheduler lock poisoned".into()))?
             .take_next();
-        let Some(mut chunk) = next else { return Ok(()) };
+        let Some(mut chunk) = next else {
+            let _ = events.send(Event::LaneDone).await;
+            return Ok(());
+        };
         let started = Instant::now();
         let mut attempt = 0u32;
         let write = loop {
@@ -425,7 +463,7 @@ async fn lane(shared: &Shared, events: &mpsc::Sender<Event>) -> Result<()> {
                 },
             };
             match result {
-                Ok(write) => break write,
+                Ok(write) => break Some(write),
                 Err(e)
                     if e.is_transient()
                         && attempt + 1 < MAX_ATTEMPTS
@@ -451,9 +489,39 @@ async fn lane(shared: &Shared, events: &mpsc::Sender<Event>) -> Result<()> {
                     }
                     tokio::time::sleep(wait).await;
                 }
-                Err(e) => return Err(e),
+                Err(e) if matches!(e, Error::Interrupted) || shared.settings.fail_fast => {
+                    return Err(e)
+                }
+                Err(e) => {
+                    // Record the failure and go on with other chunks; a resume retries it.
+                    conns = None;
+                    let what = e.to_string();
+                    tracing::error!("{what}");
+                    if let Ok(c) = open_conns(shared).await {
+                        let _ = crate::state::record_failure(
+                            c.writer.client(),
+                            &shared.state,
+                            chunk.table as i32,
+                            chunk.ordinal as i32,
+                            &what,
+                        )
+                        .await;
+                    }
+                    if events
+                        .send(Event::ChunkFailed {
+                            table: chunk.table,
+                            what,
+                        })
+                        .await
+                        .is_err()
+                    {
+                        return Ok(());
+                    }
+                    break None;
+                }
             }
         };
+        let Some(write) = write else { continue };
         let done = Event::ChunkDone {
             table: chunk.table,
             rows: write.rows,

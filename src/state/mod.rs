@@ -392,6 +392,28 @@ pub async fn record_attempt(
     Ok(())
 }
 
+/// Marks a chunk failed with its reason; a resume retries it.
+pub async fn record_failure(
+    client: &Client,
+    st: &StateRef,
+    table_no: i32,
+    chunk_no: i32,
+    error: &str,
+) -> Result<()> {
+    client
+        .execute(
+            &format!(
+                "UPDATE {} SET status = 'failed', attempts = attempts + 1, last_error = $4, updated_at = now() \
+                 WHERE job = $1 AND table_no = $2 AND chunk_no = $3",
+                st.table("chunks")
+            ),
+            &[&st.job, &table_no, &chunk_no, &error],
+        )
+        .await
+        .map_err(query_err("recording a failed chunk"))?;
+    Ok(())
+}
+
 /// Sets the job's phase (and clears or records its last error).
 pub async fn set_phase(
     client: &Client,

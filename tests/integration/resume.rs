@@ -379,3 +379,59 @@ fn terminated_connections_are_retried() {
     assert_same(&src, &dst, "SELECT * FROM orders");
     assert_same(&src, &dst, "SELECT * FROM lines");
 }
+
+/// A chunk that fails for good (a value the target rejects) is recorded; the other tables are
+/// copied; the run exits 1 naming it; after the cause is fixed, a rerun copies only what is left.
+#[test]
+fn permanent_failure_lets_other_tables_finish_then_resumes() {
+    let src = TestDb::new("perm_src");
+    let tables = "CREATE TABLE ok1 (id int PRIMARY KEY, v int); CREATE TABLE bad (id int PRIMARY KEY, v int);
+                  CREATE TABLE ok2 (id int PRIMARY KEY, v int);";
+    src.exec(tables);
+    src.exec(
+        "INSERT INTO ok1 SELECT g, g FROM generate_series(1, 20000) g;
+         INSERT INTO bad SELECT g, g FROM generate_series(1, 200) g;
+         INSERT INTO ok2 SELECT g, g FROM generate_series(1, 20000) g;",
+    );
+    let dst = TestDb::new("perm_dst");
+    dst.exec(tables);
+    dst.exec("ALTER TABLE bad ADD CONSTRAINT small_v CHECK (v < 150);");
+    let out = finish(spawn_jobs(&src, &dst, "1", &["--schema", "existing"]));
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("1 chunk(s) failed") && err.contains("public.bad") && err.contains("small_v"),
+        "{}",
+        describe(&out)
+    );
+    assert_same(&src, &dst, "SELECT * FROM ok1");
+    assert_same(&src, &dst, "SELECT * FROM ok2");
+    assert_eq!(
+        dst.query("SELECT count(*) FROM bad"),
+        "0",
+        "the failed chunk rolled back"
+    );
+    let status = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["status", "--target", &dst.url()])
+        .env_remove("SLUICE_TARGET")
+        .output()
+        .expect("run sluice status");
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        text.contains("small_v") && text.contains("not finished"),
+        "{}",
+        describe(&status)
+    );
+
+    dst.exec("ALTER TABLE bad DROP CONSTRAINT small_v;");
+    let out = finish(spawn_jobs(&src, &dst, "1", &["--schema", "existing"]));
+    assert!(out.status.success(), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("2 of 3 chunks already copied"),
+        "{}",
+        describe(&out)
+    );
+    for t in ["ok1", "bad", "ok2"] {
+        assert_same(&src, &dst, &format!("SELECT * FROM {t}"));
+    }
+}
