@@ -263,11 +263,23 @@ pub async fn run(settings: &CopySettings, stop: Arc<AtomicBool>) -> Result<CopyO
         Ok(r) => r,
         Err(e) => {
             // Best effort: the job keeps its last error for `status`; the run's error wins.
-            let _ = state::set_phase(&target, &st, "data", Some(&e.to_string())).await;
+            if state::set_phase(&target, &st, "data", Some(&e.to_string()))
+                .await
+                .is_err()
+            {
+                if let Ok(fresh) = connect(&settings.target, Side::Target).await {
+                    let _ = state::set_phase(&fresh, &st, "data", Some(&e.to_string())).await;
+                }
+            }
             return Err(e);
         }
     };
-    state::set_phase(&target, &st, "done", None).await?;
+    // The coordinator's connection may have broken during a long run; lanes reconnect, so
+    // does this last write.
+    if state::set_phase(&target, &st, "done", None).await.is_err() {
+        let fresh = connect(&settings.target, Side::Target).await?;
+        state::set_phase(&fresh, &st, "done", None).await?;
+    }
     drop(source);
     Ok(CopyOutcome {
         tables,

@@ -604,17 +604,7 @@ async fn builder(
     jobs: &tokio::sync::Mutex<mpsc::UnboundedReceiver<Job>>,
     events: &mpsc::Sender<Event>,
 ) -> Result<()> {
-    let client = connect(&settings.target, Side::Target).await?;
-    client
-        .batch_execute(&format!(
-            "SET maintenance_work_mem = '{}'",
-            settings.maintenance_work_mem
-        ))
-        .await
-        .map_err(|e| Error::Schema {
-            what: "setting maintenance_work_mem".into(),
-            reason: db_reason(&e),
-        })?;
+    let mut client = builder_conn(settings).await?;
     loop {
         let job = jobs.lock().await.recv().await;
         let Some(job) = job else { return Ok(()) };
@@ -626,13 +616,43 @@ async fn builder(
                 step.sql,
                 crate::state::step_done_sql(state, &step.what)
             );
-            client
-                .batch_execute(&sql)
-                .await
-                .map_err(|e| Error::Schema {
-                    what: step.what.clone(),
-                    reason: db_reason(&e),
-                })?;
+            let mut attempt = 0u32;
+            loop {
+                let err = match client.batch_execute(&sql).await {
+                    Ok(()) => break,
+                    Err(e) => e,
+                };
+                if !crate::error::is_transient(&err) || attempt + 1 >= MAX_ATTEMPTS {
+                    return Err(Error::Schema {
+                        what: step.what.clone(),
+                        reason: db_reason(&err),
+                    });
+                }
+                attempt += 1;
+                let wait = backoff(attempt);
+                tracing::warn!(
+                    "{} failed: {}; retrying in {:.1} s (attempt {} of {MAX_ATTEMPTS})",
+                    step.what,
+                    db_reason(&err),
+                    wait.as_secs_f64(),
+                    attempt + 1
+                );
+                tokio::time::sleep(wait).await;
+                client = match builder_conn(settings).await {
+                    Ok(c) => c,
+                    Err(e) if attempt + 1 < MAX_ATTEMPTS => {
+                        tracing::warn!("{e}");
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                };
+                // The cut session may still be running the step; once it is gone, the step
+                // either committed (with its done mark) or rolled back.
+                crate::state::wait_for_statement_to_end(&client, &sql).await?;
+                if crate::state::step_is_done(&client, state, &step.what).await? {
+                    break;
+                }
+            }
         }
         if events
             .send(Event::JobDone {
@@ -645,4 +665,19 @@ async fn builder(
             return Ok(());
         }
     }
+}
+
+async fn builder_conn(settings: &CopySettings) -> Result<tokio_postgres::Client> {
+    let client = connect(&settings.target, Side::Target).await?;
+    client
+        .batch_execute(&format!(
+            "SET maintenance_work_mem = '{}'",
+            settings.maintenance_work_mem
+        ))
+        .await
+        .map_err(|e| Error::Schema {
+            what: "setting maintenance_work_mem".into(),
+            reason: db_reason(&e),
+        })?;
+    Ok(client)
 }

@@ -81,17 +81,30 @@ impl PgReader {
     /// the run sees the same database image.
     pub async fn open(url: &PgUrl, snapshot: Option<&str>) -> Result<Self> {
         let client = connect(url, Side::Source).await?;
-        let mut sql = String::from("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;");
-        if let Some(id) = snapshot {
-            sql.push_str(&format!(
-                " SET TRANSACTION SNAPSHOT {};",
-                crate::catalog::quote_literal(id)
-            ));
-        }
-        client.batch_execute(&sql).await.map_err(|e| Error::Query {
+        let begin = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
+        let failed = |e: tokio_postgres::Error| Error::Query {
             what: "importing the source snapshot".into(),
             reason: db_reason(&e),
-        })?;
+        };
+        client.batch_execute(begin).await.map_err(failed)?;
+        if let Some(id) = snapshot {
+            let import = format!(
+                "SET TRANSACTION SNAPSHOT {}",
+                crate::catalog::quote_literal(id)
+            );
+            if let Err(e) = client.batch_execute(&import).await {
+                // The snapshot dies with the connection that exported it (cut by the network,
+                // say). Go on in a fresh snapshot, as a resumed run does, rather than fail.
+                tracing::warn!(
+                    "the run's source snapshot is gone ({}): this reader uses a newer snapshot",
+                    db_reason(&e)
+                );
+                client
+                    .batch_execute(&format!("ROLLBACK; {begin}"))
+                    .await
+                    .map_err(failed)?;
+            }
+        }
         Ok(PgReader { client })
     }
 

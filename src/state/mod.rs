@@ -414,6 +414,46 @@ pub async fn record_failure(
     Ok(())
 }
 
+/// Whether a step has been recorded done.
+pub async fn step_is_done(client: &Client, st: &StateRef, step: &str) -> Result<bool> {
+    let row = client
+        .query_one(
+            &format!(
+                "SELECT EXISTS (SELECT 1 FROM {} WHERE job = $1 AND step = $2)",
+                st.table("steps")
+            ),
+            &[&st.job, &step],
+        )
+        .await
+        .map_err(query_err("reading a step's state"))?;
+    Ok(row.get(0))
+}
+
+/// Waits (up to 60 s) until no other session runs `sql`: after a connection is cut, the
+/// server finishes or aborts its statement on its own time, and a retry must not overlap it.
+pub async fn wait_for_statement_to_end(client: &Client, sql: &str) -> Result<()> {
+    let started = std::time::Instant::now();
+    while started.elapsed() < std::time::Duration::from_secs(60) {
+        let row = client
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND state <> 'idle' \
+                 AND left(query, 200) = left($1, 200)",
+                &[&sql],
+            )
+            .await
+            .map_err(query_err("waiting for a cut session's statement to end"))?;
+        if row.get::<_, i64>(0) == 0 {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    Err(Error::Query {
+        what: "retrying a step".into(),
+        reason: "the statement of a cut connection is still running on the target after 60 s"
+            .into(),
+    })
+}
+
 /// Sets the job's phase (and clears or records its last error).
 pub async fn set_phase(
     client: &Client,

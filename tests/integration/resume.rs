@@ -435,3 +435,68 @@ fn permanent_failure_lets_other_tables_finish_then_resumes() {
         assert_same(&src, &dst, &format!("SELECT * FROM {t}"));
     }
 }
+
+/// Source and target connections cut by the network mid-COPY (a proxy resets them): the copy
+/// retries from its checkpoints and completes equal, and says how often it retried.
+#[test]
+fn network_cuts_are_retried() {
+    let src = TestDb::new("cut_src");
+    src.exec(SETUP);
+    let dst = TestDb::new("cut_dst");
+    let proxy = crate::proxy::Proxy::start("127.0.0.1:5432".parse().unwrap());
+    let via = |db: &TestDb| {
+        format!(
+            "postgres://postgres@127.0.0.1:{}/{}?sslmode=disable",
+            proxy.port, db.name
+        )
+    };
+    let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args([
+            "copy",
+            "--source",
+            &via(&src),
+            "--target",
+            &via(&dst),
+            "--jobs",
+            "2",
+            "--commit-rows",
+            "5000",
+        ])
+        .args(["--chunk-rows", "60000"])
+        .env_remove("SLUICE_SOURCE")
+        .env_remove("SLUICE_TARGET")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn sluice");
+    let started = Instant::now();
+    let mut cuts = 0;
+    while cuts < 3 && started.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(300));
+        let copying = dst.query(&format!(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = '{}' AND query LIKE 'COPY%' AND state = 'active'",
+            dst.name
+        ));
+        if copying != "0" {
+            proxy.cut_all();
+            cuts += 1;
+        }
+    }
+    let out = finish(child);
+    assert!(cuts > 0, "no cut happened during a COPY");
+    assert!(
+        out.status.success(),
+        "the copy must survive network cuts\n{}",
+        describe(&out)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !stdout.contains("retried chunk attempts: 0"),
+        "{}",
+        describe(&out)
+    );
+    for t in TABLES {
+        assert_same(&src, &dst, &format!("SELECT * FROM {t}"));
+    }
+    assert!(proxy.cuts.load(std::sync::atomic::Ordering::SeqCst) > 0);
+}

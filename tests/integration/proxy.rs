@@ -1,0 +1,67 @@
+//! A TCP proxy on 127.0.0.1 that can cut every connection passing through it.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+/// A running proxy; dropping it stops the proxy.
+pub struct Proxy {
+    /// Port to connect to instead of the upstream's.
+    pub port: u16,
+    cut: watch::Sender<u64>,
+    /// Connections cut so far.
+    pub cuts: Arc<AtomicUsize>,
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl Proxy {
+    /// Starts a proxy to `upstream` on a free loopback port.
+    pub fn start(upstream: SocketAddr) -> Proxy {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let listener = runtime.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (cut, _) = watch::channel(0u64);
+        let cuts = Arc::new(AtomicUsize::new(0));
+        let (tx, counter) = (cut.clone(), cuts.clone());
+        runtime.spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let mut rx = tx.subscribe();
+                let counter = counter.clone();
+                tokio::spawn(async move {
+                    let Ok(server) = TcpStream::connect(upstream).await else {
+                        return;
+                    };
+                    let (mut client, mut server) = (client, server);
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                        _ = rx.changed() => {
+                            counter.fetch_add(1, Ordering::SeqCst);
+                            // As a network fault: both sides lose the connection mid-message.
+                            let _ = client.shutdown().await;
+                            let _ = server.shutdown().await;
+                        }
+                    }
+                });
+            }
+        });
+        Proxy {
+            port,
+            cut,
+            cuts,
+            _runtime: runtime,
+        }
+    }
+
+    /// Cuts every connection open right now.
+    pub fn cut_all(&self) {
+        self.cut.send_modify(|g| *g += 1);
+    }
+}
