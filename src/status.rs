@@ -190,8 +190,8 @@ pub fn render_text(jobs: &[JobStatus]) -> String {
         }
         let _ = writeln!(
             s,
-            "  {:<40} {:>6} {:>8} {:>8} {:>12} {:>10}",
-            "table", "done", "running", "pending", "rows", "MB"
+            "  {:<40} {:>6} {:>8} {:>8} {:>7} {:>12} {:>10}",
+            "table", "done", "running", "pending", "failed", "rows", "MB"
         );
         for t in &j.tables {
             let _ = writeln!(

@@ -484,6 +484,7 @@ async fn lane(shared: &Shared, events: &mpsc::Sender<Event>) -> Result<()> {
                             chunk.table as i32,
                             chunk.ordinal as i32,
                             &e.to_string(),
+                            false,
                         )
                         .await;
                     }
@@ -498,12 +499,13 @@ async fn lane(shared: &Shared, events: &mpsc::Sender<Event>) -> Result<()> {
                     let what = e.to_string();
                     tracing::error!("{what}");
                     if let Ok(c) = open_conns(shared).await {
-                        let _ = crate::state::record_failure(
+                        let _ = crate::state::record_attempt(
                             c.writer.client(),
                             &shared.state,
                             chunk.table as i32,
                             chunk.ordinal as i32,
                             &what,
+                            true,
                         )
                         .await;
                     }

@@ -199,23 +199,14 @@ impl PgWriter {
             reason: db_reason(e),
             transient: crate::error::is_transient(e),
         };
-        let mut begin = String::from("BEGIN;");
-        if mode == LoadMode::TruncateFreeze {
-            begin.push_str(&format!(" TRUNCATE ONLY {};", table.name.quoted()));
-        }
-        self.client
-            .batch_execute(&begin)
-            .await
-            .map_err(|e| fail_db("starting the target transaction", &e))?;
-        let mut sink = Box::pin(
-            self.client
-                .copy_in::<_, bytes::Bytes>(&copy_in_sql(table, mode))
-                .await
-                .map_err(|e| fail_db("writing the target", &e))?,
-        );
-        sink.feed(encode::header())
-            .await
-            .map_err(|e| fail_db("writing the target", &e))?;
+        let fail_record = |(reason, transient): (String, bool)| Error::Copy {
+            table: table.name.clone(),
+            chunk: chunk.to_string(),
+            stage: "recording the checkpoint",
+            reason,
+            transient,
+        };
+        let mut sink = self.start_copy(table, mode, &fail_db).await?;
         let mut stats = WriteStats::default();
         let (mut seg_rows, mut seg_bytes) = (0u64, 0u64);
         let mut last: Option<Batch> = None;
@@ -239,13 +230,7 @@ impl PgWriter {
                 checkpoint
                     .record(&self.client, last.as_ref(), seg_rows, seg_bytes, false)
                     .await
-                    .map_err(|(reason, transient)| Error::Copy {
-                        table: table.name.clone(),
-                        chunk: chunk.to_string(),
-                        stage: "recording the checkpoint",
-                        reason,
-                        transient,
-                    })?;
+                    .map_err(fail_record)?;
                 self.client
                     .batch_execute("COMMIT")
                     .await
@@ -256,19 +241,7 @@ impl PgWriter {
                 if interrupted {
                     return Err(Error::Interrupted);
                 }
-                self.client
-                    .batch_execute("BEGIN")
-                    .await
-                    .map_err(|e| fail_db("starting the target transaction", &e))?;
-                sink = Box::pin(
-                    self.client
-                        .copy_in::<_, bytes::Bytes>(&copy_in_sql(table, LoadMode::Append))
-                        .await
-                        .map_err(|e| fail_db("writing the target", &e))?,
-                );
-                sink.feed(encode::header())
-                    .await
-                    .map_err(|e| fail_db("writing the target", &e))?;
+                sink = self.start_copy(table, LoadMode::Append, &fail_db).await?;
             }
         }
         self.finish_copy(&mut sink, seg_rows, &fail, &fail_db)
@@ -277,16 +250,37 @@ impl PgWriter {
         checkpoint
             .record(&self.client, key_batch, seg_rows, seg_bytes, true)
             .await
-            .map_err(|(reason, transient)| Error::Copy {
-                table: table.name.clone(),
-                chunk: chunk.to_string(),
-                stage: "recording the checkpoint",
-                reason,
-                transient,
-            })?;
+            .map_err(fail_record)?;
         stats.rows += seg_rows;
         stats.bytes += seg_bytes;
         Ok(stats)
+    }
+
+    /// Opens a transaction (truncating first for `TruncateFreeze`) and a COPY with its header.
+    async fn start_copy(
+        &self,
+        table: &Table,
+        mode: LoadMode,
+        fail_db: &impl Fn(&'static str, &tokio_postgres::Error) -> Error,
+    ) -> Result<std::pin::Pin<Box<tokio_postgres::CopyInSink<bytes::Bytes>>>> {
+        let mut begin = String::from("BEGIN;");
+        if mode == LoadMode::TruncateFreeze {
+            begin.push_str(&format!(" TRUNCATE ONLY {};", table.name.quoted()));
+        }
+        self.client
+            .batch_execute(&begin)
+            .await
+            .map_err(|e| fail_db("starting the target transaction", &e))?;
+        let mut sink = Box::pin(
+            self.client
+                .copy_in::<_, bytes::Bytes>(&copy_in_sql(table, mode))
+                .await
+                .map_err(|e| fail_db("writing the target", &e))?,
+        );
+        sink.feed(encode::header())
+            .await
+            .map_err(|e| fail_db("writing the target", &e))?;
+        Ok(sink)
     }
 
     async fn finish_copy(

@@ -370,47 +370,28 @@ pub async fn chunk_last_key(
     Ok(row.get(0))
 }
 
-/// Counts a failed attempt of a chunk and keeps its error for `sluice status`.
+/// Counts a failed attempt of a chunk and keeps its error for `sluice status`; `failed` marks
+/// the chunk failed (a resume retries it), otherwise it is being retried.
 pub async fn record_attempt(
     client: &Client,
     st: &StateRef,
     table_no: i32,
     chunk_no: i32,
     error: &str,
+    failed: bool,
 ) -> Result<()> {
     client
         .execute(
             &format!(
-                "UPDATE {} SET attempts = attempts + 1, last_error = $4, updated_at = now() \
+                "UPDATE {} SET attempts = attempts + 1, last_error = $4, updated_at = now(), \
+                 status = CASE WHEN $5 THEN 'failed' ELSE status END \
                  WHERE job = $1 AND table_no = $2 AND chunk_no = $3",
                 st.table("chunks")
             ),
-            &[&st.job, &table_no, &chunk_no, &error],
+            &[&st.job, &table_no, &chunk_no, &error, &failed],
         )
         .await
         .map_err(query_err("recording a failed attempt"))?;
-    Ok(())
-}
-
-/// Marks a chunk failed with its reason; a resume retries it.
-pub async fn record_failure(
-    client: &Client,
-    st: &StateRef,
-    table_no: i32,
-    chunk_no: i32,
-    error: &str,
-) -> Result<()> {
-    client
-        .execute(
-            &format!(
-                "UPDATE {} SET status = 'failed', attempts = attempts + 1, last_error = $4, updated_at = now() \
-                 WHERE job = $1 AND table_no = $2 AND chunk_no = $3",
-                st.table("chunks")
-            ),
-            &[&st.job, &table_no, &chunk_no, &error],
-        )
-        .await
-        .map_err(query_err("recording a failed chunk"))?;
     Ok(())
 }
 
