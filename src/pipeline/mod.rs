@@ -477,17 +477,7 @@ async fn lane(shared: &Shared, events: &mpsc::Sender<Event>) -> Result<()> {
                         wait.as_secs_f64(),
                         attempt + 1
                     );
-                    if let Ok(c) = open_conns(shared).await {
-                        let _ = crate::state::record_attempt(
-                            c.writer.client(),
-                            &shared.state,
-                            chunk.table as i32,
-                            chunk.ordinal as i32,
-                            &e.to_string(),
-                            false,
-                        )
-                        .await;
-                    }
+                    record_attempt(shared, &chunk, &e.to_string(), false).await;
                     tokio::time::sleep(wait).await;
                 }
                 Err(e) if matches!(e, Error::Interrupted) || shared.settings.fail_fast => {
@@ -498,17 +488,7 @@ async fn lane(shared: &Shared, events: &mpsc::Sender<Event>) -> Result<()> {
                     conns = None;
                     let what = e.to_string();
                     tracing::error!("{what}");
-                    if let Ok(c) = open_conns(shared).await {
-                        let _ = crate::state::record_attempt(
-                            c.writer.client(),
-                            &shared.state,
-                            chunk.table as i32,
-                            chunk.ordinal as i32,
-                            &what,
-                            true,
-                        )
-                        .await;
-                    }
+                    record_attempt(shared, &chunk, &what, true).await;
                     if events
                         .send(Event::ChunkFailed {
                             table: chunk.table,
@@ -534,6 +514,16 @@ async fn lane(shared: &Shared, events: &mpsc::Sender<Event>) -> Result<()> {
         if events.send(done).await.is_err() {
             return Ok(());
         }
+    }
+}
+
+/// Best effort: notes a failed attempt on the chunk (for `status`) on a fresh target
+/// connection, since the lane's own may be the one that broke.
+async fn record_attempt(shared: &Shared, chunk: &Chunk, error: &str, failed: bool) {
+    if let Ok(client) = connect(&shared.settings.target, Side::Target).await {
+        let (table, ordinal) = (chunk.table as i32, chunk.ordinal as i32);
+        let _ = crate::state::record_attempt(&client, &shared.state, table, ordinal, error, failed)
+            .await;
     }
 }
 

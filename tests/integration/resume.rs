@@ -194,7 +194,7 @@ fn changed_config_is_refused_and_finished_job_is_reported() {
     let dst = TestDb::new("cfg_dst");
     // An unfinished job (killed early) refuses other settings and names what changed.
     let mut child = spawn(&src, &dst, &["--tables", "public.orders"]);
-    std::thread::sleep(Duration::from_millis(400));
+    wait_for_copy(&dst, &mut child);
     child.kill().expect("kill -9 sluice");
     let _ = finish(child);
     let out = finish(spawn(
@@ -249,6 +249,21 @@ fn changed_config_is_refused_and_finished_job_is_reported() {
     assert_same(&src, &dst, "SELECT * FROM tags");
 }
 
+/// Waits until rows are flowing into the target (the job's state exists by then).
+fn wait_for_copy(dst: &TestDb, child: &mut Child) {
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(30) {
+        let copying = dst.query(&format!(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = '{}' AND query LIKE 'COPY%' AND state = 'active'",
+            dst.name
+        ));
+        if copying != "0" || child.try_wait().expect("poll sluice").is_some() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 fn status_json(dst: &TestDb) -> serde_json::Value {
     let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
         .args([
@@ -272,18 +287,7 @@ fn status_reports_an_interrupted_and_a_finished_job() {
     src.exec(SETUP);
     let dst = TestDb::new("status_dst");
     let mut child = spawn(&src, &dst, &[]);
-    // Kill once rows are flowing into the target (the job's state exists by then).
-    let started = Instant::now();
-    while started.elapsed() < Duration::from_secs(20) {
-        let copying = dst.query(&format!(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = '{}' AND query LIKE 'COPY%' AND state = 'active'",
-            dst.name
-        ));
-        if copying != "0" || child.try_wait().expect("poll sluice").is_some() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_copy(&dst, &mut child);
     std::thread::sleep(Duration::from_millis(150));
     child.kill().expect("kill -9 sluice");
     let _ = finish(child);
