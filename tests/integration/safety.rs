@@ -155,3 +155,45 @@ fn existing_schema_load_does_not_fire_target_triggers() {
         "the target trigger fired during the load"
     );
 }
+
+/// `--owners --grants` reproduce table owners and grants; without them the target keeps its
+/// own defaults (the connecting role owns everything).
+#[test]
+fn owners_and_grants_when_asked() {
+    let pid = std::process::id();
+    let (owner, reader) = (
+        format!("sluice_test_own_{pid}"),
+        format!("sluice_test_rd_{pid}"),
+    );
+    let src = TestDb::new("safe_own_src");
+    src.exec(&format!(
+        "DROP ROLE IF EXISTS {owner}; DROP ROLE IF EXISTS {reader}; CREATE ROLE {owner}; CREATE ROLE {reader};
+         CREATE TABLE owned (id int PRIMARY KEY, v text); INSERT INTO owned VALUES (1, 'a');
+         ALTER TABLE owned OWNER TO {owner}; GRANT SELECT ON owned TO {reader};"
+    ));
+    let dst = TestDb::new("safe_own_dst");
+    let out = copy_as(&src.url(), &dst, &["--owners", "--grants"]);
+    let dst_plain = TestDb::new("safe_own_plain");
+    let plain = copy_as(&src.url(), &dst_plain, &[]);
+    let owner_sql = "SELECT tableowner FROM pg_tables WHERE tablename = 'owned'";
+    let grant_sql = format!("SELECT has_table_privilege('{reader}', 'owned', 'SELECT')");
+    let results = (
+        dst.query(owner_sql),
+        dst.query(&grant_sql),
+        dst_plain.query(owner_sql),
+        dst_plain.query(&grant_sql),
+    );
+    drop((dst, dst_plain));
+    src.exec(&format!(
+        "DROP TABLE owned; DROP ROLE {owner}; DROP ROLE {reader};"
+    ));
+    assert_success(&out, "copy with --owners --grants");
+    assert_success(&plain, "copy without --owners --grants");
+    assert_eq!(results.0, owner, "--owners keeps the owner");
+    assert_eq!(results.1, "t", "--grants keeps the grant");
+    assert_eq!(
+        results.2, "postgres",
+        "without --owners the connecting role owns the table"
+    );
+    assert_eq!(results.3, "f", "without --grants no grant is copied");
+}
