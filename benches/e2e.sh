@@ -203,7 +203,7 @@ SELECT format('%I.%I', n.nspname, c.relname)
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind = 'r'
   AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-  AND n.nspname NOT LIKE 'pg\_%'
+  AND n.nspname NOT LIKE 'pg\_%' AND n.nspname <> 'sluice'
 ORDER BY pg_total_relation_size(c.oid) DESC, 1"
 mapfile -t TABLES < <(psql_q "${SRC_DB}" -c "${USER_TABLES_SQL}")
 if ((${#TABLES[@]} == 0)); then
@@ -218,13 +218,13 @@ SELECT sum(pg_relation_size(c.oid) + COALESCE(pg_relation_size(c.reltoastrelid),
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind = 'r'
   AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-  AND n.nspname NOT LIKE 'pg\_%'")
+  AND n.nspname NOT LIKE 'pg\_%' AND n.nspname <> 'sluice'")
 HEAP_BYTES=$(psql_q "${SRC_DB}" -c "
 SELECT sum(pg_relation_size(c.oid))
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind = 'r'
   AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-  AND n.nspname NOT LIKE 'pg\_%'")
+  AND n.nspname NOT LIKE 'pg\_%' AND n.nspname <> 'sluice'")
 
 # Exact row counts (this also pulls the source into the OS page cache, so
 # the first competitor does not pay for cold reads the others skip).
@@ -241,11 +241,11 @@ done
 INDEX_COUNT_SQL="
 SELECT count(*) FROM pg_index i
 JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\_%'"
+WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\_%' AND n.nspname <> 'sluice'"
 CONSTRAINT_COUNT_SQL="
 SELECT count(*) FROM pg_constraint con JOIN pg_namespace n ON n.oid = con.connamespace
 WHERE con.contype IN ('p', 'u', 'f', 'c', 'x')
-  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\_%'"
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\_%' AND n.nspname <> 'sluice'"
 SEQUENCES_SQL="
 SELECT COALESCE(string_agg(format('%I.%I=%s', schemaname, sequencename, COALESCE(last_value::text, 'unset')), ' '
                          ORDER BY schemaname, sequencename), '')

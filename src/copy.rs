@@ -14,7 +14,7 @@ use crate::connect::{connect, Side};
 use crate::error::{db_reason, Error, Result};
 use crate::pipeline::{self, RunPlan, RunReport, TableCheckpoint};
 use crate::plan::chunks::plan_table;
-use crate::schema::{ddl, SchemaMode, Step};
+use crate::schema::{ddl, Phases, SchemaMode, Step};
 use crate::sink::postgres::LoadMode;
 use crate::state::{self, StateRef};
 
@@ -193,10 +193,22 @@ pub async fn run(settings: &CopySettings, stop: Arc<AtomicBool>) -> Result<CopyO
         })
         .collect();
     let done_steps = state::done_steps(&target, &st).await?;
-    let not_done = |steps: Vec<Step>| -> Vec<Step> {
-        steps
+    // Steps already done (by an earlier run) drop out; so do jobs and phases left empty.
+    let not_done = |phases: Phases| -> Phases {
+        phases
             .into_iter()
-            .filter(|s| !done_steps.contains(&s.what))
+            .map(|jobs| {
+                jobs.into_iter()
+                    .map(|steps| {
+                        steps
+                            .into_iter()
+                            .filter(|s| !done_steps.contains(&s.what))
+                            .collect::<Vec<_>>()
+                    })
+                    .filter(|j| !j.is_empty())
+                    .collect::<Vec<_>>()
+            })
+            .filter(|p| !p.is_empty())
             .collect()
     };
     let build_schema = settings.schema != SchemaMode::Existing;
@@ -204,18 +216,18 @@ pub async fn run(settings: &CopySettings, stop: Arc<AtomicBool>) -> Result<CopyO
         .tables
         .iter()
         .map(|t| {
-            let mut steps = if build_schema {
+            let mut phases = if build_schema {
                 ddl::table_post_data(t)
             } else {
                 Vec::new()
             };
             if t.has_storage() {
-                steps.push(ddl::analyze(t));
+                phases.push(vec![vec![ddl::analyze(t)]]);
             }
-            not_done(steps)
+            not_done(phases)
         })
         .collect();
-    let mut final_phases: Vec<Vec<Vec<Step>>> = Vec::new();
+    let mut final_phases: Phases = Vec::new();
     if build_schema {
         final_phases.extend(ddl::final_phases(&catalog));
     }
@@ -230,15 +242,7 @@ pub async fn run(settings: &CopySettings, stop: Arc<AtomicBool>) -> Result<CopyO
         sql: "SET synchronous_commit = on; SELECT txid_current()".into(),
     });
     final_phases.push(vec![last]);
-    let final_phases = final_phases
-        .into_iter()
-        .map(|jobs| {
-            jobs.into_iter()
-                .map(&not_done)
-                .filter(|j| !j.is_empty())
-                .collect()
-        })
-        .collect();
+    let final_phases = not_done(final_phases);
 
     let checkpoints = catalog
         .tables

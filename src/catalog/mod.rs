@@ -259,6 +259,10 @@ pub struct Constraint {
     pub comment: Option<String>,
     /// For a partition's index-backed constraint: the parent's index it is attached to.
     pub attach_to: Option<QualifiedName>,
+    /// For a non-deferrable primary key or unique constraint of an ordinary table: its index
+    /// as `CREATE UNIQUE INDEX ...`, so the index can be built in parallel with the table's
+    /// other indexes and then adopted with `ADD CONSTRAINT ... USING INDEX`.
+    pub index_definition: Option<String>,
 }
 
 /// A standalone index rendered by `pg_get_indexdef` (partial and expression ones included).

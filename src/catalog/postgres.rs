@@ -681,7 +681,9 @@ async fn load_constraints(
     let sql = format!(
         "SELECT co.conrelid, co.conname, co.contype::text, pg_get_constraintdef(co.oid), co.conislocal, \
            co.conparentid <> 0, fn.nspname, fc.relname, obj_description(co.oid, 'pg_constraint'), \
-           pn.nspname, pc.relname \
+           pn.nspname, pc.relname, \
+           CASE WHEN co.contype IN ('p','u') AND NOT co.condeferrable AND c.relkind = 'r' \
+                AND ih.inhparent IS NULL THEN pg_get_indexdef(co.conindid) END \
          FROM pg_constraint co JOIN pg_class c ON c.oid = co.conrelid \
          JOIN pg_namespace n ON n.oid = c.relnamespace \
          LEFT JOIN pg_class fc ON fc.oid = co.confrelid \
@@ -720,6 +722,7 @@ async fn load_constraints(
             references,
             comment: get(&r, 8, what)?,
             attach_to,
+            index_definition: get(&r, 11, what)?,
         };
         match contype.as_str() {
             // A foreign key cloned onto a partition is recreated by the parent's foreign key.

@@ -7,6 +7,7 @@
 //! in, its post-data steps (keys, indexes, ANALYZE) go to the builders while lanes go on with
 //! other tables. A partitioned parent is finished after all its partitions.
 
+pub mod post;
 pub mod scheduler;
 
 use std::sync::{Arc, Mutex};
@@ -20,11 +21,12 @@ use crate::config::CopySettings;
 use crate::connect::{connect, Side};
 use crate::error::{db_reason, Error, Result};
 use crate::plan::Chunk;
-use crate::schema::Step;
+use crate::schema::{Phases, Step};
 use crate::sink::postgres::{Checkpoint, LoadMode, PgWriter};
 use crate::source::postgres::PgReader;
 use crate::state::StateRef;
 use crate::transform::Passthrough;
+use post::PostTracker;
 use scheduler::Scheduler;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -39,8 +41,8 @@ pub struct RunPlan {
     pub order: Vec<usize>,
     /// How each table is loaded.
     pub load_modes: Vec<LoadMode>,
-    /// Per table: steps run in order once its data (and its partitions) are in.
-    pub post_steps: Vec<Vec<Step>>,
+    /// Per table: post-data phases, run once its data (and its partitions) are in.
+    pub post_steps: Vec<Phases>,
     /// Per table: index of the partitioned parent it belongs to.
     pub parent: Vec<Option<usize>>,
     /// Per table: how its writer records checkpoints.
@@ -49,7 +51,7 @@ pub struct RunPlan {
     pub state: StateRef,
     /// After every table is finished: phases run one after another; the jobs of a phase run in
     /// parallel, the steps of a job in order.
-    pub final_phases: Vec<Vec<Vec<Step>>>,
+    pub final_phases: Phases,
 }
 
 /// Per-table checkpoint statements and key positions (see [`crate::sink::postgres::Checkpoint`]).
@@ -111,9 +113,9 @@ enum Event {
         started: Instant,
         retries: u32,
     },
+    /// A builder finished a job: of a table's post-data, or of the final phases (`None`).
     JobDone {
-        id: usize,
-        took: Duration,
+        table: Option<usize>,
     },
     /// A chunk failed with an error a retry cannot fix; the lane went on.
     ChunkFailed {
@@ -126,7 +128,7 @@ enum Event {
 }
 
 struct Job {
-    id: usize,
+    table: Option<usize>,
     steps: Vec<Step>,
 }
 
@@ -185,44 +187,47 @@ pub async fn run(
     // A table may be finished once its own data is in and each of its partitions is finished.
     let mut waiting: Vec<usize> = tables
         .iter()
-        .map(|t| usize::from(t.has_storage()))
+        .enumerate()
+        .map(|(t, table)| usize::from(table.has_storage() && chunks_left[t] > 0))
         .collect();
     for p in plan.parent.iter().flatten() {
         waiting[*p] += 1;
     }
-    let mut post_steps: Vec<Option<Vec<Step>>> = plan.post_steps.into_iter().map(Some).collect();
+    let mut post = PostTracker::new(plan.post_steps, waiting, plan.parent.clone());
     let mut report = RunReport {
         tables: vec![TableReport::default(); n],
         ..Default::default()
     };
     let mut first_chunk: Vec<Option<Instant>> = vec![None; n];
     let mut data_left: usize = chunks_left.iter().filter(|&&c| c > 0).count();
-    let mut tables_left = n;
     let mut phases = plan.final_phases.into_iter();
     let mut phase_jobs_left = 0usize;
-    let mut next_final_id = n;
 
-    let enqueue = |t: usize, post_steps: &mut Vec<Option<Vec<Step>>>| -> Result<()> {
-        let steps = post_steps[t].take().unwrap_or_default();
-        jobs_tx
-            .send(Job { id: t, steps })
-            .map_err(|_| Error::Internal("index builders stopped".into()))
+    // Sends the jobs a tracker call released and records the tables it finished.
+    let dispatch = |jobs: Vec<post::TableJob>,
+                    finished: Vec<(usize, Duration)>,
+                    report: &mut RunReport|
+     -> Result<()> {
+        for (t, took) in finished {
+            report.tables[t].post_time = took;
+        }
+        for (t, steps) in jobs {
+            jobs_tx
+                .send(Job {
+                    table: Some(t),
+                    steps,
+                })
+                .map_err(|_| Error::Internal("index builders stopped".into()))?;
+        }
+        Ok(())
     };
     // Failed chunks: their tables (and partitioned parents) are not finished; the run ends
     // with the list once every lane is out of chunks and no build is running.
-    let mut failed_table = vec![false; n];
     let mut failures: Vec<String> = Vec::new();
     let mut lanes_alive = settings.jobs;
-    let mut post_in_flight = 0usize;
-    for t in 0..n {
-        if has_storage_without_chunks(&tables[t], chunks_left[t]) {
-            waiting[t] -= 1;
-        }
-        if waiting[t] == 0 {
-            enqueue(t, &mut post_steps)?;
-            post_in_flight += 1;
-        }
-    }
+    let mut jobs = Vec::new();
+    let finished = post.start_ready(&mut jobs);
+    dispatch(std::mem::take(&mut jobs), finished, &mut report)?;
     if data_left == 0 {
         report.data_time = started.elapsed();
     }
@@ -232,16 +237,12 @@ pub async fn run(
     let (mut rows_total, mut bytes_total) = (0u64, 0u64);
 
     let outcome: Result<()> = loop {
-        if tables_left == 0 && phase_jobs_left == 0 {
+        if post.tables_left() == 0 && phase_jobs_left == 0 {
             match phases.next() {
                 Some(jobs) => {
                     for steps in jobs.into_iter().filter(|s| !s.is_empty()) {
                         phase_jobs_left += 1;
-                        let job = Job {
-                            id: next_final_id,
-                            steps,
-                        };
-                        next_final_id += 1;
+                        let job = Job { table: None, steps };
                         if jobs_tx.send(job).is_err() {
                             break;
                         }
@@ -264,8 +265,8 @@ pub async fn run(
                 }
                 let secs = started.elapsed().as_secs_f64().max(0.001);
                 tracing::info!(
-                    "progress: {rows_total} rows, {:.1} MB in {secs:.0} s ({:.0} rows/s, {:.1} MB/s); {tables_left} tables to finish",
-                    bytes_total as f64 / 1e6, rows_total as f64 / secs, bytes_total as f64 / 1e6 / secs
+                    "progress: {rows_total} rows, {:.1} MB in {secs:.0} s ({:.0} rows/s, {:.1} MB/s); {} tables to finish",
+                    bytes_total as f64 / 1e6, rows_total as f64 / secs, bytes_total as f64 / 1e6 / secs, post.tables_left()
                 );
                 continue;
             }
@@ -311,37 +312,22 @@ pub async fn run(
                             report.data_time.as_secs_f64()
                         );
                     }
-                    waiting[table] -= 1;
-                    if waiting[table] == 0 && !failed_table[table] {
-                        if let Err(e) = enqueue(table, &mut post_steps) {
-                            break Err(e);
-                        }
-                        post_in_flight += 1;
+                    let finished = post.input_done(table, &mut jobs);
+                    if let Err(e) = dispatch(std::mem::take(&mut jobs), finished, &mut report) {
+                        break Err(e);
                     }
                 }
             }
-            Event::JobDone { id, took } if id < n => {
-                report.tables[id].post_time = took;
-                tables_left -= 1;
-                post_in_flight -= 1;
-                if let Some(p) = plan.parent[id] {
-                    waiting[p] -= 1;
-                    if waiting[p] == 0 && !failed_table[p] {
-                        if let Err(e) = enqueue(p, &mut post_steps) {
-                            break Err(e);
-                        }
-                        post_in_flight += 1;
-                    }
+            Event::JobDone { table: Some(t) } => {
+                let finished = post.job_done(t, &mut jobs);
+                if let Err(e) = dispatch(std::mem::take(&mut jobs), finished, &mut report) {
+                    break Err(e);
                 }
             }
-            Event::JobDone { .. } => phase_jobs_left -= 1,
+            Event::JobDone { table: None } => phase_jobs_left -= 1,
             Event::ChunkFailed { table, what } => {
                 failures.push(what);
-                let mut t = Some(table);
-                while let Some(i) = t {
-                    failed_table[i] = true;
-                    t = plan.parent[i];
-                }
+                post.fail(table);
                 chunks_left[table] -= 1;
                 if chunks_left[table] == 0 {
                     data_left -= 1;
@@ -349,7 +335,7 @@ pub async fn run(
             }
             Event::LaneDone => lanes_alive -= 1,
         }
-        if !failures.is_empty() && lanes_alive == 0 && post_in_flight == 0 {
+        if !failures.is_empty() && lanes_alive == 0 && post.in_flight() == 0 {
             break Err(Error::ChunksFailed {
                 failed: std::mem::take(&mut failures),
             });
@@ -369,7 +355,7 @@ pub async fn run(
         let chunks_done: usize = report.tables.iter().map(|t| t.chunks).sum();
         let done = format!(
             "{} of {n} tables finished, {chunks_done} chunks committed",
-            n - tables_left
+            n - post.tables_left()
         );
         return Err(Error::Incomplete {
             source: Box::new(e),
@@ -384,11 +370,6 @@ pub async fn run(
     }
     report.total_time = started.elapsed();
     Ok(report)
-}
-
-/// A table with storage but no chunk (nothing planned) counts as copied from the start.
-fn has_storage_without_chunks(table: &Table, chunks: usize) -> bool {
-    table.has_storage() && chunks == 0
 }
 
 /// Attempts per chunk before a transient error fails the run.
@@ -600,7 +581,6 @@ async fn builder(
     loop {
         let job = jobs.lock().await.recv().await;
         let Some(job) = job else { return Ok(()) };
-        let started = Instant::now();
         for step in &job.steps {
             tracing::debug!("{}", step.what);
             let sql = format!(
@@ -647,10 +627,7 @@ async fn builder(
             }
         }
         if events
-            .send(Event::JobDone {
-                id: job.id,
-                took: started.elapsed(),
-            })
+            .send(Event::JobDone { table: job.table })
             .await
             .is_err()
         {

@@ -12,7 +12,7 @@ use crate::catalog::{
     quote_ident, quote_literal, Catalog, Column, Constraint, QualifiedName, Table, TableKind,
     TargetFacts,
 };
-use crate::schema::Step;
+use crate::schema::{Phases, Step};
 
 /// Which optional parts of the source schema to reproduce.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -189,47 +189,82 @@ pub fn drop_for_recreate(cat: &Catalog) -> Vec<Step> {
 /// its keys and indexes `ON ONLY` itself (invalid until [`final_steps`] attaches the
 /// partitions' own indexes); a parent's inheritable CHECK constraints recurse into its
 /// children and are deferred to [`final_steps`].
-pub fn table_post_data(table: &Table) -> Vec<Step> {
+pub fn table_post_data(table: &Table) -> Phases {
     let q = table.name.quoted();
-    let mut steps = Vec::new();
-    if let Some(pk) = &table.primary_key {
-        steps.push(Step {
-            what: format!("add primary key {} on {}", pk.name, table.name),
-            sql: add_constraint(&q, pk, true),
-        });
-    }
-    for c in &table.constraints {
-        if is_check(c) {
-            if !recurses(table, c) {
-                steps.push(Step {
-                    what: format!("add check constraint {} on {}", c.name, table.name),
-                    sql: add_constraint(&q, c, false),
+    // Index builds only need a SHARE lock, so several run on one table at once; adding a
+    // constraint takes ACCESS EXCLUSIVE. Primary keys and unique constraints are therefore
+    // built as plain unique indexes in the parallel phase and adopted afterwards with
+    // `ADD CONSTRAINT ... USING INDEX`, a catalog change, as pg_restore -j and pgcopydb do.
+    let mut builds: Vec<Vec<Step>> = Vec::new();
+    let mut constraints = Vec::new();
+    for (c, primary) in table
+        .primary_key
+        .iter()
+        .map(|c| (c, true))
+        .chain(table.constraints.iter().map(|c| (c, false)))
+    {
+        let kind = if primary {
+            "primary key"
+        } else if is_check(c) {
+            "check constraint"
+        } else {
+            "constraint"
+        };
+        if is_check(c) && recurses(table, c) {
+            continue;
+        }
+        match &c.index_definition {
+            Some(index) => {
+                builds.push(vec![Step {
+                    what: format!("build the index of {kind} {} on {}", c.name, table.name),
+                    sql: index.clone(),
+                }]);
+                let using = if primary { "PRIMARY KEY" } else { "UNIQUE" };
+                let mut sql = format!(
+                    "ALTER TABLE ONLY {q} ADD CONSTRAINT {} {using} USING INDEX {};\n",
+                    quote_ident(&c.name),
+                    quote_ident(&c.name)
+                );
+                sql.push_str(&comment(
+                    "CONSTRAINT",
+                    &format!("{} ON {q}", quote_ident(&c.name)),
+                    c.comment.as_deref(),
+                ));
+                constraints.push(Step {
+                    what: format!("add {kind} {} on {}", c.name, table.name),
+                    sql,
                 });
             }
-        } else {
-            steps.push(Step {
-                what: format!("add constraint {} on {}", c.name, table.name),
-                sql: add_constraint(&q, c, true),
-            });
+            None => constraints.push(Step {
+                what: format!("add {kind} {} on {}", c.name, table.name),
+                sql: add_constraint(&q, c, !is_check(c)),
+            }),
         }
     }
     for i in &table.indexes {
         let mut sql = format!("{};\n", i.definition);
         let iq = QualifiedName::new(table.name.schema.as_str(), i.name.as_str()).quoted();
         sql.push_str(&comment("INDEX", &iq, i.comment.as_deref()));
-        steps.push(Step {
+        builds.push(vec![Step {
             what: format!("create index {} on {}", i.name, table.name),
             sql,
-        });
+        }]);
     }
-    steps
+    let mut phases = Vec::new();
+    if !builds.is_empty() {
+        phases.push(builds);
+    }
+    if !constraints.is_empty() {
+        phases.push(vec![constraints]);
+    }
+    phases
 }
 
 /// Statements that need every table loaded, as phases run one after another: (1) partition
 /// index attachment and CHECK constraints that recurse into children, in order on one
 /// connection; (2) foreign keys, each an independent job so their validation scans run in
 /// parallel; (3) triggers, then materialized view refreshes in dependency order.
-pub fn final_phases(cat: &Catalog) -> Vec<Vec<Vec<Step>>> {
+pub fn final_phases(cat: &Catalog) -> Phases {
     let foreign_keys = final_foreign_keys(cat)
         .into_iter()
         .map(|s| vec![s])
@@ -243,7 +278,7 @@ pub fn final_phases(cat: &Catalog) -> Vec<Vec<Vec<Step>>> {
 
 /// The statements of [`final_phases`] flattened, in an order that is valid to run serially.
 pub fn final_steps(cat: &Catalog) -> Vec<Step> {
-    final_phases(cat).into_iter().flatten().flatten().collect()
+    crate::schema::serial(final_phases(cat))
 }
 
 fn final_attach(cat: &Catalog) -> Vec<Step> {
@@ -601,7 +636,7 @@ mod tests {
              ALTER TABLE ONLY \"public\".\"m1\" ALTER COLUMN \"ts\" SET NOT NULL;\n"
         );
 
-        let parent_post = table_post_data(&cat.tables[0]);
+        let parent_post = crate::schema::serial(table_post_data(&cat.tables[0]));
         assert_eq!(
             parent_post.len(),
             1,
@@ -611,9 +646,9 @@ mod tests {
             parent_post[0].sql,
             "ALTER TABLE ONLY \"public\".\"m\" ADD CONSTRAINT \"m_pkey\" PRIMARY KEY (id, ts);\n"
         );
-        let part_post = table_post_data(&cat.tables[1]);
+        let part_post = crate::schema::serial(table_post_data(&cat.tables[1]));
         assert_eq!(part_post.len(), 2);
-        assert!(part_post[1]
+        assert!(part_post[0]
             .sql
             .ends_with("COMMENT ON INDEX \"public\".\"m1_ts_idx\" IS 'it''s';\n"));
 

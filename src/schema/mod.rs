@@ -14,6 +14,15 @@ pub struct Step {
     pub sql: String,
 }
 
+/// Steps in phases: phases run one after another, the jobs of a phase in parallel (each on its
+/// own connection), the steps of a job in order.
+pub type Phases = Vec<Vec<Vec<Step>>>;
+
+/// The steps of `phases` in an order that is valid to run serially on one connection.
+pub fn serial(phases: Phases) -> Vec<Step> {
+    phases.into_iter().flatten().flatten().collect()
+}
+
 /// How sluice treats the target schema, from `--schema`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]

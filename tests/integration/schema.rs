@@ -162,7 +162,7 @@ async fn copy_schema(src: &Client, dst: &Client) {
     let facts = target_facts(dst).await.unwrap();
     apply(dst, &pre_data(&cat, &facts, &DdlOptions::default())).await;
     for t in &cat.tables {
-        apply(dst, &table_post_data(t)).await;
+        apply(dst, &sluice::schema::serial(table_post_data(t))).await;
     }
     apply(dst, &final_steps(&cat)).await;
     let values = sequence_values(src, &cat.sequences).await.unwrap();
