@@ -93,6 +93,10 @@ pub struct CopyArgs {
     /// Stop at the first chunk that fails, instead of copying every other chunk first.
     #[arg(long)]
     pub fail_fast: bool,
+    /// Seconds a worker's claim on a chunk lasts without renewal; a worker that stops renewing
+    /// (frozen, cut off) loses its chunks to the other workers after this [default: 60].
+    #[arg(long)]
+    pub lease_secs: Option<u32>,
     /// Print only errors and the final summary.
     #[arg(long, short = 'q')]
     pub quiet: bool,
@@ -118,6 +122,7 @@ impl CopyArgs {
             restart: self.restart,
             commit_rows: self.commit_rows,
             fail_fast: self.fail_fast,
+            lease_secs: self.lease_secs,
         }
     }
 }

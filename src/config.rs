@@ -72,6 +72,8 @@ pub struct CopySection {
     pub state_schema: Option<String>,
     /// Stop at the first failed chunk.
     pub fail_fast: Option<bool>,
+    /// Seconds a worker's claim on a chunk lasts without a checkpoint or heartbeat.
+    pub lease_secs: Option<u32>,
 }
 
 /// Validated settings of a `copy` run.
@@ -115,6 +117,8 @@ pub struct CopySettings {
     pub restart: bool,
     /// Stop the run at the first chunk that fails (instead of copying the others first).
     pub fail_fast: bool,
+    /// Seconds a claim on a chunk lasts without renewal; then another worker may take it over.
+    pub lease_secs: u32,
 }
 
 /// Values given on the command line or in the environment, which win over the file.
@@ -152,6 +156,8 @@ pub struct CopyOverrides {
     pub commit_rows: Option<u64>,
     /// `--fail-fast`.
     pub fail_fast: bool,
+    /// `--lease-secs`.
+    pub lease_secs: Option<u32>,
 }
 
 /// Reads and parses a job file.
@@ -266,11 +272,12 @@ impl CopySettings {
             state_schema: c.state_schema.unwrap_or_else(|| "sluice".into()),
             restart: over.restart,
             fail_fast: over.fail_fast || c.fail_fast.unwrap_or(false),
+            lease_secs: over.lease_secs.or(c.lease_secs).unwrap_or(60),
         };
         settings.validate()?;
         let mut settings = settings;
-        // Sessions carry the job's name, so a run can see sessions of an earlier run of the
-        // same job that are still finishing on the server (see copy::wait_for_other_runs).
+        // Sessions carry the job's name (and, once registered, the worker's number), so a DBA
+        // can tell which sessions belong to which job.
         for url in [&mut settings.source, &mut settings.target] {
             if url.application_name == "sluice" {
                 url.application_name = format!("sluice/{}", settings.job);
@@ -318,6 +325,10 @@ impl CopySettings {
         check(
             self.commit_rows >= 1000,
             "commit_rows must be at least 1000",
+        )?;
+        check(
+            (3..=86_400).contains(&self.lease_secs),
+            "lease_secs must be between 3 and 86400",
         )?;
         check(
             self.commit_bytes >= 1 << 20,

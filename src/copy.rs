@@ -16,6 +16,7 @@ use crate::pipeline::{self, RunPlan, RunReport, TableCheckpoint};
 use crate::plan::chunks::plan_table;
 use crate::schema::{ddl, Phases, SchemaMode, Step};
 use crate::sink::postgres::LoadMode;
+use crate::state::worker::WorkerSession;
 use crate::state::{self, StateRef};
 
 /// What a finished copy reports.
@@ -64,12 +65,15 @@ pub async fn run(settings: &CopySettings, stop: Arc<AtomicBool>) -> Result<CopyO
         job: settings.job.clone(),
     };
     state::ensure(&target, &st).await?;
-    wait_for_other_runs(&target, &settings.target.application_name).await?;
+    // One process at a time decides whether the job is new, creates it, or joins it; a run
+    // killed during its setup holds the lock until the server has rolled it back.
+    state::lock_setup(&target, &st).await?;
     if settings.restart {
         state::delete_job(&target, &st).await?;
     }
     let config = config_summary(settings, &catalog);
-    let resuming = match state::load_job(&target, &st).await? {
+    let job = state::load_job(&target, &st).await?;
+    let resuming = match &job {
         None => false,
         Some(job)
             if job.phase == "done"
@@ -105,20 +109,21 @@ pub async fn run(settings: &CopySettings, stop: Arc<AtomicBool>) -> Result<CopyO
         }
     };
     let facts = pgcat::target_facts(&target).await?;
+    let copy_order = crate::plan::order::copy_order(&catalog.tables);
 
-    let chunks = if resuming {
-        let stored = state::load_chunks(&target, &st).await?;
-        let done = stored.iter().filter(|c| c.done).count();
+    let mut single_chunk = vec![false; catalog.tables.len()];
+    if resuming {
+        let (total, done) = state::chunk_counts(&target, &st).await?;
+        let retried = state::retry_failed(&target, &st).await?;
         tracing::info!(
-            "resuming job \"{}\": {done} of {} chunks already copied",
+            "resuming job \"{}\": {done} of {total} chunks already copied{}",
             st.job,
-            stored.len()
+            if retried > 0 {
+                format!(", {retried} failed chunk(s) retried")
+            } else {
+                String::new()
+            }
         );
-        stored
-            .into_iter()
-            .filter(|c| !c.done)
-            .map(|c| c.chunk)
-            .collect()
     } else {
         check_target(settings, &catalog, &facts, &target).await?;
         let mut chunks = Vec::new();
@@ -128,27 +133,47 @@ pub async fn run(settings: &CopySettings, stop: Arc<AtomicBool>) -> Result<CopyO
                 let rows = settings
                     .chunk_rows
                     .unwrap_or_else(|| crate::plan::order::auto_chunk_rows(table, lane_share));
-                chunks
-                    .extend(plan_table(&source, table, i, rows, catalog.server_version_num).await?);
+                let planned =
+                    plan_table(&source, table, i, rows, catalog.server_version_num).await?;
+                single_chunk[i] = planned.len() == 1;
+                chunks.extend(planned);
             }
         }
-        create_schema_and_job(settings, &catalog, &target, &st, &config, &chunks).await?;
-        chunks
-    };
-
-    let mut chunk_count: HashMap<usize, usize> = HashMap::new();
-    for c in &chunks {
-        *chunk_count.entry(c.table).or_default() += 1;
+        let mut priority = vec![0i32; catalog.tables.len()];
+        for (rank, &t) in copy_order.iter().enumerate() {
+            priority[t] = rank as i32;
+        }
+        let plan = JobPlan {
+            config: &config,
+            snapshot: &snapshot,
+            chunks: &chunks,
+            priority: &priority,
+        };
+        create_schema_and_job(settings, &catalog, &target, &st, &plan).await?;
     }
+    let worker = WorkerSession::start(&settings.target, &st, settings.lease_secs).await?;
+    state::unlock_setup(&target, &st).await?;
+    // Sessions carry the worker's number, so a DBA can tell the workers of a job apart.
+    let mut settings = settings.clone();
+    for url in [&mut settings.source, &mut settings.target] {
+        url.application_name = format!("{}/{}", url.application_name, worker.no);
+    }
+    let settings = &settings;
+    // Readers adopt the job's snapshot while the worker that exported it still runs, else
+    // this run's own.
+    let mut snapshots: Vec<String> = job.and_then(|j| j.snapshot).into_iter().collect();
+    if !snapshots.contains(&snapshot) {
+        snapshots.push(snapshot.clone());
+    }
+
     let load_modes = catalog
         .tables
         .iter()
         .enumerate()
         .map(|(i, t)| {
-            // A single-chunk table sluice created is loaded with TRUNCATE + COPY FREEZE; with
-            // checkpoints only a keyless table (one commit per chunk) keeps that for all rows.
-            let single = chunk_count.get(&i).copied().unwrap_or(0) == 1 && !resuming;
-            if single && settings.schema != SchemaMode::Existing && t.has_storage() {
+            // A single-chunk table sluice created is loaded with TRUNCATE + COPY FREEZE (its
+            // first commit, for a keyed table; all of it, for a keyless one).
+            if single_chunk[i] && settings.schema != SchemaMode::Existing && t.has_storage() {
                 LoadMode::TruncateFreeze
             } else {
                 LoadMode::Append
@@ -247,25 +272,31 @@ pub async fn run(settings: &CopySettings, stop: Arc<AtomicBool>) -> Result<CopyO
     let checkpoints = catalog
         .tables
         .iter()
-        .map(|t| table_checkpoint(t, &st))
+        .map(|t| table_checkpoint(t, &st, worker.no, settings.lease_secs))
         .collect();
     let tables: Vec<QualifiedName> = catalog.tables.iter().map(|t| t.name.clone()).collect();
-    let order = crate::plan::order::copy_order(&catalog.tables);
     let plan = RunPlan {
         tables: catalog.tables,
-        chunks,
-        order,
         load_modes,
         post_steps,
         parent,
         final_phases,
         checkpoints,
         state: st.clone(),
+        worker: worker.no,
+        snapshots,
     };
     let prepare_time = started.elapsed();
-    let report = match pipeline::run(settings, Some(snapshot), plan, stop).await {
+    let report = match pipeline::run(settings, plan, stop).await {
         Ok(r) => r,
         Err(e) => {
+            if matches!(e, Error::Interrupted) {
+                // Hand the chunks in flight back at once, for another worker or the next run.
+                if let Ok(fresh) = connect(&settings.target, Side::Target).await {
+                    let _ = state::release_chunks(&fresh, &st, worker.no).await;
+                }
+            }
+            worker.end(&settings.target, &st).await;
             // Best effort: the job keeps its last error for `status`; the run's error wins.
             if state::set_phase(&target, &st, "data", Some(&e.to_string()))
                 .await
@@ -284,6 +315,7 @@ pub async fn run(settings: &CopySettings, stop: Arc<AtomicBool>) -> Result<CopyO
         let fresh = connect(&settings.target, Side::Target).await?;
         state::set_phase(&fresh, &st, "done", None).await?;
     }
+    worker.end(&settings.target, &st).await;
     drop(source);
     Ok(CopyOutcome {
         tables,
@@ -348,46 +380,6 @@ async fn lock_source_tables(source: &Client, catalog: &Catalog) -> Result<()> {
         })
 }
 
-/// Waits until no other session of this job is left on the target: after a kill, the server
-/// finishes (or aborts) the dead run's statements on its own time, and a resume must not read
-/// the job's state before they are gone. A live second run of the same job is refused.
-async fn wait_for_other_runs(target: &Client, application_name: &str) -> Result<()> {
-    let started = std::time::Instant::now();
-    loop {
-        let rows = target
-            .query(
-                "SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND datname = current_database() AND pid <> pg_backend_pid()",
-                &[&application_name],
-            )
-            .await
-            .map_err(|e| Error::Query { what: "looking for other runs of the job".into(), reason: db_reason(&e) })?;
-        if rows.is_empty() {
-            return Ok(());
-        }
-        if started.elapsed() > std::time::Duration::from_secs(60) {
-            let pids: Vec<String> = rows
-                .iter()
-                .map(|r| r.get::<_, i32>(0).to_string())
-                .collect();
-            return Err(Error::Query {
-                what: "starting the job".into(),
-                reason: format!(
-                    "other sessions of this job are still running on the target (backend pids {}); \
-                     stop the other sluice process, or end them with pg_terminate_backend",
-                    pids.join(", ")
-                ),
-            });
-        }
-        if started.elapsed().as_millis() < 200 {
-            tracing::info!(
-                "waiting for {} session(s) of an earlier run of this job to end",
-                rows.len()
-            );
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
-}
-
 /// Everything a resume must agree with, as `key = value` lines (no secrets).
 fn config_summary(settings: &CopySettings, catalog: &Catalog) -> String {
     let mut lines = vec![
@@ -430,7 +422,7 @@ fn config_summary(settings: &CopySettings, catalog: &Catalog) -> String {
 
 /// How a table's writer records progress: key positions among the copied columns and the
 /// statements (keyless tables commit once per chunk).
-fn table_checkpoint(table: &Table, st: &StateRef) -> TableCheckpoint {
+fn table_checkpoint(table: &Table, st: &StateRef, worker: i32, lease_secs: u32) -> TableCheckpoint {
     let cols: Vec<&str> = table.copy_columns().map(|c| c.name.as_str()).collect();
     let key: Vec<(usize, String)> = table
         .chunk_key
@@ -453,10 +445,18 @@ fn table_checkpoint(table: &Table, st: &StateRef) -> TableCheckpoint {
         (Vec::new(), Vec::new())
     };
     TableCheckpoint {
-        with_key: state::checkpoint_sql(st, &types),
-        without_key: state::checkpoint_sql(st, &[]),
+        with_key: state::checkpoint_sql(st, &types, worker, lease_secs),
+        without_key: state::checkpoint_sql(st, &[], worker, lease_secs),
         key_positions: positions,
     }
+}
+
+/// What a new job records besides its schema.
+struct JobPlan<'a> {
+    config: &'a str,
+    snapshot: &'a str,
+    chunks: &'a [crate::plan::Chunk],
+    priority: &'a [i32],
 }
 
 /// One target transaction: the schema (per the schema mode) and the job with its chunk plan.
@@ -466,8 +466,7 @@ async fn create_schema_and_job(
     catalog: &Catalog,
     target: &Client,
     st: &StateRef,
-    config: &str,
-    chunks: &[crate::plan::Chunk],
+    plan: &JobPlan<'_>,
 ) -> Result<()> {
     let ddl_opts = ddl::DdlOptions {
         owners: settings.owners,
@@ -510,7 +509,14 @@ async fn create_schema_and_job(
         SchemaMode::Existing => {}
     }
     let names: Vec<String> = catalog.tables.iter().map(|t| t.name.to_string()).collect();
-    let job_sql = state::insert_job_sql(st, config, chunks, &names);
+    let job_sql = state::insert_job_sql(
+        st,
+        plan.config,
+        Some(plan.snapshot),
+        plan.chunks,
+        &names,
+        plan.priority,
+    );
     target
         .batch_execute(&format!("{job_sql} COMMIT"))
         .await
@@ -659,6 +665,9 @@ pub fn summary(outcome: &CopyOutcome) -> String {
         "data + post-data: {:.1} s",
         outcome.report.total_time.as_secs_f64()
     );
+    let own: usize = outcome.report.tables.iter().map(|t| t.own_chunks).sum();
+    let all: usize = outcome.report.tables.iter().map(|t| t.chunks).sum();
+    let _ = writeln!(out, "chunks copied by this worker: {own} of {all}");
     let _ = writeln!(out, "retried chunk attempts: {}", outcome.report.retries);
     let _ = write!(
         out,

@@ -54,6 +54,24 @@ pub enum Error {
         /// The server's message.
         reason: String,
     },
+    /// A statement outside a chunk lost its connection or hit a passing server condition
+    /// (shutdown, too many connections): worth a retry on a new connection.
+    #[error("{what}: {reason}")]
+    Transient {
+        /// What sluice was doing.
+        what: String,
+        /// The server's or the driver's message.
+        reason: String,
+    },
+    /// Another worker took a chunk over (this worker's lease on it had run out); this
+    /// worker's uncommitted rows of it were rolled back.
+    #[error("chunk {chunk} of {table} was taken over by another worker")]
+    LeaseLost {
+        /// The table.
+        table: QualifiedName,
+        /// The chunk's range.
+        chunk: String,
+    },
     /// The binary COPY stream did not have the expected shape.
     #[error(transparent)]
     Format(#[from] crate::pgcopy::FormatError),
@@ -112,7 +130,7 @@ impl Error {
     pub fn is_transient(&self) -> bool {
         match self {
             Error::Copy { transient, .. } => *transient,
-            Error::Connect { .. } => true,
+            Error::Connect { .. } | Error::Transient { .. } => true,
             _ => false,
         }
     }

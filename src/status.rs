@@ -58,6 +58,29 @@ pub struct JobStatus {
     pub last_error: Option<String>,
     /// Per table.
     pub tables: Vec<TableStatus>,
+    /// Processes that worked on the job.
+    pub workers: Vec<WorkerStatus>,
+}
+
+/// One `sluice copy` process that joined a job.
+#[derive(Debug, Clone, Serialize)]
+pub struct WorkerStatus {
+    /// Worker number (the owner recorded on chunks).
+    pub worker: i32,
+    /// Host name of the machine it runs on.
+    pub host: String,
+    /// Process id on that host.
+    pub pid: i32,
+    /// When it joined (RFC 3339).
+    pub started_at: String,
+    /// Its last heartbeat (RFC 3339).
+    pub heartbeat_at: String,
+    /// Whether it still holds its liveness lock (its process runs).
+    pub alive: bool,
+    /// Chunks it finished.
+    pub chunks_done: i64,
+    /// Chunks it is copying now.
+    pub chunks_running: i64,
 }
 
 fn err(what: &str) -> impl Fn(tokio_postgres::Error) -> Error + '_ {
@@ -139,6 +162,7 @@ pub async fn read(client: &Client, schema: &str, job: Option<&str>) -> Result<Ve
                 last_error: r.get(8),
             })
             .collect();
+        let workers = read_workers(client, &st, &name).await?;
         let phase: String = j.get(1);
         let total_rows: i64 = tables.iter().map(|t| t.rows).sum();
         let estimated: i64 = tables.iter().map(|t| t.estimated_rows).sum();
@@ -162,9 +186,63 @@ pub async fn read(client: &Client, schema: &str, job: Option<&str>) -> Result<Ve
             steps_done: j.get(5),
             last_error: j.get(4),
             tables,
+            workers,
         });
     }
     Ok(out)
+}
+
+/// The workers of a job, with their liveness from `pg_locks` (absent before state layout 2).
+async fn read_workers(client: &Client, st: &StateRef, job: &str) -> Result<Vec<WorkerStatus>> {
+    let has_workers: bool = client
+        .query_one(
+            "SELECT to_regclass(format('%I.workers', $1::text)) IS NOT NULL",
+            &[&st.schema],
+        )
+        .await
+        .map_err(err("looking for the workers table"))?
+        .get(0);
+    if !has_workers {
+        return Ok(Vec::new());
+    }
+    let key = StateRef {
+        schema: st.schema.clone(),
+        job: job.to_string(),
+    }
+    .lock_key();
+    let ts = |c: &str| format!("to_char({c} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')");
+    let rows = client
+        .query(
+            &format!(
+                "SELECT w.worker_no, w.host, w.pid, {}, {}, EXISTS (SELECT 1 FROM pg_locks l \
+                   WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2 \
+                   AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+                   AND l.classid = {key}::oid AND l.objid = w.worker_no::oid), \
+                 (SELECT count(*) FROM {chunks} c WHERE c.job = w.job AND c.owner = w.worker_no AND c.status = 'done'), \
+                 (SELECT count(*) FROM {chunks} c WHERE c.job = w.job AND c.owner = w.worker_no AND c.status = 'running') \
+                 FROM {workers} w WHERE w.job = $1 ORDER BY w.worker_no",
+                ts("w.started_at"),
+                ts("w.heartbeat_at"),
+                chunks = st.table("chunks"),
+                workers = st.table("workers"),
+            ),
+            &[&job],
+        )
+        .await
+        .map_err(err("reading workers"))?;
+    Ok(rows
+        .iter()
+        .map(|r| WorkerStatus {
+            worker: r.get(0),
+            host: r.get(1),
+            pid: r.get(2),
+            started_at: r.get(3),
+            heartbeat_at: r.get(4),
+            alive: r.get(5),
+            chunks_done: r.get(6),
+            chunks_running: r.get(7),
+        })
+        .collect())
 }
 
 /// Renders jobs as a human-readable report.
@@ -210,6 +288,19 @@ pub fn render_text(jobs: &[JobStatus]) -> String {
             }
         }
         let _ = writeln!(s, "  post-data and final steps done: {}", j.steps_done);
+        for w in &j.workers {
+            let _ = writeln!(
+                s,
+                "  worker {} on {} (pid {}): {}, {} chunks done, {} running, last heartbeat {}",
+                w.worker,
+                w.host,
+                w.pid,
+                if w.alive { "running" } else { "gone" },
+                w.chunks_done,
+                w.chunks_running,
+                w.heartbeat_at
+            );
+        }
     }
     s.trim_end().to_string()
 }

@@ -12,7 +12,7 @@ use crate::connect::{connect, Side};
 use crate::conninfo::PgUrl;
 use crate::error::{db_reason, Error, Result};
 use crate::pgcopy::{encode, Batch};
-use crate::state::RawBinary;
+use crate::state::chunks::RawBinary;
 use crate::transform::Transform;
 
 /// Largest CopyData message sent: far below the server's 1 GiB message limit.
@@ -40,6 +40,8 @@ pub struct Checkpoint {
     pub table_no: i32,
     /// Chunk number within the table.
     pub chunk_no: i32,
+    /// The claim's fencing token (see [`crate::state::chunks::Claim`]).
+    pub claim: i32,
     /// Positions of the key columns among the copied columns; empty for keyless tables.
     pub key_positions: Vec<usize>,
     /// Commit after this many rows.
@@ -63,15 +65,16 @@ impl Checkpoint {
         rows: u64,
         bytes: u64,
         done: bool,
-    ) -> std::result::Result<(), (String, bool)> {
+    ) -> std::result::Result<(), RecordError> {
         let (rows, bytes) = (rows as i64, bytes as i64);
-        let base: [&(dyn tokio_postgres::types::ToSql + Sync); 6] = [
+        let base: [&(dyn tokio_postgres::types::ToSql + Sync); 7] = [
             &self.job,
             &self.table_no,
             &self.chunk_no,
             &rows,
             &bytes,
             &done,
+            &self.claim,
         ];
         let keys: Option<Vec<RawBinary>> = match (last, self.resumable()) {
             (Some(batch), true) => {
@@ -99,13 +102,22 @@ impl Checkpoint {
         };
         match result {
             Ok(1) => Ok(()),
-            Ok(n) => Err((
-                format!("the chunk's state row was not found ({n} rows updated)"),
-                false,
+            // Another worker owns the chunk now (see state::checkpoint_sql).
+            Ok(_) => Err(RecordError::LeaseLost),
+            Err(e) => Err(RecordError::Db(
+                db_reason(&e),
+                crate::error::is_transient(&e),
             )),
-            Err(e) => Err((db_reason(&e), crate::error::is_transient(&e))),
         }
     }
+}
+
+/// Why a checkpoint could not be recorded.
+enum RecordError {
+    /// Another worker owns the chunk now.
+    LeaseLost,
+    /// The statement failed: the server's message, and whether a retry may succeed.
+    Db(String, bool),
 }
 
 /// A target connection dedicated to one lane.
@@ -199,12 +211,18 @@ impl PgWriter {
             reason: db_reason(e),
             transient: crate::error::is_transient(e),
         };
-        let fail_record = |(reason, transient): (String, bool)| Error::Copy {
-            table: table.name.clone(),
-            chunk: chunk.to_string(),
-            stage: "recording the checkpoint",
-            reason,
-            transient,
+        let fail_record = |e: RecordError| match e {
+            RecordError::LeaseLost => Error::LeaseLost {
+                table: table.name.clone(),
+                chunk: chunk.to_string(),
+            },
+            RecordError::Db(reason, transient) => Error::Copy {
+                table: table.name.clone(),
+                chunk: chunk.to_string(),
+                stage: "recording the checkpoint",
+                reason,
+                transient,
+            },
         };
         let mut sink = self.start_copy(table, mode, &fail_db).await?;
         let mut stats = WriteStats::default();

@@ -77,9 +77,10 @@ pub fn copy_out_sql(table: &Table, range: &ChunkRange, resume_after: Option<&[St
 }
 
 impl PgReader {
-    /// Opens a connection and, when given, adopts the exported snapshot so that every reader of
-    /// the run sees the same database image.
-    pub async fn open(url: &PgUrl, snapshot: Option<&str>) -> Result<Self> {
+    /// Opens a connection in a repeatable-read transaction that adopts the first of
+    /// `snapshots` still available, so that every reader of the job sees the same database
+    /// image; with none left, it reads a fresh snapshot and says so.
+    pub async fn open(url: &PgUrl, snapshots: &[String]) -> Result<Self> {
         let client = connect(url, Side::Source).await?;
         let begin = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
         let failed = |e: tokio_postgres::Error| Error::Query {
@@ -87,23 +88,30 @@ impl PgReader {
             reason: db_reason(&e),
         };
         client.batch_execute(begin).await.map_err(failed)?;
-        if let Some(id) = snapshot {
+        let mut gone = Vec::new();
+        for id in snapshots {
             let import = format!(
                 "SET TRANSACTION SNAPSHOT {}",
                 crate::catalog::quote_literal(id)
             );
-            if let Err(e) = client.batch_execute(&import).await {
-                // The snapshot dies with the connection that exported it (cut by the network,
-                // say). Go on in a fresh snapshot, as a resumed run does, rather than fail.
-                tracing::warn!(
-                    "the run's source snapshot is gone ({}): this reader uses a newer snapshot",
-                    db_reason(&e)
-                );
-                client
-                    .batch_execute(&format!("ROLLBACK; {begin}"))
-                    .await
-                    .map_err(failed)?;
+            match client.batch_execute(&import).await {
+                Ok(()) => return Ok(PgReader { client }),
+                Err(e) => {
+                    // A snapshot dies with the transaction that exported it (its worker ended,
+                    // or its connection was cut).
+                    gone.push(db_reason(&e));
+                    client
+                        .batch_execute(&format!("ROLLBACK; {begin}"))
+                        .await
+                        .map_err(failed)?;
+                }
             }
+        }
+        if !gone.is_empty() {
+            tracing::warn!(
+                "the job's source snapshot is gone ({}): this reader uses a newer snapshot",
+                gone.join("; ")
+            );
         }
         Ok(PgReader { client })
     }

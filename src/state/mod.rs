@@ -5,15 +5,22 @@
 //! whole pre-data schema and the job's chunk plan. A crash therefore leaves state that matches
 //! the target exactly, and a resume neither loses nor repeats a row or a step.
 
-use tokio_postgres::types::{to_sql_checked, IsNull, ToSql, Type};
 use tokio_postgres::Client;
 
 use crate::catalog::quote_ident;
 use crate::error::{db_reason, Error, Result};
-use crate::plan::{Chunk, ChunkRange};
+use crate::plan::Chunk;
 
-/// Version of the state tables' layout; a later release migrates older layouts forward.
-pub const STATE_VERSION: i32 = 1;
+pub mod chunks;
+pub mod steps;
+pub mod worker;
+
+pub use chunks::*;
+pub use steps::*;
+
+/// Version of the state tables' layout; [`ensure`] migrates older layouts forward.
+/// 1: jobs, chunks, steps. 2: chunk claims (owner, lease, priority), workers, job snapshot.
+pub const STATE_VERSION: i32 = 2;
 
 /// Where the state lives and which job it is about.
 #[derive(Debug, Clone)]
@@ -29,16 +36,43 @@ impl StateRef {
     pub fn table(&self, name: &str) -> String {
         format!("{}.{}", quote_ident(&self.schema), quote_ident(name))
     }
-}
 
-fn query_err(what: &str) -> impl Fn(tokio_postgres::Error) -> Error + '_ {
-    move |e| Error::Query {
-        what: what.to_string(),
-        reason: db_reason(&e),
+    /// The job's advisory-lock namespace (first key of the two-key form): the workers' liveness
+    /// locks and the setup lock live under it. FNV-1a, so every build computes the same key.
+    pub fn lock_key(&self) -> i32 {
+        (fnv1a(&[self.schema.as_bytes(), b"/", self.job.as_bytes()]) & 0x7fff_ffff) as i32
     }
 }
 
-/// SQL that creates the state tables when missing (idempotent).
+/// 64-bit FNV-1a over the concatenated parts.
+pub fn fnv1a(parts: &[&[u8]]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in parts {
+        for b in *part {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    h
+}
+
+fn query_err(what: &str) -> impl Fn(tokio_postgres::Error) -> Error + '_ {
+    move |e| {
+        if crate::error::is_transient(&e) {
+            Error::Transient {
+                what: what.to_string(),
+                reason: db_reason(&e),
+            }
+        } else {
+            Error::Query {
+                what: what.to_string(),
+                reason: db_reason(&e),
+            }
+        }
+    }
+}
+
+/// SQL that creates the state tables when missing (idempotent), in the current layout.
 pub fn create_sql(st: &StateRef) -> String {
     format!(
         "CREATE SCHEMA IF NOT EXISTS {schema};
@@ -50,7 +84,8 @@ pub fn create_sql(st: &StateRef) -> String {
            phase text NOT NULL,
            created_at timestamptz NOT NULL DEFAULT now(),
            updated_at timestamptz NOT NULL DEFAULT now(),
-           last_error text);
+           last_error text,
+           snapshot text);
          CREATE TABLE IF NOT EXISTS {chunks} (
            job text NOT NULL REFERENCES {jobs} (name) ON DELETE CASCADE,
            table_no int NOT NULL,
@@ -70,38 +105,95 @@ pub fn create_sql(st: &StateRef) -> String {
            status text NOT NULL DEFAULT 'pending',
            updated_at timestamptz NOT NULL DEFAULT now(),
            last_error text,
+           priority int NOT NULL DEFAULT 0,
+           owner int,
+           lease_until timestamptz,
+           claims int NOT NULL DEFAULT 0,
            PRIMARY KEY (job, table_no, chunk_no));
          CREATE TABLE IF NOT EXISTS {steps} (
            job text NOT NULL REFERENCES {jobs} (name) ON DELETE CASCADE,
            step text NOT NULL,
            done_at timestamptz NOT NULL DEFAULT now(),
-           PRIMARY KEY (job, step));",
+           PRIMARY KEY (job, step));
+         {workers}",
         schema = quote_ident(&st.schema),
         meta = st.table("meta"),
         jobs = st.table("jobs"),
         chunks = st.table("chunks"),
         steps = st.table("steps"),
+        workers = create_workers_sql(st),
     )
 }
 
-/// Creates the state tables if needed and checks that their layout is one this build knows.
+fn create_workers_sql(st: &StateRef) -> String {
+    format!(
+        "CREATE TABLE IF NOT EXISTS {workers} (
+           worker_no int GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+           job text NOT NULL REFERENCES {jobs} (name) ON DELETE CASCADE,
+           host text NOT NULL,
+           pid int NOT NULL,
+           started_at timestamptz NOT NULL DEFAULT now(),
+           heartbeat_at timestamptz NOT NULL DEFAULT now(),
+           ended_at timestamptz);",
+        workers = st.table("workers"),
+        jobs = st.table("jobs"),
+    )
+}
+
+/// SQL that moves a layout-1 state schema to layout 2: chunks gain claim columns, jobs the
+/// shared snapshot, and the workers table appears. Existing jobs keep their progress.
+fn migrate_1_to_2_sql(st: &StateRef) -> String {
+    format!(
+        "ALTER TABLE {chunks} ADD COLUMN IF NOT EXISTS priority int NOT NULL DEFAULT 0,
+           ADD COLUMN IF NOT EXISTS owner int, ADD COLUMN IF NOT EXISTS lease_until timestamptz,
+           ADD COLUMN IF NOT EXISTS claims int NOT NULL DEFAULT 0;
+         ALTER TABLE {jobs} ADD COLUMN IF NOT EXISTS snapshot text;
+         {workers}
+         UPDATE {meta} SET version = 2;",
+        chunks = st.table("chunks"),
+        jobs = st.table("jobs"),
+        meta = st.table("meta"),
+        workers = create_workers_sql(st),
+    )
+}
+
+/// Creates the state tables if needed, migrates an older layout, and checks that the layout
+/// is one this build knows. Serialized by an advisory lock, so workers starting together do
+/// not race on `CREATE ... IF NOT EXISTS`.
 pub async fn ensure(client: &Client, st: &StateRef) -> Result<()> {
+    let lock = fnv1a(&[b"sluice state ", st.schema.as_bytes()]) as i64;
     client
-        .batch_execute(&create_sql(st))
+        .batch_execute(&format!(
+            "BEGIN; SELECT pg_advisory_xact_lock({lock}); {}",
+            create_sql(st)
+        ))
         .await
         .map_err(query_err("creating the sluice state tables on the target"))?;
-    let row = client
-        .query_one(
-            &format!("SELECT max(version) FROM {}", st.table("meta")),
-            &[],
-        )
+    let version_sql = format!("SELECT max(version) FROM {}", st.table("meta"));
+    let version = || async {
+        client
+            .query_one(&version_sql, &[])
+            .await
+            .map(|r| r.get::<_, Option<i32>>(0))
+            .map_err(query_err("reading the state version"))
+    };
+    let mut found = version().await?;
+    if found == Some(1) {
+        client
+            .batch_execute(&migrate_1_to_2_sql(st))
+            .await
+            .map_err(query_err("migrating the state tables to layout 2"))?;
+        tracing::info!("state schema {} migrated from layout 1 to 2", st.schema);
+        found = version().await?;
+    }
+    client
+        .batch_execute("COMMIT")
         .await
-        .map_err(query_err("reading the state version"))?;
-    let version: Option<i32> = row.get(0);
-    if version != Some(STATE_VERSION) {
+        .map_err(query_err("creating the sluice state tables on the target"))?;
+    if found != Some(STATE_VERSION) {
         return Err(Error::Config(format!(
             "the state schema {} has layout version {:?}; this build of sluice knows version {STATE_VERSION}",
-            st.schema, version
+            st.schema, found
         )));
     }
     Ok(())
@@ -112,8 +204,11 @@ pub async fn ensure(client: &Client, st: &StateRef) -> Result<()> {
 pub struct JobRow {
     /// `key = value` lines describing everything a resume must agree with.
     pub config: String,
-    /// `schema` (nothing created yet), `data`, `done`.
+    /// `data` (copying, or stopped) or `done`.
     pub phase: String,
+    /// Snapshot exported by the worker that created the job; later workers import it while
+    /// that worker's exporting transaction is still open.
+    pub snapshot: Option<String>,
 }
 
 /// Reads a job, if it exists.
@@ -121,7 +216,7 @@ pub async fn load_job(client: &Client, st: &StateRef) -> Result<Option<JobRow>> 
     let row = client
         .query_opt(
             &format!(
-                "SELECT config, phase FROM {} WHERE name = $1",
+                "SELECT config, phase, snapshot FROM {} WHERE name = $1",
                 st.table("jobs")
             ),
             &[&st.job],
@@ -131,10 +226,11 @@ pub async fn load_job(client: &Client, st: &StateRef) -> Result<Option<JobRow>> 
     Ok(row.map(|r| JobRow {
         config: r.get(0),
         phase: r.get(1),
+        snapshot: r.get(2),
     }))
 }
 
-/// Deletes a job and all of its chunks and steps (`--restart`).
+/// Deletes a job and all of its chunks, steps and workers (`--restart`).
 pub async fn delete_job(client: &Client, st: &StateRef) -> Result<()> {
     client
         .execute(
@@ -144,6 +240,24 @@ pub async fn delete_job(client: &Client, st: &StateRef) -> Result<()> {
         .await
         .map_err(query_err("deleting the job from the state tables"))?;
     Ok(())
+}
+
+/// Takes the job's setup lock (a session advisory lock): one process at a time decides whether
+/// the job is new, creates its schema and plan, or joins it. A process killed during setup
+/// holds it until the server has rolled its transaction back.
+pub async fn lock_setup(client: &Client, st: &StateRef) -> Result<()> {
+    client
+        .batch_execute(&format!("SELECT pg_advisory_lock({}, 0)", st.lock_key()))
+        .await
+        .map_err(query_err("waiting for the job's setup lock"))
+}
+
+/// Releases the setup lock.
+pub async fn unlock_setup(client: &Client, st: &StateRef) -> Result<()> {
+    client
+        .batch_execute(&format!("SELECT pg_advisory_unlock({}, 0)", st.lock_key()))
+        .await
+        .map_err(query_err("releasing the job's setup lock"))
 }
 
 /// The configuration lines that differ between a stored job and this run, as `key: was -> now`.
@@ -168,271 +282,30 @@ pub fn config_changes(stored: &str, now: &str) -> Vec<String> {
 }
 
 /// SQL (to run inside the pre-data transaction) that records a new job and its chunk plan.
+/// `priority[t]` is table `t`'s place in the copy order: workers claim chunks in that order.
 pub fn insert_job_sql(
     st: &StateRef,
     config: &str,
+    snapshot: Option<&str>,
     chunks: &[Chunk],
     table_names: &[String],
+    priority: &[i32],
 ) -> String {
     let lit = |s: &str| crate::catalog::quote_literal(s);
-    let arr = |v: &Option<Vec<String>>| match v {
-        None => "NULL".to_string(),
-        Some(v) => format!(
-            "ARRAY[{}]::text[]",
-            v.iter().map(|s| lit(s)).collect::<Vec<_>>().join(", ")
-        ),
-    };
     let mut sql = format!(
-        "INSERT INTO {} (name, config, phase) VALUES ({}, {}, 'data');\n",
+        "INSERT INTO {} (name, config, phase, snapshot) VALUES ({}, {}, 'data', {});\n",
         st.table("jobs"),
         lit(&st.job),
-        lit(config)
+        lit(config),
+        snapshot.map(lit).unwrap_or_else(|| "NULL".into())
     );
-    for rows in chunks.chunks(500) {
-        let values: Vec<String> = rows
-            .iter()
-            .map(|c| {
-                let (kind, lower, upper, start, end) = match &c.range {
-                    ChunkRange::Whole => (
-                        "whole",
-                        "NULL".into(),
-                        "NULL".into(),
-                        "NULL".into(),
-                        "NULL".into(),
-                    ),
-                    ChunkRange::Keyset { lower, upper } => (
-                        "keyset",
-                        arr(lower),
-                        arr(upper),
-                        "NULL".into(),
-                        "NULL".into(),
-                    ),
-                    ChunkRange::Ctid { start, end } => (
-                        "ctid",
-                        "NULL".into(),
-                        "NULL".into(),
-                        start.to_string(),
-                        end.map(|e| e.to_string()).unwrap_or_else(|| "NULL".into()),
-                    ),
-                };
-                format!(
-                    "({}, {}, {}, {}, '{kind}', {lower}, {upper}, {start}, {end}, {})",
-                    lit(&st.job),
-                    c.table,
-                    c.ordinal,
-                    lit(&table_names[c.table]),
-                    c.estimated_rows.max(0)
-                )
-            })
-            .collect();
-        sql.push_str(&format!(
-            "INSERT INTO {} (job, table_no, chunk_no, table_name, range_kind, lower_key, upper_key, start_block, end_block, estimated_rows) VALUES {};\n",
-            st.table("chunks"),
-            values.join(", ")
-        ));
-    }
+    sql.push_str(&chunks::insert_chunks_sql(
+        st,
+        chunks,
+        table_names,
+        priority,
+    ));
     sql
-}
-
-/// A chunk of the stored plan with its progress.
-#[derive(Debug, Clone)]
-pub struct StoredChunk {
-    /// The chunk as planned.
-    pub chunk: Chunk,
-    /// Key of the last committed row, when part of the chunk is already in the target.
-    pub last_key: Option<Vec<String>>,
-    /// Whether the whole chunk is in.
-    pub done: bool,
-    /// Rows already committed.
-    pub rows_done: i64,
-    /// Bytes already committed.
-    pub bytes_done: i64,
-}
-
-/// Reads the stored plan of the job.
-pub async fn load_chunks(client: &Client, st: &StateRef) -> Result<Vec<StoredChunk>> {
-    let rows = client
-        .query(
-            &format!(
-                "SELECT table_no, chunk_no, range_kind, lower_key, upper_key, start_block, end_block, last_key, \
-                 status = 'done', rows_done, bytes_done, estimated_rows \
-                 FROM {} WHERE job = $1 ORDER BY table_no, chunk_no",
-                st.table("chunks")
-            ),
-            &[&st.job],
-        )
-        .await
-        .map_err(query_err("reading the job's chunks from the state tables"))?;
-    let mut out = Vec::with_capacity(rows.len());
-    for r in rows {
-        let kind: String = r.get(2);
-        let range = match kind.as_str() {
-            "whole" => ChunkRange::Whole,
-            "keyset" => ChunkRange::Keyset {
-                lower: r.get(3),
-                upper: r.get(4),
-            },
-            "ctid" => ChunkRange::Ctid {
-                start: r.get::<_, Option<i64>>(5).unwrap_or(0),
-                end: r.get(6),
-            },
-            other => {
-                return Err(Error::Internal(format!(
-                    "unknown chunk kind {other} in the state tables"
-                )))
-            }
-        };
-        let table: i32 = r.get(0);
-        let ordinal: i32 = r.get(1);
-        out.push(StoredChunk {
-            chunk: Chunk {
-                table: table as usize,
-                ordinal: ordinal as usize,
-                range,
-                estimated_rows: r.get(11),
-                estimated_bytes: 0,
-                resume_after: r.get(7),
-            },
-            last_key: r.get(7),
-            done: r.get(8),
-            rows_done: r.get(9),
-            bytes_done: r.get(10),
-        });
-    }
-    Ok(out)
-}
-
-/// SQL that records progress of a chunk; `$1` job, `$2` table, `$3` chunk, `$4` rows, `$5`
-/// bytes, `$6` done; then one parameter per key column, bound as raw binary values of the key
-/// type and turned into text by the server (so every key type renders exactly as PostgreSQL
-/// would).
-pub fn checkpoint_sql(st: &StateRef, key_types: &[String]) -> String {
-    let key = if key_types.is_empty() {
-        "last_key".to_string()
-    } else {
-        let parts: Vec<String> = key_types
-            .iter()
-            .enumerate()
-            .map(|(i, t)| format!("(${}::{t})::text", i + 7))
-            .collect();
-        format!("ARRAY[{}]::text[]", parts.join(", "))
-    };
-    format!(
-        "UPDATE {} SET last_key = {key}, rows_done = rows_done + $4, bytes_done = bytes_done + $5, \
-         commits = commits + 1, status = CASE WHEN $6 THEN 'done' ELSE 'running' END, updated_at = now() \
-         WHERE job = $1 AND table_no = $2 AND chunk_no = $3",
-        st.table("chunks")
-    )
-}
-
-/// SQL that marks a step done; run in the same transaction as the step.
-pub fn step_done_sql(st: &StateRef, step: &str) -> String {
-    format!(
-        "INSERT INTO {} (job, step) VALUES ({}, {}) ON CONFLICT DO NOTHING",
-        st.table("steps"),
-        crate::catalog::quote_literal(&st.job),
-        crate::catalog::quote_literal(step)
-    )
-}
-
-/// Steps of the job already done.
-pub async fn done_steps(
-    client: &Client,
-    st: &StateRef,
-) -> Result<std::collections::HashSet<String>> {
-    let rows = client
-        .query(
-            &format!("SELECT step FROM {} WHERE job = $1", st.table("steps")),
-            &[&st.job],
-        )
-        .await
-        .map_err(query_err("reading finished steps from the state tables"))?;
-    Ok(rows.into_iter().map(|r| r.get(0)).collect())
-}
-
-/// The committed offset of one chunk (after a failed attempt: where to go on from).
-pub async fn chunk_last_key(
-    client: &Client,
-    st: &StateRef,
-    table_no: i32,
-    chunk_no: i32,
-) -> Result<Option<Vec<String>>> {
-    let row = client
-        .query_one(
-            &format!(
-                "SELECT last_key FROM {} WHERE job = $1 AND table_no = $2 AND chunk_no = $3",
-                st.table("chunks")
-            ),
-            &[&st.job, &table_no, &chunk_no],
-        )
-        .await
-        .map_err(query_err("reading a chunk's checkpoint"))?;
-    Ok(row.get(0))
-}
-
-/// Counts a failed attempt of a chunk and keeps its error for `sluice status`; `failed` marks
-/// the chunk failed (a resume retries it), otherwise it is being retried.
-pub async fn record_attempt(
-    client: &Client,
-    st: &StateRef,
-    table_no: i32,
-    chunk_no: i32,
-    error: &str,
-    failed: bool,
-) -> Result<()> {
-    client
-        .execute(
-            &format!(
-                "UPDATE {} SET attempts = attempts + 1, last_error = $4, updated_at = now(), \
-                 status = CASE WHEN $5 THEN 'failed' ELSE status END \
-                 WHERE job = $1 AND table_no = $2 AND chunk_no = $3",
-                st.table("chunks")
-            ),
-            &[&st.job, &table_no, &chunk_no, &error, &failed],
-        )
-        .await
-        .map_err(query_err("recording a failed attempt"))?;
-    Ok(())
-}
-
-/// Whether a step has been recorded done.
-pub async fn step_is_done(client: &Client, st: &StateRef, step: &str) -> Result<bool> {
-    let row = client
-        .query_one(
-            &format!(
-                "SELECT EXISTS (SELECT 1 FROM {} WHERE job = $1 AND step = $2)",
-                st.table("steps")
-            ),
-            &[&st.job, &step],
-        )
-        .await
-        .map_err(query_err("reading a step's state"))?;
-    Ok(row.get(0))
-}
-
-/// Waits (up to 60 s) until no other session runs `sql`: after a connection is cut, the
-/// server finishes or aborts its statement on its own time, and a retry must not overlap it.
-pub async fn wait_for_statement_to_end(client: &Client, sql: &str) -> Result<()> {
-    let started = std::time::Instant::now();
-    while started.elapsed() < std::time::Duration::from_secs(60) {
-        let row = client
-            .query_one(
-                "SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND state <> 'idle' \
-                 AND left(query, 200) = left($1, 200)",
-                &[&sql],
-            )
-            .await
-            .map_err(query_err("waiting for a cut session's statement to end"))?;
-        if row.get::<_, i64>(0) == 0 {
-            return Ok(());
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
-    Err(Error::Query {
-        what: "retrying a step".into(),
-        reason: "the statement of a cut connection is still running on the target after 60 s"
-            .into(),
-    })
 }
 
 /// Sets the job's phase (and clears or records its last error).
@@ -455,32 +328,6 @@ pub async fn set_phase(
     Ok(())
 }
 
-/// A value already in PostgreSQL's binary format for its type, bound as a parameter as is.
-#[derive(Debug)]
-pub struct RawBinary<'a>(pub Option<&'a [u8]>);
-
-impl ToSql for RawBinary<'_> {
-    fn to_sql(
-        &self,
-        _ty: &Type,
-        out: &mut bytes::BytesMut,
-    ) -> std::result::Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
-        match self.0 {
-            Some(b) => {
-                out.extend_from_slice(b);
-                Ok(IsNull::No)
-            }
-            None => Ok(IsNull::Yes),
-        }
-    }
-
-    fn accepts(_ty: &Type) -> bool {
-        true
-    }
-
-    to_sql_checked!();
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -494,15 +341,17 @@ mod tests {
     }
 
     #[test]
-    fn checkpoint_sql_casts_each_key_column() {
+    fn lock_keys_are_stable_and_positive() {
         let st = StateRef {
             schema: "sluice".into(),
-            job: "j".into(),
+            job: "default".into(),
         };
-        let sql = checkpoint_sql(&st, &["integer".into(), "text".into()]);
-        assert!(
-            sql.contains("ARRAY[($7::integer)::text, ($8::text)::text]::text[]"),
-            "{sql}"
-        );
+        assert_eq!(st.lock_key(), st.clone().lock_key());
+        assert!(st.lock_key() >= 0);
+        let other = StateRef {
+            job: "other".into(),
+            ..st.clone()
+        };
+        assert_ne!(st.lock_key(), other.lock_key());
     }
 }

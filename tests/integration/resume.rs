@@ -350,7 +350,7 @@ fn terminated_connections_are_retried() {
         let n: usize = src
             .query(&format!(
                 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
-                 WHERE application_name = 'sluice/default' AND query LIKE 'COPY%' \
+                 WHERE application_name LIKE 'sluice/default/%' AND query LIKE 'COPY%' \
                  AND datname IN ('{}', '{}') AND state = 'active'",
                 src.name, dst.name
             ))

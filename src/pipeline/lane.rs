@@ -1,0 +1,267 @@
+//! A copy lane: claims chunks from the job's state and copies them, source to target.
+//!
+//! A lane owns a source reader (on the run's snapshot) and a target writer; per chunk it joins
+//! them through a bounded channel, so at most `channel_batches` batches of `batch_bytes` are in
+//! memory per lane, whatever the table size. A chunk that fails on a transient error (see
+//! [`crate::error::is_transient`]) is retried on new connections from its last committed
+//! checkpoint, with backoff, as long as this worker still owns it.
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+
+use super::{backoff, Event, Shared, MAX_ATTEMPTS};
+use crate::connect::{connect, Side};
+use crate::error::{Error, Result};
+use crate::sink::postgres::{Checkpoint, LoadMode, PgWriter, WriteStats};
+use crate::source::postgres::PgReader;
+use crate::state;
+use crate::transform::Passthrough;
+
+/// How long a lane with nothing to claim waits before it looks again (chunks running under
+/// other workers may yet be handed back or taken over).
+const IDLE_POLL: Duration = Duration::from_millis(500);
+
+/// A lane's two connections.
+struct Conns {
+    reader: PgReader,
+    writer: PgWriter,
+}
+
+async fn open_conns(shared: &Shared) -> Result<Conns> {
+    let settings = &shared.settings;
+    let reader = PgReader::open(&settings.source, &shared.snapshots).await?;
+    let quiet_triggers = settings.schema == crate::schema::SchemaMode::Existing;
+    let writer = PgWriter::open(&settings.target, quiet_triggers).await?;
+    Ok(Conns { reader, writer })
+}
+
+/// Runs one lane until no chunk of the job is pending or running, or the user asks to stop.
+pub(super) async fn run(shared: &Shared, events: &mpsc::Sender<Event>) -> Result<()> {
+    let mut conns: Option<Conns> = None;
+    let mut failures = 0u32;
+    loop {
+        if shared.stop.load(Ordering::Relaxed) {
+            return Err(Error::Interrupted);
+        }
+        let c = match conns.as_mut() {
+            Some(c) => c,
+            None => match open_conns(shared).await {
+                Ok(c) => conns.insert(c),
+                Err(e) => {
+                    wait_or_fail(e, &mut failures).await?;
+                    continue;
+                }
+            },
+        };
+        let claimed = state::claim_chunk(
+            c.writer.client(),
+            &shared.state,
+            shared.worker,
+            shared.settings.lease_secs,
+        )
+        .await;
+        let claim = match claimed {
+            Ok(Some(claim)) => claim,
+            Ok(None) => match state::open_chunks(c.writer.client(), &shared.state).await {
+                Ok(0) => {
+                    let _ = events.send(Event::LaneDone).await;
+                    return Ok(());
+                }
+                Ok(_) => {
+                    tokio::time::sleep(IDLE_POLL).await;
+                    continue;
+                }
+                Err(e) => {
+                    conns = None;
+                    wait_or_fail(e, &mut failures).await?;
+                    continue;
+                }
+            },
+            Err(e) => {
+                conns = None;
+                wait_or_fail(e, &mut failures).await?;
+                continue;
+            }
+        };
+        failures = 0;
+        copy_claimed(shared, &mut conns, claim, events).await?;
+    }
+}
+
+/// Waits before the next try after a transient error outside a chunk; fails on any other
+/// error, or after too many tries in a row.
+async fn wait_or_fail(e: Error, failures: &mut u32) -> Result<()> {
+    *failures += 1;
+    if !e.is_transient() || *failures >= MAX_ATTEMPTS {
+        return Err(e);
+    }
+    let wait = backoff(*failures);
+    tracing::warn!("{e}; trying again in {:.1} s", wait.as_secs_f64());
+    tokio::time::sleep(wait).await;
+    Ok(())
+}
+
+/// Copies a claimed chunk to its end, with retries; reports it done or failed. Returns an
+/// error only when the run must stop (Ctrl-C, `--fail-fast`, the coordinator gone).
+async fn copy_claimed(
+    shared: &Shared,
+    conns: &mut Option<Conns>,
+    mut claim: state::Claim,
+    events: &mpsc::Sender<Event>,
+) -> Result<()> {
+    let started = Instant::now();
+    let mut attempt = 0u32;
+    loop {
+        let result = match conns.as_mut() {
+            Some(c) => copy_chunk(shared, c, &claim).await,
+            None => match open_conns(shared).await {
+                Ok(c) => {
+                    let c = conns.insert(c);
+                    // Where the failed attempt's last commit left the chunk, if it is still ours.
+                    match state::resume_point(
+                        c.writer.client(),
+                        &shared.state,
+                        &claim,
+                        shared.worker,
+                    )
+                    .await
+                    {
+                        Ok(Some(last_key)) => {
+                            claim.chunk.resume_after = last_key;
+                            copy_chunk(shared, c, &claim).await
+                        }
+                        Ok(None) => {
+                            tracing::warn!(
+                                "{} {} was taken over by another lane or worker while this one retried",
+                                shared.tables[claim.chunk.table].name,
+                                claim.chunk.range
+                            );
+                            return Ok(());
+                        }
+                        Err(e) => Err(e),
+                    }
+                }
+                Err(e) => Err(e),
+            },
+        };
+        match result {
+            Ok(write) => {
+                let done = Event::ChunkDone {
+                    table: claim.chunk.table,
+                    rows: write.rows,
+                    bytes: write.bytes,
+                    started,
+                    retries: attempt,
+                };
+                let _ = events.send(done).await;
+                return Ok(());
+            }
+            Err(e @ Error::LeaseLost { .. }) => {
+                // Our open transaction holds rows the new owner copies too: drop it unsent.
+                *conns = None;
+                tracing::warn!("{e}: its uncommitted rows here were rolled back");
+                return Ok(());
+            }
+            Err(e)
+                if e.is_transient()
+                    && attempt + 1 < MAX_ATTEMPTS
+                    && !shared.stop.load(Ordering::Relaxed) =>
+            {
+                attempt += 1;
+                *conns = None;
+                let wait = backoff(attempt);
+                tracing::warn!(
+                    "{e}; retrying from the last checkpoint in {:.1} s (attempt {} of {MAX_ATTEMPTS})",
+                    wait.as_secs_f64(),
+                    attempt + 1
+                );
+                record_attempt(shared, &claim, &e.to_string(), false).await;
+                tokio::time::sleep(wait).await;
+            }
+            Err(e) if matches!(e, Error::Interrupted) || shared.settings.fail_fast => {
+                return Err(e)
+            }
+            Err(e) => {
+                // Record the failure and go on with other chunks; a rerun retries it.
+                *conns = None;
+                let what = e.to_string();
+                tracing::error!("{what}");
+                record_attempt(shared, &claim, &what, true).await;
+                let _ = events.send(Event::ChunkFailed).await;
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// Best effort: notes a failed attempt on the chunk (for `status`) on a fresh target
+/// connection, since the lane's own may be the one that broke.
+async fn record_attempt(shared: &Shared, claim: &state::Claim, error: &str, failed: bool) {
+    if let Ok(client) = connect(&shared.settings.target, Side::Target).await {
+        let _ = state::record_attempt(&client, &shared.state, claim, shared.worker, error, failed)
+            .await;
+    }
+}
+
+/// Copies one chunk (from its resume offset) on a lane's connections and commits it.
+async fn copy_chunk(
+    shared: &Shared,
+    conns: &mut Conns,
+    claim: &state::Claim,
+) -> Result<WriteStats> {
+    let chunk = &claim.chunk;
+    let settings = &shared.settings;
+    let table = &shared.tables[chunk.table];
+    let label = chunk.range.to_string();
+    let tc = &shared.checkpoints[chunk.table];
+    let checkpoint = Checkpoint {
+        with_key: tc.with_key.clone(),
+        without_key: tc.without_key.clone(),
+        job: shared.state.job.clone(),
+        table_no: chunk.table as i32,
+        chunk_no: chunk.ordinal as i32,
+        claim: claim.token,
+        key_positions: tc.key_positions.clone(),
+        commit_rows: settings.commit_rows,
+        commit_bytes: settings.commit_bytes,
+        stop: shared.stop.clone(),
+    };
+    // A chunk resumed part-way must not truncate what earlier attempts committed.
+    let mode = if chunk.resume_after.is_some() {
+        LoadMode::Append
+    } else {
+        shared.load_modes[chunk.table]
+    };
+    let (tx, rx) = mpsc::channel(settings.channel_batches);
+    let read = conns.reader.read_chunk(
+        table,
+        &chunk.range,
+        chunk.resume_after.as_deref(),
+        settings.batch_bytes,
+        tx,
+    );
+    let write = conns
+        .writer
+        .write_chunk(table, &label, mode, &Passthrough, &checkpoint, rx);
+    let (read, write) = tokio::join!(read, write);
+    // The writer's error explains a reader that stopped early, and vice versa a reader's
+    // error explains a writer that saw the stream end short.
+    let write = match (read, write) {
+        (_, Err(e)) => return Err(e),
+        (Err(e), _) => return Err(e),
+        (Ok(read), Ok(write)) if read.rows != write.rows => {
+            return Err(Error::Copy {
+                table: table.name.clone(),
+                chunk: label,
+                stage: "checking the row count",
+                reason: format!("read {} rows but wrote {}", read.rows, write.rows),
+                transient: false,
+            })
+        }
+        (Ok(_), Ok(write)) => write,
+    };
+    conns.writer.commit(table, &label).await?;
+    Ok(write)
+}
