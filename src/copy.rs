@@ -16,6 +16,7 @@ use crate::pipeline::{self, RunPlan, RunReport, TableCheckpoint};
 use crate::plan::chunks::plan_table;
 use crate::schema::{ddl, Phases, SchemaMode, Step};
 use crate::sink::postgres::LoadMode;
+use crate::source::postgres::PgReader;
 use crate::state::worker::WorkerSession;
 use crate::state::{self, StateRef};
 
@@ -159,11 +160,19 @@ pub async fn run(settings: &CopySettings, stop: Arc<AtomicBool>) -> Result<CopyO
         url.application_name = format!("{}/{}", url.application_name, worker.no);
     }
     let settings = &settings;
-    // Readers adopt the job's snapshot while the worker that exported it still runs, else
-    // this run's own.
-    let mut snapshots: Vec<String> = job.and_then(|j| j.snapshot).into_iter().collect();
-    if !snapshots.contains(&snapshot) {
-        snapshots.push(snapshot.clone());
+    // Readers adopt the job's snapshot while the worker that exported it still runs (several
+    // workers then copy one image), else this run's own.
+    let mut snapshots = vec![snapshot.clone()];
+    if let Some(shared) = job.and_then(|j| j.snapshot).filter(|s| *s != snapshot) {
+        if PgReader::snapshot_alive(&settings.source, &shared).await? {
+            tracing::info!("joining the job's running copy: reading its snapshot {shared}");
+            snapshots.insert(0, shared);
+        } else {
+            tracing::info!(
+                "the job's first snapshot is gone (its worker ended): rows not yet copied are read \
+                 in this worker's own snapshot"
+            );
+        }
     }
 
     let load_modes = catalog

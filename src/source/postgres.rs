@@ -116,6 +116,17 @@ impl PgReader {
         Ok(PgReader { client })
     }
 
+    /// Whether the exported snapshot `id` can still be imported (its exporting transaction
+    /// is open).
+    pub async fn snapshot_alive(url: &PgUrl, id: &str) -> Result<bool> {
+        let client = connect(url, Side::Source).await?;
+        let sql = format!(
+            "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET TRANSACTION SNAPSHOT {}; ROLLBACK",
+            crate::catalog::quote_literal(id)
+        );
+        Ok(client.batch_execute(&sql).await.is_ok())
+    }
+
     /// Streams one chunk into `tx` as batches of about `batch_bytes`.
     ///
     /// Returns early (without error) when the receiver is gone: the writer failed and its error

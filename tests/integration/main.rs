@@ -10,3 +10,4 @@ mod resume;
 mod safety;
 mod schema;
 mod support;
+mod workers;
