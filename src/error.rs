@@ -136,6 +136,22 @@ impl Error {
     }
 }
 
+/// A failed statement outside a chunk: [`Error::Transient`] when a retry on a new connection
+/// may succeed (see [`is_transient`]), else [`Error::Query`].
+pub fn query_error(what: impl Into<String>, err: &tokio_postgres::Error) -> Error {
+    if is_transient(err) {
+        Error::Transient {
+            what: what.into(),
+            reason: db_reason(err),
+        }
+    } else {
+        Error::Query {
+            what: what.into(),
+            reason: db_reason(err),
+        }
+    }
+}
+
 /// Renders a `tokio_postgres::Error` with its server detail and hint, on one line.
 pub fn db_reason(err: &tokio_postgres::Error) -> String {
     if let Some(db) = err.as_db_error() {

@@ -83,9 +83,8 @@ impl PgReader {
     pub async fn open(url: &PgUrl, snapshots: &[String]) -> Result<Self> {
         let client = connect(url, Side::Source).await?;
         let begin = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
-        let failed = |e: tokio_postgres::Error| Error::Query {
-            what: "importing the source snapshot".into(),
-            reason: db_reason(&e),
+        let failed = |e: tokio_postgres::Error| {
+            crate::error::query_error("importing the source snapshot", &e)
         };
         client.batch_execute(begin).await.map_err(failed)?;
         let mut gone = Vec::new();
@@ -96,6 +95,7 @@ impl PgReader {
             );
             match client.batch_execute(&import).await {
                 Ok(()) => return Ok(PgReader { client }),
+                Err(e) if crate::error::is_transient(&e) => return Err(failed(e)),
                 Err(e) => {
                     // A snapshot dies with the transaction that exported it (its worker ended,
                     // or its connection was cut).

@@ -8,7 +8,7 @@
 use tokio_postgres::Client;
 
 use crate::catalog::quote_ident;
-use crate::error::{db_reason, Error, Result};
+use crate::error::{Error, Result};
 use crate::plan::Chunk;
 
 pub mod chunks;
@@ -57,19 +57,7 @@ pub fn fnv1a(parts: &[&[u8]]) -> u64 {
 }
 
 fn query_err(what: &str) -> impl Fn(tokio_postgres::Error) -> Error + '_ {
-    move |e| {
-        if crate::error::is_transient(&e) {
-            Error::Transient {
-                what: what.to_string(),
-                reason: db_reason(&e),
-            }
-        } else {
-            Error::Query {
-                what: what.to_string(),
-                reason: db_reason(&e),
-            }
-        }
-    }
+    move |e| crate::error::query_error(what, &e)
 }
 
 /// SQL that creates the state tables when missing (idempotent), in the current layout.
