@@ -10,6 +10,7 @@ command -v psql >/dev/null || need_apt+=(postgresql-client)
 command -v pg_isready >/dev/null || need_apt+=(postgresql-client)
 command -v mariadb >/dev/null || need_apt+=(mariadb-client)
 command -v docker-compose >/dev/null || need_apt+=(docker-compose)
+command -v prometheus >/dev/null || need_apt+=(prometheus)
 pkg-config --exists openssl 2>/dev/null || need_apt+=(libssl-dev pkg-config)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing: ${need_apt[*]}"

@@ -23,6 +23,58 @@ pub enum Command {
     Copy(CopyArgs),
     /// Show the progress of copy jobs recorded in the target (chunks, rows, rate, ETA, errors).
     Status(StatusArgs),
+    /// Build a demo shop database on a local server, copy it with progress and metrics, check it.
+    Demo(DemoArgs),
+}
+
+/// Flags of `sluice demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Server to build the demo on (any database of it; the demo creates its own two).
+    #[arg(
+        long,
+        default_value = "postgres://postgres@127.0.0.1:5432/postgres",
+        hide_default_value = false
+    )]
+    pub server: String,
+    /// The demo databases are PREFIX_src and PREFIX_dst (dropped and re-created on each run,
+    /// only if an earlier demo created them).
+    #[arg(long, default_value = "sluice_demo")]
+    pub prefix: String,
+    /// Parallel copy lanes.
+    #[arg(long, short = 'j', default_value_t = 2)]
+    pub jobs: usize,
+    /// Serve Prometheus metrics on this address during the copy.
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:9187")]
+    pub metrics_addr: String,
+    /// Serve no metrics.
+    #[arg(long)]
+    pub no_metrics: bool,
+    /// Keep serving metrics this many seconds after the demo [default: 0].
+    #[arg(long, value_name = "SECS")]
+    pub metrics_linger_secs: Option<u64>,
+    /// Print only errors and the final report.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+    /// Log format on stderr.
+    #[arg(long, value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+}
+
+impl DemoArgs {
+    /// The copy settings of the demo (source and target are set by the demo itself).
+    pub fn overrides(&self) -> CopyOverrides {
+        CopyOverrides {
+            source: Some(self.server.clone()),
+            target: Some(self.server.clone()),
+            jobs: Some(self.jobs),
+            chunk_rows: Some(50_000),
+            job: Some("demo".into()),
+            metrics_addr: (!self.no_metrics).then(|| self.metrics_addr.clone()),
+            metrics_linger_secs: self.metrics_linger_secs,
+            ..CopyOverrides::default()
+        }
+    }
 }
 
 /// Flags of `sluice status`.
@@ -97,9 +149,27 @@ pub struct CopyArgs {
     /// (frozen, cut off) loses its chunks to the other workers after this [default: 60].
     #[arg(long)]
     pub lease_secs: Option<u32>,
+    /// Serve Prometheus metrics on this address, e.g. 127.0.0.1:9187 [default: off].
+    #[arg(long, value_name = "HOST:PORT")]
+    pub metrics_addr: Option<String>,
+    /// Keep serving metrics this many seconds after the run, for a last scrape [default: 0].
+    #[arg(long, value_name = "SECS")]
+    pub metrics_linger_secs: Option<u64>,
     /// Print only errors and the final summary.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+    /// Log format on stderr: text (with progress bars on a terminal) or json (one object a line).
+    #[arg(long, value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 impl CopyArgs {
@@ -123,6 +193,8 @@ impl CopyArgs {
             commit_rows: self.commit_rows,
             fail_fast: self.fail_fast,
             lease_secs: self.lease_secs,
+            metrics_addr: self.metrics_addr.clone(),
+            metrics_linger_secs: self.metrics_linger_secs,
         }
     }
 }

@@ -24,6 +24,19 @@ pub struct FileConfig {
     /// How the copy runs.
     #[serde(default)]
     pub copy: CopySection,
+    /// The Prometheus endpoint.
+    #[serde(default)]
+    pub metrics: MetricsSection,
+}
+
+/// `[metrics]`: the Prometheus scrape endpoint (off unless an address is given).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSection {
+    /// `host:port` to serve metrics on, e.g. "127.0.0.1:9187" (default: no endpoint).
+    pub addr: Option<String>,
+    /// Seconds to keep serving after the run ends, so the last values get scraped (default 0).
+    pub linger_secs: Option<u64>,
 }
 
 /// A database endpoint.
@@ -119,6 +132,10 @@ pub struct CopySettings {
     pub fail_fast: bool,
     /// Seconds a claim on a chunk lasts without renewal; then another worker may take it over.
     pub lease_secs: u32,
+    /// Where to serve Prometheus metrics; `None` serves none.
+    pub metrics_addr: Option<std::net::SocketAddr>,
+    /// Seconds to keep serving metrics after the run.
+    pub metrics_linger_secs: u64,
 }
 
 /// Values given on the command line or in the environment, which win over the file.
@@ -158,6 +175,10 @@ pub struct CopyOverrides {
     pub fail_fast: bool,
     /// `--lease-secs`.
     pub lease_secs: Option<u32>,
+    /// `--metrics-addr`.
+    pub metrics_addr: Option<String>,
+    /// `--metrics-linger-secs`.
+    pub metrics_linger_secs: Option<u64>,
 }
 
 /// Reads and parses a job file.
@@ -242,6 +263,18 @@ impl CopySettings {
         let source = url(over.source, file.source.url, "source")?;
         let target = url(over.target, file.target.url, "target")?;
         let c = file.copy;
+        let metrics_addr = match over.metrics_addr.or(file.metrics.addr) {
+            None => None,
+            Some(a) => Some(a.parse::<std::net::SocketAddr>().map_err(|_| {
+                Error::Config(format!(
+                    "metrics address \"{a}\" is not host:port with a numeric host, e.g. 127.0.0.1:9187"
+                ))
+            })?),
+        };
+        let metrics_linger_secs = over
+            .metrics_linger_secs
+            .or(file.metrics.linger_secs)
+            .unwrap_or(0);
         let pick = |flag: Vec<String>, file: Option<Vec<String>>| {
             if flag.is_empty() {
                 file.unwrap_or_default()
@@ -273,6 +306,8 @@ impl CopySettings {
             restart: over.restart,
             fail_fast: over.fail_fast || c.fail_fast.unwrap_or(false),
             lease_secs: over.lease_secs.or(c.lease_secs).unwrap_or(60),
+            metrics_addr,
+            metrics_linger_secs,
         };
         settings.validate()?;
         let mut settings = settings;

@@ -14,6 +14,7 @@ use crate::connect::{connect, Side};
 use crate::error::{db_reason, Error, Result};
 use crate::pipeline::{self, RunPlan, RunReport, TableCheckpoint};
 use crate::plan::chunks::plan_table;
+use crate::progress::Terminal;
 use crate::schema::{ddl, Phases, SchemaMode, Step};
 use crate::sink::postgres::LoadMode;
 use crate::source::postgres::PgReader;
@@ -35,7 +36,11 @@ pub struct CopyOutcome {
 ///
 /// The job's progress is kept in the target (schema `sluice`): a rerun with the same job name
 /// and settings resumes after the last committed checkpoint of every chunk.
-pub async fn run(settings: &CopySettings, stop: Arc<AtomicBool>) -> Result<CopyOutcome> {
+pub async fn run(
+    settings: &CopySettings,
+    stop: Arc<AtomicBool>,
+    terminal: Terminal,
+) -> Result<CopyOutcome> {
     let started = std::time::Instant::now();
     let source = connect(&settings.source, Side::Source).await?;
     let target = connect(&settings.target, Side::Target).await?;
@@ -296,7 +301,7 @@ pub async fn run(settings: &CopySettings, stop: Arc<AtomicBool>) -> Result<CopyO
         snapshots,
     };
     let prepare_time = started.elapsed();
-    let report = match pipeline::run(settings, plan, stop).await {
+    let report = match pipeline::run(settings, plan, stop, terminal).await {
         Ok(r) => r,
         Err(e) => {
             if matches!(e, Error::Interrupted) {
@@ -638,22 +643,30 @@ pub fn summary(outcome: &CopyOutcome) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<40} {:>12} {:>10} {:>7} {:>9} {:>8}",
-        "table", "rows", "MB", "chunks", "data s", "post s"
+        "{:<40} {:>12} {:>10} {:>7} {:>9} {:>11} {:>8} {:>9}",
+        "table", "rows", "MB", "chunks", "data s", "rows/s", "post s", "rejected"
     );
     let (mut rows, mut bytes) = (0u64, 0u64);
     for (name, r) in outcome.tables.iter().zip(&outcome.report.tables) {
         rows += r.rows;
         bytes += r.bytes;
+        let secs = r.data_time.as_secs_f64();
+        let rate = if secs > 0.0 {
+            r.rows as f64 / secs
+        } else {
+            0.0
+        };
         let _ = writeln!(
             out,
-            "{:<40} {:>12} {:>10.1} {:>7} {:>9.1} {:>8.1}",
+            "{:<40} {:>12} {:>10.1} {:>7} {:>9.1} {:>11.0} {:>8.1} {:>9}",
             name.to_string(),
             r.rows,
             r.bytes as f64 / 1e6,
             r.chunks,
-            r.data_time.as_secs_f64(),
-            r.post_time.as_secs_f64()
+            secs,
+            rate,
+            r.post_time.as_secs_f64(),
+            r.rejected
         );
     }
     let data = outcome.report.data_time.as_secs_f64().max(0.001);

@@ -5,25 +5,43 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use clap::Parser;
-use sluice::cli::{Cli, Command};
+use sluice::cli::{Cli, Command, LogFormat};
 use sluice::config::CopySettings;
+use sluice::progress::{BarsWriter, Terminal};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let quiet = match &cli.command {
-        Command::Copy(a) => a.quiet,
-        Command::Status(_) => true,
+    let (quiet, format) = match &cli.command {
+        Command::Copy(a) => (a.quiet, a.log_format),
+        Command::Demo(a) => (a.quiet, a.log_format),
+        Command::Status(_) => (true, LogFormat::Text),
     };
     let default_level = if quiet { "sluice=warn" } else { "sluice=info" };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .init();
+    let filter = || {
+        tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level))
+    };
+    let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let terminal = match (quiet, format, tty) {
+        (true, _, _) => Terminal::Quiet,
+        (false, LogFormat::Text, true) => Terminal::Bars(sluice::progress::terminal_bars()),
+        _ => Terminal::Lines,
+    };
+    let base = tracing_subscriber::fmt()
+        .with_env_filter(filter())
+        .with_target(false);
+    match (&terminal, format) {
+        (_, LogFormat::Json) => base
+            .json()
+            .with_current_span(false)
+            .with_writer(std::io::stderr)
+            .init(),
+        (Terminal::Bars(bars), _) => base
+            .with_ansi(true)
+            .with_writer(BarsWriter(bars.clone()))
+            .init(),
+        _ => base.with_ansi(tty).with_writer(std::io::stderr).init(),
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -38,11 +56,65 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Copy(args) => {
                 let settings = CopySettings::resolve(args.overrides())?;
+                if let Some(addr) = settings.metrics_addr {
+                    sluice::metrics::install(addr)?;
+                    tracing::info!("serving Prometheus metrics on http://{addr}/metrics");
+                }
                 let stop = Arc::new(AtomicBool::new(false));
                 tokio::spawn(watch_signals(stop.clone()));
-                let outcome = sluice::copy::run(&settings, stop).await?;
-                println!("{}", sluice::copy::summary(&outcome));
-                Ok::<(), sluice::Error>(())
+                let result = sluice::copy::run(&settings, stop, terminal.clone()).await;
+                if let Terminal::Bars(bars) = &terminal {
+                    let _ = bars.clear();
+                }
+                if let Ok(outcome) = &result {
+                    println!("{}", sluice::copy::summary(outcome));
+                }
+                if let (Some(addr), n) = (settings.metrics_addr, settings.metrics_linger_secs) {
+                    if n > 0 {
+                        tracing::info!("serving the final metrics on {addr} for {n} s");
+                        tokio::time::sleep(std::time::Duration::from_secs(n)).await;
+                    }
+                }
+                result.map(|_| ())
+            }
+            Command::Demo(args) => {
+                let settings = CopySettings::resolve(args.overrides())?;
+                let server = sluice::conninfo::PgUrl::parse(
+                    &args.server,
+                    &sluice::conninfo::Env::from_process(),
+                )?;
+                if let Some(addr) = settings.metrics_addr {
+                    sluice::metrics::install(addr)?;
+                    tracing::info!("serving Prometheus metrics on http://{addr}/metrics");
+                }
+                let stop = Arc::new(AtomicBool::new(false));
+                tokio::spawn(watch_signals(stop.clone()));
+                let outcome = sluice::demo::run(
+                    &server,
+                    &args.prefix,
+                    settings.clone(),
+                    stop,
+                    terminal.clone(),
+                )
+                .await;
+                if let Terminal::Bars(bars) = &terminal {
+                    let _ = bars.clear();
+                }
+                let outcome = outcome?;
+                println!("{}", sluice::demo::report(&outcome, &settings));
+                if let (Some(addr), n) = (settings.metrics_addr, settings.metrics_linger_secs) {
+                    if n > 0 {
+                        tracing::info!("serving the final metrics on {addr} for {n} s");
+                        tokio::time::sleep(std::time::Duration::from_secs(n)).await;
+                    }
+                }
+                if outcome.counts_match() {
+                    Ok(())
+                } else {
+                    Err(sluice::Error::Internal(
+                        "row counts differ between source and target after the demo copy".into(),
+                    ))
+                }
             }
             Command::Status(args) => {
                 let raw = args.target.ok_or_else(|| {

@@ -26,17 +26,25 @@ pub(super) async fn run(
         for step in &job.steps {
             let mut attempt = 0u32;
             loop {
+                let started = std::time::Instant::now();
                 let err = match state::run_step(&client, st, step).await {
                     Ok(StepRun::Ran) => {
+                        crate::metrics::step(true, started.elapsed().as_secs_f64());
                         tracing::debug!("{}", step.what);
                         break;
                     }
                     Ok(StepRun::Skipped) => {
+                        crate::metrics::step(false, 0.0);
                         tracing::debug!("{}: already done", step.what);
                         break;
                     }
                     Err(e) => e,
                 };
+                crate::metrics::error(if crate::error::is_transient(&err) {
+                    "transient"
+                } else {
+                    "step"
+                });
                 if !crate::error::is_transient(&err) || attempt + 1 >= MAX_ATTEMPTS {
                     return Err(state::step_error(step, &err));
                 }

@@ -14,7 +14,8 @@ use tokio::sync::mpsc;
 use super::{backoff, Event, Shared, MAX_ATTEMPTS};
 use crate::connect::{connect, Side};
 use crate::error::{Error, Result};
-use crate::sink::postgres::{Checkpoint, LoadMode, PgWriter, WriteStats};
+use crate::metrics::ChunkMetrics;
+use crate::sink::postgres::{Checkpoint, ChunkTarget, LoadMode, PgWriter, WriteStats};
 use crate::source::postgres::PgReader;
 use crate::state;
 use crate::transform::Passthrough;
@@ -86,7 +87,10 @@ pub(super) async fn run(shared: &Shared, events: &mpsc::Sender<Event>) -> Result
             }
         };
         failures = 0;
-        copy_claimed(shared, &mut conns, claim, events).await?;
+        shared.run_metrics.lanes_active.increment(1.0);
+        let copied = copy_claimed(shared, &mut conns, claim, events).await;
+        shared.run_metrics.lanes_active.decrement(1.0);
+        copied?;
     }
 }
 
@@ -147,11 +151,12 @@ async fn copy_claimed(
             },
         };
         match result {
-            Ok(write) => {
+            Ok(_) => {
+                shared.table_metrics[claim.chunk.table]
+                    .chunk_duration
+                    .record(started.elapsed().as_secs_f64());
                 let done = Event::ChunkDone {
                     table: claim.chunk.table,
-                    rows: write.rows,
-                    bytes: write.bytes,
                     started,
                     retries: attempt,
                 };
@@ -161,6 +166,7 @@ async fn copy_claimed(
             Err(e @ Error::LeaseLost { .. }) => {
                 // Our open transaction holds rows the new owner copies too: drop it unsent.
                 *conns = None;
+                crate::metrics::error("lease_lost");
                 tracing::warn!("{e}: its uncommitted rows here were rolled back");
                 return Ok(());
             }
@@ -171,6 +177,8 @@ async fn copy_claimed(
             {
                 attempt += 1;
                 *conns = None;
+                crate::metrics::error("transient");
+                shared.table_metrics[claim.chunk.table].retries.increment(1);
                 let wait = backoff(attempt);
                 tracing::warn!(
                     "{e}; retrying from the last checkpoint in {:.1} s (attempt {} of {MAX_ATTEMPTS})",
@@ -186,6 +194,7 @@ async fn copy_claimed(
             Err(e) => {
                 // Record the failure and go on with other chunks; a rerun retries it.
                 *conns = None;
+                crate::metrics::error("permanent");
                 let what = e.to_string();
                 tracing::error!("{what}");
                 record_attempt(shared, &claim, &what, true).await;
@@ -235,16 +244,23 @@ async fn copy_chunk(
         shared.load_modes[chunk.table]
     };
     let (tx, rx) = mpsc::channel(settings.channel_batches);
+    let metrics = ChunkMetrics::new(&shared.table_metrics[chunk.table], &shared.run_metrics);
     let read = conns.reader.read_chunk(
         table,
         &chunk.range,
         chunk.resume_after.as_deref(),
         settings.batch_bytes,
         tx,
+        &metrics,
     );
+    let into = ChunkTarget {
+        table,
+        label: &label,
+        mode,
+    };
     let write = conns
         .writer
-        .write_chunk(table, &label, mode, &Passthrough, &checkpoint, rx);
+        .write_chunk(&into, &Passthrough, &checkpoint, rx, &metrics);
     let (read, write) = tokio::join!(read, write);
     // The writer's error explains a reader that stopped early, and vice versa a reader's
     // error explains a writer that saw the stream end short.
@@ -263,5 +279,9 @@ async fn copy_chunk(
         (Ok(_), Ok(write)) => write,
     };
     conns.writer.commit(table, &label).await?;
+    metrics
+        .table
+        .committed
+        .add(write.uncommitted_rows, write.uncommitted_bytes);
     Ok(write)
 }

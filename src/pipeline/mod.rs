@@ -25,10 +25,21 @@ use crate::catalog::Table;
 use crate::config::CopySettings;
 use crate::connect::{connect, Side};
 use crate::error::{Error, Result};
+use crate::metrics::{RunMetrics, TableMetrics};
+use crate::progress::{Progress, TableState, Terminal};
 use crate::schema::{Phases, Step};
 use crate::sink::postgres::LoadMode;
 use crate::state::{self, StateRef, TableProgress};
 use post::PostTracker;
+
+/// Aborts a task when dropped (the terminal reporter ends with the run, however it ends).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
 
 /// Everything the pipeline needs to run, decided by the planner.
 #[derive(Debug)]
@@ -75,6 +86,8 @@ struct Shared {
     state: StateRef,
     worker: i32,
     stop: Arc<AtomicBool>,
+    table_metrics: Vec<TableMetrics>,
+    run_metrics: RunMetrics,
 }
 
 /// What happened to one table.
@@ -92,6 +105,9 @@ pub struct TableReport {
     pub data_time: Duration,
     /// Time of its post-data steps.
     pub post_time: Duration,
+    /// Rows rejected (bad values kept out of the target); PostgreSQL sources pass every
+    /// value through unchanged, so only mapped columns can reject.
+    pub rejected: u64,
 }
 
 /// Timings and per-table results of a run.
@@ -110,8 +126,6 @@ pub struct RunReport {
 enum Event {
     ChunkDone {
         table: usize,
-        rows: u64,
-        bytes: u64,
         started: Instant,
         retries: u32,
     },
@@ -204,6 +218,32 @@ impl DataWatch {
         Ok((complete, stuck))
     }
 
+    /// Passes the last poll on to the terminal display and the metrics.
+    fn publish(&self, tables: &[Table], progress: &Progress) {
+        let mut rows = 0u64;
+        let mut chunks = Vec::with_capacity(self.progress.len());
+        for (t, p) in self.progress.iter().enumerate() {
+            rows += p.rows.max(0) as u64;
+            if progress.state(t) == TableState::Waiting && (p.running > 0 || p.done > 0) {
+                progress.set_state(t, TableState::Copying);
+            }
+            if tables[t].has_storage() {
+                let pending = (p.chunks - p.done - p.failed - p.running).max(0);
+                chunks.push((
+                    tables[t].name.to_string(),
+                    [pending, p.running, p.done, p.failed],
+                ));
+            }
+        }
+        progress.set_job_rows(rows);
+        crate::metrics::job_progress(
+            &chunks,
+            progress.table_states(),
+            progress.ratio(),
+            progress.eta(),
+        );
+    }
+
     /// Tables with storage whose data is neither in nor stuck.
     fn open(&self, tables: &[Table]) -> usize {
         (0..tables.len())
@@ -220,10 +260,26 @@ pub async fn run(
     settings: &CopySettings,
     plan: RunPlan,
     stop: Arc<AtomicBool>,
+    terminal: Terminal,
 ) -> Result<RunReport> {
     let n = plan.tables.len();
     let started = Instant::now();
+    let names: Vec<(String, i64)> = plan
+        .tables
+        .iter()
+        .map(|t| (t.name.to_string(), crate::plan::chunks::estimated_rows(t)))
+        .collect();
+    let progress = Progress::new(&names);
+    let table_metrics = names
+        .iter()
+        .enumerate()
+        .map(|(t, (name, est))| TableMetrics::new(name, *est, progress.live(t)))
+        .collect();
+    let reporter = tokio::spawn(crate::progress::report(progress.clone(), terminal));
+    let _stop_reporter = AbortOnDrop(reporter);
     let shared = Arc::new(Shared {
+        table_metrics,
+        run_metrics: RunMetrics::new(settings.jobs, settings.channel_batches),
         settings: settings.clone(),
         snapshots: plan.snapshots,
         tables: plan.tables,
@@ -291,8 +347,12 @@ pub async fn run(
      -> Result<()> {
         for (t, took) in finished {
             report.tables[t].post_time = took;
+            progress.set_state(t, TableState::Done);
         }
         for (t, steps) in jobs {
+            if progress.state(t) != TableState::Building {
+                progress.set_state(t, TableState::Building);
+            }
             jobs_tx
                 .send(Job {
                     table: Some(t),
@@ -330,6 +390,7 @@ pub async fn run(
         }
         for t in stuck {
             post.fail(t);
+            progress.set_state(t, TableState::Failed);
         }
         dispatch(jobs, finished, report)
     };
@@ -354,7 +415,6 @@ pub async fn run(
     let mut ticks = 0u64;
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     tick.tick().await;
-    let (mut rows_total, mut bytes_total) = (0u64, 0u64);
 
     let outcome: Result<()> = loop {
         if post.tables_left() == 0 && phase_jobs_left == 0 {
@@ -384,12 +444,8 @@ pub async fn run(
                     break Err(Error::Interrupted);
                 }
                 ticks += 1;
-                if ticks % 40 == 0 {
-                    let secs = started.elapsed().as_secs_f64().max(0.001);
-                    tracing::info!(
-                        "progress: {rows_total} rows, {:.1} MB in {secs:.0} s ({:.0} rows/s, {:.1} MB/s); {} tables to finish",
-                        bytes_total as f64 / 1e6, rows_total as f64 / secs, bytes_total as f64 / 1e6 / secs, post.tables_left()
-                    );
+                if ticks % 4 == 0 {
+                    watch.publish(tables, &progress);
                 }
                 // Other workers' chunks complete tables too: look at the state now and then.
                 if ticks % 4 == 0 && !data_done {
@@ -409,14 +465,10 @@ pub async fn run(
             Wake::Event(Event::Failed(e)) => break Err(e),
             Wake::Event(Event::ChunkDone {
                 table,
-                rows,
-                bytes,
                 started: chunk_started,
                 retries,
             }) => {
                 report.retries += u64::from(retries);
-                rows_total += rows;
-                bytes_total += bytes;
                 report.tables[table].own_chunks += 1;
                 first_chunk[table].get_or_insert(chunk_started);
                 look = true;
@@ -437,6 +489,7 @@ pub async fn run(
         if look && !data_done {
             match watch.poll(settings, &shared.state, tables).await {
                 Ok((complete, stuck)) => {
+                    watch.publish(tables, &progress);
                     if let Err(e) = take_progress(
                         complete,
                         stuck,
@@ -501,5 +554,6 @@ pub async fn run(
         res.map_err(|e| Error::Internal(format!("index builder failed: {e}")))?;
     }
     report.total_time = started.elapsed();
+    watch.publish(tables, &progress);
     Ok(report)
 }

@@ -11,6 +11,7 @@ use crate::catalog::{quote_ident, Table};
 use crate::connect::{connect, Side};
 use crate::conninfo::PgUrl;
 use crate::error::{db_reason, Error, Result};
+use crate::metrics::ChunkMetrics;
 use crate::pgcopy::{encode, Batch};
 use crate::state::chunks::RawBinary;
 use crate::transform::Transform;
@@ -112,6 +113,16 @@ impl Checkpoint {
     }
 }
 
+/// Which chunk a writer loads, and how.
+pub struct ChunkTarget<'a> {
+    /// The target table.
+    pub table: &'a Table,
+    /// The chunk's range, for messages.
+    pub label: &'a str,
+    /// Append, or truncate and freeze.
+    pub mode: LoadMode,
+}
+
 /// Why a checkpoint could not be recorded.
 enum RecordError {
     /// Another worker owns the chunk now.
@@ -132,6 +143,10 @@ pub struct WriteStats {
     pub rows: u64,
     /// Tuple bytes sent.
     pub bytes: u64,
+    /// Rows of the last segment, which commit with the caller's [`PgWriter::commit`].
+    pub uncommitted_rows: u64,
+    /// Bytes of the last segment.
+    pub uncommitted_bytes: u64,
 }
 
 /// The `COPY ... FROM STDIN` statement for a table.
@@ -190,13 +205,13 @@ impl PgWriter {
     /// never be lost between the two ends without the chunk failing.
     pub async fn write_chunk(
         &mut self,
-        table: &Table,
-        chunk: &str,
-        mode: LoadMode,
+        into: &ChunkTarget<'_>,
         transform: &dyn Transform,
         checkpoint: &Checkpoint,
         mut rx: mpsc::Receiver<Batch>,
+        metrics: &ChunkMetrics,
     ) -> Result<WriteStats> {
+        let (table, chunk, mode) = (into.table, into.label, into.mode);
         let fail = |stage: &'static str, reason: String| Error::Copy {
             table: table.name.clone(),
             chunk: chunk.to_string(),
@@ -228,8 +243,15 @@ impl PgWriter {
         let mut stats = WriteStats::default();
         let (mut seg_rows, mut seg_bytes) = (0u64, 0u64);
         let mut last: Option<Batch> = None;
-        while let Some(batch) = rx.recv().await {
+        loop {
+            let waited = std::time::Instant::now();
+            let Some(batch) = rx.recv().await else { break };
+            metrics.dequeued(waited.elapsed());
             let batch = transform.apply(table, batch)?;
+            metrics
+                .table
+                .written
+                .add(batch.rows, batch.data.len() as u64);
             seg_rows += batch.rows;
             seg_bytes += batch.data.len() as u64;
             for frame in encode::frames(&batch.data, FRAME_BYTES) {
@@ -253,6 +275,7 @@ impl PgWriter {
                     .batch_execute("COMMIT")
                     .await
                     .map_err(|e| fail_db("committing", &e))?;
+                metrics.table.committed.add(seg_rows, seg_bytes);
                 stats.rows += seg_rows;
                 stats.bytes += seg_bytes;
                 (seg_rows, seg_bytes) = (0, 0);
@@ -271,6 +294,8 @@ impl PgWriter {
             .map_err(fail_record)?;
         stats.rows += seg_rows;
         stats.bytes += seg_bytes;
+        stats.uncommitted_rows = seg_rows;
+        stats.uncommitted_bytes = seg_bytes;
         Ok(stats)
     }
 

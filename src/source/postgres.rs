@@ -8,6 +8,7 @@ use crate::catalog::{quote_ident, Table};
 use crate::connect::{connect, Side};
 use crate::conninfo::PgUrl;
 use crate::error::{db_reason, Error, Result};
+use crate::metrics::ChunkMetrics;
 use crate::pgcopy::{Batch, TupleSplitter};
 use crate::plan::ChunkRange;
 
@@ -138,6 +139,7 @@ impl PgReader {
         resume_after: Option<&[String]>,
         batch_bytes: usize,
         tx: mpsc::Sender<Batch>,
+        metrics: &ChunkMetrics,
     ) -> Result<ReadStats> {
         let fail = |reason: String| Error::Copy {
             table: table.name.clone(),
@@ -164,15 +166,22 @@ impl PgReader {
             while let Some(batch) = splitter.take_full() {
                 stats.rows += batch.rows;
                 stats.bytes += batch.data.len() as u64;
+                metrics.table.read.add(batch.rows, batch.data.len() as u64);
+                let waited = std::time::Instant::now();
                 if tx.send(batch).await.is_err() {
                     return Ok(stats);
                 }
+                metrics.queued(waited.elapsed());
             }
         }
         if let Some(batch) = splitter.finish().map_err(|e| fail(e.to_string()))? {
             stats.rows += batch.rows;
             stats.bytes += batch.data.len() as u64;
-            let _ = tx.send(batch).await;
+            metrics.table.read.add(batch.rows, batch.data.len() as u64);
+            let waited = std::time::Instant::now();
+            if tx.send(batch).await.is_ok() {
+                metrics.queued(waited.elapsed());
+            }
         }
         Ok(stats)
     }

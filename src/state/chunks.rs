@@ -288,6 +288,8 @@ pub struct TableProgress {
     pub done: i64,
     /// Chunks failed in this round (not retried until a worker starts).
     pub failed: i64,
+    /// Chunks being copied.
+    pub running: i64,
     /// Rows committed.
     pub rows: i64,
     /// Tuple bytes committed.
@@ -316,7 +318,8 @@ pub async fn table_progress(
         .query(
             &format!(
                 "SELECT table_no, count(*), count(*) FILTER (WHERE status = 'done'), \
-                 count(*) FILTER (WHERE status = 'failed'), sum(rows_done)::int8, sum(bytes_done)::int8 \
+                 count(*) FILTER (WHERE status = 'failed'), sum(rows_done)::int8, sum(bytes_done)::int8, \
+                 count(*) FILTER (WHERE status = 'running') \
                  FROM {} WHERE job = $1 GROUP BY table_no",
                 st.table("chunks")
             ),
@@ -334,6 +337,7 @@ pub async fn table_progress(
                 failed: r.get(3),
                 rows: r.get::<_, Option<i64>>(4).unwrap_or(0),
                 bytes: r.get::<_, Option<i64>>(5).unwrap_or(0),
+                running: r.get(6),
             };
         }
     }

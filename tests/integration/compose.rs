@@ -48,11 +48,50 @@ fn compose_file_wires_the_demo() {
         "pg_isready",
         "55432:5432",
         "POSTGRES_DB: shop",
+        "--metrics-addr",
+        "0.0.0.0:9187",
+        "./configs/prometheus.yml:/etc/prometheus/prometheus.yml",
+        "./configs/grafana/provisioning:/etc/grafana/provisioning",
+        "./configs/grafana/dashboards:/var/lib/grafana/dashboards",
+        "3000:3000",
+        "9090:9090",
     ] {
         assert!(
             text.contains(needle),
             "docker-compose.yml should contain `{needle}`"
         );
+    }
+}
+
+/// Prometheus scrapes the compose service sluice; Grafana's provisioning points at it and at
+/// the dashboard folder the compose file mounts.
+#[test]
+fn prometheus_and_grafana_configs_point_at_each_other() {
+    let read = |p: &str| std::fs::read_to_string(crate_root().join(p)).expect(p);
+    let prom = read("configs/prometheus.yml");
+    assert!(prom.contains("sluice:9187"), "{prom}");
+    let ds = read("configs/grafana/provisioning/datasources/prometheus.yml");
+    assert!(
+        ds.contains("http://prometheus:9090") && ds.contains("uid: prometheus"),
+        "{ds}"
+    );
+    let dash = read("configs/grafana/provisioning/dashboards/sluice.yml");
+    assert!(dash.contains("/var/lib/grafana/dashboards"), "{dash}");
+    let json: serde_json::Value =
+        serde_json::from_str(&read("configs/grafana/dashboards/sluice.json"))
+            .expect("dashboard JSON");
+    assert_eq!(json["uid"], "sluice");
+    let names: Vec<&str> = sluice::metrics::ALL.iter().map(|m| m.0).collect();
+    let panels = json["panels"].as_array().expect("panels");
+    for p in panels {
+        for t in p["targets"].as_array().into_iter().flatten() {
+            let expr = t["expr"].as_str().expect("expr");
+            assert!(
+                names.iter().any(|n| expr.contains(n)),
+                "panel {} queries no documented metric: {expr}",
+                p["title"]
+            );
+        }
     }
 }
 

@@ -1,0 +1,343 @@
+//! What a person at the terminal sees while a copy runs: a progress bar per table being copied
+//! and one for the whole job when stderr is a terminal, a log line every 10 s when it is not
+//! (a pipe, a file, CI), nothing but warnings with `--quiet`.
+//!
+//! Rows and bytes are this process's, counted per batch as they are sent to the target; the
+//! job line adds what other workers (or earlier runs) committed, read from the state.
+
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::metrics::Live;
+
+/// How progress is shown.
+#[derive(Clone)]
+pub enum Terminal {
+    /// Bars on a terminal (log lines are printed above them).
+    Bars(MultiProgress),
+    /// A log line every 10 s.
+    Lines,
+    /// Nothing (`--quiet`).
+    Quiet,
+}
+
+/// Where a table is in the copy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum TableState {
+    /// No chunk started.
+    Waiting = 0,
+    /// Chunks being copied.
+    Copying = 1,
+    /// Data in; keys, indexes and ANALYZE being built.
+    Building = 2,
+    /// Finished.
+    Done = 3,
+    /// Stuck on failed chunks.
+    Failed = 4,
+}
+
+impl TableState {
+    fn from_u8(v: u8) -> Self {
+        match v {
+            1 => TableState::Copying,
+            2 => TableState::Building,
+            3 => TableState::Done,
+            4 => TableState::Failed,
+            _ => TableState::Waiting,
+        }
+    }
+}
+
+struct TableView {
+    name: String,
+    estimated: u64,
+    live: Arc<Live>,
+    state: AtomicU8,
+}
+
+/// Progress of a run, shared by the lanes (counts), the event loop (states) and the reporter.
+pub struct Progress {
+    tables: Vec<TableView>,
+    /// Rows committed by the whole job as of the last poll of the state.
+    job_rows: AtomicU64,
+    /// Rows committed by the whole job when this run started.
+    job_rows_at_start: AtomicU64,
+    started: Instant,
+}
+
+impl Progress {
+    /// Progress for `(name, estimated rows)` of every table.
+    pub fn new(tables: &[(String, i64)]) -> Arc<Self> {
+        Arc::new(Progress {
+            tables: tables
+                .iter()
+                .map(|(name, est)| TableView {
+                    name: name.clone(),
+                    estimated: (*est).max(0) as u64,
+                    live: Arc::new(Live::default()),
+                    state: AtomicU8::new(TableState::Waiting as u8),
+                })
+                .collect(),
+            job_rows: AtomicU64::new(0),
+            job_rows_at_start: AtomicU64::new(u64::MAX),
+            started: Instant::now(),
+        })
+    }
+
+    /// The live counts of table `t`, for its writers.
+    pub fn live(&self, t: usize) -> Arc<Live> {
+        self.tables[t].live.clone()
+    }
+
+    /// Moves table `t` to `state`.
+    pub fn set_state(&self, t: usize, state: TableState) {
+        self.tables[t].state.store(state as u8, Ordering::Relaxed);
+    }
+
+    /// Table `t`'s state.
+    pub fn state(&self, t: usize) -> TableState {
+        TableState::from_u8(self.tables[t].state.load(Ordering::Relaxed))
+    }
+
+    /// Records the job's committed rows from a poll of the state.
+    pub fn set_job_rows(&self, rows: u64) {
+        let _ = self.job_rows_at_start.compare_exchange(
+            u64::MAX,
+            rows,
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
+        self.job_rows.fetch_max(rows, Ordering::Relaxed);
+    }
+
+    /// Tables per state, in [`crate::metrics::TABLE_STATES`] order.
+    pub fn table_states(&self) -> [usize; 5] {
+        let mut n = [0usize; 5];
+        for t in 0..self.tables.len() {
+            n[self.state(t) as usize] += 1;
+        }
+        n
+    }
+
+    /// The job's estimated rows.
+    pub fn estimated(&self) -> u64 {
+        self.tables.iter().map(|t| t.estimated).sum()
+    }
+
+    /// Rows and bytes this process sent.
+    pub fn own(&self) -> (u64, u64) {
+        self.tables.iter().fold((0, 0), |(r, b), t| {
+            (
+                r + t.live.rows.load(Ordering::Relaxed),
+                b + t.live.bytes.load(Ordering::Relaxed),
+            )
+        })
+    }
+
+    /// The job's rows as best known: committed by everyone, or sent by this process on top
+    /// of what was committed when it started, whichever is more.
+    pub fn job_rows(&self) -> u64 {
+        let base = match self.job_rows_at_start.load(Ordering::Relaxed) {
+            u64::MAX => 0,
+            b => b,
+        };
+        self.job_rows
+            .load(Ordering::Relaxed)
+            .max(base + self.own().0)
+    }
+
+    /// Seconds until the data is in, at this run's rate; `None` before anything moved.
+    pub fn eta(&self) -> Option<f64> {
+        let secs = self.started.elapsed().as_secs_f64();
+        let base = match self.job_rows_at_start.load(Ordering::Relaxed) {
+            u64::MAX => 0,
+            b => b,
+        };
+        let done = self.job_rows().saturating_sub(base);
+        if done == 0 || secs < 1.0 {
+            return None;
+        }
+        let left = self.estimated().saturating_sub(self.job_rows());
+        Some(left as f64 / (done as f64 / secs))
+    }
+
+    /// The job's committed (or sent) rows over its estimate.
+    pub fn ratio(&self) -> f64 {
+        match self.estimated() {
+            0 => 0.0,
+            e => self.job_rows() as f64 / e as f64,
+        }
+    }
+
+    /// One line: rows, rate, MB/s, ETA and tables per state.
+    pub fn line(&self) -> String {
+        let secs = self.started.elapsed().as_secs_f64().max(0.001);
+        let (rows, bytes) = self.own();
+        let s = self.table_states();
+        format!(
+            "progress: {} of ~{} rows ({:.0}%), {:.1} MB in {secs:.0} s ({:.0} rows/s, {:.1} MB/s){}; tables: {} copying, {} building, {} done, {} waiting{}",
+            self.job_rows(),
+            self.estimated(),
+            100.0 * self.ratio().min(1.0),
+            bytes as f64 / 1e6,
+            rows as f64 / secs,
+            bytes as f64 / 1e6 / secs,
+            self.eta().map(|e| format!(", ETA {}", human(e))).unwrap_or_default(),
+            s[1],
+            s[2],
+            s[3],
+            s[0],
+            if s[4] > 0 { format!(", {} failed", s[4]) } else { String::new() },
+        )
+    }
+}
+
+/// Seconds as `1h02m`, `3m05s` or `42s`.
+pub fn human(secs: f64) -> String {
+    let s = secs.max(0.0).round() as u64;
+    match s {
+        0..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m{:02}s", s / 60, s % 60),
+        _ => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+    }
+}
+
+/// Shows progress until aborted: redraws bars every 200 ms, or logs a line every 10 s.
+pub async fn report(progress: Arc<Progress>, terminal: Terminal) {
+    match terminal {
+        Terminal::Quiet => std::future::pending::<()>().await,
+        Terminal::Lines => loop {
+            tokio::time::sleep(Duration::from_secs(10)).await;
+            tracing::info!("{}", progress.line());
+        },
+        Terminal::Bars(multi) => draw_bars(progress, multi).await,
+    }
+}
+
+async fn draw_bars(progress: Arc<Progress>, multi: MultiProgress) {
+    let table_style = ProgressStyle::with_template(
+        "{prefix:<32!} [{bar:28.cyan/blue}] {human_pos:>11}/{human_len:<11} {msg}",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar())
+    .progress_chars("=> ");
+    let total_style = ProgressStyle::with_template(
+        "{prefix:<32!} [{bar:28.green/blue}] {human_pos:>11}/{human_len:<11} {msg}",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar())
+    .progress_chars("=> ");
+    let total = multi.add(ProgressBar::new(progress.estimated().max(1)));
+    total.set_style(total_style);
+    total.set_prefix("total");
+    let mut bars: Vec<Option<(ProgressBar, Instant, u64)>> =
+        (0..progress.tables.len()).map(|_| None).collect();
+    loop {
+        for (t, view) in progress.tables.iter().enumerate() {
+            let copying = progress.state(t) == TableState::Copying;
+            let rows = view.live.rows.load(Ordering::Relaxed);
+            let bytes = view.live.bytes.load(Ordering::Relaxed);
+            match (&bars[t], copying) {
+                (None, true) => {
+                    let bar = multi.insert_before(&total, ProgressBar::new(view.estimated.max(1)));
+                    bar.set_style(table_style.clone());
+                    bar.set_prefix(view.name.clone());
+                    bars[t] = Some((bar, Instant::now(), bytes));
+                }
+                (Some((bar, _, _)), false) => {
+                    bar.finish_and_clear();
+                    multi.remove(bar);
+                    bars[t] = None;
+                }
+                _ => {}
+            }
+            if let Some((bar, since, bytes0)) = &bars[t] {
+                if rows > bar.length().unwrap_or(0) {
+                    bar.set_length(rows);
+                }
+                bar.set_position(rows);
+                let secs = since.elapsed().as_secs_f64().max(0.001);
+                bar.set_message(format!(
+                    "{:.1} MB/s",
+                    bytes.saturating_sub(*bytes0) as f64 / 1e6 / secs
+                ));
+            }
+        }
+        let rows = progress.job_rows();
+        if rows > total.length().unwrap_or(0) {
+            total.set_length(rows);
+        }
+        total.set_position(rows);
+        let secs = progress.started.elapsed().as_secs_f64().max(0.001);
+        let (own_rows, own_bytes) = progress.own();
+        let s = progress.table_states();
+        total.set_message(format!(
+            "{:.0} rows/s {:.1} MB/s{} | {} done, {} building",
+            own_rows as f64 / secs,
+            own_bytes as f64 / 1e6 / secs,
+            progress
+                .eta()
+                .map(|e| format!(" ETA {}", human(e)))
+                .unwrap_or_default(),
+            s[3],
+            s[2]
+        ));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Bars for a terminal on stderr, hidden when drawing is not possible.
+pub fn terminal_bars() -> MultiProgress {
+    MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(5))
+}
+
+/// A `tracing` writer that prints log lines above the bars instead of through them.
+#[derive(Clone)]
+pub struct BarsWriter(pub MultiProgress);
+
+impl std::io::Write for BarsWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .suspend(|| std::io::Write::write_all(&mut std::io::stderr(), buf))?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::Write::flush(&mut std::io::stderr())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for BarsWriter {
+    type Writer = BarsWriter;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn human_durations() {
+        assert_eq!(human(42.4), "42s");
+        assert_eq!(human(185.0), "3m05s");
+        assert_eq!(human(3720.0), "1h02m");
+    }
+
+    #[test]
+    fn job_rows_count_this_run_on_top_of_earlier_commits() {
+        let p = Progress::new(&[("a".into(), 1000), ("b".into(), 1000)]);
+        p.set_job_rows(500);
+        p.live(0).rows.fetch_add(100, Ordering::Relaxed);
+        assert_eq!(p.job_rows(), 600);
+        p.set_job_rows(900);
+        assert_eq!(p.job_rows(), 900);
+        assert!((p.ratio() - 0.45).abs() < 1e-9);
+        p.set_state(0, TableState::Copying);
+        assert_eq!(p.table_states(), [1, 1, 0, 0, 0]);
+    }
+}
