@@ -3,6 +3,7 @@
 
 pub mod decode;
 pub mod encode;
+pub mod values;
 
 pub use decode::{Batch, TupleSplitter};
 

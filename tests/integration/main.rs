@@ -11,4 +11,5 @@ mod resume;
 mod safety;
 mod schema;
 mod support;
+mod values_oracle;
 mod workers;
