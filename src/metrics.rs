@@ -50,7 +50,8 @@ pub const BATCH_WAIT: &str = "sluice_batch_wait_seconds";
 pub const TABLE_ROWS_ESTIMATED: &str = "sluice_table_rows_estimated";
 /// Tables by state: `waiting`, `copying`, `building` (keys, indexes, ANALYZE), `done`, `failed`.
 pub const TABLES: &str = "sluice_tables";
-/// Committed rows of the job over its estimated rows (0 to 1; may pass 1 on bad estimates).
+/// How much of the job's data is in, 0 to 1: each table's committed rows over its estimate,
+/// weighted by the table's size.
 pub const PROGRESS: &str = "sluice_progress_ratio";
 /// Seconds until the data is all in, at the job's rate so far (absent until measurable).
 pub const ETA: &str = "sluice_eta_seconds";

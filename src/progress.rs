@@ -55,35 +55,67 @@ impl TableState {
 struct TableView {
     name: String,
     estimated: u64,
+    /// Share of the job's data (source heap and TOAST bytes), for the job's fraction.
+    weight: f64,
     live: Arc<Live>,
+    /// Rows the whole job has committed for the table, from the last poll of the state.
+    committed: AtomicU64,
+    /// The same when this run started (`u64::MAX` until the first poll).
+    committed_at_start: AtomicU64,
     state: AtomicU8,
+}
+
+impl TableView {
+    fn start(&self) -> u64 {
+        match self.committed_at_start.load(Ordering::Relaxed) {
+            u64::MAX => 0,
+            n => n,
+        }
+    }
+
+    /// Rows as best known: committed by everyone, or sent by this process on top of what was
+    /// committed when it started, whichever is more.
+    fn rows(&self) -> u64 {
+        self.committed
+            .load(Ordering::Relaxed)
+            .max(self.start() + self.live.rows.load(Ordering::Relaxed))
+    }
+
+    fn fraction(&self, rows: u64) -> f64 {
+        match self.estimated {
+            0 => f64::from(u8::from(rows > 0)),
+            e => (rows as f64 / e as f64).min(1.0),
+        }
+    }
 }
 
 /// Progress of a run, shared by the lanes (counts), the event loop (states) and the reporter.
 pub struct Progress {
     tables: Vec<TableView>,
-    /// Rows committed by the whole job as of the last poll of the state.
-    job_rows: AtomicU64,
-    /// Rows committed by the whole job when this run started.
-    job_rows_at_start: AtomicU64,
     started: Instant,
 }
 
 impl Progress {
-    /// Progress for `(name, estimated rows)` of every table.
-    pub fn new(tables: &[(String, i64)]) -> Arc<Self> {
+    /// Progress for `(name, estimated rows, size in bytes)` of every table.
+    pub fn new(tables: &[(String, i64, i64)]) -> Arc<Self> {
+        let total: f64 = tables.iter().map(|t| t.2.max(0) as f64).sum();
         Arc::new(Progress {
             tables: tables
                 .iter()
-                .map(|(name, est)| TableView {
+                .map(|(name, est, size)| TableView {
                     name: name.clone(),
                     estimated: (*est).max(0) as u64,
+                    weight: if total > 0.0 {
+                        (*size).max(0) as f64 / total
+                    } else {
+                        1.0 / tables.len().max(1) as f64
+                    },
                     live: Arc::new(Live::default()),
+                    committed: AtomicU64::new(0),
+                    committed_at_start: AtomicU64::new(u64::MAX),
                     state: AtomicU8::new(TableState::Waiting as u8),
                 })
                 .collect(),
-            job_rows: AtomicU64::new(0),
-            job_rows_at_start: AtomicU64::new(u64::MAX),
             started: Instant::now(),
         })
     }
@@ -103,15 +135,16 @@ impl Progress {
         TableState::from_u8(self.tables[t].state.load(Ordering::Relaxed))
     }
 
-    /// Records the job's committed rows from a poll of the state.
-    pub fn set_job_rows(&self, rows: u64) {
-        let _ = self.job_rows_at_start.compare_exchange(
+    /// Records the rows the whole job has committed for table `t` (a poll of the state).
+    pub fn set_committed(&self, t: usize, rows: u64) {
+        let view = &self.tables[t];
+        let _ = view.committed_at_start.compare_exchange(
             u64::MAX,
             rows,
             Ordering::Relaxed,
             Ordering::Relaxed,
         );
-        self.job_rows.fetch_max(rows, Ordering::Relaxed);
+        view.committed.fetch_max(rows, Ordering::Relaxed);
     }
 
     /// Tables per state, in [`crate::metrics::TABLE_STATES`] order.
@@ -138,39 +171,35 @@ impl Progress {
         })
     }
 
-    /// The job's rows as best known: committed by everyone, or sent by this process on top
-    /// of what was committed when it started, whichever is more.
+    /// The job's rows as best known (see the table view's `rows`).
     pub fn job_rows(&self) -> u64 {
-        let base = match self.job_rows_at_start.load(Ordering::Relaxed) {
-            u64::MAX => 0,
-            b => b,
-        };
-        self.job_rows
-            .load(Ordering::Relaxed)
-            .max(base + self.own().0)
+        self.tables.iter().map(TableView::rows).sum()
     }
 
-    /// Seconds until the data is in, at this run's rate; `None` before anything moved.
+    /// How much of the job's data is in, 0 to 1: each table's rows over its estimate,
+    /// weighted by its size, so a table of wide rows counts for what it weighs.
+    pub fn ratio(&self) -> f64 {
+        self.tables
+            .iter()
+            .map(|t| t.weight * t.fraction(t.rows()))
+            .sum::<f64>()
+            .min(1.0)
+    }
+
+    /// Seconds until the data is in, at this run's pace; `None` before anything moved.
     pub fn eta(&self) -> Option<f64> {
         let secs = self.started.elapsed().as_secs_f64();
-        let base = match self.job_rows_at_start.load(Ordering::Relaxed) {
-            u64::MAX => 0,
-            b => b,
-        };
-        let done = self.job_rows().saturating_sub(base);
-        if done == 0 || secs < 1.0 {
+        let at_start: f64 = self
+            .tables
+            .iter()
+            .map(|t| t.weight * t.fraction(t.start()))
+            .sum();
+        let now = self.ratio();
+        let gained = now - at_start;
+        if gained <= 0.0 || secs < 1.0 {
             return None;
         }
-        let left = self.estimated().saturating_sub(self.job_rows());
-        Some(left as f64 / (done as f64 / secs))
-    }
-
-    /// The job's committed (or sent) rows over its estimate.
-    pub fn ratio(&self) -> f64 {
-        match self.estimated() {
-            0 => 0.0,
-            e => self.job_rows() as f64 / e as f64,
-        }
+        Some(secs * (1.0 - now).max(0.0) / gained)
     }
 
     /// One line: rows, rate, MB/s, ETA and tables per state.
@@ -330,13 +359,16 @@ mod tests {
 
     #[test]
     fn job_rows_count_this_run_on_top_of_earlier_commits() {
-        let p = Progress::new(&[("a".into(), 1000), ("b".into(), 1000)]);
-        p.set_job_rows(500);
+        // b weighs three times a: a's rows are narrow, b's wide.
+        let p = Progress::new(&[("a".into(), 1000, 100), ("b".into(), 1000, 300)]);
+        p.set_committed(0, 500);
         p.live(0).rows.fetch_add(100, Ordering::Relaxed);
         assert_eq!(p.job_rows(), 600);
-        p.set_job_rows(900);
+        p.set_committed(0, 900);
         assert_eq!(p.job_rows(), 900);
-        assert!((p.ratio() - 0.45).abs() < 1e-9);
+        assert!((p.ratio() - 0.25 * 0.9).abs() < 1e-9);
+        p.set_committed(1, 500);
+        assert!((p.ratio() - (0.25 * 0.9 + 0.75 * 0.5)).abs() < 1e-9);
         p.set_state(0, TableState::Copying);
         assert_eq!(p.table_states(), [1, 1, 0, 0, 0]);
     }

@@ -220,10 +220,9 @@ impl DataWatch {
 
     /// Passes the last poll on to the terminal display and the metrics.
     fn publish(&self, tables: &[Table], progress: &Progress) {
-        let mut rows = 0u64;
         let mut chunks = Vec::with_capacity(self.progress.len());
         for (t, p) in self.progress.iter().enumerate() {
-            rows += p.rows.max(0) as u64;
+            progress.set_committed(t, p.rows.max(0) as u64);
             if progress.state(t) == TableState::Waiting && (p.running > 0 || p.done > 0) {
                 progress.set_state(t, TableState::Copying);
             }
@@ -235,7 +234,6 @@ impl DataWatch {
                 ));
             }
         }
-        progress.set_job_rows(rows);
         crate::metrics::job_progress(
             &chunks,
             progress.table_states(),
@@ -264,16 +262,19 @@ pub async fn run(
 ) -> Result<RunReport> {
     let n = plan.tables.len();
     let started = Instant::now();
-    let names: Vec<(String, i64)> = plan
+    let names: Vec<(String, i64, i64)> = plan
         .tables
         .iter()
-        .map(|t| (t.name.to_string(), crate::plan::chunks::estimated_rows(t)))
+        .map(|t| {
+            let size = if t.has_storage() { t.size_bytes } else { 0 };
+            (t.name.to_string(), crate::plan::chunks::estimated_rows(t), size)
+        })
         .collect();
     let progress = Progress::new(&names);
     let table_metrics = names
         .iter()
         .enumerate()
-        .map(|(t, (name, est))| TableMetrics::new(name, *est, progress.live(t)))
+        .map(|(t, (name, est, _))| TableMetrics::new(name, *est, progress.live(t)))
         .collect();
     let reporter = tokio::spawn(crate::progress::report(progress.clone(), terminal));
     let _stop_reporter = AbortOnDrop(reporter);
