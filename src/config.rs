@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::conninfo::mysql::MyUrl;
 use crate::conninfo::{redact, Env, PgUrl};
 use crate::error::{Error, Result};
 use crate::plan::TableFilter;
@@ -27,6 +28,37 @@ pub struct FileConfig {
     /// The Prometheus endpoint.
     #[serde(default)]
     pub metrics: MetricsSection,
+    /// MySQL/MariaDB sources: value policies, names, type rules.
+    #[serde(default)]
+    pub mysql: MysqlSection,
+}
+
+/// `[mysql]`: how a MySQL or MariaDB source is converted.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MysqlSection {
+    /// Zero dates (`0000-00-00`, `2020-00-15`): "null" (default), "reject", or a date to use.
+    pub zero_dates: Option<crate::source::mysql::ZeroDates>,
+    /// NUL bytes in text: "reject" (default) or "strip".
+    pub nul_bytes: Option<crate::source::mysql::NulBytes>,
+    /// Target schema for the tables (default "public").
+    pub schema: Option<String>,
+    /// "lowercase" (default) or "preserve" MySQL's table, column and index names.
+    pub names: Option<NameCase>,
+    /// Type rules, by MySQL type or by column; later rules win, column rules over type rules.
+    #[serde(default)]
+    pub cast: Vec<crate::typemap::mysql::CastRule>,
+}
+
+/// How MySQL names become PostgreSQL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NameCase {
+    /// Lower-case names, so queries need no quotes (names that collide are an error).
+    #[default]
+    Lowercase,
+    /// Keep names as they are (quoted where needed).
+    Preserve,
 }
 
 /// `[metrics]`: the Prometheus scrape endpoint (off unless an address is given).
@@ -89,11 +121,29 @@ pub struct CopySection {
     pub lease_secs: Option<u32>,
 }
 
+/// The source database: PostgreSQL, or MySQL/MariaDB.
+#[derive(Debug, Clone)]
+pub enum SourceUrl {
+    /// `postgres://`.
+    Postgres(PgUrl),
+    /// `mysql://` or `mariadb://`.
+    Mysql(MyUrl),
+}
+
+impl std::fmt::Display for SourceUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SourceUrl::Postgres(u) => u.fmt(f),
+            SourceUrl::Mysql(u) => u.fmt(f),
+        }
+    }
+}
+
 /// Validated settings of a `copy` run.
 #[derive(Debug, Clone)]
 pub struct CopySettings {
     /// Source database.
-    pub source: PgUrl,
+    pub source: SourceUrl,
     /// Target database.
     pub target: PgUrl,
     /// Which tables.
@@ -136,6 +186,8 @@ pub struct CopySettings {
     pub metrics_addr: Option<std::net::SocketAddr>,
     /// Seconds to keep serving metrics after the run.
     pub metrics_linger_secs: u64,
+    /// MySQL source settings (ignored for a PostgreSQL source).
+    pub mysql: MysqlSection,
 }
 
 /// Values given on the command line or in the environment, which win over the file.
@@ -239,8 +291,8 @@ impl CopySettings {
             None => FileConfig::default(),
         };
         let env = Env::from_process();
-        let url = |flag: Option<String>, file: Option<String>, side: &str| -> Result<PgUrl> {
-            let raw = match flag {
+        let raw_url = |flag: Option<String>, file: Option<String>, side: &str| -> Result<String> {
+            Ok(match flag {
                 Some(u) => u,
                 None => interpolate(
                     &file.ok_or_else(|| {
@@ -251,17 +303,23 @@ impl CopySettings {
                     })?,
                     &format!("[{side}] url"),
                 )?,
-            };
-            if raw.starts_with("mysql://") || raw.starts_with("mariadb://") {
-                return Err(Error::Config(format!(
-                    "{side} {}: MySQL/MariaDB sources are not supported by this build yet",
-                    redact(&raw)
-                )));
-            }
-            PgUrl::parse(&raw, &env)
+            })
         };
-        let source = url(over.source, file.source.url, "source")?;
-        let target = url(over.target, file.target.url, "target")?;
+        let raw_source = raw_url(over.source, file.source.url, "source")?;
+        let source = if raw_source.starts_with("mysql://") || raw_source.starts_with("mariadb://") {
+            let pwd = std::env::var("MYSQL_PWD").ok();
+            SourceUrl::Mysql(MyUrl::parse(&raw_source, pwd.as_deref())?)
+        } else {
+            SourceUrl::Postgres(PgUrl::parse(&raw_source, &env)?)
+        };
+        let raw_target = raw_url(over.target, file.target.url, "target")?;
+        if raw_target.starts_with("mysql://") || raw_target.starts_with("mariadb://") {
+            return Err(Error::Config(format!(
+                "target {}: sluice writes into PostgreSQL; MySQL/MariaDB can only be a source",
+                redact(&raw_target)
+            )));
+        }
+        let target = PgUrl::parse(&raw_target, &env)?;
         let c = file.copy;
         let metrics_addr = match over.metrics_addr.or(file.metrics.addr) {
             None => None,
@@ -308,15 +366,20 @@ impl CopySettings {
             lease_secs: over.lease_secs.or(c.lease_secs).unwrap_or(60),
             metrics_addr,
             metrics_linger_secs,
+            mysql: file.mysql,
         };
         settings.validate()?;
         let mut settings = settings;
         // Sessions carry the job's name (and, once registered, the worker's number), so a DBA
         // can tell which sessions belong to which job.
-        for url in [&mut settings.source, &mut settings.target] {
+        let app = format!("sluice/{}", settings.job);
+        if let SourceUrl::Postgres(url) = &mut settings.source {
             if url.application_name == "sluice" {
-                url.application_name = format!("sluice/{}", settings.job);
+                url.application_name = app.clone();
             }
+        }
+        if settings.target.application_name == "sluice" {
+            settings.target.application_name = app;
         }
         Ok(settings)
     }

@@ -9,16 +9,22 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use crate::catalog::{postgres as pgcat, Catalog, QualifiedName, Table};
-use crate::config::CopySettings;
+use crate::config::{CopySettings, SourceUrl};
 use crate::connect::{connect, Side};
+use crate::conninfo::mysql::MyUrl;
+use crate::conninfo::PgUrl;
 use crate::error::{db_reason, Error, Result};
 use crate::pipeline::{self, RunPlan, RunReport, TableCheckpoint};
 use crate::plan::chunks::plan_table;
+use crate::plan::mysql::MysqlPlan;
 use crate::progress::Terminal;
 use crate::schema::{ddl, Phases, SchemaMode, Step};
 use crate::sink::postgres::LoadMode;
+use crate::source::mysql::Policies;
 use crate::source::postgres::PgReader;
+use crate::source::Source;
 use crate::state::worker::WorkerSession;
+use crate::state::KeyParams;
 use crate::state::{self, StateRef};
 
 /// What a finished copy reports.
@@ -30,6 +36,8 @@ pub struct CopyOutcome {
     pub report: RunReport,
     /// Time spent before the first chunk: catalog, checks, schema creation, planning.
     pub prepare_time: std::time::Duration,
+    /// What the copy changed on the way or left behind (MySQL sources), one line each.
+    pub notes: Vec<String>,
 }
 
 /// Copies the selected tables of the source into the target, schema included.
@@ -42,29 +50,23 @@ pub async fn run(
     terminal: Terminal,
 ) -> Result<CopyOutcome> {
     let started = std::time::Instant::now();
-    let source = connect(&settings.source, Side::Source).await?;
     let target = connect(&settings.target, Side::Target).await?;
-
-    // The exporting transaction stays open until every lane has imported its snapshot, which
-    // happens when lanes connect at the start of the pipeline; it is closed when `source` drops.
-    let snapshot = export_snapshot(&source).await?;
-
-    check_source_version(&source).await?;
-    let mut catalog = pgcat::load(&source).await?;
-    let all_tables: Vec<QualifiedName> = catalog.tables.iter().map(|t| t.name.clone()).collect();
-    catalog.select(|name| settings.filter.matches(name));
-    for pattern in settings.filter.unmatched_includes(&all_tables) {
-        tracing::warn!("table pattern \"{pattern}\" matched no table of the source");
-    }
+    let (mut origin, catalog) = match &settings.source {
+        SourceUrl::Postgres(url) => open_postgres(settings, url).await?,
+        SourceUrl::Mysql(url) => open_mysql(settings, url).await?,
+    };
     if catalog.tables.is_empty() {
         return Err(Error::Config(format!(
-            "no table of the source {} matched the table patterns ({}); patterns are globs over schema.table",
+            "no table of the source {} matched the table patterns ({}); patterns are globs over schema.table{}",
             settings.source,
-            settings.filter.describe()
+            settings.filter.describe(),
+            if matches!(origin, Origin::My { .. }) {
+                " (for MySQL: database.table)"
+            } else {
+                ""
+            }
         )));
     }
-
-    lock_source_tables(&source, &catalog).await?;
 
     let st = StateRef {
         schema: settings.state_schema.clone(),
@@ -139,8 +141,19 @@ pub async fn run(
                 let rows = settings
                     .chunk_rows
                     .unwrap_or_else(|| crate::plan::order::auto_chunk_rows(table, lane_share));
-                let planned =
-                    plan_table(&source, table, i, rows, catalog.server_version_num).await?;
+                let planned = match &mut origin {
+                    Origin::Pg { client, .. } => {
+                        plan_table(client, table, i, rows, catalog.server_version_num).await?
+                    }
+                    Origin::My { conn, plan, .. } => {
+                        match plan.reads.get(i).and_then(Option::as_ref) {
+                            Some(read) => {
+                                crate::plan::mysql::plan_chunks(conn, read, table, i, rows).await?
+                            }
+                            None => Vec::new(),
+                        }
+                    }
+                };
                 single_chunk[i] = planned.len() == 1;
                 chunks.extend(planned);
             }
@@ -151,7 +164,7 @@ pub async fn run(
         }
         let plan = JobPlan {
             config: &config,
-            snapshot: &snapshot,
+            snapshot: origin.snapshot(),
             chunks: &chunks,
             priority: &priority,
         };
@@ -161,24 +174,41 @@ pub async fn run(
     state::unlock_setup(&target, &st).await?;
     // Sessions carry the worker's number, so a DBA can tell the workers of a job apart.
     let mut settings = settings.clone();
-    for url in [&mut settings.source, &mut settings.target] {
+    settings.target.application_name =
+        format!("{}/{}", settings.target.application_name, worker.no);
+    if let SourceUrl::Postgres(url) = &mut settings.source {
         url.application_name = format!("{}/{}", url.application_name, worker.no);
     }
     let settings = &settings;
-    // Readers adopt the job's snapshot while the worker that exported it still runs (several
-    // workers then copy one image), else this run's own.
-    let mut snapshots = vec![snapshot.clone()];
-    if let Some(shared) = job.and_then(|j| j.snapshot).filter(|s| *s != snapshot) {
-        if PgReader::snapshot_alive(&settings.source, &shared).await? {
-            tracing::info!("joining the job's running copy: reading its snapshot {shared}");
-            snapshots.insert(0, shared);
-        } else {
-            tracing::info!(
-                "the job's first snapshot is gone (its worker ended): rows not yet copied are read \
-                 in this worker's own snapshot"
-            );
+    let source = match &origin {
+        Origin::Pg { url, snapshot, .. } => {
+            // Readers adopt the job's snapshot while the worker that exported it still runs
+            // (several workers then copy one image), else this run's own.
+            let mut snapshots = vec![snapshot.clone()];
+            if let Some(shared) = job.and_then(|j| j.snapshot).filter(|s| s != snapshot) {
+                if PgReader::snapshot_alive(url, &shared).await? {
+                    tracing::info!("joining the job's running copy: reading its snapshot {shared}");
+                    snapshots.insert(0, shared);
+                } else {
+                    tracing::info!(
+                        "the job's first snapshot is gone (its worker ended): rows not yet copied are read \
+                         in this worker's own snapshot"
+                    );
+                }
+            }
+            let mut url = url.clone();
+            url.application_name = format!("{}/{}", url.application_name, worker.no);
+            Source::Postgres { url, snapshots }
         }
-    }
+        Origin::My { url, plan, .. } => Source::Mysql {
+            url: url.clone(),
+            policies: Policies {
+                zero_dates: settings.mysql.zero_dates.clone().unwrap_or_default(),
+                nul_bytes: settings.mysql.nul_bytes.unwrap_or_default(),
+            },
+            tables: Arc::new(plan.reads.clone()),
+        },
+    };
 
     let load_modes = catalog
         .tables
@@ -195,27 +225,37 @@ pub async fn run(
         })
         .collect();
 
-    // A standalone sequence that was already on the target before a create/recreate run is
-    // not ours to move; one owned by a selected table, or one we created, follows the source.
-    let own_sequences: Vec<_> = catalog
-        .sequences
-        .iter()
-        .filter(|s| {
-            let ours = resuming
-                || settings.schema == SchemaMode::Existing
-                || s.owner_table.is_some()
-                || !facts.relations.contains(&s.name);
-            if !ours {
-                tracing::warn!(
-                    "sequence {} already existed on the target: its value is left as it is",
-                    s.name
-                );
-            }
-            ours
-        })
-        .cloned()
-        .collect();
-    let sequences = pgcat::sequence_values(&source, &own_sequences).await?;
+    let setvals: Vec<Step> = match &origin {
+        Origin::Pg { client, .. } => {
+            // A standalone sequence that was already on the target before a create/recreate
+            // run is not ours to move; one owned by a selected table, or one we created,
+            // follows the source.
+            let own_sequences: Vec<_> = catalog
+                .sequences
+                .iter()
+                .filter(|s| {
+                    let ours = resuming
+                        || settings.schema == SchemaMode::Existing
+                        || s.owner_table.is_some()
+                        || !facts.relations.contains(&s.name);
+                    if !ours {
+                        tracing::warn!(
+                            "sequence {} already existed on the target: its value is left as it is",
+                            s.name
+                        );
+                    }
+                    ours
+                })
+                .cloned()
+                .collect();
+            pgcat::sequence_values(client, &own_sequences)
+                .await?
+                .iter()
+                .map(|(n, v, called)| ddl::setval(n, *v, *called))
+                .collect()
+        }
+        Origin::My { plan, .. } => plan.sequence_steps.clone(),
+    };
     let index_of: HashMap<&QualifiedName, usize> = catalog
         .tables
         .iter()
@@ -270,10 +310,7 @@ pub async fn run(
     if build_schema {
         final_phases.extend(ddl::final_phases(&catalog));
     }
-    let mut last: Vec<Step> = sequences
-        .iter()
-        .map(|(n, v, called)| ddl::setval(n, *v, *called))
-        .collect();
+    let mut last: Vec<Step> = setvals;
     // Lanes commit with synchronous_commit off; one synchronous commit that writes a record
     // flushes all WAL before it, so exit 0 means every copied row is durable on the target.
     last.push(Step {
@@ -286,8 +323,20 @@ pub async fn run(
     let checkpoints = catalog
         .tables
         .iter()
-        .map(|t| table_checkpoint(t, &st, worker.no, settings.lease_secs))
+        .map(|t| {
+            table_checkpoint(
+                t,
+                &st,
+                worker.no,
+                settings.lease_secs,
+                matches!(origin, Origin::My { .. }),
+            )
+        })
         .collect();
+    let notes = match &origin {
+        Origin::My { plan, .. } => plan.notes.clone(),
+        Origin::Pg { .. } => Vec::new(),
+    };
     let tables: Vec<QualifiedName> = catalog.tables.iter().map(|t| t.name.clone()).collect();
     let plan = RunPlan {
         tables: catalog.tables,
@@ -298,7 +347,7 @@ pub async fn run(
         checkpoints,
         state: st.clone(),
         worker: worker.no,
-        snapshots,
+        source,
     };
     let prepare_time = started.elapsed();
     let report = match pipeline::run(settings, plan, stop, terminal).await {
@@ -330,12 +379,100 @@ pub async fn run(
         state::set_phase(&fresh, &st, "done", None).await?;
     }
     worker.end(&settings.target, &st).await;
-    drop(source);
+    drop(origin);
     Ok(CopyOutcome {
         tables,
         report,
         prepare_time,
+        notes,
     })
+}
+
+/// The source session that planning uses, by kind.
+enum Origin {
+    /// PostgreSQL: the session holding the exported snapshot (and the ACCESS SHARE locks).
+    Pg {
+        client: Client,
+        url: PgUrl,
+        snapshot: String,
+    },
+    /// MySQL/MariaDB: a planning session and the plan.
+    My {
+        conn: mysql_async::Conn,
+        url: MyUrl,
+        plan: Box<MysqlPlan>,
+    },
+}
+
+impl Origin {
+    /// The snapshot other workers of the job can import (PostgreSQL only).
+    fn snapshot(&self) -> Option<&str> {
+        match self {
+            Origin::Pg { snapshot, .. } => Some(snapshot),
+            Origin::My { .. } => None,
+        }
+    }
+}
+
+/// Opens a PostgreSQL source: exports the run's snapshot, reads and filters the catalog in it,
+/// and locks the selected tables.
+async fn open_postgres(settings: &CopySettings, url: &PgUrl) -> Result<(Origin, Catalog)> {
+    let client = connect(url, Side::Source).await?;
+    // The exporting transaction stays open until every lane has imported its snapshot, which
+    // happens when lanes connect at the start of the pipeline; it is closed when `client` drops.
+    let snapshot = export_snapshot(&client).await?;
+    check_source_version(&client).await?;
+    let mut catalog = pgcat::load(&client).await?;
+    let all_tables: Vec<QualifiedName> = catalog.tables.iter().map(|t| t.name.clone()).collect();
+    catalog.select(|name| settings.filter.matches(name));
+    for pattern in settings.filter.unmatched_includes(&all_tables) {
+        tracing::warn!("table pattern \"{pattern}\" matched no table of the source");
+    }
+    if !catalog.tables.is_empty() {
+        lock_source_tables(&client, &catalog).await?;
+    }
+    Ok((
+        Origin::Pg {
+            client,
+            url: url.clone(),
+            snapshot,
+        },
+        catalog,
+    ))
+}
+
+/// Opens a MySQL/MariaDB source: reads its catalog, maps it to PostgreSQL, and says what
+/// changes on the way.
+async fn open_mysql(settings: &CopySettings, url: &MyUrl) -> Result<(Origin, Catalog)> {
+    let mut conn = crate::source::mysql::connect(url).await?;
+    let schema = crate::catalog::mysql::load(&mut conn, &url.database).await?;
+    let all: Vec<QualifiedName> = schema
+        .tables
+        .iter()
+        .map(|t| QualifiedName::new(url.database.as_str(), t.name.as_str()))
+        .collect();
+    for pattern in settings.filter.unmatched_includes(&all) {
+        tracing::warn!("table pattern \"{pattern}\" matched no table of the source");
+    }
+    let plan = crate::plan::mysql::build(&schema, &settings.mysql, &settings.filter)?;
+    tracing::info!(
+        "MySQL source {} ({}): {} tables selected",
+        url,
+        schema.version,
+        plan.catalog.tables.len()
+    );
+    for note in &plan.notes {
+        tracing::warn!("{note}");
+    }
+    let catalog = plan.catalog.clone();
+    Ok((
+        Origin::My {
+            conn,
+            url: url.clone(),
+            plan: Box::new(plan),
+        },
+        catalog,
+    ))
 }
 
 /// Refuses sources whose catalogs the introspection queries do not know (before 13).
@@ -403,6 +540,14 @@ fn config_summary(settings: &CopySettings, catalog: &Catalog) -> String {
         format!("truncate = {}", settings.truncate),
         format!("chunk rows = {:?}", settings.chunk_rows),
         format!(
+            "mysql = zero_dates {:?}, nul_bytes {:?}, schema {:?}, names {:?}, casts {:?}",
+            settings.mysql.zero_dates,
+            settings.mysql.nul_bytes,
+            settings.mysql.schema,
+            settings.mysql.names,
+            settings.mysql.cast
+        ),
+        format!(
             "tables = {}",
             catalog
                 .tables
@@ -436,7 +581,24 @@ fn config_summary(settings: &CopySettings, catalog: &Catalog) -> String {
 
 /// How a table's writer records progress: key positions among the copied columns and the
 /// statements (keyless tables commit once per chunk).
-fn table_checkpoint(table: &Table, st: &StateRef, worker: i32, lease_secs: u32) -> TableCheckpoint {
+fn table_checkpoint(
+    table: &Table,
+    st: &StateRef,
+    worker: i32,
+    lease_secs: u32,
+    text_keys: bool,
+) -> TableCheckpoint {
+    let rejects_sql = state::rejects::insert_sql(st);
+    if text_keys {
+        // MySQL readers send each batch's last key as text.
+        return TableCheckpoint {
+            with_key: state::checkpoint_sql(st, KeyParams::Text, worker, lease_secs),
+            without_key: state::checkpoint_sql(st, KeyParams::None, worker, lease_secs),
+            key_positions: Vec::new(),
+            text_keys: table.chunk_key.is_some(),
+            rejects_sql,
+        };
+    }
     let cols: Vec<&str> = table.copy_columns().map(|c| c.name.as_str()).collect();
     let key: Vec<(usize, String)> = table
         .chunk_key
@@ -459,16 +621,18 @@ fn table_checkpoint(table: &Table, st: &StateRef, worker: i32, lease_secs: u32) 
         (Vec::new(), Vec::new())
     };
     TableCheckpoint {
-        with_key: state::checkpoint_sql(st, &types, worker, lease_secs),
-        without_key: state::checkpoint_sql(st, &[], worker, lease_secs),
+        with_key: state::checkpoint_sql(st, KeyParams::Raw(&types), worker, lease_secs),
+        without_key: state::checkpoint_sql(st, KeyParams::None, worker, lease_secs),
         key_positions: positions,
+        text_keys: false,
+        rejects_sql,
     }
 }
 
 /// What a new job records besides its schema.
 struct JobPlan<'a> {
     config: &'a str,
-    snapshot: &'a str,
+    snapshot: Option<&'a str>,
     chunks: &'a [crate::plan::Chunk],
     priority: &'a [i32],
 }
@@ -526,7 +690,7 @@ async fn create_schema_and_job(
     let job_sql = state::insert_job_sql(
         st,
         plan.config,
-        Some(plan.snapshot),
+        plan.snapshot,
         plan.chunks,
         &names,
         plan.priority,

@@ -70,10 +70,11 @@ pub async fn run(
         })?;
     drop(load);
     tracing::info!("demo shop loaded into {source}; copying it into {target}");
-    let app = settings.source.application_name.clone();
-    settings.source = source.clone();
+    let app = settings.target.application_name.clone();
+    let mut src_url = source.clone();
+    src_url.application_name = app.clone();
+    settings.source = crate::config::SourceUrl::Postgres(src_url);
     settings.target = target.clone();
-    settings.source.application_name = app.clone();
     settings.target.application_name = app;
     let copy = crate::copy::run(&settings, stop, terminal).await?;
 

@@ -17,11 +17,13 @@ pub mod pgcopy;
 pub mod pipeline;
 pub mod plan;
 pub mod progress;
+pub mod reject;
 pub mod schema;
 pub mod sink;
 pub mod source;
 pub mod state;
 pub mod status;
 pub mod transform;
+pub mod typemap;
 
 pub use error::{Error, Result};

@@ -6,6 +6,7 @@
 //! `pg_get_viewdef`, `format_type`) are kept as the server's own text.
 
 pub mod error;
+pub mod mysql;
 pub mod postgres;
 
 pub use error::CatalogError;

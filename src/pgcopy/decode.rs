@@ -17,6 +17,11 @@ pub struct Batch {
     pub rows: u64,
     /// Offset in `data` where the last tuple starts (its key is the batch's high-water mark).
     pub last_tuple_start: usize,
+    /// Rows of the source kept out of `data` because a value could not be converted.
+    pub rejects: Vec<crate::reject::Reject>,
+    /// The key of the last source row the batch covers, as text, when the reader knows it
+    /// that way (MySQL); `None` means: read it from the last tuple (PostgreSQL).
+    pub last_key: Option<Vec<String>>,
 }
 
 impl Batch {
@@ -189,6 +194,8 @@ impl TupleSplitter {
             data,
             rows: self.rows,
             last_tuple_start: self.last_start,
+            rejects: Vec::new(),
+            last_key: None,
         };
         self.out.reserve(self.batch_bytes + self.batch_bytes / 4);
         self.rows = 0;

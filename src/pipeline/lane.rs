@@ -16,7 +16,7 @@ use crate::connect::{connect, Side};
 use crate::error::{Error, Result};
 use crate::metrics::ChunkMetrics;
 use crate::sink::postgres::{Checkpoint, ChunkTarget, LoadMode, PgWriter, WriteStats};
-use crate::source::postgres::PgReader;
+use crate::source::Reader;
 use crate::state;
 use crate::transform::Passthrough;
 
@@ -26,13 +26,13 @@ const IDLE_POLL: Duration = Duration::from_millis(500);
 
 /// A lane's two connections.
 struct Conns {
-    reader: PgReader,
+    reader: Reader,
     writer: PgWriter,
 }
 
 async fn open_conns(shared: &Shared) -> Result<Conns> {
     let settings = &shared.settings;
-    let reader = PgReader::open(&settings.source, &shared.snapshots).await?;
+    let reader = Reader::open(&shared.source).await?;
     let quiet_triggers = settings.schema == crate::schema::SchemaMode::Existing;
     let writer = PgWriter::open(&settings.target, quiet_triggers).await?;
     Ok(Conns { reader, writer })
@@ -228,6 +228,9 @@ async fn copy_chunk(
     let checkpoint = Checkpoint {
         with_key: tc.with_key.clone(),
         without_key: tc.without_key.clone(),
+        text_keys: tc.text_keys,
+        rejects_sql: tc.rejects_sql.clone(),
+        table_name: table.name.to_string(),
         job: shared.state.job.clone(),
         table_no: chunk.table as i32,
         chunk_no: chunk.ordinal as i32,
@@ -246,6 +249,8 @@ async fn copy_chunk(
     let (tx, rx) = mpsc::channel(settings.channel_batches);
     let metrics = ChunkMetrics::new(&shared.table_metrics[chunk.table], &shared.run_metrics);
     let read = conns.reader.read_chunk(
+        &shared.source,
+        chunk.table,
         table,
         &chunk.range,
         chunk.resume_after.as_deref(),
@@ -267,12 +272,15 @@ async fn copy_chunk(
     let write = match (read, write) {
         (_, Err(e)) => return Err(e),
         (Err(e), _) => return Err(e),
-        (Ok(read), Ok(write)) if read.rows != write.rows => {
+        (Ok(read), Ok(write)) if read.rows != write.rows || read.rejected != write.rejected => {
             return Err(Error::Copy {
                 table: table.name.clone(),
                 chunk: label,
                 stage: "checking the row count",
-                reason: format!("read {} rows but wrote {}", read.rows, write.rows),
+                reason: format!(
+                    "read {} rows ({} rejected) but wrote {} ({} rejected)",
+                    read.rows, read.rejected, write.rows, write.rejected
+                ),
                 transient: false,
             })
         }
@@ -283,5 +291,6 @@ async fn copy_chunk(
         .table
         .committed
         .add(write.uncommitted_rows, write.uncommitted_bytes);
+    metrics.table.rejected.increment(write.uncommitted_rejected);
     Ok(write)
 }

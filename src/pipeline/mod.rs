@@ -29,6 +29,7 @@ use crate::metrics::{RunMetrics, TableMetrics};
 use crate::progress::{Progress, TableState, Terminal};
 use crate::schema::{Phases, Step};
 use crate::sink::postgres::LoadMode;
+use crate::source::Source;
 use crate::state::{self, StateRef, TableProgress};
 use post::PostTracker;
 
@@ -58,8 +59,8 @@ pub struct RunPlan {
     pub state: StateRef,
     /// This process's worker number in the job (the owner of the chunks it claims).
     pub worker: i32,
-    /// Source snapshots readers try to import, in order (the job's, then this run's).
-    pub snapshots: Vec<String>,
+    /// Where rows come from (with the snapshots or read plans readers need).
+    pub source: Source,
     /// After every table is finished: phases run one after another; the jobs of a phase run in
     /// parallel, the steps of a job in order.
     pub final_phases: Phases,
@@ -74,12 +75,16 @@ pub struct TableCheckpoint {
     pub with_key: String,
     /// Progress statement that leaves the key as it is.
     pub without_key: String,
+    /// Batches carry their last key as text (MySQL sources).
+    pub text_keys: bool,
+    /// Statement that stores rejected rows.
+    pub rejects_sql: String,
 }
 
 /// Everything lanes and builders share.
 struct Shared {
     settings: CopySettings,
-    snapshots: Vec<String>,
+    source: Source,
     tables: Vec<Table>,
     load_modes: Vec<LoadMode>,
     checkpoints: Vec<TableCheckpoint>,
@@ -267,7 +272,11 @@ pub async fn run(
         .iter()
         .map(|t| {
             let size = if t.has_storage() { t.size_bytes } else { 0 };
-            (t.name.to_string(), crate::plan::chunks::estimated_rows(t), size)
+            (
+                t.name.to_string(),
+                crate::plan::chunks::estimated_rows(t),
+                size,
+            )
         })
         .collect();
     let progress = Progress::new(&names);
@@ -282,7 +291,7 @@ pub async fn run(
         table_metrics,
         run_metrics: RunMetrics::new(settings.jobs, settings.channel_batches),
         settings: settings.clone(),
-        snapshots: plan.snapshots,
+        source: plan.source,
         tables: plan.tables,
         load_modes: plan.load_modes,
         checkpoints: plan.checkpoints,
@@ -380,6 +389,7 @@ pub async fn run(
             r.rows = p.rows.max(0) as u64;
             r.bytes = p.bytes.max(0) as u64;
             r.chunks = p.chunks.max(0) as usize;
+            r.rejected = p.rejected.max(0) as u64;
             r.data_time = first_chunk[t].unwrap_or(started).elapsed();
             tracing::info!(
                 "copied {}: {} rows, {:.1} MB",

@@ -2,6 +2,7 @@
 
 pub mod chunks;
 pub mod filter;
+pub mod mysql;
 
 pub use chunks::{Chunk, ChunkRange};
 pub use filter::TableFilter;

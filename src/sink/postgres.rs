@@ -45,6 +45,12 @@ pub struct Checkpoint {
     pub claim: i32,
     /// Positions of the key columns among the copied columns; empty for keyless tables.
     pub key_positions: Vec<usize>,
+    /// The reader gives each batch's last key as text (MySQL): commit part-way with it.
+    pub text_keys: bool,
+    /// Statement that stores rejected rows (`state::rejects::insert_sql`).
+    pub rejects_sql: String,
+    /// Target table name as recorded with rejects.
+    pub table_name: String,
     /// Commit after this many rows.
     pub commit_rows: u64,
     /// Commit after this many bytes.
@@ -56,19 +62,33 @@ pub struct Checkpoint {
 impl Checkpoint {
     /// Whether a chunk can commit part-way: its rows arrive in key order.
     pub fn resumable(&self) -> bool {
-        !self.key_positions.is_empty()
+        !self.key_positions.is_empty() || self.text_keys
     }
 
+    /// Stores the segment's rejects, then its progress and new offset (the key of the last
+    /// source row `last` covers), in the caller's transaction.
     async fn record(
         &self,
         client: &Client,
         last: Option<&Batch>,
-        rows: u64,
-        bytes: u64,
+        seg: &Segment,
         done: bool,
     ) -> std::result::Result<(), RecordError> {
-        let (rows, bytes) = (rows as i64, bytes as i64);
-        let base: [&(dyn tokio_postgres::types::ToSql + Sync); 7] = [
+        let db = |e: tokio_postgres::Error| {
+            RecordError::Db(db_reason(&e), crate::error::is_transient(&e))
+        };
+        crate::state::rejects::insert(
+            client,
+            &self.rejects_sql,
+            &self.job,
+            &self.table_name,
+            &seg.rejects,
+        )
+        .await
+        .map_err(db)?;
+        let (rows, bytes) = (seg.rows as i64, seg.bytes as i64);
+        let rejected = seg.rejects.len() as i64;
+        let base: [&(dyn tokio_postgres::types::ToSql + Sync); 8] = [
             &self.job,
             &self.table_no,
             &self.chunk_no,
@@ -76,9 +96,19 @@ impl Checkpoint {
             &bytes,
             &done,
             &self.claim,
+            &rejected,
         ];
-        let keys: Option<Vec<RawBinary>> = match (last, self.resumable()) {
-            (Some(batch), true) => {
+        if let Some(key) = last.and_then(|b| b.last_key.as_ref()) {
+            let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = base.to_vec();
+            params.push(key);
+            return match client.execute(&self.with_key, &params).await {
+                Ok(1) => Ok(()),
+                Ok(_) => Err(RecordError::LeaseLost),
+                Err(e) => Err(db(e)),
+            };
+        }
+        let keys: Option<Vec<RawBinary>> = match (last, !self.key_positions.is_empty()) {
+            (Some(batch), true) if batch.rows > 0 => {
                 let fields: Vec<Option<&[u8]>> =
                     crate::pgcopy::decode::fields(batch.last_tuple()).collect();
                 Some(
@@ -105,10 +135,7 @@ impl Checkpoint {
             Ok(1) => Ok(()),
             // Another worker owns the chunk now (see state::checkpoint_sql).
             Ok(_) => Err(RecordError::LeaseLost),
-            Err(e) => Err(RecordError::Db(
-                db_reason(&e),
-                crate::error::is_transient(&e),
-            )),
+            Err(e) => Err(db(e)),
         }
     }
 }
@@ -147,6 +174,19 @@ pub struct WriteStats {
     pub uncommitted_rows: u64,
     /// Bytes of the last segment.
     pub uncommitted_bytes: u64,
+    /// Source rows rejected (recorded in `sluice.rejects`).
+    pub rejected: u64,
+    /// Rejects of the last segment.
+    pub uncommitted_rejected: u64,
+}
+
+/// What the writer has sent since its last commit.
+#[derive(Default)]
+struct Segment {
+    rows: u64,
+    bytes: u64,
+    batches: u64,
+    rejects: Vec<crate::reject::Reject>,
 }
 
 /// The `COPY ... FROM STDIN` statement for a table.
@@ -241,19 +281,21 @@ impl PgWriter {
         };
         let mut sink = self.start_copy(table, mode, &fail_db).await?;
         let mut stats = WriteStats::default();
-        let (mut seg_rows, mut seg_bytes) = (0u64, 0u64);
+        let mut seg = Segment::default();
         let mut last: Option<Batch> = None;
         loop {
             let waited = std::time::Instant::now();
             let Some(batch) = rx.recv().await else { break };
             metrics.dequeued(waited.elapsed());
-            let batch = transform.apply(table, batch)?;
+            let mut batch = transform.apply(table, batch)?;
             metrics
                 .table
                 .written
                 .add(batch.rows, batch.data.len() as u64);
-            seg_rows += batch.rows;
-            seg_bytes += batch.data.len() as u64;
+            seg.rows += batch.rows;
+            seg.bytes += batch.data.len() as u64;
+            seg.batches += 1;
+            seg.rejects.append(&mut batch.rejects);
             for frame in encode::frames(&batch.data, FRAME_BYTES) {
                 sink.feed(frame)
                     .await
@@ -261,41 +303,45 @@ impl PgWriter {
             }
             last = Some(batch);
             let interrupted = checkpoint.stop.load(std::sync::atomic::Ordering::Relaxed);
-            let due = seg_rows >= checkpoint.commit_rows
-                || seg_bytes >= checkpoint.commit_bytes
+            let due = seg.rows + seg.rejects.len() as u64 >= checkpoint.commit_rows
+                || seg.bytes >= checkpoint.commit_bytes
                 || interrupted;
             if checkpoint.resumable() && due {
-                self.finish_copy(&mut sink, seg_rows, &fail, &fail_db)
+                self.finish_copy(&mut sink, seg.rows, &fail, &fail_db)
                     .await?;
                 checkpoint
-                    .record(&self.client, last.as_ref(), seg_rows, seg_bytes, false)
+                    .record(&self.client, last.as_ref(), &seg, false)
                     .await
                     .map_err(fail_record)?;
                 self.client
                     .batch_execute("COMMIT")
                     .await
                     .map_err(|e| fail_db("committing", &e))?;
-                metrics.table.committed.add(seg_rows, seg_bytes);
-                stats.rows += seg_rows;
-                stats.bytes += seg_bytes;
-                (seg_rows, seg_bytes) = (0, 0);
+                metrics.table.committed.add(seg.rows, seg.bytes);
+                metrics.table.rejected.increment(seg.rejects.len() as u64);
+                stats.rows += seg.rows;
+                stats.bytes += seg.bytes;
+                stats.rejected += seg.rejects.len() as u64;
+                seg = Segment::default();
                 if interrupted {
                     return Err(Error::Interrupted);
                 }
                 sink = self.start_copy(table, LoadMode::Append, &fail_db).await?;
             }
         }
-        self.finish_copy(&mut sink, seg_rows, &fail, &fail_db)
+        self.finish_copy(&mut sink, seg.rows, &fail, &fail_db)
             .await?;
-        let key_batch = if seg_rows > 0 { last.as_ref() } else { None };
+        let key_batch = if seg.batches > 0 { last.as_ref() } else { None };
         checkpoint
-            .record(&self.client, key_batch, seg_rows, seg_bytes, true)
+            .record(&self.client, key_batch, &seg, true)
             .await
             .map_err(fail_record)?;
-        stats.rows += seg_rows;
-        stats.bytes += seg_bytes;
-        stats.uncommitted_rows = seg_rows;
-        stats.uncommitted_bytes = seg_bytes;
+        stats.rows += seg.rows;
+        stats.bytes += seg.bytes;
+        stats.rejected += seg.rejects.len() as u64;
+        stats.uncommitted_rows = seg.rows;
+        stats.uncommitted_bytes = seg.bytes;
+        stats.uncommitted_rejected = seg.rejects.len() as u64;
         Ok(stats)
     }
 

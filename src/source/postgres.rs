@@ -24,6 +24,8 @@ pub struct ReadStats {
     pub rows: u64,
     /// Bytes of tuple data read (without COPY header and trailer).
     pub bytes: u64,
+    /// Source rows kept out of the batches (a value could not be converted).
+    pub rejected: u64,
 }
 
 /// The `COPY ... TO STDOUT` statement for one chunk of a table, resuming after a committed key.

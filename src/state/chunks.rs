@@ -219,24 +219,38 @@ pub async fn resume_point(
     Ok(row.map(|r| r.get(0)))
 }
 
+/// How a checkpoint gets the chunk's new offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyParams<'a> {
+    /// The offset does not move (a table without a key commits once per chunk).
+    None,
+    /// One parameter per key column, bound as raw binary values of these PostgreSQL types and
+    /// turned into text by the server (so every key type renders as PostgreSQL would).
+    Raw(&'a [String]),
+    /// One `text[]` parameter already holding the key as text (MySQL sources).
+    Text,
+}
+
 /// SQL that records progress of a chunk owned by `worker` and renews its lease: `$1` job,
-/// `$2` table, `$3` chunk, `$4` rows, `$5` bytes, `$6` done, `$7` the claim's token; then one
-/// parameter per key column, bound as raw binary values of the key type and turned into text
-/// by the server (so every key type renders exactly as PostgreSQL would). It updates no row
+/// `$2` table, `$3` chunk, `$4` rows, `$5` bytes, `$6` done, `$7` the claim's token, `$8`
+/// rows rejected; then the key parameters from `$9` (see [`KeyParams`]). It updates no row
 /// once the chunk has been taken over.
-pub fn checkpoint_sql(st: &StateRef, key_types: &[String], worker: i32, lease_secs: u32) -> String {
-    let key = if key_types.is_empty() {
-        "last_key".to_string()
-    } else {
-        let parts: Vec<String> = key_types
-            .iter()
-            .enumerate()
-            .map(|(i, t)| format!("(${}::{t})::text", i + 8))
-            .collect();
-        format!("ARRAY[{}]::text[]", parts.join(", "))
+pub fn checkpoint_sql(st: &StateRef, key: KeyParams<'_>, worker: i32, lease_secs: u32) -> String {
+    let key = match key {
+        KeyParams::None => "last_key".to_string(),
+        KeyParams::Text => "$9::text[]".to_string(),
+        KeyParams::Raw(types) => {
+            let parts: Vec<String> = types
+                .iter()
+                .enumerate()
+                .map(|(i, t)| format!("(${}::{t})::text", i + 9))
+                .collect();
+            format!("ARRAY[{}]::text[]", parts.join(", "))
+        }
     };
     format!(
         "UPDATE {} SET last_key = {key}, rows_done = rows_done + $4, bytes_done = bytes_done + $5, \
+         rows_rejected = rows_rejected + $8, \
          commits = commits + 1, status = CASE WHEN $6 THEN 'done' ELSE 'running' END, updated_at = now(), \
          lease_until = now() + interval '{lease_secs} seconds' \
          WHERE job = $1 AND table_no = $2 AND chunk_no = $3 AND owner = {worker} AND claims = $7",
@@ -294,6 +308,8 @@ pub struct TableProgress {
     pub rows: i64,
     /// Tuple bytes committed.
     pub bytes: i64,
+    /// Source rows rejected.
+    pub rejected: i64,
 }
 
 impl TableProgress {
@@ -319,7 +335,7 @@ pub async fn table_progress(
             &format!(
                 "SELECT table_no, count(*), count(*) FILTER (WHERE status = 'done'), \
                  count(*) FILTER (WHERE status = 'failed'), sum(rows_done)::int8, sum(bytes_done)::int8, \
-                 count(*) FILTER (WHERE status = 'running') \
+                 count(*) FILTER (WHERE status = 'running'), sum(rows_rejected)::int8 \
                  FROM {} WHERE job = $1 GROUP BY table_no",
                 st.table("chunks")
             ),
@@ -338,6 +354,7 @@ pub async fn table_progress(
                 rows: r.get::<_, Option<i64>>(4).unwrap_or(0),
                 bytes: r.get::<_, Option<i64>>(5).unwrap_or(0),
                 running: r.get(6),
+                rejected: r.get::<_, Option<i64>>(7).unwrap_or(0),
             };
         }
     }
@@ -434,9 +451,10 @@ mod tests {
             schema: "sluice".into(),
             job: "j".into(),
         };
-        let sql = checkpoint_sql(&st, &["integer".into(), "text".into()], 7, 60);
+        let types = ["integer".to_string(), "text".to_string()];
+        let sql = checkpoint_sql(&st, KeyParams::Raw(&types), 7, 60);
         assert!(
-            sql.contains("ARRAY[($8::integer)::text, ($9::text)::text]::text[]"),
+            sql.contains("ARRAY[($9::integer)::text, ($10::text)::text]::text[]"),
             "{sql}"
         );
         assert!(sql.ends_with("AND owner = 7 AND claims = $7"), "{sql}");

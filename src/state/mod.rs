@@ -12,6 +12,7 @@ use crate::error::{Error, Result};
 use crate::plan::Chunk;
 
 pub mod chunks;
+pub mod rejects;
 pub mod steps;
 pub mod worker;
 
@@ -19,7 +20,8 @@ pub use chunks::*;
 pub use steps::*;
 
 /// Version of the state tables' layout; [`ensure`] migrates older layouts forward.
-/// 1: jobs, chunks, steps. 2: chunk claims (owner, lease, priority), workers, job snapshot.
+/// 1: jobs, chunks, steps. 2: chunk claims (owner, lease, priority), workers, job snapshot,
+/// rejected rows.
 pub const STATE_VERSION: i32 = 2;
 
 /// Where the state lives and which job it is about.
@@ -97,19 +99,38 @@ pub fn create_sql(st: &StateRef) -> String {
            owner int,
            lease_until timestamptz,
            claims int NOT NULL DEFAULT 0,
+           rows_rejected bigint NOT NULL DEFAULT 0,
            PRIMARY KEY (job, table_no, chunk_no));
          CREATE TABLE IF NOT EXISTS {steps} (
            job text NOT NULL REFERENCES {jobs} (name) ON DELETE CASCADE,
            step text NOT NULL,
            done_at timestamptz NOT NULL DEFAULT now(),
            PRIMARY KEY (job, step));
-         {workers}",
+         {workers}
+         {rejects}",
         schema = quote_ident(&st.schema),
+        rejects = create_rejects_sql(st),
         meta = st.table("meta"),
         jobs = st.table("jobs"),
         chunks = st.table("chunks"),
         steps = st.table("steps"),
         workers = create_workers_sql(st),
+    )
+}
+
+fn create_rejects_sql(st: &StateRef) -> String {
+    format!(
+        "CREATE TABLE IF NOT EXISTS {rejects} (
+           job text NOT NULL REFERENCES {jobs} (name) ON DELETE CASCADE,
+           table_name text NOT NULL,
+           key text NOT NULL,
+           column_name text NOT NULL,
+           value text,
+           reason text NOT NULL,
+           at timestamptz NOT NULL DEFAULT now());
+         CREATE INDEX IF NOT EXISTS rejects_job_table ON {rejects} (job, table_name);",
+        rejects = st.table("rejects"),
+        jobs = st.table("jobs"),
     )
 }
 
@@ -134,14 +155,17 @@ fn migrate_1_to_2_sql(st: &StateRef) -> String {
     format!(
         "ALTER TABLE {chunks} ADD COLUMN IF NOT EXISTS priority int NOT NULL DEFAULT 0,
            ADD COLUMN IF NOT EXISTS owner int, ADD COLUMN IF NOT EXISTS lease_until timestamptz,
-           ADD COLUMN IF NOT EXISTS claims int NOT NULL DEFAULT 0;
+           ADD COLUMN IF NOT EXISTS claims int NOT NULL DEFAULT 0,
+           ADD COLUMN IF NOT EXISTS rows_rejected bigint NOT NULL DEFAULT 0;
          ALTER TABLE {jobs} ADD COLUMN IF NOT EXISTS snapshot text;
          {workers}
+         {rejects}
          UPDATE {meta} SET version = 2;",
         chunks = st.table("chunks"),
         jobs = st.table("jobs"),
         meta = st.table("meta"),
         workers = create_workers_sql(st),
+        rejects = create_rejects_sql(st),
     )
 }
 

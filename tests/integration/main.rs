@@ -5,6 +5,7 @@ mod codec_oracle;
 mod compose;
 mod copy;
 mod errors;
+mod mysql;
 mod observability;
 mod proxy;
 mod resume;

@@ -280,3 +280,75 @@ pub fn assert_same_ordered(src: &TestDb, dst: &TestDb, sql: &str) {
         show(&bl)
     );
 }
+
+/// A MariaDB/MySQL database created for one test and dropped when the value is dropped
+/// (local server, user root without password; override with SLUICE_TEST_MYSQL_HOST).
+pub struct MyDb {
+    /// Database name, `sluice_test_<tag>_<pid>_<n>`.
+    pub name: String,
+}
+
+fn my_host() -> String {
+    std::env::var("SLUICE_TEST_MYSQL_HOST").unwrap_or_else(|_| "127.0.0.1".into())
+}
+
+impl MyDb {
+    /// Creates a fresh, empty database.
+    pub fn new(tag: &str) -> Self {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let name = format!("sluice_test_{}_{}_{}", tag, std::process::id(), n);
+        mariadb(
+            None,
+            &format!(
+                "DROP DATABASE IF EXISTS {name}; CREATE DATABASE {name} CHARACTER SET utf8mb4"
+            ),
+        );
+        MyDb { name }
+    }
+
+    /// `mysql://root@127.0.0.1:3306/<name>`.
+    pub fn url(&self) -> String {
+        format!("mysql://root@{}:3306/{}", my_host(), self.name)
+    }
+
+    /// Runs SQL through the `mariadb` client; panics with its stderr on failure.
+    pub fn exec(&self, sql: &str) {
+        mariadb(Some(&self.name), sql);
+    }
+
+    /// Runs a query; tab-separated rows without headers.
+    pub fn query(&self, sql: &str) -> String {
+        mariadb(Some(&self.name), sql)
+    }
+}
+
+impl Drop for MyDb {
+    fn drop(&mut self) {
+        mariadb(None, &format!("DROP DATABASE IF EXISTS {}", self.name));
+    }
+}
+
+fn mariadb(db: Option<&str>, sql: &str) -> String {
+    let mut cmd = Command::new("mariadb");
+    cmd.args([
+        "-uroot",
+        "-h",
+        &my_host(),
+        "--batch",
+        "--skip-column-names",
+        "--default-character-set=utf8mb4",
+    ]);
+    if let Some(db) = db {
+        cmd.arg(db);
+    }
+    let out = cmd
+        .args(["-e", sql])
+        .output()
+        .expect("run the mariadb client");
+    assert!(
+        out.status.success(),
+        "mariadb failed: {}\n{sql}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim_end().to_string()
+}

@@ -1,0 +1,660 @@
+//! Planning a MySQL/MariaDB copy: the PostgreSQL schema that receives it (tables with mapped
+//! types, enum types, keys, indexes, foreign keys, identity columns), how each table is read,
+//! how it is cut into keyset chunks, and a list of everything that changed or stays behind.
+
+use std::collections::{HashMap, HashSet};
+
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, Row, Value};
+
+use crate::catalog::mysql::{MyColumn, MySchema, MyTable};
+use crate::catalog::{
+    quote_ident, quote_literal, Catalog, Column, Constraint, DdlObject, Identity, Index, KeyColumn,
+    QualifiedName, SchemaObject, Table,
+};
+use crate::config::{MysqlSection, NameCase};
+use crate::error::{Error, Result};
+use crate::plan::{Chunk, ChunkRange, TableFilter};
+use crate::schema::Step;
+use crate::source::mysql::{quote_my, KeyKind, MyKeyColumn, MyReadColumn, MyTablePlan};
+use crate::typemap::mysql::{map_column, Convert, Mapping};
+
+/// A planned MySQL copy.
+#[derive(Debug, Clone)]
+pub struct MysqlPlan {
+    /// The target side, in the neutral model the schema steps and the pipeline use.
+    pub catalog: Catalog,
+    /// How each table is read, by table number.
+    pub reads: Vec<Option<MyTablePlan>>,
+    /// After the load: identity sequences set past the copied maximum.
+    pub sequence_steps: Vec<Step>,
+    /// What the migration changes or leaves behind, one line each, for the log and summary.
+    pub notes: Vec<String>,
+}
+
+struct Names {
+    case: NameCase,
+}
+
+impl Names {
+    fn of(&self, name: &str) -> String {
+        match self.case {
+            NameCase::Lowercase => name.to_lowercase(),
+            NameCase::Preserve => name.to_string(),
+        }
+    }
+}
+
+/// Fails when two source names become the same target name.
+fn no_collisions<'a>(what: &str, names: impl Iterator<Item = (&'a str, String)>) -> Result<()> {
+    let mut seen: HashMap<String, &str> = HashMap::new();
+    for (source, target) in names {
+        if let Some(other) = seen.insert(target.clone(), source) {
+            return Err(Error::Config(format!(
+                "{what} {other} and {source} both become {target} on the target; set [mysql] names = \"preserve\""
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn key_kind(col: &MyColumn) -> Option<KeyKind> {
+    let unsigned = col.unsigned();
+    Some(match col.data_type.as_str() {
+        "tinyint" | "smallint" | "mediumint" | "int" | "integer" | "bigint" | "year" => {
+            if unsigned {
+                KeyKind::Unsigned
+            } else {
+                KeyKind::Signed
+            }
+        }
+        "decimal" | "numeric" => {
+            KeyKind::Decimal(col.precision.unwrap_or(10), col.scale.unwrap_or(0))
+        }
+        "date" => KeyKind::Date,
+        "datetime" | "timestamp" => KeyKind::DateTime,
+        "char" | "varchar" | "tinytext" | "text" | "mediumtext" | "longtext" if !col.json => {
+            KeyKind::Text
+        }
+        "binary" | "varbinary" => KeyKind::Binary,
+        _ => return None,
+    })
+}
+
+/// The chunking key: the primary key, else a unique index over NOT NULL columns, when every
+/// column is of a type the keyset predicate handles.
+fn chunk_key(t: &MyTable) -> Option<Vec<MyKeyColumn>> {
+    let col = |n: &str| t.columns.iter().find(|c| c.name == n);
+    let usable = |names: &[String]| -> Option<Vec<MyKeyColumn>> {
+        names
+            .iter()
+            .map(|n| {
+                let c = col(n)?;
+                (c.not_null && !c.generated()).then_some(())?;
+                Some(MyKeyColumn {
+                    name: c.name.clone(),
+                    kind: key_kind(c)?,
+                })
+            })
+            .collect()
+    };
+    if !t.primary_key.is_empty() {
+        if let Some(k) = usable(&t.primary_key) {
+            return Some(k);
+        }
+    }
+    t.indexes
+        .iter()
+        .filter(|i| i.unique && i.kind == "BTREE" && i.columns.iter().all(|c| c.prefix.is_none()))
+        .find_map(|i| {
+            let names: Option<Vec<String>> = i.columns.iter().map(|c| c.name.clone()).collect();
+            usable(&names?)
+        })
+}
+
+fn is_current_timestamp(d: &str) -> bool {
+    let d = d.trim().to_ascii_lowercase();
+    d.starts_with("current_timestamp") || d.starts_with("now(") || d == "localtimestamp"
+}
+
+/// The MySQL default as a PostgreSQL default expression, or a note saying why it is dropped.
+fn translate_default(
+    col: &MyColumn,
+    mapping: &Mapping,
+    mariadb: bool,
+) -> std::result::Result<Option<String>, String> {
+    let Some(raw) = col.default.as_deref() else {
+        return Ok(None);
+    };
+    if raw.eq_ignore_ascii_case("null") {
+        return Ok(None);
+    }
+    if is_current_timestamp(raw) {
+        return Ok(Some("CURRENT_TIMESTAMP".into()));
+    }
+    // MariaDB quotes literals ('abc') and shows expressions bare; MySQL shows literals bare.
+    let literal = if mariadb {
+        match raw.strip_prefix('\'').and_then(|r| r.strip_suffix('\'')) {
+            Some(inner) => Some(inner.replace("''", "'").replace("\\\\", "\\")),
+            None if raw.parse::<f64>().is_ok() => Some(raw.to_string()),
+            None if raw.starts_with("b'") => Some(raw.to_string()),
+            None => None,
+        }
+    } else if col.extra.to_ascii_lowercase().contains("default_generated") {
+        None
+    } else {
+        Some(raw.to_string())
+    };
+    let Some(lit) = literal else {
+        return Err(format!(
+            "default expression {raw} of {} not migrated",
+            col.name
+        ));
+    };
+    if lit.starts_with("0000-00-00")
+        || lit.contains("-00")
+            && matches!(col.data_type.as_str(), "date" | "datetime" | "timestamp")
+    {
+        return Err(format!("zero-date default {lit} of {} dropped", col.name));
+    }
+    Ok(Some(match &mapping.convert {
+        Convert::Bool => {
+            let v = lit.trim_start_matches("b'").trim_end_matches('\'');
+            let zero = v.chars().all(|c| c == '0');
+            (if zero { "false" } else { "true" }).to_string()
+        }
+        Convert::Int2
+        | Convert::Int4
+        | Convert::Int8
+        | Convert::NumericInt
+        | Convert::Numeric
+        | Convert::Float4
+        | Convert::Float8
+        | Convert::Year => {
+            if lit.parse::<f64>().is_err() {
+                return Err(format!(
+                    "default {lit} of {} is not a number; dropped",
+                    col.name
+                ));
+            }
+            lit
+        }
+        Convert::VarBit { .. } => {
+            let bits = lit.trim_start_matches("b'").trim_end_matches('\'');
+            format!("B'{bits}'")
+        }
+        Convert::SetArray => {
+            let parts: Vec<String> = if lit.is_empty() {
+                Vec::new()
+            } else {
+                lit.split(',').map(quote_literal).collect()
+            };
+            format!("ARRAY[{}]::text[]", parts.join(", "))
+        }
+        Convert::Bytea | Convert::GeometryWkb | Convert::UuidBinary => {
+            return Err(format!("binary default of {} not migrated", col.name))
+        }
+        _ => quote_literal(&lit),
+    }))
+}
+
+/// Builds the target schema and read plans for the tables of `schema` that `filter` selects
+/// (patterns over `database.table`).
+pub fn build(schema: &MySchema, cfg: &MysqlSection, filter: &TableFilter) -> Result<MysqlPlan> {
+    let names = Names {
+        case: cfg.names.unwrap_or_default(),
+    };
+    let target_schema = cfg.schema.clone().unwrap_or_else(|| "public".into());
+    let db = &schema.database;
+    let selected: Vec<&MyTable> = schema
+        .tables
+        .iter()
+        .filter(|t| filter.matches(&QualifiedName::new(db.as_str(), t.name.as_str())))
+        .collect();
+    no_collisions(
+        "tables",
+        selected
+            .iter()
+            .map(|t| (t.name.as_str(), names.of(&t.name))),
+    )?;
+    let mut notes = Vec::new();
+    let mut catalog = Catalog {
+        server_version: schema.version.clone(),
+        ..Default::default()
+    };
+    if target_schema != "public" {
+        catalog.schemas.push(SchemaObject {
+            name: target_schema.clone(),
+            owner: String::new(),
+            comment: None,
+        });
+    }
+    let mut reads = Vec::new();
+    let mut sequence_steps = Vec::new();
+    // Index names are per table in MySQL, per schema in PostgreSQL.
+    let mut used_names: HashSet<String> = HashSet::new();
+    let target_of: HashMap<&str, String> = selected
+        .iter()
+        .map(|t| (t.name.as_str(), names.of(&t.name)))
+        .collect();
+
+    for t in &selected {
+        no_collisions(
+            &format!("columns of {}", t.name),
+            t.columns
+                .iter()
+                .map(|c| (c.name.as_str(), names.of(&c.name))),
+        )?;
+        let tname = names.of(&t.name);
+        let qname = QualifiedName::new(target_schema.as_str(), tname.as_str());
+        if !t.engine.eq_ignore_ascii_case("innodb") {
+            notes.push(format!(
+                "{db}.{}: engine {} has no transactions, so its rows are read without a consistent snapshot",
+                t.name, t.engine
+            ));
+        }
+        let mut columns = Vec::new();
+        let mut read_cols = Vec::new();
+        let mut checks = Vec::new();
+        for c in &t.columns {
+            let mut m = map_column(&t.name, c, &cfg.cast)
+                .map_err(|why| Error::Config(format!("{db}.{}.{}: {why}", t.name, c.name)))?;
+            let cname = names.of(&c.name);
+            if let Convert::Enum { labels } = &m.convert {
+                let ty = QualifiedName::new(
+                    target_schema.as_str(),
+                    names.of(&format!("{}_{}", t.name, c.name)),
+                );
+                let list: Vec<String> = labels
+                    .iter()
+                    .filter(|l| !l.is_empty())
+                    .map(|l| quote_literal(l))
+                    .collect();
+                catalog.types.push(DdlObject {
+                    name: ty.clone(),
+                    ddl: format!(
+                        "CREATE TYPE {} AS ENUM ({});\n",
+                        ty.quoted(),
+                        list.join(", ")
+                    ),
+                });
+                m.pg_type = ty.quoted();
+            }
+            if let Convert::EnumText { labels } = &m.convert {
+                let list: Vec<String> = labels
+                    .iter()
+                    .filter(|l| !l.is_empty())
+                    .map(|l| quote_literal(l))
+                    .collect();
+                checks.push(Constraint {
+                    name: names.of(&format!("{}_{}_check", t.name, c.name)),
+                    definition: format!("CHECK ({} IN ({}))", quote_ident(&cname), list.join(", ")),
+                    ..Default::default()
+                });
+            }
+            if let Some(note) = &m.note {
+                notes.push(format!("{db}.{}.{}: {note}", t.name, c.name));
+            }
+            if c.generated() {
+                notes.push(format!(
+                    "{db}.{}.{}: generated column ({}) copied as plain values",
+                    t.name,
+                    c.name,
+                    c.generation.as_deref().unwrap_or("?")
+                ));
+            }
+            if c.extra.to_ascii_lowercase().contains("on update") {
+                notes.push(format!(
+                    "{db}.{}.{}: ON UPDATE CURRENT_TIMESTAMP not migrated (PostgreSQL needs a trigger for it)",
+                    t.name, c.name
+                ));
+            }
+            let identity = c.auto_increment().then(|| Identity {
+                always: false,
+                sequence: QualifiedName::new(
+                    target_schema.as_str(),
+                    format!("{tname}_{cname}_seq"),
+                ),
+                options: String::new(),
+            });
+            let default = if identity.is_some() {
+                None
+            } else {
+                match translate_default(c, &m, schema.is_mariadb()) {
+                    Ok(d) => d,
+                    Err(note) => {
+                        notes.push(format!("{db}.{}: {note}", t.name));
+                        None
+                    }
+                }
+            };
+            if c.auto_increment() {
+                let next = t.auto_increment.unwrap_or(1).max(1);
+                sequence_steps.push(Step {
+                    what: format!("set the identity of {qname}.{cname} past the copied rows"),
+                    sql: format!(
+                        "SELECT pg_catalog.setval(pg_catalog.pg_get_serial_sequence({}, {}), \
+                         greatest(coalesce(max({col}) + 1, 1), {next}), false) FROM {}",
+                        quote_literal(&qname.quoted()),
+                        quote_literal(&cname),
+                        qname.quoted(),
+                        col = quote_ident(&cname),
+                    ),
+                });
+            }
+            columns.push(Column {
+                name: cname,
+                attnum: columns.len() as i16 + 1,
+                type_sql: m.pg_type.clone(),
+                not_null: c.not_null,
+                default,
+                identity,
+                comment: c.comment.clone(),
+                ..Default::default()
+            });
+            read_cols.push(MyReadColumn {
+                name: c.name.clone(),
+                convert: m.convert.clone(),
+                not_null: c.not_null,
+            });
+        }
+        let key = chunk_key(t);
+        if key.is_none() {
+            notes.push(format!(
+                "{db}.{}: no primary key or unique NOT NULL key sluice can order by: copied as one chunk that a resume redoes whole",
+                t.name
+            ));
+        }
+        let quoted_cols = |cols: &[String]| {
+            cols.iter()
+                .map(|c| quote_ident(&names.of(c)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let primary_key = (!t.primary_key.is_empty()).then(|| {
+            let name = format!("{tname}_pkey");
+            used_names.insert(name.clone());
+            Constraint {
+                name: name.clone(),
+                definition: format!("PRIMARY KEY ({})", quoted_cols(&t.primary_key)),
+                index_definition: Some(format!(
+                    "CREATE UNIQUE INDEX {} ON {} USING btree ({})",
+                    quote_ident(&name),
+                    qname.quoted(),
+                    quoted_cols(&t.primary_key)
+                )),
+                ..Default::default()
+            }
+        });
+        let mut indexes = Vec::new();
+        for i in &t.indexes {
+            if i.kind == "FULLTEXT" || i.kind == "SPATIAL" {
+                notes.push(format!(
+                    "{db}.{}: {} index {} not migrated (use a GIN/tsvector or GiST/PostGIS index)",
+                    t.name, i.kind, i.name
+                ));
+                continue;
+            }
+            let Some(parts) = i
+                .columns
+                .iter()
+                .map(|c| {
+                    c.name.as_ref().map(|n| {
+                        if c.prefix.is_some() {
+                            notes.push(format!(
+                                "{db}.{}: index {} covers a prefix of {n}; the target indexes the whole column",
+                                t.name, i.name
+                            ));
+                        }
+                        format!(
+                            "{}{}",
+                            quote_ident(&names.of(n)),
+                            if c.descending { " DESC" } else { "" }
+                        )
+                    })
+                })
+                .collect::<Option<Vec<String>>>()
+            else {
+                notes.push(format!(
+                    "{db}.{}: expression index {} not migrated",
+                    t.name, i.name
+                ));
+                continue;
+            };
+            let mut name = names.of(&i.name);
+            if used_names.contains(&name) {
+                name = names.of(&format!("{}_{}", t.name, i.name));
+                notes.push(format!(
+                    "{db}.{}: index {} renamed {name} (index names are per schema in PostgreSQL)",
+                    t.name, i.name
+                ));
+            }
+            used_names.insert(name.clone());
+            indexes.push(Index {
+                name: name.clone(),
+                definition: format!(
+                    "CREATE {}INDEX {} ON {} USING btree ({})",
+                    if i.unique { "UNIQUE " } else { "" },
+                    quote_ident(&name),
+                    qname.quoted(),
+                    parts.join(", ")
+                ),
+                ..Default::default()
+            });
+        }
+        for (name, clause) in &t.checks {
+            notes.push(format!(
+                "{db}.{}: CHECK constraint {name} ({clause}) not migrated (MySQL expression syntax)",
+                t.name
+            ));
+        }
+        let mut foreign_keys = Vec::new();
+        for fk in &t.foreign_keys {
+            let Some(ref_target) = target_of
+                .get(fk.ref_table.as_str())
+                .filter(|_| fk.ref_database == *db)
+            else {
+                notes.push(format!(
+                    "{db}.{}: foreign key {} to {}.{} not migrated (the referenced table is not copied)",
+                    t.name, fk.name, fk.ref_database, fk.ref_table
+                ));
+                continue;
+            };
+            let rule = |r: &str| match r.to_ascii_uppercase().as_str() {
+                "CASCADE" => "CASCADE",
+                "SET NULL" => "SET NULL",
+                "SET DEFAULT" => "SET DEFAULT",
+                "RESTRICT" => "RESTRICT",
+                _ => "NO ACTION",
+            };
+            let references = QualifiedName::new(target_schema.as_str(), ref_target.as_str());
+            foreign_keys.push(Constraint {
+                name: names.of(&fk.name),
+                definition: format!(
+                    "FOREIGN KEY ({}) REFERENCES {} ({}) ON UPDATE {} ON DELETE {}",
+                    quoted_cols(&fk.columns),
+                    references.quoted(),
+                    quoted_cols(&fk.ref_columns),
+                    rule(&fk.on_update),
+                    rule(&fk.on_delete)
+                ),
+                references: Some(references),
+                ..Default::default()
+            });
+        }
+        let chunk_key_neutral = key.as_ref().map(|k| {
+            k.iter()
+                .map(|c| KeyColumn {
+                    name: names.of(&c.name),
+                    type_sql: columns
+                        .iter()
+                        .find(|col| col.name == names.of(&c.name))
+                        .map(|col| col.type_sql.clone())
+                        .unwrap_or_default(),
+                })
+                .collect()
+        });
+        catalog.tables.push(Table {
+            name: qname,
+            columns,
+            primary_key,
+            constraints: checks,
+            foreign_keys,
+            indexes,
+            chunk_key: chunk_key_neutral,
+            estimated_rows: t.estimated_rows,
+            blocks: t.data_bytes / 8192,
+            size_bytes: t.data_bytes,
+            comment: t.comment.clone(),
+            ..Default::default()
+        });
+        reads.push(Some(MyTablePlan {
+            source: t.name.clone(),
+            columns: read_cols,
+            key,
+        }));
+    }
+    for (kind, list) in [
+        ("view", &schema.views),
+        ("trigger", &schema.triggers),
+        ("routine", &schema.routines),
+        ("event", &schema.events),
+    ] {
+        for name in list {
+            notes.push(format!("{kind} {db}.{name} not migrated"));
+        }
+    }
+    Ok(MysqlPlan {
+        catalog,
+        reads,
+        sequence_steps,
+        notes,
+    })
+}
+
+fn key_text(row: &Row, i: usize) -> Option<String> {
+    match row.as_ref(i)? {
+        Value::Int(n) => Some(n.to_string()),
+        Value::UInt(n) => Some(n.to_string()),
+        Value::Bytes(b) => Some(match std::str::from_utf8(b) {
+            Ok(s) => s.to_string(),
+            Err(_) => b.iter().map(|x| format!("{x:02x}")).collect(),
+        }),
+        Value::Date(y, mo, d, h, mi, s, us) => Some(format!(
+            "{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}.{us:06}"
+        )),
+        _ => None,
+    }
+}
+
+/// Cuts table `index` into keyset chunks of about `chunk_rows` rows. A single integer key is
+/// split between its minimum and maximum; other keys by walking the key in order and taking
+/// every n-th value (one pass over the key's index, never a count of the table).
+pub async fn plan_chunks(
+    conn: &mut Conn,
+    read: &MyTablePlan,
+    table: &Table,
+    index: usize,
+    chunk_rows: u64,
+) -> Result<Vec<Chunk>> {
+    let rows = crate::plan::chunks::estimated_rows(table).max(0);
+    let wanted = ((rows as f64) / chunk_rows.max(1) as f64).ceil() as usize;
+    let whole = || {
+        vec![Chunk {
+            table: index,
+            ordinal: 0,
+            range: ChunkRange::Whole,
+            estimated_rows: rows,
+            estimated_bytes: table.size_bytes,
+            resume_after: None,
+        }]
+    };
+    let Some(key) = read.key.as_ref() else {
+        return Ok(whole());
+    };
+    if wanted <= 1 {
+        // One keyset chunk over everything: still read in key order, so it can checkpoint.
+        return Ok(vec![Chunk {
+            range: ChunkRange::Keyset {
+                lower: None,
+                upper: None,
+            },
+            ..whole().remove(0)
+        }]);
+    }
+    let fail = |e: mysql_async::Error| Error::Query {
+        what: format!("planning chunks of {}", table.name),
+        reason: e.to_string(),
+    };
+    let cols = key
+        .iter()
+        .map(|k| quote_my(&k.name))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let src = quote_my(&read.source);
+    let mut bounds: Vec<Vec<String>> = Vec::new();
+    if key.len() == 1 && matches!(key[0].kind, KeyKind::Signed | KeyKind::Unsigned) {
+        let row: Option<Row> = conn
+            .query_first(format!("SELECT MIN({cols}), MAX({cols}) FROM {src}"))
+            .await
+            .map_err(fail)?;
+        let parse = |r: &Row, i| key_text(r, i).and_then(|s| s.parse::<i128>().ok());
+        if let Some((lo, hi)) = row
+            .as_ref()
+            .and_then(|r| Some((parse(r, 0)?, parse(r, 1)?)))
+        {
+            let n = wanted as i128;
+            for i in 1..n {
+                let b = lo + (hi - lo) * i / n;
+                if bounds
+                    .last()
+                    .is_none_or(|l: &Vec<String>| l[0] != b.to_string())
+                {
+                    bounds.push(vec![b.to_string()]);
+                }
+            }
+        }
+    } else {
+        let step = (rows as usize / wanted).max(1);
+        let sql = format!("SELECT {cols} FROM {src} ORDER BY {cols}");
+        let mut result = conn.query_iter(sql).await.map_err(fail)?;
+        let mut seen = 0usize;
+        while let Some(row) = result.next().await.map_err(fail)? {
+            seen += 1;
+            if seen % step == 0 && bounds.len() + 1 < wanted {
+                let b: Option<Vec<String>> = (0..key.len()).map(|i| key_text(&row, i)).collect();
+                if let Some(b) = b {
+                    bounds.push(b);
+                }
+            }
+        }
+    }
+    if bounds.is_empty() {
+        return Ok(vec![Chunk {
+            range: ChunkRange::Keyset {
+                lower: None,
+                upper: None,
+            },
+            ..whole().remove(0)
+        }]);
+    }
+    let per = rows / (bounds.len() as i64 + 1);
+    let bytes = table.size_bytes / (bounds.len() as i64 + 1);
+    let mut chunks = Vec::new();
+    let mut lower: Option<Vec<String>> = None;
+    for upper in bounds.into_iter().map(Some).chain(std::iter::once(None)) {
+        chunks.push(Chunk {
+            table: index,
+            ordinal: chunks.len(),
+            range: ChunkRange::Keyset {
+                lower: lower.clone(),
+                upper: upper.clone(),
+            },
+            estimated_rows: per,
+            estimated_bytes: bytes,
+            resume_after: None,
+        });
+        lower = upper;
+    }
+    Ok(chunks)
+}

@@ -1,0 +1,47 @@
+//! Rows kept out of the target because a value cannot be converted: what, where and why.
+//!
+//! A reader (or, later, the transform stage) that cannot convert a value drops the whole row
+//! and records a [`Reject`]; the writer stores the rejects of a segment in `sluice.rejects` in
+//! the same transaction as the segment's rows and checkpoint, so a resume neither loses nor
+//! repeats one, and source rows = copied rows + rejected rows, always.
+
+/// Longest value text kept in a reject record.
+pub const VALUE_CHARS: usize = 200;
+
+/// One rejected row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reject {
+    /// The row's key on the source, e.g. `id=42` (or its position in its chunk for a table
+    /// without a key).
+    pub key: String,
+    /// The column whose value failed.
+    pub column: String,
+    /// The value, as text, cut to [`VALUE_CHARS`] characters.
+    pub value: String,
+    /// Why it failed, e.g. `zero date 0000-00-00 in a NOT NULL column`.
+    pub reason: String,
+}
+
+/// `value` cut to [`VALUE_CHARS`] characters, with an ellipsis when cut; NUL bytes (which a
+/// PostgreSQL text column cannot store) shown as `\0`.
+pub fn shorten(value: &str) -> String {
+    let cut = match value.char_indices().nth(VALUE_CHARS) {
+        Some((at, _)) => format!("{}...", &value[..at]),
+        None => value.to_string(),
+    };
+    cut.replace('\0', "\\0")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_values_are_cut() {
+        let long = "é".repeat(300);
+        let s = shorten(&long);
+        assert_eq!(s.chars().count(), VALUE_CHARS + 3);
+        assert_eq!(shorten("short"), "short");
+        assert_eq!(shorten("a\0b"), "a\\0b");
+    }
+}

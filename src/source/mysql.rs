@@ -1,0 +1,895 @@
+//! MySQL/MariaDB source: a streamed keyset query per chunk in a consistent-snapshot
+//! transaction, each row converted into a PostgreSQL binary COPY tuple.
+//!
+//! Rows come over the binary protocol (a prepared statement), so floats, dates and times
+//! arrive as typed values, never as text that lost digits. Each column's conversion is chosen
+//! once per chunk from the type mapping ([`crate::typemap::mysql`]); a value that cannot be
+//! converted rejects its row (recorded with key, column, value and reason) and the chunk goes
+//! on. Text arrives as UTF-8: the session's character set is utf8mb4, so the server decodes
+//! latin1 (which MySQL means as cp1252) and every other charset itself.
+
+use bytes::Bytes;
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, Row, Value};
+use tokio::sync::mpsc;
+
+use crate::catalog::Table;
+use crate::conninfo::mysql::MyUrl;
+use crate::error::{Error, Result};
+use crate::metrics::ChunkMetrics;
+use crate::pgcopy::values::{self as v, ValueError};
+use crate::pgcopy::Batch;
+use crate::plan::ChunkRange;
+use crate::reject::{shorten, Reject};
+use crate::source::postgres::ReadStats;
+use crate::typemap::mysql::Convert;
+
+/// What to do with zero and partial-zero dates (`0000-00-00`, `2020-00-15`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ZeroDates {
+    /// NULL (a NOT NULL column rejects the row instead).
+    #[default]
+    Null,
+    /// Reject the row.
+    Reject,
+    /// Put this date (or timestamp) instead, e.g. `1970-01-01`.
+    #[serde(untagged)]
+    Value(String),
+}
+
+/// What to do with NUL bytes in text, which PostgreSQL text cannot hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NulBytes {
+    /// Reject the row.
+    #[default]
+    Reject,
+    /// Remove the NUL bytes from the value.
+    Strip,
+}
+
+/// Value policies of a MySQL copy.
+#[derive(Debug, Clone, Default)]
+pub struct Policies {
+    /// Zero dates.
+    pub zero_dates: ZeroDates,
+    /// NUL bytes in text.
+    pub nul_bytes: NulBytes,
+}
+
+/// How a key column is compared and rendered in the keyset predicate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyKind {
+    /// Signed integer.
+    Signed,
+    /// Unsigned integer.
+    Unsigned,
+    /// DECIMAL(p,s).
+    Decimal(u64, u64),
+    /// DATE.
+    Date,
+    /// DATETIME or TIMESTAMP (compared as DATETIME(6); TIMESTAMP in the session's UTC).
+    DateTime,
+    /// A string compared in the column's collation.
+    Text,
+    /// Bytes, carried as hex.
+    Binary,
+}
+
+impl KeyKind {
+    /// The placeholder for one key value, cast so MySQL compares it in the key's own type
+    /// (a string against a BIGINT would otherwise be compared as a double).
+    fn placeholder(self) -> String {
+        match self {
+            KeyKind::Signed => "CAST(? AS SIGNED)".into(),
+            KeyKind::Unsigned => "CAST(? AS UNSIGNED)".into(),
+            KeyKind::Decimal(p, s) => format!("CAST(? AS DECIMAL({p},{s}))"),
+            KeyKind::Date => "CAST(? AS DATE)".into(),
+            KeyKind::DateTime => "CAST(? AS DATETIME(6))".into(),
+            KeyKind::Text => "?".into(),
+            KeyKind::Binary => "UNHEX(?)".into(),
+        }
+    }
+}
+
+/// One column of a chunking key.
+#[derive(Debug, Clone)]
+pub struct MyKeyColumn {
+    /// Source column name.
+    pub name: String,
+    /// How to compare it.
+    pub kind: KeyKind,
+}
+
+/// One copied column.
+#[derive(Debug, Clone)]
+pub struct MyReadColumn {
+    /// Source column name.
+    pub name: String,
+    /// Value conversion.
+    pub convert: Convert,
+    /// The target column is NOT NULL (a value that would become NULL rejects the row).
+    pub not_null: bool,
+}
+
+/// How to read one table.
+#[derive(Debug, Clone)]
+pub struct MyTablePlan {
+    /// Source table name.
+    pub source: String,
+    /// Copied columns, in target column order.
+    pub columns: Vec<MyReadColumn>,
+    /// Chunking key (`None`: the table is read as one chunk, in no order).
+    pub key: Option<Vec<MyKeyColumn>>,
+}
+
+/// Quotes a MySQL identifier.
+pub fn quote_my(ident: &str) -> String {
+    format!("`{}`", ident.replace('`', "``"))
+}
+
+/// The `WHERE` part for a keyset range (`lower < key <= upper`, after `resume_after`) and its
+/// parameters.
+pub fn keyset_predicate(
+    key: &[MyKeyColumn],
+    range: &ChunkRange,
+    resume_after: Option<&[String]>,
+) -> (String, Vec<Value>) {
+    let cols = format!(
+        "({})",
+        key.iter()
+            .map(|k| quote_my(&k.name))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let row = || {
+        format!(
+            "({})",
+            key.iter()
+                .map(|k| k.kind.placeholder())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    let mut preds = Vec::new();
+    let mut params = Vec::new();
+    let mut bind = |values: &[String]| {
+        params.extend(values.iter().map(|s| Value::Bytes(s.as_bytes().to_vec())))
+    };
+    if let ChunkRange::Keyset { lower, upper } = range {
+        if let Some(l) = lower {
+            preds.push(format!("{cols} > {}", row()));
+            bind(l);
+        }
+        if let Some(u) = upper {
+            preds.push(format!("{cols} <= {}", row()));
+            bind(u);
+        }
+    }
+    if let Some(after) = resume_after {
+        preds.push(format!("{cols} > {}", row()));
+        bind(after);
+    }
+    (preds.join(" AND "), params)
+}
+
+/// The chunk's query and parameters.
+pub fn chunk_query(
+    plan: &MyTablePlan,
+    range: &ChunkRange,
+    resume_after: Option<&[String]>,
+) -> (String, Vec<Value>) {
+    let cols = plan
+        .columns
+        .iter()
+        .map(|c| quote_my(&c.name))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut sql = format!("SELECT {cols} FROM {}", quote_my(&plan.source));
+    let mut params = Vec::new();
+    if let Some(key) = &plan.key {
+        let (pred, p) = keyset_predicate(key, range, resume_after);
+        if !pred.is_empty() {
+            sql.push_str(" WHERE ");
+            sql.push_str(&pred);
+        }
+        params = p;
+        sql.push_str(" ORDER BY ");
+        sql.push_str(
+            &key.iter()
+                .map(|k| quote_my(&k.name))
+                .collect::<Vec<_>>()
+                .join(", "),
+        );
+    }
+    (sql, params)
+}
+
+/// Opens a session with the settings every sluice MySQL session uses.
+pub async fn connect(url: &MyUrl) -> Result<Conn> {
+    let fail = |reason: String| Error::Connect {
+        side: "source",
+        url: url.to_string(),
+        reason,
+    };
+    let mut conn = tokio::time::timeout(url.connect_timeout, Conn::new(url.to_opts()))
+        .await
+        .map_err(|_| {
+            fail(format!(
+                "timed out after {} s",
+                url.connect_timeout.as_secs()
+            ))
+        })?
+        .map_err(|e| fail(e.to_string()))?;
+    // UTC so TIMESTAMP values arrive as UTC; utf8mb4 so the server decodes every charset;
+    // long network timeouts so a slow target cannot get the source to drop the stream.
+    conn.query_drop(
+        "SET time_zone = '+00:00', NAMES utf8mb4, SESSION net_write_timeout = 3600, \
+         SESSION net_read_timeout = 3600, SESSION wait_timeout = 28800",
+    )
+    .await
+    .map_err(|e| fail(e.to_string()))?;
+    Ok(conn)
+}
+
+/// A source session inside one consistent-snapshot transaction.
+pub struct MyReader {
+    conn: Conn,
+    policies: Policies,
+}
+
+impl MyReader {
+    /// Opens a session and starts `START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY`
+    /// (InnoDB tables are then read as of this moment, whatever the chunk).
+    pub async fn open(url: &MyUrl, policies: Policies) -> Result<Self> {
+        let mut conn = connect(url).await?;
+        conn.query_drop(
+            "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ; \
+             START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY",
+        )
+        .await
+        .map_err(|e| my_error("starting the snapshot transaction on the source", &e))?;
+        Ok(MyReader { conn, policies })
+    }
+
+    /// Streams one chunk into `tx` as batches of about `batch_bytes` of PostgreSQL tuples.
+    /// Returns early (without error) when the receiver is gone.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn read_chunk(
+        &mut self,
+        plan: &MyTablePlan,
+        table: &Table,
+        range: &ChunkRange,
+        resume_after: Option<&[String]>,
+        batch_bytes: usize,
+        tx: mpsc::Sender<Batch>,
+        metrics: &ChunkMetrics,
+    ) -> Result<ReadStats> {
+        let fail = |e: &mysql_async::Error| Error::Copy {
+            table: table.name.clone(),
+            chunk: range.to_string(),
+            stage: "reading the source",
+            reason: e.to_string(),
+            transient: my_transient(e),
+        };
+        let converters: Vec<Converter> = plan
+            .columns
+            .iter()
+            .map(|c| Converter::new(c, &self.policies))
+            .collect::<std::result::Result<_, String>>()
+            .map_err(|reason| Error::Copy {
+                table: table.name.clone(),
+                chunk: range.to_string(),
+                stage: "preparing the conversion",
+                reason,
+                transient: false,
+            })?;
+        let key_at: Vec<usize> = plan
+            .key
+            .iter()
+            .flatten()
+            .filter_map(|k| plan.columns.iter().position(|c| c.name == k.name))
+            .collect();
+        let (sql, params) = chunk_query(plan, range, resume_after);
+        let mut result = self
+            .conn
+            .exec_iter(sql, params)
+            .await
+            .map_err(|e| fail(&e))?;
+        let mut stats = ReadStats::default();
+        let fields = plan.columns.len() as i16;
+        let mut out = Batcher::new(batch_bytes);
+        let mut last: Option<Row> = None;
+        let mut position = 0u64;
+        while let Some(row) = result.next().await.map_err(|e| fail(&e))? {
+            position += 1;
+            let start = out.buf.len();
+            out.buf.extend_from_slice(&fields.to_be_bytes());
+            let mut failed = None;
+            for (i, conv) in converters.iter().enumerate() {
+                let value = row.as_ref(i).unwrap_or(&Value::NULL);
+                if let Err(reason) = conv.put(&mut out.buf, value) {
+                    failed = Some((i, reason));
+                    break;
+                }
+            }
+            match failed {
+                None => {
+                    out.rows += 1;
+                    out.last_start = start;
+                }
+                Some((i, reason)) => {
+                    out.buf.truncate(start);
+                    out.rejects.push(Reject {
+                        key: describe_key(&row, plan, &key_at)
+                            .unwrap_or_else(|| format!("row {position} of the chunk")),
+                        column: plan.columns[i].name.clone(),
+                        value: shorten(&display(row.as_ref(i).unwrap_or(&Value::NULL))),
+                        reason,
+                    });
+                }
+            }
+            last = Some(row);
+            if out.buf.len() >= batch_bytes {
+                let key = last.as_ref().and_then(|r| key_text(r, &key_at));
+                let batch = out.take(key);
+                if !send(batch, &tx, &mut stats, metrics).await {
+                    return Ok(stats);
+                }
+            }
+        }
+        drop(result);
+        if out.rows > 0 || !out.rejects.is_empty() {
+            let key = last.as_ref().and_then(|r| key_text(r, &key_at));
+            let batch = out.take(key);
+            send(batch, &tx, &mut stats, metrics).await;
+        }
+        Ok(stats)
+    }
+}
+
+/// Sends a batch; `false` when the writer is gone.
+async fn send(
+    batch: Batch,
+    tx: &mpsc::Sender<Batch>,
+    stats: &mut ReadStats,
+    metrics: &ChunkMetrics,
+) -> bool {
+    stats.rows += batch.rows;
+    stats.bytes += batch.data.len() as u64;
+    stats.rejected += batch.rejects.len() as u64;
+    metrics.table.read.add(
+        batch.rows + batch.rejects.len() as u64,
+        batch.data.len() as u64,
+    );
+    let waited = std::time::Instant::now();
+    if tx.send(batch).await.is_err() {
+        return false;
+    }
+    metrics.queued(waited.elapsed());
+    true
+}
+
+/// Tuples of a batch under construction.
+struct Batcher {
+    buf: Vec<u8>,
+    rows: u64,
+    last_start: usize,
+    rejects: Vec<Reject>,
+    size: usize,
+}
+
+impl Batcher {
+    fn new(size: usize) -> Self {
+        Batcher {
+            buf: Vec::with_capacity(size + size / 4),
+            rows: 0,
+            last_start: 0,
+            rejects: Vec::new(),
+            size,
+        }
+    }
+
+    fn take(&mut self, last_key: Option<Vec<String>>) -> Batch {
+        let buf = std::mem::replace(&mut self.buf, Vec::with_capacity(self.size + self.size / 4));
+        let batch = Batch {
+            data: Bytes::from(buf),
+            rows: self.rows,
+            last_tuple_start: self.last_start,
+            rejects: std::mem::take(&mut self.rejects),
+            last_key,
+        };
+        self.rows = 0;
+        self.last_start = 0;
+        batch
+    }
+}
+
+/// The key of a row as the text the state stores and a resume binds.
+fn key_text(row: &Row, key_at: &[usize]) -> Option<Vec<String>> {
+    if key_at.is_empty() {
+        return None;
+    }
+    key_at
+        .iter()
+        .map(|&i| match row.as_ref(i)? {
+            Value::Int(n) => Some(n.to_string()),
+            Value::UInt(n) => Some(n.to_string()),
+            Value::Bytes(b) => Some(match std::str::from_utf8(b) {
+                Ok(s) => s.to_string(),
+                Err(_) => hex(b),
+            }),
+            Value::Date(y, mo, d, h, mi, s, us) => Some(format!(
+                "{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}.{us:06}"
+            )),
+            other => Some(display(other)),
+        })
+        .collect()
+}
+
+/// `id=42, line=3` for a reject record.
+fn describe_key(row: &Row, plan: &MyTablePlan, key_at: &[usize]) -> Option<String> {
+    let values = key_text(row, key_at)?;
+    Some(
+        plan.key
+            .iter()
+            .flatten()
+            .zip(values)
+            .map(|(k, v)| format!("{}={v}", k.name))
+            .collect::<Vec<_>>()
+            .join(", "),
+    )
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// A value as text for messages and reject records.
+fn display(value: &Value) -> String {
+    match value {
+        Value::NULL => "NULL".into(),
+        Value::Bytes(b) => match std::str::from_utf8(b) {
+            Ok(s) => s.to_string(),
+            Err(_) => format!("\\x{}", hex(b)),
+        },
+        Value::Int(n) => n.to_string(),
+        Value::UInt(n) => n.to_string(),
+        Value::Float(f) => f.to_string(),
+        Value::Double(f) => f.to_string(),
+        Value::Date(y, mo, d, h, mi, s, us) => {
+            format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}.{us:06}")
+        }
+        Value::Time(neg, d, h, m, s, us) => format!(
+            "{}{}:{m:02}:{s:02}.{us:06}",
+            if *neg { "-" } else { "" },
+            u32::from(*h) + d * 24
+        ),
+    }
+}
+
+/// Whether a driver error is worth a retry on a new connection.
+pub fn my_transient(e: &mysql_async::Error) -> bool {
+    match e {
+        mysql_async::Error::Io(_) | mysql_async::Error::Driver(_) => true,
+        // 1040 too many connections, 1205 lock wait timeout, 1213 deadlock, 2006/2013 server
+        // gone or lost, 1053 server shutdown, 1927 connection killed (MariaDB), 1317 query
+        // interrupted.
+        mysql_async::Error::Server(s) => {
+            matches!(
+                s.code,
+                1040 | 1053 | 1205 | 1213 | 1317 | 1927 | 2006 | 2013
+            )
+        }
+        _ => false,
+    }
+}
+
+/// A driver error outside a chunk.
+pub fn my_error(what: &str, e: &mysql_async::Error) -> Error {
+    if my_transient(e) {
+        Error::Transient {
+            what: what.to_string(),
+            reason: e.to_string(),
+        }
+    } else {
+        Error::Query {
+            what: what.to_string(),
+            reason: e.to_string(),
+        }
+    }
+}
+
+/// A column's conversion, with what it needs resolved once per chunk.
+struct Converter {
+    convert: Convert,
+    not_null: bool,
+    nul: NulBytes,
+    zero: ZeroDates,
+    /// Zero-date replacement, parsed: (y, m, d, h, mi, s, us).
+    zero_value: Option<(u16, u8, u8, u8, u8, u8, u32)>,
+    zone: Option<jiff::tz::TimeZone>,
+}
+
+type Put = std::result::Result<(), String>;
+
+fn int_of(value: &Value) -> Option<i128> {
+    match value {
+        Value::Int(n) => Some(i128::from(*n)),
+        Value::UInt(n) => Some(i128::from(*n)),
+        Value::Bytes(b) => std::str::from_utf8(b).ok()?.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+fn wrong(value: &Value, what: &str) -> String {
+    format!("unexpected value {} for a {what} column", display(value))
+}
+
+fn parse_zero_value(text: &str) -> std::result::Result<(u16, u8, u8, u8, u8, u8, u32), String> {
+    let bad = || {
+        format!("zero_dates value \"{text}\" is not a date like 1970-01-01 or a timestamp like 1970-01-01 00:00:00")
+    };
+    let (date, time) = text
+        .trim()
+        .split_once(' ')
+        .unwrap_or((text.trim(), "00:00:00"));
+    let d: Vec<&str> = date.split('-').collect();
+    let t: Vec<&str> = time.split(':').collect();
+    if d.len() != 3 || t.len() != 3 {
+        return Err(bad());
+    }
+    let num = |s: &str| s.parse::<u32>().map_err(|_| bad());
+    let (y, m, dd) = (num(d[0])?, num(d[1])?, num(d[2])?);
+    let (h, mi, s) = (num(t[0])?, num(t[1])?, num(t[2])?);
+    v::timestamp_micros(y as u16, m as u8, dd as u8, h as u8, mi as u8, s as u8, 0)
+        .map_err(|e| format!("zero_dates value \"{text}\": {e}"))?;
+    Ok((y as u16, m as u8, dd as u8, h as u8, mi as u8, s as u8, 0))
+}
+
+impl Converter {
+    fn new(col: &MyReadColumn, p: &Policies) -> std::result::Result<Self, String> {
+        let zero_value = match &p.zero_dates {
+            ZeroDates::Value(text) => Some(parse_zero_value(text)?),
+            _ => None,
+        };
+        let zone = match &col.convert {
+            Convert::TimestampInZone { zone } => Some(
+                jiff::tz::TimeZone::get(zone)
+                    .map_err(|e| format!("time zone {zone} for {}: {e}", col.name))?,
+            ),
+            _ => None,
+        };
+        Ok(Converter {
+            convert: col.convert.clone(),
+            not_null: col.not_null,
+            nul: p.nul_bytes,
+            zero: p.zero_dates.clone(),
+            zero_value,
+            zone,
+        })
+    }
+
+    /// Appends `value` converted; an error is the reason to reject the row.
+    fn put(&self, buf: &mut Vec<u8>, value: &Value) -> Put {
+        if matches!(value, Value::NULL) {
+            if self.not_null {
+                return Err("NULL in a NOT NULL column".into());
+            }
+            v::put_null(buf);
+            return Ok(());
+        }
+        let ve = |e: ValueError| e.0;
+        match &self.convert {
+            Convert::Bool => match value {
+                Value::Bytes(b) => v::put_bool(buf, b.iter().any(|&x| x != 0)),
+                other => v::put_bool(
+                    buf,
+                    int_of(other).ok_or_else(|| wrong(other, "boolean"))? != 0,
+                ),
+            },
+            Convert::Int2 => {
+                let n = int_of(value).ok_or_else(|| wrong(value, "smallint"))?;
+                let n =
+                    i16::try_from(n).map_err(|_| format!("{n} is out of range for smallint"))?;
+                v::put_i16(buf, n);
+            }
+            Convert::Int4 => {
+                let n = int_of(value).ok_or_else(|| wrong(value, "integer"))?;
+                let n = i32::try_from(n).map_err(|_| format!("{n} is out of range for integer"))?;
+                v::put_i32(buf, n);
+            }
+            Convert::Int8 => {
+                let n = int_of(value).ok_or_else(|| wrong(value, "bigint"))?;
+                let n = i64::try_from(n).map_err(|_| format!("{n} is out of range for bigint"))?;
+                v::put_i64(buf, n);
+            }
+            Convert::NumericInt => match value {
+                Value::UInt(n) => v::put_numeric_u64(buf, *n),
+                Value::Int(n) => v::put_numeric_i64(buf, *n),
+                other => {
+                    let text = match other {
+                        Value::Bytes(b) => {
+                            std::str::from_utf8(b).map_err(|_| wrong(other, "numeric"))?
+                        }
+                        _ => return Err(wrong(other, "numeric")),
+                    };
+                    v::put_numeric_str(buf, text).map_err(ve)?;
+                }
+            },
+            Convert::Numeric => match value {
+                Value::Bytes(b) => {
+                    let text = std::str::from_utf8(b).map_err(|_| wrong(value, "decimal"))?;
+                    v::put_numeric_str(buf, text).map_err(ve)?;
+                }
+                Value::Int(n) => v::put_numeric_i64(buf, *n),
+                Value::UInt(n) => v::put_numeric_u64(buf, *n),
+                other => return Err(wrong(other, "decimal")),
+            },
+            Convert::Float4 => match value {
+                Value::Float(f) => v::put_f32(buf, *f),
+                Value::Double(f) => v::put_f32(buf, *f as f32),
+                other => return Err(wrong(other, "float")),
+            },
+            Convert::Float8 => match value {
+                Value::Double(f) => v::put_f64(buf, *f),
+                Value::Float(f) => v::put_f64(buf, f64::from(*f)),
+                other => return Err(wrong(other, "double")),
+            },
+            Convert::Text => self.put_text(buf, bytes_of(value)?)?,
+            Convert::Enum { labels } | Convert::EnumText { labels } => {
+                let b = bytes_of(value)?;
+                if !labels.iter().any(|l| l.as_bytes() == b) {
+                    return Err(format!(
+                        "'{}' is not one of the enum's labels ({})",
+                        String::from_utf8_lossy(b),
+                        labels.join(", ")
+                    ));
+                }
+                v::put_bytes(buf, b);
+            }
+            Convert::SetArray => {
+                let b = bytes_of(value)?;
+                std::str::from_utf8(b).map_err(|_| "set value is not valid UTF-8".to_string())?;
+                let parts: Vec<&[u8]> = if b.is_empty() {
+                    Vec::new()
+                } else {
+                    b.split(|&c| c == b',').collect()
+                };
+                v::put_text_array(buf, &parts);
+            }
+            Convert::Jsonb => {
+                let b = bytes_of(value)?;
+                check_json(b, true)?;
+                v::put_jsonb(buf, b);
+            }
+            Convert::JsonText => {
+                let b = bytes_of(value)?;
+                check_json(b, false)?;
+                v::put_bytes(buf, b);
+            }
+            Convert::Bytea => v::put_bytes(buf, bytes_of(value)?),
+            Convert::UuidBinary => {
+                let b = bytes_of(value)?;
+                let arr: &[u8; 16] = b
+                    .try_into()
+                    .map_err(|_| format!("{} bytes cannot be a uuid (16 needed)", b.len()))?;
+                v::put_uuid(buf, arr);
+            }
+            Convert::UuidText => {
+                let b = bytes_of(value)?;
+                v::put_uuid(buf, &parse_uuid(b)?);
+            }
+            Convert::Date => match self.date_parts(value)? {
+                Some((y, m, d, ..)) => v::put_date(buf, y, m, d).map_err(ve)?,
+                None => v::put_null(buf),
+            },
+            Convert::Timestamp | Convert::TimestampTz => match self.date_parts(value)? {
+                Some((y, m, d, h, mi, s, us)) => {
+                    v::put_timestamp(buf, y, m, d, h, mi, s, us).map_err(ve)?
+                }
+                None => v::put_null(buf),
+            },
+            Convert::TimestampInZone { .. } => match self.date_parts(value)? {
+                Some((y, m, d, h, mi, s, us)) => {
+                    let micros = self.zoned_micros(y, m, d, h, mi, s, us)?;
+                    v::put_timestamp_micros(buf, micros);
+                }
+                None => v::put_null(buf),
+            },
+            Convert::Time => match value {
+                Value::Time(neg, days, h, m, s, us) => {
+                    v::put_time(buf, *neg, *days, *h, *m, *s, *us).map_err(|e| {
+                        format!("{}: map the column to interval to keep such values", e.0)
+                    })?
+                }
+                other => return Err(wrong(other, "time")),
+            },
+            Convert::Interval => match value {
+                Value::Time(neg, days, h, m, s, us) => {
+                    v::put_interval_time(buf, *neg, *days, *h, *m, *s, *us)
+                }
+                other => return Err(wrong(other, "time")),
+            },
+            Convert::Year => {
+                let n = int_of(value).ok_or_else(|| wrong(value, "year"))?;
+                let n = i16::try_from(n).map_err(|_| format!("year {n} is out of range"))?;
+                v::put_i16(buf, n);
+            }
+            Convert::VarBit { bits } => v::put_varbit(buf, *bits, bytes_of(value)?).map_err(ve)?,
+            Convert::GeometryWkb => {
+                let b = bytes_of(value)?;
+                if b.len() < 5 {
+                    return Err(format!("{} bytes are not a spatial value", b.len()));
+                }
+                v::put_bytes(buf, &b[4..]);
+            }
+        }
+        Ok(())
+    }
+
+    fn put_text(&self, buf: &mut Vec<u8>, b: &[u8]) -> Put {
+        let text = std::str::from_utf8(b).map_err(|e| {
+            format!(
+                "invalid UTF-8 at byte {} (the server sent bytes that are not text in its charset)",
+                e.valid_up_to()
+            )
+        })?;
+        if !text.as_bytes().contains(&0) {
+            v::put_bytes(buf, b);
+            return Ok(());
+        }
+        match self.nul {
+            NulBytes::Reject => Err(
+                "NUL byte in text (PostgreSQL text cannot hold one; set nul_bytes = \"strip\" to remove them)"
+                    .into(),
+            ),
+            NulBytes::Strip => {
+                let stripped: Vec<u8> = b.iter().copied().filter(|&c| c != 0).collect();
+                v::put_bytes(buf, &stripped);
+                Ok(())
+            }
+        }
+    }
+
+    /// Date-time parts, `None` for a zero date turned NULL; a zero date is per policy.
+    #[allow(clippy::type_complexity)]
+    fn date_parts(
+        &self,
+        value: &Value,
+    ) -> std::result::Result<Option<(u16, u8, u8, u8, u8, u8, u32)>, String> {
+        let Value::Date(y, m, d, h, mi, s, us) = value else {
+            return Err(wrong(value, "date"));
+        };
+        if *y != 0 && *m != 0 && *d != 0 {
+            return Ok(Some((*y, *m, *d, *h, *mi, *s, *us)));
+        }
+        let shown = format!("{y:04}-{m:02}-{d:02}");
+        match (&self.zero, self.zero_value) {
+            (ZeroDates::Value(_), Some(parts)) => Ok(Some(parts)),
+            (ZeroDates::Null, _) if !self.not_null => Ok(None),
+            (ZeroDates::Null, _) => Err(format!(
+                "zero date {shown} in a NOT NULL column (set zero_dates to a date to keep such rows)"
+            )),
+            _ => Err(format!("zero date {shown} (zero_dates = \"reject\")")),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn zoned_micros(
+        &self,
+        y: u16,
+        m: u8,
+        d: u8,
+        h: u8,
+        mi: u8,
+        s: u8,
+        us: u32,
+    ) -> std::result::Result<i64, String> {
+        let tz = self.zone.clone().unwrap_or(jiff::tz::TimeZone::UTC);
+        let dt = jiff::civil::DateTime::new(
+            y as i16,
+            m as i8,
+            d as i8,
+            h as i8,
+            mi as i8,
+            s as i8,
+            (us * 1000) as i32,
+        )
+        .map_err(|e| e.to_string())?;
+        let zoned = dt.to_zoned(tz).map_err(|e| e.to_string())?;
+        let micros = zoned.timestamp().as_microsecond();
+        // PostgreSQL counts from 2000-01-01 UTC.
+        Ok(micros - 946_684_800_000_000)
+    }
+}
+
+fn bytes_of(value: &Value) -> std::result::Result<&[u8], String> {
+    match value {
+        Value::Bytes(b) => Ok(b),
+        other => Err(wrong(other, "string")),
+    }
+}
+
+fn parse_uuid(b: &[u8]) -> std::result::Result<[u8; 16], String> {
+    let text = std::str::from_utf8(b).map_err(|_| "uuid text is not UTF-8".to_string())?;
+    let hexes: Vec<u8> = text.bytes().filter(|c| *c != b'-').collect();
+    let bad = || format!("'{text}' is not a uuid");
+    if hexes.len() != 32 || !(text.len() == 36 || text.len() == 32) {
+        return Err(bad());
+    }
+    let mut out = [0u8; 16];
+    for (i, pair) in hexes.chunks(2).enumerate() {
+        let s = std::str::from_utf8(pair).map_err(|_| bad())?;
+        out[i] = u8::from_str_radix(s, 16).map_err(|_| bad())?;
+    }
+    Ok(out)
+}
+
+/// Checks JSON text the way PostgreSQL's input does: valid syntax, paired surrogates, and for
+/// `jsonb` no `\u0000` (which jsonb cannot store).
+fn check_json(b: &[u8], jsonb: bool) -> Put {
+    let value: serde_json::Value =
+        serde_json::from_slice(b).map_err(|e| format!("invalid JSON for PostgreSQL: {e}"))?;
+    if jsonb && has_nul(&value) {
+        return Err("JSON holds \\u0000, which PostgreSQL's jsonb cannot store".into());
+    }
+    Ok(())
+}
+
+fn has_nul(v: &serde_json::Value) -> bool {
+    match v {
+        serde_json::Value::String(s) => s.contains('\0'),
+        serde_json::Value::Array(a) => a.iter().any(has_nul),
+        serde_json::Value::Object(o) => o.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keyset_predicates_cast_placeholders() {
+        let key = vec![
+            MyKeyColumn {
+                name: "a".into(),
+                kind: KeyKind::Unsigned,
+            },
+            MyKeyColumn {
+                name: "b".into(),
+                kind: KeyKind::Text,
+            },
+        ];
+        let range = ChunkRange::Keyset {
+            lower: Some(vec!["1".into(), "x".into()]),
+            upper: None,
+        };
+        let (pred, params) = keyset_predicate(&key, &range, Some(&["5".into(), "y".into()]));
+        assert_eq!(
+            pred,
+            "(`a`, `b`) > (CAST(? AS UNSIGNED), ?) AND (`a`, `b`) > (CAST(? AS UNSIGNED), ?)"
+        );
+        assert_eq!(params.len(), 4);
+    }
+
+    #[test]
+    fn json_checks_follow_postgresql() {
+        assert!(check_json(br#"{"a": [1, 2.5e300, "x"]}"#, true).is_ok());
+        assert!(check_json(br#"{"a": "\u0000"}"#, true).is_err());
+        assert!(check_json(br#"{"a": "\u0000"}"#, false).is_ok());
+        assert!(check_json(br#"{"a": "\ud800"}"#, true).is_err());
+        assert!(check_json(b"{a:1}", true).is_err());
+    }
+
+    #[test]
+    fn uuid_text() {
+        assert_eq!(
+            parse_uuid(b"123e4567-e89b-12d3-a456-426614174000").map(|u| u[0]),
+            Ok(0x12)
+        );
+        assert!(parse_uuid(b"not-a-uuid").is_err());
+    }
+}
