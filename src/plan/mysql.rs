@@ -260,6 +260,20 @@ pub fn build(schema: &MySchema, cfg: &MysqlSection, filter: &TableFilter) -> Res
             let mut m = map_column(&t.name, c, &cfg.cast)
                 .map_err(|why| Error::Config(format!("{db}.{}.{}: {why}", t.name, c.name)))?;
             let cname = names.of(&c.name);
+            if c.auto_increment()
+                && !matches!(m.convert, Convert::Int2 | Convert::Int4 | Convert::Int8)
+            {
+                // PostgreSQL identity columns are smallint, integer or bigint; an id beyond
+                // 2^63-1 would be rejected with its key.
+                m = Mapping {
+                    pg_type: "bigint".into(),
+                    convert: Convert::Int8,
+                    note: Some(format!(
+                        "AUTO_INCREMENT {} becomes a bigint identity (values above 9223372036854775807 would be rejected)",
+                        c.column_type
+                    )),
+                };
+            }
             if let Convert::Enum { labels } = &m.convert {
                 let ty = QualifiedName::new(
                     target_schema.as_str(),

@@ -508,11 +508,14 @@ struct Converter {
     nul: NulBytes,
     zero: ZeroDates,
     /// Zero-date replacement, parsed: (y, m, d, h, mi, s, us).
-    zero_value: Option<(u16, u8, u8, u8, u8, u8, u32)>,
+    zero_value: Option<Civil>,
     zone: Option<jiff::tz::TimeZone>,
 }
 
 type Put = std::result::Result<(), String>;
+
+/// A civil date-time as MySQL sends it: year, month, day, hour, minute, second, microsecond.
+type Civil = (u16, u8, u8, u8, u8, u8, u32);
 
 fn int_of(value: &Value) -> Option<i128> {
     match value {
@@ -527,7 +530,7 @@ fn wrong(value: &Value, what: &str) -> String {
     format!("unexpected value {} for a {what} column", display(value))
 }
 
-fn parse_zero_value(text: &str) -> std::result::Result<(u16, u8, u8, u8, u8, u8, u32), String> {
+fn parse_zero_value(text: &str) -> std::result::Result<Civil, String> {
     let bad = || {
         format!("zero_dates value \"{text}\" is not a date like 1970-01-01 or a timestamp like 1970-01-01 00:00:00")
     };
@@ -754,11 +757,7 @@ impl Converter {
     }
 
     /// Date-time parts, `None` for a zero date turned NULL; a zero date is per policy.
-    #[allow(clippy::type_complexity)]
-    fn date_parts(
-        &self,
-        value: &Value,
-    ) -> std::result::Result<Option<(u16, u8, u8, u8, u8, u8, u32)>, String> {
+    fn date_parts(&self, value: &Value) -> std::result::Result<Option<Civil>, String> {
         let Value::Date(y, m, d, h, mi, s, us) = value else {
             return Err(wrong(value, "date"));
         };

@@ -145,3 +145,43 @@ fn compose_dockerfile_runs_sluice() {
         "the Dockerfile should install the sluice binary on PATH"
     );
 }
+
+/// The compose file's MariaDB source loads and copies with the compose job file, into its own
+/// schema, with the counts of the PostgreSQL demo.
+#[test]
+fn mariadb_demo_loads_and_copies() {
+    let my = crate::support::MyDb::new("demo_maria");
+    my.exec(include_str!("../../configs/demo/mariadb.sql"));
+    let pg = TestDb::new("demo_maria_dst");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["copy", "--source", &my.url(), "--target", &pg.url()])
+        .args(["--config", "configs/demo/mariadb.toml", "--jobs", "2"])
+        .current_dir(crate_root())
+        .env_remove("SLUICE_SOURCE")
+        .env_remove("SLUICE_TARGET")
+        .output()
+        .expect("run sluice");
+    assert!(out.status.success(), "{}", crate::support::describe(&out));
+    for (t, n) in [
+        ("customers", 20000),
+        ("orders", 200000),
+        ("order_events", 200000),
+    ] {
+        assert_eq!(
+            pg.query(&format!("SELECT count(*) FROM from_mariadb.{t}")),
+            n.to_string()
+        );
+    }
+    assert_eq!(
+        pg.query("SELECT name FROM from_mariadb.customers WHERE id = 2"),
+        "Œdipe 2"
+    );
+    assert_eq!(pg.query("SELECT name FROM sluice.jobs"), "mariadb");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("view")
+            && stderr.contains("paid_orders")
+            && stderr.contains("not migrated"),
+        "{stderr}"
+    );
+}

@@ -6,6 +6,7 @@ mod compose;
 mod copy;
 mod errors;
 mod mysql;
+mod mysql_schema;
 mod observability;
 mod proxy;
 mod resume;
