@@ -11,6 +11,11 @@ command -v pg_isready >/dev/null || need_apt+=(postgresql-client)
 command -v mariadb >/dev/null || need_apt+=(mariadb-client)
 command -v docker-compose >/dev/null || need_apt+=(docker-compose)
 command -v prometheus >/dev/null || need_apt+=(prometheus)
+# PostGIS for the spatial-column test, for the installed PostgreSQL major version.
+pg_major=$(ls /etc/postgresql 2>/dev/null | sort -n | tail -n1)
+if [ -n "$pg_major" ] && [ ! -e "/usr/share/postgresql/$pg_major/extension/postgis.control" ]; then
+  need_apt+=("postgresql-$pg_major-postgis-3")
+fi
 pkg-config --exists openssl 2>/dev/null || need_apt+=(libssl-dev pkg-config)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing: ${need_apt[*]}"

@@ -53,7 +53,7 @@ pub async fn run(
     let target = connect(&settings.target, Side::Target).await?;
     let (mut origin, catalog) = match &settings.source {
         SourceUrl::Postgres(url) => open_postgres(settings, url).await?,
-        SourceUrl::Mysql(url) => open_mysql(settings, url).await?,
+        SourceUrl::Mysql(url) => open_mysql(settings, url, &target).await?,
     };
     if catalog.tables.is_empty() {
         return Err(Error::Config(format!(
@@ -443,8 +443,25 @@ async fn open_postgres(settings: &CopySettings, url: &PgUrl) -> Result<(Origin, 
 
 /// Opens a MySQL/MariaDB source: reads its catalog, maps it to PostgreSQL, and says what
 /// changes on the way.
-async fn open_mysql(settings: &CopySettings, url: &MyUrl) -> Result<(Origin, Catalog)> {
+async fn open_mysql(
+    settings: &CopySettings,
+    url: &MyUrl,
+    target: &Client,
+) -> Result<(Origin, Catalog)> {
     let mut conn = crate::source::mysql::connect(url).await?;
+    // Spatial columns become PostGIS geometry when the target has the extension.
+    let geometry: Option<String> = target
+        .query_opt(
+            "SELECT format('%I.geometry', n.nspname) FROM pg_extension e \
+             JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'postgis'",
+            &[],
+        )
+        .await
+        .map_err(|e| Error::Query {
+            what: "looking for PostGIS on the target".into(),
+            reason: db_reason(&e),
+        })?
+        .map(|r| r.get(0));
     let schema = crate::catalog::mysql::load(&mut conn, &url.database).await?;
     let all: Vec<QualifiedName> = schema
         .tables
@@ -454,7 +471,12 @@ async fn open_mysql(settings: &CopySettings, url: &MyUrl) -> Result<(Origin, Cat
     for pattern in settings.filter.unmatched_includes(&all) {
         tracing::warn!("table pattern \"{pattern}\" matched no table of the source");
     }
-    let plan = crate::plan::mysql::build(&schema, &settings.mysql, &settings.filter)?;
+    let plan = crate::plan::mysql::build(
+        &schema,
+        &settings.mysql,
+        &settings.filter,
+        geometry.as_deref(),
+    )?;
     tracing::info!(
         "MySQL source {} ({}): {} tables selected",
         url,

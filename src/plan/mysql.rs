@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::plan::{Chunk, ChunkRange, TableFilter};
 use crate::schema::Step;
 use crate::source::mysql::{quote_my, KeyKind, MyKeyColumn, MyReadColumn, MyTablePlan};
-use crate::typemap::mysql::{map_column, Convert, Mapping};
+use crate::typemap::mysql::{map_column, postgis_mapping, Convert, Mapping};
 
 /// A planned MySQL copy.
 #[derive(Debug, Clone)]
@@ -200,7 +200,13 @@ fn translate_default(
 
 /// Builds the target schema and read plans for the tables of `schema` that `filter` selects
 /// (patterns over `database.table`).
-pub fn build(schema: &MySchema, cfg: &MysqlSection, filter: &TableFilter) -> Result<MysqlPlan> {
+/// `geometry` is the qualified name of PostGIS's type when the target has the extension.
+pub fn build(
+    schema: &MySchema,
+    cfg: &MysqlSection,
+    filter: &TableFilter,
+    geometry: Option<&str>,
+) -> Result<MysqlPlan> {
     let names = Names {
         case: cfg.names.unwrap_or_default(),
     };
@@ -259,6 +265,9 @@ pub fn build(schema: &MySchema, cfg: &MysqlSection, filter: &TableFilter) -> Res
         for c in &t.columns {
             let mut m = map_column(&t.name, c, &cfg.cast)
                 .map_err(|why| Error::Config(format!("{db}.{}.{}: {why}", t.name, c.name)))?;
+            if let (Convert::GeometryWkb, Some(geometry)) = (&m.convert, geometry) {
+                m = postgis_mapping(c, geometry).unwrap_or(m);
+            }
             let cname = names.of(&c.name);
             if c.auto_increment()
                 && !matches!(m.convert, Convert::Int2 | Convert::Int4 | Convert::Int8)

@@ -723,10 +723,14 @@ impl Converter {
             Convert::VarBit { bits } => v::put_varbit(buf, *bits, bytes_of(value)?).map_err(ve)?,
             Convert::GeometryWkb => {
                 let b = bytes_of(value)?;
-                if b.len() < 5 {
+                if b.len() < 9 {
                     return Err(format!("{} bytes are not a spatial value", b.len()));
                 }
                 v::put_bytes(buf, &b[4..]);
+            }
+            Convert::GeometryEwkb => {
+                let b = bytes_of(value)?;
+                put_ewkb(buf, b)?;
             }
         }
         Ok(())
@@ -802,6 +806,44 @@ impl Converter {
         // PostgreSQL counts from 2000-01-01 UTC.
         Ok(micros - 946_684_800_000_000)
     }
+}
+
+/// MySQL's spatial format (SRID as 4 little-endian bytes, then WKB) as PostGIS EWKB: the WKB
+/// with the SRID flag set in its type word and the SRID after it, in the WKB's byte order.
+fn put_ewkb(buf: &mut Vec<u8>, b: &[u8]) -> Put {
+    if b.len() < 9 {
+        return Err(format!("{} bytes are not a spatial value", b.len()));
+    }
+    let srid = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+    let wkb = &b[4..];
+    let little = match wkb[0] {
+        0 => false,
+        1 => true,
+        other => return Err(format!("WKB byte order {other} is neither 0 nor 1")),
+    };
+    let word = |x: [u8; 4]| {
+        if little {
+            u32::from_le_bytes(x)
+        } else {
+            u32::from_be_bytes(x)
+        }
+    };
+    let bytes = |x: u32| {
+        if little {
+            x.to_le_bytes()
+        } else {
+            x.to_be_bytes()
+        }
+    };
+    let kind = word([wkb[1], wkb[2], wkb[3], wkb[4]]) | 0x2000_0000;
+    let len = wkb.len() + 4;
+    let len = i32::try_from(len).map_err(|_| "spatial value too large".to_string())?;
+    buf.extend_from_slice(&len.to_be_bytes());
+    buf.push(wkb[0]);
+    buf.extend_from_slice(&bytes(kind));
+    buf.extend_from_slice(&bytes(srid));
+    buf.extend_from_slice(&wkb[5..]);
+    Ok(())
 }
 
 fn bytes_of(value: &Value) -> std::result::Result<&[u8], String> {
@@ -881,6 +923,21 @@ mod tests {
         assert!(check_json(br#"{"a": "\u0000"}"#, false).is_ok());
         assert!(check_json(br#"{"a": "\ud800"}"#, true).is_err());
         assert!(check_json(b"{a:1}", true).is_err());
+    }
+
+    #[test]
+    fn ewkb_carries_the_srid() {
+        // SRID 4326, then WKB POINT(1 2), little-endian.
+        let mut my = 4326u32.to_le_bytes().to_vec();
+        my.extend_from_slice(&[1, 1, 0, 0, 0]);
+        my.extend_from_slice(&1f64.to_le_bytes());
+        my.extend_from_slice(&2f64.to_le_bytes());
+        let mut out = Vec::new();
+        put_ewkb(&mut out, &my).unwrap_or_default();
+        assert_eq!(&out[..4], &25i32.to_be_bytes());
+        assert_eq!(&out[4..9], &[1, 1, 0, 0, 0x20]);
+        assert_eq!(&out[9..13], &4326u32.to_le_bytes());
+        assert_eq!(out.len(), 4 + 25);
     }
 
     #[test]

@@ -22,7 +22,7 @@
 //! | `timestamp(p)` | `timestamptz(p)` | read in UTC |
 //! | `time(p)` | `time(p)` | negative or 24 h and more: rejected (map to `interval` to keep them) |
 //! | `year` | `smallint` | |
-//! | `geometry` and the other spatial types | `bytea` | WKB (MySQL's SRID prefix removed) |
+//! | `geometry` and the other spatial types | `bytea` | WKB (MySQL's SRID prefix removed); PostGIS `geometry` with its SRID when the target has the extension |
 //!
 //! Alternatives (`to`): integers and `tinyint(1)` to `boolean`, `smallint`, `integer`,
 //! `bigint` or `numeric`; `binary(16)` to `uuid` (16 raw bytes), `char(36)`/`varchar(36)` to
@@ -100,6 +100,8 @@ pub enum Convert {
     },
     /// A spatial value to WKB `bytea` (the 4-byte SRID prefix dropped).
     GeometryWkb,
+    /// A spatial value to PostGIS `geometry` (EWKB with the SRID kept).
+    GeometryEwkb,
 }
 
 /// A column's target type and conversion.
@@ -325,6 +327,16 @@ pub fn chosen_mapping(col: &MyColumn, to: &str, zone: Option<&str>) -> Result<Ma
         _ => return no(),
     };
     Ok(m)
+}
+
+/// The PostGIS mapping of a spatial column, when the target has PostGIS (`geometry` is the
+/// type's qualified name there).
+pub fn postgis_mapping(col: &MyColumn, geometry: &str) -> Option<Mapping> {
+    spatial(&col.data_type).then(|| Mapping {
+        pg_type: geometry.to_string(),
+        convert: Convert::GeometryEwkb,
+        note: None,
+    })
 }
 
 /// The mapping of a column: the last matching rule wins over earlier ones, column rules over

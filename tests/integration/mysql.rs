@@ -462,3 +462,37 @@ fn mysql_connection_errors_are_clear_and_keep_the_password() {
         assert!(!all.contains(secret), "{url}: the password was printed");
     }
 }
+
+#[test]
+fn spatial_columns_become_postgis_geometry_when_the_target_has_it() {
+    let my = MyDb::new("mygis");
+    my.exec(
+        "CREATE TABLE places (id int PRIMARY KEY, p point, area polygon, g geometry);
+         INSERT INTO places VALUES
+          (1, ST_GeomFromText('POINT(1 2)', 4326),
+              ST_GeomFromText('POLYGON((0 0, 4 0, 4 4, 0 4, 0 0))', 4326),
+              ST_GeomFromText('LINESTRING(0 0, 1 1, 2 0)')),
+          (2, NULL, NULL, NULL);",
+    );
+    let pg = TestDb::new("mygis_dst");
+    pg.exec("CREATE EXTENSION postgis");
+    let out = copy(&my, &pg, &[]);
+    assert!(out.status.success(), "{}", describe(&out));
+    assert_eq!(
+        pg.query("SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'places'::regclass AND attname = 'p'"),
+        "geometry"
+    );
+    assert_eq!(
+        pg.query("SELECT ST_AsText(p), ST_SRID(p), ST_Area(area), ST_SRID(area), ST_AsText(g) FROM places WHERE id = 1"),
+        "POINT(1 2)|4326|16|4326|LINESTRING(0 0,1 1,2 0)"
+    );
+    assert_eq!(pg.query("SELECT count(*) FROM places WHERE p IS NULL"), "1");
+    // Without PostGIS, the same columns arrive as WKB bytea.
+    let plain = TestDb::new("mygis_plain");
+    let out = copy(&my, &plain, &[]);
+    assert!(out.status.success(), "{}", describe(&out));
+    assert_eq!(
+        plain.query("SELECT encode(p, 'hex') FROM places WHERE id = 1"),
+        "0101000000000000000000f03f0000000000000040"
+    );
+}
