@@ -307,6 +307,28 @@ fn put_numeric_integer(buf: &mut Vec<u8>, negative: bool, mut v: u64) {
     }
 }
 
+/// The `numeric` values that are not numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NumericSpecial {
+    /// `NaN`.
+    NaN,
+    /// `Infinity` (PostgreSQL 14 and later).
+    Infinity,
+    /// `-Infinity` (PostgreSQL 14 and later).
+    NegInfinity,
+}
+
+/// `numeric` NaN or an infinity: no digits, the special sign word.
+pub fn put_numeric_special(buf: &mut Vec<u8>, which: NumericSpecial) {
+    let sign: u16 = match which {
+        NumericSpecial::NaN => 0xC000,
+        NumericSpecial::Infinity => 0xD000,
+        NumericSpecial::NegInfinity => 0xF000,
+    };
+    put_len(buf, 8);
+    put_numeric_header(buf, 0, 0, sign, 0);
+}
+
 /// `numeric` from an unsigned 64-bit integer (MySQL BIGINT UNSIGNED), exactly.
 pub fn put_numeric_u64(buf: &mut Vec<u8>, v: u64) {
     put_numeric_integer(buf, false, v);

@@ -4,6 +4,8 @@
 //! tuples pass through as wire bytes ([`Passthrough`]). Column mappings, casts and defaults plug
 //! in here as other implementations of [`Transform`].
 
+pub mod cast;
+
 use crate::catalog::Table;
 use crate::error::Result;
 use crate::pgcopy::Batch;
