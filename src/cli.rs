@@ -20,7 +20,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Copy tables (schema, data, indexes, constraints, sequences) from the source to the target.
-    Copy(CopyArgs),
+    Copy(Box<CopyArgs>),
     /// Show the progress of copy jobs recorded in the target (chunks, rows, rate, ETA, errors).
     Status(StatusArgs),
     /// Build a demo shop database on a local server, copy it with progress and metrics, check it.
@@ -155,6 +155,15 @@ pub struct CopyArgs {
     /// Keep serving metrics this many seconds after the run, for a last scrape [default: 0].
     #[arg(long, value_name = "SECS")]
     pub metrics_linger_secs: Option<u64>,
+    /// Stop when more rows than this are rejected: a count (1000) or a percent of rows read (0.5%).
+    #[arg(long, value_name = "N|PCT%")]
+    pub max_rejects: Option<String>,
+    /// Show the tables and the resolved mapping of every column, then stop (nothing is written).
+    #[arg(long)]
+    pub dry_run: bool,
+    /// At the end, also write the job's rejected rows to this file (JSON lines).
+    #[arg(long, value_name = "PATH")]
+    pub rejects_file: Option<PathBuf>,
     /// Print only errors and the final summary.
     #[arg(long, short = 'q')]
     pub quiet: bool,
@@ -195,6 +204,9 @@ impl CopyArgs {
             lease_secs: self.lease_secs,
             metrics_addr: self.metrics_addr.clone(),
             metrics_linger_secs: self.metrics_linger_secs,
+            max_rejects: self.max_rejects.clone(),
+            dry_run: self.dry_run,
+            rejects_file: self.rejects_file.clone(),
         }
     }
 }

@@ -31,6 +31,12 @@ pub struct FileConfig {
     /// MySQL/MariaDB sources: value policies, names, type rules.
     #[serde(default)]
     pub mysql: MysqlSection,
+    /// Per-table mappings: rename, columns, casts, defaults, clean-ups, filter.
+    #[serde(default)]
+    pub table: Vec<crate::mapping::TableRule>,
+    /// Type-wide casts (PostgreSQL type names); per-column rules win.
+    #[serde(default)]
+    pub cast: Vec<crate::mapping::TypeRule>,
 }
 
 /// `[mysql]`: how a MySQL or MariaDB source is converted.
@@ -119,6 +125,9 @@ pub struct CopySection {
     pub fail_fast: Option<bool>,
     /// Seconds a worker's claim on a chunk lasts without a checkpoint or heartbeat.
     pub lease_secs: Option<u32>,
+    /// Stop the copy when more rows than this are rejected: a count ("1000") or a percent of
+    /// the rows read ("0.5%").
+    pub max_rejects: Option<String>,
 }
 
 /// The source database: PostgreSQL, or MySQL/MariaDB.
@@ -188,6 +197,56 @@ pub struct CopySettings {
     pub metrics_linger_secs: u64,
     /// MySQL source settings (ignored for a PostgreSQL source).
     pub mysql: MysqlSection,
+    /// Column mappings and type-wide casts.
+    pub rules: crate::mapping::Rules,
+    /// Limit on rejected rows.
+    pub max_rejects: Option<MaxRejects>,
+    /// Show the resolved plan and mappings, copy nothing.
+    pub dry_run: bool,
+    /// Also write the job's rejected rows to this file (JSON lines) at the end of the run.
+    pub rejects_file: Option<PathBuf>,
+}
+
+/// When rejected rows stop a copy.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum MaxRejects {
+    /// More than this many rows.
+    Count(u64),
+    /// More than this percent of the rows read (checked once 10 000 rows were read, and at
+    /// the end).
+    Percent(f64),
+}
+
+impl MaxRejects {
+    /// Parses "1000" or "0.5%".
+    pub fn parse(s: &str) -> Result<Self> {
+        let bad = || {
+            Error::Config(format!(
+                "max_rejects \"{s}\" is neither a row count (\"1000\") nor a percent (\"0.5%\")"
+            ))
+        };
+        match s.trim().strip_suffix('%') {
+            Some(p) => {
+                let p: f64 = p.trim().parse().map_err(|_| bad())?;
+                if !(0.0..=100.0).contains(&p) {
+                    return Err(bad());
+                }
+                Ok(MaxRejects::Percent(p))
+            }
+            None => Ok(MaxRejects::Count(s.trim().parse().map_err(|_| bad())?)),
+        }
+    }
+
+    /// Whether `rejected` of `read` rows is over the limit (`end`: the run is over, so a
+    /// percent applies however few rows were read).
+    pub fn exceeded(&self, rejected: u64, read: u64, end: bool) -> bool {
+        match *self {
+            MaxRejects::Count(n) => rejected > n,
+            MaxRejects::Percent(p) => {
+                (end || read >= 10_000) && read > 0 && rejected as f64 * 100.0 > p * read as f64
+            }
+        }
+    }
 }
 
 /// Values given on the command line or in the environment, which win over the file.
@@ -231,6 +290,12 @@ pub struct CopyOverrides {
     pub metrics_addr: Option<String>,
     /// `--metrics-linger-secs`.
     pub metrics_linger_secs: Option<u64>,
+    /// `--max-rejects`.
+    pub max_rejects: Option<String>,
+    /// `--dry-run`.
+    pub dry_run: bool,
+    /// `--rejects-file`.
+    pub rejects_file: Option<PathBuf>,
 }
 
 /// Reads and parses a job file.
@@ -367,6 +432,20 @@ impl CopySettings {
             metrics_addr,
             metrics_linger_secs,
             mysql: file.mysql,
+            rules: crate::mapping::Rules {
+                tables: file.table,
+                casts: file.cast,
+                file: over.config.as_ref().map_or_else(
+                    || "config".to_string(),
+                    |p| format!("config file {}", p.display()),
+                ),
+            },
+            max_rejects: match over.max_rejects.or(c.max_rejects) {
+                Some(m) => Some(MaxRejects::parse(&m)?),
+                None => None,
+            },
+            dry_run: over.dry_run,
+            rejects_file: over.rejects_file,
         };
         settings.validate()?;
         let mut settings = settings;

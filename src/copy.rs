@@ -8,7 +8,9 @@ use tokio_postgres::Client;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use crate::catalog::{postgres as pgcat, Catalog, QualifiedName, Table};
+use crate::catalog::{
+    postgres as pgcat, quote_ident, quote_literal, Catalog, QualifiedName, Table,
+};
 use crate::config::{CopySettings, SourceUrl};
 use crate::connect::{connect, Side};
 use crate::conninfo::mysql::MyUrl;
@@ -38,6 +40,8 @@ pub struct CopyOutcome {
     pub prepare_time: std::time::Duration,
     /// What the copy changed on the way or left behind (MySQL sources), one line each.
     pub notes: Vec<String>,
+    /// With `--dry-run`: the resolved tables and column mappings (nothing was copied).
+    pub dry_run: Option<String>,
 }
 
 /// Copies the selected tables of the source into the target, schema included.
@@ -51,10 +55,20 @@ pub async fn run(
 ) -> Result<CopyOutcome> {
     let started = std::time::Instant::now();
     let target = connect(&settings.target, Side::Target).await?;
-    let (mut origin, catalog) = match &settings.source {
+    let (mut origin, mut catalog) = match &settings.source {
         SourceUrl::Postgres(url) => open_postgres(settings, url).await?,
         SourceUrl::Mysql(url) => open_mysql(settings, url, &target).await?,
     };
+    let maps = map_tables(settings, &mut catalog, &mut origin, &target).await?;
+    if settings.dry_run {
+        return Ok(CopyOutcome {
+            tables: catalog.tables.iter().map(|t| t.name.clone()).collect(),
+            report: RunReport::default(),
+            prepare_time: started.elapsed(),
+            notes: Vec::new(),
+            dry_run: Some(dry_run_text(&catalog, &maps)),
+        });
+    }
     if catalog.tables.is_empty() {
         return Err(Error::Config(format!(
             "no table of the source {} matched the table patterns ({}); patterns are globs over schema.table{}",
@@ -143,7 +157,8 @@ pub async fn run(
                     .unwrap_or_else(|| crate::plan::order::auto_chunk_rows(table, lane_share));
                 let planned = match &mut origin {
                     Origin::Pg { client, .. } => {
-                        plan_table(client, table, i, rows, catalog.server_version_num).await?
+                        let read = maps[i].as_ref().map_or(table, |m| &m.read);
+                        plan_table(client, read, i, rows, catalog.server_version_num).await?
                     }
                     Origin::My { conn, plan, .. } => {
                         match plan.reads.get(i).and_then(Option::as_ref) {
@@ -198,7 +213,21 @@ pub async fn run(
             }
             let mut url = url.clone();
             url.application_name = format!("{}/{}", url.application_name, worker.no);
-            Source::Postgres { url, snapshots }
+            let reads = maps
+                .iter()
+                .map(|m| {
+                    m.as_ref().map(|m| crate::source::postgres::PgRead {
+                        table: m.read.clone(),
+                        as_text: m.as_text.clone(),
+                        filter: m.filter.clone(),
+                    })
+                })
+                .collect();
+            Source::Postgres {
+                url,
+                snapshots,
+                reads: Arc::new(reads),
+            }
         }
         Origin::My { url, plan, .. } => Source::Mysql {
             url: url.clone(),
@@ -338,7 +367,12 @@ pub async fn run(
         Origin::Pg { .. } => Vec::new(),
     };
     let tables: Vec<QualifiedName> = catalog.tables.iter().map(|t| t.name.clone()).collect();
+    let transforms = maps
+        .into_iter()
+        .map(|m| m.and_then(|m| m.transform).map(Arc::new))
+        .collect();
     let plan = RunPlan {
+        transforms,
         tables: catalog.tables,
         load_modes,
         post_steps,
@@ -372,6 +406,32 @@ pub async fn run(
             return Err(e);
         }
     };
+    if let Some(path) = &settings.rejects_file {
+        let fresh = connect(&settings.target, Side::Target).await?;
+        let n = state::rejects::export(&fresh, &st, path).await?;
+        tracing::info!(
+            "{n} rejected row(s) of job \"{}\" written to {}",
+            st.job,
+            path.display()
+        );
+    }
+    // A percent limit is judged on the whole run once it is over.
+    if let Some(limit) = settings.max_rejects {
+        let rejected: u64 = report.tables.iter().map(|t| t.rejected).sum();
+        let read: u64 = report.tables.iter().map(|t| t.rows + t.rejected).sum();
+        if limit.exceeded(rejected, read, true) {
+            worker.end(&settings.target, &st).await;
+            return Err(Error::TooManyRejects {
+                rejected,
+                read,
+                limit: match limit {
+                    crate::config::MaxRejects::Count(n) => n.to_string(),
+                    crate::config::MaxRejects::Percent(p) => format!("{p}%"),
+                },
+                last: "over the whole run; every table was copied".into(),
+            });
+        }
+    }
     // The coordinator's connection may have broken during a long run; lanes reconnect, so
     // does this last write.
     if state::set_phase(&target, &st, "done", None).await.is_err() {
@@ -385,7 +445,130 @@ pub async fn run(
         report,
         prepare_time,
         notes,
+        dry_run: None,
     })
+}
+
+/// Applies the job file's `[[table]]` and `[[cast]]` rules to the catalog (target names and
+/// types) and to the MySQL read plans; returns how each table is read and transformed.
+async fn map_tables(
+    settings: &CopySettings,
+    catalog: &mut Catalog,
+    origin: &mut Origin,
+    target: &Client,
+) -> Result<Vec<Option<crate::mapping::TableMapping>>> {
+    let n = catalog.tables.len();
+    if settings.rules.is_empty() {
+        return Ok(vec![None; n]);
+    }
+    // Per-run values (`default_sql`, `value_sql`) are evaluated once, on the target.
+    let mut sql_values = HashMap::new();
+    for (expr, ty) in crate::mapping::sql_expressions(&settings.rules, catalog) {
+        let sql = format!("SELECT (({expr})::{ty})::text");
+        let row = target.query_one(&sql, &[]).await.map_err(|e| {
+            Error::Config(format!(
+                "{}: evaluating \"{expr}\" as {ty} on the target: {}",
+                settings.rules.file,
+                db_reason(&e)
+            ))
+        })?;
+        let v: Option<String> = row.get(0);
+        sql_values.insert((expr, ty), v.unwrap_or_default());
+    }
+    let source_names: Vec<QualifiedName> = match &*origin {
+        Origin::Pg { .. } => catalog.tables.iter().map(|t| t.name.clone()).collect(),
+        Origin::My { url, plan, .. } => (0..n)
+            .map(|i| match plan.reads.get(i).and_then(Option::as_ref) {
+                Some(r) => QualifiedName::new(url.database.as_str(), r.source.as_str()),
+                None => catalog.tables[i].name.clone(),
+            })
+            .collect(),
+    };
+    let natural = catalog.tables.clone();
+    let ctx = crate::mapping::Context {
+        job: &settings.job,
+        source_names,
+        sql_values,
+    };
+    let maps = crate::mapping::apply(&settings.rules, catalog, &ctx)?;
+    if let Origin::My { plan, .. } = origin {
+        for (i, m) in maps.iter().enumerate() {
+            let (Some(m), Some(Some(read))) = (m, plan.reads.get_mut(i)) else {
+                continue;
+            };
+            let nat: Vec<&crate::catalog::Column> = natural[i].copy_columns().collect();
+            let kept: Vec<String> = m.read.copy_columns().map(|c| c.name.clone()).collect();
+            let mut cols = Vec::new();
+            for (pos, col) in read.columns.iter().enumerate() {
+                let Some(nc) = nat.get(pos) else { continue };
+                let Some(at) = kept.iter().position(|k| *k == nc.name) else {
+                    continue;
+                };
+                let mut col = col.clone();
+                if m.as_text.get(at).copied().unwrap_or(false) {
+                    col.convert = crate::typemap::mysql::Convert::AsText {
+                        date: nc.type_sql == "date",
+                        boolean: col.convert == crate::typemap::mysql::Convert::Bool,
+                    };
+                    // The transform decides what a NULL becomes.
+                    col.not_null = false;
+                }
+                cols.push(col);
+            }
+            read.columns = cols;
+            read.filter = m.filter.clone();
+        }
+        // Identity steps name the table and column on the target.
+        for (i, t) in catalog.tables.iter().enumerate() {
+            let old = &natural[i];
+            if old.name == t.name
+                && old
+                    .columns
+                    .iter()
+                    .zip(&t.columns)
+                    .all(|(a, b)| a.name == b.name)
+            {
+                continue;
+            }
+            for step in &mut plan.sequence_steps {
+                if !step.sql.contains(&quote_literal(&old.name.quoted())) {
+                    continue;
+                }
+                let mut sql = step.sql.replace(
+                    &quote_literal(&old.name.quoted()),
+                    &quote_literal(&t.name.quoted()),
+                );
+                sql = sql.replace(
+                    &format!("FROM {}", old.name.quoted()),
+                    &format!("FROM {}", t.name.quoted()),
+                );
+                if let Some(m) = &maps[i] {
+                    for l in &m.lines {
+                        if let Some((src, _)) = &l.source {
+                            if *src != l.target {
+                                sql = sql.replace(&quote_literal(src), &quote_literal(&l.target));
+                                sql = sql.replace(
+                                    &format!("max({})", quote_ident(src)),
+                                    &format!("max({})", quote_ident(&l.target)),
+                                );
+                            }
+                        }
+                    }
+                }
+                step.sql = sql;
+            }
+        }
+    }
+    Ok(maps)
+}
+
+/// The `--dry-run` report: tables, their target names and every column's resolved mapping.
+fn dry_run_text(catalog: &Catalog, maps: &[Option<crate::mapping::TableMapping>]) -> String {
+    format!(
+        "dry run: nothing was written; {} table(s) would be copied\n{}",
+        catalog.tables.len(),
+        crate::mapping::describe(catalog, maps)
+    )
 }
 
 /// The source session that planning uses, by kind.
@@ -568,6 +751,10 @@ fn config_summary(settings: &CopySettings, catalog: &Catalog) -> String {
             settings.mysql.schema,
             settings.mysql.names,
             settings.mysql.cast
+        ),
+        format!(
+            "mappings = {:?} {:?} {:?}",
+            settings.rules.tables, settings.rules.casts, settings.max_rejects
         ),
         format!(
             "tables = {}",

@@ -92,19 +92,34 @@ pub enum Error {
     /// The user asked the copy to stop (Ctrl-C / SIGTERM); committed work is kept.
     #[error("interrupted")]
     Interrupted,
+    /// More rows were rejected than `max_rejects` allows; the copy stopped.
+    #[error("{rejected} of {read} rows read were rejected, over max_rejects = {limit} (last: {last}); \
+             see the rejects with `SELECT * FROM sluice.rejects`, fix the data or the mapping, and run the same command again to resume")]
+    TooManyRejects {
+        /// Rows rejected by this worker.
+        rejected: u64,
+        /// Rows read by this worker.
+        read: u64,
+        /// The limit as configured.
+        limit: String,
+        /// The last rejected row: table, key, column and reason.
+        last: String,
+    },
     /// A worker task panicked or was cancelled: a bug, not bad input.
     #[error("internal error: {0}")]
     Internal(String),
 }
 
 impl Error {
-    /// The process exit code: 2 usage/config, 3 connection, 4 interrupted (resumable), 1 else.
+    /// The process exit code: 2 usage/config, 3 connection, 4 interrupted (resumable), 5 too
+    /// many rejected rows, 1 else.
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Config(_) => 2,
             Error::Connect { .. } => 3,
             Error::Incomplete { source, .. } => source.exit_code(),
             Error::Interrupted => 4,
+            Error::TooManyRejects { .. } => 5,
             _ => 1,
         }
     }

@@ -12,6 +12,7 @@ pub mod conninfo;
 pub mod copy;
 pub mod demo;
 pub mod error;
+pub mod mapping;
 pub mod metrics;
 pub mod pgcopy;
 pub mod pipeline;

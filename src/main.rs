@@ -67,7 +67,10 @@ fn main() -> ExitCode {
                     let _ = bars.clear();
                 }
                 if let Ok(outcome) = &result {
-                    println!("{}", sluice::copy::summary(outcome));
+                    match &outcome.dry_run {
+                        Some(text) => print!("{text}"),
+                        None => println!("{}", sluice::copy::summary(outcome)),
+                    }
                 }
                 if let (Some(addr), n) = (settings.metrics_addr, settings.metrics_linger_secs) {
                     if n > 0 {

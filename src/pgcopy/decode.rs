@@ -22,6 +22,9 @@ pub struct Batch {
     /// The key of the last source row the batch covers, as text, when the reader knows it
     /// that way (MySQL); `None` means: read it from the last tuple (PostgreSQL).
     pub last_key: Option<Vec<String>>,
+    /// The key fields (binary) of the last source row the batch covers, when the transform
+    /// stage rejected that row so that the last tuple is not it; `None`: read the last tuple.
+    pub last_raw_key: Option<Vec<Option<Bytes>>>,
 }
 
 impl Batch {
@@ -196,6 +199,7 @@ impl TupleSplitter {
             last_tuple_start: self.last_start,
             rejects: Vec::new(),
             last_key: None,
+            last_raw_key: None,
         };
         self.out.reserve(self.batch_bytes + self.batch_bytes / 4);
         self.rows = 0;

@@ -56,13 +56,32 @@ pub(super) async fn run(shared: &Shared, events: &mpsc::Sender<Event>) -> Result
                 }
             },
         };
-        let claimed = state::claim_chunk(
-            c.writer.client(),
-            &shared.state,
-            shared.worker,
-            shared.settings.lease_secs,
-        )
-        .await;
+        // Claims are serialized within the process, so that a chunk another lane has just
+        // claimed is in `busy` before this lane looks for chunks nobody here is on.
+        let claimed = {
+            let mut busy = shared.busy.lock().await;
+            let list: Vec<(i32, i32)> = busy.iter().copied().collect();
+            let claimed = state::claim_chunk(
+                c.writer.client(),
+                &shared.state,
+                shared.worker,
+                shared.settings.lease_secs,
+                &list,
+            )
+            .await;
+            if let Ok(Some(claim)) = &claimed {
+                let key = (claim.chunk.table as i32, claim.chunk.ordinal as i32);
+                if claim.token > 1 && claim.owner_before == Some(shared.worker) {
+                    tracing::warn!(
+                        "{} {} was left running by a lane of this worker; taking it up again from its last checkpoint",
+                        shared.tables[claim.chunk.table].name,
+                        claim.chunk.range
+                    );
+                }
+                busy.insert(key);
+            }
+            claimed
+        };
         let claim = match claimed {
             Ok(Some(claim)) => claim,
             Ok(None) => match state::open_chunks(c.writer.client(), &shared.state).await {
@@ -88,7 +107,9 @@ pub(super) async fn run(shared: &Shared, events: &mpsc::Sender<Event>) -> Result
         };
         failures = 0;
         shared.run_metrics.lanes_active.increment(1.0);
+        let key = (claim.chunk.table as i32, claim.chunk.ordinal as i32);
         let copied = copy_claimed(shared, &mut conns, claim, events).await;
+        shared.busy.lock().await.remove(&key);
         shared.run_metrics.lanes_active.decrement(1.0);
         copied?;
     }
@@ -188,7 +209,10 @@ async fn copy_claimed(
                 record_attempt(shared, &claim, &e.to_string(), false).await;
                 tokio::time::sleep(wait).await;
             }
-            Err(e) if matches!(e, Error::Interrupted) || shared.settings.fail_fast => {
+            Err(e)
+                if matches!(e, Error::Interrupted | Error::TooManyRejects { .. })
+                    || shared.settings.fail_fast =>
+            {
                 return Err(e)
             }
             Err(e) => {
@@ -247,6 +271,20 @@ async fn copy_chunk(
         shared.load_modes[chunk.table]
     };
     let (tx, rx) = mpsc::channel(settings.channel_batches);
+    // A mapped table's rows go through the transform on a thread of their own, between two
+    // bounded channels, so casts use a core without holding up the reader or the writer.
+    let (rx, transformer) = match shared.transforms[chunk.table].clone() {
+        None => (rx, None),
+        Some(t) => {
+            let (tx2, rx2) = mpsc::channel(settings.channel_batches);
+            let limits = (shared.settings.max_rejects, table.name.to_string());
+            let counts = shared.clone_counts();
+            let handle = tokio::task::spawn_blocking(move || {
+                run_transform(&t, rx, tx2, limits.0, &limits.1, &counts)
+            });
+            (rx2, Some(handle))
+        }
+    };
     let metrics = ChunkMetrics::new(&shared.table_metrics[chunk.table], &shared.run_metrics);
     let read = conns.reader.read_chunk(
         &shared.source,
@@ -267,24 +305,50 @@ async fn copy_chunk(
         .writer
         .write_chunk(&into, &Passthrough, &checkpoint, rx, &metrics);
     let (read, write) = tokio::join!(read, write);
+    let transformed = match transformer {
+        None => None,
+        Some(h) => Some(h.await.map_err(|e| {
+            Error::Internal(format!("the transform of {} failed: {e}", table.name))
+        })?),
+    };
+    // The transform's error (too many rejects) explains both ends stopping early.
+    let shift = match transformed {
+        Some(Err(e)) => return Err(e),
+        Some(Ok(t)) => t,
+        None => crate::transform::TransformStats::default(),
+    };
     // The writer's error explains a reader that stopped early, and vice versa a reader's
     // error explains a writer that saw the stream end short.
     let write = match (read, write) {
         (_, Err(e)) => return Err(e),
         (Err(e), _) => return Err(e),
-        (Ok(read), Ok(write)) if read.rows != write.rows || read.rejected != write.rejected => {
+        (Ok(read), Ok(write))
+            if read.rows != write.rows + shift.rejected
+                || read.rejected + shift.rejected != write.rejected =>
+        {
             return Err(Error::Copy {
                 table: table.name.clone(),
                 chunk: label,
                 stage: "checking the row count",
                 reason: format!(
-                    "read {} rows ({} rejected) but wrote {} ({} rejected)",
-                    read.rows, read.rejected, write.rows, write.rejected
+                    "read {} rows ({} rejected), the transform rejected {}, but wrote {} ({} rejected)",
+                    read.rows, read.rejected, shift.rejected, write.rows, write.rejected
                 ),
                 transient: false,
             })
         }
-        (Ok(_), Ok(write)) => write,
+        (Ok(read), Ok(write)) => {
+            if shared.transforms[chunk.table].is_none() {
+                count_rejects(
+                    &shared.clone_counts(),
+                    settings.max_rejects,
+                    read.rows + read.rejected,
+                    read.rejected,
+                    &table.name.to_string(),
+                )?;
+            }
+            write
+        }
     };
     conns.writer.commit(table, &label).await?;
     metrics
@@ -293,4 +357,80 @@ async fn copy_chunk(
         .add(write.uncommitted_rows, write.uncommitted_bytes);
     metrics.table.rejected.increment(write.uncommitted_rejected);
     Ok(write)
+}
+
+/// Rejected and read rows of this process, shared by its lanes.
+pub(super) type Counts = std::sync::Arc<super::RejectCount>;
+
+/// Adds a batch's rows and rejects to the process's counts; fails when they exceed
+/// `max_rejects`.
+fn count_rejects(
+    counts: &Counts,
+    limit: Option<crate::config::MaxRejects>,
+    read: u64,
+    rejected: u64,
+    table: &str,
+) -> Result<()> {
+    let total_read = counts.read.fetch_add(read, Ordering::Relaxed) + read;
+    let total = counts.rejected.fetch_add(rejected, Ordering::Relaxed) + rejected;
+    match limit {
+        Some(l) if rejected > 0 && l.exceeded(total, total_read, false) => {
+            Err(Error::TooManyRejects {
+                rejected: total,
+                read: total_read,
+                limit: match l {
+                    crate::config::MaxRejects::Count(n) => n.to_string(),
+                    crate::config::MaxRejects::Percent(p) => format!("{p}%"),
+                },
+                last: format!("in {table}"),
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The transform thread of one chunk: batches in, transformed batches out, until the reader
+/// is done or the writer is gone.
+fn run_transform(
+    t: &crate::transform::TableTransform,
+    mut rx: mpsc::Receiver<crate::pgcopy::Batch>,
+    tx: mpsc::Sender<crate::pgcopy::Batch>,
+    limit: Option<crate::config::MaxRejects>,
+    table: &str,
+    counts: &Counts,
+) -> Result<crate::transform::TransformStats> {
+    let mut total = crate::transform::TransformStats::default();
+    while let Some(batch) = rx.blocking_recv() {
+        let before = batch.rejects.len() as u64;
+        let (out, stats) = t.apply(batch)?;
+        total.rows_in += stats.rows_in;
+        total.rejected += stats.rejected;
+        let last = out
+            .rejects
+            .last()
+            .map(|r| format!("{table} {}, column {}: {}", r.key, r.column, r.reason));
+        if let Err(Error::TooManyRejects {
+            rejected,
+            read,
+            limit,
+            ..
+        }) = count_rejects(
+            counts,
+            limit,
+            stats.rows_in + before,
+            stats.rejected + before,
+            table,
+        ) {
+            return Err(Error::TooManyRejects {
+                rejected,
+                read,
+                limit,
+                last: last.unwrap_or_default(),
+            });
+        }
+        if tx.blocking_send(out).is_err() {
+            break;
+        }
+    }
+    Ok(total)
 }

@@ -47,6 +47,8 @@ impl Drop for AbortOnDrop {
 pub struct RunPlan {
     /// Selected tables (their positions are the table numbers of the job's chunks).
     pub tables: Vec<Table>,
+    /// Per table: the transform from the rows read to the target's rows (`None`: as read).
+    pub transforms: Vec<Option<Arc<crate::transform::TableTransform>>>,
     /// How each table is loaded.
     pub load_modes: Vec<LoadMode>,
     /// Per table: post-data phases, run once its data (and its partitions) are in.
@@ -86,13 +88,31 @@ struct Shared {
     settings: CopySettings,
     source: Source,
     tables: Vec<Table>,
+    transforms: Vec<Option<Arc<crate::transform::TableTransform>>>,
     load_modes: Vec<LoadMode>,
     checkpoints: Vec<TableCheckpoint>,
     state: StateRef,
+    rejects: Arc<RejectCount>,
+    /// `(table, chunk)` numbers of the chunks this process's lanes hold.
+    busy: tokio::sync::Mutex<std::collections::HashSet<(i32, i32)>>,
     worker: i32,
     stop: Arc<AtomicBool>,
     table_metrics: Vec<TableMetrics>,
     run_metrics: RunMetrics,
+}
+
+/// Rows read and rejected by this process, for `max_rejects`.
+#[derive(Debug, Default)]
+struct RejectCount {
+    read: std::sync::atomic::AtomicU64,
+    rejected: std::sync::atomic::AtomicU64,
+}
+
+impl Shared {
+    /// The process's reject counts, for a transform thread.
+    fn clone_counts(&self) -> Arc<RejectCount> {
+        self.rejects.clone()
+    }
 }
 
 /// What happened to one table.
@@ -293,6 +313,9 @@ pub async fn run(
         settings: settings.clone(),
         source: plan.source,
         tables: plan.tables,
+        transforms: plan.transforms,
+        rejects: Arc::default(),
+        busy: tokio::sync::Mutex::default(),
         load_modes: plan.load_modes,
         checkpoints: plan.checkpoints,
         state: plan.state,

@@ -534,6 +534,7 @@ pub fn build(
         reads.push(Some(MyTablePlan {
             source: t.name.clone(),
             columns: read_cols,
+            filter: None,
             key,
         }));
     }

@@ -108,6 +108,10 @@ impl Checkpoint {
             };
         }
         let keys: Option<Vec<RawBinary>> = match (last, !self.key_positions.is_empty()) {
+            (Some(batch), true) if batch.last_raw_key.is_some() => batch
+                .last_raw_key
+                .as_ref()
+                .map(|k| k.iter().map(|f| RawBinary(f.as_deref())).collect()),
             (Some(batch), true) if batch.rows > 0 => {
                 let fields: Vec<Option<&[u8]>> =
                     crate::pgcopy::decode::fields(batch.last_tuple()).collect();

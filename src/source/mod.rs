@@ -27,6 +27,8 @@ pub enum Source {
         url: PgUrl,
         /// Snapshots readers try to import, in order.
         snapshots: Vec<String>,
+        /// How mapped tables are read, by table number (`None`: as the target table).
+        reads: Arc<Vec<Option<postgres::PgRead>>>,
     },
     /// A MySQL or MariaDB database.
     Mysql {
@@ -51,7 +53,7 @@ impl Reader {
     /// Opens a source session ready to read chunks (in the run's snapshot).
     pub async fn open(source: &Source) -> Result<Self> {
         Ok(match source {
-            Source::Postgres { url, snapshots } => {
+            Source::Postgres { url, snapshots, .. } => {
                 Reader::Pg(PgReader::open(url, snapshots).await?)
             }
             Source::Mysql { url, policies, .. } => {
@@ -74,8 +76,12 @@ impl Reader {
         metrics: &ChunkMetrics,
     ) -> Result<ReadStats> {
         match (self, source) {
-            (Reader::Pg(r), _) => {
-                r.read_chunk(table, range, resume_after, batch_bytes, tx, metrics)
+            (Reader::Pg(r), source) => {
+                let read = match source {
+                    Source::Postgres { reads, .. } => reads.get(t).and_then(Option::as_ref),
+                    Source::Mysql { .. } => None,
+                };
+                r.read_chunk(table, read, range, resume_after, batch_bytes, tx, metrics)
                     .await
             }
             (Reader::My(r), Source::Mysql { tables, .. }) => {

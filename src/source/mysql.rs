@@ -120,6 +120,8 @@ pub struct MyTablePlan {
     pub source: String,
     /// Copied columns, in target column order.
     pub columns: Vec<MyReadColumn>,
+    /// Source-side filter from a `[[table]]` rule (`where`).
+    pub filter: Option<String>,
     /// Chunking key (`None`: the table is read as one chunk, in no order).
     pub key: Option<Vec<MyKeyColumn>>,
 }
@@ -188,11 +190,19 @@ pub fn chunk_query(
         .join(", ");
     let mut sql = format!("SELECT {cols} FROM {}", quote_my(&plan.source));
     let mut params = Vec::new();
+    let mut preds: Vec<String> = plan.filter.iter().map(|f| format!("({f})")).collect();
+    if plan.key.is_none() && !preds.is_empty() {
+        sql.push_str(" WHERE ");
+        sql.push_str(&preds.join(" AND "));
+    }
     if let Some(key) = &plan.key {
         let (pred, p) = keyset_predicate(key, range, resume_after);
         if !pred.is_empty() {
+            preds.push(pred);
+        }
+        if !preds.is_empty() {
             sql.push_str(" WHERE ");
-            sql.push_str(&pred);
+            sql.push_str(&preds.join(" AND "));
         }
         params = p;
         sql.push_str(" ORDER BY ");
@@ -399,6 +409,7 @@ impl Batcher {
             last_tuple_start: self.last_start,
             rejects: std::mem::take(&mut self.rejects),
             last_key,
+            last_raw_key: None,
         };
         self.rows = 0;
         self.last_start = 0;
@@ -585,6 +596,36 @@ impl Converter {
         }
         let ve = |e: ValueError| e.0;
         match &self.convert {
+            Convert::AsText { boolean: true, .. } => {
+                let n = int_of(value).ok_or_else(|| wrong(value, "boolean"))?;
+                v::put_bytes(buf, if n != 0 { b"true" } else { b"false" });
+            }
+            Convert::AsText { date, .. } => match value {
+                Value::Bytes(b) => self.put_text(buf, b)?,
+                Value::Int(n) => v::put_bytes(buf, n.to_string().as_bytes()),
+                Value::UInt(n) => v::put_bytes(buf, n.to_string().as_bytes()),
+                Value::Float(f) => v::put_bytes(buf, f.to_string().as_bytes()),
+                Value::Double(f) => v::put_bytes(buf, f.to_string().as_bytes()),
+                Value::Date(..) => match self.date_parts(value)? {
+                    None => v::put_null(buf),
+                    Some((y, m, d, ..)) if *date => {
+                        v::put_bytes(buf, format!("{y:04}-{m:02}-{d:02}").as_bytes())
+                    }
+                    Some((y, m, d, h, mi, s, us)) => v::put_bytes(
+                        buf,
+                        format!("{y:04}-{m:02}-{d:02} {h:02}:{mi:02}:{s:02}.{us:06}").as_bytes(),
+                    ),
+                },
+                Value::Time(neg, days, h, mi, s, us) => {
+                    let hours = u64::from(*days) * 24 + u64::from(*h);
+                    let sign = if *neg { "-" } else { "" };
+                    v::put_bytes(
+                        buf,
+                        format!("{sign}{hours:02}:{mi:02}:{s:02}.{us:06}").as_bytes(),
+                    )
+                }
+                Value::NULL => v::put_null(buf),
+            },
             Convert::Bool => match value {
                 Value::Bytes(b) => v::put_bool(buf, b.iter().any(|&x| x != 0)),
                 other => v::put_bool(

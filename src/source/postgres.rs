@@ -28,30 +28,70 @@ pub struct ReadStats {
     pub rejected: u64,
 }
 
+/// How a table with a column mapping is read: its source shape, which columns come as text
+/// (for the transform stage to cast), and a source-side filter.
+#[derive(Debug, Clone)]
+pub struct PgRead {
+    /// The source table, with the columns read.
+    pub table: Table,
+    /// Per copied column: read as `col::text`.
+    pub as_text: Vec<bool>,
+    /// `WHERE` condition of the user's `[[table]]` rule.
+    pub filter: Option<String>,
+}
+
 /// The `COPY ... TO STDOUT` statement for one chunk of a table, resuming after a committed key.
 ///
 /// Tables with a key are read in key order, so that the key of the last committed row is an
-/// exact offset for a resume; tables without one are read as stored.
-pub fn copy_out_sql(table: &Table, range: &ChunkRange, resume_after: Option<&[String]>) -> String {
+/// exact offset for a resume; tables without one are read as stored. `read` says which
+/// columns come as text and what filter applies, for a mapped table.
+pub fn copy_out_sql(
+    table: &Table,
+    read: Option<&PgRead>,
+    range: &ChunkRange,
+    resume_after: Option<&[String]>,
+) -> String {
+    let as_text = |i: usize| read.is_some_and(|r| r.as_text.get(i).copied().unwrap_or(false));
     let cols = table
         .copy_columns()
-        .map(|c| quote_ident(&c.name))
+        .enumerate()
+        .map(|(i, c)| {
+            if as_text(i) {
+                format!("{}::text", quote_ident(&c.name))
+            } else {
+                quote_ident(&c.name)
+            }
+        })
         .collect::<Vec<_>>()
         .join(", ");
+    let user_filter = read
+        .and_then(|r| r.filter.as_deref())
+        .map(|f| format!("({f})"));
+    let plain = read.is_none_or(|r| r.filter.is_none() && !r.as_text.iter().any(|&t| t));
     let Some(key) = table.chunk_key.as_deref() else {
-        return match range.predicate(None) {
+        let preds: Vec<String> = range
+            .predicate(None)
+            .into_iter()
+            .chain(user_filter)
+            .collect();
+        return match preds.is_empty() {
             // COPY of a table (not a query) reads that table only, never its inheritance
             // children; without a column list it takes every column but generated ones.
-            None if cols.is_empty() => {
+            true if plain && cols.is_empty() => {
                 format!("COPY {} TO STDOUT (FORMAT binary)", table.name.quoted())
             }
-            None => format!(
+            true if plain => format!(
                 "COPY {} ({cols}) TO STDOUT (FORMAT binary)",
                 table.name.quoted()
             ),
-            Some(pred) => format!(
-                "COPY (SELECT {cols} FROM ONLY {} WHERE {pred}) TO STDOUT (FORMAT binary)",
+            true => format!(
+                "COPY (SELECT {cols} FROM ONLY {}) TO STDOUT (FORMAT binary)",
                 table.name.quoted()
+            ),
+            false => format!(
+                "COPY (SELECT {cols} FROM ONLY {} WHERE {}) TO STDOUT (FORMAT binary)",
+                table.name.quoted(),
+                preds.join(" AND ")
             ),
         };
     };
@@ -63,6 +103,7 @@ pub fn copy_out_sql(table: &Table, range: &ChunkRange, resume_after: Option<&[St
         };
         preds.extend(resumed.predicate(Some(key)));
     }
+    preds.extend(user_filter);
     let filter = if preds.is_empty() {
         String::new()
     } else {
@@ -134,9 +175,11 @@ impl PgReader {
     ///
     /// Returns early (without error) when the receiver is gone: the writer failed and its error
     /// is the one to report.
+    #[allow(clippy::too_many_arguments)]
     pub async fn read_chunk(
         &self,
         table: &Table,
+        read: Option<&PgRead>,
         range: &ChunkRange,
         resume_after: Option<&[String]>,
         batch_bytes: usize,
@@ -157,7 +200,8 @@ impl PgReader {
             reason: db_reason(e),
             transient: crate::error::is_transient(e),
         };
-        let sql = copy_out_sql(table, range, resume_after);
+        let table = read.map_or(table, |r| &r.table);
+        let sql = copy_out_sql(table, read, range, resume_after);
         let stream = self.client.copy_out(&sql).await.map_err(|e| fail_db(&e))?;
         futures_util::pin_mut!(stream);
         let mut splitter = TupleSplitter::new(table.copy_columns().count(), batch_bytes);

@@ -125,21 +125,29 @@ pub struct Claim {
     /// only while it is current, so after a takeover the old holder cannot write, even when
     /// it is the same worker (whose liveness lock blinked with a cut connection).
     pub token: i32,
+    /// The worker that held the chunk before this claim (a takeover), if any.
+    pub owner_before: Option<i32>,
 }
 
 /// Claims the next chunk for `worker` in the planned order, with a lease of `lease_secs`;
 /// `None` when no chunk is claimable right now (all done, failed, or owned by live workers).
-/// A worker never takes over its own running chunks: its lanes are on them.
+/// A worker takes over its own running chunks only when none of its lanes is on them
+/// (`busy`: the `(table, chunk)` numbers its lanes hold), so a chunk a lane gave up on is
+/// never left running under a live heartbeat.
 pub async fn claim_chunk(
     client: &Client,
     st: &StateRef,
     worker: i32,
     lease_secs: u32,
+    busy: &[(i32, i32)],
 ) -> Result<Option<Claim>> {
     let sql = format!(
         "WITH next AS (
-           SELECT table_no, chunk_no FROM {chunks} c
-           WHERE c.job = $1 AND (c.status = 'pending' OR (c.status = 'running'
+           SELECT table_no, chunk_no, owner AS owner_before FROM {chunks} c
+           WHERE c.job = $1 AND (c.status = 'pending'
+             OR (c.status = 'running' AND c.owner = $2 AND (c.table_no, c.chunk_no) NOT IN (
+               SELECT * FROM unnest($4::int[], $5::int[])))
+             OR (c.status = 'running'
              AND c.owner IS DISTINCT FROM $2 AND (
              c.owner IS NULL OR c.lease_until < now() OR NOT EXISTS (
                SELECT 1 FROM pg_locks l
@@ -151,7 +159,7 @@ pub async fn claim_chunk(
          UPDATE {chunks} c SET status = 'running', owner = $2, claims = claims + 1,
            lease_until = now() + make_interval(secs => $3::int), updated_at = now()
          FROM next WHERE c.job = $1 AND c.table_no = next.table_no AND c.chunk_no = next.chunk_no
-         RETURNING {cols}, c.claims",
+         RETURNING {cols}, c.claims, next.owner_before",
         chunks = st.table("chunks"),
         key = st.lock_key(),
         cols = CHUNK_COLUMNS
@@ -161,14 +169,16 @@ pub async fn claim_chunk(
             .join(", "),
     );
     let lease = lease_secs as i32;
+    let (tables, chunks): (Vec<i32>, Vec<i32>) = busy.iter().copied().unzip();
     let row = client
-        .query_opt(&sql, &[&st.job, &worker, &lease])
+        .query_opt(&sql, &[&st.job, &worker, &lease, &tables, &chunks])
         .await
         .map_err(query_err("claiming a chunk"))?;
     row.map(|r| {
         Ok(Claim {
             chunk: chunk_from_row(&r)?,
             token: r.get(9),
+            owner_before: r.get(10),
         })
     })
     .transpose()

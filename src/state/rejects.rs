@@ -39,3 +39,35 @@ pub async fn insert(
         .await?;
     Ok(())
 }
+
+/// Writes every reject of the job to `path` as JSON lines (`table`, `key`, `column`, `value`,
+/// `reason`, `at`), in the order they were recorded; returns how many.
+pub async fn export(
+    client: &Client,
+    st: &StateRef,
+    path: &std::path::Path,
+) -> crate::error::Result<u64> {
+    use std::io::Write as _;
+    let sql = format!(
+        "SELECT json_build_object('table', table_name, 'key', key, 'column', column_name, \
+         'value', value, 'reason', reason, 'at', at)::text FROM {} WHERE job = $1 ORDER BY at, ctid",
+        st.table("rejects")
+    );
+    let rows = client
+        .query(&sql, &[&st.job])
+        .await
+        .map_err(|e| crate::error::query_error("reading the job's rejects", &e))?;
+    let fail = |e: std::io::Error| {
+        crate::error::Error::Config(format!(
+            "cannot write the rejects file {}: {e}",
+            path.display()
+        ))
+    };
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path).map_err(fail)?);
+    for r in &rows {
+        let line: String = r.get(0);
+        writeln!(f, "{line}").map_err(fail)?;
+    }
+    f.flush().map_err(fail)?;
+    Ok(rows.len() as u64)
+}

@@ -102,6 +102,14 @@ pub enum Convert {
     GeometryWkb,
     /// A spatial value to PostGIS `geometry` (EWKB with the SRID kept).
     GeometryEwkb,
+    /// Any value as text, for the transform stage (a column mapping casts it from there);
+    /// `date`: a DATE column, printed without a time.
+    AsText {
+        /// The column is a DATE.
+        date: bool,
+        /// The column maps to boolean by default (`tinyint(1)`): 0 is false, others true.
+        boolean: bool,
+    },
 }
 
 /// A column's target type and conversion.

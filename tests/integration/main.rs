@@ -13,5 +13,6 @@ mod resume;
 mod safety;
 mod schema;
 mod support;
+mod transform;
 mod values_oracle;
 mod workers;
