@@ -210,6 +210,9 @@ pub struct Cast {
     /// Target type.
     pub to: TargetType,
     /// Family of the source value, which decides integer rounding and boolean rules.
+    /// `Kind::Float` values are `double precision` ones: a `real` source's text read as a
+    /// double casts to `numeric` or an integer differently than PostgreSQL's `float4` casts
+    /// (`float4_numeric` keeps 6 digits), which callers must not count on.
     pub from: Kind,
     /// Zone that naive date-times are in, for `timestamptz` (UTC when `None`).
     pub zone: Option<jiff::tz::TimeZone>,
@@ -224,13 +227,23 @@ impl Cast {
     /// Appends the field for `text` cast to the target type.
     pub fn put(&self, buf: &mut Vec<u8>, text: &str) -> Result<(), CastError> {
         let bad = |what: &str| format!("invalid {what}: \"{}\"", shown(text));
+        if text.contains('\0') {
+            // PostgreSQL text cannot hold NUL, so no PostgreSQL value is cast from this one.
+            return Err(format!(
+                "\"{}\" holds a NUL character, which PostgreSQL text cannot",
+                shown(text)
+            ));
+        }
+        // An integer source (MySQL's unsigned bigint included) renders as plain digits.
+        let integer = match self.from {
+            Kind::Integer => Some(parse_integer(text).ok_or_else(|| bad("integer"))?),
+            _ => None,
+        };
         match self.to {
             TargetType::Bool => {
-                let b = match self.from {
-                    Kind::Integer => parse_int(text, i64::MIN, i64::MAX)
-                        .map(|n| n != 0)
-                        .ok_or_else(|| bad("integer"))?,
-                    _ => parse_bool(text).ok_or_else(|| bad("boolean"))?,
+                let b = match integer {
+                    Some(n) => n != 0,
+                    None => parse_bool(text).ok_or_else(|| bad("boolean"))?,
                 };
                 v::put_bool(buf, b);
             }
@@ -246,22 +259,50 @@ impl Cast {
                 let n = self.integer(text, i64::MIN, i64::MAX)?;
                 v::put_i64(buf, n);
             }
+            TargetType::Numeric(typmod) if self.from == Kind::Float => {
+                // float8_numeric: the double printed with 15 significant digits (`%.15g`).
+                let f = parse_float(text).ok_or_else(|| bad("double precision"))?;
+                put_numeric(buf, &float8_numeric_text(f), typmod)
+                    .map_err(|e| format!("\"{}\" as double precision: {e}", shown(text)))?;
+            }
             TargetType::Numeric(typmod) => put_numeric(buf, text, typmod)?,
             TargetType::Float4 => {
-                let f = parse_float(text).ok_or_else(|| bad("real"))?;
-                let g = f as f32;
-                if g.is_infinite() && f.is_finite() {
-                    return Err(format!("\"{}\" is out of range for type real", shown(text)));
-                }
-                if g == 0.0 && f != 0.0 {
-                    return Err(format!("\"{}\" is out of range for type real", shown(text)));
-                }
-                // Round from the text, not from the double: a double rounding can differ.
-                let g: f32 = text.trim().parse().unwrap_or(g);
+                let out_of_range = || format!("\"{}\" is out of range for type real", shown(text));
+                let g = match (self.from, integer) {
+                    // (float4) of an integer rounds it once, to nearest.
+                    (_, Some(n)) => n as f32,
+                    // float8_to_float4: the double, rounded again.
+                    (Kind::Float, None) => {
+                        let f = parse_float(text).ok_or_else(|| bad("double precision"))?;
+                        let g = f as f32;
+                        if (g.is_infinite() && f.is_finite()) || (g == 0.0 && f != 0.0) {
+                            return Err(out_of_range());
+                        }
+                        g.copysign(if f.is_sign_negative() { -1.0 } else { 1.0 })
+                    }
+                    // float4in (numeric_float4 too, through numeric's text): the text rounded
+                    // once, straight to a float; numeric has no negative zero.
+                    _ => {
+                        let f = self.float8(text)?;
+                        if f.is_nan() || f.is_infinite() || f == 0.0 {
+                            (f as f32).copysign(if f.is_sign_negative() { -1.0 } else { 1.0 })
+                        } else {
+                            let t = text.trim_matches(is_pg_space);
+                            let g: f32 = t.parse().map_err(|_| bad("real"))?;
+                            if g.is_infinite() || g == 0.0 {
+                                return Err(out_of_range());
+                            }
+                            g
+                        }
+                    }
+                };
                 v::put_f32(buf, g);
             }
             TargetType::Float8 => {
-                let f = parse_float(text).ok_or_else(|| bad("double precision"))?;
+                let f = match integer {
+                    Some(n) => n as f64,
+                    None => self.float8(text)?,
+                };
                 v::put_f64(buf, f);
             }
             TargetType::Text => v::put_bytes(buf, text.as_bytes()),
@@ -321,6 +362,28 @@ impl Cast {
         Ok(())
     }
 
+    /// The source value as a double: `float8in`, or for a numeric source `numeric_float8`
+    /// (numeric's text through `float8in`: numeric has no negative zero nor signed NaN).
+    fn float8(&self, text: &str) -> Result<f64, CastError> {
+        let bad = || format!("invalid double precision: \"{}\"", shown(text));
+        if self.from == Kind::Exact {
+            match parse_decimal(text) {
+                Ok(d) if d.digits.is_empty() => return Ok(0.0),
+                Ok(_) => {}
+                Err(Some(Special::NaN)) => return Ok(f64::NAN),
+                Err(Some(Special::Inf(neg))) => {
+                    return Ok(if neg {
+                        f64::NEG_INFINITY
+                    } else {
+                        f64::INFINITY
+                    })
+                }
+                Err(None) => return Err(format!("invalid numeric: \"{}\"", shown(text))),
+            }
+        }
+        parse_float(text).ok_or_else(bad)
+    }
+
     fn integer(&self, text: &str, min: i64, max: i64) -> Result<i64, CastError> {
         let range = || {
             format!(
@@ -330,8 +393,18 @@ impl Cast {
             )
         };
         match self.from {
-            Kind::Exact | Kind::Float => {
-                let n = round_decimal(text, self.from == Kind::Float)
+            Kind::Float => {
+                // float8_int2/4/8: rint (half to even), then min <= n < -min.
+                let f = parse_float(text)
+                    .ok_or_else(|| format!("invalid double precision: \"{}\"", shown(text)))?
+                    .round_ties_even();
+                if f.is_nan() || f < min as f64 || f >= -(min as f64) {
+                    return Err(range());
+                }
+                Ok(f as i64)
+            }
+            Kind::Exact => {
+                let n = round_decimal(text)
                     .ok_or_else(|| format!("invalid number: \"{}\"", shown(text)))?;
                 let n = n.ok_or_else(range)?;
                 if n < i128::from(min) || n > i128::from(max) {
@@ -368,8 +441,9 @@ fn shown(s: &str) -> String {
     crate::reject::shorten(s)
 }
 
-/// An integer as `int4in` reads it: optional spaces, an optional sign, decimal digits.
-fn parse_int(text: &str, min: i64, max: i64) -> Option<i64> {
+/// An integer as `int4in` reads it (optional spaces, an optional sign, decimal digits), from
+/// `i64::MIN` to `u64::MAX` (MySQL's unsigned bigint).
+fn parse_integer(text: &str) -> Option<i128> {
     let t = text.trim_matches(is_pg_space);
     let (neg, digits) = match t.as_bytes().first() {
         Some(b'-') => (true, &t[1..]),
@@ -387,6 +461,12 @@ fn parse_int(text: &str, min: i64, max: i64) -> Option<i64> {
         }
     }
     let n = if neg { -n } else { n };
+    (n >= i128::from(i64::MIN)).then_some(n)
+}
+
+/// [`parse_integer`] within `min..=max`.
+fn parse_int(text: &str, min: i64, max: i64) -> Option<i64> {
+    let n = parse_integer(text)?;
     (n >= i128::from(min) && n <= i128::from(max)).then_some(n as i64)
 }
 
@@ -495,9 +575,9 @@ fn parse_decimal(text: &str) -> Result<Decimal, Option<Special>> {
     })
 }
 
-/// Rounds `digits * 10^exp` to `scale` digits after the point, half away from zero (numeric)
-/// or half to even (float); returns the digits of the rounded value times 10^-scale.
-fn round_digits(d: &Decimal, scale: i64, half_even: bool) -> Vec<u8> {
+/// Rounds `digits * 10^exp` to `scale` digits after the point, half away from zero as numeric
+/// does; returns the digits of the rounded value times 10^-scale.
+fn round_digits(d: &Decimal, scale: i64) -> Vec<u8> {
     // Number of digits to keep: those at positions >= 10^-scale.
     let drop = -scale - d.exp; // how many trailing digits fall below 10^-scale
     if drop <= 0 {
@@ -511,15 +591,7 @@ fn round_digits(d: &Decimal, scale: i64, half_even: bool) -> Vec<u8> {
     }
     let keep = d.digits.len() - drop;
     let mut out = d.digits[..keep].to_vec();
-    let first = d.digits[keep];
-    let rest_zero = d.digits[keep + 1..].iter().all(|&c| c == b'0');
-    let last_odd = out.last().is_some_and(|&c| (c - b'0') % 2 == 1);
-    let up = if half_even {
-        first > b'5' || (first == b'5' && (!rest_zero || last_odd))
-    } else {
-        first >= b'5'
-    };
-    if up {
+    if d.digits[keep] >= b'5' {
         let mut i = out.len();
         loop {
             if i == 0 {
@@ -541,15 +613,15 @@ fn round_digits(d: &Decimal, scale: i64, half_even: bool) -> Vec<u8> {
     out
 }
 
-/// A number rounded to an integer: `Some(Some(n))`, `Some(None)` when out of any range,
-/// `None` when it is no number.
-fn round_decimal(text: &str, half_even: bool) -> Option<Option<i128>> {
+/// A numeric rounded to an integer (half away from zero): `Some(Some(n))`, `Some(None)` when
+/// out of any range, `None` when it is no number.
+fn round_decimal(text: &str) -> Option<Option<i128>> {
     let d = match parse_decimal(text) {
         Ok(d) => d,
         Err(Some(_)) => return Some(None),
         Err(None) => return None,
     };
-    let digits = round_digits(&d, 0, half_even);
+    let digits = round_digits(&d, 0);
     if digits.len() > 20 {
         return Some(None);
     }
@@ -587,7 +659,7 @@ fn put_numeric(buf: &mut Vec<u8>, text: &str, typmod: Option<(u32, u32)>) -> Res
         Some((_, s)) => i64::from(s),
         None => d.scale,
     };
-    let digits = round_digits(&d, scale, false);
+    let digits = round_digits(&d, scale);
     if let Some((p, s)) = typmod {
         let int_digits = digits.len() as i64 - i64::from(s);
         if int_digits > i64::from(p) - i64::from(s) {
@@ -619,13 +691,31 @@ fn put_numeric(buf: &mut Vec<u8>, text: &str, typmod: Option<(u32, u32)>) -> Res
     v::put_numeric_str(buf, &s).map_err(|e| e.0)
 }
 
+/// `float8_numeric`'s text for a double: `%.15g`, the value rounded to 15 significant
+/// digits, trailing zeros dropped (they would count in numeric's display scale).
+fn float8_numeric_text(f: f64) -> String {
+    if f.is_nan() {
+        return "NaN".into();
+    }
+    if f.is_infinite() {
+        return if f < 0.0 { "-Infinity" } else { "Infinity" }.into();
+    }
+    // `{:.14e}` rounds the exact binary value to 15 digits, half to even as printf does.
+    let s = format!("{f:.14e}");
+    let (mantissa, exp) = s.split_once('e').unwrap_or((&s, "0"));
+    let mantissa = mantissa.trim_end_matches('0').trim_end_matches('.');
+    format!("{mantissa}e{exp}")
+}
+
 /// `float8in`: decimal or exponent syntax, `NaN`, `Infinity`, `inf`, spaces around; values
 /// beyond the range of a double (or that underflow to zero) are errors.
 fn parse_float(text: &str) -> Option<f64> {
     let t = text.trim_matches(is_pg_space);
     let lower = t.to_ascii_lowercase();
     match lower.as_str() {
-        "nan" | "+nan" | "-nan" => return Some(f64::NAN),
+        // strtod keeps the sign of a NaN.
+        "nan" | "+nan" => return Some(f64::NAN),
+        "-nan" => return Some(-f64::NAN),
         "infinity" | "+infinity" | "inf" | "+inf" => return Some(f64::INFINITY),
         "-infinity" | "-inf" => return Some(f64::NEG_INFINITY),
         _ => {}
@@ -681,23 +771,66 @@ fn parse_uuid(text: &str) -> Option<[u8; 16]> {
     s.is_empty().then_some(out)
 }
 
-/// JSON that PostgreSQL's `json` (and, without `\u0000`, `jsonb`) input accepts.
+/// JSON that PostgreSQL's `json` input accepts (syntax only: like `json`, serde_json takes
+/// any number and unpaired surrogate escapes when it builds no value, and the same four
+/// whitespace characters, not `\f` nor `\v`), and for `jsonb` only what it can store.
 fn check_json(text: &str, jsonb: bool) -> Result<(), CastError> {
-    let value: serde_json::Value = serde_json::from_str(text.trim_matches(is_pg_space))
+    serde_json::from_str::<serde::de::IgnoredAny>(text)
         .map_err(|e| format!("invalid JSON: {e}"))?;
-    if jsonb && has_nul(&value) {
-        return Err("JSON holds \\u0000, which jsonb cannot store".into());
+    if jsonb && !jsonb_storable(text) {
+        let why = "JSON holds \\u0000, an unpaired surrogate or a number beyond numeric";
+        return Err(format!("{why}, which jsonb cannot store"));
     }
     Ok(())
 }
 
-fn has_nul(v: &serde_json::Value) -> bool {
-    match v {
-        serde_json::Value::String(s) => s.contains('\0'),
-        serde_json::Value::Array(a) => a.iter().any(has_nul),
-        serde_json::Value::Object(o) => o.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
-        _ => false,
+/// Whether valid JSON text decodes to `jsonb`: no `\u0000` escape, every surrogate escape a
+/// high one followed at once by a low one, and numbers that `numeric` holds (refused here
+/// from 1000 characters or an exponent beyond 1000, well before numeric's own limits).
+fn jsonb_storable(text: &str) -> bool {
+    let b = text.as_bytes();
+    let mut i = 0;
+    let mut in_string = false;
+    let mut high = false;
+    while i < b.len() {
+        if !in_string {
+            if b[i] == b'-' || b[i].is_ascii_digit() {
+                let len = b[i..]
+                    .iter()
+                    .position(|c| !matches!(c, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'))
+                    .unwrap_or(b.len() - i);
+                if len > 1000 || parse_decimal(&text[i..i + len]).is_err() {
+                    return false;
+                }
+                i += len;
+            } else {
+                in_string = b[i] == b'"';
+                i += 1;
+            }
+            continue;
+        }
+        let unit = match b[i] {
+            b'\\' if b.get(i + 1) == Some(&b'u') => {
+                let hex = text.get(i + 2..i + 6).unwrap_or("");
+                i += 6;
+                u16::from_str_radix(hex, 16).ok()
+            }
+            c => {
+                in_string = c != b'"';
+                i += if c == b'\\' { 2 } else { 1 };
+                None
+            }
+        };
+        match unit {
+            Some(0) => return false,
+            Some(0xD800..=0xDBFF) if !high => high = true,
+            Some(0xDC00..=0xDFFF) if high => high = false,
+            Some(0xD800..=0xDFFF) => return false,
+            _ if high => return false,
+            _ => {}
+        }
     }
+    !high
 }
 
 /// Reads `n` ASCII digits at the start of `s`.
@@ -820,6 +953,8 @@ fn parse_timestamp(text: &str, zone: Option<&jiff::tz::TimeZone>, tz: bool) -> O
     let (days, rest) = date_prefix(t)?;
     let (tod, rest) = match rest.strip_prefix([' ', 'T']) {
         Some(r) => time_prefix(r)?,
+        // PostgreSQL reads `2020-01-01-05` as a malformed date, not a date and an offset.
+        None if rest.starts_with('-') => return None,
         None => (0, rest),
     };
     let rest = rest.trim_start_matches(' ');
@@ -859,10 +994,12 @@ fn parse_timestamp(text: &str, zone: Option<&jiff::tz::TimeZone>, tz: bool) -> O
 fn parse_bytea(text: &str, out: &mut Vec<u8>) -> Option<()> {
     let b = text.as_bytes();
     if let Some(hex) = text.strip_prefix("\\x") {
-        let mut it = hex
-            .bytes()
-            .filter(|c| !matches!(c, b' ' | b'\t' | b'\n' | b'\r'));
+        // Spaces may stand between pairs of digits, not inside one.
+        let mut it = hex.bytes();
         while let Some(hi) = it.next() {
+            if matches!(hi, b' ' | b'\t' | b'\n' | b'\r') {
+                continue;
+            }
             let lo = it.next()?;
             let hi = (hi as char).to_digit(16)?;
             let lo = (lo as char).to_digit(16)?;
@@ -998,8 +1135,153 @@ mod tests {
         Ok(())
     }
 
+    fn numeric(text: &str) -> Vec<u8> {
+        let mut buf = Vec::new();
+        v::put_numeric_str(&mut buf, text).unwrap_or_default();
+        buf[4..].to_vec()
+    }
+
+    // The tests below each pin a value the PostgreSQL oracle (tests/integration/cast_oracle.rs)
+    // found cast differently than the server does.
+
+    #[test]
+    fn text_with_nul_is_rejected() {
+        for to in ["text", "varchar(3)", "bytea", "json", "integer"] {
+            assert!(cast(to, Kind::Text, "a\0b").is_err(), "{to}");
+        }
+    }
+
+    #[test]
+    fn integer_sources_are_integers() {
+        assert!(cast("numeric", Kind::Integer, "0e0").is_err());
+        assert!(cast("double precision", Kind::Integer, "-1773361452.55").is_err());
+        assert!(cast("real", Kind::Integer, "-702E6").is_err());
+        assert_eq!(
+            cast("double precision", Kind::Integer, "-0"),
+            Ok(0f64.to_be_bytes().to_vec())
+        );
+        // MySQL's unsigned bigint, beyond bigint, is still an integer.
+        assert_eq!(
+            cast("numeric", Kind::Integer, "18446744073709551615"),
+            Ok(numeric("18446744073709551615"))
+        );
+        assert_eq!(
+            cast("boolean", Kind::Integer, "18446744073709551615"),
+            Ok(vec![1])
+        );
+    }
+
+    #[test]
+    fn double_to_integer_rounds_the_double() {
+        // 2.5000000000000001 is the double 2.5, which rint takes to 2.
+        assert_eq!(
+            cast("bigint", Kind::Float, "2.5000000000000001"),
+            Ok(2i64.to_be_bytes().to_vec())
+        );
+        assert_eq!(
+            cast("bigint", Kind::Float, " -2768487401940849938"),
+            Ok((-2_768_487_401_940_850_176i64).to_be_bytes().to_vec())
+        );
+        assert_eq!(
+            cast("integer", Kind::Float, "-11.4999999999999999999"),
+            Ok((-12i32).to_be_bytes().to_vec())
+        );
+        // 2^63 as a double is out of bigint's range; 2e-324 is out of double's.
+        assert!(cast("bigint", Kind::Float, "9223372036854775807").is_err());
+        assert!(cast("smallint", Kind::Float, "2e-324").is_err());
+    }
+
+    #[test]
+    fn numeric_sources_have_no_negative_zero_nor_signed_nan() {
+        assert_eq!(
+            cast("double precision", Kind::Exact, "-0"),
+            Ok(0f64.to_be_bytes().to_vec())
+        );
+        assert_eq!(
+            cast("real", Kind::Exact, "-0.0"),
+            Ok(0f32.to_be_bytes().to_vec())
+        );
+        assert!(cast("double precision", Kind::Exact, "+NaN").is_err());
+        // float8in itself keeps both signs.
+        assert_eq!(
+            cast("double precision", Kind::Text, "-0"),
+            Ok((-0f64).to_be_bytes().to_vec())
+        );
+        assert_eq!(
+            cast("double precision", Kind::Text, "-NaN"),
+            Ok(vec![0xff, 0xf8, 0, 0, 0, 0, 0, 0])
+        );
+        assert_eq!(cast("real", Kind::Text, "-NaN"), Ok(vec![0xff, 0xc0, 0, 0]));
+        assert_eq!(
+            cast("real", Kind::Float, "-NaN"),
+            Ok(vec![0xff, 0xc0, 0, 0])
+        );
+    }
+
+    #[test]
+    fn double_to_numeric_keeps_15_digits() {
+        assert_eq!(
+            cast("numeric", Kind::Float, "18446744073709551615"),
+            Ok(numeric("18446744073709600000"))
+        );
+        assert_eq!(
+            cast("numeric", Kind::Float, "1234567890123455"),
+            Ok(numeric("1234567890123460"))
+        );
+        assert_eq!(
+            cast("numeric", Kind::Float, "1.5e-7"),
+            Ok(numeric("0.00000015"))
+        );
+        assert_eq!(
+            cast("numeric(3,0)", Kind::Float, "0.49999999999999994"),
+            Ok(numeric("1"))
+        );
+        assert!(cast("numeric", Kind::Float, "1e-400").is_err());
+    }
+
+    #[test]
+    fn double_to_real_rounds_twice() {
+        // Halfway between 1 and the next float as a double: float8::float4 ties to even,
+        // float4in rounds the decimal text, a little above halfway, up.
+        assert_eq!(
+            cast("real", Kind::Float, "1.0000000596046448"),
+            Ok(vec![0x3f, 0x80, 0, 0])
+        );
+        assert_eq!(
+            cast("real", Kind::Text, "1.0000000596046448"),
+            Ok(vec![0x3f, 0x80, 0, 1])
+        );
+    }
+
+    #[test]
+    fn json_follows_json_in() {
+        assert!(cast("json", Kind::Text, "\x0c1").is_err());
+        assert!(cast("json", Kind::Text, "1\x0b").is_err());
+        assert!(cast("json", Kind::Text, " [1e400]\r\n").is_ok());
+        assert!(cast("json", Kind::Text, "\"\\ud800\"").is_ok());
+        assert!(cast("jsonb", Kind::Text, "\"\\ud800\"").is_err());
+        assert!(cast("jsonb", Kind::Text, "\"\\ud83d\\ude00\"").is_ok());
+        assert!(cast("jsonb", Kind::Text, "\"\\\\u0000\"").is_ok());
+        // serde_json keeps the last of two keys; jsonb_in reads (and refuses) the first.
+        assert!(cast("jsonb", Kind::Text, "{\"b\":\"\\u0000\",\"b\":1}").is_err());
+        assert!(cast("jsonb", Kind::Text, "123456789012e4567890123").is_err());
+        assert!(cast("json", Kind::Text, "123456789012e4567890123").is_ok());
+    }
+
+    #[test]
+    fn a_date_followed_by_minus_is_no_offset() {
+        assert!(cast("timestamptz", Kind::Text, "2200-06-01-04:00").is_err());
+        assert!(cast("timestamp", Kind::Text, "2020-01-01-00").is_err());
+        assert_eq!(
+            cast("timestamptz", Kind::Text, "2020-01-01+02"),
+            cast("timestamp", Kind::Text, "2019-12-31 22:00")
+        );
+    }
+
     #[test]
     fn bytea_hex_and_escape() {
+        assert!(parse_bytea("\\x8eD f", &mut Vec::new()).is_none());
+        assert!(parse_bytea("\\x 0 0", &mut Vec::new()).is_none());
         let mut out = Vec::new();
         assert!(parse_bytea("\\x00ff 10", &mut out).is_some());
         assert_eq!(out, vec![0, 255, 16]);

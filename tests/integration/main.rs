@@ -1,6 +1,7 @@
 //! Integration tests: one binary, real PostgreSQL (and MariaDB), a fresh database per test.
 #![allow(clippy::unwrap_used)]
 
+mod cast_oracle;
 mod codec_oracle;
 mod compose;
 mod copy;
