@@ -505,7 +505,7 @@ async fn map_tables(
                     continue;
                 };
                 let mut col = col.clone();
-                if m.as_text.get(at).copied().unwrap_or(false) {
+                if m.as_text.get(at).copied().flatten().is_some() {
                     col.convert = crate::typemap::mysql::Convert::AsText {
                         date: nc.type_sql == "date",
                         boolean: col.convert == crate::typemap::mysql::Convert::Bool,

@@ -161,8 +161,10 @@ impl Rules {
 pub struct TableMapping {
     /// The table as read from the source (its columns: those read, in order).
     pub read: Table,
-    /// Per read column: read as text (it goes through a cast or clean-up).
-    pub as_text: Vec<bool>,
+    /// Per read column: read as text (it goes through a cast or clean-up), with the SQL
+    /// that renders it on a PostgreSQL source (`::text`, or `::numeric::text` for a `real`
+    /// cast to numeric, which PostgreSQL rounds to 6 digits first).
+    pub as_text: Vec<Option<&'static str>>,
     /// Source-side filter.
     pub filter: Option<String>,
     /// The transform; `None` when rows pass through as read.
@@ -434,7 +436,7 @@ fn map_table(
     read.columns
         .retain(|c| c.generated.is_some() || keep(&c.name));
     let read_cols: Vec<Column> = read.copy_columns().cloned().collect();
-    let mut as_text = vec![false; read_cols.len()];
+    let mut as_text: Vec<Option<&'static str>> = vec![None; read_cols.len()];
     let mut outs: Vec<OutColumn> = Vec::new();
     let mut lines = Vec::new();
     let mut target_cols: Vec<Column> = Vec::new();
@@ -504,7 +506,18 @@ fn map_table(
                 }
             ))
         })?;
-        let from = Kind::of_sql(&col.type_sql);
+        let mut from = Kind::of_sql(&col.type_sql);
+        // A `real` renders with the digits of a float4, which PostgreSQL's casts from real
+        // do not use: widen it (to double) or round it (to numeric) on the source instead.
+        let real = matches!(col.type_sql.as_str(), "real" | "float4");
+        let render = match to.kind() {
+            Kind::Exact if real => {
+                from = Kind::Exact;
+                "::numeric::text"
+            }
+            Kind::Float if real && to == TargetType::Float8 => "::float8::text",
+            _ => "::text",
+        };
         if !from.casts_to(to) {
             return Err(err(format!(
                 "{}: there is no cast from {} to {}; cast to text first, or pick another type",
@@ -603,7 +616,7 @@ fn map_table(
                 map.insert(k.clone(), None);
             }
         }
-        as_text[pos] = true;
+        as_text[pos] = Some(render);
         any_change = true;
         let mut how = Vec::new();
         if to_sql.is_some() && to.sql() != col.type_sql {

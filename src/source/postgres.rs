@@ -34,8 +34,8 @@ pub struct ReadStats {
 pub struct PgRead {
     /// The source table, with the columns read.
     pub table: Table,
-    /// Per copied column: read as `col::text`.
-    pub as_text: Vec<bool>,
+    /// Per copied column: read as text with this cast suffix (`::text`).
+    pub as_text: Vec<Option<&'static str>>,
     /// `WHERE` condition of the user's `[[table]]` rule.
     pub filter: Option<String>,
 }
@@ -51,13 +51,13 @@ pub fn copy_out_sql(
     range: &ChunkRange,
     resume_after: Option<&[String]>,
 ) -> String {
-    let as_text = |i: usize| read.is_some_and(|r| r.as_text.get(i).copied().unwrap_or(false));
+    let as_text = |i: usize| read.and_then(|r| r.as_text.get(i).copied().flatten());
     let cols = table
         .copy_columns()
         .enumerate()
         .map(|(i, c)| {
-            if as_text(i) {
-                format!("{}::text", quote_ident(&c.name))
+            if let Some(suffix) = as_text(i) {
+                format!("{}{suffix}", quote_ident(&c.name))
             } else {
                 quote_ident(&c.name)
             }
@@ -67,7 +67,7 @@ pub fn copy_out_sql(
     let user_filter = read
         .and_then(|r| r.filter.as_deref())
         .map(|f| format!("({f})"));
-    let plain = read.is_none_or(|r| r.filter.is_none() && !r.as_text.iter().any(|&t| t));
+    let plain = read.is_none_or(|r| r.filter.is_none() && !r.as_text.iter().any(Option::is_some));
     let Some(key) = table.chunk_key.as_deref() else {
         let preds: Vec<String> = range
             .predicate(None)
