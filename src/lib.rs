@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod pgcopy;
 pub mod pipeline;
 pub mod plan;
+pub mod prepare;
 pub mod progress;
 pub mod reject;
 pub mod schema;

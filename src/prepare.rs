@@ -1,0 +1,342 @@
+//! Opening a copy's source: its snapshot (PostgreSQL) or read plan (MySQL), its catalog in
+//! target terms, and the job file's column mappings applied to both. `copy`, `verify` and
+//! `plan` start here.
+
+use std::collections::HashMap;
+
+use tokio_postgres::Client;
+
+use crate::catalog::{postgres as pgcat, quote_ident, quote_literal, Catalog, QualifiedName};
+use crate::config::{CopySettings, SourceUrl};
+use crate::connect::{connect, Side};
+use crate::conninfo::mysql::MyUrl;
+use crate::conninfo::PgUrl;
+use crate::error::{db_reason, Error, Result};
+use crate::mapping::TableMapping;
+use crate::plan::mysql::MysqlPlan;
+
+/// A source opened for a run: the session that planning uses, the catalog in target terms
+/// (names and types after mappings) and how each table is read and transformed.
+pub struct Prepared {
+    /// The planning session.
+    pub origin: Origin,
+    /// Selected tables and the objects they need, as the target will hold them.
+    pub catalog: Catalog,
+    /// Per table (by number): its mapping, `None` when copied as it is.
+    pub maps: Vec<Option<TableMapping>>,
+}
+
+/// Opens the source, reads its catalog (PostgreSQL: in a new exported snapshot), and applies
+/// the job file's mappings; `target` evaluates per-run SQL values and is asked for PostGIS.
+pub async fn prepare(settings: &CopySettings, target: &Client) -> Result<Prepared> {
+    let (mut origin, mut catalog) = match &settings.source {
+        SourceUrl::Postgres(url) => open_postgres(settings, url).await?,
+        SourceUrl::Mysql(url) => open_mysql(settings, url, target).await?,
+    };
+    let maps = map_tables(settings, &mut catalog, &mut origin, target).await?;
+    Ok(Prepared {
+        origin,
+        catalog,
+        maps,
+    })
+}
+
+/// Applies the job file's `[[table]]` and `[[cast]]` rules to the catalog (target names and
+/// types) and to the MySQL read plans; returns how each table is read and transformed.
+async fn map_tables(
+    settings: &CopySettings,
+    catalog: &mut Catalog,
+    origin: &mut Origin,
+    target: &Client,
+) -> Result<Vec<Option<TableMapping>>> {
+    let n = catalog.tables.len();
+    if settings.rules.is_empty() {
+        return Ok(vec![None; n]);
+    }
+    // Per-run values (`default_sql`, `value_sql`) are evaluated once, on the target.
+    let mut sql_values = HashMap::new();
+    for (expr, ty) in crate::mapping::sql_expressions(&settings.rules, catalog) {
+        let sql = format!("SELECT (({expr})::{ty})::text");
+        let row = target.query_one(&sql, &[]).await.map_err(|e| {
+            Error::Config(format!(
+                "{}: evaluating \"{expr}\" as {ty} on the target: {}",
+                settings.rules.file,
+                db_reason(&e)
+            ))
+        })?;
+        let v: Option<String> = row.get(0);
+        sql_values.insert((expr, ty), v.unwrap_or_default());
+    }
+    let source_names: Vec<QualifiedName> = match &*origin {
+        Origin::Pg { .. } => catalog.tables.iter().map(|t| t.name.clone()).collect(),
+        Origin::My { url, plan, .. } => (0..n)
+            .map(|i| match plan.reads.get(i).and_then(Option::as_ref) {
+                Some(r) => QualifiedName::new(url.database.as_str(), r.source.as_str()),
+                None => catalog.tables[i].name.clone(),
+            })
+            .collect(),
+    };
+    let natural = catalog.tables.clone();
+    let ctx = crate::mapping::Context {
+        job: &settings.job,
+        source_names,
+        sql_values,
+    };
+    let maps = crate::mapping::apply(&settings.rules, catalog, &ctx)?;
+    if let Origin::My { plan, .. } = origin {
+        for (i, m) in maps.iter().enumerate() {
+            let (Some(m), Some(Some(read))) = (m, plan.reads.get_mut(i)) else {
+                continue;
+            };
+            let nat: Vec<&crate::catalog::Column> = natural[i].copy_columns().collect();
+            let kept: Vec<String> = m.read.copy_columns().map(|c| c.name.clone()).collect();
+            let mut cols = Vec::new();
+            for (pos, col) in read.columns.iter().enumerate() {
+                let Some(nc) = nat.get(pos) else { continue };
+                let Some(at) = kept.iter().position(|k| *k == nc.name) else {
+                    continue;
+                };
+                let mut col = col.clone();
+                if m.as_text.get(at).copied().flatten().is_some() {
+                    col.convert = crate::typemap::mysql::Convert::AsText {
+                        date: nc.type_sql == "date",
+                        boolean: col.convert == crate::typemap::mysql::Convert::Bool,
+                    };
+                    // The transform decides what a NULL becomes.
+                    col.not_null = false;
+                }
+                cols.push(col);
+            }
+            read.columns = cols;
+            read.filter = m.filter.clone();
+        }
+        // Identity steps name the table and column on the target.
+        for (i, t) in catalog.tables.iter().enumerate() {
+            let old = &natural[i];
+            if old.name == t.name
+                && old
+                    .columns
+                    .iter()
+                    .zip(&t.columns)
+                    .all(|(a, b)| a.name == b.name)
+            {
+                continue;
+            }
+            for step in &mut plan.sequence_steps {
+                if !step.sql.contains(&quote_literal(&old.name.quoted())) {
+                    continue;
+                }
+                let mut sql = step.sql.replace(
+                    &quote_literal(&old.name.quoted()),
+                    &quote_literal(&t.name.quoted()),
+                );
+                sql = sql.replace(
+                    &format!("FROM {}", old.name.quoted()),
+                    &format!("FROM {}", t.name.quoted()),
+                );
+                if let Some(m) = &maps[i] {
+                    for l in &m.lines {
+                        if let Some((src, _)) = &l.source {
+                            if *src != l.target {
+                                sql = sql.replace(&quote_literal(src), &quote_literal(&l.target));
+                                sql = sql.replace(
+                                    &format!("max({})", quote_ident(src)),
+                                    &format!("max({})", quote_ident(&l.target)),
+                                );
+                            }
+                        }
+                    }
+                }
+                step.sql = sql;
+            }
+        }
+    }
+    Ok(maps)
+}
+
+/// The source session that planning uses, by kind.
+pub enum Origin {
+    /// PostgreSQL: the session holding the exported snapshot (and the ACCESS SHARE locks).
+    Pg {
+        client: Client,
+        url: PgUrl,
+        snapshot: String,
+    },
+    /// MySQL/MariaDB: a planning session and the plan.
+    My {
+        conn: mysql_async::Conn,
+        url: MyUrl,
+        plan: Box<MysqlPlan>,
+    },
+}
+
+impl Origin {
+    /// The snapshot other workers of the job can import (PostgreSQL only).
+    pub fn snapshot(&self) -> Option<&str> {
+        match self {
+            Origin::Pg { snapshot, .. } => Some(snapshot),
+            Origin::My { .. } => None,
+        }
+    }
+}
+
+/// Opens a PostgreSQL source: exports the run's snapshot, reads and filters the catalog in it,
+/// and locks the selected tables.
+async fn open_postgres(settings: &CopySettings, url: &PgUrl) -> Result<(Origin, Catalog)> {
+    let client = connect(url, Side::Source).await?;
+    // The exporting transaction stays open until every lane has imported its snapshot, which
+    // happens when lanes connect at the start of the pipeline; it is closed when `client` drops.
+    let snapshot = export_snapshot(&client).await?;
+    check_source_version(&client).await?;
+    let mut catalog = pgcat::load(&client).await?;
+    let all_tables: Vec<QualifiedName> = catalog.tables.iter().map(|t| t.name.clone()).collect();
+    catalog.select(|name| settings.filter.matches(name));
+    for pattern in settings.filter.unmatched_includes(&all_tables) {
+        tracing::warn!("table pattern \"{pattern}\" matched no table of the source");
+    }
+    if !catalog.tables.is_empty() {
+        lock_source_tables(&client, &catalog).await?;
+    }
+    Ok((
+        Origin::Pg {
+            client,
+            url: url.clone(),
+            snapshot,
+        },
+        catalog,
+    ))
+}
+
+/// Opens a MySQL/MariaDB source: reads its catalog, maps it to PostgreSQL, and says what
+/// changes on the way.
+async fn open_mysql(
+    settings: &CopySettings,
+    url: &MyUrl,
+    target: &Client,
+) -> Result<(Origin, Catalog)> {
+    let mut conn = crate::source::mysql::connect(url).await?;
+    // Spatial columns become PostGIS geometry when the target has the extension.
+    let geometry: Option<String> = target
+        .query_opt(
+            "SELECT format('%I.geometry', n.nspname) FROM pg_extension e \
+             JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'postgis'",
+            &[],
+        )
+        .await
+        .map_err(|e| Error::Query {
+            what: "looking for PostGIS on the target".into(),
+            reason: db_reason(&e),
+        })?
+        .map(|r| r.get(0));
+    let schema = crate::catalog::mysql::load(&mut conn, &url.database).await?;
+    let all: Vec<QualifiedName> = schema
+        .tables
+        .iter()
+        .map(|t| QualifiedName::new(url.database.as_str(), t.name.as_str()))
+        .collect();
+    for pattern in settings.filter.unmatched_includes(&all) {
+        tracing::warn!("table pattern \"{pattern}\" matched no table of the source");
+    }
+    let plan = crate::plan::mysql::build(
+        &schema,
+        &settings.mysql,
+        &settings.filter,
+        geometry.as_deref(),
+    )?;
+    tracing::info!(
+        "MySQL source {} ({}): {} tables selected",
+        url,
+        schema.version,
+        plan.catalog.tables.len()
+    );
+    for note in &plan.notes {
+        tracing::warn!("{note}");
+    }
+    let catalog = plan.catalog.clone();
+    Ok((
+        Origin::My {
+            conn,
+            url: url.clone(),
+            plan: Box::new(plan),
+        },
+        catalog,
+    ))
+}
+
+/// Refuses sources whose catalogs the introspection queries do not know (before 13).
+async fn check_source_version(source: &Client) -> Result<()> {
+    let what = || "reading the source server version".to_string();
+    let row = source
+        .query_one(
+            "SELECT current_setting('server_version_num')::int, current_setting('server_version')",
+            &[],
+        )
+        .await
+        .map_err(|e| Error::Query {
+            what: what(),
+            reason: db_reason(&e),
+        })?;
+    let num: i32 = row.try_get(0).map_err(|e| Error::Query {
+        what: what(),
+        reason: db_reason(&e),
+    })?;
+    let text: String = row.try_get(1).map_err(|e| Error::Query {
+        what: what(),
+        reason: db_reason(&e),
+    })?;
+    if num < 130000 {
+        return Err(Error::Query {
+            what: "checking the source server version".into(),
+            reason: format!(
+                "the source runs PostgreSQL {text}; sluice reads PostgreSQL 13 or later"
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Takes ACCESS SHARE locks on the selected tables in the exporting transaction, as pg_dump
+/// does: until the copy ends, no TRUNCATE, ALTER TABLE or VACUUM FULL can change what the
+/// snapshot promises the readers. Waits at most the session's lock_timeout.
+async fn lock_source_tables(source: &Client, catalog: &Catalog) -> Result<()> {
+    let names: Vec<String> = catalog
+        .tables
+        .iter()
+        .map(|t| format!("ONLY {}", t.name.quoted()))
+        .collect();
+    if names.is_empty() {
+        return Ok(());
+    }
+    source
+        .batch_execute(&format!("LOCK TABLE {} IN ACCESS SHARE MODE", names.join(", ")))
+        .await
+        .map_err(|e| Error::Query {
+            what: "locking the selected tables on the source (ACCESS SHARE, so that no TRUNCATE or \
+                   ALTER TABLE changes them during the copy); another session holds or waits for an \
+                   exclusive lock"
+                .into(),
+            reason: db_reason(&e),
+        })
+}
+
+async fn export_snapshot(source: &Client) -> Result<String> {
+    let what = || "exporting a snapshot on the source (pg_export_snapshot)".to_string();
+    source
+        .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .await
+        .map_err(|e| Error::Query {
+            what: what(),
+            reason: db_reason(&e),
+        })?;
+    let row = source
+        .query_one("SELECT pg_export_snapshot()", &[])
+        .await
+        .map_err(|e| Error::Query {
+            what: what(),
+            reason: db_reason(&e),
+        })?;
+    row.try_get(0).map_err(|e| Error::Query {
+        what: what(),
+        reason: db_reason(&e),
+    })
+}
