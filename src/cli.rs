@@ -23,6 +23,9 @@ pub enum Command {
     Copy(Box<CopyArgs>),
     /// Show the progress of copy jobs recorded in the target (chunks, rows, rate, ETA, errors).
     Status(StatusArgs),
+    /// Compare source and target chunk by chunk (row counts and checksums, after mappings).
+    /// Exit 0 when equal, 1 when not, 2 on error.
+    Verify(Box<VerifyArgs>),
     /// Build a demo shop database on a local server, copy it with progress and metrics, check it.
     Demo(DemoArgs),
 }
@@ -72,6 +75,56 @@ impl DemoArgs {
             job: Some("demo".into()),
             metrics_addr: (!self.no_metrics).then(|| self.metrics_addr.clone()),
             metrics_linger_secs: self.metrics_linger_secs,
+            ..CopyOverrides::default()
+        }
+    }
+}
+
+/// Flags of `sluice verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Source database URL (as given to `sluice copy`).
+    #[arg(long, env = "SLUICE_SOURCE", hide_env_values = true)]
+    pub source: Option<String>,
+    /// Target database URL.
+    #[arg(long, env = "SLUICE_TARGET", hide_env_values = true)]
+    pub target: Option<String>,
+    /// The copy's job file: its mappings say what the target should hold.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Verify only tables matching this glob over schema.table (repeatable).
+    #[arg(long = "tables", value_name = "PATTERN")]
+    pub tables: Vec<String>,
+    /// Leave out tables matching this glob (repeatable).
+    #[arg(long = "exclude", value_name = "PATTERN")]
+    pub exclude: Vec<String>,
+    /// Chunks checked in parallel (each a source and a target connection).
+    #[arg(long, short = 'j')]
+    pub jobs: Option<usize>,
+    /// Rows per checked chunk.
+    #[arg(long, default_value_t = 250_000)]
+    pub chunk_rows: u64,
+    /// Check only this percent of each table's chunks (the same ones on every run).
+    #[arg(long, value_name = "PCT")]
+    pub sample: Option<f64>,
+    /// Name the keys that are missing, extra or different in mismatched chunks.
+    #[arg(long)]
+    pub drill_down: bool,
+    /// Print JSON instead of a report.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl VerifyArgs {
+    /// The values that override the job file.
+    pub fn overrides(&self) -> CopyOverrides {
+        CopyOverrides {
+            source: self.source.clone(),
+            target: self.target.clone(),
+            config: self.config.clone(),
+            tables: self.tables.clone(),
+            exclude: self.exclude.clone(),
+            jobs: self.jobs,
             ..CopyOverrides::default()
         }
     }

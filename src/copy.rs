@@ -14,11 +14,10 @@ use crate::connect::{connect, Side};
 use crate::error::{db_reason, Error, Result};
 use crate::pipeline::{self, RunPlan, RunReport, TableCheckpoint};
 use crate::plan::chunks::plan_table;
-use crate::prepare::{prepare, Origin, Prepared};
+use crate::prepare::{prepare, reading_source, Origin, Prepared};
 use crate::progress::Terminal;
 use crate::schema::{ddl, Phases, SchemaMode, Step};
 use crate::sink::postgres::LoadMode;
-use crate::source::mysql::Policies;
 use crate::source::postgres::PgReader;
 use crate::source::Source;
 use crate::state::worker::WorkerSession;
@@ -191,49 +190,26 @@ pub async fn run(
         url.application_name = format!("{}/{}", url.application_name, worker.no);
     }
     let settings = &settings;
-    let source = match &origin {
-        Origin::Pg { url, snapshot, .. } => {
-            // Readers adopt the job's snapshot while the worker that exported it still runs
-            // (several workers then copy one image), else this run's own.
-            let mut snapshots = vec![snapshot.clone()];
-            if let Some(shared) = job.and_then(|j| j.snapshot).filter(|s| s != snapshot) {
-                if PgReader::snapshot_alive(url, &shared).await? {
-                    tracing::info!("joining the job's running copy: reading its snapshot {shared}");
-                    snapshots.insert(0, shared);
-                } else {
-                    tracing::info!(
-                        "the job's first snapshot is gone (its worker ended): rows not yet copied are read \
-                         in this worker's own snapshot"
-                    );
-                }
-            }
-            let mut url = url.clone();
-            url.application_name = format!("{}/{}", url.application_name, worker.no);
-            let reads = maps
-                .iter()
-                .map(|m| {
-                    m.as_ref().map(|m| crate::source::postgres::PgRead {
-                        table: m.read.clone(),
-                        as_text: m.as_text.clone(),
-                        filter: m.filter.clone(),
-                    })
-                })
-                .collect();
-            Source::Postgres {
-                url,
-                snapshots,
-                reads: Arc::new(reads),
+    // Readers adopt the job's snapshot while the worker that exported it still runs (several
+    // workers then copy one image), else this run's own.
+    let mut snapshots = Vec::new();
+    if let Origin::Pg { url, snapshot, .. } = &origin {
+        if let Some(shared) = job.and_then(|j| j.snapshot).filter(|s| s != snapshot) {
+            if PgReader::snapshot_alive(url, &shared).await? {
+                tracing::info!("joining the job's running copy: reading its snapshot {shared}");
+                snapshots.push(shared);
+            } else {
+                tracing::info!(
+                    "the job's first snapshot is gone (its worker ended): rows not yet copied are read \
+                     in this worker's own snapshot"
+                );
             }
         }
-        Origin::My { url, plan, .. } => Source::Mysql {
-            url: url.clone(),
-            policies: Policies {
-                zero_dates: settings.mysql.zero_dates.clone().unwrap_or_default(),
-                nul_bytes: settings.mysql.nul_bytes.unwrap_or_default(),
-            },
-            tables: Arc::new(plan.reads.clone()),
-        },
-    };
+    }
+    let mut source = reading_source(&origin, &maps, settings, snapshots);
+    if let Source::Postgres { url, .. } = &mut source {
+        url.application_name = format!("{}/{}", url.application_name, worker.no);
+    }
 
     let load_modes = catalog
         .tables

@@ -27,5 +27,6 @@ pub mod state;
 pub mod status;
 pub mod transform;
 pub mod typemap;
+pub mod verify;
 
 pub use error::{Error, Result};

@@ -14,8 +14,9 @@ fn main() -> ExitCode {
     let (quiet, format) = match &cli.command {
         Command::Copy(a) => (a.quiet, a.log_format),
         Command::Demo(a) => (a.quiet, a.log_format),
-        Command::Status(_) => (true, LogFormat::Text),
+        Command::Status(_) | Command::Verify(_) => (true, LogFormat::Text),
     };
+    let verify = matches!(cli.command, Command::Verify(_));
     let default_level = if quiet { "sluice=warn" } else { "sluice=info" };
     let filter = || {
         tracing_subscriber::EnvFilter::try_from_default_env()
@@ -78,7 +79,7 @@ fn main() -> ExitCode {
                         tokio::time::sleep(std::time::Duration::from_secs(n)).await;
                     }
                 }
-                result.map(|_| ())
+                result.map(|_| 0)
             }
             Command::Demo(args) => {
                 let settings = CopySettings::resolve(args.overrides())?;
@@ -112,12 +113,36 @@ fn main() -> ExitCode {
                     }
                 }
                 if outcome.counts_match() {
-                    Ok(())
+                    Ok(0)
                 } else {
                     Err(sluice::Error::Internal(
                         "row counts differ between source and target after the demo copy".into(),
                     ))
                 }
+            }
+            Command::Verify(args) => {
+                let settings = CopySettings::resolve(args.overrides())?;
+                if let Some(p) = args.sample {
+                    if !(p > 0.0 && p <= 100.0) {
+                        return Err(sluice::Error::Config(format!(
+                            "--sample {p}: give a percent above 0 and at most 100"
+                        )));
+                    }
+                }
+                let opts = sluice::verify::VerifyOptions {
+                    sample_pct: args.sample,
+                    drill_down: args.drill_down,
+                    chunk_rows: args.chunk_rows.max(1000),
+                };
+                let report = sluice::verify::run(&settings, &opts).await?;
+                if args.json {
+                    let text = serde_json::to_string_pretty(&report)
+                        .map_err(|e| sluice::Error::Internal(format!("rendering JSON: {e}")))?;
+                    println!("{text}");
+                } else {
+                    println!("{}", sluice::verify::render(&report));
+                }
+                Ok(if report.equal { 0 } else { 1 })
             }
             Command::Status(args) => {
                 let raw = args.target.ok_or_else(|| {
@@ -137,12 +162,12 @@ fn main() -> ExitCode {
                 } else {
                     println!("{}", sluice::status::render_text(&jobs));
                 }
-                Ok(())
+                Ok(0)
             }
         }
     });
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => ExitCode::from(code),
         Err(sluice::Error::Interrupted) => {
             eprintln!(
                 "interrupted: every committed checkpoint is kept in the target; run the same command again to resume"
@@ -151,6 +176,10 @@ fn main() -> ExitCode {
         }
         Err(e) => {
             eprintln!("error: {}", error_chain(&e));
+            // verify: 0 equal, 1 different, 2 could not tell.
+            if verify {
+                return ExitCode::from(2);
+            }
             ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(1))
         }
     }

@@ -340,3 +340,43 @@ async fn export_snapshot(source: &Client) -> Result<String> {
         reason: db_reason(&e),
     })
 }
+
+/// What lanes read from: the source with its snapshots (PostgreSQL: `snapshots` first, then
+/// the one `prepared` exported) or its read plans (MySQL), and each table's read shape.
+pub fn reading_source(
+    origin: &Origin,
+    maps: &[Option<TableMapping>],
+    settings: &CopySettings,
+    mut snapshots: Vec<String>,
+) -> crate::source::Source {
+    use crate::source::Source;
+    match origin {
+        Origin::Pg { url, snapshot, .. } => {
+            snapshots.push(snapshot.clone());
+            snapshots.dedup();
+            let reads = maps
+                .iter()
+                .map(|m| {
+                    m.as_ref().map(|m| crate::source::postgres::PgRead {
+                        table: m.read.clone(),
+                        as_text: m.as_text.clone(),
+                        filter: m.filter.clone(),
+                    })
+                })
+                .collect();
+            Source::Postgres {
+                url: url.clone(),
+                snapshots,
+                reads: std::sync::Arc::new(reads),
+            }
+        }
+        Origin::My { url, plan, .. } => Source::Mysql {
+            url: url.clone(),
+            policies: crate::source::mysql::Policies {
+                zero_dates: settings.mysql.zero_dates.clone().unwrap_or_default(),
+                nul_bytes: settings.mysql.nul_bytes.unwrap_or_default(),
+            },
+            tables: std::sync::Arc::new(plan.reads.clone()),
+        },
+    }
+}

@@ -160,6 +160,12 @@ impl PgReader {
         Ok(PgReader { client })
     }
 
+    /// The session, inside its snapshot transaction (for queries such as `sluice verify`'s
+    /// checksums).
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
     /// Whether the exported snapshot `id` can still be imported (its exporting transaction
     /// is open).
     pub async fn snapshot_alive(url: &PgUrl, id: &str) -> Result<bool> {

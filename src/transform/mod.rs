@@ -186,7 +186,7 @@ impl ValueRule {
 
 /// The field boundaries of the tuple at the start of `data`: `(start, len)` of each field
 /// (len -1 for NULL) pushed into `fields`; returns the tuple's length.
-fn split_tuple(data: &[u8], fields: &mut Vec<(usize, i32)>) -> Option<usize> {
+pub fn split_tuple(data: &[u8], fields: &mut Vec<(usize, i32)>) -> Option<usize> {
     fields.clear();
     let count = i16::from_be_bytes([*data.first()?, *data.get(1)?]);
     let mut pos = 2usize;
@@ -203,7 +203,7 @@ fn split_tuple(data: &[u8], fields: &mut Vec<(usize, i32)>) -> Option<usize> {
 }
 
 /// A key value as text for a reject record (`id=42`).
-fn key_text(value: Option<&[u8]>, type_sql: &str) -> String {
+pub fn key_text(value: Option<&[u8]>, type_sql: &str) -> String {
     let Some(b) = value else { return "NULL".into() };
     match (type_sql, b.len()) {
         ("smallint", 2) => i16::from_be_bytes([b[0], b[1]]).to_string(),

@@ -16,4 +16,5 @@ mod schema;
 mod support;
 mod transform;
 mod values_oracle;
+mod verify;
 mod workers;

@@ -1,0 +1,721 @@
+//! `sluice verify`: compares source and target table by table, chunk by chunk, as the target
+//! should hold the rows (after the job file's mappings and MySQL's type conversions).
+//!
+//! Two ways to compare a chunk, picked per table:
+//! - **In the servers**: a PostgreSQL table copied without a transform has the same types on
+//!   both sides, so each side computes `count(*)` and a sum of 64-bit row hashes
+//!   (`md5(ROW(...)::text)`) over the chunk's key range; only two numbers travel.
+//! - **Streamed**: a mapped table or a MySQL source is read through the copy's own reader and
+//!   transform into target tuples, the target's range with `COPY ... (FORMAT binary)`, and both
+//!   sides hash each tuple here. Rows the copy rejects are left out of the source side, as
+//!   they are out of the target.
+//!
+//! A chunk whose counts or sums differ is a mismatch; `--drill-down` reads its rows' keys and
+//! hashes on both sides and names the keys missing, extra or different.
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use futures_util::StreamExt;
+use serde::Serialize;
+use tokio::sync::{mpsc, Mutex};
+use tokio_postgres::Client;
+
+use crate::catalog::{quote_ident, KeyColumn, Table};
+use crate::config::CopySettings;
+use crate::connect::{connect, Side};
+use crate::error::{db_reason, Error, Result};
+use crate::metrics::{ChunkMetrics, Live, RunMetrics, TableMetrics};
+use crate::pgcopy::{Batch, TupleSplitter};
+use crate::plan::{Chunk, ChunkRange};
+use crate::prepare::{prepare, Origin};
+use crate::source::{Reader, Source};
+use crate::transform::TableTransform;
+
+/// What to verify and how.
+#[derive(Debug, Clone)]
+pub struct VerifyOptions {
+    /// Check only this percent of each table's chunks (chosen by a fixed hash, so a rerun
+    /// checks the same ones); `None` checks all.
+    pub sample_pct: Option<f64>,
+    /// Name the differing keys of mismatched chunks.
+    pub drill_down: bool,
+    /// Rows per verified chunk (smaller chunks locate a difference more precisely).
+    pub chunk_rows: u64,
+}
+
+/// The outcome for one table.
+#[derive(Debug, Clone, Serialize)]
+pub struct TableResult {
+    /// Target table name.
+    pub table: String,
+    /// `in-server` or `streamed`.
+    pub method: &'static str,
+    /// Rows counted on the source (after filters and rejects, in the checked chunks).
+    pub source_rows: u64,
+    /// Rows counted on the target (in the checked chunks).
+    pub target_rows: u64,
+    /// Chunks of the table.
+    pub chunks: usize,
+    /// Chunks checked (all, unless sampled).
+    pub checked: usize,
+    /// Chunks whose count and checksum match.
+    pub matched: usize,
+    /// The chunks that differ.
+    pub mismatches: Vec<Mismatch>,
+}
+
+/// A chunk that differs.
+#[derive(Debug, Clone, Serialize)]
+pub struct Mismatch {
+    /// The key range, e.g. `keys (100) .. (200)` (lower exclusive, upper inclusive).
+    pub range: String,
+    /// Lower bound (exclusive), as key text; `None` is unbounded.
+    pub lower: Option<Vec<String>>,
+    /// Upper bound (inclusive), as key text; `None` is unbounded.
+    pub upper: Option<Vec<String>>,
+    /// Rows on the source side.
+    pub source_rows: u64,
+    /// Rows on the target side.
+    pub target_rows: u64,
+    /// With `--drill-down`: keys only on the source (missing on the target).
+    pub missing: Vec<String>,
+    /// With `--drill-down`: keys only on the target.
+    pub extra: Vec<String>,
+    /// With `--drill-down`: keys on both sides whose rows differ.
+    pub different: Vec<String>,
+}
+
+/// The whole report.
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifyReport {
+    /// Every table, in plan order.
+    pub tables: Vec<TableResult>,
+    /// Whether every checked chunk matched.
+    pub equal: bool,
+    /// Percent of chunks checked, when sampled.
+    pub sample_pct: Option<f64>,
+    /// Seconds the verification took.
+    pub seconds: f64,
+}
+
+/// Keys shown per list in a drill-down.
+const KEYS_SHOWN: usize = 20;
+
+/// How one table is compared.
+#[derive(Clone)]
+enum Method {
+    InServer {
+        source: Arc<Table>,
+        target: Arc<Table>,
+    },
+    Streamed {
+        source_table: Arc<Table>,
+        target: Arc<Table>,
+        transform: Option<Arc<TableTransform>>,
+    },
+}
+
+/// A checked chunk: table, chunk, source and target sums, drill-down.
+type ChunkResult = (usize, Chunk, Sums, Sums, Option<Drill>);
+
+struct Task {
+    table: usize,
+    chunk: Chunk,
+}
+
+/// One side's figures for a chunk.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Sums {
+    rows: u64,
+    sum: u128,
+}
+
+/// Runs the verification.
+pub async fn run(settings: &CopySettings, opts: &VerifyOptions) -> Result<VerifyReport> {
+    let started = std::time::Instant::now();
+    let target = connect(&settings.target, Side::Target).await?;
+    let mut prepared = prepare(settings, &target).await?;
+    let n = prepared.catalog.tables.len();
+    if n == 0 {
+        return Err(Error::Config(format!(
+            "no table of the source matched the table patterns ({})",
+            settings.filter.describe()
+        )));
+    }
+    let mysql = matches!(prepared.origin, Origin::My { .. });
+    let mut methods = Vec::with_capacity(n);
+    let mut tasks = Vec::new();
+    let mut chunk_counts = vec![0usize; n];
+    for (i, count) in chunk_counts.iter_mut().enumerate() {
+        let table = prepared.catalog.tables[i].clone();
+        let map = prepared.maps[i].as_ref();
+        let read = map.map_or(&table, |m| &m.read).clone();
+        let plain = map.is_none_or(|m| m.transform.is_none() && m.filter.is_none());
+        methods.push(if !mysql && plain {
+            Method::InServer {
+                source: Arc::new(read.clone()),
+                target: Arc::new(table.clone()),
+            }
+        } else {
+            Method::Streamed {
+                source_table: Arc::new(read.clone()),
+                target: Arc::new(table.clone()),
+                transform: map.and_then(|m| m.transform.clone()).map(Arc::new),
+            }
+        });
+        if !table.has_storage() {
+            continue;
+        }
+        let mut chunks = if table.chunk_key.is_none() {
+            // Heap positions differ between the two sides: a keyless table is one chunk.
+            vec![whole(i)]
+        } else {
+            match &mut prepared.origin {
+                Origin::Pg { client, .. } => {
+                    crate::plan::chunks::plan_table(
+                        client,
+                        &read,
+                        i,
+                        opts.chunk_rows,
+                        prepared.catalog.server_version_num,
+                    )
+                    .await?
+                }
+                Origin::My { conn, plan, .. } => match plan.reads.get(i).and_then(Option::as_ref) {
+                    Some(r) => {
+                        crate::plan::mysql::plan_chunks(conn, r, &table, i, opts.chunk_rows).await?
+                    }
+                    None => vec![whole(i)],
+                },
+            }
+        };
+        for c in &mut chunks {
+            if matches!(c.range, ChunkRange::Ctid { .. }) {
+                c.range = ChunkRange::Whole;
+            }
+        }
+        *count = chunks.len();
+        for chunk in chunks {
+            if sampled(opts.sample_pct, i, chunk.ordinal) {
+                tasks.push(Task { table: i, chunk });
+            }
+        }
+    }
+    let source =
+        crate::prepare::reading_source(&prepared.origin, &prepared.maps, settings, Vec::new());
+    let methods = Arc::new(methods);
+    let queue = Arc::new(Mutex::new(tasks));
+    let results: Arc<Mutex<Vec<ChunkResult>>> = Arc::default();
+    let run_metrics = RunMetrics::new(settings.jobs, settings.channel_batches);
+    let table_metrics: Vec<TableMetrics> = prepared
+        .catalog
+        .tables
+        .iter()
+        .map(|t| TableMetrics::new(&format!("verify:{}", t.name), 0, Arc::new(Live::default())))
+        .collect();
+    let table_metrics = Arc::new(table_metrics);
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..settings.jobs.max(1) {
+        let (queue, results, methods) = (queue.clone(), results.clone(), methods.clone());
+        let (source, settings, opts) = (source.clone(), settings.clone(), opts.clone());
+        let (tm, rm) = (table_metrics.clone(), run_metrics.clone());
+        workers.spawn(async move {
+            let mut reader: Option<Reader> = None;
+            let target = connect(&settings.target, Side::Target).await?;
+            begin_target(&target).await?;
+            loop {
+                let Some(task) = queue.lock().await.pop() else {
+                    return Ok::<(), Error>(());
+                };
+                if reader.is_none() {
+                    reader = Some(Reader::open(&source).await?);
+                }
+                let Some(r) = reader.as_mut() else { continue };
+                let metrics = ChunkMetrics::new(&tm[task.table], &rm);
+                let (src, tgt) = match &methods[task.table] {
+                    Method::InServer {
+                        source: s,
+                        target: t,
+                    } => {
+                        let Reader::Pg(pg) = r else {
+                            return Err(Error::Internal(
+                                "in-server check on a MySQL source".into(),
+                            ));
+                        };
+                        let (a, b) = tokio::join!(
+                            in_server(pg.client(), s, &task.chunk.range),
+                            in_server(&target, t, &task.chunk.range)
+                        );
+                        (a?, b?)
+                    }
+                    Method::Streamed {
+                        source_table,
+                        target: t,
+                        transform,
+                    } => {
+                        let (a, b) = tokio::join!(
+                            streamed_source(
+                                r,
+                                &source,
+                                task.table,
+                                source_table,
+                                transform.as_deref(),
+                                &task.chunk.range,
+                                settings.batch_bytes,
+                                &metrics,
+                                t,
+                                opts.drill_down,
+                            ),
+                            streamed_target(&target, t, &task.chunk.range, opts.drill_down)
+                        );
+                        let (a, b) = (a?, b?);
+                        let drill = match (a.1, b.1) {
+                            (Some(x), Some(y)) if a.0 != b.0 => Some(compare(x, y, t)),
+                            _ => None,
+                        };
+                        results
+                            .lock()
+                            .await
+                            .push((task.table, task.chunk, a.0, b.0, drill));
+                        continue;
+                    }
+                };
+                let drill = if src != tgt && opts.drill_down {
+                    if let (
+                        Method::InServer {
+                            source: s,
+                            target: t,
+                        },
+                        Reader::Pg(pg),
+                    ) = (&methods[task.table], &*r)
+                    {
+                        let labels: Vec<String> = t
+                            .chunk_key
+                            .iter()
+                            .flatten()
+                            .map(|k| k.name.clone())
+                            .collect();
+                        let (a, b) = tokio::join!(
+                            row_hashes(pg.client(), s, &labels, &task.chunk.range),
+                            row_hashes(&target, t, &labels, &task.chunk.range)
+                        );
+                        Some(compare(a?, b?, t))
+                    } else {
+                        None
+                    }
+                } else {
+                    None
+                };
+                results
+                    .lock()
+                    .await
+                    .push((task.table, task.chunk, src, tgt, drill));
+            }
+        });
+    }
+    while let Some(done) = workers.join_next().await {
+        done.map_err(|e| Error::Internal(format!("a verify worker failed: {e}")))??;
+    }
+    drop(prepared.origin);
+    let mut tables: Vec<TableResult> = prepared
+        .catalog
+        .tables
+        .iter()
+        .zip(methods.iter())
+        .enumerate()
+        .map(|(i, (t, m))| TableResult {
+            table: t.name.to_string(),
+            method: match m {
+                Method::InServer { .. } => "in-server",
+                Method::Streamed { .. } => "streamed",
+            },
+            source_rows: 0,
+            target_rows: 0,
+            chunks: chunk_counts[i],
+            checked: 0,
+            matched: 0,
+            mismatches: Vec::new(),
+        })
+        .collect();
+    let mut results = std::mem::take(&mut *results.lock().await);
+    results.sort_by_key(|(t, c, ..)| (*t, c.ordinal));
+    for (t, chunk, src, tgt, drill) in results {
+        let r = &mut tables[t];
+        r.checked += 1;
+        r.source_rows += src.rows;
+        r.target_rows += tgt.rows;
+        if src == tgt {
+            r.matched += 1;
+            continue;
+        }
+        let (lower, upper) = match &chunk.range {
+            ChunkRange::Keyset { lower, upper } => (lower.clone(), upper.clone()),
+            _ => (None, None),
+        };
+        let drill = drill.unwrap_or_default();
+        r.mismatches.push(Mismatch {
+            range: chunk.range.to_string(),
+            lower,
+            upper,
+            source_rows: src.rows,
+            target_rows: tgt.rows,
+            missing: drill.missing,
+            extra: drill.extra,
+            different: drill.different,
+        });
+    }
+    let equal = tables.iter().all(|t| t.mismatches.is_empty());
+    Ok(VerifyReport {
+        tables,
+        equal,
+        sample_pct: opts.sample_pct,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+fn whole(table: usize) -> Chunk {
+    Chunk {
+        table,
+        ordinal: 0,
+        range: ChunkRange::Whole,
+        estimated_rows: 0,
+        estimated_bytes: 0,
+        resume_after: None,
+    }
+}
+
+/// Whether chunk `ordinal` of table `table` is in the sample: a fixed hash, so reruns agree.
+fn sampled(pct: Option<f64>, table: usize, ordinal: usize) -> bool {
+    let Some(pct) = pct else { return true };
+    let mut h = std::hash::DefaultHasher::new();
+    (table, ordinal).hash(&mut h);
+    ((h.finish() % 10_000) as f64) < pct * 100.0
+}
+
+/// The target side reads in one repeatable-read snapshot, like the source.
+async fn begin_target(target: &Client) -> Result<()> {
+    target
+        .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .await
+        .map_err(|e| crate::error::query_error("starting the target's read transaction", &e))
+}
+
+fn where_clause(table: &Table, range: &ChunkRange) -> String {
+    match range.predicate(table.chunk_key.as_deref()) {
+        Some(p) => format!(" WHERE {p}"),
+        None => String::new(),
+    }
+}
+
+fn row_expr(table: &Table) -> String {
+    let cols: Vec<String> = table.copy_columns().map(|c| quote_ident(&c.name)).collect();
+    format!("ROW({})::text", cols.join(", "))
+}
+
+/// Count and sum of 64-bit row hashes of a chunk, computed by the server.
+async fn in_server(client: &Client, table: &Table, range: &ChunkRange) -> Result<Sums> {
+    let sql = format!(
+        "SELECT count(*), coalesce(sum(('x' || substr(md5({}), 1, 16))::bit(64)::bigint::numeric), 0)::text \
+         FROM ONLY {}{}",
+        row_expr(table),
+        table.name.quoted(),
+        where_clause(table, range)
+    );
+    let row = client
+        .query_one(&sql, &[])
+        .await
+        .map_err(|e| Error::Query {
+            what: format!("checksumming {} {range}", table.name),
+            reason: db_reason(&e),
+        })?;
+    let rows: i64 = row.get(0);
+    let sum: String = row.get(1);
+    // The sum of signed 64-bit values fits an i128; offset it to compare as unsigned.
+    let sum: i128 = sum.parse().unwrap_or(0);
+    Ok(Sums {
+        rows: rows as u64,
+        sum: sum as u128,
+    })
+}
+
+/// Key text and row hash of every row of a chunk, for a drill-down.
+async fn row_hashes(
+    client: &Client,
+    table: &Table,
+    labels: &[String],
+    range: &ChunkRange,
+) -> Result<HashMap<String, u64>> {
+    let key = key_expr(table, labels);
+    let sql = format!(
+        "SELECT {key}, ('x' || substr(md5({}), 1, 16))::bit(64)::bigint FROM ONLY {}{}",
+        row_expr(table),
+        table.name.quoted(),
+        where_clause(table, range)
+    );
+    let rows = client.query(&sql, &[]).await.map_err(|e| Error::Query {
+        what: format!("reading the row hashes of {} {range}", table.name),
+        reason: db_reason(&e),
+    })?;
+    Ok(rows
+        .iter()
+        .map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1) as u64))
+        .collect())
+}
+
+/// `id=1, k=x` rendered by the server, so both sides name keys alike (`labels`: the target's
+/// key column names, which a rename may have changed).
+fn key_expr(table: &Table, labels: &[String]) -> String {
+    match &table.chunk_key {
+        Some(key) => {
+            let parts: Vec<String> = key
+                .iter()
+                .zip(labels)
+                .map(|(k, label)| {
+                    format!(
+                        "{} || '=' || coalesce({}::text, 'NULL')",
+                        crate::catalog::quote_literal(label),
+                        quote_ident(&k.name)
+                    )
+                })
+                .collect();
+            parts.join(" || ', ' || ")
+        }
+        // No key: the row itself names it (duplicates count once here; the sums saw them all).
+        None => format!("'row ' || left({}, 120)", row_expr(table)),
+    }
+}
+
+/// Differences between two sides' key -> row hash maps.
+#[derive(Debug, Default)]
+struct Drill {
+    missing: Vec<String>,
+    extra: Vec<String>,
+    different: Vec<String>,
+}
+
+fn compare(src: HashMap<String, u64>, tgt: HashMap<String, u64>, _table: &Table) -> Drill {
+    let mut d = Drill::default();
+    for (k, h) in &src {
+        match tgt.get(k) {
+            None => d.missing.push(k.clone()),
+            Some(g) if g != h => d.different.push(k.clone()),
+            _ => {}
+        }
+    }
+    for k in tgt.keys() {
+        if !src.contains_key(k) {
+            d.extra.push(k.clone());
+        }
+    }
+    for list in [&mut d.missing, &mut d.extra, &mut d.different] {
+        list.sort();
+        list.truncate(KEYS_SHOWN);
+    }
+    d
+}
+
+/// Hashes tuples of the target's shape; `jsonb` fields are compared by value (the server
+/// normalises jsonb text, a MySQL source's JSON arrives as MySQL wrote it).
+struct TupleHasher {
+    jsonb: Vec<bool>,
+    key: Vec<(usize, String, String)>,
+    fields: Vec<(usize, i32)>,
+}
+
+impl TupleHasher {
+    fn new(target: &Table) -> Self {
+        let cols: Vec<&crate::catalog::Column> = target.copy_columns().collect();
+        let key = target
+            .chunk_key
+            .iter()
+            .flatten()
+            .filter_map(|k: &KeyColumn| {
+                let p = cols.iter().position(|c| c.name == k.name)?;
+                Some((p, k.name.clone(), k.type_sql.clone()))
+            })
+            .collect();
+        TupleHasher {
+            jsonb: cols.iter().map(|c| c.type_sql == "jsonb").collect(),
+            key,
+            fields: Vec::new(),
+        }
+    }
+
+    /// Adds every tuple of `data` to `sums` (and, for a drill-down, to `rows`).
+    fn add(&mut self, data: &[u8], sums: &mut Sums, mut rows: Option<&mut HashMap<String, u64>>) {
+        let mut pos = 0;
+        while pos < data.len() {
+            let Some(len) = crate::transform::split_tuple(&data[pos..], &mut self.fields) else {
+                return;
+            };
+            let tuple = &data[pos..pos + len];
+            let mut h = std::hash::DefaultHasher::new();
+            for (i, &(start, l)) in self.fields.iter().enumerate() {
+                l.hash(&mut h);
+                if l <= 0 {
+                    continue;
+                }
+                let v = &tuple[start..start + l as usize];
+                if self.jsonb.get(i).copied().unwrap_or(false) {
+                    match serde_json::from_slice::<serde_json::Value>(v.get(1..).unwrap_or(&[])) {
+                        Ok(j) => j.to_string().hash(&mut h),
+                        Err(_) => v.hash(&mut h),
+                    }
+                } else {
+                    v.hash(&mut h);
+                }
+            }
+            let row = h.finish();
+            sums.rows += 1;
+            sums.sum = sums.sum.wrapping_add(u128::from(row));
+            if let Some(map) = rows.as_deref_mut() {
+                let key = if self.key.is_empty() {
+                    format!("row hash {row:016x}")
+                } else {
+                    self.key
+                        .iter()
+                        .map(|(p, name, ty)| {
+                            let v = self
+                                .fields
+                                .get(*p)
+                                .and_then(|&(s, l)| (l >= 0).then(|| &tuple[s..s + l as usize]));
+                            format!("{name}={}", crate::transform::key_text(v, ty))
+                        })
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                map.insert(key, row);
+            }
+            pos += len;
+        }
+    }
+}
+
+type Side2 = (Sums, Option<HashMap<String, u64>>);
+
+/// The source side of a streamed chunk: the copy's reader (and transform), hashed here.
+#[allow(clippy::too_many_arguments)]
+async fn streamed_source(
+    reader: &mut Reader,
+    source: &Source,
+    t: usize,
+    table: &Table,
+    transform: Option<&TableTransform>,
+    range: &ChunkRange,
+    batch_bytes: usize,
+    metrics: &ChunkMetrics,
+    target: &Table,
+    drill: bool,
+) -> Result<Side2> {
+    let (tx, mut rx) = mpsc::channel::<Batch>(4);
+    let read = reader.read_chunk(source, t, table, range, None, batch_bytes, tx, metrics);
+    let hash = async {
+        let mut hasher = TupleHasher::new(target);
+        let mut sums = Sums::default();
+        let mut rows = drill.then(HashMap::new);
+        while let Some(batch) = rx.recv().await {
+            let batch = match transform {
+                Some(tr) => tr.apply(batch)?.0,
+                None => batch,
+            };
+            hasher.add(&batch.data, &mut sums, rows.as_mut());
+        }
+        Ok::<_, Error>((sums, rows))
+    };
+    let (read, hashed) = tokio::join!(read, hash);
+    read?;
+    hashed
+}
+
+/// The target side of a streamed chunk: its range as binary tuples, hashed here.
+async fn streamed_target(
+    client: &Client,
+    table: &Table,
+    range: &ChunkRange,
+    drill: bool,
+) -> Result<Side2> {
+    let cols: Vec<String> = table.copy_columns().map(|c| quote_ident(&c.name)).collect();
+    let sql = format!(
+        "COPY (SELECT {} FROM ONLY {}{}) TO STDOUT (FORMAT binary)",
+        cols.join(", "),
+        table.name.quoted(),
+        where_clause(table, range)
+    );
+    let fail = |e: &tokio_postgres::Error| Error::Query {
+        what: format!("reading {} {range} on the target", table.name),
+        reason: db_reason(e),
+    };
+    let stream = client.copy_out(&sql).await.map_err(|e| fail(&e))?;
+    futures_util::pin_mut!(stream);
+    let mut splitter = TupleSplitter::new(cols.len(), 1 << 20);
+    let mut hasher = TupleHasher::new(table);
+    let mut sums = Sums::default();
+    let mut rows = drill.then(HashMap::new);
+    while let Some(piece) = stream.next().await {
+        let piece = piece.map_err(|e| fail(&e))?;
+        splitter.push(&piece)?;
+        while let Some(b) = splitter.take_full() {
+            hasher.add(&b.data, &mut sums, rows.as_mut());
+        }
+    }
+    if let Some(b) = splitter.finish()? {
+        hasher.add(&b.data, &mut sums, rows.as_mut());
+    }
+    Ok((sums, rows))
+}
+
+/// The report as a table per table, for the terminal.
+pub fn render(report: &VerifyReport) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<40} {:>10} {:>12} {:>12} {:>9} {:>10}",
+        "table", "method", "source rows", "target rows", "chunks", "mismatched"
+    );
+    for t in &report.tables {
+        let _ = writeln!(
+            out,
+            "{:<40} {:>10} {:>12} {:>12} {:>9} {:>10}",
+            t.table,
+            t.method,
+            t.source_rows,
+            t.target_rows,
+            format!("{}/{}", t.matched, t.checked),
+            t.mismatches.len()
+        );
+        for m in &t.mismatches {
+            let _ = writeln!(
+                out,
+                "  mismatch in {}: source {} rows, target {} rows",
+                m.range, m.source_rows, m.target_rows
+            );
+            for (what, keys) in [
+                ("missing on the target", &m.missing),
+                ("extra on the target", &m.extra),
+                ("different", &m.different),
+            ] {
+                if !keys.is_empty() {
+                    let _ = writeln!(out, "    {what}: {}", keys.join("; "));
+                }
+            }
+        }
+    }
+    let sample = report
+        .sample_pct
+        .map(|p| format!(" (sample: {p}% of chunks)"))
+        .unwrap_or_default();
+    let _ = write!(
+        out,
+        "{} in {:.1} s{sample}",
+        if report.equal {
+            "source and target are equal"
+        } else {
+            "source and target DIFFER"
+        },
+        report.seconds
+    );
+    out
+}
