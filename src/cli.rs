@@ -110,6 +110,10 @@ pub struct VerifyArgs {
     /// Name the keys that are missing, extra or different in mismatched chunks.
     #[arg(long)]
     pub drill_down: bool,
+    /// Re-copy every mismatched range from the source (delete and copy it in one target
+    /// transaction), then check it again.
+    #[arg(long)]
+    pub repair: bool,
     /// Print JSON instead of a report.
     #[arg(long)]
     pub json: bool,

@@ -133,6 +133,7 @@ fn main() -> ExitCode {
                     sample_pct: args.sample,
                     drill_down: args.drill_down,
                     chunk_rows: args.chunk_rows.max(1000),
+                    repair: args.repair,
                 };
                 let report = sluice::verify::run(&settings, &opts).await?;
                 if args.json {

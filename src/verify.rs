@@ -43,6 +43,9 @@ pub struct VerifyOptions {
     pub drill_down: bool,
     /// Rows per verified chunk (smaller chunks locate a difference more precisely).
     pub chunk_rows: u64,
+    /// Re-copy every mismatched range (delete it on the target, copy it again from the
+    /// source, in one transaction), then check those ranges again.
+    pub repair: bool,
 }
 
 /// The outcome for one table.
@@ -85,6 +88,19 @@ pub struct Mismatch {
     pub extra: Vec<String>,
     /// With `--drill-down`: keys on both sides whose rows differ.
     pub different: Vec<String>,
+    /// With `--repair`: rows deleted and copied again, and whether the range matches now.
+    pub repaired: Option<Repair>,
+}
+
+/// What `--repair` did to one range.
+#[derive(Debug, Clone, Serialize)]
+pub struct Repair {
+    /// Target rows deleted in the range.
+    pub deleted: u64,
+    /// Rows copied into it from the source.
+    pub copied: u64,
+    /// The range matches after the repair.
+    pub matches: bool,
 }
 
 /// The whole report.
@@ -318,7 +334,6 @@ pub async fn run(settings: &CopySettings, opts: &VerifyOptions) -> Result<Verify
     while let Some(done) = workers.join_next().await {
         done.map_err(|e| Error::Internal(format!("a verify worker failed: {e}")))??;
     }
-    drop(prepared.origin);
     let mut tables: Vec<TableResult> = prepared
         .catalog
         .tables
@@ -339,6 +354,7 @@ pub async fn run(settings: &CopySettings, opts: &VerifyOptions) -> Result<Verify
             mismatches: Vec::new(),
         })
         .collect();
+    let mut to_repair = Vec::new();
     let mut results = std::mem::take(&mut *results.lock().await);
     results.sort_by_key(|(t, c, ..)| (*t, c.ordinal));
     for (t, chunk, src, tgt, drill) in results {
@@ -364,9 +380,23 @@ pub async fn run(settings: &CopySettings, opts: &VerifyOptions) -> Result<Verify
             missing: drill.missing,
             extra: drill.extra,
             different: drill.different,
+            repaired: None,
         });
+        if opts.repair {
+            to_repair.push((t, chunk, r.mismatches.len() - 1));
+        }
     }
-    let equal = tables.iter().all(|t| t.mismatches.is_empty());
+    for (t, chunk, at) in to_repair {
+        let fixed = repair(settings, &source, t, &methods[t], &chunk.range).await?;
+        tables[t].mismatches[at].repaired = Some(fixed);
+    }
+    // Repairs read in the verification's snapshot, which the planning session holds.
+    drop(prepared.origin);
+    let equal = tables.iter().all(|t| {
+        t.mismatches
+            .iter()
+            .all(|m| m.repaired.as_ref().is_some_and(|r| r.matches))
+    });
     Ok(VerifyReport {
         tables,
         equal,
@@ -666,6 +696,149 @@ async fn streamed_target(
     Ok((sums, rows))
 }
 
+/// Re-copies one range: deletes it on the target and copies it from the source through the
+/// copy's reader and transform, in one target transaction; then checks it again.
+async fn repair(
+    settings: &CopySettings,
+    source: &Source,
+    t: usize,
+    method: &Method,
+    range: &ChunkRange,
+) -> Result<Repair> {
+    let (read_table, target_table, transform) = match method {
+        Method::InServer { source, target } => (source.clone(), target.clone(), None),
+        Method::Streamed {
+            source_table,
+            target,
+            transform,
+        } => (source_table.clone(), target.clone(), transform.clone()),
+    };
+    let fail = |what: &str, e: &tokio_postgres::Error| Error::Query {
+        what: format!("{what} ({} {range})", target_table.name),
+        reason: db_reason(e),
+    };
+    let target = connect(&settings.target, Side::Target).await?;
+    target
+        .batch_execute("BEGIN")
+        .await
+        .map_err(|e| fail("starting the repair", &e))?;
+    // Triggers and foreign-key checks of the target do not fire on re-copied rows (where the
+    // role may set it), as for `--schema existing`.
+    if target
+        .batch_execute("SAVEPOINT r; SET LOCAL session_replication_role = replica")
+        .await
+        .is_err()
+    {
+        let _ = target.batch_execute("ROLLBACK TO SAVEPOINT r").await;
+        tracing::warn!(
+            "the target role cannot set session_replication_role: triggers fire on repaired rows"
+        );
+    }
+    let deleted = target
+        .execute(
+            &format!(
+                "DELETE FROM ONLY {}{}",
+                target_table.name.quoted(),
+                where_clause(&target_table, range)
+            ),
+            &[],
+        )
+        .await
+        .map_err(|e| fail("deleting the range", &e))?;
+    let mut reader = Reader::open(source).await?;
+    let (tx, mut rx) = mpsc::channel::<Batch>(4);
+    let tm = TableMetrics::new("verify:repair", 0, Arc::new(Live::default()));
+    let metrics = ChunkMetrics::new(&tm, &RunMetrics::new(1, 4));
+    let read = reader.read_chunk(
+        source,
+        t,
+        &read_table,
+        range,
+        None,
+        settings.batch_bytes,
+        tx,
+        &metrics,
+    );
+    let write = async {
+        use futures_util::SinkExt;
+        let sql = crate::sink::postgres::copy_in_sql(
+            &target_table,
+            crate::sink::postgres::LoadMode::Append,
+        );
+        let sink = target
+            .copy_in::<_, bytes::Bytes>(&sql)
+            .await
+            .map_err(|e| fail("copying the range", &e))?;
+        futures_util::pin_mut!(sink);
+        sink.feed(crate::pgcopy::encode::header())
+            .await
+            .map_err(|e| fail("copying the range", &e))?;
+        while let Some(batch) = rx.recv().await {
+            let batch = match transform.as_deref() {
+                Some(tr) => tr.apply(batch)?.0,
+                None => batch,
+            };
+            for frame in crate::pgcopy::encode::frames(&batch.data, 256 * 1024) {
+                sink.feed(frame)
+                    .await
+                    .map_err(|e| fail("copying the range", &e))?;
+            }
+        }
+        sink.feed(crate::pgcopy::encode::trailer())
+            .await
+            .map_err(|e| fail("copying the range", &e))?;
+        sink.as_mut()
+            .finish()
+            .await
+            .map_err(|e| fail("copying the range", &e))
+    };
+    let (read, copied) = tokio::join!(read, write);
+    read?;
+    let copied = copied?;
+    target
+        .batch_execute("COMMIT")
+        .await
+        .map_err(|e| fail("committing the repair", &e))?;
+    // Check the range again, as the verification did.
+    let matches = match method {
+        Method::InServer {
+            source: s,
+            target: tt,
+        } => {
+            let Reader::Pg(pg) = &reader else {
+                return Err(Error::Internal("in-server check on a MySQL source".into()));
+            };
+            let fresh = connect(&settings.target, Side::Target).await?;
+            in_server(pg.client(), s, range).await? == in_server(&fresh, tt, range).await?
+        }
+        Method::Streamed { .. } => {
+            let fresh = connect(&settings.target, Side::Target).await?;
+            let mut r2 = Reader::open(source).await?;
+            let (a, b) = tokio::join!(
+                streamed_source(
+                    &mut r2,
+                    source,
+                    t,
+                    &read_table,
+                    transform.as_deref(),
+                    range,
+                    settings.batch_bytes,
+                    &metrics,
+                    &target_table,
+                    false
+                ),
+                streamed_target(&fresh, &target_table, range, false)
+            );
+            a?.0 == b?.0
+        }
+    };
+    Ok(Repair {
+        deleted,
+        copied,
+        matches,
+    })
+}
+
 /// The report as a table per table, for the terminal.
 pub fn render(report: &VerifyReport) -> String {
     use std::fmt::Write as _;
@@ -692,6 +865,19 @@ pub fn render(report: &VerifyReport) -> String {
                 "  mismatch in {}: source {} rows, target {} rows",
                 m.range, m.source_rows, m.target_rows
             );
+            if let Some(r) = &m.repaired {
+                let _ = writeln!(
+                    out,
+                    "    repaired: {} rows deleted, {} copied; {}",
+                    r.deleted,
+                    r.copied,
+                    if r.matches {
+                        "now equal"
+                    } else {
+                        "STILL DIFFERS"
+                    }
+                );
+            }
             for (what, keys) in [
                 ("missing on the target", &m.missing),
                 ("extra on the target", &m.extra),
@@ -707,15 +893,17 @@ pub fn render(report: &VerifyReport) -> String {
         .sample_pct
         .map(|p| format!(" (sample: {p}% of chunks)"))
         .unwrap_or_default();
-    let _ = write!(
-        out,
-        "{} in {:.1} s{sample}",
-        if report.equal {
-            "source and target are equal"
-        } else {
-            "source and target DIFFER"
-        },
-        report.seconds
-    );
+    let repaired = report
+        .tables
+        .iter()
+        .flat_map(|t| &t.mismatches)
+        .filter(|m| m.repaired.is_some())
+        .count();
+    let verdict = match (report.equal, repaired) {
+        (true, 0) => "source and target are equal".to_string(),
+        (true, n) => format!("source and target are equal after repairing {n} range(s)"),
+        (false, _) => "source and target DIFFER".to_string(),
+    };
+    let _ = write!(out, "{verdict} in {:.1} s{sample}", report.seconds);
     out
 }

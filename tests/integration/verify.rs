@@ -114,6 +114,25 @@ fn equal_copies_pass_and_planted_differences_are_located_by_key() {
     assert!(text.contains("missing on the target: id=2000"), "{text}");
     assert!(text.contains("source and target DIFFER"), "{text}");
 
+    // --repair re-copies the mismatched ranges and checks them again.
+    let (code, report, out) = verify(&src.url(), &dst, &["--chunk-rows", "10000", "--repair"]);
+    assert_eq!(code, 0, "repaired ranges verify\n{}", describe(&out));
+    let items = table(&report, "public.items");
+    assert!(
+        items["mismatches"][0]["repaired"]["matches"] == true,
+        "{items}"
+    );
+    let (code, _, out) = verify(&src.url(), &dst, &[]);
+    assert_eq!(code, 0, "a second verify finds nothing\n{}", describe(&out));
+    assert_eq!(
+        dst.query("SELECT name FROM items WHERE id = 100"),
+        "item 100"
+    );
+    assert_eq!(
+        dst.query("SELECT count(*) FROM items WHERE id IN (2000, 60000)"),
+        "1"
+    );
+
     // A sample checks a part of the chunks, the same ones each time.
     let (code, a, _) = verify(&src.url(), &dst, &["--chunk-rows", "5000", "--sample", "1"]);
     let (_, b, _) = verify(&src.url(), &dst, &["--chunk-rows", "5000", "--sample", "1"]);
@@ -218,4 +237,7 @@ fn mysql_sources_verify_against_their_postgresql_copy() {
         vec!["id=3"]
     );
     assert_eq!(table(&report, "public.log")["target_rows"], 1);
+    let (code, _, out) = verify(&my.url(), &dst, &["--repair"]);
+    assert_eq!(code, 0, "{}", describe(&out));
+    assert_eq!(dst.query("SELECT count(*) FROM log"), "2");
 }
