@@ -26,6 +26,8 @@
 #   BENCH_JOBS         parallelism given to sluice (2); pgloader keeps the
 #                      settings of its load file
 #   BENCH_PGLOADER_TIMEOUT  seconds before a pgloader run is killed (900)
+#   BENCH_QUIET_WAIT   before each run, wait up to this many seconds for the
+#                      machine to be quiet (< 30% of one CPU busy) (60)
 #   SLUICE_BIN         sluice binary (target/release/sluice)
 #   PGLOADER_BIN       pgloader binary (pgloader)
 #   MYSQL_HOST / MYSQL_PORT / MYSQL_USER   source server (127.0.0.1 / 3306 / root;
@@ -201,8 +203,10 @@ find_server_pids() {
     [[ -n "${MY_PID}" && -r "/proc/${MY_PID}/stat" ]] || MY_PID=""
 }
 server_ticks() {
-    # Prints "<mariadbd ticks> <postgres ticks>".
-    local my_t=0 pg_t=0 child
+    # Prints "<mariadbd ticks> <postgres ticks> <machine busy ticks>"; busy =
+    # every CPU's user + nice + system + irq + softirq + steal (/proc/stat).
+    local my_t=0 pg_t=0 busy child
+    busy=$(awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat)
     [[ -n "${MY_PID}" ]] && my_t=$(ticks_of "${MY_PID}")
     if [[ -n "${PG_PID}" ]]; then
         pg_t=$(ticks_of "${PG_PID}" 1)
@@ -210,18 +214,20 @@ server_ticks() {
             pg_t=$((pg_t + $(ticks_of "${child}")))
         done
     fi
-    echo "${my_t} ${pg_t}"
+    echo "${my_t} ${pg_t} ${busy}"
 }
 CPU_BEFORE=""
 cpu_start() { CPU_BEFORE=$(server_ticks); }
 cpu_stop() {
-    # Prints "<mariadbd s> <postgres s>" used since cpu_start.
+    # Prints "<mariadbd s> <postgres s> <machine busy s>" used since cpu_start.
+    # Machine busy minus tool, mariadbd and postgres is what everything else
+    # on the machine took meanwhile (noise; steal time included).
     local after
     after=$(server_ticks)
     awk -v b="${CPU_BEFORE}" -v a="${after}" -v hz="${CLK_TCK}" -v myok="${MY_PID}" -v pgok="${PG_PID}" 'BEGIN {
         split(b, x, " "); split(a, y, " ")
-        printf "%s %s\n", (myok == "" ? "-" : sprintf("%.1f", (y[1] - x[1]) / hz)),
-                          (pgok == "" ? "-" : sprintf("%.1f", (y[2] - x[2]) / hz)) }'
+        printf "%s %s %.1f\n", (myok == "" ? "-" : sprintf("%.1f", (y[1] - x[1]) / hz)),
+                               (pgok == "" ? "-" : sprintf("%.1f", (y[2] - x[2]) / hz)), (y[3] - x[3]) / hz }'
 }
 
 record_command() {
@@ -230,9 +236,9 @@ record_command() {
     printf '%s: %s\n' "${label}" "$*" >>"${COMMANDS_TXT}"
 }
 
-# result KEY ROUND LABEL WHAT WALL_S RSS_KB ROWS CHECK CPU_TOOL CPU_MY CPU_PG NOTE
+# result KEY ROUND LABEL WHAT WALL_S RSS_KB ROWS CHECK CPU_TOOL CPU_MY CPU_PG CPU_MACHINE NOTE
 result() {
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"${RESULTS_TSV}"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"${RESULTS_TSV}"
 }
 
 reset_dst() {
@@ -372,7 +378,7 @@ run_sluice() {
     data_phase=$(sed -n 's/^data phase: *\([0-9][0-9.]*\) *s.*/\1/p' "${log_file}" | tail -n 1)
     if [[ -n "${data_phase}" ]]; then
         result sluice_data "${ROUND}" "sluice copy" "data phase of the whole copy (self-reported)" "${data_phase}" \
-            "" "${chk%%$'\t'*}" "${chk#*$'\t'}" "" "" "" ""
+            "" "${chk%%$'\t'*}" "${chk#*$'\t'}" "" "" "" "" ""
     fi
 
     # Data only: the tables as the copy above created them (pre-data: enum
@@ -403,7 +409,7 @@ run_sluice() {
     data_phase=$(sed -n 's/^data phase: *\([0-9][0-9.]*\) *s.*/\1/p' "${log_file}.data" | tail -n 1)
     if [[ -n "${data_phase}" ]]; then
         result sluice_dataonly_data "${ROUND}" "sluice copy --schema existing" "its data phase (self-reported)" \
-            "${data_phase}" "" "${chk%%$'\t'*}" "${chk#*$'\t'}" "" "" "" ""
+            "${data_phase}" "" "${chk%%$'\t'*}" "${chk#*$'\t'}" "" "" "" "" ""
     fi
 }
 
@@ -462,11 +468,31 @@ run_pgloader-nocast() {
     run_pgloader_variant pgloader_nocast "pgloader" "load file without its CAST rules" "${f}"
 }
 
+# Wait (at most BENCH_QUIET_WAIT seconds, 60) until the machine is quiet: less
+# than 30% of one CPU busy over one second, so a competitor does not start
+# while something else (or the previous competitor's tail) still runs.
+QUIET_WAIT="${BENCH_QUIET_WAIT:-60}"
+busy_ticks() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat; }
+wait_quiet() {
+    local i a b
+    for ((i = 0; i < QUIET_WAIT; i++)); do
+        a=$(busy_ticks)
+        sleep 1
+        b=$(busy_ticks)
+        if (((b - a) * 10 < CLK_TCK * 3)); then
+            ((i == 0)) || log "waited ${i} s for the machine to be quiet"
+            return 0
+        fi
+    done
+    log "machine still busy after ${QUIET_WAIT} s; running anyway"
+}
+
 LOADS=()
 run_one() {
     local c=$1 rc=0
     is_selected "${c}" || return 0
     log "=== round ${ROUND}: ${c} ==="
+    wait_quiet
     LOADS+=("${c}#${ROUND} $(cut -d' ' -f1 /proc/loadavg)")
     set +e
     (
@@ -477,7 +503,7 @@ run_one() {
     set -e
     if ((rc != 0)); then
         log "${c}: FAILED"
-        result "${c//-/_}_failed" "${ROUND}" "${c}" "FAILED (see ${RUN_DIR})" "" "" "" "FAILED" "" "" "" ""
+        result "${c//-/_}_failed" "${ROUND}" "${c}" "FAILED (see ${RUN_DIR})" "" "" "" "FAILED" "" "" "" "" ""
     fi
 }
 
@@ -507,7 +533,7 @@ mean_wall() {
 sluice_mean=$(mean_wall sluice)
 
 table_md() {
-    echo "| tool | what is timed | round | wall (s) | rows/s | MB/s | peak RSS (MB) | rows on target | vs sluice wall | CPU s: tool / mariadbd / postgres | check | notes |"
+    echo "| tool | what is timed | round | wall (s) | rows/s | MB/s | peak RSS (MB) | rows on target | vs sluice wall | CPU s: tool / mariadbd / postgres / other | check | notes |"
     echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|---|"
     awk -F'\t' -v bytes="${DATA_BYTES}" -v rows="${SRC_ROWS}" -v sw="${sluice_mean}" '
     function cpu(x) { return x == "" ? "-" : x }
@@ -521,10 +547,12 @@ table_md() {
             rps = (wall > 0) ? sprintf("%.0f", moved / wall) : "-"
             ratio = (sw != "" && sw > 0) ? sprintf("%.2fx", wall / sw) : "n/a"
         }
+        if ($8 ~ /^(MISMATCH|no table|FAILED)/) ratio = "-"
         if ($8 ~ /^(MISMATCH|no table)/ || moved == 0) mbs = "-"
         rss_mb = (rss == "" || rss == 0) ? "-" : sprintf("%.0f", rss / 1024)
-        cpus = ($9 == "" && $10 == "") ? "-" : cpu($9) " / " cpu($10) " / " cpu($11)
-        printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $3, $4, $2, wall, rps, mbs, rss_mb, $7, ratio, cpus, $8, $12
+        other = ($12 == "" || $10 == "-" || $11 == "-") ? "-" : sprintf("%.1f", $12 - $9 - $10 - $11)
+        cpus = ($9 == "" && $10 == "") ? "-" : cpu($9) " / " cpu($10) " / " cpu($11) " / " other
+        printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $3, $4, $2, wall, rps, mbs, rss_mb, $7, ratio, cpus, $8, $13
     }' "${RESULTS_TSV}"
 }
 
@@ -573,7 +601,7 @@ report() {
     echo "- data: ${SRC_DB}.t, ${SRC_ROWS} rows (${SRC_ZERO} zero dates), InnoDB data_length ${DATA_BYTES} bytes ($((DATA_BYTES / 1048576)) MiB), index_length $((INDEX_BYTES / 1048576)) MiB"
     echo "- sluice --jobs ${JOBS}; pgloader settings from its load file or its defaults; ${ROUNDS} rounds, order alternating"
     echo "- 1-minute load average before each run: $(IFS=","; echo "${LOADS[*]}")"
-    echo "- MB/s = data_length / 10^6 / wall; rows/s = rows on the target (source rows for the reads) / wall; peak RSS = the tool process (/usr/bin/time %M), servers not included; CPU s = user + system seconds of the tool, of mariadbd and of all PostgreSQL processes during the run"
+    echo "- MB/s = data_length / 10^6 / wall; rows/s = rows on the target (source rows for the reads) / wall; peak RSS = the tool process (/usr/bin/time %M), servers not included; CPU s = user + system seconds of the tool, of mariadbd and of all PostgreSQL processes during the run, and \"other\" = what the rest of the machine used meanwhile (/proc/stat busy time minus those three; noise from outside the benchmark)"
     echo "- check: rows on the target = source rows, and non-NULL ship_date = source dates that are neither NULL nor zero (zero dates must become NULL)"
     echo
     table_md
