@@ -28,6 +28,9 @@
 #   BENCH_PGLOADER_TIMEOUT  seconds before a pgloader run is killed (900)
 #   BENCH_QUIET_WAIT   before each run, wait up to this many seconds for the
 #                      machine to be quiet (< 30% of one CPU busy) (60)
+#   BENCH_CLEAN_OTHER  runs during which the rest of the machine used more CPU
+#                      seconds than this are left out of the "undisturbed"
+#                      target figures (1.0); they stay in the table
 #   SLUICE_BIN         sluice binary (target/release/sluice)
 #   PGLOADER_BIN       pgloader binary (pgloader)
 #   MYSQL_HOST / MYSQL_PORT / MYSQL_USER   source server (127.0.0.1 / 3306 / root;
@@ -230,13 +233,24 @@ cpu_stop() {
                                (pgok == "" ? "-" : sprintf("%.1f", (y[2] - x[2]) / hz)), (y[3] - x[3]) / hz }'
 }
 
+# cpu_fields TOOL_CPU "MY PG MACHINE": prints "TOOL MY PG OTHER", OTHER being
+# what the rest of the machine used meanwhile (machine - tool - servers).
+cpu_fields() {
+    awk -v t="$1" -v c="$2" 'BEGIN {
+        split(c, x, " ")
+        other = (x[1] == "-" || x[2] == "-") ? "-" : sprintf("%.1f", x[3] - t - x[1] - x[2])
+        printf "%s %s %s %s\n", t, x[1], x[2], other }'
+}
+
 record_command() {
     local label=$1
     shift
     printf '%s: %s\n' "${label}" "$*" >>"${COMMANDS_TXT}"
 }
 
-# result KEY ROUND LABEL WHAT WALL_S RSS_KB ROWS CHECK CPU_TOOL CPU_MY CPU_PG CPU_MACHINE NOTE
+# result KEY ROUND LABEL WHAT WALL_S RSS_KB ROWS CHECK CPU_TOOL CPU_MY CPU_PG CPU_OTHER NOTE
+# (rows derived from a run, like a self-reported data phase, leave the CPU
+# fields empty but repeat the run's CPU_OTHER).
 result() {
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"${RESULTS_TSV}"
 }
@@ -315,7 +329,7 @@ ORDER BY n.nspname = 'public' DESC LIMIT 1" 2>/dev/null || true)
 ROUND=0
 
 run_read() {
-    local rss="${RUN_DIR}/read.${ROUND}.time" cpu t0 t1
+    local rss="${RUN_DIR}/read.${ROUND}.time" cpu fields t0 t1
     local cmd=(mariadb --quick -u"${MY_USER}" -h"${MY_HOST}" -P"${MY_PORT}" "${SRC_DB}" -e 'select * from t')
     record_command "read limit" "${cmd[*]} > /dev/null"
     log "read limit: ${cmd[*]} > /dev/null"
@@ -324,13 +338,14 @@ run_read() {
     timed "${rss}" "${cmd[@]}" >/dev/null
     t1=$(now)
     cpu=$(cpu_stop)
-    # shellcheck disable=SC2086 # two fields on purpose
+    fields=$(cpu_fields "$(tool_cpu "${rss}")" "${cpu}")
+    # shellcheck disable=SC2086 # four fields on purpose
     result read "${ROUND}" "read limit" "mariadb --quick, 1 stream, > /dev/null" "$(elapsed "${t0}" "${t1}")" \
-        "$(max_rss_kb "${rss}")" "-" "-" "$(tool_cpu "${rss}")" ${cpu} ""
+        "$(max_rss_kb "${rss}")" "-" "-" ${fields} ""
 }
 
 run_read2() {
-    local dir="${RUN_DIR}/read2" cpu t0 t1 mid
+    local dir="${RUN_DIR}/read2" cpu fields t0 t1 mid
     mkdir -p "${dir}"
     mid=$(my "${SRC_DB}" -e "SELECT (min(id) + max(id)) DIV 2 FROM t")
     record_command "read limit, 2 streams" "mariadb --quick ... -e 'select * from t where id <= ${mid}' > /dev/null & mariadb --quick ... -e 'select * from t where id > ${mid}' > /dev/null"
@@ -344,9 +359,10 @@ run_read2() {
     wait
     t1=$(now)
     cpu=$(cpu_stop)
+    fields=$(cpu_fields "$(tool_cpu "${dir}/1.time" "${dir}/2.time")" "${cpu}")
     # shellcheck disable=SC2086
     result read2 "${ROUND}" "read limit" "mariadb --quick, 2 streams (halves of the key range)" "$(elapsed "${t0}" "${t1}")" \
-        "$(max_rss_kb "${dir}/1.time" "${dir}/2.time")" "-" "-" "$(tool_cpu "${dir}/1.time" "${dir}/2.time")" ${cpu} ""
+        "$(max_rss_kb "${dir}/1.time" "${dir}/2.time")" "-" "-" ${fields} ""
 }
 
 run_sluice() {
@@ -360,7 +376,7 @@ run_sluice() {
     local cmd=("${SLUICE_BIN}" copy --source "${SRC_URL}" --target "${DST_URL}" --jobs "${JOBS}")
     record_command "sluice" "${cmd[*]}"
     log "sluice: ${cmd[*]}"
-    local t0 t1 rc=0 cpu chk data_phase
+    local t0 t1 rc=0 cpu chk data_phase fields
     cpu_start
     t0=$(now)
     timed "${rss}" "${cmd[@]}" >"${log_file}" 2>&1 || rc=$?
@@ -372,13 +388,14 @@ run_sluice() {
         return 1
     fi
     chk=$(check_target)
+    fields=$(cpu_fields "$(tool_cpu "${rss}")" "${cpu}")
     # shellcheck disable=SC2086
     result sluice "${ROUND}" "sluice copy" "whole copy (schema, data, indexes, ANALYZE)" "$(elapsed "${t0}" "${t1}")" \
-        "$(max_rss_kb "${rss}")" "${chk%%$'\t'*}" "${chk#*$'\t'}" "$(tool_cpu "${rss}")" ${cpu} ""
+        "$(max_rss_kb "${rss}")" "${chk%%$'\t'*}" "${chk#*$'\t'}" ${fields} ""
     data_phase=$(sed -n 's/^data phase: *\([0-9][0-9.]*\) *s.*/\1/p' "${log_file}" | tail -n 1)
     if [[ -n "${data_phase}" ]]; then
         result sluice_data "${ROUND}" "sluice copy" "data phase of the whole copy (self-reported)" "${data_phase}" \
-            "" "${chk%%$'\t'*}" "${chk#*$'\t'}" "" "" "" "" ""
+            "" "${chk%%$'\t'*}" "${chk#*$'\t'}" "" "" "" "${fields##* }" ""
     fi
 
     # Data only: the tables as the copy above created them (pre-data: enum
@@ -402,14 +419,14 @@ run_sluice() {
         return 1
     fi
     chk=$(check_target)
+    fields=$(cpu_fields "$(tool_cpu "${rss}.data")" "${cpu}")
     # shellcheck disable=SC2086
     result sluice_dataonly "${ROUND}" "sluice copy --schema existing" "data only (pre-created tables, no indexes)" \
-        "$(elapsed "${t0}" "${t1}")" "$(max_rss_kb "${rss}.data")" "${chk%%$'\t'*}" "${chk#*$'\t'}" \
-        "$(tool_cpu "${rss}.data")" ${cpu} ""
+        "$(elapsed "${t0}" "${t1}")" "$(max_rss_kb "${rss}.data")" "${chk%%$'\t'*}" "${chk#*$'\t'}" ${fields} ""
     data_phase=$(sed -n 's/^data phase: *\([0-9][0-9.]*\) *s.*/\1/p' "${log_file}.data" | tail -n 1)
     if [[ -n "${data_phase}" ]]; then
         result sluice_dataonly_data "${ROUND}" "sluice copy --schema existing" "its data phase (self-reported)" \
-            "${data_phase}" "" "${chk%%$'\t'*}" "${chk#*$'\t'}" "" "" "" "" ""
+            "${data_phase}" "" "${chk%%$'\t'*}" "${chk#*$'\t'}" "" "" "" "${fields##* }" ""
     fi
 }
 
@@ -442,7 +459,7 @@ run_pgloader_variant() {
     local cmd=(timeout --kill-after=10 "${PGL_TIMEOUT}" "${PGLOADER_BIN}" --root-dir "${RUN_DIR}/${name}" "$@")
     record_command "${label} (${what})" "PGL_SOURCE=${SRC_URL} PGL_TARGET=${PGL_DST_URL} PGL_SOURCE_DB=${SRC_DB} ${cmd[*]}"
     log "${label}: ${cmd[*]}"
-    local t0 t1 rc=0 cpu chk
+    local t0 t1 rc=0 cpu chk fields
     cpu_start
     t0=$(now)
     PGL_SOURCE="${SRC_URL}" PGL_TARGET="${PGL_DST_URL}" PGL_SOURCE_DB="${SRC_DB}" \
@@ -451,9 +468,10 @@ run_pgloader_variant() {
     cpu=$(cpu_stop)
     chk=$(check_target)
     log "${label}: exit ${rc}, ${chk%%$'\t'*} rows on the target"
+    fields=$(cpu_fields "$(tool_cpu "${rss}")" "${cpu}")
     # shellcheck disable=SC2086
     result "${key}" "${ROUND}" "${label}" "${what}" "$(elapsed "${t0}" "${t1}")" "$(max_rss_kb "${rss}")" \
-        "${chk%%$'\t'*}" "${chk#*$'\t'}" "$(tool_cpu "${rss}")" ${cpu} "$(pgloader_note "${log_file}" "${rc}")"
+        "${chk%%$'\t'*}" "${chk#*$'\t'}" ${fields} "$(pgloader_note "${log_file}" "${rc}")"
 }
 
 run_pgloader() {
@@ -550,38 +568,49 @@ table_md() {
         if ($8 ~ /^(MISMATCH|no table|FAILED)/) ratio = "-"
         if ($8 ~ /^(MISMATCH|no table)/ || moved == 0) mbs = "-"
         rss_mb = (rss == "" || rss == 0) ? "-" : sprintf("%.0f", rss / 1024)
-        other = ($12 == "" || $10 == "-" || $11 == "-") ? "-" : sprintf("%.1f", $12 - $9 - $10 - $11)
-        cpus = ($9 == "" && $10 == "") ? "-" : cpu($9) " / " cpu($10) " / " cpu($11) " / " other
+        cpus = ($9 == "" && $10 == "") ? "(that run) / " cpu($12) : cpu($9) " / " cpu($10) " / " cpu($11) " / " cpu($12)
         printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $3, $4, $2, wall, rps, mbs, rss_mb, $7, ratio, cpus, $8, $13
     }' "${RESULTS_TSV}"
 }
 
-targets_md() {
-    awk -F'\t' -v rows="${SRC_ROWS}" '
+# targets_for MAX_OTHER TITLE: the issue's targets from the runs during which
+# the rest of the machine used at most MAX_OTHER CPU seconds ("" = all runs).
+targets_for() {
+    awk -F'\t' -v maxo="$1" -v title="$2" '
     $8 ~ /^(MISMATCH|FAILED|no table)/ || $5 == "" { next }
+    maxo != "" && ($12 == "" || $12 == "-" || $12 + 0 > maxo + 0) { next }
     { s[$1] += $5; n[$1]++; if (!($1 in mn) || $5 < mn[$1]) mn[$1] = $5; if ($5 > mx[$1]) mx[$1] = $5
       if ($6 != "" && $6 > rss[$1]) rss[$1] = $6 }
     function mean(k) { return n[k] ? s[k] / n[k] : "" }
     function verdict(ok) { return ok ? "met" : "NOT met" }
+    function runs(k) { return n[k] " run" (n[k] == 1 ? "" : "s") }
     END {
-        print "Targets (from the issue; means over the rounds, worst/best pairing in brackets):"
+        print title " (means; worst and best pairing in brackets):"
         print ""
         if (n["sluice"] && n["pgloader"]) {
             r = mean("pgloader") / mean("sluice")
-            printf "- sluice rows/s >= 4x pgloader rows/s (whole copies): %.2fx [%.2fx..%.2fx] (%s)\n", r, mn["pgloader"] / mx["sluice"], mx["pgloader"] / mn["sluice"], verdict(r >= 4)
+            printf "- sluice rows/s >= 4x pgloader rows/s, whole copies (%s sluice, %s pgloader): %.3fx [%.2fx..%.2fx] (%s)\n", runs("sluice"), runs("pgloader"), r, mn["pgloader"] / mx["sluice"], mx["pgloader"] / mn["sluice"], verdict(r >= 4)
+            if (n["sluice_data"])
+                printf "  - sluice data phase alone against pgloader whole copy: %.2fx\n", mean("pgloader") / mean("sluice_data")
         } else print "- sluice rows/s >= 4x pgloader rows/s: n/a (needs sluice and a pgloader run that loaded every row)"
         if (n["read"] && n["sluice_data"]) {
             r = mean("read") / mean("sluice_data")
-            printf "- data phase >= 0.8x the read limit (read wall / data phase of the whole copy): %.2fx [%.2fx..%.2fx] (%s)\n", r, mn["read"] / mx["sluice_data"], mx["read"] / mn["sluice_data"], verdict(r >= 0.8)
+            printf "- data phase >= 0.8x the read limit, read wall / data phase of the whole copy (%s read, %s sluice): %.3fx [%.2fx..%.2fx] (%s)\n", runs("read"), runs("sluice_data"), r, mn["read"] / mx["sluice_data"], mx["read"] / mn["sluice_data"], verdict(r >= 0.8)
         } else print "- data phase >= 0.8x the read limit: n/a"
         if (n["read"] && n["sluice_dataonly"])
-            printf "  - data only, whole process (--schema existing): %.2fx; its self-reported data phase: %.2fx\n", mean("read") / mean("sluice_dataonly"), (n["sluice_dataonly_data"] ? mean("read") / mean("sluice_dataonly_data") : 0)
+            printf "  - data only (--schema existing), whole process: %.2fx; its self-reported data phase: %.2fx\n", mean("read") / mean("sluice_dataonly"), (n["sluice_dataonly_data"] ? mean("read") / mean("sluice_dataonly_data") : 0)
         if (n["read"] && n["sluice"])
             printf "  - whole copy including schema, index build and ANALYZE: %.2fx\n", mean("read") / mean("sluice")
         m = (rss["sluice"] > rss["sluice_dataonly"]) ? rss["sluice"] : rss["sluice_dataonly"]
         if (m != "") printf "- sluice peak RSS < 300 MB: %.0f MB (%s)\n", m / 1024, verdict(m / 1024 < 300)
         else print "- sluice peak RSS < 300 MB: n/a"
     }' "${RESULTS_TSV}"
+}
+CLEAN_OTHER="${BENCH_CLEAN_OTHER:-1.0}"
+targets_md() {
+    targets_for "" "Targets (from the issue), all runs"
+    echo
+    targets_for "${CLEAN_OTHER}" "Targets, undisturbed runs only (the rest of the machine used <= ${CLEAN_OTHER} CPU-s during the run)"
 }
 
 commit=$(git -C "${ROOT}" rev-parse --short HEAD 2>/dev/null || echo "n/a")
