@@ -5,6 +5,8 @@
 #
 #   benches/mysql.sh [--skip-dataset] [--rounds N]
 #                    [--only read,read2,sluice,pgloader,pgloader-default,pgloader-nocast]
+#   benches/mysql.sh --report bench-out/run-<timestamp>
+#                    (no runs: the report again from that run's results.tsv)
 #
 # Competitors (see BENCHMARKS.md, "MySQL / MariaDB to PostgreSQL"):
 #   read              mariadb --quick -e 'select * from t' > /dev/null   (read limit)
@@ -28,9 +30,10 @@
 #   BENCH_PGLOADER_TIMEOUT  seconds before a pgloader run is killed (900)
 #   BENCH_QUIET_WAIT   before each run, wait up to this many seconds for the
 #                      machine to be quiet (< 30% of one CPU busy) (60)
-#   BENCH_CLEAN_OTHER  runs during which the rest of the machine used more CPU
-#                      seconds than this are left out of the "undisturbed"
-#                      target figures (1.0); they stay in the table
+#   BENCH_CLEAN_OTHER  runs during which the rest of the machine used more than
+#                      this share of one CPU (CPU seconds / wall) are left out
+#                      of the "undisturbed" target figures (0.15); they stay
+#                      in the table
 #   SLUICE_BIN         sluice binary (target/release/sluice)
 #   PGLOADER_BIN       pgloader binary (pgloader)
 #   MYSQL_HOST / MYSQL_PORT / MYSQL_USER   source server (127.0.0.1 / 3306 / root;
@@ -51,12 +54,17 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 ALL_COMPETITORS=(read read2 sluice pgloader pgloader-default pgloader-nocast)
 
 skip_dataset=0
+report_dir=""
 only=""
 ROUNDS=2
 orig_args=("$@")
 while (($# > 0)); do
     case "$1" in
         --skip-dataset) skip_dataset=1 ;;
+        --report)
+            shift
+            report_dir="${1:?--report needs a run directory}"
+            ;;
         --rounds)
             shift
             ROUNDS="${1:?--rounds needs a number}"
@@ -128,11 +136,24 @@ TS=$(date +%Y%m%d-%H%M%S)
 OUT_DIR="${ROOT}/bench-out"
 RUN_DIR="${OUT_DIR}/run-${TS}"
 RESULTS_MD="${OUT_DIR}/results-mysql-${TS}.md"
+if [[ -n "${report_dir}" ]]; then
+    # Report again from an earlier run: nothing is run, nothing is written
+    # but the report on stdout.
+    RUN_DIR="${report_dir%/}"
+    RESULTS_MD=/dev/null
+    skip_dataset=1
+    if [[ ! -s "${RUN_DIR}/results.tsv" ]]; then
+        echo "mysql.sh: ${RUN_DIR}/results.tsv not found" >&2
+        exit 2
+    fi
+fi
 mkdir -p "${RUN_DIR}"
 RESULTS_TSV="${RUN_DIR}/results.tsv"
 COMMANDS_TXT="${RUN_DIR}/commands.txt"
-: >"${RESULTS_TSV}"
-: >"${COMMANDS_TXT}"
+if [[ -z "${report_dir}" ]]; then
+    : >"${RESULTS_TSV}"
+    : >"${COMMANDS_TXT}"
+fi
 
 log() { printf '[mysql-bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 now() { date +%s.%N; }
@@ -292,7 +313,7 @@ SELECT (SELECT count(*) FROM t),
        data_length, index_length
 FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = 't'")
 SRC_ZERO=$(my "${SRC_DB}" -e "SET SESSION sql_mode = ''; SELECT count(*) FROM t WHERE ship_date = '0000-00-00'")
-my "${SRC_DB}" --quick -e "SELECT * FROM t" >/dev/null
+[[ -n "${report_dir}" ]] || my "${SRC_DB}" --quick -e "SELECT * FROM t" >/dev/null
 find_server_pids
 log "source: ${SRC_DB}.t ${SRC_ROWS} rows (${SRC_ZERO} zero dates), data_length ${DATA_BYTES} bytes, index_length ${INDEX_BYTES} bytes"
 [[ -n "${MY_PID}" ]] || log "mariadbd pid not found: server CPU of the source is not reported"
@@ -525,6 +546,7 @@ run_one() {
     fi
 }
 
+((${#report_dir} == 0)) || ROUNDS=0
 for ((ROUND = 1; ROUND <= ROUNDS; ROUND++)); do
     if ((ROUND % 2 == 1)); then
         order=(read sluice pgloader)
@@ -537,7 +559,7 @@ for ((ROUND = 1; ROUND <= ROUNDS; ROUND++)); do
 done
 ROUND=1
 for c in read2 pgloader-default pgloader-nocast; do
-    run_one "${c}"
+    [[ -n "${report_dir}" ]] || run_one "${c}"
 done
 
 # ---------------------------------------------------------------------------
@@ -574,11 +596,13 @@ table_md() {
 }
 
 # targets_for MAX_OTHER TITLE: the issue's targets from the runs during which
-# the rest of the machine used at most MAX_OTHER CPU seconds ("" = all runs).
+# the rest of the machine used at most MAX_OTHER of one CPU ("" = all runs).
 targets_for() {
     awk -F'\t' -v maxo="$1" -v title="$2" '
     $8 ~ /^(MISMATCH|FAILED|no table)/ || $5 == "" { next }
-    maxo != "" && ($12 == "" || $12 == "-" || $12 + 0 > maxo + 0) { next }
+    # Undisturbed: the rest of the machine used at most maxo of one CPU on
+    # average over the run (derived rows: the CPU of their run over their own time).
+    maxo != "" && ($12 == "" || $12 == "-" || $12 / $5 > maxo + 0) { next }
     { s[$1] += $5; n[$1]++; if (!($1 in mn) || $5 < mn[$1]) mn[$1] = $5; if ($5 > mx[$1]) mx[$1] = $5
       if ($6 != "" && $6 > rss[$1]) rss[$1] = $6 }
     function mean(k) { return n[k] ? s[k] / n[k] : "" }
@@ -606,11 +630,11 @@ targets_for() {
         else print "- sluice peak RSS < 300 MB: n/a"
     }' "${RESULTS_TSV}"
 }
-CLEAN_OTHER="${BENCH_CLEAN_OTHER:-1.0}"
+CLEAN_OTHER="${BENCH_CLEAN_OTHER:-0.15}"
 targets_md() {
     targets_for "" "Targets (from the issue), all runs"
     echo
-    targets_for "${CLEAN_OTHER}" "Targets, undisturbed runs only (the rest of the machine used <= ${CLEAN_OTHER} CPU-s during the run)"
+    targets_for "${CLEAN_OTHER}" "Targets, undisturbed runs only (the rest of the machine used <= ${CLEAN_OTHER} of one CPU during the run)"
 }
 
 commit=$(git -C "${ROOT}" rev-parse --short HEAD 2>/dev/null || echo "n/a")
@@ -629,7 +653,11 @@ report() {
     echo "- source: ${my_version} (${my_settings}); target: ${pg_version}; ${pgl_version}"
     echo "- data: ${SRC_DB}.t, ${SRC_ROWS} rows (${SRC_ZERO} zero dates), InnoDB data_length ${DATA_BYTES} bytes ($((DATA_BYTES / 1048576)) MiB), index_length $((INDEX_BYTES / 1048576)) MiB"
     echo "- sluice --jobs ${JOBS}; pgloader settings from its load file or its defaults; ${ROUNDS} rounds, order alternating"
-    echo "- 1-minute load average before each run: $(IFS=","; echo "${LOADS[*]}")"
+    if [[ -n "${report_dir}" ]]; then
+        echo "- report made again from ${RUN_DIR}/results.tsv (date, commit and load averages above are not those of the runs)"
+    else
+        echo "- 1-minute load average before each run: $(IFS=","; echo "${LOADS[*]}")"
+    fi
     echo "- MB/s = data_length / 10^6 / wall; rows/s = rows on the target (source rows for the reads) / wall; peak RSS = the tool process (/usr/bin/time %M), servers not included; CPU s = user + system seconds of the tool, of mariadbd and of all PostgreSQL processes during the run, and \"other\" = what the rest of the machine used meanwhile (/proc/stat busy time minus those three; noise from outside the benchmark)"
     echo "- check: rows on the target = source rows, and non-NULL ship_date = source dates that are neither NULL nor zero (zero dates must become NULL)"
     echo
