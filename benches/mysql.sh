@@ -352,7 +352,7 @@ ROUND=0
 run_read() {
     local rss="${RUN_DIR}/read.${ROUND}.time" cpu fields t0 t1
     local cmd=(mariadb --quick -u"${MY_USER}" -h"${MY_HOST}" -P"${MY_PORT}" "${SRC_DB}" -e 'select * from t')
-    record_command "read limit" "${cmd[*]} > /dev/null"
+    record_command "read limit" "${cmd[*]:0:${#cmd[@]}-1} '${cmd[-1]}' > /dev/null"
     log "read limit: ${cmd[*]} > /dev/null"
     cpu_start
     t0=$(now)
@@ -478,7 +478,7 @@ run_pgloader_variant() {
     local log_file="${RUN_DIR}/${name}.log" rss="${RUN_DIR}/${name}.time"
     reset_dst
     local cmd=(timeout --kill-after=10 "${PGL_TIMEOUT}" "${PGLOADER_BIN}" --root-dir "${RUN_DIR}/${name}" "$@")
-    record_command "${label} (${what})" "PGL_SOURCE=${SRC_URL} PGL_TARGET=${PGL_DST_URL} PGL_SOURCE_DB=${SRC_DB} ${cmd[*]}"
+    record_command "${label} (${what})" "PGL_SOURCE=${SRC_URL} PGL_TARGET=${PGL_DST_URL} PGL_SOURCE_DB=${SRC_DB} $(printf '%s ' "${cmd[@]}" | sed "s|${RUN_DIR}/${name}|${RUN_DIR}/${key}.<round>|")"
     log "${label}: ${cmd[*]}"
     local t0 t1 rc=0 cpu chk fields
     cpu_start
