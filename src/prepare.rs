@@ -78,6 +78,7 @@ async fn map_tables(
     };
     let natural = catalog.tables.clone();
     let ctx = crate::mapping::Context {
+        postgres_source: matches!(origin, Origin::Pg { .. }),
         job: &settings.job,
         source_names,
         sql_values,
@@ -97,7 +98,7 @@ async fn map_tables(
                     continue;
                 };
                 let mut col = col.clone();
-                if m.as_text.get(at).copied().flatten().is_some() {
+                if matches!(m.read_as.get(at), Some(crate::mapping::ReadAs::Text(_))) {
                     col.convert = crate::typemap::mysql::Convert::AsText {
                         date: nc.type_sql == "date",
                         boolean: col.convert == crate::typemap::mysql::Convert::Bool,
@@ -359,7 +360,7 @@ pub fn reading_source(
                 .map(|m| {
                     m.as_ref().map(|m| crate::source::postgres::PgRead {
                         table: m.read.clone(),
-                        as_text: m.as_text.clone(),
+                        read_as: m.read_as.clone(),
                         filter: m.filter.clone(),
                     })
                 })

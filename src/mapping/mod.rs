@@ -161,16 +161,28 @@ impl Rules {
 pub struct TableMapping {
     /// The table as read from the source (its columns: those read, in order).
     pub read: Table,
-    /// Per read column: read as text (it goes through a cast or clean-up), with the SQL
-    /// that renders it on a PostgreSQL source (`::text`, or `::numeric::text` for a `real`
-    /// cast to numeric, which PostgreSQL rounds to 6 digits first).
-    pub as_text: Vec<Option<&'static str>>,
+    /// Per read column: how the source delivers it.
+    pub read_as: Vec<ReadAs>,
     /// Source-side filter.
     pub filter: Option<String>,
     /// The transform; `None` when rows pass through as read.
     pub transform: Option<TableTransform>,
     /// One line per target column, for `--dry-run` and the plan.
     pub lines: Vec<ColumnLine>,
+}
+
+/// How a PostgreSQL source delivers one column to the transform.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadAs {
+    /// Its own wire bytes.
+    Value,
+    /// As text, rendered by this SQL suffix (`::text`; `::numeric::text` for a `real` cast to
+    /// numeric, which PostgreSQL rounds to 6 digits first): a cast or clean-up follows.
+    Text(&'static str),
+    /// Already cast by the source server with this SQL suffix (`::numeric(14,2)`,
+    /// ` AT TIME ZONE 'Europe/Paris'`): for casts that cannot fail, PostgreSQL's own result
+    /// in binary, with no text round trip.
+    Cast(String),
 }
 
 /// The resolved mapping of one target column.
@@ -194,6 +206,8 @@ pub struct Context<'a> {
     pub source_names: Vec<QualifiedName>,
     /// Values of `default_sql` / `value_sql` expressions, by (expression, type).
     pub sql_values: HashMap<(String, String), String>,
+    /// The source is PostgreSQL, so casts that cannot fail can run there.
+    pub postgres_source: bool,
 }
 
 /// The `(expression, type)` pairs that must be evaluated on the target before [`apply`].
@@ -346,6 +360,40 @@ pub fn apply(
     Ok(out)
 }
 
+/// The SQL suffix that casts a PostgreSQL source column of type `from` to `to` on the source
+/// server, for casts that cannot fail on any value (widening, rounding into more digits,
+/// a naive timestamp read in a zone); `None` when the cast may fail and must reject rows.
+fn safe_cast(from: &str, to: TargetType, zone: Option<&str>) -> Option<String> {
+    use TargetType as T;
+    let src = TargetType::parse(from)?;
+    if src == to {
+        return None;
+    }
+    let ok = match (src, to) {
+        (T::Timestamp, T::TimestampTz) => {
+            let zone = zone.unwrap_or("UTC");
+            return Some(format!(
+                " AT TIME ZONE {}",
+                crate::catalog::quote_literal(zone)
+            ));
+        }
+        (T::Int2, T::Int4 | T::Int8 | T::Float4 | T::Float8 | T::Numeric(None)) => true,
+        (T::Int4, T::Int8 | T::Float8 | T::Numeric(None)) => true,
+        (T::Int8, T::Numeric(None)) => true,
+        (T::Float4, T::Float8) => true,
+        (T::Numeric(_), T::Numeric(None)) => true,
+        // Rounding to fewer decimals can carry into one more integer digit (9.99 -> 10.0).
+        (T::Numeric(Some((p1, s1))), T::Numeric(Some((p2, s2)))) => {
+            p2 - s2 > p1 - s1 || (p2 - s2 == p1 - s1 && s2 >= s1)
+        }
+        (T::Int2, T::Numeric(Some((p, s)))) => p - s >= 5,
+        (T::Int4, T::Numeric(Some((p, s)))) => p - s >= 10,
+        (T::Int8, T::Numeric(Some((p, s)))) => p - s >= 19,
+        _ => false,
+    };
+    ok.then(|| format!("::{}", to.sql()))
+}
+
 /// Whether a `[[cast]]` rule's `from` names this type.
 fn type_matches(from: &str, type_sql: &str) -> bool {
     match (TargetType::parse(from), TargetType::parse(type_sql)) {
@@ -436,7 +484,7 @@ fn map_table(
     read.columns
         .retain(|c| c.generated.is_some() || keep(&c.name));
     let read_cols: Vec<Column> = read.copy_columns().cloned().collect();
-    let mut as_text: Vec<Option<&'static str>> = vec![None; read_cols.len()];
+    let mut read_as: Vec<ReadAs> = vec![ReadAs::Value; read_cols.len()];
     let mut outs: Vec<OutColumn> = Vec::new();
     let mut lines = Vec::new();
     let mut target_cols: Vec<Column> = Vec::new();
@@ -616,7 +664,7 @@ fn map_table(
                 map.insert(k.clone(), None);
             }
         }
-        as_text[pos] = Some(render);
+        read_as[pos] = ReadAs::Text(render);
         any_change = true;
         let mut how = Vec::new();
         if to_sql.is_some() && to.sql() != col.type_sql {
@@ -671,6 +719,40 @@ fn map_table(
             target_type: target.type_sql.clone(),
             how: how.join("; "),
         });
+        let text_ops = crule.is_some_and(|r| {
+            r.trim
+                || r.empty_as_null
+                || r.strip_nul
+                || r.truncate
+                || !r.map.is_empty()
+                || !r.map_null.is_empty()
+        });
+        let server_cast = if ctx.postgres_source && !text_ops {
+            safe_cast(&col.type_sql, to, zone_name.as_deref())
+        } else {
+            None
+        };
+        if let Some(sql) = server_cast {
+            // The source server casts (a cast that cannot fail: its result is PostgreSQL's by
+            // definition); the value arrives in the target type's wire bytes.
+            read_as[pos] = ReadAs::Cast(sql);
+            outs.push(match default {
+                Some(field) => OutColumn::NullDefault { input: pos, field },
+                None => OutColumn::Pass(pos),
+            });
+            target_cols.push(target);
+            continue;
+        }
+        if TargetType::parse(&col.type_sql) == Some(to) && !text_ops {
+            // Only NULLs change: values keep their wire bytes, no text round trip.
+            read_as[pos] = ReadAs::Value;
+            outs.push(match default {
+                Some(field) => OutColumn::NullDefault { input: pos, field },
+                None => OutColumn::Pass(pos),
+            });
+            target_cols.push(target);
+            continue;
+        }
         outs.push(OutColumn::Value(ValueRule {
             input: pos,
             column: new_name,
@@ -881,7 +963,7 @@ fn map_table(
     Ok((
         TableMapping {
             read,
-            as_text,
+            read_as,
             filter: rule.filter.clone(),
             transform,
             lines,

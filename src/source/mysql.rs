@@ -912,6 +912,13 @@ fn parse_uuid(b: &[u8]) -> std::result::Result<[u8; 16], String> {
 /// Checks JSON text the way PostgreSQL's input does: valid syntax, paired surrogates, and for
 /// `jsonb` no `\u0000` (which jsonb cannot store).
 fn check_json(b: &[u8], jsonb: bool) -> Put {
+    // Most documents hold no `\u0000` escape: validating them without building a tree is
+    // several times cheaper (this ran at a fifth of the reader's CPU).
+    if !(jsonb && b.windows(6).any(|w| w == b"\\u0000")) {
+        serde_json::from_slice::<serde::de::IgnoredAny>(b)
+            .map_err(|e| format!("invalid JSON for PostgreSQL: {e}"))?;
+        return Ok(());
+    }
     let value: serde_json::Value =
         serde_json::from_slice(b).map_err(|e| format!("invalid JSON for PostgreSQL: {e}"))?;
     if jsonb && has_nul(&value) {

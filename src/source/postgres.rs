@@ -34,8 +34,8 @@ pub struct ReadStats {
 pub struct PgRead {
     /// The source table, with the columns read.
     pub table: Table,
-    /// Per copied column: read as text with this cast suffix (`::text`).
-    pub as_text: Vec<Option<&'static str>>,
+    /// Per copied column: how it is read (as it is, as text, or cast by the server).
+    pub read_as: Vec<crate::mapping::ReadAs>,
     /// `WHERE` condition of the user's `[[table]]` rule.
     pub filter: Option<String>,
 }
@@ -51,13 +51,16 @@ pub fn copy_out_sql(
     range: &ChunkRange,
     resume_after: Option<&[String]>,
 ) -> String {
-    let as_text = |i: usize| read.and_then(|r| r.as_text.get(i).copied().flatten());
+    use crate::mapping::ReadAs;
+    let read_as = |i: usize| read.and_then(|r| r.read_as.get(i));
     let cols = table
         .copy_columns()
         .enumerate()
         .map(|(i, c)| {
-            if let Some(suffix) = as_text(i) {
+            if let Some(ReadAs::Text(suffix)) = read_as(i) {
                 format!("{}{suffix}", quote_ident(&c.name))
+            } else if let Some(ReadAs::Cast(suffix)) = read_as(i) {
+                format!("({}{suffix})", quote_ident(&c.name))
             } else {
                 quote_ident(&c.name)
             }
@@ -67,7 +70,8 @@ pub fn copy_out_sql(
     let user_filter = read
         .and_then(|r| r.filter.as_deref())
         .map(|f| format!("({f})"));
-    let plain = read.is_none_or(|r| r.filter.is_none() && !r.as_text.iter().any(Option::is_some));
+    let plain =
+        read.is_none_or(|r| r.filter.is_none() && r.read_as.iter().all(|a| *a == ReadAs::Value));
     let Some(key) = table.chunk_key.as_deref() else {
         let preds: Vec<String> = range
             .predicate(None)

@@ -78,6 +78,13 @@ pub enum OutColumn {
     Value(ValueRule),
     /// The same encoded field on every row (an added column, a per-run constant).
     Const(Vec<u8>),
+    /// The incoming field's bytes, or this encoded default when it is NULL.
+    NullDefault {
+        /// Position of the source field.
+        input: usize,
+        /// The default, encoded.
+        field: Vec<u8>,
+    },
 }
 
 /// Rewrites the tuples of one table from the shape read to the shape of its target table.
@@ -90,6 +97,12 @@ pub struct TableTransform {
     /// Incoming positions, names and types (`format_type`) of the key columns, to name a
     /// rejected row and to carry the batch's resume offset.
     pub key: Vec<(usize, String, String)>,
+}
+
+/// One step of rebuilding a tuple: a run of passthrough fields `[from, to)`, or a column.
+enum Step<'a> {
+    Span(usize, usize),
+    Col(&'a OutColumn),
 }
 
 /// Rows and rejects of one transformed batch.
@@ -247,6 +260,15 @@ impl TableTransform {
         let mut last_start = 0usize;
         let mut last_in: Option<(usize, usize)> = None;
         let count = (self.columns.len() as i16).to_be_bytes();
+        // Runs of consecutive passthrough fields are copied with one memcpy per row.
+        let mut steps: Vec<Step<'_>> = Vec::with_capacity(self.columns.len());
+        for col in &self.columns {
+            match (col, steps.last_mut()) {
+                (OutColumn::Pass(i), Some(Step::Span(_, end))) if *end == *i => *end += 1,
+                (OutColumn::Pass(i), _) => steps.push(Step::Span(*i, *i + 1)),
+                (other, _) => steps.push(Step::Col(other)),
+            }
+        }
         while pos < data.len() {
             let len = split_tuple(&data[pos..], &mut fields).ok_or_else(|| {
                 crate::error::Error::Internal("a tuple of a batch is cut short".into())
@@ -262,7 +284,24 @@ impl TableTransform {
             let start = out.len();
             out.extend_from_slice(&count);
             let mut failed = None;
-            for col in &self.columns {
+            for step in &steps {
+                let col = match step {
+                    Step::Span(a, b) => {
+                        match (fields.get(*a), fields.get(*b - 1)) {
+                            (Some(&(first, _)), Some(&(last, l))) => {
+                                let end = last + l.max(0) as usize;
+                                out.extend_from_slice(&tuple[first - 4..end]);
+                            }
+                            _ => {
+                                for _ in *a..*b {
+                                    crate::pgcopy::values::put_null(&mut out);
+                                }
+                            }
+                        }
+                        continue;
+                    }
+                    Step::Col(col) => col,
+                };
                 match col {
                     OutColumn::Pass(i) => match fields.get(*i) {
                         Some(&(s, l)) => {
@@ -274,6 +313,13 @@ impl TableTransform {
                         None => crate::pgcopy::values::put_null(&mut out),
                     },
                     OutColumn::Const(f) => out.extend_from_slice(f),
+                    OutColumn::NullDefault { input, field } => match fields.get(*input) {
+                        Some(&(s, l)) if l >= 0 => {
+                            out.extend_from_slice(&l.to_be_bytes());
+                            out.extend_from_slice(&tuple[s..s + l as usize]);
+                        }
+                        _ => out.extend_from_slice(field),
+                    },
                     OutColumn::Value(rule) => {
                         if let Err(r) = rule.put(&mut out, field(rule.input)) {
                             failed = Some(r);
