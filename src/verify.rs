@@ -125,6 +125,9 @@ enum Method {
     InServer {
         source: Arc<Table>,
         target: Arc<Table>,
+        /// Rows are hashed by their types' own hash functions (`hash_record_extended`), or,
+        /// where a column type has none (`json`, `point`, `xml`), through `ROW(...)::text`.
+        by_record: bool,
     },
     Streamed {
         source_table: Arc<Table>,
@@ -161,6 +164,14 @@ pub async fn run(settings: &CopySettings, opts: &VerifyOptions) -> Result<Verify
         )));
     }
     let mysql = matches!(prepared.origin, Origin::My { .. });
+    // hash_record_extended exists from PostgreSQL 14 on; both sides must have it.
+    let target_version: i32 = target
+        .query_one("SELECT current_setting('server_version_num')::int", &[])
+        .await
+        .map_err(|e| crate::error::query_error("reading the target's version", &e))?
+        .get(0);
+    let record_hash_ok =
+        prepared.catalog.server_version_num >= 140_000 && target_version >= 140_000;
     let mut methods = Vec::with_capacity(n);
     let mut tasks = Vec::new();
     let mut chunk_counts = vec![0usize; n];
@@ -170,9 +181,14 @@ pub async fn run(settings: &CopySettings, opts: &VerifyOptions) -> Result<Verify
         let read = map.map_or(&table, |m| &m.read).clone();
         let plain = map.is_none_or(|m| m.transform.is_none() && m.filter.is_none());
         methods.push(if !mysql && plain {
+            let by_record = match &prepared.origin {
+                Origin::Pg { client, .. } if record_hash_ok => hashable(client, &read).await,
+                _ => false,
+            };
             Method::InServer {
                 source: Arc::new(read.clone()),
                 target: Arc::new(table.clone()),
+                by_record,
             }
         } else {
             Method::Streamed {
@@ -254,6 +270,7 @@ pub async fn run(settings: &CopySettings, opts: &VerifyOptions) -> Result<Verify
                     Method::InServer {
                         source: s,
                         target: t,
+                        by_record,
                     } => {
                         let Reader::Pg(pg) = r else {
                             return Err(Error::Internal(
@@ -261,8 +278,8 @@ pub async fn run(settings: &CopySettings, opts: &VerifyOptions) -> Result<Verify
                             ));
                         };
                         let (a, b) = tokio::join!(
-                            in_server(pg.client(), s, &task.chunk.range),
-                            in_server(&target, t, &task.chunk.range)
+                            in_server(pg.client(), s, &task.chunk.range, *by_record),
+                            in_server(&target, t, &task.chunk.range, *by_record)
                         );
                         (a?, b?)
                     }
@@ -303,6 +320,7 @@ pub async fn run(settings: &CopySettings, opts: &VerifyOptions) -> Result<Verify
                         Method::InServer {
                             source: s,
                             target: t,
+                            by_record,
                         },
                         Reader::Pg(pg),
                     ) = (&methods[task.table], &*r)
@@ -314,8 +332,8 @@ pub async fn run(settings: &CopySettings, opts: &VerifyOptions) -> Result<Verify
                             .map(|k| k.name.clone())
                             .collect();
                         let (a, b) = tokio::join!(
-                            row_hashes(pg.client(), s, &labels, &task.chunk.range),
-                            row_hashes(&target, t, &labels, &task.chunk.range)
+                            row_hashes(pg.client(), s, &labels, &task.chunk.range, *by_record),
+                            row_hashes(&target, t, &labels, &task.chunk.range, *by_record)
                         );
                         Some(compare(a?, b?, t))
                     } else {
@@ -444,12 +462,40 @@ fn row_expr(table: &Table) -> String {
     format!("ROW({})::text", cols.join(", "))
 }
 
+/// The SQL of a row's 64-bit hash.
+fn row_hash(table: &Table, by_record: bool) -> String {
+    if by_record {
+        let cols: Vec<String> = table.copy_columns().map(|c| quote_ident(&c.name)).collect();
+        format!("hash_record_extended(ROW({}), 0)", cols.join(", "))
+    } else {
+        format!("hashtextextended({}, 0)", row_expr(table))
+    }
+}
+
+/// Whether every column type of `table` has an extended hash function (a row of typed NULLs
+/// makes the server look them all up).
+async fn hashable(client: &Client, table: &Table) -> bool {
+    let nulls: Vec<String> = table
+        .copy_columns()
+        .map(|c| format!("NULL::{}", c.type_sql))
+        .collect();
+    if nulls.is_empty() {
+        return false;
+    }
+    let sql = format!("SELECT hash_record_extended(ROW({}), 0)", nulls.join(", "));
+    client.query_one(&sql, &[]).await.is_ok()
+}
+
 /// Count and sum of 64-bit row hashes of a chunk, computed by the server.
-async fn in_server(client: &Client, table: &Table, range: &ChunkRange) -> Result<Sums> {
+async fn in_server(
+    client: &Client,
+    table: &Table,
+    range: &ChunkRange,
+    by_record: bool,
+) -> Result<Sums> {
     let sql = format!(
-        "SELECT count(*), coalesce(sum(('x' || substr(md5({}), 1, 16))::bit(64)::bigint::numeric), 0)::text \
-         FROM ONLY {}{}",
-        row_expr(table),
+        "SELECT count(*), coalesce(sum({}), 0)::text FROM ONLY {}{}",
+        row_hash(table, by_record),
         table.name.quoted(),
         where_clause(table, range)
     );
@@ -476,11 +522,12 @@ async fn row_hashes(
     table: &Table,
     labels: &[String],
     range: &ChunkRange,
+    by_record: bool,
 ) -> Result<HashMap<String, u64>> {
     let key = key_expr(table, labels);
     let sql = format!(
-        "SELECT {key}, ('x' || substr(md5({}), 1, 16))::bit(64)::bigint FROM ONLY {}{}",
-        row_expr(table),
+        "SELECT {key}, {} FROM ONLY {}{}",
+        row_hash(table, by_record),
         table.name.quoted(),
         where_clause(table, range)
     );
@@ -706,7 +753,7 @@ async fn repair(
     range: &ChunkRange,
 ) -> Result<Repair> {
     let (read_table, target_table, transform) = match method {
-        Method::InServer { source, target } => (source.clone(), target.clone(), None),
+        Method::InServer { source, target, .. } => (source.clone(), target.clone(), None),
         Method::Streamed {
             source_table,
             target,
@@ -804,12 +851,14 @@ async fn repair(
         Method::InServer {
             source: s,
             target: tt,
+            by_record,
         } => {
             let Reader::Pg(pg) = &reader else {
                 return Err(Error::Internal("in-server check on a MySQL source".into()));
             };
             let fresh = connect(&settings.target, Side::Target).await?;
-            in_server(pg.client(), s, range).await? == in_server(&fresh, tt, range).await?
+            in_server(pg.client(), s, range, *by_record).await?
+                == in_server(&fresh, tt, range, *by_record).await?
         }
         Method::Streamed { .. } => {
             let fresh = connect(&settings.target, Side::Target).await?;
