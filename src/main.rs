@@ -14,7 +14,7 @@ fn main() -> ExitCode {
     let (quiet, format) = match &cli.command {
         Command::Copy(a) => (a.quiet, a.log_format),
         Command::Demo(a) => (a.quiet, a.log_format),
-        Command::Status(_) => (true, LogFormat::Text),
+        Command::Status(_) | Command::Plan(_) => (true, LogFormat::Text),
     };
     let default_level = if quiet { "sluice=warn" } else { "sluice=info" };
     let filter = || {
@@ -119,6 +119,7 @@ fn main() -> ExitCode {
                     ))
                 }
             }
+            Command::Plan(args) => sluice::migration_plan::run(&args).await,
             Command::Status(args) => {
                 let raw = args.target.ok_or_else(|| {
                     sluice::Error::Config(
