@@ -390,3 +390,26 @@ pub fn rollback_points(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shell_words_are_quoted_only_when_needed() {
+        assert_eq!(sh("postgres://u@h:5432/db"), "postgres://u@h:5432/db");
+        assert_eq!(
+            sh("postgres://u@h/db?sslmode=disable"),
+            "'postgres://u@h/db?sslmode=disable'"
+        );
+        assert_eq!(sh("public.*"), "'public.*'");
+        assert_eq!(sh("it's"), r"'it'\''s'");
+        assert_eq!(sh(""), "''");
+    }
+
+    #[test]
+    fn routines_are_dropped_by_signature() {
+        let f = QualifiedName::new("my schema", "f(integer, text)");
+        assert_eq!(routine_name(&f), "\"my schema\".\"f\"(integer, text)");
+    }
+}

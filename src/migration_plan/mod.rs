@@ -330,6 +330,13 @@ pub async fn build(settings: &CopySettings, cmd: &CommandLine) -> Result<Migrati
         catalog,
         maps,
     } = prepare(settings, &target).await?;
+    if catalog.tables.is_empty() {
+        return Err(Error::Config(format!(
+            "no table of the source {} matched the table patterns ({}); nothing to plan",
+            settings.source,
+            settings.filter.describe()
+        )));
+    }
     let facts = pgcat::target_facts(&target).await?;
     let target_info = preflight::target_info(&target).await?;
 
@@ -975,7 +982,7 @@ async fn my_facts(
                     source_type: Some(mc.column_type.clone()),
                     target_column: tc.name.clone(),
                     target_type: tc.type_sql.clone(),
-                    how: convert_how(mc, plan.reads[i].as_ref(), &tc.name),
+                    how: convert_how(mc, plan.reads.get(i).and_then(Option::as_ref)),
                     risk: note_of(&mt.name, &mc.name),
                 })
                 .collect(),
@@ -999,7 +1006,6 @@ async fn my_facts(
 fn convert_how(
     col: &crate::catalog::mysql::MyColumn,
     read: Option<&crate::source::mysql::MyTablePlan>,
-    _target: &str,
 ) -> String {
     use crate::typemap::mysql::Convert as C;
     let Some(convert) = read.and_then(|r| {

@@ -679,3 +679,55 @@ pub async fn my_throughput(
         ),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn col(data_type: &str, column_type: &str) -> MyColumn {
+        MyColumn {
+            name: "c".into(),
+            data_type: data_type.into(),
+            column_type: column_type.into(),
+            ..Default::default()
+        }
+    }
+
+    fn checks(c: &MyColumn, convert: Convert) -> Vec<&'static str> {
+        let settings = crate::config::CopySettings::resolve(crate::config::CopyOverrides {
+            source: Some("postgres://u@h/db".into()),
+            target: Some("postgres://u@h/db2".into()),
+            ..Default::default()
+        });
+        match settings {
+            Ok(s) => my_exprs(c, &convert, false, &s)
+                .iter()
+                .map(|e| e.check)
+                .collect(),
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn range_probes_only_where_the_source_is_wider() {
+        // int unsigned fits bigint (the default): nothing to probe.
+        assert!(checks(&col("int", "int(10) unsigned"), Convert::Int8).is_empty());
+        // bigint unsigned as a bigint identity, or int unsigned cast to integer, may not fit.
+        assert_eq!(
+            checks(&col("bigint", "bigint(20) unsigned"), Convert::Int8),
+            vec!["out_of_range"]
+        );
+        assert_eq!(
+            checks(&col("int", "int(10) unsigned"), Convert::Int4),
+            vec!["out_of_range"]
+        );
+        assert_eq!(
+            checks(&col("tinyint", "tinyint(1)"), Convert::Bool),
+            vec!["lossy_boolean"]
+        );
+        assert_eq!(
+            checks(&col("date", "date"), Convert::Date),
+            vec!["zero_dates"]
+        );
+    }
+}
