@@ -28,6 +28,61 @@ pub enum Command {
     Verify(Box<VerifyArgs>),
     /// Build a demo shop database on a local server, copy it with progress and metrics, check it.
     Demo(DemoArgs),
+    /// Write a migration plan (sizes, schema and type changes, probes, risks, commands); read-only.
+    Plan(PlanArgs),
+}
+
+/// Flags of `sluice plan`.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Source database URL.
+    #[arg(long, env = "SLUICE_SOURCE", hide_env_values = true)]
+    pub source: Option<String>,
+    /// Target database URL.
+    #[arg(long, env = "SLUICE_TARGET", hide_env_values = true)]
+    pub target: Option<String>,
+    /// Job file (TOML), as the copy will use it; flags win over it.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Plan only tables matching this glob over schema.table (repeatable).
+    #[arg(long = "tables", value_name = "PATTERN")]
+    pub tables: Vec<String>,
+    /// Leave out tables matching this glob over schema.table (repeatable).
+    #[arg(long = "exclude", value_name = "PATTERN")]
+    pub exclude: Vec<String>,
+    /// Parallel copy lanes the plan assumes [default: 4].
+    #[arg(long, short = 'j')]
+    pub jobs: Option<usize>,
+    /// Write the plan to this file instead of stdout.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Markdown (default) or JSON (shape: docs/plan.md).
+    #[arg(long, value_enum, default_value = "markdown")]
+    pub format: PlanFormat,
+}
+
+/// Output format of `sluice plan`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PlanFormat {
+    /// A Markdown document.
+    Markdown,
+    /// One JSON object.
+    Json,
+}
+
+impl PlanArgs {
+    /// The values that override the job file.
+    pub fn overrides(&self) -> CopyOverrides {
+        CopyOverrides {
+            source: self.source.clone(),
+            target: self.target.clone(),
+            config: self.config.clone(),
+            tables: self.tables.clone(),
+            exclude: self.exclude.clone(),
+            jobs: self.jobs,
+            ..CopyOverrides::default()
+        }
+    }
 }
 
 /// Flags of `sluice demo`.

@@ -14,6 +14,7 @@ pub mod demo;
 pub mod error;
 pub mod mapping;
 pub mod metrics;
+pub mod migration_plan;
 pub mod pgcopy;
 pub mod pipeline;
 pub mod plan;

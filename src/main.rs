@@ -14,7 +14,7 @@ fn main() -> ExitCode {
     let (quiet, format) = match &cli.command {
         Command::Copy(a) => (a.quiet, a.log_format),
         Command::Demo(a) => (a.quiet, a.log_format),
-        Command::Status(_) | Command::Verify(_) => (true, LogFormat::Text),
+        Command::Status(_) | Command::Verify(_) | Command::Plan(_) => (true, LogFormat::Text),
     };
     let verify = matches!(cli.command, Command::Verify(_));
     let default_level = if quiet { "sluice=warn" } else { "sluice=info" };
@@ -145,6 +145,7 @@ fn main() -> ExitCode {
                 }
                 Ok(if report.equal { 0 } else { 1 })
             }
+            Command::Plan(args) => sluice::migration_plan::run(&args).await.map(|_| 0),
             Command::Status(args) => {
                 let raw = args.target.ok_or_else(|| {
                     sluice::Error::Config(

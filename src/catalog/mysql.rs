@@ -47,6 +47,8 @@ pub struct MyTable {
     pub estimated_rows: i64,
     /// `DATA_LENGTH` in bytes.
     pub data_bytes: i64,
+    /// `INDEX_LENGTH` in bytes (secondary indexes; InnoDB's primary key is in `DATA_LENGTH`).
+    pub index_bytes: i64,
     /// `AUTO_INCREMENT`: the next value the table hands out.
     pub auto_increment: Option<u64>,
     /// Table comment.
@@ -256,7 +258,7 @@ pub async fn load(conn: &mut Conn, db: &str) -> Result<MySchema> {
     }
     for r in rows(
         conn,
-        "SELECT TABLE_NAME, ENGINE, TABLE_ROWS, DATA_LENGTH, AUTO_INCREMENT, TABLE_COMMENT \
+        "SELECT TABLE_NAME, ENGINE, TABLE_ROWS, DATA_LENGTH, AUTO_INCREMENT, TABLE_COMMENT, INDEX_LENGTH \
          FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_TYPE = 'BASE TABLE' \
          ORDER BY TABLE_NAME",
         db,
@@ -271,6 +273,7 @@ pub async fn load(conn: &mut Conn, db: &str) -> Result<MySchema> {
             data_bytes: number(&r, 3).unwrap_or(0) as i64,
             auto_increment: number(&r, 4),
             comment: text(&r, 5).filter(|c| !c.is_empty()),
+            index_bytes: number(&r, 6).unwrap_or(0) as i64,
             ..Default::default()
         });
     }

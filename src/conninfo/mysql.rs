@@ -81,6 +81,11 @@ fn decode(part: &str, what: &str) -> Result<String> {
 }
 
 impl MyUrl {
+    /// Whether a password is set (from the URL or `MYSQL_PWD`).
+    pub fn has_password(&self) -> bool {
+        self.password.is_some()
+    }
+
     /// Parses a `mysql://` or `mariadb://` URL; `mysql_pwd` is the `MYSQL_PWD` variable.
     pub fn parse(url: &str, mysql_pwd: Option<&str>) -> Result<Self> {
         let bad =

@@ -536,6 +536,7 @@ pub fn build(
             columns: read_cols,
             filter: None,
             key,
+            limit: None,
         }));
     }
     for (kind, list) in [

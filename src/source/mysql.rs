@@ -124,6 +124,8 @@ pub struct MyTablePlan {
     pub filter: Option<String>,
     /// Chunking key (`None`: the table is read as one chunk, in no order).
     pub key: Option<Vec<MyKeyColumn>>,
+    /// Read at most this many rows (`sluice plan`'s throughput probe); `None` for copies.
+    pub limit: Option<u64>,
 }
 
 /// Quotes a MySQL identifier.
@@ -212,6 +214,9 @@ pub fn chunk_query(
                 .collect::<Vec<_>>()
                 .join(", "),
         );
+    }
+    if let Some(n) = plan.limit {
+        sql.push_str(&format!(" LIMIT {n}"));
     }
     (sql, params)
 }

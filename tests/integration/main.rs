@@ -9,6 +9,7 @@ mod errors;
 mod mysql;
 mod mysql_schema;
 mod observability;
+mod plan;
 mod proxy;
 mod resume;
 mod safety;

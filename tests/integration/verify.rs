@@ -50,7 +50,7 @@ INSERT INTO items SELECT i, 'item ' || i, i / 100.0, timestamptz '2024-01-01 00:
 CREATE TABLE pairs (a int, b text, PRIMARY KEY (a, b));
 INSERT INTO pairs SELECT i % 100, 'k' || i FROM generate_series(1, 5000) AS i;
 CREATE TABLE loose (x int, y text, j json);
-INSERT INTO loose SELECT i, 'y' || i, '{"a": 1}' FROM generate_series(1, 2000) AS i;
+INSERT INTO loose SELECT i, 'y' || i, '{\"a\": 1}' FROM generate_series(1, 2000) AS i;
 ";
 
 #[test]
