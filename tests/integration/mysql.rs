@@ -4,7 +4,7 @@
 
 use std::process::{Command, Output};
 
-use crate::support::{describe, MyDb, TestDb};
+use crate::support::{describe, job_file, MyDb, TestDb};
 
 fn copy(my: &MyDb, pg: &TestDb, extra: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_sluice"))
@@ -22,13 +22,6 @@ fn copy(my: &MyDb, pg: &TestDb, extra: &[&str]) -> Output {
         .env_remove("SLUICE_TARGET")
         .output()
         .expect("run sluice")
-}
-
-/// Writes a job file for one test; returns its path.
-fn job_file(name: &str, text: &str) -> String {
-    let path = std::env::temp_dir().join(format!("sluice-test-{}-{name}.toml", std::process::id()));
-    std::fs::write(&path, text).expect("write the job file");
-    path.display().to_string()
 }
 
 const TYPES: &str = "

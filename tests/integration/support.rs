@@ -352,3 +352,10 @@ fn mariadb(db: Option<&str>, sql: &str) -> String {
     );
     String::from_utf8_lossy(&out.stdout).trim_end().to_string()
 }
+
+/// Writes a job file for one test (named after the test process and `name`); returns its path.
+pub fn job_file(name: &str, text: &str) -> String {
+    let path = std::env::temp_dir().join(format!("sluice-test-{}-{name}.toml", std::process::id()));
+    std::fs::write(&path, text).expect("write the job file");
+    path.display().to_string()
+}

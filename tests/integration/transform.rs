@@ -6,7 +6,7 @@
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::{assert_error, assert_success, describe, MyDb, TestDb};
+use crate::support::{assert_error, assert_success, describe, job_file, MyDb, TestDb};
 
 fn copy(source: &str, dst: &TestDb, config: &str, extra: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_sluice"))
@@ -24,12 +24,6 @@ fn copy(source: &str, dst: &TestDb, config: &str, extra: &[&str]) -> Output {
         .env_remove("SLUICE_TARGET")
         .output()
         .expect("run sluice")
-}
-
-fn job_file(name: &str, text: &str) -> String {
-    let path = std::env::temp_dir().join(format!("sluice-test-{}-{name}.toml", std::process::id()));
-    std::fs::write(&path, text).expect("write the job file");
-    path.display().to_string()
 }
 
 const ORDERS: &str = "

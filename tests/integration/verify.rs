@@ -5,7 +5,7 @@
 
 use std::process::{Command, Output};
 
-use crate::support::{assert_success, describe, MyDb, TestDb};
+use crate::support::{assert_success, describe, job_file, MyDb, TestDb};
 
 fn sluice(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_sluice"))
@@ -158,9 +158,8 @@ fn mapped_tables_verify_as_the_target_should_hold_them() {
            CASE WHEN i % 100 = 0 THEN 'bad' ELSE i::text END FROM generate_series(1, 20000) i;",
     );
     let dst = TestDb::new("vermap_dst");
-    let job = std::env::temp_dir().join(format!("sluice-test-{}-vermap.toml", std::process::id()));
-    std::fs::write(
-        &job,
+    let job = job_file(
+        "vermap",
         r#"
 [[table]]
 name = "t"
@@ -177,9 +176,7 @@ map = { Y = true, N = false }
 name = "qty"
 type = "integer"
 "#,
-    )
-    .expect("job file");
-    let job = job.display().to_string();
+    );
     let out = sluice(&[
         "copy",
         "--source",
