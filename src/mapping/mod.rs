@@ -308,6 +308,28 @@ pub fn apply(
             out.push(None);
             continue;
         }
+        // Partitions and inheritance children share their parent's columns and DDL: reshaping
+        // one of them alone cannot work.
+        let related = table.partition_of.is_some()
+            || !matches!(table.kind, crate::catalog::TableKind::Ordinary)
+            || !table.inherits.is_empty()
+            || table.has_children;
+        if related {
+            if rule.is_some() {
+                return Err(err(format!(
+                    "[[table]] \"{}\": a partitioned, partition or inheritance table shares its \
+                     columns with its relatives, so the copy cannot rename, reshape or cast it; copy \
+                     it as it is and change it afterwards with ALTER TABLE",
+                    table.name
+                )));
+            }
+            tracing::warn!(
+                "{}: [[cast]] rules are not applied to partitioned or inheritance tables (they share columns with their relatives)",
+                table.name
+            );
+            out.push(None);
+            continue;
+        }
         let (mapping, renames) = map_table(table, rule, &rules.casts, ctx, &err)?;
         if let Some(r) = renames {
             renamed.push(r);

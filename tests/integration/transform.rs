@@ -296,7 +296,9 @@ fn bad_rules_are_refused_naming_file_table_column_and_fix() {
     let src = TestDb::new("badrule_src");
     src.exec(
         "CREATE TABLE t (id int PRIMARY KEY, a text, b bytea, c int NOT NULL, d int);
-         INSERT INTO t VALUES (1, 'x', '\\x00', 1, 2);",
+         INSERT INTO t VALUES (1, 'x', '\\x00', 1, 2);
+         CREATE TABLE pt (id int, k int) PARTITION BY RANGE (id);
+         CREATE TABLE pt1 PARTITION OF pt FOR VALUES FROM (0) TO (100);",
     );
     let dst = TestDb::new("badrule_dst");
     let cases = [
@@ -332,6 +334,10 @@ fn bad_rules_are_refused_naming_file_table_column_and_fix() {
         (
             "[[table]]\nname = \"t\"\n[[table.column]]\nname = \"d\"\ndefault = \"many\"\n",
             vec!["column \"d\"", "default \"many\" is not a valid integer"],
+        ),
+        (
+            "[[table]]\nname = \"pt1\"\n[[table.column]]\nname = \"k\"\ntype = \"bigint\"\n",
+            vec!["\"public.pt1\"", "partitioned, partition or inheritance", "ALTER TABLE"],
         ),
     ];
     for (i, (text, wants)) in cases.iter().enumerate() {
