@@ -57,7 +57,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Copy(args) => {
                 let settings = CopySettings::resolve(args.overrides())?;
-                if let Some(addr) = settings.metrics_addr {
+                if let (Some(addr), false) = (settings.metrics_addr, settings.dry_run) {
                     sluice::metrics::install(addr)?;
                     tracing::info!("serving Prometheus metrics on http://{addr}/metrics");
                 }

@@ -536,3 +536,39 @@ on_error = "null"
         "1|t|one|1.23|2022-03-27 01:30:00|t\n2|f|two|2.50|2021-12-31 23:00:00|f\n3|t|untitled|0.00||"
     );
 }
+
+#[test]
+fn the_example_job_file_resolves_against_a_matching_source() {
+    let src = TestDb::new("example_src");
+    src.exec(
+        "CREATE TABLE orders (id bigint PRIMARY KEY, total numeric(12,4), status text,
+           paid text, comment text, updated_at timestamptz, internal_note text,
+           created_at timestamp NOT NULL);
+         INSERT INTO orders VALUES (1, 9.999, ' A ', 'Y', 'hi', NULL, 'x', '2021-01-01 10:00');
+         CREATE TABLE tmp_scratch (id int);",
+    );
+    let dst = TestDb::new("example_dst");
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/configs/example.toml");
+    let out = copy(&src.url(), &dst, example, &["--dry-run"]);
+    assert_success(&out, "dry run of configs/example.toml");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for line in [
+        "sales.orders (from public.orders):",
+        "where created_at >= '2020-01-01'",
+        "total numeric(12,4) -> amount numeric(14,2)",
+        "paid text -> paid boolean",
+        "comment text -> comment character varying(200)",
+        "created_at timestamp without time zone -> created_at timestamp with time zone",
+        "(added) -> source_system text: added, = legacy-default",
+    ] {
+        assert!(
+            stdout.contains(line),
+            "missing {line:?}\n{}",
+            describe(&out)
+        );
+    }
+    assert!(
+        !stdout.contains("tmp_scratch"),
+        "excluded by the example's patterns: {stdout}"
+    );
+}
