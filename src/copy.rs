@@ -143,6 +143,9 @@ pub async fn run(
         );
     } else {
         check_target(settings, &catalog, &facts, &target).await?;
+        if settings.schema == SchemaMode::Existing {
+            check_existing_columns(&catalog, &target).await?;
+        }
         let mut chunks = Vec::new();
         let lane_share = crate::plan::order::lane_share(&catalog.tables, settings.jobs);
         for (i, table) in catalog.tables.iter().enumerate() {
@@ -666,6 +669,57 @@ async fn check_target(
             .join("; ")
     );
     Err(Error::TargetNotEmpty(msg))
+}
+
+/// With `--schema existing`: every column the copy sends must exist on the target with the
+/// same type. Binary COPY would otherwise fail the whole chunk on the first value (another
+/// integer width), or let the server round values silently into a narrower `numeric(p,s)`.
+async fn check_existing_columns(catalog: &Catalog, target: &Client) -> Result<()> {
+    use crate::transform::cast::TargetType;
+    let mut problems = Vec::new();
+    for t in catalog.tables.iter().filter(|t| t.has_storage()) {
+        let rows = target
+            .query(
+                "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a \
+                 WHERE a.attrelid = $1::text::regclass AND a.attnum > 0 AND NOT a.attisdropped",
+                &[&t.name.quoted()],
+            )
+            .await
+            .map_err(|e| crate::error::query_error("reading the target's columns", &e))?;
+        let on_target: HashMap<String, String> =
+            rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+        for c in t.copy_columns() {
+            let Some(ty) = on_target.get(&c.name) else {
+                problems.push(format!("{}.{} is missing on the target", t.name, c.name));
+                continue;
+            };
+            let same = match (TargetType::parse(&c.type_sql), TargetType::parse(ty)) {
+                (Some(a), Some(b)) => a == b,
+                _ => true,
+            };
+            if !same {
+                problems.push(format!(
+                    "{}.{} is {ty} on the target but {} from the source",
+                    t.name, c.name, c.type_sql
+                ));
+            }
+        }
+    }
+    if problems.is_empty() {
+        return Ok(());
+    }
+    let more = if problems.len() > 5 {
+        format!(" (and {} more)", problems.len() - 5)
+    } else {
+        String::new()
+    };
+    problems.truncate(5);
+    Err(Error::Config(format!(
+        "--schema existing: {}{more}; nothing was written: add a [[table.column]] rule with the \
+         target's type (values that do not fit are then rejected with their key), or fix the \
+         target table",
+        problems.join("; ")
+    )))
 }
 
 /// Runs schema steps in order on one connection.

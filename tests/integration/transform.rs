@@ -572,3 +572,46 @@ fn the_example_job_file_resolves_against_a_matching_source() {
         "excluded by the example's patterns: {stdout}"
     );
 }
+
+#[test]
+fn an_existing_narrower_target_column_is_refused_then_cast_with_rejects() {
+    let src = TestDb::new("narrow_src");
+    src.exec(
+        "CREATE TABLE m (id int PRIMARY KEY, v numeric(12,4));
+         INSERT INTO m VALUES (1, 1.2345), (2, 12345678.9), (3, NULL);",
+    );
+    let dst = TestDb::new("narrow_dst");
+    dst.exec("CREATE TABLE m (id int PRIMARY KEY, v numeric(6,2))");
+    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args([
+            "copy",
+            "--source",
+            &src.url(),
+            "--target",
+            &dst.url(),
+            "--schema",
+            "existing",
+        ])
+        .env_remove("SLUICE_SOURCE")
+        .env_remove("SLUICE_TARGET")
+        .output()
+        .expect("run sluice");
+    let msg = assert_error(&out, 2, "a narrower existing column");
+    assert!(
+        msg.contains("public.m.v is numeric(6,2) on the target but numeric(12,4) from the source"),
+        "{msg}"
+    );
+    assert_eq!(dst.query("SELECT count(*) FROM m"), "0");
+
+    let job = job_file(
+        "narrow",
+        "[copy]\nschema = \"existing\"\n[[table]]\nname = \"m\"\n[[table.column]]\nname = \"v\"\ntype = \"numeric(6,2)\"\n",
+    );
+    let out = copy(&src.url(), &dst, &job, &[]);
+    assert_success(&out, "copy with the target's type");
+    assert_eq!(dst.query("SELECT id, v FROM m ORDER BY id"), "1|1.23\n3|");
+    assert_eq!(
+        dst.query("SELECT key, column_name, value FROM sluice.rejects"),
+        "id=2|v|12345678.9000"
+    );
+}
