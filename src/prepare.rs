@@ -99,9 +99,16 @@ async fn map_tables(
                 };
                 let mut col = col.clone();
                 if matches!(m.read_as.get(at), Some(crate::mapping::ReadAs::Text(_))) {
-                    col.convert = crate::typemap::mysql::Convert::AsText {
+                    use crate::typemap::mysql::Convert;
+                    let zone = match &col.convert {
+                        Convert::TimestampInZone { zone } => Some(zone.clone()),
+                        Convert::TimestampTz => Some("UTC".to_string()),
+                        _ => None,
+                    };
+                    col.convert = Convert::AsText {
                         date: nc.type_sql == "date",
-                        boolean: col.convert == crate::typemap::mysql::Convert::Bool,
+                        boolean: col.convert == Convert::Bool,
+                        zone,
                     };
                     // The transform decides what a NULL becomes.
                     col.not_null = false;

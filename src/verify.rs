@@ -172,6 +172,28 @@ pub async fn run(settings: &CopySettings, opts: &VerifyOptions) -> Result<Verify
         .get(0);
     let record_hash_ok =
         prepared.catalog.server_version_num >= 140_000 && target_version >= 140_000;
+    // Text keys split the same on both sides only when both sort text alike.
+    let target_collate: String = target
+        .query_one(
+            "SELECT datcollate::text FROM pg_database WHERE datname = current_database()",
+            &[],
+        )
+        .await
+        .map_err(|e| crate::error::query_error("reading the target's collation", &e))?
+        .get(0);
+    let source_collate: Option<String> = match &prepared.origin {
+        Origin::Pg { client, .. } => Some(
+            client
+                .query_one(
+                    "SELECT datcollate::text FROM pg_database WHERE datname = current_database()",
+                    &[],
+                )
+                .await
+                .map_err(|e| crate::error::query_error("reading the source's collation", &e))?
+                .get(0),
+        ),
+        Origin::My { .. } => None,
+    };
     let mut methods = Vec::with_capacity(n);
     let mut tasks = Vec::new();
     let mut chunk_counts = vec![0usize; n];
@@ -200,7 +222,31 @@ pub async fn run(settings: &CopySettings, opts: &VerifyOptions) -> Result<Verify
         if !table.has_storage() {
             continue;
         }
-        let mut chunks = if table.chunk_key.is_none() {
+        // Ranges cut on the source must select the same rows on the target: MySQL compares
+        // strings in its own collations and binary keys as hex, and two PostgreSQL databases
+        // with different collations sort text differently. Such tables are one chunk.
+        let ranges_agree = match &prepared.origin {
+            Origin::My { plan, .. } => plan.reads.get(i).and_then(Option::as_ref).is_none_or(|r| {
+                r.key.iter().flatten().all(|k| {
+                    use crate::source::mysql::KeyKind as K;
+                    matches!(
+                        k.kind,
+                        K::Signed | K::Unsigned | K::Decimal(..) | K::Date | K::DateTime
+                    )
+                })
+            }),
+            Origin::Pg { .. } => {
+                source_collate.as_deref() == Some(target_collate.as_str())
+                    || table.chunk_key.iter().flatten().all(|k| {
+                        !matches!(
+                            crate::transform::cast::Kind::of_sql(&k.type_sql),
+                            crate::transform::cast::Kind::Text
+                                | crate::transform::cast::Kind::Other
+                        )
+                    })
+            }
+        };
+        let mut chunks = if table.chunk_key.is_none() || !ranges_agree {
             // Heap positions differ between the two sides: a keyless table is one chunk.
             vec![whole(i)]
         } else {

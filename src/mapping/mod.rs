@@ -383,22 +383,16 @@ pub fn apply(
 }
 
 /// The SQL suffix that casts a PostgreSQL source column of type `from` to `to` on the source
-/// server, for casts that cannot fail on any value (widening, rounding into more digits,
-/// a naive timestamp read in a zone); `None` when the cast may fail and must reject rows.
-fn safe_cast(from: &str, to: TargetType, zone: Option<&str>) -> Option<String> {
+/// server, for casts that cannot fail on any value (widening, rounding into more digits);
+/// `None` when the cast may fail and must reject rows. (`timestamp AT TIME ZONE` is not one:
+/// it fails within a day of the ends of the timestamp range.)
+fn safe_cast(from: &str, to: TargetType) -> Option<String> {
     use TargetType as T;
     let src = TargetType::parse(from)?;
     if src == to {
         return None;
     }
     let ok = match (src, to) {
-        (T::Timestamp, T::TimestampTz) => {
-            let zone = zone.unwrap_or("UTC");
-            return Some(format!(
-                " AT TIME ZONE {}",
-                crate::catalog::quote_literal(zone)
-            ));
-        }
         (T::Int2, T::Int4 | T::Int8 | T::Float4 | T::Float8 | T::Numeric(None)) => true,
         (T::Int4, T::Int8 | T::Float8 | T::Numeric(None)) => true,
         (T::Int8, T::Numeric(None)) => true,
@@ -750,7 +744,7 @@ fn map_table(
                 || !r.map_null.is_empty()
         });
         let server_cast = if ctx.postgres_source && !text_ops {
-            safe_cast(&col.type_sql, to, zone_name.as_deref())
+            safe_cast(&col.type_sql, to)
         } else {
             None
         };
@@ -778,6 +772,7 @@ fn map_table(
         outs.push(OutColumn::Value(ValueRule {
             input: pos,
             column: new_name,
+            map_cast: text_cast.clone(),
             cast,
             strip_nul: crule.is_some_and(|r| r.strip_nul),
             trim: crule.is_some_and(|r| r.trim),

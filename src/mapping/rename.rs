@@ -102,12 +102,16 @@ fn is_column_ref(toks: &[Token<'_>], i: usize, name: &str) -> bool {
         return false;
     }
     let prev_dot = i > 0 && matches!(toks[i - 1], Token::Other("."));
+    // `x::date`: a type name, not a column.
+    let type_name = i > 1
+        && matches!(toks[i - 1], Token::Other(":"))
+        && matches!(toks[i - 2], Token::Other(":"));
     let next = toks[i + 1..]
         .iter()
         .find(|t| !matches!(t, Token::Other(" ")));
     let call = matches!(next, Some(Token::Other("(")));
     let qualifier = matches!(next, Some(Token::Other(".")));
-    !prev_dot && !call && !qualifier
+    !prev_dot && !type_name && !call && !qualifier
 }
 
 /// Rewrites column names in the part of `sql` that refers to the table's own columns.
@@ -260,6 +264,13 @@ mod tests {
         assert_eq!(
             rename_columns("CHECK ((total > 0) AND (lower(name) <> 'total'))", &r),
             "CHECK ((amount > 0) AND (lower(name) <> 'total'))"
+        );
+        assert_eq!(
+            rename_columns(
+                "CHECK ((date > '2000-01-01'::date))",
+                &map(&[("date", "event_date")])
+            ),
+            "CHECK ((event_date > '2000-01-01'::date))"
         );
         assert_eq!(
             rename_columns(

@@ -557,10 +557,14 @@ pub fn build(
     })
 }
 
-fn key_text(row: &Row, i: usize) -> Option<String> {
+fn key_text(row: &Row, i: usize, kind: KeyKind) -> Option<String> {
     match row.as_ref(i)? {
         Value::Int(n) => Some(n.to_string()),
         Value::UInt(n) => Some(n.to_string()),
+        // Bound back through UNHEX(?): always hex, even when the bytes are valid UTF-8.
+        Value::Bytes(b) if kind == KeyKind::Binary => {
+            Some(b.iter().map(|x| format!("{x:02x}")).collect())
+        }
         Value::Bytes(b) => Some(match std::str::from_utf8(b) {
             Ok(s) => s.to_string(),
             Err(_) => b.iter().map(|x| format!("{x:02x}")).collect(),
@@ -623,7 +627,7 @@ pub async fn plan_chunks(
             .query_first(format!("SELECT MIN({cols}), MAX({cols}) FROM {src}"))
             .await
             .map_err(fail)?;
-        let parse = |r: &Row, i| key_text(r, i).and_then(|s| s.parse::<i128>().ok());
+        let parse = |r: &Row, i| key_text(r, i, key[0].kind).and_then(|s| s.parse::<i128>().ok());
         if let Some((lo, hi)) = row
             .as_ref()
             .and_then(|r| Some((parse(r, 0)?, parse(r, 1)?)))
@@ -647,7 +651,9 @@ pub async fn plan_chunks(
         while let Some(row) = result.next().await.map_err(fail)? {
             seen += 1;
             if seen % step == 0 && bounds.len() + 1 < wanted {
-                let b: Option<Vec<String>> = (0..key.len()).map(|i| key_text(&row, i)).collect();
+                let b: Option<Vec<String>> = (0..key.len())
+                    .map(|i| key_text(&row, i, key[i].kind))
+                    .collect();
                 if let Some(b) = b {
                     bounds.push(b);
                 }

@@ -306,6 +306,7 @@ impl MyReader {
             .flatten()
             .filter_map(|k| plan.columns.iter().position(|c| c.name == k.name))
             .collect();
+        let key_kinds: Vec<KeyKind> = plan.key.iter().flatten().map(|k| k.kind).collect();
         let (sql, params) = chunk_query(plan, range, resume_after);
         let mut result = self
             .conn
@@ -347,7 +348,7 @@ impl MyReader {
             }
             last = Some(row);
             if out.buf.len() >= batch_bytes {
-                let key = last.as_ref().and_then(|r| key_text(r, &key_at));
+                let key = last.as_ref().and_then(|r| key_text(r, &key_at, &key_kinds));
                 let batch = out.take(key);
                 if !send(batch, &tx, &mut stats, metrics).await {
                     return Ok(stats);
@@ -356,7 +357,7 @@ impl MyReader {
         }
         drop(result);
         if out.rows > 0 || !out.rejects.is_empty() {
-            let key = last.as_ref().and_then(|r| key_text(r, &key_at));
+            let key = last.as_ref().and_then(|r| key_text(r, &key_at, &key_kinds));
             let batch = out.take(key);
             send(batch, &tx, &mut stats, metrics).await;
         }
@@ -423,15 +424,19 @@ impl Batcher {
 }
 
 /// The key of a row as the text the state stores and a resume binds.
-fn key_text(row: &Row, key_at: &[usize]) -> Option<Vec<String>> {
+fn key_text(row: &Row, key_at: &[usize], kinds: &[KeyKind]) -> Option<Vec<String>> {
     if key_at.is_empty() {
         return None;
     }
     key_at
         .iter()
-        .map(|&i| match row.as_ref(i)? {
+        .zip(kinds)
+        .map(|(&i, kind)| match row.as_ref(i)? {
             Value::Int(n) => Some(n.to_string()),
             Value::UInt(n) => Some(n.to_string()),
+            // A binary key is bound back through UNHEX(?): always hex, even when its bytes
+            // happen to be valid UTF-8.
+            Value::Bytes(b) if *kind == KeyKind::Binary => Some(hex(b)),
             Value::Bytes(b) => Some(match std::str::from_utf8(b) {
                 Ok(s) => s.to_string(),
                 Err(_) => hex(b),
@@ -446,7 +451,8 @@ fn key_text(row: &Row, key_at: &[usize]) -> Option<Vec<String>> {
 
 /// `id=42, line=3` for a reject record.
 fn describe_key(row: &Row, plan: &MyTablePlan, key_at: &[usize]) -> Option<String> {
-    let values = key_text(row, key_at)?;
+    let kinds: Vec<KeyKind> = plan.key.iter().flatten().map(|k| k.kind).collect();
+    let values = key_text(row, key_at, &kinds)?;
     Some(
         plan.key
             .iter()
@@ -574,7 +580,10 @@ impl Converter {
             _ => None,
         };
         let zone = match &col.convert {
-            Convert::TimestampInZone { zone } => Some(
+            Convert::TimestampInZone { zone }
+            | Convert::AsText {
+                zone: Some(zone), ..
+            } => Some(
                 jiff::tz::TimeZone::get(zone)
                     .map_err(|e| format!("time zone {zone} for {}: {e}", col.name))?,
             ),
@@ -616,9 +625,29 @@ impl Converter {
                     Some((y, m, d, ..)) if *date => {
                         v::put_bytes(buf, format!("{y:04}-{m:02}-{d:02}").as_bytes())
                     }
+                    Some((y, m, d, h, mi, s, us)) if self.zone.is_some() => {
+                        // The instant, in UTC with its offset, as PostgreSQL prints a
+                        // timestamptz in a UTC session.
+                        let micros = self.zoned_micros(y, m, d, h, mi, s, us)?;
+                        let ts = jiff::Timestamp::from_microsecond(micros + 946_684_800_000_000)
+                            .map_err(|e| e.to_string())?;
+                        let c = ts.to_zoned(jiff::tz::TimeZone::UTC).datetime();
+                        let text = format!(
+                            "{:04}-{:02}-{:02} {:02}:{:02}:{:02}{}+00",
+                            c.year(),
+                            c.month(),
+                            c.day(),
+                            c.hour(),
+                            c.minute(),
+                            c.second(),
+                            fraction((c.subsec_nanosecond() / 1000) as u32)
+                        );
+                        v::put_bytes(buf, text.as_bytes())
+                    }
                     Some((y, m, d, h, mi, s, us)) => v::put_bytes(
                         buf,
-                        format!("{y:04}-{m:02}-{d:02} {h:02}:{mi:02}:{s:02}.{us:06}").as_bytes(),
+                        format!("{y:04}-{m:02}-{d:02} {h:02}:{mi:02}:{s:02}{}", fraction(us))
+                            .as_bytes(),
                     ),
                 },
                 Value::Time(neg, days, h, mi, s, us) => {
@@ -626,7 +655,7 @@ impl Converter {
                     let sign = if *neg { "-" } else { "" };
                     v::put_bytes(
                         buf,
-                        format!("{sign}{hours:02}:{mi:02}:{s:02}.{us:06}").as_bytes(),
+                        format!("{sign}{hours:02}:{mi:02}:{s:02}{}", fraction(*us)).as_bytes(),
                     )
                 }
                 Value::NULL => v::put_null(buf),
@@ -852,6 +881,16 @@ impl Converter {
         // PostgreSQL counts from 2000-01-01 UTC.
         Ok(micros - 946_684_800_000_000)
     }
+}
+
+/// Fractional seconds as PostgreSQL prints them: none for zero, else without trailing zeros
+/// (`.5`, `.123456`), so a value map's keys read the same for MySQL and PostgreSQL sources.
+fn fraction(us: u32) -> String {
+    if us == 0 {
+        return String::new();
+    }
+    let f = format!(".{us:06}");
+    f.trim_end_matches('0').to_string()
 }
 
 /// MySQL's spatial format (SRID as 4 little-endian bytes, then WKB) as PostGIS EWKB: the WKB

@@ -57,6 +57,22 @@ impl TargetType {
     pub fn parse(sql: &str) -> Option<Self> {
         let s = sql.trim().to_ascii_lowercase();
         let s = s.strip_prefix("pg_catalog.").unwrap_or(&s).to_string();
+        // `timestamp(3) [with[out] time zone]`, `timestamptz(3)`: the precision is applied by
+        // the server when it receives the value, as it is for a cast.
+        for base in ["timestamptz(", "timestamp("] {
+            if let Some(rest) = s.strip_prefix(base) {
+                let close = rest.find(')')?;
+                let p: u32 = rest[..close].trim().parse().ok()?;
+                if p > 6 {
+                    return None;
+                }
+                return Self::parse(&format!(
+                    "{}{}",
+                    &base[..base.len() - 1],
+                    &rest[close + 1..]
+                ));
+            }
+        }
         let (base, args) = match s.find('(') {
             Some(open) => {
                 let close = s.rfind(')')?;

@@ -53,6 +53,9 @@ pub struct ValueRule {
     pub column: String,
     /// The cast to the target type.
     pub cast: Cast,
+    /// The same cast from text, for values that come out of the value map (written in the
+    /// job file as the target's text, whatever the source type).
+    pub map_cast: Cast,
     /// Remove NUL bytes (which PostgreSQL text cannot hold).
     pub strip_nul: bool,
     /// Remove leading and trailing whitespace.
@@ -153,16 +156,18 @@ impl ValueRule {
         if self.empty_as_null && text == Some("") {
             text = None;
         }
+        let mut cast = &self.cast;
         if let Some(t) = text {
             if let Some(to) = self.map.get(t) {
                 text = to.as_deref();
+                cast = &self.map_cast;
             }
         }
         let Some(t) = text else {
             return self.put_null(out).map_err(|why| reject("NULL", why));
         };
         let start = out.len();
-        match self.cast.put(out, t) {
+        match cast.put(out, t) {
             Ok(()) => Ok(()),
             Err(why) => {
                 out.truncate(start);

@@ -109,6 +109,9 @@ pub enum Convert {
         date: bool,
         /// The column maps to boolean by default (`tinyint(1)`): 0 is false, others true.
         boolean: bool,
+        /// The column maps to `timestamptz` by default, its values written in this zone
+        /// (`UTC` for TIMESTAMP): printed as the UTC instant with `+00`.
+        zone: Option<String>,
     },
 }
 

@@ -615,3 +615,73 @@ fn an_existing_narrower_target_column_is_refused_then_cast_with_rejects() {
         "id=2|v|12345678.9000"
     );
 }
+
+#[test]
+fn map_values_zones_renames_and_extreme_values_behave() {
+    // A value map's result is read as the target's text, whatever the source type.
+    let src = TestDb::new("edge_src");
+    src.exec(
+        "CREATE TABLE t (id int PRIMARY KEY, flag smallint, date date CHECK (date > '2000-01-01'::date),
+           at timestamp);
+         INSERT INTO t VALUES (1, 2, '2020-01-01', '2020-06-01 12:00'),
+           (2, 0, '2021-01-01', '4714-11-24 00:00:00 BC');",
+    );
+    let dst = TestDb::new("edge_dst");
+    let job = job_file(
+        "edge",
+        r#"
+[[table]]
+name = "t"
+[[table.column]]
+name = "flag"
+type = "boolean"
+map = { "2" = false }
+[[table.column]]
+name = "date"
+rename = "event_date"
+[[table.column]]
+name = "at"
+type = "timestamptz"
+zone = "Asia/Tokyo"
+"#,
+    );
+    let out = copy(&src.url(), &dst, &job, &[]);
+    assert_success(&out, "edge mappings");
+    assert_eq!(
+        dst.query("SELECT id, flag, event_date, at AT TIME ZONE 'UTC' FROM t"),
+        "1|f|2020-01-01|2020-06-01 03:00:00"
+    );
+    assert_eq!(
+        dst.query("SELECT key, column_name FROM sluice.rejects"),
+        "id=2|at",
+        "a timestamp at the end of the range is one rejected row, not a failed table"
+    );
+
+    // A MySQL DATETIME read in a zone keeps it when a clean-up sends the column through text.
+    let my = MyDb::new("edge_my");
+    my.exec(
+        "CREATE TABLE o (id int PRIMARY KEY, placed datetime(3));
+         INSERT INTO o VALUES (1, '2024-01-01 12:00:00'), (2, '2024-07-01 12:00:00.250');",
+    );
+    let dst2 = TestDb::new("edge_my_dst");
+    let job = job_file(
+        "edge_my",
+        r#"
+[[mysql.cast]]
+column = "o.placed"
+to = "timestamptz"
+zone = "Europe/Paris"
+[[table]]
+name = "o"
+[[table.column]]
+name = "placed"
+map_null = ["2024-07-01 10:00:00.25+00"]
+"#,
+    );
+    let out = copy(&my.url(), &dst2, &job, &[]);
+    assert_success(&out, "MySQL zone through text");
+    assert_eq!(
+        dst2.query("SELECT id, placed AT TIME ZONE 'UTC' FROM o ORDER BY id"),
+        "1|2024-01-01 11:00:00\n2|"
+    );
+}
