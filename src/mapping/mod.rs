@@ -759,6 +759,14 @@ fn map_table(
             target_cols.push(target);
             continue;
         }
+        // A naive timestamp read in a zone: shifted from its wire bytes, no text round trip.
+        let naive_in_zone = (TargetType::parse(&col.type_sql) == Some(TargetType::Timestamp)
+            && to == TargetType::TimestampTz
+            && !text_ops)
+            .then(|| cast.zone.clone().unwrap_or(jiff::tz::TimeZone::UTC));
+        if naive_in_zone.is_some() {
+            read_as[pos] = ReadAs::Value;
+        }
         if TargetType::parse(&col.type_sql) == Some(to) && !text_ops {
             // Only NULLs change: values keep their wire bytes, no text round trip.
             read_as[pos] = ReadAs::Value;
@@ -781,6 +789,7 @@ fn map_table(
             default,
             on_error,
             not_null: col.not_null,
+            naive_in_zone,
         }));
         target_cols.push(target);
     }

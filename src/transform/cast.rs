@@ -989,7 +989,24 @@ fn parse_timestamp(text: &str, zone: Option<&jiff::tz::TimeZone>, tz: bool) -> O
     if let Some(off) = offset {
         return Some(local - i64::from(off) * 1_000_000);
     }
-    let zone = zone?;
+    local_in_zone(local, zone?)
+}
+
+/// A naive timestamp (microseconds since 2000-01-01, as `timestamp` sends it) read in `zone`:
+/// the instant, as `timestamp AT TIME ZONE zone` gives it. `infinity` stays `infinity`;
+/// `None` beyond the years jiff handles (-9999..=9999).
+pub fn naive_in_zone(local: i64, zone: &jiff::tz::TimeZone) -> Option<i64> {
+    if local == i64::MAX || local == i64::MIN {
+        return Some(local);
+    }
+    // PostgreSQL's timestamp range (MIN_TIMESTAMP, END_TIMESTAMP): an instant a zone shifts
+    // past either end would fail the whole COPY.
+    const MIN: i64 = -211_813_488_000_000_000;
+    const END: i64 = 9_223_371_331_200_000_000;
+    local_in_zone(local, zone).filter(|us| (MIN..END).contains(us))
+}
+
+fn local_in_zone(local: i64, zone: &jiff::tz::TimeZone) -> Option<i64> {
     // The civil time in the zone: PostgreSQL reads a time in a DST gap with the offset before
     // the gap, and an ambiguous one (a fold) as the later instant, standard time.
     let epoch_2000 = 946_684_800i64;

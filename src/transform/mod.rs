@@ -70,6 +70,9 @@ pub struct ValueRule {
     pub on_error: OnError,
     /// The target column is NOT NULL: a NULL that no default replaces rejects the row.
     pub not_null: bool,
+    /// The source field is a binary `timestamp` read in this zone (no text round trip): the
+    /// cast of a naive timestamp to `timestamptz`.
+    pub naive_in_zone: Option<jiff::tz::TimeZone>,
 }
 
 /// One column of the target tuple.
@@ -133,6 +136,37 @@ impl ValueRule {
             value: shorten(value),
             reason,
         };
+        if let Some(zone) = &self.naive_in_zone {
+            let Some(b) = input else {
+                return self.put_null(out).map_err(|why| reject("NULL", why));
+            };
+            let local = <[u8; 8]>::try_from(b)
+                .map(i64::from_be_bytes)
+                .map_err(|_| reject(&format!("{b:02x?}"), "not a binary timestamp".into()))?;
+            return match cast::naive_in_zone(local, zone) {
+                Some(us) => {
+                    crate::pgcopy::values::put_timestamp_micros(out, us);
+                    Ok(())
+                }
+                None => {
+                    let why =
+                        "timestamp out of the range sluice reads in a time zone (years 1-9999)";
+                    match self.on_error {
+                        OnError::Null if !self.not_null => {
+                            crate::pgcopy::values::put_null(out);
+                            Ok(())
+                        }
+                        OnError::Default if self.default.is_some() => {
+                            self.put_null(out).map_err(|w| reject("?", w))
+                        }
+                        _ => Err(reject(
+                            &format!("{local} microseconds after 2000-01-01"),
+                            why.into(),
+                        )),
+                    }
+                }
+            };
+        }
         let text = match input {
             None => None,
             Some(b) => Some(std::str::from_utf8(b).map_err(|e| {
