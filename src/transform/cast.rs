@@ -1013,13 +1013,14 @@ fn local_in_zone(local: i64, zone: &jiff::tz::TimeZone) -> Option<i64> {
     let secs = local.div_euclid(1_000_000) + epoch_2000;
     let sub = local.rem_euclid(1_000_000);
     let ts = jiff::Timestamp::from_second(secs).ok()?;
-    let civil = ts.to_zoned(jiff::tz::TimeZone::UTC).datetime();
-    let amb = zone.to_ambiguous_zoned(civil);
-    let zoned = match amb.offset() {
+    // Plain timestamps and offsets, no `Zoned` (which clones the zone) per value.
+    let civil = jiff::tz::Offset::UTC.to_datetime(ts);
+    let amb = zone.to_ambiguous_timestamp(civil);
+    let instant = match amb.offset() {
         jiff::tz::AmbiguousOffset::Fold { .. } => amb.later().ok()?,
         _ => amb.compatible().ok()?,
     };
-    Some((zoned.timestamp().as_second() - epoch_2000) * 1_000_000 + sub)
+    Some((instant.as_second() - epoch_2000) * 1_000_000 + sub)
 }
 
 /// `byteain`: `\x` and hex digit pairs (spaces between pairs allowed), or the escape format
