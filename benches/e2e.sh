@@ -249,7 +249,7 @@ WHERE con.contype IN ('p', 'u', 'f', 'c', 'x')
 SEQUENCES_SQL="
 SELECT COALESCE(string_agg(format('%I.%I=%s', schemaname, sequencename, COALESCE(last_value::text, 'unset')), ' '
                          ORDER BY schemaname, sequencename), '')
-FROM pg_sequences"
+FROM pg_sequences WHERE schemaname <> 'sluice'"
 SRC_INDEXES=$(psql_q "${SRC_DB}" -c "${INDEX_COUNT_SQL}")
 SRC_CONSTRAINTS=$(psql_q "${SRC_DB}" -c "${CONSTRAINT_COUNT_SQL}")
 SRC_SEQUENCES=$(psql_q "${SRC_DB}" -c "${SEQUENCES_SQL}")
