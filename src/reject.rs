@@ -22,6 +22,44 @@ pub struct Reject {
     pub reason: String,
 }
 
+/// Rows read and rejected by this process in committed segments, for `max_rejects`: counted
+/// once committed, so rows a retry reads again are not counted twice.
+#[derive(Debug, Default)]
+pub struct Tally {
+    read: std::sync::atomic::AtomicU64,
+    rejected: std::sync::atomic::AtomicU64,
+}
+
+impl Tally {
+    /// Adds a committed segment's source rows (copied + rejected) and rejects; fails when
+    /// the totals exceed `limit` (`last` names the last rejected row for the message).
+    pub fn add(
+        &self,
+        limit: Option<crate::config::MaxRejects>,
+        read: u64,
+        rejected: u64,
+        last: impl FnOnce() -> String,
+    ) -> crate::error::Result<()> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let total_read = self.read.fetch_add(read, Relaxed) + read;
+        let total = self.rejected.fetch_add(rejected, Relaxed) + rejected;
+        match limit {
+            Some(l) if rejected > 0 && l.exceeded(total, total_read, false) => {
+                Err(crate::error::Error::TooManyRejects {
+                    rejected: total,
+                    read: total_read,
+                    limit: match l {
+                        crate::config::MaxRejects::Count(n) => n.to_string(),
+                        crate::config::MaxRejects::Percent(p) => format!("{p}%"),
+                    },
+                    last: last(),
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
 /// `value` cut to [`VALUE_CHARS`] characters, with an ellipsis when cut; NUL bytes (which a
 /// PostgreSQL text column cannot store) shown as `\0`.
 pub fn shorten(value: &str) -> String {

@@ -263,6 +263,8 @@ async fn copy_chunk(
         commit_rows: settings.commit_rows,
         commit_bytes: settings.commit_bytes,
         stop: shared.stop.clone(),
+        tally: shared.tally.clone(),
+        max_rejects: settings.max_rejects,
     };
     // A chunk resumed part-way must not truncate what earlier attempts committed.
     let mode = if chunk.resume_after.is_some() {
@@ -277,11 +279,7 @@ async fn copy_chunk(
         None => (rx, None),
         Some(t) => {
             let (tx2, rx2) = mpsc::channel(settings.channel_batches);
-            let limits = (shared.settings.max_rejects, table.name.to_string());
-            let counts = shared.clone_counts();
-            let handle = tokio::task::spawn_blocking(move || {
-                run_transform(&t, rx, tx2, limits.0, &limits.1, &counts)
-            });
+            let handle = tokio::task::spawn_blocking(move || run_transform(&t, rx, tx2));
             (rx2, Some(handle))
         }
     };
@@ -337,18 +335,7 @@ async fn copy_chunk(
                 transient: false,
             })
         }
-        (Ok(read), Ok(write)) => {
-            if shared.transforms[chunk.table].is_none() {
-                count_rejects(
-                    &shared.clone_counts(),
-                    settings.max_rejects,
-                    read.rows + read.rejected,
-                    read.rejected,
-                    &table.name.to_string(),
-                )?;
-            }
-            write
-        }
+        (Ok(_), Ok(write)) => write,
     };
     conns.writer.commit(table, &label).await?;
     metrics
@@ -356,37 +343,16 @@ async fn copy_chunk(
         .committed
         .add(write.uncommitted_rows, write.uncommitted_bytes);
     metrics.table.rejected.increment(write.uncommitted_rejected);
+    let n = write.uncommitted_rejected;
+    shared
+        .tally
+        .add(settings.max_rejects, write.uncommitted_rows + n, n, || {
+            write
+                .last_reject
+                .clone()
+                .unwrap_or_else(|| format!("in {}", table.name))
+        })?;
     Ok(write)
-}
-
-/// Rejected and read rows of this process, shared by its lanes.
-pub(super) type Counts = std::sync::Arc<super::RejectCount>;
-
-/// Adds a batch's rows and rejects to the process's counts; fails when they exceed
-/// `max_rejects`.
-fn count_rejects(
-    counts: &Counts,
-    limit: Option<crate::config::MaxRejects>,
-    read: u64,
-    rejected: u64,
-    table: &str,
-) -> Result<()> {
-    let total_read = counts.read.fetch_add(read, Ordering::Relaxed) + read;
-    let total = counts.rejected.fetch_add(rejected, Ordering::Relaxed) + rejected;
-    match limit {
-        Some(l) if rejected > 0 && l.exceeded(total, total_read, false) => {
-            Err(Error::TooManyRejects {
-                rejected: total,
-                read: total_read,
-                limit: match l {
-                    crate::config::MaxRejects::Count(n) => n.to_string(),
-                    crate::config::MaxRejects::Percent(p) => format!("{p}%"),
-                },
-                last: format!("in {table}"),
-            })
-        }
-        _ => Ok(()),
-    }
 }
 
 /// The transform thread of one chunk: batches in, transformed batches out, until the reader
@@ -395,39 +361,12 @@ fn run_transform(
     t: &crate::transform::TableTransform,
     mut rx: mpsc::Receiver<crate::pgcopy::Batch>,
     tx: mpsc::Sender<crate::pgcopy::Batch>,
-    limit: Option<crate::config::MaxRejects>,
-    table: &str,
-    counts: &Counts,
 ) -> Result<crate::transform::TransformStats> {
     let mut total = crate::transform::TransformStats::default();
     while let Some(batch) = rx.blocking_recv() {
-        let before = batch.rejects.len() as u64;
         let (out, stats) = t.apply(batch)?;
         total.rows_in += stats.rows_in;
         total.rejected += stats.rejected;
-        let last = out
-            .rejects
-            .last()
-            .map(|r| format!("{table} {}, column {}: {}", r.key, r.column, r.reason));
-        if let Err(Error::TooManyRejects {
-            rejected,
-            read,
-            limit,
-            ..
-        }) = count_rejects(
-            counts,
-            limit,
-            stats.rows_in + before,
-            stats.rejected + before,
-            table,
-        ) {
-            return Err(Error::TooManyRejects {
-                rejected,
-                read,
-                limit,
-                last: last.unwrap_or_default(),
-            });
-        }
         if tx.blocking_send(out).is_err() {
             break;
         }

@@ -92,27 +92,13 @@ struct Shared {
     load_modes: Vec<LoadMode>,
     checkpoints: Vec<TableCheckpoint>,
     state: StateRef,
-    rejects: Arc<RejectCount>,
+    tally: Arc<crate::reject::Tally>,
     /// `(table, chunk)` numbers of the chunks this process's lanes hold.
     busy: tokio::sync::Mutex<std::collections::HashSet<(i32, i32)>>,
     worker: i32,
     stop: Arc<AtomicBool>,
     table_metrics: Vec<TableMetrics>,
     run_metrics: RunMetrics,
-}
-
-/// Rows read and rejected by this process, for `max_rejects`.
-#[derive(Debug, Default)]
-struct RejectCount {
-    read: std::sync::atomic::AtomicU64,
-    rejected: std::sync::atomic::AtomicU64,
-}
-
-impl Shared {
-    /// The process's reject counts, for a transform thread.
-    fn clone_counts(&self) -> Arc<RejectCount> {
-        self.rejects.clone()
-    }
 }
 
 /// What happened to one table.
@@ -314,7 +300,7 @@ pub async fn run(
         source: plan.source,
         tables: plan.tables,
         transforms: plan.transforms,
-        rejects: Arc::default(),
+        tally: Arc::default(),
         busy: tokio::sync::Mutex::default(),
         load_modes: plan.load_modes,
         checkpoints: plan.checkpoints,

@@ -57,6 +57,10 @@ pub struct Checkpoint {
     pub commit_bytes: u64,
     /// Set by Ctrl-C: commit at the next batch and stop.
     pub stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// The process's committed reads and rejects, checked against `max_rejects`.
+    pub tally: std::sync::Arc<crate::reject::Tally>,
+    /// `--max-rejects`.
+    pub max_rejects: Option<crate::config::MaxRejects>,
 }
 
 impl Checkpoint {
@@ -168,7 +172,7 @@ pub struct PgWriter {
 }
 
 /// What loading one chunk wrote.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct WriteStats {
     /// Rows the server reports as copied.
     pub rows: u64,
@@ -182,6 +186,8 @@ pub struct WriteStats {
     pub rejected: u64,
     /// Rejects of the last segment.
     pub uncommitted_rejected: u64,
+    /// The last rejected row of the last segment (table, key, column, reason), for messages.
+    pub last_reject: Option<String>,
 }
 
 /// What the writer has sent since its last commit.
@@ -323,6 +329,17 @@ impl PgWriter {
                     .map_err(|e| fail_db("committing", &e))?;
                 metrics.table.committed.add(seg.rows, seg.bytes);
                 metrics.table.rejected.increment(seg.rejects.len() as u64);
+                let n = seg.rejects.len() as u64;
+                checkpoint
+                    .tally
+                    .add(checkpoint.max_rejects, seg.rows + n, n, || {
+                        seg.rejects.last().map_or_else(String::new, |r| {
+                            format!(
+                                "{} {}, column {}: {}",
+                                checkpoint.table_name, r.key, r.column, r.reason
+                            )
+                        })
+                    })?;
                 stats.rows += seg.rows;
                 stats.bytes += seg.bytes;
                 stats.rejected += seg.rejects.len() as u64;
@@ -346,6 +363,12 @@ impl PgWriter {
         stats.uncommitted_rows = seg.rows;
         stats.uncommitted_bytes = seg.bytes;
         stats.uncommitted_rejected = seg.rejects.len() as u64;
+        stats.last_reject = seg.rejects.last().map(|r| {
+            format!(
+                "{} {}, column {}: {}",
+                checkpoint.table_name, r.key, r.column, r.reason
+            )
+        });
         Ok(stats)
     }
 
