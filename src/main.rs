@@ -14,7 +14,8 @@ fn main() -> ExitCode {
     let (quiet, format) = match &cli.command {
         Command::Copy(a) => (a.quiet, a.log_format),
         Command::Demo(a) => (a.quiet, a.log_format),
-        Command::Status(_) | Command::Verify(_) | Command::Plan(_) => (true, LogFormat::Text),
+        Command::Verify(_) => (false, LogFormat::Text),
+        Command::Status(_) | Command::Plan(_) => (true, LogFormat::Text),
     };
     let verify = matches!(cli.command, Command::Verify(_));
     let default_level = if quiet { "sluice=warn" } else { "sluice=info" };

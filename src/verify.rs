@@ -284,6 +284,7 @@ pub async fn run(settings: &CopySettings, opts: &VerifyOptions) -> Result<Verify
     let source =
         crate::prepare::reading_source(&prepared.origin, &prepared.maps, settings, Vec::new());
     let methods = Arc::new(methods);
+    let total_tasks = tasks.len();
     let queue = Arc::new(Mutex::new(tasks));
     let results: Arc<Mutex<Vec<ChunkResult>>> = Arc::default();
     let run_metrics = RunMetrics::new(settings.jobs, settings.channel_batches);
@@ -395,8 +396,27 @@ pub async fn run(settings: &CopySettings, opts: &VerifyOptions) -> Result<Verify
             }
         });
     }
-    while let Some(done) = workers.join_next().await {
-        done.map_err(|e| Error::Internal(format!("a verify worker failed: {e}")))??;
+    // A line every few seconds, so a long verification says how far it is.
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(10));
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            done = workers.join_next() => match done {
+                Some(done) => {
+                    done.map_err(|e| Error::Internal(format!("a verify worker failed: {e}")))??;
+                }
+                None => break,
+            },
+            _ = tick.tick() => {
+                let r = results.lock().await;
+                let differ = r.iter().filter(|(_, _, a, b, _)| a != b).count();
+                tracing::info!(
+                    "verified {} of {total_tasks} chunks, {differ} mismatched, {:.0} s",
+                    r.len(),
+                    started.elapsed().as_secs_f64()
+                );
+            }
+        }
     }
     let mut tables: Vec<TableResult> = prepared
         .catalog
