@@ -34,7 +34,7 @@ async fn open_conns(shared: &Shared) -> Result<Conns> {
     let settings = &shared.settings;
     let reader = Reader::open(&shared.source).await?;
     let quiet_triggers = settings.schema == crate::schema::SchemaMode::Existing;
-    let writer = PgWriter::open(&settings.target, quiet_triggers).await?;
+    let writer = PgWriter::open(&settings.target, quiet_triggers, settings.lease_secs).await?;
     Ok(Conns { reader, writer })
 }
 
@@ -216,8 +216,19 @@ async fn copy_claimed(
                 return Err(e)
             }
             Err(e) => {
-                // Record the failure and go on with other chunks; a rerun retries it.
                 *conns = None;
+                // A worker that was frozen past its lease may fail on what the new owner did
+                // meanwhile (its rows, a key built since): that is a takeover, not a failure.
+                if !still_ours(shared, &claim).await {
+                    crate::metrics::error("lease_lost");
+                    tracing::warn!(
+                        "{} {} was taken over by another worker; this worker's uncommitted rows of it were rolled back ({e})",
+                        shared.tables[claim.chunk.table].name,
+                        claim.chunk.range
+                    );
+                    return Ok(());
+                }
+                // Record the failure and go on with other chunks; a rerun retries it.
                 crate::metrics::error("permanent");
                 let what = e.to_string();
                 tracing::error!("{what}");
@@ -226,6 +237,18 @@ async fn copy_claimed(
                 return Ok(());
             }
         }
+    }
+}
+
+/// Whether this worker still holds `claim` (checked on a fresh target connection; when the
+/// target cannot be asked, it is assumed to).
+async fn still_ours(shared: &Shared, claim: &state::Claim) -> bool {
+    match connect(&shared.settings.target, Side::Target).await {
+        Ok(client) => !matches!(
+            state::resume_point(&client, &shared.state, claim, shared.worker).await,
+            Ok(None)
+        ),
+        Err(_) => true,
     }
 }
 

@@ -229,8 +229,18 @@ impl PgWriter {
     ///
     /// `quiet_triggers` loads with `session_replication_role = replica`, so that triggers and
     /// foreign-key checks of a pre-existing target schema do not fire on copied rows.
-    pub async fn open(url: &PgUrl, quiet_triggers: bool) -> Result<Self> {
+    pub async fn open(url: &PgUrl, quiet_triggers: bool, lease_secs: u32) -> Result<Self> {
         let client = connect(url, Side::Target).await?;
+        // A writer is idle inside a transaction only for an instant (between a checkpoint and
+        // its COMMIT). If its process freezes there, the chunk's row stays locked and no other
+        // worker could take the chunk over: the server ends such a session after the lease.
+        client
+            .batch_execute(&format!(
+                "SET idle_in_transaction_session_timeout = '{}s'",
+                lease_secs.max(3)
+            ))
+            .await
+            .map_err(|e| crate::error::query_error("setting the writer's session", &e))?;
         if quiet_triggers {
             if let Err(e) = client
                 .batch_execute("SET session_replication_role = replica")
