@@ -217,6 +217,15 @@ pub enum MaxRejects {
     Percent(f64),
 }
 
+impl std::fmt::Display for MaxRejects {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MaxRejects::Count(n) => write!(f, "{n}"),
+            MaxRejects::Percent(p) => write!(f, "{p}%"),
+        }
+    }
+}
+
 impl MaxRejects {
     /// Parses "1000" or "0.5%".
     pub fn parse(s: &str) -> Result<Self> {

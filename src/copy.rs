@@ -399,10 +399,7 @@ pub async fn run(
             return Err(Error::TooManyRejects {
                 rejected,
                 read,
-                limit: match limit {
-                    crate::config::MaxRejects::Count(n) => n.to_string(),
-                    crate::config::MaxRejects::Percent(p) => format!("{p}%"),
-                },
+                limit: limit.to_string(),
                 last: "over the whole run; every table was copied".into(),
             });
         }

@@ -48,10 +48,7 @@ impl Tally {
                 Err(crate::error::Error::TooManyRejects {
                     rejected: total,
                     read: total_read,
-                    limit: match l {
-                        crate::config::MaxRejects::Count(n) => n.to_string(),
-                        crate::config::MaxRejects::Percent(p) => format!("{p}%"),
-                    },
+                    limit: l.to_string(),
                     last: last(),
                 })
             }

@@ -790,7 +790,7 @@ fn parse_uuid(text: &str) -> Option<[u8; 16]> {
 /// JSON that PostgreSQL's `json` input accepts (syntax only: like `json`, serde_json takes
 /// any number and unpaired surrogate escapes when it builds no value, and the same four
 /// whitespace characters, not `\f` nor `\v`), and for `jsonb` only what it can store.
-fn check_json(text: &str, jsonb: bool) -> Result<(), CastError> {
+pub fn check_json(text: &str, jsonb: bool) -> Result<(), CastError> {
     serde_json::from_str::<serde::de::IgnoredAny>(text)
         .map_err(|e| format!("invalid JSON: {e}"))?;
     if jsonb && !jsonb_storable(text) {
