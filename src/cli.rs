@@ -35,21 +35,9 @@ pub enum Command {
 /// Flags of `sluice plan`.
 #[derive(Debug, Args)]
 pub struct PlanArgs {
-    /// Source database URL.
-    #[arg(long, env = "SLUICE_SOURCE", hide_env_values = true)]
-    pub source: Option<String>,
-    /// Target database URL.
-    #[arg(long, env = "SLUICE_TARGET", hide_env_values = true)]
-    pub target: Option<String>,
-    /// Job file (TOML), as the copy will use it; flags win over it.
-    #[arg(long)]
-    pub config: Option<PathBuf>,
-    /// Plan only tables matching this glob over schema.table (repeatable).
-    #[arg(long = "tables", value_name = "PATTERN")]
-    pub tables: Vec<String>,
-    /// Leave out tables matching this glob over schema.table (repeatable).
-    #[arg(long = "exclude", value_name = "PATTERN")]
-    pub exclude: Vec<String>,
+    /// Source, target, job file and table selection.
+    #[command(flatten)]
+    pub ends: Endpoints,
     /// Parallel copy lanes the plan assumes [default: 4].
     #[arg(long, short = 'j')]
     pub jobs: Option<usize>,
@@ -74,13 +62,8 @@ impl PlanArgs {
     /// The values that override the job file.
     pub fn overrides(&self) -> CopyOverrides {
         CopyOverrides {
-            source: self.source.clone(),
-            target: self.target.clone(),
-            config: self.config.clone(),
-            tables: self.tables.clone(),
-            exclude: self.exclude.clone(),
             jobs: self.jobs,
-            ..CopyOverrides::default()
+            ..self.ends.overrides()
         }
     }
 }
@@ -138,21 +121,9 @@ impl DemoArgs {
 /// Flags of `sluice verify`.
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// Source database URL (as given to `sluice copy`).
-    #[arg(long, env = "SLUICE_SOURCE", hide_env_values = true)]
-    pub source: Option<String>,
-    /// Target database URL.
-    #[arg(long, env = "SLUICE_TARGET", hide_env_values = true)]
-    pub target: Option<String>,
-    /// The copy's job file: its mappings say what the target should hold.
-    #[arg(long)]
-    pub config: Option<PathBuf>,
-    /// Verify only tables matching this glob over schema.table (repeatable).
-    #[arg(long = "tables", value_name = "PATTERN")]
-    pub tables: Vec<String>,
-    /// Leave out tables matching this glob (repeatable).
-    #[arg(long = "exclude", value_name = "PATTERN")]
-    pub exclude: Vec<String>,
+    /// Source, target, job file and table selection.
+    #[command(flatten)]
+    pub ends: Endpoints,
     /// Chunks checked in parallel (each a source and a target connection).
     #[arg(long, short = 'j')]
     pub jobs: Option<usize>,
@@ -178,12 +149,41 @@ impl VerifyArgs {
     /// The values that override the job file.
     pub fn overrides(&self) -> CopyOverrides {
         CopyOverrides {
+            jobs: self.jobs,
+            ..self.ends.overrides()
+        }
+    }
+}
+
+/// The source, target, job file and table selection, shared by `copy`, `verify` and `plan`.
+#[derive(Debug, Args)]
+pub struct Endpoints {
+    /// Source database URL (postgres://user@host:port/db?sslmode=..., or mysql://, mariadb://).
+    #[arg(long, env = "SLUICE_SOURCE", hide_env_values = true)]
+    pub source: Option<String>,
+    /// Target database URL.
+    #[arg(long, env = "SLUICE_TARGET", hide_env_values = true)]
+    pub target: Option<String>,
+    /// Job file (TOML): settings and column mappings; flags win over it.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Only tables matching this glob over schema.table (repeatable).
+    #[arg(long = "tables", value_name = "PATTERN")]
+    pub tables: Vec<String>,
+    /// Leave out tables matching this glob over schema.table (repeatable).
+    #[arg(long = "exclude", value_name = "PATTERN")]
+    pub exclude: Vec<String>,
+}
+
+impl Endpoints {
+    /// These values as overrides of the job file (every other one unset).
+    pub fn overrides(&self) -> CopyOverrides {
+        CopyOverrides {
             source: self.source.clone(),
             target: self.target.clone(),
             config: self.config.clone(),
             tables: self.tables.clone(),
             exclude: self.exclude.clone(),
-            jobs: self.jobs,
             ..CopyOverrides::default()
         }
     }
@@ -209,21 +209,9 @@ pub struct StatusArgs {
 /// Flags of `sluice copy`.
 #[derive(Debug, Args)]
 pub struct CopyArgs {
-    /// Source database URL (postgres://user@host:port/db?sslmode=...).
-    #[arg(long, env = "SLUICE_SOURCE", hide_env_values = true)]
-    pub source: Option<String>,
-    /// Target database URL.
-    #[arg(long, env = "SLUICE_TARGET", hide_env_values = true)]
-    pub target: Option<String>,
-    /// Job file (TOML); flags win over it.
-    #[arg(long)]
-    pub config: Option<PathBuf>,
-    /// Copy only tables matching this glob over schema.table (repeatable).
-    #[arg(long = "tables", value_name = "PATTERN")]
-    pub tables: Vec<String>,
-    /// Leave out tables matching this glob over schema.table (repeatable).
-    #[arg(long = "exclude", value_name = "PATTERN")]
-    pub exclude: Vec<String>,
+    /// Source, target, job file and table selection.
+    #[command(flatten)]
+    pub ends: Endpoints,
     /// Parallel copy lanes [default: 4].
     #[arg(long, short = 'j')]
     pub jobs: Option<usize>,
@@ -297,11 +285,6 @@ impl CopyArgs {
     /// The values that override the job file.
     pub fn overrides(&self) -> CopyOverrides {
         CopyOverrides {
-            source: self.source.clone(),
-            target: self.target.clone(),
-            config: self.config.clone(),
-            tables: self.tables.clone(),
-            exclude: self.exclude.clone(),
             jobs: self.jobs,
             index_jobs: self.index_jobs,
             chunk_rows: self.chunk_rows,
@@ -319,6 +302,7 @@ impl CopyArgs {
             max_rejects: self.max_rejects.clone(),
             dry_run: self.dry_run,
             rejects_file: self.rejects_file.clone(),
+            ..self.ends.overrides()
         }
     }
 }

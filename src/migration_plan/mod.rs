@@ -1369,9 +1369,9 @@ pub fn write(plan: &MigrationPlan, json: bool, output: Option<&std::path::Path>)
 pub async fn run(args: &crate::cli::PlanArgs) -> Result<()> {
     let settings = CopySettings::resolve(args.overrides())?;
     let cmd = CommandLine {
-        config: args.config.clone(),
-        tables: args.tables.clone(),
-        exclude: args.exclude.clone(),
+        config: args.ends.config.clone(),
+        tables: args.ends.tables.clone(),
+        exclude: args.ends.exclude.clone(),
     };
     let plan = build(&settings, &cmd).await?;
     write(

@@ -129,6 +129,29 @@ pub fn estimated_rows(table: &Table) -> i64 {
     }
 }
 
+/// The keyset chunks between sorted `bounds` (each an inclusive upper bound, the last chunk
+/// open-ended), sharing the table's `rows` and `bytes` evenly.
+pub fn keyset_chunks(index: usize, bounds: Vec<Vec<String>>, rows: i64, bytes: i64) -> Vec<Chunk> {
+    let n = bounds.len() as i64 + 1;
+    let mut chunks = Vec::with_capacity(bounds.len() + 1);
+    let mut lower: Option<Vec<String>> = None;
+    for upper in bounds.into_iter().map(Some).chain(std::iter::once(None)) {
+        chunks.push(Chunk {
+            table: index,
+            ordinal: chunks.len(),
+            range: ChunkRange::Keyset {
+                lower: lower.clone(),
+                upper: upper.clone(),
+            },
+            estimated_rows: rows / n,
+            estimated_bytes: bytes / n,
+            resume_after: None,
+        });
+        lower = upper;
+    }
+    chunks
+}
+
 /// Cuts one table into chunks of about `chunk_rows` rows, querying the source for boundaries.
 pub async fn plan_table(
     client: &Client,
@@ -162,25 +185,7 @@ pub async fn plan_table(
             if bounds.is_empty() {
                 return Ok(whole());
             }
-            let per_chunk = rows / (bounds.len() as i64 + 1);
-            let bytes_per_chunk = bytes / (bounds.len() as i64 + 1);
-            let mut chunks = Vec::with_capacity(bounds.len() + 1);
-            let mut lower: Option<Vec<String>> = None;
-            for upper in bounds.into_iter().map(Some).chain(std::iter::once(None)) {
-                chunks.push(Chunk {
-                    table: index,
-                    ordinal: chunks.len(),
-                    range: ChunkRange::Keyset {
-                        lower: lower.clone(),
-                        upper: upper.clone(),
-                    },
-                    estimated_rows: per_chunk,
-                    estimated_bytes: bytes_per_chunk,
-                    resume_after: None,
-                });
-                lower = upper;
-            }
-            Ok(chunks)
+            Ok(keyset_chunks(index, bounds, rows, bytes))
         }
         // TID range scans arrived in PostgreSQL 14; before that each range would scan the table.
         None if server_version_num >= 140000 && table.blocks > 1 => {

@@ -669,23 +669,10 @@ pub async fn plan_chunks(
             ..whole().remove(0)
         }]);
     }
-    let per = rows / (bounds.len() as i64 + 1);
-    let bytes = table.size_bytes / (bounds.len() as i64 + 1);
-    let mut chunks = Vec::new();
-    let mut lower: Option<Vec<String>> = None;
-    for upper in bounds.into_iter().map(Some).chain(std::iter::once(None)) {
-        chunks.push(Chunk {
-            table: index,
-            ordinal: chunks.len(),
-            range: ChunkRange::Keyset {
-                lower: lower.clone(),
-                upper: upper.clone(),
-            },
-            estimated_rows: per,
-            estimated_bytes: bytes,
-            resume_after: None,
-        });
-        lower = upper;
-    }
-    Ok(chunks)
+    Ok(crate::plan::chunks::keyset_chunks(
+        index,
+        bounds,
+        rows,
+        table.size_bytes,
+    ))
 }

@@ -60,6 +60,30 @@ impl Proxy {
         }
     }
 
+    /// Cuts every connection up to `cuts` times, each time a `COPY` into `dst` is running,
+    /// for at most `within`; returns how many cuts happened.
+    pub fn cut_during_copy(
+        &self,
+        dst: &crate::support::TestDb,
+        cuts: usize,
+        within: std::time::Duration,
+    ) -> usize {
+        let started = std::time::Instant::now();
+        let mut done = 0;
+        while done < cuts && started.elapsed() < within {
+            std::thread::sleep(std::time::Duration::from_millis(250));
+            let copying = dst.query(&format!(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = '{}' AND query LIKE 'COPY%' AND state = 'active'",
+                dst.name
+            ));
+            if copying != "0" {
+                self.cut_all();
+                done += 1;
+            }
+        }
+        done
+    }
+
     /// Cuts every connection open right now.
     pub fn cut_all(&self) {
         self.cut.send_modify(|g| *g += 1);

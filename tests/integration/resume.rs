@@ -473,19 +473,7 @@ fn network_cuts_are_retried() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn sluice");
-    let started = Instant::now();
-    let mut cuts = 0;
-    while cuts < 3 && started.elapsed() < Duration::from_secs(10) {
-        std::thread::sleep(Duration::from_millis(300));
-        let copying = dst.query(&format!(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = '{}' AND query LIKE 'COPY%' AND state = 'active'",
-            dst.name
-        ));
-        if copying != "0" {
-            proxy.cut_all();
-            cuts += 1;
-        }
-    }
+    let cuts = proxy.cut_during_copy(&dst, 3, Duration::from_secs(10));
     let out = finish(child);
     assert!(cuts > 0, "no cut happened during a COPY");
     assert!(

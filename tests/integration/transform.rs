@@ -4,7 +4,7 @@
 //! target rows + rejected rows); bad rules are refused before anything is written.
 
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::support::{assert_error, assert_success, describe, job_file, MyDb, TestDb};
 
@@ -461,19 +461,7 @@ fn mapped_copy_survives_network_cuts_without_loss_or_duplicate_rejects() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn sluice");
-    let started = Instant::now();
-    let mut cuts = 0;
-    while cuts < 2 && started.elapsed() < Duration::from_secs(20) {
-        std::thread::sleep(Duration::from_millis(250));
-        let copying = dst.query(&format!(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = '{}' AND query LIKE 'COPY%' AND state = 'active'",
-            dst.name
-        ));
-        if copying != "0" {
-            proxy.cut_all();
-            cuts += 1;
-        }
-    }
+    proxy.cut_during_copy(&dst, 2, Duration::from_secs(20));
     let out = child.wait_with_output().expect("wait for sluice");
     assert_success(&out, "mapped copy through cuts");
     assert_eq!(
