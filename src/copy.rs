@@ -258,7 +258,25 @@ pub async fn run(
                 .map(|(n, v, called)| ddl::setval(n, *v, *called))
                 .collect()
         }
-        Origin::My { plan, .. } => plan.sequence_steps.clone(),
+        Origin::My { plan, .. } => plan
+            .auto_increments
+            .iter()
+            .filter_map(|a| {
+                // The column under its target name; a column a mapping leaves out has no
+                // identity to set.
+                let column = match &maps[a.table] {
+                    None => a.column.clone(),
+                    Some(m) => m
+                        .lines
+                        .iter()
+                        .find(|l| l.source.as_ref().is_some_and(|(s, _)| *s == a.column))?
+                        .target
+                        .clone(),
+                };
+                let table = &catalog.tables.get(a.table)?.name;
+                Some(crate::plan::mysql::identity_step(table, &column, a.next))
+            })
+            .collect(),
     };
     let index_of: HashMap<&QualifiedName, usize> = catalog
         .tables

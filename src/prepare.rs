@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use tokio_postgres::Client;
 
-use crate::catalog::{postgres as pgcat, quote_ident, quote_literal, Catalog, QualifiedName};
+use crate::catalog::{postgres as pgcat, Catalog, QualifiedName};
 use crate::config::{CopySettings, SourceUrl};
 use crate::connect::{connect, Side};
 use crate::conninfo::mysql::MyUrl;
@@ -117,46 +117,6 @@ async fn map_tables(
             }
             read.columns = cols;
             read.filter = m.filter.clone();
-        }
-        // Identity steps name the table and column on the target.
-        for (i, t) in catalog.tables.iter().enumerate() {
-            let old = &natural[i];
-            if old.name == t.name
-                && old
-                    .columns
-                    .iter()
-                    .zip(&t.columns)
-                    .all(|(a, b)| a.name == b.name)
-            {
-                continue;
-            }
-            for step in &mut plan.sequence_steps {
-                if !step.sql.contains(&quote_literal(&old.name.quoted())) {
-                    continue;
-                }
-                let mut sql = step.sql.replace(
-                    &quote_literal(&old.name.quoted()),
-                    &quote_literal(&t.name.quoted()),
-                );
-                sql = sql.replace(
-                    &format!("FROM {}", old.name.quoted()),
-                    &format!("FROM {}", t.name.quoted()),
-                );
-                if let Some(m) = &maps[i] {
-                    for l in &m.lines {
-                        if let Some((src, _)) = &l.source {
-                            if *src != l.target {
-                                sql = sql.replace(&quote_literal(src), &quote_literal(&l.target));
-                                sql = sql.replace(
-                                    &format!("max({})", quote_ident(src)),
-                                    &format!("max({})", quote_ident(&l.target)),
-                                );
-                            }
-                        }
-                    }
-                }
-                step.sql = sql;
-            }
         }
     }
     Ok(maps)

@@ -19,6 +19,33 @@ use crate::schema::Step;
 use crate::source::mysql::{quote_my, KeyKind, MyKeyColumn, MyReadColumn, MyTablePlan};
 use crate::typemap::mysql::{map_column, postgis_mapping, Convert, Mapping};
 
+/// An `AUTO_INCREMENT` column of the plan.
+#[derive(Debug, Clone)]
+pub struct AutoIncrement {
+    /// Table number.
+    pub table: usize,
+    /// Column name on the target before any `[[table]]` rename.
+    pub column: String,
+    /// MySQL's next `AUTO_INCREMENT` value: the identity never goes below it.
+    pub next: u64,
+}
+
+/// The step that sets the identity of `table.column` past the copied rows and MySQL's
+/// `AUTO_INCREMENT` counter.
+pub fn identity_step(table: &QualifiedName, column: &str, next: u64) -> Step {
+    Step {
+        what: format!("set the identity of {table}.{column} past the copied rows"),
+        sql: format!(
+            "SELECT pg_catalog.setval(pg_catalog.pg_get_serial_sequence({}, {}), \
+             greatest(coalesce(max({col}) + 1, 1), {next}), false) FROM {}",
+            quote_literal(&table.quoted()),
+            quote_literal(column),
+            table.quoted(),
+            col = quote_ident(column),
+        ),
+    }
+}
+
 /// A planned MySQL copy.
 #[derive(Debug, Clone)]
 pub struct MysqlPlan {
@@ -26,8 +53,8 @@ pub struct MysqlPlan {
     pub catalog: Catalog,
     /// How each table is read, by table number.
     pub reads: Vec<Option<MyTablePlan>>,
-    /// After the load: identity sequences set past the copied maximum.
-    pub sequence_steps: Vec<Step>,
+    /// `AUTO_INCREMENT` columns, whose identity is set past the copied maximum after the load.
+    pub auto_increments: Vec<AutoIncrement>,
     /// What the migration changes or leaves behind, one line each, for the log and summary.
     pub notes: Vec<String>,
 }
@@ -236,7 +263,7 @@ pub fn build(
         });
     }
     let mut reads = Vec::new();
-    let mut sequence_steps = Vec::new();
+    let mut auto_increments = Vec::new();
     // Index names are per table in MySQL, per schema in PostgreSQL.
     let mut used_names: HashSet<String> = HashSet::new();
     let target_of: HashMap<&str, String> = selected
@@ -352,17 +379,10 @@ pub fn build(
                 }
             };
             if c.auto_increment() {
-                let next = t.auto_increment.unwrap_or(1).max(1);
-                sequence_steps.push(Step {
-                    what: format!("set the identity of {qname}.{cname} past the copied rows"),
-                    sql: format!(
-                        "SELECT pg_catalog.setval(pg_catalog.pg_get_serial_sequence({}, {}), \
-                         greatest(coalesce(max({col}) + 1, 1), {next}), false) FROM {}",
-                        quote_literal(&qname.quoted()),
-                        quote_literal(&cname),
-                        qname.quoted(),
-                        col = quote_ident(&cname),
-                    ),
+                auto_increments.push(AutoIncrement {
+                    table: reads.len(),
+                    column: cname.clone(),
+                    next: t.auto_increment.unwrap_or(1).max(1),
                 });
             }
             columns.push(Column {
@@ -552,7 +572,7 @@ pub fn build(
     Ok(MysqlPlan {
         catalog,
         reads,
-        sequence_steps,
+        auto_increments,
         notes,
     })
 }
