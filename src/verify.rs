@@ -313,82 +313,18 @@ pub async fn run(settings: &CopySettings, opts: &VerifyOptions) -> Result<Verify
                 }
                 let Some(r) = reader.as_mut() else { continue };
                 let metrics = ChunkMetrics::new(&tm[task.table], &rm);
-                let (src, tgt) = match &methods[task.table] {
-                    Method::InServer {
-                        source: s,
-                        target: t,
-                        by_record,
-                    } => {
-                        let Reader::Pg(pg) = r else {
-                            return Err(Error::Internal(
-                                "in-server check on a MySQL source".into(),
-                            ));
-                        };
-                        let (a, b) = tokio::join!(
-                            in_server(pg.client(), s, &task.chunk.range, *by_record),
-                            in_server(&target, t, &task.chunk.range, *by_record)
-                        );
-                        (a?, b?)
-                    }
-                    Method::Streamed {
-                        source_table,
-                        target: t,
-                        transform,
-                    } => {
-                        let (a, b) = tokio::join!(
-                            streamed_source(
-                                r,
-                                &source,
-                                task.table,
-                                source_table,
-                                transform.as_deref(),
-                                &task.chunk.range,
-                                settings.batch_bytes,
-                                &metrics,
-                                t,
-                                opts.drill_down,
-                            ),
-                            streamed_target(&target, t, &task.chunk.range, opts.drill_down)
-                        );
-                        let (a, b) = (a?, b?);
-                        let drill = match (a.1, b.1) {
-                            (Some(x), Some(y)) if a.0 != b.0 => Some(compare(x, y, t)),
-                            _ => None,
-                        };
-                        results
-                            .lock()
-                            .await
-                            .push((task.table, task.chunk, a.0, b.0, drill));
-                        continue;
-                    }
-                };
-                let drill = if src != tgt && opts.drill_down {
-                    if let (
-                        Method::InServer {
-                            source: s,
-                            target: t,
-                            by_record,
-                        },
-                        Reader::Pg(pg),
-                    ) = (&methods[task.table], &*r)
-                    {
-                        let labels: Vec<String> = t
-                            .chunk_key
-                            .iter()
-                            .flatten()
-                            .map(|k| k.name.clone())
-                            .collect();
-                        let (a, b) = tokio::join!(
-                            row_hashes(pg.client(), s, &labels, &task.chunk.range, *by_record),
-                            row_hashes(&target, t, &labels, &task.chunk.range, *by_record)
-                        );
-                        Some(compare(a?, b?, t))
-                    } else {
-                        None
-                    }
-                } else {
-                    None
-                };
+                let (src, tgt, drill) = check_range(
+                    r,
+                    &target,
+                    &source,
+                    task.table,
+                    &methods[task.table],
+                    &task.chunk.range,
+                    settings.batch_bytes,
+                    &metrics,
+                    opts.drill_down,
+                )
+                .await?;
                 results
                     .lock()
                     .await
@@ -638,7 +574,7 @@ struct Drill {
     different: Vec<String>,
 }
 
-fn compare(src: HashMap<String, u64>, tgt: HashMap<String, u64>, _table: &Table) -> Drill {
+fn compare(src: HashMap<String, u64>, tgt: HashMap<String, u64>) -> Drill {
     let mut d = Drill::default();
     for (k, h) in &src {
         match tgt.get(k) {
@@ -809,6 +745,79 @@ async fn streamed_target(
     Ok((sums, rows))
 }
 
+/// Counts and checksums of one range on both sides, by the table's method; with `drill`, the
+/// keys that differ when the sums do.
+#[allow(clippy::too_many_arguments)]
+async fn check_range(
+    reader: &mut Reader,
+    target: &Client,
+    source: &Source,
+    t: usize,
+    method: &Method,
+    range: &ChunkRange,
+    batch_bytes: usize,
+    metrics: &ChunkMetrics,
+    drill: bool,
+) -> Result<(Sums, Sums, Option<Drill>)> {
+    match method {
+        Method::InServer {
+            source: s,
+            target: tt,
+            by_record,
+        } => {
+            let Reader::Pg(pg) = reader else {
+                return Err(Error::Internal("in-server check on a MySQL source".into()));
+            };
+            let (a, b) = tokio::join!(
+                in_server(pg.client(), s, range, *by_record),
+                in_server(target, tt, range, *by_record)
+            );
+            let (a, b) = (a?, b?);
+            if a == b || !drill {
+                return Ok((a, b, None));
+            }
+            let labels: Vec<String> = tt
+                .chunk_key
+                .iter()
+                .flatten()
+                .map(|k| k.name.clone())
+                .collect();
+            let (x, y) = tokio::join!(
+                row_hashes(pg.client(), s, &labels, range, *by_record),
+                row_hashes(target, tt, &labels, range, *by_record)
+            );
+            Ok((a, b, Some(compare(x?, y?))))
+        }
+        Method::Streamed {
+            source_table,
+            target: tt,
+            transform,
+        } => {
+            let (a, b) = tokio::join!(
+                streamed_source(
+                    reader,
+                    source,
+                    t,
+                    source_table,
+                    transform.as_deref(),
+                    range,
+                    batch_bytes,
+                    metrics,
+                    tt,
+                    drill,
+                ),
+                streamed_target(target, tt, range, drill)
+            );
+            let ((a, x), (b, y)) = (a?, b?);
+            let drill = match (x, y) {
+                (Some(x), Some(y)) if a != b => Some(compare(x, y)),
+                _ => None,
+            };
+            Ok((a, b, drill))
+        }
+    }
+}
+
 /// Re-copies one range: deletes it on the target and copies it from the source through the
 /// copy's reader and transform, in one target transaction; then checks it again.
 async fn repair(
@@ -913,40 +922,20 @@ async fn repair(
         .await
         .map_err(|e| fail("committing the repair", &e))?;
     // Check the range again, as the verification did.
-    let matches = match method {
-        Method::InServer {
-            source: s,
-            target: tt,
-            by_record,
-        } => {
-            let Reader::Pg(pg) = &reader else {
-                return Err(Error::Internal("in-server check on a MySQL source".into()));
-            };
-            let fresh = connect(&settings.target, Side::Target).await?;
-            in_server(pg.client(), s, range, *by_record).await?
-                == in_server(&fresh, tt, range, *by_record).await?
-        }
-        Method::Streamed { .. } => {
-            let fresh = connect(&settings.target, Side::Target).await?;
-            let mut r2 = Reader::open(source).await?;
-            let (a, b) = tokio::join!(
-                streamed_source(
-                    &mut r2,
-                    source,
-                    t,
-                    &read_table,
-                    transform.as_deref(),
-                    range,
-                    settings.batch_bytes,
-                    &metrics,
-                    &target_table,
-                    false
-                ),
-                streamed_target(&fresh, &target_table, range, false)
-            );
-            a?.0 == b?.0
-        }
-    };
+    let fresh = connect(&settings.target, Side::Target).await?;
+    let (src, tgt, _) = check_range(
+        &mut reader,
+        &fresh,
+        source,
+        t,
+        method,
+        range,
+        settings.batch_bytes,
+        &metrics,
+        false,
+    )
+    .await?;
+    let matches = src == tgt;
     Ok(Repair {
         deleted,
         copied,

@@ -743,15 +743,20 @@ fn map_table(
                 || !r.map.is_empty()
                 || !r.map_null.is_empty()
         });
-        let server_cast = if ctx.postgres_source && !text_ops {
-            safe_cast(&col.type_sql, to)
+        // Values that keep their wire bytes, with no text round trip: a cast that cannot fail
+        // runs on a PostgreSQL source (PostgreSQL's own result, by definition), and a column
+        // whose type does not change only has its NULLs replaced.
+        let wire = if text_ops {
+            None
+        } else if let Some(sql) = safe_cast(&col.type_sql, to).filter(|_| ctx.postgres_source) {
+            Some(ReadAs::Cast(sql))
+        } else if TargetType::parse(&col.type_sql) == Some(to) {
+            Some(ReadAs::Value)
         } else {
             None
         };
-        if let Some(sql) = server_cast {
-            // The source server casts (a cast that cannot fail: its result is PostgreSQL's by
-            // definition); the value arrives in the target type's wire bytes.
-            read_as[pos] = ReadAs::Cast(sql);
+        if let Some(read) = wire {
+            read_as[pos] = read;
             outs.push(match default {
                 Some(field) => OutColumn::NullDefault { input: pos, field },
                 None => OutColumn::Pass(pos),
@@ -759,23 +764,13 @@ fn map_table(
             target_cols.push(target);
             continue;
         }
-        // A naive timestamp read in a zone: shifted from its wire bytes, no text round trip.
+        // A naive timestamp read in a zone: shifted from its wire bytes by the transform.
         let naive_in_zone = (TargetType::parse(&col.type_sql) == Some(TargetType::Timestamp)
             && to == TargetType::TimestampTz
             && !text_ops)
             .then(|| cast.zone.clone().unwrap_or(jiff::tz::TimeZone::UTC));
         if naive_in_zone.is_some() {
             read_as[pos] = ReadAs::Value;
-        }
-        if TargetType::parse(&col.type_sql) == Some(to) && !text_ops {
-            // Only NULLs change: values keep their wire bytes, no text round trip.
-            read_as[pos] = ReadAs::Value;
-            outs.push(match default {
-                Some(field) => OutColumn::NullDefault { input: pos, field },
-                None => OutColumn::Pass(pos),
-            });
-            target_cols.push(target);
-            continue;
         }
         outs.push(OutColumn::Value(ValueRule {
             input: pos,
