@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
-# sluice container image: `docker build -t sluice .` then
-#   docker run --rm sluice copy --source URL --target URL --jobs 4
+# howdah container image: `docker build -t howdah .` then
+#   docker run --rm howdah copy --source URL --target URL --jobs 4
 # docker-compose.yml uses this file for the one-command demo (docs/docker.md).
 
 # ---- build stage ------------------------------------------------------------------------
@@ -21,19 +21,19 @@ RUN mkdir -p src benches tests/integration \
  && : > tests/integration/main.rs \
  && cargo build --release --locked \
  && rm -rf src benches tests \
-    target/release/sluice target/release/deps/sluice-* target/release/deps/libsluice-* \
-    target/release/.fingerprint/sluice-*
+    target/release/howdah target/release/deps/howdah-* target/release/deps/libhowdah-* \
+    target/release/.fingerprint/howdah-*
 
 # The real sources. COPY keeps the context's modification times, which can be older than the
-# dummy build above, so touch the crate roots to make sure cargo rebuilds sluice itself.
+# dummy build above, so touch the crate roots to make sure cargo rebuilds howdah itself.
 COPY src ./src
 COPY benches ./benches
 COPY tests ./tests
 COPY configs ./configs
 RUN touch src/main.rs src/lib.rs \
  && cargo build --release --locked \
- && install -m 0755 target/release/sluice /usr/local/bin/sluice \
- && /usr/local/bin/sluice --version
+ && install -m 0755 target/release/howdah /usr/local/bin/howdah \
+ && /usr/local/bin/howdah --version
 
 # ---- runtime stage ----------------------------------------------------------------------
 FROM debian:bookworm-slim
@@ -41,11 +41,11 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       ca-certificates libssl3 postgresql-client \
  && rm -rf /var/lib/apt/lists/* \
- && groupadd --system --gid 10001 sluice \
- && useradd --system --uid 10001 --gid sluice --home-dir /home/sluice --create-home \
-      --shell /usr/sbin/nologin sluice
-COPY --from=builder /usr/local/bin/sluice /usr/local/bin/sluice
-USER sluice
-WORKDIR /home/sluice
-ENTRYPOINT ["sluice"]
+ && groupadd --system --gid 10001 howdah \
+ && useradd --system --uid 10001 --gid howdah --home-dir /home/howdah --create-home \
+      --shell /usr/sbin/nologin howdah
+COPY --from=builder /usr/local/bin/howdah /usr/local/bin/howdah
+USER howdah
+WORKDIR /home/howdah
+ENTRYPOINT ["howdah"]
 CMD ["--help"]

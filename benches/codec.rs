@@ -2,7 +2,7 @@
 //! PostgreSQL-to-PostgreSQL hot path. Run: `cargo bench --bench codec`.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use sluice::pgcopy::{encode, TupleSplitter};
+use howdah::pgcopy::{encode, TupleSplitter};
 
 /// A stream of `rows` tuples with `fields` columns of `width` bytes each, cut into pieces the
 /// way the server sends them (one CopyData message per row).

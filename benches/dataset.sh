@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Creates (or re-creates) the end-to-end benchmark source database.
 #
-#   benches/dataset.sh                      # -> database sluice_bench_src
-#   BENCH_SRC_DB=sluice_bench_x benches/dataset.sh
+#   benches/dataset.sh                      # -> database howdah_bench_src
+#   BENCH_SRC_DB=howdah_bench_x benches/dataset.sh
 #
 # The data is deterministic: every value derives from generate_series()
 # through md5()/hashtext()/sha512() or integer arithmetic, never random(),
@@ -19,13 +19,13 @@ export PGPORT="${PGPORT:-5432}"
 export PGUSER="${PGUSER:-postgres}"
 export PGSSLMODE="${PGSSLMODE:-disable}"
 
-SRC_DB="${BENCH_SRC_DB:-sluice_bench_src}"
+SRC_DB="${BENCH_SRC_DB:-howdah_bench_src}"
 GEN_JOBS="${BENCH_GEN_JOBS:-$(nproc)}"
 
 # This script drops the database it is pointed at: refuse anything that is
 # not obviously a benchmark database.
-if [[ ! "${SRC_DB}" =~ ^sluice_bench[a-z0-9_]*$ ]]; then
-    echo "dataset.sh: refusing to (re)create '${SRC_DB}': name must match ^sluice_bench[a-z0-9_]*\$" >&2
+if [[ ! "${SRC_DB}" =~ ^howdah_bench[a-z0-9_]*$ ]]; then
+    echo "dataset.sh: refusing to (re)create '${SRC_DB}': name must match ^howdah_bench[a-z0-9_]*\$" >&2
     exit 2
 fi
 

@@ -1,21 +1,21 @@
 #!/usr/bin/env bash
-# End-to-end benchmark: sluice against the usual ways of cloning a PostgreSQL
+# End-to-end benchmark: howdah against the usual ways of cloning a PostgreSQL
 # database, all on the same source data, one after the other, each into a
 # freshly created target database.
 #
-#   benches/e2e.sh [--skip-dataset] [--only sluice,pipes,pgcopydb,pgdump]
+#   benches/e2e.sh [--skip-dataset] [--only howdah,pipes,pgcopydb,pgdump]
 #
 # Competitors (see BENCHMARKS.md for the details):
-#   sluice    target/release/sluice copy --jobs N            (whole clone)
+#   howdah    target/release/howdah copy --jobs N            (whole clone)
 #   pipes     psql COPY TO STDOUT (binary) | psql COPY FROM STDIN, N tables at
 #             a time (data phase), with pg_dump pre-data / post-data around it
 #   pgcopydb  pgcopydb clone --table-jobs N --index-jobs N   (whole clone)
 #   pgdump    pg_dump -Fd -j N  then  pg_restore -j N         (whole clone)
 #
 # Environment:
-#   BENCH_SRC_DB / BENCH_DST_DB  database names (sluice_bench_src / _dst)
+#   BENCH_SRC_DB / BENCH_DST_DB  database names (howdah_bench_src / _dst)
 #   BENCH_JOBS                   parallelism given to every tool (2)
-#   SLUICE_BIN                   sluice binary (target/release/sluice)
+#   HOWDAH_BIN                   howdah binary (target/release/howdah)
 #   PGHOST / PGPORT / PGUSER     server (127.0.0.1 / 5432 / postgres)
 #
 # Every tool connects with sslmode=disable (PGSSLMODE and in the URLs), so no
@@ -32,7 +32,7 @@ usage() {
 }
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-ALL_COMPETITORS=(sluice pipes pgcopydb pgdump)
+ALL_COMPETITORS=(howdah pipes pgcopydb pgdump)
 
 skip_dataset=0
 only=""
@@ -79,16 +79,16 @@ export PGUSER="${PGUSER:-postgres}"
 export PGSSLMODE=disable
 SSLMODE=disable
 
-SRC_DB="${BENCH_SRC_DB:-sluice_bench_src}"
-DST_DB="${BENCH_DST_DB:-sluice_bench_dst}"
+SRC_DB="${BENCH_SRC_DB:-howdah_bench_src}"
+DST_DB="${BENCH_DST_DB:-howdah_bench_dst}"
 JOBS="${BENCH_JOBS:-2}"
-SLUICE_BIN="${SLUICE_BIN:-${ROOT}/target/release/sluice}"
+HOWDAH_BIN="${HOWDAH_BIN:-${ROOT}/target/release/howdah}"
 
 # The target is dropped before every run: refuse anything that is not
 # obviously a benchmark database.
 for db in "${SRC_DB}" "${DST_DB}"; do
-    if [[ ! "${db}" =~ ^sluice_bench[a-z0-9_]*$ ]]; then
-        echo "e2e.sh: refusing to use database '${db}': name must match ^sluice_bench[a-z0-9_]*\$" >&2
+    if [[ ! "${db}" =~ ^howdah_bench[a-z0-9_]*$ ]]; then
+        echo "e2e.sh: refusing to use database '${db}': name must match ^howdah_bench[a-z0-9_]*\$" >&2
         exit 2
     fi
 done
@@ -109,7 +109,7 @@ RUN_DIR="${OUT_DIR}/run-${TS}"
 RESULTS_MD="${OUT_DIR}/results-${TS}.md"
 mkdir -p "${RUN_DIR}"
 # Scratch space for dumps and pgcopydb's work directory (GBs): removed at exit.
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/sluice-e2e.XXXXXX")
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/howdah-e2e.XXXXXX")
 trap 'rm -rf "${WORK}"' EXIT
 
 RESULTS_TSV="${RUN_DIR}/results.tsv"
@@ -203,7 +203,7 @@ SELECT format('%I.%I', n.nspname, c.relname)
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind = 'r'
   AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-  AND n.nspname NOT LIKE 'pg\_%' AND n.nspname <> 'sluice'
+  AND n.nspname NOT LIKE 'pg\_%' AND n.nspname <> 'howdah'
 ORDER BY pg_total_relation_size(c.oid) DESC, 1"
 mapfile -t TABLES < <(psql_q "${SRC_DB}" -c "${USER_TABLES_SQL}")
 if ((${#TABLES[@]} == 0)); then
@@ -218,13 +218,13 @@ SELECT sum(pg_relation_size(c.oid) + COALESCE(pg_relation_size(c.reltoastrelid),
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind = 'r'
   AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-  AND n.nspname NOT LIKE 'pg\_%' AND n.nspname <> 'sluice'")
+  AND n.nspname NOT LIKE 'pg\_%' AND n.nspname <> 'howdah'")
 HEAP_BYTES=$(psql_q "${SRC_DB}" -c "
 SELECT sum(pg_relation_size(c.oid))
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind = 'r'
   AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-  AND n.nspname NOT LIKE 'pg\_%' AND n.nspname <> 'sluice'")
+  AND n.nspname NOT LIKE 'pg\_%' AND n.nspname <> 'howdah'")
 
 # Exact row counts (this also pulls the source into the OS page cache, so
 # the first competitor does not pay for cold reads the others skip).
@@ -241,15 +241,15 @@ done
 INDEX_COUNT_SQL="
 SELECT count(*) FROM pg_index i
 JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\_%' AND n.nspname <> 'sluice'"
+WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\_%' AND n.nspname <> 'howdah'"
 CONSTRAINT_COUNT_SQL="
 SELECT count(*) FROM pg_constraint con JOIN pg_namespace n ON n.oid = con.connamespace
 WHERE con.contype IN ('p', 'u', 'f', 'c', 'x')
-  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\_%' AND n.nspname <> 'sluice'"
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\_%' AND n.nspname <> 'howdah'"
 SEQUENCES_SQL="
 SELECT COALESCE(string_agg(format('%I.%I=%s', schemaname, sequencename, COALESCE(last_value::text, 'unset')), ' '
                          ORDER BY schemaname, sequencename), '')
-FROM pg_sequences WHERE schemaname <> 'sluice'"
+FROM pg_sequences WHERE schemaname <> 'howdah'"
 SRC_INDEXES=$(psql_q "${SRC_DB}" -c "${INDEX_COUNT_SQL}")
 SRC_CONSTRAINTS=$(psql_q "${SRC_DB}" -c "${CONSTRAINT_COUNT_SQL}")
 SRC_SEQUENCES=$(psql_q "${SRC_DB}" -c "${SEQUENCES_SQL}")
@@ -287,52 +287,52 @@ check_target() {
 # Competitors.  Each runs in a subshell with errexit; a failure is reported
 # as FAILED and the driver moves on to the next one.
 
-run_sluice() {
-    local log_file="${RUN_DIR}/sluice.log" rss="${RUN_DIR}/sluice.rss"
-    if [[ ! -x "${SLUICE_BIN}" ]]; then
-        log "sluice: ${SLUICE_BIN} missing, running cargo build --release"
+run_howdah() {
+    local log_file="${RUN_DIR}/howdah.log" rss="${RUN_DIR}/howdah.rss"
+    if [[ ! -x "${HOWDAH_BIN}" ]]; then
+        log "howdah: ${HOWDAH_BIN} missing, running cargo build --release"
         (cd "${ROOT}" && cargo build --release) >&2
     fi
     reset_dst
-    local cmd=("${SLUICE_BIN}" copy --source "${SRC_URL}" --target "${DST_URL}" --jobs "${JOBS}")
-    record_command "sluice" "${cmd[*]}"
-    log "sluice: ${cmd[*]}"
+    local cmd=("${HOWDAH_BIN}" copy --source "${SRC_URL}" --target "${DST_URL}" --jobs "${JOBS}")
+    record_command "howdah" "${cmd[*]}"
+    log "howdah: ${cmd[*]}"
     local t0 t1 rc=0
     t0=$(now)
     timed "${rss}" "${cmd[@]}" >"${log_file}" 2>&1 || rc=$?
     t1=$(now)
     if ((rc != 0)); then
-        log "sluice: exit status ${rc}; last lines of ${log_file}:"
+        log "howdah: exit status ${rc}; last lines of ${log_file}:"
         tail -n 20 "${log_file}" >&2
         return 1
     fi
     local wall check data_phase
     wall=$(elapsed "${t0}" "${t1}")
     check=$(check_target)
-    result sluice "sluice copy" "whole clone" "${wall}" "$(max_rss_kb "${rss}")" "${check}"
-    # sluice reports its own data phase ("data phase: <seconds> s"), if any.
+    result howdah "howdah copy" "whole clone" "${wall}" "$(max_rss_kb "${rss}")" "${check}"
+    # howdah reports its own data phase ("data phase: <seconds> s"), if any.
     data_phase=$(sed -n 's/.*data phase: *\([0-9][0-9.]*\) *s.*/\1/p' "${log_file}" | tail -n 1)
     if [[ -n "${data_phase}" ]]; then
-        result sluice_data "sluice copy" "data phase (self-reported, overlaps index builds)" "${data_phase}" "" "${check}"
+        result howdah_data "howdah copy" "data phase (self-reported, overlaps index builds)" "${data_phase}" "" "${check}"
     fi
 
     # Data only, like the pipes: tables from pg_dump's pre-data section, no index builds
-    # competing for the cores; sluice loads them with --schema existing.
+    # competing for the cores; howdah loads them with --schema existing.
     reset_dst
     pg_dump --schema-only --section=pre-data -d "${SRC_DB}" | psql -X -q -v ON_ERROR_STOP=1 -d "${DST_DB}" >/dev/null
-    local dcmd=("${SLUICE_BIN}" copy --source "${SRC_URL}" --target "${DST_URL}" --jobs "${JOBS}" --schema existing)
-    record_command "sluice data only" "pg_dump --schema-only --section=pre-data | psql; ${dcmd[*]}"
-    log "sluice data only: ${dcmd[*]}"
+    local dcmd=("${HOWDAH_BIN}" copy --source "${SRC_URL}" --target "${DST_URL}" --jobs "${JOBS}" --schema existing)
+    record_command "howdah data only" "pg_dump --schema-only --section=pre-data | psql; ${dcmd[*]}"
+    log "howdah data only: ${dcmd[*]}"
     rc=0
     t0=$(now)
     timed "${rss}.data" "${dcmd[@]}" >"${log_file}.data" 2>&1 || rc=$?
     t1=$(now)
     if ((rc != 0)); then
-        log "sluice data only: exit status ${rc}"
+        log "howdah data only: exit status ${rc}"
         tail -n 20 "${log_file}.data" >&2
         return 1
     fi
-    result sluice_dataonly "sluice copy --schema existing" "data only (pre-data tables, no index builds)" \
+    result howdah_dataonly "howdah copy --schema existing" "data only (pre-data tables, no index builds)" \
         "$(elapsed "${t0}" "${t1}")" "$(max_rss_kb "${rss}.data")" "$(check_rows)"
 }
 
@@ -471,7 +471,7 @@ run_pgdump() {
 }
 
 LOADS=()
-declare -A LABEL_OF=([sluice]="sluice copy" [pipes]="psql pipes" [pgcopydb]="pgcopydb clone" [pgdump]="pg_dump + pg_restore")
+declare -A LABEL_OF=([howdah]="howdah copy" [pipes]="psql pipes" [pgcopydb]="pgcopydb clone" [pgdump]="pg_dump + pg_restore")
 for c in "${ALL_COMPETITORS[@]}"; do
     is_selected "${c}" || continue
     log "=== ${c} ==="
@@ -495,13 +495,13 @@ done
 # ---------------------------------------------------------------------------
 # Report.
 
-# Ratios and targets only use a sluice run whose clone passed the check.
-sluice_wall=$(awk -F'\t' '$1 == "sluice" && $6 == "OK" { print $4 }' "${RESULTS_TSV}")
+# Ratios and targets only use a howdah run whose clone passed the check.
+howdah_wall=$(awk -F'\t' '$1 == "howdah" && $6 == "OK" { print $4 }' "${RESULTS_TSV}")
 
 table_md() {
-    echo "| tool | what is timed | wall (s) | MB/s | rows/s | peak RSS (MB) | vs sluice wall | check |"
+    echo "| tool | what is timed | wall (s) | MB/s | rows/s | peak RSS (MB) | vs howdah wall | check |"
     echo "|---|---|---:|---:|---:|---:|---:|---|"
-    awk -F'\t' -v bytes="${DATA_BYTES}" -v rows="${TOTAL_ROWS}" -v sw="${sluice_wall}" '
+    awk -F'\t' -v bytes="${DATA_BYTES}" -v rows="${TOTAL_ROWS}" -v sw="${howdah_wall}" '
     {
         wall = $4; rss = $5
         if (wall == "") { mbs = "-"; rps = "-"; ratio = "-"; wall = "-" }
@@ -525,20 +525,20 @@ targets_md() {
     END {
         print "Targets (from the issue):"
         print ""
-        if (wall["sluice_dataonly"] != "" && wall["pipes_data"] != "") {
-            r = wall["pipes_data"] / wall["sluice_dataonly"]
+        if (wall["howdah_dataonly"] != "" && wall["pipes_data"] != "") {
+            r = wall["pipes_data"] / wall["howdah_dataonly"]
             printf "- data phase throughput vs pipes >= 0.9x (both data only): %.2fx (%s)\n", r, verdict(r >= 0.9)
-        } else print "- data phase throughput vs pipes >= 0.9x: n/a (needs sluice data only and pipes)"
-        if (wall["sluice"] != "" && wall["pgcopydb"] != "") {
-            r = wall["sluice"] / wall["pgcopydb"]
+        } else print "- data phase throughput vs pipes >= 0.9x: n/a (needs howdah data only and pipes)"
+        if (wall["howdah"] != "" && wall["pgcopydb"] != "") {
+            r = wall["howdah"] / wall["pgcopydb"]
             printf "- whole clone <= 0.75x pgcopydb clone wall time: %.2fx (%s)\n", r, verdict(r <= 0.75)
         } else print "- whole clone <= 0.75x pgcopydb clone wall time: n/a"
-        if (wall["sluice"] != "" && wall["pipes_total"] != "") {
-            printf "- whole clone faster than pipes + post-data: %.1f s vs %.1f s (%s)\n", wall["sluice"], wall["pipes_total"], verdict(wall["sluice"] < wall["pipes_total"])
+        if (wall["howdah"] != "" && wall["pipes_total"] != "") {
+            printf "- whole clone faster than pipes + post-data: %.1f s vs %.1f s (%s)\n", wall["howdah"], wall["pipes_total"], verdict(wall["howdah"] < wall["pipes_total"])
         } else print "- whole clone faster than pipes + post-data: n/a"
-        if (rss["sluice"] != "") {
-            printf "- sluice peak RSS < 300 MB: %.0f MB (%s)\n", rss["sluice"] / 1024, verdict(rss["sluice"] / 1024 < 300)
-        } else print "- sluice peak RSS < 300 MB: n/a"
+        if (rss["howdah"] != "") {
+            printf "- howdah peak RSS < 300 MB: %.0f MB (%s)\n", rss["howdah"] / 1024, verdict(rss["howdah"] / 1024 < 300)
+        } else print "- howdah peak RSS < 300 MB: n/a"
     }' "${RESULTS_TSV}"
 }
 
@@ -548,7 +548,7 @@ data_mib=$(awk -v b="${DATA_BYTES}" 'BEGIN { printf "%.0f", b / 1048576 }')
 heap_mib=$(awk -v b="${HEAP_BYTES}" 'BEGIN { printf "%.0f", b / 1048576 }')
 
 report() {
-    echo "## sluice e2e benchmark, $(date '+%Y-%m-%d %H:%M:%S %Z')"
+    echo "## howdah e2e benchmark, $(date '+%Y-%m-%d %H:%M:%S %Z')"
     echo
     echo "- command: \`benches/e2e.sh${orig_args[*]:+ ${orig_args[*]}}\`"
     echo "- git commit: ${commit}"

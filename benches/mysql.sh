@@ -1,31 +1,31 @@
 #!/usr/bin/env bash
-# MySQL/MariaDB to PostgreSQL benchmark: sluice against pgloader and against
+# MySQL/MariaDB to PostgreSQL benchmark: howdah against pgloader and against
 # the read limit of the source, on the same MariaDB table, one after the
 # other, each copy into a freshly created target database.
 #
 #   benches/mysql.sh [--skip-dataset] [--rounds N]
-#                    [--only read,read2,sluice,pgloader,pgloader-default,pgloader-nocast]
+#                    [--only read,read2,howdah,pgloader,pgloader-default,pgloader-nocast]
 #   benches/mysql.sh --report bench-out/run-<timestamp>
 #                    (no runs: the report again from that run's results.tsv)
 #
 # Competitors (see BENCHMARKS.md, "MySQL / MariaDB to PostgreSQL"):
 #   read              mariadb --quick -e 'select * from t' > /dev/null   (read limit)
 #   read2             the same as two concurrent streams, one per half of the key range
-#   sluice            target/release/sluice copy --jobs N   (whole copy: schema, data,
+#   howdah            target/release/howdah copy --jobs N   (whole copy: schema, data,
 #                     indexes), then the same data-only: --schema existing into
 #                     tables created from the first copy's pre-data section
 #   pgloader          pgloader benches/pgloader-mysql.load   (working cast rules,
 #                     batch and prefetch sizes that do not exhaust its heap)
 #   pgloader-default  pgloader SOURCE TARGET   (pgloader's default settings)
 #   pgloader-nocast   benches/pgloader-mysql.load without its CAST rules
-# read, sluice and pgloader run in each of --rounds rounds (2), in alternating
+# read, howdah and pgloader run in each of --rounds rounds (2), in alternating
 # order; read2, pgloader-default and pgloader-nocast run once, after them.
 #
 # Environment:
-#   BENCH_MY_DB        MariaDB source database (sluice_bench_my)
-#   BENCH_DST_DB       PostgreSQL target database (sluice_bench_my_dst), DROPPED
+#   BENCH_MY_DB        MariaDB source database (howdah_bench_my)
+#   BENCH_DST_DB       PostgreSQL target database (howdah_bench_my_dst), DROPPED
 #                      and recreated before every copy
-#   BENCH_JOBS         parallelism given to sluice (2); pgloader keeps the
+#   BENCH_JOBS         parallelism given to howdah (2); pgloader keeps the
 #                      settings of its load file
 #   BENCH_PGLOADER_TIMEOUT  seconds before a pgloader run is killed (900)
 #   BENCH_QUIET_WAIT   before each run, wait up to this many seconds for the
@@ -34,7 +34,7 @@
 #                      this share of one CPU (CPU seconds / wall) are left out
 #                      of the "undisturbed" target figures (0.15); they stay
 #                      in the table
-#   SLUICE_BIN         sluice binary (target/release/sluice)
+#   HOWDAH_BIN         howdah binary (target/release/howdah)
 #   PGLOADER_BIN       pgloader binary (pgloader)
 #   MYSQL_HOST / MYSQL_PORT / MYSQL_USER   source server (127.0.0.1 / 3306 / root;
 #                      password from MYSQL_PWD, empty by default)
@@ -51,7 +51,7 @@ usage() {
 }
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-ALL_COMPETITORS=(read read2 sluice pgloader pgloader-default pgloader-nocast)
+ALL_COMPETITORS=(read read2 howdah pgloader pgloader-default pgloader-nocast)
 
 skip_dataset=0
 report_dir=""
@@ -113,17 +113,17 @@ MY_HOST="${MYSQL_HOST:-127.0.0.1}"
 MY_PORT="${MYSQL_PORT:-3306}"
 MY_USER="${MYSQL_USER:-root}"
 
-SRC_DB="${BENCH_MY_DB:-sluice_bench_my}"
-DST_DB="${BENCH_DST_DB:-sluice_bench_my_dst}"
+SRC_DB="${BENCH_MY_DB:-howdah_bench_my}"
+DST_DB="${BENCH_DST_DB:-howdah_bench_my_dst}"
 JOBS="${BENCH_JOBS:-2}"
 PGL_TIMEOUT="${BENCH_PGLOADER_TIMEOUT:-900}"
-SLUICE_BIN="${SLUICE_BIN:-${ROOT}/target/release/sluice}"
+HOWDAH_BIN="${HOWDAH_BIN:-${ROOT}/target/release/howdah}"
 PGLOADER_BIN="${PGLOADER_BIN:-pgloader}"
 LOAD_FILE="${ROOT}/benches/pgloader-mysql.load"
 
 for db in "${SRC_DB}" "${DST_DB}"; do
-    if [[ ! "${db}" =~ ^sluice_bench[a-z0-9_]*$ ]]; then
-        echo "mysql.sh: refusing to use database '${db}': name must match ^sluice_bench[a-z0-9_]*\$" >&2
+    if [[ ! "${db}" =~ ^howdah_bench[a-z0-9_]*$ ]]; then
+        echo "mysql.sh: refusing to use database '${db}': name must match ^howdah_bench[a-z0-9_]*\$" >&2
         exit 2
     fi
 done
@@ -326,7 +326,7 @@ check_target() {
     local schema rows dates
     schema=$(psql_q "${DST_DB}" -c "
 SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE c.relname = 't' AND c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'sluice')
+WHERE c.relname = 't' AND c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'howdah')
 ORDER BY n.nspname = 'public' DESC LIMIT 1" 2>/dev/null || true)
     if [[ -z "${schema}" ]]; then
         printf '0\tno table t\n'
@@ -386,17 +386,17 @@ run_read2() {
         "$(max_rss_kb "${dir}/1.time" "${dir}/2.time")" "-" "-" ${fields} ""
 }
 
-run_sluice() {
-    local log_file="${RUN_DIR}/sluice.${ROUND}.log" rss="${RUN_DIR}/sluice.${ROUND}.time"
+run_howdah() {
+    local log_file="${RUN_DIR}/howdah.${ROUND}.log" rss="${RUN_DIR}/howdah.${ROUND}.time"
     local predata="${RUN_DIR}/pre-data.${ROUND}.sql"
-    if [[ ! -x "${SLUICE_BIN}" ]]; then
-        log "sluice: ${SLUICE_BIN} missing, running cargo build --release"
+    if [[ ! -x "${HOWDAH_BIN}" ]]; then
+        log "howdah: ${HOWDAH_BIN} missing, running cargo build --release"
         (cd "${ROOT}" && cargo build --release) >&2
     fi
     reset_dst
-    local cmd=("${SLUICE_BIN}" copy --source "${SRC_URL}" --target "${DST_URL}" --jobs "${JOBS}")
-    record_command "sluice" "${cmd[*]}"
-    log "sluice: ${cmd[*]}"
+    local cmd=("${HOWDAH_BIN}" copy --source "${SRC_URL}" --target "${DST_URL}" --jobs "${JOBS}")
+    record_command "howdah" "${cmd[*]}"
+    log "howdah: ${cmd[*]}"
     local t0 t1 rc=0 cpu chk data_phase fields
     cpu_start
     t0=$(now)
@@ -404,30 +404,30 @@ run_sluice() {
     t1=$(now)
     cpu=$(cpu_stop)
     if ((rc != 0)); then
-        log "sluice: exit status ${rc}; last lines of ${log_file}:"
+        log "howdah: exit status ${rc}; last lines of ${log_file}:"
         tail -n 20 "${log_file}" >&2
         return 1
     fi
     chk=$(check_target)
     fields=$(cpu_fields "$(tool_cpu "${rss}")" "${cpu}")
     # shellcheck disable=SC2086
-    result sluice "${ROUND}" "sluice copy" "whole copy (schema, data, indexes, ANALYZE)" "$(elapsed "${t0}" "${t1}")" \
+    result howdah "${ROUND}" "howdah copy" "whole copy (schema, data, indexes, ANALYZE)" "$(elapsed "${t0}" "${t1}")" \
         "$(max_rss_kb "${rss}")" "${chk%%$'\t'*}" "${chk#*$'\t'}" ${fields} ""
     data_phase=$(sed -n 's/^data phase: *\([0-9][0-9.]*\) *s.*/\1/p' "${log_file}" | tail -n 1)
     if [[ -n "${data_phase}" ]]; then
-        result sluice_data "${ROUND}" "sluice copy" "data phase of the whole copy (self-reported)" "${data_phase}" \
+        result howdah_data "${ROUND}" "howdah copy" "data phase of the whole copy (self-reported)" "${data_phase}" \
             "" "${chk%%$'\t'*}" "${chk#*$'\t'}" "" "" "" "${fields##* }" ""
     fi
 
     # Data only: the tables as the copy above created them (pre-data: enum
     # type, table, identity; no keys or indexes), loaded with --schema existing.
-    pg_dump --schema-only --section=pre-data --exclude-schema=sluice -d "${DST_DB}" >"${predata}"
+    pg_dump --schema-only --section=pre-data --exclude-schema=howdah -d "${DST_DB}" >"${predata}"
     reset_dst
     psql -X -q -v ON_ERROR_STOP=1 -d "${DST_DB}" -f "${predata}" >/dev/null
     psql_q postgres -c "CHECKPOINT"
-    local dcmd=("${SLUICE_BIN}" copy --source "${SRC_URL}" --target "${DST_URL}" --jobs "${JOBS}" --schema existing)
-    record_command "sluice data only" "pg_dump --schema-only --section=pre-data --exclude-schema=sluice (of the copy above) | psql; ${dcmd[*]}"
-    log "sluice data only: ${dcmd[*]}"
+    local dcmd=("${HOWDAH_BIN}" copy --source "${SRC_URL}" --target "${DST_URL}" --jobs "${JOBS}" --schema existing)
+    record_command "howdah data only" "pg_dump --schema-only --section=pre-data --exclude-schema=howdah (of the copy above) | psql; ${dcmd[*]}"
+    log "howdah data only: ${dcmd[*]}"
     rc=0
     cpu_start
     t0=$(now)
@@ -435,18 +435,18 @@ run_sluice() {
     t1=$(now)
     cpu=$(cpu_stop)
     if ((rc != 0)); then
-        log "sluice data only: exit status ${rc}; last lines of ${log_file}.data:"
+        log "howdah data only: exit status ${rc}; last lines of ${log_file}.data:"
         tail -n 20 "${log_file}.data" >&2
         return 1
     fi
     chk=$(check_target)
     fields=$(cpu_fields "$(tool_cpu "${rss}.data")" "${cpu}")
     # shellcheck disable=SC2086
-    result sluice_dataonly "${ROUND}" "sluice copy --schema existing" "data only (pre-created tables, no indexes)" \
+    result howdah_dataonly "${ROUND}" "howdah copy --schema existing" "data only (pre-created tables, no indexes)" \
         "$(elapsed "${t0}" "${t1}")" "$(max_rss_kb "${rss}.data")" "${chk%%$'\t'*}" "${chk#*$'\t'}" ${fields} ""
     data_phase=$(sed -n 's/^data phase: *\([0-9][0-9.]*\) *s.*/\1/p' "${log_file}.data" | tail -n 1)
     if [[ -n "${data_phase}" ]]; then
-        result sluice_dataonly_data "${ROUND}" "sluice copy --schema existing" "its data phase (self-reported)" \
+        result howdah_dataonly_data "${ROUND}" "howdah copy --schema existing" "its data phase (self-reported)" \
             "${data_phase}" "" "${chk%%$'\t'*}" "${chk#*$'\t'}" "" "" "" "${fields##* }" ""
     fi
 }
@@ -549,9 +549,9 @@ run_one() {
 ((${#report_dir} == 0)) || ROUNDS=0
 for ((ROUND = 1; ROUND <= ROUNDS; ROUND++)); do
     if ((ROUND % 2 == 1)); then
-        order=(read sluice pgloader)
+        order=(read howdah pgloader)
     else
-        order=(read pgloader sluice)
+        order=(read pgloader howdah)
     fi
     for c in "${order[@]}"; do
         run_one "${c}"
@@ -570,12 +570,12 @@ mean_wall() {
     awk -F'\t' -v k="$1" '$1 == k && $5 != "" && $8 !~ /^(MISMATCH|FAILED|no table)/ { s += $5; n++ }
         END { if (n) printf "%.2f", s / n }' "${RESULTS_TSV}"
 }
-sluice_mean=$(mean_wall sluice)
+howdah_mean=$(mean_wall howdah)
 
 table_md() {
-    echo "| tool | what is timed | round | wall (s) | rows/s | MB/s | peak RSS (MB) | rows on target | vs sluice wall | CPU s: tool / mariadbd / postgres / other | check | notes |"
+    echo "| tool | what is timed | round | wall (s) | rows/s | MB/s | peak RSS (MB) | rows on target | vs howdah wall | CPU s: tool / mariadbd / postgres / other | check | notes |"
     echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|---|"
-    awk -F'\t' -v bytes="${DATA_BYTES}" -v rows="${SRC_ROWS}" -v sw="${sluice_mean}" '
+    awk -F'\t' -v bytes="${DATA_BYTES}" -v rows="${SRC_ROWS}" -v sw="${howdah_mean}" '
     function cpu(x) { return x == "" ? "-" : x }
     {
         wall = $5; rss = $6
@@ -611,23 +611,23 @@ targets_for() {
     END {
         print title " (means; worst and best pairing in brackets):"
         print ""
-        if (n["sluice"] && n["pgloader"]) {
-            r = mean("pgloader") / mean("sluice")
-            printf "- sluice rows/s >= 4x pgloader rows/s, whole copies (%s sluice, %s pgloader): %.3fx [%.2fx..%.2fx] (%s)\n", runs("sluice"), runs("pgloader"), r, mn["pgloader"] / mx["sluice"], mx["pgloader"] / mn["sluice"], verdict(r >= 4)
-            if (n["sluice_data"])
-                printf "  - sluice data phase alone against pgloader whole copy: %.2fx\n", mean("pgloader") / mean("sluice_data")
-        } else print "- sluice rows/s >= 4x pgloader rows/s: n/a (needs sluice and a pgloader run that loaded every row)"
-        if (n["read"] && n["sluice_data"]) {
-            r = mean("read") / mean("sluice_data")
-            printf "- data phase >= 0.8x the read limit, read wall / data phase of the whole copy (%s read, %s sluice): %.3fx [%.2fx..%.2fx] (%s)\n", runs("read"), runs("sluice_data"), r, mn["read"] / mx["sluice_data"], mx["read"] / mn["sluice_data"], verdict(r >= 0.8)
+        if (n["howdah"] && n["pgloader"]) {
+            r = mean("pgloader") / mean("howdah")
+            printf "- howdah rows/s >= 4x pgloader rows/s, whole copies (%s howdah, %s pgloader): %.3fx [%.2fx..%.2fx] (%s)\n", runs("howdah"), runs("pgloader"), r, mn["pgloader"] / mx["howdah"], mx["pgloader"] / mn["howdah"], verdict(r >= 4)
+            if (n["howdah_data"])
+                printf "  - howdah data phase alone against pgloader whole copy: %.2fx\n", mean("pgloader") / mean("howdah_data")
+        } else print "- howdah rows/s >= 4x pgloader rows/s: n/a (needs howdah and a pgloader run that loaded every row)"
+        if (n["read"] && n["howdah_data"]) {
+            r = mean("read") / mean("howdah_data")
+            printf "- data phase >= 0.8x the read limit, read wall / data phase of the whole copy (%s read, %s howdah): %.3fx [%.2fx..%.2fx] (%s)\n", runs("read"), runs("howdah_data"), r, mn["read"] / mx["howdah_data"], mx["read"] / mn["howdah_data"], verdict(r >= 0.8)
         } else print "- data phase >= 0.8x the read limit: n/a"
-        if (n["read"] && n["sluice_dataonly"])
-            printf "  - data only (--schema existing), whole process: %.2fx; its self-reported data phase: %.2fx\n", mean("read") / mean("sluice_dataonly"), (n["sluice_dataonly_data"] ? mean("read") / mean("sluice_dataonly_data") : 0)
-        if (n["read"] && n["sluice"])
-            printf "  - whole copy including schema, index build and ANALYZE: %.2fx\n", mean("read") / mean("sluice")
-        m = (rss["sluice"] > rss["sluice_dataonly"]) ? rss["sluice"] : rss["sluice_dataonly"]
-        if (m != "") printf "- sluice peak RSS < 300 MB: %.0f MB (%s)\n", m / 1024, verdict(m / 1024 < 300)
-        else print "- sluice peak RSS < 300 MB: n/a"
+        if (n["read"] && n["howdah_dataonly"])
+            printf "  - data only (--schema existing), whole process: %.2fx; its self-reported data phase: %.2fx\n", mean("read") / mean("howdah_dataonly"), (n["howdah_dataonly_data"] ? mean("read") / mean("howdah_dataonly_data") : 0)
+        if (n["read"] && n["howdah"])
+            printf "  - whole copy including schema, index build and ANALYZE: %.2fx\n", mean("read") / mean("howdah")
+        m = (rss["howdah"] > rss["howdah_dataonly"]) ? rss["howdah"] : rss["howdah_dataonly"]
+        if (m != "") printf "- howdah peak RSS < 300 MB: %.0f MB (%s)\n", m / 1024, verdict(m / 1024 < 300)
+        else print "- howdah peak RSS < 300 MB: n/a"
     }' "${RESULTS_TSV}"
 }
 CLEAN_OTHER="${BENCH_CLEAN_OTHER:-0.15}"
@@ -645,14 +645,14 @@ my_settings=$(my -e "SELECT concat('innodb_buffer_pool_size=', @@innodb_buffer_p
 pgl_version=$("${PGLOADER_BIN}" --version 2>/dev/null | sed -n 1p || true)
 
 report() {
-    echo "## sluice MySQL benchmark, $(date '+%Y-%m-%d %H:%M:%S %Z')"
+    echo "## howdah MySQL benchmark, $(date '+%Y-%m-%d %H:%M:%S %Z')"
     echo
     echo "- command: \`benches/mysql.sh${orig_args[*]:+ ${orig_args[*]}}\`"
-    echo "- git commit: ${commit}${dirty:+ (with uncommitted changes)}; sluice binary: ${SLUICE_BIN}"
+    echo "- git commit: ${commit}${dirty:+ (with uncommitted changes)}; howdah binary: ${HOWDAH_BIN}"
     echo "- machine: $(nproc) CPUs, $(free -g | awk '/^Mem:/ { print $2 " GiB RAM total, " $7 " GiB available" }'), $(uname -sr)"
     echo "- source: ${my_version} (${my_settings}); target: ${pg_version}; ${pgl_version}"
     echo "- data: ${SRC_DB}.t, ${SRC_ROWS} rows (${SRC_ZERO} zero dates), InnoDB data_length ${DATA_BYTES} bytes ($((DATA_BYTES / 1048576)) MiB), index_length $((INDEX_BYTES / 1048576)) MiB"
-    echo "- sluice --jobs ${JOBS}; pgloader settings from its load file or its defaults; ${ROUNDS} rounds, order alternating"
+    echo "- howdah --jobs ${JOBS}; pgloader settings from its load file or its defaults; ${ROUNDS} rounds, order alternating"
     if [[ -n "${report_dir}" ]]; then
         echo "- report made again from ${RUN_DIR}/results.tsv (date, commit and load averages above are not those of the runs)"
     else

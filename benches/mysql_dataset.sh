@@ -11,8 +11,8 @@
 # DATE column `ship_date` (loaded with sql_mode = '' in this session only).
 #
 # Environment:
-#   BENCH_MY_DB      database name (sluice_bench_my); DROPPED and recreated,
-#                    so it must match ^sluice_bench[a-z0-9_]*$
+#   BENCH_MY_DB      database name (howdah_bench_my); DROPPED and recreated,
+#                    so it must match ^howdah_bench[a-z0-9_]*$
 #   BENCH_MY_ROWS    rows (2000000)
 #   MYSQL_HOST / MYSQL_PORT / MYSQL_USER   server (127.0.0.1 / 3306 / root,
 #                    password from MYSQL_PWD, empty by default)
@@ -23,7 +23,7 @@ if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then
     exit 0
 fi
 
-DB="${BENCH_MY_DB:-sluice_bench_my}"
+DB="${BENCH_MY_DB:-howdah_bench_my}"
 ROWS="${BENCH_MY_ROWS:-2000000}"
 MY_HOST="${MYSQL_HOST:-127.0.0.1}"
 MY_PORT="${MYSQL_PORT:-3306}"
@@ -31,8 +31,8 @@ MY_USER="${MYSQL_USER:-root}"
 # Rows per INSERT ... SELECT (one transaction each).
 BATCH=500000
 
-if [[ ! "${DB}" =~ ^sluice_bench[a-z0-9_]*$ ]]; then
-    echo "mysql_dataset.sh: refusing to use database '${DB}': name must match ^sluice_bench[a-z0-9_]*\$" >&2
+if [[ ! "${DB}" =~ ^howdah_bench[a-z0-9_]*$ ]]; then
+    echo "mysql_dataset.sh: refusing to use database '${DB}': name must match ^howdah_bench[a-z0-9_]*\$" >&2
     exit 2
 fi
 if [[ ! "${ROWS}" =~ ^[1-9][0-9]*$ ]]; then

@@ -4,13 +4,13 @@
 #
 #   benches/transform.sh [--rows N] [--rounds N] [--skip-dataset]
 #
-# Source database sluice_bench_tf_src (table public.t, created here, deterministic), target
-# sluice_bench_tf_dst (dropped and recreated before every run). The figure compared is the
-# data phase's rows/s from sluice's summary (schema creation and index builds are the same
-# work for both runs and are left out), plus the wall time and sluice's own CPU seconds.
+# Source database howdah_bench_tf_src (table public.t, created here, deterministic), target
+# howdah_bench_tf_dst (dropped and recreated before every run). The figure compared is the
+# data phase's rows/s from howdah's summary (schema creation and index builds are the same
+# work for both runs and are left out), plus the wall time and howdah's own CPU seconds.
 #
-# Environment: PGHOST/PGPORT/PGUSER (127.0.0.1/5432/postgres), SLUICE_BIN
-# (target/release/sluice), BENCH_JOBS (2).
+# Environment: PGHOST/PGPORT/PGUSER (127.0.0.1/5432/postgres), HOWDAH_BIN
+# (target/release/howdah), BENCH_JOBS (2).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -31,13 +31,13 @@ done
 export PGHOST="${PGHOST:-127.0.0.1}" PGPORT="${PGPORT:-5432}" PGUSER="${PGUSER:-postgres}"
 export PGSSLMODE=disable
 JOBS="${BENCH_JOBS:-2}"
-SLUICE_BIN="${SLUICE_BIN:-${ROOT}/target/release/sluice}"
-SRC=sluice_bench_tf_src
-DST=sluice_bench_tf_dst
+HOWDAH_BIN="${HOWDAH_BIN:-${ROOT}/target/release/howdah}"
+SRC=howdah_bench_tf_src
+DST=howdah_bench_tf_dst
 OUT="${ROOT}/bench-out/transform-$(date +%Y%m%d-%H%M%S)"
 mkdir -p "${OUT}"
 
-if [[ ! -x "${SLUICE_BIN}" ]]; then
+if [[ ! -x "${HOWDAH_BIN}" ]]; then
     (cd "${ROOT}" && cargo build --release)
 fi
 
@@ -99,7 +99,7 @@ run() { # run LABEL CONFIG ROUND
     local log="${OUT}/${label}.${round}"
     local start end
     start=$(date +%s.%N)
-    /usr/bin/time -f '%U %S %M' -o "${log}.time" "${SLUICE_BIN}" copy -q \
+    /usr/bin/time -f '%U %S %M' -o "${log}.time" "${HOWDAH_BIN}" copy -q \
         --source "postgres://${PGUSER}@${PGHOST}:${PGPORT}/${SRC}?sslmode=disable" \
         --target "postgres://${PGUSER}@${PGHOST}:${PGPORT}/${DST}?sslmode=disable" \
         --jobs "${JOBS}" --config "${config}" >"${log}.out" 2>"${log}.err"
@@ -115,7 +115,7 @@ run() { # run LABEL CONFIG ROUND
         | tee -a "${OUT}/results.tsv"
 }
 
-echo -e "run\tround\trows\tdata_s\twall_s\trows_per_s\tsluice_cpu_s\tpeak_rss_mb" | tee "${OUT}/results.tsv"
+echo -e "run\tround\trows\tdata_s\twall_s\trows_per_s\thowdah_cpu_s\tpeak_rss_mb" | tee "${OUT}/results.tsv"
 for round in $(seq 1 "${ROUNDS}"); do
     run plain "${OUT}/plain.toml" "${round}"
     run mapped "${OUT}/mapped.toml" "${round}"

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# verify against copy: the end-to-end dataset (benches/dataset.sh) copied by sluice, then
-# verified by sluice, timed one after the other, ROUNDS times.
+# verify against copy: the end-to-end dataset (benches/dataset.sh) copied by howdah, then
+# verified by howdah, timed one after the other, ROUNDS times.
 #
 #   benches/verify.sh [--rounds N]
 #
-# Source sluice_bench_src (must exist: run benches/dataset.sh first), target
-# sluice_bench_verify_dst (dropped and recreated before each copy). Both commands run with
+# Source howdah_bench_src (must exist: run benches/dataset.sh first), target
+# howdah_bench_verify_dst (dropped and recreated before each copy). Both commands run with
 # --jobs BENCH_JOBS (2). Prints wall seconds of each copy and each verify, and their ratio.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -20,24 +20,24 @@ while (($# > 0)); do
 done
 export PGHOST="${PGHOST:-127.0.0.1}" PGPORT="${PGPORT:-5432}" PGUSER="${PGUSER:-postgres}" PGSSLMODE=disable
 JOBS="${BENCH_JOBS:-2}"
-SLUICE_BIN="${SLUICE_BIN:-${ROOT}/target/release/sluice}"
-SRC="postgres://${PGUSER}@${PGHOST}:${PGPORT}/sluice_bench_src?sslmode=disable"
-DST="postgres://${PGUSER}@${PGHOST}:${PGPORT}/sluice_bench_verify_dst?sslmode=disable"
+HOWDAH_BIN="${HOWDAH_BIN:-${ROOT}/target/release/howdah}"
+SRC="postgres://${PGUSER}@${PGHOST}:${PGPORT}/howdah_bench_src?sslmode=disable"
+DST="postgres://${PGUSER}@${PGHOST}:${PGPORT}/howdah_bench_verify_dst?sslmode=disable"
 OUT="${ROOT}/bench-out/verify-$(date +%Y%m%d-%H%M%S)"
 mkdir -p "${OUT}"
-[[ -x "${SLUICE_BIN}" ]] || (cd "${ROOT}" && cargo build --release)
+[[ -x "${HOWDAH_BIN}" ]] || (cd "${ROOT}" && cargo build --release)
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
 echo -e "round\tcopy_s\tverify_s\tverify/copy\tverify_exit" | tee "${OUT}/results.tsv"
 for round in $(seq 1 "${ROUNDS}"); do
-    psql -X -q -d postgres -c "DROP DATABASE IF EXISTS sluice_bench_verify_dst WITH (FORCE)" \
-        -c "CREATE DATABASE sluice_bench_verify_dst" -c "CHECKPOINT"
+    psql -X -q -d postgres -c "DROP DATABASE IF EXISTS howdah_bench_verify_dst WITH (FORCE)" \
+        -c "CREATE DATABASE howdah_bench_verify_dst" -c "CHECKPOINT"
     a=$(date +%s.%N)
-    "${SLUICE_BIN}" copy -q --source "${SRC}" --target "${DST}" --jobs "${JOBS}" >"${OUT}/copy.${round}.out" 2>&1
+    "${HOWDAH_BIN}" copy -q --source "${SRC}" --target "${DST}" --jobs "${JOBS}" >"${OUT}/copy.${round}.out" 2>&1
     b=$(date +%s.%N)
     psql -X -q -d postgres -c "CHECKPOINT"
     c=$(date +%s.%N)
     set +e
-    "${SLUICE_BIN}" verify --source "${SRC}" --target "${DST}" --jobs "${JOBS}" >"${OUT}/verify.${round}.out" 2>&1
+    "${HOWDAH_BIN}" verify --source "${SRC}" --target "${DST}" --jobs "${JOBS}" >"${OUT}/verify.${round}.out" 2>&1
     code=$?
     set -e
     d=$(date +%s.%N)

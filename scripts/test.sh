@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The one command that runs every check and test of sluice (README: "Run the tests").
+# The one command that runs every check and test of howdah (README: "Run the tests").
 # Works on a fresh Debian machine: installs what is missing, starts the local database
 # servers when they are down, then runs fmt, clippy, unit and integration tests.
 set -euo pipefail
@@ -39,7 +39,7 @@ fi
 
 # Databases left behind by an earlier, killed run would only waste space.
 psql -X -q -h 127.0.0.1 -U postgres -d postgres -At \
-  -c "SELECT 'DROP DATABASE IF EXISTS ' || quote_ident(datname) || ' WITH (FORCE);' FROM pg_database WHERE datname LIKE 'sluice\_test\_%'" \
+  -c "SELECT 'DROP DATABASE IF EXISTS ' || quote_ident(datname) || ' WITH (FORCE);' FROM pg_database WHERE datname LIKE 'howdah\_test\_%'" \
   | psql -X -q -h 127.0.0.1 -U postgres -d postgres >/dev/null
 
 cargo fmt --check

@@ -7,9 +7,9 @@ use clap::{Args, Parser, Subcommand};
 use crate::config::CopyOverrides;
 use crate::schema::SchemaMode;
 
-/// sluice: a streaming data-copy engine into PostgreSQL.
+/// howdah: a streaming data-copy engine into PostgreSQL.
 #[derive(Debug, Parser)]
-#[command(name = "sluice", version, about, long_about = None)]
+#[command(name = "howdah", version, about, long_about = None)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -32,7 +32,7 @@ pub enum Command {
     Plan(PlanArgs),
 }
 
-/// Flags of `sluice plan`.
+/// Flags of `howdah plan`.
 #[derive(Debug, Args)]
 pub struct PlanArgs {
     /// Source, target, job file and table selection.
@@ -49,7 +49,7 @@ pub struct PlanArgs {
     pub format: PlanFormat,
 }
 
-/// Output format of `sluice plan`.
+/// Output format of `howdah plan`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum PlanFormat {
     /// A Markdown document.
@@ -68,7 +68,7 @@ impl PlanArgs {
     }
 }
 
-/// Flags of `sluice demo`.
+/// Flags of `howdah demo`.
 #[derive(Debug, Args)]
 pub struct DemoArgs {
     /// Server to build the demo on (any database of it; the demo creates its own two).
@@ -80,7 +80,7 @@ pub struct DemoArgs {
     pub server: String,
     /// The demo databases are PREFIX_src and PREFIX_dst (dropped and re-created on each run,
     /// only if an earlier demo created them).
-    #[arg(long, default_value = "sluice_demo")]
+    #[arg(long, default_value = "howdah_demo")]
     pub prefix: String,
     /// Parallel copy lanes.
     #[arg(long, short = 'j', default_value_t = 2)]
@@ -118,7 +118,7 @@ impl DemoArgs {
     }
 }
 
-/// Flags of `sluice verify`.
+/// Flags of `howdah verify`.
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
     /// Source, target, job file and table selection.
@@ -159,10 +159,10 @@ impl VerifyArgs {
 #[derive(Debug, Args)]
 pub struct Endpoints {
     /// Source database URL (postgres://user@host:port/db?sslmode=..., or mysql://, mariadb://).
-    #[arg(long, env = "SLUICE_SOURCE", hide_env_values = true)]
+    #[arg(long, env = "HOWDAH_SOURCE", hide_env_values = true)]
     pub source: Option<String>,
     /// Target database URL.
-    #[arg(long, env = "SLUICE_TARGET", hide_env_values = true)]
+    #[arg(long, env = "HOWDAH_TARGET", hide_env_values = true)]
     pub target: Option<String>,
     /// Job file (TOML): settings and column mappings; flags win over it.
     #[arg(long)]
@@ -189,11 +189,11 @@ impl Endpoints {
     }
 }
 
-/// Flags of `sluice status`.
+/// Flags of `howdah status`.
 #[derive(Debug, Args)]
 pub struct StatusArgs {
     /// Target database URL (where the job's state lives).
-    #[arg(long, env = "SLUICE_TARGET", hide_env_values = true)]
+    #[arg(long, env = "HOWDAH_TARGET", hide_env_values = true)]
     pub target: Option<String>,
     /// Only this job [default: every job].
     #[arg(long)]
@@ -201,12 +201,12 @@ pub struct StatusArgs {
     /// Print JSON instead of a report.
     #[arg(long)]
     pub json: bool,
-    /// Schema of the state tables [default: sluice].
-    #[arg(long, default_value = "sluice")]
+    /// Schema of the state tables [default: howdah].
+    #[arg(long, default_value = "howdah")]
     pub state_schema: String,
 }
 
-/// Flags of `sluice copy`.
+/// Flags of `howdah copy`.
 #[derive(Debug, Args)]
 pub struct CopyArgs {
     /// Source, target, job file and table selection.

@@ -1,6 +1,6 @@
 //! The job file (TOML) and the validated settings a command runs with.
 //!
-//! Precedence: file < environment (`SLUICE_SOURCE`/`SLUICE_TARGET`) < flags.
+//! Precedence: file < environment (`HOWDAH_SOURCE`/`HOWDAH_TARGET`) < flags.
 
 use std::path::{Path, PathBuf};
 
@@ -261,9 +261,9 @@ impl MaxRejects {
 /// Values given on the command line or in the environment, which win over the file.
 #[derive(Debug, Default, Clone)]
 pub struct CopyOverrides {
-    /// `--source` / `SLUICE_SOURCE`.
+    /// `--source` / `HOWDAH_SOURCE`.
     pub source: Option<String>,
-    /// `--target` / `SLUICE_TARGET`.
+    /// `--target` / `HOWDAH_TARGET`.
     pub target: Option<String>,
     /// `--config`.
     pub config: Option<PathBuf>,
@@ -371,7 +371,7 @@ impl CopySettings {
                 None => interpolate(
                     &file.ok_or_else(|| {
                         Error::Config(format!(
-                            "no {side} database: pass --{side} URL, set SLUICE_{}, or set [{side}] url in the config file",
+                            "no {side} database: pass --{side} URL, set HOWDAH_{}, or set [{side}] url in the config file",
                             side.to_uppercase()
                         ))
                     })?,
@@ -389,7 +389,7 @@ impl CopySettings {
         let raw_target = raw_url(over.target, file.target.url, "target")?;
         if raw_target.starts_with("mysql://") || raw_target.starts_with("mariadb://") {
             return Err(Error::Config(format!(
-                "target {}: sluice writes into PostgreSQL; MySQL/MariaDB can only be a source",
+                "target {}: howdah writes into PostgreSQL; MySQL/MariaDB can only be a source",
                 redact(&raw_target)
             )));
         }
@@ -434,7 +434,7 @@ impl CopySettings {
             commit_rows: over.commit_rows.or(c.commit_rows).unwrap_or(200_000),
             commit_bytes: c.commit_bytes.unwrap_or(128 << 20),
             job: over.job.or(c.job).unwrap_or_else(|| "default".into()),
-            state_schema: c.state_schema.unwrap_or_else(|| "sluice".into()),
+            state_schema: c.state_schema.unwrap_or_else(|| "howdah".into()),
             restart: over.restart,
             fail_fast: over.fail_fast || c.fail_fast.unwrap_or(false),
             lease_secs: over.lease_secs.or(c.lease_secs).unwrap_or(60),
@@ -460,13 +460,13 @@ impl CopySettings {
         let mut settings = settings;
         // Sessions carry the job's name (and, once registered, the worker's number), so a DBA
         // can tell which sessions belong to which job.
-        let app = format!("sluice/{}", settings.job);
+        let app = format!("howdah/{}", settings.job);
         if let SourceUrl::Postgres(url) = &mut settings.source {
-            if url.application_name == "sluice" {
+            if url.application_name == "howdah" {
                 url.application_name = app.clone();
             }
         }
-        if settings.target.application_name == "sluice" {
+        if settings.target.application_name == "howdah" {
             settings.target.application_name = app;
         }
         Ok(settings)
@@ -565,12 +565,12 @@ mod tests {
 
     #[test]
     fn interpolates_environment() -> Result<()> {
-        std::env::set_var("SLUICE_TEST_INTERP", "pw");
+        std::env::set_var("HOWDAH_TEST_INTERP", "pw");
         assert_eq!(
-            interpolate("postgres://u:${SLUICE_TEST_INTERP}@h/db", "x")?,
+            interpolate("postgres://u:${HOWDAH_TEST_INTERP}@h/db", "x")?,
             "postgres://u:pw@h/db"
         );
-        assert!(interpolate("${SLUICE_TEST_UNSET_VAR}", "x").is_err());
+        assert!(interpolate("${HOWDAH_TEST_UNSET_VAR}", "x").is_err());
         Ok(())
     }
 }

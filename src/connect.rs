@@ -1,4 +1,4 @@
-//! Opening PostgreSQL connections with sluice's session settings.
+//! Opening PostgreSQL connections with howdah's session settings.
 
 use tokio_postgres::Client;
 

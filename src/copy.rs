@@ -41,7 +41,7 @@ pub struct CopyOutcome {
 
 /// Copies the selected tables of the source into the target, schema included.
 ///
-/// The job's progress is kept in the target (schema `sluice`): a rerun with the same job name
+/// The job's progress is kept in the target (schema `howdah`): a rerun with the same job name
 /// and settings resumes after the last committed checkpoint of every chunk.
 pub async fn run(
     settings: &CopySettings,
@@ -219,7 +219,7 @@ pub async fn run(
         .iter()
         .enumerate()
         .map(|(i, t)| {
-            // A single-chunk table sluice created is loaded with TRUNCATE + COPY FREEZE (its
+            // A single-chunk table howdah created is loaded with TRUNCATE + COPY FREEZE (its
             // first commit, for a keyed table; all of it, for a keyless one).
             if single_chunk[i] && settings.schema != SchemaMode::Existing && t.has_storage() {
                 LoadMode::TruncateFreeze

@@ -1,4 +1,4 @@
-//! `sluice demo`: builds a demo shop database on a local server, copies it into a second one
+//! `howdah demo`: builds a demo shop database on a local server, copies it into a second one
 //! with progress and metrics, and checks the row counts table by table.
 //!
 //! The two databases are `<prefix>_src` and `<prefix>_dst`. They are dropped and created
@@ -23,7 +23,7 @@ use crate::progress::Terminal;
 pub const DEMO_SQL: &str = include_str!("../configs/demo/source.sql");
 
 /// Marks the databases a demo created, so a later demo may drop them.
-const MARK: &str = "created by sluice demo";
+const MARK: &str = "created by howdah demo";
 
 /// What a demo did.
 pub struct DemoOutcome {
@@ -129,7 +129,7 @@ async fn recreate(admin: &Client, db: &str) -> Result<()> {
         let comment: String = row.get(0);
         if comment != MARK {
             return Err(Error::Config(format!(
-                "database {db} exists and was not created by sluice demo; the demo drops and \
+                "database {db} exists and was not created by howdah demo; the demo drops and \
                  re-creates its databases, so pick another --prefix"
             )));
         }
@@ -179,7 +179,7 @@ pub fn report(outcome: &DemoOutcome, settings: &CopySettings) -> String {
     );
     let _ = writeln!(
         out,
-        "  its state: sluice status --target '{}'",
+        "  its state: howdah status --target '{}'",
         outcome.target
     );
     match settings.metrics_addr {

@@ -2,7 +2,7 @@
 
 use crate::catalog::QualifiedName;
 
-/// Everything that can make a sluice command fail.
+/// Everything that can make a howdah command fail.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The configuration file or the flags are invalid.
@@ -49,7 +49,7 @@ pub enum Error {
     /// A database statement outside a chunk failed (snapshot, planning).
     #[error("{what}: {reason}")]
     Query {
-        /// What sluice was doing.
+        /// What howdah was doing.
         what: String,
         /// The server's message.
         reason: String,
@@ -58,7 +58,7 @@ pub enum Error {
     /// (shutdown, too many connections): worth a retry on a new connection.
     #[error("{what}: {reason}")]
     Transient {
-        /// What sluice was doing.
+        /// What howdah was doing.
         what: String,
         /// The server's or the driver's message.
         reason: String,
@@ -94,7 +94,7 @@ pub enum Error {
     Interrupted,
     /// More rows were rejected than `max_rejects` allows; the copy stopped.
     #[error("{rejected} of {read} rows read were rejected, over max_rejects = {limit} (last: {last}); \
-             see the rejects with `SELECT * FROM sluice.rejects`, fix the data or the mapping, and run the same command again to resume")]
+             see the rejects with `SELECT * FROM howdah.rejects`, fix the data or the mapping, and run the same command again to resume")]
     TooManyRejects {
         /// Rows rejected by this worker.
         rejected: u64,

@@ -1,4 +1,4 @@
-//! sluice: a streaming data-copy engine into PostgreSQL.
+//! howdah: a streaming data-copy engine into PostgreSQL.
 //!
 //! Data flows one way: [`config`] -> [`catalog`] -> [`plan`] -> [`pipeline`] (readers in
 //! [`source`], [`transform`], writers in [`sink`]) -> target, with [`schema`] steps before and

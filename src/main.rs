@@ -1,13 +1,13 @@
-//! The `sluice` binary: parse flags, run the command, print one error line, exit with its code.
+//! The `howdah` binary: parse flags, run the command, print one error line, exit with its code.
 
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use clap::Parser;
-use sluice::cli::{Cli, Command, LogFormat};
-use sluice::config::CopySettings;
-use sluice::progress::{BarsWriter, Terminal};
+use howdah::cli::{Cli, Command, LogFormat};
+use howdah::config::CopySettings;
+use howdah::progress::{BarsWriter, Terminal};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -18,7 +18,7 @@ fn main() -> ExitCode {
         Command::Status(_) | Command::Plan(_) => (true, LogFormat::Text),
     };
     let verify = matches!(cli.command, Command::Verify(_));
-    let default_level = if quiet { "sluice=warn" } else { "sluice=info" };
+    let default_level = if quiet { "howdah=warn" } else { "howdah=info" };
     let filter = || {
         tracing_subscriber::EnvFilter::try_from_default_env()
             .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level))
@@ -26,7 +26,7 @@ fn main() -> ExitCode {
     let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let terminal = match (quiet, format, tty) {
         (true, _, _) => Terminal::Quiet,
-        (false, LogFormat::Text, true) => Terminal::Bars(sluice::progress::terminal_bars()),
+        (false, LogFormat::Text, true) => Terminal::Bars(howdah::progress::terminal_bars()),
         _ => Terminal::Lines,
     };
     let base = tracing_subscriber::fmt()
@@ -59,19 +59,19 @@ fn main() -> ExitCode {
             Command::Copy(args) => {
                 let settings = CopySettings::resolve(args.overrides())?;
                 if let (Some(addr), false) = (settings.metrics_addr, settings.dry_run) {
-                    sluice::metrics::install(addr)?;
+                    howdah::metrics::install(addr)?;
                     tracing::info!("serving Prometheus metrics on http://{addr}/metrics");
                 }
                 let stop = Arc::new(AtomicBool::new(false));
                 tokio::spawn(watch_signals(stop.clone()));
-                let result = sluice::copy::run(&settings, stop, terminal.clone()).await;
+                let result = howdah::copy::run(&settings, stop, terminal.clone()).await;
                 if let Terminal::Bars(bars) = &terminal {
                     let _ = bars.clear();
                 }
                 if let Ok(outcome) = &result {
                     match &outcome.dry_run {
                         Some(text) => print!("{text}"),
-                        None => println!("{}", sluice::copy::summary(outcome)),
+                        None => println!("{}", howdah::copy::summary(outcome)),
                     }
                 }
                 if let (Some(addr), n) = (settings.metrics_addr, settings.metrics_linger_secs) {
@@ -84,17 +84,17 @@ fn main() -> ExitCode {
             }
             Command::Demo(args) => {
                 let settings = CopySettings::resolve(args.overrides())?;
-                let server = sluice::conninfo::PgUrl::parse(
+                let server = howdah::conninfo::PgUrl::parse(
                     &args.server,
-                    &sluice::conninfo::Env::from_process(),
+                    &howdah::conninfo::Env::from_process(),
                 )?;
                 if let Some(addr) = settings.metrics_addr {
-                    sluice::metrics::install(addr)?;
+                    howdah::metrics::install(addr)?;
                     tracing::info!("serving Prometheus metrics on http://{addr}/metrics");
                 }
                 let stop = Arc::new(AtomicBool::new(false));
                 tokio::spawn(watch_signals(stop.clone()));
-                let outcome = sluice::demo::run(
+                let outcome = howdah::demo::run(
                     &server,
                     &args.prefix,
                     settings.clone(),
@@ -106,7 +106,7 @@ fn main() -> ExitCode {
                     let _ = bars.clear();
                 }
                 let outcome = outcome?;
-                println!("{}", sluice::demo::report(&outcome, &settings));
+                println!("{}", howdah::demo::report(&outcome, &settings));
                 if let (Some(addr), n) = (settings.metrics_addr, settings.metrics_linger_secs) {
                     if n > 0 {
                         tracing::info!("serving the final metrics on {addr} for {n} s");
@@ -116,7 +116,7 @@ fn main() -> ExitCode {
                 if outcome.counts_match() {
                     Ok(0)
                 } else {
-                    Err(sluice::Error::Internal(
+                    Err(howdah::Error::Internal(
                         "row counts differ between source and target after the demo copy".into(),
                     ))
                 }
@@ -125,45 +125,45 @@ fn main() -> ExitCode {
                 let settings = CopySettings::resolve(args.overrides())?;
                 if let Some(p) = args.sample {
                     if !(p > 0.0 && p <= 100.0) {
-                        return Err(sluice::Error::Config(format!(
+                        return Err(howdah::Error::Config(format!(
                             "--sample {p}: give a percent above 0 and at most 100"
                         )));
                     }
                 }
-                let opts = sluice::verify::VerifyOptions {
+                let opts = howdah::verify::VerifyOptions {
                     sample_pct: args.sample,
                     drill_down: args.drill_down,
                     chunk_rows: args.chunk_rows.max(1000),
                     repair: args.repair,
                 };
-                let report = sluice::verify::run(&settings, &opts).await?;
+                let report = howdah::verify::run(&settings, &opts).await?;
                 if args.json {
                     let text = serde_json::to_string_pretty(&report)
-                        .map_err(|e| sluice::Error::Internal(format!("rendering JSON: {e}")))?;
+                        .map_err(|e| howdah::Error::Internal(format!("rendering JSON: {e}")))?;
                     println!("{text}");
                 } else {
-                    println!("{}", sluice::verify::render(&report));
+                    println!("{}", howdah::verify::render(&report));
                 }
                 Ok(if report.equal { 0 } else { 1 })
             }
-            Command::Plan(args) => sluice::migration_plan::run(&args).await.map(|_| 0),
+            Command::Plan(args) => howdah::migration_plan::run(&args).await.map(|_| 0),
             Command::Status(args) => {
                 let raw = args.target.ok_or_else(|| {
-                    sluice::Error::Config(
-                        "no target database: pass --target URL or set SLUICE_TARGET".into(),
+                    howdah::Error::Config(
+                        "no target database: pass --target URL or set HOWDAH_TARGET".into(),
                     )
                 })?;
                 let url =
-                    sluice::conninfo::PgUrl::parse(&raw, &sluice::conninfo::Env::from_process())?;
-                let client = sluice::connect::connect(&url, sluice::connect::Side::Target).await?;
+                    howdah::conninfo::PgUrl::parse(&raw, &howdah::conninfo::Env::from_process())?;
+                let client = howdah::connect::connect(&url, howdah::connect::Side::Target).await?;
                 let jobs =
-                    sluice::status::read(&client, &args.state_schema, args.job.as_deref()).await?;
+                    howdah::status::read(&client, &args.state_schema, args.job.as_deref()).await?;
                 if args.json {
                     let text = serde_json::to_string_pretty(&jobs)
-                        .map_err(|e| sluice::Error::Internal(format!("rendering JSON: {e}")))?;
+                        .map_err(|e| howdah::Error::Internal(format!("rendering JSON: {e}")))?;
                     println!("{text}");
                 } else {
-                    println!("{}", sluice::status::render_text(&jobs));
+                    println!("{}", howdah::status::render_text(&jobs));
                 }
                 Ok(0)
             }
@@ -171,7 +171,7 @@ fn main() -> ExitCode {
     });
     match result {
         Ok(code) => ExitCode::from(code),
-        Err(sluice::Error::Interrupted) => {
+        Err(howdah::Error::Interrupted) => {
             eprintln!(
                 "interrupted: every committed checkpoint is kept in the target; run the same command again to resume"
             );
@@ -189,7 +189,7 @@ fn main() -> ExitCode {
 }
 
 /// The error and its sources on one line, skipping sources whose text is already shown.
-fn error_chain(err: &sluice::Error) -> String {
+fn error_chain(err: &howdah::Error) -> String {
     let mut text = err.to_string();
     let mut source = std::error::Error::source(err);
     while let Some(s) = source {

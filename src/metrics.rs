@@ -19,49 +19,49 @@ use crate::error::{Error, Result};
 
 /// Rows per table and stage: `read` from the source, `written` into a target COPY, `committed`
 /// with a checkpoint (a retried batch is read and written again, committed once).
-pub const ROWS: &str = "sluice_rows_total";
+pub const ROWS: &str = "howdah_rows_total";
 /// Tuple bytes per table and stage (same stages as [`ROWS`]).
-pub const BYTES: &str = "sluice_bytes_total";
+pub const BYTES: &str = "howdah_bytes_total";
 /// Rows rejected per table (bad values sent to the rejects table instead of the target).
-pub const ROWS_REJECTED: &str = "sluice_rows_rejected_total";
+pub const ROWS_REJECTED: &str = "howdah_rows_rejected_total";
 /// Chunks per table and state: `pending`, `running`, `done`, `failed` (the whole job, all workers).
-pub const CHUNKS: &str = "sluice_chunks";
+pub const CHUNKS: &str = "howdah_chunks";
 /// Seconds from a chunk's claim to its last commit, per table (histogram).
-pub const CHUNK_DURATION: &str = "sluice_chunk_duration_seconds";
+pub const CHUNK_DURATION: &str = "howdah_chunk_duration_seconds";
 /// Chunk attempts retried after a transient error, per table.
-pub const RETRIES: &str = "sluice_retries_total";
+pub const RETRIES: &str = "howdah_retries_total";
 /// Errors by kind: `transient` (retried), `permanent` (chunk failed), `lease_lost` (chunk taken
 /// over by another worker), `step` (a schema step failed).
-pub const ERRORS: &str = "sluice_errors_total";
+pub const ERRORS: &str = "howdah_errors_total";
 /// Lanes copying a chunk right now.
-pub const LANES_ACTIVE: &str = "sluice_lanes_active";
+pub const LANES_ACTIVE: &str = "howdah_lanes_active";
 /// Lanes of this process (`--jobs`).
-pub const LANES: &str = "sluice_lanes";
+pub const LANES: &str = "howdah_lanes";
 /// Batches waiting between readers and writers, summed over lanes: near capacity, the target
 /// is the bottleneck; near zero, the source is.
-pub const QUEUED_BATCHES: &str = "sluice_queued_batches";
+pub const QUEUED_BATCHES: &str = "howdah_queued_batches";
 /// Room between readers and writers, in batches, summed over lanes.
-pub const QUEUE_CAPACITY: &str = "sluice_queue_capacity_batches";
+pub const QUEUE_CAPACITY: &str = "howdah_queue_capacity_batches";
 /// Seconds a batch waited, by stage: `read` (a reader waiting for room: backpressure from the
 /// target), `write` (a writer waiting for rows: the source is slower). A histogram: the rate of
 /// its `_sum` is the share of lane time spent waiting.
-pub const BATCH_WAIT: &str = "sluice_batch_wait_seconds";
+pub const BATCH_WAIT: &str = "howdah_batch_wait_seconds";
 /// Rows the source's statistics estimated, per table.
-pub const TABLE_ROWS_ESTIMATED: &str = "sluice_table_rows_estimated";
+pub const TABLE_ROWS_ESTIMATED: &str = "howdah_table_rows_estimated";
 /// Tables by state: `waiting`, `copying`, `building` (keys, indexes, ANALYZE), `done`, `failed`.
-pub const TABLES: &str = "sluice_tables";
+pub const TABLES: &str = "howdah_tables";
 /// How much of the job's data is in, 0 to 1: each table's committed rows over its estimate,
 /// weighted by the table's size.
-pub const PROGRESS: &str = "sluice_progress_ratio";
+pub const PROGRESS: &str = "howdah_progress_ratio";
 /// Seconds until the data is all in, at the job's rate so far (absent until measurable).
-pub const ETA: &str = "sluice_eta_seconds";
+pub const ETA: &str = "howdah_eta_seconds";
 /// Post-data and final steps by kind: `ran`, or `skipped` (done by an earlier run or another
 /// worker).
-pub const STEPS: &str = "sluice_steps_total";
+pub const STEPS: &str = "howdah_steps_total";
 /// Seconds per post-data or final step (histogram).
-pub const STEP_DURATION: &str = "sluice_step_duration_seconds";
-/// Always 1, labelled with the sluice `version`.
-pub const BUILD_INFO: &str = "sluice_build_info";
+pub const STEP_DURATION: &str = "howdah_step_duration_seconds";
+/// Always 1, labelled with the howdah `version`.
+pub const BUILD_INFO: &str = "howdah_build_info";
 
 /// Every metric: name, type, labels. The README's metrics reference and the tests follow it.
 pub const ALL: &[(&str, &str, &[&str])] = &[
@@ -206,7 +206,7 @@ fn describe() {
     describe_gauge!(
         BUILD_INFO,
         Unit::Count,
-        "Always 1; the version label says which sluice runs."
+        "Always 1; the version label says which howdah runs."
     );
 }
 

@@ -256,7 +256,7 @@ async fn check_source_version(source: &Client) -> Result<()> {
         return Err(Error::Query {
             what: "checking the source server version".into(),
             reason: format!(
-                "the source runs PostgreSQL {text}; sluice reads PostgreSQL 13 or later"
+                "the source runs PostgreSQL {text}; howdah reads PostgreSQL 13 or later"
             ),
         });
     }

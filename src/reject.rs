@@ -1,7 +1,7 @@
 //! Rows kept out of the target because a value cannot be converted: what, where and why.
 //!
 //! A reader (or, later, the transform stage) that cannot convert a value drops the whole row
-//! and records a [`Reject`]; the writer stores the rejects of a segment in `sluice.rejects` in
+//! and records a [`Reject`]; the writer stores the rejects of a segment in `howdah.rejects` in
 //! the same transaction as the segment's rows and checkpoint, so a resume neither loses nor
 //! repeats one, and source rows = copied rows + rejected rows, always.
 

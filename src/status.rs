@@ -1,4 +1,4 @@
-//! `sluice status`: what the checkpoint state in the target says about a job.
+//! `howdah status`: what the checkpoint state in the target says about a job.
 
 use std::fmt::Write as _;
 
@@ -62,7 +62,7 @@ pub struct JobStatus {
     pub workers: Vec<WorkerStatus>,
 }
 
-/// One `sluice copy` process that joined a job.
+/// One `howdah copy` process that joined a job.
 #[derive(Debug, Clone, Serialize)]
 pub struct WorkerStatus {
     /// Worker number (the owner recorded on chunks).
@@ -101,8 +101,11 @@ pub async fn read(client: &Client, schema: &str, job: Option<&str>) -> Result<Ve
         .map_err(err("looking for the state tables"))?
         .get(0);
     if !exists {
+        if let Some(message) = crate::state::state_elsewhere_message(client, schema).await? {
+            return Err(Error::Config(message));
+        }
         return Err(Error::Config(format!(
-            "the target has no sluice state (no table {schema}.jobs): no copy has run against it"
+            "the target has no howdah state (no table {schema}.jobs): no copy has run against it"
         )));
     }
     let st = StateRef {

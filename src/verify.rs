@@ -1,4 +1,4 @@
-//! `sluice verify`: compares source and target table by table, chunk by chunk, as the target
+//! `howdah verify`: compares source and target table by table, chunk by chunk, as the target
 //! should hold the rows (after the job file's mappings and MySQL's type conversions).
 //!
 //! Two ways to compare a chunk, picked per table:

@@ -2,7 +2,7 @@
 -- application would have it (AUTO_INCREMENT, enum, tinyint(1), JSON, a latin1 column, a table
 -- without a key), with fixed, deterministic data: 20,000 customers, 200,000 orders, 200,000
 -- order events. The mariadb image runs this file in MARIADB_DATABASE (`shop`) on first start;
--- tests/integration/compose.rs loads it into a fresh database and copies it with sluice.
+-- tests/integration/compose.rs loads it into a fresh database and copies it with howdah.
 -- Plain SQL only; rows come from MariaDB's sequence engine (seq_1_to_N).
 
 CREATE TABLE customers (
@@ -24,7 +24,7 @@ CREATE TABLE orders (
   CONSTRAINT orders_customer_fk FOREIGN KEY (customer_id) REFERENCES customers (id) ON DELETE CASCADE
 ) ENGINE=InnoDB;
 
--- No primary key: sluice copies it as one chunk.
+-- No primary key: howdah copies it as one chunk.
 CREATE TABLE order_events (
   order_id bigint unsigned NOT NULL,
   at datetime(3) NOT NULL,

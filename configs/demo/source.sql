@@ -25,7 +25,7 @@ CREATE TABLE orders (
 CREATE INDEX orders_customer_idx ON orders (customer_id);
 CREATE INDEX orders_open_idx ON orders (placed_at) WHERE status IN ('new', 'paid');
 
--- No primary key: sluice chunks this one by ctid block ranges.
+-- No primary key: howdah chunks this one by ctid block ranges.
 CREATE TABLE order_events (order_id bigint NOT NULL, at timestamptz NOT NULL, note text);
 
 INSERT INTO customers (email, name, created_at)

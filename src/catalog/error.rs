@@ -12,7 +12,7 @@ pub enum CatalogError {
         #[source]
         source: tokio_postgres::Error,
     },
-    /// The catalog holds something sluice cannot represent.
+    /// The catalog holds something howdah cannot represent.
     #[error("unexpected catalog content in {what}: {detail}")]
     Unexpected {
         /// What was being read.

@@ -72,7 +72,7 @@ pub fn quote_literal(value: &str) -> String {
     out
 }
 
-/// Everything sluice knows about one database, restricted to the selected tables and the
+/// Everything howdah knows about one database, restricted to the selected tables and the
 /// objects they (and the rest of the user schema) need.
 #[derive(Debug, Clone, Default)]
 pub struct Catalog {

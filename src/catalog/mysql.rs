@@ -1,6 +1,6 @@
 //! MySQL and MariaDB introspection from `information_schema`: the raw facts of one database
 //! (tables, columns with their full `COLUMN_TYPE`, keys, indexes, foreign keys, checks), plus
-//! the objects sluice does not migrate (views, triggers, routines, events), to report them.
+//! the objects howdah does not migrate (views, triggers, routines, events), to report them.
 //!
 //! Turning these facts into PostgreSQL DDL is the planner's job (`plan::mysql`); the type
 //! mapping is a table of its own (`typemap::mysql`).

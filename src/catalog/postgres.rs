@@ -17,7 +17,7 @@ use super::{
 };
 
 /// Reads the whole user schema of the connected database (everything outside the system
-/// schemas and sluice's own `sluice` state schema).
+/// schemas and howdah's own `howdah` state schema).
 pub async fn load(client: &Client) -> Result<Catalog, CatalogError> {
     let old_path: String = one(
         client,
@@ -141,7 +141,7 @@ pub async fn table_has_rows(client: &Client, name: &QualifiedName) -> Result<boo
 /// SQL condition selecting user schemas for the namespace alias `n`.
 fn user_ns(n: &str) -> String {
     format!(
-        "{n}.nspname NOT IN ('pg_catalog', 'information_schema', 'sluice') \
+        "{n}.nspname NOT IN ('pg_catalog', 'information_schema', 'howdah') \
          AND {n}.nspname NOT LIKE 'pg\\_toast%' AND {n}.nspname NOT LIKE 'pg\\_temp%'"
     )
 }
@@ -411,7 +411,7 @@ async fn load_types(client: &Client) -> Result<Vec<DdlObject>, CatalogError> {
         if get::<bool>(&r, 5, what_r)? {
             tracing::warn!(
                 type_oid = oid,
-                "range type has a canonical function, which sluice does not recreate"
+                "range type has a canonical function, which howdah does not recreate"
             );
         }
         ranges.insert(oid, opts.join(", "));
@@ -557,7 +557,7 @@ async fn load_tables(
         let name = QualifiedName::new(get::<String>(&r, 1, what)?, get::<String>(&r, 2, what)?);
         let relkind: String = get(&r, 3, what)?;
         if relkind == "f" {
-            tracing::warn!(table = %name, "foreign table skipped: sluice copies only local tables");
+            tracing::warn!(table = %name, "foreign table skipped: howdah copies only local tables");
             continue;
         }
         let kind = match get::<Option<String>>(&r, 5, what)? {
@@ -972,7 +972,7 @@ async fn load_sequences(
             _ => None,
         };
         // An owning relation that is not a loaded table (foreign table, extension table) makes
-        // the sequence standalone for sluice.
+        // the sequence standalone for howdah.
         let owner = owner.and_then(|(t, col)| by_name.get(&t).map(|&ti| (ti, t, col)));
         let comment = comment_stmt("SEQUENCE", &name.quoted(), &get(&r, 13, what)?);
         match (deptype.as_deref(), owner) {

@@ -312,7 +312,7 @@ impl PgUrl {
             connect_timeout,
             application_name: app
                 .or_else(|| env.get("PGAPPNAME").map(str::to_string))
-                .unwrap_or_else(|| "sluice".into()),
+                .unwrap_or_else(|| "howdah".into()),
             tls: Default::default(),
         };
         if parsed.password.is_none() {
@@ -566,7 +566,7 @@ mod tests {
 
     #[test]
     fn reads_pgpass() -> Result<()> {
-        let dir = std::env::temp_dir().join(format!("sluice-pgpass-{}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("howdah-pgpass-{}", std::process::id()));
         std::fs::create_dir_all(&dir).map_err(|e| Error::Internal(e.to_string()))?;
         let file = dir.join("pgpass");
         std::fs::write(&file, "# comment\nother:*:*:*:no\nh:5432:db:u:pa\\:ss\n")

@@ -290,7 +290,7 @@ pub fn apply(
     for cast in &rules.casts {
         TargetType::parse(&cast.to).ok_or_else(|| {
             err(format!(
-                "[[cast]] from \"{}\": sluice cannot cast to \"{}\"; supported types: {SUPPORTED}",
+                "[[cast]] from \"{}\": howdah cannot cast to \"{}\"; supported types: {SUPPORTED}",
                 cast.from, cast.to
             ))
         })?;
@@ -561,7 +561,7 @@ fn map_table(
         let to_text = to_sql.clone().unwrap_or_else(|| col.type_sql.clone());
         let to = TargetType::parse(&to_text).ok_or_else(|| {
             err(format!(
-                "{}: sluice cannot {} \"{to_text}\"; supported types: {SUPPORTED}",
+                "{}: howdah cannot {} \"{to_text}\"; supported types: {SUPPORTED}",
                 at(&col.name),
                 if to_sql.is_some() {
                     "cast to"
@@ -791,7 +791,7 @@ fn map_table(
     for a in &rule.add_column {
         let to = TargetType::parse(&a.to).ok_or_else(|| {
             err(format!(
-                "{}: sluice cannot fill type \"{}\"; supported types: {SUPPORTED}",
+                "{}: howdah cannot fill type \"{}\"; supported types: {SUPPORTED}",
                 at(&a.name),
                 a.to
             ))

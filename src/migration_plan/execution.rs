@@ -153,21 +153,21 @@ pub fn execution(
         format!(" --index-jobs {}", settings.index_jobs)
     };
     let copy_command = format!(
-        "sluice copy --source {src} --target {tgt}{sel} --jobs {}{index_jobs}{job} --metrics-addr {metrics}",
+        "howdah copy --source {src} --target {tgt}{sel} --jobs {}{index_jobs}{job} --metrics-addr {metrics}",
         settings.jobs
     );
-    let status_command = format!("sluice status --target {tgt} --job {}", sh(&settings.job));
-    let verify_command = format!("sluice verify --source {src} --target {tgt}{sel}");
+    let status_command = format!("howdah status --target {tgt} --job {}", sh(&settings.job));
+    let verify_command = format!("howdah verify --source {src} --target {tgt}{sel}");
     let metrics_url = format!("http://{metrics}/metrics");
-    let dashboard = "Grafana dashboard configs/grafana/dashboards/sluice.json (throughput by table, progress and ETA, chunks, \
+    let dashboard = "Grafana dashboard configs/grafana/dashboards/howdah.json (throughput by table, progress and ETA, chunks, \
         rejects, retries, backpressure, post-data steps) over a Prometheus that scrapes the endpoint (configs/prometheus.yml; \
         replace its targets with the metrics address); `docker-compose up` runs both (docs/docker.md)"
         .to_string();
     let rollback_sql = rollback.first().map(|r| r.undo.clone()).unwrap_or_default();
-    let dry_run = format!("sluice copy --source {src} --target {tgt}{sel} --dry-run");
+    let dry_run = format!("howdah copy --source {src} --target {tgt}{sel} --dry-run");
     let password_note = (settings.target.has_password() || source_has_password(&settings.source)).then(|| {
         "the commands leave passwords out: give them through PGPASSWORD or ~/.pgpass (PostgreSQL), MYSQL_PWD (MySQL), or \
-         the whole URLs through SLUICE_SOURCE / SLUICE_TARGET or the job file's ${VAR} interpolation"
+         the whole URLs through HOWDAH_SOURCE / HOWDAH_TARGET or the job file's ${VAR} interpolation"
             .to_string()
     });
     let steps = vec![
@@ -199,7 +199,7 @@ pub fn execution(
             title: "Verify".into(),
             command: Some(verify_command.clone()),
             note: "compares source and target after the mappings; also look at the rejected rows: \
-                   SELECT * FROM sluice.rejects (or --rejects-file on the copy)"
+                   SELECT * FROM howdah.rejects (or --rejects-file on the copy)"
                 .into(),
         },
         ExecStep {
@@ -305,7 +305,7 @@ fn state_cleanup(settings: &CopySettings, facts: &TargetFacts) -> String {
         )
     } else {
         format!(
-            "DROP SCHEMA IF EXISTS {} CASCADE;  -- sluice's state: jobs, chunks, steps, workers, rejects",
+            "DROP SCHEMA IF EXISTS {} CASCADE;  -- howdah's state: jobs, chunks, steps, workers, rejects",
             quote_ident(&settings.state_schema)
         )
     }

@@ -59,7 +59,7 @@ pub fn render(p: &MigrationPlan) -> String {
     );
     let _ = writeln!(
         o,
-        "Made by `sluice plan` at {} ({}). Nothing was written to either database.\n",
+        "Made by `howdah plan` at {} ({}). Nothing was written to either database.\n",
         p.generated_at, p.format
     );
 

@@ -1,4 +1,4 @@
-//! `sluice plan`: introspects source and target and writes a migration plan, read-only.
+//! `howdah plan`: introspects source and target and writes a migration plan, read-only.
 //!
 //! Collection happens here and in `probe.rs` (values, throughput), `preflight.rs` (target
 //! and connection checks) and `execution.rs` (commands, rollback SQL); the result is one
@@ -31,7 +31,7 @@ use crate::schema::{ddl, SchemaMode};
 use crate::source::mysql::KeyKind;
 
 /// Identifies the JSON shape; bumped when a field changes meaning or disappears.
-pub const FORMAT: &str = "sluice-plan/1";
+pub const FORMAT: &str = "howdah-plan/1";
 
 /// The whole plan, in the order of its six sections.
 #[derive(Debug, Clone, Serialize)]
@@ -244,7 +244,7 @@ pub struct Strategy {
 pub struct Estimate {
     /// Seconds to copy the data.
     pub data_seconds: f64,
-    /// Seconds of index and constraint builds after the data (from sluice's benchmark).
+    /// Seconds of index and constraint builds after the data (from howdah's benchmark).
     pub post_data_seconds: f64,
     /// Sum of both.
     pub total_seconds: f64,
@@ -630,7 +630,7 @@ async fn pg_facts(
         .collect();
 
     let mut out_of_scope = Vec::new();
-    let what = "listing source objects sluice does not copy";
+    let what = "listing source objects howdah does not copy";
     for r in client
         .query(
             "SELECT kind, name FROM ( \
@@ -668,7 +668,7 @@ async fn pg_facts(
         .query(
             "SELECT format('%s.%s', n.nspname, c.relname), c.relkind = 'm' FROM pg_class c \
              JOIN pg_namespace n ON n.oid = c.relnamespace \
-             WHERE c.relkind IN ('v', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'sluice') \
+             WHERE c.relkind IN ('v', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'howdah') \
                AND n.nspname !~ '^pg_' AND NOT EXISTS (SELECT 1 FROM pg_depend d \
                  WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e') \
              ORDER BY 1",
@@ -1174,7 +1174,7 @@ fn table_risks(
     for (t, ct) in tables.iter().zip(&catalog.tables) {
         if ct.has_storage() && t.key.is_none() {
             let detail = if mysql {
-                "no primary key or unique NOT NULL key sluice can order by: the table is one chunk, read in no \
+                "no primary key or unique NOT NULL key howdah can order by: the table is one chunk, read in no \
                  particular order on one lane and committed once at its end; a resume after a crash redoes it whole. \
                  Add a primary key on the source to split it and checkpoint it"
             } else {
@@ -1284,7 +1284,7 @@ fn probe_risks(probes: &[probe::Probe], risks: &mut Vec<Risk>) {
     }
 }
 
-/// Data time from the probe's rate, post-data time from sluice's benchmark constants.
+/// Data time from the probe's rate, post-data time from howdah's benchmark constants.
 fn estimate(
     tp: &probe::Throughput,
     catalog: &Catalog,
@@ -1318,7 +1318,7 @@ fn estimate(
         method: format!(
             "rough: the probe read {}/s of source storage from {} (one session, source side only); \
              data time = {} of table data / ({}/s x {} lanes), at least the largest chunk / the probe rate; \
-             post-data time = {} index entries x 0.32 us per build (sluice's benchmark) / {} builders. \
+             post-data time = {} index entries x 0.32 us per build (howdah's benchmark) / {} builders. \
              It assumes the target keeps up (its COPY costs about twice the source's CPU), that lanes scale linearly, \
              and that the probed table is typical; the first copy's own summary gives the real rate",
             preflight::bytes(rate as i64),
@@ -1365,7 +1365,7 @@ pub fn write(plan: &MigrationPlan, json: bool, output: Option<&std::path::Path>)
     }
 }
 
-/// `sluice plan`: resolves the settings as `copy` would, builds the plan, writes it.
+/// `howdah plan`: resolves the settings as `copy` would, builds the plan, writes it.
 pub async fn run(args: &crate::cli::PlanArgs) -> Result<()> {
     let settings = CopySettings::resolve(args.overrides())?;
     let cmd = CommandLine {

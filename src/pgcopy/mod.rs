@@ -16,7 +16,7 @@ pub enum FormatError {
     /// The stream does not start with the binary COPY signature.
     #[error("binary COPY stream has a bad signature")]
     BadSignature,
-    /// The header announces OIDs or a critical extension sluice does not understand.
+    /// The header announces OIDs or a critical extension howdah does not understand.
     #[error("binary COPY header has unsupported flags {0:#x}")]
     UnsupportedFlags(u32),
     /// A tuple has another number of fields than the columns requested.

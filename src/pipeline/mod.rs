@@ -2,7 +2,7 @@
 //! that decides what may start when.
 //!
 //! Lanes claim chunks from the job's state in the target (see [`crate::state::chunks`]), so
-//! several `sluice copy` processes can work on one job. The event loop reads the job's progress
+//! several `howdah copy` processes can work on one job. The event loop reads the job's progress
 //! from the same state: when every chunk of a table is in, whoever copied them, the table's
 //! post-data steps (index builds in parallel, then constraints and `ANALYZE`) go to the
 //! builders while lanes go on with other tables. A partitioned parent is finished after all
@@ -539,7 +539,7 @@ pub async fn run(
                 None => Vec::new(),
             };
             let failed = if failed.is_empty() {
-                vec!["see `sluice status` for the failed chunks".to_string()]
+                vec!["see `howdah status` for the failed chunks".to_string()]
             } else {
                 failed
             };

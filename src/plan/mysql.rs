@@ -404,7 +404,7 @@ pub fn build(
         let key = chunk_key(t);
         if key.is_none() {
             notes.push(format!(
-                "{db}.{}: no primary key or unique NOT NULL key sluice can order by: copied as one chunk that a resume redoes whole",
+                "{db}.{}: no primary key or unique NOT NULL key howdah can order by: copied as one chunk that a resume redoes whole",
                 t.name
             ));
         }

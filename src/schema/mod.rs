@@ -23,7 +23,7 @@ pub fn serial(phases: Phases) -> Vec<Step> {
     phases.into_iter().flatten().flatten().collect()
 }
 
-/// How sluice treats the target schema, from `--schema`.
+/// How howdah treats the target schema, from `--schema`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum SchemaMode {

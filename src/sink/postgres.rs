@@ -24,7 +24,7 @@ const FRAME_BYTES: usize = 256 * 1024;
 pub enum LoadMode {
     /// Append to whatever the table holds.
     Append,
-    /// `TRUNCATE` then `COPY ... FREEZE` in one transaction: for a table sluice created and
+    /// `TRUNCATE` then `COPY ... FREEZE` in one transaction: for a table howdah created and
     /// loads in a single chunk, so the target never rewrites hint bits later.
     TruncateFreeze,
 }
@@ -182,7 +182,7 @@ pub struct WriteStats {
     pub uncommitted_rows: u64,
     /// Bytes of the last segment.
     pub uncommitted_bytes: u64,
-    /// Source rows rejected (recorded in `sluice.rejects`).
+    /// Source rows rejected (recorded in `howdah.rejects`).
     pub rejected: u64,
     /// Rejects of the last segment.
     pub uncommitted_rejected: u64,

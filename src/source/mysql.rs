@@ -124,7 +124,7 @@ pub struct MyTablePlan {
     pub filter: Option<String>,
     /// Chunking key (`None`: the table is read as one chunk, in no order).
     pub key: Option<Vec<MyKeyColumn>>,
-    /// Read at most this many rows (`sluice plan`'s throughput probe); `None` for copies.
+    /// Read at most this many rows (`howdah plan`'s throughput probe); `None` for copies.
     pub limit: Option<u64>,
 }
 
@@ -221,7 +221,7 @@ pub fn chunk_query(
     (sql, params)
 }
 
-/// Opens a session with the settings every sluice MySQL session uses.
+/// Opens a session with the settings every howdah MySQL session uses.
 pub async fn connect(url: &MyUrl) -> Result<Conn> {
     let fail = |reason: String| Error::Connect {
         side: "source",

@@ -164,7 +164,7 @@ impl PgReader {
         Ok(PgReader { client })
     }
 
-    /// The session, inside its snapshot transaction (for queries such as `sluice verify`'s
+    /// The session, inside its snapshot transaction (for queries such as `howdah verify`'s
     /// checksums).
     pub fn client(&self) -> &Client {
         &self.client

@@ -268,7 +268,7 @@ pub fn checkpoint_sql(st: &StateRef, key: KeyParams<'_>, worker: i32, lease_secs
     )
 }
 
-/// Counts a failed attempt of a chunk and keeps its error for `sluice status`; `failed` marks
+/// Counts a failed attempt of a chunk and keeps its error for `howdah status`; `failed` marks
 /// the chunk failed (a rerun retries it), otherwise it is being retried. Only while the claim
 /// is current.
 pub async fn record_attempt(
@@ -458,7 +458,7 @@ mod tests {
     #[test]
     fn checkpoint_sql_casts_each_key_column_and_checks_the_owner() {
         let st = StateRef {
-            schema: "sluice".into(),
+            schema: "howdah".into(),
             job: "j".into(),
         };
         let types = ["integer".to_string(), "text".to_string()];

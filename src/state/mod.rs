@@ -1,4 +1,4 @@
-//! Checkpoint state in the target database (schema `sluice`): jobs, chunks and finished steps.
+//! Checkpoint state in the target database (schema `howdah`): jobs, chunks and finished steps.
 //!
 //! Everything that makes a copy resumable commits in the same target transaction as the work
 //! it describes: a chunk's rows and its new key offset, a DDL step and its "done" mark, the
@@ -27,7 +27,7 @@ pub const STATE_VERSION: i32 = 2;
 /// Where the state lives and which job it is about.
 #[derive(Debug, Clone)]
 pub struct StateRef {
-    /// Schema holding the state tables (default `sluice`).
+    /// Schema holding the state tables (default `howdah`).
     pub schema: String,
     /// Job name (default `default`).
     pub job: String,
@@ -173,14 +173,15 @@ fn migrate_1_to_2_sql(st: &StateRef) -> String {
 /// is one this build knows. Serialized by an advisory lock, so workers starting together do
 /// not race on `CREATE ... IF NOT EXISTS`.
 pub async fn ensure(client: &Client, st: &StateRef) -> Result<()> {
-    let lock = fnv1a(&[b"sluice state ", st.schema.as_bytes()]) as i64;
+    refuse_state_elsewhere(client, &st.schema).await?;
+    let lock = fnv1a(&[b"howdah state ", st.schema.as_bytes()]) as i64;
     client
         .batch_execute(&format!(
             "BEGIN; SELECT pg_advisory_xact_lock({lock}); {}",
             create_sql(st)
         ))
         .await
-        .map_err(query_err("creating the sluice state tables on the target"))?;
+        .map_err(query_err("creating the howdah state tables on the target"))?;
     let version_sql = format!("SELECT max(version) FROM {}", st.table("meta"));
     let version = || async {
         client
@@ -201,14 +202,86 @@ pub async fn ensure(client: &Client, st: &StateRef) -> Result<()> {
     client
         .batch_execute("COMMIT")
         .await
-        .map_err(query_err("creating the sluice state tables on the target"))?;
+        .map_err(query_err("creating the howdah state tables on the target"))?;
     if found != Some(STATE_VERSION) {
         return Err(Error::Config(format!(
-            "the state schema {} has layout version {:?}; this build of sluice knows version {STATE_VERSION}",
+            "the state schema {} has layout version {:?}; this build of howdah knows version {STATE_VERSION}",
             st.schema, found
         )));
     }
     Ok(())
+}
+
+/// Other schemas of the target that hold state tables of this tool (a `meta` table with a
+/// `version`, `jobs` with a `config`, `chunks` with a `range_kind`): an earlier version's
+/// default schema, or a `state_schema` set in another job file. Found by shape, not by name,
+/// so a state schema under any name is seen.
+pub async fn state_schemas_besides(client: &Client, schema: &str) -> Result<Vec<String>> {
+    let has = |table: &str, column: &str| {
+        format!(
+            "EXISTS (SELECT 1 FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid \
+             WHERE c.relnamespace = n.oid AND c.relname = '{table}' AND a.attname = '{column}')"
+        )
+    };
+    let rows = client
+        .query(
+            &format!(
+                "SELECT n.nspname FROM pg_namespace n WHERE n.nspname <> $1 AND {} AND {} AND {} \
+                 ORDER BY 1",
+                has("meta", "version"),
+                has("jobs", "config"),
+                has("chunks", "range_kind")
+            ),
+            &[&schema],
+        )
+        .await
+        .map_err(query_err("looking for state schemas on the target"))?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+/// What to tell a user whose target has no state schema `schema` but holds state elsewhere
+/// (`None` when there is none elsewhere).
+pub async fn state_elsewhere_message(client: &Client, schema: &str) -> Result<Option<String>> {
+    let others = state_schemas_besides(client, schema).await?;
+    let Some(first) = others.first() else {
+        return Ok(None);
+    };
+    let listed = others
+        .iter()
+        .map(|s| quote_ident(s))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Ok(Some(format!(
+        "the target has no state schema {new} but holds copy state in {listed} (written by an \
+         earlier version of howdah, whose default state schema had another name, or by a job \
+         with another state_schema). To carry on with those jobs, rename it while no copy runs: \
+         `ALTER SCHEMA {old} RENAME TO {new};` (or set `copy.state_schema = \"{first}\"`, \
+         `status --state-schema {first}`); to start afresh instead, drop it: \
+         `DROP SCHEMA {old} CASCADE;`",
+        new = quote_ident(schema),
+        old = quote_ident(first),
+    )))
+}
+
+/// Refuses to create a new state schema next to an existing one of another name: the jobs
+/// there would be forgotten silently (a resume would start over, a finished copy would be
+/// redone).
+async fn refuse_state_elsewhere(client: &Client, schema: &str) -> Result<()> {
+    let exists: bool = client
+        .query_one(
+            "SELECT to_regnamespace($1::text) IS NOT NULL",
+            &[&quote_ident(schema)],
+        )
+        .await
+        .map_err(query_err("looking for the state schema on the target"))?
+        .get(0);
+    if exists {
+        return Ok(());
+    }
+    match state_elsewhere_message(client, schema).await? {
+        Some(message) => Err(Error::Config(message)),
+        None => Ok(()),
+    }
 }
 
 /// A job as stored: its configuration summary and phase.
@@ -355,7 +428,7 @@ mod tests {
     #[test]
     fn lock_keys_are_stable_and_positive() {
         let st = StateRef {
-            schema: "sluice".into(),
+            schema: "howdah".into(),
             job: "default".into(),
         };
         assert_eq!(st.lock_key(), st.clone().lock_key());

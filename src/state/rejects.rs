@@ -1,4 +1,4 @@
-//! Rejected rows in `sluice.rejects`: written by the writer in the same transaction as the
+//! Rejected rows in `howdah.rejects`: written by the writer in the same transaction as the
 //! rows and checkpoint of their segment (see [`crate::reject`]).
 
 use tokio_postgres::Client;

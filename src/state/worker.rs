@@ -1,6 +1,6 @@
 //! A worker's membership in a job: registration, a liveness lock, and the lease heartbeat.
 //!
-//! Each `sluice copy` process registers as a worker of its job and holds a session advisory
+//! Each `howdah copy` process registers as a worker of its job and holds a session advisory
 //! lock `(job key, worker number)` on a connection of its own for as long as it runs. The lock
 //! vanishes with the session, so after `kill -9` or a crash other workers see at once that
 //! the worker is gone and take its chunks over; a worker that is alive but stuck (a frozen VM,

@@ -202,7 +202,7 @@ impl Kind {
         }
     }
 
-    /// Whether PostgreSQL has a cast from this family to `to` that sluice reproduces.
+    /// Whether PostgreSQL has a cast from this family to `to` that howdah reproduces.
     pub fn casts_to(self, to: TargetType) -> bool {
         use Kind::*;
         let target = to.kind();

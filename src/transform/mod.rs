@@ -150,7 +150,7 @@ impl ValueRule {
                 }
                 None => {
                     let why =
-                        "timestamp out of the range sluice reads in a time zone (years 1-9999)";
+                        "timestamp out of the range howdah reads in a time zone (years 1-9999)";
                     match self.on_error {
                         OnError::Null if !self.not_null => {
                             crate::pgcopy::values::put_null(out);

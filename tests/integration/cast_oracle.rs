@@ -15,16 +15,16 @@
 //! infinities (whose display scale `numeric_recv` ignores and `numeric_send` fills oddly).
 //!
 //! `PROPTEST_CASES` (default 256) sets the batches per property, `PROPTEST_RNG_SEED` a seed;
-//! with `SLUICE_CAST_SURVEY` set, a property prints every wrong value it meets instead of
+//! with `HOWDAH_CAST_SURVEY` set, a property prints every wrong value it meets instead of
 //! failing at the first (a survey while fixing, which does not fail).
 
 use std::cell::RefCell;
 use std::collections::BTreeSet;
 
+use howdah::transform::cast::{Cast, Kind, TargetType};
 use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
-use sluice::transform::cast::{Cast, Kind, TargetType};
 use tokio_postgres::types::{FromSql, Type};
 use tokio_postgres::{Client, NoTls, Statement};
 
@@ -146,7 +146,7 @@ impl Oracle {
             failure_persistence: None,
             ..Config::default()
         };
-        let survey = std::env::var_os("SLUICE_CAST_SURVEY").is_some();
+        let survey = std::env::var_os("HOWDAH_CAST_SURVEY").is_some();
         let mut runner = TestRunner::new(config);
         let result = runner.run(&prop::collection::vec(inputs, 1..16), |batch| {
             let results = self.rt.block_on(futures_util::future::join_all(

@@ -1,8 +1,8 @@
-//! tokio-postgres' own binary COPY reader and writer as oracles for sluice's codec.
+//! tokio-postgres' own binary COPY reader and writer as oracles for howdah's codec.
 
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
-use sluice::pgcopy::{decode::fields, encode, TupleSplitter};
+use howdah::pgcopy::{decode::fields, encode, TupleSplitter};
 use tokio_postgres::binary_copy::{BinaryCopyInWriter, BinaryCopyOutStream};
 use tokio_postgres::types::{FromSql, Type};
 use tokio_postgres::{Client, NoTls};
@@ -102,13 +102,13 @@ fn tuple_len(t: &[u8]) -> usize {
     pos
 }
 
-/// Tuples framed by sluice (header, 256 KiB frames, trailer) load the same table that
+/// Tuples framed by howdah (header, 256 KiB frames, trailer) load the same table that
 /// tokio-postgres' `BinaryCopyInWriter` loads from the same rows.
 #[tokio::test]
 async fn framed_stream_loads_like_binary_copy_in_writer() {
     let db = TestDb::new("oracle_in");
     db.exec(SETUP);
-    db.exec("CREATE TABLE by_oracle (LIKE t); CREATE TABLE by_sluice (LIKE t);");
+    db.exec("CREATE TABLE by_oracle (LIKE t); CREATE TABLE by_howdah (LIKE t);");
     let c = client(&db).await;
     let sql = "COPY t TO STDOUT (FORMAT binary)";
 
@@ -142,7 +142,7 @@ async fn framed_stream_loads_like_binary_copy_in_writer() {
     }
     batches.extend(splitter.finish().unwrap());
     let sink = c
-        .copy_in::<_, Bytes>("COPY by_sluice FROM STDIN (FORMAT binary)")
+        .copy_in::<_, Bytes>("COPY by_howdah FROM STDIN (FORMAT binary)")
         .await
         .unwrap();
     futures_util::pin_mut!(sink);
@@ -159,10 +159,10 @@ async fn framed_stream_loads_like_binary_copy_in_writer() {
     assert_eq!(sent, 20000);
 
     let diff = db.query(
-        "SELECT count(*) FROM ((TABLE by_oracle EXCEPT ALL TABLE by_sluice) UNION ALL (TABLE by_sluice EXCEPT ALL TABLE by_oracle)) d",
+        "SELECT count(*) FROM ((TABLE by_oracle EXCEPT ALL TABLE by_howdah) UNION ALL (TABLE by_howdah EXCEPT ALL TABLE by_oracle)) d",
     );
     assert_eq!(
         diff, "0",
-        "tables loaded by the oracle and by sluice differ"
+        "tables loaded by the oracle and by howdah differ"
     );
 }

@@ -1,5 +1,5 @@
 //! The Docker demo: `docker-compose.yml` is valid, `configs/demo/source.sql` loads into an
-//! empty PostgreSQL database with the expected data, and the image's entry point is sluice.
+//! empty PostgreSQL database with the expected data, and the image's entry point is howdah.
 //! No Docker engine is needed: the compose file is checked with `docker-compose config -q`.
 
 use std::path::Path;
@@ -63,25 +63,25 @@ fn compose_file_wires_the_demo() {
     }
 }
 
-/// Prometheus scrapes the compose service sluice; Grafana's provisioning points at it and at
+/// Prometheus scrapes the compose service howdah; Grafana's provisioning points at it and at
 /// the dashboard folder the compose file mounts.
 #[test]
 fn prometheus_and_grafana_configs_point_at_each_other() {
     let read = |p: &str| std::fs::read_to_string(crate_root().join(p)).expect(p);
     let prom = read("configs/prometheus.yml");
-    assert!(prom.contains("sluice:9187"), "{prom}");
+    assert!(prom.contains("howdah:9187"), "{prom}");
     let ds = read("configs/grafana/provisioning/datasources/prometheus.yml");
     assert!(
         ds.contains("http://prometheus:9090") && ds.contains("uid: prometheus"),
         "{ds}"
     );
-    let dash = read("configs/grafana/provisioning/dashboards/sluice.yml");
+    let dash = read("configs/grafana/provisioning/dashboards/howdah.yml");
     assert!(dash.contains("/var/lib/grafana/dashboards"), "{dash}");
     let json: serde_json::Value =
-        serde_json::from_str(&read("configs/grafana/dashboards/sluice.json"))
+        serde_json::from_str(&read("configs/grafana/dashboards/howdah.json"))
             .expect("dashboard JSON");
-    assert_eq!(json["uid"], "sluice");
-    let names: Vec<&str> = sluice::metrics::ALL.iter().map(|m| m.0).collect();
+    assert_eq!(json["uid"], "howdah");
+    let names: Vec<&str> = howdah::metrics::ALL.iter().map(|m| m.0).collect();
     let panels = json["panels"].as_array().expect("panels");
     for p in panels {
         for t in p["targets"].as_array().into_iter().flatten() {
@@ -124,7 +124,7 @@ fn compose_demo_sql_loads() {
 }
 
 #[test]
-fn compose_dockerfile_runs_sluice() {
+fn compose_dockerfile_runs_howdah() {
     let text = std::fs::read_to_string(crate_root().join("Dockerfile")).expect("read Dockerfile");
     let entrypoints: Vec<&str> = text
         .lines()
@@ -133,16 +133,16 @@ fn compose_dockerfile_runs_sluice() {
         .collect();
     assert_eq!(
         entrypoints.last().copied(),
-        Some(r#"ENTRYPOINT ["sluice"]"#),
-        "the Dockerfile's last ENTRYPOINT should run the sluice binary"
+        Some(r#"ENTRYPOINT ["howdah"]"#),
+        "the Dockerfile's last ENTRYPOINT should run the howdah binary"
     );
     assert!(
         text.contains("cargo build --release --locked"),
         "the Dockerfile should build with --locked"
     );
     assert!(
-        text.contains("/usr/local/bin/sluice"),
-        "the Dockerfile should install the sluice binary on PATH"
+        text.contains("/usr/local/bin/howdah"),
+        "the Dockerfile should install the howdah binary on PATH"
     );
 }
 
@@ -153,14 +153,14 @@ fn mariadb_demo_loads_and_copies() {
     let my = crate::support::MyDb::new("demo_maria");
     my.exec(include_str!("../../configs/demo/mariadb.sql"));
     let pg = TestDb::new("demo_maria_dst");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_howdah"))
         .args(["copy", "--source", &my.url(), "--target", &pg.url()])
         .args(["--config", "configs/demo/mariadb.toml", "--jobs", "2"])
         .current_dir(crate_root())
-        .env_remove("SLUICE_SOURCE")
-        .env_remove("SLUICE_TARGET")
+        .env_remove("HOWDAH_SOURCE")
+        .env_remove("HOWDAH_TARGET")
         .output()
-        .expect("run sluice");
+        .expect("run howdah");
     assert!(out.status.success(), "{}", crate::support::describe(&out));
     for (t, n) in [
         ("customers", 20000),
@@ -176,7 +176,7 @@ fn mariadb_demo_loads_and_copies() {
         pg.query("SELECT name FROM from_mariadb.customers WHERE id = 2"),
         "Œdipe 2"
     );
-    assert_eq!(pg.query("SELECT name FROM sluice.jobs"), "mariadb");
+    assert_eq!(pg.query("SELECT name FROM howdah.jobs"), "mariadb");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("view")

@@ -1,27 +1,27 @@
-//! `sluice copy` end to end: real binary, real source and target databases.
+//! `howdah copy` end to end: real binary, real source and target databases.
 
 use std::time::Duration;
 
 use crate::support::{
-    assert_error, assert_same, assert_same_ordered, assert_success, describe, sluice_with, TestDb,
+    assert_error, assert_same, assert_same_ordered, assert_success, describe, howdah_with, TestDb,
 };
 
 /// Generous limit for one copy; the tests aim at well under 20 s.
 const COPY_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// Runs `sluice copy --source <src> --target <dst> <extra...>`.
+/// Runs `howdah copy --source <src> --target <dst> <extra...>`.
 fn copy(src: &TestDb, dst: &TestDb, extra: &[&str]) -> std::process::Output {
     let (src_url, dst_url) = (src.url(), dst.url());
     let mut args = vec!["copy", "--source", &src_url, "--target", &dst_url];
     args.extend_from_slice(extra);
-    sluice_with(&args, &[], COPY_TIMEOUT).0
+    howdah_with(&args, &[], COPY_TIMEOUT).0
 }
 
 /// Runs a copy and panics with the binary's output unless it succeeded.
 #[track_caller]
 fn copy_ok(src: &TestDb, dst: &TestDb, extra: &[&str]) -> std::process::Output {
     let out = copy(src, dst, extra);
-    assert_success(&out, &format!("sluice copy {}", extra.join(" ")));
+    assert_success(&out, &format!("howdah copy {}", extra.join(" ")));
     out
 }
 
@@ -367,7 +367,7 @@ fn table_filters() {
     let src = TestDb::new("filter_src");
     src.exec(include_str!("fixtures/filters.sql"));
     let tables_sql = "SELECT table_schema || '.' || table_name FROM information_schema.tables \
-                      WHERE table_schema NOT IN ('pg_catalog', 'information_schema', 'sluice') ORDER BY 1";
+                      WHERE table_schema NOT IN ('pg_catalog', 'information_schema', 'howdah') ORDER BY 1";
 
     let dst = TestDb::new("filter_dst");
     copy_ok(
@@ -571,17 +571,17 @@ fn source_and_target_from_env() {
             .replacen("postgres@", &format!("postgres:{secret}@"), 1)
     };
     let (src_url, dst_url) = (with_pw(&src), with_pw(&dst));
-    let (out, _) = sluice_with(
+    let (out, _) = howdah_with(
         &["copy"],
         &[
-            ("SLUICE_SOURCE", &src_url),
-            ("SLUICE_TARGET", &dst_url),
+            ("HOWDAH_SOURCE", &src_url),
+            ("HOWDAH_TARGET", &dst_url),
             ("PGPASSWORD", secret),
             ("RUST_LOG", "debug"),
         ],
         COPY_TIMEOUT,
     );
-    assert_success(&out, "sluice copy with SLUICE_SOURCE/SLUICE_TARGET");
+    assert_success(&out, "howdah copy with HOWDAH_SOURCE/HOWDAH_TARGET");
     assert_same(&src, &dst, "SELECT * FROM t");
     let all = format!(
         "{}{}",

@@ -1,13 +1,13 @@
-//! `sluice copy` failures: exit codes, one-line messages, and no password in the output.
+//! `howdah copy` failures: exit codes, one-line messages, and no password in the output.
 
 use std::time::Duration;
 
-use crate::support::{assert_error, describe, pg_base, sluice_with, TestDb};
+use crate::support::{assert_error, describe, howdah_with, pg_base, TestDb};
 
 const TIMEOUT: Duration = Duration::from_secs(60);
 const SENTINEL: &str = "s3cr3t-SENTINEL";
 
-/// Runs `sluice copy --source <source> --target <target> <extra...>` with `env`.
+/// Runs `howdah copy --source <source> --target <target> <extra...>` with `env`.
 fn run(
     source: &str,
     target: &str,
@@ -16,7 +16,7 @@ fn run(
 ) -> (std::process::Output, Duration) {
     let mut args = vec!["copy", "--source", source, "--target", target];
     args.extend_from_slice(extra);
-    sluice_with(&args, env, TIMEOUT)
+    howdah_with(&args, env, TIMEOUT)
 }
 
 /// Panics if `needle` occurs anywhere in stdout or stderr.
@@ -36,7 +36,7 @@ fn assert_not_printed(out: &std::process::Output, needle: &str, what: &str) {
 
 /// A database URL on the local server for a database that does not exist.
 fn missing_db_url(tag: &str) -> (String, String) {
-    let name = format!("sluice_no_such_db_{tag}_{}", std::process::id());
+    let name = format!("howdah_no_such_db_{tag}_{}", std::process::id());
     (format!("{}/{name}?sslmode=disable", pg_base()), name)
 }
 
@@ -45,7 +45,7 @@ struct TempFile(std::path::PathBuf);
 
 impl TempFile {
     fn new(name: &str, contents: &str) -> Self {
-        let path = std::env::temp_dir().join(format!("sluice_test_{}_{name}", std::process::id()));
+        let path = std::env::temp_dir().join(format!("howdah_test_{}_{name}", std::process::id()));
         std::fs::write(&path, contents).expect("write temp file");
         TempFile(path)
     }
@@ -249,7 +249,7 @@ fn config_errors_exit_2() {
     );
 
     let missing =
-        std::env::temp_dir().join(format!("sluice_test_{}_missing.toml", std::process::id()));
+        std::env::temp_dir().join(format!("howdah_test_{}_missing.toml", std::process::id()));
     let missing = missing.to_str().expect("utf-8 temp path");
     let (out, _) = run(&src.url(), &dst.url(), &["--config", missing], &[]);
     let line = assert_error(&out, 2, "missing config file");
@@ -278,7 +278,7 @@ fn usage_errors_exit_2() {
         describe(&out)
     );
 
-    let (out, _) = sluice_with(&["copy", "--source", &src.url()], &[], TIMEOUT);
+    let (out, _) = howdah_with(&["copy", "--source", &src.url()], &[], TIMEOUT);
     assert_eq!(
         out.status.code(),
         Some(2),

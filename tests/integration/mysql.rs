@@ -7,7 +7,7 @@ use std::process::{Command, Output};
 use crate::support::{describe, job_file, MyDb, TestDb};
 
 fn copy(my: &MyDb, pg: &TestDb, extra: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sluice"))
+    Command::new(env!("CARGO_BIN_EXE_howdah"))
         .args([
             "copy",
             "--source",
@@ -18,10 +18,10 @@ fn copy(my: &MyDb, pg: &TestDb, extra: &[&str]) -> Output {
             "2",
         ])
         .args(extra)
-        .env_remove("SLUICE_SOURCE")
-        .env_remove("SLUICE_TARGET")
+        .env_remove("HOWDAH_SOURCE")
+        .env_remove("HOWDAH_TARGET")
         .output()
-        .expect("run sluice")
+        .expect("run howdah")
 }
 
 const TYPES: &str = "
@@ -155,7 +155,7 @@ fn every_mapping_round_trips_with_exact_values() {
         pg.query("SELECT string_agg(enumlabel, ',' ORDER BY enumsortorder) FROM pg_enum WHERE enumtypid = 'types_en'::regtype"),
         "small,medium,large"
     );
-    assert_eq!(pg.query("SELECT count(*) FROM sluice.rejects"), "0");
+    assert_eq!(pg.query("SELECT count(*) FROM howdah.rejects"), "0");
 }
 
 #[test]
@@ -275,7 +275,7 @@ fn bad_values_reject_only_their_rows_and_the_counts_add_up() {
     let source_rows: u64 = my.query("SELECT count(*) FROM bad").parse().unwrap();
     let copied: u64 = pg.query("SELECT count(*) FROM bad").parse().unwrap();
     let rejected: u64 = pg
-        .query("SELECT count(*) FROM sluice.rejects")
+        .query("SELECT count(*) FROM howdah.rejects")
         .parse()
         .unwrap();
     assert_eq!(source_rows, 21);
@@ -285,7 +285,7 @@ fn bad_values_reject_only_their_rows_and_the_counts_add_up() {
         "every source row is copied or rejected"
     );
     let rejects = pg.query(
-        "SELECT key || ' ' || column_name || ' ' || reason FROM sluice.rejects ORDER BY key",
+        "SELECT key || ' ' || column_name || ' ' || reason FROM howdah.rejects ORDER BY key",
     );
     for (key, col, reason) in [
         ("id=21", "e", "'' is not"),
@@ -315,7 +315,7 @@ fn bad_values_reject_only_their_rows_and_the_counts_add_up() {
     );
     // The value is recorded, cut and with NUL shown as \0.
     assert_eq!(
-        pg.query("SELECT value FROM sluice.rejects WHERE key = 'id=8'"),
+        pg.query("SELECT value FROM howdah.rejects WHERE key = 'id=8'"),
         "a\\0b"
     );
     let summary = String::from_utf8_lossy(&out.stdout);
@@ -342,7 +342,7 @@ fn bad_values_reject_only_their_rows_and_the_counts_add_up() {
         "3:1970-01-01:2024-01-02,4:1970-01-01:2024-01-02,5:2024-01-01:1970-01-01"
     );
     assert_eq!(pg2.query("SELECT t FROM bad WHERE id = 8"), "ab");
-    assert_eq!(pg2.query("SELECT count(*) FROM sluice.rejects"), "3");
+    assert_eq!(pg2.query("SELECT count(*) FROM howdah.rejects"), "3");
     let _ = std::fs::remove_file(cfg);
 }
 
@@ -357,7 +357,7 @@ fn resume_after_a_kill_reads_mysql_from_the_last_key() {
     );
     let pg = TestDb::new("myresume_dst");
     let spawn = || {
-        Command::new(env!("CARGO_BIN_EXE_sluice"))
+        Command::new(env!("CARGO_BIN_EXE_howdah"))
             .args(["copy", "--source", &my.url(), "--target", &pg.url()])
             .args([
                 "--jobs",
@@ -367,18 +367,18 @@ fn resume_after_a_kill_reads_mysql_from_the_last_key() {
                 "--commit-rows",
                 "5000",
             ])
-            .env_remove("SLUICE_SOURCE")
-            .env_remove("SLUICE_TARGET")
+            .env_remove("HOWDAH_SOURCE")
+            .env_remove("HOWDAH_TARGET")
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()
-            .expect("spawn sluice")
+            .expect("spawn howdah")
     };
     let mut child = spawn();
     let started = std::time::Instant::now();
     loop {
-        let committed = if pg.query("SELECT to_regclass('sluice.chunks') IS NOT NULL") == "t" {
-            pg.query("SELECT coalesce(sum(rows_done), 0) FROM sluice.chunks")
+        let committed = if pg.query("SELECT to_regclass('howdah.chunks') IS NOT NULL") == "t" {
+            pg.query("SELECT coalesce(sum(rows_done), 0) FROM howdah.chunks")
         } else {
             String::new()
         };
@@ -409,13 +409,13 @@ fn resume_after_a_kill_reads_mysql_from_the_last_key() {
 fn mysql_connection_errors_are_clear_and_keep_the_password() {
     let pg = TestDb::new("myerr_dst");
     let run = |source: &str| {
-        Command::new(env!("CARGO_BIN_EXE_sluice"))
+        Command::new(env!("CARGO_BIN_EXE_howdah"))
             .args(["copy", "--source", source, "--target", &pg.url()])
-            .env_remove("SLUICE_SOURCE")
-            .env_remove("SLUICE_TARGET")
-            .env("RUST_LOG", "sluice=trace")
+            .env_remove("HOWDAH_SOURCE")
+            .env_remove("HOWDAH_TARGET")
+            .env("RUST_LOG", "howdah=trace")
             .output()
-            .expect("run sluice")
+            .expect("run howdah")
     };
     let secret = "my-pw-sentinel-42";
     for (url, code, needle) in [
@@ -430,9 +430,9 @@ fn mysql_connection_errors_are_clear_and_keep_the_password() {
             "cannot connect to source mysql://root@127.0.0.1:1/x",
         ),
         (
-            "mysql://root@127.0.0.1:3306/sluice_test_no_such_db".to_string(),
+            "mysql://root@127.0.0.1:3306/howdah_test_no_such_db".to_string(),
             3,
-            "sluice_test_no_such_db",
+            "howdah_test_no_such_db",
         ),
         (
             format!("mariadb://root:{secret}@127.0.0.1/x?ssl-mode=sometimes"),

@@ -23,14 +23,14 @@ const TABLES: [(&str, u64); 8] = [
 ];
 
 fn copy(my: &MyDb, pg: &TestDb, extra: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sluice"))
+    Command::new(env!("CARGO_BIN_EXE_howdah"))
         .args(["copy", "--source", &my.url(), "--target", &pg.url()])
         .args(extra)
-        .env_remove("SLUICE_SOURCE")
-        .env_remove("SLUICE_TARGET")
+        .env_remove("HOWDAH_SOURCE")
+        .env_remove("HOWDAH_TARGET")
         .env_remove("PGPASSWORD")
         .output()
-        .expect("run sluice")
+        .expect("run howdah")
 }
 
 /// A MariaDB result with `|` between columns, like psql's.
@@ -63,7 +63,7 @@ fn loaded_shop() -> MyDb {
 fn a_shop_database_moves_with_schema_keys_and_sequences() {
     let my = loaded_shop();
     let pg = TestDb::new("myshop");
-    // The brief asked for 500-row chunks; sluice's minimum is 1000, which still cuts customer,
+    // The brief asked for 500-row chunks; howdah's minimum is 1000, which still cuts customer,
     // film_store and rental into several keyset chunks (the composite key included).
     let out = copy(&my, &pg, &["--jobs", "2", "--chunk-rows", "1000"]);
     assert_success(&out, "copying the shop database");

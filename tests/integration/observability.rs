@@ -1,7 +1,7 @@
 //! Metrics, logs and the demo: `/metrics` during a real copy has every documented series with
 //! its type and labels, counters only grow and end at the rows copied; a real Prometheus
 //! scrapes it and answers every query of the Grafana dashboard; JSON logs are JSON; no
-//! password reaches logs, metrics or state; `sluice demo` builds, copies and checks.
+//! password reaches logs, metrics or state; `howdah demo` builds, copies and checks.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{Read, Write};
@@ -41,7 +41,7 @@ fn http_get(port: u16, path: &str) -> Option<String> {
 }
 
 fn copy_with_metrics(src: &TestDb, dst: &TestDb, port: u16, extra: &[&str]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_sluice"))
+    Command::new(env!("CARGO_BIN_EXE_howdah"))
         .args(["copy", "--source", &src.url(), "--target", &dst.url()])
         .args([
             "--jobs",
@@ -53,12 +53,12 @@ fn copy_with_metrics(src: &TestDb, dst: &TestDb, port: u16, extra: &[&str]) -> C
         ])
         .args(["--metrics-addr", &format!("127.0.0.1:{port}")])
         .args(extra)
-        .env_remove("SLUICE_SOURCE")
-        .env_remove("SLUICE_TARGET")
+        .env_remove("HOWDAH_SOURCE")
+        .env_remove("HOWDAH_TARGET")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("spawn sluice")
+        .expect("spawn howdah")
 }
 
 /// One scrape: `# TYPE` of each metric, and samples as (name, labels, value).
@@ -119,7 +119,7 @@ fn metrics_endpoint_serves_every_documented_series() {
     let mut child = copy_with_metrics(&src, &dst, port, &["--metrics-linger-secs", "2"]);
     let mut scrapes = Vec::new();
     let started = Instant::now();
-    while child.try_wait().expect("poll sluice").is_none()
+    while child.try_wait().expect("poll howdah").is_none()
         && started.elapsed() < Duration::from_secs(120)
     {
         if let Some(body) = http_get(port, "/metrics") {
@@ -127,7 +127,7 @@ fn metrics_endpoint_serves_every_documented_series() {
         }
         std::thread::sleep(Duration::from_millis(150));
     }
-    let out = child.wait_with_output().expect("wait for sluice");
+    let out = child.wait_with_output().expect("wait for howdah");
     assert!(out.status.success(), "{}", describe(&out));
     assert_same(&src, &dst, "SELECT * FROM events");
     assert!(
@@ -137,7 +137,7 @@ fn metrics_endpoint_serves_every_documented_series() {
     );
     let last = scrapes.last().expect("a scrape");
 
-    for (name, kind, labels) in sluice::metrics::ALL {
+    for (name, kind, labels) in howdah::metrics::ALL {
         assert_eq!(
             last.types.get(*name).map(String::as_str),
             Some(*kind),
@@ -172,21 +172,21 @@ fn metrics_endpoint_serves_every_documented_series() {
     }
     // At the end, the committed rows are the rows copied, table by table and in all.
     assert_eq!(
-        last.sum("sluice_rows_total", ("stage", "committed")),
+        last.sum("howdah_rows_total", ("stage", "committed")),
         ROWS as f64
     );
     assert_eq!(
         last.samples
             .iter()
-            .find(|(n, l, _)| n == "sluice_rows_total"
+            .find(|(n, l, _)| n == "howdah_rows_total"
                 && l.get("table").map(String::as_str) == Some("public.events")
                 && l.get("stage").map(String::as_str) == Some("committed"))
             .map(|s| s.2),
         Some(1_200_000.0)
     );
-    assert_eq!(last.sum("sluice_tables", ("state", "done")), 3.0);
+    assert_eq!(last.sum("howdah_tables", ("state", "done")), 3.0);
     assert!(
-        last.sum("sluice_chunks", ("state", "done")) >= 12.0,
+        last.sum("howdah_chunks", ("state", "done")) >= 12.0,
         "events is cut into chunks"
     );
 }
@@ -202,7 +202,7 @@ impl Drop for Killed {
 
 fn dashboard_exprs() -> Vec<String> {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("configs/grafana/dashboards/sluice.json");
+        .join("configs/grafana/dashboards/howdah.json");
     let text = std::fs::read_to_string(&path).expect("read the dashboard");
     let json: serde_json::Value = serde_json::from_str(&text).expect("the dashboard is JSON");
     fn walk(v: &serde_json::Value, out: &mut Vec<String>) {
@@ -241,7 +241,7 @@ fn prometheus_scrapes_a_copy_and_every_dashboard_query_answers() {
     let dst = TestDb::new("prom_dst");
     let (metrics_port, prom_port) = (free_port(), free_port());
     let dir = std::env::temp_dir().join(format!(
-        "sluice-test-prom-{}-{prom_port}",
+        "howdah-test-prom-{}-{prom_port}",
         std::process::id()
     ));
     std::fs::create_dir_all(&dir).expect("temp dir");
@@ -249,7 +249,7 @@ fn prometheus_scrapes_a_copy_and_every_dashboard_query_answers() {
     std::fs::write(
         &config,
         format!(
-            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: sluice\n    static_configs:\n      - targets: ['127.0.0.1:{metrics_port}']\n"
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: howdah\n    static_configs:\n      - targets: ['127.0.0.1:{metrics_port}']\n"
         ),
     )
     .expect("write prometheus.yml");
@@ -276,7 +276,7 @@ fn prometheus_scrapes_a_copy_and_every_dashboard_query_answers() {
     }
     let out = copy_with_metrics(&src, &dst, metrics_port, &["--metrics-linger-secs", "6"])
         .wait_with_output()
-        .expect("wait for sluice");
+        .expect("wait for howdah");
     assert!(out.status.success(), "{}", describe(&out));
     let at = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -304,14 +304,14 @@ fn prometheus_scrapes_a_copy_and_every_dashboard_query_answers() {
     // Types as documented, from Prometheus' own view of the scrape.
     let meta_body = http_get(prom_port, "/api/v1/metadata").expect("metadata");
     let meta: serde_json::Value = serde_json::from_str(&meta_body).expect("metadata JSON");
-    for (name, kind, _) in sluice::metrics::ALL {
+    for (name, kind, _) in howdah::metrics::ALL {
         assert_eq!(
             meta["data"][*name][0]["type"], *kind,
             "type of {name} in Prometheus"
         );
     }
     // Prometheus holds the final count: every row copied, committed.
-    let rows = query("sum(sluice_rows_total{stage=\"committed\"})");
+    let rows = query("sum(howdah_rows_total{stage=\"committed\"})");
     let v: f64 = rows["data"]["result"][0]["value"][1]
         .as_str()
         .and_then(|s| s.parse().ok())
@@ -326,7 +326,7 @@ fn json_logs_are_one_object_per_line() {
     let src = TestDb::new("jsonlog_src");
     src.exec("CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t SELECT generate_series(1, 1000);");
     let dst = TestDb::new("jsonlog_dst");
-    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+    let out = Command::new(env!("CARGO_BIN_EXE_howdah"))
         .args([
             "copy",
             "--source",
@@ -336,10 +336,10 @@ fn json_logs_are_one_object_per_line() {
             "--log-format",
             "json",
         ])
-        .env_remove("SLUICE_SOURCE")
-        .env_remove("SLUICE_TARGET")
+        .env_remove("HOWDAH_SOURCE")
+        .env_remove("HOWDAH_TARGET")
         .output()
-        .expect("run sluice");
+        .expect("run howdah");
     assert!(out.status.success(), "{}", describe(&out));
     let err = String::from_utf8_lossy(&out.stderr);
     let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
@@ -366,7 +366,7 @@ fn a_password_reaches_no_log_metric_or_state() {
     dst.exec("CREATE TABLE ok (id int PRIMARY KEY); CREATE TABLE bad (id int PRIMARY KEY, v int CHECK (v < 50));");
     let with_pw = |url: String| url.replacen("postgres@", &format!("postgres:{SENTINEL}@"), 1);
     let port = free_port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_howdah"))
         .args([
             "copy",
             "--source",
@@ -381,13 +381,13 @@ fn a_password_reaches_no_log_metric_or_state() {
             "--metrics-linger-secs",
             "3",
         ])
-        .env("RUST_LOG", "sluice=trace")
-        .env_remove("SLUICE_SOURCE")
-        .env_remove("SLUICE_TARGET")
+        .env("RUST_LOG", "howdah=trace")
+        .env_remove("HOWDAH_SOURCE")
+        .env_remove("HOWDAH_TARGET")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("spawn sluice");
+        .expect("spawn howdah");
     let mut metrics = String::new();
     while child.try_wait().expect("poll").is_none() {
         if let Some(body) = http_get(port, "/metrics") {
@@ -414,19 +414,19 @@ fn a_password_reaches_no_log_metric_or_state() {
         assert!(!text.contains(SENTINEL), "the password is in {what}");
     }
     let state = dst.query(
-        "SELECT concat_ws('|', (SELECT string_agg(j::text, ';') FROM sluice.jobs j), \
-           (SELECT string_agg(c::text, ';') FROM sluice.chunks c), \
-           (SELECT string_agg(w::text, ';') FROM sluice.workers w), \
-           (SELECT string_agg(s::text, ';') FROM sluice.steps s))",
+        "SELECT concat_ws('|', (SELECT string_agg(j::text, ';') FROM howdah.jobs j), \
+           (SELECT string_agg(c::text, ';') FROM howdah.chunks c), \
+           (SELECT string_agg(w::text, ';') FROM howdah.workers w), \
+           (SELECT string_agg(s::text, ';') FROM howdah.steps s))",
     );
     assert!(state.contains("public.bad"), "{state}");
     assert!(
         !state.contains(SENTINEL),
         "the password is in the state tables"
     );
-    let status = Command::new(env!("CARGO_BIN_EXE_sluice"))
+    let status = Command::new(env!("CARGO_BIN_EXE_howdah"))
         .args(["status", "--target", &with_pw(dst.url()), "--json"])
-        .env_remove("SLUICE_TARGET")
+        .env_remove("HOWDAH_TARGET")
         .output()
         .expect("run status");
     assert!(status.status.success(), "{}", describe(&status));
@@ -435,7 +435,7 @@ fn a_password_reaches_no_log_metric_or_state() {
         String::from_utf8_lossy(&status.stdout),
         String::from_utf8_lossy(&status.stderr)
     );
-    assert!(!all.contains(SENTINEL), "the password is in sluice status");
+    assert!(!all.contains(SENTINEL), "the password is in howdah status");
 }
 
 /// Drops the demo's databases when the test ends.
@@ -461,11 +461,11 @@ impl Drop for DemoDbs {
 
 #[test]
 fn demo_builds_copies_and_checks_then_refuses_foreign_databases() {
-    let prefix = format!("sluice_test_demo_{}", std::process::id());
+    let prefix = format!("howdah_test_demo_{}", std::process::id());
     let _cleanup = DemoDbs(prefix.clone());
     let port = free_port();
     let demo = |prefix: &str| {
-        Command::new(env!("CARGO_BIN_EXE_sluice"))
+        Command::new(env!("CARGO_BIN_EXE_howdah"))
             .args([
                 "demo",
                 "--server",
@@ -478,7 +478,7 @@ fn demo_builds_copies_and_checks_then_refuses_foreign_databases() {
                 &format!("127.0.0.1:{port}"),
             ])
             .output()
-            .expect("run sluice demo")
+            .expect("run howdah demo")
     };
     for round in 0..2 {
         let out = demo(&prefix);
@@ -487,7 +487,7 @@ fn demo_builds_copies_and_checks_then_refuses_foreign_databases() {
         for needle in [
             "row counts match on every table",
             "ok   public.orders: 200000 / 200000",
-            "sluice status --target",
+            "howdah status --target",
             &format!("http://127.0.0.1:{port}/metrics"),
         ] {
             assert!(
@@ -498,7 +498,7 @@ fn demo_builds_copies_and_checks_then_refuses_foreign_databases() {
         }
     }
     // A database the demo did not create is never dropped.
-    let prefix2 = format!("sluice_test_demoforeign_{}", std::process::id());
+    let prefix2 = format!("howdah_test_demoforeign_{}", std::process::id());
     let _cleanup2 = DemoDbs(prefix2.clone());
     let out = Command::new("psql")
         .args([
@@ -514,7 +514,7 @@ fn demo_builds_copies_and_checks_then_refuses_foreign_databases() {
     let out = demo(&prefix2);
     assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("was not created by sluice demo"),
+        String::from_utf8_lossy(&out.stderr).contains("was not created by howdah demo"),
         "{}",
         describe(&out)
     );

@@ -1,4 +1,4 @@
-//! `sluice plan` on fixture databases: the plan names the table count, sizes close to the
+//! `howdah plan` on fixture databases: the plan names the table count, sizes close to the
 //! server's own figures, each planted risk (a keyless table, a non-empty target table, zero
 //! dates, an out-of-range id, a lossy boolean), the objects out of scope or created, and the
 //! exact copy command; the JSON matches docs/plan.schema.json; the target is left untouched.
@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::support::{assert_success, describe, sluice_with, MyDb, TestDb};
+use crate::support::{assert_success, describe, howdah_with, MyDb, TestDb};
 
 const SCHEMA: &str = include_str!("../../docs/plan.schema.json");
 
@@ -105,22 +105,22 @@ fn assert_documented_shape(plan: &Value) {
     assert_eq!(errors.len(), 2, "{errors:?}");
 }
 
-/// Runs `sluice plan` twice (Markdown to stdout, JSON to a file); returns both.
+/// Runs `howdah plan` twice (Markdown to stdout, JSON to a file); returns both.
 fn plan(source: &str, target: &str, extra: &[&str]) -> (String, Value) {
     let mut args = vec!["plan", "--source", source, "--target", target];
     args.extend_from_slice(extra);
-    let (out, took) = sluice_with(&args, &[], Duration::from_secs(60));
-    assert_success(&out, "sluice plan (markdown)");
+    let (out, took) = howdah_with(&args, &[], Duration::from_secs(60));
+    assert_success(&out, "howdah plan (markdown)");
     assert!(took < Duration::from_secs(10), "plan took {took:?}");
     let md = String::from_utf8_lossy(&out.stdout).into_owned();
-    let dir = std::env::temp_dir().join(format!("sluice_plan_{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("howdah_plan_{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join(format!("{}.json", target.rsplit('/').next().unwrap_or("x")));
     let file_s = file.display().to_string();
     let mut args = args.clone();
     args.extend_from_slice(&["--format", "json", "--output", &file_s]);
-    let (out, _) = sluice_with(&args, &[], Duration::from_secs(60));
-    assert_success(&out, "sluice plan --format json");
+    let (out, _) = howdah_with(&args, &[], Duration::from_secs(60));
+    assert_success(&out, "howdah plan --format json");
     assert!(
         out.stdout.is_empty(),
         "--output leaves stdout empty\n{}",
@@ -279,11 +279,11 @@ fn postgres_plan_names_sizes_risks_and_the_copy_command() {
         !rollback.contains("existing_t"),
         "a table the copy did not create is not dropped"
     );
-    assert!(rollback.contains("DROP SCHEMA IF EXISTS \"sluice\" CASCADE"));
+    assert!(rollback.contains("DROP SCHEMA IF EXISTS \"howdah\" CASCADE"));
 
     // The exact commands.
     let copy = format!(
-        "sluice copy --source '{}' --target '{}' --jobs 4 --metrics-addr 127.0.0.1:9187",
+        "howdah copy --source '{}' --target '{}' --jobs 4 --metrics-addr 127.0.0.1:9187",
         src.url(),
         dst.url()
     );
@@ -291,7 +291,7 @@ fn postgres_plan_names_sizes_risks_and_the_copy_command() {
     assert_eq!(
         json["execution"]["verify_command"],
         format!(
-            "sluice verify --source '{}' --target '{}'",
+            "howdah verify --source '{}' --target '{}'",
             src.url(),
             dst.url()
         )
@@ -315,7 +315,7 @@ fn postgres_plan_names_sizes_risks_and_the_copy_command() {
         "| warning | keyless_table | public.audit_log |",
         "public.v_recent",
         "customers_touch on public.customers",
-        "configs/grafana/dashboards/sluice.json",
+        "configs/grafana/dashboards/howdah.json",
         copy.as_str(),
     ] {
         assert!(md.contains(want), "the Markdown plan lacks {want:?}:\n{md}");
@@ -323,7 +323,7 @@ fn postgres_plan_names_sizes_risks_and_the_copy_command() {
 
     // Read-only: nothing was created on the target.
     assert_eq!(
-        dst.query("SELECT count(*) FROM pg_namespace WHERE nspname = 'sluice'"),
+        dst.query("SELECT count(*) FROM pg_namespace WHERE nspname = 'howdah'"),
         "0"
     );
     assert_eq!(
@@ -449,7 +449,7 @@ fn mariadb_plan_counts_zero_dates_and_names_what_stays_behind() {
     assert_eq!(
         json["execution"]["copy_command"],
         format!(
-            "sluice copy --source {} --target '{}' --jobs 2 --metrics-addr 127.0.0.1:9187",
+            "howdah copy --source {} --target '{}' --jobs 2 --metrics-addr 127.0.0.1:9187",
             my.url(),
             dst.url()
         )
@@ -470,7 +470,7 @@ fn mariadb_plan_counts_zero_dates_and_names_what_stays_behind() {
         );
     }
     assert_eq!(
-        dst.query("SELECT count(*) FROM pg_namespace WHERE nspname = 'sluice'"),
+        dst.query("SELECT count(*) FROM pg_namespace WHERE nspname = 'howdah'"),
         "0"
     );
     assert_eq!(

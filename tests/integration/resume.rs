@@ -27,7 +27,7 @@ fn spawn(src: &TestDb, dst: &TestDb, extra: &[&str]) -> Child {
 }
 
 fn spawn_jobs(src: &TestDb, dst: &TestDb, jobs: &str, extra: &[&str]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_sluice"))
+    Command::new(env!("CARGO_BIN_EXE_howdah"))
         .args([
             "copy",
             "--source",
@@ -41,16 +41,16 @@ fn spawn_jobs(src: &TestDb, dst: &TestDb, jobs: &str, extra: &[&str]) -> Child {
         ])
         .args(["--chunk-rows", "60000"])
         .args(extra)
-        .env_remove("SLUICE_SOURCE")
-        .env_remove("SLUICE_TARGET")
+        .env_remove("HOWDAH_SOURCE")
+        .env_remove("HOWDAH_TARGET")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("spawn sluice")
+        .expect("spawn howdah")
 }
 
 fn finish(child: Child) -> std::process::Output {
-    child.wait_with_output().expect("wait for sluice")
+    child.wait_with_output().expect("wait for howdah")
 }
 
 /// A small deterministic generator, so a failing sequence of kill points can be replayed.
@@ -81,7 +81,7 @@ fn kill_nine_at_seeded_moments_then_resume() {
     let src = TestDb::new("resume_src");
     src.exec(SETUP);
     let dst = TestDb::new("resume_dst");
-    let seed = std::env::var("SLUICE_KILL_SEED")
+    let seed = std::env::var("HOWDAH_KILL_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(20261125u64);
@@ -96,13 +96,13 @@ fn kill_nine_at_seeded_moments_then_resume() {
         let mut child = spawn(&src, &dst, &[]);
         let started = Instant::now();
         while started.elapsed() < delay {
-            if child.try_wait().expect("poll sluice").is_some() {
+            if child.try_wait().expect("poll howdah").is_some() {
                 break;
             }
             std::thread::sleep(Duration::from_millis(10));
         }
-        if child.try_wait().expect("poll sluice").is_none() {
-            child.kill().expect("kill -9 sluice");
+        if child.try_wait().expect("poll howdah").is_none() {
+            child.kill().expect("kill -9 howdah");
             kills += 1;
         }
         let out = finish(child);
@@ -112,7 +112,7 @@ fn kill_nine_at_seeded_moments_then_resume() {
         }
         assert!(
             out.status.code().is_none(),
-            "seed {seed}, attempt {attempt}: sluice failed instead of being killed\n{}",
+            "seed {seed}, attempt {attempt}: howdah failed instead of being killed\n{}",
             describe(&out)
         );
     }
@@ -195,7 +195,7 @@ fn changed_config_is_refused_and_finished_job_is_reported() {
     // An unfinished job (killed early) refuses other settings and names what changed.
     let mut child = spawn(&src, &dst, &["--tables", "public.orders"]);
     wait_for_copy(&dst, &mut child);
-    child.kill().expect("kill -9 sluice");
+    child.kill().expect("kill -9 howdah");
     let _ = finish(child);
     let out = finish(spawn(
         &src,
@@ -249,6 +249,55 @@ fn changed_config_is_refused_and_finished_job_is_reported() {
     assert_same(&src, &dst, "SELECT * FROM tags");
 }
 
+#[test]
+fn state_of_an_earlier_version_is_found_not_ignored() {
+    // An earlier version kept its state in a schema of another name. Found by the tables'
+    // shape, so any name works here; the copy and status must say so and how to carry on,
+    // never start a second, empty state beside it.
+    let src = TestDb::new("legacy_src");
+    src.exec(SETUP);
+    let dst = TestDb::new("legacy_dst");
+    let job =
+        crate::support::job_file("legacy_state", "[copy]\nstate_schema = \"copy_state_v1\"\n");
+    let out = finish(spawn(
+        &src,
+        &dst,
+        &["--tables", "public.tags", "--config", &job],
+    ));
+    assert!(out.status.success(), "{}", describe(&out));
+
+    let status = Command::new(env!("CARGO_BIN_EXE_howdah"))
+        .args(["status", "--target", &dst.url()])
+        .env_remove("HOWDAH_TARGET")
+        .output()
+        .expect("run howdah status");
+    let line = crate::support::assert_error(&status, 2, "status next to an old state schema");
+    assert!(
+        line.contains("\"copy_state_v1\"")
+            && line.contains("ALTER SCHEMA \"copy_state_v1\" RENAME TO \"howdah\""),
+        "{line}"
+    );
+    let out = finish(spawn(&src, &dst, &["--tables", "public.tags"]));
+    let line = crate::support::assert_error(&out, 2, "copy next to an old state schema");
+    assert!(line.contains("ALTER SCHEMA"), "{line}");
+    assert_eq!(
+        dst.query("SELECT count(*) FROM pg_namespace WHERE nspname = 'howdah'"),
+        "0",
+        "no second state schema is created"
+    );
+
+    // After the rename the job is found where this version looks for it.
+    dst.exec("ALTER SCHEMA copy_state_v1 RENAME TO howdah");
+    assert_eq!(status_json(&dst)[0]["phase"], "done");
+    let out = finish(spawn(&src, &dst, &["--tables", "public.tags"]));
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("already finished"),
+        "{}",
+        describe(&out)
+    );
+}
+
 /// Waits until rows are flowing into the target (the job's state exists by then).
 fn wait_for_copy(dst: &TestDb, child: &mut Child) {
     let started = Instant::now();
@@ -257,7 +306,7 @@ fn wait_for_copy(dst: &TestDb, child: &mut Child) {
             "SELECT count(*) FROM pg_stat_activity WHERE datname = '{}' AND query LIKE 'COPY%' AND state = 'active'",
             dst.name
         ));
-        if copying != "0" || child.try_wait().expect("poll sluice").is_some() {
+        if copying != "0" || child.try_wait().expect("poll howdah").is_some() {
             return;
         }
         std::thread::sleep(Duration::from_millis(20));
@@ -265,16 +314,16 @@ fn wait_for_copy(dst: &TestDb, child: &mut Child) {
 }
 
 fn status_json(dst: &TestDb) -> serde_json::Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+    let out = Command::new(env!("CARGO_BIN_EXE_howdah"))
         .args([
             "status",
             "--target",
             &dst.url().replace("postgres@", "postgres:SENTINEL-pw@"),
             "--json",
         ])
-        .env_remove("SLUICE_TARGET")
+        .env_remove("HOWDAH_TARGET")
         .output()
-        .expect("run sluice status");
+        .expect("run howdah status");
     assert!(out.status.success(), "{}", describe(&out));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(!text.contains("SENTINEL"), "status printed the password");
@@ -289,7 +338,7 @@ fn status_reports_an_interrupted_and_a_finished_job() {
     let mut child = spawn(&src, &dst, &[]);
     wait_for_copy(&dst, &mut child);
     std::thread::sleep(Duration::from_millis(150));
-    child.kill().expect("kill -9 sluice");
+    child.kill().expect("kill -9 howdah");
     let _ = finish(child);
     let jobs = status_json(&dst);
     let job = &jobs[0];
@@ -315,11 +364,11 @@ fn status_reports_an_interrupted_and_a_finished_job() {
     let jobs = status_json(&dst);
     assert_eq!(jobs[0]["phase"], "done");
     assert_eq!(jobs[0]["rows"].as_i64(), Some(1_670_000), "{}", jobs[0]);
-    let text = Command::new(env!("CARGO_BIN_EXE_sluice"))
+    let text = Command::new(env!("CARGO_BIN_EXE_howdah"))
         .args(["status", "--target", &dst.url(), "--job", "nope"])
-        .env_remove("SLUICE_TARGET")
+        .env_remove("HOWDAH_TARGET")
         .output()
-        .expect("run sluice status");
+        .expect("run howdah status");
     assert_eq!(text.status.code(), Some(2));
     assert!(
         String::from_utf8_lossy(&text.stderr).contains("no job named \"nope\""),
@@ -350,7 +399,7 @@ fn terminated_connections_are_retried() {
         let n: usize = src
             .query(&format!(
                 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
-                 WHERE application_name LIKE 'sluice/default/%' AND query LIKE 'COPY%' \
+                 WHERE application_name LIKE 'howdah/default/%' AND query LIKE 'COPY%' \
                  AND datname IN ('{}', '{}') AND state = 'active'",
                 src.name, dst.name
             ))
@@ -415,11 +464,11 @@ fn permanent_failure_lets_other_tables_finish_then_resumes() {
         "0",
         "the failed chunk rolled back"
     );
-    let status = Command::new(env!("CARGO_BIN_EXE_sluice"))
+    let status = Command::new(env!("CARGO_BIN_EXE_howdah"))
         .args(["status", "--target", &dst.url()])
-        .env_remove("SLUICE_TARGET")
+        .env_remove("HOWDAH_TARGET")
         .output()
-        .expect("run sluice status");
+        .expect("run howdah status");
     let text = String::from_utf8_lossy(&status.stdout);
     assert!(
         text.contains("small_v") && text.contains("not finished"),
@@ -454,7 +503,7 @@ fn network_cuts_are_retried() {
             proxy.port, db.name
         )
     };
-    let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+    let child = Command::new(env!("CARGO_BIN_EXE_howdah"))
         .args([
             "copy",
             "--source",
@@ -467,12 +516,12 @@ fn network_cuts_are_retried() {
             "5000",
         ])
         .args(["--chunk-rows", "60000"])
-        .env_remove("SLUICE_SOURCE")
-        .env_remove("SLUICE_TARGET")
+        .env_remove("HOWDAH_SOURCE")
+        .env_remove("HOWDAH_TARGET")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("spawn sluice");
+        .expect("spawn howdah");
     let cuts = proxy.cut_during_copy(&dst, 3, Duration::from_secs(10));
     let out = finish(child);
     assert!(cuts > 0, "no cut happened during a COPY");

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use crate::support::{
-    assert_error, assert_same, assert_success, describe, pg_base, sluice_with, TestDb,
+    assert_error, assert_same, assert_success, describe, howdah_with, pg_base, TestDb,
 };
 
 const TIMEOUT: Duration = Duration::from_secs(120);
@@ -12,7 +12,7 @@ fn copy_as(src_url: &str, dst: &TestDb, extra: &[&str]) -> std::process::Output 
     let dst_url = dst.url();
     let mut args = vec!["copy", "--source", src_url, "--target", &dst_url];
     args.extend_from_slice(extra);
-    sluice_with(&args, &[], TIMEOUT).0
+    howdah_with(&args, &[], TIMEOUT).0
 }
 
 /// `--schema recreate` must not drop target objects that were not selected (CASCADE would).
@@ -53,7 +53,7 @@ fn recreate_refuses_to_drop_unselected_dependents() {
 #[test]
 fn row_level_security_fails_loudly() {
     let src = TestDb::new("safe_rls_src");
-    let role = format!("sluice_test_rls_{}", std::process::id());
+    let role = format!("howdah_test_rls_{}", std::process::id());
     src.exec(&format!(
         "DROP ROLE IF EXISTS {role}; CREATE ROLE {role} LOGIN;
          CREATE TABLE secrets (id int PRIMARY KEY, owner text);
@@ -162,8 +162,8 @@ fn existing_schema_load_does_not_fire_target_triggers() {
 fn owners_and_grants_when_asked() {
     let pid = std::process::id();
     let (owner, reader) = (
-        format!("sluice_test_own_{pid}"),
-        format!("sluice_test_rd_{pid}"),
+        format!("howdah_test_own_{pid}"),
+        format!("howdah_test_rd_{pid}"),
     );
     let src = TestDb::new("safe_own_src");
     src.exec(&format!(

@@ -1,12 +1,12 @@
 //! Schema round trip: introspect a rich source schema, render its DDL, apply it to an empty
 //! target, and compare both schemas as `pg_dump --schema-only` sees them.
 
-use sluice::catalog::postgres::{load, sequence_values, table_has_rows, target_facts};
-use sluice::catalog::QualifiedName;
-use sluice::schema::ddl::{
+use howdah::catalog::postgres::{load, sequence_values, table_has_rows, target_facts};
+use howdah::catalog::QualifiedName;
+use howdah::schema::ddl::{
     drop_for_recreate, final_steps, pre_data, setval, table_post_data, DdlOptions,
 };
-use sluice::schema::Step;
+use howdah::schema::Step;
 use tokio_postgres::{Client, NoTls};
 
 use crate::support::TestDb;
@@ -162,7 +162,7 @@ async fn copy_schema(src: &Client, dst: &Client) {
     let facts = target_facts(dst).await.unwrap();
     apply(dst, &pre_data(&cat, &facts, &DdlOptions::default())).await;
     for t in &cat.tables {
-        apply(dst, &sluice::schema::serial(table_post_data(t))).await;
+        apply(dst, &howdah::schema::serial(table_post_data(t))).await;
     }
     apply(dst, &final_steps(&cat)).await;
     let values = sequence_values(src, &cat.sequences).await.unwrap();

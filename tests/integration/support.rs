@@ -5,14 +5,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
-/// Base URL of the local PostgreSQL server (override with SLUICE_TEST_PG).
+/// Base URL of the local PostgreSQL server (override with HOWDAH_TEST_PG).
 pub fn pg_base() -> String {
-    std::env::var("SLUICE_TEST_PG").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+    std::env::var("HOWDAH_TEST_PG").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
 }
 
 /// A database created for one test and dropped when the value is dropped.
 pub struct TestDb {
-    /// Database name, `sluice_test_<tag>_<pid>_<n>`.
+    /// Database name, `howdah_test_<tag>_<pid>_<n>`.
     pub name: String,
 }
 
@@ -20,7 +20,7 @@ impl TestDb {
     /// Creates a fresh, empty PostgreSQL database.
     pub fn new(tag: &str) -> Self {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let name = format!("sluice_test_{}_{}_{}", tag, std::process::id(), n);
+        let name = format!("howdah_test_{}_{}_{}", tag, std::process::id(), n);
         psql_admin(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
         psql_admin(&format!("CREATE DATABASE {name}"));
         TestDb { name }
@@ -119,10 +119,10 @@ pub fn assert_same(src: &TestDb, dst: &TestDb, sql: &str) {
     assert!(a == b, "rows differ for {sql}");
 }
 
-/// Runs the real `sluice` binary with extra environment variables (SLUICE_* and PGPASSWORD
+/// Runs the real `howdah` binary with extra environment variables (HOWDAH_* and PGPASSWORD
 /// are cleared first, then `env` is applied), killing it after `timeout`.
 /// Returns the output and the wall-clock time the run took.
-pub fn sluice_with(
+pub fn howdah_with(
     args: &[&str],
     env: &[(&str, &str)],
     timeout: std::time::Duration,
@@ -130,10 +130,10 @@ pub fn sluice_with(
     use std::io::Read;
     use std::process::Stdio;
     let started = std::time::Instant::now();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sluice"));
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_howdah"));
     cmd.args(args)
-        .env_remove("SLUICE_SOURCE")
-        .env_remove("SLUICE_TARGET")
+        .env_remove("HOWDAH_SOURCE")
+        .env_remove("HOWDAH_TARGET")
         .env_remove("PGPASSWORD")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -141,7 +141,7 @@ pub fn sluice_with(
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let mut child = cmd.spawn().expect("spawn sluice");
+    let mut child = cmd.spawn().expect("spawn howdah");
     let mut out_pipe = child.stdout.take().expect("stdout pipe");
     let mut err_pipe = child.stderr.take().expect("stderr pipe");
     let out_reader = std::thread::spawn(move || {
@@ -156,13 +156,13 @@ pub fn sluice_with(
     });
     let mut timed_out = false;
     let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for sluice") {
+        if let Some(status) = child.try_wait().expect("wait for howdah") {
             break status;
         }
         if started.elapsed() > timeout {
             timed_out = true;
             let _ = child.kill();
-            break child.wait().expect("wait for killed sluice");
+            break child.wait().expect("wait for killed howdah");
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
     };
@@ -171,7 +171,7 @@ pub fn sluice_with(
     let mut stderr = err_reader.join().expect("stderr reader");
     if timed_out {
         stderr.extend_from_slice(
-            format!("\n[test harness: sluice killed after {timeout:?} timeout]\n").as_bytes(),
+            format!("\n[test harness: howdah killed after {timeout:?} timeout]\n").as_bytes(),
         );
     }
     (
@@ -210,7 +210,7 @@ pub fn describe(out: &Output) -> String {
 pub fn assert_success(out: &Output, what: &str) {
     assert!(
         out.status.success(),
-        "{what}: sluice failed\n{}",
+        "{what}: howdah failed\n{}",
         describe(out)
     );
 }
@@ -282,21 +282,21 @@ pub fn assert_same_ordered(src: &TestDb, dst: &TestDb, sql: &str) {
 }
 
 /// A MariaDB/MySQL database created for one test and dropped when the value is dropped
-/// (local server, user root without password; override with SLUICE_TEST_MYSQL_HOST).
+/// (local server, user root without password; override with HOWDAH_TEST_MYSQL_HOST).
 pub struct MyDb {
-    /// Database name, `sluice_test_<tag>_<pid>_<n>`.
+    /// Database name, `howdah_test_<tag>_<pid>_<n>`.
     pub name: String,
 }
 
 fn my_host() -> String {
-    std::env::var("SLUICE_TEST_MYSQL_HOST").unwrap_or_else(|_| "127.0.0.1".into())
+    std::env::var("HOWDAH_TEST_MYSQL_HOST").unwrap_or_else(|_| "127.0.0.1".into())
 }
 
 impl MyDb {
     /// Creates a fresh, empty database.
     pub fn new(tag: &str) -> Self {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let name = format!("sluice_test_{}_{}_{}", tag, std::process::id(), n);
+        let name = format!("howdah_test_{}_{}_{}", tag, std::process::id(), n);
         mariadb(
             None,
             &format!(
@@ -355,7 +355,7 @@ fn mariadb(db: Option<&str>, sql: &str) -> String {
 
 /// Writes a job file for one test (named after the test process and `name`); returns its path.
 pub fn job_file(name: &str, text: &str) -> String {
-    let path = std::env::temp_dir().join(format!("sluice-test-{}-{name}.toml", std::process::id()));
+    let path = std::env::temp_dir().join(format!("howdah-test-{}-{name}.toml", std::process::id()));
     std::fs::write(&path, text).expect("write the job file");
     path.display().to_string()
 }

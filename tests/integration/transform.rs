@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::support::{assert_error, assert_success, describe, job_file, MyDb, TestDb};
 
 fn copy(source: &str, dst: &TestDb, config: &str, extra: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sluice"))
+    Command::new(env!("CARGO_BIN_EXE_howdah"))
         .args([
             "copy",
             "--source",
@@ -20,10 +20,10 @@ fn copy(source: &str, dst: &TestDb, config: &str, extra: &[&str]) -> Output {
             config,
         ])
         .args(extra)
-        .env_remove("SLUICE_SOURCE")
-        .env_remove("SLUICE_TARGET")
+        .env_remove("HOWDAH_SOURCE")
+        .env_remove("HOWDAH_TARGET")
         .output()
-        .expect("run sluice")
+        .expect("run howdah")
 }
 
 const ORDERS: &str = "
@@ -162,13 +162,13 @@ fn mappings_rename_cast_default_and_clean_every_row() {
         .parse()
         .unwrap();
     let rejected: u64 = dst
-        .query("SELECT count(*) FROM sluice.rejects WHERE table_name = 'sales.orders_v2'")
+        .query("SELECT count(*) FROM howdah.rejects WHERE table_name = 'sales.orders_v2'")
         .parse()
         .unwrap();
     assert_eq!(loaded + rejected, 900);
     assert_eq!(rejected, (1..=900).filter(|i| i % 7 == 0).count() as u64);
     let r =
-        dst.query("SELECT key, column_name, value, reason FROM sluice.rejects WHERE key = 'id=7'");
+        dst.query("SELECT key, column_name, value, reason FROM howdah.rejects WHERE key = 'id=7'");
     assert_eq!(
         r,
         "id=7|qty|bad|invalid input syntax for type integer: \"bad\""
@@ -220,7 +220,7 @@ type = "smallint"
         "1|10|10|10|5\n2||-1||6\n4||42|4|8"
     );
     assert_eq!(
-        dst.query("SELECT key, column_name, value FROM sluice.rejects"),
+        dst.query("SELECT key, column_name, value FROM howdah.rejects"),
         "id=3|d|w"
     );
 }
@@ -285,7 +285,7 @@ fn dry_run_shows_every_column_and_writes_nothing() {
     }
     assert!(!stdout.contains("secret"), "{stdout}");
     assert_eq!(
-        dst.query("SELECT count(*) FROM pg_namespace WHERE nspname IN ('sluice', 'sales')"),
+        dst.query("SELECT count(*) FROM pg_namespace WHERE nspname IN ('howdah', 'sales')"),
         "0",
         "a dry run writes nothing"
     );
@@ -382,7 +382,7 @@ fn max_rejects_stops_the_copy_and_rejects_file_lists_them() {
     // A 20% limit lets it finish; the rejects file holds every rejected row once.
     let dst2 = TestDb::new("maxrej_dst2");
     let file =
-        std::env::temp_dir().join(format!("sluice-test-{}-rejects.jsonl", std::process::id()));
+        std::env::temp_dir().join(format!("howdah-test-{}-rejects.jsonl", std::process::id()));
     let out = copy(
         &src.url(),
         &dst2,
@@ -437,7 +437,7 @@ fn mapped_copy_survives_network_cuts_without_loss_or_duplicate_rejects() {
             proxy.port, db.name
         )
     };
-    let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+    let child = Command::new(env!("CARGO_BIN_EXE_howdah"))
         .args([
             "copy",
             "--source",
@@ -455,21 +455,21 @@ fn mapped_copy_survives_network_cuts_without_loss_or_duplicate_rejects() {
             "--chunk-rows",
             "100000",
         ])
-        .env_remove("SLUICE_SOURCE")
-        .env_remove("SLUICE_TARGET")
+        .env_remove("HOWDAH_SOURCE")
+        .env_remove("HOWDAH_TARGET")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("spawn sluice");
+        .expect("spawn howdah");
     proxy.cut_during_copy(&dst, 2, Duration::from_secs(20));
-    let out = child.wait_with_output().expect("wait for sluice");
+    let out = child.wait_with_output().expect("wait for howdah");
     assert_success(&out, "mapped copy through cuts");
     assert_eq!(
         dst.query("SELECT count(*), count(DISTINCT id), sum(v) FROM t"),
         src.query("SELECT count(*), count(DISTINCT id), sum(v::int) FROM t WHERE v <> 'bad'")
     );
     assert_eq!(
-        dst.query("SELECT count(*), count(DISTINCT key) FROM sluice.rejects"),
+        dst.query("SELECT count(*), count(DISTINCT key) FROM howdah.rejects"),
         "300|300",
         "every bad row rejected exactly once"
     );
@@ -570,7 +570,7 @@ fn an_existing_narrower_target_column_is_refused_then_cast_with_rejects() {
     );
     let dst = TestDb::new("narrow_dst");
     dst.exec("CREATE TABLE m (id int PRIMARY KEY, v numeric(6,2))");
-    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+    let out = Command::new(env!("CARGO_BIN_EXE_howdah"))
         .args([
             "copy",
             "--source",
@@ -580,10 +580,10 @@ fn an_existing_narrower_target_column_is_refused_then_cast_with_rejects() {
             "--schema",
             "existing",
         ])
-        .env_remove("SLUICE_SOURCE")
-        .env_remove("SLUICE_TARGET")
+        .env_remove("HOWDAH_SOURCE")
+        .env_remove("HOWDAH_TARGET")
         .output()
-        .expect("run sluice");
+        .expect("run howdah");
     let msg = assert_error(&out, 2, "a narrower existing column");
     assert!(
         msg.contains("public.m.v is numeric(6,2) on the target but numeric(12,4) from the source"),
@@ -599,7 +599,7 @@ fn an_existing_narrower_target_column_is_refused_then_cast_with_rejects() {
     assert_success(&out, "copy with the target's type");
     assert_eq!(dst.query("SELECT id, v FROM m ORDER BY id"), "1|1.23\n3|");
     assert_eq!(
-        dst.query("SELECT key, column_name, value FROM sluice.rejects"),
+        dst.query("SELECT key, column_name, value FROM howdah.rejects"),
         "id=2|v|12345678.9000"
     );
 }
@@ -640,7 +640,7 @@ zone = "Asia/Tokyo"
         "1|f|2020-01-01|2020-06-01 03:00:00"
     );
     assert_eq!(
-        dst.query("SELECT key, column_name FROM sluice.rejects"),
+        dst.query("SELECT key, column_name FROM howdah.rejects"),
         "id=2|at",
         "a timestamp at the end of the range is one rejected row, not a failed table"
     );

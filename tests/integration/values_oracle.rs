@@ -1,11 +1,11 @@
-//! PostgreSQL as the oracle for sluice's single-value encoders: every value is loaded with
+//! PostgreSQL as the oracle for howdah's single-value encoders: every value is loaded with
 //! binary COPY and read back as text (and, where the type has a send function, as the binary
 //! form PostgreSQL stores), then compared with the exact expected rendering.
 
 use bytes::Bytes;
 use futures_util::SinkExt;
-use sluice::pgcopy::encode;
-use sluice::pgcopy::values::*;
+use howdah::pgcopy::encode;
+use howdah::pgcopy::values::*;
 use tokio_postgres::{Client, NoTls};
 
 use crate::support::TestDb;

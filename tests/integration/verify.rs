@@ -1,4 +1,4 @@
-//! `sluice verify` against the real servers: equal copies pass; a changed value, a missing
+//! `howdah verify` against the real servers: equal copies pass; a changed value, a missing
 //! row, an extra row, NULL against an empty string and a timestamp off by a microsecond are
 //! each found and located by key, for in-server checksums (PostgreSQL), streamed checks
 //! (mapped tables) and MySQL sources.
@@ -7,20 +7,20 @@ use std::process::{Command, Output};
 
 use crate::support::{assert_success, describe, job_file, MyDb, TestDb};
 
-fn sluice(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sluice"))
+fn howdah(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_howdah"))
         .args(args)
-        .env_remove("SLUICE_SOURCE")
-        .env_remove("SLUICE_TARGET")
+        .env_remove("HOWDAH_SOURCE")
+        .env_remove("HOWDAH_TARGET")
         .output()
-        .expect("run sluice")
+        .expect("run howdah")
 }
 
 fn verify(src: &str, dst: &TestDb, extra: &[&str]) -> (i32, serde_json::Value, Output) {
     let url = dst.url();
     let mut args = vec!["verify", "--source", src, "--target", &url, "--json"];
     args.extend_from_slice(extra);
-    let out = sluice(&args);
+    let out = howdah(&args);
     let json = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
     (out.status.code().unwrap_or(-1), json, out)
 }
@@ -58,7 +58,7 @@ fn equal_copies_pass_and_planted_differences_are_located_by_key() {
     let src = TestDb::new("ver_src");
     src.exec(SETUP);
     let dst = TestDb::new("ver_dst");
-    let out = sluice(&["copy", "--source", &src.url(), "--target", &dst.url(), "-q"]);
+    let out = howdah(&["copy", "--source", &src.url(), "--target", &dst.url(), "-q"]);
     assert_success(&out, "copy");
 
     let (code, report, out) = verify(&src.url(), &dst, &["--chunk-rows", "10000"]);
@@ -102,7 +102,7 @@ fn equal_copies_pass_and_planted_differences_are_located_by_key() {
     );
 
     // The text report names the same.
-    let out = sluice(&[
+    let out = howdah(&[
         "verify",
         "--source",
         &src.url(),
@@ -177,7 +177,7 @@ name = "qty"
 type = "integer"
 "#,
     );
-    let out = sluice(&[
+    let out = howdah(&[
         "copy",
         "--source",
         &src.url(),
@@ -219,7 +219,7 @@ fn mysql_sources_verify_against_their_postgresql_copy() {
          INSERT INTO log VALUES ('2024-01-01 00:00:00', 'a'), ('2024-01-01 00:00:00', 'a');",
     );
     let dst = TestDb::new("ver_my_dst");
-    let out = sluice(&["copy", "--source", &my.url(), "--target", &dst.url(), "-q"]);
+    let out = howdah(&["copy", "--source", &my.url(), "--target", &dst.url(), "-q"]);
     assert_success(&out, "MySQL copy");
     let (code, report, out) = verify(&my.url(), &dst, &[]);
     assert_eq!(code, 0, "{}", describe(&out));
@@ -250,7 +250,7 @@ fn mysql_binary_and_case_insensitive_text_keys_copy_and_verify_every_row() {
            FROM seq_1_to_3000;",
     );
     let dst = TestDb::new("ver_keys_dst");
-    let out = sluice(&[
+    let out = howdah(&[
         "copy",
         "--source",
         &my.url(),

@@ -1,4 +1,4 @@
-//! Several `sluice copy` processes on one job: they share the chunks and finish together; a
+//! Several `howdah copy` processes on one job: they share the chunks and finish together; a
 //! killed worker's chunk is taken over at once, a stalled one's when its lease runs out.
 
 use std::process::{Child, Command, Output, Stdio};
@@ -21,7 +21,7 @@ const SETUP: &str = "
 const TABLES: [&str; 4] = ["big", "pairs", "log", "refs"];
 
 fn worker(src: &TestDb, dst: &TestDb, extra: &[&str]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_sluice"))
+    Command::new(env!("CARGO_BIN_EXE_howdah"))
         .args(["copy", "--source", &src.url(), "--target", &dst.url()])
         .args([
             "--jobs",
@@ -32,16 +32,16 @@ fn worker(src: &TestDb, dst: &TestDb, extra: &[&str]) -> Child {
             "5000",
         ])
         .args(extra)
-        .env_remove("SLUICE_SOURCE")
-        .env_remove("SLUICE_TARGET")
+        .env_remove("HOWDAH_SOURCE")
+        .env_remove("HOWDAH_TARGET")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("spawn sluice")
+        .expect("spawn howdah")
 }
 
 fn finish(child: Child) -> Output {
-    child.wait_with_output().expect("wait for sluice")
+    child.wait_with_output().expect("wait for howdah")
 }
 
 fn assert_copied(src: &TestDb, dst: &TestDb) {
@@ -63,12 +63,12 @@ fn assert_copied(src: &TestDb, dst: &TestDb) {
 fn wait_for_running_chunk(dst: &TestDb, child: &mut Child) {
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(60) {
-        if child.try_wait().expect("poll sluice").is_some() {
+        if child.try_wait().expect("poll howdah").is_some() {
             panic!("the worker ended before any chunk was caught running");
         }
-        if dst.query("SELECT to_regclass('sluice.chunks') IS NOT NULL") == "t"
+        if dst.query("SELECT to_regclass('howdah.chunks') IS NOT NULL") == "t"
             && dst.query(
-                "SELECT count(*) FROM sluice.chunks WHERE status = 'running' AND rows_done > 0",
+                "SELECT count(*) FROM howdah.chunks WHERE status = 'running' AND rows_done > 0",
             ) != "0"
         {
             return;
@@ -84,7 +84,7 @@ fn left_running(dst: &TestDb) -> Option<String> {
     // A COMMIT already on its way to the server still lands.
     std::thread::sleep(Duration::from_millis(300));
     let row = dst.query(
-        "SELECT table_no || '|' || chunk_no || '|' || rows_done FROM sluice.chunks \
+        "SELECT table_no || '|' || chunk_no || '|' || rows_done FROM howdah.chunks \
          WHERE status = 'running' AND owner = 1 ORDER BY rows_done DESC LIMIT 1",
     );
     (!row.is_empty()).then_some(row)
@@ -103,12 +103,12 @@ fn two_and_three_workers_share_a_job() {
         }
         assert_copied(&src, &dst);
         let owners =
-            dst.query("SELECT count(DISTINCT owner) FROM sluice.chunks WHERE status = 'done'");
+            dst.query("SELECT count(DISTINCT owner) FROM howdah.chunks WHERE status = 'done'");
         assert_eq!(
             owners,
             n.to_string(),
             "each of the {n} workers copied some chunks: {}",
-            dst.query("SELECT owner, count(*) FROM sluice.chunks GROUP BY owner")
+            dst.query("SELECT owner, count(*) FROM howdah.chunks GROUP BY owner")
         );
         for out in &outs {
             let stdout = String::from_utf8_lossy(&out.stdout);
@@ -120,16 +120,16 @@ fn two_and_three_workers_share_a_job() {
         }
         // Every step ran once: each is recorded once, and nothing failed.
         assert_eq!(
-            dst.query("SELECT count(*) FROM sluice.chunks WHERE status <> 'done'"),
+            dst.query("SELECT count(*) FROM howdah.chunks WHERE status <> 'done'"),
             "0"
         );
-        assert_eq!(dst.query("SELECT phase FROM sluice.jobs"), "done");
+        assert_eq!(dst.query("SELECT phase FROM howdah.jobs"), "done");
         // The status report lists the workers, all gone now.
-        let status = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        let status = Command::new(env!("CARGO_BIN_EXE_howdah"))
             .args(["status", "--target", &dst.url(), "--json"])
-            .env_remove("SLUICE_TARGET")
+            .env_remove("HOWDAH_TARGET")
             .output()
-            .expect("run sluice status");
+            .expect("run howdah status");
         let text = String::from_utf8_lossy(&status.stdout);
         assert_eq!(
             text.matches("\"alive\": false").count(),
@@ -171,7 +171,7 @@ fn a_killed_workers_chunk_is_taken_over_at_once() {
         );
         assert_copied(&src, &dst);
         let row = dst.query(&format!(
-            "SELECT owner, claims, status, rows_done >= {committed} FROM sluice.chunks \
+            "SELECT owner, claims, status, rows_done >= {committed} FROM howdah.chunks \
              WHERE table_no = {table} AND chunk_no = {chunk}"
         ));
         assert_eq!(
@@ -218,7 +218,7 @@ fn a_stalled_worker_loses_its_chunk_when_the_lease_runs_out() {
         let started = Instant::now();
         let mut all_done = false;
         while started.elapsed() < Duration::from_secs(90) {
-            if dst.query("SELECT count(*) FILTER (WHERE status <> 'done') FROM sluice.chunks")
+            if dst.query("SELECT count(*) FILTER (WHERE status <> 'done') FROM howdah.chunks")
                 == "0"
             {
                 all_done = true;
@@ -244,7 +244,7 @@ fn a_stalled_worker_loses_its_chunk_when_the_lease_runs_out() {
         assert_copied(&src, &dst);
         assert_eq!(
             dst.query(&format!(
-                "SELECT owner FROM sluice.chunks WHERE table_no = {table} AND chunk_no = {chunk}"
+                "SELECT owner FROM howdah.chunks WHERE table_no = {table} AND chunk_no = {chunk}"
             )),
             "2"
         );
