@@ -746,6 +746,13 @@ async fn pg_facts(
     {
         add("extension", format!("{} {}", e.name, e.version));
     }
+    for c in catalog
+        .collations
+        .iter()
+        .filter(|c| !facts.collations.contains(&c.name))
+    {
+        add("collation", c.name.to_string());
+    }
     for t in catalog
         .types
         .iter()

@@ -327,6 +327,7 @@ pub fn build(
                         ty.quoted(),
                         list.join(", ")
                     ),
+                    id: None,
                 });
                 m.pg_type = ty.quoted();
             }

@@ -8,9 +8,11 @@
 //! Every name is quoted with [`quote_ident`]; expressions and definitions are the source
 //! server's own `pg_get_*def` text, rendered with an empty `search_path` so they are qualified.
 
+use std::collections::{HashMap, HashSet};
+
 use crate::catalog::{
-    quote_ident, quote_literal, Catalog, Column, Constraint, QualifiedName, Table, TableKind,
-    TargetFacts,
+    quote_ident, quote_literal, Catalog, Column, Constraint, DdlObject, ObjectRef, QualifiedName,
+    Sequence, Table, TableKind, TargetFacts, View,
 };
 use crate::schema::{Phases, Step};
 
@@ -59,41 +61,71 @@ pub fn pre_data(cat: &Catalog, facts: &TargetFacts, opts: &DdlOptions) -> Vec<St
             ),
         });
     }
-    for t in &cat.types {
-        if !facts.types.contains(&t.name) {
-            steps.push(Step {
+    let (nodes, deferred) = creation_order(cat);
+    for node in nodes {
+        match node {
+            Node::Collation(c) if !facts.collations.contains(&c.name) => steps.push(Step {
+                what: format!("create collation {}", c.name),
+                sql: c.ddl.clone(),
+            }),
+            Node::Type(t) if !facts.types.contains(&t.name) => steps.push(Step {
                 what: format!("create type {}", t.name),
                 sql: t.ddl.clone(),
-            });
+            }),
+            Node::Function(f) if !facts.functions.contains(&f.name) => {
+                // Bodies may name tables that do not exist yet; they are checked when called.
+                let sql = format!("SET check_function_bodies = off;\n{}", f.ddl);
+                steps.push(Step {
+                    what: format!("create function {}", f.name),
+                    sql,
+                });
+            }
+            Node::Sequence(s) if !facts.relations.contains(&s.name) => {
+                if let Some(ddl) = &s.ddl {
+                    steps.push(Step {
+                        what: format!("create sequence {}", s.name),
+                        sql: ddl.clone(),
+                    });
+                }
+            }
+            Node::Table(t) => steps.push(Step {
+                what: format!("create table {}", t.name),
+                sql: create_table(cat, t, &deferred),
+            }),
+            Node::Default(t, c) => {
+                if let Some(d) = &c.default {
+                    steps.push(Step {
+                        what: format!("set the default of {}.{}", t.name, c.name),
+                        sql: format!(
+                            "ALTER TABLE ONLY {} ALTER COLUMN {} SET DEFAULT {d};\n",
+                            t.name.quoted(),
+                            quote_ident(&c.name)
+                        ),
+                    });
+                }
+            }
+            Node::View(v) if !facts.relations.contains(&v.name) => {
+                let kind = if v.materialized {
+                    "MATERIALIZED VIEW"
+                } else {
+                    "VIEW"
+                };
+                let mut sql = v.ddl.clone();
+                if opts.owners && !v.owner.is_empty() {
+                    sql.push_str(&format!(
+                        "ALTER {kind} {} OWNER TO {};\n",
+                        v.name.quoted(),
+                        quote_ident(&v.owner)
+                    ));
+                }
+                steps.push(Step {
+                    what: format!("create {} {}", kind.to_lowercase(), v.name),
+                    sql,
+                });
+            }
+            // Already on the target.
+            _ => {}
         }
-    }
-    for f in &cat.functions {
-        if !facts.functions.contains(&f.name) {
-            // Bodies may name tables that do not exist yet; they are checked when called.
-            let sql = format!("SET check_function_bodies = off;\n{}", f.ddl);
-            steps.push(Step {
-                what: format!("create function {}", f.name),
-                sql,
-            });
-        }
-    }
-    for s in &cat.sequences {
-        if let Some(ddl) = s
-            .ddl
-            .as_ref()
-            .filter(|_| !facts.relations.contains(&s.name))
-        {
-            steps.push(Step {
-                what: format!("create sequence {}", s.name),
-                sql: ddl.clone(),
-            });
-        }
-    }
-    for t in &cat.tables {
-        steps.push(Step {
-            what: format!("create table {}", t.name),
-            sql: create_table(cat, t),
-        });
     }
     for s in &cat.sequences {
         if let Some(owned) = &s.owned_by {
@@ -125,29 +157,239 @@ pub fn pre_data(cat: &Catalog, facts: &TargetFacts, opts: &DdlOptions) -> Vec<St
             });
         }
     }
-    for v in &cat.views {
-        if facts.relations.contains(&v.name) {
-            continue;
-        }
-        let kind = if v.materialized {
-            "MATERIALIZED VIEW"
-        } else {
-            "VIEW"
-        };
-        let mut sql = v.ddl.clone();
-        if opts.owners && !v.owner.is_empty() {
-            sql.push_str(&format!(
-                "ALTER {kind} {} OWNER TO {};\n",
-                v.name.quoted(),
-                quote_ident(&v.owner)
-            ));
-        }
-        steps.push(Step {
-            what: format!("create {} {}", kind.to_lowercase(), v.name),
-            sql,
-        });
-    }
     steps
+}
+
+/// The kind of an object [`pre_data`] creates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ObjectKind {
+    /// `CREATE COLLATION`.
+    Collation,
+    /// `CREATE TYPE` or `CREATE DOMAIN`.
+    Type,
+    /// `CREATE FUNCTION` or `CREATE PROCEDURE`.
+    Function,
+    /// `CREATE SEQUENCE` (standalone and serial sequences).
+    Sequence,
+    /// `CREATE TABLE`.
+    Table,
+    /// `CREATE VIEW`.
+    View,
+    /// `CREATE MATERIALIZED VIEW`.
+    MaterializedView,
+    /// A column default set after its table (to break a cycle): the table, and this column.
+    Default(String),
+}
+
+impl ObjectKind {
+    /// The kind as `DROP` names it (`TYPE` drops domains too; a default is dropped with
+    /// `ALTER TABLE ... ALTER COLUMN ... DROP DEFAULT`, named `TABLE`).
+    pub fn sql(&self) -> &'static str {
+        match self {
+            ObjectKind::Collation => "COLLATION",
+            ObjectKind::Type => "TYPE",
+            ObjectKind::Function => "ROUTINE",
+            ObjectKind::Sequence => "SEQUENCE",
+            ObjectKind::Table | ObjectKind::Default(_) => "TABLE",
+            ObjectKind::View => "VIEW",
+            ObjectKind::MaterializedView => "MATERIALIZED VIEW",
+        }
+    }
+}
+
+/// The objects [`pre_data`] creates after schemas and extensions, in the order it creates
+/// them (each after what it needs): dropping them in reverse order undoes them.
+pub fn created_objects(cat: &Catalog) -> Vec<(ObjectKind, QualifiedName)> {
+    creation_order(cat)
+        .0
+        .into_iter()
+        .map(|node| match node {
+            Node::Collation(o) => (ObjectKind::Collation, o.name.clone()),
+            Node::Type(o) => (ObjectKind::Type, o.name.clone()),
+            Node::Function(o) => (ObjectKind::Function, o.name.clone()),
+            Node::Sequence(s) => (ObjectKind::Sequence, s.name.clone()),
+            Node::Table(t) => (ObjectKind::Table, t.name.clone()),
+            Node::View(v) if v.materialized => (ObjectKind::MaterializedView, v.name.clone()),
+            Node::View(v) => (ObjectKind::View, v.name.clone()),
+            Node::Default(t, c) => (ObjectKind::Default(c.name.clone()), t.name.clone()),
+        })
+        .collect()
+}
+
+/// A pre-data object, for ordering.
+#[derive(Debug, Clone, Copy)]
+enum Node<'a> {
+    Collation(&'a DdlObject),
+    Type(&'a DdlObject),
+    Function(&'a DdlObject),
+    Sequence(&'a Sequence),
+    Table(&'a Table),
+    View(&'a View),
+    /// A column default set after its table is created, to break a dependency cycle.
+    Default(&'a Table, &'a Column),
+}
+
+/// The pre-data objects in an order where each comes after what it needs (the source's
+/// `pg_depend`, as `pg_dump` orders its output), and the table columns `(table OID, attnum)`
+/// whose defaults are set after their table. Kinds keep `pg_dump`'s order (collations, types,
+/// functions, sequences, tables, views) where dependencies allow. A cycle through a plain
+/// column default (a default calling a function that takes its table's row type) is broken
+/// as `pg_dump` breaks it: the table is created without that default, which is set once the
+/// function exists. Any other cycle keeps the source order, and the server names the object
+/// that fails.
+fn creation_order(cat: &Catalog) -> (Vec<Node<'_>>, HashSet<(u32, i16)>) {
+    let relation = |oid: u32| (oid != 0).then_some(ObjectRef::Relation(oid));
+    let base: Vec<(Node<'_>, Option<ObjectRef>)> = cat
+        .collations
+        .iter()
+        .map(|c| (Node::Collation(c), c.id))
+        .chain(cat.types.iter().map(|t| (Node::Type(t), t.id)))
+        .chain(cat.functions.iter().map(|f| (Node::Function(f), f.id)))
+        .chain(
+            cat.sequences
+                .iter()
+                .filter(|s| s.ddl.is_some())
+                .map(|s| (Node::Sequence(s), relation(s.oid))),
+        )
+        .chain(cat.tables.iter().map(|t| (Node::Table(t), relation(t.oid))))
+        .chain(cat.views.iter().map(|v| (Node::View(v), relation(v.oid))))
+        .collect();
+    let index: HashMap<ObjectRef, usize> = base
+        .iter()
+        .enumerate()
+        .filter_map(|(i, (_, id))| id.map(|id| (id, i)))
+        .collect();
+    let base: Vec<Node<'_>> = base.into_iter().map(|(n, _)| n).collect();
+    let tables: HashMap<u32, &Table> = cat.tables.iter().map(|t| (t.oid, t)).collect();
+    // A plain default (not generated, not identity) of a table column.
+    let plain_default = |oid: u32, attnum: i16| -> Option<(&Table, &Column)> {
+        let t = *tables.get(&oid)?;
+        let c = t.columns.iter().find(|c| c.attnum == attnum)?;
+        (c.default.is_some() && c.generated.is_none() && c.identity.is_none()).then_some((t, c))
+    };
+    let mut deferred: Vec<(u32, i16)> = Vec::new();
+    loop {
+        let mut nodes = base.clone();
+        let mut default_node: HashMap<(u32, i16), usize> = HashMap::new();
+        for &(oid, attnum) in &deferred {
+            if let Some((t, c)) = plain_default(oid, attnum) {
+                default_node.insert((oid, attnum), nodes.len());
+                nodes.push(Node::Default(t, c));
+            }
+        }
+        let mut deps: Vec<Vec<usize>> = vec![Vec::new(); nodes.len()];
+        // Edges that a deferred default could remove: (from, to, table OID, attnum).
+        let mut movable: Vec<(usize, usize, u32, i16)> = Vec::new();
+        for d in &cat.dependencies {
+            let Some(&to) = index.get(&d.needs) else {
+                continue;
+            };
+            let from = match (d.object, d.column) {
+                (ObjectRef::Relation(oid), Some(attnum)) => {
+                    match default_node.get(&(oid, attnum)) {
+                        Some(&n) => {
+                            // The default step also needs its table.
+                            if let Some(&t) = index.get(&d.object) {
+                                deps[n].push(t);
+                            }
+                            n
+                        }
+                        None => {
+                            let Some(&n) = index.get(&d.object) else {
+                                continue;
+                            };
+                            if plain_default(oid, attnum).is_some() {
+                                movable.push((n, to, oid, attnum));
+                            }
+                            n
+                        }
+                    }
+                }
+                (object, _) => match index.get(&object) {
+                    Some(&n) => n,
+                    None => continue,
+                },
+            };
+            if from != to {
+                deps[from].push(to);
+            }
+        }
+        let component = strongly_connected(&deps);
+        let mut size: HashMap<usize, usize> = HashMap::new();
+        for c in &component {
+            *size.entry(*c).or_default() += 1;
+        }
+        let in_cycle = |a: usize, b: usize| component[a] == component[b] && size[&component[a]] > 1;
+        let before = deferred.len();
+        for (from, to, oid, attnum) in movable {
+            if in_cycle(from, to) && !deferred.contains(&(oid, attnum)) {
+                deferred.push((oid, attnum));
+            }
+        }
+        if deferred.len() == before {
+            let order = crate::catalog::postgres::topo_order(&deps);
+            let out = order.into_iter().map(|i| nodes[i]).collect();
+            return (out, deferred.into_iter().collect());
+        }
+    }
+}
+
+/// Strongly connected components (Tarjan): the component number of each node.
+fn strongly_connected(deps: &[Vec<usize>]) -> Vec<usize> {
+    struct State<'a> {
+        deps: &'a [Vec<usize>],
+        index: Vec<Option<usize>>,
+        low: Vec<usize>,
+        on_stack: Vec<bool>,
+        stack: Vec<usize>,
+        next: usize,
+        component: Vec<usize>,
+        components: usize,
+    }
+    fn visit(s: &mut State<'_>, v: usize) {
+        s.index[v] = Some(s.next);
+        s.low[v] = s.next;
+        s.next += 1;
+        s.stack.push(v);
+        s.on_stack[v] = true;
+        for &w in &s.deps[v] {
+            match s.index[w] {
+                None => {
+                    visit(s, w);
+                    s.low[v] = s.low[v].min(s.low[w]);
+                }
+                Some(iw) if s.on_stack[w] => s.low[v] = s.low[v].min(iw),
+                Some(_) => {}
+            }
+        }
+        if Some(s.low[v]) == s.index[v] {
+            while let Some(w) = s.stack.pop() {
+                s.on_stack[w] = false;
+                s.component[w] = s.components;
+                if w == v {
+                    break;
+                }
+            }
+            s.components += 1;
+        }
+    }
+    let n = deps.len();
+    let mut s = State {
+        deps,
+        index: vec![None; n],
+        low: vec![0; n],
+        on_stack: vec![false; n],
+        stack: Vec::new(),
+        next: 0,
+        component: vec![0; n],
+        components: 0,
+    };
+    for v in 0..n {
+        if s.index[v].is_none() {
+            visit(&mut s, v);
+        }
+    }
+    s.component
 }
 
 /// Drops the selected views and tables on the target (dependents first), for `recreate`.
@@ -410,8 +652,18 @@ fn add_constraint(table_q: &str, c: &Constraint, only: bool) -> String {
 
 /// `CREATE TABLE` with columns, defaults, identity, generated columns and partitioning or
 /// inheritance, plus comments and column properties that differ from an inherited column.
-fn create_table(cat: &Catalog, t: &Table) -> String {
+/// Columns `(table OID, attnum)` in `deferred` are created without their default (a later
+/// step sets it).
+fn create_table(cat: &Catalog, t: &Table, deferred: &HashSet<(u32, i16)>) -> String {
     let q = t.name.quoted();
+    // The default a column has right after CREATE TABLE.
+    let default_of = |table: &Table, c: &Column| -> Option<String> {
+        if deferred.contains(&(table.oid, c.attnum)) {
+            None
+        } else {
+            c.default.clone()
+        }
+    };
     let unlogged = if t.unlogged { "UNLOGGED " } else { "" };
     let parents: Vec<&Table> = match &t.partition_of {
         Some((p, _)) => cat.tables.iter().filter(|x| &x.name == p).collect(),
@@ -435,7 +687,13 @@ fn create_table(cat: &Catalog, t: &Table) -> String {
         None => {
             let cols: Vec<String> = declared
                 .iter()
-                .map(|c| format!("    {}", column_def(c)))
+                .map(|c| {
+                    let c = Column {
+                        default: default_of(t, c),
+                        ..(*c).clone()
+                    };
+                    format!("    {}", column_def(&c))
+                })
                 .collect();
             sql.push_str(&format!(" (\n{}\n)", cols.join(",\n")));
             if !t.inherits.is_empty() {
@@ -453,18 +711,22 @@ fn create_table(cat: &Catalog, t: &Table) -> String {
         .iter()
         .filter(|c| !declared.iter().any(|d| d.name == c.name))
     {
-        let inherited = parents
-            .iter()
-            .find_map(|p| p.columns.iter().find(|pc| pc.name == c.name));
+        let inherited = parents.iter().find_map(|p| {
+            p.columns
+                .iter()
+                .find(|pc| pc.name == c.name)
+                .map(|pc| (*p, pc))
+        });
         let col = format!("ALTER TABLE ONLY {q} ALTER COLUMN {}", quote_ident(&c.name));
-        if c.not_null && !inherited.is_some_and(|p| p.not_null) {
+        if c.not_null && !inherited.is_some_and(|(_, p)| p.not_null) {
             sql.push_str(&format!("{col} SET NOT NULL;\n"));
         }
+        let own = default_of(t, c);
         if c.generated.is_none()
             && c.identity.is_none()
-            && c.default != inherited.and_then(|p| p.default.clone())
+            && own != inherited.and_then(|(p, pc)| default_of(p, pc))
         {
-            match &c.default {
+            match &own {
                 Some(d) => sql.push_str(&format!("{col} SET DEFAULT {d};\n")),
                 None => sql.push_str(&format!("{col} DROP DEFAULT;\n")),
             }
@@ -705,6 +967,7 @@ mod tests {
             functions: vec![DdlObject {
                 name: QualifiedName::new("app", "f(integer)"),
                 ddl: "CREATE OR REPLACE FUNCTION app.f(integer) ...;\n".into(),
+                id: None,
             }],
             ..Catalog::default()
         };
@@ -723,6 +986,90 @@ mod tests {
             .functions
             .insert(QualifiedName::new("app", "f(integer)"));
         assert_eq!(pre_data(&cat, &facts, &DdlOptions::default()).len(), 1);
+    }
+
+    fn function(oid: u32, name: &str) -> crate::catalog::DdlObject {
+        crate::catalog::DdlObject {
+            name: QualifiedName::new("public", name),
+            ddl: format!("CREATE FUNCTION {name};\n"),
+            id: Some(ObjectRef::Function(oid)),
+        }
+    }
+
+    fn whats(steps: &[Step]) -> Vec<&str> {
+        steps.iter().map(|s| s.what.as_str()).collect()
+    }
+
+    #[test]
+    fn objects_follow_their_dependencies_across_kinds() {
+        use crate::catalog::Dependency;
+        let mut customer = table("public", "customer", vec![col("id", "integer")]);
+        customer.oid = 10;
+        let cat = Catalog {
+            functions: vec![function(20, "rich()"), function(21, "plain()")],
+            tables: vec![customer],
+            dependencies: vec![Dependency {
+                object: ObjectRef::Function(20),
+                column: None,
+                needs: ObjectRef::Relation(10),
+            }],
+            ..Catalog::default()
+        };
+        let steps = pre_data(&cat, &TargetFacts::default(), &DdlOptions::default());
+        assert_eq!(
+            whats(&steps),
+            [
+                "create table public.customer",
+                "create function public.rich()",
+                "create function public.plain()"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_default_in_a_cycle_is_set_after_its_function() {
+        use crate::catalog::Dependency;
+        let mut tag = col("tag", "text");
+        tag.attnum = 2;
+        tag.default = Some("public.default_tag(NULL::public.tagged)".into());
+        let mut id = col("id", "integer");
+        id.attnum = 1;
+        let mut tagged = table("public", "tagged", vec![id, tag]);
+        tagged.oid = 10;
+        let cat = Catalog {
+            functions: vec![function(20, "default_tag(public.tagged)")],
+            tables: vec![tagged],
+            dependencies: vec![
+                Dependency {
+                    object: ObjectRef::Function(20),
+                    column: None,
+                    needs: ObjectRef::Relation(10),
+                },
+                Dependency {
+                    object: ObjectRef::Relation(10),
+                    column: Some(2),
+                    needs: ObjectRef::Function(20),
+                },
+            ],
+            ..Catalog::default()
+        };
+        let steps = pre_data(&cat, &TargetFacts::default(), &DdlOptions::default());
+        assert_eq!(
+            whats(&steps),
+            [
+                "create table public.tagged",
+                "create function public.default_tag(public.tagged)",
+                "set the default of public.tagged.tag"
+            ]
+        );
+        assert_eq!(
+            steps[0].sql,
+            "CREATE TABLE \"public\".\"tagged\" (\n    \"id\" integer,\n    \"tag\" text\n);\n"
+        );
+        assert_eq!(
+            steps[2].sql,
+            "ALTER TABLE ONLY \"public\".\"tagged\" ALTER COLUMN \"tag\" SET DEFAULT public.default_tag(NULL::public.tagged);\n"
+        );
     }
 
     #[test]

@@ -23,7 +23,11 @@ fn copy(source: &str, dst: &TestDb, extra: &[&str]) -> Output {
 #[track_caller]
 fn same_answers(src: &TestDb, dst: &TestDb, queries: &[&str]) {
     for q in queries {
-        assert_eq!(src.query(q), dst.query(q), "the two databases answer differently: {q}");
+        assert_eq!(
+            src.query(q),
+            dst.query(q),
+            "the two databases answer differently: {q}"
+        );
     }
 }
 
@@ -32,6 +36,23 @@ fn functions_over_row_types_views_and_domains_copy_and_behave_the_same() {
     let src = TestDb::new("rowtypes_src");
     let dst = TestDb::new("rowtypes_dst");
     src.exec(include_str!("fixtures/row_types.sql"));
+
+    // The plan's rollback SQL, read before the copy, must undo it despite the dependencies.
+    let (dst_url, src_url) = (dst.url(), src.url());
+    let plan = howdah_with(
+        &[
+            "plan", "--source", &src_url, "--target", &dst_url, "--format", "json",
+        ],
+        &[],
+        TIMEOUT,
+    )
+    .0;
+    assert_success(&plan, "plan of a schema with functions over row types");
+    let plan: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
+    let rollback = plan["execution"]["rollback_sql"]
+        .as_str()
+        .unwrap()
+        .to_string();
 
     let out = copy(&src.url(), &dst, &["--quiet"]);
     assert_success(&out, "copy of a schema with functions over row types");
@@ -63,10 +84,20 @@ fn functions_over_row_types_views_and_domains_copy_and_behave_the_same() {
         "C4|14|503"
     );
     // The domain's CHECK calls its function on the target too.
-    let bad_sku = "DO $$ BEGIN INSERT INTO shop.item VALUES ('bad', 1); RAISE EXCEPTION 'accepted'; \
+    let bad_sku =
+        "DO $$ BEGIN INSERT INTO shop.item VALUES ('bad', 1); RAISE EXCEPTION 'accepted'; \
                    EXCEPTION WHEN check_violation THEN NULL; END $$";
     src.exec(bad_sku);
     dst.exec(bad_sku);
+
+    dst.exec(&rollback);
+    assert_eq!(
+        dst.query(
+            "SELECT count(*) FROM pg_namespace WHERE nspname IN ('shop', 'report', 'howdah')"
+        ),
+        "0",
+        "the rollback SQL removes everything the copy created:\n{rollback}"
+    );
 }
 
 #[test]
@@ -101,4 +132,34 @@ fn user_collations_are_copied_before_what_uses_them() {
                EXCEPTION WHEN unique_violation THEN NULL; END $$";
     src.exec(dup);
     dst.exec(dup);
+}
+
+#[test]
+fn objects_that_need_a_table_left_out_are_left_out_too() {
+    let src = TestDb::new("rowtypes_sel_src");
+    let dst = TestDb::new("rowtypes_sel_dst");
+    src.exec(include_str!("fixtures/row_types.sql"));
+    let out = copy(&src.url(), &dst, &["--tables", "shop.item"]);
+    assert_success(
+        &out,
+        "copy of one table of a schema with functions over row types",
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "function shop.rich_customers(min_amount numeric) not created: it needs table shop.customer"
+        ) && stderr.contains("type shop.customer_box not created"),
+        "the functions and types over the table left out are named\n{stderr}"
+    );
+    same_answers(&src, &dst, &["SELECT * FROM shop.item ORDER BY sku"]);
+    assert_eq!(
+        dst.query(
+            "SELECT count(*) FROM pg_proc WHERE proname IN ('rich_customers', 'label', 'boxed', 'rich_rows')"
+        ),
+        "0"
+    );
+    assert_eq!(
+        dst.query("SELECT count(*) FROM pg_views WHERE schemaname = 'report'"),
+        "0"
+    );
 }

@@ -120,6 +120,8 @@ pub(crate) fn dump(db: &TestDb) -> Vec<String> {
             "--schema-only",
             "--no-owner",
             "--no-privileges",
+            // A copy's own state tables are not part of the copied schema.
+            "--exclude-schema=howdah",
             "-d",
             &db.url(),
         ])
