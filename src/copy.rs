@@ -20,6 +20,7 @@ use crate::schema::{ddl, Phases, SchemaMode, Step};
 use crate::sink::postgres::LoadMode;
 use crate::source::postgres::PgReader;
 use crate::source::Source;
+use crate::state::invalid_keys::InvalidKey;
 use crate::state::worker::WorkerSession;
 use crate::state::KeyParams;
 use crate::state::{self, StateRef};
@@ -37,6 +38,23 @@ pub struct CopyOutcome {
     pub notes: Vec<String>,
     /// With `--dry-run`: the resolved tables and column mappings (nothing was copied).
     pub dry_run: Option<String>,
+    /// Foreign keys left `NOT VALID` because the copied rows violate them: the copy is
+    /// otherwise complete, and [`CopyOutcome::finished`] reports them as an error.
+    pub invalid_keys: Vec<InvalidKey>,
+    /// A rerun of a finished job: what it found (no table was copied again).
+    pub message: Option<String>,
+}
+
+impl CopyOutcome {
+    /// `Err(ForeignKeysNotValid)` when foreign keys were left `NOT VALID` (exit code 6).
+    pub fn finished(&self) -> Result<()> {
+        if self.invalid_keys.is_empty() {
+            return Ok(());
+        }
+        Err(Error::ForeignKeysNotValid {
+            keys: self.invalid_keys.iter().map(|k| k.to_string()).collect(),
+        })
+    }
 }
 
 /// Copies the selected tables of the source into the target, schema included.
@@ -62,6 +80,8 @@ pub async fn run(
             prepare_time: started.elapsed(),
             notes: Vec::new(),
             dry_run: Some(dry_run_text(&catalog, &maps)),
+            invalid_keys: Vec::new(),
+            message: None,
         });
     }
     if catalog.tables.is_empty() {
@@ -97,6 +117,32 @@ pub async fn run(
                 && settings.schema != SchemaMode::Recreate
                 && state::config_changes(&job.config, &config).is_empty() =>
         {
+            if !state::invalid_keys::read(&target, &st).await?.is_empty() {
+                // The job finished with foreign keys left NOT VALID: validate them again
+                // (their orphans may have been fixed since), copy nothing.
+                let still = state::invalid_keys::revalidate(&target, &st).await?;
+                let message = if still.is_empty() {
+                    format!(
+                        "job \"{}\" had finished with foreign keys left NOT VALID; they validate now: the copy is complete",
+                        st.job
+                    )
+                } else {
+                    format!(
+                        "job \"{}\" had finished; nothing was copied again; {} foreign key(s) still NOT VALID",
+                        st.job,
+                        still.len()
+                    )
+                };
+                return Ok(CopyOutcome {
+                    tables: Vec::new(),
+                    report: RunReport::default(),
+                    prepare_time: started.elapsed(),
+                    notes: Vec::new(),
+                    dry_run: None,
+                    invalid_keys: still,
+                    message: Some(message),
+                });
+            }
             return Err(Error::Config(format!(
                 "job \"{}\" already finished; add --restart (with --schema recreate) to copy again, or use another --job name",
                 st.job
@@ -330,7 +376,12 @@ pub async fn run(
         .collect();
     let mut final_phases: Phases = Vec::new();
     if build_schema {
-        final_phases.extend(ddl::final_phases(&catalog));
+        let log_table = st.table("invalid_keys");
+        let log = ddl::NotValidLog {
+            table: &log_table,
+            job: &st.job,
+        };
+        final_phases.extend(ddl::final_phases_with(&catalog, Some(&log)));
     }
     let mut last: Vec<Step> = setvals;
     // Lanes commit with synchronous_commit off; one synchronous commit that writes a record
@@ -423,10 +474,16 @@ pub async fn run(
         }
     }
     // The coordinator's connection may have broken during a long run; lanes reconnect, so
-    // does this last write.
-    if state::set_phase(&target, &st, "done", None).await.is_err() {
+    // do these last statements.
+    let invalid_keys = if state::set_phase(&target, &st, "done", None).await.is_err() {
         let fresh = connect(&settings.target, Side::Target).await?;
         state::set_phase(&fresh, &st, "done", None).await?;
+        state::invalid_keys::read(&fresh, &st).await?
+    } else {
+        state::invalid_keys::read(&target, &st).await?
+    };
+    for key in &invalid_keys {
+        tracing::warn!("{key}");
     }
     worker.end(&settings.target, &st).await;
     drop(origin);
@@ -436,6 +493,8 @@ pub async fn run(
         prepare_time,
         notes,
         dry_run: None,
+        invalid_keys,
+        message: None,
     })
 }
 
@@ -752,9 +811,16 @@ async fn run_steps(target: &Client, steps: &[Step]) -> Result<()> {
     Ok(())
 }
 
-/// Formats the end-of-run summary table.
+/// Formats the end-of-run summary table (for a rerun of a finished job, what it found).
 pub fn summary(outcome: &CopyOutcome) -> String {
     let mut out = String::new();
+    if let Some(message) = &outcome.message {
+        out.push_str(message);
+        for key in &outcome.invalid_keys {
+            let _ = write!(out, "\n{key}");
+        }
+        return out;
+    }
     let _ = writeln!(
         out,
         "{:<40} {:>12} {:>10} {:>7} {:>9} {:>11} {:>8} {:>9}",
@@ -805,6 +871,9 @@ pub fn summary(outcome: &CopyOutcome) -> String {
     let all: usize = outcome.report.tables.iter().map(|t| t.chunks).sum();
     let _ = writeln!(out, "chunks copied by this worker: {own} of {all}");
     let _ = writeln!(out, "retried chunk attempts: {}", outcome.report.retries);
+    for key in &outcome.invalid_keys {
+        let _ = writeln!(out, "{key}");
+    }
     let _ = write!(
         out,
         "total: {:.1} s",

@@ -507,7 +507,24 @@ pub fn table_post_data(table: &Table) -> Phases {
 /// connection; (2) foreign keys, each an independent job so their validation scans run in
 /// parallel; (3) triggers, then materialized view refreshes in dependency order.
 pub fn final_phases(cat: &Catalog) -> Phases {
-    let foreign_keys = final_foreign_keys(cat)
+    final_phases_with(cat, None)
+}
+
+/// Where a copy records a foreign key that its data violates (see [`final_phases_with`]).
+#[derive(Debug, Clone, Copy)]
+pub struct NotValidLog<'a> {
+    /// The state table, quoted and qualified (`"howdah"."invalid_keys"`).
+    pub table: &'a str,
+    /// The job name.
+    pub job: &'a str,
+}
+
+/// [`final_phases`], where with `not_valid` a foreign key that the copied rows violate does
+/// not fail its step: it is added `NOT VALID` instead (the server still checks every new or
+/// changed row), and recorded in `not_valid.table` with its orphan count and the query that
+/// lists the orphans, in the step's transaction. A key that validates is added as usual.
+pub fn final_phases_with(cat: &Catalog, not_valid: Option<&NotValidLog<'_>>) -> Phases {
+    let foreign_keys = final_foreign_keys(cat, not_valid)
         .into_iter()
         .map(|s| vec![s])
         .collect();
@@ -568,18 +585,91 @@ fn final_attach(cat: &Catalog) -> Vec<Step> {
     steps
 }
 
-fn final_foreign_keys(cat: &Catalog) -> Vec<Step> {
+fn final_foreign_keys(cat: &Catalog, not_valid: Option<&NotValidLog<'_>>) -> Vec<Step> {
     let mut steps = Vec::new();
     for t in &cat.tables {
         for fk in &t.foreign_keys {
+            // No ONLY: a partitioned table's foreign key must recurse into its partitions.
+            let sql = match not_valid {
+                // A key that is NOT VALID on the source is added so, unchecked.
+                Some(log) if !fk.definition.ends_with(" NOT VALID") => {
+                    add_foreign_key_or_not_valid(t, fk, log)
+                }
+                _ => add_constraint(&t.name.quoted(), fk, false),
+            };
             steps.push(Step {
                 what: format!("add foreign key {} on {}", fk.name, t.name),
-                // No ONLY: a partitioned table's foreign key must recurse into its partitions.
-                sql: add_constraint(&t.name.quoted(), fk, false),
+                sql,
             });
         }
     }
     steps
+}
+
+/// `ADD CONSTRAINT ... FOREIGN KEY`; when the rows violate it (`foreign_key_violation`), the
+/// same key `NOT VALID` and a row in the log table. A partitioned table cannot take a NOT
+/// VALID foreign key before PostgreSQL 18: its step fails with the server's message.
+fn add_foreign_key_or_not_valid(t: &Table, fk: &Constraint, log: &NotValidLog<'_>) -> String {
+    let q = t.name.quoted();
+    let add = format!(
+        "ALTER TABLE {q} ADD CONSTRAINT {} {}",
+        quote_ident(&fk.name),
+        fk.definition
+    );
+    let constraint_oid = format!(
+        "(SELECT oid FROM pg_catalog.pg_constraint WHERE conrelid = {}::regclass AND conname = {})",
+        quote_literal(&q),
+        quote_literal(&fk.name)
+    );
+    let mut sql = format!(
+        "DO $howdah_fk$\n\
+         DECLARE\n  listing text;\n  orphans bigint;\n\
+         BEGIN\n  {add};\n\
+         EXCEPTION WHEN foreign_key_violation THEN\n  {add} NOT VALID;\n  \
+         SELECT ({query}) INTO listing;\n  \
+         EXECUTE 'SELECT count(*) FROM (' || listing || ') o' INTO orphans;\n  \
+         INSERT INTO {log} (job, schema_name, table_name, constraint_name, orphans, orphans_query) \
+         VALUES ({job}, {schema}, {table}, {name}, orphans, listing) \
+         ON CONFLICT (job, schema_name, table_name, constraint_name) DO UPDATE \
+         SET orphans = EXCLUDED.orphans, orphans_query = EXCLUDED.orphans_query, at = now();\n\
+         END\n$howdah_fk$;\n",
+        query = orphans_query_sql(&constraint_oid),
+        log = log.table,
+        job = quote_literal(log.job),
+        schema = quote_literal(&t.name.schema),
+        table = quote_literal(&t.name.name),
+        name = quote_literal(&fk.name),
+    );
+    sql.push_str(&comment(
+        "CONSTRAINT",
+        &format!("{} ON {q}", quote_ident(&fk.name)),
+        fk.comment.as_deref(),
+    ));
+    sql
+}
+
+/// A query that returns the text of a query listing the rows that violate the foreign key
+/// whose OID `constraint_oid` (an SQL expression) gives: the referencing rows whose key is
+/// set (any column for `MATCH FULL`, every column else) and has no referenced row.
+pub fn orphans_query_sql(constraint_oid: &str) -> String {
+    format!(
+        "SELECT format('SELECT c.* FROM %s%I.%I c WHERE (%s) AND NOT EXISTS (SELECT 1 FROM %s%I.%I p WHERE %s)', \
+           CASE WHEN cr.relkind = 'p' THEN '' ELSE 'ONLY ' END, cn.nspname, cr.relname, \
+           string_agg(format('c.%I IS NOT NULL', ca.attname), \
+                      CASE WHEN fk_con.confmatchtype = 'f' THEN ' OR ' ELSE ' AND ' END ORDER BY u.n), \
+           CASE WHEN pr.relkind = 'p' THEN '' ELSE 'ONLY ' END, pn.nspname, pr.relname, \
+           string_agg(format('p.%I = c.%I', pa.attname, ca.attname), ' AND ' ORDER BY u.n)) \
+         FROM pg_catalog.pg_constraint fk_con \
+         JOIN pg_catalog.pg_class cr ON cr.oid = fk_con.conrelid \
+         JOIN pg_catalog.pg_namespace cn ON cn.oid = cr.relnamespace \
+         JOIN pg_catalog.pg_class pr ON pr.oid = fk_con.confrelid \
+         JOIN pg_catalog.pg_namespace pn ON pn.oid = pr.relnamespace \
+         CROSS JOIN LATERAL unnest(fk_con.conkey, fk_con.confkey) WITH ORDINALITY AS u(ck, pk, n) \
+         JOIN pg_catalog.pg_attribute ca ON ca.attrelid = fk_con.conrelid AND ca.attnum = u.ck \
+         JOIN pg_catalog.pg_attribute pa ON pa.attrelid = fk_con.confrelid AND pa.attnum = u.pk \
+         WHERE fk_con.oid = {constraint_oid} \
+         GROUP BY fk_con.confmatchtype, cr.relkind, cn.nspname, cr.relname, pr.relkind, pn.nspname, pr.relname"
+    )
 }
 
 fn final_after(cat: &Catalog) -> Vec<Step> {

@@ -8,7 +8,7 @@ use std::process::Output;
 use std::time::Duration;
 
 use crate::schema::assert_same_dump;
-use crate::support::{assert_success, howdah_with, TestDb};
+use crate::support::{assert_error, assert_success, describe, howdah_with, job_file, MyDb, TestDb};
 
 const TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -162,4 +162,197 @@ fn objects_that_need_a_table_left_out_are_left_out_too() {
         dst.query("SELECT count(*) FROM pg_views WHERE schemaname = 'report'"),
         "0"
     );
+}
+
+/// `howdah status --json` of the target's default job.
+fn status_json(dst: &TestDb) -> serde_json::Value {
+    let url = dst.url();
+    let out = howdah_with(&["status", "--target", &url, "--json"], &[], TIMEOUT).0;
+    assert_success(&out, "status");
+    let jobs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    jobs[0].clone()
+}
+
+/// Orphans: children whose parent is not on the target. The copy finishes every other step,
+/// leaves the key NOT VALID, says so (exit 6), and so do `status` and `verify`; a rerun copies
+/// nothing and validates the key once the orphans are fixed.
+fn assert_key_left_not_valid(
+    source: &str,
+    dst: &TestDb,
+    extra: &[&str],
+    child: &str,
+    constraint: &str,
+    orphans: i64,
+) {
+    let out = copy(source, dst, extra);
+    let err = assert_error(&out, 6, "copy whose rows violate a foreign key");
+    assert!(
+        err.contains(&format!(
+            "foreign key {constraint} on {child} is NOT VALID: {orphans} row(s)"
+        )) && err.contains("SELECT c.* FROM ONLY"),
+        "the error names the key, its orphans and the query that lists them: {err}"
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("total:"),
+        "the summary is printed\n{stdout}"
+    );
+    assert_eq!(
+        dst.query(&format!(
+            "SELECT convalidated FROM pg_constraint WHERE conname = '{constraint}'"
+        )),
+        "f"
+    );
+    // The listing query (as recorded) finds exactly the orphans.
+    let listing = dst.query(&format!(
+        "SELECT orphans_query FROM howdah.invalid_keys WHERE constraint_name = '{constraint}'"
+    ));
+    assert_eq!(
+        dst.query(&format!("SELECT count(*) FROM ({listing}) o")),
+        orphans.to_string()
+    );
+    let status = status_json(dst);
+    assert_eq!(status["phase"], "done");
+    assert_eq!(status["invalid_foreign_keys"][0]["constraint"], constraint);
+    assert_eq!(status["invalid_foreign_keys"][0]["orphans"], orphans);
+    let url = dst.url();
+    let text = howdah_with(&["status", "--target", &url], &[], TIMEOUT).0;
+    assert!(String::from_utf8_lossy(&text.stdout)
+        .contains(&format!("foreign key {constraint} on {child} is NOT VALID")));
+
+    // The same command again: nothing is copied, the same report, the same exit code.
+    let chunks = "SELECT string_agg(rows_done || '/' || commits, ',' ORDER BY table_no, chunk_no) FROM howdah.chunks";
+    let before = dst.query(chunks);
+    let again = copy(source, dst, extra);
+    let err2 = assert_error(&again, 6, "rerun with the orphans still there");
+    assert!(err2.contains(&format!("{orphans} row(s)")), "{err2}");
+    assert!(
+        String::from_utf8_lossy(&again.stdout).contains("nothing was copied again"),
+        "{}",
+        describe(&again)
+    );
+    assert_eq!(dst.query(chunks), before, "a rerun copies nothing");
+}
+
+/// After the orphans are fixed on the target, the same command validates the key: exit 0.
+fn assert_rerun_validates(source: &str, dst: &TestDb, extra: &[&str], constraint: &str) {
+    let out = copy(source, dst, extra);
+    assert_success(&out, "rerun after fixing the orphans");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("they validate now"));
+    assert_eq!(
+        dst.query(&format!(
+            "SELECT convalidated FROM pg_constraint WHERE conname = '{constraint}'"
+        )),
+        "t"
+    );
+    assert!(status_json(dst)["invalid_foreign_keys"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+}
+
+const PARENT_CHILD: &str = "
+    CREATE TABLE parent (id int PRIMARY KEY, name text);
+    CREATE TABLE child (id serial PRIMARY KEY, parent_id int REFERENCES parent, note text);
+    CREATE TABLE audit (at timestamptz DEFAULT now(), what text);
+    CREATE FUNCTION log_child() RETURNS trigger LANGUAGE plpgsql AS
+      $$ BEGIN INSERT INTO audit (what) VALUES ('child ' || NEW.id); RETURN NEW; END $$;
+    CREATE TRIGGER child_log AFTER INSERT ON child FOR EACH ROW EXECUTE FUNCTION log_child();
+    INSERT INTO parent SELECT g, 'p' || g FROM generate_series(1, 10) g;
+    INSERT INTO child (parent_id, note) SELECT 1 + g % 10, 'c' || g FROM generate_series(1, 100) g;";
+
+#[test]
+fn orphans_in_a_postgres_source_leave_the_key_not_valid() {
+    let src = TestDb::new("orph_src");
+    let dst = TestDb::new("orph_dst");
+    src.exec(PARENT_CHILD);
+    // Rows written while foreign keys were not enforced (a replica, a restore gone wrong).
+    src.exec(
+        "SET session_replication_role = replica; \
+         INSERT INTO child (parent_id, note) VALUES (98, 'orphan'), (99, 'orphan'), (NULL, 'no parent')",
+    );
+    assert_key_left_not_valid(
+        &src.url(),
+        &dst,
+        &["--quiet"],
+        "public.child",
+        "child_parent_id_fkey",
+        2,
+    );
+    // Every other final step ran: the trigger exists, the sequence is set.
+    assert_eq!(dst.query("SELECT count(*) FROM child"), "103");
+    assert_eq!(
+        dst.query("SELECT count(*) FROM pg_trigger WHERE tgname = 'child_log'"),
+        "1"
+    );
+    assert_eq!(dst.query("SELECT nextval('child_id_seq')"), "104");
+    // verify: the rows are equal, and the table carries a note about the key.
+    let (src_url, dst_url) = (src.url(), dst.url());
+    let v = howdah_with(
+        &["verify", "--source", &src_url, "--target", &dst_url],
+        &[],
+        TIMEOUT,
+    )
+    .0;
+    assert_success(&v, "verify of a copy with a NOT VALID foreign key");
+    assert!(
+        String::from_utf8_lossy(&v.stdout).contains(
+            "note: foreign key child_parent_id_fkey on public.child is NOT VALID: 2 row(s)"
+        ),
+        "{}",
+        describe(&v)
+    );
+
+    dst.exec("DELETE FROM child WHERE parent_id > 10");
+    assert_rerun_validates(&src.url(), &dst, &["--quiet"], "child_parent_id_fkey");
+}
+
+#[test]
+fn rows_a_filter_leaves_out_leave_the_key_not_valid() {
+    let src = TestDb::new("orphw_src");
+    let dst = TestDb::new("orphw_dst");
+    src.exec(PARENT_CHILD);
+    let job = job_file(
+        "orphans_where",
+        "[[table]]\nname = \"public.parent\"\nwhere = \"id <= 8\"\n",
+    );
+    let extra = ["--quiet", "--config", job.as_str()];
+    // Parents 9 and 10 stay behind: their 20 children become orphans.
+    assert_key_left_not_valid(
+        &src.url(),
+        &dst,
+        &extra,
+        "public.child",
+        "child_parent_id_fkey",
+        20,
+    );
+    dst.exec("INSERT INTO parent VALUES (9, 'p9'), (10, 'p10')");
+    assert_rerun_validates(&src.url(), &dst, &extra, "child_parent_id_fkey");
+}
+
+#[test]
+fn orphans_in_a_mariadb_source_leave_the_key_not_valid() {
+    let my = MyDb::new("orph_my");
+    let dst = TestDb::new("orph_mydst");
+    my.exec(
+        "CREATE TABLE parent (id int PRIMARY KEY, name varchar(20)) ENGINE=InnoDB;
+         CREATE TABLE child (id int AUTO_INCREMENT PRIMARY KEY, parent_id int, note varchar(20),
+           CONSTRAINT fk_child_parent FOREIGN KEY (parent_id) REFERENCES parent (id)) ENGINE=InnoDB;
+         INSERT INTO parent VALUES (1, 'a'), (2, 'b');
+         INSERT INTO child (parent_id, note) VALUES (1, 'x'), (2, 'y');
+         SET foreign_key_checks = 0;
+         INSERT INTO child (parent_id, note) VALUES (7, 'orphan'), (7, 'orphan'), (8, 'orphan');
+         SET foreign_key_checks = 1;",
+    );
+    assert_key_left_not_valid(
+        &my.url(),
+        &dst,
+        &["--quiet"],
+        "public.child",
+        "fk_child_parent",
+        3,
+    );
+    assert_eq!(dst.query("SELECT count(*) FROM child"), "5");
+    dst.exec("INSERT INTO parent VALUES (7, 'g'), (8, 'h')");
+    assert_rerun_validates(&my.url(), &dst, &["--quiet"], "fk_child_parent");
 }
