@@ -43,6 +43,9 @@ pub struct CopyOutcome {
     pub invalid_keys: Vec<InvalidKey>,
     /// A rerun of a finished job: what it found (no table was copied again).
     pub message: Option<String>,
+    /// MySQL zero dates loaded as NULL into columns that are NOT NULL on the source: table,
+    /// column and rows (only columns that received some; they stay nullable).
+    pub zero_dates: Vec<(QualifiedName, String, i64)>,
 }
 
 impl CopyOutcome {
@@ -82,6 +85,7 @@ pub async fn run(
             dry_run: Some(dry_run_text(&catalog, &maps)),
             invalid_keys: Vec::new(),
             message: None,
+            zero_dates: Vec::new(),
         });
     }
     if catalog.tables.is_empty() {
@@ -141,6 +145,7 @@ pub async fn run(
                     dry_run: None,
                     invalid_keys: still,
                     message: Some(message),
+                    zero_dates: Vec::new(),
                 });
             }
             return Err(Error::Config(format!(
@@ -411,6 +416,19 @@ pub async fn run(
         Origin::Pg { .. } => Vec::new(),
     };
     let tables: Vec<QualifiedName> = catalog.tables.iter().map(|t| t.name.clone()).collect();
+    let tables_with_zero_dates: Vec<(QualifiedName, Vec<String>)> = catalog
+        .tables
+        .iter()
+        .filter_map(|t| {
+            let cols: Vec<String> = t
+                .columns
+                .iter()
+                .filter(|c| c.nullable_for_zero_dates)
+                .map(|c| c.name.clone())
+                .collect();
+            (!cols.is_empty()).then(|| (t.name.clone(), cols))
+        })
+        .collect();
     let transforms = maps
         .into_iter()
         .map(|m| m.and_then(|m| m.transform).map(Arc::new))
@@ -485,6 +503,12 @@ pub async fn run(
     for key in &invalid_keys {
         tracing::warn!("{key}");
     }
+    let zero_dates = if tables_with_zero_dates.is_empty() {
+        Vec::new()
+    } else {
+        let fresh = connect(&settings.target, Side::Target).await?;
+        zero_dates_nulled(&fresh, &tables_with_zero_dates).await?
+    };
     worker.end(&settings.target, &st).await;
     drop(origin);
     Ok(CopyOutcome {
@@ -495,16 +519,75 @@ pub async fn run(
         dry_run: None,
         invalid_keys,
         message: None,
+        zero_dates,
     })
+}
+
+/// Per column created nullable for zero dates and still nullable after the data (some zero
+/// date arrived, so NOT NULL was not restored): how many rows hold NULL there, each a zero
+/// date, since the source column is NOT NULL.
+async fn zero_dates_nulled(
+    target: &Client,
+    tables: &[(QualifiedName, Vec<String>)],
+) -> Result<Vec<(QualifiedName, String, i64)>> {
+    let mut out = Vec::new();
+    for (table, columns) in tables {
+        let what = format!("counting the zero dates loaded as NULL into {table}");
+        let nullable: Vec<String> = target
+            .query(
+                "SELECT a.attname::text FROM pg_attribute a WHERE a.attrelid = $1::text::regclass \
+                 AND a.attname = ANY($2) AND NOT a.attnotnull ORDER BY a.attnum",
+                &[&table.quoted(), columns],
+            )
+            .await
+            .map_err(|e| crate::error::query_error(&what, &e))?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        if nullable.is_empty() {
+            continue;
+        }
+        let counts: Vec<String> = nullable
+            .iter()
+            .map(|c| {
+                format!(
+                    "count(*) FILTER (WHERE {} IS NULL)",
+                    crate::catalog::quote_ident(c)
+                )
+            })
+            .collect();
+        let row = target
+            .query_one(
+                &format!("SELECT {} FROM ONLY {}", counts.join(", "), table.quoted()),
+                &[],
+            )
+            .await
+            .map_err(|e| crate::error::query_error(&what, &e))?;
+        for (i, c) in nullable.into_iter().enumerate() {
+            out.push((table.clone(), c, row.get::<_, i64>(i)));
+        }
+    }
+    Ok(out)
 }
 
 /// The `--dry-run` report: tables, their target names and every column's resolved mapping.
 fn dry_run_text(catalog: &Catalog, maps: &[Option<crate::mapping::TableMapping>]) -> String {
-    format!(
+    let mut text = format!(
         "dry run: nothing was written; {} table(s) would be copied\n{}",
         catalog.tables.len(),
         crate::mapping::describe(catalog, maps)
-    )
+    );
+    for t in &catalog.tables {
+        for c in t.columns.iter().filter(|c| c.nullable_for_zero_dates) {
+            let _ = writeln!(
+                text,
+                "zero dates: {}.{} is NOT NULL on the source: created nullable, its zero dates become NULL \
+                 (NOT NULL is set again after the data if none arrives)",
+                t.name, c.name
+            );
+        }
+    }
+    text
 }
 
 /// Everything a resume must agree with, as `key = value` lines (no secrets).
@@ -871,6 +954,12 @@ pub fn summary(outcome: &CopyOutcome) -> String {
     let all: usize = outcome.report.tables.iter().map(|t| t.chunks).sum();
     let _ = writeln!(out, "chunks copied by this worker: {own} of {all}");
     let _ = writeln!(out, "retried chunk attempts: {}", outcome.report.retries);
+    for (table, column, rows) in &outcome.zero_dates {
+        let _ = writeln!(
+            out,
+            "zero dates loaded as NULL: {table}.{column}: {rows} row(s) (NOT NULL on the source; the column stays nullable)"
+        );
+    }
     for key in &outcome.invalid_keys {
         let _ = writeln!(out, "{key}");
     }

@@ -261,6 +261,9 @@ pub struct Column {
     /// Only comes from an inheritance or partitioned parent (`NOT attislocal`): the DDL must not
     /// redeclare it.
     pub inherited: bool,
+    /// NOT NULL on a MySQL source, created nullable so that its zero dates can arrive as NULL
+    /// (`zero_dates = "null"`); NOT NULL is set again after the data when none did.
+    pub nullable_for_zero_dates: bool,
 }
 
 /// Identity column facts.

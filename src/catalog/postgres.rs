@@ -816,6 +816,7 @@ async fn load_tables(
             collation: get(&r, 9, what)?,
             comment,
             inherited: get(&r, 11, what)?,
+            nullable_for_zero_dates: false,
         });
     }
 

@@ -989,7 +989,13 @@ async fn my_facts(
                     source_type: Some(mc.column_type.clone()),
                     target_column: tc.name.clone(),
                     target_type: tc.type_sql.clone(),
-                    how: convert_how(mc, plan.reads.get(i).and_then(Option::as_ref)),
+                    how: if tc.nullable_for_zero_dates {
+                        "zero dates -> NULL: created nullable (NOT NULL on the source, set again \
+                         after the data if no zero date arrives)"
+                            .into()
+                    } else {
+                        convert_how(mc, plan.reads.get(i).and_then(Option::as_ref))
+                    },
                     risk: note_of(&mt.name, &mc.name),
                 })
                 .collect(),

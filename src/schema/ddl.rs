@@ -483,6 +483,9 @@ pub fn table_post_data(table: &Table) -> Phases {
             }),
         }
     }
+    if let Some(step) = restore_not_null(table) {
+        constraints.insert(0, step);
+    }
     for i in &table.indexes {
         let mut sql = format!("{};\n", i.definition);
         let iq = QualifiedName::new(table.name.schema.as_str(), i.name.as_str()).quoted();
@@ -500,6 +503,41 @@ pub fn table_post_data(table: &Table) -> Phases {
         phases.push(vec![constraints]);
     }
     phases
+}
+
+/// `SET NOT NULL` on the columns created nullable for zero dates, each one that holds no NULL
+/// (no zero date arrived); the others stay nullable. Clean columns (the usual case) cost one
+/// scan of the table together.
+fn restore_not_null(table: &Table) -> Option<Step> {
+    let cols: Vec<String> = table
+        .columns
+        .iter()
+        .filter(|c| c.nullable_for_zero_dates)
+        .map(|c| format!("ALTER COLUMN {} SET NOT NULL", quote_ident(&c.name)))
+        .collect();
+    if cols.is_empty() {
+        return None;
+    }
+    let q = table.name.quoted();
+    let one_by_one: String = cols
+        .iter()
+        .map(|c| {
+            format!(
+                "  BEGIN ALTER TABLE ONLY {q} {c}; EXCEPTION WHEN not_null_violation THEN NULL; END;\n"
+            )
+        })
+        .collect();
+    Some(Step {
+        what: format!(
+            "restore NOT NULL on the date columns of {} without zero dates",
+            table.name
+        ),
+        sql: format!(
+            "DO $howdah_nn$\nBEGIN\n  ALTER TABLE ONLY {q} {};\n\
+             EXCEPTION WHEN not_null_violation THEN\n{one_by_one}END\n$howdah_nn$;\n",
+            cols.join(", ")
+        ),
+    })
 }
 
 /// Statements that need every table loaded, as phases run one after another: (1) partition
@@ -1160,6 +1198,31 @@ mod tests {
             steps[2].sql,
             "ALTER TABLE ONLY \"public\".\"tagged\" ALTER COLUMN \"tag\" SET DEFAULT public.default_tag(NULL::public.tagged);\n"
         );
+    }
+
+    #[test]
+    fn not_null_comes_back_after_the_data_where_no_zero_date_arrived() {
+        let mut created = col("created", "timestamp");
+        created.nullable_for_zero_dates = true;
+        let mut born = col("born", "date");
+        born.nullable_for_zero_dates = true;
+        let t = table(
+            "public",
+            "author",
+            vec![col("id", "integer"), created, born],
+        );
+        let steps = crate::schema::serial(table_post_data(&t));
+        assert_eq!(steps.len(), 1);
+        assert_eq!(
+            steps[0].sql,
+            "DO $howdah_nn$\nBEGIN\n  ALTER TABLE ONLY \"public\".\"author\" ALTER COLUMN \"created\" SET NOT NULL, \
+             ALTER COLUMN \"born\" SET NOT NULL;\nEXCEPTION WHEN not_null_violation THEN\n  \
+             BEGIN ALTER TABLE ONLY \"public\".\"author\" ALTER COLUMN \"created\" SET NOT NULL; \
+             EXCEPTION WHEN not_null_violation THEN NULL; END;\n  \
+             BEGIN ALTER TABLE ONLY \"public\".\"author\" ALTER COLUMN \"born\" SET NOT NULL; \
+             EXCEPTION WHEN not_null_violation THEN NULL; END;\nEND\n$howdah_nn$;\n"
+        );
+        assert!(table_post_data(&table("public", "t", vec![col("d", "date")])).is_empty());
     }
 
     #[test]

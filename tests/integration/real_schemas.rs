@@ -356,3 +356,169 @@ fn orphans_in_a_mariadb_source_leave_the_key_not_valid() {
     dst.exec("INSERT INTO parent VALUES (7, 'g'), (8, 'h')");
     assert_rerun_validates(&my.url(), &dst, &["--quiet"], "fk_child_parent");
 }
+
+/// MariaDB rows with zero dates in NOT NULL columns, written under a permissive sql_mode as
+/// old applications did, and dates in year 0000 that are real dates (month and day set).
+const ZERO_DATES: &str = "
+    SET sql_mode = '';
+    CREATE TABLE author (
+      id int PRIMARY KEY,
+      name varchar(20) NOT NULL,
+      created datetime NOT NULL DEFAULT '0000-00-00 00:00:00',
+      born date NOT NULL,
+      seen date NOT NULL DEFAULT '0000-00-00',
+      legacy date NULL,
+      first_day date NULL DEFAULT '0000-01-01',
+      first_at datetime(3) NULL
+    ) ENGINE=InnoDB;
+    CREATE TABLE book (id int PRIMARY KEY, author_id int NOT NULL, title varchar(20),
+      CONSTRAINT fk_book_author FOREIGN KEY (author_id) REFERENCES author (id)) ENGINE=InnoDB;
+    INSERT INTO author VALUES
+      (1, 'ann', '0000-00-00 00:00:00', '1970-01-01', '2020-05-00', NULL, '0000-01-01', '0000-06-15 10:00:00.250'),
+      (2, 'bob', '2024-01-02 03:04:05', '1980-02-29', '0000-00-00', '0000-00-00', '0000-02-28', NULL),
+      (3, 'cy', '2024-05-06 07:08:09', '1990-12-31', '2024-01-01', '2024-01-01', NULL, '2024-01-01 00:00:00');
+    INSERT INTO author (id, name, born) VALUES (4, 'dee', '2000-01-01');
+    INSERT INTO book VALUES (1, 1, 'a'), (2, 2, 'b'), (3, 3, 'c'), (4, 4, 'd');";
+
+#[test]
+fn zero_dates_in_not_null_columns_arrive_as_null_by_default() {
+    let my = MyDb::new("zero_my");
+    my.exec(ZERO_DATES);
+    let dst = TestDb::new("zero_dst");
+    let (my_url, dst_url) = (my.url(), dst.url());
+
+    // The plan counts them and says what happens.
+    let plan = howdah_with(
+        &[
+            "plan", "--source", &my_url, "--target", &dst_url, "--format", "json",
+        ],
+        &[],
+        TIMEOUT,
+    )
+    .0;
+    assert_success(&plan, "plan");
+    let plan: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
+    let probe = |column: &str, check: &str| {
+        plan["data"]["probes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["column"] == column && p["check"] == check)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {check} probe of {column}"))
+    };
+    let created = probe("created", "zero_dates");
+    assert_eq!(created["count"], 2, "{created}");
+    assert!(
+        created["consequence"]
+            .as_str()
+            .unwrap()
+            .contains("created nullable"),
+        "{created}"
+    );
+    assert_eq!(probe("seen", "zero_dates")["count"], 3);
+    assert_eq!(probe("first_day", "year_zero")["count"], 3);
+
+    // The dry run names the columns created nullable.
+    let dry = copy(&my_url, &dst, &["--dry-run"]);
+    assert_success(&dry, "dry run");
+    let dry_text = String::from_utf8_lossy(&dry.stdout);
+    for column in ["created", "born", "seen"] {
+        assert!(
+            dry_text.contains(&format!(
+                "zero dates: public.author.{column} is NOT NULL on the source"
+            )),
+            "{dry_text}"
+        );
+    }
+
+    let out = copy(&my_url, &dst, &["--quiet"]);
+    assert_success(&out, "copy with zero dates in NOT NULL columns");
+    assert_eq!(
+        dst.query("SELECT count(*) FROM author"),
+        "4",
+        "every row arrives"
+    );
+    assert_eq!(dst.query("SELECT count(*) FROM book"), "4");
+    assert_eq!(dst.query("SELECT count(*) FROM howdah.rejects"), "0");
+    assert_eq!(
+        dst.query(
+            "SELECT id, created, born, seen, legacy, first_day, first_at FROM author ORDER BY id"
+        ),
+        "1||1970-01-01|||0001-01-01 BC|0001-06-15 10:00:00.25 BC\n\
+         2|2024-01-02 03:04:05|1980-02-29|||0001-02-28 BC|\n\
+         3|2024-05-06 07:08:09|1990-12-31|2024-01-01|2024-01-01||2024-01-01 00:00:00\n\
+         4||2000-01-01|||0001-01-01 BC|"
+    );
+    // Columns that received a zero date stay nullable; the clean one is NOT NULL again.
+    assert_eq!(
+        dst.query(
+            "SELECT attname, attnotnull FROM pg_attribute WHERE attrelid = 'author'::regclass \
+             AND attname IN ('created', 'born', 'seen') ORDER BY attname"
+        ),
+        "born|t\ncreated|f\nseen|f"
+    );
+    assert_eq!(
+        dst.query(
+            "SELECT pg_get_expr(adbin, adrelid) FROM pg_attrdef WHERE adrelid = 'author'::regclass"
+        ),
+        "'0001-01-01 BC'::date",
+        "the zero-date defaults are dropped, the year-0000 one kept"
+    );
+    let summary = String::from_utf8_lossy(&out.stdout);
+    for line in [
+        "zero dates loaded as NULL: public.author.created: 2 row(s)",
+        "zero dates loaded as NULL: public.author.seen: 3 row(s)",
+    ] {
+        assert!(summary.contains(line), "{summary}");
+    }
+    assert!(!summary.contains("public.author.born"), "{summary}");
+    let v = howdah_with(
+        &["verify", "--source", &my_url, "--target", &dst_url],
+        &[],
+        TIMEOUT,
+    )
+    .0;
+    assert_success(&v, "verify after a copy that loaded zero dates as NULL");
+}
+
+#[test]
+fn zero_dates_reject_and_fixed_date_stay_options() {
+    let my = MyDb::new("zero_opt_my");
+    my.exec(ZERO_DATES);
+    let my_url = my.url();
+
+    // A fixed date: every row, the columns stay NOT NULL.
+    let dst = TestDb::new("zero_fix_dst");
+    let job = job_file("zero_fixed", "[mysql]\nzero_dates = \"1970-01-01\"\n");
+    let out = copy(&my_url, &dst, &["--quiet", "--config", &job]);
+    assert_success(&out, "copy with zero_dates = a date");
+    assert_eq!(
+        dst.query(
+            "SELECT string_agg(id || ':' || created || ':' || seen, ',' ORDER BY id) FROM author"
+        ),
+        "1:1970-01-01 00:00:00:1970-01-01,2:2024-01-02 03:04:05:1970-01-01,\
+         3:2024-05-06 07:08:09:2024-01-01,4:1970-01-01 00:00:00:1970-01-01"
+    );
+    assert_eq!(
+        dst.query("SELECT bool_and(attnotnull) FROM pg_attribute WHERE attrelid = 'author'::regclass AND attname IN ('created', 'seen')"),
+        "t"
+    );
+
+    // reject: the rows with zero dates are rejected (with their reason), the columns stay
+    // NOT NULL, and the books of the rejected authors leave their key NOT VALID (exit 6).
+    let dst = TestDb::new("zero_rej_dst");
+    let job = job_file("zero_reject", "[mysql]\nzero_dates = \"reject\"\n");
+    let out = copy(&my_url, &dst, &["--quiet", "--config", &job]);
+    assert_error(&out, 6, "copy with zero_dates = reject");
+    assert_eq!(
+        dst.query("SELECT string_agg(id::text, ',' ORDER BY id) FROM author"),
+        "3"
+    );
+    assert_eq!(
+        dst.query(
+            "SELECT string_agg(key || ' ' || column_name, ',' ORDER BY key) FROM howdah.rejects"
+        ),
+        "id=1 created,id=2 seen,id=4 created"
+    );
+}
