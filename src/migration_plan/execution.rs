@@ -229,10 +229,7 @@ fn source_has_password(url: &SourceUrl) -> bool {
 
 /// `DROP ROUTINE` needs the name quoted and the argument list as it is.
 fn routine_name(name: &QualifiedName) -> String {
-    match name.name.split_once('(') {
-        Some((base, args)) => format!("{}.{}({args}", quote_ident(&name.schema), quote_ident(base)),
-        None => name.quoted(),
-    }
+    crate::schema::ddl::routine_signature(name)
 }
 
 /// SQL that drops what a `create` copy adds to the target: only objects absent now.

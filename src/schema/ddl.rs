@@ -392,26 +392,91 @@ fn strongly_connected(deps: &[Vec<usize>]) -> Vec<usize> {
     s.component
 }
 
-/// Drops the selected views and tables on the target (dependents first), for `recreate`.
+/// Drops the selected views and tables on the target (dependents first), for `recreate`,
+/// together with the functions and types of the catalog that need them (a function returning
+/// a table's rows, a composite type holding its row type): [`pre_data`] creates them again.
 pub fn drop_for_recreate(cat: &Catalog) -> Vec<Step> {
+    // Everything of the catalog that needs a selected table or view, directly or not.
+    let mut needs_relation: HashSet<ObjectRef> = cat
+        .tables
+        .iter()
+        .map(|t| t.oid)
+        .chain(cat.views.iter().map(|v| v.oid))
+        .filter(|&oid| oid != 0)
+        .map(ObjectRef::Relation)
+        .collect();
+    loop {
+        let before = needs_relation.len();
+        for d in &cat.dependencies {
+            if needs_relation.contains(&d.needs) {
+                needs_relation.insert(d.object);
+            }
+        }
+        if needs_relation.len() == before {
+            break;
+        }
+    }
+    let needs = |id: Option<ObjectRef>| id.is_some_and(|id| needs_relation.contains(&id));
     // No CASCADE: an object that was not selected (a view, an inheritance child, a foreign key
     // of another table) makes the drop fail with the server naming it, instead of vanishing.
-    let mut steps: Vec<Step> = cat
-        .views
-        .iter()
-        .rev()
-        .map(|v| {
-            let kind = if v.materialized {
-                "MATERIALIZED VIEW"
-            } else {
-                "VIEW"
-            };
-            Step {
-                what: format!("drop {} {}", kind.to_lowercase(), v.name),
-                sql: format!("DROP {kind} IF EXISTS {}", v.name.quoted()),
+    // Reverse creation order drops dependents first; the tables go last, together.
+    let mut steps: Vec<Step> = Vec::new();
+    // A selected table's default that calls a function dropped here goes first (the table is
+    // dropped anyway; a generated column cannot lose its expression and stops the drop).
+    for d in &cat.dependencies {
+        let (ObjectRef::Relation(oid), Some(attnum)) = (d.object, d.column) else {
+            continue;
+        };
+        if !matches!(d.needs, ObjectRef::Function(_)) || !needs_relation.contains(&d.needs) {
+            continue;
+        }
+        let Some(t) = cat.tables.iter().find(|t| t.oid == oid) else {
+            continue;
+        };
+        let Some(c) = t
+            .columns
+            .iter()
+            .find(|c| c.attnum == attnum && c.generated.is_none() && c.identity.is_none())
+        else {
+            continue;
+        };
+        let what = format!("drop the default of {}.{}", t.name, c.name);
+        if steps.iter().any(|s| s.what == what) {
+            continue;
+        }
+        steps.push(Step {
+            what,
+            sql: format!(
+                "ALTER TABLE IF EXISTS {} ALTER COLUMN {} DROP DEFAULT",
+                t.name.quoted(),
+                quote_ident(&c.name)
+            ),
+        });
+    }
+    for node in creation_order(cat).0.into_iter().rev() {
+        match node {
+            Node::View(v) => {
+                let kind = if v.materialized {
+                    "MATERIALIZED VIEW"
+                } else {
+                    "VIEW"
+                };
+                steps.push(Step {
+                    what: format!("drop {} {}", kind.to_lowercase(), v.name),
+                    sql: format!("DROP {kind} IF EXISTS {}", v.name.quoted()),
+                });
             }
-        })
-        .collect();
+            Node::Function(f) if needs(f.id) => steps.push(Step {
+                what: format!("drop function {}", f.name),
+                sql: format!("DROP ROUTINE IF EXISTS {}", routine_signature(&f.name)),
+            }),
+            Node::Type(t) if needs(t.id) => steps.push(Step {
+                what: format!("drop type {}", t.name),
+                sql: format!("DROP TYPE IF EXISTS {}", t.name.quoted()),
+            }),
+            _ => {}
+        }
+    }
     if !cat.tables.is_empty() {
         let names: Vec<String> = cat.tables.iter().map(|t| t.name.quoted()).collect();
         steps.push(Step {
@@ -423,6 +488,15 @@ pub fn drop_for_recreate(cat: &Catalog) -> Vec<Step> {
         });
     }
     steps
+}
+
+/// A function's identity as `DROP ROUTINE` takes it: the name quoted, the argument list (the
+/// identity arguments the catalog keeps after the name) as it is.
+pub fn routine_signature(name: &QualifiedName) -> String {
+    match name.name.split_once('(') {
+        Some((base, args)) => format!("{}.{}({args}", quote_ident(&name.schema), quote_ident(base)),
+        None => name.quoted(),
+    }
 }
 
 /// Keys, unique/check/exclusion constraints and indexes of one table, to run in order on one
