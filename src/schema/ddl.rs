@@ -703,8 +703,10 @@ fn final_foreign_keys(cat: &Catalog, not_valid: Option<&NotValidLog<'_>>) -> Vec
         for fk in &t.foreign_keys {
             // No ONLY: a partitioned table's foreign key must recurse into its partitions.
             let sql = match not_valid {
-                // A key that is NOT VALID on the source is added so, unchecked.
-                Some(log) if !fk.definition.ends_with(" NOT VALID") => {
+                // A key that is NOT VALID on the source is added so, unchecked. A partitioned
+                // table takes no NOT VALID foreign key (before PostgreSQL 18): its step fails
+                // with the server's own message about the violating row.
+                Some(log) if !fk.definition.ends_with(" NOT VALID") && t.has_storage() => {
                     add_foreign_key_or_not_valid(t, fk, log)
                 }
                 _ => add_constraint(&t.name.quoted(), fk, false),
@@ -719,8 +721,7 @@ fn final_foreign_keys(cat: &Catalog, not_valid: Option<&NotValidLog<'_>>) -> Vec
 }
 
 /// `ADD CONSTRAINT ... FOREIGN KEY`; when the rows violate it (`foreign_key_violation`), the
-/// same key `NOT VALID` and a row in the log table. A partitioned table cannot take a NOT
-/// VALID foreign key before PostgreSQL 18: its step fails with the server's message.
+/// same key `NOT VALID` and a row in the log table.
 fn add_foreign_key_or_not_valid(t: &Table, fk: &Constraint, log: &NotValidLog<'_>) -> String {
     let q = t.name.quoted();
     let add = format!(
