@@ -397,7 +397,7 @@ async fn load_dependencies(client: &Client) -> Result<Vec<Dependency>, CatalogEr
              FROM pg_class c WHERE d.refclassid = 'pg_class'::regclass AND c.oid = d.refobjid \
            UNION ALL SELECT CASE WHEN rc.relkind IS NULL OR rc.relkind = 'c' THEN 't' ELSE 'r' END, \
                   CASE WHEN rc.relkind IS NULL OR rc.relkind = 'c' THEN b.oid ELSE rc.oid END \
-             FROM pg_type t LEFT JOIN pg_type e ON e.typarray = t.oid \
+             FROM pg_type t LEFT JOIN pg_type e ON e.oid = t.typelem AND e.typarray = t.oid \
              JOIN pg_type b ON b.oid = coalesce(e.oid, t.oid) \
              LEFT JOIN pg_class rc ON rc.oid = b.typrelid \
              WHERE d.refclassid = 'pg_type'::regclass AND t.oid = d.refobjid \
