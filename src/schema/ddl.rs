@@ -1,8 +1,10 @@
 //! DDL for the target, rendered from the [`Catalog`] in the phases of a copy.
 //!
-//! - [`pre_data`]: schemas, extensions, types, functions, sequences, bare tables, views.
+//! - [`pre_data`]: schemas, extensions, then collations, types, functions, sequences, bare
+//!   tables and views, each after what it needs (`Catalog::dependencies`, as `pg_dump` orders).
 //! - [`table_post_data`]: one table's keys, constraints and indexes, right after its data.
-//! - [`final_steps`]: partition index attachment, recursing checks, foreign keys, triggers,
+//! - [`final_steps`]: partition index attachment, recursing checks, foreign keys (with
+//!   [`final_phases_with`]: `NOT VALID` and recorded when the rows violate them), triggers,
 //!   materialized view refresh, once every table holds its data.
 //!
 //! Every name is quoted with [`quote_ident`]; expressions and definitions are the source
