@@ -20,6 +20,7 @@ use crate::schema::{ddl, Phases, SchemaMode, Step};
 use crate::sink::postgres::LoadMode;
 use crate::source::postgres::PgReader;
 use crate::source::Source;
+use crate::state::invalid_keys::InvalidKey;
 use crate::state::worker::WorkerSession;
 use crate::state::KeyParams;
 use crate::state::{self, StateRef};
@@ -37,6 +38,26 @@ pub struct CopyOutcome {
     pub notes: Vec<String>,
     /// With `--dry-run`: the resolved tables and column mappings (nothing was copied).
     pub dry_run: Option<String>,
+    /// Foreign keys left `NOT VALID` because the copied rows violate them: the copy is
+    /// otherwise complete, and [`CopyOutcome::finished`] reports them as an error.
+    pub invalid_keys: Vec<InvalidKey>,
+    /// A rerun of a finished job: what it found (no table was copied again).
+    pub message: Option<String>,
+    /// MySQL zero dates loaded as NULL into columns that are NOT NULL on the source: table,
+    /// column and rows (only columns that received some; they stay nullable).
+    pub zero_dates: Vec<(QualifiedName, String, i64)>,
+}
+
+impl CopyOutcome {
+    /// `Err(ForeignKeysNotValid)` when foreign keys were left `NOT VALID` (exit code 6).
+    pub fn finished(&self) -> Result<()> {
+        if self.invalid_keys.is_empty() {
+            return Ok(());
+        }
+        Err(Error::ForeignKeysNotValid {
+            keys: self.invalid_keys.iter().map(|k| k.to_string()).collect(),
+        })
+    }
 }
 
 /// Copies the selected tables of the source into the target, schema included.
@@ -62,6 +83,9 @@ pub async fn run(
             prepare_time: started.elapsed(),
             notes: Vec::new(),
             dry_run: Some(dry_run_text(&catalog, &maps)),
+            invalid_keys: Vec::new(),
+            message: None,
+            zero_dates: Vec::new(),
         });
     }
     if catalog.tables.is_empty() {
@@ -97,6 +121,33 @@ pub async fn run(
                 && settings.schema != SchemaMode::Recreate
                 && state::config_changes(&job.config, &config).is_empty() =>
         {
+            if !state::invalid_keys::read(&target, &st).await?.is_empty() {
+                // The job finished with foreign keys left NOT VALID: validate them again
+                // (their orphans may have been fixed since), copy nothing.
+                let still = state::invalid_keys::revalidate(&target, &st).await?;
+                let message = if still.is_empty() {
+                    format!(
+                        "job \"{}\" had finished with foreign keys left NOT VALID; they validate now: the copy is complete",
+                        st.job
+                    )
+                } else {
+                    format!(
+                        "job \"{}\" had finished; nothing was copied again; {} foreign key(s) still NOT VALID",
+                        st.job,
+                        still.len()
+                    )
+                };
+                return Ok(CopyOutcome {
+                    tables: Vec::new(),
+                    report: RunReport::default(),
+                    prepare_time: started.elapsed(),
+                    notes: Vec::new(),
+                    dry_run: None,
+                    invalid_keys: still,
+                    message: Some(message),
+                    zero_dates: Vec::new(),
+                });
+            }
             return Err(Error::Config(format!(
                 "job \"{}\" already finished; add --restart (with --schema recreate) to copy again, or use another --job name",
                 st.job
@@ -330,7 +381,12 @@ pub async fn run(
         .collect();
     let mut final_phases: Phases = Vec::new();
     if build_schema {
-        final_phases.extend(ddl::final_phases(&catalog));
+        let log_table = st.table("invalid_keys");
+        let log = ddl::NotValidLog {
+            table: &log_table,
+            job: &st.job,
+        };
+        final_phases.extend(ddl::final_phases_with(&catalog, Some(&log)));
     }
     let mut last: Vec<Step> = setvals;
     // Lanes commit with synchronous_commit off; one synchronous commit that writes a record
@@ -360,6 +416,19 @@ pub async fn run(
         Origin::Pg { .. } => Vec::new(),
     };
     let tables: Vec<QualifiedName> = catalog.tables.iter().map(|t| t.name.clone()).collect();
+    let tables_with_zero_dates: Vec<(QualifiedName, Vec<String>)> = catalog
+        .tables
+        .iter()
+        .filter_map(|t| {
+            let cols: Vec<String> = t
+                .columns
+                .iter()
+                .filter(|c| c.nullable_for_zero_dates)
+                .map(|c| c.name.clone())
+                .collect();
+            (!cols.is_empty()).then(|| (t.name.clone(), cols))
+        })
+        .collect();
     let transforms = maps
         .into_iter()
         .map(|m| m.and_then(|m| m.transform).map(Arc::new))
@@ -423,11 +492,23 @@ pub async fn run(
         }
     }
     // The coordinator's connection may have broken during a long run; lanes reconnect, so
-    // does this last write.
-    if state::set_phase(&target, &st, "done", None).await.is_err() {
+    // do these last statements.
+    let invalid_keys = if state::set_phase(&target, &st, "done", None).await.is_err() {
         let fresh = connect(&settings.target, Side::Target).await?;
         state::set_phase(&fresh, &st, "done", None).await?;
+        state::invalid_keys::read(&fresh, &st).await?
+    } else {
+        state::invalid_keys::read(&target, &st).await?
+    };
+    for key in &invalid_keys {
+        tracing::warn!("{key}");
     }
+    let zero_dates = if tables_with_zero_dates.is_empty() {
+        Vec::new()
+    } else {
+        let fresh = connect(&settings.target, Side::Target).await?;
+        zero_dates_nulled(&fresh, &tables_with_zero_dates).await?
+    };
     worker.end(&settings.target, &st).await;
     drop(origin);
     Ok(CopyOutcome {
@@ -436,16 +517,77 @@ pub async fn run(
         prepare_time,
         notes,
         dry_run: None,
+        invalid_keys,
+        message: None,
+        zero_dates,
     })
+}
+
+/// Per column created nullable for zero dates and still nullable after the data (some zero
+/// date arrived, so NOT NULL was not restored): how many rows hold NULL there, each a zero
+/// date, since the source column is NOT NULL.
+async fn zero_dates_nulled(
+    target: &Client,
+    tables: &[(QualifiedName, Vec<String>)],
+) -> Result<Vec<(QualifiedName, String, i64)>> {
+    let mut out = Vec::new();
+    for (table, columns) in tables {
+        let what = format!("counting the zero dates loaded as NULL into {table}");
+        let nullable: Vec<String> = target
+            .query(
+                "SELECT a.attname::text FROM pg_attribute a WHERE a.attrelid = $1::text::regclass \
+                 AND a.attname = ANY($2) AND NOT a.attnotnull ORDER BY a.attnum",
+                &[&table.quoted(), columns],
+            )
+            .await
+            .map_err(|e| crate::error::query_error(&what, &e))?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        if nullable.is_empty() {
+            continue;
+        }
+        let counts: Vec<String> = nullable
+            .iter()
+            .map(|c| {
+                format!(
+                    "count(*) FILTER (WHERE {} IS NULL)",
+                    crate::catalog::quote_ident(c)
+                )
+            })
+            .collect();
+        let row = target
+            .query_one(
+                &format!("SELECT {} FROM ONLY {}", counts.join(", "), table.quoted()),
+                &[],
+            )
+            .await
+            .map_err(|e| crate::error::query_error(&what, &e))?;
+        for (i, c) in nullable.into_iter().enumerate() {
+            out.push((table.clone(), c, row.get::<_, i64>(i)));
+        }
+    }
+    Ok(out)
 }
 
 /// The `--dry-run` report: tables, their target names and every column's resolved mapping.
 fn dry_run_text(catalog: &Catalog, maps: &[Option<crate::mapping::TableMapping>]) -> String {
-    format!(
+    let mut text = format!(
         "dry run: nothing was written; {} table(s) would be copied\n{}",
         catalog.tables.len(),
         crate::mapping::describe(catalog, maps)
-    )
+    );
+    for t in &catalog.tables {
+        for c in t.columns.iter().filter(|c| c.nullable_for_zero_dates) {
+            let _ = writeln!(
+                text,
+                "zero dates: {}.{} is NOT NULL on the source: created nullable, its zero dates become NULL \
+                 (NOT NULL is set again after the data if none arrives)",
+                t.name, c.name
+            );
+        }
+    }
+    text
 }
 
 /// Everything a resume must agree with, as `key = value` lines (no secrets).
@@ -752,9 +894,16 @@ async fn run_steps(target: &Client, steps: &[Step]) -> Result<()> {
     Ok(())
 }
 
-/// Formats the end-of-run summary table.
+/// Formats the end-of-run summary table (for a rerun of a finished job, what it found).
 pub fn summary(outcome: &CopyOutcome) -> String {
     let mut out = String::new();
+    if let Some(message) = &outcome.message {
+        out.push_str(message);
+        for key in &outcome.invalid_keys {
+            let _ = write!(out, "\n{key}");
+        }
+        return out;
+    }
     let _ = writeln!(
         out,
         "{:<40} {:>12} {:>10} {:>7} {:>9} {:>11} {:>8} {:>9}",
@@ -805,6 +954,15 @@ pub fn summary(outcome: &CopyOutcome) -> String {
     let all: usize = outcome.report.tables.iter().map(|t| t.chunks).sum();
     let _ = writeln!(out, "chunks copied by this worker: {own} of {all}");
     let _ = writeln!(out, "retried chunk attempts: {}", outcome.report.retries);
+    for (table, column, rows) in &outcome.zero_dates {
+        let _ = writeln!(
+            out,
+            "zero dates loaded as NULL: {table}.{column}: {rows} row(s) (NOT NULL on the source; the column stays nullable)"
+        );
+    }
+    for key in &outcome.invalid_keys {
+        let _ = writeln!(out, "{key}");
+    }
     let _ = write!(
         out,
         "total: {:.1} s",

@@ -105,6 +105,15 @@ pub enum Error {
         /// The last rejected row: table, key, column and reason.
         last: String,
     },
+    /// The copy finished, but some foreign keys are violated by the copied rows (orphans on
+    /// the source, or rows a filter or a reject left out): they were added `NOT VALID`.
+    #[error("the copy finished, but {} foreign key(s) are violated by the copied rows and were added NOT VALID: {}; \
+             fix or delete those rows on the target (each query lists them), then run the same command again to validate the keys",
+            keys.len(), keys.join(" | "))]
+    ForeignKeysNotValid {
+        /// One line per key: table, constraint, orphan count and the query listing them.
+        keys: Vec<String>,
+    },
     /// A worker task panicked or was cancelled: a bug, not bad input.
     #[error("internal error: {0}")]
     Internal(String),
@@ -112,7 +121,7 @@ pub enum Error {
 
 impl Error {
     /// The process exit code: 2 usage/config, 3 connection, 4 interrupted (resumable), 5 too
-    /// many rejected rows, 1 else.
+    /// many rejected rows, 6 finished with foreign keys left NOT VALID, 1 else.
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Config(_) => 2,
@@ -120,6 +129,7 @@ impl Error {
             Error::Incomplete { source, .. } => source.exit_code(),
             Error::Interrupted => 4,
             Error::TooManyRejects { .. } => 5,
+            Error::ForeignKeysNotValid { .. } => 6,
             _ => 1,
         }
     }

@@ -80,7 +80,7 @@ fn main() -> ExitCode {
                         tokio::time::sleep(std::time::Duration::from_secs(n)).await;
                     }
                 }
-                result.map(|_| 0)
+                result.and_then(|o| o.finished()).map(|_| 0)
             }
             Command::Demo(args) => {
                 let settings = CopySettings::resolve(args.overrides())?;

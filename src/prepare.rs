@@ -210,6 +210,7 @@ async fn open_mysql(
         &settings.mysql,
         &settings.filter,
         geometry.as_deref(),
+        settings.schema != crate::schema::SchemaMode::Existing,
     )?;
     tracing::info!(
         "MySQL source {} ({}): {} tables selected",

@@ -60,6 +60,9 @@ pub struct JobStatus {
     pub tables: Vec<TableStatus>,
     /// Processes that worked on the job.
     pub workers: Vec<WorkerStatus>,
+    /// Foreign keys the copy added `NOT VALID` because the copied rows violate them (orphan
+    /// counts as of the last run).
+    pub invalid_foreign_keys: Vec<crate::state::invalid_keys::InvalidKey>,
 }
 
 /// One `howdah copy` process that joined a job.
@@ -166,6 +169,14 @@ pub async fn read(client: &Client, schema: &str, job: Option<&str>) -> Result<Ve
             })
             .collect();
         let workers = read_workers(client, &st, &name).await?;
+        let invalid_foreign_keys = crate::state::invalid_keys::read(
+            client,
+            &StateRef {
+                schema: schema.to_string(),
+                job: name.clone(),
+            },
+        )
+        .await?;
         let phase: String = j.get(1);
         let total_rows: i64 = tables.iter().map(|t| t.rows).sum();
         let estimated: i64 = tables.iter().map(|t| t.estimated_rows).sum();
@@ -190,6 +201,7 @@ pub async fn read(client: &Client, schema: &str, job: Option<&str>) -> Result<Ve
             last_error: j.get(4),
             tables,
             workers,
+            invalid_foreign_keys,
         });
     }
     Ok(out)
@@ -291,6 +303,9 @@ pub fn render_text(jobs: &[JobStatus]) -> String {
             }
         }
         let _ = writeln!(s, "  post-data and final steps done: {}", j.steps_done);
+        for k in &j.invalid_foreign_keys {
+            let _ = writeln!(s, "  {k}");
+        }
         for w in &j.workers {
             let _ = writeln!(
                 s,

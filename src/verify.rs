@@ -67,6 +67,9 @@ pub struct TableResult {
     pub matched: usize,
     /// The chunks that differ.
     pub mismatches: Vec<Mismatch>,
+    /// What is worth knowing besides the rows: foreign keys of the table that are `NOT VALID`
+    /// on the target, with their orphans now and the query that lists them.
+    pub notes: Vec<String>,
 }
 
 /// A chunk that differs.
@@ -372,8 +375,14 @@ pub async fn run(settings: &CopySettings, opts: &VerifyOptions) -> Result<Verify
             checked: 0,
             matched: 0,
             mismatches: Vec::new(),
+            notes: Vec::new(),
         })
         .collect();
+    for (r, t) in tables.iter_mut().zip(&prepared.catalog.tables) {
+        for key in crate::state::invalid_keys::on_target(&target, &t.name).await? {
+            r.notes.push(key.to_string());
+        }
+    }
     let mut to_repair = Vec::new();
     let mut results = std::mem::take(&mut *results.lock().await);
     results.sort_by_key(|(t, c, ..)| (*t, c.ordinal));
@@ -963,6 +972,9 @@ pub fn render(report: &VerifyReport) -> String {
             format!("{}/{}", t.matched, t.checked),
             t.mismatches.len()
         );
+        for note in &t.notes {
+            let _ = writeln!(out, "  note: {note}");
+        }
         for m in &t.mismatches {
             let _ = writeln!(
                 out,

@@ -11,7 +11,7 @@ pub mod postgres;
 
 pub use error::CatalogError;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 
 /// A schema-qualified relation or object name, unquoted.
@@ -84,6 +84,8 @@ pub struct Catalog {
     pub schemas: Vec<SchemaObject>,
     /// Extensions other than plpgsql.
     pub extensions: Vec<Extension>,
+    /// User-defined collations (`CREATE COLLATION`).
+    pub collations: Vec<DdlObject>,
     /// User-defined types (enums, domains, composites, ranges), in dependency order.
     pub types: Vec<DdlObject>,
     /// Functions, procedures and aggregates of user schemas (not extension members).
@@ -94,6 +96,38 @@ pub struct Catalog {
     pub sequences: Vec<Sequence>,
     /// Views and materialized views in dependency order.
     pub views: Vec<View>,
+    /// What the source's `pg_depend` says each object needs before it can be created (types,
+    /// functions, tables, views, collations; empty for MySQL sources): the schema steps create
+    /// objects in an order that honours it, as `pg_dump` does.
+    pub dependencies: Vec<Dependency>,
+}
+
+/// A source object that other objects may depend on, by kind and source OID (OIDs are unique
+/// per system catalog, so the kind is part of the identity).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ObjectRef {
+    /// A collation (`pg_collation`).
+    Collation(u32),
+    /// A type (`pg_type`): enum, domain, composite (by its type OID) or range.
+    Type(u32),
+    /// A function or procedure (`pg_proc`).
+    Function(u32),
+    /// A table, view, materialized view or sequence (`pg_class`); a relation's row type and
+    /// the arrays of it resolve to the relation.
+    Relation(u32),
+}
+
+/// `object` cannot be created before `needs` exists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dependency {
+    /// The dependent object.
+    pub object: ObjectRef,
+    /// For a table: the column (attribute number) whose default or generation expression
+    /// holds the dependency. A plain default can be set after the table is created, which
+    /// breaks a cycle (a default calling a function that takes the table's row type).
+    pub column: Option<i16>,
+    /// What it needs.
+    pub needs: ObjectRef,
 }
 
 /// A schema to create on the target.
@@ -118,13 +152,15 @@ pub struct Extension {
     pub version: String,
 }
 
-/// An object whose full DDL the server renders (types, functions).
-#[derive(Debug, Clone)]
+/// An object whose full DDL the server renders (collations, types, functions, triggers).
+#[derive(Debug, Clone, Default)]
 pub struct DdlObject {
     /// Object name (for functions, the identity signature, e.g. `public.f(integer)`).
     pub name: QualifiedName,
     /// Complete statement(s) that create it, including its comment.
     pub ddl: String,
+    /// Its identity in [`Catalog::dependencies`] (`None`: nothing refers to it).
+    pub id: Option<ObjectRef>,
 }
 
 /// How a relation stores rows, which decides how (and whether) it is copied.
@@ -225,6 +261,9 @@ pub struct Column {
     /// Only comes from an inheritance or partitioned parent (`NOT attislocal`): the DDL must not
     /// redeclare it.
     pub inherited: bool,
+    /// NOT NULL on a MySQL source, created nullable so that its zero dates can arrive as NULL
+    /// (`zero_dates = "null"`); NOT NULL is set again after the data when none did.
+    pub nullable_for_zero_dates: bool,
 }
 
 /// Identity column facts.
@@ -282,6 +321,8 @@ pub struct Index {
 /// A sequence and where its value must be set after the load.
 #[derive(Debug, Clone, Default)]
 pub struct Sequence {
+    /// Source OID (0 when unknown), its identity in [`Catalog::dependencies`].
+    pub oid: u32,
     /// Qualified name.
     pub name: QualifiedName,
     /// `CREATE SEQUENCE` statement (absent for identity sequences, created with their column).
@@ -297,6 +338,8 @@ pub struct Sequence {
 /// A view or materialized view.
 #[derive(Debug, Clone, Default)]
 pub struct View {
+    /// Source OID (0 when unknown), its identity in [`Catalog::dependencies`].
+    pub oid: u32,
     /// Qualified name.
     pub name: QualifiedName,
     /// Materialized views are created `WITH NO DATA` and refreshed after the load.
@@ -316,6 +359,8 @@ pub struct TargetFacts {
     pub schemas: HashSet<String>,
     /// Extension names.
     pub extensions: HashSet<String>,
+    /// User collations.
+    pub collations: HashSet<QualifiedName>,
     /// User types (enums, domains, composites, ranges).
     pub types: HashSet<QualifiedName>,
     /// Functions and procedures by identity signature, e.g. `public`.`f(integer)`.
@@ -354,8 +399,7 @@ impl Catalog {
                 break;
             }
         }
-        self.tables.retain(|t| kept.contains(&t.name));
-        for t in &mut self.tables {
+        for t in self.tables.iter_mut().filter(|t| kept.contains(&t.name)) {
             let name = t.name.clone();
             t.foreign_keys.retain(|fk| match &fk.references {
                 Some(r) if !kept.contains(r) => {
@@ -372,15 +416,60 @@ impl Catalog {
         }
         self.sequences
             .retain(|s| s.owner_table.as_ref().is_none_or(|t| kept.contains(t)));
+        // Objects that need a table left out (a function returning its rows, a view reading
+        // it, a type holding its row type) cannot be created: they are left out too, and so
+        // is whatever needs them in turn.
+        // Each object left out, with the table that made it so.
+        let mut gone: HashMap<ObjectRef, QualifiedName> = self
+            .tables
+            .iter()
+            .filter(|t| !kept.contains(&t.name) && t.oid != 0)
+            .map(|t| (ObjectRef::Relation(t.oid), t.name.clone()))
+            .collect();
+        let views: HashSet<ObjectRef> = self
+            .views
+            .iter()
+            .filter(|v| v.oid != 0)
+            .map(|v| ObjectRef::Relation(v.oid))
+            .collect();
+        loop {
+            let before = gone.len();
+            for d in &self.dependencies {
+                let dependent =
+                    !matches!(d.object, ObjectRef::Relation(_)) || views.contains(&d.object);
+                if dependent && !gone.contains_key(&d.object) {
+                    if let Some(root) = gone.get(&d.needs).cloned() {
+                        gone.insert(d.object, root);
+                    }
+                }
+            }
+            if gone.len() == before {
+                break;
+            }
+        }
+        self.tables.retain(|t| kept.contains(&t.name));
+        for (what, list) in [("type", &mut self.types), ("function", &mut self.functions)] {
+            list.retain(|o| match o.id.and_then(|id| gone.get(&id)) {
+                Some(root) => {
+                    tracing::warn!(
+                        "{what} {} not created: it needs table {root}, which is not selected",
+                        o.name
+                    );
+                    false
+                }
+                None => true,
+            });
+        }
         // Views come in dependency order, so one pass sees every view's dependencies decided.
         let mut kept_views = kept;
         self.views.retain(|v| {
             // Dependencies on system catalogs exist on every target.
-            let ok = v.depends_on.iter().all(|d| {
-                kept_views.contains(d)
-                    || d.schema == "pg_catalog"
-                    || d.schema == "information_schema"
-            });
+            let ok = !gone.contains_key(&ObjectRef::Relation(v.oid))
+                && v.depends_on.iter().all(|d| {
+                    kept_views.contains(d)
+                        || d.schema == "pg_catalog"
+                        || d.schema == "information_schema"
+                });
             if ok {
                 kept_views.insert(v.name.clone());
             }

@@ -11,9 +11,9 @@ use tokio_postgres::types::FromSql;
 use tokio_postgres::{Client, Row};
 
 use super::{
-    quote_ident, quote_literal, Catalog, CatalogError, Column, Constraint, DdlObject, Extension,
-    Identity, Index, KeyColumn, QualifiedName, SchemaObject, Sequence, Table, TableKind,
-    TargetFacts, View,
+    quote_ident, quote_literal, Catalog, CatalogError, Column, Constraint, DdlObject, Dependency,
+    Extension, Identity, Index, KeyColumn, ObjectRef, QualifiedName, SchemaObject, Sequence, Table,
+    TableKind, TargetFacts, View,
 };
 
 /// Reads the whole user schema of the connected database (everything outside the system
@@ -83,6 +83,18 @@ pub async fn target_facts(client: &Client) -> Result<TargetFacts, CatalogError> 
     let what = "target extensions";
     for r in rows(client, "SELECT extname FROM pg_extension", what).await? {
         facts.extensions.insert(get(&r, 0, what)?);
+    }
+    let what = "target collations";
+    let sql = format!(
+        "SELECT n.nspname, c.collname FROM pg_collation c JOIN pg_namespace n ON n.oid = c.collnamespace \
+         WHERE {}",
+        user_ns("n")
+    );
+    for r in rows(client, &sql, what).await? {
+        facts.collations.insert(QualifiedName::new(
+            get::<String>(&r, 0, what)?,
+            get::<String>(&r, 1, what)?,
+        ));
     }
     let what = "target types";
     let sql = format!(
@@ -234,12 +246,14 @@ async fn load_inner(client: &Client) -> Result<Catalog, CatalogError> {
     }
     cat.schemas = load_schemas(client).await?;
     cat.extensions = load_extensions(client).await?;
+    cat.collations = load_collations(client, cat.server_version_num).await?;
     cat.types = load_types(client).await?;
     cat.functions = load_functions(client).await?;
     let (tables, view_columns, matview_indexes) = load_tables(client).await?;
     cat.tables = tables;
     cat.sequences = load_sequences(client, &mut cat.tables).await?;
     cat.views = load_views(client, view_columns, matview_indexes).await?;
+    cat.dependencies = load_dependencies(client).await?;
     Ok(cat)
 }
 
@@ -276,6 +290,140 @@ async fn load_extensions(client: &Client) -> Result<Vec<Extension>, CatalogError
                 name: get(r, 0, what)?,
                 schema: get(r, 1, what)?,
                 version: get(r, 2, what)?,
+            })
+        })
+        .collect()
+}
+
+async fn load_collations(client: &Client, version: i32) -> Result<Vec<DdlObject>, CatalogError> {
+    let what = "collations";
+    // PostgreSQL 15 keeps an ICU locale in colliculocale, 17 renamed it colllocale; before 15
+    // it is collcollate. ICU tailoring rules arrived in 16.
+    let locale = match version {
+        v if v >= 170000 => "c.colllocale",
+        v if v >= 150000 => "c.colliculocale",
+        _ => "NULL::text",
+    };
+    let rules = if version >= 160000 {
+        "c.collicurules"
+    } else {
+        "NULL::text"
+    };
+    let sql = format!(
+        "SELECT c.oid, n.nspname, c.collname, c.collprovider::text, c.collisdeterministic, \
+           c.collcollate, c.collctype, {locale}, {rules}, obj_description(c.oid, 'pg_collation') \
+         FROM pg_collation c JOIN pg_namespace n ON n.oid = c.collnamespace \
+         WHERE {} AND {} ORDER BY c.oid",
+        user_ns("n"),
+        not_extension_member("pg_collation", "c.oid")
+    );
+    let mut out = Vec::new();
+    for r in rows(client, &sql, what).await? {
+        let oid: u32 = get(&r, 0, what)?;
+        let name = QualifiedName::new(get::<String>(&r, 1, what)?, get::<String>(&r, 2, what)?);
+        let provider: String = get(&r, 3, what)?;
+        let collate: Option<String> = get(&r, 5, what)?;
+        let ctype: Option<String> = get(&r, 6, what)?;
+        let locale: Option<String> = get::<Option<String>>(&r, 7, what)?.or(collate.clone());
+        let lit = |v: &Option<String>| quote_literal(v.as_deref().unwrap_or(""));
+        let mut opts = match provider.as_str() {
+            "i" => vec![
+                "provider = icu".to_string(),
+                format!("locale = {}", lit(&locale)),
+            ],
+            "b" => vec![
+                "provider = builtin".to_string(),
+                format!("locale = {}", lit(&locale)),
+            ],
+            "c" if collate == ctype => {
+                vec![
+                    "provider = libc".to_string(),
+                    format!("locale = {}", lit(&collate)),
+                ]
+            }
+            "c" => vec![
+                "provider = libc".to_string(),
+                format!("lc_collate = {}", lit(&collate)),
+                format!("lc_ctype = {}", lit(&ctype)),
+            ],
+            _ => {
+                tracing::warn!(collation = %name, "collation with provider {provider} not recreated");
+                continue;
+            }
+        };
+        if !get::<bool>(&r, 4, what)? {
+            opts.push("deterministic = false".into());
+        }
+        if let Some(rules) = get::<Option<String>>(&r, 8, what)? {
+            opts.push(format!("rules = {}", quote_literal(&rules)));
+        }
+        let q = name.quoted();
+        let mut ddl = format!("CREATE COLLATION {q} ({});\n", opts.join(", "));
+        ddl.push_str(&comment_stmt("COLLATION", &q, &get(&r, 9, what)?));
+        out.push(DdlObject {
+            name,
+            ddl,
+            id: Some(ObjectRef::Collation(oid)),
+        });
+    }
+    Ok(out)
+}
+
+/// What each user object needs before it can be created, from `pg_depend`: both ends resolved
+/// to the objects howdah creates (a column's default to its table, a view's rewrite rule to
+/// the view, a domain's CHECK to the domain, a row type or an array of it to its relation).
+/// Only dependencies between objects created after `initdb` (OID 16384 and up) are read;
+/// ends that are not objects of the catalog (extension members) are dropped by the caller.
+async fn load_dependencies(client: &Client) -> Result<Vec<Dependency>, CatalogError> {
+    let what = "object dependencies";
+    let sql = "SELECT DISTINCT o.kind, o.oid, o.attnum, r.kind, r.oid \
+         FROM pg_depend d \
+         CROSS JOIN LATERAL ( \
+           SELECT CASE WHEN c.relkind = 'c' THEN 't' ELSE 'r' END AS kind, \
+                  CASE WHEN c.relkind = 'c' THEN c.reltype ELSE c.oid END AS oid, NULL::int2 AS attnum \
+             FROM pg_class c WHERE d.classid = 'pg_class'::regclass AND c.oid = d.objid \
+              AND c.relkind IN ('r','p','v','m','c') \
+           UNION ALL SELECT 't', d.objid, NULL WHERE d.classid = 'pg_type'::regclass \
+           UNION ALL SELECT 'f', d.objid, NULL WHERE d.classid = 'pg_proc'::regclass \
+           UNION ALL SELECT 'r', a.adrelid, a.adnum FROM pg_attrdef a \
+             WHERE d.classid = 'pg_attrdef'::regclass AND a.oid = d.objid \
+           UNION ALL SELECT 't', k.contypid, NULL FROM pg_constraint k \
+             WHERE d.classid = 'pg_constraint'::regclass AND k.oid = d.objid AND k.contypid <> 0 \
+           UNION ALL SELECT 'r', w.ev_class, NULL FROM pg_rewrite w \
+             WHERE d.classid = 'pg_rewrite'::regclass AND w.oid = d.objid) o \
+         CROSS JOIN LATERAL ( \
+           SELECT CASE WHEN c.relkind = 'c' THEN 't' ELSE 'r' END AS kind, \
+                  CASE WHEN c.relkind = 'c' THEN c.reltype ELSE c.oid END AS oid \
+             FROM pg_class c WHERE d.refclassid = 'pg_class'::regclass AND c.oid = d.refobjid \
+           UNION ALL SELECT CASE WHEN rc.relkind IS NULL OR rc.relkind = 'c' THEN 't' ELSE 'r' END, \
+                  CASE WHEN rc.relkind IS NULL OR rc.relkind = 'c' THEN b.oid ELSE rc.oid END \
+             FROM pg_type t LEFT JOIN pg_type e ON e.oid = t.typelem AND e.typarray = t.oid \
+             JOIN pg_type b ON b.oid = coalesce(e.oid, t.oid) \
+             LEFT JOIN pg_class rc ON rc.oid = b.typrelid \
+             WHERE d.refclassid = 'pg_type'::regclass AND t.oid = d.refobjid \
+           UNION ALL SELECT 'f', d.refobjid WHERE d.refclassid = 'pg_proc'::regclass \
+           UNION ALL SELECT 'c', d.refobjid WHERE d.refclassid = 'pg_collation'::regclass) r \
+         WHERE d.deptype IN ('n', 'a') AND d.objid >= 16384 AND d.refobjid >= 16384 \
+           AND d.classid IN ('pg_class'::regclass, 'pg_type'::regclass, 'pg_proc'::regclass, \
+                             'pg_attrdef'::regclass, 'pg_constraint'::regclass, 'pg_rewrite'::regclass) \
+           AND d.refclassid IN ('pg_class'::regclass, 'pg_type'::regclass, 'pg_proc'::regclass, \
+                                'pg_collation'::regclass) \
+           AND (o.kind, o.oid) IS DISTINCT FROM (r.kind, r.oid) \
+         ORDER BY 1, 2, 3, 4, 5";
+    let object = |kind: &str, oid: u32| match kind {
+        "t" => ObjectRef::Type(oid),
+        "f" => ObjectRef::Function(oid),
+        "c" => ObjectRef::Collation(oid),
+        _ => ObjectRef::Relation(oid),
+    };
+    rows(client, sql, what)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(Dependency {
+                object: object(&get::<String>(r, 0, what)?, get(r, 1, what)?),
+                column: get(r, 2, what)?,
+                needs: object(&get::<String>(r, 3, what)?, get(r, 4, what)?),
             })
         })
         .collect()
@@ -484,7 +632,11 @@ async fn load_types(client: &Client) -> Result<Vec<DdlObject>, CatalogError> {
         let comment_kind = if kind == "d" { "DOMAIN" } else { "TYPE" };
         ddl.push_str(&comment_stmt(comment_kind, &q, &comment));
         oids.push(oid);
-        objects.push(DdlObject { name, ddl });
+        objects.push(DdlObject {
+            name,
+            ddl,
+            id: Some(ObjectRef::Type(oid)),
+        });
     }
     let index: HashMap<u32, usize> = oids.iter().enumerate().map(|(i, o)| (*o, i)).collect();
     let deps: Vec<Vec<usize>> = dep_oids
@@ -500,7 +652,8 @@ async fn load_functions(client: &Client) -> Result<Vec<DdlObject>, CatalogError>
         "SELECT n.nspname, p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')', \
            p.prokind::text, CASE WHEN p.prokind <> 'a' THEN pg_get_functiondef(p.oid) END, \
            obj_description(p.oid, 'pg_proc'), \
-           quote_ident(n.nspname) || '.' || quote_ident(p.proname) || '(' || pg_get_function_identity_arguments(p.oid) || ')' \
+           quote_ident(n.nspname) || '.' || quote_ident(p.proname) || '(' || pg_get_function_identity_arguments(p.oid) || ')', \
+           p.oid \
          FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace \
          WHERE {} AND {} \
            AND NOT EXISTS (SELECT 1 FROM pg_depend i WHERE i.classid = 'pg_proc'::regclass \
@@ -524,7 +677,11 @@ async fn load_functions(client: &Client) -> Result<Vec<DdlObject>, CatalogError>
         let sig: String = get(&r, 5, what)?;
         let kind = if kind == "p" { "PROCEDURE" } else { "FUNCTION" };
         ddl.push_str(&comment_stmt(kind, &sig, &get(&r, 4, what)?));
-        out.push(DdlObject { name, ddl });
+        out.push(DdlObject {
+            name,
+            ddl,
+            id: Some(ObjectRef::Function(get(&r, 6, what)?)),
+        });
     }
     Ok(out)
 }
@@ -659,6 +816,7 @@ async fn load_tables(
             collation: get(&r, 9, what)?,
             comment,
             inherited: get(&r, 11, what)?,
+            nullable_for_zero_dates: false,
         });
     }
 
@@ -878,7 +1036,11 @@ async fn load_triggers(
             ));
         }
         let name = QualifiedName::new(tables[ti].name.schema.clone(), name);
-        tables[ti].triggers.push(DdlObject { name, ddl });
+        tables[ti].triggers.push(DdlObject {
+            name,
+            ddl,
+            id: None,
+        });
     }
     Ok(())
 }
@@ -926,7 +1088,7 @@ async fn load_sequences(
     let sql = format!(
         "SELECT n.nspname, c.relname, format_type(s.seqtypid, NULL), s.seqstart, s.seqincrement, \
            s.seqmax, s.seqmin, s.seqcache, s.seqcycle, d.deptype::text, tn.nspname, tc.relname, \
-           ta.attname, obj_description(c.oid, 'pg_class') \
+           ta.attname, obj_description(c.oid, 'pg_class'), c.oid \
          FROM pg_sequence s JOIN pg_class c ON c.oid = s.seqrelid \
          JOIN pg_namespace n ON n.oid = c.relnamespace \
          LEFT JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = c.oid \
@@ -975,6 +1137,7 @@ async fn load_sequences(
         // the sequence standalone for howdah.
         let owner = owner.and_then(|(t, col)| by_name.get(&t).map(|&ti| (ti, t, col)));
         let comment = comment_stmt("SEQUENCE", &name.quoted(), &get(&r, 13, what)?);
+        let oid: u32 = get(&r, 14, what)?;
         match (deptype.as_deref(), owner) {
             (Some("i"), Some((ti, table, col))) => {
                 if let Some(id) = tables[ti]
@@ -987,6 +1150,7 @@ async fn load_sequences(
                     id.options = format!("SEQUENCE NAME {} {opts}", name.quoted());
                 }
                 out.push(Sequence {
+                    oid,
                     name,
                     ddl: None,
                     owned_by: None,
@@ -1012,6 +1176,7 @@ async fn load_sequences(
                     None => (None, None),
                 };
                 out.push(Sequence {
+                    oid,
                     name,
                     ddl,
                     owned_by,
@@ -1092,6 +1257,7 @@ async fn load_views(
             ddl.push_str(stmt);
         }
         views.push(View {
+            oid,
             name,
             materialized,
             ddl,

@@ -229,48 +229,52 @@ fn source_has_password(url: &SourceUrl) -> bool {
 
 /// `DROP ROUTINE` needs the name quoted and the argument list as it is.
 fn routine_name(name: &QualifiedName) -> String {
-    match name.name.split_once('(') {
-        Some((base, args)) => format!("{}.{}({args}", quote_ident(&name.schema), quote_ident(base)),
-        None => name.quoted(),
-    }
+    crate::schema::ddl::routine_signature(name)
 }
 
 /// SQL that drops what a `create` copy adds to the target: only objects absent now.
 fn drop_sql(settings: &CopySettings, catalog: &Catalog, facts: &TargetFacts) -> String {
     let mut sql = vec!["BEGIN;".to_string()];
-    for v in catalog.views.iter().rev() {
-        if !facts.relations.contains(&v.name) {
-            sql.push(format!(
-                "DROP {}VIEW IF EXISTS {};",
-                if v.materialized { "MATERIALIZED " } else { "" },
-                v.name.quoted()
-            ));
-        }
-    }
-    let tables: Vec<String> = catalog
+    // Foreign keys first: tables are then dropped one by one, dependents before what they
+    // need (the reverse of the order the copy creates them in).
+    for t in catalog
         .tables
         .iter()
         .filter(|t| !facts.tables.contains(&t.name))
-        .map(|t| t.name.quoted())
-        .collect();
-    if !tables.is_empty() {
-        // Their keys, indexes, constraints, triggers and owned sequences go with them.
-        sql.push(format!("DROP TABLE IF EXISTS {};", tables.join(", ")));
-    }
-    for s in &catalog.sequences {
-        if s.owner_table.is_none() && !facts.relations.contains(&s.name) {
-            sql.push(format!("DROP SEQUENCE IF EXISTS {};", s.name.quoted()));
+    {
+        for fk in &t.foreign_keys {
+            sql.push(format!(
+                "ALTER TABLE IF EXISTS {} DROP CONSTRAINT IF EXISTS {};",
+                t.name.quoted(),
+                quote_ident(&fk.name)
+            ));
         }
     }
-    for f in catalog.functions.iter().rev() {
-        if !facts.functions.contains(&f.name) {
-            sql.push(format!("DROP ROUTINE IF EXISTS {};", routine_name(&f.name)));
+    for (kind, name) in crate::schema::ddl::created_objects(catalog)
+        .into_iter()
+        .rev()
+    {
+        use crate::schema::ddl::ObjectKind as K;
+        let exists = match kind {
+            K::Collation => facts.collations.contains(&name),
+            K::Type => facts.types.contains(&name),
+            K::Function => facts.functions.contains(&name),
+            K::Table | K::Default(_) => facts.tables.contains(&name),
+            K::Sequence | K::View | K::MaterializedView => facts.relations.contains(&name),
+        };
+        if exists {
+            continue;
         }
-    }
-    for t in catalog.types.iter().rev() {
-        if !facts.types.contains(&t.name) {
-            sql.push(format!("DROP TYPE IF EXISTS {};", t.name.quoted()));
-        }
+        // A table's keys, indexes, constraints, triggers and owned sequences go with it.
+        sql.push(match &kind {
+            K::Function => format!("DROP ROUTINE IF EXISTS {};", routine_name(&name)),
+            K::Default(column) => format!(
+                "ALTER TABLE IF EXISTS {} ALTER COLUMN {} DROP DEFAULT;",
+                name.quoted(),
+                quote_ident(column)
+            ),
+            _ => format!("DROP {} IF EXISTS {};", kind.sql(), name.quoted()),
+        });
     }
     let mut schemas: Vec<&str> = catalog
         .schemas
@@ -364,7 +368,7 @@ pub fn rollback_points(
                 RollbackPoint {
                     after: "schema".into(),
                     left_on_target: format!(
-                        "schemas, types, functions, sequences, the {n} tables (empty, without keys or indexes) and views, created in one \
+                        "schemas, collations, types, functions, sequences, the {n} tables (empty, without keys or indexes) and views, created in one \
                          transaction with the job and its chunk plan in schema {}{recreate}",
                         settings.state_schema
                     ),

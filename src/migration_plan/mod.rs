@@ -746,6 +746,13 @@ async fn pg_facts(
     {
         add("extension", format!("{} {}", e.name, e.version));
     }
+    for c in catalog
+        .collations
+        .iter()
+        .filter(|c| !facts.collations.contains(&c.name))
+    {
+        add("collation", c.name.to_string());
+    }
     for t in catalog
         .types
         .iter()
@@ -982,7 +989,13 @@ async fn my_facts(
                     source_type: Some(mc.column_type.clone()),
                     target_column: tc.name.clone(),
                     target_type: tc.type_sql.clone(),
-                    how: convert_how(mc, plan.reads.get(i).and_then(Option::as_ref)),
+                    how: if tc.nullable_for_zero_dates {
+                        "zero dates -> NULL: created nullable (NOT NULL on the source, set again \
+                         after the data if no zero date arrives)"
+                            .into()
+                    } else {
+                        convert_how(mc, plan.reads.get(i).and_then(Option::as_ref))
+                    },
                     risk: note_of(&mt.name, &mc.name),
                 })
                 .collect(),

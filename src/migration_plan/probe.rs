@@ -46,7 +46,7 @@ pub struct Probe {
     pub table: String,
     /// Source column (`null` for a whole-table probe).
     pub column: Option<String>,
-    /// `zero_dates`, `out_of_range`, `lossy_boolean`, `invalid_enum`, `time_out_of_range`,
+    /// `zero_dates`, `year_zero`, `out_of_range`, `lossy_boolean`, `invalid_enum`, `time_out_of_range`,
     /// `nul_bytes`, `invalid_utf8`, `nulls_given_default`, `cast_failures`.
     pub check: String,
     /// Values found; `null` when the probe did not finish.
@@ -151,8 +151,12 @@ fn my_exprs(
     let dt = col.data_type.as_str();
     if matches!(dt, "date" | "datetime" | "timestamp") {
         let consequence = match settings.mysql.zero_dates.clone().unwrap_or_default() {
-            ZeroDates::Null if target_not_null || col.not_null => {
-                "the rows are rejected (NOT NULL column, zero_dates = \"null\"); set [mysql] zero_dates to a date to keep them".to_string()
+            // A key column, or a column of an existing target table.
+            ZeroDates::Null if target_not_null => {
+                "the rows are rejected (the target column is NOT NULL: a key, or --schema existing); set [mysql] zero_dates to a date to keep them".to_string()
+            }
+            ZeroDates::Null if col.not_null => {
+                "loaded as NULL (zero_dates = \"null\"): the column is NOT NULL on the source and is created nullable; NOT NULL is set again after the data if no zero date arrives".to_string()
             }
             ZeroDates::Null => "loaded as NULL (zero_dates = \"null\")".to_string(),
             ZeroDates::Reject => "the rows are rejected (zero_dates = \"reject\")".to_string(),
@@ -162,6 +166,11 @@ fn my_exprs(
             "zero_dates",
             format!("SUM(MONTH({c}) = 0 OR DAYOFMONTH({c}) = 0)"),
             consequence,
+        );
+        push(
+            "year_zero",
+            format!("SUM(YEAR({c}) = 0 AND MONTH({c}) <> 0 AND DAYOFMONTH({c}) <> 0)"),
+            "loaded as the same month and day in 1 BC (MySQL's year 0000 is the year before 0001, which PostgreSQL writes 0001 BC)".into(),
         );
     }
     let target = match convert {
@@ -248,7 +257,7 @@ fn my_count(v: Option<&Value>) -> u64 {
 pub fn my_method(schema: &MySchema) -> String {
     format!(
         "one query per table on a session of its own, over the first {PROBE_ROWS} rows in storage order (LIMIT, no ORDER BY), \
-         stopped after {PROBE_SECS} s ({}). Checks: zero dates (month or day 0) in date, datetime and timestamp columns; \
+         stopped after {PROBE_SECS} s ({}). Checks: zero dates (month or day 0) and dates in year 0000 in date, datetime and timestamp columns; \
          integers beyond the mapped type; tinyint(1) values other than 0 and 1 (boolean); '' in enum columns; time values \
          outside 0 to 24 h; NUL bytes in text; invalid UTF-8 in utf8/utf8mb3/utf8mb4 columns (a round trip through \
          CONVERT ... USING utf8mb4: the server checks text on write, so this rarely finds any). Columns in other character \
@@ -727,7 +736,7 @@ mod tests {
         );
         assert_eq!(
             checks(&col("date", "date"), Convert::Date),
-            vec!["zero_dates"]
+            vec!["zero_dates", "year_zero"]
         );
     }
 }

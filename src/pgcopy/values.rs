@@ -367,7 +367,7 @@ impl std::fmt::Display for Invalid {
             "December",
         ];
         match *self {
-            Invalid::Year(y) => write!(f, "year {y} (outside 1..9999)"),
+            Invalid::Year(y) => write!(f, "year {y} (outside 0..9999)"),
             Invalid::Month(m) => write!(f, "month {m}"),
             Invalid::Day { day: 0, .. } => write!(f, "day 0"),
             Invalid::Day { day, month, year } => write!(
@@ -398,9 +398,10 @@ fn days_in_month(year: u16, month: u8) -> u8 {
     }
 }
 
-/// Days from 2000-01-01 to a valid proleptic Gregorian date.
+/// Days from 2000-01-01 to a valid proleptic Gregorian date. Year 0 is the astronomical year
+/// before year 1, which PostgreSQL writes `1 BC` (a leap year, as 0 is a multiple of 400).
 fn days_since_2000(year: u16, month: u8, day: u8) -> Result<i32, Invalid> {
-    if !(1..=9999).contains(&year) {
+    if year > 9999 {
         return Err(Invalid::Year(year));
     }
     if !(1..=12).contains(&month) {
@@ -413,7 +414,7 @@ fn days_since_2000(year: u16, month: u8, day: u8) -> Result<i32, Invalid> {
     // the month lengths follow the (153 m + 2) / 5 pattern.
     let (m, d) = (i64::from(month), i64::from(day));
     let y = i64::from(year) - i64::from(m <= 2);
-    let era = y / 400; // y >= 0, so truncation is floor
+    let era = y.div_euclid(400); // y is -1 for January and February of year 0
     let yoe = y - era * 400;
     let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
@@ -428,9 +429,9 @@ fn date_text(year: u16, month: u8, day: u8) -> String {
 
 /// `date`: days since 2000-01-01.
 ///
-/// The year must be in 1..=9999 (proleptic Gregorian), the month in 1..=12 and the day must
-/// exist in that month, leap years included. MySQL's zero dates (`0000-00-00`, `2020-05-00`)
-/// are a [`ValueError`] naming the value.
+/// The year must be in 0..=9999 (proleptic Gregorian, year 0 being 1 BC), the month in 1..=12
+/// and the day must exist in that month, leap years included. MySQL's zero dates
+/// (`0000-00-00`, `2020-05-00`) are a [`ValueError`] naming the value.
 pub fn put_date(buf: &mut Vec<u8>, year: u16, month: u8, day: u8) -> Result<(), ValueError> {
     let days = days_since_2000(year, month, day)
         .map_err(|why| ValueError(format!("{why} in {}", date_text(year, month, day))))?;
@@ -836,8 +837,11 @@ mod tests {
         assert_eq!(days(1970, 1, 1), -10957);
         assert_eq!(days(1, 1, 1), -730119);
         assert_eq!(days(9999, 12, 31), 2921939);
+        // Year 0 is 1 BC, a leap year: SELECT '0001-01-01 BC'::date - '2000-01-01'.
+        assert_eq!(days(0, 1, 1), -730485);
+        assert_eq!(days(0, 12, 31), -730120);
         // Consecutive days across every month boundary of a leap and a common year.
-        for year in [1900u16, 2000, 2023, 2024] {
+        for year in [0u16, 1900, 2000, 2023, 2024] {
             let mut prev = days(year, 1, 1) - 1;
             for month in 1..=12 {
                 for day in 1..=days_in_month(year, month) {
@@ -855,9 +859,9 @@ mod tests {
             ((2020, 0, 15), "month 0 in 2020-00-15"),
             ((2020, 5, 0), "day 0 in 2020-05-00"),
             ((2020, 13, 1), "month 13 in 2020-13-01"),
-            ((0, 0, 0), "year 0 (outside 1..9999) in 0000-00-00"),
-            ((0, 1, 1), "year 0 (outside 1..9999) in 0000-01-01"),
-            ((10000, 1, 1), "year 10000 (outside 1..9999) in 10000-01-01"),
+            ((0, 0, 0), "month 0 in 0000-00-00"),
+            ((0, 1, 0), "day 0 in 0000-01-00"),
+            ((10000, 1, 1), "year 10000 (outside 0..9999) in 10000-01-01"),
             (
                 (2019, 2, 29),
                 "day 29 (February 2019 has 28 days) in 2019-02-29",

@@ -184,6 +184,13 @@ fn translate_default(
     {
         return Err(format!("zero-date default {lit} of {} dropped", col.name));
     }
+    // A date in year 0000 with a real month and day: the same day in 1 BC (PostgreSQL's year 0).
+    let lit = match lit.strip_prefix("0000-") {
+        Some(rest) if matches!(col.data_type.as_str(), "date" | "datetime" | "timestamp") => {
+            format!("0001-{rest} BC")
+        }
+        _ => lit,
+    };
     Ok(Some(match &mapping.convert {
         Convert::Bool => {
             let v = lit.trim_start_matches("b'").trim_end_matches('\'');
@@ -225,15 +232,29 @@ fn translate_default(
     }))
 }
 
+/// Whether a column's conversion reads MySQL dates (which may be zero dates).
+fn reads_dates(convert: &Convert) -> bool {
+    matches!(
+        convert,
+        Convert::Date | Convert::Timestamp | Convert::TimestampTz | Convert::TimestampInZone { .. }
+    )
+}
+
 /// Builds the target schema and read plans for the tables of `schema` that `filter` selects
 /// (patterns over `database.table`).
 /// `geometry` is the qualified name of PostGIS's type when the target has the extension.
+/// `creates_tables`: the copy creates the target tables (not `--schema existing`), so with
+/// `zero_dates = "null"` a NOT NULL date column that is not part of a key is created nullable
+/// (`Column::nullable_for_zero_dates`) and its zero dates arrive as NULL.
 pub fn build(
     schema: &MySchema,
     cfg: &MysqlSection,
     filter: &TableFilter,
     geometry: Option<&str>,
+    creates_tables: bool,
 ) -> Result<MysqlPlan> {
+    let zero_to_null = creates_tables
+        && cfg.zero_dates.clone().unwrap_or_default() == crate::source::mysql::ZeroDates::Null;
     let names = Names {
         case: cfg.names.unwrap_or_default(),
     };
@@ -289,6 +310,11 @@ pub fn build(
         let mut columns = Vec::new();
         let mut read_cols = Vec::new();
         let mut checks = Vec::new();
+        // Key columns stay NOT NULL: a key cannot hold NULL (their zero dates are rejected).
+        let key = chunk_key(t);
+        let in_key = |name: &str| {
+            t.primary_key.iter().any(|k| k == name) || key.iter().flatten().any(|k| k.name == name)
+        };
         for c in &t.columns {
             let mut m = map_column(&t.name, c, &cfg.cast)
                 .map_err(|why| Error::Config(format!("{db}.{}.{}: {why}", t.name, c.name)))?;
@@ -327,6 +353,7 @@ pub fn build(
                         ty.quoted(),
                         list.join(", ")
                     ),
+                    id: None,
                 });
                 m.pg_type = ty.quoted();
             }
@@ -385,23 +412,26 @@ pub fn build(
                     next: t.auto_increment.unwrap_or(1).max(1),
                 });
             }
+            let nullable_for_zero_dates =
+                zero_to_null && c.not_null && reads_dates(&m.convert) && !in_key(&c.name);
+            let not_null = c.not_null && !nullable_for_zero_dates;
             columns.push(Column {
                 name: cname,
                 attnum: columns.len() as i16 + 1,
                 type_sql: m.pg_type.clone(),
-                not_null: c.not_null,
+                not_null,
                 default,
                 identity,
                 comment: c.comment.clone(),
+                nullable_for_zero_dates,
                 ..Default::default()
             });
             read_cols.push(MyReadColumn {
                 name: c.name.clone(),
                 convert: m.convert.clone(),
-                not_null: c.not_null,
+                not_null,
             });
         }
-        let key = chunk_key(t);
         if key.is_none() {
             notes.push(format!(
                 "{db}.{}: no primary key or unique NOT NULL key howdah can order by: copied as one chunk that a resume redoes whole",

@@ -1,16 +1,20 @@
 //! DDL for the target, rendered from the [`Catalog`] in the phases of a copy.
 //!
-//! - [`pre_data`]: schemas, extensions, types, functions, sequences, bare tables, views.
+//! - [`pre_data`]: schemas, extensions, then collations, types, functions, sequences, bare
+//!   tables and views, each after what it needs (`Catalog::dependencies`, as `pg_dump` orders).
 //! - [`table_post_data`]: one table's keys, constraints and indexes, right after its data.
-//! - [`final_steps`]: partition index attachment, recursing checks, foreign keys, triggers,
+//! - [`final_steps`]: partition index attachment, recursing checks, foreign keys (with
+//!   [`final_phases_with`]: `NOT VALID` and recorded when the rows violate them), triggers,
 //!   materialized view refresh, once every table holds its data.
 //!
 //! Every name is quoted with [`quote_ident`]; expressions and definitions are the source
 //! server's own `pg_get_*def` text, rendered with an empty `search_path` so they are qualified.
 
+use std::collections::{HashMap, HashSet};
+
 use crate::catalog::{
-    quote_ident, quote_literal, Catalog, Column, Constraint, QualifiedName, Table, TableKind,
-    TargetFacts,
+    quote_ident, quote_literal, Catalog, Column, Constraint, DdlObject, ObjectRef, QualifiedName,
+    Sequence, Table, TableKind, TargetFacts, View,
 };
 use crate::schema::{Phases, Step};
 
@@ -59,41 +63,71 @@ pub fn pre_data(cat: &Catalog, facts: &TargetFacts, opts: &DdlOptions) -> Vec<St
             ),
         });
     }
-    for t in &cat.types {
-        if !facts.types.contains(&t.name) {
-            steps.push(Step {
+    let (nodes, deferred) = creation_order(cat);
+    for node in nodes {
+        match node {
+            Node::Collation(c) if !facts.collations.contains(&c.name) => steps.push(Step {
+                what: format!("create collation {}", c.name),
+                sql: c.ddl.clone(),
+            }),
+            Node::Type(t) if !facts.types.contains(&t.name) => steps.push(Step {
                 what: format!("create type {}", t.name),
                 sql: t.ddl.clone(),
-            });
+            }),
+            Node::Function(f) if !facts.functions.contains(&f.name) => {
+                // Bodies may name tables that do not exist yet; they are checked when called.
+                let sql = format!("SET check_function_bodies = off;\n{}", f.ddl);
+                steps.push(Step {
+                    what: format!("create function {}", f.name),
+                    sql,
+                });
+            }
+            Node::Sequence(s) if !facts.relations.contains(&s.name) => {
+                if let Some(ddl) = &s.ddl {
+                    steps.push(Step {
+                        what: format!("create sequence {}", s.name),
+                        sql: ddl.clone(),
+                    });
+                }
+            }
+            Node::Table(t) => steps.push(Step {
+                what: format!("create table {}", t.name),
+                sql: create_table(cat, t, &deferred),
+            }),
+            Node::Default(t, c) => {
+                if let Some(d) = &c.default {
+                    steps.push(Step {
+                        what: format!("set the default of {}.{}", t.name, c.name),
+                        sql: format!(
+                            "ALTER TABLE ONLY {} ALTER COLUMN {} SET DEFAULT {d};\n",
+                            t.name.quoted(),
+                            quote_ident(&c.name)
+                        ),
+                    });
+                }
+            }
+            Node::View(v) if !facts.relations.contains(&v.name) => {
+                let kind = if v.materialized {
+                    "MATERIALIZED VIEW"
+                } else {
+                    "VIEW"
+                };
+                let mut sql = v.ddl.clone();
+                if opts.owners && !v.owner.is_empty() {
+                    sql.push_str(&format!(
+                        "ALTER {kind} {} OWNER TO {};\n",
+                        v.name.quoted(),
+                        quote_ident(&v.owner)
+                    ));
+                }
+                steps.push(Step {
+                    what: format!("create {} {}", kind.to_lowercase(), v.name),
+                    sql,
+                });
+            }
+            // Already on the target.
+            _ => {}
         }
-    }
-    for f in &cat.functions {
-        if !facts.functions.contains(&f.name) {
-            // Bodies may name tables that do not exist yet; they are checked when called.
-            let sql = format!("SET check_function_bodies = off;\n{}", f.ddl);
-            steps.push(Step {
-                what: format!("create function {}", f.name),
-                sql,
-            });
-        }
-    }
-    for s in &cat.sequences {
-        if let Some(ddl) = s
-            .ddl
-            .as_ref()
-            .filter(|_| !facts.relations.contains(&s.name))
-        {
-            steps.push(Step {
-                what: format!("create sequence {}", s.name),
-                sql: ddl.clone(),
-            });
-        }
-    }
-    for t in &cat.tables {
-        steps.push(Step {
-            what: format!("create table {}", t.name),
-            sql: create_table(cat, t),
-        });
     }
     for s in &cat.sequences {
         if let Some(owned) = &s.owned_by {
@@ -125,51 +159,326 @@ pub fn pre_data(cat: &Catalog, facts: &TargetFacts, opts: &DdlOptions) -> Vec<St
             });
         }
     }
-    for v in &cat.views {
-        if facts.relations.contains(&v.name) {
-            continue;
-        }
-        let kind = if v.materialized {
-            "MATERIALIZED VIEW"
-        } else {
-            "VIEW"
-        };
-        let mut sql = v.ddl.clone();
-        if opts.owners && !v.owner.is_empty() {
-            sql.push_str(&format!(
-                "ALTER {kind} {} OWNER TO {};\n",
-                v.name.quoted(),
-                quote_ident(&v.owner)
-            ));
-        }
-        steps.push(Step {
-            what: format!("create {} {}", kind.to_lowercase(), v.name),
-            sql,
-        });
-    }
     steps
 }
 
-/// Drops the selected views and tables on the target (dependents first), for `recreate`.
+/// The kind of an object [`pre_data`] creates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ObjectKind {
+    /// `CREATE COLLATION`.
+    Collation,
+    /// `CREATE TYPE` or `CREATE DOMAIN`.
+    Type,
+    /// `CREATE FUNCTION` or `CREATE PROCEDURE`.
+    Function,
+    /// `CREATE SEQUENCE` (standalone and serial sequences).
+    Sequence,
+    /// `CREATE TABLE`.
+    Table,
+    /// `CREATE VIEW`.
+    View,
+    /// `CREATE MATERIALIZED VIEW`.
+    MaterializedView,
+    /// A column default set after its table (to break a cycle): the table, and this column.
+    Default(String),
+}
+
+impl ObjectKind {
+    /// The kind as `DROP` names it (`TYPE` drops domains too; a default is dropped with
+    /// `ALTER TABLE ... ALTER COLUMN ... DROP DEFAULT`, named `TABLE`).
+    pub fn sql(&self) -> &'static str {
+        match self {
+            ObjectKind::Collation => "COLLATION",
+            ObjectKind::Type => "TYPE",
+            ObjectKind::Function => "ROUTINE",
+            ObjectKind::Sequence => "SEQUENCE",
+            ObjectKind::Table | ObjectKind::Default(_) => "TABLE",
+            ObjectKind::View => "VIEW",
+            ObjectKind::MaterializedView => "MATERIALIZED VIEW",
+        }
+    }
+}
+
+/// The objects [`pre_data`] creates after schemas and extensions, in the order it creates
+/// them (each after what it needs): dropping them in reverse order undoes them.
+pub fn created_objects(cat: &Catalog) -> Vec<(ObjectKind, QualifiedName)> {
+    creation_order(cat)
+        .0
+        .into_iter()
+        .map(|node| match node {
+            Node::Collation(o) => (ObjectKind::Collation, o.name.clone()),
+            Node::Type(o) => (ObjectKind::Type, o.name.clone()),
+            Node::Function(o) => (ObjectKind::Function, o.name.clone()),
+            Node::Sequence(s) => (ObjectKind::Sequence, s.name.clone()),
+            Node::Table(t) => (ObjectKind::Table, t.name.clone()),
+            Node::View(v) if v.materialized => (ObjectKind::MaterializedView, v.name.clone()),
+            Node::View(v) => (ObjectKind::View, v.name.clone()),
+            Node::Default(t, c) => (ObjectKind::Default(c.name.clone()), t.name.clone()),
+        })
+        .collect()
+}
+
+/// A pre-data object, for ordering.
+#[derive(Debug, Clone, Copy)]
+enum Node<'a> {
+    Collation(&'a DdlObject),
+    Type(&'a DdlObject),
+    Function(&'a DdlObject),
+    Sequence(&'a Sequence),
+    Table(&'a Table),
+    View(&'a View),
+    /// A column default set after its table is created, to break a dependency cycle.
+    Default(&'a Table, &'a Column),
+}
+
+/// The pre-data objects in an order where each comes after what it needs (the source's
+/// `pg_depend`, as `pg_dump` orders its output), and the table columns `(table OID, attnum)`
+/// whose defaults are set after their table. Kinds keep `pg_dump`'s order (collations, types,
+/// functions, sequences, tables, views) where dependencies allow. A cycle through a plain
+/// column default (a default calling a function that takes its table's row type) is broken
+/// as `pg_dump` breaks it: the table is created without that default, which is set once the
+/// function exists. Any other cycle keeps the source order, and the server names the object
+/// that fails.
+fn creation_order(cat: &Catalog) -> (Vec<Node<'_>>, HashSet<(u32, i16)>) {
+    let relation = |oid: u32| (oid != 0).then_some(ObjectRef::Relation(oid));
+    let base: Vec<(Node<'_>, Option<ObjectRef>)> = cat
+        .collations
+        .iter()
+        .map(|c| (Node::Collation(c), c.id))
+        .chain(cat.types.iter().map(|t| (Node::Type(t), t.id)))
+        .chain(cat.functions.iter().map(|f| (Node::Function(f), f.id)))
+        .chain(
+            cat.sequences
+                .iter()
+                .filter(|s| s.ddl.is_some())
+                .map(|s| (Node::Sequence(s), relation(s.oid))),
+        )
+        .chain(cat.tables.iter().map(|t| (Node::Table(t), relation(t.oid))))
+        .chain(cat.views.iter().map(|v| (Node::View(v), relation(v.oid))))
+        .collect();
+    let index: HashMap<ObjectRef, usize> = base
+        .iter()
+        .enumerate()
+        .filter_map(|(i, (_, id))| id.map(|id| (id, i)))
+        .collect();
+    let base: Vec<Node<'_>> = base.into_iter().map(|(n, _)| n).collect();
+    let tables: HashMap<u32, &Table> = cat.tables.iter().map(|t| (t.oid, t)).collect();
+    // A plain default (not generated, not identity) of a table column.
+    let plain_default = |oid: u32, attnum: i16| -> Option<(&Table, &Column)> {
+        let t = *tables.get(&oid)?;
+        let c = t.columns.iter().find(|c| c.attnum == attnum)?;
+        (c.default.is_some() && c.generated.is_none() && c.identity.is_none()).then_some((t, c))
+    };
+    let mut deferred: Vec<(u32, i16)> = Vec::new();
+    loop {
+        let mut nodes = base.clone();
+        let mut default_node: HashMap<(u32, i16), usize> = HashMap::new();
+        for &(oid, attnum) in &deferred {
+            if let Some((t, c)) = plain_default(oid, attnum) {
+                default_node.insert((oid, attnum), nodes.len());
+                nodes.push(Node::Default(t, c));
+            }
+        }
+        let mut deps: Vec<Vec<usize>> = vec![Vec::new(); nodes.len()];
+        // Edges that a deferred default could remove: (from, to, table OID, attnum).
+        let mut movable: Vec<(usize, usize, u32, i16)> = Vec::new();
+        for d in &cat.dependencies {
+            let Some(&to) = index.get(&d.needs) else {
+                continue;
+            };
+            let from = match (d.object, d.column) {
+                (ObjectRef::Relation(oid), Some(attnum)) => {
+                    match default_node.get(&(oid, attnum)) {
+                        Some(&n) => {
+                            // The default step also needs its table.
+                            if let Some(&t) = index.get(&d.object) {
+                                deps[n].push(t);
+                            }
+                            n
+                        }
+                        None => {
+                            let Some(&n) = index.get(&d.object) else {
+                                continue;
+                            };
+                            if plain_default(oid, attnum).is_some() {
+                                movable.push((n, to, oid, attnum));
+                            }
+                            n
+                        }
+                    }
+                }
+                (object, _) => match index.get(&object) {
+                    Some(&n) => n,
+                    None => continue,
+                },
+            };
+            if from != to {
+                deps[from].push(to);
+            }
+        }
+        let component = strongly_connected(&deps);
+        let mut size: HashMap<usize, usize> = HashMap::new();
+        for c in &component {
+            *size.entry(*c).or_default() += 1;
+        }
+        let in_cycle = |a: usize, b: usize| component[a] == component[b] && size[&component[a]] > 1;
+        let before = deferred.len();
+        for (from, to, oid, attnum) in movable {
+            if in_cycle(from, to) && !deferred.contains(&(oid, attnum)) {
+                deferred.push((oid, attnum));
+            }
+        }
+        if deferred.len() == before {
+            let order = crate::catalog::postgres::topo_order(&deps);
+            let out = order.into_iter().map(|i| nodes[i]).collect();
+            return (out, deferred.into_iter().collect());
+        }
+    }
+}
+
+/// Strongly connected components (Tarjan): the component number of each node.
+fn strongly_connected(deps: &[Vec<usize>]) -> Vec<usize> {
+    struct State<'a> {
+        deps: &'a [Vec<usize>],
+        index: Vec<Option<usize>>,
+        low: Vec<usize>,
+        on_stack: Vec<bool>,
+        stack: Vec<usize>,
+        next: usize,
+        component: Vec<usize>,
+        components: usize,
+    }
+    fn visit(s: &mut State<'_>, v: usize) {
+        s.index[v] = Some(s.next);
+        s.low[v] = s.next;
+        s.next += 1;
+        s.stack.push(v);
+        s.on_stack[v] = true;
+        for &w in &s.deps[v] {
+            match s.index[w] {
+                None => {
+                    visit(s, w);
+                    s.low[v] = s.low[v].min(s.low[w]);
+                }
+                Some(iw) if s.on_stack[w] => s.low[v] = s.low[v].min(iw),
+                Some(_) => {}
+            }
+        }
+        if Some(s.low[v]) == s.index[v] {
+            while let Some(w) = s.stack.pop() {
+                s.on_stack[w] = false;
+                s.component[w] = s.components;
+                if w == v {
+                    break;
+                }
+            }
+            s.components += 1;
+        }
+    }
+    let n = deps.len();
+    let mut s = State {
+        deps,
+        index: vec![None; n],
+        low: vec![0; n],
+        on_stack: vec![false; n],
+        stack: Vec::new(),
+        next: 0,
+        component: vec![0; n],
+        components: 0,
+    };
+    for v in 0..n {
+        if s.index[v].is_none() {
+            visit(&mut s, v);
+        }
+    }
+    s.component
+}
+
+/// Drops the selected views and tables on the target (dependents first), for `recreate`,
+/// together with the functions and types of the catalog that need them (a function returning
+/// a table's rows, a composite type holding its row type): [`pre_data`] creates them again.
 pub fn drop_for_recreate(cat: &Catalog) -> Vec<Step> {
+    // Everything of the catalog that needs a selected table or view, directly or not.
+    let mut needs_relation: HashSet<ObjectRef> = cat
+        .tables
+        .iter()
+        .map(|t| t.oid)
+        .chain(cat.views.iter().map(|v| v.oid))
+        .filter(|&oid| oid != 0)
+        .map(ObjectRef::Relation)
+        .collect();
+    loop {
+        let before = needs_relation.len();
+        for d in &cat.dependencies {
+            if needs_relation.contains(&d.needs) {
+                needs_relation.insert(d.object);
+            }
+        }
+        if needs_relation.len() == before {
+            break;
+        }
+    }
+    let needs = |id: Option<ObjectRef>| id.is_some_and(|id| needs_relation.contains(&id));
     // No CASCADE: an object that was not selected (a view, an inheritance child, a foreign key
     // of another table) makes the drop fail with the server naming it, instead of vanishing.
-    let mut steps: Vec<Step> = cat
-        .views
-        .iter()
-        .rev()
-        .map(|v| {
-            let kind = if v.materialized {
-                "MATERIALIZED VIEW"
-            } else {
-                "VIEW"
-            };
-            Step {
-                what: format!("drop {} {}", kind.to_lowercase(), v.name),
-                sql: format!("DROP {kind} IF EXISTS {}", v.name.quoted()),
+    // Reverse creation order drops dependents first; the tables go last, together.
+    let mut steps: Vec<Step> = Vec::new();
+    // A selected table's default that calls a function dropped here goes first (the table is
+    // dropped anyway; a generated column cannot lose its expression and stops the drop).
+    for d in &cat.dependencies {
+        let (ObjectRef::Relation(oid), Some(attnum)) = (d.object, d.column) else {
+            continue;
+        };
+        if !matches!(d.needs, ObjectRef::Function(_)) || !needs_relation.contains(&d.needs) {
+            continue;
+        }
+        let Some(t) = cat.tables.iter().find(|t| t.oid == oid) else {
+            continue;
+        };
+        let Some(c) = t
+            .columns
+            .iter()
+            .find(|c| c.attnum == attnum && c.generated.is_none() && c.identity.is_none())
+        else {
+            continue;
+        };
+        let what = format!("drop the default of {}.{}", t.name, c.name);
+        if steps.iter().any(|s| s.what == what) {
+            continue;
+        }
+        steps.push(Step {
+            what,
+            sql: format!(
+                "ALTER TABLE IF EXISTS {} ALTER COLUMN {} DROP DEFAULT",
+                t.name.quoted(),
+                quote_ident(&c.name)
+            ),
+        });
+    }
+    for node in creation_order(cat).0.into_iter().rev() {
+        match node {
+            Node::View(v) => {
+                let kind = if v.materialized {
+                    "MATERIALIZED VIEW"
+                } else {
+                    "VIEW"
+                };
+                steps.push(Step {
+                    what: format!("drop {} {}", kind.to_lowercase(), v.name),
+                    sql: format!("DROP {kind} IF EXISTS {}", v.name.quoted()),
+                });
             }
-        })
-        .collect();
+            Node::Function(f) if needs(f.id) => steps.push(Step {
+                what: format!("drop function {}", f.name),
+                sql: format!("DROP ROUTINE IF EXISTS {}", routine_signature(&f.name)),
+            }),
+            Node::Type(t) if needs(t.id) => steps.push(Step {
+                what: format!("drop type {}", t.name),
+                sql: format!("DROP TYPE IF EXISTS {}", t.name.quoted()),
+            }),
+            _ => {}
+        }
+    }
     if !cat.tables.is_empty() {
         let names: Vec<String> = cat.tables.iter().map(|t| t.name.quoted()).collect();
         steps.push(Step {
@@ -181,6 +490,15 @@ pub fn drop_for_recreate(cat: &Catalog) -> Vec<Step> {
         });
     }
     steps
+}
+
+/// A function's identity as `DROP ROUTINE` takes it: the name quoted, the argument list (the
+/// identity arguments the catalog keeps after the name) as it is.
+pub fn routine_signature(name: &QualifiedName) -> String {
+    match name.name.split_once('(') {
+        Some((base, args)) => format!("{}.{}({args}", quote_ident(&name.schema), quote_ident(base)),
+        None => name.quoted(),
+    }
 }
 
 /// Keys, unique/check/exclusion constraints and indexes of one table, to run in order on one
@@ -241,6 +559,9 @@ pub fn table_post_data(table: &Table) -> Phases {
             }),
         }
     }
+    if let Some(step) = restore_not_null(table) {
+        constraints.insert(0, step);
+    }
     for i in &table.indexes {
         let mut sql = format!("{};\n", i.definition);
         let iq = QualifiedName::new(table.name.schema.as_str(), i.name.as_str()).quoted();
@@ -260,12 +581,64 @@ pub fn table_post_data(table: &Table) -> Phases {
     phases
 }
 
+/// `SET NOT NULL` on the columns created nullable for zero dates, each one that holds no NULL
+/// (no zero date arrived); the others stay nullable. Clean columns (the usual case) cost one
+/// scan of the table together.
+fn restore_not_null(table: &Table) -> Option<Step> {
+    let cols: Vec<String> = table
+        .columns
+        .iter()
+        .filter(|c| c.nullable_for_zero_dates)
+        .map(|c| format!("ALTER COLUMN {} SET NOT NULL", quote_ident(&c.name)))
+        .collect();
+    if cols.is_empty() {
+        return None;
+    }
+    let q = table.name.quoted();
+    let one_by_one: String = cols
+        .iter()
+        .map(|c| {
+            format!(
+                "  BEGIN ALTER TABLE ONLY {q} {c}; EXCEPTION WHEN not_null_violation THEN NULL; END;\n"
+            )
+        })
+        .collect();
+    Some(Step {
+        what: format!(
+            "restore NOT NULL on the date columns of {} without zero dates",
+            table.name
+        ),
+        sql: format!(
+            "DO $howdah_nn$\nBEGIN\n  ALTER TABLE ONLY {q} {};\n\
+             EXCEPTION WHEN not_null_violation THEN\n{one_by_one}END\n$howdah_nn$;\n",
+            cols.join(", ")
+        ),
+    })
+}
+
 /// Statements that need every table loaded, as phases run one after another: (1) partition
 /// index attachment and CHECK constraints that recurse into children, in order on one
 /// connection; (2) foreign keys, each an independent job so their validation scans run in
 /// parallel; (3) triggers, then materialized view refreshes in dependency order.
 pub fn final_phases(cat: &Catalog) -> Phases {
-    let foreign_keys = final_foreign_keys(cat)
+    final_phases_with(cat, None)
+}
+
+/// Where a copy records a foreign key that its data violates (see [`final_phases_with`]).
+#[derive(Debug, Clone, Copy)]
+pub struct NotValidLog<'a> {
+    /// The state table, quoted and qualified (`"howdah"."invalid_keys"`).
+    pub table: &'a str,
+    /// The job name.
+    pub job: &'a str,
+}
+
+/// [`final_phases`], where with `not_valid` a foreign key that the copied rows violate does
+/// not fail its step: it is added `NOT VALID` instead (the server still checks every new or
+/// changed row), and recorded in `not_valid.table` with its orphan count and the query that
+/// lists the orphans, in the step's transaction. A key that validates is added as usual.
+pub fn final_phases_with(cat: &Catalog, not_valid: Option<&NotValidLog<'_>>) -> Phases {
+    let foreign_keys = final_foreign_keys(cat, not_valid)
         .into_iter()
         .map(|s| vec![s])
         .collect();
@@ -326,18 +699,92 @@ fn final_attach(cat: &Catalog) -> Vec<Step> {
     steps
 }
 
-fn final_foreign_keys(cat: &Catalog) -> Vec<Step> {
+fn final_foreign_keys(cat: &Catalog, not_valid: Option<&NotValidLog<'_>>) -> Vec<Step> {
     let mut steps = Vec::new();
     for t in &cat.tables {
         for fk in &t.foreign_keys {
+            // No ONLY: a partitioned table's foreign key must recurse into its partitions.
+            let sql = match not_valid {
+                // A key that is NOT VALID on the source is added so, unchecked. A partitioned
+                // table takes no NOT VALID foreign key (before PostgreSQL 18): its step fails
+                // with the server's own message about the violating row.
+                Some(log) if !fk.definition.ends_with(" NOT VALID") && t.has_storage() => {
+                    add_foreign_key_or_not_valid(t, fk, log)
+                }
+                _ => add_constraint(&t.name.quoted(), fk, false),
+            };
             steps.push(Step {
                 what: format!("add foreign key {} on {}", fk.name, t.name),
-                // No ONLY: a partitioned table's foreign key must recurse into its partitions.
-                sql: add_constraint(&t.name.quoted(), fk, false),
+                sql,
             });
         }
     }
     steps
+}
+
+/// `ADD CONSTRAINT ... FOREIGN KEY`; when the rows violate it (`foreign_key_violation`), the
+/// same key `NOT VALID` and a row in the log table.
+fn add_foreign_key_or_not_valid(t: &Table, fk: &Constraint, log: &NotValidLog<'_>) -> String {
+    let q = t.name.quoted();
+    let add = format!(
+        "ALTER TABLE {q} ADD CONSTRAINT {} {}",
+        quote_ident(&fk.name),
+        fk.definition
+    );
+    let constraint_oid = format!(
+        "(SELECT oid FROM pg_catalog.pg_constraint WHERE conrelid = {}::regclass AND conname = {})",
+        quote_literal(&q),
+        quote_literal(&fk.name)
+    );
+    let mut sql = format!(
+        "DO $howdah_fk$\n\
+         DECLARE\n  listing text;\n  orphans bigint;\n\
+         BEGIN\n  {add};\n\
+         EXCEPTION WHEN foreign_key_violation THEN\n  {add} NOT VALID;\n  \
+         SELECT ({query}) INTO listing;\n  \
+         EXECUTE 'SELECT count(*) FROM (' || listing || ') o' INTO orphans;\n  \
+         INSERT INTO {log} (job, schema_name, table_name, constraint_name, orphans, orphans_query) \
+         VALUES ({job}, {schema}, {table}, {name}, orphans, listing) \
+         ON CONFLICT (job, schema_name, table_name, constraint_name) DO UPDATE \
+         SET orphans = EXCLUDED.orphans, orphans_query = EXCLUDED.orphans_query, at = now();\n\
+         END\n$howdah_fk$;\n",
+        query = orphans_query_sql(&constraint_oid),
+        log = log.table,
+        job = quote_literal(log.job),
+        schema = quote_literal(&t.name.schema),
+        table = quote_literal(&t.name.name),
+        name = quote_literal(&fk.name),
+    );
+    sql.push_str(&comment(
+        "CONSTRAINT",
+        &format!("{} ON {q}", quote_ident(&fk.name)),
+        fk.comment.as_deref(),
+    ));
+    sql
+}
+
+/// A query that returns the text of a query listing the rows that violate the foreign key
+/// whose OID `constraint_oid` (an SQL expression) gives: the referencing rows whose key is
+/// set (any column for `MATCH FULL`, every column else) and has no referenced row.
+pub fn orphans_query_sql(constraint_oid: &str) -> String {
+    format!(
+        "SELECT format('SELECT c.* FROM %s%I.%I c WHERE (%s) AND NOT EXISTS (SELECT 1 FROM %s%I.%I p WHERE %s)', \
+           CASE WHEN cr.relkind = 'p' THEN '' ELSE 'ONLY ' END, cn.nspname, cr.relname, \
+           string_agg(format('c.%I IS NOT NULL', ca.attname), \
+                      CASE WHEN fk_con.confmatchtype = 'f' THEN ' OR ' ELSE ' AND ' END ORDER BY u.n), \
+           CASE WHEN pr.relkind = 'p' THEN '' ELSE 'ONLY ' END, pn.nspname, pr.relname, \
+           string_agg(format('p.%I = c.%I', pa.attname, ca.attname), ' AND ' ORDER BY u.n)) \
+         FROM pg_catalog.pg_constraint fk_con \
+         JOIN pg_catalog.pg_class cr ON cr.oid = fk_con.conrelid \
+         JOIN pg_catalog.pg_namespace cn ON cn.oid = cr.relnamespace \
+         JOIN pg_catalog.pg_class pr ON pr.oid = fk_con.confrelid \
+         JOIN pg_catalog.pg_namespace pn ON pn.oid = pr.relnamespace \
+         CROSS JOIN LATERAL unnest(fk_con.conkey, fk_con.confkey) WITH ORDINALITY AS u(ck, pk, n) \
+         JOIN pg_catalog.pg_attribute ca ON ca.attrelid = fk_con.conrelid AND ca.attnum = u.ck \
+         JOIN pg_catalog.pg_attribute pa ON pa.attrelid = fk_con.confrelid AND pa.attnum = u.pk \
+         WHERE fk_con.oid = {constraint_oid} \
+         GROUP BY fk_con.confmatchtype, cr.relkind, cn.nspname, cr.relname, pr.relkind, pn.nspname, pr.relname"
+    )
 }
 
 fn final_after(cat: &Catalog) -> Vec<Step> {
@@ -410,8 +857,18 @@ fn add_constraint(table_q: &str, c: &Constraint, only: bool) -> String {
 
 /// `CREATE TABLE` with columns, defaults, identity, generated columns and partitioning or
 /// inheritance, plus comments and column properties that differ from an inherited column.
-fn create_table(cat: &Catalog, t: &Table) -> String {
+/// Columns `(table OID, attnum)` in `deferred` are created without their default (a later
+/// step sets it).
+fn create_table(cat: &Catalog, t: &Table, deferred: &HashSet<(u32, i16)>) -> String {
     let q = t.name.quoted();
+    // The default a column has right after CREATE TABLE.
+    let default_of = |table: &Table, c: &Column| -> Option<String> {
+        if deferred.contains(&(table.oid, c.attnum)) {
+            None
+        } else {
+            c.default.clone()
+        }
+    };
     let unlogged = if t.unlogged { "UNLOGGED " } else { "" };
     let parents: Vec<&Table> = match &t.partition_of {
         Some((p, _)) => cat.tables.iter().filter(|x| &x.name == p).collect(),
@@ -435,7 +892,13 @@ fn create_table(cat: &Catalog, t: &Table) -> String {
         None => {
             let cols: Vec<String> = declared
                 .iter()
-                .map(|c| format!("    {}", column_def(c)))
+                .map(|c| {
+                    let c = Column {
+                        default: default_of(t, c),
+                        ..(*c).clone()
+                    };
+                    format!("    {}", column_def(&c))
+                })
                 .collect();
             sql.push_str(&format!(" (\n{}\n)", cols.join(",\n")));
             if !t.inherits.is_empty() {
@@ -453,18 +916,22 @@ fn create_table(cat: &Catalog, t: &Table) -> String {
         .iter()
         .filter(|c| !declared.iter().any(|d| d.name == c.name))
     {
-        let inherited = parents
-            .iter()
-            .find_map(|p| p.columns.iter().find(|pc| pc.name == c.name));
+        let inherited = parents.iter().find_map(|p| {
+            p.columns
+                .iter()
+                .find(|pc| pc.name == c.name)
+                .map(|pc| (*p, pc))
+        });
         let col = format!("ALTER TABLE ONLY {q} ALTER COLUMN {}", quote_ident(&c.name));
-        if c.not_null && !inherited.is_some_and(|p| p.not_null) {
+        if c.not_null && !inherited.is_some_and(|(_, p)| p.not_null) {
             sql.push_str(&format!("{col} SET NOT NULL;\n"));
         }
+        let own = default_of(t, c);
         if c.generated.is_none()
             && c.identity.is_none()
-            && c.default != inherited.and_then(|p| p.default.clone())
+            && own != inherited.and_then(|(p, pc)| default_of(p, pc))
         {
-            match &c.default {
+            match &own {
                 Some(d) => sql.push_str(&format!("{col} SET DEFAULT {d};\n")),
                 None => sql.push_str(&format!("{col} DROP DEFAULT;\n")),
             }
@@ -705,6 +1172,7 @@ mod tests {
             functions: vec![DdlObject {
                 name: QualifiedName::new("app", "f(integer)"),
                 ddl: "CREATE OR REPLACE FUNCTION app.f(integer) ...;\n".into(),
+                id: None,
             }],
             ..Catalog::default()
         };
@@ -723,6 +1191,115 @@ mod tests {
             .functions
             .insert(QualifiedName::new("app", "f(integer)"));
         assert_eq!(pre_data(&cat, &facts, &DdlOptions::default()).len(), 1);
+    }
+
+    fn function(oid: u32, name: &str) -> crate::catalog::DdlObject {
+        crate::catalog::DdlObject {
+            name: QualifiedName::new("public", name),
+            ddl: format!("CREATE FUNCTION {name};\n"),
+            id: Some(ObjectRef::Function(oid)),
+        }
+    }
+
+    fn whats(steps: &[Step]) -> Vec<&str> {
+        steps.iter().map(|s| s.what.as_str()).collect()
+    }
+
+    #[test]
+    fn objects_follow_their_dependencies_across_kinds() {
+        use crate::catalog::Dependency;
+        let mut customer = table("public", "customer", vec![col("id", "integer")]);
+        customer.oid = 10;
+        let cat = Catalog {
+            functions: vec![function(20, "rich()"), function(21, "plain()")],
+            tables: vec![customer],
+            dependencies: vec![Dependency {
+                object: ObjectRef::Function(20),
+                column: None,
+                needs: ObjectRef::Relation(10),
+            }],
+            ..Catalog::default()
+        };
+        let steps = pre_data(&cat, &TargetFacts::default(), &DdlOptions::default());
+        assert_eq!(
+            whats(&steps),
+            [
+                "create table public.customer",
+                "create function public.rich()",
+                "create function public.plain()"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_default_in_a_cycle_is_set_after_its_function() {
+        use crate::catalog::Dependency;
+        let mut tag = col("tag", "text");
+        tag.attnum = 2;
+        tag.default = Some("public.default_tag(NULL::public.tagged)".into());
+        let mut id = col("id", "integer");
+        id.attnum = 1;
+        let mut tagged = table("public", "tagged", vec![id, tag]);
+        tagged.oid = 10;
+        let cat = Catalog {
+            functions: vec![function(20, "default_tag(public.tagged)")],
+            tables: vec![tagged],
+            dependencies: vec![
+                Dependency {
+                    object: ObjectRef::Function(20),
+                    column: None,
+                    needs: ObjectRef::Relation(10),
+                },
+                Dependency {
+                    object: ObjectRef::Relation(10),
+                    column: Some(2),
+                    needs: ObjectRef::Function(20),
+                },
+            ],
+            ..Catalog::default()
+        };
+        let steps = pre_data(&cat, &TargetFacts::default(), &DdlOptions::default());
+        assert_eq!(
+            whats(&steps),
+            [
+                "create table public.tagged",
+                "create function public.default_tag(public.tagged)",
+                "set the default of public.tagged.tag"
+            ]
+        );
+        assert_eq!(
+            steps[0].sql,
+            "CREATE TABLE \"public\".\"tagged\" (\n    \"id\" integer,\n    \"tag\" text\n);\n"
+        );
+        assert_eq!(
+            steps[2].sql,
+            "ALTER TABLE ONLY \"public\".\"tagged\" ALTER COLUMN \"tag\" SET DEFAULT public.default_tag(NULL::public.tagged);\n"
+        );
+    }
+
+    #[test]
+    fn not_null_comes_back_after_the_data_where_no_zero_date_arrived() {
+        let mut created = col("created", "timestamp");
+        created.nullable_for_zero_dates = true;
+        let mut born = col("born", "date");
+        born.nullable_for_zero_dates = true;
+        let t = table(
+            "public",
+            "author",
+            vec![col("id", "integer"), created, born],
+        );
+        let steps = crate::schema::serial(table_post_data(&t));
+        assert_eq!(steps.len(), 1);
+        assert_eq!(
+            steps[0].sql,
+            "DO $howdah_nn$\nBEGIN\n  ALTER TABLE ONLY \"public\".\"author\" ALTER COLUMN \"created\" SET NOT NULL, \
+             ALTER COLUMN \"born\" SET NOT NULL;\nEXCEPTION WHEN not_null_violation THEN\n  \
+             BEGIN ALTER TABLE ONLY \"public\".\"author\" ALTER COLUMN \"created\" SET NOT NULL; \
+             EXCEPTION WHEN not_null_violation THEN NULL; END;\n  \
+             BEGIN ALTER TABLE ONLY \"public\".\"author\" ALTER COLUMN \"born\" SET NOT NULL; \
+             EXCEPTION WHEN not_null_violation THEN NULL; END;\nEND\n$howdah_nn$;\n"
+        );
+        assert!(table_post_data(&table("public", "t", vec![col("d", "date")])).is_empty());
     }
 
     #[test]

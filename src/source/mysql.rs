@@ -28,7 +28,9 @@ use crate::typemap::mysql::Convert;
 #[derive(Debug, Clone, PartialEq, Eq, Default, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ZeroDates {
-    /// NULL (a NOT NULL column rejects the row instead).
+    /// NULL. A NOT NULL column the copy creates is created nullable for them (see
+    /// `Column::nullable_for_zero_dates`); a key column, or an existing NOT NULL target
+    /// column, rejects the row instead.
     #[default]
     Null,
     /// Reject the row.
@@ -623,7 +625,8 @@ impl Converter {
                 Value::Date(..) => match self.date_parts(value)? {
                     None => v::put_null(buf),
                     Some((y, m, d, ..)) if *date => {
-                        v::put_bytes(buf, format!("{y:04}-{m:02}-{d:02}").as_bytes())
+                        let (y, era) = pg_year(i32::from(y));
+                        v::put_bytes(buf, format!("{y:04}-{m:02}-{d:02}{era}").as_bytes())
                     }
                     Some((y, m, d, h, mi, s, us)) if self.zone.is_some() => {
                         // The instant, in UTC with its offset, as PostgreSQL prints a
@@ -632,9 +635,9 @@ impl Converter {
                         let ts = jiff::Timestamp::from_microsecond(micros + 946_684_800_000_000)
                             .map_err(|e| e.to_string())?;
                         let c = ts.to_zoned(jiff::tz::TimeZone::UTC).datetime();
+                        let (year, era) = pg_year(i32::from(c.year()));
                         let text = format!(
-                            "{:04}-{:02}-{:02} {:02}:{:02}:{:02}{}+00",
-                            c.year(),
+                            "{year:04}-{:02}-{:02} {:02}:{:02}:{:02}{}+00{era}",
                             c.month(),
                             c.day(),
                             c.hour(),
@@ -644,11 +647,17 @@ impl Converter {
                         );
                         v::put_bytes(buf, text.as_bytes())
                     }
-                    Some((y, m, d, h, mi, s, us)) => v::put_bytes(
-                        buf,
-                        format!("{y:04}-{m:02}-{d:02} {h:02}:{mi:02}:{s:02}{}", fraction(us))
+                    Some((y, m, d, h, mi, s, us)) => {
+                        let (y, era) = pg_year(i32::from(y));
+                        v::put_bytes(
+                            buf,
+                            format!(
+                                "{y:04}-{m:02}-{d:02} {h:02}:{mi:02}:{s:02}{}{era}",
+                                fraction(us)
+                            )
                             .as_bytes(),
-                    ),
+                        )
+                    }
                 },
                 Value::Time(neg, days, h, mi, s, us) => {
                     let hours = u64::from(*days) * 24 + u64::from(*h);
@@ -836,11 +845,14 @@ impl Converter {
     }
 
     /// Date-time parts, `None` for a zero date turned NULL; a zero date is per policy.
+    ///
+    /// A zero date has month or day 0 (`0000-00-00`, `2020-05-00`). A date in year 0000 with
+    /// a real month and day is a date (MySQL's year before 0001, PostgreSQL's 1 BC), kept.
     fn date_parts(&self, value: &Value) -> std::result::Result<Option<Civil>, String> {
         let Value::Date(y, m, d, h, mi, s, us) = value else {
             return Err(wrong(value, "date"));
         };
-        if *y != 0 && *m != 0 && *d != 0 {
+        if *m != 0 && *d != 0 {
             return Ok(Some((*y, *m, *d, *h, *mi, *s, *us)));
         }
         let shown = format!("{y:04}-{m:02}-{d:02}");
@@ -880,6 +892,15 @@ impl Converter {
         let micros = zoned.timestamp().as_microsecond();
         // PostgreSQL counts from 2000-01-01 UTC.
         Ok(micros - 946_684_800_000_000)
+    }
+}
+
+/// An astronomical year as PostgreSQL prints it: year 0 is `0001 ... BC`, -1 is `0002 ... BC`.
+fn pg_year(year: i32) -> (i32, &'static str) {
+    if year > 0 {
+        (year, "")
+    } else {
+        (1 - year, " BC")
     }
 }
 

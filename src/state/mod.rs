@@ -12,6 +12,7 @@ use crate::error::{Error, Result};
 use crate::plan::Chunk;
 
 pub mod chunks;
+pub mod invalid_keys;
 pub mod rejects;
 pub mod steps;
 pub mod worker;
@@ -21,7 +22,8 @@ pub use steps::*;
 
 /// Version of the state tables' layout; [`ensure`] migrates older layouts forward.
 /// 1: jobs, chunks, steps. 2: chunk claims (owner, lease, priority), workers, job snapshot,
-/// rejected rows.
+/// rejected rows; foreign keys left NOT VALID (`invalid_keys`, created when missing: older
+/// layout-2 schemas gain it without a migration).
 pub const STATE_VERSION: i32 = 2;
 
 /// Where the state lives and which job it is about.
@@ -107,9 +109,11 @@ pub fn create_sql(st: &StateRef) -> String {
            done_at timestamptz NOT NULL DEFAULT now(),
            PRIMARY KEY (job, step));
          {workers}
-         {rejects}",
+         {rejects}
+         {invalid_keys}",
         schema = quote_ident(&st.schema),
         rejects = create_rejects_sql(st),
+        invalid_keys = invalid_keys::create_sql(st),
         meta = st.table("meta"),
         jobs = st.table("jobs"),
         chunks = st.table("chunks"),

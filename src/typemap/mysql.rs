@@ -17,8 +17,8 @@
 //! | `json` (MariaDB: LONGTEXT with `json_valid`) | `jsonb` | checked as PostgreSQL would (no `\u0000`, valid surrogates) |
 //! | `enum(...)` | an enum type `<table>_<column>` | `''` (stored by `INSERT IGNORE`) is not a label: rejected |
 //! | `set(...)` | `text[]` | |
-//! | `date` | `date` | zero dates per `zero_dates` |
-//! | `datetime(p)` | `timestamp(p)` | zero dates per `zero_dates` |
+//! | `date` | `date` | zero dates per `zero_dates`; year 0000 (with month and day) is 1 BC |
+//! | `datetime(p)` | `timestamp(p)` | zero dates per `zero_dates`; year 0000 is 1 BC |
 //! | `timestamp(p)` | `timestamptz(p)` | read in UTC |
 //! | `time(p)` | `time(p)` | negative or 24 h and more: rejected (map to `interval` to keep them) |
 //! | `year` | `smallint` | |

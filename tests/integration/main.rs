@@ -11,6 +11,7 @@ mod mysql_schema;
 mod observability;
 mod plan;
 mod proxy;
+mod real_schemas;
 mod resume;
 mod safety;
 mod schema;

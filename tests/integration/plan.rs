@@ -390,7 +390,10 @@ fn mariadb_plan_counts_zero_dates_and_names_what_stays_behind() {
     assert_eq!(placed["count"], 3);
     assert_eq!(placed["sampled"], false);
     assert!(
-        placed["consequence"].as_str().unwrap().contains("rejected"),
+        placed["consequence"]
+            .as_str()
+            .unwrap()
+            .contains("created nullable"),
         "{placed}"
     );
     assert_eq!(probe("orders", "shipped", "zero_dates")["count"], 5);

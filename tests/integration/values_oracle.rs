@@ -256,6 +256,16 @@ fn all_cases() -> Cases {
         let text = format!("{y:04}-{m:02}-{d:02}");
         c.add("d", text.clone(), text, |b| put_date(b, y, m, d).unwrap());
     }
+    // MySQL's year 0000 is the year before 0001: PostgreSQL's 1 BC (a leap year).
+    c.add("d", "0000-06-15", "0001-06-15 BC", |b| {
+        put_date(b, 0, 6, 15).unwrap()
+    });
+    c.add("d", "0000-02-29", "0001-02-29 BC", |b| {
+        put_date(b, 0, 2, 29).unwrap()
+    });
+    c.add("ts", "0000-01-01 10:00:00", "0001-01-01 10:00:00 BC", |b| {
+        put_timestamp(b, 0, 1, 1, 10, 0, 0, 0).unwrap()
+    });
 
     let stamps: [(DateTime, &str); 6] = [
         (
