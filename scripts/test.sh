@@ -37,10 +37,17 @@ if ! mariadb -uroot -h127.0.0.1 -e 'SELECT 1' >/dev/null 2>&1; then
   for _ in $(seq 1 30); do mariadb -uroot -h127.0.0.1 -e 'SELECT 1' >/dev/null 2>&1 && break; sleep 1; done
 fi
 
-# Databases left behind by an earlier, killed run would only waste space.
+# Databases left behind by an earlier, killed run would only waste space. Test databases are
+# named howdah_test_<tag>_<pid>_<n>: drop only those whose test process is gone, so a second
+# run on the same machine (another checkout) keeps its own.
 psql -X -q -h 127.0.0.1 -U postgres -d postgres -At \
-  -c "SELECT 'DROP DATABASE IF EXISTS ' || quote_ident(datname) || ' WITH (FORCE);' FROM pg_database WHERE datname LIKE 'howdah\_test\_%'" \
-  | psql -X -q -h 127.0.0.1 -U postgres -d postgres >/dev/null
+  -c "SELECT datname FROM pg_database WHERE datname LIKE 'howdah\_test\_%'" |
+  while read -r db; do
+    pid=$(printf '%s' "$db" | sed -E 's/.*_([0-9]+)_[0-9]+$/\1/')
+    if [ "$pid" = "$db" ] || ! kill -0 "$pid" 2>/dev/null; then
+      psql -X -q -h 127.0.0.1 -U postgres -d postgres -c "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null
+    fi
+  done
 
 cargo fmt --check
 cargo clippy --all-targets --quiet -- -D warnings
