@@ -6,6 +6,7 @@ mod codec_oracle;
 mod compose;
 mod copy;
 mod errors;
+mod existing_types;
 mod mysql;
 mod mysql_schema;
 mod observability;
