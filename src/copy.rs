@@ -481,7 +481,10 @@ fn config_summary(settings: &CopySettings, catalog: &Catalog) -> String {
     for t in &catalog.tables {
         let key = t.chunk_key.as_ref().map(|k| {
             k.iter()
-                .map(|c| format!("{} {}", c.name, c.type_sql))
+                .map(|c| match &c.collation {
+                    Some(coll) => format!("{} {} collate {coll}", c.name, c.type_sql),
+                    None => format!("{} {}", c.name, c.type_sql),
+                })
                 .collect::<Vec<_>>()
                 .join(",")
         });

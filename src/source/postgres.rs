@@ -113,9 +113,10 @@ pub fn copy_out_sql(
     } else {
         format!(" WHERE {}", preds.join(" AND "))
     };
+    // In the key index's collation, as the range predicates compare.
     let order = key
         .iter()
-        .map(|k| quote_ident(&k.name))
+        .map(crate::catalog::KeyColumn::sql)
         .collect::<Vec<_>>()
         .join(", ");
     format!(

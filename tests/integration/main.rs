@@ -3,10 +3,12 @@
 
 mod cast_oracle;
 mod codec_oracle;
+mod collation_keys;
 mod compose;
 mod copy;
 mod errors;
 mod existing_types;
+mod held;
 mod mysql;
 mod mysql_schema;
 mod observability;
