@@ -1,4 +1,8 @@
 //! PostgreSQL source: `COPY ... TO STDOUT (FORMAT binary)` inside the run's exported snapshot.
+//!
+//! A reader always knows the id of the snapshot it reads in: the one it imported, or, when none
+//! could be imported, one it exported from its own fresh snapshot, which other readers can
+//! import while it lives (the block ranges of a keyless table must share one snapshot).
 
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
@@ -15,6 +19,9 @@ use crate::plan::ChunkRange;
 /// A source connection inside a repeatable-read transaction on the run's snapshot.
 pub struct PgReader {
     client: Client,
+    /// The id of the snapshot this reader reads in: the one it imported, or for a fresh
+    /// snapshot the id it exported itself (importable while this reader lives).
+    snapshot: String,
 }
 
 /// What reading one chunk produced.
@@ -125,6 +132,15 @@ pub fn copy_out_sql(
     )
 }
 
+/// Exports the snapshot of `client`'s transaction, so that other readers can import it.
+async fn export(client: &Client) -> Result<String> {
+    let row = client
+        .query_one("SELECT pg_export_snapshot()", &[])
+        .await
+        .map_err(|e| crate::error::query_error("exporting the reader's snapshot", &e))?;
+    Ok(row.get(0))
+}
+
 impl PgReader {
     /// Opens a connection in a repeatable-read transaction that adopts the first of
     /// `snapshots` still available, so that every reader of the job sees the same database
@@ -143,7 +159,12 @@ impl PgReader {
                 crate::catalog::quote_literal(id)
             );
             match client.batch_execute(&import).await {
-                Ok(()) => return Ok(PgReader { client }),
+                Ok(()) => {
+                    return Ok(PgReader {
+                        client,
+                        snapshot: id.clone(),
+                    })
+                }
                 Err(e) if crate::error::is_transient(&e) => return Err(failed(e)),
                 Err(e) => {
                     // A snapshot dies with the transaction that exported it (its worker ended,
@@ -162,7 +183,34 @@ impl PgReader {
                 gone.join("; ")
             );
         }
-        Ok(PgReader { client })
+        let snapshot = export(&client).await?;
+        Ok(PgReader { client, snapshot })
+    }
+
+    /// Opens a reader in snapshot `id` only; `None` when it cannot be imported any more (the
+    /// transaction that exported it has ended).
+    pub async fn open_in(url: &PgUrl, id: &str) -> Result<Option<Self>> {
+        let client = connect(url, Side::Source).await?;
+        let sql = format!(
+            "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET TRANSACTION SNAPSHOT {}",
+            crate::catalog::quote_literal(id)
+        );
+        match client.batch_execute(&sql).await {
+            Ok(()) => Ok(Some(PgReader {
+                client,
+                snapshot: id.to_string(),
+            })),
+            Err(e) if crate::error::is_transient(&e) => Err(crate::error::query_error(
+                "importing the source snapshot",
+                &e,
+            )),
+            Err(_) => Ok(None),
+        }
+    }
+
+    /// The id of the snapshot this reader reads in (see [`PgReader::open`]).
+    pub fn snapshot(&self) -> &str {
+        &self.snapshot
     }
 
     /// The session, inside its snapshot transaction (for queries such as `howdah verify`'s

@@ -47,7 +47,7 @@ fn keys_unique_under_the_index_collation_resume_without_skipping_rows() {
         &mut first,
         Duration::from_secs(60),
     );
-    held::kill(&mut first, &dst);
+    held::kill(&mut first, &dst, "tags");
     let committed: i64 = dst
         .query("SELECT count(*) FROM tags")
         .parse()

@@ -1,7 +1,7 @@
 //! Stopping a copy at a chosen point: a trigger on a pre-created target table (loaded with
 //! `--schema existing`; `ENABLE ALWAYS`, so `session_replication_role = replica` does not
 //! silence it) makes every row insert wait while a condition on the job's state holds. A test
-//! waits until the state shows the point, kills the copy there with `kill -9`, releases the
+//! waits until the state shows the point, kills the copy there with `kill -9`, drops the
 //! trigger, changes the source and resumes.
 
 use std::process::{Child, Command, Stdio};
@@ -86,8 +86,8 @@ pub fn wait_for(db: &TestDb, sql: &str, child: &mut Child, timeout: Duration) {
 }
 
 /// `kill -9`, then waits until the target has no session of the dead run left (its held
-/// statement ends once the server sees the client gone).
-pub fn kill(child: &mut Child, dst: &TestDb) {
+/// statement ends once the server sees the client gone) and drops the trigger from `table`.
+pub fn kill(child: &mut Child, dst: &TestDb, table: &str) {
     child.kill().expect("kill -9 howdah");
     let _ = child.wait();
     release(dst);
@@ -103,4 +103,5 @@ pub fn kill(child: &mut Child, dst: &TestDb) {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+    dst.exec(&format!("DROP TRIGGER held_wait ON {table}"));
 }

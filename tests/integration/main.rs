@@ -9,6 +9,7 @@ mod copy;
 mod errors;
 mod existing_types;
 mod held;
+mod keyless_resume;
 mod mysql;
 mod mysql_schema;
 mod observability;
