@@ -265,15 +265,26 @@ impl PgReader {
         futures_util::pin_mut!(stream);
         let mut splitter = TupleSplitter::new(table.copy_columns().count(), batch_bytes);
         let mut stats = ReadStats::default();
+        // A batch bigger than all the channel is meant to hold (one huge row) travels alone:
+        // nothing more is read until the writer has taken it, so one such row is being written
+        // while the next is read, never several queued.
+        let alone = batch_bytes.saturating_mul(tx.max_capacity());
         while let Some(piece) = stream.next().await {
             let piece = piece.map_err(|e| fail_db(&e))?;
-            splitter.push(&piece).map_err(|e| fail(e.to_string()))?;
+            splitter
+                .push_bytes(&piece)
+                .map_err(|e| fail(e.to_string()))?;
+            drop(piece);
             while let Some(batch) = splitter.take_full() {
                 stats.rows += batch.rows;
                 stats.bytes += batch.data.len() as u64;
                 metrics.table.read.add(batch.rows, batch.data.len() as u64);
+                let huge = batch.data.len() > alone;
                 let waited = std::time::Instant::now();
                 if tx.send(batch).await.is_err() {
+                    return Ok(stats);
+                }
+                if huge && tx.reserve_many(tx.max_capacity()).await.is_err() {
                     return Ok(stats);
                 }
                 metrics.queued(waited.elapsed());

@@ -10,6 +10,7 @@ mod errors;
 mod existing_types;
 mod held;
 mod keyless_resume;
+mod memory;
 mod mysql;
 mod mysql_schema;
 mod observability;
