@@ -121,15 +121,22 @@ pub(super) async fn align(
             rollback(writer).await;
             return Err(e);
         }
-        tracing::warn!(
-            "{}: {done} of its {} block ranges were copied in a snapshot that is gone (a resumed \
-             run, a retry after the snapshot holder's connection was cut, or a worker that joined \
-             after the first one ended); a table without a key cannot go on from there when the \
-             source may have changed, so its rows on the target are deleted and all of its \
-             ranges are copied again, in one snapshot",
-            table.name,
-            chunks.len()
-        );
+        if done > 0 {
+            tracing::warn!(
+                "{}: {done} of its {} block ranges were copied in a snapshot that is gone (a \
+                 resumed run, a retry after the snapshot holder's connection was cut, or a worker \
+                 that joined after the first one ended); a table without a key cannot go on from \
+                 there when the source may have changed, so its rows on the target are deleted \
+                 and all of its ranges are copied again, in one snapshot",
+                table.name,
+                chunks.len()
+            );
+        } else {
+            tracing::debug!(
+                "{}: its block ranges being copied in a snapshot that is gone start over",
+                table.name
+            );
+        }
         return record(shared, writer, claim, &mine).await;
     }
 }
