@@ -623,7 +623,10 @@ fn config_summary(settings: &CopySettings, catalog: &Catalog) -> String {
     for t in &catalog.tables {
         let key = t.chunk_key.as_ref().map(|k| {
             k.iter()
-                .map(|c| format!("{} {}", c.name, c.type_sql))
+                .map(|c| match &c.collation {
+                    Some(coll) => format!("{} {} collate {coll}", c.name, c.type_sql),
+                    None => format!("{} {}", c.name, c.type_sql),
+                })
                 .collect::<Vec<_>>()
                 .join(",")
         });
@@ -829,11 +832,18 @@ async fn check_target(
 }
 
 /// With `--schema existing`: every column the copy sends must exist on the target with the
-/// same type. Binary COPY would otherwise fail the whole chunk on the first value (another
-/// integer width), or let the server round values silently into a narrower `numeric(p,s)`.
+/// type it sends (see [`crate::typemap::compat`]). Binary COPY does not convert: another type
+/// of the same width would load its bytes with another meaning, another width fails the whole
+/// chunk, a narrower `numeric(p,s)` rounds silently.
 async fn check_existing_columns(catalog: &Catalog, target: &Client) -> Result<()> {
-    use crate::transform::cast::TargetType;
+    use crate::typemap::compat::receives;
+    // Types render schema-qualified, as the source catalog's do (read with an empty path).
+    target
+        .batch_execute("BEGIN; SET LOCAL search_path = ''")
+        .await
+        .map_err(|e| crate::error::query_error("reading the target's columns", &e))?;
     let mut problems = Vec::new();
+    let mut fixes = Vec::new();
     for t in catalog.tables.iter().filter(|t| t.has_storage()) {
         let rows = target
             .query(
@@ -850,18 +860,24 @@ async fn check_existing_columns(catalog: &Catalog, target: &Client) -> Result<()
                 problems.push(format!("{}.{} is missing on the target", t.name, c.name));
                 continue;
             };
-            let same = match (TargetType::parse(&c.type_sql), TargetType::parse(ty)) {
-                (Some(a), Some(b)) => a == b,
-                _ => true,
-            };
-            if !same {
+            if !receives(&c.type_sql, ty) {
                 problems.push(format!(
                     "{}.{} is {ty} on the target but {} from the source",
                     t.name, c.name, c.type_sql
                 ));
+                fixes.push(format!(
+                    "ALTER TABLE {} ALTER COLUMN {} TYPE {}",
+                    t.name.quoted(),
+                    crate::catalog::quote_ident(&c.name),
+                    c.type_sql
+                ));
             }
         }
     }
+    target
+        .batch_execute("COMMIT")
+        .await
+        .map_err(|e| crate::error::query_error("reading the target's columns", &e))?;
     if problems.is_empty() {
         return Ok(());
     }
@@ -871,10 +887,18 @@ async fn check_existing_columns(catalog: &Catalog, target: &Client) -> Result<()
         String::new()
     };
     problems.truncate(5);
+    fixes.truncate(5);
+    let alter = if fixes.is_empty() {
+        String::new()
+    } else {
+        format!(" (`{};`)", fixes.join("; "))
+    };
     Err(Error::Config(format!(
-        "--schema existing: {}{more}; nothing was written: add a [[table.column]] rule with the \
-         target's type (values that do not fit are then rejected with their key), or fix the \
-         target table",
+        "--schema existing: {}{more}; nothing was written: binary COPY would hand those values' \
+         bytes to the target's type, which reads them with another meaning or fails. Give the \
+         target columns the source's types{alter}, or add a [[table.column]] rule with the \
+         target's type where howdah can cast to it (values that do not fit are then rejected \
+         with their key)",
         problems.join("; ")
     )))
 }

@@ -284,6 +284,20 @@ pub struct KeyColumn {
     pub name: String,
     /// Type as `format_type` renders it, used to cast boundary literals.
     pub type_sql: String,
+    /// The collation the key's unique index compares this column in, qualified and quoted,
+    /// when it is not the column's own (`name COLLATE "C"` on a case-insensitive column): keys
+    /// are unique, ordered and compared in it, or equal keys would be skipped on resume.
+    pub collation: Option<String>,
+}
+
+impl KeyColumn {
+    /// The column as keyset predicates and `ORDER BY` compare it: in its index's collation.
+    pub fn sql(&self) -> String {
+        match &self.collation {
+            Some(c) => format!("{} COLLATE {c}", quote_ident(&self.name)),
+            None => quote_ident(&self.name),
+        }
+    }
 }
 
 /// A table constraint rendered by `pg_get_constraintdef`.

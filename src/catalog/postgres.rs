@@ -961,12 +961,25 @@ async fn load_chunk_keys(
     by_oid: &HashMap<u32, usize>,
 ) -> Result<(), CatalogError> {
     let what = "key candidates";
+    // Per key column: its number and the index's collation when it is not the column's. An
+    // index whose operator class is not its type's default btree one orders and compares
+    // otherwise than the type's operators that keyset predicates use: it is no key here.
     let sql = format!(
         "SELECT i.indrelid, ARRAY(SELECT k.n FROM unnest(i.indkey::int2[]) WITH ORDINALITY k(n, ord) \
-                                  WHERE k.ord <= i.indnkeyatts ORDER BY k.ord)::int2[] \
+                                  WHERE k.ord <= i.indnkeyatts ORDER BY k.ord)::int2[], \
+           ARRAY(SELECT coalesce(CASE WHEN k.coll <> 0 AND k.coll IS DISTINCT FROM a.attcollation \
+                                   THEN format('%I.%I', cn.nspname, co.collname) END, '') \
+                 FROM unnest(i.indkey::int2[], i.indcollation::oid[]) WITH ORDINALITY k(n, coll, ord) \
+                 LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.n \
+                 LEFT JOIN pg_collation co ON co.oid = k.coll \
+                 LEFT JOIN pg_namespace cn ON cn.oid = co.collnamespace \
+                 WHERE k.ord <= i.indnkeyatts ORDER BY k.ord)::text[] \
          FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace \
          WHERE i.indisunique AND i.indisvalid AND i.indpred IS NULL AND i.indexprs IS NULL \
            AND c.relkind IN ('r','p') AND {} \
+           AND NOT EXISTS (SELECT 1 FROM unnest(i.indclass::oid[]) WITH ORDINALITY o(opc, ord) \
+                           JOIN pg_opclass oc ON oc.oid = o.opc JOIN pg_am am ON am.oid = oc.opcmethod \
+                           WHERE o.ord <= i.indnkeyatts AND NOT (oc.opcdefault AND am.amname = 'btree')) \
          ORDER BY i.indrelid, i.indisprimary DESC, i.indexrelid",
         user_ns("n")
     );
@@ -979,9 +992,11 @@ async fn load_chunk_keys(
             continue;
         }
         let attnums: Vec<i16> = get(&r, 1, what)?;
+        let collations: Vec<String> = get(&r, 2, what)?;
         let key: Option<Vec<KeyColumn>> = attnums
             .iter()
-            .map(|n| {
+            .zip(collations)
+            .map(|(n, collation)| {
                 table
                     .columns
                     .iter()
@@ -989,6 +1004,7 @@ async fn load_chunk_keys(
                     .map(|c| KeyColumn {
                         name: c.name.clone(),
                         type_sql: c.type_sql.clone(),
+                        collation: (!collation.is_empty()).then_some(collation),
                     })
             })
             .collect();

@@ -571,15 +571,14 @@ fn map_table(
             ))
         })?;
         let mut from = Kind::of_sql(&col.type_sql);
-        // A `real` renders with the digits of a float4, which PostgreSQL's casts from real
-        // do not use: widen it (to double) or round it (to numeric) on the source instead.
-        let real = matches!(col.type_sql.as_str(), "real" | "float4");
+        // A `real` arrives as a float4's shortest text, which the cast reads as a float4
+        // (`Kind::Real`). Its cast to numeric keeps 6 digits: a PostgreSQL source computes
+        // that itself.
         let render = match to.kind() {
-            Kind::Exact if real => {
+            Kind::Exact if from == Kind::Real && ctx.postgres_source => {
                 from = Kind::Exact;
                 "::numeric::text"
             }
-            Kind::Float if real && to == TargetType::Float8 => "::float8::text",
             _ => "::text",
         };
         if !from.casts_to(to) {

@@ -2,7 +2,9 @@
 //!
 //! Input arrives in pieces of any size (one CopyData message each); a tuple may span pieces.
 //! Complete tuples are copied once into the batch under construction, so the hot path is a
-//! length walk and a `memcpy`, with no allocation per row.
+//! length walk and a `memcpy`, with no allocation per row. A piece that brings a whole batch's
+//! worth of tuples by itself (one huge row: PostgreSQL sends a CopyData message per row) to an
+//! empty batch becomes the batch without a copy, so a value is held once, not twice.
 
 use bytes::{Buf, Bytes, BytesMut};
 
@@ -51,6 +53,9 @@ pub struct TupleSplitter {
     /// Bytes of an incomplete header or tuple carried to the next push.
     pending: BytesMut,
     out: BytesMut,
+    /// Tuples taken as a slice of a pushed piece instead of being copied into `out` (then
+    /// `out` is empty); `rows` and `last_start` count them.
+    ready: Option<Bytes>,
     rows: u64,
     last_start: usize,
 }
@@ -108,6 +113,7 @@ impl TupleSplitter {
             state: State::Header,
             pending: BytesMut::new(),
             out: BytesMut::with_capacity(batch_bytes + batch_bytes / 4),
+            ready: None,
             rows: 0,
             last_start: 0,
         }
@@ -115,6 +121,16 @@ impl TupleSplitter {
 
     /// Feeds the next piece of the stream.
     pub fn push(&mut self, data: &[u8]) -> Result<(), FormatError> {
+        self.push_piece(data, None)
+    }
+
+    /// Feeds the next piece of the stream, as owned bytes: whole tuples that fill a batch by
+    /// themselves are kept as a slice of `data` instead of being copied.
+    pub fn push_bytes(&mut self, data: &Bytes) -> Result<(), FormatError> {
+        self.push_piece(data, Some(data))
+    }
+
+    fn push_piece(&mut self, data: &[u8], whole: Option<&Bytes>) -> Result<(), FormatError> {
         if data.is_empty() {
             return Ok(());
         }
@@ -122,14 +138,14 @@ impl TupleSplitter {
             return Err(FormatError::TrailingData);
         }
         if self.pending.is_empty() {
-            let used = self.consume(data)?;
+            let used = self.consume(data, whole)?;
             if used < data.len() {
                 self.pending.extend_from_slice(&data[used..]);
             }
         } else {
             self.pending.extend_from_slice(data);
             let pending = std::mem::take(&mut self.pending);
-            let used = self.consume(&pending)?;
+            let used = self.consume(&pending, None)?;
             let mut rest = pending;
             rest.advance(used);
             self.pending = rest;
@@ -137,8 +153,9 @@ impl TupleSplitter {
         Ok(())
     }
 
-    /// Parses as much of `buf` as forms whole units; returns the bytes used.
-    fn consume(&mut self, buf: &[u8]) -> Result<usize, FormatError> {
+    /// Parses as much of `buf` as forms whole units; returns the bytes used. `whole` is `buf`
+    /// as owned bytes, when the caller has them.
+    fn consume(&mut self, buf: &[u8], whole: Option<&Bytes>) -> Result<usize, FormatError> {
         let mut pos = 0usize;
         if self.state == State::Header {
             if buf.len() < 19 {
@@ -171,7 +188,7 @@ impl TupleSplitter {
                     pos += len;
                 }
                 Scan::Trailer => {
-                    self.out.extend_from_slice(&buf[run_start..pos]);
+                    self.append(buf, run_start..pos, whole);
                     self.state = State::Done;
                     pos += 2;
                     if pos != buf.len() {
@@ -182,17 +199,37 @@ impl TupleSplitter {
                 Scan::Incomplete => break,
             }
         }
-        self.out.extend_from_slice(&buf[run_start..pos]);
+        self.append(buf, run_start..pos, whole);
         Ok(pos)
+    }
+
+    /// Adds the whole tuples `buf[run]` (already counted) to the batch under construction.
+    fn append(&mut self, buf: &[u8], run: std::ops::Range<usize>, whole: Option<&Bytes>) {
+        if run.is_empty() {
+            return;
+        }
+        if let Some(ready) = self.ready.take() {
+            // Not taken before more tuples came: they join it the ordinary way.
+            self.out.extend_from_slice(&ready);
+        }
+        match whole {
+            Some(bytes) if self.out.is_empty() && run.len() >= self.batch_bytes => {
+                self.ready = Some(bytes.slice(run));
+            }
+            _ => self.out.extend_from_slice(&buf[run]),
+        }
     }
 
     /// Takes the batch under construction once it has reached the batch size.
     pub fn take_full(&mut self) -> Option<Batch> {
-        (self.out.len() >= self.batch_bytes).then(|| self.take())
+        (self.ready.is_some() || self.out.len() >= self.batch_bytes).then(|| self.take())
     }
 
     fn take(&mut self) -> Batch {
-        let data = self.out.split().freeze();
+        let data = match self.ready.take() {
+            Some(data) => data,
+            None => self.out.split().freeze(),
+        };
         let batch = Batch {
             data,
             rows: self.rows,
@@ -297,6 +334,52 @@ mod tests {
             }
             assert_eq!(count, 50, "piece size {piece}");
             assert_eq!(got, expected, "piece size {piece}");
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn a_piece_that_fills_a_batch_becomes_it_without_a_copy() -> Result<(), FormatError> {
+        let big = vec![7u8; 4096];
+        let small: Vec<Vec<u8>> = (0..3u32)
+            .map(|i| tuple(&[Some(&i.to_be_bytes())]))
+            .collect();
+        let huge = tuple(&[Some(&big)]);
+        // As PostgreSQL sends it: the header with the first row, then one message per row.
+        let mut first = encode::header().to_vec();
+        first.extend_from_slice(&small[0]);
+        let pieces: Vec<Bytes> = vec![
+            Bytes::from(first),
+            Bytes::from(huge.clone()),
+            Bytes::from(huge.clone()),
+            Bytes::from(small[1].clone()),
+            Bytes::from(small[2].clone()),
+            Bytes::from(encode::trailer().to_vec()),
+        ];
+        let mut d = TupleSplitter::new(1, 1024);
+        let mut batches = Vec::new();
+        let mut shared = 0;
+        for piece in &pieces {
+            d.push_bytes(piece)?;
+            while let Some(b) = d.take_full() {
+                let inside = pieces.iter().any(|p| {
+                    let r = p.as_ptr_range();
+                    r.contains(&b.data.as_ptr())
+                });
+                shared += usize::from(inside);
+                batches.push(b);
+            }
+        }
+        batches.extend(d.finish()?);
+        let data: Vec<u8> = batches.iter().flat_map(|b| b.data.to_vec()).collect();
+        let expected = [&small[0][..], &huge, &huge, &small[1], &small[2]].concat();
+        assert_eq!(data, expected);
+        assert_eq!(batches.iter().map(|b| b.rows).sum::<u64>(), 5);
+        // The first huge row follows a small one in the batch (copied); the second arrives on
+        // an empty batch and is the pushed piece itself.
+        assert_eq!(shared, 1);
+        for b in &batches {
+            assert_eq!(fields(b.last_tuple()).count(), 1);
         }
         Ok(())
     }

@@ -271,6 +271,9 @@ async fn copy_chunk(
     let settings = &shared.settings;
     let table = &shared.tables[chunk.table];
     let label = chunk.range.to_string();
+    if matches!(chunk.range, crate::plan::ChunkRange::Ctid { .. }) {
+        super::blocks::align(shared, &mut conns.reader, conns.writer.client(), claim).await?;
+    }
     let tc = &shared.checkpoints[chunk.table];
     let checkpoint = Checkpoint {
         with_key: tc.with_key.clone(),

@@ -9,6 +9,7 @@
 //! its partitions; the final phases (foreign keys, triggers, sequences) run once every table
 //! is finished. Every step runs once per job, whichever worker gets to it first.
 
+mod blocks;
 mod builder;
 mod lane;
 pub mod post;

@@ -64,7 +64,7 @@ impl ChunkRange {
                 let key = key?;
                 let cols = key
                     .iter()
-                    .map(|k| quote_ident(&k.name))
+                    .map(KeyColumn::sql)
                     .collect::<Vec<_>>()
                     .join(", ");
                 let tuple = |values: &[String]| {
@@ -229,10 +229,11 @@ async fn sample_boundaries(
         .map(|k| format!("s.{}::text", quote_ident(&k.name)))
         .collect::<Vec<_>>()
         .join(", ");
-    // ORDER BY the typed columns (qualified, so the text casts in the select list are not used).
+    // ORDER BY the typed columns (qualified, so the text casts in the select list are not used),
+    // in the key index's collation.
     let order = key
         .iter()
-        .map(|k| format!("s.{}", quote_ident(&k.name)))
+        .map(|k| format!("s.{}", k.sql()))
         .collect::<Vec<_>>()
         .join(", ");
     let sql = format!(
@@ -279,10 +280,12 @@ mod tests {
             KeyColumn {
                 name: "tenant".into(),
                 type_sql: "integer".into(),
+                collation: None,
             },
             KeyColumn {
                 name: "name".into(),
                 type_sql: "text".into(),
+                collation: Some("pg_catalog.\"C\"".into()),
             },
         ]
     }
@@ -295,7 +298,7 @@ mod tests {
         };
         assert_eq!(
             r.predicate(Some(&key())).as_deref(),
-            Some("(\"tenant\", \"name\") > ('1'::integer, 'o''k'::text)")
+            Some("(\"tenant\", \"name\" COLLATE pg_catalog.\"C\") > ('1'::integer, 'o''k'::text)")
         );
         let r = ChunkRange::Keyset {
             lower: None,
@@ -303,7 +306,7 @@ mod tests {
         };
         assert_eq!(
             r.predicate(Some(&key())).as_deref(),
-            Some("(\"tenant\", \"name\") <= ('2'::integer, 'b'::text)")
+            Some("(\"tenant\", \"name\" COLLATE pg_catalog.\"C\") <= ('2'::integer, 'b'::text)")
         );
         assert_eq!(ChunkRange::Whole.predicate(None), None);
     }

@@ -558,6 +558,7 @@ pub fn build(
         let chunk_key_neutral = key.as_ref().map(|k| {
             k.iter()
                 .map(|c| KeyColumn {
+                    collation: None,
                     name: names.of(&c.name),
                     type_sql: columns
                         .iter()

@@ -3,6 +3,7 @@
 //! One transaction per chunk: the chunk's rows become visible together or not at all. This is
 //! the commit point where checkpoints will be written in the same transaction as the rows.
 
+use bytes::Bytes;
 use futures_util::SinkExt;
 use tokio::sync::mpsc;
 use tokio_postgres::Client;
@@ -74,7 +75,7 @@ impl Checkpoint {
     async fn record(
         &self,
         client: &Client,
-        last: Option<&Batch>,
+        last: Option<&LastKey>,
         seg: &Segment,
         done: bool,
     ) -> std::result::Result<(), RecordError> {
@@ -102,7 +103,7 @@ impl Checkpoint {
             &self.claim,
             &rejected,
         ];
-        if let Some(key) = last.and_then(|b| b.last_key.as_ref()) {
+        if let Some(key) = last.and_then(|k| k.text.as_ref()) {
             let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = base.to_vec();
             params.push(key);
             return match client.execute(&self.with_key, &params).await {
@@ -111,23 +112,9 @@ impl Checkpoint {
                 Err(e) => Err(db(e)),
             };
         }
-        let keys: Option<Vec<RawBinary>> = match (last, !self.key_positions.is_empty()) {
-            (Some(batch), true) if batch.last_raw_key.is_some() => batch
-                .last_raw_key
-                .as_ref()
-                .map(|k| k.iter().map(|f| RawBinary(f.as_deref())).collect()),
-            (Some(batch), true) if batch.rows > 0 => {
-                let fields: Vec<Option<&[u8]>> =
-                    crate::pgcopy::decode::fields(batch.last_tuple()).collect();
-                Some(
-                    self.key_positions
-                        .iter()
-                        .map(|&i| RawBinary(fields.get(i).copied().flatten()))
-                        .collect(),
-                )
-            }
-            _ => None,
-        };
+        let keys: Option<Vec<RawBinary>> = last
+            .and_then(|k| k.raw.as_ref())
+            .map(|k| k.iter().map(|f| RawBinary(f.as_deref())).collect());
         let result = match &keys {
             Some(keys) => {
                 let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = base.to_vec();
@@ -144,6 +131,40 @@ impl Checkpoint {
             // Another worker owns the chunk now (see state::checkpoint_sql).
             Ok(_) => Err(RecordError::LeaseLost),
             Err(e) => Err(db(e)),
+        }
+    }
+}
+
+/// What a checkpoint needs of the last batch sent: the key of the last source row it covers,
+/// owned, so that the batch (maybe one huge row) is dropped as soon as it is sent.
+struct LastKey {
+    /// The key as text, when the reader gave it so (MySQL).
+    text: Option<Vec<String>>,
+    /// The key's binary fields; `None` when the table has no key or the batch no row.
+    raw: Option<Vec<Option<Bytes>>>,
+}
+
+impl LastKey {
+    fn of(batch: &Batch, key_positions: &[usize]) -> LastKey {
+        let own = |f: Option<&[u8]>| f.map(Bytes::copy_from_slice);
+        let raw = match &batch.last_raw_key {
+            _ if key_positions.is_empty() => None,
+            Some(k) => Some(k.iter().map(|f| own(f.as_deref())).collect()),
+            None if batch.rows > 0 => {
+                let fields: Vec<Option<&[u8]>> =
+                    crate::pgcopy::decode::fields(batch.last_tuple()).collect();
+                Some(
+                    key_positions
+                        .iter()
+                        .map(|&i| own(fields.get(i).copied().flatten()))
+                        .collect(),
+                )
+            }
+            None => None,
+        };
+        LastKey {
+            text: batch.last_key.clone(),
+            raw,
         }
     }
 }
@@ -302,7 +323,7 @@ impl PgWriter {
         let mut sink = self.start_copy(table, mode, &fail_db).await?;
         let mut stats = WriteStats::default();
         let mut seg = Segment::default();
-        let mut last: Option<Batch> = None;
+        let mut last: Option<LastKey> = None;
         loop {
             let waited = std::time::Instant::now();
             let Some(batch) = rx.recv().await else { break };
@@ -321,7 +342,8 @@ impl PgWriter {
                     .await
                     .map_err(|e| fail_db("writing the target", &e))?;
             }
-            last = Some(batch);
+            last = Some(LastKey::of(&batch, &checkpoint.key_positions));
+            drop(batch);
             let interrupted = checkpoint.stop.load(std::sync::atomic::Ordering::Relaxed);
             let due = seg.rows + seg.rejects.len() as u64 >= checkpoint.commit_rows
                 || seg.bytes >= checkpoint.commit_bytes

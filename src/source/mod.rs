@@ -50,6 +50,14 @@ pub enum Reader {
 }
 
 impl Reader {
+    /// The snapshot a PostgreSQL reader reads in (see [`PgReader::snapshot`]).
+    pub fn snapshot(&self) -> Option<&str> {
+        match self {
+            Reader::Pg(r) => Some(r.snapshot()),
+            Reader::My(_) => None,
+        }
+    }
+
     /// Opens a source session ready to read chunks (in the run's snapshot).
     pub async fn open(source: &Source) -> Result<Self> {
         Ok(match source {

@@ -1,4 +1,8 @@
 //! PostgreSQL source: `COPY ... TO STDOUT (FORMAT binary)` inside the run's exported snapshot.
+//!
+//! A reader always knows the id of the snapshot it reads in: the one it imported, or, when none
+//! could be imported, one it exported from its own fresh snapshot, which other readers can
+//! import while it lives (the block ranges of a keyless table must share one snapshot).
 
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
@@ -15,6 +19,9 @@ use crate::plan::ChunkRange;
 /// A source connection inside a repeatable-read transaction on the run's snapshot.
 pub struct PgReader {
     client: Client,
+    /// The id of the snapshot this reader reads in: the one it imported, or for a fresh
+    /// snapshot the id it exported itself (importable while this reader lives).
+    snapshot: String,
 }
 
 /// What reading one chunk produced.
@@ -113,15 +120,25 @@ pub fn copy_out_sql(
     } else {
         format!(" WHERE {}", preds.join(" AND "))
     };
+    // In the key index's collation, as the range predicates compare.
     let order = key
         .iter()
-        .map(|k| quote_ident(&k.name))
+        .map(crate::catalog::KeyColumn::sql)
         .collect::<Vec<_>>()
         .join(", ");
     format!(
         "COPY (SELECT {cols} FROM ONLY {}{filter} ORDER BY {order}) TO STDOUT (FORMAT binary)",
         table.name.quoted()
     )
+}
+
+/// Exports the snapshot of `client`'s transaction, so that other readers can import it.
+async fn export(client: &Client) -> Result<String> {
+    let row = client
+        .query_one("SELECT pg_export_snapshot()", &[])
+        .await
+        .map_err(|e| crate::error::query_error("exporting the reader's snapshot", &e))?;
+    Ok(row.get(0))
 }
 
 impl PgReader {
@@ -142,7 +159,12 @@ impl PgReader {
                 crate::catalog::quote_literal(id)
             );
             match client.batch_execute(&import).await {
-                Ok(()) => return Ok(PgReader { client }),
+                Ok(()) => {
+                    return Ok(PgReader {
+                        client,
+                        snapshot: id.clone(),
+                    })
+                }
                 Err(e) if crate::error::is_transient(&e) => return Err(failed(e)),
                 Err(e) => {
                     // A snapshot dies with the transaction that exported it (its worker ended,
@@ -161,7 +183,34 @@ impl PgReader {
                 gone.join("; ")
             );
         }
-        Ok(PgReader { client })
+        let snapshot = export(&client).await?;
+        Ok(PgReader { client, snapshot })
+    }
+
+    /// Opens a reader in snapshot `id` only; `None` when it cannot be imported any more (the
+    /// transaction that exported it has ended).
+    pub async fn open_in(url: &PgUrl, id: &str) -> Result<Option<Self>> {
+        let client = connect(url, Side::Source).await?;
+        let sql = format!(
+            "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET TRANSACTION SNAPSHOT {}",
+            crate::catalog::quote_literal(id)
+        );
+        match client.batch_execute(&sql).await {
+            Ok(()) => Ok(Some(PgReader {
+                client,
+                snapshot: id.to_string(),
+            })),
+            Err(e) if crate::error::is_transient(&e) => Err(crate::error::query_error(
+                "importing the source snapshot",
+                &e,
+            )),
+            Err(_) => Ok(None),
+        }
+    }
+
+    /// The id of the snapshot this reader reads in (see [`PgReader::open`]).
+    pub fn snapshot(&self) -> &str {
+        &self.snapshot
     }
 
     /// The session, inside its snapshot transaction (for queries such as `howdah verify`'s
@@ -216,15 +265,26 @@ impl PgReader {
         futures_util::pin_mut!(stream);
         let mut splitter = TupleSplitter::new(table.copy_columns().count(), batch_bytes);
         let mut stats = ReadStats::default();
+        // A batch bigger than all the channel is meant to hold (one huge row) travels alone:
+        // nothing more is read until the writer has taken it, so one such row is being written
+        // while the next is read, never several queued.
+        let alone = batch_bytes.saturating_mul(tx.max_capacity());
         while let Some(piece) = stream.next().await {
             let piece = piece.map_err(|e| fail_db(&e))?;
-            splitter.push(&piece).map_err(|e| fail(e.to_string()))?;
+            splitter
+                .push_bytes(&piece)
+                .map_err(|e| fail(e.to_string()))?;
+            drop(piece);
             while let Some(batch) = splitter.take_full() {
                 stats.rows += batch.rows;
                 stats.bytes += batch.data.len() as u64;
                 metrics.table.read.add(batch.rows, batch.data.len() as u64);
+                let huge = batch.data.len() > alone;
                 let waited = std::time::Instant::now();
                 if tx.send(batch).await.is_err() {
+                    return Ok(stats);
+                }
+                if huge && tx.reserve_many(tx.max_capacity()).await.is_err() {
                     return Ok(stats);
                 }
                 metrics.queued(waited.elapsed());

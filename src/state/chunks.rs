@@ -425,6 +425,106 @@ pub async fn retry_failed(client: &Client, st: &StateRef) -> Result<u64> {
         .map_err(query_err("retrying failed chunks"))
 }
 
+/// One chunk of a table as [`lock_table_chunks`] found it.
+#[derive(Debug, Clone)]
+pub struct ChunkSnapshot {
+    /// Position of the chunk within its table.
+    pub chunk_no: i32,
+    /// `pending`, `running`, `done` or `failed`.
+    pub status: String,
+    /// The worker holding it, if any.
+    pub owner: Option<i32>,
+    /// Its claim count (the current claim's fencing token).
+    pub claims: i32,
+    /// The snapshot its rows were (or are being) read in: as recorded, else the job's
+    /// snapshot (a chunk of layout 2), else empty (unknown).
+    pub snapshot: String,
+}
+
+/// Locks every chunk row of table `table_no`, in chunk order (so two lanes cannot deadlock),
+/// in the caller's transaction, and returns them: until it ends no chunk of the table can be
+/// claimed, checkpointed or committed.
+pub async fn lock_table_chunks(
+    client: &Client,
+    st: &StateRef,
+    table_no: i32,
+) -> Result<Vec<ChunkSnapshot>> {
+    let rows = client
+        .query(
+            &format!(
+                "SELECT c.chunk_no, c.status, c.owner, c.claims, coalesce(c.snapshot, j.snapshot, '') \
+                 FROM {} c JOIN {} j ON j.name = c.job \
+                 WHERE c.job = $1 AND c.table_no = $2 ORDER BY c.chunk_no FOR UPDATE OF c",
+                st.table("chunks"),
+                st.table("jobs")
+            ),
+            &[&st.job, &table_no],
+        )
+        .await
+        .map_err(query_err("locking the chunks of a table"))?;
+    Ok(rows
+        .iter()
+        .map(|r| ChunkSnapshot {
+            chunk_no: r.get(0),
+            status: r.get(1),
+            owner: r.get(2),
+            claims: r.get(3),
+            snapshot: r.get(4),
+        })
+        .collect())
+}
+
+/// Records the snapshot `claim`'s chunk is read in (in the caller's transaction); `false`
+/// when the claim is no longer current.
+pub async fn set_chunk_snapshot(
+    client: &Client,
+    st: &StateRef,
+    claim: &Claim,
+    worker: i32,
+    snapshot: &str,
+) -> Result<bool> {
+    let chunk = &claim.chunk;
+    let n = client
+        .execute(
+            &format!(
+                "UPDATE {} SET snapshot = $6 \
+                 WHERE job = $1 AND table_no = $2 AND chunk_no = $3 AND owner = $4 AND claims = $5",
+                st.table("chunks")
+            ),
+            &[
+                &st.job,
+                &(chunk.table as i32),
+                &(chunk.ordinal as i32),
+                &worker,
+                &claim.token,
+                &snapshot,
+            ],
+        )
+        .await
+        .map_err(query_err("recording a chunk's snapshot"))?;
+    Ok(n == 1)
+}
+
+/// Puts every other done or running chunk of `claim`'s table back to pending with nothing
+/// copied (in the caller's transaction, which deletes their rows too), and ends their claims:
+/// a lane still copying one finds its claim gone at its checkpoint and rolls back.
+pub async fn reset_table_chunks(client: &Client, st: &StateRef, claim: &Claim) -> Result<u64> {
+    let chunk = &claim.chunk;
+    client
+        .execute(
+            &format!(
+                "UPDATE {} SET status = 'pending', owner = NULL, lease_until = NULL, \
+                 claims = claims + 1, rows_done = 0, bytes_done = 0, rows_rejected = 0, \
+                 last_key = NULL, snapshot = NULL, updated_at = now() \
+                 WHERE job = $1 AND table_no = $2 AND chunk_no <> $3 AND status IN ('done', 'running')",
+                st.table("chunks")
+            ),
+            &[&st.job, &(chunk.table as i32), &(chunk.ordinal as i32)],
+        )
+        .await
+        .map_err(query_err("resetting the chunks of a table"))
+}
+
 /// A value already in PostgreSQL's binary format for its type, bound as a parameter as is.
 #[derive(Debug)]
 pub struct RawBinary<'a>(pub Option<&'a [u8]>);

@@ -23,8 +23,8 @@ pub use steps::*;
 /// Version of the state tables' layout; [`ensure`] migrates older layouts forward.
 /// 1: jobs, chunks, steps. 2: chunk claims (owner, lease, priority), workers, job snapshot,
 /// rejected rows; foreign keys left NOT VALID (`invalid_keys`, created when missing: older
-/// layout-2 schemas gain it without a migration).
-pub const STATE_VERSION: i32 = 2;
+/// layout-2 schemas gain it without a migration). 3: the snapshot each chunk was read in.
+pub const STATE_VERSION: i32 = 3;
 
 /// Where the state lives and which job it is about.
 #[derive(Debug, Clone)]
@@ -102,6 +102,7 @@ pub fn create_sql(st: &StateRef) -> String {
            lease_until timestamptz,
            claims int NOT NULL DEFAULT 0,
            rows_rejected bigint NOT NULL DEFAULT 0,
+           snapshot text,
            PRIMARY KEY (job, table_no, chunk_no));
          CREATE TABLE IF NOT EXISTS {steps} (
            job text NOT NULL REFERENCES {jobs} (name) ON DELETE CASCADE,
@@ -173,6 +174,17 @@ fn migrate_1_to_2_sql(st: &StateRef) -> String {
     )
 }
 
+/// SQL that moves a layout-2 state schema to layout 3: chunks record the snapshot they were
+/// read in (`NULL`: the job's snapshot).
+fn migrate_2_to_3_sql(st: &StateRef) -> String {
+    format!(
+        "ALTER TABLE {chunks} ADD COLUMN IF NOT EXISTS snapshot text;
+         UPDATE {meta} SET version = 3;",
+        chunks = st.table("chunks"),
+        meta = st.table("meta"),
+    )
+}
+
 /// Creates the state tables if needed, migrates an older layout, and checks that the layout
 /// is one this build knows. Serialized by an advisory lock, so workers starting together do
 /// not race on `CREATE ... IF NOT EXISTS`.
@@ -201,6 +213,14 @@ pub async fn ensure(client: &Client, st: &StateRef) -> Result<()> {
             .await
             .map_err(query_err("migrating the state tables to layout 2"))?;
         tracing::info!("state schema {} migrated from layout 1 to 2", st.schema);
+        found = version().await?;
+    }
+    if found == Some(2) {
+        client
+            .batch_execute(&migrate_2_to_3_sql(st))
+            .await
+            .map_err(query_err("migrating the state tables to layout 3"))?;
+        tracing::info!("state schema {} migrated from layout 2 to 3", st.schema);
         found = version().await?;
     }
     client

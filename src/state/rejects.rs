@@ -40,6 +40,25 @@ pub async fn insert(
     Ok(())
 }
 
+/// Deletes the rejects of `table` (in the caller's transaction): a table whose rows are all
+/// copied again rejects them again.
+pub async fn delete_table(
+    client: &Client,
+    st: &StateRef,
+    table: &str,
+) -> crate::error::Result<u64> {
+    client
+        .execute(
+            &format!(
+                "DELETE FROM {} WHERE job = $1 AND table_name = $2",
+                st.table("rejects")
+            ),
+            &[&st.job, &table],
+        )
+        .await
+        .map_err(|e| crate::error::query_error("deleting a table's rejected rows", &e))
+}
+
 /// Writes every reject of the job to `path` as JSON lines (`table`, `key`, `column`, `value`,
 /// `reason`, `at`), in the order they were recorded; returns how many.
 pub async fn export(

@@ -169,8 +169,12 @@ pub enum Kind {
     Integer,
     /// `numeric`.
     Exact,
-    /// `real`, `double precision`.
+    /// `double precision` (and `real` as a target's family).
     Float,
+    /// A `real` source: its text is a float4's, read as a float4 and cast as PostgreSQL casts
+    /// that float4 (the shortest text of `123456790528`, `1.2345679e+11`, read as a double is
+    /// another number).
+    Real,
     /// Character types, enums, and anything rendered as text.
     Text,
     /// `uuid`.
@@ -189,7 +193,10 @@ impl Kind {
     /// The family of a source column's type as `format_type` renders it.
     pub fn of_sql(type_sql: &str) -> Kind {
         if let Some(t) = TargetType::parse(type_sql) {
-            return t.kind();
+            return match t {
+                TargetType::Float4 => Kind::Real,
+                t => t.kind(),
+            };
         }
         let s = type_sql.to_ascii_lowercase();
         let base = s.split('(').next().unwrap_or("").trim();
@@ -206,11 +213,12 @@ impl Kind {
     pub fn casts_to(self, to: TargetType) -> bool {
         use Kind::*;
         let target = to.kind();
-        if self == target || target == Text || self == Text {
+        let this = if self == Real { Float } else { self };
+        if this == target || target == Text || this == Text {
             return true;
         }
         matches!(
-            (self, target),
+            (this, target),
             (Integer | Exact | Float, Integer | Exact | Float)
                 | (Integer, Bool)
                 | (Bool, Integer)
@@ -226,9 +234,9 @@ pub struct Cast {
     /// Target type.
     pub to: TargetType,
     /// Family of the source value, which decides integer rounding and boolean rules.
-    /// `Kind::Float` values are `double precision` ones: a `real` source's text read as a
-    /// double casts to `numeric` or an integer differently than PostgreSQL's `float4` casts
-    /// (`float4_numeric` keeps 6 digits), which callers must not count on.
+    /// `Kind::Float` values are `double precision` ones; a `real` source is `Kind::Real`, whose
+    /// text is read as a float4 (`float4_numeric` keeps 6 digits, the integer casts round
+    /// the float4 itself).
     pub from: Kind,
     /// Zone that naive date-times are in, for `timestamptz` (UTC when `None`).
     pub zone: Option<jiff::tz::TimeZone>,
@@ -278,8 +286,14 @@ impl Cast {
             TargetType::Numeric(typmod) if self.from == Kind::Float => {
                 // float8_numeric: the double printed with 15 significant digits (`%.15g`).
                 let f = parse_float(text).ok_or_else(|| bad("double precision"))?;
-                put_numeric(buf, &float8_numeric_text(f), typmod)
+                put_numeric(buf, &float_numeric_text(f, 15), typmod)
                     .map_err(|e| format!("\"{}\" as double precision: {e}", shown(text)))?;
+            }
+            TargetType::Numeric(typmod) if self.from == Kind::Real => {
+                // float4_numeric: the float4 printed with FLT_DIG (6) significant digits.
+                let f = f64::from(self.float4(text)?);
+                put_numeric(buf, &float_numeric_text(f, 6), typmod)
+                    .map_err(|e| format!("\"{}\" as real: {e}", shown(text)))?;
             }
             TargetType::Numeric(typmod) => put_numeric(buf, text, typmod)?,
             TargetType::Float4 => {
@@ -298,25 +312,15 @@ impl Cast {
                     }
                     // float4in (numeric_float4 too, through numeric's text): the text rounded
                     // once, straight to a float; numeric has no negative zero.
-                    _ => {
-                        let f = self.float8(text)?;
-                        if f.is_nan() || f.is_infinite() || f == 0.0 {
-                            (f as f32).copysign(if f.is_sign_negative() { -1.0 } else { 1.0 })
-                        } else {
-                            let t = text.trim_matches(is_pg_space);
-                            let g: f32 = t.parse().map_err(|_| bad("real"))?;
-                            if g.is_infinite() || g == 0.0 {
-                                return Err(out_of_range());
-                            }
-                            g
-                        }
-                    }
+                    _ => self.float4(text)?,
                 };
                 v::put_f32(buf, g);
             }
             TargetType::Float8 => {
                 let f = match integer {
                     Some(n) => n as f64,
+                    // float4_float8 widens exactly.
+                    None if self.from == Kind::Real => f64::from(self.float4(text)?),
                     None => self.float8(text)?,
                 };
                 v::put_f64(buf, f);
@@ -400,6 +404,23 @@ impl Cast {
         parse_float(text).ok_or_else(bad)
     }
 
+    /// The source value as a float: `float4in` (for a numeric source `numeric_float4`, which
+    /// goes through numeric's text the same way; numeric has no negative zero).
+    fn float4(&self, text: &str) -> Result<f32, CastError> {
+        let f = self.float8(text)?;
+        if f.is_nan() || f.is_infinite() || f == 0.0 {
+            return Ok((f as f32).copysign(if f.is_sign_negative() { -1.0 } else { 1.0 }));
+        }
+        let t = text.trim_matches(is_pg_space);
+        let g: f32 = t
+            .parse()
+            .map_err(|_| format!("invalid real: \"{}\"", shown(text)))?;
+        if g.is_infinite() || g == 0.0 {
+            return Err(format!("\"{}\" is out of range for type real", shown(text)));
+        }
+        Ok(g)
+    }
+
     fn integer(&self, text: &str, min: i64, max: i64) -> Result<i64, CastError> {
         let range = || {
             format!(
@@ -409,11 +430,17 @@ impl Cast {
             )
         };
         match self.from {
-            Kind::Float => {
-                // float8_int2/4/8: rint (half to even), then min <= n < -min.
-                let f = parse_float(text)
-                    .ok_or_else(|| format!("invalid double precision: \"{}\"", shown(text)))?
-                    .round_ties_even();
+            Kind::Float | Kind::Real => {
+                // float8_int2/4/8 and float4_int2/4/8: rint (half to even), then
+                // min <= n < -min; a float4 widens to a double exactly, so rounding the double
+                // rounds the float4.
+                let f = if self.from == Kind::Real {
+                    f64::from(self.float4(text)?)
+                } else {
+                    parse_float(text)
+                        .ok_or_else(|| format!("invalid double precision: \"{}\"", shown(text)))?
+                }
+                .round_ties_even();
                 if f.is_nan() || f < min as f64 || f >= -(min as f64) {
                     return Err(range());
                 }
@@ -707,17 +734,18 @@ fn put_numeric(buf: &mut Vec<u8>, text: &str, typmod: Option<(u32, u32)>) -> Res
     v::put_numeric_str(buf, &s).map_err(|e| e.0)
 }
 
-/// `float8_numeric`'s text for a double: `%.15g`, the value rounded to 15 significant
-/// digits, trailing zeros dropped (they would count in numeric's display scale).
-fn float8_numeric_text(f: f64) -> String {
+/// `float8_numeric`'s (`digits` 15) or `float4_numeric`'s (`digits` 6) text for a value:
+/// `%.*g`, the value rounded to that many significant digits, trailing zeros dropped (they
+/// would count in numeric's display scale).
+fn float_numeric_text(f: f64, digits: usize) -> String {
     if f.is_nan() {
         return "NaN".into();
     }
     if f.is_infinite() {
         return if f < 0.0 { "-Infinity" } else { "Infinity" }.into();
     }
-    // `{:.14e}` rounds the exact binary value to 15 digits, half to even as printf does.
-    let s = format!("{f:.14e}");
+    // `{:.*e}` rounds the exact binary value, half to even as printf does.
+    let s = format!("{f:.*e}", digits.saturating_sub(1));
     let (mantissa, exp) = s.split_once('e').unwrap_or((&s, "0"));
     let mantissa = mantissa.trim_end_matches('0').trim_end_matches('.');
     format!("{mantissa}e{exp}")
@@ -1075,6 +1103,36 @@ mod tests {
         let mut buf = Vec::new();
         c.put(&mut buf, text)?;
         Ok(buf[4..].to_vec())
+    }
+
+    #[test]
+    fn reals_cast_the_float4_value() {
+        // 123456790528 is the float4 nearest 123456789012; its shortest text reads as a
+        // double 123456790000.
+        assert_eq!(
+            cast("bigint", Kind::Real, "1.2345679e+11"),
+            Ok(123_456_790_528i64.to_be_bytes().to_vec())
+        );
+        assert_eq!(
+            cast("integer", Kind::Real, "9.8765434e+08"),
+            Ok(987_654_336i32.to_be_bytes().to_vec())
+        );
+        assert_eq!(
+            cast("integer", Kind::Real, "2.5"),
+            Ok(2i32.to_be_bytes().to_vec())
+        );
+        assert!(cast("integer", Kind::Real, "2.1474836e+09").is_err());
+        assert_eq!(
+            cast("double precision", Kind::Real, "0.1"),
+            Ok(f64::from(0.1f32).to_be_bytes().to_vec())
+        );
+        assert_eq!(
+            cast("numeric", Kind::Real, "1.2345679e+11"),
+            cast("numeric", Kind::Exact, "123457000000")
+        );
+        assert!(Kind::Real.casts_to(TargetType::Int8));
+        assert!(!Kind::Real.casts_to(TargetType::Bool));
+        assert_eq!(Kind::of_sql("real"), Kind::Real);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! PostgreSQL accepts is allowed; each property prints how often it happened.
 //!
 //! The source type is `text` for `Kind::Text`, `bigint` for `Integer`, `numeric` for `Exact`,
-//! `double precision` for `Float` and `boolean` for `Bool`. PostgreSQL has no cast from
+//! `double precision` for `Float`, `real` for `Real` and `boolean` for `Bool`. PostgreSQL has no cast from
 //! `bigint` to `boolean` nor from `boolean` to `smallint`/`bigint`: those oracles use the
 //! `integer` casts' rules (`<> 0`, and `boolean::integer` then widening or narrowing).
 //! `Kind::Integer` also covers MySQL's unsigned bigint: an integer beyond `bigint` that we
@@ -109,6 +109,7 @@ impl Oracle {
             Kind::Integer => "bigint",
             Kind::Exact => "numeric",
             Kind::Float => "double precision",
+            Kind::Real => "real",
             Kind::Bool => "boolean",
             k => panic!("no oracle for {k:?}"),
         };
@@ -550,6 +551,28 @@ fn decimal_text() -> BoxedStrategy<String> {
     )
 }
 
+/// A `real` source's values as PostgreSQL (`1.2345679e+11`) or MySQL's reader
+/// (`123456790000`) print them, from 2^24 up where a double reading of that text is another
+/// number, ties of `float4_numeric`'s 6 digits and of the integer casts, and any number.
+fn real_text() -> BoxedStrategy<String> {
+    let float4 = prop_oneof![
+        any::<f32>(),
+        (16_777_216u32..u32::MAX).prop_map(|n| n as f32),
+        any::<i64>().prop_map(|n| n as f32),
+        (0u32..8_388_608).prop_map(|n| n as f32 + 0.5),
+        (100_000u32..16_777_216).prop_map(|n| (n / 10 * 10 + 5) as f32),
+    ];
+    near(
+        prop_oneof![
+            3 => float4.clone().prop_map(|f| format!("{f:e}")),
+            3 => float4.prop_map(|f| format!("{f}")),
+            2 => decimal_text(),
+            1 => integer_text(),
+        ]
+        .boxed(),
+    )
+}
+
 /// The shortest text of the double halfway between a float and the next one: a double
 /// rounding (text to double to float) and a direct one (text to float) part there.
 fn f32_midpoint(x: f32) -> String {
@@ -852,6 +875,7 @@ fn cast_oracle_integers() {
         o.check(cast(to, Kind::Integer), any_number());
         o.check(cast(to, Kind::Exact), any_number());
         o.check(cast(to, Kind::Float), any_number());
+        o.check(cast(to, Kind::Real), real_text());
         o.check(cast(to, Kind::Bool), bool_text());
     }
 }
@@ -871,6 +895,7 @@ fn cast_oracle_numeric() {
         for from in [Kind::Text, Kind::Integer, Kind::Exact, Kind::Float] {
             o.check(cast(to, from), any_number());
         }
+        o.check(cast(to, Kind::Real), real_text());
     }
 }
 
@@ -882,6 +907,7 @@ fn cast_oracle_floats() {
         for from in [Kind::Text, Kind::Integer, Kind::Exact, Kind::Float] {
             o.check(cast(to, from), any_number());
         }
+        o.check(cast(to, Kind::Real), real_text());
     }
 }
 

@@ -3,9 +3,14 @@
 
 mod cast_oracle;
 mod codec_oracle;
+mod collation_keys;
 mod compose;
 mod copy;
 mod errors;
+mod existing_types;
+mod held;
+mod keyless_resume;
+mod memory;
 mod mysql;
 mod mysql_schema;
 mod observability;

@@ -673,3 +673,83 @@ map_null = ["2024-07-01 10:00:00.25+00"]
         "1|2024-01-01 11:00:00\n2|"
     );
 }
+
+/// A `real` cast to an integer, double or numeric type gives what PostgreSQL's casts of the
+/// float4 value give: its text (`1.2345679e+11`) read as a double would be another number
+/// from 2^24 up.
+#[test]
+fn real_columns_cast_as_postgresql_casts_the_float4() {
+    let src = TestDb::new("real_src");
+    src.exec(
+        "CREATE TABLE r (id int PRIMARY KEY, a real, b real, c real, d real, e real);
+         INSERT INTO r VALUES (1, 123456789012, 2147483520, 100000008, 0.1, 16777217),
+           (2, 2.5, 3.5, -2.5, -0.5, 1e30), (3, 16777217, 1e10, 33554436, 3.4028235e38, -0.0),
+           (4, 0.5, 1.5, 987654321, 1e-45, 1234565), (5, NULL, -9.223372e18, -2147483520, NULL, 0.1);",
+    );
+    let job = job_file(
+        "real",
+        r#"
+[[table]]
+name = "public.r"
+[[table.column]]
+name = "a"
+type = "bigint"
+[[table.column]]
+name = "b"
+type = "bigint"
+[[table.column]]
+name = "c"
+type = "integer"
+[[table.column]]
+name = "d"
+type = "double precision"
+[[table.column]]
+name = "e"
+type = "numeric"
+"#,
+    );
+    let dst = TestDb::new("real_dst");
+    let out = copy(&src.url(), &dst, &job, &[]);
+    assert_success(&out, "copy of real columns cast to other number types");
+    assert_eq!(
+        dst.query("SELECT id, a, b, c, d, e FROM r ORDER BY id"),
+        src.query(
+            "SELECT id, a::bigint, b::bigint, c::integer, d::float8, e::numeric FROM r ORDER BY id"
+        )
+    );
+
+    // MySQL FLOAT is a float4 too: the same casts of the same values.
+    let my = MyDb::new("real_my");
+    my.exec(
+        "CREATE TABLE f (id int PRIMARY KEY, a float, d float, e float);
+         INSERT INTO f VALUES (1, 123456789012, 0.1, 1234565), (2, 16777217, 3.3e38, 0.1),
+           (3, -2.5, 1.5e-37, 123456789012);",
+    );
+    let job = job_file(
+        "real_my",
+        r#"
+[[table]]
+name = "f"
+[[table.column]]
+name = "a"
+type = "bigint"
+[[table.column]]
+name = "d"
+type = "double precision"
+[[table.column]]
+name = "e"
+type = "numeric"
+"#,
+    );
+    let dst = TestDb::new("real_my_dst");
+    let out = copy(&my.url(), &dst, &job, &[]);
+    assert_success(&out, "MySQL FLOAT columns cast to other number types");
+    assert_eq!(
+        dst.query("SELECT id, a, d, e FROM f ORDER BY id"),
+        dst.query(
+            "SELECT id, a::real::bigint, d::real::float8, e::real::numeric FROM (VALUES
+               (1, '123456789012', '0.1', '1234565'), (2, '16777217', '3.3e38', '0.1'),
+               (3, '-2.5', '1.5e-37', '123456789012')) v(id, a, d, e) ORDER BY id"
+        )
+    );
+}
