@@ -3,8 +3,8 @@
 //!
 //! Two ways to compare a chunk, picked per table:
 //! - **In the servers**: a PostgreSQL table copied without a transform has the same types on
-//!   both sides, so each side computes `count(*)` and a sum of 64-bit row hashes
-//!   (`md5(ROW(...)::text)`) over the chunk's key range; only two numbers travel.
+//!   both sides, so each side computes `count(*)` and a sum of 64-bit row hashes over the
+//!   chunk's key range ([`rowhash`]); only two numbers travel.
 //! - **Streamed**: a mapped table or a MySQL source is read through the copy's own reader and
 //!   transform into target tuples, the target's range with `COPY ... (FORMAT binary)`, and both
 //!   sides hash each tuple here. Rows the copy rejects are left out of the source side, as
@@ -12,6 +12,8 @@
 //!
 //! A chunk whose counts or sums differ is a mismatch; `--drill-down` reads its rows' keys and
 //! hashes on both sides and names the keys missing, extra or different.
+
+mod rowhash;
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
@@ -125,9 +127,9 @@ enum Method {
     InServer {
         source: Arc<Table>,
         target: Arc<Table>,
-        /// Rows are hashed by their types' own hash functions (`hash_record_extended`), or,
-        /// where a column type has none (`json`, `point`, `xml`), through `ROW(...)::text`.
-        by_record: bool,
+        /// Each side's record hash of a row (SQL), before the finaliser.
+        source_hash: Arc<String>,
+        target_hash: Arc<String>,
     },
     Streamed {
         source_table: Arc<Table>,
@@ -163,7 +165,6 @@ pub async fn run(settings: &CopySettings, opts: &VerifyOptions) -> Result<Verify
             settings.filter.describe()
         )));
     }
-    let mysql = matches!(prepared.origin, Origin::My { .. });
     // hash_record_extended exists from PostgreSQL 14 on; both sides must have it.
     let target_version: i32 = target
         .query_one("SELECT current_setting('server_version_num')::int", &[])
@@ -202,21 +203,26 @@ pub async fn run(settings: &CopySettings, opts: &VerifyOptions) -> Result<Verify
         let map = prepared.maps[i].as_ref();
         let read = map.map_or(&table, |m| &m.read).clone();
         let plain = map.is_none_or(|m| m.transform.is_none() && m.filter.is_none());
-        methods.push(if !mysql && plain {
-            let by_record = match &prepared.origin {
-                Origin::Pg { client, .. } if record_hash_ok => hashable(client, &read).await,
-                _ => false,
-            };
-            Method::InServer {
-                source: Arc::new(read.clone()),
-                target: Arc::new(table.clone()),
-                by_record,
+        methods.push(match &prepared.origin {
+            Origin::Pg { client, .. } if plain => {
+                // Each side's own column types: a target column of another type is hashed
+                // by its own rules (and seeds), so it differs rather than fails.
+                let src = rowhash::column_types(client, &read, "source").await?;
+                let tgt = rowhash::column_types(&target, &table, "target").await?;
+                let (s, t) = rowhash::record_hashes(&src, &tgt, record_hash_ok);
+                Method::InServer {
+                    source: Arc::new(read.clone()),
+                    target: Arc::new(table.clone()),
+                    source_hash: Arc::new(s),
+                    target_hash: Arc::new(t),
+                }
             }
-        } else {
-            Method::Streamed {
-                source_table: Arc::new(read.clone()),
-                target: Arc::new(table.clone()),
-                transform: map.and_then(|m| m.transform.clone()).map(Arc::new),
+            _ => {
+                Method::Streamed {
+                    source_table: Arc::new(read.clone()),
+                    target: Arc::new(table.clone()),
+                    transform: map.and_then(|m| m.transform.clone()).map(Arc::new),
+                }
             }
         });
         if !table.has_storage() {
@@ -459,45 +465,18 @@ fn where_clause(table: &Table, range: &ChunkRange) -> String {
     }
 }
 
-fn row_expr(table: &Table) -> String {
-    let cols: Vec<String> = table.copy_columns().map(|c| quote_ident(&c.name)).collect();
-    format!("ROW({})::text", cols.join(", "))
-}
-
-/// The SQL of a row's 64-bit hash.
-fn row_hash(table: &Table, by_record: bool) -> String {
-    if by_record {
-        let cols: Vec<String> = table.copy_columns().map(|c| quote_ident(&c.name)).collect();
-        format!("hash_record_extended(ROW({}), 0)", cols.join(", "))
-    } else {
-        format!("hashtextextended({}, 0)", row_expr(table))
-    }
-}
-
-/// Whether every column type of `table` has an extended hash function (a row of typed NULLs
-/// makes the server look them all up).
-async fn hashable(client: &Client, table: &Table) -> bool {
-    let nulls: Vec<String> = table
-        .copy_columns()
-        .map(|c| format!("NULL::{}", c.type_sql))
-        .collect();
-    if nulls.is_empty() {
-        return false;
-    }
-    let sql = format!("SELECT hash_record_extended(ROW({}), 0)", nulls.join(", "));
-    client.query_one(&sql, &[]).await.is_ok()
-}
-
-/// Count and sum of 64-bit row hashes of a chunk, computed by the server.
+/// Count and sum of 64-bit row hashes of a chunk, computed by the server (`record_hash`: the
+/// SQL of a row's record hash; `OFFSET 0` keeps the server from computing it twice per row
+/// for the finaliser).
 async fn in_server(
     client: &Client,
     table: &Table,
     range: &ChunkRange,
-    by_record: bool,
+    record_hash: &str,
 ) -> Result<Sums> {
     let sql = format!(
-        "SELECT count(*), coalesce(sum({}), 0)::text FROM ONLY {}{}",
-        row_hash(table, by_record),
+        "SELECT count(*), coalesce(sum({}), 0)::text FROM (SELECT {record_hash} AS h FROM ONLY {}{} OFFSET 0) s",
+        rowhash::finalise("h"),
         table.name.quoted(),
         where_clause(table, range)
     );
@@ -524,12 +503,12 @@ async fn row_hashes(
     table: &Table,
     labels: &[String],
     range: &ChunkRange,
-    by_record: bool,
+    record_hash: &str,
 ) -> Result<HashMap<String, u64>> {
     let key = key_expr(table, labels);
     let sql = format!(
-        "SELECT {key}, {} FROM ONLY {}{}",
-        row_hash(table, by_record),
+        "SELECT k, {} FROM (SELECT {key} AS k, {record_hash} AS h FROM ONLY {}{} OFFSET 0) s",
+        rowhash::finalise("h"),
         table.name.quoted(),
         where_clause(table, range)
     );
@@ -562,7 +541,10 @@ fn key_expr(table: &Table, labels: &[String]) -> String {
             parts.join(" || ', ' || ")
         }
         // No key: the row itself names it (duplicates count once here; the sums saw them all).
-        None => format!("'row ' || left({}, 120)", row_expr(table)),
+        None => {
+            let cols: Vec<String> = table.copy_columns().map(|c| quote_ident(&c.name)).collect();
+            format!("'row ' || left(ROW({})::text, 120)", cols.join(", "))
+        }
     }
 }
 
@@ -763,14 +745,15 @@ async fn check_range(
         Method::InServer {
             source: s,
             target: tt,
-            by_record,
+            source_hash,
+            target_hash,
         } => {
             let Reader::Pg(pg) = reader else {
                 return Err(Error::Internal("in-server check on a MySQL source".into()));
             };
             let (a, b) = tokio::join!(
-                in_server(pg.client(), s, range, *by_record),
-                in_server(target, tt, range, *by_record)
+                in_server(pg.client(), s, range, source_hash),
+                in_server(target, tt, range, target_hash)
             );
             let (a, b) = (a?, b?);
             if a == b || !drill {
@@ -783,8 +766,8 @@ async fn check_range(
                 .map(|k| k.name.clone())
                 .collect();
             let (x, y) = tokio::join!(
-                row_hashes(pg.client(), s, &labels, range, *by_record),
-                row_hashes(target, tt, &labels, range, *by_record)
+                row_hashes(pg.client(), s, &labels, range, source_hash),
+                row_hashes(target, tt, &labels, range, target_hash)
             );
             Ok((a, b, Some(compare(x?, y?))))
         }
