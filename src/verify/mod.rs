@@ -13,6 +13,7 @@
 //! A chunk whose counts or sums differ is a mismatch; `--drill-down` reads its rows' keys and
 //! hashes on both sides and names the keys missing, extra or different.
 
+mod json;
 mod rowhash;
 
 use std::collections::HashMap;
@@ -578,11 +579,14 @@ fn compare(src: HashMap<String, u64>, tgt: HashMap<String, u64>) -> Drill {
 }
 
 /// Hashes tuples of the target's shape; `jsonb` fields are compared by value (the server
-/// normalises jsonb text, a MySQL source's JSON arrives as MySQL wrote it).
+/// normalises jsonb text, a MySQL source's JSON arrives as MySQL wrote it), through their
+/// canonical bytes ([`json::canonical`]) and those bytes' length.
 struct TupleHasher {
     jsonb: Vec<bool>,
     key: Vec<(usize, String, String)>,
     fields: Vec<(usize, i32)>,
+    /// Canonical bytes of the current `jsonb` value, reused from row to row.
+    scratch: Vec<u8>,
 }
 
 impl TupleHasher {
@@ -601,6 +605,7 @@ impl TupleHasher {
             jsonb: cols.iter().map(|c| c.type_sql == "jsonb").collect(),
             key,
             fields: Vec::new(),
+            scratch: Vec::new(),
         }
     }
 
@@ -614,17 +619,23 @@ impl TupleHasher {
             let tuple = &data[pos..pos + len];
             let mut h = std::hash::DefaultHasher::new();
             for (i, &(start, l)) in self.fields.iter().enumerate() {
-                l.hash(&mut h);
                 if l <= 0 {
+                    // NULL (-1) or empty.
+                    l.hash(&mut h);
                     continue;
                 }
                 let v = &tuple[start..start + l as usize];
-                if self.jsonb.get(i).copied().unwrap_or(false) {
-                    match serde_json::from_slice::<serde_json::Value>(v.get(1..).unwrap_or(&[])) {
-                        Ok(j) => j.to_string().hash(&mut h),
-                        Err(_) => v.hash(&mut h),
-                    }
+                // A jsonb field is its version byte, then the text.
+                let text = v.get(1..).unwrap_or(&[]);
+                self.scratch.clear();
+                if self.jsonb.get(i).copied().unwrap_or(false)
+                    && json::canonical(text, &mut self.scratch)
+                {
+                    // The length of what is hashed, never the raw text's.
+                    (-2i32).hash(&mut h);
+                    self.scratch.hash(&mut h);
                 } else {
+                    l.hash(&mut h);
                     v.hash(&mut h);
                 }
             }
