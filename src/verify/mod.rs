@@ -14,6 +14,8 @@
 //! hashes on both sides and names the keys missing, extra or different.
 
 mod json;
+mod ranges;
+mod repair;
 mod rowhash;
 
 use std::collections::HashMap;
@@ -47,7 +49,8 @@ pub struct VerifyOptions {
     /// Rows per verified chunk (smaller chunks locate a difference more precisely).
     pub chunk_rows: u64,
     /// Re-copy every mismatched range (delete it on the target, copy it again from the
-    /// source, in one transaction), then check those ranges again.
+    /// source), then check those ranges again; a table's ranges in one transaction, committed
+    /// only when all of them match.
     pub repair: bool,
 }
 
@@ -102,8 +105,13 @@ pub struct Repair {
     pub deleted: u64,
     /// Rows copied into it from the source.
     pub copied: u64,
-    /// The range matches after the repair.
+    /// The range matched when checked again, before the commit.
     pub matches: bool,
+    /// The table's repair was committed: every repaired range of the table matched. When
+    /// `false` it was rolled back as a whole, and the target is as it was.
+    pub committed: bool,
+    /// Why the table's repair was rolled back, when a statement failed.
+    pub error: Option<String>,
 }
 
 /// The whole report.
@@ -175,25 +183,11 @@ pub async fn run(settings: &CopySettings, opts: &VerifyOptions) -> Result<Verify
     let record_hash_ok =
         prepared.catalog.server_version_num >= 140_000 && target_version >= 140_000;
     // Text keys split the same on both sides only when both sort text alike.
-    let target_collate: String = target
-        .query_one(
-            "SELECT datcollate::text FROM pg_database WHERE datname = current_database()",
-            &[],
-        )
-        .await
-        .map_err(|e| crate::error::query_error("reading the target's collation", &e))?
-        .get(0);
-    let source_collate: Option<String> = match &prepared.origin {
-        Origin::Pg { client, .. } => Some(
-            client
-                .query_one(
-                    "SELECT datcollate::text FROM pg_database WHERE datname = current_database()",
-                    &[],
-                )
-                .await
-                .map_err(|e| crate::error::query_error("reading the source's collation", &e))?
-                .get(0),
-        ),
+    let collations = match &prepared.origin {
+        Origin::Pg { client, .. } => Some((
+            ranges::database_collation(client, "source").await?,
+            ranges::database_collation(&target, "target").await?,
+        )),
         Origin::My { .. } => None,
     };
     let mut methods = Vec::with_capacity(n);
@@ -232,26 +226,25 @@ pub async fn run(settings: &CopySettings, opts: &VerifyOptions) -> Result<Verify
         // Ranges cut on the source must select the same rows on the target: MySQL compares
         // strings in its own collations and binary keys as hex, and two PostgreSQL databases
         // with different collations sort text differently. Such tables are one chunk.
-        let ranges_agree = match &prepared.origin {
-            Origin::My { plan, .. } => plan.reads.get(i).and_then(Option::as_ref).is_none_or(|r| {
-                r.key.iter().flatten().all(|k| {
-                    use crate::source::mysql::KeyKind as K;
-                    matches!(
-                        k.kind,
-                        K::Signed | K::Unsigned | K::Decimal(..) | K::Date | K::DateTime
-                    )
-                })
-            }),
-            Origin::Pg { .. } => {
-                source_collate.as_deref() == Some(target_collate.as_str())
-                    || table.chunk_key.iter().flatten().all(|k| {
-                        !matches!(
-                            crate::transform::cast::Kind::of_sql(&k.type_sql),
-                            crate::transform::cast::Kind::Text
-                                | crate::transform::cast::Kind::Other
-                        )
-                    })
+        let ranges_agree = match (&prepared.origin, &collations) {
+            (Origin::My { plan, .. }, _) => plan
+                .reads
+                .get(i)
+                .and_then(Option::as_ref)
+                .is_none_or(|r| ranges::mysql_key_kept(r, &settings.mysql.zero_dates.clone().unwrap_or_default())),
+            (Origin::Pg { client, .. }, Some((source_db, target_db))) => {
+                match (&read.chunk_key, &table.chunk_key) {
+                    (Some(sk), Some(tk)) => {
+                        let a = ranges::key_collations(client, &read, sk, source_db, "source")
+                            .await?;
+                        let b = ranges::key_collations(&target, &table, tk, target_db, "target")
+                            .await?;
+                        a == b
+                    }
+                    _ => false,
+                }
             }
+            (Origin::Pg { .. }, None) => false,
         };
         let mut chunks = if table.chunk_key.is_none() || !ranges_agree {
             // Heap positions differ between the two sides: a keyless table is one chunk.
@@ -270,7 +263,14 @@ pub async fn run(settings: &CopySettings, opts: &VerifyOptions) -> Result<Verify
                 }
                 Origin::My { conn, plan, .. } => match plan.reads.get(i).and_then(Option::as_ref) {
                     Some(r) => {
-                        crate::plan::mysql::plan_chunks(conn, r, &table, i, opts.chunk_rows).await?
+                        let chunks =
+                            crate::plan::mysql::plan_chunks(conn, r, &table, i, opts.chunk_rows)
+                                .await?;
+                        if ranges::zero_date_bound(r, &chunks) {
+                            vec![whole(i)]
+                        } else {
+                            chunks
+                        }
                     }
                     None => vec![whole(i)],
                 },
@@ -413,16 +413,29 @@ pub async fn run(settings: &CopySettings, opts: &VerifyOptions) -> Result<Verify
             to_repair.push((t, chunk, r.mismatches.len() - 1));
         }
     }
+    // A table's ranges are repaired together, in one target transaction.
+    let mut by_table: Vec<(usize, Vec<ChunkRange>, Vec<usize>)> = Vec::new();
     for (t, chunk, at) in to_repair {
-        let fixed = repair(settings, &source, t, &methods[t], &chunk.range).await?;
-        tables[t].mismatches[at].repaired = Some(fixed);
+        match by_table.last_mut() {
+            Some((last, ranges, ats)) if *last == t => {
+                ranges.push(chunk.range);
+                ats.push(at);
+            }
+            _ => by_table.push((t, vec![chunk.range], vec![at])),
+        }
+    }
+    for (t, ranges, ats) in by_table {
+        let outcome = repair::repair_table(settings, &source, t, &methods[t], &ranges).await?;
+        for (at, fixed) in ats.into_iter().zip(outcome) {
+            tables[t].mismatches[at].repaired = Some(fixed);
+        }
     }
     // Repairs read in the verification's snapshot, which the planning session holds.
     drop(prepared.origin);
     let equal = tables.iter().all(|t| {
         t.mismatches
             .iter()
-            .all(|m| m.repaired.as_ref().is_some_and(|r| r.matches))
+            .all(|m| m.repaired.as_ref().is_some_and(|r| r.committed && r.matches))
     });
     Ok(VerifyReport {
         tables,
@@ -812,131 +825,6 @@ async fn check_range(
     }
 }
 
-/// Re-copies one range: deletes it on the target and copies it from the source through the
-/// copy's reader and transform, in one target transaction; then checks it again.
-async fn repair(
-    settings: &CopySettings,
-    source: &Source,
-    t: usize,
-    method: &Method,
-    range: &ChunkRange,
-) -> Result<Repair> {
-    let (read_table, target_table, transform) = match method {
-        Method::InServer { source, target, .. } => (source.clone(), target.clone(), None),
-        Method::Streamed {
-            source_table,
-            target,
-            transform,
-        } => (source_table.clone(), target.clone(), transform.clone()),
-    };
-    let fail = |what: &str, e: &tokio_postgres::Error| Error::Query {
-        what: format!("{what} ({} {range})", target_table.name),
-        reason: db_reason(e),
-    };
-    let target = connect(&settings.target, Side::Target).await?;
-    target
-        .batch_execute("BEGIN")
-        .await
-        .map_err(|e| fail("starting the repair", &e))?;
-    // Triggers and foreign-key checks of the target do not fire on re-copied rows (where the
-    // role may set it), as for `--schema existing`.
-    if target
-        .batch_execute("SAVEPOINT r; SET LOCAL session_replication_role = replica")
-        .await
-        .is_err()
-    {
-        let _ = target.batch_execute("ROLLBACK TO SAVEPOINT r").await;
-        tracing::warn!(
-            "the target role cannot set session_replication_role: triggers fire on repaired rows"
-        );
-    }
-    let deleted = target
-        .execute(
-            &format!(
-                "DELETE FROM ONLY {}{}",
-                target_table.name.quoted(),
-                where_clause(&target_table, range)
-            ),
-            &[],
-        )
-        .await
-        .map_err(|e| fail("deleting the range", &e))?;
-    let mut reader = Reader::open(source).await?;
-    let (tx, mut rx) = mpsc::channel::<Batch>(4);
-    let tm = TableMetrics::new("verify:repair", 0, Arc::new(Live::default()));
-    let metrics = ChunkMetrics::new(&tm, &RunMetrics::new(1, 4));
-    let read = reader.read_chunk(
-        source,
-        t,
-        &read_table,
-        range,
-        None,
-        settings.batch_bytes,
-        tx,
-        &metrics,
-    );
-    let write = async {
-        use futures_util::SinkExt;
-        let sql = crate::sink::postgres::copy_in_sql(
-            &target_table,
-            crate::sink::postgres::LoadMode::Append,
-        );
-        let sink = target
-            .copy_in::<_, bytes::Bytes>(&sql)
-            .await
-            .map_err(|e| fail("copying the range", &e))?;
-        futures_util::pin_mut!(sink);
-        sink.feed(crate::pgcopy::encode::header())
-            .await
-            .map_err(|e| fail("copying the range", &e))?;
-        while let Some(batch) = rx.recv().await {
-            let batch = match transform.as_deref() {
-                Some(tr) => tr.apply(batch)?.0,
-                None => batch,
-            };
-            for frame in crate::pgcopy::encode::frames(&batch.data, 256 * 1024) {
-                sink.feed(frame)
-                    .await
-                    .map_err(|e| fail("copying the range", &e))?;
-            }
-        }
-        sink.feed(crate::pgcopy::encode::trailer())
-            .await
-            .map_err(|e| fail("copying the range", &e))?;
-        sink.as_mut()
-            .finish()
-            .await
-            .map_err(|e| fail("copying the range", &e))
-    };
-    let (read, copied) = tokio::join!(read, write);
-    read?;
-    let copied = copied?;
-    target
-        .batch_execute("COMMIT")
-        .await
-        .map_err(|e| fail("committing the repair", &e))?;
-    // Check the range again, as the verification did.
-    let fresh = connect(&settings.target, Side::Target).await?;
-    let (src, tgt, _) = check_range(
-        &mut reader,
-        &fresh,
-        source,
-        t,
-        method,
-        range,
-        settings.batch_bytes,
-        &metrics,
-        false,
-    )
-    .await?;
-    let matches = src == tgt;
-    Ok(Repair {
-        deleted,
-        copied,
-        matches,
-    })
-}
-
 /// The report as a table per table, for the terminal.
 pub fn render(report: &VerifyReport) -> String {
     use std::fmt::Write as _;
@@ -963,18 +851,26 @@ pub fn render(report: &VerifyReport) -> String {
                 "  mismatch in {}: source {} rows, target {} rows",
                 m.range, m.source_rows, m.target_rows
             );
-            if let Some(r) = &m.repaired {
-                let _ = writeln!(
-                    out,
-                    "    repaired: {} rows deleted, {} copied; {}",
-                    r.deleted,
-                    r.copied,
-                    if r.matches {
-                        "now equal"
-                    } else {
-                        "STILL DIFFERS"
-                    }
-                );
+            match &m.repaired {
+                Some(r) if r.committed => {
+                    let _ = writeln!(
+                        out,
+                        "    repaired: {} rows deleted, {} copied; now equal",
+                        r.deleted, r.copied
+                    );
+                }
+                Some(r) => {
+                    let why = match (&r.error, r.matches) {
+                        (Some(e), _) => format!("it failed: {e}"),
+                        (None, false) => "the range still differed after re-copying".into(),
+                        (None, true) => "another range of the table still differed".into(),
+                    };
+                    let _ = writeln!(
+                        out,
+                        "    repair rolled back, the target is unchanged: {why}"
+                    );
+                }
+                None => {}
             }
             for (what, keys) in [
                 ("missing on the target", &m.missing),
@@ -995,7 +891,7 @@ pub fn render(report: &VerifyReport) -> String {
         .tables
         .iter()
         .flat_map(|t| &t.mismatches)
-        .filter(|m| m.repaired.is_some())
+        .filter(|m| m.repaired.as_ref().is_some_and(|r| r.committed))
         .count();
     let verdict = match (report.equal, repaired) {
         (true, 0) => "source and target are equal".to_string(),
