@@ -14,6 +14,7 @@ use crate::plan::Chunk;
 pub mod chunks;
 pub mod rejects;
 pub mod steps;
+pub mod values;
 pub mod worker;
 
 pub use chunks::*;
@@ -21,7 +22,8 @@ pub use steps::*;
 
 /// Version of the state tables' layout; [`ensure`] migrates older layouts forward.
 /// 1: jobs, chunks, steps. 2: chunk claims (owner, lease, priority), workers, job snapshot,
-/// rejected rows.
+/// rejected rows; later (additive, created when missing, older builds ignore it): the jobs'
+/// per-run SQL values.
 pub const STATE_VERSION: i32 = 2;
 
 /// Where the state lives and which job it is about.
@@ -107,9 +109,11 @@ pub fn create_sql(st: &StateRef) -> String {
            done_at timestamptz NOT NULL DEFAULT now(),
            PRIMARY KEY (job, step));
          {workers}
-         {rejects}",
+         {rejects}
+         {values}",
         schema = quote_ident(&st.schema),
         rejects = create_rejects_sql(st),
+        values = values::create_sql(st),
         meta = st.table("meta"),
         jobs = st.table("jobs"),
         chunks = st.table("chunks"),

@@ -73,6 +73,9 @@ pub struct TableResult {
     pub matched: usize,
     /// The chunks that differ.
     pub mismatches: Vec<Mismatch>,
+    /// Target columns left out of the comparison: their `default_sql`/`value_sql` value is
+    /// not recorded in the job's state (another `--job`, or a copy by an older build).
+    pub not_compared: Vec<String>,
 }
 
 /// A chunk that differs.
@@ -110,7 +113,7 @@ pub struct Repair {
     /// The table's repair was committed: every repaired range of the table matched. When
     /// `false` it was rolled back as a whole, and the target is as it was.
     pub committed: bool,
-    /// Why the table's repair was rolled back, when a statement failed.
+    /// Why the table's repair was rolled back (a statement failed) or not attempted.
     pub error: Option<String>,
 }
 
@@ -144,6 +147,8 @@ enum Method {
         source_table: Arc<Table>,
         target: Arc<Table>,
         transform: Option<Arc<TableTransform>>,
+        /// Per target column: left out of the hash (a per-run value the job did not record).
+        skip: Arc<Vec<bool>>,
     },
 }
 
@@ -166,7 +171,14 @@ struct Sums {
 pub async fn run(settings: &CopySettings, opts: &VerifyOptions) -> Result<VerifyReport> {
     let started = std::time::Instant::now();
     let target = connect(&settings.target, Side::Target).await?;
-    let mut prepared = prepare(settings, &target).await?;
+    // default_sql/value_sql values as the copy recorded them in its job's state; those it did
+    // not record (another job, an older build) are evaluated now and their columns left out.
+    let st = crate::state::StateRef {
+        schema: settings.state_schema.clone(),
+        job: settings.job.clone(),
+    };
+    let recorded = crate::state::values::load(&target, &st, true).await?;
+    let mut prepared = prepare(settings, &target, &recorded).await?;
     let n = prepared.catalog.tables.len();
     if n == 0 {
         return Err(Error::Config(format!(
@@ -190,6 +202,17 @@ pub async fn run(settings: &CopySettings, opts: &VerifyOptions) -> Result<Verify
         )),
         Origin::My { .. } => None,
     };
+    let not_compared: Vec<Vec<String>> = prepared
+        .maps
+        .iter()
+        .map(|m| {
+            m.iter()
+                .flat_map(|m| &m.per_run)
+                .filter(|(_, key)| !recorded.contains_key(key))
+                .map(|(column, _)| column.clone())
+                .collect()
+        })
+        .collect();
     let mut methods = Vec::with_capacity(n);
     let mut tasks = Vec::new();
     let mut chunk_counts = vec![0usize; n];
@@ -213,10 +236,15 @@ pub async fn run(settings: &CopySettings, opts: &VerifyOptions) -> Result<Verify
                 }
             }
             _ => {
+                let skip = table
+                    .copy_columns()
+                    .map(|c| not_compared[i].contains(&c.name))
+                    .collect();
                 Method::Streamed {
                     source_table: Arc::new(read.clone()),
                     target: Arc::new(table.clone()),
                     transform: map.and_then(|m| m.transform.clone()).map(Arc::new),
+                    skip: Arc::new(skip),
                 }
             }
         });
@@ -379,6 +407,7 @@ pub async fn run(settings: &CopySettings, opts: &VerifyOptions) -> Result<Verify
             checked: 0,
             matched: 0,
             mismatches: Vec::new(),
+            not_compared: not_compared[i].clone(),
         })
         .collect();
     let mut to_repair = Vec::new();
@@ -425,7 +454,25 @@ pub async fn run(settings: &CopySettings, opts: &VerifyOptions) -> Result<Verify
         }
     }
     for (t, ranges, ats) in by_table {
-        let outcome = repair::repair_table(settings, &source, t, &methods[t], &ranges).await?;
+        let outcome = if tables[t].not_compared.is_empty() {
+            repair::repair_table(settings, &source, t, &methods[t], &ranges).await?
+        } else {
+            // A re-copy would write values evaluated now into those columns.
+            let why = format!(
+                "not attempted: {} take default_sql/value_sql values the job's state does not \
+                 record, and a re-copy would write new ones (give verify the copy's --job)",
+                tables[t].not_compared.join(", ")
+            );
+            (0..ranges.len())
+                .map(|_| Repair {
+                    deleted: 0,
+                    copied: 0,
+                    matches: false,
+                    committed: false,
+                    error: Some(why.clone()),
+                })
+                .collect()
+        };
         for (at, fixed) in ats.into_iter().zip(outcome) {
             tables[t].mismatches[at].repaired = Some(fixed);
         }
@@ -596,6 +643,8 @@ fn compare(src: HashMap<String, u64>, tgt: HashMap<String, u64>) -> Drill {
 /// canonical bytes ([`json::canonical`]) and those bytes' length.
 struct TupleHasher {
     jsonb: Vec<bool>,
+    /// Fields left out of the hash.
+    skip: Vec<bool>,
     key: Vec<(usize, String, String)>,
     fields: Vec<(usize, i32)>,
     /// Canonical bytes of the current `jsonb` value, reused from row to row.
@@ -603,7 +652,7 @@ struct TupleHasher {
 }
 
 impl TupleHasher {
-    fn new(target: &Table) -> Self {
+    fn new(target: &Table, skip: &[bool]) -> Self {
         let cols: Vec<&crate::catalog::Column> = target.copy_columns().collect();
         let key = target
             .chunk_key
@@ -616,6 +665,7 @@ impl TupleHasher {
             .collect();
         TupleHasher {
             jsonb: cols.iter().map(|c| c.type_sql == "jsonb").collect(),
+            skip: skip.to_vec(),
             key,
             fields: Vec::new(),
             scratch: Vec::new(),
@@ -632,6 +682,9 @@ impl TupleHasher {
             let tuple = &data[pos..pos + len];
             let mut h = std::hash::DefaultHasher::new();
             for (i, &(start, l)) in self.fields.iter().enumerate() {
+                if self.skip.get(i).copied().unwrap_or(false) {
+                    continue;
+                }
                 if l <= 0 {
                     // NULL (-1) or empty.
                     l.hash(&mut h);
@@ -692,12 +745,13 @@ async fn streamed_source(
     batch_bytes: usize,
     metrics: &ChunkMetrics,
     target: &Table,
+    skip: &[bool],
     drill: bool,
 ) -> Result<Side2> {
     let (tx, mut rx) = mpsc::channel::<Batch>(4);
     let read = reader.read_chunk(source, t, table, range, None, batch_bytes, tx, metrics);
     let hash = async {
-        let mut hasher = TupleHasher::new(target);
+        let mut hasher = TupleHasher::new(target, skip);
         let mut sums = Sums::default();
         let mut rows = drill.then(HashMap::new);
         while let Some(batch) = rx.recv().await {
@@ -718,6 +772,7 @@ async fn streamed_source(
 async fn streamed_target(
     client: &Client,
     table: &Table,
+    skip: &[bool],
     range: &ChunkRange,
     drill: bool,
 ) -> Result<Side2> {
@@ -735,7 +790,7 @@ async fn streamed_target(
     let stream = client.copy_out(&sql).await.map_err(|e| fail(&e))?;
     futures_util::pin_mut!(stream);
     let mut splitter = TupleSplitter::new(cols.len(), 1 << 20);
-    let mut hasher = TupleHasher::new(table);
+    let mut hasher = TupleHasher::new(table, skip);
     let mut sums = Sums::default();
     let mut rows = drill.then(HashMap::new);
     while let Some(piece) = stream.next().await {
@@ -799,6 +854,7 @@ async fn check_range(
             source_table,
             target: tt,
             transform,
+            skip,
         } => {
             let (a, b) = tokio::join!(
                 streamed_source(
@@ -811,9 +867,10 @@ async fn check_range(
                     batch_bytes,
                     metrics,
                     tt,
+                    skip,
                     drill,
                 ),
-                streamed_target(target, tt, range, drill)
+                streamed_target(target, tt, skip, range, drill)
             );
             let ((a, x), (b, y)) = (a?, b?);
             let drill = match (x, y) {
@@ -845,6 +902,13 @@ pub fn render(report: &VerifyReport) -> String {
             format!("{}/{}", t.matched, t.checked),
             t.mismatches.len()
         );
+        if !t.not_compared.is_empty() {
+            let _ = writeln!(
+                out,
+                "  not compared: {} (default_sql/value_sql values the job's state does not record; give verify the copy's --job)",
+                t.not_compared.join(", ")
+            );
+        }
         for m in &t.mismatches {
             let _ = writeln!(
                 out,
@@ -861,14 +925,17 @@ pub fn render(report: &VerifyReport) -> String {
                 }
                 Some(r) => {
                     let why = match (&r.error, r.matches) {
-                        (Some(e), _) => format!("it failed: {e}"),
-                        (None, false) => "the range still differed after re-copying".into(),
-                        (None, true) => "another range of the table still differed".into(),
+                        (Some(e), _) => e.clone(),
+                        (None, false) => {
+                            "rolled back: the range still differed after re-copying".into()
+                        }
+                        (None, true) => {
+                            "rolled back: another range of the table still differed after \
+                             re-copying"
+                                .into()
+                        }
                     };
-                    let _ = writeln!(
-                        out,
-                        "    repair rolled back, the target is unchanged: {why}"
-                    );
+                    let _ = writeln!(out, "    not repaired, the target is unchanged: {why}");
                 }
                 None => {}
             }

@@ -68,7 +68,7 @@ pub async fn repair_table(
                 copied: 0,
                 matches: false,
                 committed: false,
-                error: Some(e.to_string()),
+                error: Some(format!("rolled back: the re-copy failed: {e}")),
             })
             .collect(),
     })
@@ -91,6 +91,7 @@ async fn rewrite(
             source_table,
             target,
             transform,
+            ..
         } => (source_table.clone(), target.clone(), transform.clone()),
     };
     // Triggers and foreign-key checks of the target do not fire on re-copied rows (where the
