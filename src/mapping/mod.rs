@@ -647,15 +647,18 @@ fn map_table(
                 default_sql: Some(sql),
                 ..
             }) => {
-                let (key, v) = [(sql.clone(), to_text.clone()), (sql.clone(), col.type_sql.clone())]
-                    .into_iter()
-                    .find_map(|k| ctx.sql_values.get(&k).map(|v| (k, v)))
-                    .ok_or_else(|| {
-                        err(format!(
-                            "{}: default_sql \"{sql}\" was not evaluated",
-                            at(&col.name)
-                        ))
-                    })?;
+                let (key, v) = [
+                    (sql.clone(), to_text.clone()),
+                    (sql.clone(), col.type_sql.clone()),
+                ]
+                .into_iter()
+                .find_map(|k| ctx.sql_values.get(&k).map(|v| (k, v)))
+                .ok_or_else(|| {
+                    err(format!(
+                        "{}: default_sql \"{sql}\" was not evaluated",
+                        at(&col.name)
+                    ))
+                })?;
                 per_run.push((new_name.clone(), key));
                 Some(encode(v, "default_sql value")?)
             }

@@ -286,7 +286,10 @@ mod tests {
     #[test]
     fn equal_as_jsonb_is_equal_here() {
         assert!(same(r#"{"a":1}"#, r#"{"a": 1}"#));
-        assert!(same(r#"{"b":1,"a":[true,null]}"#, r#"{"a": [true, null], "b": 1}"#));
+        assert!(same(
+            r#"{"b":1,"a":[true,null]}"#,
+            r#"{"a": [true, null], "b": 1}"#
+        ));
         assert!(same(r#"{"k":1,"k":2}"#, r#"{"k": 2}"#));
         assert!(same("1E2", "100"));
         assert!(same("1.0E2", "100"));

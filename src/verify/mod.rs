@@ -10,8 +10,12 @@
 //!   sides hash each tuple here. Rows the copy rejects are left out of the source side, as
 //!   they are out of the target.
 //!
-//! A chunk whose counts or sums differ is a mismatch; `--drill-down` reads its rows' keys and
-//! hashes on both sides and names the keys missing, extra or different.
+//! A table is cut into key ranges only where both sides select the same rows for a range
+//! ([`ranges`]). A chunk whose counts or sums differ is a mismatch; `--drill-down` reads its
+//! rows' keys and hashes on both sides and names the keys missing, extra or different;
+//! `--repair` re-copies a table's mismatched ranges in one transaction ([`repair`]).
+//! `default_sql`/`value_sql` columns are compared with the values the copy's job recorded,
+//! or left out (and named) when it recorded none.
 
 mod json;
 mod ranges;
@@ -255,16 +259,19 @@ pub async fn run(settings: &CopySettings, opts: &VerifyOptions) -> Result<Verify
         // strings in its own collations and binary keys as hex, and two PostgreSQL databases
         // with different collations sort text differently. Such tables are one chunk.
         let ranges_agree = match (&prepared.origin, &collations) {
-            (Origin::My { plan, .. }, _) => plan
-                .reads
-                .get(i)
-                .and_then(Option::as_ref)
-                .is_none_or(|r| ranges::mysql_key_kept(r, &settings.mysql.zero_dates.clone().unwrap_or_default())),
+            (Origin::My { plan, .. }, _) => {
+                plan.reads.get(i).and_then(Option::as_ref).is_none_or(|r| {
+                    ranges::mysql_key_kept(
+                        r,
+                        &settings.mysql.zero_dates.clone().unwrap_or_default(),
+                    )
+                })
+            }
             (Origin::Pg { client, .. }, Some((source_db, target_db))) => {
                 match (&read.chunk_key, &table.chunk_key) {
                     (Some(sk), Some(tk)) => {
-                        let a = ranges::key_collations(client, &read, sk, source_db, "source")
-                            .await?;
+                        let a =
+                            ranges::key_collations(client, &read, sk, source_db, "source").await?;
                         let b = ranges::key_collations(&target, &table, tk, target_db, "target")
                             .await?;
                         a == b
@@ -480,9 +487,11 @@ pub async fn run(settings: &CopySettings, opts: &VerifyOptions) -> Result<Verify
     // Repairs read in the verification's snapshot, which the planning session holds.
     drop(prepared.origin);
     let equal = tables.iter().all(|t| {
-        t.mismatches
-            .iter()
-            .all(|m| m.repaired.as_ref().is_some_and(|r| r.committed && r.matches))
+        t.mismatches.iter().all(|m| {
+            m.repaired
+                .as_ref()
+                .is_some_and(|r| r.committed && r.matches)
+        })
     });
     Ok(VerifyReport {
         tables,

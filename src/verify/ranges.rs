@@ -73,7 +73,7 @@ pub async fn database_collation(client: &Client, side: &str) -> Result<Collation
             &[],
         )
         .await
-        .map_err(|e| crate::error::query_error(&format!("reading the {side}'s collation"), &e))?;
+        .map_err(|e| crate::error::query_error(format!("reading the {side}'s collation"), &e))?;
     let text: String = row.get(0);
     Ok(sort_settings(
         &serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
@@ -117,9 +117,9 @@ pub async fn key_collations(
             let collatable: bool = r.get(1);
             let own: Option<String> = r.get(2);
             Ok(collatable.then(|| match own {
-                Some(text) => sort_settings(
-                    &serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
-                ),
+                Some(text) => {
+                    sort_settings(&serde_json::from_str(&text).unwrap_or(serde_json::Value::Null))
+                }
                 // The database's default collation.
                 None => database.clone(),
             }))
@@ -225,10 +225,16 @@ mod tests {
             estimated_bytes: 0,
             resume_after: None,
         };
-        assert!(zero_date_bound(&read, &[chunk("0000-00-00 00:00:00.000000")]));
+        assert!(zero_date_bound(
+            &read,
+            &[chunk("0000-00-00 00:00:00.000000")]
+        ));
         assert!(zero_date_bound(&read, &[chunk("2016-07-00")]));
         assert!(zero_date_bound(&read, &[chunk("2016-00-10 10:00:00")]));
-        assert!(!zero_date_bound(&read, &[chunk("2016-07-10 00:00:00.000000")]));
+        assert!(!zero_date_bound(
+            &read,
+            &[chunk("2016-07-10 00:00:00.000000")]
+        ));
         assert!(!zero_date_bound(&int_key, &[chunk("2016-07-00")]));
     }
 }

@@ -38,12 +38,12 @@ pub async fn repair_table(
     target
         .batch_execute("BEGIN")
         .await
-        .map_err(|e| crate::error::query_error(&format!("starting the repair of {name}"), &e))?;
+        .map_err(|e| crate::error::query_error(format!("starting the repair of {name}"), &e))?;
     let outcome = rewrite(&target, &mut reader, settings, source, t, method, ranges).await;
     let committed = matches!(&outcome, Ok(done) if done.iter().all(|d| d.2));
     if committed {
         target.batch_execute("COMMIT").await.map_err(|e| {
-            crate::error::query_error(&format!("committing the repair of {name}"), &e)
+            crate::error::query_error(format!("committing the repair of {name}"), &e)
         })?;
     } else {
         // Best effort: a session that cannot roll back ends, and the server rolls back.

@@ -186,7 +186,11 @@ FROM base b JOIN pg_type t ON t.oid = b.typ JOIN pg_namespace n ON n.oid = t.typ
 /// The SQL of each side's 64-bit record hash `h` (before the finaliser [`finalise`]), from
 /// both sides' column types in the same order. `record`: both servers have
 /// `hash_record_extended` (PostgreSQL 14+); else the record's text is hashed.
-pub fn record_hashes(source: &[ColumnType], target: &[ColumnType], record: bool) -> (String, String) {
+pub fn record_hashes(
+    source: &[ColumnType],
+    target: &[ColumnType],
+    record: bool,
+) -> (String, String) {
     let hows: Vec<How> = source
         .iter()
         .zip(target)

@@ -322,7 +322,12 @@ fn in_server_checksums_tell_moved_and_look_alike_values_apart() {
          UPDATE num SET v = 'NaN' WHERE id = 3;",
     );
     let (code, report, out) = verify(&src.url(), &dst, &["--drill-down"]);
-    assert_eq!(code, 1, "every planted difference is seen\n{}", describe(&out));
+    assert_eq!(
+        code,
+        1,
+        "every planted difference is seen\n{}",
+        describe(&out)
+    );
     // Balances swapped, and whole payloads attached to the other key.
     assert_eq!(
         different(&report, "public.acct"),
@@ -345,7 +350,10 @@ fn in_server_checksums_tell_moved_and_look_alike_values_apart() {
         different(&report, "public.num"),
         vec!["id=1", "id=2", "id=3"]
     );
-    assert_eq!(table(&report, "public.en")["mismatches"], serde_json::json!([]));
+    assert_eq!(
+        table(&report, "public.en")["mismatches"],
+        serde_json::json!([])
+    );
 }
 
 #[test]
@@ -369,7 +377,10 @@ fn verify_reads_odd_types_in_its_snapshot_and_hashes_the_target_types_it_finds()
     let (code, report, out) = verify(&src.url(), &dst, &["--chunk-rows", "50000"]);
     assert_eq!(code, 0, "{}", describe(&out));
     assert!(
-        table(&report, "public.zbig")["chunks"].as_u64().unwrap_or(0) > 1,
+        table(&report, "public.zbig")["chunks"]
+            .as_u64()
+            .unwrap_or(0)
+            > 1,
         "{report}"
     );
     assert!(
@@ -396,7 +407,10 @@ fn verify_reads_odd_types_in_its_snapshot_and_hashes_the_target_types_it_finds()
         Some(1),
         "{report}"
     );
-    assert_eq!(table(&report, "My Schema.t")["mismatches"], serde_json::json!([]));
+    assert_eq!(
+        table(&report, "My Schema.t")["mismatches"],
+        serde_json::json!([])
+    );
 }
 
 #[test]
@@ -412,7 +426,12 @@ fn mysql_json_verifies_by_value_with_exact_numbers() {
     let out = howdah(&["copy", "--source", &my.url(), "--target", &dst.url(), "-q"]);
     assert_success(&out, "copy");
     let (code, report, out) = verify(&my.url(), &dst, &["--drill-down"]);
-    assert_eq!(code, 0, "compact MySQL JSON equals its jsonb copy\n{}", describe(&out));
+    assert_eq!(
+        code,
+        0,
+        "compact MySQL JSON equals its jsonb copy\n{}",
+        describe(&out)
+    );
     assert_eq!(table(&report, "public.js")["target_rows"], 7);
 
     // Differences beyond a double's precision, and in the scale PostgreSQL keeps.
@@ -427,7 +446,9 @@ fn mysql_json_verifies_by_value_with_exact_numbers() {
         different(&report, "public.js"),
         vec!["id=3", "id=5", "id=6"]
     );
-    dst.exec("UPDATE js SET j = '[1e400, 12345678901234567890123, 0.10000000000000001]' WHERE id = 6");
+    dst.exec(
+        "UPDATE js SET j = '[1e400, 12345678901234567890123, 0.10000000000000001]' WHERE id = 6",
+    );
     let (code, _, out) = verify(&my.url(), &dst, &["--repair"]);
     assert_eq!(code, 0, "{}", describe(&out));
     let (code, _, out) = verify(&my.url(), &dst, &[]);
@@ -490,7 +511,10 @@ value_sql = "now()"
 
     let (code, report, out) = verify(&src.url(), &dst, &["--config", &job, "--drill-down"]);
     assert_eq!(code, 0, "{}", describe(&out));
-    assert_eq!(table(&report, "public.orders")["not_compared"], serde_json::json!([]));
+    assert_eq!(
+        table(&report, "public.orders")["not_compared"],
+        serde_json::json!([])
+    );
     dst.exec(
         "UPDATE orders SET migrated_at = now() WHERE id = 7;
          UPDATE orders SET note = 'x' WHERE id = 9;",
@@ -506,11 +530,7 @@ value_sql = "now()"
     );
 
     // Without the job's state (another job name), such columns are left out, and said so.
-    let (code, report, out) = verify(
-        &src.url(),
-        &dst,
-        &["--config", &job, "--job", "other"],
-    );
+    let (code, report, out) = verify(&src.url(), &dst, &["--config", &job, "--job", "other"]);
     assert_eq!(code, 0, "{}", describe(&out));
     assert_eq!(
         table(&report, "public.orders")["not_compared"],
@@ -520,7 +540,14 @@ value_sql = "now()"
     let (code, _, out) = verify(&src.url(), &dst, &["--config", &job, "--job", "other"]);
     assert_eq!(code, 0, "{}", describe(&out));
     let out = howdah(&[
-        "verify", "--source", &src.url(), "--target", &dst.url(), "--config", &job, "--job",
+        "verify",
+        "--source",
+        &src.url(),
+        "--target",
+        &dst.url(),
+        "--config",
+        &job,
+        "--job",
         "other",
     ]);
     let text = String::from_utf8_lossy(&out.stdout);

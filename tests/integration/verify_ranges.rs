@@ -35,7 +35,8 @@ fn table<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value
 #[test]
 fn an_icu_target_with_the_same_datcollate_is_verified_in_one_range() {
     let src = TestDb::new("vericu_src");
-    let collate = src.query("SELECT datcollate FROM pg_database WHERE datname = current_database()");
+    let collate =
+        src.query("SELECT datcollate FROM pg_database WHERE datname = current_database()");
     let dst = TestDb::with_options(
         "vericu_dst",
         &format!(
@@ -58,7 +59,10 @@ fn an_icu_target_with_the_same_datcollate_is_verified_in_one_range() {
     dst.exec("DELETE FROM words WHERE n IN (10, 100000)");
     let (code, _, out) = verify(&src.url(), &dst, &["--chunk-rows", "30000", "--repair"]);
     assert_eq!(code, 0, "{}", describe(&out));
-    assert_eq!(dst.query("SELECT count(*), sum(n) FROM words"), "150000|11250075000");
+    assert_eq!(
+        dst.query("SELECT count(*), sum(n) FROM words"),
+        "150000|11250075000"
+    );
 }
 
 #[test]
@@ -81,29 +85,59 @@ zone = "America/New_York"
     );
     let url = dst.url();
     let out = howdah(&[
-        "copy", "--source", &my.url(), "--target", &url, "--config", &job, "--chunk-rows",
-        "15000", "-q",
+        "copy",
+        "--source",
+        &my.url(),
+        "--target",
+        &url,
+        "--config",
+        &job,
+        "--chunk-rows",
+        "15000",
+        "-q",
     ]);
     assert_success(&out, "copy");
     assert_eq!(dst.query("SELECT count(*) FROM ev"), "60000");
-    let (code, _, out) = verify(&my.url(), &dst, &["--config", &job, "--chunk-rows", "15000"]);
+    let (code, _, out) = verify(
+        &my.url(),
+        &dst,
+        &["--config", &job, "--chunk-rows", "15000"],
+    );
     assert_eq!(code, 0, "a correct copy verifies\n{}", describe(&out));
 
     dst.exec("DELETE FROM ev WHERE v IN (5, 59990)");
     let (code, _, out) = verify(
         &my.url(),
         &dst,
-        &["--config", &job, "--chunk-rows", "15000", "--sample", "5", "--repair"],
+        &[
+            "--config",
+            &job,
+            "--chunk-rows",
+            "15000",
+            "--sample",
+            "5",
+            "--repair",
+        ],
     );
     assert!(code == 0 || code == 1, "{}", describe(&out));
     assert!(
-        dst.query("SELECT count(*) FROM ev").parse::<u64>().unwrap_or(0) >= 59998,
+        dst.query("SELECT count(*) FROM ev")
+            .parse::<u64>()
+            .unwrap_or(0)
+            >= 59998,
         "a repair never deletes rows it does not copy back\n{}",
         describe(&out)
     );
-    let (code, _, out) = verify(&my.url(), &dst, &["--config", &job, "--chunk-rows", "15000", "--repair"]);
+    let (code, _, out) = verify(
+        &my.url(),
+        &dst,
+        &["--config", &job, "--chunk-rows", "15000", "--repair"],
+    );
     assert_eq!(code, 0, "{}", describe(&out));
-    assert_eq!(dst.query("SELECT count(*), sum(v) FROM ev"), "60000|1800030000");
+    assert_eq!(
+        dst.query("SELECT count(*), sum(v) FROM ev"),
+        "60000|1800030000"
+    );
 }
 
 #[test]
@@ -127,16 +161,29 @@ fn a_repair_that_fails_or_still_differs_changes_nothing() {
     let (code, report, out) = verify(&src.url(), &dst, &["--chunk-rows", "20000", "--repair"]);
     assert_eq!(code, 1, "{}", describe(&out));
     let t = table(&report, "public.t");
-    assert!(t["mismatches"].as_array().map_or(0, Vec::len) >= 2, "{report}");
+    assert!(
+        t["mismatches"].as_array().map_or(0, Vec::len) >= 2,
+        "{report}"
+    );
     assert_eq!(
         dst.query("SELECT count(*), count(*) FILTER (WHERE id = 5), min(v) FILTER (WHERE id = 99999) FROM t"),
         "99999|0|1",
         "the table's repair is rolled back as a whole\n{}",
         describe(&out)
     );
-    let text = String::from_utf8_lossy(&howdah(&[
-        "verify", "--source", &src.url(), "--target", &dst.url(), "--chunk-rows", "20000", "--repair",
-    ]).stdout)
+    let text = String::from_utf8_lossy(
+        &howdah(&[
+            "verify",
+            "--source",
+            &src.url(),
+            "--target",
+            &dst.url(),
+            "--chunk-rows",
+            "20000",
+            "--repair",
+        ])
+        .stdout,
+    )
     .to_string();
     assert!(text.contains("rolled back"), "{text}");
 
@@ -159,5 +206,8 @@ fn a_repair_that_fails_or_still_differs_changes_nothing() {
     dst.exec("DROP TRIGGER bump ON t");
     let (code, _, out) = verify(&src.url(), &dst, &["--chunk-rows", "20000", "--repair"]);
     assert_eq!(code, 0, "{}", describe(&out));
-    assert_eq!(dst.query("SELECT count(*), sum(v) FROM t"), "100000|5000050000");
+    assert_eq!(
+        dst.query("SELECT count(*), sum(v) FROM t"),
+        "100000|5000050000"
+    );
 }
