@@ -158,7 +158,8 @@ pub async fn column_types(client: &Client, table: &Table, side: &str) -> Result<
 
 /// Per copied column (by name): its base type after resolving domains (the modifier of the
 /// nearest level that has one), whether it is composite or collatable, the element type of
-/// an array or subtype of a range/multirange, and the send function.
+/// an array or subtype of a range/multirange (multiranges exist from PostgreSQL 14 on, hence
+/// the JSON lookup), and the send function.
 const COLUMN_TYPES_SQL: &str = "
 WITH RECURSIVE chain AS (
   SELECT a.attname::text AS name, a.atttypid AS typ, a.atttypmod AS typmod, 0 AS depth
@@ -177,7 +178,8 @@ SELECT b.name, format('%s.%s', n.nspname, t.typname), t.oid, format_type(t.oid, 
        b.depth > 0, b.typmod, t.typtype = 'c', t.typcollation <> 0,
        coalesce(CASE WHEN t.typlen = -1 AND t.typelem <> 0 THEN t.typelem END,
                 (SELECT r.rngsubtype FROM pg_range r
-                 WHERE r.rngtypid = t.oid OR r.rngmultitypid = t.oid LIMIT 1)),
+                 WHERE r.rngtypid = t.oid OR to_jsonb(r) ->> 'rngmultitypid' = t.oid::text
+                 LIMIT 1)),
        (SELECT format('%I.%I', pn.nspname, p.proname) FROM pg_proc p
         JOIN pg_namespace pn ON pn.oid = p.pronamespace WHERE p.oid = t.typsend),
        (SELECT p.proname::text FROM pg_proc p WHERE p.oid = t.typsend)

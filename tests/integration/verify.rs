@@ -297,7 +297,13 @@ fn in_server_checksums_tell_moved_and_look_alike_values_apart() {
          CREATE TABLE num (id int PRIMARY KEY, v numeric, w numeric(10,2));
          INSERT INTO num VALUES (1, 1.5, 0), (2, 'NaN', 'NaN'), (3, 'Infinity', 1), (4, 2, 2);
          CREATE TABLE en (id int PRIMARY KEY, m mood, ms mood[]);
-         INSERT INTO en VALUES (1, 'ok', '{sad,happy}'), (2, 'happy', NULL), (3, NULL, '{}');",
+         INSERT INTO en VALUES (1, 'ok', '{sad,happy}'), (2, 'happy', NULL), (3, NULL, '{}');
+         CREATE DOMAIN amount AS numeric;
+         CREATE TYPE pair AS (a int, b numeric);
+         CREATE TABLE misc (id int PRIMARY KEY, r numrange, m int4multirange, d amount, p pair,
+           t text COLLATE \"und-x-icu\");
+         INSERT INTO misc VALUES (1, '[1.5,2)', '{[1,3),[5,7)}', 1.5, '(1,1.5)', 'a'),
+           (2, 'empty', '{}', 2, '(2,2)', 'b'), (3, NULL, NULL, NULL, '(3,3)', NULL);",
     );
     let dst = TestDb::new("verid_dst");
     let out = howdah(&["copy", "--source", &src.url(), "--target", &dst.url(), "-q"]);
@@ -319,7 +325,10 @@ fn in_server_checksums_tell_moved_and_look_alike_values_apart() {
          UPDATE arr SET f = '{-0}' WHERE id = 3;
          UPDATE num SET v = 1.50 WHERE id = 1;
          UPDATE num SET v = NULL, w = NULL WHERE id = 2;
-         UPDATE num SET v = 'NaN' WHERE id = 3;",
+         UPDATE num SET v = 'NaN' WHERE id = 3;
+         UPDATE misc SET r = '[1.50,2)' WHERE id = 1;
+         UPDATE misc SET d = 2.0 WHERE id = 2;
+         UPDATE misc SET p = '(3,3.0)' WHERE id = 3;",
     );
     let (code, report, out) = verify(&src.url(), &dst, &["--drill-down"]);
     assert_eq!(
@@ -348,6 +357,11 @@ fn in_server_checksums_tell_moved_and_look_alike_values_apart() {
     // Scale of an unconstrained numeric; NaN against NULL; Infinity against NaN.
     assert_eq!(
         different(&report, "public.num"),
+        vec!["id=1", "id=2", "id=3"]
+    );
+    // Range bounds, a domain over numeric and a composite keep their scale too.
+    assert_eq!(
+        different(&report, "public.misc"),
         vec!["id=1", "id=2", "id=3"]
     );
     assert_eq!(
