@@ -140,6 +140,10 @@ pub struct VerifyArgs {
     /// transaction), then check it again.
     #[arg(long)]
     pub repair: bool,
+    /// The copy's job name, whose recorded default_sql/value_sql values are compared
+    /// [default: the job file's, else default].
+    #[arg(long)]
+    pub job: Option<String>,
     /// Print JSON instead of a report.
     #[arg(long)]
     pub json: bool,
@@ -150,6 +154,7 @@ impl VerifyArgs {
     pub fn overrides(&self) -> CopyOverrides {
         CopyOverrides {
             jobs: self.jobs,
+            job: self.job.clone(),
             ..self.ends.overrides()
         }
     }

@@ -71,11 +71,23 @@ pub async fn run(
 ) -> Result<CopyOutcome> {
     let started = std::time::Instant::now();
     let target = connect(&settings.target, Side::Target).await?;
+    let st = StateRef {
+        schema: settings.state_schema.clone(),
+        job: settings.job.clone(),
+    };
+    // A job's default_sql/value_sql values are evaluated when it starts; its later runs use
+    // the recorded ones.
+    let recorded = if settings.restart {
+        state::values::SqlValues::new()
+    } else {
+        state::values::load(&target, &st, false).await?
+    };
     let Prepared {
         mut origin,
-        catalog,
-        maps,
-    } = prepare(settings, &target).await?;
+        mut catalog,
+        mut maps,
+        sql_values,
+    } = prepare(settings, &target, &recorded).await?;
     if settings.dry_run {
         return Ok(CopyOutcome {
             tables: catalog.tables.iter().map(|t| t.name.clone()).collect(),
@@ -101,10 +113,6 @@ pub async fn run(
         )));
     }
 
-    let st = StateRef {
-        schema: settings.state_schema.clone(),
-        job: settings.job.clone(),
-    };
     state::ensure(&target, &st).await?;
     // One process at a time decides whether the job is new, creates it, or joins it; a run
     // killed during its setup holds the lock until the server has rolled it back.
@@ -176,6 +184,18 @@ pub async fn run(
             true
         }
     };
+    if resuming {
+        // A worker that created the job between this run's reading of its values and the
+        // setup lock evaluated its own: the job's win, so every row gets the same value.
+        let stored = state::values::load(&target, &st, false).await?;
+        if sql_values
+            .iter()
+            .any(|(k, v)| stored.get(k).is_some_and(|s| s != v))
+        {
+            let again = prepare(settings, &target, &stored).await?;
+            (origin, catalog, maps) = (again.origin, again.catalog, again.maps);
+        }
+    }
     let facts = pgcat::target_facts(&target).await?;
     let copy_order = crate::plan::order::copy_order(&catalog.tables);
 
@@ -231,6 +251,7 @@ pub async fn run(
             snapshot: origin.snapshot(),
             chunks: &chunks,
             priority: &priority,
+            sql_values: &sql_values,
         };
         create_schema_and_job(settings, &catalog, &target, &st, &plan).await?;
     }
@@ -701,6 +722,8 @@ struct JobPlan<'a> {
     snapshot: Option<&'a str>,
     chunks: &'a [crate::plan::Chunk],
     priority: &'a [i32],
+    /// The default_sql/value_sql values this job's rows get.
+    sql_values: &'a state::values::SqlValues,
 }
 
 /// One target transaction: the schema (per the schema mode) and the job with its chunk plan.
@@ -761,8 +784,9 @@ async fn create_schema_and_job(
         &names,
         plan.priority,
     );
+    let values_sql = state::values::insert_sql(st, plan.sql_values);
     target
-        .batch_execute(&format!("{job_sql} COMMIT"))
+        .batch_execute(&format!("{job_sql} {values_sql} COMMIT"))
         .await
         .map_err(|e| Error::Query {
             what: "recording the job in the state tables".into(),

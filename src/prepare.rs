@@ -14,6 +14,7 @@ use crate::conninfo::PgUrl;
 use crate::error::{db_reason, Error, Result};
 use crate::mapping::TableMapping;
 use crate::plan::mysql::MysqlPlan;
+use crate::state::values::SqlValues;
 
 /// A source opened for a run: the session that planning uses, the catalog in target terms
 /// (names and types after mappings) and how each table is read and transformed.
@@ -24,20 +25,29 @@ pub struct Prepared {
     pub catalog: Catalog,
     /// Per table (by number): its mapping, `None` when copied as it is.
     pub maps: Vec<Option<TableMapping>>,
+    /// The value of every `default_sql`/`value_sql` expression the mappings use.
+    pub sql_values: SqlValues,
 }
 
 /// Opens the source, reads its catalog (PostgreSQL: in a new exported snapshot), and applies
-/// the job file's mappings; `target` evaluates per-run SQL values and is asked for PostGIS.
-pub async fn prepare(settings: &CopySettings, target: &Client) -> Result<Prepared> {
+/// the job file's mappings; `target` is asked for PostGIS and evaluates the `default_sql` and
+/// `value_sql` expressions that `recorded` (the job's values) does not hold.
+pub async fn prepare(
+    settings: &CopySettings,
+    target: &Client,
+    recorded: &SqlValues,
+) -> Result<Prepared> {
     let (mut origin, mut catalog) = match &settings.source {
         SourceUrl::Postgres(url) => open_postgres(settings, url).await?,
         SourceUrl::Mysql(url) => open_mysql(settings, url, target).await?,
     };
-    let maps = map_tables(settings, &mut catalog, &mut origin, target).await?;
+    let (maps, sql_values) =
+        map_tables(settings, &mut catalog, &mut origin, target, recorded).await?;
     Ok(Prepared {
         origin,
         catalog,
         maps,
+        sql_values,
     })
 }
 
@@ -48,14 +58,19 @@ async fn map_tables(
     catalog: &mut Catalog,
     origin: &mut Origin,
     target: &Client,
-) -> Result<Vec<Option<TableMapping>>> {
+    recorded: &SqlValues,
+) -> Result<(Vec<Option<TableMapping>>, SqlValues)> {
     let n = catalog.tables.len();
     if settings.rules.is_empty() {
-        return Ok(vec![None; n]);
+        return Ok((vec![None; n], SqlValues::new()));
     }
-    // Per-run values (`default_sql`, `value_sql`) are evaluated once, on the target.
+    // Per-run values (`default_sql`, `value_sql`) are the job's, else evaluated on the target.
     let mut sql_values = HashMap::new();
     for (expr, ty) in crate::mapping::sql_expressions(&settings.rules, catalog) {
+        if let Some(v) = recorded.get(&(expr.clone(), ty.clone())) {
+            sql_values.insert((expr, ty), v.clone());
+            continue;
+        }
         let sql = format!("SELECT (({expr})::{ty})::text");
         let row = target.query_one(&sql, &[]).await.map_err(|e| {
             Error::Config(format!(
@@ -81,7 +96,7 @@ async fn map_tables(
         postgres_source: matches!(origin, Origin::Pg { .. }),
         job: &settings.job,
         source_names,
-        sql_values,
+        sql_values: sql_values.clone(),
     };
     let maps = crate::mapping::apply(&settings.rules, catalog, &ctx)?;
     if let Origin::My { plan, .. } = origin {
@@ -119,7 +134,7 @@ async fn map_tables(
             read.filter = m.filter.clone();
         }
     }
-    Ok(maps)
+    Ok((maps, sql_values))
 }
 
 /// The source session that planning uses, by kind.

@@ -97,7 +97,8 @@ pub struct ColumnRule {
     pub on_error: Option<OnError>,
     /// Value for NULLs (and failed casts with on_error = "default"); `${job}` is the job name.
     pub default: Option<Scalar>,
-    /// SQL expression evaluated once per run on the target, e.g. "now()", used as `default`.
+    /// SQL expression evaluated once per job on the target (when the job starts), e.g.
+    /// "now()", used as `default`.
     pub default_sql: Option<String>,
     /// Remove leading and trailing whitespace.
     #[serde(default)]
@@ -131,7 +132,8 @@ pub struct AddColumn {
     pub to: String,
     /// Value for every row; `${job}` is the job name.
     pub value: Option<Scalar>,
-    /// SQL expression evaluated once per run on the target, e.g. "now()".
+    /// SQL expression evaluated once per job on the target (when the job starts), e.g.
+    /// "now()".
     pub value_sql: Option<String>,
     /// Declare it NOT NULL.
     #[serde(default)]
@@ -169,6 +171,9 @@ pub struct TableMapping {
     pub transform: Option<TableTransform>,
     /// One line per target column, for `--dry-run` and the plan.
     pub lines: Vec<ColumnLine>,
+    /// Target columns that take a `default_sql` or `value_sql` value, with the (expression,
+    /// type) of that value.
+    pub per_run: Vec<(String, (String, String))>,
 }
 
 /// How a PostgreSQL source delivers one column to the transform.
@@ -505,6 +510,7 @@ fn map_table(
     let mut lines = Vec::new();
     let mut target_cols: Vec<Column> = Vec::new();
     let mut renames: HashMap<String, String> = HashMap::new();
+    let mut per_run = Vec::new();
     let mut any_change = false;
     let target_name = rule
         .target
@@ -640,16 +646,19 @@ fn map_table(
                 default_sql: Some(sql),
                 ..
             }) => {
-                let v = ctx
-                    .sql_values
-                    .get(&(sql.clone(), to_text.clone()))
-                    .or_else(|| ctx.sql_values.get(&(sql.clone(), col.type_sql.clone())))
-                    .ok_or_else(|| {
-                        err(format!(
-                            "{}: default_sql \"{sql}\" was not evaluated",
-                            at(&col.name)
-                        ))
-                    })?;
+                let (key, v) = [
+                    (sql.clone(), to_text.clone()),
+                    (sql.clone(), col.type_sql.clone()),
+                ]
+                .into_iter()
+                .find_map(|k| ctx.sql_values.get(&k).map(|v| (k, v)))
+                .ok_or_else(|| {
+                    err(format!(
+                        "{}: default_sql \"{sql}\" was not evaluated",
+                        at(&col.name)
+                    ))
+                })?;
+                per_run.push((new_name.clone(), key));
                 Some(encode(v, "default_sql value")?)
             }
             _ => None,
@@ -708,7 +717,7 @@ fn map_table(
                 how.push(format!("NULL -> {}", d.text()));
             }
             if let Some(d) = &r.default_sql {
-                how.push(format!("NULL -> {d} (once per run)"));
+                how.push(format!("NULL -> {d} (once per job)"));
             }
         }
         how.push(format!(
@@ -797,17 +806,17 @@ fn map_table(
         })?;
         let value = match (&a.value, &a.value_sql) {
             (Some(v), None) => Some(v.text().replace("${job}", ctx.job)),
-            (None, Some(sql)) => Some(
-                ctx.sql_values
-                    .get(&(sql.clone(), a.to.clone()))
-                    .cloned()
-                    .ok_or_else(|| {
-                        err(format!(
-                            "{}: value_sql \"{sql}\" was not evaluated",
-                            at(&a.name)
-                        ))
-                    })?,
-            ),
+            (None, Some(sql)) => {
+                let key = (sql.clone(), a.to.clone());
+                let v = ctx.sql_values.get(&key).cloned().ok_or_else(|| {
+                    err(format!(
+                        "{}: value_sql \"{sql}\" was not evaluated",
+                        at(&a.name)
+                    ))
+                })?;
+                per_run.push((a.name.clone(), key));
+                Some(v)
+            }
             (None, None) => None,
             (Some(_), Some(_)) => {
                 return Err(err(format!(
@@ -987,6 +996,7 @@ fn map_table(
             filter: rule.filter.clone(),
             transform,
             lines,
+            per_run,
         },
         renamed,
     ))

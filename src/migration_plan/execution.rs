@@ -157,7 +157,8 @@ pub fn execution(
         settings.jobs
     );
     let status_command = format!("howdah status --target {tgt} --job {}", sh(&settings.job));
-    let verify_command = format!("howdah verify --source {src} --target {tgt}{sel}");
+    // verify reads the job's recorded default_sql/value_sql values under its name.
+    let verify_command = format!("howdah verify --source {src} --target {tgt}{sel}{job}");
     let metrics_url = format!("http://{metrics}/metrics");
     let dashboard = "Grafana dashboard configs/grafana/dashboards/howdah.json (throughput by table, progress and ETA, chunks, \
         rejects, retries, backpressure, post-data steps) over a Prometheus that scrapes the endpoint (configs/prometheus.yml; \

@@ -329,7 +329,8 @@ pub async fn build(settings: &CopySettings, cmd: &CommandLine) -> Result<Migrati
         mut origin,
         catalog,
         maps,
-    } = prepare(settings, &target).await?;
+        ..
+    } = prepare(settings, &target, &Default::default()).await?;
     if catalog.tables.is_empty() {
         return Err(Error::Config(format!(
             "no table of the source {} matched the table patterns ({}); nothing to plan",

@@ -15,6 +15,7 @@ pub mod chunks;
 pub mod invalid_keys;
 pub mod rejects;
 pub mod steps;
+pub mod values;
 pub mod worker;
 
 pub use chunks::*;
@@ -22,8 +23,9 @@ pub use steps::*;
 
 /// Version of the state tables' layout; [`ensure`] migrates older layouts forward.
 /// 1: jobs, chunks, steps. 2: chunk claims (owner, lease, priority), workers, job snapshot,
-/// rejected rows; foreign keys left NOT VALID (`invalid_keys`, created when missing: older
-/// layout-2 schemas gain it without a migration). 3: the snapshot each chunk was read in.
+/// rejected rows; foreign keys left NOT VALID (`invalid_keys`) and the jobs' per-run SQL values
+/// (`job_values`), both created when missing: older layout-2 schemas gain them without a
+/// migration. 3: the snapshot each chunk was read in.
 pub const STATE_VERSION: i32 = 3;
 
 /// Where the state lives and which job it is about.
@@ -111,10 +113,12 @@ pub fn create_sql(st: &StateRef) -> String {
            PRIMARY KEY (job, step));
          {workers}
          {rejects}
-         {invalid_keys}",
+         {invalid_keys}
+         {values}",
         schema = quote_ident(&st.schema),
         rejects = create_rejects_sql(st),
         invalid_keys = invalid_keys::create_sql(st),
+        values = values::create_sql(st),
         meta = st.table("meta"),
         jobs = st.table("jobs"),
         chunks = st.table("chunks"),

@@ -24,4 +24,5 @@ mod support;
 mod transform;
 mod values_oracle;
 mod verify;
+mod verify_ranges;
 mod workers;

@@ -26,6 +26,16 @@ impl TestDb {
         TestDb { name }
     }
 
+    /// Creates a fresh, empty PostgreSQL database with `options` appended to its
+    /// `CREATE DATABASE` (e.g. a template, locale provider and locale).
+    pub fn with_options(tag: &str, options: &str) -> Self {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let name = format!("howdah_test_{}_{}_{}", tag, std::process::id(), n);
+        psql_admin(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+        psql_admin(&format!("CREATE DATABASE {name} {options}"));
+        TestDb { name }
+    }
+
     /// `postgres://postgres@127.0.0.1:5432/<name>?sslmode=disable`.
     pub fn url(&self) -> String {
         format!("{}/{}?sslmode=disable", pg_base(), self.name)

@@ -273,3 +273,300 @@ fn mysql_binary_and_case_insensitive_text_keys_copy_and_verify_every_row() {
     assert_eq!(code, 0, "{}", describe(&out));
     assert_eq!(dst.query("SELECT count(*) FROM sk"), "3000");
 }
+
+/// Rows of `report`'s table `name` that its mismatches name as different.
+fn different(report: &serde_json::Value, name: &str) -> Vec<String> {
+    let mut k = keys(table(report, name), "different");
+    k.sort();
+    k
+}
+
+#[test]
+fn in_server_checksums_tell_moved_and_look_alike_values_apart() {
+    let src = TestDb::new("verid_src");
+    src.exec(
+        "CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');
+         CREATE TABLE acct (id int PRIMARY KEY, owner text NOT NULL, balance numeric(12,2) NOT NULL);
+         INSERT INTO acct SELECT g, 'user' || g, g * 100 FROM generate_series(1, 1000) g;
+         CREATE TABLE fl (id int PRIMARY KEY, a float8, b real);
+         INSERT INTO fl VALUES (1, NULL, 0), (2, 0, NULL), (3, NULL, NULL), (4, 0, 0), (5, 1, 1);
+         CREATE TABLE iv (id int PRIMARY KEY, v interval);
+         INSERT INTO iv VALUES (1, '1 day'), (2, '1 mon'), (3, '1 hour');
+         CREATE TABLE arr (id int PRIMARY KEY, v int[], f float8[]);
+         INSERT INTO arr VALUES (1, '{{1,2},{3,4}}', '{1}'), (2, '{1,2,3,4}', '{1}'), (3, '{5}', '{0}');
+         CREATE TABLE num (id int PRIMARY KEY, v numeric, w numeric(10,2));
+         INSERT INTO num VALUES (1, 1.5, 0), (2, 'NaN', 'NaN'), (3, 'Infinity', 1), (4, 2, 2);
+         CREATE TABLE en (id int PRIMARY KEY, m mood, ms mood[]);
+         INSERT INTO en VALUES (1, 'ok', '{sad,happy}'), (2, 'happy', NULL), (3, NULL, '{}');
+         CREATE DOMAIN amount AS numeric;
+         CREATE TYPE pair AS (a int, b numeric);
+         CREATE TABLE misc (id int PRIMARY KEY, r numrange, m int4multirange, d amount, p pair,
+           t text COLLATE \"und-x-icu\");
+         INSERT INTO misc VALUES (1, '[1.5,2)', '{[1,3),[5,7)}', 1.5, '(1,1.5)', 'a'),
+           (2, 'empty', '{}', 2, '(2,2)', 'b'), (3, NULL, NULL, NULL, '(3,3)', NULL);",
+    );
+    let dst = TestDb::new("verid_dst");
+    let out = howdah(&["copy", "--source", &src.url(), "--target", &dst.url(), "-q"]);
+    assert_success(&out, "copy");
+    // Enum values hash by label, not by the OID each database gave the label.
+    let (code, report, out) = verify(&src.url(), &dst, &["--drill-down"]);
+    assert_eq!(code, 0, "an exact copy verifies\n{}", describe(&out));
+    assert_eq!(table(&report, "public.en")["method"], "in-server");
+
+    dst.exec(
+        "UPDATE acct SET balance = CASE id WHEN 1 THEN 200 ELSE 100 END WHERE id IN (1, 2);
+         UPDATE acct SET owner = CASE id WHEN 10 THEN 'user20' ELSE 'user10' END,
+                         balance = CASE id WHEN 10 THEN 2000 ELSE 1000 END WHERE id IN (10, 20);
+         UPDATE fl SET a = CASE id WHEN 1 THEN 0 END, b = CASE id WHEN 2 THEN 0 END WHERE id IN (1, 2);
+         UPDATE fl SET a = 0 WHERE id = 3;
+         UPDATE fl SET a = '-0', b = '-0' WHERE id = 4;
+         UPDATE iv SET v = CASE id WHEN 1 THEN interval '24 hours' ELSE interval '30 days' END WHERE id IN (1, 2);
+         UPDATE arr SET v = CASE id WHEN 1 THEN '{1,2,3,4}'::int[] ELSE '[5:8]={1,2,3,4}'::int[] END WHERE id IN (1, 2);
+         UPDATE arr SET f = '{-0}' WHERE id = 3;
+         UPDATE num SET v = 1.50 WHERE id = 1;
+         UPDATE num SET v = NULL, w = NULL WHERE id = 2;
+         UPDATE num SET v = 'NaN' WHERE id = 3;
+         UPDATE misc SET r = '[1.50,2)' WHERE id = 1;
+         UPDATE misc SET d = 2.0 WHERE id = 2;
+         UPDATE misc SET p = '(3,3.0)' WHERE id = 3;",
+    );
+    let (code, report, out) = verify(&src.url(), &dst, &["--drill-down"]);
+    assert_eq!(
+        code,
+        1,
+        "every planted difference is seen\n{}",
+        describe(&out)
+    );
+    // Balances swapped, and whole payloads attached to the other key.
+    assert_eq!(
+        different(&report, "public.acct"),
+        vec!["id=1", "id=10", "id=2", "id=20"]
+    );
+    // NULL and 0 swapped between rows; NULL became 0; 0 became -0.
+    assert_eq!(
+        different(&report, "public.fl"),
+        vec!["id=1", "id=2", "id=3", "id=4"]
+    );
+    // Interval units.
+    assert_eq!(different(&report, "public.iv"), vec!["id=1", "id=2"]);
+    // Array shape, bounds, and -0 inside an array.
+    assert_eq!(
+        different(&report, "public.arr"),
+        vec!["id=1", "id=2", "id=3"]
+    );
+    // Scale of an unconstrained numeric; NaN against NULL; Infinity against NaN.
+    assert_eq!(
+        different(&report, "public.num"),
+        vec!["id=1", "id=2", "id=3"]
+    );
+    // Range bounds, a domain over numeric and a composite keep their scale too.
+    assert_eq!(
+        different(&report, "public.misc"),
+        vec!["id=1", "id=2", "id=3"]
+    );
+    assert_eq!(
+        table(&report, "public.en")["mismatches"],
+        serde_json::json!([])
+    );
+}
+
+#[test]
+fn verify_reads_odd_types_in_its_snapshot_and_hashes_the_target_types_it_finds() {
+    let src = TestDb::new("verprobe_src");
+    src.exec(
+        "CREATE SCHEMA \"My Schema\";
+         CREATE TABLE \"My Schema\".t (id int PRIMARY KEY, j json, x xml, p point, c circle);
+         INSERT INTO \"My Schema\".t VALUES (1, '{\"a\": 1}', '<a/>', '(1,2)', '<(0,0),1>'), (2, NULL, NULL, NULL, NULL);
+         CREATE TABLE public.money_later (id int PRIMARY KEY, amt bigint);
+         INSERT INTO public.money_later VALUES (1, 1234), (2, 100);
+         CREATE TABLE public.zbig (id int PRIMARY KEY, pad text);
+         INSERT INTO public.zbig SELECT g, repeat(md5(g::text), 4) FROM generate_series(1, 150000) g;
+         ANALYZE;",
+    );
+    let dst = TestDb::new("verprobe_dst");
+    let out = howdah(&["copy", "--source", &src.url(), "--target", &dst.url(), "-q"]);
+    assert_success(&out, "copy");
+    // A table with json/xml/point columns before a table cut into ranges: the planning
+    // session's transaction (and its exported snapshot) must survive.
+    let (code, report, out) = verify(&src.url(), &dst, &["--chunk-rows", "50000"]);
+    assert_eq!(code, 0, "{}", describe(&out));
+    assert!(
+        table(&report, "public.zbig")["chunks"]
+            .as_u64()
+            .unwrap_or(0)
+            > 1,
+        "{report}"
+    );
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("snapshot is gone"),
+        "the readers import the verification's snapshot\n{}",
+        describe(&out)
+    );
+    dst.exec("UPDATE \"My Schema\".t SET p = '(1,3)' WHERE id = 1");
+    let (code, report, out) = verify(&src.url(), &dst, &["--drill-down"]);
+    assert_eq!(code, 1, "{}", describe(&out));
+    assert_eq!(different(&report, "My Schema.t"), vec!["id=1"]);
+
+    // A target column of another type, without an extended hash: a difference, not an error.
+    dst.exec(
+        "UPDATE \"My Schema\".t SET p = '(1,2)' WHERE id = 1;
+         ALTER TABLE money_later ALTER COLUMN amt TYPE money USING (amt::numeric / 100)::money;",
+    );
+    let (code, report, out) = verify(&src.url(), &dst, &[]);
+    assert_eq!(code, 1, "{}", describe(&out));
+    assert_eq!(
+        table(&report, "public.money_later")["mismatches"]
+            .as_array()
+            .map(Vec::len),
+        Some(1),
+        "{report}"
+    );
+    assert_eq!(
+        table(&report, "My Schema.t")["mismatches"],
+        serde_json::json!([])
+    );
+}
+
+#[test]
+fn mysql_json_verifies_by_value_with_exact_numbers() {
+    let my = MyDb::new("ver_json");
+    my.exec(
+        r#"CREATE TABLE js (id int PRIMARY KEY, j json);
+           INSERT INTO js VALUES (1, '{"a":1}'), (2, '{"a": 1}'), (3, '[1E2,1.50,-0,0.1e-2,"\\u00e9\\n"]'),
+             (4, '{"b":{"y":[1,2],"x":null},"a":true}'), (5, '{"k":1,"k":2}'),
+             (6, '[1e400, 12345678901234567890123, 0.1]'), (7, NULL);"#,
+    );
+    let dst = TestDb::new("ver_json_dst");
+    let out = howdah(&["copy", "--source", &my.url(), "--target", &dst.url(), "-q"]);
+    assert_success(&out, "copy");
+    let (code, report, out) = verify(&my.url(), &dst, &["--drill-down"]);
+    assert_eq!(
+        code,
+        0,
+        "compact MySQL JSON equals its jsonb copy\n{}",
+        describe(&out)
+    );
+    assert_eq!(table(&report, "public.js")["target_rows"], 7);
+
+    // Differences beyond a double's precision, and in the scale PostgreSQL keeps.
+    dst.exec(
+        "UPDATE js SET j = '[1e400, 12345678901234567890124, 0.1]' WHERE id = 6;
+         UPDATE js SET j = '[100, 1.5, 0, 0.001, \"\\u00e9\\n\"]' WHERE id = 3;
+         UPDATE js SET j = '{\"k\": 1}' WHERE id = 5;",
+    );
+    let (code, report, out) = verify(&my.url(), &dst, &["--drill-down"]);
+    assert_eq!(code, 1, "{}", describe(&out));
+    assert_eq!(
+        different(&report, "public.js"),
+        vec!["id=3", "id=5", "id=6"]
+    );
+    dst.exec(
+        "UPDATE js SET j = '[1e400, 12345678901234567890123, 0.10000000000000001]' WHERE id = 6",
+    );
+    let (code, _, out) = verify(&my.url(), &dst, &["--repair"]);
+    assert_eq!(code, 0, "{}", describe(&out));
+    let (code, _, out) = verify(&my.url(), &dst, &[]);
+    assert_eq!(code, 0, "{}", describe(&out));
+}
+
+#[test]
+fn per_run_sql_values_verify_against_what_the_copy_stored() {
+    let src = TestDb::new("verrun_src");
+    src.exec(
+        "CREATE TABLE orders (id int PRIMARY KEY, note text);
+         INSERT INTO orders SELECT i, CASE WHEN i % 3 = 0 THEN NULL ELSE 'n' || i END
+           FROM generate_series(1, 2000) i;",
+    );
+    let dst = TestDb::new("verrun_dst");
+    // The target rejects a row on the first run, so that run fails after recording the job.
+    dst.exec(
+        "CREATE TABLE orders (id int PRIMARY KEY, note text, migrated_at timestamptz NOT NULL,
+           CHECK (id <> 1500));",
+    );
+    let job = job_file(
+        "verrun",
+        r#"
+[[table]]
+name = "public.orders"
+[[table.column]]
+name = "note"
+default_sql = "now()::text"
+[[table.add_column]]
+name = "migrated_at"
+type = "timestamptz"
+value_sql = "now()"
+"#,
+    );
+    let (src_url, url) = (src.url(), dst.url());
+    let copy = |extra: &[&str]| {
+        let mut args = vec![
+            "copy", "--source", &src_url, "--target", &url, "--config", &job, "--schema",
+            "existing", "-q",
+        ];
+        args.extend_from_slice(extra);
+        howdah(&args)
+    };
+    let out = copy(&[]);
+    assert!(!out.status.success(), "{}", describe(&out));
+    let between = dst.query("SELECT now()");
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    dst.exec("ALTER TABLE orders DROP CONSTRAINT orders_id_check");
+    let out = copy(&[]);
+    assert_success(&out, "resumed copy");
+    // The resumed run used the values its job recorded, not a new now().
+    assert_eq!(
+        dst.query(&format!(
+            "SELECT count(DISTINCT migrated_at), bool_and(migrated_at < '{between}'),
+                    count(DISTINCT note) FILTER (WHERE id % 3 = 0)
+             FROM orders"
+        )),
+        "1|t|1"
+    );
+
+    let (code, report, out) = verify(&src.url(), &dst, &["--config", &job, "--drill-down"]);
+    assert_eq!(code, 0, "{}", describe(&out));
+    assert_eq!(
+        table(&report, "public.orders")["not_compared"],
+        serde_json::json!([])
+    );
+    dst.exec(
+        "UPDATE orders SET migrated_at = now() WHERE id = 7;
+         UPDATE orders SET note = 'x' WHERE id = 9;",
+    );
+    let (code, report, out) = verify(&src.url(), &dst, &["--config", &job, "--drill-down"]);
+    assert_eq!(code, 1, "{}", describe(&out));
+    assert_eq!(different(&report, "public.orders"), vec!["id=7", "id=9"]);
+    let (code, _, out) = verify(&src.url(), &dst, &["--config", &job, "--repair"]);
+    assert_eq!(code, 0, "{}", describe(&out));
+    assert_eq!(
+        dst.query("SELECT count(DISTINCT migrated_at), count(DISTINCT note) FILTER (WHERE id % 3 = 0) FROM orders"),
+        "1|1"
+    );
+
+    // Without the job's state (another job name), such columns are left out, and said so.
+    let (code, report, out) = verify(&src.url(), &dst, &["--config", &job, "--job", "other"]);
+    assert_eq!(code, 0, "{}", describe(&out));
+    assert_eq!(
+        table(&report, "public.orders")["not_compared"],
+        serde_json::json!(["note", "migrated_at"])
+    );
+    dst.exec("UPDATE orders SET migrated_at = now() WHERE id = 7");
+    let (code, _, out) = verify(&src.url(), &dst, &["--config", &job, "--job", "other"]);
+    assert_eq!(code, 0, "{}", describe(&out));
+    let out = howdah(&[
+        "verify",
+        "--source",
+        &src.url(),
+        "--target",
+        &dst.url(),
+        "--config",
+        &job,
+        "--job",
+        "other",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("not compared") && text.contains("migrated_at"),
+        "{text}"
+    );
+}

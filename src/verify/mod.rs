@@ -3,15 +3,24 @@
 //!
 //! Two ways to compare a chunk, picked per table:
 //! - **In the servers**: a PostgreSQL table copied without a transform has the same types on
-//!   both sides, so each side computes `count(*)` and a sum of 64-bit row hashes
-//!   (`md5(ROW(...)::text)`) over the chunk's key range; only two numbers travel.
+//!   both sides, so each side computes `count(*)` and a sum of 64-bit row hashes over the
+//!   chunk's key range ([`rowhash`]); only two numbers travel.
 //! - **Streamed**: a mapped table or a MySQL source is read through the copy's own reader and
 //!   transform into target tuples, the target's range with `COPY ... (FORMAT binary)`, and both
 //!   sides hash each tuple here. Rows the copy rejects are left out of the source side, as
 //!   they are out of the target.
 //!
-//! A chunk whose counts or sums differ is a mismatch; `--drill-down` reads its rows' keys and
-//! hashes on both sides and names the keys missing, extra or different.
+//! A table is cut into key ranges only where both sides select the same rows for a range
+//! ([`ranges`]). A chunk whose counts or sums differ is a mismatch; `--drill-down` reads its
+//! rows' keys and hashes on both sides and names the keys missing, extra or different;
+//! `--repair` re-copies a table's mismatched ranges in one transaction ([`repair`]).
+//! `default_sql`/`value_sql` columns are compared with the values the copy's job recorded,
+//! or left out (and named) when it recorded none.
+
+mod json;
+mod ranges;
+mod repair;
+mod rowhash;
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
@@ -44,7 +53,8 @@ pub struct VerifyOptions {
     /// Rows per verified chunk (smaller chunks locate a difference more precisely).
     pub chunk_rows: u64,
     /// Re-copy every mismatched range (delete it on the target, copy it again from the
-    /// source, in one transaction), then check those ranges again.
+    /// source), then check those ranges again; a table's ranges in one transaction, committed
+    /// only when all of them match.
     pub repair: bool,
 }
 
@@ -70,6 +80,9 @@ pub struct TableResult {
     /// What is worth knowing besides the rows: foreign keys of the table that are `NOT VALID`
     /// on the target, with their orphans now and the query that lists them.
     pub notes: Vec<String>,
+    /// Target columns left out of the comparison: their `default_sql`/`value_sql` value is
+    /// not recorded in the job's state (another `--job`, or a copy by an older build).
+    pub not_compared: Vec<String>,
 }
 
 /// A chunk that differs.
@@ -102,8 +115,13 @@ pub struct Repair {
     pub deleted: u64,
     /// Rows copied into it from the source.
     pub copied: u64,
-    /// The range matches after the repair.
+    /// The range matched when checked again, before the commit.
     pub matches: bool,
+    /// The table's repair was committed: every repaired range of the table matched. When
+    /// `false` it was rolled back as a whole, and the target is as it was.
+    pub committed: bool,
+    /// Why the table's repair was rolled back (a statement failed) or not attempted.
+    pub error: Option<String>,
 }
 
 /// The whole report.
@@ -128,14 +146,16 @@ enum Method {
     InServer {
         source: Arc<Table>,
         target: Arc<Table>,
-        /// Rows are hashed by their types' own hash functions (`hash_record_extended`), or,
-        /// where a column type has none (`json`, `point`, `xml`), through `ROW(...)::text`.
-        by_record: bool,
+        /// Each side's record hash of a row (SQL), before the finaliser.
+        source_hash: Arc<String>,
+        target_hash: Arc<String>,
     },
     Streamed {
         source_table: Arc<Table>,
         target: Arc<Table>,
         transform: Option<Arc<TableTransform>>,
+        /// Per target column: left out of the hash (a per-run value the job did not record).
+        skip: Arc<Vec<bool>>,
     },
 }
 
@@ -158,7 +178,14 @@ struct Sums {
 pub async fn run(settings: &CopySettings, opts: &VerifyOptions) -> Result<VerifyReport> {
     let started = std::time::Instant::now();
     let target = connect(&settings.target, Side::Target).await?;
-    let mut prepared = prepare(settings, &target).await?;
+    // default_sql/value_sql values as the copy recorded them in its job's state; those it did
+    // not record (another job, an older build) are evaluated now and their columns left out.
+    let st = crate::state::StateRef {
+        schema: settings.state_schema.clone(),
+        job: settings.job.clone(),
+    };
+    let recorded = crate::state::values::load(&target, &st, true).await?;
+    let mut prepared = prepare(settings, &target, &recorded).await?;
     let n = prepared.catalog.tables.len();
     if n == 0 {
         return Err(Error::Config(format!(
@@ -166,7 +193,6 @@ pub async fn run(settings: &CopySettings, opts: &VerifyOptions) -> Result<Verify
             settings.filter.describe()
         )));
     }
-    let mysql = matches!(prepared.origin, Origin::My { .. });
     // hash_record_extended exists from PostgreSQL 14 on; both sides must have it.
     let target_version: i32 = target
         .query_one("SELECT current_setting('server_version_num')::int", &[])
@@ -176,27 +202,24 @@ pub async fn run(settings: &CopySettings, opts: &VerifyOptions) -> Result<Verify
     let record_hash_ok =
         prepared.catalog.server_version_num >= 140_000 && target_version >= 140_000;
     // Text keys split the same on both sides only when both sort text alike.
-    let target_collate: String = target
-        .query_one(
-            "SELECT datcollate::text FROM pg_database WHERE datname = current_database()",
-            &[],
-        )
-        .await
-        .map_err(|e| crate::error::query_error("reading the target's collation", &e))?
-        .get(0);
-    let source_collate: Option<String> = match &prepared.origin {
-        Origin::Pg { client, .. } => Some(
-            client
-                .query_one(
-                    "SELECT datcollate::text FROM pg_database WHERE datname = current_database()",
-                    &[],
-                )
-                .await
-                .map_err(|e| crate::error::query_error("reading the source's collation", &e))?
-                .get(0),
-        ),
+    let collations = match &prepared.origin {
+        Origin::Pg { client, .. } => Some((
+            ranges::database_collation(client, "source").await?,
+            ranges::database_collation(&target, "target").await?,
+        )),
         Origin::My { .. } => None,
     };
+    let not_compared: Vec<Vec<String>> = prepared
+        .maps
+        .iter()
+        .map(|m| {
+            m.iter()
+                .flat_map(|m| &m.per_run)
+                .filter(|(_, key)| !recorded.contains_key(key))
+                .map(|(column, _)| column.clone())
+                .collect()
+        })
+        .collect();
     let mut methods = Vec::with_capacity(n);
     let mut tasks = Vec::new();
     let mut chunk_counts = vec![0usize; n];
@@ -205,21 +228,31 @@ pub async fn run(settings: &CopySettings, opts: &VerifyOptions) -> Result<Verify
         let map = prepared.maps[i].as_ref();
         let read = map.map_or(&table, |m| &m.read).clone();
         let plain = map.is_none_or(|m| m.transform.is_none() && m.filter.is_none());
-        methods.push(if !mysql && plain {
-            let by_record = match &prepared.origin {
-                Origin::Pg { client, .. } if record_hash_ok => hashable(client, &read).await,
-                _ => false,
-            };
-            Method::InServer {
-                source: Arc::new(read.clone()),
-                target: Arc::new(table.clone()),
-                by_record,
+        methods.push(match &prepared.origin {
+            Origin::Pg { client, .. } if plain => {
+                // Each side's own column types: a target column of another type is hashed
+                // by its own rules (and seeds), so it differs rather than fails.
+                let src = rowhash::column_types(client, &read, "source").await?;
+                let tgt = rowhash::column_types(&target, &table, "target").await?;
+                let (s, t) = rowhash::record_hashes(&src, &tgt, record_hash_ok);
+                Method::InServer {
+                    source: Arc::new(read.clone()),
+                    target: Arc::new(table.clone()),
+                    source_hash: Arc::new(s),
+                    target_hash: Arc::new(t),
+                }
             }
-        } else {
-            Method::Streamed {
-                source_table: Arc::new(read.clone()),
-                target: Arc::new(table.clone()),
-                transform: map.and_then(|m| m.transform.clone()).map(Arc::new),
+            _ => {
+                let skip = table
+                    .copy_columns()
+                    .map(|c| not_compared[i].contains(&c.name))
+                    .collect();
+                Method::Streamed {
+                    source_table: Arc::new(read.clone()),
+                    target: Arc::new(table.clone()),
+                    transform: map.and_then(|m| m.transform.clone()).map(Arc::new),
+                    skip: Arc::new(skip),
+                }
             }
         });
         if !table.has_storage() {
@@ -228,26 +261,28 @@ pub async fn run(settings: &CopySettings, opts: &VerifyOptions) -> Result<Verify
         // Ranges cut on the source must select the same rows on the target: MySQL compares
         // strings in its own collations and binary keys as hex, and two PostgreSQL databases
         // with different collations sort text differently. Such tables are one chunk.
-        let ranges_agree = match &prepared.origin {
-            Origin::My { plan, .. } => plan.reads.get(i).and_then(Option::as_ref).is_none_or(|r| {
-                r.key.iter().flatten().all(|k| {
-                    use crate::source::mysql::KeyKind as K;
-                    matches!(
-                        k.kind,
-                        K::Signed | K::Unsigned | K::Decimal(..) | K::Date | K::DateTime
+        let ranges_agree = match (&prepared.origin, &collations) {
+            (Origin::My { plan, .. }, _) => {
+                plan.reads.get(i).and_then(Option::as_ref).is_none_or(|r| {
+                    ranges::mysql_key_kept(
+                        r,
+                        &settings.mysql.zero_dates.clone().unwrap_or_default(),
                     )
                 })
-            }),
-            Origin::Pg { .. } => {
-                source_collate.as_deref() == Some(target_collate.as_str())
-                    || table.chunk_key.iter().flatten().all(|k| {
-                        !matches!(
-                            crate::transform::cast::Kind::of_sql(&k.type_sql),
-                            crate::transform::cast::Kind::Text
-                                | crate::transform::cast::Kind::Other
-                        )
-                    })
             }
+            (Origin::Pg { client, .. }, Some((source_db, target_db))) => {
+                match (&read.chunk_key, &table.chunk_key) {
+                    (Some(sk), Some(tk)) => {
+                        let a =
+                            ranges::key_collations(client, &read, sk, source_db, "source").await?;
+                        let b = ranges::key_collations(&target, &table, tk, target_db, "target")
+                            .await?;
+                        a == b
+                    }
+                    _ => false,
+                }
+            }
+            (Origin::Pg { .. }, None) => false,
         };
         let mut chunks = if table.chunk_key.is_none() || !ranges_agree {
             // Heap positions differ between the two sides: a keyless table is one chunk.
@@ -266,7 +301,14 @@ pub async fn run(settings: &CopySettings, opts: &VerifyOptions) -> Result<Verify
                 }
                 Origin::My { conn, plan, .. } => match plan.reads.get(i).and_then(Option::as_ref) {
                     Some(r) => {
-                        crate::plan::mysql::plan_chunks(conn, r, &table, i, opts.chunk_rows).await?
+                        let chunks =
+                            crate::plan::mysql::plan_chunks(conn, r, &table, i, opts.chunk_rows)
+                                .await?;
+                        if ranges::zero_date_bound(r, &chunks) {
+                            vec![whole(i)]
+                        } else {
+                            chunks
+                        }
                     }
                     None => vec![whole(i)],
                 },
@@ -376,6 +418,7 @@ pub async fn run(settings: &CopySettings, opts: &VerifyOptions) -> Result<Verify
             matched: 0,
             mismatches: Vec::new(),
             notes: Vec::new(),
+            not_compared: not_compared[i].clone(),
         })
         .collect();
     for (r, t) in tables.iter_mut().zip(&prepared.catalog.tables) {
@@ -415,16 +458,49 @@ pub async fn run(settings: &CopySettings, opts: &VerifyOptions) -> Result<Verify
             to_repair.push((t, chunk, r.mismatches.len() - 1));
         }
     }
+    // A table's ranges are repaired together, in one target transaction.
+    let mut by_table: Vec<(usize, Vec<ChunkRange>, Vec<usize>)> = Vec::new();
     for (t, chunk, at) in to_repair {
-        let fixed = repair(settings, &source, t, &methods[t], &chunk.range).await?;
-        tables[t].mismatches[at].repaired = Some(fixed);
+        match by_table.last_mut() {
+            Some((last, ranges, ats)) if *last == t => {
+                ranges.push(chunk.range);
+                ats.push(at);
+            }
+            _ => by_table.push((t, vec![chunk.range], vec![at])),
+        }
+    }
+    for (t, ranges, ats) in by_table {
+        let outcome = if tables[t].not_compared.is_empty() {
+            repair::repair_table(settings, &source, t, &methods[t], &ranges).await?
+        } else {
+            // A re-copy would write values evaluated now into those columns.
+            let why = format!(
+                "not attempted: {} take default_sql/value_sql values the job's state does not \
+                 record, and a re-copy would write new ones (give verify the copy's --job)",
+                tables[t].not_compared.join(", ")
+            );
+            (0..ranges.len())
+                .map(|_| Repair {
+                    deleted: 0,
+                    copied: 0,
+                    matches: false,
+                    committed: false,
+                    error: Some(why.clone()),
+                })
+                .collect()
+        };
+        for (at, fixed) in ats.into_iter().zip(outcome) {
+            tables[t].mismatches[at].repaired = Some(fixed);
+        }
     }
     // Repairs read in the verification's snapshot, which the planning session holds.
     drop(prepared.origin);
     let equal = tables.iter().all(|t| {
-        t.mismatches
-            .iter()
-            .all(|m| m.repaired.as_ref().is_some_and(|r| r.matches))
+        t.mismatches.iter().all(|m| {
+            m.repaired
+                .as_ref()
+                .is_some_and(|r| r.committed && r.matches)
+        })
     });
     Ok(VerifyReport {
         tables,
@@ -468,45 +544,18 @@ fn where_clause(table: &Table, range: &ChunkRange) -> String {
     }
 }
 
-fn row_expr(table: &Table) -> String {
-    let cols: Vec<String> = table.copy_columns().map(|c| quote_ident(&c.name)).collect();
-    format!("ROW({})::text", cols.join(", "))
-}
-
-/// The SQL of a row's 64-bit hash.
-fn row_hash(table: &Table, by_record: bool) -> String {
-    if by_record {
-        let cols: Vec<String> = table.copy_columns().map(|c| quote_ident(&c.name)).collect();
-        format!("hash_record_extended(ROW({}), 0)", cols.join(", "))
-    } else {
-        format!("hashtextextended({}, 0)", row_expr(table))
-    }
-}
-
-/// Whether every column type of `table` has an extended hash function (a row of typed NULLs
-/// makes the server look them all up).
-async fn hashable(client: &Client, table: &Table) -> bool {
-    let nulls: Vec<String> = table
-        .copy_columns()
-        .map(|c| format!("NULL::{}", c.type_sql))
-        .collect();
-    if nulls.is_empty() {
-        return false;
-    }
-    let sql = format!("SELECT hash_record_extended(ROW({}), 0)", nulls.join(", "));
-    client.query_one(&sql, &[]).await.is_ok()
-}
-
-/// Count and sum of 64-bit row hashes of a chunk, computed by the server.
+/// Count and sum of 64-bit row hashes of a chunk, computed by the server (`record_hash`: the
+/// SQL of a row's record hash; `OFFSET 0` keeps the server from computing it twice per row
+/// for the finaliser).
 async fn in_server(
     client: &Client,
     table: &Table,
     range: &ChunkRange,
-    by_record: bool,
+    record_hash: &str,
 ) -> Result<Sums> {
     let sql = format!(
-        "SELECT count(*), coalesce(sum({}), 0)::text FROM ONLY {}{}",
-        row_hash(table, by_record),
+        "SELECT count(*), coalesce(sum({}), 0)::text FROM (SELECT {record_hash} AS h FROM ONLY {}{} OFFSET 0) s",
+        rowhash::finalise("h"),
         table.name.quoted(),
         where_clause(table, range)
     );
@@ -533,12 +582,12 @@ async fn row_hashes(
     table: &Table,
     labels: &[String],
     range: &ChunkRange,
-    by_record: bool,
+    record_hash: &str,
 ) -> Result<HashMap<String, u64>> {
     let key = key_expr(table, labels);
     let sql = format!(
-        "SELECT {key}, {} FROM ONLY {}{}",
-        row_hash(table, by_record),
+        "SELECT k, {} FROM (SELECT {key} AS k, {record_hash} AS h FROM ONLY {}{} OFFSET 0) s",
+        rowhash::finalise("h"),
         table.name.quoted(),
         where_clause(table, range)
     );
@@ -571,7 +620,10 @@ fn key_expr(table: &Table, labels: &[String]) -> String {
             parts.join(" || ', ' || ")
         }
         // No key: the row itself names it (duplicates count once here; the sums saw them all).
-        None => format!("'row ' || left({}, 120)", row_expr(table)),
+        None => {
+            let cols: Vec<String> = table.copy_columns().map(|c| quote_ident(&c.name)).collect();
+            format!("'row ' || left(ROW({})::text, 120)", cols.join(", "))
+        }
     }
 }
 
@@ -605,15 +657,20 @@ fn compare(src: HashMap<String, u64>, tgt: HashMap<String, u64>) -> Drill {
 }
 
 /// Hashes tuples of the target's shape; `jsonb` fields are compared by value (the server
-/// normalises jsonb text, a MySQL source's JSON arrives as MySQL wrote it).
+/// normalises jsonb text, a MySQL source's JSON arrives as MySQL wrote it), through their
+/// canonical bytes ([`json::canonical`]) and those bytes' length.
 struct TupleHasher {
     jsonb: Vec<bool>,
+    /// Fields left out of the hash.
+    skip: Vec<bool>,
     key: Vec<(usize, String, String)>,
     fields: Vec<(usize, i32)>,
+    /// Canonical bytes of the current `jsonb` value, reused from row to row.
+    scratch: Vec<u8>,
 }
 
 impl TupleHasher {
-    fn new(target: &Table) -> Self {
+    fn new(target: &Table, skip: &[bool]) -> Self {
         let cols: Vec<&crate::catalog::Column> = target.copy_columns().collect();
         let key = target
             .chunk_key
@@ -626,8 +683,10 @@ impl TupleHasher {
             .collect();
         TupleHasher {
             jsonb: cols.iter().map(|c| c.type_sql == "jsonb").collect(),
+            skip: skip.to_vec(),
             key,
             fields: Vec::new(),
+            scratch: Vec::new(),
         }
     }
 
@@ -641,17 +700,26 @@ impl TupleHasher {
             let tuple = &data[pos..pos + len];
             let mut h = std::hash::DefaultHasher::new();
             for (i, &(start, l)) in self.fields.iter().enumerate() {
-                l.hash(&mut h);
+                if self.skip.get(i).copied().unwrap_or(false) {
+                    continue;
+                }
                 if l <= 0 {
+                    // NULL (-1) or empty.
+                    l.hash(&mut h);
                     continue;
                 }
                 let v = &tuple[start..start + l as usize];
-                if self.jsonb.get(i).copied().unwrap_or(false) {
-                    match serde_json::from_slice::<serde_json::Value>(v.get(1..).unwrap_or(&[])) {
-                        Ok(j) => j.to_string().hash(&mut h),
-                        Err(_) => v.hash(&mut h),
-                    }
+                // A jsonb field is its version byte, then the text.
+                let text = v.get(1..).unwrap_or(&[]);
+                self.scratch.clear();
+                if self.jsonb.get(i).copied().unwrap_or(false)
+                    && json::canonical(text, &mut self.scratch)
+                {
+                    // The length of what is hashed, never the raw text's.
+                    (-2i32).hash(&mut h);
+                    self.scratch.hash(&mut h);
                 } else {
+                    l.hash(&mut h);
                     v.hash(&mut h);
                 }
             }
@@ -695,12 +763,13 @@ async fn streamed_source(
     batch_bytes: usize,
     metrics: &ChunkMetrics,
     target: &Table,
+    skip: &[bool],
     drill: bool,
 ) -> Result<Side2> {
     let (tx, mut rx) = mpsc::channel::<Batch>(4);
     let read = reader.read_chunk(source, t, table, range, None, batch_bytes, tx, metrics);
     let hash = async {
-        let mut hasher = TupleHasher::new(target);
+        let mut hasher = TupleHasher::new(target, skip);
         let mut sums = Sums::default();
         let mut rows = drill.then(HashMap::new);
         while let Some(batch) = rx.recv().await {
@@ -721,6 +790,7 @@ async fn streamed_source(
 async fn streamed_target(
     client: &Client,
     table: &Table,
+    skip: &[bool],
     range: &ChunkRange,
     drill: bool,
 ) -> Result<Side2> {
@@ -738,7 +808,7 @@ async fn streamed_target(
     let stream = client.copy_out(&sql).await.map_err(|e| fail(&e))?;
     futures_util::pin_mut!(stream);
     let mut splitter = TupleSplitter::new(cols.len(), 1 << 20);
-    let mut hasher = TupleHasher::new(table);
+    let mut hasher = TupleHasher::new(table, skip);
     let mut sums = Sums::default();
     let mut rows = drill.then(HashMap::new);
     while let Some(piece) = stream.next().await {
@@ -772,14 +842,15 @@ async fn check_range(
         Method::InServer {
             source: s,
             target: tt,
-            by_record,
+            source_hash,
+            target_hash,
         } => {
             let Reader::Pg(pg) = reader else {
                 return Err(Error::Internal("in-server check on a MySQL source".into()));
             };
             let (a, b) = tokio::join!(
-                in_server(pg.client(), s, range, *by_record),
-                in_server(target, tt, range, *by_record)
+                in_server(pg.client(), s, range, source_hash),
+                in_server(target, tt, range, target_hash)
             );
             let (a, b) = (a?, b?);
             if a == b || !drill {
@@ -792,8 +863,8 @@ async fn check_range(
                 .map(|k| k.name.clone())
                 .collect();
             let (x, y) = tokio::join!(
-                row_hashes(pg.client(), s, &labels, range, *by_record),
-                row_hashes(target, tt, &labels, range, *by_record)
+                row_hashes(pg.client(), s, &labels, range, source_hash),
+                row_hashes(target, tt, &labels, range, target_hash)
             );
             Ok((a, b, Some(compare(x?, y?))))
         }
@@ -801,6 +872,7 @@ async fn check_range(
             source_table,
             target: tt,
             transform,
+            skip,
         } => {
             let (a, b) = tokio::join!(
                 streamed_source(
@@ -813,9 +885,10 @@ async fn check_range(
                     batch_bytes,
                     metrics,
                     tt,
+                    skip,
                     drill,
                 ),
-                streamed_target(target, tt, range, drill)
+                streamed_target(target, tt, skip, range, drill)
             );
             let ((a, x), (b, y)) = (a?, b?);
             let drill = match (x, y) {
@@ -825,131 +898,6 @@ async fn check_range(
             Ok((a, b, drill))
         }
     }
-}
-
-/// Re-copies one range: deletes it on the target and copies it from the source through the
-/// copy's reader and transform, in one target transaction; then checks it again.
-async fn repair(
-    settings: &CopySettings,
-    source: &Source,
-    t: usize,
-    method: &Method,
-    range: &ChunkRange,
-) -> Result<Repair> {
-    let (read_table, target_table, transform) = match method {
-        Method::InServer { source, target, .. } => (source.clone(), target.clone(), None),
-        Method::Streamed {
-            source_table,
-            target,
-            transform,
-        } => (source_table.clone(), target.clone(), transform.clone()),
-    };
-    let fail = |what: &str, e: &tokio_postgres::Error| Error::Query {
-        what: format!("{what} ({} {range})", target_table.name),
-        reason: db_reason(e),
-    };
-    let target = connect(&settings.target, Side::Target).await?;
-    target
-        .batch_execute("BEGIN")
-        .await
-        .map_err(|e| fail("starting the repair", &e))?;
-    // Triggers and foreign-key checks of the target do not fire on re-copied rows (where the
-    // role may set it), as for `--schema existing`.
-    if target
-        .batch_execute("SAVEPOINT r; SET LOCAL session_replication_role = replica")
-        .await
-        .is_err()
-    {
-        let _ = target.batch_execute("ROLLBACK TO SAVEPOINT r").await;
-        tracing::warn!(
-            "the target role cannot set session_replication_role: triggers fire on repaired rows"
-        );
-    }
-    let deleted = target
-        .execute(
-            &format!(
-                "DELETE FROM ONLY {}{}",
-                target_table.name.quoted(),
-                where_clause(&target_table, range)
-            ),
-            &[],
-        )
-        .await
-        .map_err(|e| fail("deleting the range", &e))?;
-    let mut reader = Reader::open(source).await?;
-    let (tx, mut rx) = mpsc::channel::<Batch>(4);
-    let tm = TableMetrics::new("verify:repair", 0, Arc::new(Live::default()));
-    let metrics = ChunkMetrics::new(&tm, &RunMetrics::new(1, 4));
-    let read = reader.read_chunk(
-        source,
-        t,
-        &read_table,
-        range,
-        None,
-        settings.batch_bytes,
-        tx,
-        &metrics,
-    );
-    let write = async {
-        use futures_util::SinkExt;
-        let sql = crate::sink::postgres::copy_in_sql(
-            &target_table,
-            crate::sink::postgres::LoadMode::Append,
-        );
-        let sink = target
-            .copy_in::<_, bytes::Bytes>(&sql)
-            .await
-            .map_err(|e| fail("copying the range", &e))?;
-        futures_util::pin_mut!(sink);
-        sink.feed(crate::pgcopy::encode::header())
-            .await
-            .map_err(|e| fail("copying the range", &e))?;
-        while let Some(batch) = rx.recv().await {
-            let batch = match transform.as_deref() {
-                Some(tr) => tr.apply(batch)?.0,
-                None => batch,
-            };
-            for frame in crate::pgcopy::encode::frames(&batch.data, 256 * 1024) {
-                sink.feed(frame)
-                    .await
-                    .map_err(|e| fail("copying the range", &e))?;
-            }
-        }
-        sink.feed(crate::pgcopy::encode::trailer())
-            .await
-            .map_err(|e| fail("copying the range", &e))?;
-        sink.as_mut()
-            .finish()
-            .await
-            .map_err(|e| fail("copying the range", &e))
-    };
-    let (read, copied) = tokio::join!(read, write);
-    read?;
-    let copied = copied?;
-    target
-        .batch_execute("COMMIT")
-        .await
-        .map_err(|e| fail("committing the repair", &e))?;
-    // Check the range again, as the verification did.
-    let fresh = connect(&settings.target, Side::Target).await?;
-    let (src, tgt, _) = check_range(
-        &mut reader,
-        &fresh,
-        source,
-        t,
-        method,
-        range,
-        settings.batch_bytes,
-        &metrics,
-        false,
-    )
-    .await?;
-    let matches = src == tgt;
-    Ok(Repair {
-        deleted,
-        copied,
-        matches,
-    })
 }
 
 /// The report as a table per table, for the terminal.
@@ -975,24 +923,42 @@ pub fn render(report: &VerifyReport) -> String {
         for note in &t.notes {
             let _ = writeln!(out, "  note: {note}");
         }
+        if !t.not_compared.is_empty() {
+            let _ = writeln!(
+                out,
+                "  not compared: {} (default_sql/value_sql values the job's state does not record; give verify the copy's --job)",
+                t.not_compared.join(", ")
+            );
+        }
         for m in &t.mismatches {
             let _ = writeln!(
                 out,
                 "  mismatch in {}: source {} rows, target {} rows",
                 m.range, m.source_rows, m.target_rows
             );
-            if let Some(r) = &m.repaired {
-                let _ = writeln!(
-                    out,
-                    "    repaired: {} rows deleted, {} copied; {}",
-                    r.deleted,
-                    r.copied,
-                    if r.matches {
-                        "now equal"
-                    } else {
-                        "STILL DIFFERS"
-                    }
-                );
+            match &m.repaired {
+                Some(r) if r.committed => {
+                    let _ = writeln!(
+                        out,
+                        "    repaired: {} rows deleted, {} copied; now equal",
+                        r.deleted, r.copied
+                    );
+                }
+                Some(r) => {
+                    let why = match (&r.error, r.matches) {
+                        (Some(e), _) => e.clone(),
+                        (None, false) => {
+                            "rolled back: the range still differed after re-copying".into()
+                        }
+                        (None, true) => {
+                            "rolled back: another range of the table still differed after \
+                             re-copying"
+                                .into()
+                        }
+                    };
+                    let _ = writeln!(out, "    not repaired, the target is unchanged: {why}");
+                }
+                None => {}
             }
             for (what, keys) in [
                 ("missing on the target", &m.missing),
@@ -1013,7 +979,7 @@ pub fn render(report: &VerifyReport) -> String {
         .tables
         .iter()
         .flat_map(|t| &t.mismatches)
-        .filter(|m| m.repaired.is_some())
+        .filter(|m| m.repaired.as_ref().is_some_and(|r| r.committed))
         .count();
     let verdict = match (report.equal, repaired) {
         (true, 0) => "source and target are equal".to_string(),
