@@ -1,11 +1,11 @@
-//! Command-line definitions (clap). Raw flags only; [`crate::config`] turns them into settings.
+//! Command-line definitions (clap). Raw flags only; [`howdah::config`] turns them into settings.
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::CopyOverrides;
-use crate::schema::SchemaMode;
+use howdah::config::CopyOverrides;
+use howdah::schema::SchemaMode;
 
 /// howdah: a streaming data-copy engine into PostgreSQL.
 #[derive(Debug, Parser)]
@@ -228,7 +228,7 @@ pub struct CopyArgs {
     pub chunk_rows: Option<u64>,
     /// Target schema handling [default: create].
     #[arg(long, value_enum)]
-    pub schema: Option<SchemaMode>,
+    pub schema: Option<SchemaArg>,
     /// With --schema existing: empty the selected target tables first.
     #[arg(long)]
     pub truncate: bool,
@@ -293,7 +293,7 @@ impl CopyArgs {
             jobs: self.jobs,
             index_jobs: self.index_jobs,
             chunk_rows: self.chunk_rows,
-            schema: self.schema,
+            schema: self.schema.map(SchemaMode::from),
             truncate: self.truncate,
             owners: self.owners,
             grants: self.grants,
@@ -308,6 +308,27 @@ impl CopyArgs {
             dry_run: self.dry_run,
             rejects_file: self.rejects_file.clone(),
             ..self.ends.overrides()
+        }
+    }
+}
+
+/// `--schema`: the flag's spelling of [`SchemaMode`] (the library knows no clap types).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SchemaArg {
+    /// Create every object; refuse when a selected table already exists.
+    Create,
+    /// Load into tables that already exist; create nothing, build no indexes.
+    Existing,
+    /// Drop the selected tables (and views over them) on the target, then create them.
+    Recreate,
+}
+
+impl From<SchemaArg> for SchemaMode {
+    fn from(a: SchemaArg) -> Self {
+        match a {
+            SchemaArg::Create => SchemaMode::Create,
+            SchemaArg::Existing => SchemaMode::Existing,
+            SchemaArg::Recreate => SchemaMode::Recreate,
         }
     }
 }

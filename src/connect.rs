@@ -1,7 +1,10 @@
-//! Opening PostgreSQL connections with howdah's session settings.
+//! Opening PostgreSQL and MySQL/MariaDB connections with howdah's session settings.
 
 use tokio_postgres::Client;
 
+use mysql_async::prelude::Queryable;
+
+use crate::conninfo::mysql::MyUrl;
 use crate::conninfo::{PgUrl, SslMode};
 use crate::error::{db_reason, Error, Result};
 
@@ -89,4 +92,31 @@ where
     if let Err(e) = connection.await {
         tracing::debug!("connection closed: {}", db_reason(&e));
     }
+}
+
+/// Opens a session with the settings every howdah MySQL session uses.
+pub async fn connect_mysql(url: &MyUrl) -> Result<mysql_async::Conn> {
+    let fail = |reason: String| Error::Connect {
+        side: "source",
+        url: url.to_string(),
+        reason,
+    };
+    let mut conn = tokio::time::timeout(url.connect_timeout, mysql_async::Conn::new(url.to_opts()))
+        .await
+        .map_err(|_| {
+            fail(format!(
+                "timed out after {} s",
+                url.connect_timeout.as_secs()
+            ))
+        })?
+        .map_err(|e| fail(e.to_string()))?;
+    // UTC so TIMESTAMP values arrive as UTC; utf8mb4 so the server decodes every charset;
+    // long network timeouts so a slow target cannot get the source to drop the stream.
+    conn.query_drop(
+        "SET time_zone = '+00:00', NAMES utf8mb4, SESSION net_write_timeout = 3600, \
+         SESSION net_read_timeout = 3600, SESSION wait_timeout = 28800",
+    )
+    .await
+    .map_err(|e| fail(e.to_string()))?;
+    Ok(conn)
 }

@@ -9,11 +9,11 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use crate::catalog::{postgres as pgcat, Catalog, QualifiedName, Table};
+use crate::chunking::chunks::plan_table;
 use crate::config::{CopySettings, SourceUrl};
 use crate::connect::{connect, Side};
 use crate::error::{db_reason, Error, Result};
 use crate::pipeline::{self, RunPlan, RunReport, TableCheckpoint};
-use crate::plan::chunks::plan_table;
 use crate::prepare::{prepare, reading_source, Origin, Prepared};
 use crate::progress::Terminal;
 use crate::schema::{ddl, Phases, SchemaMode, Step};
@@ -197,7 +197,7 @@ pub async fn run(
         }
     }
     let facts = pgcat::target_facts(&target).await?;
-    let copy_order = crate::plan::order::copy_order(&catalog.tables);
+    let copy_order = crate::chunking::order::copy_order(&catalog.tables);
 
     let mut single_chunk = vec![false; catalog.tables.len()];
     if resuming {
@@ -218,12 +218,12 @@ pub async fn run(
             check_existing_columns(&catalog, &target).await?;
         }
         let mut chunks = Vec::new();
-        let lane_share = crate::plan::order::lane_share(&catalog.tables, settings.jobs);
+        let lane_share = crate::chunking::order::lane_share(&catalog.tables, settings.jobs);
         for (i, table) in catalog.tables.iter().enumerate() {
             if table.has_storage() {
                 let rows = settings
                     .chunk_rows
-                    .unwrap_or_else(|| crate::plan::order::auto_chunk_rows(table, lane_share));
+                    .unwrap_or_else(|| crate::chunking::order::auto_chunk_rows(table, lane_share));
                 let planned = match &mut origin {
                     Origin::Pg { client, .. } => {
                         let read = maps[i].as_ref().map_or(table, |m| &m.read);
@@ -232,7 +232,8 @@ pub async fn run(
                     Origin::My { conn, plan, .. } => {
                         match plan.reads.get(i).and_then(Option::as_ref) {
                             Some(read) => {
-                                crate::plan::mysql::plan_chunks(conn, read, table, i, rows).await?
+                                crate::chunking::mysql::plan_chunks(conn, read, table, i, rows)
+                                    .await?
                             }
                             None => Vec::new(),
                         }
@@ -346,7 +347,9 @@ pub async fn run(
                         .clone(),
                 };
                 let table = &catalog.tables.get(a.table)?.name;
-                Some(crate::plan::mysql::identity_step(table, &column, a.next))
+                Some(crate::chunking::mysql::identity_step(
+                    table, &column, a.next,
+                ))
             })
             .collect(),
     };
@@ -720,7 +723,7 @@ fn table_checkpoint(
 struct JobPlan<'a> {
     config: &'a str,
     snapshot: Option<&'a str>,
-    chunks: &'a [crate::plan::Chunk],
+    chunks: &'a [crate::chunking::Chunk],
     priority: &'a [i32],
     /// The default_sql/value_sql values this job's rows get.
     sql_values: &'a state::values::SqlValues,

@@ -125,6 +125,7 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Config(_) => 2,
+            Error::Catalog(crate::catalog::CatalogError::NoDatabase { .. }) => 2,
             Error::Connect { .. } => 3,
             Error::Incomplete { source, .. } => source.exit_code(),
             Error::Interrupted => 4,
@@ -207,3 +208,35 @@ pub fn db_reason(err: &tokio_postgres::Error) -> String {
 
 /// Shorthand for library results.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Whether a driver error is worth a retry on a new connection.
+pub fn my_transient(e: &mysql_async::Error) -> bool {
+    match e {
+        mysql_async::Error::Io(_) | mysql_async::Error::Driver(_) => true,
+        // 1040 too many connections, 1205 lock wait timeout, 1213 deadlock, 2006/2013 server
+        // gone or lost, 1053 server shutdown, 1927 connection killed (MariaDB), 1317 query
+        // interrupted.
+        mysql_async::Error::Server(s) => {
+            matches!(
+                s.code,
+                1040 | 1053 | 1205 | 1213 | 1317 | 1927 | 2006 | 2013
+            )
+        }
+        _ => false,
+    }
+}
+
+/// A driver error outside a chunk.
+pub fn my_error(what: &str, e: &mysql_async::Error) -> Error {
+    if my_transient(e) {
+        Error::Transient {
+            what: what.to_string(),
+            reason: e.to_string(),
+        }
+    } else {
+        Error::Query {
+            what: what.to_string(),
+            reason: e.to_string(),
+        }
+    }
+}

@@ -4,8 +4,10 @@
 //! [`source`], [`transform`], writers in [`sink`]) -> target, with [`schema`] steps before and
 //! after the data.
 
+pub mod batch;
 pub mod catalog;
-pub mod cli;
+
+pub mod chunking;
 pub mod config;
 pub mod connect;
 pub mod conninfo;
@@ -17,7 +19,6 @@ pub mod metrics;
 pub mod migration_plan;
 pub mod pgcopy;
 pub mod pipeline;
-pub mod plan;
 pub mod prepare;
 pub mod progress;
 pub mod reject;

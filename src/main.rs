@@ -5,7 +5,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use clap::Parser;
-use howdah::cli::{Cli, Command, LogFormat};
+mod cli;
+
+use cli::{Cli, Command, LogFormat};
 use howdah::config::CopySettings;
 use howdah::progress::{BarsWriter, Terminal};
 
@@ -146,7 +148,7 @@ fn main() -> ExitCode {
                 }
                 Ok(if report.equal { 0 } else { 1 })
             }
-            Command::Plan(args) => howdah::migration_plan::run(&args).await.map(|_| 0),
+            Command::Plan(args) => plan(&args).await.map(|_| 0),
             Command::Status(args) => {
                 let raw = args.target.ok_or_else(|| {
                     howdah::Error::Config(
@@ -224,4 +226,20 @@ async fn watch_signals(stop: Arc<AtomicBool>) {
         stop.store(true, Ordering::Relaxed);
         eprintln!("stopping at the next checkpoint (press Ctrl-C again to abort at once)");
     }
+}
+
+/// `howdah plan`: the migration plan, from the same settings a copy would use.
+async fn plan(args: &cli::PlanArgs) -> howdah::Result<()> {
+    let settings = howdah::config::CopySettings::resolve(args.overrides())?;
+    let cmd = howdah::migration_plan::CommandLine {
+        config: args.ends.config.clone(),
+        tables: args.ends.tables.clone(),
+        exclude: args.ends.exclude.clone(),
+    };
+    let plan = howdah::migration_plan::build(&settings, &cmd).await?;
+    howdah::migration_plan::write(
+        &plan,
+        args.format == cli::PlanFormat::Json,
+        args.output.as_deref(),
+    )
 }

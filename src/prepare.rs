@@ -7,13 +7,13 @@ use std::collections::HashMap;
 use tokio_postgres::Client;
 
 use crate::catalog::{postgres as pgcat, Catalog, QualifiedName};
+use crate::chunking::mysql::MysqlPlan;
 use crate::config::{CopySettings, SourceUrl};
 use crate::connect::{connect, Side};
 use crate::conninfo::mysql::MyUrl;
 use crate::conninfo::PgUrl;
 use crate::error::{db_reason, Error, Result};
 use crate::mapping::TableMapping;
-use crate::plan::mysql::MysqlPlan;
 use crate::state::values::SqlValues;
 
 /// A source opened for a run: the session that planning uses, the catalog in target terms
@@ -197,7 +197,7 @@ async fn open_mysql(
     url: &MyUrl,
     target: &Client,
 ) -> Result<(Origin, Catalog)> {
-    let mut conn = crate::source::mysql::connect(url).await?;
+    let mut conn = crate::connect::connect_mysql(url).await?;
     // Spatial columns become PostGIS geometry when the target has the extension.
     let geometry: Option<String> = target
         .query_opt(
@@ -220,7 +220,7 @@ async fn open_mysql(
     for pattern in settings.filter.unmatched_includes(&all) {
         tracing::warn!("table pattern \"{pattern}\" matched no table of the source");
     }
-    let plan = crate::plan::mysql::build(
+    let plan = crate::chunking::mysql::build(
         &schema,
         &settings.mysql,
         &settings.filter,
@@ -356,7 +356,7 @@ pub fn reading_source(
         }
         Origin::My { url, plan, .. } => Source::Mysql {
             url: url.clone(),
-            policies: crate::source::mysql::Policies {
+            policies: crate::config::Policies {
                 zero_dates: settings.mysql.zero_dates.clone().unwrap_or_default(),
                 nul_bytes: settings.mysql.nul_bytes.unwrap_or_default(),
             },

@@ -3,7 +3,10 @@
 //! A reader (or, later, the transform stage) that cannot convert a value drops the whole row
 //! and records a [`Reject`]; the writer stores the rejects of a segment in `howdah.rejects` in
 //! the same transaction as the segment's rows and checkpoint, so a resume neither loses nor
-//! repeats one, and source rows = copied rows + rejected rows, always.
+//! repeats one, and source rows = copied rows + rejected rows, always. `--max-rejects` is checked
+//! against the committed tally here ([`Tally`], [`MaxRejects`]).
+
+use crate::error::{Error, Result};
 
 /// Longest value text kept in a reject record.
 pub const VALUE_CHARS: usize = 200;
@@ -35,7 +38,7 @@ impl Tally {
     /// the totals exceed `limit` (`last` names the last rejected row for the message).
     pub fn add(
         &self,
-        limit: Option<crate::config::MaxRejects>,
+        limit: Option<crate::reject::MaxRejects>,
         read: u64,
         rejected: u64,
         last: impl FnOnce() -> String,
@@ -65,6 +68,57 @@ pub fn shorten(value: &str) -> String {
         None => value.to_string(),
     };
     cut.replace('\0', "\\0")
+}
+
+/// When rejected rows stop a copy.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum MaxRejects {
+    /// More than this many rows.
+    Count(u64),
+    /// More than this percent of the rows read (checked once 10 000 rows were read, and at
+    /// the end).
+    Percent(f64),
+}
+
+impl std::fmt::Display for MaxRejects {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MaxRejects::Count(n) => write!(f, "{n}"),
+            MaxRejects::Percent(p) => write!(f, "{p}%"),
+        }
+    }
+}
+
+impl MaxRejects {
+    /// Parses "1000" or "0.5%".
+    pub fn parse(s: &str) -> Result<Self> {
+        let bad = || {
+            Error::Config(format!(
+                "max_rejects \"{s}\" is neither a row count (\"1000\") nor a percent (\"0.5%\")"
+            ))
+        };
+        match s.trim().strip_suffix('%') {
+            Some(p) => {
+                let p: f64 = p.trim().parse().map_err(|_| bad())?;
+                if !(0.0..=100.0).contains(&p) {
+                    return Err(bad());
+                }
+                Ok(MaxRejects::Percent(p))
+            }
+            None => Ok(MaxRejects::Count(s.trim().parse().map_err(|_| bad())?)),
+        }
+    }
+
+    /// Whether `rejected` of `read` rows is over the limit (`end`: the run is over, so a
+    /// percent applies however few rows were read).
+    pub fn exceeded(&self, rejected: u64, read: u64, end: bool) -> bool {
+        match *self {
+            MaxRejects::Count(n) => rejected > n,
+            MaxRejects::Percent(p) => {
+                (end || read >= 10_000) && read > 0 && rejected as f64 * 100.0 > p * read as f64
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -20,4 +20,20 @@ pub enum CatalogError {
         /// What was wrong.
         detail: String,
     },
+    /// A MySQL/MariaDB catalog query failed.
+    #[error("{what}: {reason}")]
+    Mysql {
+        /// What was being read.
+        what: String,
+        /// The driver's message.
+        reason: String,
+    },
+    /// The database named in the URL does not exist on the server.
+    #[error("the {server} server has no database named \"{database}\"")]
+    NoDatabase {
+        /// `MySQL`.
+        server: &'static str,
+        /// The database asked for.
+        database: String,
+    },
 }

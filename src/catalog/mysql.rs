@@ -2,13 +2,15 @@
 //! (tables, columns with their full `COLUMN_TYPE`, keys, indexes, foreign keys, checks), plus
 //! the objects howdah does not migrate (views, triggers, routines, events), to report them.
 //!
-//! Turning these facts into PostgreSQL DDL is the planner's job (`plan::mysql`); the type
+//! Turning these facts into PostgreSQL DDL is the planner's job (`chunking::mysql`); the type
 //! mapping is a table of its own (`typemap::mysql`).
 
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Row, Value};
 
-use crate::error::{Error, Result};
+use super::CatalogError;
+
+type Result<T> = std::result::Result<T, CatalogError>;
 
 /// One MySQL database, as far as a copy needs it.
 #[derive(Debug, Clone, Default)]
@@ -224,10 +226,12 @@ fn number(row: &Row, i: usize) -> Option<u64> {
 }
 
 async fn rows(conn: &mut Conn, sql: &str, db: &str, what: &str) -> Result<Vec<Row>> {
-    conn.exec(sql, (db,)).await.map_err(|e| Error::Query {
-        what: format!("reading the MySQL catalog ({what})"),
-        reason: e.to_string(),
-    })
+    conn.exec(sql, (db,))
+        .await
+        .map_err(|e| CatalogError::Mysql {
+            what: format!("reading the MySQL catalog ({what})"),
+            reason: e.to_string(),
+        })
 }
 
 /// Reads database `db` on `conn`.
@@ -235,7 +239,7 @@ pub async fn load(conn: &mut Conn, db: &str) -> Result<MySchema> {
     let version: Option<String> =
         conn.query_first("SELECT VERSION()")
             .await
-            .map_err(|e| Error::Query {
+            .map_err(|e| CatalogError::Mysql {
                 what: "reading the MySQL server version".into(),
                 reason: e.to_string(),
             })?;
@@ -252,9 +256,10 @@ pub async fn load(conn: &mut Conn, db: &str) -> Result<MySchema> {
     )
     .await?;
     if exists.is_empty() {
-        return Err(Error::Config(format!(
-            "the MySQL server has no database named \"{db}\""
-        )));
+        return Err(CatalogError::NoDatabase {
+            server: "MySQL",
+            database: db.to_string(),
+        });
     }
     for r in rows(
         conn,

@@ -21,14 +21,14 @@ use tokio_postgres::Client;
 
 use crate::catalog::mysql::{MySchema, MyTable};
 use crate::catalog::{postgres as pgcat, Catalog, TargetFacts};
+use crate::chunking::mysql::MysqlPlan;
+use crate::chunking::mysql_read::KeyKind;
 use crate::config::{CopySettings, SourceUrl};
 use crate::connect::{connect, Side};
 use crate::error::{db_reason, Error, Result};
 use crate::mapping::TableMapping;
-use crate::plan::mysql::MysqlPlan;
 use crate::prepare::{prepare, Origin, Prepared};
 use crate::schema::{ddl, SchemaMode};
-use crate::source::mysql::KeyKind;
 
 /// Identifies the JSON shape; bumped when a field changes meaning or disappears.
 pub const FORMAT: &str = "howdah-plan/1";
@@ -351,20 +351,20 @@ pub async fn build(settings: &CopySettings, cmd: &CommandLine) -> Result<Migrati
     let table_bytes: Vec<i64> = catalog.tables.iter().map(|t| t.size_bytes.max(0)).collect();
 
     // Chunks, as copy would cut them.
-    let lane_share = crate::plan::order::lane_share(&catalog.tables, settings.jobs);
+    let lane_share = crate::chunking::order::lane_share(&catalog.tables, settings.jobs);
     let mut tables = Vec::with_capacity(n);
     for (i, t) in catalog.tables.iter().enumerate() {
-        let rows = crate::plan::chunks::estimated_rows(t).max(0);
+        let rows = crate::chunking::chunks::estimated_rows(t).max(0);
         let chunk_rows = settings
             .chunk_rows
-            .unwrap_or_else(|| crate::plan::order::auto_chunk_rows(t, lane_share));
+            .unwrap_or_else(|| crate::chunking::order::auto_chunk_rows(t, lane_share));
         let (chunks, estimated, chunking) = if !t.has_storage() {
             (0, false, "none")
         } else {
             match &mut origin {
                 Origin::Pg { client, .. } => {
                     let read = maps[i].as_ref().map_or(t, |m| &m.read);
-                    let planned = crate::plan::chunks::plan_table(
+                    let planned = crate::chunking::chunks::plan_table(
                         client,
                         read,
                         i,
@@ -373,8 +373,8 @@ pub async fn build(settings: &CopySettings, cmd: &CommandLine) -> Result<Migrati
                     )
                     .await?;
                     let kind = match planned.first().map(|c| &c.range) {
-                        Some(crate::plan::ChunkRange::Ctid { .. }) => "ctid",
-                        Some(crate::plan::ChunkRange::Keyset { .. }) => "keyset",
+                        Some(crate::chunking::ChunkRange::Ctid { .. }) => "ctid",
+                        Some(crate::chunking::ChunkRange::Keyset { .. }) => "keyset",
                         _ if t.chunk_key.is_some() => "keyset",
                         _ => "whole",
                     };
@@ -392,7 +392,7 @@ pub async fn build(settings: &CopySettings, cmd: &CommandLine) -> Result<Migrati
                         } else if integer || wanted <= 1 {
                             // MIN/MAX of an integer key: as cheap as the copy's own planning.
                             let planned =
-                                crate::plan::mysql::plan_chunks(conn, read, t, i, chunk_rows)
+                                crate::chunking::mysql::plan_chunks(conn, read, t, i, chunk_rows)
                                     .await?;
                             (planned.len(), false, "keyset")
                         } else {
@@ -519,17 +519,17 @@ pub async fn build(settings: &CopySettings, cmd: &CommandLine) -> Result<Migrati
             format!(
                 "zero dates: {}",
                 match settings.mysql.zero_dates.clone().unwrap_or_default() {
-                    crate::source::mysql::ZeroDates::Null =>
+                    crate::config::ZeroDates::Null =>
                         "NULL (a NOT NULL column rejects the row)".to_string(),
-                    crate::source::mysql::ZeroDates::Reject => "the row is rejected".to_string(),
-                    crate::source::mysql::ZeroDates::Value(v) => format!("replaced by {v}"),
+                    crate::config::ZeroDates::Reject => "the row is rejected".to_string(),
+                    crate::config::ZeroDates::Value(v) => format!("replaced by {v}"),
                 }
             ),
             format!(
                 "NUL bytes in text: {}",
                 match settings.mysql.nul_bytes.unwrap_or_default() {
-                    crate::source::mysql::NulBytes::Reject => "the row is rejected",
-                    crate::source::mysql::NulBytes::Strip => "removed",
+                    crate::config::NulBytes::Reject => "the row is rejected",
+                    crate::config::NulBytes::Strip => "removed",
                 }
             ),
         ],
@@ -1019,7 +1019,7 @@ async fn my_facts(
 /// How a MySQL value is converted, in a few words.
 fn convert_how(
     col: &crate::catalog::mysql::MyColumn,
-    read: Option<&crate::source::mysql::MyTablePlan>,
+    read: Option<&crate::chunking::mysql_read::MyTablePlan>,
 ) -> String {
     use crate::typemap::mysql::Convert as C;
     let Some(convert) = read.and_then(|r| {
@@ -1322,7 +1322,7 @@ fn estimate(
     let post: f64 = catalog
         .tables
         .iter()
-        .map(crate::plan::order::build_cost)
+        .map(crate::chunking::order::build_cost)
         .sum::<f64>()
         / settings.index_jobs.max(1) as f64;
     Some(Estimate {
@@ -1347,7 +1347,7 @@ fn estimate(
                     let builds = t.indexes.len()
                         + t.constraints.len()
                         + usize::from(t.primary_key.is_some());
-                    crate::plan::chunks::estimated_rows(t).max(0) as u64 * builds as u64
+                    crate::chunking::chunks::estimated_rows(t).max(0) as u64 * builds as u64
                 })
                 .sum::<u64>(),
             settings.index_jobs
@@ -1377,20 +1377,4 @@ pub fn write(plan: &MigrationPlan, json: bool, output: Option<&std::path::Path>)
                 .map_err(|e| Error::Internal(format!("writing the plan to stdout: {e}")))
         }
     }
-}
-
-/// `howdah plan`: resolves the settings as `copy` would, builds the plan, writes it.
-pub async fn run(args: &crate::cli::PlanArgs) -> Result<()> {
-    let settings = CopySettings::resolve(args.overrides())?;
-    let cmd = CommandLine {
-        config: args.ends.config.clone(),
-        tables: args.ends.tables.clone(),
-        exclude: args.ends.exclude.clone(),
-    };
-    let plan = build(&settings, &cmd).await?;
-    write(
-        &plan,
-        args.format == crate::cli::PlanFormat::Json,
-        args.output.as_deref(),
-    )
 }

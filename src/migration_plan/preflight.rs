@@ -607,7 +607,7 @@ pub async fn my_source(
     checks: &mut Vec<Check>,
     risks: &mut Vec<Risk>,
 ) {
-    let mut conn = match crate::source::mysql::connect(url).await {
+    let mut conn = match crate::connect::connect_mysql(url).await {
         Ok(c) => c,
         Err(e) => {
             checks.push(check("source", "unknown", e.to_string()));
@@ -661,7 +661,7 @@ pub async fn my_source(
             .map_or(t.source.as_str(), |(_, n)| n);
         let sql = format!(
             "SELECT * FROM {} LIMIT 0",
-            crate::source::mysql::quote_my(name)
+            crate::chunking::mysql_read::quote_my(name)
         );
         if let Err(e) = conn.query_drop(sql).await {
             denied.push(format!("{}: {e}", t.source));

@@ -11,15 +11,17 @@ use serde::Serialize;
 
 use crate::catalog::mysql::{MyColumn, MySchema};
 use crate::catalog::{quote_ident, quote_literal, Catalog};
+use crate::chunking::mysql::MysqlPlan;
+use crate::chunking::mysql_read::quote_my;
+use crate::chunking::ChunkRange;
 use crate::config::CopySettings;
+use crate::config::{NulBytes, Policies, ZeroDates};
 use crate::connect::{connect, Side};
 use crate::conninfo::mysql::MyUrl;
 use crate::conninfo::{PgUrl, SslMode};
 use crate::error::db_reason;
 use crate::mapping::TableMapping;
-use crate::plan::mysql::MysqlPlan;
-use crate::plan::ChunkRange;
-use crate::source::mysql::{quote_my, MyReader, NulBytes, Policies, ZeroDates};
+use crate::source::mysql::MyReader;
 use crate::typemap::mysql::Convert;
 
 /// Rows a value probe reads per table at most.
@@ -278,7 +280,7 @@ pub async fn my_values(
     settings: &CopySettings,
 ) -> Vec<Probe> {
     let mut probes = Vec::new();
-    let mut conn = match crate::source::mysql::connect(url).await {
+    let mut conn = match crate::connect::connect_mysql(url).await {
         Ok(c) => c,
         Err(e) => {
             tracing::warn!("value probes skipped: {e}");
@@ -467,7 +469,7 @@ fn throughput(
     if rows == 0 || seconds <= 0.0 {
         return None;
     }
-    let (estimated_rows, size_bytes) = (crate::plan::chunks::estimated_rows(t), t.size_bytes);
+    let (estimated_rows, size_bytes) = (crate::chunking::chunks::estimated_rows(t), t.size_bytes);
     let share = if stopped_by == "end of table" || estimated_rows <= 0 {
         1.0
     } else {
@@ -604,7 +606,7 @@ pub async fn my_throughput(
     let i = largest(catalog)?;
     let t = &catalog.tables[i];
     let mut read = plan.reads.get(i)?.clone()?;
-    let est = crate::plan::chunks::estimated_rows(t).max(1) as u64;
+    let est = crate::chunking::chunks::estimated_rows(t).max(1) as u64;
     let per_row = (t.size_bytes.max(0) as u64 / est).max(1);
     read.limit = Some((THROUGHPUT_BYTES / per_row).clamp(1000, 10_000_000));
     let range = if read.key.is_some() {

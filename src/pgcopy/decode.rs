@@ -12,25 +12,17 @@ use super::{FormatError, SIGNATURE};
 
 /// Whole tuples of one table, ready to be sent between a stream header and trailer.
 #[derive(Debug, Clone)]
-pub struct Batch {
+pub struct Tuples {
     /// Encoded tuples, back to back.
     pub data: Bytes,
     /// Number of tuples in `data`.
     pub rows: u64,
     /// Offset in `data` where the last tuple starts (its key is the batch's high-water mark).
     pub last_tuple_start: usize,
-    /// Rows of the source kept out of `data` because a value could not be converted.
-    pub rejects: Vec<crate::reject::Reject>,
-    /// The key of the last source row the batch covers, as text, when the reader knows it
-    /// that way (MySQL); `None` means: read it from the last tuple (PostgreSQL).
-    pub last_key: Option<Vec<String>>,
-    /// The key fields (binary) of the last source row the batch covers, when the transform
-    /// stage rejected that row so that the last tuple is not it; `None`: read the last tuple.
-    pub last_raw_key: Option<Vec<Option<Bytes>>>,
 }
 
-impl Batch {
-    /// The encoded bytes of the last tuple of the batch.
+impl Tuples {
+    /// The encoded bytes of the last tuple.
     pub fn last_tuple(&self) -> &[u8] {
         &self.data[self.last_tuple_start..]
     }
@@ -44,7 +36,7 @@ enum State {
     Done,
 }
 
-/// Cuts a binary COPY stream into [`Batch`]es of about `batch_bytes`.
+/// Cuts a binary COPY stream into runs of [`Tuples`] of about `batch_bytes`.
 #[derive(Debug)]
 pub struct TupleSplitter {
     expected_fields: i16,
@@ -221,22 +213,19 @@ impl TupleSplitter {
     }
 
     /// Takes the batch under construction once it has reached the batch size.
-    pub fn take_full(&mut self) -> Option<Batch> {
+    pub fn take_full(&mut self) -> Option<Tuples> {
         (self.ready.is_some() || self.out.len() >= self.batch_bytes).then(|| self.take())
     }
 
-    fn take(&mut self) -> Batch {
+    fn take(&mut self) -> Tuples {
         let data = match self.ready.take() {
             Some(data) => data,
             None => self.out.split().freeze(),
         };
-        let batch = Batch {
+        let batch = Tuples {
             data,
             rows: self.rows,
             last_tuple_start: self.last_start,
-            rejects: Vec::new(),
-            last_key: None,
-            last_raw_key: None,
         };
         self.out.reserve(self.batch_bytes + self.batch_bytes / 4);
         self.rows = 0;
@@ -245,7 +234,7 @@ impl TupleSplitter {
     }
 
     /// Ends the stream: checks that the trailer arrived and returns the last, partial batch.
-    pub fn finish(&mut self) -> Result<Option<Batch>, FormatError> {
+    pub fn finish(&mut self) -> Result<Option<Tuples>, FormatError> {
         match self.state {
             State::Header => return Err(FormatError::Truncated("no header")),
             State::Tuples => return Err(FormatError::Truncated("no trailer")),

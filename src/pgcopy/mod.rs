@@ -5,7 +5,7 @@ pub mod decode;
 pub mod encode;
 pub mod values;
 
-pub use decode::{Batch, TupleSplitter};
+pub use decode::{TupleSplitter, Tuples};
 
 /// The 11-byte signature that opens every binary COPY stream.
 pub const SIGNATURE: &[u8; 11] = b"PGCOPY\n\xff\r\n\0";

@@ -271,7 +271,7 @@ async fn copy_chunk(
     let settings = &shared.settings;
     let table = &shared.tables[chunk.table];
     let label = chunk.range.to_string();
-    if matches!(chunk.range, crate::plan::ChunkRange::Ctid { .. }) {
+    if matches!(chunk.range, crate::chunking::ChunkRange::Ctid { .. }) {
         super::blocks::align(shared, &mut conns.reader, conns.writer.client(), claim).await?;
     }
     let tc = &shared.checkpoints[chunk.table];
@@ -385,8 +385,8 @@ async fn copy_chunk(
 /// is done or the writer is gone.
 fn run_transform(
     t: &crate::transform::TableTransform,
-    mut rx: mpsc::Receiver<crate::pgcopy::Batch>,
-    tx: mpsc::Sender<crate::pgcopy::Batch>,
+    mut rx: mpsc::Receiver<crate::batch::Batch>,
+    tx: mpsc::Sender<crate::batch::Batch>,
 ) -> Result<crate::transform::TransformStats> {
     let mut total = crate::transform::TransformStats::default();
     while let Some(batch) = rx.blocking_recv() {

@@ -281,7 +281,7 @@ pub async fn run(
             let size = if t.has_storage() { t.size_bytes } else { 0 };
             (
                 t.name.to_string(),
-                crate::plan::chunks::estimated_rows(t),
+                crate::chunking::chunks::estimated_rows(t),
                 size,
             )
         })

@@ -24,7 +24,7 @@ pub fn serial(phases: Phases) -> Vec<Step> {
 }
 
 /// How howdah treats the target schema, from `--schema`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SchemaMode {
     /// Create every object; refuse when a selected table already exists.

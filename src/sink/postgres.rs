@@ -8,12 +8,13 @@ use futures_util::SinkExt;
 use tokio::sync::mpsc;
 use tokio_postgres::Client;
 
+use crate::batch::Batch;
 use crate::catalog::{quote_ident, Table};
 use crate::connect::{connect, Side};
 use crate::conninfo::PgUrl;
 use crate::error::{db_reason, Error, Result};
 use crate::metrics::ChunkMetrics;
-use crate::pgcopy::{encode, Batch};
+use crate::pgcopy::encode;
 use crate::state::chunks::RawBinary;
 use crate::transform::Transform;
 
@@ -61,7 +62,7 @@ pub struct Checkpoint {
     /// The process's committed reads and rejects, checked against `max_rejects`.
     pub tally: std::sync::Arc<crate::reject::Tally>,
     /// `--max-rejects`.
-    pub max_rejects: Option<crate::config::MaxRejects>,
+    pub max_rejects: Option<crate::reject::MaxRejects>,
 }
 
 impl Checkpoint {

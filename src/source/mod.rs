@@ -2,21 +2,24 @@
 //! passed through) or MySQL/MariaDB (rows converted to PostgreSQL tuples).
 
 pub mod mysql;
+pub mod mysql_convert;
 pub mod postgres;
 
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
+use crate::batch::Batch;
 use crate::catalog::Table;
+use crate::chunking::mysql_read::MyTablePlan;
+use crate::chunking::ChunkRange;
+use crate::config::Policies;
 use crate::conninfo::mysql::MyUrl;
 use crate::conninfo::PgUrl;
 use crate::error::{Error, Result};
 use crate::metrics::ChunkMetrics;
-use crate::pgcopy::Batch;
-use crate::plan::ChunkRange;
-use mysql::{MyReader, MyTablePlan, Policies};
-use postgres::{PgReader, ReadStats};
+use mysql::MyReader;
+use postgres::PgReader;
 
 /// Where rows come from, with what a lane needs to open a reader.
 #[derive(Debug, Clone)]
@@ -105,4 +108,15 @@ impl Reader {
             )),
         }
     }
+}
+
+/// What reading one chunk produced.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ReadStats {
+    /// Tuples read.
+    pub rows: u64,
+    /// Bytes of tuple data read (without COPY header and trailer).
+    pub bytes: u64,
+    /// Source rows kept out of the batches (a value could not be converted).
+    pub rejected: u64,
 }

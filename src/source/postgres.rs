@@ -8,13 +8,15 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use tokio_postgres::Client;
 
+use crate::batch::Batch;
 use crate::catalog::{quote_ident, Table};
+use crate::chunking::ChunkRange;
 use crate::connect::{connect, Side};
 use crate::conninfo::PgUrl;
 use crate::error::{db_reason, Error, Result};
 use crate::metrics::ChunkMetrics;
-use crate::pgcopy::{Batch, TupleSplitter};
-use crate::plan::ChunkRange;
+use crate::pgcopy::TupleSplitter;
+use crate::source::ReadStats;
 
 /// A source connection inside a repeatable-read transaction on the run's snapshot.
 pub struct PgReader {
@@ -22,17 +24,6 @@ pub struct PgReader {
     /// The id of the snapshot this reader reads in: the one it imported, or for a fresh
     /// snapshot the id it exported itself (importable while this reader lives).
     snapshot: String,
-}
-
-/// What reading one chunk produced.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct ReadStats {
-    /// Tuples read.
-    pub rows: u64,
-    /// Bytes of tuple data read (without COPY header and trailer).
-    pub bytes: u64,
-    /// Source rows kept out of the batches (a value could not be converted).
-    pub rejected: u64,
 }
 
 /// How a table with a column mapping is read: its source shape, which columns come as text
@@ -281,7 +272,7 @@ impl PgReader {
                 metrics.table.read.add(batch.rows, batch.data.len() as u64);
                 let huge = batch.data.len() > alone;
                 let waited = std::time::Instant::now();
-                if tx.send(batch).await.is_err() {
+                if tx.send(Batch::from(batch)).await.is_err() {
                     return Ok(stats);
                 }
                 if huge && tx.reserve_many(tx.max_capacity()).await.is_err() {
@@ -295,7 +286,7 @@ impl PgReader {
             stats.bytes += batch.data.len() as u64;
             metrics.table.read.add(batch.rows, batch.data.len() as u64);
             let waited = std::time::Instant::now();
-            if tx.send(batch).await.is_ok() {
+            if tx.send(Batch::from(batch)).await.is_ok() {
                 metrics.queued(waited.elapsed());
             }
         }

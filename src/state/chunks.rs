@@ -10,8 +10,8 @@ use tokio_postgres::types::{to_sql_checked, IsNull, ToSql, Type};
 use tokio_postgres::{Client, Row};
 
 use super::{query_err, StateRef};
+use crate::chunking::{Chunk, ChunkRange};
 use crate::error::{Error, Result};
-use crate::plan::{Chunk, ChunkRange};
 
 /// SQL that inserts the chunk plan (part of the job's creation transaction).
 pub fn insert_chunks_sql(

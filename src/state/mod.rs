@@ -8,8 +8,8 @@
 use tokio_postgres::Client;
 
 use crate::catalog::quote_ident;
+use crate::chunking::Chunk;
 use crate::error::{Error, Result};
-use crate::plan::Chunk;
 
 pub mod chunks;
 pub mod invalid_keys;

@@ -6,9 +6,9 @@
 
 pub mod cast;
 
+use crate::batch::Batch;
 use crate::catalog::Table;
 use crate::error::Result;
-use crate::pgcopy::Batch;
 
 /// Rewrites a batch of encoded tuples for the target.
 pub trait Transform: Send + Sync {

@@ -31,13 +31,14 @@ use serde::Serialize;
 use tokio::sync::{mpsc, Mutex};
 use tokio_postgres::Client;
 
+use crate::batch::Batch;
 use crate::catalog::{quote_ident, KeyColumn, Table};
+use crate::chunking::{Chunk, ChunkRange};
 use crate::config::CopySettings;
 use crate::connect::{connect, Side};
 use crate::error::{db_reason, Error, Result};
 use crate::metrics::{ChunkMetrics, Live, RunMetrics, TableMetrics};
-use crate::pgcopy::{Batch, TupleSplitter};
-use crate::plan::{Chunk, ChunkRange};
+use crate::pgcopy::TupleSplitter;
 use crate::prepare::{prepare, Origin};
 use crate::source::{Reader, Source};
 use crate::transform::TableTransform;
@@ -290,7 +291,7 @@ pub async fn run(settings: &CopySettings, opts: &VerifyOptions) -> Result<Verify
         } else {
             match &mut prepared.origin {
                 Origin::Pg { client, .. } => {
-                    crate::plan::chunks::plan_table(
+                    crate::chunking::chunks::plan_table(
                         client,
                         &read,
                         i,
@@ -301,9 +302,14 @@ pub async fn run(settings: &CopySettings, opts: &VerifyOptions) -> Result<Verify
                 }
                 Origin::My { conn, plan, .. } => match plan.reads.get(i).and_then(Option::as_ref) {
                     Some(r) => {
-                        let chunks =
-                            crate::plan::mysql::plan_chunks(conn, r, &table, i, opts.chunk_rows)
-                                .await?;
+                        let chunks = crate::chunking::mysql::plan_chunks(
+                            conn,
+                            r,
+                            &table,
+                            i,
+                            opts.chunk_rows,
+                        )
+                        .await?;
                         if ranges::zero_date_bound(r, &chunks) {
                             vec![whole(i)]
                         } else {

@@ -20,9 +20,10 @@ use std::collections::BTreeMap;
 use tokio_postgres::Client;
 
 use crate::catalog::{KeyColumn, Table};
+use crate::chunking::mysql_read::{KeyKind, MyTablePlan};
+use crate::chunking::{Chunk, ChunkRange};
+use crate::config::ZeroDates;
 use crate::error::{db_reason, Error, Result};
-use crate::plan::{Chunk, ChunkRange};
-use crate::source::mysql::{KeyKind, MyTablePlan, ZeroDates};
 use crate::typemap::mysql::Convert;
 
 /// How a server sorts text: the settings that decide an order, by a common name.
@@ -231,7 +232,7 @@ mod tests {
             source: "t".into(),
             columns: Vec::new(),
             filter: None,
-            key: Some(vec![crate::source::mysql::MyKeyColumn {
+            key: Some(vec![crate::chunking::mysql_read::MyKeyColumn {
                 name: "at".into(),
                 kind: KeyKind::DateTime,
             }]),

@@ -14,12 +14,12 @@ use tokio::sync::mpsc;
 use tokio_postgres::Client;
 
 use super::{check_range, where_clause, Method, Repair};
+use crate::batch::Batch;
+use crate::chunking::ChunkRange;
 use crate::config::CopySettings;
 use crate::connect::{connect, Side};
 use crate::error::{db_reason, Error, Result};
 use crate::metrics::{ChunkMetrics, Live, RunMetrics, TableMetrics};
-use crate::pgcopy::Batch;
-use crate::plan::ChunkRange;
 use crate::source::{Reader, Source};
 
 /// Repairs `ranges` of table `t` in one target transaction; one outcome per range, in order.

@@ -24,7 +24,9 @@ pub fn copy_cost(table: &Table) -> f64 {
 pub fn build_cost(table: &Table) -> f64 {
     let builds =
         table.indexes.len() + table.constraints.len() + usize::from(table.primary_key.is_some());
-    crate::plan::chunks::estimated_rows(table).max(0) as f64 * BUILD_SECS_PER_ROW * builds as f64
+    crate::chunking::chunks::estimated_rows(table).max(0) as f64
+        * BUILD_SECS_PER_ROW
+        * builds as f64
 }
 
 /// Largest chunk `auto_chunk_rows` makes: bounds the work one chunk holds, whatever the table.
@@ -41,7 +43,7 @@ pub fn lane_share(tables: &[Table], jobs: usize) -> f64 {
 /// scan, and only a single-chunk table can be loaded with `COPY FREEZE`; on the 2-core benchmark
 /// whole-table chunks made the clone 2 s faster than 500k-row chunks.
 pub fn auto_chunk_rows(table: &Table, lane_share: f64) -> u64 {
-    let rows = crate::plan::chunks::estimated_rows(table).max(0) as u64;
+    let rows = crate::chunking::chunks::estimated_rows(table).max(0) as u64;
     let pieces = (copy_cost(table) / lane_share.max(f64::MIN_POSITIVE))
         .ceil()
         .max(1.0) as u64;

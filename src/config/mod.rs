@@ -2,6 +2,10 @@
 //!
 //! Precedence: file < environment (`HOWDAH_SOURCE`/`HOWDAH_TARGET`) < flags.
 
+pub mod filter;
+
+pub use filter::TableFilter;
+
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -9,7 +13,7 @@ use serde::Deserialize;
 use crate::conninfo::mysql::MyUrl;
 use crate::conninfo::{redact, Env, PgUrl};
 use crate::error::{Error, Result};
-use crate::plan::TableFilter;
+use crate::reject::MaxRejects;
 use crate::schema::SchemaMode;
 
 /// The whole job file.
@@ -44,9 +48,9 @@ pub struct FileConfig {
 #[serde(deny_unknown_fields)]
 pub struct MysqlSection {
     /// Zero dates (`0000-00-00`, `2020-00-15`): "null" (default), "reject", or a date to use.
-    pub zero_dates: Option<crate::source::mysql::ZeroDates>,
+    pub zero_dates: Option<ZeroDates>,
     /// NUL bytes in text: "reject" (default) or "strip".
-    pub nul_bytes: Option<crate::source::mysql::NulBytes>,
+    pub nul_bytes: Option<NulBytes>,
     /// Target schema for the tables (default "public").
     pub schema: Option<String>,
     /// "lowercase" (default) or "preserve" MySQL's table, column and index names.
@@ -161,7 +165,7 @@ pub struct CopySettings {
     pub jobs: usize,
     /// Index builders.
     pub index_jobs: usize,
-    /// Rows per chunk; `None` is automatic (see [`crate::plan::order::auto_chunk_rows`]).
+    /// Rows per chunk; `None` is automatic (see [`crate::chunking::order::auto_chunk_rows`]).
     pub chunk_rows: Option<u64>,
     /// Bytes per batch.
     pub batch_bytes: usize,
@@ -205,57 +209,6 @@ pub struct CopySettings {
     pub dry_run: bool,
     /// Also write the job's rejected rows to this file (JSON lines) at the end of the run.
     pub rejects_file: Option<PathBuf>,
-}
-
-/// When rejected rows stop a copy.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum MaxRejects {
-    /// More than this many rows.
-    Count(u64),
-    /// More than this percent of the rows read (checked once 10 000 rows were read, and at
-    /// the end).
-    Percent(f64),
-}
-
-impl std::fmt::Display for MaxRejects {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            MaxRejects::Count(n) => write!(f, "{n}"),
-            MaxRejects::Percent(p) => write!(f, "{p}%"),
-        }
-    }
-}
-
-impl MaxRejects {
-    /// Parses "1000" or "0.5%".
-    pub fn parse(s: &str) -> Result<Self> {
-        let bad = || {
-            Error::Config(format!(
-                "max_rejects \"{s}\" is neither a row count (\"1000\") nor a percent (\"0.5%\")"
-            ))
-        };
-        match s.trim().strip_suffix('%') {
-            Some(p) => {
-                let p: f64 = p.trim().parse().map_err(|_| bad())?;
-                if !(0.0..=100.0).contains(&p) {
-                    return Err(bad());
-                }
-                Ok(MaxRejects::Percent(p))
-            }
-            None => Ok(MaxRejects::Count(s.trim().parse().map_err(|_| bad())?)),
-        }
-    }
-
-    /// Whether `rejected` of `read` rows is over the limit (`end`: the run is over, so a
-    /// percent applies however few rows were read).
-    pub fn exceeded(&self, rejected: u64, read: u64, end: bool) -> bool {
-        match *self {
-            MaxRejects::Count(n) => rejected > n,
-            MaxRejects::Percent(p) => {
-                (end || read >= 10_000) && read > 0 && rejected as f64 * 100.0 > p * read as f64
-            }
-        }
-    }
 }
 
 /// Values given on the command line or in the environment, which win over the file.
@@ -541,6 +494,42 @@ impl CopySettings {
     }
 }
 
+/// What to do with zero and partial-zero dates (`0000-00-00`, `2020-00-15`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ZeroDates {
+    /// NULL. A NOT NULL column the copy creates is created nullable for them (see
+    /// `Column::nullable_for_zero_dates`); a key column, or an existing NOT NULL target
+    /// column, rejects the row instead.
+    #[default]
+    Null,
+    /// Reject the row.
+    Reject,
+    /// Put this date (or timestamp) instead, e.g. `1970-01-01`.
+    #[serde(untagged)]
+    Value(String),
+}
+
+/// What to do with NUL bytes in text, which PostgreSQL text cannot hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NulBytes {
+    /// Reject the row.
+    #[default]
+    Reject,
+    /// Remove the NUL bytes from the value.
+    Strip,
+}
+
+/// Value policies of a MySQL copy.
+#[derive(Debug, Clone, Default)]
+pub struct Policies {
+    /// Zero dates.
+    pub zero_dates: ZeroDates,
+    /// NUL bytes in text.
+    pub nul_bytes: NulBytes,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -556,7 +545,7 @@ mod tests {
 
     #[test]
     fn example_config_parses() -> Result<()> {
-        let text = include_str!("../configs/example.toml");
+        let text = include_str!("../../configs/example.toml");
         let cfg = parse_file(text)?;
         assert_eq!(cfg.copy.jobs, Some(4));
         assert_eq!(cfg.copy.schema, Some(SchemaMode::Create));

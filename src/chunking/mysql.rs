@@ -12,11 +12,12 @@ use crate::catalog::{
     quote_ident, quote_literal, Catalog, Column, Constraint, DdlObject, Identity, Index, KeyColumn,
     QualifiedName, SchemaObject, Table,
 };
+use crate::chunking::mysql_read::{quote_my, KeyKind, MyKeyColumn, MyReadColumn, MyTablePlan};
+use crate::chunking::{Chunk, ChunkRange};
+use crate::config::TableFilter;
 use crate::config::{MysqlSection, NameCase};
 use crate::error::{Error, Result};
-use crate::plan::{Chunk, ChunkRange, TableFilter};
 use crate::schema::Step;
-use crate::source::mysql::{quote_my, KeyKind, MyKeyColumn, MyReadColumn, MyTablePlan};
 use crate::typemap::mysql::{map_column, postgis_mapping, Convert, Mapping};
 
 /// An `AUTO_INCREMENT` column of the plan.
@@ -254,7 +255,7 @@ pub fn build(
     creates_tables: bool,
 ) -> Result<MysqlPlan> {
     let zero_to_null = creates_tables
-        && cfg.zero_dates.clone().unwrap_or_default() == crate::source::mysql::ZeroDates::Null;
+        && cfg.zero_dates.clone().unwrap_or_default() == crate::config::ZeroDates::Null;
     let names = Names {
         case: cfg.names.unwrap_or_default(),
     };
@@ -637,7 +638,7 @@ pub async fn plan_chunks(
     index: usize,
     chunk_rows: u64,
 ) -> Result<Vec<Chunk>> {
-    let rows = crate::plan::chunks::estimated_rows(table).max(0);
+    let rows = crate::chunking::chunks::estimated_rows(table).max(0);
     let wanted = ((rows as f64) / chunk_rows.max(1) as f64).ceil() as usize;
     let whole = || {
         vec![Chunk {
@@ -720,7 +721,7 @@ pub async fn plan_chunks(
             ..whole().remove(0)
         }]);
     }
-    Ok(crate::plan::chunks::keyset_chunks(
+    Ok(crate::chunking::chunks::keyset_chunks(
         index,
         bounds,
         rows,
