@@ -5,6 +5,11 @@
 //! starts (`0` when there is none); `rejects` are source rows that are not in `data` but belong
 //! to the same stretch of the source, so they commit with these rows; `last_key` /
 //! `last_raw_key`, when set, name the last source row covered (which may be a rejected one).
+//!
+//! A chunk's stream is a run of [`Piece::Rows`] closed by one [`Piece::End`] with the counts
+//! of the stages before the writer: the writer commits the chunk's last rows only when the end
+//! arrives and the counts add up, so a stream cut short (a reader or transform that failed)
+//! never commits.
 
 use bytes::Bytes;
 
@@ -48,4 +53,24 @@ impl From<Tuples> for Batch {
             last_raw_key: None,
         }
     }
+}
+
+/// What flows from a chunk's reader, through its transform, to its writer.
+#[derive(Debug)]
+pub enum Piece {
+    /// A batch of rows.
+    Rows(Batch),
+    /// The stream is complete: nothing follows.
+    End(StreamEnd),
+}
+
+/// The counts that close a chunk's stream; the writer checks them against what it received.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StreamEnd {
+    /// Rows the reader sent on (its own rejects not included).
+    pub read: u64,
+    /// Rows the reader rejected (carried in the batches' `rejects`).
+    pub read_rejected: u64,
+    /// Rows the transform rejected (also carried in the batches' `rejects`).
+    pub transform_rejected: u64,
 }

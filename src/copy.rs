@@ -8,12 +8,12 @@ use tokio_postgres::Client;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use crate::catalog::{postgres as pgcat, Catalog, QualifiedName, Table};
+use crate::catalog::{postgres as pgcat, Catalog, QualifiedName};
 use crate::chunking::chunks::plan_table;
 use crate::config::{CopySettings, SourceUrl};
 use crate::connect::{connect, Side};
 use crate::error::{db_reason, Error, Result};
-use crate::pipeline::{self, RunPlan, RunReport, TableCheckpoint};
+use crate::pipeline::{self, RunPlan, RunReport};
 use crate::prepare::{prepare, reading_source, Origin, Prepared};
 use crate::progress::Terminal;
 use crate::schema::{ddl, Phases, SchemaMode, Step};
@@ -22,7 +22,6 @@ use crate::source::postgres::PgReader;
 use crate::source::Source;
 use crate::state::invalid_keys::InvalidKey;
 use crate::state::worker::WorkerSession;
-use crate::state::KeyParams;
 use crate::state::{self, StateRef};
 
 /// What a finished copy reports.
@@ -426,7 +425,7 @@ pub async fn run(
         .tables
         .iter()
         .map(|t| {
-            table_checkpoint(
+            state::TableCheckpoint::for_table(
                 t,
                 &st,
                 worker.no,
@@ -667,56 +666,6 @@ fn config_summary(settings: &CopySettings, catalog: &Catalog) -> String {
         lines.push(format!("columns {} = {cols}", t.name));
     }
     lines.join("\n")
-}
-
-/// How a table's writer records progress: key positions among the copied columns and the
-/// statements (keyless tables commit once per chunk).
-fn table_checkpoint(
-    table: &Table,
-    st: &StateRef,
-    worker: i32,
-    lease_secs: u32,
-    text_keys: bool,
-) -> TableCheckpoint {
-    let rejects_sql = state::rejects::insert_sql(st);
-    if text_keys {
-        // MySQL readers send each batch's last key as text.
-        return TableCheckpoint {
-            with_key: state::checkpoint_sql(st, KeyParams::Text, worker, lease_secs),
-            without_key: state::checkpoint_sql(st, KeyParams::None, worker, lease_secs),
-            key_positions: Vec::new(),
-            text_keys: table.chunk_key.is_some(),
-            rejects_sql,
-        };
-    }
-    let cols: Vec<&str> = table.copy_columns().map(|c| c.name.as_str()).collect();
-    let key: Vec<(usize, String)> = table
-        .chunk_key
-        .iter()
-        .flatten()
-        .filter_map(|k| {
-            cols.iter()
-                .position(|c| *c == k.name)
-                .map(|p| (p, k.type_sql.clone()))
-        })
-        .collect();
-    // A key column that is not copied (generated) cannot be an offset: commit per chunk.
-    let complete = table
-        .chunk_key
-        .as_ref()
-        .is_some_and(|k| k.len() == key.len());
-    let (positions, types): (Vec<usize>, Vec<String>) = if complete {
-        key.into_iter().unzip()
-    } else {
-        (Vec::new(), Vec::new())
-    };
-    TableCheckpoint {
-        with_key: state::checkpoint_sql(st, KeyParams::Raw(&types), worker, lease_secs),
-        without_key: state::checkpoint_sql(st, KeyParams::None, worker, lease_secs),
-        key_positions: positions,
-        text_keys: false,
-        rejects_sql,
-    }
 }
 
 /// What a new job records besides its schema.

@@ -633,7 +633,7 @@ pub async fn my_throughput(
         let deadline = started + Duration::from_secs_f64(THROUGHPUT_SECS);
         loop {
             match tokio::time::timeout_at(deadline.into(), rx.recv()).await {
-                Ok(Some(b)) => {
+                Ok(Some(crate::batch::Piece::Rows(b))) => {
                     rows += b.rows;
                     bytes += b.data.len() as u64;
                     if bytes >= THROUGHPUT_BYTES {
@@ -641,7 +641,7 @@ pub async fn my_throughput(
                         break;
                     }
                 }
-                Ok(None) => break,
+                Ok(Some(crate::batch::Piece::End(_)) | None) => break,
                 Err(_) => {
                     stopped_by = "time";
                     break;

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
+use super::flow::ChunkFlow;
 use super::{backoff, Event, Shared, MAX_ATTEMPTS};
 use crate::connect::{connect, Side};
 use crate::error::{Error, Result};
@@ -18,7 +19,6 @@ use crate::metrics::ChunkMetrics;
 use crate::sink::postgres::{Checkpoint, ChunkTarget, LoadMode, PgWriter, WriteStats};
 use crate::source::Reader;
 use crate::state;
-use crate::transform::Passthrough;
 
 /// How long a lane with nothing to claim waits before it looks again (chunks running under
 /// other workers may yet be handed back or taken over).
@@ -298,17 +298,12 @@ async fn copy_chunk(
     } else {
         shared.load_modes[chunk.table]
     };
-    let (tx, rx) = mpsc::channel(settings.channel_batches);
     // A mapped table's rows go through the transform on a thread of their own, between two
     // bounded channels, so casts use a core without holding up the reader or the writer.
-    let (rx, transformer) = match shared.transforms[chunk.table].clone() {
-        None => (rx, None),
-        Some(t) => {
-            let (tx2, rx2) = mpsc::channel(settings.channel_batches);
-            let handle = tokio::task::spawn_blocking(move || run_transform(&t, rx, tx2));
-            (rx2, Some(handle))
-        }
-    };
+    let mut flow = ChunkFlow::new(
+        settings.channel_batches,
+        shared.transforms[chunk.table].clone(),
+    );
     let metrics = ChunkMetrics::new(&shared.table_metrics[chunk.table], &shared.run_metrics);
     let read = conns.reader.read_chunk(
         &shared.source,
@@ -317,7 +312,7 @@ async fn copy_chunk(
         &chunk.range,
         chunk.resume_after.as_deref(),
         settings.batch_bytes,
-        tx,
+        flow.input(),
         &metrics,
     );
     let into = ChunkTarget {
@@ -327,75 +322,6 @@ async fn copy_chunk(
     };
     let write = conns
         .writer
-        .write_chunk(&into, &Passthrough, &checkpoint, rx, &metrics);
-    let (read, write) = tokio::join!(read, write);
-    let transformed = match transformer {
-        None => None,
-        Some(h) => Some(h.await.map_err(|e| {
-            Error::Internal(format!("the transform of {} failed: {e}", table.name))
-        })?),
-    };
-    // The transform's error (too many rejects) explains both ends stopping early.
-    let shift = match transformed {
-        Some(Err(e)) => return Err(e),
-        Some(Ok(t)) => t,
-        None => crate::transform::TransformStats::default(),
-    };
-    // The writer's error explains a reader that stopped early, and vice versa a reader's
-    // error explains a writer that saw the stream end short.
-    let write = match (read, write) {
-        (_, Err(e)) => return Err(e),
-        (Err(e), _) => return Err(e),
-        (Ok(read), Ok(write))
-            if read.rows != write.rows + shift.rejected
-                || read.rejected + shift.rejected != write.rejected =>
-        {
-            return Err(Error::Copy {
-                table: table.name.clone(),
-                chunk: label,
-                stage: "checking the row count",
-                reason: format!(
-                    "read {} rows ({} rejected), the transform rejected {}, but wrote {} ({} rejected)",
-                    read.rows, read.rejected, shift.rejected, write.rows, write.rejected
-                ),
-                transient: false,
-            })
-        }
-        (Ok(_), Ok(write)) => write,
-    };
-    conns.writer.commit(table, &label).await?;
-    metrics
-        .table
-        .committed
-        .add(write.uncommitted_rows, write.uncommitted_bytes);
-    metrics.table.rejected.increment(write.uncommitted_rejected);
-    let n = write.uncommitted_rejected;
-    shared
-        .tally
-        .add(settings.max_rejects, write.uncommitted_rows + n, n, || {
-            write
-                .last_reject
-                .clone()
-                .unwrap_or_else(|| format!("in {}", table.name))
-        })?;
-    Ok(write)
-}
-
-/// The transform thread of one chunk: batches in, transformed batches out, until the reader
-/// is done or the writer is gone.
-fn run_transform(
-    t: &crate::transform::TableTransform,
-    mut rx: mpsc::Receiver<crate::batch::Batch>,
-    tx: mpsc::Sender<crate::batch::Batch>,
-) -> Result<crate::transform::TransformStats> {
-    let mut total = crate::transform::TransformStats::default();
-    while let Some(batch) = rx.blocking_recv() {
-        let (out, stats) = t.apply(batch)?;
-        total.rows_in += stats.rows_in;
-        total.rejected += stats.rejected;
-        if tx.blocking_send(out).is_err() {
-            break;
-        }
-    }
-    Ok(total)
+        .write_chunk(&into, &checkpoint, flow.output(), &metrics);
+    flow.run(read, write).await
 }

@@ -11,6 +11,7 @@
 
 mod blocks;
 mod builder;
+pub mod flow;
 mod lane;
 pub mod post;
 
@@ -31,7 +32,7 @@ use crate::progress::{Progress, TableState, Terminal};
 use crate::schema::{Phases, Step};
 use crate::sink::postgres::LoadMode;
 use crate::source::Source;
-use crate::state::{self, StateRef, TableProgress};
+use crate::state::{self, StateRef, TableCheckpoint, TableProgress};
 use post::PostTracker;
 
 /// Aborts a task when dropped (the terminal reporter ends with the run, however it ends).
@@ -67,21 +68,6 @@ pub struct RunPlan {
     /// After every table is finished: phases run one after another; the jobs of a phase run in
     /// parallel, the steps of a job in order.
     pub final_phases: Phases,
-}
-
-/// Per-table checkpoint statements and key positions (see [`crate::sink::postgres::Checkpoint`]).
-#[derive(Debug, Clone, Default)]
-pub struct TableCheckpoint {
-    /// Positions of the key columns among the copied columns; empty for keyless tables.
-    pub key_positions: Vec<usize>,
-    /// Progress statement that also records the last key.
-    pub with_key: String,
-    /// Progress statement that leaves the key as it is.
-    pub without_key: String,
-    /// Batches carry their last key as text (MySQL sources).
-    pub text_keys: bool,
-    /// Statement that stores rejected rows.
-    pub rejects_sql: String,
 }
 
 /// Everything lanes and builders share.

@@ -1,14 +1,22 @@
-//! PostgreSQL target: `COPY ... FROM STDIN (FORMAT binary)` fed with whole-tuple batches.
+//! PostgreSQL target: `COPY ... FROM STDIN (FORMAT binary)` fed with whole-tuple batches, and
+//! the commit point of a copy.
 //!
-//! One transaction per chunk: the chunk's rows become visible together or not at all. This is
-//! the commit point where checkpoints will be written in the same transaction as the rows.
+//! Why a row is written exactly once: rows travel in segments. A segment is one target
+//! transaction holding one COPY, the server's count of that COPY (which must equal the rows
+//! sent), the segment's rejects, and its checkpoint (the chunk's rows so far and the key of the
+//! last source row covered, or "done"), recorded by a statement that updates nothing unless this
+//! worker still holds the chunk's claim. [`PgWriter::commit_segment`] does all of that, then
+//! COMMIT, then books what is now durable (metrics, the rejects tally); it is the only place a
+//! copy commits rows. A crash before the COMMIT loses the segment and its checkpoint together;
+//! after it, both are there. A chunk's last segment commits only when its stream's end mark
+//! arrives and the counts of the reader and the transform add up (see [`crate::batch::Piece`]).
 
 use bytes::Bytes;
 use futures_util::SinkExt;
 use tokio::sync::mpsc;
 use tokio_postgres::Client;
 
-use crate::batch::Batch;
+use crate::batch::{Batch, Piece};
 use crate::catalog::{quote_ident, Table};
 use crate::connect::{connect, Side};
 use crate::conninfo::PgUrl;
@@ -16,7 +24,6 @@ use crate::error::{db_reason, Error, Result};
 use crate::metrics::ChunkMetrics;
 use crate::pgcopy::encode;
 use crate::state::chunks::RawBinary;
-use crate::transform::Transform;
 
 /// Largest CopyData message sent: far below the server's 1 GiB message limit.
 const FRAME_BYTES: usize = 256 * 1024;
@@ -193,23 +200,15 @@ pub struct PgWriter {
     client: Client,
 }
 
-/// What loading one chunk wrote.
+/// What loading one chunk wrote and committed.
 #[derive(Debug, Clone, Default)]
 pub struct WriteStats {
     /// Rows the server reports as copied.
     pub rows: u64,
     /// Tuple bytes sent.
     pub bytes: u64,
-    /// Rows of the last segment, which commit with the caller's [`PgWriter::commit`].
-    pub uncommitted_rows: u64,
-    /// Bytes of the last segment.
-    pub uncommitted_bytes: u64,
     /// Source rows rejected (recorded in `howdah.rejects`).
     pub rejected: u64,
-    /// Rejects of the last segment.
-    pub uncommitted_rejected: u64,
-    /// The last rejected row of the last segment (table, key, column, reason), for messages.
-    pub last_reject: Option<String>,
 }
 
 /// What the writer has sent since its last commit.
@@ -217,8 +216,24 @@ pub struct WriteStats {
 struct Segment {
     rows: u64,
     bytes: u64,
-    batches: u64,
     rejects: Vec<crate::reject::Reject>,
+    /// The key of the last source row the segment covers.
+    last: Option<LastKey>,
+}
+
+/// An open `COPY ... FROM STDIN`.
+type CopySink = std::pin::Pin<Box<tokio_postgres::CopyInSink<Bytes>>>;
+
+/// The error of a writer whose stream ended without its end mark: the stage before it failed
+/// (and its error is the one to report), nothing of the last segment was committed.
+pub fn stream_cut(table: &Table, chunk: &str) -> Error {
+    Error::Copy {
+        table: table.name.clone(),
+        chunk: chunk.to_string(),
+        stage: "reading the source",
+        reason: "the stream of rows ended before its end mark".into(),
+        transient: true,
+    }
 }
 
 /// The `COPY ... FROM STDIN` statement for a table.
@@ -278,29 +293,20 @@ impl PgWriter {
         Ok(PgWriter { client })
     }
 
-    /// Loads every batch received on `rx` into `table`, committing a checkpoint (rows and the
-    /// chunk's new key offset in one transaction) every `commit_rows` rows or `commit_bytes`
-    /// bytes when the table has a key, and once at the end otherwise. The caller commits the
-    /// last transaction with [`commit`](Self::commit).
-    ///
-    /// The server's own row count of every COPY must equal the rows sent in it, so a row can
-    /// never be lost between the two ends without the chunk failing.
+    /// Loads every batch received on `rx` into `table`, committing a segment (rows, rejects
+    /// and the chunk's checkpoint in one transaction) every `commit_rows` rows or
+    /// `commit_bytes` bytes when the table has a key, and once at the end otherwise. The last
+    /// segment commits when the stream's end mark arrives with counts that add up; a stream
+    /// that stops without it (the reader or the transform failed) leaves that segment
+    /// uncommitted and fails with [`stream_cut`].
     pub async fn write_chunk(
         &mut self,
         into: &ChunkTarget<'_>,
-        transform: &dyn Transform,
         checkpoint: &Checkpoint,
-        mut rx: mpsc::Receiver<Batch>,
+        mut rx: mpsc::Receiver<Piece>,
         metrics: &ChunkMetrics,
     ) -> Result<WriteStats> {
-        let (table, chunk, mode) = (into.table, into.label, into.mode);
-        let fail = |stage: &'static str, reason: String| Error::Copy {
-            table: table.name.clone(),
-            chunk: chunk.to_string(),
-            stage,
-            reason,
-            transient: false,
-        };
+        let (table, chunk) = (into.table, into.label);
         let fail_db = |stage: &'static str, e: &tokio_postgres::Error| Error::Copy {
             table: table.name.clone(),
             chunk: chunk.to_string(),
@@ -308,101 +314,142 @@ impl PgWriter {
             reason: db_reason(e),
             transient: crate::error::is_transient(e),
         };
-        let fail_record = |e: RecordError| match e {
-            RecordError::LeaseLost => Error::LeaseLost {
-                table: table.name.clone(),
-                chunk: chunk.to_string(),
-            },
-            RecordError::Db(reason, transient) => Error::Copy {
-                table: table.name.clone(),
-                chunk: chunk.to_string(),
-                stage: "recording the checkpoint",
-                reason,
-                transient,
-            },
-        };
-        let mut sink = self.start_copy(table, mode, &fail_db).await?;
+        let mut sink = self.start_copy(table, into.mode, &fail_db).await?;
         let mut stats = WriteStats::default();
         let mut seg = Segment::default();
-        let mut last: Option<LastKey> = None;
-        loop {
+        let end = loop {
             let waited = std::time::Instant::now();
-            let Some(batch) = rx.recv().await else { break };
+            let piece = rx.recv().await;
             metrics.dequeued(waited.elapsed());
-            let mut batch = transform.apply(table, batch)?;
+            let mut batch = match piece {
+                Some(Piece::Rows(batch)) => batch,
+                Some(Piece::End(end)) => break end,
+                None => return Err(stream_cut(table, chunk)),
+            };
             metrics
                 .table
                 .written
                 .add(batch.rows, batch.data.len() as u64);
             seg.rows += batch.rows;
             seg.bytes += batch.data.len() as u64;
-            seg.batches += 1;
             seg.rejects.append(&mut batch.rejects);
             for frame in encode::frames(&batch.data, FRAME_BYTES) {
                 sink.feed(frame)
                     .await
                     .map_err(|e| fail_db("writing the target", &e))?;
             }
-            last = Some(LastKey::of(&batch, &checkpoint.key_positions));
+            seg.last = Some(LastKey::of(&batch, &checkpoint.key_positions));
             drop(batch);
             let interrupted = checkpoint.stop.load(std::sync::atomic::Ordering::Relaxed);
             let due = seg.rows + seg.rejects.len() as u64 >= checkpoint.commit_rows
                 || seg.bytes >= checkpoint.commit_bytes
                 || interrupted;
             if checkpoint.resumable() && due {
-                self.finish_copy(&mut sink, seg.rows, &fail, &fail_db)
-                    .await?;
-                checkpoint
-                    .record(&self.client, last.as_ref(), &seg, false)
-                    .await
-                    .map_err(fail_record)?;
-                self.client
-                    .batch_execute("COMMIT")
-                    .await
-                    .map_err(|e| fail_db("committing", &e))?;
-                metrics.table.committed.add(seg.rows, seg.bytes);
-                metrics.table.rejected.increment(seg.rejects.len() as u64);
-                let n = seg.rejects.len() as u64;
-                checkpoint
-                    .tally
-                    .add(checkpoint.max_rejects, seg.rows + n, n, || {
-                        seg.rejects.last().map_or_else(String::new, |r| {
-                            format!(
-                                "{} {}, column {}: {}",
-                                checkpoint.table_name, r.key, r.column, r.reason
-                            )
-                        })
-                    })?;
-                stats.rows += seg.rows;
-                stats.bytes += seg.bytes;
-                stats.rejected += seg.rejects.len() as u64;
-                seg = Segment::default();
+                let done = std::mem::take(&mut seg);
+                self.commit_segment(
+                    into, &mut sink, done, checkpoint, false, &mut stats, metrics,
+                )
+                .await?;
                 if interrupted {
                     return Err(Error::Interrupted);
                 }
                 sink = self.start_copy(table, LoadMode::Append, &fail_db).await?;
             }
+        };
+        let (wrote, rejected) = (
+            stats.rows + seg.rows,
+            stats.rejected + seg.rejects.len() as u64,
+        );
+        if end.read != wrote + end.transform_rejected
+            || end.read_rejected + end.transform_rejected != rejected
+        {
+            return Err(Error::Copy {
+                table: table.name.clone(),
+                chunk: chunk.to_string(),
+                stage: "checking the row count",
+                reason: format!(
+                    "read {} rows ({} rejected), the transform rejected {}, but wrote {} ({} rejected)",
+                    end.read,
+                    end.read_rejected,
+                    end.transform_rejected,
+                    wrote,
+                    rejected
+                ),
+                transient: false,
+            });
         }
-        self.finish_copy(&mut sink, seg.rows, &fail, &fail_db)
+        self.commit_segment(into, &mut sink, seg, checkpoint, true, &mut stats, metrics)
             .await?;
-        let key_batch = if seg.batches > 0 { last.as_ref() } else { None };
+        Ok(stats)
+    }
+
+    /// The commit point (see the module comment): ends the segment's COPY and checks the
+    /// server's count, records the segment's rejects and checkpoint (`done`: the chunk is
+    /// complete), commits, then books the committed rows into `stats`, the metrics and the
+    /// rejects tally (which stops the copy past `--max-rejects`).
+    #[allow(clippy::too_many_arguments)]
+    async fn commit_segment(
+        &mut self,
+        into: &ChunkTarget<'_>,
+        sink: &mut CopySink,
+        seg: Segment,
+        checkpoint: &Checkpoint,
+        done: bool,
+        stats: &mut WriteStats,
+        metrics: &ChunkMetrics,
+    ) -> Result<()> {
+        let (table, chunk) = (into.table, into.label);
+        let fail_db = |stage: &'static str, e: &tokio_postgres::Error| Error::Copy {
+            table: table.name.clone(),
+            chunk: chunk.to_string(),
+            stage,
+            reason: db_reason(e),
+            transient: crate::error::is_transient(e),
+        };
+        self.finish_copy(sink, seg.rows, into, &fail_db).await?;
+        // A segment that received no batch keeps the offset as it is.
         checkpoint
-            .record(&self.client, key_batch, &seg, true)
+            .record(&self.client, seg.last.as_ref(), &seg, done)
             .await
-            .map_err(fail_record)?;
+            .map_err(|e| match e {
+                RecordError::LeaseLost => Error::LeaseLost {
+                    table: table.name.clone(),
+                    chunk: chunk.to_string(),
+                },
+                RecordError::Db(reason, transient) => Error::Copy {
+                    table: table.name.clone(),
+                    chunk: chunk.to_string(),
+                    stage: "recording the checkpoint",
+                    reason,
+                    transient,
+                },
+            })?;
+        self.client
+            .batch_execute("COMMIT")
+            .await
+            .map_err(|e| fail_db("committing", &e))?;
+        let rejected = seg.rejects.len() as u64;
         stats.rows += seg.rows;
         stats.bytes += seg.bytes;
-        stats.rejected += seg.rejects.len() as u64;
-        stats.uncommitted_rows = seg.rows;
-        stats.uncommitted_bytes = seg.bytes;
-        stats.uncommitted_rejected = seg.rejects.len() as u64;
-        stats.last_reject = seg.rejects.last().map(|r| {
-            format!(
-                "{} {}, column {}: {}",
-                checkpoint.table_name, r.key, r.column, r.reason
-            )
-        });
-        Ok(stats)
+        stats.rejected += rejected;
+        metrics.table.committed.add(seg.rows, seg.bytes);
+        metrics.table.rejected.increment(rejected);
+        checkpoint.tally.add(
+            checkpoint.max_rejects,
+            seg.rows + rejected,
+            rejected,
+            || {
+                seg.rejects.last().map_or_else(
+                    || format!("in {}", checkpoint.table_name),
+                    |r| {
+                        format!(
+                            "{} {}, column {}: {}",
+                            checkpoint.table_name, r.key, r.column, r.reason
+                        )
+                    },
+                )
+            },
+        )
     }
 
     /// Opens a transaction (truncating first for `TruncateFreeze`) and a COPY with its header.
@@ -411,7 +458,7 @@ impl PgWriter {
         table: &Table,
         mode: LoadMode,
         fail_db: &impl Fn(&'static str, &tokio_postgres::Error) -> Error,
-    ) -> Result<std::pin::Pin<Box<tokio_postgres::CopyInSink<bytes::Bytes>>>> {
+    ) -> Result<CopySink> {
         let mut begin = String::from("BEGIN;");
         if mode == LoadMode::TruncateFreeze {
             begin.push_str(&format!(" TRUNCATE ONLY {};", table.name.quoted()));
@@ -434,9 +481,9 @@ impl PgWriter {
 
     async fn finish_copy(
         &self,
-        sink: &mut std::pin::Pin<Box<tokio_postgres::CopyInSink<bytes::Bytes>>>,
+        sink: &mut CopySink,
         sent: u64,
-        fail: &impl Fn(&'static str, String) -> Error,
+        into: &ChunkTarget<'_>,
         fail_db: &impl Fn(&'static str, &tokio_postgres::Error) -> Error,
     ) -> Result<()> {
         sink.feed(encode::trailer())
@@ -448,10 +495,13 @@ impl PgWriter {
             .await
             .map_err(|e| fail_db("writing the target", &e))?;
         if copied != sent {
-            return Err(fail(
-                "checking the row count",
-                format!("sent {sent} rows but the target copied {copied}"),
-            ));
+            return Err(Error::Copy {
+                table: into.table.name.clone(),
+                chunk: into.label.to_string(),
+                stage: "checking the row count",
+                reason: format!("sent {sent} rows but the target copied {copied}"),
+                transient: false,
+            });
         }
         Ok(())
     }
@@ -459,19 +509,5 @@ impl PgWriter {
     /// The writer's connection, for state queries between chunks.
     pub fn client(&self) -> &Client {
         &self.client
-    }
-
-    /// Commits the chunk's transaction.
-    pub async fn commit(&mut self, table: &Table, chunk: &str) -> Result<()> {
-        self.client
-            .batch_execute("COMMIT")
-            .await
-            .map_err(|e| Error::Copy {
-                table: table.name.clone(),
-                chunk: chunk.to_string(),
-                stage: "committing",
-                reason: db_reason(&e),
-                transient: crate::error::is_transient(&e),
-            })
     }
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
-use crate::batch::Batch;
+use crate::batch::Piece;
 use crate::catalog::Table;
 use crate::chunking::mysql_read::MyTablePlan;
 use crate::chunking::ChunkRange;
@@ -83,7 +83,7 @@ impl Reader {
         range: &ChunkRange,
         resume_after: Option<&[String]>,
         batch_bytes: usize,
-        tx: mpsc::Sender<Batch>,
+        tx: mpsc::Sender<Piece>,
         metrics: &ChunkMetrics,
     ) -> Result<ReadStats> {
         match (self, source) {

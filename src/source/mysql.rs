@@ -13,7 +13,7 @@ use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Row, Value};
 use tokio::sync::mpsc;
 
-use crate::batch::Batch;
+use crate::batch::{Batch, Piece};
 use crate::catalog::Table;
 use crate::chunking::mysql_read::{chunk_query, KeyKind, MyTablePlan};
 use crate::chunking::ChunkRange;
@@ -57,7 +57,7 @@ impl MyReader {
         range: &ChunkRange,
         resume_after: Option<&[String]>,
         batch_bytes: usize,
-        tx: mpsc::Sender<Batch>,
+        tx: mpsc::Sender<Piece>,
         metrics: &ChunkMetrics,
     ) -> Result<ReadStats> {
         let fail = |e: &mysql_async::Error| Error::Copy {
@@ -147,7 +147,7 @@ impl MyReader {
 /// Sends a batch; `false` when the writer is gone.
 async fn send(
     batch: Batch,
-    tx: &mpsc::Sender<Batch>,
+    tx: &mpsc::Sender<Piece>,
     stats: &mut ReadStats,
     metrics: &ChunkMetrics,
 ) -> bool {
@@ -159,7 +159,7 @@ async fn send(
         batch.data.len() as u64,
     );
     let waited = std::time::Instant::now();
-    if tx.send(batch).await.is_err() {
+    if tx.send(Piece::Rows(batch)).await.is_err() {
         return false;
     }
     metrics.queued(waited.elapsed());

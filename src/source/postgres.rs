@@ -8,7 +8,7 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use tokio_postgres::Client;
 
-use crate::batch::Batch;
+use crate::batch::{Batch, Piece};
 use crate::catalog::{quote_ident, Table};
 use crate::chunking::ChunkRange;
 use crate::connect::{connect, Side};
@@ -233,7 +233,7 @@ impl PgReader {
         range: &ChunkRange,
         resume_after: Option<&[String]>,
         batch_bytes: usize,
-        tx: mpsc::Sender<Batch>,
+        tx: mpsc::Sender<Piece>,
         metrics: &ChunkMetrics,
     ) -> Result<ReadStats> {
         let fail = |reason: String| Error::Copy {
@@ -272,7 +272,7 @@ impl PgReader {
                 metrics.table.read.add(batch.rows, batch.data.len() as u64);
                 let huge = batch.data.len() > alone;
                 let waited = std::time::Instant::now();
-                if tx.send(Batch::from(batch)).await.is_err() {
+                if tx.send(Piece::Rows(Batch::from(batch))).await.is_err() {
                     return Ok(stats);
                 }
                 if huge && tx.reserve_many(tx.max_capacity()).await.is_err() {
@@ -286,7 +286,7 @@ impl PgReader {
             stats.bytes += batch.data.len() as u64;
             metrics.table.read.add(batch.rows, batch.data.len() as u64);
             let waited = std::time::Instant::now();
-            if tx.send(Batch::from(batch)).await.is_ok() {
+            if tx.send(Piece::Rows(Batch::from(batch))).await.is_ok() {
                 metrics.queued(waited.elapsed());
             }
         }

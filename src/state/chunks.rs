@@ -10,6 +10,7 @@ use tokio_postgres::types::{to_sql_checked, IsNull, ToSql, Type};
 use tokio_postgres::{Client, Row};
 
 use super::{query_err, StateRef};
+use crate::catalog::Table;
 use crate::chunking::{Chunk, ChunkRange};
 use crate::error::{Error, Result};
 
@@ -549,6 +550,74 @@ impl ToSql for RawBinary<'_> {
     }
 
     to_sql_checked!();
+}
+
+/// Per-table checkpoint statements and key positions (see [`crate::sink::postgres::Checkpoint`]).
+#[derive(Debug, Clone, Default)]
+pub struct TableCheckpoint {
+    /// Positions of the key columns among the copied columns; empty for keyless tables.
+    pub key_positions: Vec<usize>,
+    /// Progress statement that also records the last key.
+    pub with_key: String,
+    /// Progress statement that leaves the key as it is.
+    pub without_key: String,
+    /// Batches carry their last key as text (MySQL sources).
+    pub text_keys: bool,
+    /// Statement that stores rejected rows.
+    pub rejects_sql: String,
+}
+
+impl TableCheckpoint {
+    /// How `table`'s writer records progress: key positions among the copied columns and the
+    /// statements (keyless tables commit once per chunk); `text_keys` when the reader gives
+    /// each batch's last key as text (MySQL).
+    pub fn for_table(
+        table: &Table,
+        st: &StateRef,
+        worker: i32,
+        lease_secs: u32,
+        text_keys: bool,
+    ) -> TableCheckpoint {
+        let rejects_sql = super::rejects::insert_sql(st);
+        if text_keys {
+            // MySQL readers send each batch's last key as text.
+            return TableCheckpoint {
+                with_key: checkpoint_sql(st, KeyParams::Text, worker, lease_secs),
+                without_key: checkpoint_sql(st, KeyParams::None, worker, lease_secs),
+                key_positions: Vec::new(),
+                text_keys: table.chunk_key.is_some(),
+                rejects_sql,
+            };
+        }
+        let cols: Vec<&str> = table.copy_columns().map(|c| c.name.as_str()).collect();
+        let key: Vec<(usize, String)> = table
+            .chunk_key
+            .iter()
+            .flatten()
+            .filter_map(|k| {
+                cols.iter()
+                    .position(|c| *c == k.name)
+                    .map(|p| (p, k.type_sql.clone()))
+            })
+            .collect();
+        // A key column that is not copied (generated) cannot be an offset: commit per chunk.
+        let complete = table
+            .chunk_key
+            .as_ref()
+            .is_some_and(|k| k.len() == key.len());
+        let (positions, types): (Vec<usize>, Vec<String>) = if complete {
+            key.into_iter().unzip()
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        TableCheckpoint {
+            with_key: checkpoint_sql(st, KeyParams::Raw(&types), worker, lease_secs),
+            without_key: checkpoint_sql(st, KeyParams::None, worker, lease_secs),
+            key_positions: positions,
+            text_keys: false,
+            rejects_sql,
+        }
+    }
 }
 
 #[cfg(test)]

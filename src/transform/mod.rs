@@ -1,30 +1,15 @@
-//! The transform stage between readers and writers.
+//! The transform stage between readers and writers: per-row column rules of a mapped table.
 //!
-//! A PostgreSQL source whose columns have the same types on the target needs no transform:
-//! tuples pass through as wire bytes ([`Passthrough`]). Column mappings, casts and defaults plug
-//! in here as other implementations of [`Transform`].
+//! A table without a mapping needs no transform: its tuples pass from reader to writer as wire
+//! bytes. A mapped table's [`TableTransform`] runs on a thread of its own between two bounded
+//! channels (see [`crate::pipeline::flow`]); each output column's rule is resolved once per
+//! table, then applied to every row. A value that fails its cast rejects the row (or becomes
+//! NULL or the default, as configured); the row's reject travels with the batch.
 
 pub mod cast;
 
 use crate::batch::Batch;
-use crate::catalog::Table;
 use crate::error::Result;
-
-/// Rewrites a batch of encoded tuples for the target.
-pub trait Transform: Send + Sync {
-    /// Returns the batch as the target must receive it.
-    fn apply(&self, table: &Table, batch: Batch) -> Result<Batch>;
-}
-
-/// Sends tuples through untouched.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Passthrough;
-
-impl Transform for Passthrough {
-    fn apply(&self, _table: &Table, batch: Batch) -> Result<Batch> {
-        Ok(batch)
-    }
-}
 
 use bytes::Bytes;
 

@@ -31,7 +31,7 @@ use serde::Serialize;
 use tokio::sync::{mpsc, Mutex};
 use tokio_postgres::Client;
 
-use crate::batch::Batch;
+use crate::batch::Piece;
 use crate::catalog::{quote_ident, KeyColumn, Table};
 use crate::chunking::{Chunk, ChunkRange};
 use crate::config::CopySettings;
@@ -772,13 +772,13 @@ async fn streamed_source(
     skip: &[bool],
     drill: bool,
 ) -> Result<Side2> {
-    let (tx, mut rx) = mpsc::channel::<Batch>(4);
+    let (tx, mut rx) = mpsc::channel::<Piece>(4);
     let read = reader.read_chunk(source, t, table, range, None, batch_bytes, tx, metrics);
     let hash = async {
         let mut hasher = TupleHasher::new(target, skip);
         let mut sums = Sums::default();
         let mut rows = drill.then(HashMap::new);
-        while let Some(batch) = rx.recv().await {
+        while let Some(Piece::Rows(batch)) = rx.recv().await {
             let batch = match transform {
                 Some(tr) => tr.apply(batch)?.0,
                 None => batch,

@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 use tokio_postgres::Client;
 
 use super::{check_range, where_clause, Method, Repair};
-use crate::batch::Batch;
+use crate::batch::Piece;
 use crate::chunking::ChunkRange;
 use crate::config::CopySettings;
 use crate::connect::{connect, Side};
@@ -125,7 +125,7 @@ async fn rewrite(
             )
             .await
             .map_err(|e| fail("deleting the range", &e))?;
-        let (tx, mut rx) = mpsc::channel::<Batch>(4);
+        let (tx, mut rx) = mpsc::channel::<Piece>(4);
         let read = reader.read_chunk(
             source,
             t,
@@ -150,7 +150,7 @@ async fn rewrite(
             sink.feed(crate::pgcopy::encode::header())
                 .await
                 .map_err(|e| fail("copying the range", &e))?;
-            while let Some(batch) = rx.recv().await {
+            while let Some(Piece::Rows(batch)) = rx.recv().await {
                 let batch = match transform.as_deref() {
                     Some(tr) => tr.apply(batch)?.0,
                     None => batch,
