@@ -13,7 +13,7 @@ use crate::chunking::chunks::plan_table;
 use crate::config::{CopySettings, SourceUrl};
 use crate::connect::{connect, Side};
 use crate::error::{db_reason, Error, Result};
-use crate::pipeline::{self, RunPlan, RunReport};
+use crate::pipeline::{self, RunPlan, RunReport, TableJob};
 use crate::prepare::{prepare, reading_source, Origin, Prepared};
 use crate::progress::Terminal;
 use crate::schema::{ddl, Phases, SchemaMode, Step};
@@ -281,25 +281,20 @@ pub async fn run(
             }
         }
     }
-    let mut source = reading_source(&origin, &maps, settings, snapshots);
+    let mut source = reading_source(&origin, settings, snapshots);
     if let Source::Postgres { url, .. } = &mut source {
         url.application_name = format!("{}/{}", url.application_name, worker.no);
     }
 
-    let load_modes = catalog
-        .tables
-        .iter()
-        .enumerate()
-        .map(|(i, t)| {
-            // A single-chunk table howdah created is loaded with TRUNCATE + COPY FREEZE (its
-            // first commit, for a keyed table; all of it, for a keyless one).
-            if single_chunk[i] && settings.schema != SchemaMode::Existing && t.has_storage() {
-                LoadMode::TruncateFreeze
-            } else {
-                LoadMode::Append
-            }
-        })
-        .collect();
+    // A single-chunk table howdah created is loaded with TRUNCATE + COPY FREEZE (its first
+    // commit, for a keyed table; all of it, for a keyless one).
+    let load_mode = |i: usize, t: &crate::catalog::Table| {
+        if single_chunk[i] && settings.schema != SchemaMode::Existing && t.has_storage() {
+            LoadMode::TruncateFreeze
+        } else {
+            LoadMode::Append
+        }
+    };
 
     let setvals: Vec<Step> = match &origin {
         Origin::Pg { client, .. } => {
@@ -358,7 +353,7 @@ pub async fn run(
         .enumerate()
         .map(|(i, t)| (&t.name, i))
         .collect();
-    let parent = catalog
+    let parent: Vec<Option<usize>> = catalog
         .tables
         .iter()
         .map(|t| {
@@ -387,21 +382,17 @@ pub async fn run(
             .collect()
     };
     let build_schema = settings.schema != SchemaMode::Existing;
-    let post_steps = catalog
-        .tables
-        .iter()
-        .map(|t| {
-            let mut phases = if build_schema {
-                ddl::table_post_data(t)
-            } else {
-                Vec::new()
-            };
-            if t.has_storage() {
-                phases.push(vec![vec![ddl::analyze(t)]]);
-            }
-            not_done(phases)
-        })
-        .collect();
+    let post_steps = |t: &crate::catalog::Table| {
+        let mut phases = if build_schema {
+            ddl::table_post_data(t)
+        } else {
+            Vec::new()
+        };
+        if t.has_storage() {
+            phases.push(vec![vec![ddl::analyze(t)]]);
+        }
+        not_done(phases)
+    };
     let mut final_phases: Phases = Vec::new();
     if build_schema {
         let log_table = st.table("invalid_keys");
@@ -421,19 +412,6 @@ pub async fn run(
     final_phases.push(vec![last]);
     let final_phases = not_done(final_phases);
 
-    let checkpoints = catalog
-        .tables
-        .iter()
-        .map(|t| {
-            state::TableCheckpoint::for_table(
-                t,
-                &st,
-                worker.no,
-                settings.lease_secs,
-                matches!(origin, Origin::My { .. }),
-            )
-        })
-        .collect();
     let notes = match &origin {
         Origin::My { plan, .. } => plan.notes.clone(),
         Origin::Pg { .. } => Vec::new(),
@@ -452,18 +430,33 @@ pub async fn run(
             (!cols.is_empty()).then(|| (t.name.clone(), cols))
         })
         .collect();
-    let transforms = maps
+    let text_keys = matches!(origin, Origin::My { .. });
+    let reads = crate::prepare::table_reads(&origin, &maps);
+    let jobs = catalog
+        .tables
         .into_iter()
-        .map(|m| m.and_then(|m| m.transform).map(Arc::new))
+        .zip(maps)
+        .zip(reads)
+        .enumerate()
+        .map(|(i, ((table, map), read))| TableJob {
+            read,
+            transform: map.and_then(|m| m.transform).map(Arc::new),
+            load_mode: load_mode(i, &table),
+            checkpoint: state::TableCheckpoint::for_table(
+                &table,
+                &st,
+                worker.no,
+                settings.lease_secs,
+                text_keys,
+            ),
+            post: post_steps(&table),
+            parent: parent[i],
+            table,
+        })
         .collect();
     let plan = RunPlan {
-        transforms,
-        tables: catalog.tables,
-        load_modes,
-        post_steps,
-        parent,
+        tables: jobs,
         final_phases,
-        checkpoints,
         state: st.clone(),
         worker: worker.no,
         source,

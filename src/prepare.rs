@@ -326,10 +326,9 @@ async fn export_snapshot(source: &Client) -> Result<String> {
 }
 
 /// What lanes read from: the source with its snapshots (PostgreSQL: `snapshots` first, then
-/// the one `prepared` exported) or its read plans (MySQL), and each table's read shape.
+/// the one `prepared` exported) or its value policies (MySQL).
 pub fn reading_source(
     origin: &Origin,
-    maps: &[Option<TableMapping>],
     settings: &CopySettings,
     mut snapshots: Vec<String>,
 ) -> crate::source::Source {
@@ -338,29 +337,43 @@ pub fn reading_source(
         Origin::Pg { url, snapshot, .. } => {
             snapshots.push(snapshot.clone());
             snapshots.dedup();
-            let reads = maps
-                .iter()
-                .map(|m| {
-                    m.as_ref().map(|m| crate::source::postgres::PgRead {
-                        table: m.read.clone(),
-                        read_as: m.read_as.clone(),
-                        filter: m.filter.clone(),
-                    })
-                })
-                .collect();
             Source::Postgres {
                 url: url.clone(),
                 snapshots,
-                reads: std::sync::Arc::new(reads),
             }
         }
-        Origin::My { url, plan, .. } => Source::Mysql {
+        Origin::My { url, .. } => Source::Mysql {
             url: url.clone(),
             policies: crate::config::Policies {
                 zero_dates: settings.mysql.zero_dates.clone().unwrap_or_default(),
                 nul_bytes: settings.mysql.nul_bytes.unwrap_or_default(),
             },
-            tables: std::sync::Arc::new(plan.reads.clone()),
         },
+    }
+}
+
+/// How each table (by number) is read: a PostgreSQL table as the target table or in its
+/// mapping's read shape; a MySQL table by its read plan (`None`: it has no rows to read).
+pub fn table_reads(
+    origin: &Origin,
+    maps: &[Option<TableMapping>],
+) -> Vec<Option<crate::source::TableRead>> {
+    use crate::source::TableRead;
+    match origin {
+        Origin::Pg { .. } => maps
+            .iter()
+            .map(|m| {
+                Some(TableRead::Postgres(m.as_ref().map(|m| {
+                    Box::new(crate::source::postgres::PgRead {
+                        table: m.read.clone(),
+                        read_as: m.read_as.clone(),
+                        filter: m.filter.clone(),
+                    })
+                })))
+            })
+            .collect(),
+        Origin::My { plan, .. } => (0..maps.len())
+            .map(|i| plan.reads.get(i).cloned().flatten().map(TableRead::Mysql))
+            .collect(),
     }
 }

@@ -626,7 +626,15 @@ pub async fn my_throughput(
     let metrics = crate::metrics::ChunkMetrics::noop();
     let started = Instant::now();
     let read_plan = &read;
-    let reading = reader.read_chunk(read_plan, t, &range, None, 1 << 20, tx, &metrics);
+    let table_read = crate::source::TableRead::Mysql(read.clone());
+    let req = crate::source::ChunkRead {
+        table: t,
+        read: &table_read,
+        range: &range,
+        resume_after: None,
+        batch_bytes: 1 << 20,
+    };
+    let reading = reader.read_chunk(&req, &read, tx, &metrics);
     let consuming = async {
         let (mut rows, mut bytes) = (0u64, 0u64);
         let mut stopped_by = "end of table";

@@ -42,7 +42,7 @@ pub(super) async fn align(
     let Source::Postgres { url, .. } = &shared.source else {
         return Ok(());
     };
-    let table = &shared.tables[claim.chunk.table];
+    let table = &shared.tables[claim.chunk.table].job.table;
     let mut tried_import = false;
     loop {
         let Some(mine) = reader.snapshot().map(str::to_string) else {
@@ -148,7 +148,7 @@ async fn record(shared: &Shared, writer: &Client, claim: &Claim, snapshot: &str)
         Ok(false) => {
             rollback(writer).await;
             return Err(Error::LeaseLost {
-                table: shared.tables[claim.chunk.table].name.clone(),
+                table: shared.tables[claim.chunk.table].job.table.name.clone(),
                 chunk: claim.chunk.range.to_string(),
             });
         }

@@ -17,7 +17,7 @@ use crate::connect::{connect, Side};
 use crate::error::{Error, Result};
 use crate::metrics::ChunkMetrics;
 use crate::sink::postgres::{Checkpoint, ChunkTarget, LoadMode, PgWriter, WriteStats};
-use crate::source::Reader;
+use crate::source::{ChunkRead, Reader};
 use crate::state;
 
 /// How long a lane with nothing to claim waits before it looks again (chunks running under
@@ -74,7 +74,7 @@ pub(super) async fn run(shared: &Shared, events: &mpsc::Sender<Event>) -> Result
                 if claim.token > 1 && claim.owner_before == Some(shared.worker) {
                     tracing::warn!(
                         "{} {} was left running by a lane of this worker; taking it up again from its last checkpoint",
-                        shared.tables[claim.chunk.table].name,
+                        shared.tables[claim.chunk.table].job.table.name,
                         claim.chunk.range
                     );
                 }
@@ -160,7 +160,7 @@ async fn copy_claimed(
                         Ok(None) => {
                             tracing::warn!(
                                 "{} {} was taken over by another lane or worker while this one retried",
-                                shared.tables[claim.chunk.table].name,
+                                shared.tables[claim.chunk.table].job.table.name,
                                 claim.chunk.range
                             );
                             return Ok(());
@@ -173,7 +173,8 @@ async fn copy_claimed(
         };
         match result {
             Ok(_) => {
-                shared.table_metrics[claim.chunk.table]
+                shared.tables[claim.chunk.table]
+                    .metrics
                     .chunk_duration
                     .record(started.elapsed().as_secs_f64());
                 let done = Event::ChunkDone {
@@ -199,7 +200,10 @@ async fn copy_claimed(
                 attempt += 1;
                 *conns = None;
                 crate::metrics::error("transient");
-                shared.table_metrics[claim.chunk.table].retries.increment(1);
+                shared.tables[claim.chunk.table]
+                    .metrics
+                    .retries
+                    .increment(1);
                 let wait = backoff(attempt);
                 tracing::warn!(
                     "{e}; retrying from the last checkpoint in {:.1} s (attempt {} of {MAX_ATTEMPTS})",
@@ -223,7 +227,7 @@ async fn copy_claimed(
                     crate::metrics::error("lease_lost");
                     tracing::warn!(
                         "{} {} was taken over by another worker; this worker's uncommitted rows of it were rolled back ({e})",
-                        shared.tables[claim.chunk.table].name,
+                        shared.tables[claim.chunk.table].job.table.name,
                         claim.chunk.range
                     );
                     return Ok(());
@@ -269,12 +273,13 @@ async fn copy_chunk(
 ) -> Result<WriteStats> {
     let chunk = &claim.chunk;
     let settings = &shared.settings;
-    let table = &shared.tables[chunk.table];
+    let running = &shared.tables[chunk.table];
+    let table = &running.job.table;
     let label = chunk.range.to_string();
     if matches!(chunk.range, crate::chunking::ChunkRange::Ctid { .. }) {
         super::blocks::align(shared, &mut conns.reader, conns.writer.client(), claim).await?;
     }
-    let tc = &shared.checkpoints[chunk.table];
+    let tc = &running.job.checkpoint;
     let checkpoint = Checkpoint {
         with_key: tc.with_key.clone(),
         without_key: tc.without_key.clone(),
@@ -296,25 +301,24 @@ async fn copy_chunk(
     let mode = if chunk.resume_after.is_some() {
         LoadMode::Append
     } else {
-        shared.load_modes[chunk.table]
+        running.job.load_mode
     };
     // A mapped table's rows go through the transform on a thread of their own, between two
     // bounded channels, so casts use a core without holding up the reader or the writer.
-    let mut flow = ChunkFlow::new(
-        settings.channel_batches,
-        shared.transforms[chunk.table].clone(),
-    );
-    let metrics = ChunkMetrics::new(&shared.table_metrics[chunk.table], &shared.run_metrics);
-    let read = conns.reader.read_chunk(
-        &shared.source,
-        chunk.table,
+    let mut flow = ChunkFlow::new(settings.channel_batches, running.job.transform.clone());
+    let metrics = ChunkMetrics::new(&running.metrics, &shared.run_metrics);
+    let read =
+        running.job.read.as_ref().ok_or_else(|| {
+            Error::Internal(format!("{} has chunks but no read plan", table.name))
+        })?;
+    let req = ChunkRead {
         table,
-        &chunk.range,
-        chunk.resume_after.as_deref(),
-        settings.batch_bytes,
-        flow.input(),
-        &metrics,
-    );
+        read,
+        range: &chunk.range,
+        resume_after: chunk.resume_after.as_deref(),
+        batch_bytes: settings.batch_bytes,
+    };
+    let read = conns.reader.read_chunk(&req, flow.input(), &metrics);
     let into = ChunkTarget {
         table,
         label: &label,

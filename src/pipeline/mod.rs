@@ -31,7 +31,7 @@ use crate::metrics::{RunMetrics, TableMetrics};
 use crate::progress::{Progress, TableState, Terminal};
 use crate::schema::{Phases, Step};
 use crate::sink::postgres::LoadMode;
-use crate::source::Source;
+use crate::source::{Source, TableRead};
 use crate::state::{self, StateRef, TableCheckpoint, TableProgress};
 use post::PostTracker;
 
@@ -44,47 +44,59 @@ impl Drop for AbortOnDrop {
     }
 }
 
+/// One table of the job as the pipeline runs it. Its position in [`RunPlan::tables`] is its
+/// table number, the number its chunks and steps carry in the job's state.
+#[derive(Debug)]
+pub struct TableJob {
+    /// The table as the target holds it.
+    pub table: Table,
+    /// How the source reads it (`None`: it has no rows to read).
+    pub read: Option<TableRead>,
+    /// The transform from the rows read to the target's rows (`None`: as read).
+    pub transform: Option<Arc<crate::transform::TableTransform>>,
+    /// How its chunks are loaded.
+    pub load_mode: LoadMode,
+    /// How its writer records checkpoints.
+    pub checkpoint: TableCheckpoint,
+    /// Post-data phases, run once its data (and its partitions) are in.
+    pub post: Phases,
+    /// The partitioned table it is a partition of, by table number.
+    pub parent: Option<usize>,
+}
+
 /// Everything the pipeline needs to run, decided by the planner.
 #[derive(Debug)]
 pub struct RunPlan {
-    /// Selected tables (their positions are the table numbers of the job's chunks).
-    pub tables: Vec<Table>,
-    /// Per table: the transform from the rows read to the target's rows (`None`: as read).
-    pub transforms: Vec<Option<Arc<crate::transform::TableTransform>>>,
-    /// How each table is loaded.
-    pub load_modes: Vec<LoadMode>,
-    /// Per table: post-data phases, run once its data (and its partitions) are in.
-    pub post_steps: Vec<Phases>,
-    /// Per table: index of the partitioned parent it belongs to.
-    pub parent: Vec<Option<usize>>,
-    /// Per table: how its writer records checkpoints.
-    pub checkpoints: Vec<TableCheckpoint>,
+    /// The job's tables, by table number.
+    pub tables: Vec<TableJob>,
     /// Where the job's state lives.
     pub state: StateRef,
     /// This process's worker number in the job (the owner of the chunks it claims).
     pub worker: i32,
-    /// Where rows come from (with the snapshots or read plans readers need).
+    /// Where rows come from (with the snapshots readers import, or the value policies).
     pub source: Source,
     /// After every table is finished: phases run one after another; the jobs of a phase run in
     /// parallel, the steps of a job in order.
     pub final_phases: Phases,
 }
 
+/// A table while the pipeline runs: its job and its metrics.
+struct Running {
+    job: TableJob,
+    metrics: TableMetrics,
+}
+
 /// Everything lanes and builders share.
 struct Shared {
     settings: CopySettings,
     source: Source,
-    tables: Vec<Table>,
-    transforms: Vec<Option<Arc<crate::transform::TableTransform>>>,
-    load_modes: Vec<LoadMode>,
-    checkpoints: Vec<TableCheckpoint>,
+    tables: Vec<Running>,
     state: StateRef,
     tally: Arc<crate::reject::Tally>,
     /// `(table, chunk)` numbers of the chunks this process's lanes hold.
     busy: tokio::sync::Mutex<std::collections::HashSet<(i32, i32)>>,
     worker: i32,
     stop: Arc<AtomicBool>,
-    table_metrics: Vec<TableMetrics>,
     run_metrics: RunMetrics,
 }
 
@@ -184,7 +196,7 @@ impl DataWatch {
         &mut self,
         settings: &CopySettings,
         st: &StateRef,
-        tables: &[Table],
+        tables: &[&Table],
     ) -> Result<(Vec<usize>, Vec<usize>)> {
         if self.client.is_none() {
             self.client = Some(connect(&settings.target, Side::Target).await?);
@@ -217,7 +229,7 @@ impl DataWatch {
     }
 
     /// Passes the last poll on to the terminal display and the metrics.
-    fn publish(&self, tables: &[Table], progress: &Progress) {
+    fn publish(&self, tables: &[&Table], progress: &Progress) {
         let mut chunks = Vec::with_capacity(self.progress.len());
         for (t, p) in self.progress.iter().enumerate() {
             progress.set_committed(t, p.rows.max(0) as u64);
@@ -241,7 +253,7 @@ impl DataWatch {
     }
 
     /// Tables with storage whose data is neither in nor stuck.
-    fn open(&self, tables: &[Table]) -> usize {
+    fn open(&self, tables: &[&Table]) -> usize {
         (0..tables.len())
             .filter(|&t| tables[t].has_storage() && !self.data_in[t] && !self.stuck[t])
             .count()
@@ -263,7 +275,8 @@ pub async fn run(
     let names: Vec<(String, i64, i64)> = plan
         .tables
         .iter()
-        .map(|t| {
+        .map(|j| {
+            let t = &j.table;
             let size = if t.has_storage() { t.size_bytes } else { 0 };
             (
                 t.name.to_string(),
@@ -273,29 +286,37 @@ pub async fn run(
         })
         .collect();
     let progress = Progress::new(&names);
-    let table_metrics = names
-        .iter()
+    let mut post_steps = Vec::with_capacity(n);
+    let mut parent = Vec::with_capacity(n);
+    let running = plan
+        .tables
+        .into_iter()
+        .zip(&names)
         .enumerate()
-        .map(|(t, (name, est, _))| TableMetrics::new(name, *est, progress.live(t)))
+        .map(|(t, (mut job, (name, est, _)))| {
+            post_steps.push(std::mem::take(&mut job.post));
+            parent.push(job.parent);
+            Running {
+                job,
+                metrics: TableMetrics::new(name, *est, progress.live(t)),
+            }
+        })
         .collect();
     let reporter = tokio::spawn(crate::progress::report(progress.clone(), terminal));
     let _stop_reporter = AbortOnDrop(reporter);
     let shared = Arc::new(Shared {
-        table_metrics,
         run_metrics: RunMetrics::new(settings.jobs, settings.channel_batches),
         settings: settings.clone(),
         source: plan.source,
-        tables: plan.tables,
-        transforms: plan.transforms,
+        tables: running,
         tally: Arc::default(),
         busy: tokio::sync::Mutex::default(),
-        load_modes: plan.load_modes,
-        checkpoints: plan.checkpoints,
         state: plan.state,
         worker: plan.worker,
         stop,
     });
-    let tables = &shared.tables;
+    let tables: Vec<&Table> = shared.tables.iter().map(|r| &r.job.table).collect();
+    let tables = tables.as_slice();
     let (events_tx, mut events) = mpsc::channel::<Event>(256);
 
     let mut lanes = JoinSet::new();
@@ -328,10 +349,10 @@ pub async fn run(
         .iter()
         .map(|t| usize::from(t.has_storage()))
         .collect();
-    for p in plan.parent.iter().flatten() {
+    for p in parent.iter().flatten() {
         waiting[*p] += 1;
     }
-    let mut post = PostTracker::new(plan.post_steps, waiting, plan.parent.clone());
+    let mut post = PostTracker::new(post_steps, waiting, parent);
     let mut report = RunReport {
         tables: vec![TableReport::default(); n],
         ..Default::default()

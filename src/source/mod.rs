@@ -5,8 +5,6 @@ pub mod mysql;
 pub mod mysql_convert;
 pub mod postgres;
 
-use std::sync::Arc;
-
 use tokio::sync::mpsc;
 
 use crate::batch::Piece;
@@ -21,6 +19,30 @@ use crate::metrics::ChunkMetrics;
 use mysql::MyReader;
 use postgres::PgReader;
 
+/// How one table is read, by source kind.
+#[derive(Debug, Clone)]
+pub enum TableRead {
+    /// PostgreSQL: as the target table (`None`), or in a mapping's read shape.
+    Postgres(Option<Box<postgres::PgRead>>),
+    /// MySQL/MariaDB: the table's read plan.
+    Mysql(MyTablePlan),
+}
+
+/// One chunk to read.
+#[derive(Debug, Clone, Copy)]
+pub struct ChunkRead<'a> {
+    /// The table as the target holds it.
+    pub table: &'a Table,
+    /// How the source reads it.
+    pub read: &'a TableRead,
+    /// The chunk.
+    pub range: &'a ChunkRange,
+    /// Resume after this key (the chunk's last committed one).
+    pub resume_after: Option<&'a [String]>,
+    /// Tuple bytes per batch.
+    pub batch_bytes: usize,
+}
+
 /// Where rows come from, with what a lane needs to open a reader.
 #[derive(Debug, Clone)]
 pub enum Source {
@@ -30,8 +52,6 @@ pub enum Source {
         url: PgUrl,
         /// Snapshots readers try to import, in order.
         snapshots: Vec<String>,
-        /// How mapped tables are read, by table number (`None`: as the target table).
-        reads: Arc<Vec<Option<postgres::PgRead>>>,
     },
     /// A MySQL or MariaDB database.
     Mysql {
@@ -39,9 +59,27 @@ pub enum Source {
         url: MyUrl,
         /// Zero dates and NUL bytes.
         policies: Policies,
-        /// How to read each table of the plan (by table number).
-        tables: Arc<Vec<Option<MyTablePlan>>>,
     },
+}
+
+/// A source to read from and how each of its tables (by number) is read, for code that reads
+/// tables outside a copy's lanes (`verify`).
+#[derive(Debug, Clone)]
+pub struct Reading {
+    /// The source.
+    pub source: Source,
+    /// Per table: how it is read (`None`: it has nothing to read).
+    pub reads: Vec<Option<TableRead>>,
+}
+
+impl Reading {
+    /// How table `t` is read.
+    pub fn read(&self, t: usize, table: &Table) -> Result<&TableRead> {
+        self.reads
+            .get(t)
+            .and_then(Option::as_ref)
+            .ok_or_else(|| Error::Internal(format!("no read plan for {}", table.name)))
+    }
 }
 
 /// A reader of either kind.
@@ -53,6 +91,18 @@ pub enum Reader {
 }
 
 impl Reader {
+    /// Opens a source session ready to read chunks (in the run's snapshot).
+    pub async fn open(source: &Source) -> Result<Self> {
+        Ok(match source {
+            Source::Postgres { url, snapshots } => {
+                Reader::Pg(PgReader::open(url, snapshots).await?)
+            }
+            Source::Mysql { url, policies } => {
+                Reader::My(MyReader::open(url, policies.clone()).await?)
+            }
+        })
+    }
+
     /// The snapshot a PostgreSQL reader reads in (see [`PgReader::snapshot`]).
     pub fn snapshot(&self) -> Option<&str> {
         match self {
@@ -61,51 +111,22 @@ impl Reader {
         }
     }
 
-    /// Opens a source session ready to read chunks (in the run's snapshot).
-    pub async fn open(source: &Source) -> Result<Self> {
-        Ok(match source {
-            Source::Postgres { url, snapshots, .. } => {
-                Reader::Pg(PgReader::open(url, snapshots).await?)
-            }
-            Source::Mysql { url, policies, .. } => {
-                Reader::My(MyReader::open(url, policies.clone()).await?)
-            }
-        })
-    }
-
-    /// Streams chunk `range` of table number `t` into `tx`, after `resume_after` if given.
-    #[allow(clippy::too_many_arguments)]
+    /// Streams a chunk into `tx` (see the readers' `read_chunk`).
     pub async fn read_chunk(
         &mut self,
-        source: &Source,
-        t: usize,
-        table: &Table,
-        range: &ChunkRange,
-        resume_after: Option<&[String]>,
-        batch_bytes: usize,
+        req: &ChunkRead<'_>,
         tx: mpsc::Sender<Piece>,
         metrics: &ChunkMetrics,
     ) -> Result<ReadStats> {
-        match (self, source) {
-            (Reader::Pg(r), source) => {
-                let read = match source {
-                    Source::Postgres { reads, .. } => reads.get(t).and_then(Option::as_ref),
-                    Source::Mysql { .. } => None,
-                };
-                r.read_chunk(table, read, range, resume_after, batch_bytes, tx, metrics)
-                    .await
+        match (self, req.read) {
+            (Reader::Pg(r), TableRead::Postgres(read)) => {
+                r.read_chunk(req, read.as_deref(), tx, metrics).await
             }
-            (Reader::My(r), Source::Mysql { tables, .. }) => {
-                let plan = tables
-                    .get(t)
-                    .and_then(Option::as_ref)
-                    .ok_or_else(|| Error::Internal(format!("no read plan for {}", table.name)))?;
-                r.read_chunk(plan, table, range, resume_after, batch_bytes, tx, metrics)
-                    .await
-            }
-            (Reader::My(_), _) => Err(Error::Internal(
-                "a MySQL reader for a PostgreSQL source".into(),
-            )),
+            (Reader::My(r), TableRead::Mysql(plan)) => r.read_chunk(req, plan, tx, metrics).await,
+            _ => Err(Error::Internal(format!(
+                "{}: a read plan of another source kind than the reader",
+                req.table.name
+            ))),
         }
     }
 }

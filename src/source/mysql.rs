@@ -14,9 +14,7 @@ use mysql_async::{Conn, Row, Value};
 use tokio::sync::mpsc;
 
 use crate::batch::{Batch, Piece};
-use crate::catalog::Table;
 use crate::chunking::mysql_read::{chunk_query, KeyKind, MyTablePlan};
-use crate::chunking::ChunkRange;
 use crate::config::Policies;
 use crate::connect::connect_mysql;
 use crate::conninfo::mysql::MyUrl;
@@ -25,7 +23,7 @@ use crate::error::{Error, Result};
 use crate::metrics::ChunkMetrics;
 use crate::reject::{shorten, Reject};
 use crate::source::mysql_convert::{display, hex, Converter};
-use crate::source::ReadStats;
+use crate::source::{ChunkRead, ReadStats};
 
 /// A source session inside one consistent-snapshot transaction.
 pub struct MyReader {
@@ -49,17 +47,14 @@ impl MyReader {
 
     /// Streams one chunk into `tx` as batches of about `batch_bytes` of PostgreSQL tuples.
     /// Returns early (without error) when the receiver is gone.
-    #[allow(clippy::too_many_arguments)]
     pub async fn read_chunk(
         &mut self,
+        req: &ChunkRead<'_>,
         plan: &MyTablePlan,
-        table: &Table,
-        range: &ChunkRange,
-        resume_after: Option<&[String]>,
-        batch_bytes: usize,
         tx: mpsc::Sender<Piece>,
         metrics: &ChunkMetrics,
     ) -> Result<ReadStats> {
+        let (table, range, batch_bytes) = (req.table, req.range, req.batch_bytes);
         let fail = |e: &mysql_async::Error| Error::Copy {
             table: table.name.clone(),
             chunk: range.to_string(),
@@ -86,7 +81,7 @@ impl MyReader {
             .filter_map(|k| plan.columns.iter().position(|c| c.name == k.name))
             .collect();
         let key_kinds: Vec<KeyKind> = plan.key.iter().flatten().map(|k| k.kind).collect();
-        let (sql, params) = chunk_query(plan, range, resume_after);
+        let (sql, params) = chunk_query(plan, range, req.resume_after);
         let mut result = self
             .conn
             .exec_iter(sql, params)

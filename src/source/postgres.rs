@@ -16,7 +16,7 @@ use crate::conninfo::PgUrl;
 use crate::error::{db_reason, Error, Result};
 use crate::metrics::ChunkMetrics;
 use crate::pgcopy::TupleSplitter;
-use crate::source::ReadStats;
+use crate::source::{ChunkRead, ReadStats};
 
 /// A source connection inside a repeatable-read transaction on the run's snapshot.
 pub struct PgReader {
@@ -225,17 +225,14 @@ impl PgReader {
     ///
     /// Returns early (without error) when the receiver is gone: the writer failed and its error
     /// is the one to report.
-    #[allow(clippy::too_many_arguments)]
     pub async fn read_chunk(
         &self,
-        table: &Table,
+        req: &ChunkRead<'_>,
         read: Option<&PgRead>,
-        range: &ChunkRange,
-        resume_after: Option<&[String]>,
-        batch_bytes: usize,
         tx: mpsc::Sender<Piece>,
         metrics: &ChunkMetrics,
     ) -> Result<ReadStats> {
+        let (table, range, batch_bytes) = (req.table, req.range, req.batch_bytes);
         let fail = |reason: String| Error::Copy {
             table: table.name.clone(),
             chunk: range.to_string(),
@@ -251,7 +248,7 @@ impl PgReader {
             transient: crate::error::is_transient(e),
         };
         let table = read.map_or(table, |r| &r.table);
-        let sql = copy_out_sql(table, read, range, resume_after);
+        let sql = copy_out_sql(table, read, range, req.resume_after);
         let stream = self.client.copy_out(&sql).await.map_err(|e| fail_db(&e))?;
         futures_util::pin_mut!(stream);
         let mut splitter = TupleSplitter::new(table.copy_columns().count(), batch_bytes);

@@ -40,7 +40,7 @@ use crate::error::{db_reason, Error, Result};
 use crate::metrics::{ChunkMetrics, Live, RunMetrics, TableMetrics};
 use crate::pgcopy::TupleSplitter;
 use crate::prepare::{prepare, Origin};
-use crate::source::{Reader, Source};
+use crate::source::{ChunkRead, Reader, Reading};
 use crate::transform::TableTransform;
 
 /// What to verify and how.
@@ -332,8 +332,10 @@ pub async fn run(settings: &CopySettings, opts: &VerifyOptions) -> Result<Verify
             }
         }
     }
-    let source =
-        crate::prepare::reading_source(&prepared.origin, &prepared.maps, settings, Vec::new());
+    let source = Reading {
+        source: crate::prepare::reading_source(&prepared.origin, settings, Vec::new()),
+        reads: crate::prepare::table_reads(&prepared.origin, &prepared.maps),
+    };
     let methods = Arc::new(methods);
     let total_tasks = tasks.len();
     let queue = Arc::new(Mutex::new(tasks));
@@ -360,7 +362,7 @@ pub async fn run(settings: &CopySettings, opts: &VerifyOptions) -> Result<Verify
                     return Ok::<(), Error>(());
                 };
                 if reader.is_none() {
-                    reader = Some(Reader::open(&source).await?);
+                    reader = Some(Reader::open(&source.source).await?);
                 }
                 let Some(r) = reader.as_mut() else { continue };
                 let metrics = ChunkMetrics::new(&tm[task.table], &rm);
@@ -761,7 +763,7 @@ type Side2 = (Sums, Option<HashMap<String, u64>>);
 #[allow(clippy::too_many_arguments)]
 async fn streamed_source(
     reader: &mut Reader,
-    source: &Source,
+    source: &Reading,
     t: usize,
     table: &Table,
     transform: Option<&TableTransform>,
@@ -773,7 +775,14 @@ async fn streamed_source(
     drill: bool,
 ) -> Result<Side2> {
     let (tx, mut rx) = mpsc::channel::<Piece>(4);
-    let read = reader.read_chunk(source, t, table, range, None, batch_bytes, tx, metrics);
+    let req = ChunkRead {
+        table,
+        read: source.read(t, table)?,
+        range,
+        resume_after: None,
+        batch_bytes,
+    };
+    let read = reader.read_chunk(&req, tx, metrics);
     let hash = async {
         let mut hasher = TupleHasher::new(target, skip);
         let mut sums = Sums::default();
@@ -836,7 +845,7 @@ async fn streamed_target(
 async fn check_range(
     reader: &mut Reader,
     target: &Client,
-    source: &Source,
+    source: &Reading,
     t: usize,
     method: &Method,
     range: &ChunkRange,

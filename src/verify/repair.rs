@@ -20,12 +20,12 @@ use crate::config::CopySettings;
 use crate::connect::{connect, Side};
 use crate::error::{db_reason, Error, Result};
 use crate::metrics::{ChunkMetrics, Live, RunMetrics, TableMetrics};
-use crate::source::{Reader, Source};
+use crate::source::{ChunkRead, Reader, Reading};
 
 /// Repairs `ranges` of table `t` in one target transaction; one outcome per range, in order.
 pub async fn repair_table(
     settings: &CopySettings,
-    source: &Source,
+    source: &Reading,
     t: usize,
     method: &Method,
     ranges: &[ChunkRange],
@@ -34,7 +34,7 @@ pub async fn repair_table(
         Method::InServer { target, .. } | Method::Streamed { target, .. } => target.name.clone(),
     };
     let target = connect(&settings.target, Side::Target).await?;
-    let mut reader = Reader::open(source).await?;
+    let mut reader = Reader::open(&source.source).await?;
     target
         .batch_execute("BEGIN")
         .await
@@ -80,7 +80,7 @@ async fn rewrite(
     target: &Client,
     reader: &mut Reader,
     settings: &CopySettings,
-    source: &Source,
+    source: &Reading,
     t: usize,
     method: &Method,
     ranges: &[ChunkRange],
@@ -126,16 +126,14 @@ async fn rewrite(
             .await
             .map_err(|e| fail("deleting the range", &e))?;
         let (tx, mut rx) = mpsc::channel::<Piece>(4);
-        let read = reader.read_chunk(
-            source,
-            t,
-            &read_table,
+        let req = ChunkRead {
+            table: &read_table,
+            read: source.read(t, &read_table)?,
             range,
-            None,
-            settings.batch_bytes,
-            tx,
-            &metrics,
-        );
+            resume_after: None,
+            batch_bytes: settings.batch_bytes,
+        };
+        let read = reader.read_chunk(&req, tx, &metrics);
         let write = async {
             use futures_util::SinkExt;
             let sql = crate::sink::postgres::copy_in_sql(

@@ -60,8 +60,9 @@ impl Proxy {
         }
     }
 
-    /// Cuts every connection up to `cuts` times, each time a `COPY` into `dst` is running,
-    /// for at most `within`; returns how many cuts happened.
+    /// Cuts every connection up to `cuts` times, each time a `COPY` into `dst` is running, for
+    /// at most `within` after the first COPY is seen (which may take a while on a loaded
+    /// machine: up to a minute); returns how many cuts happened.
     pub fn cut_during_copy(
         &self,
         dst: &crate::support::TestDb,
@@ -69,14 +70,21 @@ impl Proxy {
         within: std::time::Duration,
     ) -> usize {
         let started = std::time::Instant::now();
+        let mut first: Option<std::time::Instant> = None;
         let mut done = 0;
-        while done < cuts && started.elapsed() < within {
+        while done < cuts {
+            match first {
+                Some(at) if at.elapsed() >= within => break,
+                None if started.elapsed() >= std::time::Duration::from_secs(60) => break,
+                _ => {}
+            }
             std::thread::sleep(std::time::Duration::from_millis(250));
             let copying = dst.query(&format!(
                 "SELECT count(*) FROM pg_stat_activity WHERE datname = '{}' AND query LIKE 'COPY%' AND state = 'active'",
                 dst.name
             ));
             if copying != "0" {
+                first.get_or_insert_with(std::time::Instant::now);
                 self.cut_all();
                 done += 1;
             }
