@@ -114,6 +114,9 @@ pub enum Error {
         /// One line per key: table, constraint, orphan count and the query listing them.
         keys: Vec<String>,
     },
+    /// `howdah demo` copied, but the row counts of source and target differ.
+    #[error("row counts differ between source and target after the demo copy")]
+    DemoCountsDiffer,
     /// A worker task panicked or was cancelled: a bug, not bad input.
     #[error("internal error: {0}")]
     Internal(String),
@@ -193,8 +196,13 @@ pub fn db_reason(err: &tokio_postgres::Error) -> String {
         }
         return s;
     }
+    chain(err)
+}
+
+/// An error and its sources on one line, skipping sources whose text is already shown.
+pub fn chain(err: &(dyn std::error::Error + 'static)) -> String {
     let mut s = err.to_string();
-    let mut source = std::error::Error::source(err);
+    let mut source = err.source();
     while let Some(e) = source {
         let text = e.to_string();
         if !s.contains(&text) {
@@ -203,7 +211,7 @@ pub fn db_reason(err: &tokio_postgres::Error) -> String {
         }
         source = e.source();
     }
-    s
+    s.replace('\n', " ")
 }
 
 /// Shorthand for library results.

@@ -317,6 +317,47 @@ async fn draw_bars(progress: Arc<Progress>, multi: MultiProgress) {
     }
 }
 
+/// Sets up logging for a command and returns how its progress is shown: bars on a terminal
+/// (log lines printed above them), a line every 10 s elsewhere, nothing with `quiet`; JSON
+/// log objects with `json`. Logs follow `RUST_LOG`, else `howdah=info` (`howdah=warn` when
+/// quiet).
+pub fn init_logging(quiet: bool, json: bool) -> Terminal {
+    let default_level = if quiet { "howdah=warn" } else { "howdah=info" };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let terminal = match (quiet, json, tty) {
+        (true, _, _) => Terminal::Quiet,
+        (false, false, true) => Terminal::Bars(terminal_bars()),
+        _ => Terminal::Lines,
+    };
+    let base = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
+    match (&terminal, json) {
+        (_, true) => base
+            .json()
+            .with_current_span(false)
+            .with_writer(std::io::stderr)
+            .init(),
+        (Terminal::Bars(bars), _) => base
+            .with_ansi(true)
+            .with_writer(BarsWriter(bars.clone()))
+            .init(),
+        _ => base.with_ansi(tty).with_writer(std::io::stderr).init(),
+    }
+    terminal
+}
+
+impl Terminal {
+    /// Removes the bars (before the summary is printed).
+    pub fn clear(&self) {
+        if let Terminal::Bars(bars) = self {
+            let _ = bars.clear();
+        }
+    }
+}
+
 /// Bars for a terminal on stderr, hidden when drawing is not possible.
 pub fn terminal_bars() -> MultiProgress {
     MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(5))

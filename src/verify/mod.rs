@@ -59,6 +59,31 @@ pub struct VerifyOptions {
     pub repair: bool,
 }
 
+impl VerifyOptions {
+    /// Checked options: a sample is a percent above 0 and at most 100; chunks hold at least
+    /// 1,000 rows.
+    pub fn new(
+        sample_pct: Option<f64>,
+        drill_down: bool,
+        chunk_rows: u64,
+        repair: bool,
+    ) -> Result<Self> {
+        if let Some(p) = sample_pct {
+            if !(p > 0.0 && p <= 100.0) {
+                return Err(Error::Config(format!(
+                    "--sample {p}: give a percent above 0 and at most 100"
+                )));
+            }
+        }
+        Ok(VerifyOptions {
+            sample_pct,
+            drill_down,
+            chunk_rows: chunk_rows.max(1000),
+            repair,
+        })
+    }
+}
+
 /// The outcome for one table.
 #[derive(Debug, Clone, Serialize)]
 pub struct TableResult {

@@ -1,0 +1,163 @@
+//! The body of each command of the binary: resolve the flags into settings, run the library,
+//! print the result. Everything here is I/O at the edge; the work is in the library.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use howdah::config::CopySettings;
+use howdah::progress::Terminal;
+use howdah::{Error, Result};
+
+use crate::cli::{self, Command};
+
+/// Runs a command; returns its exit code on success.
+pub async fn run(command: Command, terminal: Terminal) -> Result<u8> {
+    match command {
+        Command::Copy(args) => copy(&args, terminal).await,
+        Command::Demo(args) => demo(&args, terminal).await,
+        Command::Verify(args) => verify(&args).await,
+        Command::Plan(args) => plan(&args).await,
+        Command::Status(args) => status(&args).await,
+    }
+}
+
+async fn copy(args: &cli::CopyArgs, terminal: Terminal) -> Result<u8> {
+    let settings = CopySettings::resolve(args.overrides())?;
+    let serve = !settings.dry_run;
+    let outcome = observed(&settings, serve, &terminal, |stop| {
+        howdah::copy::run(&settings, stop, terminal.clone())
+    })
+    .await;
+    let outcome = outcome?;
+    match &outcome.dry_run {
+        Some(text) => print!("{text}"),
+        None => println!("{}", howdah::copy::summary(&outcome)),
+    }
+    outcome.finished().map(|_| 0)
+}
+
+async fn demo(args: &cli::DemoArgs, terminal: Terminal) -> Result<u8> {
+    let settings = CopySettings::resolve(args.overrides())?;
+    let server =
+        howdah::conninfo::PgUrl::parse(&args.server, &howdah::conninfo::Env::from_process())?;
+    let outcome = observed(&settings, true, &terminal, |stop| {
+        howdah::demo::run(
+            &server,
+            &args.prefix,
+            settings.clone(),
+            stop,
+            terminal.clone(),
+        )
+    })
+    .await?;
+    println!("{}", howdah::demo::report(&outcome, &settings));
+    if outcome.counts_match() {
+        Ok(0)
+    } else {
+        Err(Error::DemoCountsDiffer)
+    }
+}
+
+/// Runs `work` with what a long command needs around it: the metrics endpoint (when the
+/// settings ask for one and `serve`), a watcher of Ctrl-C/SIGTERM that sets the stop flag it
+/// gets, the bars cleared at the end, and the final metrics served `metrics_linger_secs` more.
+async fn observed<T, F>(
+    settings: &CopySettings,
+    serve: bool,
+    terminal: &Terminal,
+    work: impl FnOnce(Arc<AtomicBool>) -> F,
+) -> Result<T>
+where
+    F: Future<Output = Result<T>>,
+{
+    let addr = settings.metrics_addr.filter(|_| serve);
+    if let Some(addr) = addr {
+        howdah::metrics::install(addr)?;
+        tracing::info!("serving Prometheus metrics on http://{addr}/metrics");
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    tokio::spawn(watch_signals(stop.clone()));
+    let result = work(stop).await;
+    terminal.clear();
+    if let (Some(addr), n) = (addr, settings.metrics_linger_secs) {
+        if n > 0 {
+            tracing::info!("serving the final metrics on {addr} for {n} s");
+            tokio::time::sleep(std::time::Duration::from_secs(n)).await;
+        }
+    }
+    result
+}
+
+async fn verify(args: &cli::VerifyArgs) -> Result<u8> {
+    let settings = CopySettings::resolve(args.overrides())?;
+    let opts = howdah::verify::VerifyOptions::new(
+        args.sample,
+        args.drill_down,
+        args.chunk_rows,
+        args.repair,
+    )?;
+    let report = howdah::verify::run(&settings, &opts).await?;
+    if args.json {
+        println!("{}", json(&report)?);
+    } else {
+        println!("{}", howdah::verify::render(&report));
+    }
+    Ok(if report.equal { 0 } else { 1 })
+}
+
+/// `howdah plan`: the migration plan, from the same settings a copy would use.
+async fn plan(args: &cli::PlanArgs) -> Result<u8> {
+    let settings = CopySettings::resolve(args.overrides())?;
+    let cmd = howdah::migration_plan::CommandLine {
+        config: args.ends.config.clone(),
+        tables: args.ends.tables.clone(),
+        exclude: args.ends.exclude.clone(),
+    };
+    let plan = howdah::migration_plan::build(&settings, &cmd).await?;
+    let json = args.format == cli::PlanFormat::Json;
+    howdah::migration_plan::write(&plan, json, args.output.as_deref())?;
+    Ok(0)
+}
+
+async fn status(args: &cli::StatusArgs) -> Result<u8> {
+    let raw = args.target.as_deref().ok_or_else(|| {
+        Error::Config("no target database: pass --target URL or set HOWDAH_TARGET".into())
+    })?;
+    let url = howdah::conninfo::PgUrl::parse(raw, &howdah::conninfo::Env::from_process())?;
+    let client = howdah::connect::connect(&url, howdah::connect::Side::Target).await?;
+    let jobs = howdah::status::read(&client, &args.state_schema, args.job.as_deref()).await?;
+    if args.json {
+        println!("{}", json(&jobs)?);
+    } else {
+        println!("{}", howdah::status::render_text(&jobs));
+    }
+    Ok(0)
+}
+
+fn json(value: &impl serde::Serialize) -> Result<String> {
+    serde_json::to_string_pretty(value).map_err(|e| Error::Internal(format!("rendering JSON: {e}")))
+}
+
+/// First Ctrl-C or SIGTERM: stop at the next checkpoint. Second: exit at once, which is still
+/// safe (uncommitted work rolls back) but loses the batches in flight.
+async fn watch_signals(stop: Arc<AtomicBool>) {
+    let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+    else {
+        return;
+    };
+    for n in 0.. {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        if n > 0 {
+            eprintln!(
+                "aborted: uncommitted batches roll back; run the same command again to resume"
+            );
+            std::process::exit(130);
+        }
+        stop.store(true, Ordering::Relaxed);
+        eprintln!("stopping at the next checkpoint (press Ctrl-C again to abort at once)");
+    }
+}
