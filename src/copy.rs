@@ -9,18 +9,16 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use crate::catalog::{postgres as pgcat, Catalog, QualifiedName};
-use crate::chunking::chunks::plan_table;
 use crate::config::{CopySettings, SourceUrl};
 use crate::connect::{connect, Side};
 use crate::error::{db_reason, Error, Result};
 use crate::pipeline::{self, RunPlan, RunReport, TableJob};
-use crate::prepare::{prepare, reading_source, Origin, Prepared};
+use crate::prepare::{prepare, Prepared};
 use crate::progress::Terminal;
 use crate::schema::{ddl, Phases, SchemaMode, Step};
 use crate::sink::postgres::LoadMode;
-use crate::source::postgres::PgReader;
-use crate::source::Source;
 use crate::state::invalid_keys::InvalidKey;
+use crate::state::job::JobStart;
 use crate::state::worker::WorkerSession;
 use crate::state::{self, StateRef};
 
@@ -48,6 +46,20 @@ pub struct CopyOutcome {
 }
 
 impl CopyOutcome {
+    /// An outcome with no table copied (a dry run, a rerun of a finished job).
+    fn nothing(prepare_time: std::time::Duration) -> Self {
+        CopyOutcome {
+            tables: Vec::new(),
+            report: RunReport::default(),
+            prepare_time,
+            notes: Vec::new(),
+            dry_run: None,
+            invalid_keys: Vec::new(),
+            message: None,
+            zero_dates: Vec::new(),
+        }
+    }
+
     /// `Err(ForeignKeysNotValid)` when foreign keys were left `NOT VALID` (exit code 6).
     pub fn finished(&self) -> Result<()> {
         if self.invalid_keys.is_empty() {
@@ -76,10 +88,9 @@ pub async fn run(
     };
     // A job's default_sql/value_sql values are evaluated when it starts; its later runs use
     // the recorded ones.
-    let recorded = if settings.restart {
-        state::values::SqlValues::new()
-    } else {
-        state::values::load(&target, &st, false).await?
+    let recorded = match settings.restart {
+        true => state::values::SqlValues::new(),
+        false => state::values::load(&target, &st, false).await?,
     };
     let Prepared {
         mut origin,
@@ -90,13 +101,8 @@ pub async fn run(
     if settings.dry_run {
         return Ok(CopyOutcome {
             tables: catalog.tables.iter().map(|t| t.name.clone()).collect(),
-            report: RunReport::default(),
-            prepare_time: started.elapsed(),
-            notes: Vec::new(),
             dry_run: Some(dry_run_text(&catalog, &maps)),
-            invalid_keys: Vec::new(),
-            message: None,
-            zero_dates: Vec::new(),
+            ..CopyOutcome::nothing(started.elapsed())
         });
     }
     if catalog.tables.is_empty() {
@@ -104,85 +110,27 @@ pub async fn run(
             "no table of the source {} matched the table patterns ({}); patterns are globs over schema.table{}",
             settings.source,
             settings.filter.describe(),
-            if matches!(origin, Origin::My { .. }) {
-                " (for MySQL: database.table)"
-            } else {
-                ""
-            }
+            origin.pattern_hint()
         )));
     }
 
-    state::ensure(&target, &st).await?;
-    // One process at a time decides whether the job is new, creates it, or joins it; a run
-    // killed during its setup holds the lock until the server has rolled it back.
-    state::lock_setup(&target, &st).await?;
-    if settings.restart {
-        state::delete_job(&target, &st).await?;
-    }
     let config = config_summary(settings, &catalog);
-    let job = state::load_job(&target, &st).await?;
-    let resuming = match &job {
-        None => false,
-        Some(job)
-            if job.phase == "done"
-                && settings.schema != SchemaMode::Recreate
-                && state::config_changes(&job.config, &config).is_empty() =>
-        {
-            if !state::invalid_keys::read(&target, &st).await?.is_empty() {
-                // The job finished with foreign keys left NOT VALID: validate them again
-                // (their orphans may have been fixed since), copy nothing.
-                let still = state::invalid_keys::revalidate(&target, &st).await?;
-                let message = if still.is_empty() {
-                    format!(
-                        "job \"{}\" had finished with foreign keys left NOT VALID; they validate now: the copy is complete",
-                        st.job
-                    )
-                } else {
-                    format!(
-                        "job \"{}\" had finished; nothing was copied again; {} foreign key(s) still NOT VALID",
-                        st.job,
-                        still.len()
-                    )
-                };
-                return Ok(CopyOutcome {
-                    tables: Vec::new(),
-                    report: RunReport::default(),
-                    prepare_time: started.elapsed(),
-                    notes: Vec::new(),
-                    dry_run: None,
-                    invalid_keys: still,
-                    message: Some(message),
-                    zero_dates: Vec::new(),
-                });
-            }
-            return Err(Error::Config(format!(
-                "job \"{}\" already finished; add --restart (with --schema recreate) to copy again, or use another --job name",
-                st.job
-            )));
-        }
-        Some(job) if job.phase == "done" => {
-            // A finished job is history, not something to resume: new settings (or recreate,
-            // which means "start over") start a new job.
-            tracing::info!(
-                "job \"{}\" had finished; starting a new copy with the new settings",
-                st.job
-            );
-            state::delete_job(&target, &st).await?;
-            false
-        }
-        Some(job) => {
-            let changes = state::config_changes(&job.config, &config);
-            if !changes.is_empty() {
-                return Err(Error::Config(format!(
-                    "job \"{}\" was started with another configuration ({}); rerun with the same settings to resume it, \
-                     or add --restart (with --schema recreate) to start over",
-                    st.job,
-                    changes.join("; ")
-                )));
-            }
-            true
+    let recreate = settings.schema == SchemaMode::Recreate;
+    let job = match state::job::open(&target, &st, &config, settings.restart, recreate).await? {
+        JobStart::New => None,
+        JobStart::Resume(job) => Some(job),
+        JobStart::Revalidated {
+            message,
+            still_invalid,
+        } => {
+            return Ok(CopyOutcome {
+                invalid_keys: still_invalid,
+                message: Some(message),
+                ..CopyOutcome::nothing(started.elapsed())
+            })
         }
     };
+    let resuming = job.is_some();
     if resuming {
         // A worker that created the job between this run's reading of its values and the
         // setup lock evaluated its own: the job's win, so every row gets the same value.
@@ -196,65 +144,17 @@ pub async fn run(
         }
     }
     let facts = pgcat::target_facts(&target).await?;
-    let copy_order = crate::chunking::order::copy_order(&catalog.tables);
-
-    let mut single_chunk = vec![false; catalog.tables.len()];
-    if resuming {
-        let (total, done) = state::chunk_counts(&target, &st).await?;
-        let retried = state::retry_failed(&target, &st).await?;
-        tracing::info!(
-            "resuming job \"{}\": {done} of {total} chunks already copied{}",
-            st.job,
-            if retried > 0 {
-                format!(", {retried} failed chunk(s) retried")
-            } else {
-                String::new()
-            }
-        );
+    let single_chunk = if resuming {
+        state::job::resume(&target, &st).await?;
+        vec![false; catalog.tables.len()]
     } else {
-        check_target(settings, &catalog, &facts, &target).await?;
-        if settings.schema == SchemaMode::Existing {
-            check_existing_columns(&catalog, &target).await?;
-        }
-        let mut chunks = Vec::new();
-        let lane_share = crate::chunking::order::lane_share(&catalog.tables, settings.jobs);
-        for (i, table) in catalog.tables.iter().enumerate() {
-            if table.has_storage() {
-                let rows = settings
-                    .chunk_rows
-                    .unwrap_or_else(|| crate::chunking::order::auto_chunk_rows(table, lane_share));
-                let planned = match &mut origin {
-                    Origin::Pg { client, .. } => {
-                        let read = maps[i].as_ref().map_or(table, |m| &m.read);
-                        plan_table(client, read, i, rows, catalog.server_version_num).await?
-                    }
-                    Origin::My { conn, plan, .. } => {
-                        match plan.reads.get(i).and_then(Option::as_ref) {
-                            Some(read) => {
-                                crate::chunking::mysql::plan_chunks(conn, read, table, i, rows)
-                                    .await?
-                            }
-                            None => Vec::new(),
-                        }
-                    }
-                };
-                single_chunk[i] = planned.len() == 1;
-                chunks.extend(planned);
-            }
-        }
-        let mut priority = vec![0i32; catalog.tables.len()];
-        for (rank, &t) in copy_order.iter().enumerate() {
-            priority[t] = rank as i32;
-        }
-        let plan = JobPlan {
+        let new = NewJob {
             config: &config,
-            snapshot: origin.snapshot(),
-            chunks: &chunks,
-            priority: &priority,
             sql_values: &sql_values,
+            facts: &facts,
         };
-        create_schema_and_job(settings, &catalog, &target, &st, &plan).await?;
-    }
+        start_new_job(settings, &catalog, &maps, &mut origin, &target, &st, &new).await?
+    };
     let worker = WorkerSession::start(&settings.target, &st, settings.lease_secs).await?;
     state::unlock_setup(&target, &st).await?;
     // Sessions carry the worker's number, so a DBA can tell the workers of a job apart.
@@ -265,197 +165,47 @@ pub async fn run(
         url.application_name = format!("{}/{}", url.application_name, worker.no);
     }
     let settings = &settings;
-    // Readers adopt the job's snapshot while the worker that exported it still runs (several
-    // workers then copy one image), else this run's own.
-    let mut snapshots = Vec::new();
-    if let Origin::Pg { url, snapshot, .. } = &origin {
-        if let Some(shared) = job.and_then(|j| j.snapshot).filter(|s| s != snapshot) {
-            if PgReader::snapshot_alive(url, &shared).await? {
-                tracing::info!("joining the job's running copy: reading its snapshot {shared}");
-                snapshots.push(shared);
-            } else {
-                tracing::info!(
-                    "the job's first snapshot is gone (its worker ended): rows not yet copied are read \
-                     in this worker's own snapshot"
+    let source = origin
+        .reading(settings, job.and_then(|j| j.snapshot), worker.no)
+        .await?;
+
+    // A standalone sequence that was already on the target before a create/recreate run is
+    // not ours to move; one owned by a selected table, or one we created, follows the source.
+    let setvals = origin
+        .sequence_steps(&catalog, &maps, |s| {
+            let ours = resuming
+                || settings.schema == SchemaMode::Existing
+                || s.owner_table.is_some()
+                || !facts.relations.contains(&s.name);
+            if !ours {
+                tracing::warn!(
+                    "sequence {} already existed on the target: its value is left as it is",
+                    s.name
                 );
             }
-        }
-    }
-    let mut source = reading_source(&origin, settings, snapshots);
-    if let Source::Postgres { url, .. } = &mut source {
-        url.application_name = format!("{}/{}", url.application_name, worker.no);
-    }
-
-    // A single-chunk table howdah created is loaded with TRUNCATE + COPY FREEZE (its first
-    // commit, for a keyed table; all of it, for a keyless one).
-    let load_mode = |i: usize, t: &crate::catalog::Table| {
-        if single_chunk[i] && settings.schema != SchemaMode::Existing && t.has_storage() {
-            LoadMode::TruncateFreeze
-        } else {
-            LoadMode::Append
-        }
-    };
-
-    let setvals: Vec<Step> = match &origin {
-        Origin::Pg { client, .. } => {
-            // A standalone sequence that was already on the target before a create/recreate
-            // run is not ours to move; one owned by a selected table, or one we created,
-            // follows the source.
-            let own_sequences: Vec<_> = catalog
-                .sequences
-                .iter()
-                .filter(|s| {
-                    let ours = resuming
-                        || settings.schema == SchemaMode::Existing
-                        || s.owner_table.is_some()
-                        || !facts.relations.contains(&s.name);
-                    if !ours {
-                        tracing::warn!(
-                            "sequence {} already existed on the target: its value is left as it is",
-                            s.name
-                        );
-                    }
-                    ours
-                })
-                .cloned()
-                .collect();
-            pgcat::sequence_values(client, &own_sequences)
-                .await?
-                .iter()
-                .map(|(n, v, called)| ddl::setval(n, *v, *called))
-                .collect()
-        }
-        Origin::My { plan, .. } => plan
-            .auto_increments
-            .iter()
-            .filter_map(|a| {
-                // The column under its target name; a column a mapping leaves out has no
-                // identity to set.
-                let column = match &maps[a.table] {
-                    None => a.column.clone(),
-                    Some(m) => m
-                        .lines
-                        .iter()
-                        .find(|l| l.source.as_ref().is_some_and(|(s, _)| *s == a.column))?
-                        .target
-                        .clone(),
-                };
-                let table = &catalog.tables.get(a.table)?.name;
-                Some(crate::chunking::mysql::identity_step(
-                    table, &column, a.next,
-                ))
-            })
-            .collect(),
-    };
-    let index_of: HashMap<&QualifiedName, usize> = catalog
-        .tables
-        .iter()
-        .enumerate()
-        .map(|(i, t)| (&t.name, i))
-        .collect();
-    let parent: Vec<Option<usize>> = catalog
-        .tables
-        .iter()
-        .map(|t| {
-            t.partition_of
-                .as_ref()
-                .and_then(|(p, _)| index_of.get(p).copied())
+            ours
         })
-        .collect();
+        .await?;
     let done_steps = state::done_steps(&target, &st).await?;
-    // Steps already done (by an earlier run) drop out; so do jobs and phases left empty.
-    let not_done = |phases: Phases| -> Phases {
-        phases
-            .into_iter()
-            .map(|jobs| {
-                jobs.into_iter()
-                    .map(|steps| {
-                        steps
-                            .into_iter()
-                            .filter(|s| !done_steps.contains(&s.what))
-                            .collect::<Vec<_>>()
-                    })
-                    .filter(|j| !j.is_empty())
-                    .collect::<Vec<_>>()
-            })
-            .filter(|p| !p.is_empty())
-            .collect()
+    let steps = Steps {
+        build_schema: settings.schema != SchemaMode::Existing,
+        done: &done_steps,
     };
-    let build_schema = settings.schema != SchemaMode::Existing;
-    let post_steps = |t: &crate::catalog::Table| {
-        let mut phases = if build_schema {
-            ddl::table_post_data(t)
-        } else {
-            Vec::new()
-        };
-        if t.has_storage() {
-            phases.push(vec![vec![ddl::analyze(t)]]);
-        }
-        not_done(phases)
-    };
-    let mut final_phases: Phases = Vec::new();
-    if build_schema {
-        let log_table = st.table("invalid_keys");
-        let log = ddl::NotValidLog {
-            table: &log_table,
-            job: &st.job,
-        };
-        final_phases.extend(ddl::final_phases_with(&catalog, Some(&log)));
-    }
-    let mut last: Vec<Step> = setvals;
-    // Lanes commit with synchronous_commit off; one synchronous commit that writes a record
-    // flushes all WAL before it, so exit 0 means every copied row is durable on the target.
-    last.push(Step {
-        what: "flush the target's WAL".into(),
-        sql: "SET synchronous_commit = on; SELECT txid_current()".into(),
-    });
-    final_phases.push(vec![last]);
-    let final_phases = not_done(final_phases);
+    let final_phases = steps.final_phases(&catalog, &st, setvals);
 
-    let notes = match &origin {
-        Origin::My { plan, .. } => plan.notes.clone(),
-        Origin::Pg { .. } => Vec::new(),
-    };
+    let notes = origin.notes();
     let tables: Vec<QualifiedName> = catalog.tables.iter().map(|t| t.name.clone()).collect();
-    let tables_with_zero_dates: Vec<(QualifiedName, Vec<String>)> = catalog
-        .tables
-        .iter()
-        .filter_map(|t| {
-            let cols: Vec<String> = t
-                .columns
-                .iter()
-                .filter(|c| c.nullable_for_zero_dates)
-                .map(|c| c.name.clone())
-                .collect();
-            (!cols.is_empty()).then(|| (t.name.clone(), cols))
-        })
-        .collect();
-    let text_keys = matches!(origin, Origin::My { .. });
+    let zero_date_columns = zero_date_columns(&catalog);
     let reads = crate::prepare::table_reads(&origin, &maps);
-    let jobs = catalog
-        .tables
-        .into_iter()
-        .zip(maps)
-        .zip(reads)
-        .enumerate()
-        .map(|(i, ((table, map), read))| TableJob {
-            read,
-            transform: map.and_then(|m| m.transform).map(Arc::new),
-            load_mode: load_mode(i, &table),
-            checkpoint: state::TableCheckpoint::for_table(
-                &table,
-                &st,
-                worker.no,
-                settings.lease_secs,
-                text_keys,
-            ),
-            post: post_steps(&table),
-            parent: parent[i],
-            table,
-        })
-        .collect();
+    let layout = JobLayout {
+        st: &st,
+        worker: worker.no,
+        text_keys: origin.text_keys(),
+        single_chunk: &single_chunk,
+        steps: &steps,
+    };
     let plan = RunPlan {
-        tables: jobs,
+        tables: layout.table_jobs(settings, catalog.tables, maps, reads),
         final_phases,
         state: st.clone(),
         worker: worker.no,
@@ -464,68 +214,10 @@ pub async fn run(
     let prepare_time = started.elapsed();
     let report = match pipeline::run(settings, plan, stop, terminal).await {
         Ok(r) => r,
-        Err(e) => {
-            if matches!(e, Error::Interrupted) {
-                // Hand the chunks in flight back at once, for another worker or the next run.
-                if let Ok(fresh) = connect(&settings.target, Side::Target).await {
-                    let _ = state::release_chunks(&fresh, &st, worker.no).await;
-                }
-            }
-            worker.end(&settings.target, &st).await;
-            // Best effort: the job keeps its last error for `status`; the run's error wins.
-            if state::set_phase(&target, &st, "data", Some(&e.to_string()))
-                .await
-                .is_err()
-            {
-                if let Ok(fresh) = connect(&settings.target, Side::Target).await {
-                    let _ = state::set_phase(&fresh, &st, "data", Some(&e.to_string())).await;
-                }
-            }
-            return Err(e);
-        }
+        Err(e) => return Err(record_failure(settings, &target, &st, worker, e).await),
     };
-    if let Some(path) = &settings.rejects_file {
-        let fresh = connect(&settings.target, Side::Target).await?;
-        let n = state::rejects::export(&fresh, &st, path).await?;
-        tracing::info!(
-            "{n} rejected row(s) of job \"{}\" written to {}",
-            st.job,
-            path.display()
-        );
-    }
-    // A percent limit is judged on the whole run once it is over.
-    if let Some(limit) = settings.max_rejects {
-        let rejected: u64 = report.tables.iter().map(|t| t.rejected).sum();
-        let read: u64 = report.tables.iter().map(|t| t.rows + t.rejected).sum();
-        if limit.exceeded(rejected, read, true) {
-            worker.end(&settings.target, &st).await;
-            return Err(Error::TooManyRejects {
-                rejected,
-                read,
-                limit: limit.to_string(),
-                last: "over the whole run; every table was copied".into(),
-            });
-        }
-    }
-    // The coordinator's connection may have broken during a long run; lanes reconnect, so
-    // do these last statements.
-    let invalid_keys = if state::set_phase(&target, &st, "done", None).await.is_err() {
-        let fresh = connect(&settings.target, Side::Target).await?;
-        state::set_phase(&fresh, &st, "done", None).await?;
-        state::invalid_keys::read(&fresh, &st).await?
-    } else {
-        state::invalid_keys::read(&target, &st).await?
-    };
-    for key in &invalid_keys {
-        tracing::warn!("{key}");
-    }
-    let zero_dates = if tables_with_zero_dates.is_empty() {
-        Vec::new()
-    } else {
-        let fresh = connect(&settings.target, Side::Target).await?;
-        zero_dates_nulled(&fresh, &tables_with_zero_dates).await?
-    };
-    worker.end(&settings.target, &st).await;
+    let (invalid_keys, zero_dates) =
+        close_job(settings, &target, &st, worker, &report, &zero_date_columns).await?;
     drop(origin);
     Ok(CopyOutcome {
         tables,
@@ -659,6 +351,57 @@ fn config_summary(settings: &CopySettings, catalog: &Catalog) -> String {
         lines.push(format!("columns {} = {cols}", t.name));
     }
     lines.join("\n")
+}
+
+/// What a new job starts from besides the catalog.
+struct NewJob<'a> {
+    /// The settings summary a resume must agree with.
+    config: &'a str,
+    /// The `default_sql`/`value_sql` values its rows get.
+    sql_values: &'a state::values::SqlValues,
+    /// What the target holds now.
+    facts: &'a crate::catalog::TargetFacts,
+}
+
+/// A new job: checks the target, cuts the tables into chunks, and creates the schema and the
+/// job with its chunk plan in one target transaction. Returns, per table, whether it is copied
+/// in a single chunk.
+async fn start_new_job(
+    settings: &CopySettings,
+    catalog: &Catalog,
+    maps: &[Option<crate::mapping::TableMapping>],
+    origin: &mut crate::prepare::Origin,
+    target: &Client,
+    st: &StateRef,
+    new: &NewJob<'_>,
+) -> Result<Vec<bool>> {
+    check_target(settings, catalog, new.facts, target).await?;
+    if settings.schema == SchemaMode::Existing {
+        check_existing_columns(catalog, target).await?;
+    }
+    let chunks = origin
+        .plan_chunks(catalog, maps, settings.chunk_rows, settings.jobs)
+        .await?;
+    let mut per_table = vec![0usize; catalog.tables.len()];
+    for c in &chunks {
+        per_table[c.table] += 1;
+    }
+    let mut priority = vec![0i32; catalog.tables.len()];
+    for (rank, t) in crate::chunking::order::copy_order(&catalog.tables)
+        .into_iter()
+        .enumerate()
+    {
+        priority[t] = rank as i32;
+    }
+    let plan = JobPlan {
+        config: new.config,
+        snapshot: origin.snapshot(),
+        chunks: &chunks,
+        priority: &priority,
+        sql_values: new.sql_values,
+    };
+    create_schema_and_job(settings, catalog, target, st, &plan).await?;
+    Ok(per_table.into_iter().map(|n| n == 1).collect())
 }
 
 /// What a new job records besides its schema.
@@ -962,4 +705,232 @@ pub fn summary(outcome: &CopyOutcome) -> String {
         (outcome.prepare_time + outcome.report.total_time).as_secs_f64()
     );
     out
+}
+
+/// What every table job of a run shares.
+struct JobLayout<'a> {
+    st: &'a StateRef,
+    worker: i32,
+    /// Readers give each batch's last key as text (MySQL).
+    text_keys: bool,
+    /// Per table: copied in one chunk.
+    single_chunk: &'a [bool],
+    steps: &'a Steps<'a>,
+}
+
+impl JobLayout<'_> {
+    /// One [`TableJob`] per table, by table number.
+    fn table_jobs(
+        &self,
+        settings: &CopySettings,
+        tables: Vec<crate::catalog::Table>,
+        maps: Vec<Option<crate::mapping::TableMapping>>,
+        reads: Vec<Option<crate::source::TableRead>>,
+    ) -> Vec<TableJob> {
+        let index_of: HashMap<QualifiedName, usize> = tables
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.name.clone(), i))
+            .collect();
+        tables
+            .into_iter()
+            .zip(maps)
+            .zip(reads)
+            .enumerate()
+            .map(|(i, ((table, map), read))| {
+                // A single-chunk table howdah created is loaded with TRUNCATE + COPY FREEZE
+                // (its first commit, for a keyed table; all of it, for a keyless one).
+                let freeze = self.single_chunk.get(i).copied().unwrap_or(false)
+                    && settings.schema != SchemaMode::Existing
+                    && table.has_storage();
+                TableJob {
+                    read,
+                    transform: map.and_then(|m| m.transform).map(Arc::new),
+                    load_mode: if freeze {
+                        LoadMode::TruncateFreeze
+                    } else {
+                        LoadMode::Append
+                    },
+                    checkpoint: state::TableCheckpoint::for_table(
+                        &table,
+                        self.st,
+                        self.worker,
+                        settings.lease_secs,
+                        self.text_keys,
+                    ),
+                    post: self.steps.table(&table),
+                    parent: table
+                        .partition_of
+                        .as_ref()
+                        .and_then(|(p, _)| index_of.get(p).copied()),
+                    table,
+                }
+            })
+            .collect()
+    }
+}
+
+/// Per table with columns created nullable for MySQL zero dates: those columns.
+fn zero_date_columns(catalog: &Catalog) -> Vec<(QualifiedName, Vec<String>)> {
+    catalog
+        .tables
+        .iter()
+        .filter_map(|t| {
+            let cols: Vec<String> = t
+                .columns
+                .iter()
+                .filter(|c| c.nullable_for_zero_dates)
+                .map(|c| c.name.clone())
+                .collect();
+            (!cols.is_empty()).then(|| (t.name.clone(), cols))
+        })
+        .collect()
+}
+
+/// After a failed or interrupted run: hands an interrupted run's chunks back at once (for
+/// another worker or the next run), ends the worker, and keeps the error in the job for
+/// `status`. Best effort: the run's own error is what is returned.
+async fn record_failure(
+    settings: &CopySettings,
+    target: &Client,
+    st: &StateRef,
+    worker: WorkerSession,
+    e: Error,
+) -> Error {
+    if matches!(e, Error::Interrupted) {
+        if let Ok(fresh) = connect(&settings.target, Side::Target).await {
+            let _ = state::release_chunks(&fresh, st, worker.no).await;
+        }
+    }
+    worker.end(&settings.target, st).await;
+    if state::set_phase(target, st, "data", Some(&e.to_string()))
+        .await
+        .is_err()
+    {
+        if let Ok(fresh) = connect(&settings.target, Side::Target).await {
+            let _ = state::set_phase(&fresh, st, "data", Some(&e.to_string())).await;
+        }
+    }
+    e
+}
+
+/// After a run whose data and steps are all in: exports the rejects (`--rejects-file`),
+/// judges a percent `--max-rejects` over the whole run, marks the job done, and reads the
+/// foreign keys left `NOT VALID` and the zero dates loaded as NULL, for the summary.
+async fn close_job(
+    settings: &CopySettings,
+    target: &Client,
+    st: &StateRef,
+    worker: WorkerSession,
+    report: &RunReport,
+    tables_with_zero_dates: &[(QualifiedName, Vec<String>)],
+) -> Result<(Vec<InvalidKey>, Vec<(QualifiedName, String, i64)>)> {
+    if let Some(path) = &settings.rejects_file {
+        let fresh = connect(&settings.target, Side::Target).await?;
+        let n = state::rejects::export(&fresh, st, path).await?;
+        tracing::info!(
+            "{n} rejected row(s) of job \"{}\" written to {}",
+            st.job,
+            path.display()
+        );
+    }
+    if let Some(limit) = settings.max_rejects {
+        let rejected: u64 = report.tables.iter().map(|t| t.rejected).sum();
+        let read: u64 = report.tables.iter().map(|t| t.rows + t.rejected).sum();
+        if limit.exceeded(rejected, read, true) {
+            worker.end(&settings.target, st).await;
+            return Err(Error::TooManyRejects {
+                rejected,
+                read,
+                limit: limit.to_string(),
+                last: "over the whole run; every table was copied".into(),
+            });
+        }
+    }
+    // The coordinator's connection may have broken during a long run; lanes reconnect, so
+    // do these last statements.
+    let invalid_keys = if state::set_phase(target, st, "done", None).await.is_err() {
+        let fresh = connect(&settings.target, Side::Target).await?;
+        state::set_phase(&fresh, st, "done", None).await?;
+        state::invalid_keys::read(&fresh, st).await?
+    } else {
+        state::invalid_keys::read(target, st).await?
+    };
+    for key in &invalid_keys {
+        tracing::warn!("{key}");
+    }
+    let zero_dates = if tables_with_zero_dates.is_empty() {
+        Vec::new()
+    } else {
+        let fresh = connect(&settings.target, Side::Target).await?;
+        zero_dates_nulled(&fresh, tables_with_zero_dates).await?
+    };
+    worker.end(&settings.target, st).await;
+    Ok((invalid_keys, zero_dates))
+}
+
+/// The post-data and final steps of a run, without those an earlier run (or another worker)
+/// has done: jobs and phases left empty drop out.
+struct Steps<'a> {
+    /// Keys, indexes, constraints and foreign keys are built (not with `--schema existing`).
+    build_schema: bool,
+    /// The `what` of the steps done.
+    done: &'a std::collections::HashSet<String>,
+}
+
+impl Steps<'_> {
+    fn not_done(&self, phases: Phases) -> Phases {
+        phases
+            .into_iter()
+            .map(|jobs| {
+                jobs.into_iter()
+                    .map(|steps| {
+                        steps
+                            .into_iter()
+                            .filter(|s| !self.done.contains(&s.what))
+                            .collect::<Vec<_>>()
+                    })
+                    .filter(|j| !j.is_empty())
+                    .collect::<Vec<_>>()
+            })
+            .filter(|p| !p.is_empty())
+            .collect()
+    }
+
+    /// A table's post-data phases: its keys, indexes and constraints, then `ANALYZE`.
+    fn table(&self, t: &crate::catalog::Table) -> Phases {
+        let mut phases = if self.build_schema {
+            ddl::table_post_data(t)
+        } else {
+            Vec::new()
+        };
+        if t.has_storage() {
+            phases.push(vec![vec![ddl::analyze(t)]]);
+        }
+        self.not_done(phases)
+    }
+
+    /// The phases after every table: partition attachments, foreign keys (left `NOT VALID`
+    /// and recorded when the rows violate them), triggers, materialized views, then the
+    /// sequences (`setvals`) and one synchronous commit.
+    fn final_phases(&self, catalog: &Catalog, st: &StateRef, setvals: Vec<Step>) -> Phases {
+        let mut phases: Phases = Vec::new();
+        if self.build_schema {
+            let log_table = st.table("invalid_keys");
+            let log = ddl::NotValidLog {
+                table: &log_table,
+                job: &st.job,
+            };
+            phases.extend(ddl::final_phases_with(catalog, Some(&log)));
+        }
+        let mut last = setvals;
+        // Lanes commit with synchronous_commit off; one synchronous commit that writes a
+        // record flushes all WAL before it, so exit 0 means every copied row is durable.
+        last.push(Step {
+            what: "flush the target's WAL".into(),
+            sql: "SET synchronous_commit = on; SELECT txid_current()".into(),
+        });
+        phases.push(vec![last]);
+        self.not_done(phases)
+    }
 }

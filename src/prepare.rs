@@ -161,6 +161,144 @@ impl Origin {
             Origin::My { .. } => None,
         }
     }
+
+    /// What changes on the way or stays behind, one warning each (MySQL sources).
+    pub fn notes(&self) -> Vec<String> {
+        match self {
+            Origin::My { plan, .. } => plan.notes.clone(),
+            Origin::Pg { .. } => Vec::new(),
+        }
+    }
+
+    /// Whether readers give each batch's last key as text (MySQL) rather than in the tuple.
+    pub fn text_keys(&self) -> bool {
+        matches!(self, Origin::My { .. })
+    }
+
+    /// The hint added when no table matched the patterns.
+    pub fn pattern_hint(&self) -> &'static str {
+        match self {
+            Origin::My { .. } => " (for MySQL: database.table)",
+            Origin::Pg { .. } => "",
+        }
+    }
+
+    /// Cuts every table with storage into chunks (keyset ranges, block ranges or one whole
+    /// chunk) of about `chunk_rows` rows, or the size that spreads the run over `jobs` lanes.
+    pub async fn plan_chunks(
+        &mut self,
+        catalog: &Catalog,
+        maps: &[Option<TableMapping>],
+        chunk_rows: Option<u64>,
+        jobs: usize,
+    ) -> Result<Vec<crate::chunking::Chunk>> {
+        use crate::chunking::order;
+        let mut chunks = Vec::new();
+        let lane_share = order::lane_share(&catalog.tables, jobs);
+        for (i, table) in catalog.tables.iter().enumerate() {
+            if !table.has_storage() {
+                continue;
+            }
+            let rows = chunk_rows.unwrap_or_else(|| order::auto_chunk_rows(table, lane_share));
+            let planned = match self {
+                Origin::Pg { client, .. } => {
+                    let read = maps[i].as_ref().map_or(table, |m| &m.read);
+                    crate::chunking::chunks::plan_table(
+                        client,
+                        read,
+                        i,
+                        rows,
+                        catalog.server_version_num,
+                    )
+                    .await?
+                }
+                Origin::My { conn, plan, .. } => match plan.reads.get(i).and_then(Option::as_ref) {
+                    Some(read) => {
+                        crate::chunking::mysql::plan_chunks(conn, read, table, i, rows).await?
+                    }
+                    None => Vec::new(),
+                },
+            };
+            chunks.extend(planned);
+        }
+        Ok(chunks)
+    }
+
+    /// The steps that set sequences (PostgreSQL: to the source's values, for those `ours`
+    /// accepts) or identities (MySQL: past the copied rows and `AUTO_INCREMENT`) after the data.
+    pub async fn sequence_steps(
+        &self,
+        catalog: &Catalog,
+        maps: &[Option<TableMapping>],
+        ours: impl Fn(&crate::catalog::Sequence) -> bool,
+    ) -> Result<Vec<crate::schema::Step>> {
+        Ok(match self {
+            Origin::Pg { client, .. } => {
+                let own: Vec<_> = catalog
+                    .sequences
+                    .iter()
+                    .filter(|s| ours(s))
+                    .cloned()
+                    .collect();
+                pgcat::sequence_values(client, &own)
+                    .await?
+                    .iter()
+                    .map(|(n, v, called)| crate::schema::ddl::setval(n, *v, *called))
+                    .collect()
+            }
+            Origin::My { plan, .. } => plan
+                .auto_increments
+                .iter()
+                .filter_map(|a| {
+                    // The column under its target name; a column a mapping leaves out has no
+                    // identity to set.
+                    let column = match &maps[a.table] {
+                        None => a.column.clone(),
+                        Some(m) => m
+                            .lines
+                            .iter()
+                            .find(|l| l.source.as_ref().is_some_and(|(s, _)| *s == a.column))?
+                            .target
+                            .clone(),
+                    };
+                    let table = &catalog.tables.get(a.table)?.name;
+                    Some(crate::chunking::mysql::identity_step(
+                        table, &column, a.next,
+                    ))
+                })
+                .collect(),
+        })
+    }
+
+    /// Where lanes read from: a PostgreSQL source's readers adopt the job's snapshot
+    /// (`job_snapshot`) while the worker that exported it still runs (several workers then
+    /// copy one image), else this run's own; sessions carry the worker's number.
+    pub async fn reading(
+        &self,
+        settings: &CopySettings,
+        job_snapshot: Option<String>,
+        worker: i32,
+    ) -> Result<crate::source::Source> {
+        let mut snapshots = Vec::new();
+        if let Origin::Pg { url, snapshot, .. } = self {
+            if let Some(shared) = job_snapshot.filter(|s| s != snapshot) {
+                if crate::source::postgres::PgReader::snapshot_alive(url, &shared).await? {
+                    tracing::info!("joining the job's running copy: reading its snapshot {shared}");
+                    snapshots.push(shared);
+                } else {
+                    tracing::info!(
+                        "the job's first snapshot is gone (its worker ended): rows not yet copied are \
+                         read in this worker's own snapshot"
+                    );
+                }
+            }
+        }
+        let mut source = reading_source(self, settings, snapshots);
+        if let crate::source::Source::Postgres { url, .. } = &mut source {
+            url.application_name = format!("{}/{}", url.application_name, worker);
+        }
+        Ok(source)
+    }
 }
 
 /// Opens a PostgreSQL source: exports the run's snapshot, reads and filters the catalog in it,

@@ -13,6 +13,7 @@ use crate::error::{Error, Result};
 
 pub mod chunks;
 pub mod invalid_keys;
+pub mod job;
 pub mod rejects;
 pub mod steps;
 pub mod values;
