@@ -229,6 +229,15 @@ impl Table {
         matches!(self.kind, TableKind::Ordinary)
     }
 
+    /// The names of the chunking key's columns, in key order (none without a key).
+    pub fn key_names(&self) -> Vec<String> {
+        self.chunk_key
+            .iter()
+            .flatten()
+            .map(|k| k.name.clone())
+            .collect()
+    }
+
     /// Columns that COPY reads and writes: every column except stored generated ones.
     pub fn copy_columns(&self) -> impl Iterator<Item = &Column> {
         self.columns.iter().filter(|c| c.generated.is_none())

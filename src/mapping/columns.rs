@@ -633,16 +633,9 @@ pub(super) fn add_columns(
 
 #[cfg(test)]
 mod tests {
-    use super::super::fixture::{col, column_rule, ctx, err, message, rule};
+    use super::super::fixture::{blame, col, column_rule, ctx, message, rule};
     use super::*;
     use crate::mapping::{AddColumn, Scalar};
-
-    fn blame() -> Blame<'static> {
-        Blame {
-            table: "public.t".into(),
-            err: &err,
-        }
-    }
 
     fn cast(from: &str, to: &str) -> TypeRule {
         TypeRule {
@@ -774,28 +767,18 @@ mod tests {
             col("id", "integer"),
             col("at", "timestamp without time zone"),
         ];
-        let p = plan(
-            &cols,
+        let zoned = |zone: &str| {
             vec![ColumnRule {
                 to: Some("timestamptz".into()),
-                zone: Some("Europe/Paris".into()),
+                zone: Some(zone.into()),
                 ..column_rule("at")
-            }],
-            true,
-        )
-        .expect("a zone");
+            }]
+        };
+        let p = plan(&cols, zoned("Europe/Paris"), true).expect("a zone");
         assert_eq!(p.read_as[1], ReadAs::Value);
         assert!(value_rule(&p.outs[1]).naive_in_zone.is_some());
         assert!(p.lines[1].how.contains("in zone Europe/Paris"));
-        let bad = plan(
-            &cols,
-            vec![ColumnRule {
-                to: Some("timestamptz".into()),
-                zone: Some("Mars/Base".into()),
-                ..column_rule("at")
-            }],
-            true,
-        );
+        let bad = plan(&cols, zoned("Mars/Base"), true);
         assert!(message(bad).contains("column \"at\": time zone \"Mars/Base\""));
     }
 
@@ -903,25 +886,23 @@ mod tests {
         );
     }
 
+    fn added(name: &str, to: &str, value: Option<&str>, not_null: bool) -> AddColumn {
+        AddColumn {
+            name: name.into(),
+            to: to.into(),
+            value: value.map(|v| Scalar::Text(v.into())),
+            value_sql: None,
+            not_null,
+        }
+    }
+
     #[test]
     fn added_columns_are_encoded_constants() {
         let mut p = Planned::default();
         let mut r = rule("t", vec![]);
         r.add_column = vec![
-            AddColumn {
-                name: "src".into(),
-                to: "text".into(),
-                value: Some(Scalar::Text("job ${job}".into())),
-                value_sql: None,
-                not_null: true,
-            },
-            AddColumn {
-                name: "note".into(),
-                to: "text".into(),
-                value: None,
-                value_sql: None,
-                not_null: false,
-            },
+            added("src", "text", Some("job ${job}"), true),
+            added("note", "text", None, false),
         ];
         add_columns(&mut p, &r, &ctx(true, &[]), &blame()).expect("added columns");
         let mut job = Vec::new();
@@ -932,13 +913,7 @@ mod tests {
         assert!(p.target_cols[0].not_null && p.any_change);
 
         let mut r = rule("t", vec![]);
-        r.add_column = vec![AddColumn {
-            name: "n".into(),
-            to: "integer".into(),
-            value: None,
-            value_sql: None,
-            not_null: true,
-        }];
+        r.add_column = vec![added("n", "integer", None, true)];
         let e = message(add_columns(
             &mut Planned::default(),
             &r,

@@ -557,12 +557,7 @@ fn check_rule(table: &Table, rule: &TableRule, blame: &Blame<'_>) -> Result<Vec<
             ));
         }
     }
-    let key_names: Vec<String> = table
-        .chunk_key
-        .iter()
-        .flatten()
-        .map(|k| k.name.clone())
-        .collect();
+    let key_names = table.key_names();
     if let Some(k) = key_names.iter().find(|k| !rule.keeps(k)) {
         return Err(blame.column(
             k,
@@ -725,6 +720,14 @@ mod fixture {
         }
     }
 
+    /// Errors about the rule of table `public.t`.
+    pub fn blame() -> super::Blame<'static> {
+        super::Blame {
+            table: "public.t".into(),
+            err: &err,
+        }
+    }
+
     /// The error wrapper `apply` uses, for job file `job.toml`.
     pub fn err(what: String) -> Error {
         Error::Config(format!("job.toml: {what}"))
@@ -741,16 +744,9 @@ mod fixture {
 
 #[cfg(test)]
 mod tests {
-    use super::fixture::{col, column_rule, ctx, err, message, rule, table};
+    use super::fixture::{blame, col, column_rule, ctx, message, rule, table};
     use super::*;
     use crate::catalog::{Constraint, View};
-
-    fn blame() -> Blame<'static> {
-        Blame {
-            table: "public.t".into(),
-            err: &err,
-        }
-    }
 
     fn t() -> Table {
         let mut total = col("total", "numeric");

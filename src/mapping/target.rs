@@ -55,37 +55,29 @@ pub(super) fn rewrite_table_ddl(
         pk.definition = fix(&pk.definition);
         pk.index_definition = pk.index_definition.as_deref().map(fix);
     }
-    let note = |what: &str, name: &str| {
-        tracing::warn!("{what} {name} of {tname} is not created: it uses a column that a [[table]] rule leaves out");
-    };
-    new.constraints.retain(|c| {
-        let ok = !uses_dropped(&c.definition);
-        if !ok {
-            note("constraint", &c.name);
+    // What uses a column left out is not created (a warning says so).
+    let keep = |what: &str, name: &str, sql: &str| {
+        let uses = uses_dropped(sql);
+        if uses {
+            tracing::warn!("{what} {name} of {tname} is not created: it uses a column that a [[table]] rule leaves out");
         }
-        ok
-    });
+        !uses
+    };
+    new.constraints
+        .retain(|c| keep("constraint", &c.name, &c.definition));
     for c in &mut new.constraints {
         c.definition = fix(&c.definition);
         c.index_definition = c.index_definition.as_deref().map(fix);
     }
-    new.indexes.retain(|x| {
-        let ok = !uses_dropped(&x.definition);
-        if !ok {
-            note("index", &x.name);
-        }
-        ok
-    });
+    new.indexes
+        .retain(|x| keep("index", &x.name, &x.definition));
     for x in &mut new.indexes {
         x.definition = fix(&x.definition);
     }
+    // Only a foreign key's own columns (before REFERENCES) are this table's.
     new.foreign_keys.retain(|fk| {
         let own = fk.definition.split("REFERENCES").next().unwrap_or("");
-        let ok = !uses_dropped(own);
-        if !ok {
-            note("foreign key", &fk.name);
-        }
-        ok
+        keep("foreign key", &fk.name, own)
     });
     for fk in &mut new.foreign_keys {
         fk.definition = rename::rename_columns(&fk.definition, &renames);

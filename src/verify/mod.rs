@@ -862,12 +862,7 @@ async fn check_range(
             if a == b || !drill {
                 return Ok((a, b, None));
             }
-            let labels: Vec<String> = tt
-                .chunk_key
-                .iter()
-                .flatten()
-                .map(|k| k.name.clone())
-                .collect();
+            let labels = tt.key_names();
             let (x, y) = tokio::join!(
                 row_hashes(pg.client(), s, &labels, range, source_hash),
                 row_hashes(target, tt, &labels, range, target_hash)
