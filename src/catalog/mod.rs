@@ -395,6 +395,18 @@ pub struct TargetFacts {
 }
 
 impl Catalog {
+    /// The tables that hold rows of their own (not partitioned parents), quoted and joined
+    /// by commas: what `TRUNCATE ONLY` empties.
+    pub fn storage_tables_sql(&self) -> String {
+        let names: Vec<String> = self
+            .tables
+            .iter()
+            .filter(|t| t.has_storage())
+            .map(|t| t.name.quoted())
+            .collect();
+        names.join(", ")
+    }
+
     /// Keeps the tables `keep` accepts plus the relatives their DDL needs (a partitioned
     /// parent's partitions, a partition's or inheritance child's parents), the views whose
     /// every dependency is kept, and the sequences that are standalone or owned by a kept
