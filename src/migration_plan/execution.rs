@@ -1,5 +1,9 @@
 //! Section 6 and the rollback points of section 4: the exact commands, where to watch the
 //! copy, how to verify it, and the SQL that removes what a copy left on the target.
+//!
+//! Invariants: a printed command never holds a password (URLs keep only the TLS parameters
+//! they need, and a note says when one was left out); rollback SQL names only the selected
+//! tables, the objects the copy creates and the job's own state.
 
 use super::model::{ExecStep, Execution, RollbackPoint};
 use super::CommandLine;

@@ -1,4 +1,9 @@
-//! The plan as a Markdown document, in the six sections migration teams expect.
+//! The plan as a Markdown document, in the six sections migration teams expect, one
+//! function per section.
+//!
+//! Invariants: it renders what the model holds and computes or reads nothing else; table
+//! cells hold no line break and escape their pipes; an SQL block's fence is longer than any
+//! run of backticks in it, so a function body cannot end it.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
