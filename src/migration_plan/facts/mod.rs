@@ -2,9 +2,9 @@
 //! names, sizes, what is left out or created besides tables, every column's line, value
 //! policies and chunk counts; then the bounded probes of its values and read speed.
 //!
-//! Invariants: this is the one place the plan picks code by source kind (preflight's source
-//! checks aside); everything here reads, never writes; per-table vectors are indexed by table
-//! number like the catalog.
+//! Invariants: this is where the plan reads the source by its kind (elsewhere the kind only
+//! picks a pre-flight check, a risk's wording or a command's URL); everything here reads,
+//! never writes; per-table vectors are indexed by table number like the catalog.
 
 mod mysql;
 mod pg;
