@@ -45,7 +45,12 @@ psql -X -q -h 127.0.0.1 -U postgres -d postgres -At \
   while read -r db; do
     pid=$(printf '%s' "$db" | sed -E 's/.*_([0-9]+)_[0-9]+$/\1/')
     if [ "$pid" = "$db" ] || ! kill -0 "$pid" 2>/dev/null; then
-      psql -X -q -h 127.0.0.1 -U postgres -d postgres -c "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null
+      # A subscription keeps its database from being dropped: detach it from its slot first.
+      psql -X -q -h 127.0.0.1 -U postgres -d "$db" -At \
+        -c "SELECT format('ALTER SUBSCRIPTION %I DISABLE; ALTER SUBSCRIPTION %I SET (slot_name = NONE); DROP SUBSCRIPTION %I;', subname, subname, subname) FROM pg_subscription s JOIN pg_database d ON d.oid = s.subdbid WHERE d.datname = current_database()" 2>/dev/null |
+        psql -X -q -h 127.0.0.1 -U postgres -d "$db" >/dev/null 2>&1 || true
+      psql -X -q -h 127.0.0.1 -U postgres -d postgres -c "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null ||
+        echo "warning: could not drop the leftover test database $db" >&2
     fi
   done
 

@@ -181,6 +181,15 @@ pub fn query_error(what: impl Into<String>, err: &tokio_postgres::Error) -> Erro
     }
 }
 
+/// Turns a failed statement into [`Error::Query`] naming `what` was being done, for
+/// `map_err`; unlike [`query_error`] it never says the failure may pass on retry.
+pub fn query_failed(what: &str) -> impl Fn(tokio_postgres::Error) -> Error + '_ {
+    move |e| Error::Query {
+        what: what.to_string(),
+        reason: db_reason(&e),
+    }
+}
+
 /// Renders a `tokio_postgres::Error` with its server detail and hint, on one line.
 pub fn db_reason(err: &tokio_postgres::Error) -> String {
     if let Some(db) = err.as_db_error() {

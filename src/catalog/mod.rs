@@ -229,6 +229,15 @@ impl Table {
         matches!(self.kind, TableKind::Ordinary)
     }
 
+    /// The names of the chunking key's columns, in key order (none without a key).
+    pub fn key_names(&self) -> Vec<String> {
+        self.chunk_key
+            .iter()
+            .flatten()
+            .map(|k| k.name.clone())
+            .collect()
+    }
+
     /// Columns that COPY reads and writes: every column except stored generated ones.
     pub fn copy_columns(&self) -> impl Iterator<Item = &Column> {
         self.columns.iter().filter(|c| c.generated.is_none())
@@ -386,6 +395,18 @@ pub struct TargetFacts {
 }
 
 impl Catalog {
+    /// The tables that hold rows of their own (not partitioned parents), quoted and joined
+    /// by commas: what `TRUNCATE ONLY` empties.
+    pub fn storage_tables_sql(&self) -> String {
+        let names: Vec<String> = self
+            .tables
+            .iter()
+            .filter(|t| t.has_storage())
+            .map(|t| t.name.quoted())
+            .collect();
+        names.join(", ")
+    }
+
     /// Keeps the tables `keep` accepts plus the relatives their DDL needs (a partitioned
     /// parent's partitions, a partition's or inheritance child's parents), the views whose
     /// every dependency is kept, and the sequences that are standalone or owned by a kept

@@ -36,6 +36,19 @@ impl MySchema {
     pub fn is_mariadb(&self) -> bool {
         self.version.to_ascii_lowercase().contains("mariadb")
     }
+
+    /// The objects the copy does not migrate, as (kind, name): views, triggers, routines and
+    /// events, in that order.
+    pub fn not_migrated(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        [
+            ("view", &self.views),
+            ("trigger", &self.triggers),
+            ("routine", &self.routines),
+            ("event", &self.events),
+        ]
+        .into_iter()
+        .flat_map(|(kind, list)| list.iter().map(move |name| (kind, name.as_str())))
+    }
 }
 
 /// A base table.

@@ -591,15 +591,8 @@ pub fn build(
             limit: None,
         }));
     }
-    for (kind, list) in [
-        ("view", &schema.views),
-        ("trigger", &schema.triggers),
-        ("routine", &schema.routines),
-        ("event", &schema.events),
-    ] {
-        for name in list {
-            notes.push(format!("{kind} {db}.{name} not migrated"));
-        }
+    for (kind, name) in schema.not_migrated() {
+        notes.push(format!("{kind} {db}.{name} not migrated"));
     }
     Ok(MysqlPlan {
         catalog,

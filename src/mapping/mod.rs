@@ -5,7 +5,9 @@
 //! cast, a NOT NULL column that could get no value or two columns with one name are errors
 //! that name the file, the table, the column and the fix.
 
+mod columns;
 pub mod rename;
+mod target;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -13,8 +15,10 @@ use serde::Deserialize;
 
 use crate::catalog::{Catalog, Column, QualifiedName, Table};
 use crate::error::{Error, Result};
-use crate::transform::cast::{Cast, Kind, TargetType, SUPPORTED};
-use crate::transform::{OnError, OutColumn, TableTransform, ValueRule};
+use crate::transform::cast::{TargetType, SUPPORTED};
+use crate::transform::{OnError, OutColumn, TableTransform};
+use columns::Blame;
+use target::{rewrite_table_ddl, Renames};
 
 /// A scalar in the job file (`"Y"`, `1`, `2.5`, `true`), kept as the text PostgreSQL reads.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -57,7 +61,7 @@ pub struct TypeRule {
 }
 
 /// `[[table]]`: what happens to one source table.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TableRule {
     /// Source table: `schema.table`, or `table` when the name is unique.
@@ -78,6 +82,17 @@ pub struct TableRule {
     /// Columns added on the target, with one value for every row.
     #[serde(default)]
     pub add_column: Vec<AddColumn>,
+}
+
+impl TableRule {
+    /// Whether the source column is copied: selected by `columns` (all when absent) and not
+    /// in `exclude_columns`.
+    fn keeps(&self, column: &str) -> bool {
+        self.columns
+            .as_ref()
+            .is_none_or(|l| l.iter().any(|x| x == column))
+            && !self.exclude_columns.iter().any(|x| x == column)
+    }
 }
 
 /// `[[table.column]]`: one column's rename, cast, default and clean-ups.
@@ -249,7 +264,68 @@ pub fn apply(
     ctx: &Context<'_>,
 ) -> Result<Vec<Option<TableMapping>>> {
     let err = |what: String| Error::Config(format!("{}: {what}", rules.file));
-    // Which table each [[table]] rule names.
+    let rule_of = match_rules(rules, catalog, ctx, &err)?;
+    for cast in &rules.casts {
+        TargetType::parse(&cast.to).ok_or_else(|| {
+            err(format!(
+                "[[cast]] from \"{}\": howdah cannot cast to \"{}\"; supported types: {SUPPORTED}",
+                cast.from, cast.to
+            ))
+        })?;
+    }
+    let mut out = Vec::with_capacity(catalog.tables.len());
+    let mut renamed: Vec<Renames> = Vec::new();
+    for (i, table) in catalog.tables.iter_mut().enumerate() {
+        let rule = rule_of[i];
+        let typed = rules.casts.iter().any(|c| {
+            table
+                .copy_columns()
+                .any(|col| type_matches(&c.from, &col.type_sql))
+        });
+        if rule.is_none() && !typed {
+            out.push(None);
+            continue;
+        }
+        // Partitions and inheritance children share their parent's columns and DDL: reshaping
+        // one of them alone cannot work.
+        let related = table.partition_of.is_some()
+            || !matches!(table.kind, crate::catalog::TableKind::Ordinary)
+            || !table.inherits.is_empty()
+            || table.has_children;
+        if related {
+            if rule.is_some() {
+                return Err(err(format!(
+                    "[[table]] \"{}\": a partitioned, partition or inheritance table shares its \
+                     columns with its relatives, so the copy cannot rename, reshape or cast it; copy \
+                     it as it is and change it afterwards with ALTER TABLE",
+                    table.name
+                )));
+            }
+            tracing::warn!(
+                "{}: [[cast]] rules are not applied to partitioned or inheritance tables (they share columns with their relatives)",
+                table.name
+            );
+            out.push(None);
+            continue;
+        }
+        let (mapping, renames) = map_table(table, rule, &rules.casts, ctx, &err)?;
+        if let Some(r) = renames {
+            renamed.push(r);
+        }
+        out.push(Some(mapping));
+    }
+    follow_renames(catalog, &renamed, &err)?;
+    Ok(out)
+}
+
+/// Which `[[table]]` rule names each table (by table number): a rule must name exactly one
+/// table, by its target or source name, qualified or not, and no table twice.
+fn match_rules<'r>(
+    rules: &'r Rules,
+    catalog: &Catalog,
+    ctx: &Context<'_>,
+    err: &dyn Fn(String) -> Error,
+) -> Result<Vec<Option<&'r TableRule>>> {
     let mut rule_of: Vec<Option<&TableRule>> = vec![None; catalog.tables.len()];
     for rule in &rules.tables {
         let found: Vec<usize> = (0..catalog.tables.len())
@@ -292,57 +368,18 @@ pub fn apply(
             }
         }
     }
-    for cast in &rules.casts {
-        TargetType::parse(&cast.to).ok_or_else(|| {
-            err(format!(
-                "[[cast]] from \"{}\": howdah cannot cast to \"{}\"; supported types: {SUPPORTED}",
-                cast.from, cast.to
-            ))
-        })?;
-    }
-    let mut out = Vec::with_capacity(catalog.tables.len());
-    let mut renamed: Vec<(QualifiedName, QualifiedName, HashMap<String, String>)> = Vec::new();
-    for (i, table) in catalog.tables.iter_mut().enumerate() {
-        let rule = rule_of[i];
-        let typed = rules.casts.iter().any(|c| {
-            table
-                .copy_columns()
-                .any(|col| type_matches(&c.from, &col.type_sql))
-        });
-        if rule.is_none() && !typed {
-            out.push(None);
-            continue;
-        }
-        // Partitions and inheritance children share their parent's columns and DDL: reshaping
-        // one of them alone cannot work.
-        let related = table.partition_of.is_some()
-            || !matches!(table.kind, crate::catalog::TableKind::Ordinary)
-            || !table.inherits.is_empty()
-            || table.has_children;
-        if related {
-            if rule.is_some() {
-                return Err(err(format!(
-                    "[[table]] \"{}\": a partitioned, partition or inheritance table shares its \
-                     columns with its relatives, so the copy cannot rename, reshape or cast it; copy \
-                     it as it is and change it afterwards with ALTER TABLE",
-                    table.name
-                )));
-            }
-            tracing::warn!(
-                "{}: [[cast]] rules are not applied to partitioned or inheritance tables (they share columns with their relatives)",
-                table.name
-            );
-            out.push(None);
-            continue;
-        }
-        let (mapping, renames) = map_table(table, rule, &rules.casts, ctx, &err)?;
-        if let Some(r) = renames {
-            renamed.push(r);
-        }
-        out.push(Some(mapping));
-    }
-    // Foreign keys of every table that point at a renamed table or column.
-    for (old, new, cols) in &renamed {
+    Ok(rule_of)
+}
+
+/// Points the other tables' foreign keys at renamed tables and columns, checks that target
+/// names stay unique, and leaves out the views and triggers that read a renamed table (they
+/// are the server's text over the old names: left out rather than created wrong).
+fn follow_renames(
+    catalog: &mut Catalog,
+    renamed: &[Renames],
+    err: &dyn Fn(String) -> Error,
+) -> Result<()> {
+    for (old, new, cols) in renamed {
         for t in &mut catalog.tables {
             for fk in &mut t.foreign_keys {
                 if fk.references.as_ref() == Some(old) {
@@ -358,33 +395,32 @@ pub fn apply(
             "two tables would have the same target name; change a [[table]] target".into(),
         ));
     }
-    if !renamed.is_empty() {
-        // Views and triggers are the server's text over the old names: leave them out rather
-        // than create them wrong.
-        let touched: Vec<&QualifiedName> = renamed.iter().map(|(o, _, _)| o).collect();
-        catalog.views.retain(|v| {
-            let hit = v.depends_on.iter().any(|d| touched.contains(&d));
-            if hit {
+    if renamed.is_empty() {
+        return Ok(());
+    }
+    let touched: Vec<&QualifiedName> = renamed.iter().map(|(o, _, _)| o).collect();
+    catalog.views.retain(|v| {
+        let hit = v.depends_on.iter().any(|d| touched.contains(&d));
+        if hit {
+            tracing::warn!(
+                "view {} is not created: it reads a table that a [[table]] rule renames; create it yourself after the copy",
+                v.name
+            );
+        }
+        !hit
+    });
+    for t in &mut catalog.tables {
+        if !t.triggers.is_empty() && renamed.iter().any(|(_, n, _)| *n == t.name) {
+            for trig in &t.triggers {
                 tracing::warn!(
-                    "view {} is not created: it reads a table that a [[table]] rule renames; create it yourself after the copy",
-                    v.name
+                    "trigger {} is not created: its table is renamed by a [[table]] rule",
+                    trig.name
                 );
             }
-            !hit
-        });
-        for t in &mut catalog.tables {
-            if !t.triggers.is_empty() && renamed.iter().any(|(_, n, _)| *n == t.name) {
-                for trig in &t.triggers {
-                    tracing::warn!(
-                        "trigger {} is not created: its table is renamed by a [[table]] rule",
-                        trig.name
-                    );
-                }
-                t.triggers.clear();
-            }
+            t.triggers.clear();
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 /// The SQL suffix that casts a PostgreSQL source column of type `from` to `to` on the source
@@ -430,9 +466,8 @@ fn parse_name(s: &str, default_schema: &str) -> QualifiedName {
     }
 }
 
-type Renames = (QualifiedName, QualifiedName, HashMap<String, String>);
-
-#[allow(clippy::too_many_lines)]
+/// Maps one table: checks its rule, plans its columns, builds its transform and rewrites the
+/// table into its target. Returns its renames when it or a column is renamed.
 fn map_table(
     table: &mut Table,
     rule: Option<&TableRule>,
@@ -440,555 +475,48 @@ fn map_table(
     ctx: &Context<'_>,
     err: &dyn Fn(String) -> Error,
 ) -> Result<(TableMapping, Option<Renames>)> {
-    let tname = table.name.to_string();
-    let at = |col: &str| format!("[[table]] \"{tname}\", column \"{col}\"");
-    let source_cols: Vec<&Column> = table.copy_columns().collect();
-    let col_names: Vec<&str> = source_cols.iter().map(|c| c.name.as_str()).collect();
-    let known = |c: &str| table.columns.iter().any(|x| x.name == c);
+    let blame = Blame {
+        table: table.name.to_string(),
+        err,
+    };
     let empty = TableRule {
-        name: tname.clone(),
-        target: None,
-        columns: None,
-        exclude_columns: Vec::new(),
-        filter: None,
-        columns_rules: Vec::new(),
-        add_column: Vec::new(),
+        name: blame.table.clone(),
+        ..TableRule::default()
     };
     let rule = rule.unwrap_or(&empty);
-    for c in rule
-        .columns
-        .iter()
-        .flatten()
-        .chain(&rule.exclude_columns)
-        .chain(rule.columns_rules.iter().map(|r| &r.name))
-    {
-        if !known(c) {
-            return Err(err(format!(
-                "{}: no such column in the source table (columns: {}); fix the name",
-                at(c),
-                col_names.join(", ")
-            )));
-        }
-        if table
-            .columns
-            .iter()
-            .any(|x| x.name == *c && x.generated.is_some())
-        {
-            return Err(err(format!(
-                "{}: a generated column is computed on the target, not copied; remove the rule",
-                at(c)
-            )));
-        }
-    }
-    let key_names: Vec<String> = table
-        .chunk_key
-        .iter()
-        .flatten()
-        .map(|k| k.name.clone())
-        .collect();
-    let keep = |c: &str| {
-        rule.columns
-            .as_ref()
-            .is_none_or(|l| l.iter().any(|x| x == c))
-            && !rule.exclude_columns.iter().any(|x| x == c)
-    };
-    for k in &key_names {
-        if !keep(k) {
-            return Err(err(format!(
-                "{}: the column is the table's key (it cuts the table into chunks and marks \
-                 where a resume starts); it cannot be left out",
-                at(k)
-            )));
-        }
-    }
+    let key_names = check_rule(table, rule, &blame)?;
     let mut read = table.clone();
     read.columns
-        .retain(|c| c.generated.is_some() || keep(&c.name));
+        .retain(|c| c.generated.is_some() || rule.keeps(&c.name));
     let read_cols: Vec<Column> = read.copy_columns().cloned().collect();
-    let mut read_as: Vec<ReadAs> = vec![ReadAs::Value; read_cols.len()];
-    let mut outs: Vec<OutColumn> = Vec::new();
-    let mut lines = Vec::new();
-    let mut target_cols: Vec<Column> = Vec::new();
-    let mut renames: HashMap<String, String> = HashMap::new();
-    let mut per_run = Vec::new();
-    let mut any_change = false;
+    let mut planned = columns::plan_columns(&read_cols, rule, casts, &key_names, ctx, &blame)?;
+    columns::add_columns(&mut planned, rule, ctx, &blame)?;
+    check_unique_names(table, &planned.target_cols, &blame)?;
+    let columns::Planned {
+        read_as,
+        outs,
+        lines,
+        target_cols,
+        renames,
+        per_run,
+        any_change,
+    } = planned;
+    let reshaped = read_cols.len() != table.copy_columns().count()
+        || !rule.add_column.is_empty()
+        || !renames.is_empty();
+    let transform = build_transform(&read_cols, &key_names, outs, any_change, reshaped);
     let target_name = rule
         .target
         .as_deref()
         .map(|t| parse_name(t, &table.name.schema))
         .unwrap_or_else(|| table.name.clone());
-
-    for (pos, col) in read_cols.iter().enumerate() {
-        let crule = rule.columns_rules.iter().find(|r| r.name == col.name);
-        let trule = casts
-            .iter()
-            .rev()
-            .find(|c| type_matches(&c.from, &col.type_sql));
-        let new_name = crule
-            .and_then(|r| r.rename.clone())
-            .unwrap_or_else(|| col.name.clone());
-        if new_name != col.name {
-            renames.insert(col.name.clone(), new_name.clone());
-        }
-        let to_sql = crule
-            .and_then(|r| r.to.clone())
-            .or_else(|| trule.map(|t| t.to.clone()));
-        let transforms = crule.is_some_and(|r| {
-            r.default.is_some()
-                || r.default_sql.is_some()
-                || r.trim
-                || r.empty_as_null
-                || r.strip_nul
-                || r.truncate
-                || !r.map.is_empty()
-                || !r.map_null.is_empty()
-                || r.on_error.is_some()
-        }) || to_sql.is_some();
-        let mut target = col.clone();
-        target.name = new_name.clone();
-        if !transforms {
-            outs.push(OutColumn::Pass(pos));
-            lines.push(ColumnLine {
-                source: Some((col.name.clone(), col.type_sql.clone())),
-                target: new_name,
-                target_type: col.type_sql.clone(),
-                how: "passthrough".into(),
-            });
-            target_cols.push(target);
-            continue;
-        }
-        if key_names.contains(&col.name) {
-            return Err(err(format!(
-                "{}: the column is the table's key (chunks and resume offsets are its values); \
-                 it can be renamed but not cast or cleaned",
-                at(&col.name)
-            )));
-        }
-        let to_text = to_sql.clone().unwrap_or_else(|| col.type_sql.clone());
-        let to = TargetType::parse(&to_text).ok_or_else(|| {
-            err(format!(
-                "{}: howdah cannot {} \"{to_text}\"; supported types: {SUPPORTED}",
-                at(&col.name),
-                if to_sql.is_some() {
-                    "cast to"
-                } else {
-                    "clean values of type"
-                }
-            ))
-        })?;
-        let mut from = Kind::of_sql(&col.type_sql);
-        // A `real` arrives as a float4's shortest text, which the cast reads as a float4
-        // (`Kind::Real`). Its cast to numeric keeps 6 digits: a PostgreSQL source computes
-        // that itself.
-        let render = match to.kind() {
-            Kind::Exact if from == Kind::Real && ctx.postgres_source => {
-                from = Kind::Exact;
-                "::numeric::text"
-            }
-            _ => "::text",
-        };
-        if !from.casts_to(to) {
-            return Err(err(format!(
-                "{}: there is no cast from {} to {}; cast to text first, or pick another type",
-                at(&col.name),
-                col.type_sql,
-                to.sql()
-            )));
-        }
-        if col.identity.is_some() && to.kind() != Kind::Integer {
-            return Err(err(format!(
-                "{}: an identity column must stay an integer type",
-                at(&col.name)
-            )));
-        }
-        let zone_name = crule
-            .and_then(|r| r.zone.clone())
-            .or_else(|| trule.and_then(|t| t.zone.clone()));
-        let zone = match &zone_name {
-            Some(z) => Some(
-                jiff::tz::TimeZone::get(z)
-                    .map_err(|e| err(format!("{}: time zone \"{z}\": {e}", at(&col.name))))?,
-            ),
-            None => None,
-        };
-        let cast = Cast {
-            to,
-            from,
-            zone,
-            truncate: crule.is_some_and(|r| r.truncate),
-        };
-        let on_error = crule
-            .and_then(|r| r.on_error)
-            .or_else(|| trule.and_then(|t| t.on_error))
-            .unwrap_or_default();
-        let text_cast = Cast {
-            to,
-            from: Kind::Text,
-            zone: cast.zone.clone(),
-            truncate: cast.truncate,
-        };
-        let encode = |value: &str, what: &str| -> Result<Vec<u8>> {
-            let mut f = Vec::new();
-            text_cast.put(&mut f, value).map_err(|e| {
-                err(format!(
-                    "{}: {what} \"{value}\" is not a valid {}: {e}",
-                    at(&col.name),
-                    to.sql()
-                ))
-            })?;
-            Ok(f)
-        };
-        let default = match crule {
-            Some(ColumnRule {
-                default: Some(d), ..
-            }) => Some(encode(&d.text().replace("${job}", ctx.job), "default")?),
-            Some(ColumnRule {
-                default_sql: Some(sql),
-                ..
-            }) => {
-                let (key, v) = [
-                    (sql.clone(), to_text.clone()),
-                    (sql.clone(), col.type_sql.clone()),
-                ]
-                .into_iter()
-                .find_map(|k| ctx.sql_values.get(&k).map(|v| (k, v)))
-                .ok_or_else(|| {
-                    err(format!(
-                        "{}: default_sql \"{sql}\" was not evaluated",
-                        at(&col.name)
-                    ))
-                })?;
-                per_run.push((new_name.clone(), key));
-                Some(encode(v, "default_sql value")?)
-            }
-            _ => None,
-        };
-        if on_error == OnError::Default && default.is_none() && col.not_null {
-            return Err(err(format!(
-                "{}: on_error = \"default\" but the column has no default and is NOT NULL; \
-                 add default = ... or use on_error = \"reject\"",
-                at(&col.name)
-            )));
-        }
-        if on_error == OnError::Null && col.not_null {
-            return Err(err(format!(
-                "{}: on_error = \"null\" but the column is NOT NULL on the target; use \
-                 on_error = \"reject\" or \"default\" with a default",
-                at(&col.name)
-            )));
-        }
-        let mut map: HashMap<String, Option<String>> = HashMap::new();
-        if let Some(r) = crule {
-            for (k, v) in &r.map {
-                let t = v.text();
-                encode(&t, &format!("map value for \"{k}\""))?;
-                map.insert(k.clone(), Some(t));
-            }
-            for k in &r.map_null {
-                map.insert(k.clone(), None);
-            }
-        }
-        read_as[pos] = ReadAs::Text(render);
-        any_change = true;
-        let mut how = Vec::new();
-        if to_sql.is_some() && to.sql() != col.type_sql {
-            how.push(format!("cast {} -> {}", col.type_sql, to.sql()));
-        }
-        if let Some(z) = &zone_name {
-            how.push(format!("in zone {z}"));
-        }
-        if let Some(r) = crule {
-            if r.strip_nul {
-                how.push("strip NUL".into());
-            }
-            if r.trim {
-                how.push("trim".into());
-            }
-            if r.empty_as_null {
-                how.push("'' -> NULL".into());
-            }
-            if !map.is_empty() {
-                how.push(format!("map of {} values", map.len()));
-            }
-            if r.truncate {
-                how.push("truncate".into());
-            }
-            if let Some(d) = &r.default {
-                how.push(format!("NULL -> {}", d.text()));
-            }
-            if let Some(d) = &r.default_sql {
-                how.push(format!("NULL -> {d} (once per job)"));
-            }
-        }
-        how.push(format!(
-            "on error: {}",
-            match on_error {
-                OnError::Reject => "reject row",
-                OnError::Null => "NULL",
-                OnError::Default => "default",
-            }
-        ));
-        if to.sql() != col.type_sql && TargetType::parse(&col.type_sql) != Some(to) {
-            // The source's default expression is of the old type.
-            target.default = None;
-            target.collation = None;
-        }
-        target.type_sql = to.sql();
-        if TargetType::parse(&col.type_sql) == Some(to) {
-            target.type_sql = col.type_sql.clone();
-        }
-        lines.push(ColumnLine {
-            source: Some((col.name.clone(), col.type_sql.clone())),
-            target: new_name.clone(),
-            target_type: target.type_sql.clone(),
-            how: how.join("; "),
-        });
-        let text_ops = crule.is_some_and(|r| {
-            r.trim
-                || r.empty_as_null
-                || r.strip_nul
-                || r.truncate
-                || !r.map.is_empty()
-                || !r.map_null.is_empty()
-        });
-        // Values that keep their wire bytes, with no text round trip: a cast that cannot fail
-        // runs on a PostgreSQL source (PostgreSQL's own result, by definition), and a column
-        // whose type does not change only has its NULLs replaced.
-        let wire = if text_ops {
-            None
-        } else if let Some(sql) = safe_cast(&col.type_sql, to).filter(|_| ctx.postgres_source) {
-            Some(ReadAs::Cast(sql))
-        } else if TargetType::parse(&col.type_sql) == Some(to) {
-            Some(ReadAs::Value)
-        } else {
-            None
-        };
-        if let Some(read) = wire {
-            read_as[pos] = read;
-            outs.push(match default {
-                Some(field) => OutColumn::NullDefault { input: pos, field },
-                None => OutColumn::Pass(pos),
-            });
-            target_cols.push(target);
-            continue;
-        }
-        // A naive timestamp read in a zone: shifted from its wire bytes by the transform.
-        let naive_in_zone = (TargetType::parse(&col.type_sql) == Some(TargetType::Timestamp)
-            && to == TargetType::TimestampTz
-            && !text_ops)
-            .then(|| cast.zone.clone().unwrap_or(jiff::tz::TimeZone::UTC));
-        if naive_in_zone.is_some() {
-            read_as[pos] = ReadAs::Value;
-        }
-        outs.push(OutColumn::Value(ValueRule {
-            input: pos,
-            column: new_name,
-            map_cast: text_cast.clone(),
-            cast,
-            strip_nul: crule.is_some_and(|r| r.strip_nul),
-            trim: crule.is_some_and(|r| r.trim),
-            empty_as_null: crule.is_some_and(|r| r.empty_as_null),
-            map,
-            default,
-            on_error,
-            not_null: col.not_null,
-            naive_in_zone,
-        }));
-        target_cols.push(target);
-    }
-    for a in &rule.add_column {
-        let to = TargetType::parse(&a.to).ok_or_else(|| {
-            err(format!(
-                "{}: howdah cannot fill type \"{}\"; supported types: {SUPPORTED}",
-                at(&a.name),
-                a.to
-            ))
-        })?;
-        let value = match (&a.value, &a.value_sql) {
-            (Some(v), None) => Some(v.text().replace("${job}", ctx.job)),
-            (None, Some(sql)) => {
-                let key = (sql.clone(), a.to.clone());
-                let v = ctx.sql_values.get(&key).cloned().ok_or_else(|| {
-                    err(format!(
-                        "{}: value_sql \"{sql}\" was not evaluated",
-                        at(&a.name)
-                    ))
-                })?;
-                per_run.push((a.name.clone(), key));
-                Some(v)
-            }
-            (None, None) => None,
-            (Some(_), Some(_)) => {
-                return Err(err(format!(
-                    "{}: give value or value_sql, not both",
-                    at(&a.name)
-                )))
-            }
-        };
-        if a.not_null && value.is_none() {
-            return Err(err(format!(
-                "{}: the added column is NOT NULL but has no value; add value = ...",
-                at(&a.name)
-            )));
-        }
-        let mut field = Vec::new();
-        match &value {
-            Some(v) => Cast {
-                to,
-                from: Kind::Text,
-                zone: None,
-                truncate: false,
-            }
-            .put(&mut field, v)
-            .map_err(|e| err(format!("{}: value \"{v}\": {e}", at(&a.name))))?,
-            None => crate::pgcopy::values::put_null(&mut field),
-        }
-        outs.push(OutColumn::Const(field));
-        lines.push(ColumnLine {
-            source: None,
-            target: a.name.clone(),
-            target_type: to.sql(),
-            how: format!(
-                "added, {}",
-                value.map_or("NULL".to_string(), |v| format!("= {v}"))
-            ),
-        });
-        target_cols.push(Column {
-            name: a.name.clone(),
-            type_sql: to.sql(),
-            not_null: a.not_null,
-            ..Column::default()
-        });
-        any_change = true;
-    }
-    // Names must stay unique on the target.
-    let mut seen = HashSet::new();
-    for c in target_cols.iter().map(|c| c.name.as_str()).chain(
-        table
-            .columns
-            .iter()
-            .filter(|c| c.generated.is_some())
-            .map(|c| c.name.as_str()),
-    ) {
-        if !seen.insert(c) {
-            return Err(err(format!(
-                "[[table]] \"{tname}\": two target columns are named \"{c}\"; change a rename or an added column"
-            )));
-        }
-    }
-    let reshaped = read_cols.len() != source_cols.len() || !rule.add_column.is_empty();
-    let transform = (any_change || reshaped || !renames.is_empty()).then(|| TableTransform {
-        inputs: read_cols.len(),
-        columns: outs,
-        key: key_names
-            .iter()
-            .filter_map(|k| {
-                let p = read_cols.iter().position(|c| &c.name == k)?;
-                Some((p, k.clone(), read_cols[p].type_sql.clone()))
-            })
-            .collect(),
-    });
-    // A pure rename or column selection needs no transform: the tuple is the same.
-    let transform = transform.filter(|t| {
-        any_change
-            || t.columns
-                .iter()
-                .enumerate()
-                .any(|(i, c)| !matches!(c, OutColumn::Pass(p) if *p == i))
-    });
-
-    // The target table: reshaped columns, DDL text following the renames, and what refers to
-    // a column left out dropped.
-    let dropped: Vec<&str> = table
+    let dropped: Vec<String> = table
         .copy_columns()
-        .filter(|c| !keep(&c.name))
-        .map(|c| c.name.as_str())
+        .filter(|c| !rule.keeps(&c.name))
+        .map(|c| c.name.clone())
         .collect();
-    let uses_dropped = |sql: &str| dropped.iter().any(|d| rename::mentions(sql, d));
-    let old_name = table.name.clone();
-    let mut new = table.clone();
-    let generated: Vec<Column> = table
-        .columns
-        .iter()
-        .filter(|c| c.generated.is_some())
-        .cloned()
-        .collect();
-    new.columns = target_cols;
-    new.columns.extend(generated);
-    new.name = target_name.clone();
-    for c in &mut new.columns {
-        if let Some(g) = &mut c.generated {
-            *g = rename::rename_columns(g, &renames);
-        }
-    }
-    let fix = |sql: &str| {
-        rename::rename_table(
-            &rename::rename_columns(sql, &renames),
-            &old_name,
-            &target_name,
-        )
-    };
-    if let Some(pk) = &mut new.primary_key {
-        pk.definition = fix(&pk.definition);
-        pk.index_definition = pk.index_definition.as_deref().map(fix);
-    }
-    let note = |what: &str, name: &str| {
-        tracing::warn!("{what} {name} of {tname} is not created: it uses a column that a [[table]] rule leaves out");
-    };
-    new.constraints.retain(|c| {
-        let ok = !uses_dropped(&c.definition);
-        if !ok {
-            note("constraint", &c.name);
-        }
-        ok
-    });
-    for c in &mut new.constraints {
-        c.definition = fix(&c.definition);
-        c.index_definition = c.index_definition.as_deref().map(fix);
-    }
-    new.indexes.retain(|x| {
-        let ok = !uses_dropped(&x.definition);
-        if !ok {
-            note("index", &x.name);
-        }
-        ok
-    });
-    for x in &mut new.indexes {
-        x.definition = fix(&x.definition);
-    }
-    new.foreign_keys.retain(|fk| {
-        let own = fk.definition.split("REFERENCES").next().unwrap_or("");
-        let ok = !uses_dropped(own);
-        if !ok {
-            note("foreign key", &fk.name);
-        }
-        ok
-    });
-    for fk in &mut new.foreign_keys {
-        fk.definition = rename::rename_columns(&fk.definition, &renames);
-    }
-    if let Some(key) = &mut new.chunk_key {
-        for k in key {
-            if let Some(n) = renames.get(&k.name) {
-                k.name = n.clone();
-            }
-        }
-    }
-    if !renames.is_empty() || target_name != old_name {
-        for trig in &new.triggers {
-            tracing::warn!(
-                "trigger {} of {tname} is not created: its table or columns are renamed; create it yourself",
-                trig.name
-            );
-        }
-        new.triggers.clear();
-    }
-    *table = new;
-    let renamed = (target_name != old_name || !renames.is_empty()).then_some((
-        old_name,
-        target_name,
-        renames,
-    ));
+    let dropped: Vec<&str> = dropped.iter().map(String::as_str).collect();
+    let renamed = rewrite_table_ddl(table, target_cols, renames, target_name, &dropped);
     Ok((
         TableMapping {
             read,
@@ -1000,6 +528,95 @@ fn map_table(
         },
         renamed,
     ))
+}
+
+/// Checks that a table's rule names only columns it can act on: known, not generated, and
+/// not leaving out a key column. Returns the names of the table's key columns.
+fn check_rule(table: &Table, rule: &TableRule, blame: &Blame<'_>) -> Result<Vec<String>> {
+    for c in rule
+        .columns
+        .iter()
+        .flatten()
+        .chain(&rule.exclude_columns)
+        .chain(rule.columns_rules.iter().map(|r| &r.name))
+    {
+        let Some(col) = table.columns.iter().find(|x| x.name == *c) else {
+            let names: Vec<&str> = table.copy_columns().map(|c| c.name.as_str()).collect();
+            return Err(blame.column(
+                c,
+                format!(
+                    "no such column in the source table (columns: {}); fix the name",
+                    names.join(", ")
+                ),
+            ));
+        };
+        if col.generated.is_some() {
+            return Err(blame.column(
+                c,
+                "a generated column is computed on the target, not copied; remove the rule",
+            ));
+        }
+    }
+    let key_names = table.key_names();
+    if let Some(k) = key_names.iter().find(|k| !rule.keeps(k)) {
+        return Err(blame.column(
+            k,
+            "the column is the table's key (it cuts the table into chunks and marks \
+             where a resume starts); it cannot be left out",
+        ));
+    }
+    Ok(key_names)
+}
+
+/// Checks that the target column names (generated columns included) are unique.
+fn check_unique_names(table: &Table, target_cols: &[Column], blame: &Blame<'_>) -> Result<()> {
+    let mut seen = HashSet::new();
+    for c in target_cols.iter().map(|c| c.name.as_str()).chain(
+        table
+            .columns
+            .iter()
+            .filter(|c| c.generated.is_some())
+            .map(|c| c.name.as_str()),
+    ) {
+        if !seen.insert(c) {
+            return Err(blame.table(format!(
+                "two target columns are named \"{c}\"; change a rename or an added column"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The transform of a planned table (`outs`, made from `read_cols`), `None` when its tuples
+/// pass as read: no value changes (`any_change`) and every target field is the field read at
+/// its own position (a pure rename or a selection of leading columns). `reshaped`: columns
+/// are left out, added or renamed.
+fn build_transform(
+    read_cols: &[Column],
+    key_names: &[String],
+    outs: Vec<OutColumn>,
+    any_change: bool,
+    reshaped: bool,
+) -> Option<TableTransform> {
+    let transform = (any_change || reshaped).then(|| TableTransform {
+        inputs: read_cols.len(),
+        columns: outs,
+        key: key_names
+            .iter()
+            .filter_map(|k| {
+                let p = read_cols.iter().position(|c| &c.name == k)?;
+                Some((p, k.clone(), read_cols[p].type_sql.clone()))
+            })
+            .collect(),
+    });
+    // A pure rename or column selection needs no transform: the tuple is the same.
+    transform.filter(|t| {
+        any_change
+            || t.columns
+                .iter()
+                .enumerate()
+                .any(|(i, c)| !matches!(c, OutColumn::Pass(p) if *p == i))
+    })
 }
 
 /// The resolved mapping of every mapped table, as text for `--dry-run`.
@@ -1031,4 +648,281 @@ pub fn describe(catalog: &Catalog, maps: &[Option<TableMapping>]) -> String {
         }
     }
     out
+}
+
+/// Hand-built catalog tables and contexts for the unit tests of this module and its parts.
+#[cfg(test)]
+mod fixture {
+    use std::collections::HashMap;
+
+    use super::{ColumnRule, Context, TableRule};
+    use crate::catalog::{Column, KeyColumn, QualifiedName, Table};
+    use crate::error::Error;
+
+    /// A column of a PostgreSQL type.
+    pub fn col(name: &str, type_sql: &str) -> Column {
+        Column {
+            name: name.into(),
+            type_sql: type_sql.into(),
+            ..Column::default()
+        }
+    }
+
+    /// `public.<name>` with these columns and `key` as its chunk key.
+    pub fn table(name: &str, columns: Vec<Column>, key: &[&str]) -> Table {
+        let chunk_key = (!key.is_empty()).then(|| {
+            key.iter()
+                .map(|k| KeyColumn {
+                    name: (*k).into(),
+                    type_sql: columns
+                        .iter()
+                        .find(|c| c.name == *k)
+                        .map_or_else(String::new, |c| c.type_sql.clone()),
+                    collation: None,
+                })
+                .collect()
+        });
+        Table {
+            name: QualifiedName::new("public", name),
+            columns,
+            chunk_key,
+            ..Table::default()
+        }
+    }
+
+    /// A rule for `name` with these column rules.
+    pub fn rule(name: &str, columns_rules: Vec<ColumnRule>) -> TableRule {
+        TableRule {
+            name: name.into(),
+            columns_rules,
+            ..TableRule::default()
+        }
+    }
+
+    /// A column rule that only names the column (fill in the rest with `..`).
+    pub fn column_rule(name: &str) -> ColumnRule {
+        ColumnRule {
+            name: name.into(),
+            ..ColumnRule::default()
+        }
+    }
+
+    /// The context of job `j` over a PostgreSQL source (or not), with these per-run values.
+    pub fn ctx(postgres_source: bool, sql_values: &[((&str, &str), &str)]) -> Context<'static> {
+        Context {
+            job: "j",
+            source_names: Vec::new(),
+            sql_values: sql_values
+                .iter()
+                .map(|((e, t), v)| ((e.to_string(), t.to_string()), v.to_string()))
+                .collect::<HashMap<_, _>>(),
+            postgres_source,
+        }
+    }
+
+    /// Errors about the rule of table `public.t`.
+    pub fn blame() -> super::Blame<'static> {
+        super::Blame {
+            table: "public.t".into(),
+            err: &err,
+        }
+    }
+
+    /// The error wrapper `apply` uses, for job file `job.toml`.
+    pub fn err(what: String) -> Error {
+        Error::Config(format!("job.toml: {what}"))
+    }
+
+    /// The message of a configuration error.
+    pub fn message<T: std::fmt::Debug>(r: crate::error::Result<T>) -> String {
+        match r {
+            Err(Error::Config(m)) => m,
+            other => panic!("expected a configuration error, got {other:?}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fixture::{blame, col, column_rule, ctx, message, rule, table};
+    use super::*;
+    use crate::catalog::{Constraint, View};
+
+    fn t() -> Table {
+        let mut total = col("total", "numeric");
+        total.generated = Some("(a + 1)".into());
+        table(
+            "t",
+            vec![
+                col("id", "integer"),
+                col("a", "integer"),
+                total,
+                col("b", "text"),
+            ],
+            &["id"],
+        )
+    }
+
+    #[test]
+    fn check_rule_names_unknown_and_generated_columns_and_keeps_the_key() {
+        let mut r = rule("t", vec![column_rule("nope")]);
+        assert_eq!(
+            message(check_rule(&t(), &r, &blame())),
+            "job.toml: [[table]] \"public.t\", column \"nope\": no such column in the source \
+             table (columns: id, a, b); fix the name"
+        );
+        r.columns_rules = vec![column_rule("total")];
+        assert!(message(check_rule(&t(), &r, &blame()))
+            .contains("column \"total\": a generated column is computed on the target"));
+        r.columns_rules.clear();
+        r.exclude_columns = vec!["id".into()];
+        assert!(message(check_rule(&t(), &r, &blame()))
+            .contains("column \"id\": the column is the table's key"));
+        r.exclude_columns.clear();
+        r.columns = Some(vec!["a".into()]);
+        assert!(message(check_rule(&t(), &r, &blame())).contains("column \"id\""));
+        r.columns = Some(vec!["id".into(), "b".into()]);
+        assert_eq!(
+            check_rule(&t(), &r, &blame()).expect("a valid rule"),
+            vec!["id".to_string()]
+        );
+        assert!(r.keeps("b") && !r.keeps("a"));
+    }
+
+    #[test]
+    fn build_transform_is_none_when_tuples_pass_as_read() {
+        let cols = vec![col("id", "integer"), col("a", "integer")];
+        let key = vec!["id".to_string()];
+        let pass = || vec![OutColumn::Pass(0), OutColumn::Pass(1)];
+        // Nothing changed, or only renamed or a trailing column left out: the same tuple.
+        assert!(build_transform(&cols, &key, pass(), false, false).is_none());
+        assert!(build_transform(&cols, &key, pass(), false, true).is_none());
+        // A column left out in the middle moves the others.
+        let t = build_transform(&cols, &key, vec![OutColumn::Pass(1)], false, true)
+            .expect("a reshaped tuple");
+        assert_eq!((t.inputs, t.columns.len()), (2, 1));
+        assert_eq!(t.key, vec![(0, "id".to_string(), "integer".to_string())]);
+        // A value change always needs the transform.
+        assert!(build_transform(&cols, &key, pass(), true, false).is_some());
+    }
+
+    #[test]
+    fn target_names_must_stay_unique() {
+        let tab = t();
+        let mut cols = vec![col("id", "integer"), col("b", "text")];
+        assert!(check_unique_names(&tab, &cols, &blame()).is_ok());
+        cols.push(col("total", "text"));
+        assert_eq!(
+            message(check_unique_names(&tab, &cols, &blame())),
+            "job.toml: [[table]] \"public.t\": two target columns are named \"total\"; change \
+             a rename or an added column"
+        );
+    }
+
+    fn catalog() -> Catalog {
+        let mut orders = table(
+            "orders",
+            vec![col("id", "integer"), col("cust", "integer")],
+            &["id"],
+        );
+        orders.foreign_keys.push(Constraint {
+            name: "orders_cust_fkey".into(),
+            definition: "FOREIGN KEY (cust) REFERENCES public.customers(id)".into(),
+            references: Some(QualifiedName::new("public", "customers")),
+            ..Constraint::default()
+        });
+        let customers = table(
+            "customers",
+            vec![col("id", "integer"), col("name", "text")],
+            &["id"],
+        );
+        Catalog {
+            tables: vec![orders, customers],
+            views: vec![View {
+                name: QualifiedName::new("public", "v"),
+                depends_on: vec![QualifiedName::new("public", "customers")],
+                ..View::default()
+            }],
+            ..Catalog::default()
+        }
+    }
+
+    fn rules(tables: Vec<TableRule>) -> Rules {
+        Rules {
+            tables,
+            casts: Vec::new(),
+            file: "job.toml".into(),
+        }
+    }
+
+    fn names_ctx(catalog: &Catalog) -> Context<'static> {
+        Context {
+            source_names: catalog.tables.iter().map(|t| t.name.clone()).collect(),
+            ..ctx(true, &[])
+        }
+    }
+
+    #[test]
+    fn apply_renames_a_table_and_follows_it_in_foreign_keys_and_views() {
+        let mut cat = catalog();
+        let ctx = names_ctx(&cat);
+        let mut r = rule(
+            "customers",
+            vec![ColumnRule {
+                rename: Some("client_id".into()),
+                ..column_rule("id")
+            }],
+        );
+        r.target = Some("crm.clients".into());
+        let maps = apply(&rules(vec![r]), &mut cat, &ctx).expect("valid rules");
+        assert!(maps[0].is_none());
+        let m = maps[1].as_ref().expect("customers is mapped");
+        assert_eq!(m.read.name, QualifiedName::new("public", "customers"));
+        assert!(m.transform.is_none(), "a pure rename keeps the tuple");
+        assert_eq!(cat.tables[1].name, QualifiedName::new("crm", "clients"));
+        let fk = &cat.tables[0].foreign_keys[0];
+        assert_eq!(
+            fk.definition,
+            "FOREIGN KEY (cust) REFERENCES crm.clients(client_id)"
+        );
+        assert_eq!(fk.references, Some(QualifiedName::new("crm", "clients")));
+        assert!(
+            cat.views.is_empty(),
+            "a view over a renamed table is left out"
+        );
+    }
+
+    #[test]
+    fn apply_refuses_rules_that_name_no_table_one_table_twice_or_a_clash() {
+        let mut cat = catalog();
+        let ctx = names_ctx(&cat);
+        assert!(message(apply(&rules(vec![rule("nope", vec![])]), &mut cat, &ctx))
+            .contains("[[table]] \"nope\": no such table among the selected source tables (public.orders, public.customers)"));
+        let twice = rules(vec![rule("orders", vec![]), rule("public.orders", vec![])]);
+        assert!(message(apply(&twice, &mut cat, &ctx)).contains("appears twice"));
+        let mut clash = rule("orders", vec![]);
+        clash.target = Some("customers".into());
+        assert!(message(apply(&rules(vec![clash]), &mut cat, &ctx))
+            .contains("two tables would have the same target name"));
+    }
+
+    #[test]
+    fn describe_lists_each_target_column() {
+        let mut cat = catalog();
+        let ctx = names_ctx(&cat);
+        let r = rule(
+            "orders",
+            vec![ColumnRule {
+                to: Some("bigint".into()),
+                ..column_rule("cust")
+            }],
+        );
+        let maps = apply(&rules(vec![r]), &mut cat, &ctx).expect("valid rules");
+        assert_eq!(
+            describe(&cat, &maps),
+            "public.orders:\n  id integer -> id integer: passthrough\n  cust integer -> cust \
+             bigint: cast integer -> bigint; on error: reject row\npublic.customers: every \
+             column copied as it is\n"
+        );
+    }
 }

@@ -1,8 +1,11 @@
 //! Section 6 and the rollback points of section 4: the exact commands, where to watch the
 //! copy, how to verify it, and the SQL that removes what a copy left on the target.
+//!
+//! Invariants: a printed command never holds a password (URLs keep only the TLS parameters
+//! they need, and a note says when one was left out); rollback SQL names only the selected
+//! tables, the objects the copy creates and the job's own state.
 
-use serde::Serialize;
-
+use super::model::{ExecStep, Execution, RollbackPoint};
 use super::CommandLine;
 use crate::catalog::{quote_ident, quote_literal, Catalog, QualifiedName, TargetFacts};
 use crate::config::{CopySettings, SourceUrl};
@@ -13,49 +16,6 @@ use crate::schema::SchemaMode;
 /// Metrics address the plan proposes when the job file sets none.
 pub const DEFAULT_METRICS_ADDR: &str = "127.0.0.1:9187";
 
-/// What to run, watch and check.
-#[derive(Debug, Clone, Serialize)]
-pub struct Execution {
-    /// Steps in order.
-    pub steps: Vec<ExecStep>,
-    /// The copy command.
-    pub copy_command: String,
-    /// The progress command.
-    pub status_command: String,
-    /// The verification command.
-    pub verify_command: String,
-    /// Prometheus endpoint of the copy.
-    pub metrics_url: String,
-    /// Grafana dashboard and how to run it.
-    pub dashboard: String,
-    /// SQL that removes everything the copy creates on the target.
-    pub rollback_sql: String,
-    /// Said when a URL had a password that the printed commands leave out.
-    pub password_note: Option<String>,
-}
-
-/// One step of the run book.
-#[derive(Debug, Clone, Serialize)]
-pub struct ExecStep {
-    /// What to do.
-    pub title: String,
-    /// The command, when there is one.
-    pub command: Option<String>,
-    /// What to look at.
-    pub note: String,
-}
-
-/// A phase boundary of the copy: what the target holds then, and how to remove it.
-#[derive(Debug, Clone, Serialize)]
-pub struct RollbackPoint {
-    /// `schema`, `data` or `post_data`.
-    pub after: String,
-    /// What is on the target at that point.
-    pub left_on_target: String,
-    /// How to undo it (SQL, or the command to resume instead).
-    pub undo: String,
-}
-
 /// Quotes a shell word when it needs it.
 fn sh(word: &str) -> String {
     let safe = |c: char| c.is_ascii_alphanumeric() || "@%+=:,./_-".contains(c);
@@ -63,6 +23,15 @@ fn sh(word: &str) -> String {
         word.to_string()
     } else {
         format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
+/// `url`, with `params` as its query string when there are any.
+fn with_params(url: &str, params: &[String]) -> String {
+    if params.is_empty() {
+        url.to_string()
+    } else {
+        format!("{url}?{}", params.join("&"))
     }
 }
 
@@ -83,11 +52,7 @@ pub fn command_url_pg(url: &PgUrl) -> String {
     if let Some(ca) = &url.sslrootcert {
         params.push(format!("sslrootcert={}", ca.display()));
     }
-    if params.is_empty() {
-        url.to_string()
-    } else {
-        format!("{url}?{}", params.join("&"))
-    }
+    with_params(&url.to_string(), &params)
 }
 
 fn command_url_my(url: &MyUrl) -> String {
@@ -101,11 +66,7 @@ fn command_url_my(url: &MyUrl) -> String {
     if let Some(ca) = &url.ssl_ca {
         params.push(format!("ssl-ca={}", ca.display()));
     }
-    if params.is_empty() {
-        url.to_string()
-    } else {
-        format!("{url}?{}", params.join("&"))
-    }
+    with_params(&url.to_string(), &params)
 }
 
 /// The source URL for a command line (no password).
@@ -325,15 +286,9 @@ pub fn rollback_points(
     let n = catalog.tables.len();
     match settings.schema {
         SchemaMode::Existing => {
-            let names: Vec<String> = catalog
-                .tables
-                .iter()
-                .filter(|t| t.has_storage())
-                .map(|t| t.name.quoted())
-                .collect();
             let undo = format!(
                 "BEGIN;\nTRUNCATE ONLY {};\n{}\nCOMMIT;",
-                names.join(", "),
+                catalog.storage_tables_sql(),
                 state_cleanup(settings, facts)
             );
             vec![

@@ -1,10 +1,20 @@
-//! The plan as a Markdown document, in the six sections migration teams expect.
+//! The plan as a Markdown document, in the six sections migration teams expect, one
+//! function per section.
+//!
+//! Invariants: it renders what the model holds and computes or reads nothing else; table
+//! cells hold no line break and escape their pipes; an SQL block's fence is longer than any
+//! run of backticks in it, so a function body cannot end it.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use super::model::{DataChanges, Execution, MigrationPlan, SchemaChanges, Statement};
 use super::preflight::bytes;
-use super::MigrationPlan;
+
+/// One row of a Markdown table: `| a | b | c |`.
+fn row(o: &mut String, cells: &[String]) {
+    let _ = writeln!(o, "| {} |", cells.join(" | "));
+}
 
 /// A table cell: no line breaks, pipes escaped.
 fn cell(s: &str) -> String {
@@ -17,6 +27,15 @@ fn code(s: &str) -> String {
     } else {
         format!("`{}`", s.replace('`', "'"))
     }
+}
+
+/// Statements in one SQL block, each after a comment saying what it does.
+fn statements(o: &mut String, list: &[Statement]) {
+    let body: Vec<String> = list
+        .iter()
+        .map(|st| format!("-- {}\n{}", st.what, terminated(&st.sql)))
+        .collect();
+    fence(o, "sql", &body.join("\n"));
 }
 
 /// A statement ending in `;`, so the block can be pasted into psql.
@@ -51,6 +70,18 @@ fn fence(out: &mut String, lang: &str, body: &str) {
 /// Renders the whole plan.
 pub fn render(p: &MigrationPlan) -> String {
     let mut o = String::new();
+    title(&mut o, p);
+    overview(&mut o, p);
+    schema_changes(&mut o, &p.schema);
+    data_changes(&mut o, &p.data);
+    strategy(&mut o, p);
+    risks_and_checks(&mut o, p);
+    execution(&mut o, &p.execution);
+    o
+}
+
+/// The heading and where the plan comes from.
+fn title(o: &mut String, p: &MigrationPlan) {
     let ov = &p.overview;
     let _ = writeln!(
         o,
@@ -62,8 +93,11 @@ pub fn render(p: &MigrationPlan) -> String {
         "Made by `howdah plan` at {} ({}). Nothing was written to either database.\n",
         p.generated_at, p.format
     );
+}
 
-    // 1.
+/// Section 1: servers, sizes, largest tables, what is left out or created besides tables.
+fn overview(o: &mut String, p: &MigrationPlan) {
+    let ov = &p.overview;
     let _ = writeln!(o, "## 1. Overview\n");
     let _ = writeln!(o, "| | source | target |\n| --- | --- | --- |");
     let _ = writeln!(
@@ -103,13 +137,14 @@ pub fn render(p: &MigrationPlan) -> String {
         let _ = writeln!(o, "\nLargest tables:\n\n| table | rows (est.) | table | indexes |\n| --- | ---: | ---: | ---: |");
         for name in &ov.largest_tables {
             if let Some(t) = p.tables.iter().find(|t| &t.source == name) {
-                let _ = writeln!(
+                row(
                     o,
-                    "| {} | {} | {} | {} |",
-                    cell(&t.source),
-                    t.estimated_rows,
-                    bytes(t.table_bytes),
-                    bytes(t.index_bytes)
+                    &[
+                        cell(&t.source),
+                        t.estimated_rows.to_string(),
+                        bytes(t.table_bytes),
+                        bytes(t.index_bytes),
+                    ],
                 );
             }
         }
@@ -120,12 +155,13 @@ pub fn render(p: &MigrationPlan) -> String {
     } else {
         let _ = writeln!(o, "| kind | name | note |\n| --- | --- | --- |");
         for x in &ov.out_of_scope {
-            let _ = writeln!(
+            row(
                 o,
-                "| {} | {} | {} |",
-                cell(&x.kind),
-                cell(&x.name),
-                cell(x.note.as_deref().unwrap_or("not migrated"))
+                &[
+                    cell(&x.kind),
+                    cell(&x.name),
+                    cell(x.note.as_deref().unwrap_or("not migrated")),
+                ],
             );
         }
     }
@@ -141,9 +177,10 @@ pub fn render(p: &MigrationPlan) -> String {
             let _ = writeln!(o, "- **{kind}** ({}): {}", names.len(), names.join(", "));
         }
     }
+}
 
-    // 2.
-    let s = &p.schema;
+/// Section 2: every column's type mapping, enums, defaults, sequences, notes and the DDL.
+fn schema_changes(o: &mut String, s: &SchemaChanges) {
     let _ = writeln!(o, "\n## 2. Schema changes\n");
     let _ = writeln!(o, "Schema mode: `{}`.\n", s.mode);
     let _ = writeln!(o, "### Type mapping of every column\n");
@@ -152,24 +189,25 @@ pub fn render(p: &MigrationPlan) -> String {
         "| table | source column | source type | target column | target type | how | lossy or risky |\n| --- | --- | --- | --- | --- | --- | --- |"
     );
     for c in &s.columns {
-        let _ = writeln!(
+        row(
             o,
-            "| {} | {} | {} | {} | {} | {} | {} |",
-            cell(&c.table),
-            cell(c.source_column.as_deref().unwrap_or("(added)")),
-            code(c.source_type.as_deref().unwrap_or("")),
-            cell(&c.target_column),
-            code(&c.target_type),
-            cell(&c.how),
-            c.risk
-                .as_deref()
-                .map_or(String::new(), |r| format!("**yes**: {}", cell(r)))
+            &[
+                cell(&c.table),
+                cell(c.source_column.as_deref().unwrap_or("(added)")),
+                code(c.source_type.as_deref().unwrap_or("")),
+                cell(&c.target_column),
+                code(&c.target_type),
+                cell(&c.how),
+                c.risk
+                    .as_deref()
+                    .map_or(String::new(), |r| format!("**yes**: {}", cell(r))),
+            ],
         );
     }
     if !s.enums.is_empty() {
         let _ = writeln!(o, "\n### Enum types\n");
         let body: Vec<&str> = s.enums.iter().map(|e| e.sql.as_str()).collect();
-        fence(&mut o, "sql", &body.join("\n"));
+        fence(o, "sql", &body.join("\n"));
     }
     if !s.defaults.is_empty() {
         let _ = writeln!(
@@ -177,13 +215,7 @@ pub fn render(p: &MigrationPlan) -> String {
             "\n### Defaults\n\n| table | column | default |\n| --- | --- | --- |"
         );
         for d in &s.defaults {
-            let _ = writeln!(
-                o,
-                "| {} | {} | {} |",
-                cell(&d.table),
-                cell(&d.column),
-                code(&d.default)
-            );
+            row(o, &[cell(&d.table), cell(&d.column), code(&d.default)]);
         }
     }
     if !s.sequences.is_empty() {
@@ -212,12 +244,7 @@ pub fn render(p: &MigrationPlan) -> String {
     if s.pre_data.is_empty() {
         let _ = writeln!(o, "None: the tables exist (`--schema existing`).");
     } else {
-        let body: Vec<String> = s
-            .pre_data
-            .iter()
-            .map(|st| format!("-- {}\n{}", st.what, terminated(&st.sql)))
-            .collect();
-        fence(&mut o, "sql", &body.join("\n"));
+        statements(o, &s.pre_data);
     }
     let _ = writeln!(
         o,
@@ -225,16 +252,12 @@ pub fn render(p: &MigrationPlan) -> String {
         s.post_data.len()
     );
     if !s.post_data.is_empty() {
-        let body: Vec<String> = s
-            .post_data
-            .iter()
-            .map(|st| format!("-- {}\n{}", st.what, terminated(&st.sql)))
-            .collect();
-        fence(&mut o, "sql", &body.join("\n"));
+        statements(o, &s.post_data);
     }
+}
 
-    // 3.
-    let d = &p.data;
+/// Section 3: column mappings, value policies and what the probes found.
+fn data_changes(o: &mut String, d: &DataChanges) {
     let _ = writeln!(o, "\n## 3. Data transformation\n");
     let _ = writeln!(o, "### Column mappings\n");
     if d.mappings.is_empty() {
@@ -296,20 +319,21 @@ pub fn render(p: &MigrationPlan) -> String {
                 (None, Some(e)) => format!("not probed: {}", cell(e)),
                 (None, None) => "?".into(),
             };
-            let _ = writeln!(
+            let sampled = if x.sampled {
+                " (sampled: first rows only)"
+            } else {
+                ""
+            };
+            row(
                 o,
-                "| {} | {} | {} | {} | {}{} | {} |",
-                cell(&x.table),
-                cell(x.column.as_deref().unwrap_or("")),
-                x.check,
-                count,
-                x.rows_examined,
-                if x.sampled {
-                    " (sampled: first rows only)"
-                } else {
-                    ""
-                },
-                cell(&x.consequence)
+                &[
+                    cell(&x.table),
+                    cell(x.column.as_deref().unwrap_or("")),
+                    x.check.clone(),
+                    count,
+                    format!("{}{sampled}", x.rows_examined),
+                    cell(&x.consequence),
+                ],
             );
         }
     }
@@ -325,8 +349,10 @@ pub fn render(p: &MigrationPlan) -> String {
             .collect();
         let _ = writeln!(o, "\nProbed with nothing found: {}.", list.join(", "));
     }
+}
 
-    // 4.
+/// Section 4: parallelism, chunks per table, throughput, duration and rollback points.
+fn strategy(o: &mut String, p: &MigrationPlan) {
     let st = &p.strategy;
     let _ = writeln!(o, "\n## 4. Strategy\n");
     let _ = writeln!(
@@ -349,21 +375,22 @@ pub fn render(p: &MigrationPlan) -> String {
         "\n| source table | target table | rows (est.) | table | indexes | key | chunking | chunks | on the target now |\n| --- | --- | ---: | ---: | ---: | --- | --- | ---: | --- |"
     );
     for t in &p.tables {
-        let _ = writeln!(
+        let estimated = if t.chunks_estimated { " (est.)" } else { "" };
+        row(
             o,
-            "| {} | {} | {} | {} | {} | {} | {} | {}{} | {} |",
-            cell(&t.source),
-            cell(&t.target),
-            t.estimated_rows,
-            bytes(t.table_bytes),
-            bytes(t.index_bytes),
-            t.key
-                .as_ref()
-                .map_or("**none**".to_string(), |k| cell(&k.join(", "))),
-            t.chunking,
-            t.chunks,
-            if t.chunks_estimated { " (est.)" } else { "" },
-            t.on_target.replace('_', " ")
+            &[
+                cell(&t.source),
+                cell(&t.target),
+                t.estimated_rows.to_string(),
+                bytes(t.table_bytes),
+                bytes(t.index_bytes),
+                t.key
+                    .as_ref()
+                    .map_or("**none**".to_string(), |k| cell(&k.join(", "))),
+                t.chunking.clone(),
+                format!("{}{estimated}", t.chunks),
+                t.on_target.replace('_', " "),
+            ],
         );
     }
     match &st.throughput {
@@ -411,7 +438,7 @@ pub fn render(p: &MigrationPlan) -> String {
         "\n### Rollback points\n\n| after | left on the target |\n| --- | --- |"
     );
     for r in &st.rollback_points {
-        let _ = writeln!(o, "| {} | {} |", r.after, cell(&r.left_on_target));
+        row(o, &[r.after.clone(), cell(&r.left_on_target)]);
     }
     let mut shown: Vec<&str> = Vec::new();
     for r in &st.rollback_points {
@@ -425,11 +452,13 @@ pub fn render(p: &MigrationPlan) -> String {
             .map(|x| x.after.as_str())
             .collect();
         let _ = writeln!(o, "\nUndo after {}:\n", after.join(", "));
-        fence(&mut o, "sql", &r.undo);
+        fence(o, "sql", &r.undo);
         shown.push(&r.undo);
     }
+}
 
-    // 5.
+/// Section 5: risks, most severe first, and the pre-flight checks.
+fn risks_and_checks(o: &mut String, p: &MigrationPlan) {
     let _ = writeln!(o, "\n## 5. Risks and pre-flight checks\n");
     if p.risks.is_empty() {
         let _ = writeln!(o, "No risk found.");
@@ -444,22 +473,17 @@ pub fn render(p: &MigrationPlan) -> String {
             } else {
                 r.severity.clone()
             };
-            let _ = writeln!(
-                o,
-                "| {sev} | {} | {} | {} |",
-                r.kind,
-                cell(&r.subject),
-                cell(&r.detail)
-            );
+            row(o, &[sev, r.kind.clone(), cell(&r.subject), cell(&r.detail)]);
         }
     }
     let _ = writeln!(o, "\n| check | status | detail |\n| --- | --- | --- |");
     for c in &p.checks {
-        let _ = writeln!(o, "| {} | {} | {} |", c.name, c.status, cell(&c.detail));
+        row(o, &[c.name.clone(), c.status.clone(), cell(&c.detail)]);
     }
+}
 
-    // 6.
-    let e = &p.execution;
+/// Section 6: the run book, monitoring, verification and the rollback SQL.
+fn execution(o: &mut String, e: &Execution) {
     let _ = writeln!(o, "\n## 6. Execution, verification and monitoring\n");
     if let Some(n) = &e.password_note {
         let _ = writeln!(o, "Note: {n}.\n");
@@ -482,6 +506,5 @@ pub fn render(p: &MigrationPlan) -> String {
         o,
         "- **Rollback SQL** (drops what the copy created; see section 4 for each phase):\n"
     );
-    fence(&mut o, "sql", &e.rollback_sql);
-    o
+    fence(o, "sql", &e.rollback_sql);
 }

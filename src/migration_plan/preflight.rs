@@ -4,13 +4,14 @@
 use mysql_async::prelude::Queryable;
 use tokio_postgres::Client;
 
-use super::{risk, Check, Risk, TablePlan};
+use super::model::{Check, Risk, TablePlan};
+use super::risks::risk;
 use crate::catalog::{quote_literal, Catalog, TargetFacts};
-use crate::config::CopySettings;
+use crate::config::{CopySettings, SourceUrl};
 use crate::connect::{connect, Side};
 use crate::conninfo::mysql::MyUrl;
 use crate::conninfo::PgUrl;
-use crate::error::{db_reason, Error, Result};
+use crate::error::{db_reason, query_failed as q, Result};
 use crate::schema::SchemaMode;
 
 /// What the target server says about itself.
@@ -40,13 +41,6 @@ pub struct TargetInfo {
     pub database_bytes: i64,
     /// The login role is a superuser.
     pub superuser: bool,
-}
-
-fn q(what: &str) -> impl Fn(tokio_postgres::Error) -> Error + '_ {
-    move |e| Error::Query {
-        what: what.to_string(),
-        reason: db_reason(&e),
-    }
 }
 
 /// Reads the target's version, settings, size and role.
@@ -105,6 +99,37 @@ fn check(name: &str, status: &str, detail: impl Into<String>) -> Check {
     }
 }
 
+/// The sessions a copy opens on one server against those it has free.
+struct Sessions<'a> {
+    /// The check's name (`connections_source`, `connections_target`).
+    check: &'a str,
+    /// The risk's subject when too few are free.
+    subject: &'a str,
+    /// Sessions the copy opens at most.
+    need: i64,
+    /// Sessions free now.
+    free: i64,
+    /// What was counted, for the check and the risk.
+    detail: String,
+    /// Appended to the risk's detail: what to do.
+    advice: &'a str,
+}
+
+/// An `ok` check when the server has the sessions free, else a `problem` check and a warning.
+fn sessions(checks: &mut Vec<Check>, risks: &mut Vec<Risk>, s: &Sessions<'_>) {
+    if s.free >= s.need {
+        checks.push(check(s.check, "ok", s.detail.clone()));
+    } else {
+        checks.push(check(s.check, "problem", s.detail.clone()));
+        risks.push(risk(
+            "connections",
+            "warning",
+            s.subject,
+            format!("{}{}", s.detail, s.advice),
+        ));
+    }
+}
+
 /// Human bytes in binary units: `1.5 GiB`.
 pub fn bytes(n: i64) -> String {
     let n = n.max(0) as f64;
@@ -139,6 +164,14 @@ fn local_free_bytes(dir: &str) -> Option<i64> {
 
 /// Connections, disk, WAL settings and encoding of the target.
 pub fn checks(checks: &mut Vec<Check>, risks: &mut Vec<Risk>, inp: &Inputs<'_>) {
+    target_sessions(checks, risks, inp);
+    disk_space(checks, risks, inp);
+    wal(checks, risks, inp);
+    target_settings(checks, risks, inp);
+}
+
+/// The target sessions the copy opens against those free.
+fn target_sessions(checks: &mut Vec<Check>, risks: &mut Vec<Risk>, inp: &Inputs<'_>) {
     let t = inp.target;
     let s = inp.settings;
     // Writers, index builders, the coordinator, the worker's liveness session and its
@@ -154,18 +187,24 @@ pub fn checks(checks: &mut Vec<Check>, risks: &mut Vec<Risk>, inp: &Inputs<'_>) 
         t.reserved,
         (t.in_use - 1).max(0)
     );
-    if free >= need {
-        checks.push(check("connections_target", "ok", detail));
-    } else {
-        checks.push(check("connections_target", "problem", detail.clone()));
-        risks.push(risk(
-            "connections",
-            "warning",
-            "target max_connections",
-            format!("{detail}; lower --jobs/--index-jobs or raise max_connections (restart)"),
-        ));
-    }
+    sessions(
+        checks,
+        risks,
+        &Sessions {
+            check: "connections_target",
+            subject: "target max_connections",
+            need,
+            free,
+            detail,
+            advice: "; lower --jobs/--index-jobs or raise max_connections (restart)",
+        },
+    );
+}
 
+/// Free disk on a local target (`df` on its data directory) against the data and WAL to come.
+fn disk_space(checks: &mut Vec<Check>, risks: &mut Vec<Risk>, inp: &Inputs<'_>) {
+    let t = inp.target;
+    let s = inp.settings;
     let need_bytes = inp.total_bytes.max(0) + t.max_wal_size.max(0);
     let local = {
         let h = s.target.host.as_str();
@@ -223,7 +262,11 @@ pub fn checks(checks: &mut Vec<Check>, risks: &mut Vec<Risk>, inp: &Inputs<'_>) 
             ),
         )),
     }
+}
 
+/// `wal_level`, `max_wal_size` and `archive_mode` for a bulk load.
+fn wal(checks: &mut Vec<Check>, risks: &mut Vec<Risk>, inp: &Inputs<'_>) {
+    let t = inp.target;
     let wal = if t.wal_level == "minimal" {
         "wal_level = minimal: tables copied in one chunk are loaded with COPY FREEZE in the transaction that truncates them, \
          which writes almost no WAL"
@@ -268,6 +311,13 @@ pub fn checks(checks: &mut Vec<Check>, risks: &mut Vec<Risk>, inp: &Inputs<'_>) 
         checks.push(check("archive_mode", "warning", detail.clone()));
         risks.push(risk("wal_archive", "info", "target archive_mode", detail));
     }
+}
+
+/// The target's encoding for MySQL text, and what its role may not do (triggers under
+/// `--schema existing`, new extensions).
+fn target_settings(checks: &mut Vec<Check>, risks: &mut Vec<Risk>, inp: &Inputs<'_>) {
+    let t = inp.target;
+    let s = inp.settings;
     if matches!(s.source, crate::config::SourceUrl::Mysql(_)) && t.encoding != "UTF8" {
         let detail = format!(
             "the target database's encoding is {}: text from MySQL arrives as UTF-8 and characters {} cannot hold fail their rows",
@@ -325,14 +375,11 @@ pub async fn target_privileges(
         .chain(catalog.tables.iter().map(|t| t.name.schema.as_str()))
         .filter(|s| !facts.schemas.contains(*s))
         .collect();
-    let db_create = target
-        .query_one(
-            "SELECT has_database_privilege(current_database(), 'CREATE')",
-            &[],
-        )
-        .await
-        .ok()
-        .and_then(|r| r.try_get::<_, bool>(0).ok());
+    let db_create = granted(
+        target,
+        "SELECT has_database_privilege(current_database(), 'CREATE')",
+    )
+    .await;
     match db_create {
         Some(true) => ok.push("CREATE on the database".to_string()),
         Some(false) if !state_exists || !new_schemas.is_empty() => problems.push(format!(
@@ -362,12 +409,7 @@ pub async fn target_privileges(
                 "SELECT has_schema_privilege({}, 'CREATE')",
                 quote_literal(s)
             );
-            match target
-                .query_one(&sql, &[])
-                .await
-                .ok()
-                .and_then(|r| r.try_get::<_, bool>(0).ok())
-            {
+            match granted(target, &sql).await {
                 Some(true) => ok.push(format!("CREATE on schema {s}")),
                 _ => problems.push(format!(
                     "no CREATE on target schema {s}, where tables are created"
@@ -390,12 +432,7 @@ pub async fn target_privileges(
                 quote_literal(&t.name.quoted()),
                 quote_literal(wanted)
             );
-            match target
-                .query_one(&sql, &[])
-                .await
-                .ok()
-                .and_then(|r| r.try_get::<_, bool>(0).ok())
-            {
+            match granted(target, &sql).await {
                 Some(true) => {}
                 _ => problems.push(format!("no {wanted} on target table {}", t.name)),
             }
@@ -408,6 +445,15 @@ pub async fn target_privileges(
         checks.push(check("privileges_target", "problem", detail.clone()));
         risks.push(risk("privileges", "blocker", "target role", detail));
     }
+}
+
+/// The answer of a privilege query (one boolean), `None` when it could not be read.
+async fn granted(target: &Client, sql: &str) -> Option<bool> {
+    target
+        .query_one(sql, &[])
+        .await
+        .ok()
+        .and_then(|r| r.try_get::<_, bool>(0).ok())
 }
 
 /// Whether a job of this name already exists in the state schema (resume or refusal).
@@ -453,8 +499,23 @@ pub async fn job_state(target: &Client, settings: &CopySettings, risks: &mut Vec
     }
 }
 
+/// The source's checks, by its kind.
+pub async fn source(
+    inp: &Inputs<'_>,
+    tables: &[TablePlan],
+    checks: &mut Vec<Check>,
+    risks: &mut Vec<Risk>,
+) {
+    match &inp.settings.source {
+        SourceUrl::Postgres(url) => {
+            pg_source(url, inp.catalog, inp.settings, inp.target, checks, risks).await
+        }
+        SourceUrl::Mysql(url) => my_source(url, inp.settings, tables, checks, risks).await,
+    }
+}
+
 /// Source PostgreSQL: connections, encodings, collation, SELECT privileges, row-level security.
-pub async fn pg_source(
+async fn pg_source(
     url: &PgUrl,
     catalog: &Catalog,
     settings: &CopySettings,
@@ -503,17 +564,18 @@ pub async fn pg_source(
         settings.jobs,
         (in_use - 2).max(0)
     );
-    if free >= need {
-        checks.push(check("connections_source", "ok", detail));
-    } else {
-        checks.push(check("connections_source", "problem", detail.clone()));
-        risks.push(risk(
-            "connections",
-            "warning",
-            "source max_connections",
+    sessions(
+        checks,
+        risks,
+        &Sessions {
+            check: "connections_source",
+            subject: "source max_connections",
+            need,
+            free,
             detail,
-        ));
-    }
+            advice: "",
+        },
+    );
     if encoding != target.encoding {
         let detail = format!(
             "source encoding {encoding}, target {}: text is converted through the client encoding{}",
@@ -545,6 +607,25 @@ pub async fn pg_source(
             ),
         ));
     }
+    source_privileges(&client, catalog, bypass_rls, checks, risks).await;
+    risks.push(risk(
+        "source_snapshot",
+        "info",
+        "source",
+        "the copy holds one snapshot (and ACCESS SHARE locks) on the source for its whole run: VACUUM cannot remove rows \
+         deleted meanwhile, and ALTER/TRUNCATE of the selected tables wait for the copy",
+    ));
+}
+
+/// SELECT on every selected PostgreSQL table and its sequences, and row-level security that
+/// would filter what the copy reads (unless the role bypasses it).
+async fn source_privileges(
+    client: &Client,
+    catalog: &Catalog,
+    bypass_rls: bool,
+    checks: &mut Vec<Check>,
+    risks: &mut Vec<Risk>,
+) {
     let oids: Vec<u32> = catalog.tables.iter().map(|t| t.oid).collect();
     let denied: Vec<String> = client
         .query(
@@ -590,17 +671,10 @@ pub async fn pg_source(
             ));
         }
     }
-    risks.push(risk(
-        "source_snapshot",
-        "info",
-        "source",
-        "the copy holds one snapshot (and ACCESS SHARE locks) on the source for its whole run: VACUUM cannot remove rows \
-         deleted meanwhile, and ALTER/TRUNCATE of the selected tables wait for the copy",
-    ));
 }
 
 /// Source MySQL: connections and SELECT on every table.
-pub async fn my_source(
+async fn my_source(
     url: &MyUrl,
     settings: &CopySettings,
     tables: &[TablePlan],
@@ -635,17 +709,18 @@ pub async fn my_source(
                  {others} in use besides this plan's: {free} free",
                 settings.jobs
             );
-            if free >= need {
-                checks.push(check("connections_source", "ok", detail));
-            } else {
-                checks.push(check("connections_source", "problem", detail.clone()));
-                risks.push(risk(
-                    "connections",
-                    "warning",
-                    "source max_connections",
+            sessions(
+                checks,
+                risks,
+                &Sessions {
+                    check: "connections_source",
+                    subject: "source max_connections",
+                    need: i64::try_from(need).unwrap_or(i64::MAX),
+                    free: i64::try_from(free).unwrap_or(i64::MAX),
                     detail,
-                ));
-            }
+                    advice: "",
+                },
+            );
         }
         _ => checks.push(check(
             "connections_source",

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Row, Value};
-use serde::Serialize;
 
+use super::model::{Probe, Throughput};
 use crate::catalog::mysql::{MyColumn, MySchema};
 use crate::catalog::{quote_ident, quote_literal, Catalog};
 use crate::chunking::mysql::MysqlPlan;
@@ -40,50 +40,6 @@ pub const PG_METHOD: &str = "for tables with a column mapping: NULLs in columns 
      text-like source columns) values that pg_input_is_valid says the target type does not accept; one query per table on a session \
      of its own, over the first 1,000,000 rows in storage order (LIMIT, no ORDER BY), with statement_timeout = 10 s. \
      A PostgreSQL-to-PostgreSQL copy of unmapped columns passes values through unchanged, so they are not probed";
-
-/// One problem-value count.
-#[derive(Debug, Clone, Serialize)]
-pub struct Probe {
-    /// Source table.
-    pub table: String,
-    /// Source column (`null` for a whole-table probe).
-    pub column: Option<String>,
-    /// `zero_dates`, `year_zero`, `out_of_range`, `lossy_boolean`, `invalid_enum`, `time_out_of_range`,
-    /// `nul_bytes`, `invalid_utf8`, `nulls_given_default`, `cast_failures`.
-    pub check: String,
-    /// Values found; `null` when the probe did not finish.
-    pub count: Option<u64>,
-    /// Rows the probe read.
-    pub rows_examined: u64,
-    /// The probe stopped at its row limit: the count covers the first rows only.
-    pub sampled: bool,
-    /// What the copy does with such values.
-    pub consequence: String,
-    /// Why the probe did not finish.
-    pub error: Option<String>,
-}
-
-/// The read-throughput probe.
-#[derive(Debug, Clone, Serialize)]
-pub struct Throughput {
-    /// The table read (the largest one).
-    pub table: String,
-    /// Rows read.
-    pub rows: u64,
-    /// Bytes of PostgreSQL COPY tuples produced.
-    pub bytes: u64,
-    /// Seconds from the query to the last row read.
-    pub seconds: f64,
-    /// Rows per second.
-    pub rows_per_sec: f64,
-    /// Source storage bytes per second: the share of the table's rows read times its size,
-    /// per second (comparable with the table sizes of the overview).
-    pub storage_bytes_per_sec: f64,
-    /// `time`, `bytes` or `end of table`.
-    pub stopped_by: String,
-    /// How the probe read.
-    pub method: String,
-}
 
 /// One probe expression over a table sample.
 struct Expr {
@@ -243,6 +199,21 @@ fn my_exprs(
     out
 }
 
+/// The select list and source of a value probe: the row count and every expression over the
+/// first [`PROBE_ROWS`] rows of `from` (in storage order, `filter` applied), reading only the
+/// probed columns, quoted by `quote` in the source's dialect.
+fn bounded(exprs: &[Expr], quote: fn(&str) -> String, from: &str, filter: Option<&str>) -> String {
+    let mut cols: Vec<String> = exprs.iter().map(|e| quote(&e.column)).collect();
+    cols.dedup();
+    let filter = filter.map(|f| format!(" WHERE ({f})")).unwrap_or_default();
+    let counts: Vec<&str> = exprs.iter().map(|e| e.sql.as_str()).collect();
+    format!(
+        "count(*), {} FROM (SELECT {} FROM {from}{filter} LIMIT {PROBE_ROWS}) AS s",
+        counts.join(", "),
+        cols.join(", ")
+    )
+}
+
 fn my_count(v: Option<&Value>) -> u64 {
     match v {
         Some(Value::Int(n)) => u64::try_from(*n).unwrap_or(0),
@@ -307,25 +278,11 @@ pub async fn my_values(
             continue;
         }
         let table = format!("{}.{}", schema.database, mt.name);
-        let cols: Vec<String> = {
-            let mut seen: Vec<&str> = exprs.iter().map(|e| e.column.as_str()).collect();
-            seen.dedup();
-            seen.iter().map(|c| quote_my(c)).collect()
-        };
-        let filter = read
-            .filter
-            .as_ref()
-            .map(|f| format!(" WHERE ({f})"))
-            .unwrap_or_default();
-        let select = format!(
-            "COUNT(*), {} FROM (SELECT {} FROM {}{filter} LIMIT {PROBE_ROWS}) AS s",
-            exprs
-                .iter()
-                .map(|e| e.sql.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
-            cols.join(", "),
-            quote_my(&mt.name)
+        let select = bounded(
+            &exprs,
+            quote_my,
+            &quote_my(&mt.name),
+            read.filter.as_deref(),
         );
         let sql = if schema.is_mariadb() {
             format!("SET STATEMENT max_statement_time = {PROBE_SECS} FOR SELECT {select}")
@@ -415,22 +372,10 @@ pub async fn pg_values(
             continue;
         }
         let table = m.read.name.to_string();
-        let mut cols: Vec<String> = exprs.iter().map(|e| quote_ident(&e.column)).collect();
-        cols.dedup();
-        let filter = m
-            .filter
-            .as_ref()
-            .map(|f| format!(" WHERE ({f})"))
-            .unwrap_or_default();
+        let from = format!("ONLY {}", m.read.name.quoted());
         let sql = format!(
-            "SELECT count(*), {} FROM (SELECT {} FROM ONLY {}{filter} LIMIT {PROBE_ROWS}) AS s",
-            exprs
-                .iter()
-                .map(|e| e.sql.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
-            cols.join(", "),
-            m.read.name.quoted()
+            "SELECT {}",
+            bounded(&exprs, quote_ident, &from, m.filter.as_deref())
         );
         match client.query_one(&sql, &[]).await {
             Ok(row) => {
@@ -703,7 +648,9 @@ pub async fn my_throughput(
 mod tests {
     use super::*;
 
-    fn col(data_type: &str, column_type: &str) -> MyColumn {
+    /// Column `c` of this declared type (`int(10) unsigned`).
+    fn col(column_type: &str) -> MyColumn {
+        let data_type = column_type.split(['(', ' ']).next().unwrap_or(column_type);
         MyColumn {
             name: "c".into(),
             data_type: data_type.into(),
@@ -730,22 +677,22 @@ mod tests {
     #[test]
     fn range_probes_only_where_the_source_is_wider() {
         // int unsigned fits bigint (the default): nothing to probe.
-        assert!(checks(&col("int", "int(10) unsigned"), Convert::Int8).is_empty());
+        assert!(checks(&col("int(10) unsigned"), Convert::Int8).is_empty());
         // bigint unsigned as a bigint identity, or int unsigned cast to integer, may not fit.
         assert_eq!(
-            checks(&col("bigint", "bigint(20) unsigned"), Convert::Int8),
+            checks(&col("bigint(20) unsigned"), Convert::Int8),
             vec!["out_of_range"]
         );
         assert_eq!(
-            checks(&col("int", "int(10) unsigned"), Convert::Int4),
+            checks(&col("int(10) unsigned"), Convert::Int4),
             vec!["out_of_range"]
         );
         assert_eq!(
-            checks(&col("tinyint", "tinyint(1)"), Convert::Bool),
+            checks(&col("tinyint(1)"), Convert::Bool),
             vec!["lossy_boolean"]
         );
         assert_eq!(
-            checks(&col("date", "date"), Convert::Date),
+            checks(&col("date"), Convert::Date),
             vec!["zero_dates", "year_zero"]
         );
     }

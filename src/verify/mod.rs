@@ -16,32 +16,33 @@
 //! `--repair` re-copies a table's mismatched ranges in one transaction ([`repair`]).
 //! `default_sql`/`value_sql` columns are compared with the values the copy's job recorded,
 //! or left out (and named) when it recorded none.
+//!
+//! [`run`] is the sequence: open the source as `copy` does, decide what is checked and how
+//! ([`scope`]), check the chunks ([`check`], by [`in_server`] or [`stream`]), tally the
+//! report, repair ([`repair`]); [`render`] writes it for the terminal.
 
+mod check;
+mod in_server;
 mod json;
 mod ranges;
+mod render;
 mod repair;
 mod rowhash;
+mod scope;
+mod stream;
 
-use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
-use futures_util::StreamExt;
 use serde::Serialize;
-use tokio::sync::{mpsc, Mutex};
 use tokio_postgres::Client;
 
-use crate::batch::Piece;
-use crate::catalog::{quote_ident, KeyColumn, Table};
+use crate::catalog::{Catalog, Table};
 use crate::chunking::{Chunk, ChunkRange};
 use crate::config::CopySettings;
 use crate::connect::{connect, Side};
-use crate::error::{db_reason, Error, Result};
-use crate::metrics::{ChunkMetrics, Live, RunMetrics, TableMetrics};
-use crate::pgcopy::TupleSplitter;
-use crate::prepare::{prepare, Origin};
-use crate::source::{ChunkRead, Reader, Reading};
-use crate::transform::TableTransform;
+use crate::error::{Error, Result};
+use crate::prepare::prepare;
+pub use render::render;
 
 /// What to verify and how.
 #[derive(Debug, Clone)]
@@ -163,31 +164,29 @@ pub struct VerifyReport {
     pub seconds: f64,
 }
 
-/// Keys shown per list in a drill-down.
-const KEYS_SHOWN: usize = 20;
-
 /// How one table is compared.
 #[derive(Clone)]
 enum Method {
-    InServer {
-        source: Arc<Table>,
-        target: Arc<Table>,
-        /// Each side's record hash of a row (SQL), before the finaliser.
-        source_hash: Arc<String>,
-        target_hash: Arc<String>,
-    },
-    Streamed {
-        source_table: Arc<Table>,
-        target: Arc<Table>,
-        transform: Option<Arc<TableTransform>>,
-        /// Per target column: left out of the hash (a per-run value the job did not record).
-        skip: Arc<Vec<bool>>,
-    },
+    /// Counts and row-hash sums computed by both servers.
+    InServer(Arc<in_server::InServerTable>),
+    /// Tuples of the target's shape from both sides, hashed here.
+    Streamed(Arc<stream::StreamedTable>),
+}
+
+impl Method {
+    /// The target table.
+    fn target(&self) -> &Table {
+        match self {
+            Method::InServer(t) => &t.target,
+            Method::Streamed(t) => &t.target,
+        }
+    }
 }
 
 /// A checked chunk: table, chunk, source and target sums, drill-down.
-type ChunkResult = (usize, Chunk, Sums, Sums, Option<Drill>);
+type ChunkResult = (usize, Chunk, Sums, Sums, Option<check::Drill>);
 
+/// A chunk to check.
 struct Task {
     table: usize,
     chunk: Chunk,
@@ -212,231 +211,70 @@ pub async fn run(settings: &CopySettings, opts: &VerifyOptions) -> Result<Verify
     };
     let recorded = crate::state::values::load(&target, &st, true).await?;
     let mut prepared = prepare(settings, &target, &recorded).await?;
-    let n = prepared.catalog.tables.len();
-    if n == 0 {
+    if prepared.catalog.tables.is_empty() {
         return Err(Error::Config(format!(
             "no table of the source matched the table patterns ({})",
             settings.filter.describe()
         )));
     }
-    // hash_record_extended exists from PostgreSQL 14 on; both sides must have it.
-    let target_version: i32 = target
-        .query_one("SELECT current_setting('server_version_num')::int", &[])
-        .await
-        .map_err(|e| crate::error::query_error("reading the target's version", &e))?
-        .get(0);
-    let record_hash_ok =
-        prepared.catalog.server_version_num >= 140_000 && target_version >= 140_000;
-    // Text keys split the same on both sides only when both sort text alike.
-    let collations = match &prepared.origin {
-        Origin::Pg { client, .. } => Some((
-            ranges::database_collation(client, "source").await?,
-            ranges::database_collation(&target, "target").await?,
-        )),
-        Origin::My { .. } => None,
-    };
-    let not_compared: Vec<Vec<String>> = prepared
-        .maps
-        .iter()
-        .map(|m| {
-            m.iter()
-                .flat_map(|m| &m.per_run)
-                .filter(|(_, key)| !recorded.contains_key(key))
-                .map(|(column, _)| column.clone())
-                .collect()
-        })
-        .collect();
-    let mut methods = Vec::with_capacity(n);
-    let mut tasks = Vec::new();
-    let mut chunk_counts = vec![0usize; n];
-    for (i, count) in chunk_counts.iter_mut().enumerate() {
-        let table = prepared.catalog.tables[i].clone();
-        let map = prepared.maps[i].as_ref();
-        let read = map.map_or(&table, |m| &m.read).clone();
-        let plain = map.is_none_or(|m| m.transform.is_none() && m.filter.is_none());
-        methods.push(match &prepared.origin {
-            Origin::Pg { client, .. } if plain => {
-                // Each side's own column types: a target column of another type is hashed
-                // by its own rules (and seeds), so it differs rather than fails.
-                let src = rowhash::column_types(client, &read, "source").await?;
-                let tgt = rowhash::column_types(&target, &table, "target").await?;
-                let (s, t) = rowhash::record_hashes(&src, &tgt, record_hash_ok);
-                Method::InServer {
-                    source: Arc::new(read.clone()),
-                    target: Arc::new(table.clone()),
-                    source_hash: Arc::new(s),
-                    target_hash: Arc::new(t),
-                }
-            }
-            _ => {
-                let skip = table
-                    .copy_columns()
-                    .map(|c| not_compared[i].contains(&c.name))
-                    .collect();
-                Method::Streamed {
-                    source_table: Arc::new(read.clone()),
-                    target: Arc::new(table.clone()),
-                    transform: map.and_then(|m| m.transform.clone()).map(Arc::new),
-                    skip: Arc::new(skip),
-                }
-            }
-        });
-        if !table.has_storage() {
-            continue;
-        }
-        // Ranges cut on the source must select the same rows on the target: MySQL compares
-        // strings in its own collations and binary keys as hex, and two PostgreSQL databases
-        // with different collations sort text differently. Such tables are one chunk.
-        let ranges_agree = match (&prepared.origin, &collations) {
-            (Origin::My { plan, .. }, _) => {
-                plan.reads.get(i).and_then(Option::as_ref).is_none_or(|r| {
-                    ranges::mysql_key_kept(
-                        r,
-                        &settings.mysql.zero_dates.clone().unwrap_or_default(),
-                    )
-                })
-            }
-            (Origin::Pg { client, .. }, Some((source_db, target_db))) => {
-                match (&read.chunk_key, &table.chunk_key) {
-                    (Some(sk), Some(tk)) => {
-                        let a =
-                            ranges::key_collations(client, &read, sk, source_db, "source").await?;
-                        let b = ranges::key_collations(&target, &table, tk, target_db, "target")
-                            .await?;
-                        a == b
-                    }
-                    _ => false,
-                }
-            }
-            (Origin::Pg { .. }, None) => false,
-        };
-        let mut chunks = if table.chunk_key.is_none() || !ranges_agree {
-            // Heap positions differ between the two sides: a keyless table is one chunk.
-            vec![whole(i)]
-        } else {
-            match &mut prepared.origin {
-                Origin::Pg { client, .. } => {
-                    crate::chunking::chunks::plan_table(
-                        client,
-                        &read,
-                        i,
-                        opts.chunk_rows,
-                        prepared.catalog.server_version_num,
-                    )
-                    .await?
-                }
-                Origin::My { conn, plan, .. } => match plan.reads.get(i).and_then(Option::as_ref) {
-                    Some(r) => {
-                        let chunks = crate::chunking::mysql::plan_chunks(
-                            conn,
-                            r,
-                            &table,
-                            i,
-                            opts.chunk_rows,
-                        )
-                        .await?;
-                        if ranges::zero_date_bound(r, &chunks) {
-                            vec![whole(i)]
-                        } else {
-                            chunks
-                        }
-                    }
-                    None => vec![whole(i)],
-                },
-            }
-        };
-        for c in &mut chunks {
-            if matches!(c.range, ChunkRange::Ctid { .. }) {
-                c.range = ChunkRange::Whole;
-            }
-        }
-        *count = chunks.len();
-        for chunk in chunks {
-            if sampled(opts.sample_pct, i, chunk.ordinal) {
-                tasks.push(Task { table: i, chunk });
-            }
-        }
-    }
-    let source = Reading {
+    let scope = scope::scope(&mut prepared, &target, &recorded, settings, opts).await?;
+    let source = crate::source::Reading {
         source: crate::prepare::reading_source(&prepared.origin, settings, Vec::new()),
         reads: crate::prepare::table_reads(&prepared.origin, &prepared.maps),
     };
-    let methods = Arc::new(methods);
-    let total_tasks = tasks.len();
-    let queue = Arc::new(Mutex::new(tasks));
-    let results: Arc<Mutex<Vec<ChunkResult>>> = Arc::default();
-    let run_metrics = RunMetrics::new(settings.jobs, settings.channel_batches);
-    let table_metrics: Vec<TableMetrics> = prepared
-        .catalog
+    let methods = Arc::new(scope.methods);
+    let results = check::check_chunks(
+        settings,
+        opts.drill_down,
+        &source,
+        &prepared.catalog,
+        &methods,
+        scope.tasks,
+        started,
+    )
+    .await?;
+    let mut tables = table_results(
+        &target,
+        &prepared.catalog,
+        &methods,
+        &scope.chunk_counts,
+        &scope.not_compared,
+    )
+    .await?;
+    let mismatched = tally(&mut tables, results);
+    if opts.repair {
+        repair::repair_mismatches(settings, &source, &methods, &mut tables, mismatched).await?;
+    }
+    // Repairs read in the verification's snapshot, which the planning session holds.
+    drop(prepared.origin);
+    let equal = tables.iter().all(|t| {
+        t.mismatches.iter().all(|m| {
+            m.repaired
+                .as_ref()
+                .is_some_and(|r| r.committed && r.matches)
+        })
+    });
+    Ok(VerifyReport {
+        tables,
+        equal,
+        sample_pct: opts.sample_pct,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// Each table's result before its chunks are tallied, with its notes (foreign keys `NOT
+/// VALID` on the target).
+async fn table_results(
+    target: &Client,
+    catalog: &Catalog,
+    methods: &[Method],
+    chunk_counts: &[usize],
+    not_compared: &[Vec<String>],
+) -> Result<Vec<TableResult>> {
+    let mut tables: Vec<TableResult> = catalog
         .tables
         .iter()
-        .map(|t| TableMetrics::new(&format!("verify:{}", t.name), 0, Arc::new(Live::default())))
-        .collect();
-    let table_metrics = Arc::new(table_metrics);
-    let mut workers = tokio::task::JoinSet::new();
-    for _ in 0..settings.jobs.max(1) {
-        let (queue, results, methods) = (queue.clone(), results.clone(), methods.clone());
-        let (source, settings, opts) = (source.clone(), settings.clone(), opts.clone());
-        let (tm, rm) = (table_metrics.clone(), run_metrics.clone());
-        workers.spawn(async move {
-            let mut reader: Option<Reader> = None;
-            let target = connect(&settings.target, Side::Target).await?;
-            begin_target(&target).await?;
-            loop {
-                let Some(task) = queue.lock().await.pop() else {
-                    return Ok::<(), Error>(());
-                };
-                if reader.is_none() {
-                    reader = Some(Reader::open(&source.source).await?);
-                }
-                let Some(r) = reader.as_mut() else { continue };
-                let metrics = ChunkMetrics::new(&tm[task.table], &rm);
-                let (src, tgt, drill) = check_range(
-                    r,
-                    &target,
-                    &source,
-                    task.table,
-                    &methods[task.table],
-                    &task.chunk.range,
-                    settings.batch_bytes,
-                    &metrics,
-                    opts.drill_down,
-                )
-                .await?;
-                results
-                    .lock()
-                    .await
-                    .push((task.table, task.chunk, src, tgt, drill));
-            }
-        });
-    }
-    // A line every few seconds, so a long verification says how far it is.
-    let mut tick = tokio::time::interval(std::time::Duration::from_secs(10));
-    tick.tick().await;
-    loop {
-        tokio::select! {
-            done = workers.join_next() => match done {
-                Some(done) => {
-                    done.map_err(|e| Error::Internal(format!("a verify worker failed: {e}")))??;
-                }
-                None => break,
-            },
-            _ = tick.tick() => {
-                let r = results.lock().await;
-                let differ = r.iter().filter(|(_, _, a, b, _)| a != b).count();
-                tracing::info!(
-                    "verified {} of {total_tasks} chunks, {differ} mismatched, {:.0} s",
-                    r.len(),
-                    started.elapsed().as_secs_f64()
-                );
-            }
-        }
-    }
-    let mut tables: Vec<TableResult> = prepared
-        .catalog
-        .tables
-        .iter()
-        .zip(methods.iter())
+        .zip(methods)
         .enumerate()
         .map(|(i, (t, m))| TableResult {
             table: t.name.to_string(),
@@ -454,14 +292,18 @@ pub async fn run(settings: &CopySettings, opts: &VerifyOptions) -> Result<Verify
             not_compared: not_compared[i].clone(),
         })
         .collect();
-    for (r, t) in tables.iter_mut().zip(&prepared.catalog.tables) {
-        for key in crate::state::invalid_keys::on_target(&target, &t.name).await? {
+    for (r, t) in tables.iter_mut().zip(&catalog.tables) {
+        for key in crate::state::invalid_keys::on_target(target, &t.name).await? {
             r.notes.push(key.to_string());
         }
     }
-    let mut to_repair = Vec::new();
-    let mut results = std::mem::take(&mut *results.lock().await);
-    results.sort_by_key(|(t, c, ..)| (*t, c.ordinal));
+    Ok(tables)
+}
+
+/// Adds the checked chunks (sorted by table and chunk) to their tables; returns the
+/// mismatches as (table, range, index in its table's mismatches), in that order.
+fn tally(tables: &mut [TableResult], results: Vec<ChunkResult>) -> Vec<(usize, ChunkRange, usize)> {
+    let mut mismatched = Vec::new();
     for (t, chunk, src, tgt, drill) in results {
         let r = &mut tables[t];
         r.checked += 1;
@@ -487,545 +329,32 @@ pub async fn run(settings: &CopySettings, opts: &VerifyOptions) -> Result<Verify
             different: drill.different,
             repaired: None,
         });
-        if opts.repair {
-            to_repair.push((t, chunk, r.mismatches.len() - 1));
-        }
+        mismatched.push((t, chunk.range, r.mismatches.len() - 1));
     }
-    // A table's ranges are repaired together, in one target transaction.
-    let mut by_table: Vec<(usize, Vec<ChunkRange>, Vec<usize>)> = Vec::new();
-    for (t, chunk, at) in to_repair {
-        match by_table.last_mut() {
-            Some((last, ranges, ats)) if *last == t => {
-                ranges.push(chunk.range);
-                ats.push(at);
-            }
-            _ => by_table.push((t, vec![chunk.range], vec![at])),
-        }
-    }
-    for (t, ranges, ats) in by_table {
-        let outcome = if tables[t].not_compared.is_empty() {
-            repair::repair_table(settings, &source, t, &methods[t], &ranges).await?
-        } else {
-            // A re-copy would write values evaluated now into those columns.
-            let why = format!(
-                "not attempted: {} take default_sql/value_sql values the job's state does not \
-                 record, and a re-copy would write new ones (give verify the copy's --job)",
-                tables[t].not_compared.join(", ")
-            );
-            (0..ranges.len())
-                .map(|_| Repair {
-                    deleted: 0,
-                    copied: 0,
-                    matches: false,
-                    committed: false,
-                    error: Some(why.clone()),
-                })
-                .collect()
-        };
-        for (at, fixed) in ats.into_iter().zip(outcome) {
-            tables[t].mismatches[at].repaired = Some(fixed);
-        }
-    }
-    // Repairs read in the verification's snapshot, which the planning session holds.
-    drop(prepared.origin);
-    let equal = tables.iter().all(|t| {
-        t.mismatches.iter().all(|m| {
-            m.repaired
-                .as_ref()
-                .is_some_and(|r| r.committed && r.matches)
+    mismatched
+}
+
+/// Of catalog rows whose first column is a column name, the one of column `name`; when that
+/// side has no such column, an error says `what` was being read and which `kind` of column
+/// is missing.
+fn row_named<'r>(
+    rows: &'r [tokio_postgres::Row],
+    name: &str,
+    kind: &str,
+    what: String,
+) -> Result<&'r tokio_postgres::Row> {
+    rows.iter()
+        .find(|r| r.get::<_, String>(0) == name)
+        .ok_or_else(|| Error::Query {
+            what,
+            reason: format!("{kind} \"{name}\" does not exist there"),
         })
-    });
-    Ok(VerifyReport {
-        tables,
-        equal,
-        sample_pct: opts.sample_pct,
-        seconds: started.elapsed().as_secs_f64(),
-    })
 }
 
-fn whole(table: usize) -> Chunk {
-    Chunk {
-        table,
-        ordinal: 0,
-        range: ChunkRange::Whole,
-        estimated_rows: 0,
-        estimated_bytes: 0,
-        resume_after: None,
-    }
-}
-
-/// Whether chunk `ordinal` of table `table` is in the sample: a fixed hash, so reruns agree.
-fn sampled(pct: Option<f64>, table: usize, ordinal: usize) -> bool {
-    let Some(pct) = pct else { return true };
-    let mut h = std::hash::DefaultHasher::new();
-    (table, ordinal).hash(&mut h);
-    ((h.finish() % 10_000) as f64) < pct * 100.0
-}
-
-/// The target side reads in one repeatable-read snapshot, like the source.
-async fn begin_target(target: &Client) -> Result<()> {
-    target
-        .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        .await
-        .map_err(|e| crate::error::query_error("starting the target's read transaction", &e))
-}
-
+/// ` WHERE <the range's predicate>`, or nothing for a whole table.
 fn where_clause(table: &Table, range: &ChunkRange) -> String {
     match range.predicate(table.chunk_key.as_deref()) {
         Some(p) => format!(" WHERE {p}"),
         None => String::new(),
     }
-}
-
-/// Count and sum of 64-bit row hashes of a chunk, computed by the server (`record_hash`: the
-/// SQL of a row's record hash; `OFFSET 0` keeps the server from computing it twice per row
-/// for the finaliser).
-async fn in_server(
-    client: &Client,
-    table: &Table,
-    range: &ChunkRange,
-    record_hash: &str,
-) -> Result<Sums> {
-    let sql = format!(
-        "SELECT count(*), coalesce(sum({}), 0)::text FROM (SELECT {record_hash} AS h FROM ONLY {}{} OFFSET 0) s",
-        rowhash::finalise("h"),
-        table.name.quoted(),
-        where_clause(table, range)
-    );
-    let row = client
-        .query_one(&sql, &[])
-        .await
-        .map_err(|e| Error::Query {
-            what: format!("checksumming {} {range}", table.name),
-            reason: db_reason(&e),
-        })?;
-    let rows: i64 = row.get(0);
-    let sum: String = row.get(1);
-    // The sum of signed 64-bit values fits an i128; offset it to compare as unsigned.
-    let sum: i128 = sum.parse().unwrap_or(0);
-    Ok(Sums {
-        rows: rows as u64,
-        sum: sum as u128,
-    })
-}
-
-/// Key text and row hash of every row of a chunk, for a drill-down.
-async fn row_hashes(
-    client: &Client,
-    table: &Table,
-    labels: &[String],
-    range: &ChunkRange,
-    record_hash: &str,
-) -> Result<HashMap<String, u64>> {
-    let key = key_expr(table, labels);
-    let sql = format!(
-        "SELECT k, {} FROM (SELECT {key} AS k, {record_hash} AS h FROM ONLY {}{} OFFSET 0) s",
-        rowhash::finalise("h"),
-        table.name.quoted(),
-        where_clause(table, range)
-    );
-    let rows = client.query(&sql, &[]).await.map_err(|e| Error::Query {
-        what: format!("reading the row hashes of {} {range}", table.name),
-        reason: db_reason(&e),
-    })?;
-    Ok(rows
-        .iter()
-        .map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1) as u64))
-        .collect())
-}
-
-/// `id=1, k=x` rendered by the server, so both sides name keys alike (`labels`: the target's
-/// key column names, which a rename may have changed).
-fn key_expr(table: &Table, labels: &[String]) -> String {
-    match &table.chunk_key {
-        Some(key) => {
-            let parts: Vec<String> = key
-                .iter()
-                .zip(labels)
-                .map(|(k, label)| {
-                    format!(
-                        "{} || '=' || coalesce({}::text, 'NULL')",
-                        crate::catalog::quote_literal(label),
-                        quote_ident(&k.name)
-                    )
-                })
-                .collect();
-            parts.join(" || ', ' || ")
-        }
-        // No key: the row itself names it (duplicates count once here; the sums saw them all).
-        None => {
-            let cols: Vec<String> = table.copy_columns().map(|c| quote_ident(&c.name)).collect();
-            format!("'row ' || left(ROW({})::text, 120)", cols.join(", "))
-        }
-    }
-}
-
-/// Differences between two sides' key -> row hash maps.
-#[derive(Debug, Default)]
-struct Drill {
-    missing: Vec<String>,
-    extra: Vec<String>,
-    different: Vec<String>,
-}
-
-fn compare(src: HashMap<String, u64>, tgt: HashMap<String, u64>) -> Drill {
-    let mut d = Drill::default();
-    for (k, h) in &src {
-        match tgt.get(k) {
-            None => d.missing.push(k.clone()),
-            Some(g) if g != h => d.different.push(k.clone()),
-            _ => {}
-        }
-    }
-    for k in tgt.keys() {
-        if !src.contains_key(k) {
-            d.extra.push(k.clone());
-        }
-    }
-    for list in [&mut d.missing, &mut d.extra, &mut d.different] {
-        list.sort();
-        list.truncate(KEYS_SHOWN);
-    }
-    d
-}
-
-/// Hashes tuples of the target's shape; `jsonb` fields are compared by value (the server
-/// normalises jsonb text, a MySQL source's JSON arrives as MySQL wrote it), through their
-/// canonical bytes ([`json::canonical`]) and those bytes' length.
-struct TupleHasher {
-    jsonb: Vec<bool>,
-    /// Fields left out of the hash.
-    skip: Vec<bool>,
-    key: Vec<(usize, String, String)>,
-    fields: Vec<(usize, i32)>,
-    /// Canonical bytes of the current `jsonb` value, reused from row to row.
-    scratch: Vec<u8>,
-}
-
-impl TupleHasher {
-    fn new(target: &Table, skip: &[bool]) -> Self {
-        let cols: Vec<&crate::catalog::Column> = target.copy_columns().collect();
-        let key = target
-            .chunk_key
-            .iter()
-            .flatten()
-            .filter_map(|k: &KeyColumn| {
-                let p = cols.iter().position(|c| c.name == k.name)?;
-                Some((p, k.name.clone(), k.type_sql.clone()))
-            })
-            .collect();
-        TupleHasher {
-            jsonb: cols.iter().map(|c| c.type_sql == "jsonb").collect(),
-            skip: skip.to_vec(),
-            key,
-            fields: Vec::new(),
-            scratch: Vec::new(),
-        }
-    }
-
-    /// Adds every tuple of `data` to `sums` (and, for a drill-down, to `rows`).
-    fn add(&mut self, data: &[u8], sums: &mut Sums, mut rows: Option<&mut HashMap<String, u64>>) {
-        let mut pos = 0;
-        while pos < data.len() {
-            let Some(len) = crate::transform::split_tuple(&data[pos..], &mut self.fields) else {
-                return;
-            };
-            let tuple = &data[pos..pos + len];
-            let mut h = std::hash::DefaultHasher::new();
-            for (i, &(start, l)) in self.fields.iter().enumerate() {
-                if self.skip.get(i).copied().unwrap_or(false) {
-                    continue;
-                }
-                if l <= 0 {
-                    // NULL (-1) or empty.
-                    l.hash(&mut h);
-                    continue;
-                }
-                let v = &tuple[start..start + l as usize];
-                // A jsonb field is its version byte, then the text.
-                let text = v.get(1..).unwrap_or(&[]);
-                self.scratch.clear();
-                if self.jsonb.get(i).copied().unwrap_or(false)
-                    && json::canonical(text, &mut self.scratch)
-                {
-                    // The length of what is hashed, never the raw text's.
-                    (-2i32).hash(&mut h);
-                    self.scratch.hash(&mut h);
-                } else {
-                    l.hash(&mut h);
-                    v.hash(&mut h);
-                }
-            }
-            let row = h.finish();
-            sums.rows += 1;
-            sums.sum = sums.sum.wrapping_add(u128::from(row));
-            if let Some(map) = rows.as_deref_mut() {
-                let key = if self.key.is_empty() {
-                    format!("row hash {row:016x}")
-                } else {
-                    self.key
-                        .iter()
-                        .map(|(p, name, ty)| {
-                            let v = self
-                                .fields
-                                .get(*p)
-                                .and_then(|&(s, l)| (l >= 0).then(|| &tuple[s..s + l as usize]));
-                            format!("{name}={}", crate::transform::key_text(v, ty))
-                        })
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                };
-                map.insert(key, row);
-            }
-            pos += len;
-        }
-    }
-}
-
-type Side2 = (Sums, Option<HashMap<String, u64>>);
-
-/// The source side of a streamed chunk: the copy's reader (and transform), hashed here.
-#[allow(clippy::too_many_arguments)]
-async fn streamed_source(
-    reader: &mut Reader,
-    source: &Reading,
-    t: usize,
-    table: &Table,
-    transform: Option<&TableTransform>,
-    range: &ChunkRange,
-    batch_bytes: usize,
-    metrics: &ChunkMetrics,
-    target: &Table,
-    skip: &[bool],
-    drill: bool,
-) -> Result<Side2> {
-    let (tx, mut rx) = mpsc::channel::<Piece>(4);
-    let req = ChunkRead {
-        table,
-        read: source.read(t, table)?,
-        range,
-        resume_after: None,
-        batch_bytes,
-    };
-    let read = reader.read_chunk(&req, tx, metrics);
-    let hash = async {
-        let mut hasher = TupleHasher::new(target, skip);
-        let mut sums = Sums::default();
-        let mut rows = drill.then(HashMap::new);
-        while let Some(Piece::Rows(batch)) = rx.recv().await {
-            let batch = match transform {
-                Some(tr) => tr.apply(batch)?.0,
-                None => batch,
-            };
-            hasher.add(&batch.data, &mut sums, rows.as_mut());
-        }
-        Ok::<_, Error>((sums, rows))
-    };
-    let (read, hashed) = tokio::join!(read, hash);
-    read?;
-    hashed
-}
-
-/// The target side of a streamed chunk: its range as binary tuples, hashed here.
-async fn streamed_target(
-    client: &Client,
-    table: &Table,
-    skip: &[bool],
-    range: &ChunkRange,
-    drill: bool,
-) -> Result<Side2> {
-    let cols: Vec<String> = table.copy_columns().map(|c| quote_ident(&c.name)).collect();
-    let sql = format!(
-        "COPY (SELECT {} FROM ONLY {}{}) TO STDOUT (FORMAT binary)",
-        cols.join(", "),
-        table.name.quoted(),
-        where_clause(table, range)
-    );
-    let fail = |e: &tokio_postgres::Error| Error::Query {
-        what: format!("reading {} {range} on the target", table.name),
-        reason: db_reason(e),
-    };
-    let stream = client.copy_out(&sql).await.map_err(|e| fail(&e))?;
-    futures_util::pin_mut!(stream);
-    let mut splitter = TupleSplitter::new(cols.len(), 1 << 20);
-    let mut hasher = TupleHasher::new(table, skip);
-    let mut sums = Sums::default();
-    let mut rows = drill.then(HashMap::new);
-    while let Some(piece) = stream.next().await {
-        let piece = piece.map_err(|e| fail(&e))?;
-        splitter.push(&piece)?;
-        while let Some(b) = splitter.take_full() {
-            hasher.add(&b.data, &mut sums, rows.as_mut());
-        }
-    }
-    if let Some(b) = splitter.finish()? {
-        hasher.add(&b.data, &mut sums, rows.as_mut());
-    }
-    Ok((sums, rows))
-}
-
-/// Counts and checksums of one range on both sides, by the table's method; with `drill`, the
-/// keys that differ when the sums do.
-#[allow(clippy::too_many_arguments)]
-async fn check_range(
-    reader: &mut Reader,
-    target: &Client,
-    source: &Reading,
-    t: usize,
-    method: &Method,
-    range: &ChunkRange,
-    batch_bytes: usize,
-    metrics: &ChunkMetrics,
-    drill: bool,
-) -> Result<(Sums, Sums, Option<Drill>)> {
-    match method {
-        Method::InServer {
-            source: s,
-            target: tt,
-            source_hash,
-            target_hash,
-        } => {
-            let Reader::Pg(pg) = reader else {
-                return Err(Error::Internal("in-server check on a MySQL source".into()));
-            };
-            let (a, b) = tokio::join!(
-                in_server(pg.client(), s, range, source_hash),
-                in_server(target, tt, range, target_hash)
-            );
-            let (a, b) = (a?, b?);
-            if a == b || !drill {
-                return Ok((a, b, None));
-            }
-            let labels: Vec<String> = tt
-                .chunk_key
-                .iter()
-                .flatten()
-                .map(|k| k.name.clone())
-                .collect();
-            let (x, y) = tokio::join!(
-                row_hashes(pg.client(), s, &labels, range, source_hash),
-                row_hashes(target, tt, &labels, range, target_hash)
-            );
-            Ok((a, b, Some(compare(x?, y?))))
-        }
-        Method::Streamed {
-            source_table,
-            target: tt,
-            transform,
-            skip,
-        } => {
-            let (a, b) = tokio::join!(
-                streamed_source(
-                    reader,
-                    source,
-                    t,
-                    source_table,
-                    transform.as_deref(),
-                    range,
-                    batch_bytes,
-                    metrics,
-                    tt,
-                    skip,
-                    drill,
-                ),
-                streamed_target(target, tt, skip, range, drill)
-            );
-            let ((a, x), (b, y)) = (a?, b?);
-            let drill = match (x, y) {
-                (Some(x), Some(y)) if a != b => Some(compare(x, y)),
-                _ => None,
-            };
-            Ok((a, b, drill))
-        }
-    }
-}
-
-/// The report as a table per table, for the terminal.
-pub fn render(report: &VerifyReport) -> String {
-    use std::fmt::Write as _;
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "{:<40} {:>10} {:>12} {:>12} {:>9} {:>10}",
-        "table", "method", "source rows", "target rows", "chunks", "mismatched"
-    );
-    for t in &report.tables {
-        let _ = writeln!(
-            out,
-            "{:<40} {:>10} {:>12} {:>12} {:>9} {:>10}",
-            t.table,
-            t.method,
-            t.source_rows,
-            t.target_rows,
-            format!("{}/{}", t.matched, t.checked),
-            t.mismatches.len()
-        );
-        for note in &t.notes {
-            let _ = writeln!(out, "  note: {note}");
-        }
-        if !t.not_compared.is_empty() {
-            let _ = writeln!(
-                out,
-                "  not compared: {} (default_sql/value_sql values the job's state does not record; give verify the copy's --job)",
-                t.not_compared.join(", ")
-            );
-        }
-        for m in &t.mismatches {
-            let _ = writeln!(
-                out,
-                "  mismatch in {}: source {} rows, target {} rows",
-                m.range, m.source_rows, m.target_rows
-            );
-            match &m.repaired {
-                Some(r) if r.committed => {
-                    let _ = writeln!(
-                        out,
-                        "    repaired: {} rows deleted, {} copied; now equal",
-                        r.deleted, r.copied
-                    );
-                }
-                Some(r) => {
-                    let why = match (&r.error, r.matches) {
-                        (Some(e), _) => e.clone(),
-                        (None, false) => {
-                            "rolled back: the range still differed after re-copying".into()
-                        }
-                        (None, true) => {
-                            "rolled back: another range of the table still differed after \
-                             re-copying"
-                                .into()
-                        }
-                    };
-                    let _ = writeln!(out, "    not repaired, the target is unchanged: {why}");
-                }
-                None => {}
-            }
-            for (what, keys) in [
-                ("missing on the target", &m.missing),
-                ("extra on the target", &m.extra),
-                ("different", &m.different),
-            ] {
-                if !keys.is_empty() {
-                    let _ = writeln!(out, "    {what}: {}", keys.join("; "));
-                }
-            }
-        }
-    }
-    let sample = report
-        .sample_pct
-        .map(|p| format!(" (sample: {p}% of chunks)"))
-        .unwrap_or_default();
-    let repaired = report
-        .tables
-        .iter()
-        .flat_map(|t| &t.mismatches)
-        .filter(|m| m.repaired.as_ref().is_some_and(|r| r.committed))
-        .count();
-    let verdict = match (report.equal, repaired) {
-        (true, 0) => "source and target are equal".to_string(),
-        (true, n) => format!("source and target are equal after repairing {n} range(s)"),
-        (false, _) => "source and target DIFFER".to_string(),
-    };
-    let _ = write!(out, "{verdict} in {:.1} s{sample}", report.seconds);
-    out
 }

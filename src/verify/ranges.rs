@@ -108,13 +108,8 @@ pub async fn key_collations(
     let mut found = names
         .iter()
         .map(|name| {
-            let r = rows
-                .iter()
-                .find(|r| r.get::<_, String>(0) == *name)
-                .ok_or_else(|| Error::Query {
-                    what: format!("reading the key collations of {} on the {side}", table.name),
-                    reason: format!("key column \"{name}\" does not exist there"),
-                })?;
+            let what = format!("reading the key collations of {} on the {side}", table.name);
+            let r = super::row_named(&rows, name, "key column", what)?;
             let collatable: bool = r.get(1);
             let own: Option<String> = r.get(2);
             Ok(collatable.then(|| match own {

@@ -13,26 +13,74 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio_postgres::Client;
 
-use super::{check_range, where_clause, Method, Repair};
+use super::check::{check_range, ReadSide};
+use super::{where_clause, Method, Repair, TableResult};
 use crate::batch::Piece;
+use crate::catalog::Table;
 use crate::chunking::ChunkRange;
 use crate::config::CopySettings;
 use crate::connect::{connect, Side};
 use crate::error::{db_reason, Error, Result};
 use crate::metrics::{ChunkMetrics, Live, RunMetrics, TableMetrics};
-use crate::source::{ChunkRead, Reader, Reading};
+use crate::source::{Reader, Reading};
+use crate::transform::TableTransform;
+
+/// Repairs the `mismatched` ranges, given as (table, range, index in its table's
+/// mismatches) in table order, and records each outcome in its mismatch. A table's ranges
+/// are repaired together, in one target transaction; a table with columns left out of the
+/// comparison is not repaired (a re-copy would write values evaluated now into them).
+pub async fn repair_mismatches(
+    settings: &CopySettings,
+    source: &Reading,
+    methods: &[Method],
+    tables: &mut [TableResult],
+    mismatched: Vec<(usize, ChunkRange, usize)>,
+) -> Result<()> {
+    let mut by_table: Vec<(usize, Vec<ChunkRange>, Vec<usize>)> = Vec::new();
+    for (t, range, at) in mismatched {
+        match by_table.last_mut() {
+            Some((last, ranges, ats)) if *last == t => {
+                ranges.push(range);
+                ats.push(at);
+            }
+            _ => by_table.push((t, vec![range], vec![at])),
+        }
+    }
+    for (t, ranges, ats) in by_table {
+        let outcome = if tables[t].not_compared.is_empty() {
+            repair_table(settings, source, t, &methods[t], &ranges).await?
+        } else {
+            let why = format!(
+                "not attempted: {} take default_sql/value_sql values the job's state does not \
+                 record, and a re-copy would write new ones (give verify the copy's --job)",
+                tables[t].not_compared.join(", ")
+            );
+            (0..ranges.len())
+                .map(|_| Repair {
+                    deleted: 0,
+                    copied: 0,
+                    matches: false,
+                    committed: false,
+                    error: Some(why.clone()),
+                })
+                .collect()
+        };
+        for (at, fixed) in ats.into_iter().zip(outcome) {
+            tables[t].mismatches[at].repaired = Some(fixed);
+        }
+    }
+    Ok(())
+}
 
 /// Repairs `ranges` of table `t` in one target transaction; one outcome per range, in order.
-pub async fn repair_table(
+async fn repair_table(
     settings: &CopySettings,
     source: &Reading,
     t: usize,
     method: &Method,
     ranges: &[ChunkRange],
 ) -> Result<Vec<Repair>> {
-    let name = match method {
-        Method::InServer { target, .. } | Method::Streamed { target, .. } => target.name.clone(),
-    };
+    let name = method.target().name.clone();
     let target = connect(&settings.target, Side::Target).await?;
     let mut reader = Reader::open(&source.source).await?;
     target
@@ -85,15 +133,11 @@ async fn rewrite(
     method: &Method,
     ranges: &[ChunkRange],
 ) -> Result<Vec<(u64, u64, bool)>> {
-    let (read_table, target_table, transform) = match method {
-        Method::InServer { source, target, .. } => (source.clone(), target.clone(), None),
-        Method::Streamed {
-            source_table,
-            target,
-            transform,
-            ..
-        } => (source_table.clone(), target.clone(), transform.clone()),
+    let (read_table, transform) = match method {
+        Method::InServer(m) => (&m.source, None),
+        Method::Streamed(m) => (&m.source_table, m.transform.as_ref()),
     };
+    let target_table = method.target();
     // Triggers and foreign-key checks of the target do not fire on re-copied rows (where the
     // role may set it), as for `--schema existing`.
     if target
@@ -108,85 +152,107 @@ async fn rewrite(
     }
     let tm = TableMetrics::new("verify:repair", 0, Arc::new(Live::default()));
     let metrics = ChunkMetrics::new(&tm, &RunMetrics::new(1, 4));
+    let mut side = ReadSide {
+        reader,
+        source,
+        batch_bytes: settings.batch_bytes,
+        metrics: &metrics,
+    };
     let mut done = Vec::with_capacity(ranges.len());
     for range in ranges {
-        let fail = |what: &str, e: &tokio_postgres::Error| Error::Query {
-            what: format!("{what} ({} {range})", target_table.name),
-            reason: db_reason(e),
-        };
         let deleted = target
             .execute(
                 &format!(
                     "DELETE FROM ONLY {}{}",
                     target_table.name.quoted(),
-                    where_clause(&target_table, range)
+                    where_clause(target_table, range)
                 ),
                 &[],
             )
             .await
-            .map_err(|e| fail("deleting the range", &e))?;
-        let (tx, mut rx) = mpsc::channel::<Piece>(4);
-        let req = ChunkRead {
-            table: &read_table,
-            read: source.read(t, &read_table)?,
+            .map_err(|e| range_failed(target_table, range, "deleting the range", &e))?;
+        let copied = recopy(
+            &mut side,
+            target,
+            t,
+            read_table,
+            transform,
+            target_table,
             range,
-            resume_after: None,
-            batch_bytes: settings.batch_bytes,
-        };
-        let read = reader.read_chunk(&req, tx, &metrics);
-        let write = async {
-            use futures_util::SinkExt;
-            let sql = crate::sink::postgres::copy_in_sql(
-                &target_table,
-                crate::sink::postgres::LoadMode::Append,
-            );
-            let sink = target
-                .copy_in::<_, bytes::Bytes>(&sql)
-                .await
-                .map_err(|e| fail("copying the range", &e))?;
-            futures_util::pin_mut!(sink);
-            sink.feed(crate::pgcopy::encode::header())
-                .await
-                .map_err(|e| fail("copying the range", &e))?;
-            while let Some(Piece::Rows(batch)) = rx.recv().await {
-                let batch = match transform.as_deref() {
-                    Some(tr) => tr.apply(batch)?.0,
-                    None => batch,
-                };
-                for frame in crate::pgcopy::encode::frames(&batch.data, 256 * 1024) {
-                    sink.feed(frame)
-                        .await
-                        .map_err(|e| fail("copying the range", &e))?;
-                }
-            }
-            sink.feed(crate::pgcopy::encode::trailer())
-                .await
-                .map_err(|e| fail("copying the range", &e))?;
-            sink.as_mut()
-                .finish()
-                .await
-                .map_err(|e| fail("copying the range", &e))
-        };
-        let (read, copied) = tokio::join!(read, write);
-        read?;
-        done.push((deleted, copied?));
+        )
+        .await?;
+        done.push((deleted, copied));
     }
     // Check every range again, as the verification did, seeing this transaction's rows.
     let mut checked = Vec::with_capacity(ranges.len());
     for (range, (deleted, copied)) in ranges.iter().zip(done) {
-        let (src, tgt, _) = check_range(
-            reader,
-            target,
-            source,
-            t,
-            method,
-            range,
-            settings.batch_bytes,
-            &metrics,
-            false,
-        )
-        .await?;
+        let (src, tgt, _) = check_range(&mut side, target, t, method, range, false).await?;
         checked.push((deleted, copied, src == tgt));
     }
     Ok(checked)
+}
+
+/// A failed statement of a range's repair.
+fn range_failed(table: &Table, range: &ChunkRange, what: &str, e: &tokio_postgres::Error) -> Error {
+    Error::Query {
+        what: format!("{what} ({} {range})", table.name),
+        reason: db_reason(e),
+    }
+}
+
+/// Copies one range from the source into the target table through the copy's reader,
+/// transform and binary COPY, in the open transaction; the rows copied. This is the one
+/// place the repair reads and writes rows.
+async fn recopy(
+    side: &mut ReadSide<'_>,
+    target: &Client,
+    t: usize,
+    read_table: &Table,
+    transform: Option<&TableTransform>,
+    target_table: &Table,
+    range: &ChunkRange,
+) -> Result<u64> {
+    let fail =
+        |e: &tokio_postgres::Error| range_failed(target_table, range, "copying the range", e);
+    let (tx, mut rx) = mpsc::channel::<Piece>(4);
+    let table_read = read_table;
+    let req = crate::source::ChunkRead {
+        table: table_read,
+        read: side.source.read(t, table_read)?,
+        range,
+        resume_after: None,
+        batch_bytes: side.batch_bytes,
+    };
+    let read = side.reader.read_chunk(&req, tx, side.metrics);
+    let write = async {
+        use futures_util::SinkExt;
+        let sql = crate::sink::postgres::copy_in_sql(
+            target_table,
+            crate::sink::postgres::LoadMode::Append,
+        );
+        let sink = target
+            .copy_in::<_, bytes::Bytes>(&sql)
+            .await
+            .map_err(|e| fail(&e))?;
+        futures_util::pin_mut!(sink);
+        sink.feed(crate::pgcopy::encode::header())
+            .await
+            .map_err(|e| fail(&e))?;
+        while let Some(Piece::Rows(batch)) = rx.recv().await {
+            let batch = match transform {
+                Some(tr) => tr.apply(batch)?.0,
+                None => batch,
+            };
+            for frame in crate::pgcopy::encode::frames(&batch.data, 256 * 1024) {
+                sink.feed(frame).await.map_err(|e| fail(&e))?;
+            }
+        }
+        sink.feed(crate::pgcopy::encode::trailer())
+            .await
+            .map_err(|e| fail(&e))?;
+        sink.as_mut().finish().await.map_err(|e| fail(&e))
+    };
+    let (read, copied) = tokio::join!(read, write);
+    read?;
+    copied
 }

@@ -131,13 +131,8 @@ pub async fn column_types(client: &Client, table: &Table, side: &str) -> Result<
     names
         .iter()
         .map(|name| {
-            let r = rows
-                .iter()
-                .find(|r| r.get::<_, String>(0) == *name)
-                .ok_or_else(|| Error::Query {
-                    what: format!("reading the column types of {} on the {side}", table.name),
-                    reason: format!("column \"{name}\" does not exist there"),
-                })?;
+            let what = format!("reading the column types of {} on the {side}", table.name);
+            let r = super::row_named(&rows, name, "column", what)?;
             let send: Option<String> = r.get(9);
             let bare: Option<String> = r.get(10);
             Ok(ColumnType {
