@@ -339,3 +339,18 @@ pub struct RollbackPoint {
     /// How to undo it (SQL, or the command to resume instead).
     pub undo: String,
 }
+
+/// A risk.
+pub(super) fn risk(
+    kind: &str,
+    severity: &str,
+    subject: impl Into<String>,
+    detail: impl Into<String>,
+) -> Risk {
+    Risk {
+        kind: kind.into(),
+        severity: severity.into(),
+        subject: subject.into(),
+        detail: detail.into(),
+    }
+}

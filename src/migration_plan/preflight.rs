@@ -4,8 +4,8 @@
 use mysql_async::prelude::Queryable;
 use tokio_postgres::Client;
 
+use super::model::risk;
 use super::model::{Check, Risk, TablePlan};
-use super::risks::risk;
 use crate::catalog::{quote_literal, Catalog, TargetFacts};
 use crate::config::{CopySettings, SourceUrl};
 use crate::connect::{connect, Side};

@@ -8,26 +8,11 @@
 use tokio_postgres::Client;
 
 use super::facts::SourceFacts;
-use super::model::{Check, ColumnPlan, Probe, Risk, TablePlan};
+use super::model::{risk, Check, ColumnPlan, Probe, Risk, TablePlan};
 use super::preflight;
 use crate::catalog::Catalog;
 use crate::config::{CopySettings, SourceUrl};
 use crate::schema::SchemaMode;
-
-/// A risk.
-pub(super) fn risk(
-    kind: &str,
-    severity: &str,
-    subject: impl Into<String>,
-    detail: impl Into<String>,
-) -> Risk {
-    Risk {
-        kind: kind.into(),
-        severity: severity.into(),
-        subject: subject.into(),
-        detail: detail.into(),
-    }
-}
 
 /// Runs the pre-flight checks, then names the risks of the tables, the columns, the probes'
 /// findings and the objects left out; sorted most severe first.

@@ -7,12 +7,13 @@
 //! worker error; the results come back sorted by table and chunk ordinal, so the report does
 //! not depend on which worker checked what.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use tokio::sync::Mutex;
 use tokio_postgres::Client;
 
+use super::compare::{compare, Drill};
+use super::stream::ReadSide;
 use super::{in_server, stream, ChunkResult, Method, Sums, Task};
 use crate::catalog::Catalog;
 use crate::chunking::ChunkRange;
@@ -21,22 +22,6 @@ use crate::connect::{connect, Side};
 use crate::error::{Error, Result};
 use crate::metrics::{ChunkMetrics, Live, RunMetrics, TableMetrics};
 use crate::source::{Reader, Reading};
-
-/// Keys shown per list in a drill-down.
-const KEYS_SHOWN: usize = 20;
-
-/// The source side of a check: a reader of the run's source, with the batch size and the
-/// metrics its reads report to.
-pub(super) struct ReadSide<'a> {
-    /// The reader (its session is in the run's snapshot).
-    pub reader: &'a mut Reader,
-    /// The run's source.
-    pub source: &'a Reading,
-    /// Bytes per batch read.
-    pub batch_bytes: usize,
-    /// Metrics of the table being read.
-    pub metrics: &'a ChunkMetrics,
-}
 
 /// Checks every task on `--jobs` workers; the results sorted by table and chunk. Progress
 /// lines count seconds from `started`, the run's start.
@@ -164,37 +149,4 @@ pub(super) async fn check_range(
             Ok((a, b, drill))
         }
     }
-}
-
-/// Differences between two sides' key -> row hash maps.
-#[derive(Debug, Default)]
-pub(super) struct Drill {
-    /// Keys only on the source.
-    pub missing: Vec<String>,
-    /// Keys only on the target.
-    pub extra: Vec<String>,
-    /// Keys on both sides whose rows differ.
-    pub different: Vec<String>,
-}
-
-/// The keys missing, extra or different, sorted, at most [`KEYS_SHOWN`] of each.
-pub(super) fn compare(src: HashMap<String, u64>, tgt: HashMap<String, u64>) -> Drill {
-    let mut d = Drill::default();
-    for (k, h) in &src {
-        match tgt.get(k) {
-            None => d.missing.push(k.clone()),
-            Some(g) if g != h => d.different.push(k.clone()),
-            _ => {}
-        }
-    }
-    for k in tgt.keys() {
-        if !src.contains_key(k) {
-            d.extra.push(k.clone());
-        }
-    }
-    for list in [&mut d.missing, &mut d.extra, &mut d.different] {
-        list.sort();
-        list.truncate(KEYS_SHOWN);
-    }
-    d
 }

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 
 use tokio_postgres::Client;
 
-use super::check::{compare, Drill};
+use super::compare::{compare, Drill};
 use super::{rowhash, where_clause, Sums};
 use crate::catalog::{quote_ident, Table};
 use crate::chunking::ChunkRange;

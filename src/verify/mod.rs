@@ -22,6 +22,7 @@
 //! report, repair ([`repair`]); [`render`] writes it for the terminal.
 
 mod check;
+mod compare;
 mod in_server;
 mod json;
 mod ranges;
@@ -184,7 +185,7 @@ impl Method {
 }
 
 /// A checked chunk: table, chunk, source and target sums, drill-down.
-type ChunkResult = (usize, Chunk, Sums, Sums, Option<check::Drill>);
+type ChunkResult = (usize, Chunk, Sums, Sums, Option<compare::Drill>);
 
 /// A chunk to check.
 struct Task {

@@ -13,7 +13,8 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio_postgres::Client;
 
-use super::check::{check_range, ReadSide};
+use super::check::check_range;
+use super::stream::ReadSide;
 use super::{where_clause, Method, Repair, TableResult};
 use crate::batch::Piece;
 use crate::catalog::Table;

@@ -15,14 +15,28 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use tokio_postgres::Client;
 
-use super::check::ReadSide;
 use super::{json, where_clause, Sums};
 use crate::batch::Piece;
 use crate::catalog::{quote_ident, KeyColumn, Table};
 use crate::chunking::ChunkRange;
 use crate::error::{db_reason, Error, Result};
+use crate::metrics::ChunkMetrics;
 use crate::pgcopy::TupleSplitter;
+use crate::source::{Reader, Reading};
 use crate::transform::TableTransform;
+
+/// The source side of a check: a reader of the run's source, with the batch size and the
+/// metrics its reads report to.
+pub(super) struct ReadSide<'a> {
+    /// The reader (its session is in the run's snapshot).
+    pub reader: &'a mut Reader,
+    /// The run's source.
+    pub source: &'a Reading,
+    /// Bytes per batch read.
+    pub batch_bytes: usize,
+    /// Metrics of the table being read.
+    pub metrics: &'a ChunkMetrics,
+}
 
 /// A table compared by streaming.
 pub(super) struct StreamedTable {
