@@ -1,6 +1,6 @@
 //! Shared test helpers: a fresh database per test on the local servers, and the real binary.
 
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
@@ -8,6 +8,41 @@ static COUNTER: AtomicUsize = AtomicUsize::new(0);
 /// Base URL of the local PostgreSQL server (override with HOWDAH_TEST_PG).
 pub fn pg_base() -> String {
     std::env::var("HOWDAH_TEST_PG").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+}
+
+/// The local server's `postgres` database, for statements outside any test database.
+pub fn admin_url() -> String {
+    format!("{}/postgres?sslmode=disable", pg_base())
+}
+
+/// `howdah_test_<tag>_<pid>_<n>`, unique within this test process.
+fn unique_name(tag: &str) -> String {
+    let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+    format!("howdah_test_{}_{}_{}", tag, std::process::id(), n)
+}
+
+/// Runs `sql` through psql on `url` with `flags` added to `-X -v ON_ERROR_STOP=1`; psql's
+/// stdout without trailing white space, or its stderr when it fails.
+pub fn psql(url: &str, flags: &[&str], sql: &str) -> Result<String, String> {
+    let out = Command::new("psql")
+        .args(["-X", "-v", "ON_ERROR_STOP=1"])
+        .args(flags)
+        .args(["-d", url, "-c", sql])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run psql");
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).trim_end().to_string())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+/// Runs `sql` on the `postgres` database; panics with psql's stderr on failure.
+pub fn psql_admin(sql: &str) {
+    if let Err(e) = psql(&admin_url(), &["-q"], sql) {
+        panic!("psql failed: {e}\n{sql}");
+    }
 }
 
 /// A database created for one test and dropped when the value is dropped.
@@ -19,18 +54,13 @@ pub struct TestDb {
 impl TestDb {
     /// Creates a fresh, empty PostgreSQL database.
     pub fn new(tag: &str) -> Self {
-        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let name = format!("howdah_test_{}_{}_{}", tag, std::process::id(), n);
-        psql_admin(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
-        psql_admin(&format!("CREATE DATABASE {name}"));
-        TestDb { name }
+        Self::with_options(tag, "")
     }
 
     /// Creates a fresh, empty PostgreSQL database with `options` appended to its
     /// `CREATE DATABASE` (e.g. a template, locale provider and locale).
     pub fn with_options(tag: &str, options: &str) -> Self {
-        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let name = format!("howdah_test_{}_{}_{}", tag, std::process::id(), n);
+        let name = unique_name(tag);
         psql_admin(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
         psql_admin(&format!("CREATE DATABASE {name} {options}"));
         TestDb { name }
@@ -43,48 +73,31 @@ impl TestDb {
 
     /// Runs SQL through psql (ON_ERROR_STOP); panics with psql's stderr on failure.
     pub fn exec(&self, sql: &str) {
-        let out = Command::new("psql")
-            .args([
-                "-X",
-                "-q",
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-d",
-                &self.url(),
-                "-c",
-                sql,
-            ])
-            .output()
-            .expect("run psql");
-        assert!(
-            out.status.success(),
-            "psql failed: {}\n{sql}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        if let Err(e) = self.try_exec(sql) {
+            panic!("psql failed: {e}\n{sql}");
+        }
+    }
+
+    /// Runs SQL through psql; psql's stderr when it fails (for statements expected to fail).
+    pub fn try_exec(&self, sql: &str) -> Result<(), String> {
+        psql(&self.url(), &["-q"], sql).map(drop)
     }
 
     /// Runs a query and returns its unaligned, tuples-only output (`|` between columns).
     pub fn query(&self, sql: &str) -> String {
-        let out = Command::new("psql")
-            .args([
-                "-X",
-                "-A",
-                "-t",
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-d",
-                &self.url(),
-                "-c",
-                sql,
-            ])
-            .output()
-            .expect("run psql");
-        assert!(
-            out.status.success(),
-            "psql failed: {}\n{sql}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim_end().to_string()
+        self.try_query(sql)
+            .unwrap_or_else(|e| panic!("psql failed: {e}\n{sql}"))
+    }
+
+    /// [`TestDb::query`], or psql's stderr when the query fails.
+    pub fn try_query(&self, sql: &str) -> Result<String, String> {
+        psql(&self.url(), &["-A", "-t"], sql)
+    }
+
+    /// A tokio-postgres connection to this database, its driver spawned on the current runtime;
+    /// for tests that need the wire protocol (COPY, binary values, prepared statements).
+    pub async fn client(&self) -> tokio_postgres::Client {
+        connect(&self.url()).await
     }
 }
 
@@ -97,23 +110,16 @@ impl Drop for TestDb {
     }
 }
 
-fn psql_admin(sql: &str) {
-    let out = Command::new("psql")
-        .args([
-            "-X",
-            "-q",
-            "-d",
-            &format!("{}/postgres?sslmode=disable", pg_base()),
-            "-c",
-            sql,
-        ])
-        .output()
-        .expect("run psql");
-    assert!(
-        out.status.success(),
-        "psql failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+/// A tokio-postgres connection to `url`, its driver spawned on the current runtime. Tests
+/// on a test database use [`TestDb::client`].
+pub async fn connect(url: &str) -> tokio_postgres::Client {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("connect to {url}: {e}"));
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    client
 }
 
 /// Asserts two queries over two databases return the same sorted rows.
@@ -138,7 +144,6 @@ pub fn howdah_with(
     timeout: std::time::Duration,
 ) -> (Output, std::time::Duration) {
     use std::io::Read;
-    use std::process::Stdio;
     let started = std::time::Instant::now();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_howdah"));
     cmd.args(args)
@@ -305,8 +310,7 @@ fn my_host() -> String {
 impl MyDb {
     /// Creates a fresh, empty database.
     pub fn new(tag: &str) -> Self {
-        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let name = format!("howdah_test_{}_{}_{}", tag, std::process::id(), n);
+        let name = unique_name(tag);
         mariadb(
             None,
             &format!(
