@@ -1,7 +1,14 @@
-//! Shared test helpers: a fresh database per test on the local servers, and the real binary.
+//! Shared test helpers: a fresh database per test on the local servers (`TestDb`, `MyDb`), and
+//! the real binary (`Howdah`). Every run of the binary goes through `Howdah`, so none inherits
+//! the caller's HOWDAH_SOURCE, HOWDAH_TARGET or PGPASSWORD, none waits on the terminal's stdin,
+//! and a hung one is killed and says so instead of hanging the suite. Test databases are named
+//! `howdah_test_<tag>_<pid>_<n>`: scripts/test.sh drops those of dead processes only.
 
-use std::process::{Command, Output, Stdio};
+use std::io::Read;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
@@ -135,68 +142,113 @@ pub fn assert_same(src: &TestDb, dst: &TestDb, sql: &str) {
     assert!(a == b, "rows differ for {sql}");
 }
 
-/// Runs the real `howdah` binary with extra environment variables (HOWDAH_* and PGPASSWORD
-/// are cleared first, then `env` is applied), killing it after `timeout`.
-/// Returns the output and the wall-clock time the run took.
-pub fn howdah_with(
-    args: &[&str],
-    env: &[(&str, &str)],
-    timeout: std::time::Duration,
-) -> (Output, std::time::Duration) {
-    use std::io::Read;
-    let started = std::time::Instant::now();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_howdah"));
-    cmd.args(args)
-        .env_remove("HOWDAH_SOURCE")
-        .env_remove("HOWDAH_TARGET")
-        .env_remove("PGPASSWORD")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (k, v) in env {
-        cmd.env(k, v);
+/// How long [`Howdah::run`] lets the binary run before killing it: generous, as a run in these
+/// tests takes well under 20 s, on a loaded machine too.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// One run of the real `howdah` binary, built up like a `Command`: the environment variables a
+/// run would read (HOWDAH_SOURCE, HOWDAH_TARGET, PGPASSWORD) are cleared first, so only what
+/// a test sets with [`Howdah::env`] reaches it, and stdin is /dev/null.
+pub struct Howdah {
+    cmd: Command,
+}
+
+impl Howdah {
+    /// `howdah <command>`.
+    pub fn new(command: &str) -> Howdah {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_howdah"));
+        cmd.arg(command)
+            .env_remove("HOWDAH_SOURCE")
+            .env_remove("HOWDAH_TARGET")
+            .env_remove("PGPASSWORD")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        Howdah { cmd }
     }
-    let mut child = cmd.spawn().expect("spawn howdah");
-    let mut out_pipe = child.stdout.take().expect("stdout pipe");
-    let mut err_pipe = child.stderr.take().expect("stderr pipe");
-    let out_reader = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = out_pipe.read_to_end(&mut buf);
-        buf
-    });
-    let err_reader = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = err_pipe.read_to_end(&mut buf);
-        buf
-    });
-    let mut timed_out = false;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for howdah") {
-            break status;
-        }
-        if started.elapsed() > timeout {
-            timed_out = true;
-            let _ = child.kill();
-            break child.wait().expect("wait for killed howdah");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    };
-    let elapsed = started.elapsed();
-    let stdout = out_reader.join().expect("stdout reader");
-    let mut stderr = err_reader.join().expect("stderr reader");
-    if timed_out {
-        stderr.extend_from_slice(
-            format!("\n[test harness: howdah killed after {timeout:?} timeout]\n").as_bytes(),
-        );
+
+    /// `howdah copy --source <source> --target <target>`.
+    pub fn copy(source: &str, target: &str) -> Howdah {
+        Howdah::new("copy").args(["--source", source, "--target", target])
     }
-    (
-        Output {
+
+    /// Appends arguments.
+    pub fn args<I, S>(mut self, args: I) -> Howdah
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        self.cmd.args(args);
+        self
+    }
+
+    /// Sets an environment variable of the run.
+    pub fn env(mut self, key: &str, value: &str) -> Howdah {
+        self.cmd.env(key, value);
+        self
+    }
+
+    /// Runs in `dir` instead of the test's working directory.
+    pub fn current_dir(mut self, dir: &Path) -> Howdah {
+        self.cmd.current_dir(dir);
+        self
+    }
+
+    /// Runs to the end (killed after [`DEFAULT_TIMEOUT`]); its exit status and output.
+    pub fn run(self) -> Output {
+        self.run_timeout(DEFAULT_TIMEOUT).0
+    }
+
+    /// Runs to the end, killing the binary after `timeout` (stderr then ends with a line that
+    /// says so); its exit status and output, and the wall-clock time the run took.
+    pub fn run_timeout(self, timeout: Duration) -> (Output, Duration) {
+        let started = Instant::now();
+        let mut child = self.spawn();
+        // Read both pipes while waiting, so a chatty run cannot block on a full pipe.
+        let stdout = read_all(child.stdout.take().expect("stdout is piped"));
+        let stderr = read_all(child.stderr.take().expect("stderr is piped"));
+        let mut timed_out = false;
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("wait for howdah") {
+                break status;
+            }
+            if started.elapsed() > timeout {
+                timed_out = true;
+                let _ = child.kill();
+                break child.wait().expect("wait for killed howdah");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let elapsed = started.elapsed();
+        let stdout = stdout.join().expect("stdout reader");
+        let mut stderr = stderr.join().expect("stderr reader");
+        if timed_out {
+            stderr.extend_from_slice(
+                format!("\n[test harness: howdah killed after {timeout:?} timeout]\n").as_bytes(),
+            );
+        }
+        let output = Output {
             status,
             stdout,
             stderr,
-        },
-        elapsed,
-    )
+        };
+        (output, elapsed)
+    }
+
+    /// Starts the run and returns at once, stdout and stderr piped: for tests that watch,
+    /// kill or signal it. `Child::wait_with_output` collects the output.
+    pub fn spawn(mut self) -> Child {
+        self.cmd.spawn().expect("spawn howdah")
+    }
+}
+
+/// A thread that reads `pipe` to its end.
+fn read_all(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = pipe.read_to_end(&mut buf);
+        buf
+    })
 }
 
 /// A printable summary of one run of the binary (exit code, stdout, stderr), for assertion
