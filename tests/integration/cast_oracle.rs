@@ -26,9 +26,9 @@ use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use tokio_postgres::types::{FromSql, Type};
-use tokio_postgres::{Client, NoTls, Statement};
+use tokio_postgres::{Client, Statement};
 
-use crate::support::pg_base;
+use crate::support::{admin_url, connect};
 
 /// Any value's binary form, as the server sends it.
 struct Raw(Vec<u8>);
@@ -85,10 +85,9 @@ impl Oracle {
             .enable_all()
             .build()
             .unwrap();
-        let url = format!("{}/postgres?sslmode=disable", pg_base());
+        // Casts of literals need no test database: the server's own `postgres` serves.
         let client = rt.block_on(async {
-            let (client, conn) = tokio_postgres::connect(&url, NoTls).await.unwrap();
-            tokio::spawn(conn);
+            let client = connect(&admin_url()).await;
             client
                 .batch_execute(&format!(
                     "SET TimeZone = '{zone}'; SET DateStyle = 'ISO, MDY'; \

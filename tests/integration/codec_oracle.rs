@@ -5,15 +5,8 @@ use futures_util::{SinkExt, StreamExt};
 use howdah::pgcopy::{decode::fields, encode, TupleSplitter};
 use tokio_postgres::binary_copy::{BinaryCopyInWriter, BinaryCopyOutStream};
 use tokio_postgres::types::{FromSql, Type};
-use tokio_postgres::{Client, NoTls};
 
 use crate::support::TestDb;
-
-async fn client(db: &TestDb) -> Client {
-    let (client, conn) = tokio_postgres::connect(&db.url(), NoTls).await.unwrap();
-    tokio::spawn(conn);
-    client
-}
 
 const SETUP: &str = "CREATE TABLE t (id bigint, name text, payload bytea, score double precision);
     INSERT INTO t SELECT g, CASE WHEN g % 5 = 0 THEN NULL ELSE repeat('é', g % 40) END,
@@ -42,7 +35,7 @@ fn same(a: &Row, b: &Row) -> bool {
 async fn splitter_agrees_with_binary_copy_out_stream() {
     let db = TestDb::new("oracle_out");
     db.exec(SETUP);
-    let c = client(&db).await;
+    let c = db.client().await;
     let sql = "COPY (SELECT * FROM t ORDER BY id) TO STDOUT (FORMAT binary)";
 
     let types = [Type::INT8, Type::TEXT, Type::BYTEA, Type::FLOAT8];
@@ -109,7 +102,7 @@ async fn framed_stream_loads_like_binary_copy_in_writer() {
     let db = TestDb::new("oracle_in");
     db.exec(SETUP);
     db.exec("CREATE TABLE by_oracle (LIKE t); CREATE TABLE by_howdah (LIKE t);");
-    let c = client(&db).await;
+    let c = db.client().await;
     let sql = "COPY t TO STDOUT (FORMAT binary)";
 
     // One connection runs one COPY at a time: read everything first, then write.

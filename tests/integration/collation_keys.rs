@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use crate::held;
-use crate::support::{assert_same, describe, TestDb};
+use crate::support::{assert_same, describe, Howdah, TestDb};
 
 const CI: &str =
     "CREATE COLLATION ci (provider = icu, locale = 'und-u-ks-level2', deterministic = false);";
@@ -79,21 +79,10 @@ fn an_index_with_another_operator_class_is_no_chunk_key() {
     ));
     let dst = TestDb::new("opclass_dst");
     let file = std::env::temp_dir().join(format!("howdah-opclass-{}.json", std::process::id()));
-    let (out, _) = crate::support::howdah_with(
-        &[
-            "plan",
-            "--source",
-            &src.url(),
-            "--target",
-            &dst.url(),
-            "--format",
-            "json",
-            "--output",
-            &file.display().to_string(),
-        ],
-        &[],
-        Duration::from_secs(60),
-    );
+    let (out, _) = Howdah::new("plan")
+        .args(["--source", &src.url(), "--target", &dst.url()])
+        .args(["--format", "json", "--output", &file.display().to_string()])
+        .run_timeout(Duration::from_secs(60));
     crate::support::assert_success(&out, "howdah plan");
     let plan: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&file).expect("read the plan"))

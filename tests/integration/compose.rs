@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::support::TestDb;
+use crate::support::{describe, Howdah, MyDb, TestDb};
 
 const DEMO_SQL: &str = include_str!("../../configs/demo/source.sql");
 
@@ -150,18 +150,14 @@ fn compose_dockerfile_runs_howdah() {
 /// schema, with the counts of the PostgreSQL demo.
 #[test]
 fn mariadb_demo_loads_and_copies() {
-    let my = crate::support::MyDb::new("demo_maria");
+    let my = MyDb::new("demo_maria");
     my.exec(include_str!("../../configs/demo/mariadb.sql"));
     let pg = TestDb::new("demo_maria_dst");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_howdah"))
-        .args(["copy", "--source", &my.url(), "--target", &pg.url()])
+    let out = Howdah::copy(&my.url(), &pg.url())
         .args(["--config", "configs/demo/mariadb.toml", "--jobs", "2"])
         .current_dir(crate_root())
-        .env_remove("HOWDAH_SOURCE")
-        .env_remove("HOWDAH_TARGET")
-        .output()
-        .expect("run howdah");
-    assert!(out.status.success(), "{}", crate::support::describe(&out));
+        .run();
+    assert!(out.status.success(), "{}", describe(&out));
     for (t, n) in [
         ("customers", 20000),
         ("orders", 200000),

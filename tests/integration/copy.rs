@@ -1,20 +1,12 @@
 //! `howdah copy` end to end: real binary, real source and target databases.
 
-use std::time::Duration;
-
 use crate::support::{
-    assert_error, assert_same, assert_same_ordered, assert_success, describe, howdah_with, TestDb,
+    assert_error, assert_same, assert_same_ordered, assert_success, describe, Howdah, TestDb,
 };
-
-/// Generous limit for one copy; the tests aim at well under 20 s.
-const COPY_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Runs `howdah copy --source <src> --target <dst> <extra...>`.
 fn copy(src: &TestDb, dst: &TestDb, extra: &[&str]) -> std::process::Output {
-    let (src_url, dst_url) = (src.url(), dst.url());
-    let mut args = vec!["copy", "--source", &src_url, "--target", &dst_url];
-    args.extend_from_slice(extra);
-    howdah_with(&args, &[], COPY_TIMEOUT).0
+    Howdah::copy(&src.url(), &dst.url()).args(extra).run()
 }
 
 /// Runs a copy and panics with the binary's output unless it succeeded.
@@ -273,13 +265,10 @@ fn multi_table_chunked() {
         "audit trigger after the copy"
     );
     // And the FK is enforced.
-    let bad = std::process::Command::new("psql")
-        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", &dst.url(), "-c"])
-        .arg("INSERT INTO orders (customer_id, amount, created_at) VALUES (999999, 1, now())")
-        .output()
-        .expect("run psql");
+    let bad = dst
+        .try_exec("INSERT INTO orders (customer_id, amount, created_at) VALUES (999999, 1, now())");
     assert!(
-        !bad.status.success(),
+        bad.is_err(),
         "the foreign key is not enforced on the target"
     );
 }
@@ -571,16 +560,12 @@ fn source_and_target_from_env() {
             .replacen("postgres@", &format!("postgres:{secret}@"), 1)
     };
     let (src_url, dst_url) = (with_pw(&src), with_pw(&dst));
-    let (out, _) = howdah_with(
-        &["copy"],
-        &[
-            ("HOWDAH_SOURCE", &src_url),
-            ("HOWDAH_TARGET", &dst_url),
-            ("PGPASSWORD", secret),
-            ("RUST_LOG", "debug"),
-        ],
-        COPY_TIMEOUT,
-    );
+    let out = Howdah::new("copy")
+        .env("HOWDAH_SOURCE", &src_url)
+        .env("HOWDAH_TARGET", &dst_url)
+        .env("PGPASSWORD", secret)
+        .env("RUST_LOG", "debug")
+        .run();
     assert_success(&out, "howdah copy with HOWDAH_SOURCE/HOWDAH_TARGET");
     assert_same(&src, &dst, "SELECT * FROM t");
     let all = format!(

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::support::{assert_error, describe, howdah_with, pg_base, TestDb};
+use crate::support::{assert_error, describe, pg_base, Howdah, TestDb};
 
 const TIMEOUT: Duration = Duration::from_secs(60);
 const SENTINEL: &str = "s3cr3t-SENTINEL";
@@ -14,9 +14,11 @@ fn run(
     extra: &[&str],
     env: &[(&str, &str)],
 ) -> (std::process::Output, Duration) {
-    let mut args = vec!["copy", "--source", source, "--target", target];
-    args.extend_from_slice(extra);
-    howdah_with(&args, env, TIMEOUT)
+    let mut howdah = Howdah::copy(source, target).args(extra);
+    for (k, v) in env {
+        howdah = howdah.env(k, v);
+    }
+    howdah.run_timeout(TIMEOUT)
 }
 
 /// Panics if `needle` occurs anywhere in stdout or stderr.
@@ -278,7 +280,9 @@ fn usage_errors_exit_2() {
         describe(&out)
     );
 
-    let (out, _) = howdah_with(&["copy", "--source", &src.url()], &[], TIMEOUT);
+    let (out, _) = Howdah::new("copy")
+        .args(["--source", &src.url()])
+        .run_timeout(TIMEOUT);
     assert_eq!(
         out.status.code(),
         Some(2),

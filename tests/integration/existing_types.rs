@@ -5,26 +5,13 @@
 //! same type and widenings that keep every value load.
 
 use std::process::Output;
-use std::time::Duration;
 
-use crate::support::{assert_error, assert_same, assert_success, howdah_with, TestDb};
+use crate::support::{assert_error, assert_same, assert_success, Howdah, TestDb};
 
 fn copy_existing(src: &TestDb, dst: &TestDb) -> Output {
-    let (out, _) = howdah_with(
-        &[
-            "copy",
-            "--source",
-            &src.url(),
-            "--target",
-            &dst.url(),
-            "--schema",
-            "existing",
-            "-q",
-        ],
-        &[],
-        Duration::from_secs(120),
-    );
-    out
+    Howdah::copy(&src.url(), &dst.url())
+        .args(["--schema", "existing", "-q"])
+        .run()
 }
 
 #[test]

@@ -4,10 +4,10 @@
 //! waits until the state shows the point, kills the copy there with `kill -9`, drops the
 //! trigger, changes the source and resumes.
 
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
-use crate::support::TestDb;
+use crate::support::{Howdah, TestDb};
 
 /// Makes inserts into `table` on `dst` wait while `condition` (SQL over the state tables, e.g.
 /// `EXISTS (SELECT 1 FROM howdah.chunks WHERE status = 'done')`) is true, until
@@ -35,42 +35,18 @@ pub fn release(dst: &TestDb) {
 
 /// Starts `howdah copy` from `src` into `dst` with `--schema existing` and `extra` flags.
 pub fn spawn_copy(src: &TestDb, dst: &TestDb, extra: &[&str]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_howdah"))
-        .args([
-            "copy",
-            "--source",
-            &src.url(),
-            "--target",
-            &dst.url(),
-            "--schema",
-            "existing",
-            "-q",
-        ])
+    Howdah::copy(&src.url(), &dst.url())
+        .args(["--schema", "existing", "-q"])
         .args(extra)
-        .env_remove("HOWDAH_SOURCE")
-        .env_remove("HOWDAH_TARGET")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
         .spawn()
-        .expect("spawn howdah")
-}
-
-/// `sql`'s output, or `None` when it fails (the state tables may not exist yet).
-fn try_query(db: &TestDb, sql: &str) -> Option<String> {
-    let out = Command::new("psql")
-        .args(["-X", "-A", "-t", "-d", &db.url(), "-c", sql])
-        .output()
-        .ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
 /// Waits until `sql` on `db` returns `t`, or panics after `timeout` (killing `child`).
 pub fn wait_for(db: &TestDb, sql: &str, child: &mut Child, timeout: Duration) {
     let started = Instant::now();
     loop {
-        if try_query(db, sql).as_deref() == Some("t") {
+        // The state tables may not exist yet: a failing query is not yet there.
+        if db.try_query(sql).as_deref() == Ok("t") {
             return;
         }
         if let Some(status) = child.try_wait().expect("poll howdah") {

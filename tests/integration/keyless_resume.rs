@@ -6,7 +6,8 @@
 use std::time::Duration;
 
 use crate::held;
-use crate::support::{assert_same, describe, TestDb};
+use crate::proxy::Proxy;
+use crate::support::{assert_same, assert_success, describe, Howdah, TestDb};
 
 const NOKEY: &str = "CREATE TABLE nokey (a int, b text);";
 
@@ -163,27 +164,16 @@ fn block_ranges_retried_in_new_snapshots_keep_every_row_once() {
         .stderr(Stdio::null())
         .spawn()
         .expect("start the source writer");
-    let proxy = crate::proxy::Proxy::start("127.0.0.1:5432".parse().unwrap());
-    let via = |db: &TestDb| {
-        format!(
-            "postgres://postgres@127.0.0.1:{}/{}?sslmode=disable",
-            proxy.port, db.name
-        )
-    };
+    let proxy = Proxy::to_postgres();
     // The proxy looks for a running COPY every 250 ms; a copy that ends before it looks cuts
     // nothing and proves nothing: run it again on a fresh target (it is checked every time).
     let mut cut = false;
     for _ in 0..4 {
         let dst = TestDb::new("nokey_cut_dst");
-        let child = Command::new(env!("CARGO_BIN_EXE_howdah"))
-            .args(["copy", "--source", &via(&src), "--target", &via(&dst)])
+        let child = proxy
+            .copy(&src, &dst)
             .args(["--jobs", "2", "--chunk-rows", "70000", "-q"])
-            .env_remove("HOWDAH_SOURCE")
-            .env_remove("HOWDAH_TARGET")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn howdah");
+            .spawn();
         let cuts = proxy.cut_during_copy(&dst, 2, Duration::from_secs(20));
         let out = child.wait_with_output().expect("wait for howdah");
         assert!(out.status.success(), "{}", describe(&out));
@@ -210,14 +200,12 @@ fn layout_two_state_gains_chunk_snapshots() {
     src.exec("CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1), (2);");
     let dst = TestDb::new("layout_dst");
     let run = || {
-        crate::support::howdah_with(
-            &["copy", "--source", &src.url(), "--target", &dst.url(), "-q"],
-            &[],
-            Duration::from_secs(60),
-        )
-        .0
+        Howdah::copy(&src.url(), &dst.url())
+            .args(["-q"])
+            .run_timeout(Duration::from_secs(60))
+            .0
     };
-    crate::support::assert_success(&run(), "first copy");
+    assert_success(&run(), "first copy");
     dst.exec("ALTER TABLE howdah.chunks DROP COLUMN snapshot; UPDATE howdah.meta SET version = 2;");
     // The finished job is reported as such, after the migration.
     let out = run();

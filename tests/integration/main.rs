@@ -1,28 +1,73 @@
 //! Integration tests: one binary, real PostgreSQL (and MariaDB), a fresh database per test.
+//!
+//! A test runs the real program through `support::Howdah` and talks to its databases through
+//! `support::TestDb` / `support::MyDb` (psql and the mariadb client; `TestDb::client()` where
+//! the wire protocol matters). Pick the module below by what the test is about; a module's own
+//! `//!` paragraph says more. Tests of one function without a server belong beside the code,
+//! as unit tests.
 #![allow(clippy::unwrap_used)]
 
-mod cast_oracle;
-mod codec_oracle;
-mod collation_keys;
-mod compose;
-mod copy;
-mod errors;
-mod existing_types;
-mod held;
-mod keyless_resume;
-mod memory;
-mod mysql;
-mod mysql_schema;
-mod observability;
-mod plan;
-mod proxy;
-mod real_schemas;
-mod resume;
-mod safety;
-mod schema;
+// Helpers, no tests of their own.
+// A fresh database per test, and every run of the binary (`Howdah`).
 mod support;
-mod transform;
+// A TCP proxy that cuts connections, and copies through it.
+mod proxy;
+// Holding a copy at a chosen point (a trigger waits on the job's state) to kill it there.
+mod held;
+
+// The server as the oracle, without the binary.
+// tokio-postgres' binary COPY reader and writer against our COPY codec and tuple splitter.
+mod codec_oracle;
+// Single-value encoders: each value loaded by binary COPY and read back by PostgreSQL.
 mod values_oracle;
-mod verify;
-mod verify_ranges;
+// Column casts of the job file against PostgreSQL's own casts, on generated inputs.
+mod cast_oracle;
+// Catalog introspection and DDL rendering, compared by `pg_dump --schema-only`.
+mod schema;
+
+// `howdah copy` from PostgreSQL.
+// A copy arrives complete and equal: every type, chunks, partitions, filters, schema modes,
+// URLs from the environment, awkward names. The default home of a new copy test.
+mod copy;
+// Failures a user meets: exit codes, the one `error:` line, no password in the output.
+mod errors;
+// What a careless copier loses, changes or destroys silently: unselected target objects,
+// row security, target triggers, owners and grants.
+mod safety;
+// `--schema existing` into target columns of other types: refused by name, or loaded.
+mod existing_types;
+// Schemas that failed on real databases: cross-kind dependencies, collations, orphaned keys.
+mod real_schemas;
+// Peak memory of the binary with huge values.
+mod memory;
+
+// Interrupted copies: exactly once after kills, cuts and changed sources.
+// kill -9 at seeded moments, Ctrl-C, network cuts, refused config changes, `status`.
+mod resume;
+// Keyset resume under collations whose equal keys differ in bytes.
+mod collation_keys;
+// Keyless tables in `ctid` ranges, resumed after the source changed.
+mod keyless_resume;
+// Several processes on one job: sharing chunks, take-over after a kill or a lapsed lease.
 mod workers;
+
+// MySQL and MariaDB sources.
+// Types, type rules and per-row rejects from MariaDB.
+mod mysql;
+// A whole MariaDB database: tables, keys, indexes, foreign keys, identities, what stays behind.
+mod mysql_schema;
+
+// The job file's column mappings: renames, casts, defaults, filters, rejects.
+mod transform;
+
+// The other commands.
+// `howdah plan`: its facts, risks, JSON schema, and a target left untouched.
+mod plan;
+// `howdah verify`: equal copies pass, planted differences found by key, `--repair`.
+mod verify;
+// `howdah verify` key ranges that both sides cut alike, and repairs as a whole table.
+mod verify_ranges;
+// Metrics, logs, Prometheus and `howdah demo`; no password in logs, metrics or state.
+mod observability;
+// The Docker demo files: compose file, demo SQL, the MariaDB demo job.
+mod compose;

@@ -5,10 +5,9 @@
 //! the binary's high-water mark (`VmHWM` in /proc), which is monotonic: the last reading before
 //! the process exits is its peak so far, whenever the peak happened.
 
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::support::{assert_same, describe, TestDb};
+use crate::support::{assert_same, describe, Howdah, TestDb};
 
 const MB: u64 = 1 << 20;
 
@@ -38,14 +37,7 @@ fn a_huge_value_is_held_about_twice_at_most() {
     );
     let largest = 64 * MB;
     let dst = TestDb::new("huge_dst");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_howdah"))
-        .args(["copy", "--source", &src.url(), "--target", &dst.url(), "-q"])
-        .env_remove("HOWDAH_SOURCE")
-        .env_remove("HOWDAH_TARGET")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn howdah");
+    let mut child = Howdah::copy(&src.url(), &dst.url()).args(["-q"]).spawn();
     let pid = child.id();
     let mut peak = 0;
     let started = std::time::Instant::now();

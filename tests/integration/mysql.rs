@@ -2,26 +2,15 @@
 //! PostgreSQL value, type rules by type and by column take effect, and bad values are
 //! rejected one row at a time with table, key, column, value and reason, the counts adding up.
 
-use std::process::{Command, Output};
+use std::process::Output;
 
-use crate::support::{describe, job_file, MyDb, TestDb};
+use crate::support::{describe, job_file, Howdah, MyDb, TestDb};
 
 fn copy(my: &MyDb, pg: &TestDb, extra: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_howdah"))
-        .args([
-            "copy",
-            "--source",
-            &my.url(),
-            "--target",
-            &pg.url(),
-            "--jobs",
-            "2",
-        ])
+    Howdah::copy(&my.url(), &pg.url())
+        .args(["--jobs", "2"])
         .args(extra)
-        .env_remove("HOWDAH_SOURCE")
-        .env_remove("HOWDAH_TARGET")
-        .output()
-        .expect("run howdah")
+        .run()
 }
 
 const TYPES: &str = "
@@ -224,21 +213,8 @@ to = "smallint"
         "id integer, u uuid, us uuid, local timestamp with time zone, size text, dur interval, flag smallint, other boolean"
     );
     // The enum kept as text carries a CHECK on its labels.
-    let insert = Command::new("psql")
-        .args([
-            "-X",
-            "-q",
-            "-d",
-            &pg.url(),
-            "-c",
-            "INSERT INTO alt (id, size) VALUES (9, 'xl')",
-        ])
-        .output()
-        .expect("psql");
-    assert!(
-        !insert.status.success(),
-        "a label outside the enum is refused"
-    );
+    let insert = pg.try_exec("INSERT INTO alt (id, size) VALUES (9, 'xl')");
+    assert!(insert.is_err(), "a label outside the enum is refused");
     let _ = std::fs::remove_file(cfg);
 }
 
@@ -356,8 +332,7 @@ fn resume_after_a_kill_reads_mysql_from_the_last_key() {
     );
     let pg = TestDb::new("myresume_dst");
     let spawn = || {
-        Command::new(env!("CARGO_BIN_EXE_howdah"))
-            .args(["copy", "--source", &my.url(), "--target", &pg.url()])
+        Howdah::copy(&my.url(), &pg.url())
             .args([
                 "--jobs",
                 "2",
@@ -366,12 +341,7 @@ fn resume_after_a_kill_reads_mysql_from_the_last_key() {
                 "--commit-rows",
                 "5000",
             ])
-            .env_remove("HOWDAH_SOURCE")
-            .env_remove("HOWDAH_TARGET")
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
             .spawn()
-            .expect("spawn howdah")
     };
     let mut child = spawn();
     let started = std::time::Instant::now();
@@ -408,13 +378,9 @@ fn resume_after_a_kill_reads_mysql_from_the_last_key() {
 fn mysql_connection_errors_are_clear_and_keep_the_password() {
     let pg = TestDb::new("myerr_dst");
     let run = |source: &str| {
-        Command::new(env!("CARGO_BIN_EXE_howdah"))
-            .args(["copy", "--source", source, "--target", &pg.url()])
-            .env_remove("HOWDAH_SOURCE")
-            .env_remove("HOWDAH_TARGET")
+        Howdah::copy(source, &pg.url())
             .env("RUST_LOG", "howdah=trace")
-            .output()
-            .expect("run howdah")
+            .run()
     };
     let secret = "my-pw-sentinel-42";
     for (url, code, needle) in [

@@ -4,9 +4,9 @@
 //! rules, identity columns set past the copied rows, a table without any key, and the notes
 //! about what stays behind (view, trigger, procedure, FULLTEXT index).
 
-use std::process::{Command, Output};
+use std::process::Output;
 
-use crate::support::{assert_success, describe, error_lines, MyDb, TestDb};
+use crate::support::{assert_success, describe, error_lines, Howdah, MyDb, TestDb};
 
 const FIXTURE: &str = include_str!("fixtures/mysql_shop.sql");
 
@@ -23,14 +23,7 @@ const TABLES: [(&str, u64); 8] = [
 ];
 
 fn copy(my: &MyDb, pg: &TestDb, extra: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_howdah"))
-        .args(["copy", "--source", &my.url(), "--target", &pg.url()])
-        .args(extra)
-        .env_remove("HOWDAH_SOURCE")
-        .env_remove("HOWDAH_TARGET")
-        .env_remove("PGPASSWORD")
-        .output()
-        .expect("run howdah")
+    Howdah::copy(&my.url(), &pg.url()).args(extra).run()
 }
 
 /// A MariaDB result with `|` between columns, like psql's.

@@ -9,7 +9,7 @@ use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::{assert_same, describe, pg_base, TestDb};
+use crate::support::{admin_url, assert_same, describe, psql, psql_admin, Howdah, TestDb};
 
 const SETUP: &str = "
     CREATE TABLE events (id bigint PRIMARY KEY, kind int NOT NULL, body text);
@@ -41,8 +41,7 @@ fn http_get(port: u16, path: &str) -> Option<String> {
 }
 
 fn copy_with_metrics(src: &TestDb, dst: &TestDb, port: u16, extra: &[&str]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_howdah"))
-        .args(["copy", "--source", &src.url(), "--target", &dst.url()])
+    Howdah::copy(&src.url(), &dst.url())
         .args([
             "--jobs",
             "1",
@@ -53,12 +52,7 @@ fn copy_with_metrics(src: &TestDb, dst: &TestDb, port: u16, extra: &[&str]) -> C
         ])
         .args(["--metrics-addr", &format!("127.0.0.1:{port}")])
         .args(extra)
-        .env_remove("HOWDAH_SOURCE")
-        .env_remove("HOWDAH_TARGET")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
         .spawn()
-        .expect("spawn howdah")
 }
 
 /// One scrape: `# TYPE` of each metric, and samples as (name, labels, value).
@@ -326,20 +320,9 @@ fn json_logs_are_one_object_per_line() {
     let src = TestDb::new("jsonlog_src");
     src.exec("CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t SELECT generate_series(1, 1000);");
     let dst = TestDb::new("jsonlog_dst");
-    let out = Command::new(env!("CARGO_BIN_EXE_howdah"))
-        .args([
-            "copy",
-            "--source",
-            &src.url(),
-            "--target",
-            &dst.url(),
-            "--log-format",
-            "json",
-        ])
-        .env_remove("HOWDAH_SOURCE")
-        .env_remove("HOWDAH_TARGET")
-        .output()
-        .expect("run howdah");
+    let out = Howdah::copy(&src.url(), &dst.url())
+        .args(["--log-format", "json"])
+        .run();
     assert!(out.status.success(), "{}", describe(&out));
     let err = String::from_utf8_lossy(&out.stderr);
     let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
@@ -366,28 +349,12 @@ fn a_password_reaches_no_log_metric_or_state() {
     dst.exec("CREATE TABLE ok (id int PRIMARY KEY); CREATE TABLE bad (id int PRIMARY KEY, v int CHECK (v < 50));");
     let with_pw = |url: String| url.replacen("postgres@", &format!("postgres:{SENTINEL}@"), 1);
     let port = free_port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_howdah"))
-        .args([
-            "copy",
-            "--source",
-            &with_pw(src.url()),
-            "--target",
-            &with_pw(dst.url()),
-        ])
+    let mut child = Howdah::copy(&with_pw(src.url()), &with_pw(dst.url()))
         .args(["--schema", "existing", "--jobs", "1"])
-        .args([
-            "--metrics-addr",
-            &format!("127.0.0.1:{port}"),
-            "--metrics-linger-secs",
-            "3",
-        ])
+        .args(["--metrics-addr", &format!("127.0.0.1:{port}")])
+        .args(["--metrics-linger-secs", "3"])
         .env("RUST_LOG", "howdah=trace")
-        .env_remove("HOWDAH_SOURCE")
-        .env_remove("HOWDAH_TARGET")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn howdah");
+        .spawn();
     let mut metrics = String::new();
     while child.try_wait().expect("poll").is_none() {
         if let Some(body) = http_get(port, "/metrics") {
@@ -424,11 +391,9 @@ fn a_password_reaches_no_log_metric_or_state() {
         !state.contains(SENTINEL),
         "the password is in the state tables"
     );
-    let status = Command::new(env!("CARGO_BIN_EXE_howdah"))
-        .args(["status", "--target", &with_pw(dst.url()), "--json"])
-        .env_remove("HOWDAH_TARGET")
-        .output()
-        .expect("run status");
+    let status = Howdah::new("status")
+        .args(["--target", &with_pw(dst.url()), "--json"])
+        .run();
     assert!(status.status.success(), "{}", describe(&status));
     let all = format!(
         "{}{}",
@@ -443,18 +408,12 @@ struct DemoDbs(String);
 impl Drop for DemoDbs {
     fn drop(&mut self) {
         for side in ["src", "dst"] {
-            let _ = Command::new("psql")
-                .args([
-                    "-X",
-                    "-q",
-                    "-d",
-                    &format!("{}/postgres?sslmode=disable", pg_base()),
-                ])
-                .args([
-                    "-c",
-                    &format!("DROP DATABASE IF EXISTS {}_{side} WITH (FORCE)", self.0),
-                ])
-                .output();
+            // Never panics: this runs while a failed test unwinds too.
+            let _ = psql(
+                &admin_url(),
+                &["-q"],
+                &format!("DROP DATABASE IF EXISTS {}_{side} WITH (FORCE)", self.0),
+            );
         }
     }
 }
@@ -465,20 +424,10 @@ fn demo_builds_copies_and_checks_then_refuses_foreign_databases() {
     let _cleanup = DemoDbs(prefix.clone());
     let port = free_port();
     let demo = |prefix: &str| {
-        Command::new(env!("CARGO_BIN_EXE_howdah"))
-            .args([
-                "demo",
-                "--server",
-                &format!("{}/postgres?sslmode=disable", pg_base()),
-            ])
-            .args([
-                "--prefix",
-                prefix,
-                "--metrics-addr",
-                &format!("127.0.0.1:{port}"),
-            ])
-            .output()
-            .expect("run howdah demo")
+        Howdah::new("demo")
+            .args(["--server", &admin_url(), "--prefix", prefix])
+            .args(["--metrics-addr", &format!("127.0.0.1:{port}")])
+            .run()
     };
     for round in 0..2 {
         let out = demo(&prefix);
@@ -500,17 +449,7 @@ fn demo_builds_copies_and_checks_then_refuses_foreign_databases() {
     // A database the demo did not create is never dropped.
     let prefix2 = format!("howdah_test_demoforeign_{}", std::process::id());
     let _cleanup2 = DemoDbs(prefix2.clone());
-    let out = Command::new("psql")
-        .args([
-            "-X",
-            "-q",
-            "-d",
-            &format!("{}/postgres?sslmode=disable", pg_base()),
-        ])
-        .args(["-c", &format!("CREATE DATABASE {prefix2}_src")])
-        .output()
-        .expect("psql");
-    assert!(out.status.success());
+    psql_admin(&format!("CREATE DATABASE {prefix2}_src"));
     let out = demo(&prefix2);
     assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
     assert!(

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::support::{assert_success, describe, howdah_with, MyDb, TestDb};
+use crate::support::{assert_success, describe, Howdah, MyDb, TestDb};
 
 const SCHEMA: &str = include_str!("../../docs/plan.schema.json");
 
@@ -107,9 +107,12 @@ fn assert_documented_shape(plan: &Value) {
 
 /// Runs `howdah plan` twice (Markdown to stdout, JSON to a file); returns both.
 fn plan(source: &str, target: &str, extra: &[&str]) -> (String, Value) {
-    let mut args = vec!["plan", "--source", source, "--target", target];
-    args.extend_from_slice(extra);
-    let (out, took) = howdah_with(&args, &[], Duration::from_secs(60));
+    let plan = || {
+        Howdah::new("plan")
+            .args(["--source", source, "--target", target])
+            .args(extra)
+    };
+    let (out, took) = plan().run_timeout(Duration::from_secs(60));
     assert_success(&out, "howdah plan (markdown)");
     assert!(took < Duration::from_secs(10), "plan took {took:?}");
     let md = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -117,9 +120,9 @@ fn plan(source: &str, target: &str, extra: &[&str]) -> (String, Value) {
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join(format!("{}.json", target.rsplit('/').next().unwrap_or("x")));
     let file_s = file.display().to_string();
-    let mut args = args.clone();
-    args.extend_from_slice(&["--format", "json", "--output", &file_s]);
-    let (out, _) = howdah_with(&args, &[], Duration::from_secs(60));
+    let (out, _) = plan()
+        .args(["--format", "json", "--output", &file_s])
+        .run_timeout(Duration::from_secs(60));
     assert_success(&out, "howdah plan --format json");
     assert!(
         out.stdout.is_empty(),

@@ -1,4 +1,5 @@
-//! A TCP proxy on 127.0.0.1 that can cut every connection passing through it.
+//! A TCP proxy on 127.0.0.1 that can cut every connection passing through it, and copies
+//! whose source and target connections both pass through it.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -7,6 +8,11 @@ use std::sync::Arc;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
+
+use crate::support::{Howdah, TestDb};
+
+/// The local PostgreSQL server that [`Proxy::to_postgres`] forwards to.
+const POSTGRES: &str = "127.0.0.1:5432";
 
 /// A running proxy; dropping it stops the proxy.
 pub struct Proxy {
@@ -19,6 +25,24 @@ pub struct Proxy {
 }
 
 impl Proxy {
+    /// Starts a proxy to the local PostgreSQL server.
+    pub fn to_postgres() -> Proxy {
+        Proxy::start(POSTGRES.parse().unwrap())
+    }
+
+    /// `db`'s URL through this proxy (a proxy started with [`Proxy::to_postgres`]).
+    pub fn url(&self, db: &TestDb) -> String {
+        format!(
+            "postgres://postgres@127.0.0.1:{}/{}?sslmode=disable",
+            self.port, db.name
+        )
+    }
+
+    /// `howdah copy` from `src` into `dst`, both connections through this proxy.
+    pub fn copy(&self, src: &TestDb, dst: &TestDb) -> Howdah {
+        Howdah::copy(&self.url(src), &self.url(dst))
+    }
+
     /// Starts a proxy to `upstream` on a free loopback port.
     pub fn start(upstream: SocketAddr) -> Proxy {
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -63,12 +87,7 @@ impl Proxy {
     /// Cuts every connection up to `cuts` times, each time a `COPY` into `dst` is running, for
     /// at most `within` after the first COPY is seen (which may take a while on a loaded
     /// machine: up to a minute); returns how many cuts happened.
-    pub fn cut_during_copy(
-        &self,
-        dst: &crate::support::TestDb,
-        cuts: usize,
-        within: std::time::Duration,
-    ) -> usize {
+    pub fn cut_during_copy(&self, dst: &TestDb, cuts: usize, within: std::time::Duration) -> usize {
         let started = std::time::Instant::now();
         let mut first: Option<std::time::Instant> = None;
         let mut done = 0;

@@ -5,18 +5,12 @@
 //! behave as the source does: the same functions return the same rows.
 
 use std::process::Output;
-use std::time::Duration;
 
 use crate::schema::assert_same_dump;
-use crate::support::{assert_error, assert_success, describe, howdah_with, job_file, MyDb, TestDb};
-
-const TIMEOUT: Duration = Duration::from_secs(120);
+use crate::support::{assert_error, assert_success, describe, job_file, Howdah, MyDb, TestDb};
 
 fn copy(source: &str, dst: &TestDb, extra: &[&str]) -> Output {
-    let dst_url = dst.url();
-    let mut args = vec!["copy", "--source", source, "--target", &dst_url];
-    args.extend_from_slice(extra);
-    howdah_with(&args, &[], TIMEOUT).0
+    Howdah::copy(source, &dst.url()).args(extra).run()
 }
 
 /// Runs each query on both databases and asserts the same output, naming the query.
@@ -39,14 +33,11 @@ fn functions_over_row_types_views_and_domains_copy_and_behave_the_same() {
 
     // The plan's rollback SQL, read before the copy, must undo it despite the dependencies.
     let (dst_url, src_url) = (dst.url(), src.url());
-    let plan = howdah_with(
-        &[
-            "plan", "--source", &src_url, "--target", &dst_url, "--format", "json",
-        ],
-        &[],
-        TIMEOUT,
-    )
-    .0;
+    let plan = Howdah::new("plan")
+        .args([
+            "--source", &src_url, "--target", &dst_url, "--format", "json",
+        ])
+        .run();
     assert_success(&plan, "plan of a schema with functions over row types");
     let plan: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
     let rollback = plan["execution"]["rollback_sql"]
@@ -173,8 +164,9 @@ fn objects_that_need_a_table_left_out_are_left_out_too() {
 
 /// `howdah status --json` of the target's default job.
 fn status_json(dst: &TestDb) -> serde_json::Value {
-    let url = dst.url();
-    let out = howdah_with(&["status", "--target", &url, "--json"], &[], TIMEOUT).0;
+    let out = Howdah::new("status")
+        .args(["--target", &dst.url(), "--json"])
+        .run();
     assert_success(&out, "status");
     let jobs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     jobs[0].clone()
@@ -222,8 +214,7 @@ fn assert_key_left_not_valid(
     assert_eq!(status["phase"], "done");
     assert_eq!(status["invalid_foreign_keys"][0]["constraint"], constraint);
     assert_eq!(status["invalid_foreign_keys"][0]["orphans"], orphans);
-    let url = dst.url();
-    let text = howdah_with(&["status", "--target", &url], &[], TIMEOUT).0;
+    let text = Howdah::new("status").args(["--target", &dst.url()]).run();
     assert!(String::from_utf8_lossy(&text.stdout)
         .contains(&format!("foreign key {constraint} on {child} is NOT VALID")));
 
@@ -295,12 +286,9 @@ fn orphans_in_a_postgres_source_leave_the_key_not_valid() {
     assert_eq!(dst.query("SELECT nextval('child_id_seq')"), "104");
     // verify: the rows are equal, and the table carries a note about the key.
     let (src_url, dst_url) = (src.url(), dst.url());
-    let v = howdah_with(
-        &["verify", "--source", &src_url, "--target", &dst_url],
-        &[],
-        TIMEOUT,
-    )
-    .0;
+    let v = Howdah::new("verify")
+        .args(["--source", &src_url, "--target", &dst_url])
+        .run();
     assert_success(&v, "verify of a copy with a NOT VALID foreign key");
     assert!(
         String::from_utf8_lossy(&v.stdout).contains(
@@ -395,14 +383,11 @@ fn zero_dates_in_not_null_columns_arrive_as_null_by_default() {
     let (my_url, dst_url) = (my.url(), dst.url());
 
     // The plan counts them and says what happens.
-    let plan = howdah_with(
-        &[
-            "plan", "--source", &my_url, "--target", &dst_url, "--format", "json",
-        ],
-        &[],
-        TIMEOUT,
-    )
-    .0;
+    let plan = Howdah::new("plan")
+        .args([
+            "--source", &my_url, "--target", &dst_url, "--format", "json",
+        ])
+        .run();
     assert_success(&plan, "plan");
     let plan: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
     let probe = |column: &str, check: &str| {
@@ -480,12 +465,9 @@ fn zero_dates_in_not_null_columns_arrive_as_null_by_default() {
         assert!(summary.contains(line), "{summary}");
     }
     assert!(!summary.contains("public.author.born"), "{summary}");
-    let v = howdah_with(
-        &["verify", "--source", &my_url, "--target", &dst_url],
-        &[],
-        TIMEOUT,
-    )
-    .0;
+    let v = Howdah::new("verify")
+        .args(["--source", &my_url, "--target", &dst_url])
+        .run();
     assert_success(&v, "verify after a copy that loaded zero dates as NULL");
 }
 

@@ -1,9 +1,10 @@
 //! Exactly-once resume: kill -9 at seeded moments, Ctrl-C drain, refused config changes.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use crate::support::{assert_same, describe, TestDb};
+use crate::proxy::Proxy;
+use crate::support::{assert_same, describe, Howdah, TestDb};
 
 const SETUP: &str = "
     CREATE TABLE orders (id bigint PRIMARY KEY, customer int NOT NULL, note text, at timestamptz);
@@ -27,26 +28,17 @@ fn spawn(src: &TestDb, dst: &TestDb, extra: &[&str]) -> Child {
 }
 
 fn spawn_jobs(src: &TestDb, dst: &TestDb, jobs: &str, extra: &[&str]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_howdah"))
+    Howdah::copy(&src.url(), &dst.url())
         .args([
-            "copy",
-            "--source",
-            &src.url(),
-            "--target",
-            &dst.url(),
             "--jobs",
             jobs,
             "--commit-rows",
             "5000",
+            "--chunk-rows",
+            "60000",
         ])
-        .args(["--chunk-rows", "60000"])
         .args(extra)
-        .env_remove("HOWDAH_SOURCE")
-        .env_remove("HOWDAH_TARGET")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
         .spawn()
-        .expect("spawn howdah")
 }
 
 fn finish(child: Child) -> std::process::Output {
@@ -266,11 +258,7 @@ fn state_of_an_earlier_version_is_found_not_ignored() {
     ));
     assert!(out.status.success(), "{}", describe(&out));
 
-    let status = Command::new(env!("CARGO_BIN_EXE_howdah"))
-        .args(["status", "--target", &dst.url()])
-        .env_remove("HOWDAH_TARGET")
-        .output()
-        .expect("run howdah status");
+    let status = Howdah::new("status").args(["--target", &dst.url()]).run();
     let line = crate::support::assert_error(&status, 2, "status next to an old state schema");
     assert!(
         line.contains("\"copy_state_v1\"")
@@ -314,16 +302,10 @@ fn wait_for_copy(dst: &TestDb, child: &mut Child) {
 }
 
 fn status_json(dst: &TestDb) -> serde_json::Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_howdah"))
-        .args([
-            "status",
-            "--target",
-            &dst.url().replace("postgres@", "postgres:SENTINEL-pw@"),
-            "--json",
-        ])
-        .env_remove("HOWDAH_TARGET")
-        .output()
-        .expect("run howdah status");
+    let target = dst.url().replace("postgres@", "postgres:SENTINEL-pw@");
+    let out = Howdah::new("status")
+        .args(["--target", &target, "--json"])
+        .run();
     assert!(out.status.success(), "{}", describe(&out));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(!text.contains("SENTINEL"), "status printed the password");
@@ -364,11 +346,9 @@ fn status_reports_an_interrupted_and_a_finished_job() {
     let jobs = status_json(&dst);
     assert_eq!(jobs[0]["phase"], "done");
     assert_eq!(jobs[0]["rows"].as_i64(), Some(1_670_000), "{}", jobs[0]);
-    let text = Command::new(env!("CARGO_BIN_EXE_howdah"))
-        .args(["status", "--target", &dst.url(), "--job", "nope"])
-        .env_remove("HOWDAH_TARGET")
-        .output()
-        .expect("run howdah status");
+    let text = Howdah::new("status")
+        .args(["--target", &dst.url(), "--job", "nope"])
+        .run();
     assert_eq!(text.status.code(), Some(2));
     assert!(
         String::from_utf8_lossy(&text.stderr).contains("no job named \"nope\""),
@@ -464,11 +444,7 @@ fn permanent_failure_lets_other_tables_finish_then_resumes() {
         "0",
         "the failed chunk rolled back"
     );
-    let status = Command::new(env!("CARGO_BIN_EXE_howdah"))
-        .args(["status", "--target", &dst.url()])
-        .env_remove("HOWDAH_TARGET")
-        .output()
-        .expect("run howdah status");
+    let status = Howdah::new("status").args(["--target", &dst.url()]).run();
     let text = String::from_utf8_lossy(&status.stdout);
     assert!(
         text.contains("small_v") && text.contains("not finished"),
@@ -496,32 +472,18 @@ fn network_cuts_are_retried() {
     let src = TestDb::new("cut_src");
     src.exec(SETUP);
     let dst = TestDb::new("cut_dst");
-    let proxy = crate::proxy::Proxy::start("127.0.0.1:5432".parse().unwrap());
-    let via = |db: &TestDb| {
-        format!(
-            "postgres://postgres@127.0.0.1:{}/{}?sslmode=disable",
-            proxy.port, db.name
-        )
-    };
-    let child = Command::new(env!("CARGO_BIN_EXE_howdah"))
+    let proxy = Proxy::to_postgres();
+    let child = proxy
+        .copy(&src, &dst)
         .args([
-            "copy",
-            "--source",
-            &via(&src),
-            "--target",
-            &via(&dst),
             "--jobs",
             "2",
             "--commit-rows",
             "5000",
+            "--chunk-rows",
+            "60000",
         ])
-        .args(["--chunk-rows", "60000"])
-        .env_remove("HOWDAH_SOURCE")
-        .env_remove("HOWDAH_TARGET")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn howdah");
+        .spawn();
     let cuts = proxy.cut_during_copy(&dst, 3, Duration::from_secs(10));
     let out = finish(child);
     assert!(cuts > 0, "no cut happened during a COPY");

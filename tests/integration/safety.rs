@@ -1,18 +1,11 @@
 //! Cases where a careless copier loses, changes or destroys data without saying so.
 
-use std::time::Duration;
-
 use crate::support::{
-    assert_error, assert_same, assert_success, describe, howdah_with, pg_base, TestDb,
+    assert_error, assert_same, assert_success, describe, pg_base, Howdah, TestDb,
 };
 
-const TIMEOUT: Duration = Duration::from_secs(120);
-
 fn copy_as(src_url: &str, dst: &TestDb, extra: &[&str]) -> std::process::Output {
-    let dst_url = dst.url();
-    let mut args = vec!["copy", "--source", src_url, "--target", &dst_url];
-    args.extend_from_slice(extra);
-    howdah_with(&args, &[], TIMEOUT).0
+    Howdah::copy(src_url, &dst.url()).args(extra).run()
 }
 
 /// `--schema recreate` must not drop target objects that were not selected (CASCADE would).

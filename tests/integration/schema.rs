@@ -7,7 +7,7 @@ use howdah::schema::ddl::{
     drop_for_recreate, final_steps, pre_data, setval, table_post_data, DdlOptions,
 };
 use howdah::schema::Step;
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
 
 use crate::support::TestDb;
 
@@ -97,14 +97,6 @@ SELECT nextval('app.standalone_seq');
 ANALYZE;
 "#;
 
-async fn connect(db: &TestDb) -> Client {
-    let (client, conn) = tokio_postgres::connect(&db.url(), NoTls).await.unwrap();
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    client
-}
-
 async fn apply(client: &Client, steps: &[Step]) {
     for s in steps {
         if let Err(e) = client.batch_execute(&s.sql).await {
@@ -180,8 +172,8 @@ async fn schema_round_trip_matches_pg_dump() {
     let src_db = TestDb::new("schema_src");
     let dst_db = TestDb::new("schema_dst");
     src_db.exec(SOURCE_SCHEMA);
-    let src = connect(&src_db).await;
-    let dst = connect(&dst_db).await;
+    let src = src_db.client().await;
+    let dst = dst_db.client().await;
 
     let cat = load(&src).await.unwrap();
     let order_items = cat
@@ -267,7 +259,7 @@ async fn schema_round_trip_matches_pg_dump() {
 async fn select_keeps_partitions_and_drops_dangling_foreign_keys() {
     let src_db = TestDb::new("schema_sel");
     src_db.exec(SOURCE_SCHEMA);
-    let src = connect(&src_db).await;
+    let src = src_db.client().await;
     let mut cat = load(&src).await.unwrap();
     cat.select(|n| n.name == "events_2024" || n.name == "lines" || n.name == "dogs");
     let mut names: Vec<&str> = cat.tables.iter().map(|t| t.name.name.as_str()).collect();

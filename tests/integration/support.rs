@@ -1,13 +1,55 @@
-//! Shared test helpers: a fresh database per test on the local servers, and the real binary.
+//! Shared test helpers: a fresh database per test on the local servers (`TestDb`, `MyDb`), and
+//! the real binary (`Howdah`). Every run of the binary goes through `Howdah`, so none inherits
+//! the caller's HOWDAH_SOURCE, HOWDAH_TARGET or PGPASSWORD, none waits on the terminal's stdin,
+//! and a hung one is killed and says so instead of hanging the suite. Test databases are named
+//! `howdah_test_<tag>_<pid>_<n>`: scripts/test.sh drops those of dead processes only.
 
-use std::process::{Command, Output};
+use std::io::Read;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 /// Base URL of the local PostgreSQL server (override with HOWDAH_TEST_PG).
 pub fn pg_base() -> String {
     std::env::var("HOWDAH_TEST_PG").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+}
+
+/// The local server's `postgres` database, for statements outside any test database.
+pub fn admin_url() -> String {
+    format!("{}/postgres?sslmode=disable", pg_base())
+}
+
+/// `howdah_test_<tag>_<pid>_<n>`, unique within this test process.
+fn unique_name(tag: &str) -> String {
+    let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+    format!("howdah_test_{}_{}_{}", tag, std::process::id(), n)
+}
+
+/// Runs `sql` through psql on `url` with `flags` added to `-X -v ON_ERROR_STOP=1`; psql's
+/// stdout without trailing white space, or its stderr when it fails.
+pub fn psql(url: &str, flags: &[&str], sql: &str) -> Result<String, String> {
+    let out = Command::new("psql")
+        .args(["-X", "-v", "ON_ERROR_STOP=1"])
+        .args(flags)
+        .args(["-d", url, "-c", sql])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run psql");
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).trim_end().to_string())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+/// Runs `sql` on the `postgres` database; panics with psql's stderr on failure.
+pub fn psql_admin(sql: &str) {
+    if let Err(e) = psql(&admin_url(), &["-q"], sql) {
+        panic!("psql failed: {e}\n{sql}");
+    }
 }
 
 /// A database created for one test and dropped when the value is dropped.
@@ -19,18 +61,13 @@ pub struct TestDb {
 impl TestDb {
     /// Creates a fresh, empty PostgreSQL database.
     pub fn new(tag: &str) -> Self {
-        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let name = format!("howdah_test_{}_{}_{}", tag, std::process::id(), n);
-        psql_admin(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
-        psql_admin(&format!("CREATE DATABASE {name}"));
-        TestDb { name }
+        Self::with_options(tag, "")
     }
 
     /// Creates a fresh, empty PostgreSQL database with `options` appended to its
     /// `CREATE DATABASE` (e.g. a template, locale provider and locale).
     pub fn with_options(tag: &str, options: &str) -> Self {
-        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let name = format!("howdah_test_{}_{}_{}", tag, std::process::id(), n);
+        let name = unique_name(tag);
         psql_admin(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
         psql_admin(&format!("CREATE DATABASE {name} {options}"));
         TestDb { name }
@@ -43,48 +80,31 @@ impl TestDb {
 
     /// Runs SQL through psql (ON_ERROR_STOP); panics with psql's stderr on failure.
     pub fn exec(&self, sql: &str) {
-        let out = Command::new("psql")
-            .args([
-                "-X",
-                "-q",
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-d",
-                &self.url(),
-                "-c",
-                sql,
-            ])
-            .output()
-            .expect("run psql");
-        assert!(
-            out.status.success(),
-            "psql failed: {}\n{sql}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        if let Err(e) = self.try_exec(sql) {
+            panic!("psql failed: {e}\n{sql}");
+        }
+    }
+
+    /// Runs SQL through psql; psql's stderr when it fails (for statements expected to fail).
+    pub fn try_exec(&self, sql: &str) -> Result<(), String> {
+        psql(&self.url(), &["-q"], sql).map(drop)
     }
 
     /// Runs a query and returns its unaligned, tuples-only output (`|` between columns).
     pub fn query(&self, sql: &str) -> String {
-        let out = Command::new("psql")
-            .args([
-                "-X",
-                "-A",
-                "-t",
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-d",
-                &self.url(),
-                "-c",
-                sql,
-            ])
-            .output()
-            .expect("run psql");
-        assert!(
-            out.status.success(),
-            "psql failed: {}\n{sql}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim_end().to_string()
+        self.try_query(sql)
+            .unwrap_or_else(|e| panic!("psql failed: {e}\n{sql}"))
+    }
+
+    /// [`TestDb::query`], or psql's stderr when the query fails.
+    pub fn try_query(&self, sql: &str) -> Result<String, String> {
+        psql(&self.url(), &["-A", "-t"], sql)
+    }
+
+    /// A tokio-postgres connection to this database, its driver spawned on the current runtime;
+    /// for tests that need the wire protocol (COPY, binary values, prepared statements).
+    pub async fn client(&self) -> tokio_postgres::Client {
+        connect(&self.url()).await
     }
 }
 
@@ -97,23 +117,16 @@ impl Drop for TestDb {
     }
 }
 
-fn psql_admin(sql: &str) {
-    let out = Command::new("psql")
-        .args([
-            "-X",
-            "-q",
-            "-d",
-            &format!("{}/postgres?sslmode=disable", pg_base()),
-            "-c",
-            sql,
-        ])
-        .output()
-        .expect("run psql");
-    assert!(
-        out.status.success(),
-        "psql failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+/// A tokio-postgres connection to `url`, its driver spawned on the current runtime. Tests
+/// on a test database use [`TestDb::client`].
+pub async fn connect(url: &str) -> tokio_postgres::Client {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("connect to {url}: {e}"));
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    client
 }
 
 /// Asserts two queries over two databases return the same sorted rows.
@@ -129,69 +142,113 @@ pub fn assert_same(src: &TestDb, dst: &TestDb, sql: &str) {
     assert!(a == b, "rows differ for {sql}");
 }
 
-/// Runs the real `howdah` binary with extra environment variables (HOWDAH_* and PGPASSWORD
-/// are cleared first, then `env` is applied), killing it after `timeout`.
-/// Returns the output and the wall-clock time the run took.
-pub fn howdah_with(
-    args: &[&str],
-    env: &[(&str, &str)],
-    timeout: std::time::Duration,
-) -> (Output, std::time::Duration) {
-    use std::io::Read;
-    use std::process::Stdio;
-    let started = std::time::Instant::now();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_howdah"));
-    cmd.args(args)
-        .env_remove("HOWDAH_SOURCE")
-        .env_remove("HOWDAH_TARGET")
-        .env_remove("PGPASSWORD")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (k, v) in env {
-        cmd.env(k, v);
+/// How long [`Howdah::run`] lets the binary run before killing it: generous, as a run in these
+/// tests takes well under 20 s, on a loaded machine too.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// One run of the real `howdah` binary, built up like a `Command`: the environment variables a
+/// run would read (HOWDAH_SOURCE, HOWDAH_TARGET, PGPASSWORD) are cleared first, so only what
+/// a test sets with [`Howdah::env`] reaches it, and stdin is /dev/null.
+pub struct Howdah {
+    cmd: Command,
+}
+
+impl Howdah {
+    /// `howdah <command>`.
+    pub fn new(command: &str) -> Howdah {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_howdah"));
+        cmd.arg(command)
+            .env_remove("HOWDAH_SOURCE")
+            .env_remove("HOWDAH_TARGET")
+            .env_remove("PGPASSWORD")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        Howdah { cmd }
     }
-    let mut child = cmd.spawn().expect("spawn howdah");
-    let mut out_pipe = child.stdout.take().expect("stdout pipe");
-    let mut err_pipe = child.stderr.take().expect("stderr pipe");
-    let out_reader = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = out_pipe.read_to_end(&mut buf);
-        buf
-    });
-    let err_reader = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = err_pipe.read_to_end(&mut buf);
-        buf
-    });
-    let mut timed_out = false;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for howdah") {
-            break status;
-        }
-        if started.elapsed() > timeout {
-            timed_out = true;
-            let _ = child.kill();
-            break child.wait().expect("wait for killed howdah");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    };
-    let elapsed = started.elapsed();
-    let stdout = out_reader.join().expect("stdout reader");
-    let mut stderr = err_reader.join().expect("stderr reader");
-    if timed_out {
-        stderr.extend_from_slice(
-            format!("\n[test harness: howdah killed after {timeout:?} timeout]\n").as_bytes(),
-        );
+
+    /// `howdah copy --source <source> --target <target>`.
+    pub fn copy(source: &str, target: &str) -> Howdah {
+        Howdah::new("copy").args(["--source", source, "--target", target])
     }
-    (
-        Output {
+
+    /// Appends arguments.
+    pub fn args<I, S>(mut self, args: I) -> Howdah
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        self.cmd.args(args);
+        self
+    }
+
+    /// Sets an environment variable of the run.
+    pub fn env(mut self, key: &str, value: &str) -> Howdah {
+        self.cmd.env(key, value);
+        self
+    }
+
+    /// Runs in `dir` instead of the test's working directory.
+    pub fn current_dir(mut self, dir: &Path) -> Howdah {
+        self.cmd.current_dir(dir);
+        self
+    }
+
+    /// Runs to the end (killed after [`DEFAULT_TIMEOUT`]); its exit status and output.
+    pub fn run(self) -> Output {
+        self.run_timeout(DEFAULT_TIMEOUT).0
+    }
+
+    /// Runs to the end, killing the binary after `timeout` (stderr then ends with a line that
+    /// says so); its exit status and output, and the wall-clock time the run took.
+    pub fn run_timeout(self, timeout: Duration) -> (Output, Duration) {
+        let started = Instant::now();
+        let mut child = self.spawn();
+        // Read both pipes while waiting, so a chatty run cannot block on a full pipe.
+        let stdout = read_all(child.stdout.take().expect("stdout is piped"));
+        let stderr = read_all(child.stderr.take().expect("stderr is piped"));
+        let mut timed_out = false;
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("wait for howdah") {
+                break status;
+            }
+            if started.elapsed() > timeout {
+                timed_out = true;
+                let _ = child.kill();
+                break child.wait().expect("wait for killed howdah");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let elapsed = started.elapsed();
+        let stdout = stdout.join().expect("stdout reader");
+        let mut stderr = stderr.join().expect("stderr reader");
+        if timed_out {
+            stderr.extend_from_slice(
+                format!("\n[test harness: howdah killed after {timeout:?} timeout]\n").as_bytes(),
+            );
+        }
+        let output = Output {
             status,
             stdout,
             stderr,
-        },
-        elapsed,
-    )
+        };
+        (output, elapsed)
+    }
+
+    /// Starts the run and returns at once, stdout and stderr piped: for tests that watch,
+    /// kill or signal it. `Child::wait_with_output` collects the output.
+    pub fn spawn(mut self) -> Child {
+        self.cmd.spawn().expect("spawn howdah")
+    }
+}
+
+/// A thread that reads `pipe` to its end.
+fn read_all(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = pipe.read_to_end(&mut buf);
+        buf
+    })
 }
 
 /// A printable summary of one run of the binary (exit code, stdout, stderr), for assertion
@@ -305,8 +362,7 @@ fn my_host() -> String {
 impl MyDb {
     /// Creates a fresh, empty database.
     pub fn new(tag: &str) -> Self {
-        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let name = format!("howdah_test_{}_{}_{}", tag, std::process::id(), n);
+        let name = unique_name(tag);
         mariadb(
             None,
             &format!(

@@ -3,27 +3,16 @@
 //! asked for; failed casts reject, null or default as configured; counts add up (source rows =
 //! target rows + rejected rows); bad rules are refused before anything is written.
 
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use std::time::Duration;
 
-use crate::support::{assert_error, assert_success, describe, job_file, MyDb, TestDb};
+use crate::support::{assert_error, assert_success, describe, job_file, Howdah, MyDb, TestDb};
 
 fn copy(source: &str, dst: &TestDb, config: &str, extra: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_howdah"))
-        .args([
-            "copy",
-            "--source",
-            source,
-            "--target",
-            &dst.url(),
-            "--config",
-            config,
-        ])
+    Howdah::copy(source, &dst.url())
+        .args(["--config", config])
         .args(extra)
-        .env_remove("HOWDAH_SOURCE")
-        .env_remove("HOWDAH_TARGET")
-        .output()
-        .expect("run howdah")
+        .run()
 }
 
 const ORDERS: &str = "
@@ -430,23 +419,10 @@ fn mapped_copy_survives_network_cuts_without_loss_or_duplicate_rejects() {
         "mapcut",
         "[[table]]\nname = \"t\"\n[[table.column]]\nname = \"v\"\ntype = \"integer\"\n",
     );
-    let proxy = crate::proxy::Proxy::start("127.0.0.1:5432".parse().unwrap());
-    let via = |db: &TestDb| {
-        format!(
-            "postgres://postgres@127.0.0.1:{}/{}?sslmode=disable",
-            proxy.port, db.name
-        )
-    };
-    let child = Command::new(env!("CARGO_BIN_EXE_howdah"))
-        .args([
-            "copy",
-            "--source",
-            &via(&src),
-            "--target",
-            &via(&dst),
-            "--config",
-            &job,
-        ])
+    let proxy = crate::proxy::Proxy::to_postgres();
+    let child = proxy
+        .copy(&src, &dst)
+        .args(["--config", &job])
         .args([
             "--jobs",
             "2",
@@ -455,12 +431,7 @@ fn mapped_copy_survives_network_cuts_without_loss_or_duplicate_rejects() {
             "--chunk-rows",
             "100000",
         ])
-        .env_remove("HOWDAH_SOURCE")
-        .env_remove("HOWDAH_TARGET")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn howdah");
+        .spawn();
     proxy.cut_during_copy(&dst, 2, Duration::from_secs(20));
     let out = child.wait_with_output().expect("wait for howdah");
     assert_success(&out, "mapped copy through cuts");
@@ -570,20 +541,9 @@ fn an_existing_narrower_target_column_is_refused_then_cast_with_rejects() {
     );
     let dst = TestDb::new("narrow_dst");
     dst.exec("CREATE TABLE m (id int PRIMARY KEY, v numeric(6,2))");
-    let out = Command::new(env!("CARGO_BIN_EXE_howdah"))
-        .args([
-            "copy",
-            "--source",
-            &src.url(),
-            "--target",
-            &dst.url(),
-            "--schema",
-            "existing",
-        ])
-        .env_remove("HOWDAH_SOURCE")
-        .env_remove("HOWDAH_TARGET")
-        .output()
-        .expect("run howdah");
+    let out = Howdah::copy(&src.url(), &dst.url())
+        .args(["--schema", "existing"])
+        .run();
     let msg = assert_error(&out, 2, "a narrower existing column");
     assert!(
         msg.contains("public.m.v is numeric(6,2) on the target but numeric(12,4) from the source"),

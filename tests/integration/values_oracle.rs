@@ -6,13 +6,13 @@ use bytes::Bytes;
 use futures_util::SinkExt;
 use howdah::pgcopy::encode;
 use howdah::pgcopy::values::*;
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
 
 use crate::support::TestDb;
 
+/// A connection to `db` in a session with fixed output settings.
 async fn client(db: &TestDb) -> Client {
-    let (client, conn) = tokio_postgres::connect(&db.url(), NoTls).await.unwrap();
-    tokio::spawn(conn);
+    let client = db.client().await;
     // Fixed output settings, so the expected text does not depend on the server's defaults.
     client
         .batch_execute(

@@ -3,29 +3,23 @@
 //! each found and located by key, for in-server checksums (PostgreSQL), streamed checks
 //! (mapped tables) and MySQL sources.
 
-use std::process::{Command, Output};
+use std::process::Output;
 
-use crate::support::{assert_success, describe, job_file, MyDb, TestDb};
+use crate::support::{assert_success, describe, job_file, Howdah, MyDb, TestDb};
 
-fn howdah(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_howdah"))
-        .args(args)
-        .env_remove("HOWDAH_SOURCE")
-        .env_remove("HOWDAH_TARGET")
-        .output()
-        .expect("run howdah")
-}
-
-fn verify(src: &str, dst: &TestDb, extra: &[&str]) -> (i32, serde_json::Value, Output) {
-    let url = dst.url();
-    let mut args = vec!["verify", "--source", src, "--target", &url, "--json"];
-    args.extend_from_slice(extra);
-    let out = howdah(&args);
+/// `howdah verify --source <src> --target <dst> --json <extra...>`: its exit code, its report
+/// (JSON null when stdout is not JSON) and its output.
+pub(crate) fn verify(src: &str, dst: &TestDb, extra: &[&str]) -> (i32, serde_json::Value, Output) {
+    let out = Howdah::new("verify")
+        .args(["--source", src, "--target", &dst.url(), "--json"])
+        .args(extra)
+        .run();
     let json = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
     (out.status.code().unwrap_or(-1), json, out)
 }
 
-fn table<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+/// The report's entry for table `name` (JSON null when it has none).
+pub(crate) fn table<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
     report["tables"]
         .as_array()
         .and_then(|t| t.iter().find(|t| t["table"] == name))
@@ -58,7 +52,7 @@ fn equal_copies_pass_and_planted_differences_are_located_by_key() {
     let src = TestDb::new("ver_src");
     src.exec(SETUP);
     let dst = TestDb::new("ver_dst");
-    let out = howdah(&["copy", "--source", &src.url(), "--target", &dst.url(), "-q"]);
+    let out = Howdah::copy(&src.url(), &dst.url()).args(["-q"]).run();
     assert_success(&out, "copy");
 
     let (code, report, out) = verify(&src.url(), &dst, &["--chunk-rows", "10000"]);
@@ -102,14 +96,15 @@ fn equal_copies_pass_and_planted_differences_are_located_by_key() {
     );
 
     // The text report names the same.
-    let out = howdah(&[
-        "verify",
-        "--source",
-        &src.url(),
-        "--target",
-        &dst.url(),
-        "--drill-down",
-    ]);
+    let out = Howdah::new("verify")
+        .args([
+            "--source",
+            &src.url(),
+            "--target",
+            &dst.url(),
+            "--drill-down",
+        ])
+        .run();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("missing on the target: id=2000"), "{text}");
     assert!(text.contains("source and target DIFFER"), "{text}");
@@ -177,16 +172,9 @@ name = "qty"
 type = "integer"
 "#,
     );
-    let out = howdah(&[
-        "copy",
-        "--source",
-        &src.url(),
-        "--target",
-        &dst.url(),
-        "--config",
-        &job,
-        "-q",
-    ]);
+    let out = Howdah::copy(&src.url(), &dst.url())
+        .args(["--config", &job, "-q"])
+        .run();
     assert_success(&out, "mapped copy");
     let (code, report, out) = verify(&src.url(), &dst, &["--config", &job]);
     assert_eq!(code, 0, "{}", describe(&out));
@@ -219,7 +207,7 @@ fn mysql_sources_verify_against_their_postgresql_copy() {
          INSERT INTO log VALUES ('2024-01-01 00:00:00', 'a'), ('2024-01-01 00:00:00', 'a');",
     );
     let dst = TestDb::new("ver_my_dst");
-    let out = howdah(&["copy", "--source", &my.url(), "--target", &dst.url(), "-q"]);
+    let out = Howdah::copy(&my.url(), &dst.url()).args(["-q"]).run();
     assert_success(&out, "MySQL copy");
     let (code, report, out) = verify(&my.url(), &dst, &[]);
     assert_eq!(code, 0, "{}", describe(&out));
@@ -250,16 +238,9 @@ fn mysql_binary_and_case_insensitive_text_keys_copy_and_verify_every_row() {
            FROM seq_1_to_3000;",
     );
     let dst = TestDb::new("ver_keys_dst");
-    let out = howdah(&[
-        "copy",
-        "--source",
-        &my.url(),
-        "--target",
-        &dst.url(),
-        "--chunk-rows",
-        "1000",
-        "-q",
-    ]);
+    let out = Howdah::copy(&my.url(), &dst.url())
+        .args(["--chunk-rows", "1000", "-q"])
+        .run();
     assert_success(&out, "copy with binary and text keys in chunks");
     assert_eq!(dst.query("SELECT count(*), sum(v) FROM bk"), "3000|4501500");
     assert_eq!(dst.query("SELECT count(*), sum(v) FROM sk"), "3000|4501500");
@@ -306,7 +287,7 @@ fn in_server_checksums_tell_moved_and_look_alike_values_apart() {
            (2, 'empty', '{}', 2, '(2,2)', 'b'), (3, NULL, NULL, NULL, '(3,3)', NULL);",
     );
     let dst = TestDb::new("verid_dst");
-    let out = howdah(&["copy", "--source", &src.url(), "--target", &dst.url(), "-q"]);
+    let out = Howdah::copy(&src.url(), &dst.url()).args(["-q"]).run();
     assert_success(&out, "copy");
     // Enum values hash by label, not by the OID each database gave the label.
     let (code, report, out) = verify(&src.url(), &dst, &["--drill-down"]);
@@ -384,7 +365,7 @@ fn verify_reads_odd_types_in_its_snapshot_and_hashes_the_target_types_it_finds()
          ANALYZE;",
     );
     let dst = TestDb::new("verprobe_dst");
-    let out = howdah(&["copy", "--source", &src.url(), "--target", &dst.url(), "-q"]);
+    let out = Howdah::copy(&src.url(), &dst.url()).args(["-q"]).run();
     assert_success(&out, "copy");
     // A table with json/xml/point columns before a table cut into ranges: the planning
     // session's transaction (and its exported snapshot) must survive.
@@ -437,7 +418,7 @@ fn mysql_json_verifies_by_value_with_exact_numbers() {
              (6, '[1e400, 12345678901234567890123, 0.1]'), (7, NULL);"#,
     );
     let dst = TestDb::new("ver_json_dst");
-    let out = howdah(&["copy", "--source", &my.url(), "--target", &dst.url(), "-q"]);
+    let out = Howdah::copy(&my.url(), &dst.url()).args(["-q"]).run();
     assert_success(&out, "copy");
     let (code, report, out) = verify(&my.url(), &dst, &["--drill-down"]);
     assert_eq!(
@@ -499,12 +480,10 @@ value_sql = "now()"
     );
     let (src_url, url) = (src.url(), dst.url());
     let copy = |extra: &[&str]| {
-        let mut args = vec![
-            "copy", "--source", &src_url, "--target", &url, "--config", &job, "--schema",
-            "existing", "-q",
-        ];
-        args.extend_from_slice(extra);
-        howdah(&args)
+        Howdah::copy(&src_url, &url)
+            .args(["--config", &job, "--schema", "existing", "-q"])
+            .args(extra)
+            .run()
     };
     let out = copy(&[]);
     assert!(!out.status.success(), "{}", describe(&out));
@@ -553,17 +532,18 @@ value_sql = "now()"
     dst.exec("UPDATE orders SET migrated_at = now() WHERE id = 7");
     let (code, _, out) = verify(&src.url(), &dst, &["--config", &job, "--job", "other"]);
     assert_eq!(code, 0, "{}", describe(&out));
-    let out = howdah(&[
-        "verify",
-        "--source",
-        &src.url(),
-        "--target",
-        &dst.url(),
-        "--config",
-        &job,
-        "--job",
-        "other",
-    ]);
+    let out = Howdah::new("verify")
+        .args([
+            "--source",
+            &src.url(),
+            "--target",
+            &dst.url(),
+            "--config",
+            &job,
+            "--job",
+            "other",
+        ])
+        .run();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         text.contains("not compared") && text.contains("migrated_at"),

@@ -3,34 +3,8 @@
 //! `datcollate` matches the source's, a MySQL DATETIME key read in a zone, and repairs that
 //! fail or still differ afterwards.
 
-use std::process::{Command, Output};
-
-use crate::support::{assert_success, describe, job_file, MyDb, TestDb};
-
-fn howdah(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_howdah"))
-        .args(args)
-        .env_remove("HOWDAH_SOURCE")
-        .env_remove("HOWDAH_TARGET")
-        .output()
-        .expect("run howdah")
-}
-
-fn verify(src: &str, dst: &TestDb, extra: &[&str]) -> (i32, serde_json::Value, Output) {
-    let url = dst.url();
-    let mut args = vec!["verify", "--source", src, "--target", &url, "--json"];
-    args.extend_from_slice(extra);
-    let out = howdah(&args);
-    let json = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
-    (out.status.code().unwrap_or(-1), json, out)
-}
-
-fn table<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
-    report["tables"]
-        .as_array()
-        .and_then(|t| t.iter().find(|t| t["table"] == name))
-        .unwrap_or(&serde_json::Value::Null)
-}
+use crate::support::{assert_success, describe, job_file, Howdah, MyDb, TestDb};
+use crate::verify::{table, verify};
 
 #[test]
 fn an_icu_target_with_the_same_datcollate_is_verified_in_one_range() {
@@ -50,7 +24,7 @@ fn an_icu_target_with_the_same_datcollate_is_verified_in_one_range() {
            FROM generate_series(1, 150000) g;
          ANALYZE words;",
     );
-    let out = howdah(&["copy", "--source", &src.url(), "--target", &dst.url(), "-q"]);
+    let out = Howdah::copy(&src.url(), &dst.url()).args(["-q"]).run();
     assert_success(&out, "copy");
     // The review's repro: ranges cut by the source's sort selected other rows on the
     // target, and the repair of the first one deleted 41,558 rows before failing.
@@ -92,18 +66,9 @@ zone = "America/New_York"
 "#,
     );
     let url = dst.url();
-    let out = howdah(&[
-        "copy",
-        "--source",
-        &my.url(),
-        "--target",
-        &url,
-        "--config",
-        &job,
-        "--chunk-rows",
-        "17000",
-        "-q",
-    ]);
+    let out = Howdah::copy(&my.url(), &url)
+        .args(["--config", &job, "--chunk-rows", "17000", "-q"])
+        .run();
     assert_success(&out, "copy");
     assert_eq!(dst.query("SELECT count(*) FROM ev"), "60000");
     // The review's repro: the target read the source's local DATETIME bounds in UTC, and the
@@ -144,7 +109,7 @@ fn a_repair_that_fails_or_still_differs_changes_nothing() {
          ANALYZE t;",
     );
     let dst = TestDb::new("verrep_dst");
-    let out = howdah(&["copy", "--source", &src.url(), "--target", &dst.url(), "-q"]);
+    let out = Howdah::copy(&src.url(), &dst.url()).args(["-q"]).run();
     assert_success(&out, "copy");
     // Two mismatched ranges: a row missing in the first, a changed row in the last, which the
     // source's value cannot be written back into (a CHECK added since).
@@ -167,17 +132,18 @@ fn a_repair_that_fails_or_still_differs_changes_nothing() {
         describe(&out)
     );
     let text = String::from_utf8_lossy(
-        &howdah(&[
-            "verify",
-            "--source",
-            &src.url(),
-            "--target",
-            &dst.url(),
-            "--chunk-rows",
-            "20000",
-            "--repair",
-        ])
-        .stdout,
+        &Howdah::new("verify")
+            .args([
+                "--source",
+                &src.url(),
+                "--target",
+                &dst.url(),
+                "--chunk-rows",
+                "20000",
+                "--repair",
+            ])
+            .run()
+            .stdout,
     )
     .to_string();
     assert!(text.contains("rolled back"), "{text}");

@@ -1,10 +1,10 @@
 //! Several `howdah copy` processes on one job: they share the chunks and finish together; a
 //! killed worker's chunk is taken over at once, a stalled one's when its lease runs out.
 
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Output};
 use std::time::{Duration, Instant};
 
-use crate::support::{assert_same, describe, TestDb};
+use crate::support::{assert_same, describe, Howdah, TestDb};
 
 const SETUP: &str = "
     CREATE TABLE big (id bigint PRIMARY KEY, v text NOT NULL, n int);
@@ -21,8 +21,7 @@ const SETUP: &str = "
 const TABLES: [&str; 4] = ["big", "pairs", "log", "refs"];
 
 fn worker(src: &TestDb, dst: &TestDb, extra: &[&str]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_howdah"))
-        .args(["copy", "--source", &src.url(), "--target", &dst.url()])
+    Howdah::copy(&src.url(), &dst.url())
         .args([
             "--jobs",
             "1",
@@ -32,12 +31,7 @@ fn worker(src: &TestDb, dst: &TestDb, extra: &[&str]) -> Child {
             "5000",
         ])
         .args(extra)
-        .env_remove("HOWDAH_SOURCE")
-        .env_remove("HOWDAH_TARGET")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
         .spawn()
-        .expect("spawn howdah")
 }
 
 fn finish(child: Child) -> Output {
@@ -125,11 +119,9 @@ fn two_and_three_workers_share_a_job() {
         );
         assert_eq!(dst.query("SELECT phase FROM howdah.jobs"), "done");
         // The status report lists the workers, all gone now.
-        let status = Command::new(env!("CARGO_BIN_EXE_howdah"))
-            .args(["status", "--target", &dst.url(), "--json"])
-            .env_remove("HOWDAH_TARGET")
-            .output()
-            .expect("run howdah status");
+        let status = Howdah::new("status")
+            .args(["--target", &dst.url(), "--json"])
+            .run();
         let text = String::from_utf8_lossy(&status.stdout);
         assert_eq!(
             text.matches("\"alive\": false").count(),
