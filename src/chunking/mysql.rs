@@ -633,28 +633,17 @@ pub async fn plan_chunks(
 ) -> Result<Vec<Chunk>> {
     let rows = crate::chunking::chunks::estimated_rows(table).max(0);
     let wanted = ((rows as f64) / chunk_rows.max(1) as f64).ceil() as usize;
-    let whole = || {
-        vec![Chunk {
-            table: index,
-            ordinal: 0,
-            range: ChunkRange::Whole,
-            estimated_rows: rows,
-            estimated_bytes: table.size_bytes,
-            resume_after: None,
-        }]
+    let one = |range| Ok(vec![Chunk::one(index, range, rows, table.size_bytes)]);
+    // Over everything, still read in key order, so it can checkpoint.
+    let all_keys = || ChunkRange::Keyset {
+        lower: None,
+        upper: None,
     };
     let Some(key) = read.key.as_ref() else {
-        return Ok(whole());
+        return one(ChunkRange::Whole);
     };
     if wanted <= 1 {
-        // One keyset chunk over everything: still read in key order, so it can checkpoint.
-        return Ok(vec![Chunk {
-            range: ChunkRange::Keyset {
-                lower: None,
-                upper: None,
-            },
-            ..whole().remove(0)
-        }]);
+        return one(all_keys());
     }
     let fail = |e: mysql_async::Error| Error::Query {
         what: format!("planning chunks of {}", table.name),
@@ -706,13 +695,7 @@ pub async fn plan_chunks(
         }
     }
     if bounds.is_empty() {
-        return Ok(vec![Chunk {
-            range: ChunkRange::Keyset {
-                lower: None,
-                upper: None,
-            },
-            ..whole().remove(0)
-        }]);
+        return one(all_keys());
     }
     Ok(crate::chunking::chunks::keyset_chunks(
         index,
