@@ -172,7 +172,9 @@ async fn cut(
     }
     let version = prepared.catalog.server_version_num;
     let origin = &mut prepared.origin;
-    let mut chunks = origin.plan_table(i, read, table, chunk_rows, version).await?;
+    let mut chunks = origin
+        .plan_table(i, read, table, chunk_rows, version)
+        .await?;
     if chunks.is_empty() || ranges::unreadable_bound(origin, i, &chunks) {
         chunks = vec![whole(i)];
     }

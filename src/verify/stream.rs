@@ -46,7 +46,8 @@ impl<'a> ReadSide<'a> {
         table: &'s Table,
         range: &'s ChunkRange,
         tx: mpsc::Sender<Piece>,
-    ) -> Result<impl std::future::Future<Output = Result<crate::source::ReadStats>> + use<'a, 's>> {
+    ) -> Result<impl std::future::Future<Output = Result<crate::source::ReadStats>> + use<'a, 's>>
+    {
         let req = crate::source::ChunkRead {
             table,
             read: self.source.read(t, table)?,
