@@ -48,6 +48,8 @@ mod resume;
 mod collation_keys;
 // Keyless tables in `ctid` ranges, resumed after the source changed.
 mod keyless_resume;
+// SIGKILL at random moments under a writer, PostgreSQL and MariaDB sources: exact at the end.
+mod kill_loop;
 // Several processes on one job: sharing chunks, take-over after a kill or a lapsed lease.
 mod workers;
 
