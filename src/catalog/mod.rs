@@ -221,6 +221,32 @@ pub struct Table {
     /// Other tables inherit from it or are its partitions (`relhassubclass`): its inheritable
     /// CHECK constraints then recurse into them and are added in the final phase.
     pub has_children: bool,
+    /// Row-level security: the `ENABLE`/`FORCE` flags and the policies, created with the
+    /// table's grants, before any row is in (so no role ever reads unfiltered rows).
+    pub row_security: RowSecurity,
+}
+
+/// A table's row-level security as `pg_dump` reproduces it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RowSecurity {
+    /// `ALTER TABLE ... ENABLE ROW LEVEL SECURITY` (`relrowsecurity`).
+    pub enabled: bool,
+    /// `ALTER TABLE ... FORCE ROW LEVEL SECURITY` (`relforcerowsecurity`): the owner too.
+    pub forced: bool,
+    /// The policies, in name order.
+    pub policies: Vec<Policy>,
+}
+
+/// One row-level security policy.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Policy {
+    /// Policy name.
+    pub name: String,
+    /// What follows `CREATE POLICY name ON table`: `AS RESTRICTIVE`, `FOR cmd`, `TO roles`,
+    /// `USING (...)`, `WITH CHECK (...)` (expressions as `pg_get_expr` renders them).
+    pub clauses: String,
+    /// `COMMENT ON POLICY` text.
+    pub comment: Option<String>,
 }
 
 impl Table {

@@ -152,14 +152,38 @@ pub fn pre_data(cat: &Catalog, facts: &TargetFacts, opts: &DdlOptions) -> Vec<St
                 sql.push_str(";\n");
             }
         }
+        // Row security is not optional: without it every reader sees every row.
+        sql.push_str(&row_security(t));
         if !sql.is_empty() {
             steps.push(Step {
-                what: format!("set owner and privileges of {}", t.name),
+                what: format!("set owner, privileges and row security of {}", t.name),
                 sql,
             });
         }
     }
     steps
+}
+
+/// A table's `ENABLE ROW LEVEL SECURITY` and policies, empty when it has none. `FORCE` waits
+/// for the final phase: it subjects the owner too, and a loader that owns the table could
+/// then not `COPY` into it (other roles are held off by `ENABLE` from the start).
+fn row_security(t: &Table) -> String {
+    let rls = &t.row_security;
+    let q = t.name.quoted();
+    let mut sql = String::new();
+    if rls.enabled {
+        sql.push_str(&format!("ALTER TABLE {q} ENABLE ROW LEVEL SECURITY;\n"));
+    }
+    for p in &rls.policies {
+        let name = quote_ident(&p.name);
+        sql.push_str(&format!("CREATE POLICY {name} ON {q}{};\n", p.clauses));
+        sql.push_str(&comment(
+            "POLICY",
+            &format!("{name} ON {q}"),
+            p.comment.as_deref(),
+        ));
+    }
+    sql
 }
 
 /// The kind of an object [`pre_data`] creates.
@@ -789,6 +813,12 @@ pub fn orphans_query_sql(constraint_oid: &str) -> String {
 
 fn final_after(cat: &Catalog) -> Vec<Step> {
     let mut steps = Vec::new();
+    for t in cat.tables.iter().filter(|t| t.row_security.forced) {
+        steps.push(Step {
+            what: format!("force row level security on {}", t.name),
+            sql: format!("ALTER TABLE {} FORCE ROW LEVEL SECURITY", t.name.quoted()),
+        });
+    }
     for t in &cat.tables {
         for tr in &t.triggers {
             steps.push(Step {
