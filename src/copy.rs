@@ -43,6 +43,9 @@ pub struct CopyOutcome {
     /// MySQL zero dates loaded as NULL into columns that are NOT NULL on the source: table,
     /// column and rows (only columns that received some; they stay nullable).
     pub zero_dates: Vec<(QualifiedName, String, i64)>,
+    /// The job's large objects (`None`: the source has none, or the copy is narrowed by
+    /// `--tables`).
+    pub large_objects: Option<pipeline::large_objects::LoReport>,
 }
 
 impl CopyOutcome {
@@ -57,6 +60,7 @@ impl CopyOutcome {
             invalid_keys: Vec::new(),
             message: None,
             zero_dates: Vec::new(),
+            large_objects: None,
         }
     }
 
@@ -204,6 +208,7 @@ pub async fn run(
         single_chunk: &single_chunk,
         steps: &steps,
     };
+    let lo_source = source.clone();
     let plan = RunPlan {
         tables: layout.table_jobs(settings, catalog.tables, maps, reads),
         final_phases,
@@ -212,7 +217,12 @@ pub async fn run(
         source,
     };
     let prepare_time = started.elapsed();
-    let report = match pipeline::run(settings, plan, stop, terminal).await {
+    let report = match pipeline::run(settings, plan, stop.clone(), terminal).await {
+        Ok(r) => r,
+        Err(e) => return Err(record_failure(settings, &target, &st, worker, e).await),
+    };
+    // Large objects after the tables, in the same snapshot (the origin still holds it).
+    let large_objects = match pipeline::large_objects::run(settings, &lo_source, &st, stop).await {
         Ok(r) => r,
         Err(e) => return Err(record_failure(settings, &target, &st, worker, e).await),
     };
@@ -228,6 +238,7 @@ pub async fn run(
         invalid_keys,
         message: None,
         zero_dates,
+        large_objects,
     })
 }
 
@@ -393,10 +404,19 @@ async fn start_new_job(
     {
         priority[t] = rank as i32;
     }
+    let large_objects = match origin {
+        crate::prepare::Origin::Pg { client, .. } if settings.filter.whole_database() => {
+            let oids = crate::source::large_objects::list(client).await?;
+            let per = pipeline::large_objects::objects_per_chunk(oids.len(), settings.jobs);
+            state::large_objects::plan(&oids, per)
+        }
+        _ => Vec::new(),
+    };
     let plan = JobPlan {
         config: new.config,
         snapshot: origin.snapshot(),
         chunks: &chunks,
+        large_objects: &large_objects,
         priority: &priority,
         sql_values: new.sql_values,
     };
@@ -409,6 +429,8 @@ struct JobPlan<'a> {
     config: &'a str,
     snapshot: Option<&'a str>,
     chunks: &'a [crate::chunking::Chunk],
+    /// The source's large objects in chunks (empty: none to copy).
+    large_objects: &'a [state::large_objects::LoChunk],
     priority: &'a [i32],
     /// The default_sql/value_sql values this job's rows get.
     sql_values: &'a state::values::SqlValues,
@@ -473,8 +495,9 @@ async fn create_schema_and_job(
         plan.priority,
     );
     let values_sql = state::values::insert_sql(st, plan.sql_values);
+    let lo_sql = state::large_objects::insert_sql(st, plan.large_objects);
     target
-        .batch_execute(&format!("{job_sql} {values_sql} COMMIT"))
+        .batch_execute(&format!("{job_sql} {values_sql} {lo_sql} COMMIT"))
         .await
         .map_err(|e| Error::Query {
             what: "recording the job in the state tables".into(),
@@ -694,6 +717,17 @@ pub fn summary(outcome: &CopyOutcome) -> String {
         let _ = writeln!(
             out,
             "zero dates loaded as NULL: {table}.{column}: {rows} row(s) (NOT NULL on the source; the column stays nullable)"
+        );
+    }
+    if let Some(lo) = &outcome.large_objects {
+        let _ = writeln!(
+            out,
+            "large objects: {} ({:.1} MB) in {} chunks, {} of them by this run in {:.1} s",
+            lo.objects,
+            lo.bytes as f64 / 1e6,
+            lo.chunks,
+            lo.own_chunks,
+            lo.time.as_secs_f64()
         );
     }
     for key in &outcome.invalid_keys {

@@ -40,6 +40,8 @@ mod existing_types;
 mod real_schemas;
 // Peak memory of the binary with huge values.
 mod memory;
+// Large objects: OIDs, owners, privileges, comments, resume after kill -9, verify.
+mod large_objects;
 
 // Interrupted copies: exactly once after kills, cuts and changed sources.
 // kill -9 at seeded moments, Ctrl-C, network cuts, refused config changes, `status`.
