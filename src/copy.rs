@@ -194,10 +194,12 @@ pub async fn run(
     let steps = Steps {
         build_schema: settings.schema != SchemaMode::Existing,
         done: &done_steps,
+        ddl_opts: ddl_options(settings),
     };
     let final_phases = steps.final_phases(&catalog, &st, setvals);
 
-    let notes = origin.notes();
+    let mut notes = origin.notes();
+    notes.extend(left_for_hand(&catalog, settings));
     let tables: Vec<QualifiedName> = catalog.tables.iter().map(|t| t.name.clone()).collect();
     let zero_date_columns = zero_date_columns(&catalog);
     let reads = crate::prepare::table_reads(&origin, &maps);
@@ -445,10 +447,7 @@ async fn create_schema_and_job(
     st: &StateRef,
     plan: &JobPlan<'_>,
 ) -> Result<()> {
-    let ddl_opts = ddl::DdlOptions {
-        owners: settings.owners,
-        grants: settings.grants,
-    };
+    let ddl_opts = ddl_options(settings);
     target
         .batch_execute("BEGIN")
         .await
@@ -503,6 +502,50 @@ async fn create_schema_and_job(
             what: "recording the job in the state tables".into(),
             reason: db_reason(&e),
         })
+}
+
+/// What the copy did not create and says so: publications and subscriptions with the SQL that
+/// creates them, user mappings created without their password.
+fn left_for_hand(catalog: &Catalog, settings: &CopySettings) -> Vec<String> {
+    let mut notes: Vec<String> = catalog
+        .not_created
+        .iter()
+        .map(|m| {
+            format!(
+                "{} {} not created (a copy's target does not publish or subscribe by itself); to create it by hand: {}",
+                m.kind, m.name, m.sql
+            )
+        })
+        .collect();
+    if !settings.user_mapping_passwords {
+        notes.extend(
+            catalog
+                .others
+                .iter()
+                .filter(|o| o.with_password.is_some())
+                .map(|o| {
+                    format!(
+                        "user mapping {} created without its password option (--user-mapping-passwords copies it)",
+                        o.name
+                    )
+                }),
+        );
+    }
+    if settings.schema == SchemaMode::Existing && !catalog.others.is_empty() {
+        notes.push(
+            "--schema existing: operators, casts, text search objects, statistics, rules, event triggers and the other objects of the source's schema were not created".into(),
+        );
+    }
+    notes
+}
+
+/// Which optional parts of the schema the copy reproduces.
+fn ddl_options(settings: &CopySettings) -> ddl::DdlOptions {
+    ddl::DdlOptions {
+        owners: settings.owners,
+        grants: settings.grants,
+        user_mapping_passwords: settings.user_mapping_passwords,
+    }
 }
 
 /// Refuses to touch target tables the chosen schema mode must not overwrite.
@@ -730,6 +773,9 @@ pub fn summary(outcome: &CopyOutcome) -> String {
             lo.time.as_secs_f64()
         );
     }
+    for note in &outcome.notes {
+        let _ = writeln!(out, "note: {note}");
+    }
     for key in &outcome.invalid_keys {
         let _ = writeln!(out, "{key}");
     }
@@ -910,6 +956,8 @@ struct Steps<'a> {
     build_schema: bool,
     /// The `what` of the steps done.
     done: &'a std::collections::HashSet<String>,
+    /// Owners, grants, user mapping passwords.
+    ddl_opts: ddl::DdlOptions,
 }
 
 impl Steps<'_> {
@@ -956,6 +1004,7 @@ impl Steps<'_> {
                 job: &st.job,
             };
             phases.extend(ddl::final_phases_with(catalog, Some(&log)));
+            phases.push(vec![ddl::final_objects(catalog, &self.ddl_opts)]);
         }
         let mut last = setvals;
         // Lanes commit with synchronous_commit off; one synchronous commit that writes a

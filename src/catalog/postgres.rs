@@ -254,6 +254,13 @@ async fn load_inner(client: &Client) -> Result<Catalog, CatalogError> {
     cat.sequences = load_sequences(client, &mut cat.tables).await?;
     cat.views = load_views(client, view_columns, matview_indexes).await?;
     cat.dependencies = load_dependencies(client).await?;
+    let others = super::objects::load(client, cat.server_version_num).await?;
+    cat.others = others.create;
+    cat.not_created = others.manual;
+    let what = "large objects";
+    if let Some(r) = one(client, "SELECT count(*) FROM pg_largeobject_metadata", what).await? {
+        cat.large_objects = get(&r, 0, what)?;
+    }
     Ok(cat)
 }
 
@@ -668,8 +675,8 @@ async fn load_functions(client: &Client) -> Result<Vec<DdlObject>, CatalogError>
     for r in rows(client, &sql, what).await? {
         let name = QualifiedName::new(get::<String>(&r, 0, what)?, get::<String>(&r, 1, what)?);
         let kind: String = get(&r, 2, what)?;
+        // Aggregates have no pg_get_functiondef: objects.rs renders them.
         let Some(def) = get::<Option<String>>(&r, 3, what)? else {
-            tracing::warn!(aggregate = %name, "aggregate functions are not recreated on the target");
             continue;
         };
         let mut ddl = def.trim_end().trim_end_matches(';').to_string();
@@ -701,8 +708,11 @@ async fn load_tables(
            CASE WHEN c.relispartition THEN pg_get_expr(c.relpartbound, c.oid) END, \
            c.reltuples::float8, pg_relation_size(c.oid) / current_setting('block_size')::int8, \
            pg_table_size(c.oid), obj_description(c.oid, 'pg_class'), pg_get_userbyid(c.relowner), \
-           c.relhassubclass, c.relrowsecurity, c.relforcerowsecurity \
+           c.relhassubclass, c.relrowsecurity, c.relforcerowsecurity, \
+           CASE WHEN am.amname <> 'heap' THEN quote_ident(am.amname) END, \
+           coalesce(c.reloptions, ARRAY[]::text[]) \
          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+         LEFT JOIN pg_am am ON am.oid = c.relam \
          WHERE c.relkind IN ('r','p','f') AND {} AND {} ORDER BY c.oid",
         user_ns("n"),
         not_extension_member("pg_class", "c.oid")
@@ -714,7 +724,7 @@ async fn load_tables(
         let name = QualifiedName::new(get::<String>(&r, 1, what)?, get::<String>(&r, 2, what)?);
         let relkind: String = get(&r, 3, what)?;
         if relkind == "f" {
-            tracing::warn!(table = %name, "foreign table skipped: howdah copies only local tables");
+            // Created by objects.rs, without rows: they live on their server.
             continue;
         }
         let kind = match get::<Option<String>>(&r, 5, what)? {
@@ -741,6 +751,8 @@ async fn load_tables(
                 forced: get(&r, 14, what)?,
                 policies: Vec::new(),
             },
+            access_method: get(&r, 15, what)?,
+            options: get(&r, 16, what)?,
             ..Table::default()
         });
     }
