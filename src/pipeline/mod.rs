@@ -13,6 +13,7 @@ mod blocks;
 mod builder;
 pub mod flow;
 mod lane;
+pub mod large_objects;
 pub mod post;
 
 use std::sync::atomic::{AtomicBool, Ordering};

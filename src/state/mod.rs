@@ -14,6 +14,7 @@ use crate::error::{Error, Result};
 pub mod chunks;
 pub mod invalid_keys;
 pub mod job;
+pub mod large_objects;
 pub mod rejects;
 pub mod steps;
 pub mod values;
@@ -115,11 +116,13 @@ pub fn create_sql(st: &StateRef) -> String {
          {workers}
          {rejects}
          {invalid_keys}
-         {values}",
+         {values}
+         {large_objects}",
         schema = quote_ident(&st.schema),
         rejects = create_rejects_sql(st),
         invalid_keys = invalid_keys::create_sql(st),
         values = values::create_sql(st),
+        large_objects = large_objects::create_sql(st),
         meta = st.table("meta"),
         jobs = st.table("jobs"),
         chunks = st.table("chunks"),
