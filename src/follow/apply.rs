@@ -296,6 +296,9 @@ pub struct Applier {
     client: Client,
     sql: String,
     open: bool,
+    /// Buffer length and change count where the current source transaction began, while
+    /// none of it has been sent.
+    mark: Option<(usize, u64)>,
     /// Changes in the open transaction.
     pub pending_changes: u64,
 }
@@ -323,6 +326,7 @@ impl Applier {
             client,
             sql: String::with_capacity(Self::FLUSH_BYTES + 64 * 1024),
             open: false,
+            mark: None,
             pending_changes: 0,
         })
     }
@@ -341,7 +345,26 @@ impl Applier {
         Ok(())
     }
 
+    /// Marks where a source transaction begins.
+    pub fn mark(&mut self) {
+        self.mark = Some((self.sql.len(), self.pending_changes));
+    }
+
+    /// Drops what the current source transaction added, if none of it was sent yet; whether
+    /// it could.
+    pub fn rewind(&mut self) -> bool {
+        match self.mark.take() {
+            Some((len, changes)) => {
+                self.sql.truncate(len);
+                self.pending_changes = changes;
+                true
+            }
+            None => false,
+        }
+    }
+
     async fn send(&mut self) -> Result<()> {
+        self.mark = None;
         if !self.open {
             self.sql.insert_str(0, "BEGIN;\n");
             self.open = true;

@@ -139,6 +139,7 @@ pub async fn run(l: &Loop<'_>, applier: &mut Applier, start: Lsn) -> Result<Ende
                         match m {
                             Message::Begin { final_lsn, .. } => {
                                 in_txn = true;
+                                applier.mark();
                                 skip = final_lsn < p.pending_end.unwrap_or(p.applied).max(p.applied);
                             }
                             Message::Commit {
@@ -162,7 +163,13 @@ pub async fn run(l: &Loop<'_>, applier: &mut Applier, start: Lsn) -> Result<Ende
                                 ..
                             } => {
                                 if let Some(&i) = by_name.get(&(schema, name)) {
-                                    check_relation(&l.tables[i], &columns)?;
+                                    if let Err(e) = check_relation(&l.tables[i], &columns) {
+                                        // Keep the whole transactions before the change.
+                                        if applier.rewind() {
+                                            commit(l, applier, &mut p, &mut repl).await?;
+                                        }
+                                        return Err(e);
+                                    }
                                     rels.insert(oid, i);
                                 }
                             }

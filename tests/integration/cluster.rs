@@ -142,11 +142,6 @@ impl Cluster {
             url: self.url(name),
         }
     }
-
-    /// The server log so far (for failure messages).
-    pub fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("log")).unwrap_or_default()
-    }
 }
 
 impl Drop for Cluster {

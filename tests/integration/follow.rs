@@ -3,7 +3,7 @@
 //! copy and the follow; after cutover the target equals the source, sequences included, and the
 //! slot is gone. Kills during catch-up, DDL, leftover slots and the retained-WAL limit.
 
-use std::process::Output;
+use std::process::{Command, Output};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -153,6 +153,7 @@ fn follow_until_cutover_with_a_writer_throughout() {
     assert_success(&out, "cutover");
     let out = finish(child);
     assert_success(&out, "copy --follow");
+    eprintln!("{}", describe(&out));
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("cut over"),
         "{}",
@@ -163,4 +164,142 @@ fn follow_until_cutover_with_a_writer_throughout() {
     assert_eq!(src.query("SELECT count(*) FROM pg_replication_slots"), "0");
     assert_eq!(src.query("SELECT count(*) FROM pg_publication"), "0");
     drop(cluster);
+}
+
+fn kill9(child: &mut std::process::Child) {
+    let _ = Command::new("kill")
+        .args(["-9", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+}
+
+/// Runs `rounds` writer rounds at once (a backlog for the follower).
+fn backlog(src: &ClusterDb, from: u64, rounds: u64) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let client = crate::support::connect(&src.url()).await;
+        for n in from..from + rounds {
+            client
+                .batch_execute(&writer_round(n))
+                .await
+                .unwrap_or_else(|e| panic!("backlog round {n}: {e}"));
+        }
+    });
+}
+
+#[test]
+fn kill_during_catch_up_resumes_exactly_once() {
+    let cluster = Cluster::logical();
+    let src = cluster.db("src");
+    src.exec(SCHEMA);
+    let dst = TestDb::new("follow_kill");
+    let mut child = follow_copy(&src, &dst, "k").spawn();
+    wait_phase(&dst, "k", "follow", Duration::from_secs(90));
+    kill9(&mut child);
+    // A backlog written while nothing follows; then followers killed while catching up.
+    backlog(&src, 1, 400);
+    for i in 0..3u64 {
+        let before = dst.query("SELECT applied_lsn FROM howdah.follow WHERE job = 'k'");
+        let mut child = follow_copy(&src, &dst, "k").spawn();
+        std::thread::sleep(Duration::from_millis(1200 + 300 * i));
+        kill9(&mut child);
+        backlog(&src, 1000 * (i + 1), 100);
+        let after = dst.query("SELECT applied_lsn FROM howdah.follow WHERE job = 'k'");
+        eprintln!("catch-up {i}: applied {before} -> {after}");
+    }
+    let child = follow_copy(&src, &dst, "k").spawn();
+    wait_phase(&dst, "k", "follow", Duration::from_secs(60));
+    let out = cutover(&src, &dst, "k");
+    assert_success(&out, "cutover");
+    assert_success(&finish(child), "copy --follow");
+    // The keyless table gets a plain INSERT per source insert: a repeated transaction would
+    // show as a duplicate row here.
+    assert_equal(&src, &dst);
+}
+
+#[test]
+fn ddl_on_a_followed_table_stops_the_apply_with_its_name() {
+    let cluster = Cluster::logical();
+    let src = cluster.db("src");
+    src.exec(SCHEMA);
+    let dst = TestDb::new("follow_ddl");
+    let child = follow_copy(&src, &dst, "d").spawn();
+    wait_phase(&dst, "d", "follow", Duration::from_secs(90));
+    src.exec("INSERT INTO pairs VALUES (-1, 'before', 1)");
+    src.exec("ALTER TABLE pairs ADD COLUMN extra int; INSERT INTO pairs VALUES (-2, 'after', 2, 7)");
+    let started = Instant::now();
+    let mut child = child;
+    while child.try_wait().expect("try_wait").is_none() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the follower did not stop on the DDL"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = finish(child);
+    assert!(!out.status.success(), "{}", describe(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("public.pairs") && err.contains("extra"),
+        "{}",
+        describe(&out)
+    );
+    assert_eq!(dst.query("SELECT count(*) FROM pairs WHERE a = -1"), "1");
+    assert_eq!(dst.query("SELECT count(*) FROM pairs WHERE a = -2"), "0");
+    let status = Howdah::new("status").args(["--target", &dst.url()]).run();
+    assert!(
+        String::from_utf8_lossy(&status.stdout).contains("extra"),
+        "{}",
+        describe(&status)
+    );
+    let out = Howdah::new("abort")
+        .args(["--source", &src.url(), "--target", &dst.url(), "--job", "d"])
+        .run();
+    assert_success(&out, "abort");
+    assert_eq!(src.query("SELECT count(*) FROM pg_replication_slots"), "0");
+}
+
+#[test]
+fn leftover_slot_is_reported_and_dropped_by_abort() {
+    let cluster = Cluster::logical();
+    let src = cluster.db("src");
+    src.exec(SCHEMA);
+    let dst = TestDb::new("follow_left");
+    let mut child = follow_copy(&src, &dst, "l").spawn();
+    wait_phase(&dst, "l", "follow", Duration::from_secs(90));
+    kill9(&mut child);
+    backlog(&src, 1, 50);
+    assert_eq!(src.query("SELECT count(*) FROM pg_replication_slots WHERE NOT active"), "1");
+    // Another job's start warns of the slot left behind, with its retained WAL.
+    let other = TestDb::new("follow_other");
+    let out = Howdah::copy(&src.url(), &other.url())
+        .args(["--job", "other", "--tables", "public.logs"])
+        .run();
+    assert_success(&out, "plain copy");
+    let out = follow_copy(&src, &other, "other2").args(["--dry-run"]).run();
+    assert_success(&out, "dry run");
+    let out = Howdah::copy(&src.url(), &TestDb::new("follow_third").url())
+        .args(["--follow", "--job", "third", "--tables", "public.pairs", "--max-retained-wal", "1KB"])
+        .run();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("replication slot howdah_l_") && err.contains("stopped howdah job"),
+        "{}",
+        describe(&out)
+    );
+    // --max-retained-wal: the third job's slot passed 1 KB and was dropped, with the reason.
+    assert!(!out.status.success(), "{}", describe(&out));
+    assert!(err.contains("--max-retained-wal"), "{}", describe(&out));
+    let status = Howdah::new("status").args(["--target", &dst.url()]).run();
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(text.contains("follow: follow (slot howdah_l_"), "{}", describe(&status));
+    let out = Howdah::new("abort")
+        .args(["--source", &src.url(), "--target", &dst.url(), "--job", "l"])
+        .run();
+    assert_success(&out, "abort");
+    assert_eq!(src.query("SELECT count(*) FROM pg_replication_slots"), "0");
+    assert_eq!(src.query("SELECT count(*) FROM pg_publication"), "0");
 }
