@@ -30,6 +30,11 @@ pub enum Command {
     Demo(DemoArgs),
     /// Write a migration plan (sizes, schema and type changes, probes, risks, commands); read-only.
     Plan(PlanArgs),
+    /// End a `copy --follow`: wait until every source change up to now is applied, set the
+    /// sequences, drop the slot and publication (stop the application's writes first).
+    Cutover(CutoverArgs),
+    /// Stop following without cutting over: drop the job's slot and publication on the source.
+    Abort(CutoverArgs),
 }
 
 /// Flags of `howdah plan`.
@@ -272,12 +277,48 @@ pub struct CopyArgs {
     /// At the end, also write the job's rejected rows to this file (JSON lines).
     #[arg(long, value_name = "PATH")]
     pub rejects_file: Option<PathBuf>,
+    /// After the copy, apply the source's changes until `howdah cutover` or `howdah abort`
+    /// (PostgreSQL sources with wal_level = logical).
+    #[arg(long)]
+    pub follow: bool,
+    /// With --follow: drop the replication slot and stop when it retains more WAL on the
+    /// source than this, e.g. 50GB [default: no limit].
+    #[arg(long, value_name = "SIZE", requires = "follow")]
+    pub max_retained_wal: Option<String>,
     /// Print only errors and the final summary.
     #[arg(long, short = 'q')]
     pub quiet: bool,
     /// Log format on stderr: text (with progress bars on a terminal) or json (one object a line).
     #[arg(long, value_enum, default_value = "text")]
     pub log_format: LogFormat,
+}
+
+/// Flags of `howdah cutover` and `howdah abort`.
+#[derive(Debug, Args)]
+pub struct CutoverArgs {
+    /// Source, target, job file and table selection (those of the copy).
+    #[command(flatten)]
+    pub ends: Endpoints,
+    /// The copy's job name [default: the job file's, else default].
+    #[arg(long)]
+    pub job: Option<String>,
+    /// Give up after this many seconds [default: 600].
+    #[arg(long, value_name = "SECS", default_value_t = 600)]
+    pub timeout: u64,
+    /// cutover only: after cutting over, compare source and target (as `howdah verify`).
+    #[arg(long)]
+    pub verify: bool,
+}
+
+impl CutoverArgs {
+    /// The values that override the job file.
+    pub fn overrides(&self) -> CopyOverrides {
+        CopyOverrides {
+            job: self.job.clone(),
+            follow: true,
+            ..self.ends.overrides()
+        }
+    }
 }
 
 /// How log lines are written.
@@ -311,6 +352,8 @@ impl CopyArgs {
             max_rejects: self.max_rejects.clone(),
             dry_run: self.dry_run,
             rejects_file: self.rejects_file.clone(),
+            follow: self.follow,
+            max_retained_wal: self.max_retained_wal.clone(),
             ..self.ends.overrides()
         }
     }

@@ -19,6 +19,8 @@ pub async fn run(command: Command, terminal: Terminal) -> Result<u8> {
         Command::Verify(args) => verify(&args).await,
         Command::Plan(args) => plan(&args).await,
         Command::Status(args) => status(&args).await,
+        Command::Cutover(args) => cutover(&args).await,
+        Command::Abort(args) => abort(&args).await,
     }
 }
 
@@ -34,7 +36,47 @@ async fn copy(args: &cli::CopyArgs, terminal: Terminal) -> Result<u8> {
         Some(text) => print!("{text}"),
         None => println!("{}", howdah::copy::summary(&outcome)),
     }
+    if settings.follow.is_some() && outcome.dry_run.is_none() {
+        if let Err(e) = outcome.finished() {
+            tracing::warn!("{e}");
+        }
+        tracing::info!(
+            "the copy is in; following the source's changes until `howdah cutover` or `howdah abort`"
+        );
+        let followed = observed(&settings, true, &terminal, |stop| {
+            howdah::follow::run::follow_job(&settings, stop)
+        })
+        .await?;
+        println!("{}", followed.message);
+        return Ok(0);
+    }
     outcome.finished().map(|_| 0)
+}
+
+/// `howdah cutover`: waits until the follower applied everything up to now and cut over;
+/// with `--verify`, then compares source and target.
+async fn cutover(args: &cli::CutoverArgs) -> Result<u8> {
+    let settings = CopySettings::resolve(args.overrides())?;
+    let timeout = std::time::Duration::from_secs(args.timeout);
+    let outcome = howdah::follow::run::cutover(&settings, timeout).await?;
+    println!("{}", outcome.message);
+    if args.verify && outcome.cut_over {
+        let opts = howdah::verify::VerifyOptions::new(None, true, 250_000, false)?;
+        let report = howdah::verify::run(&settings, &opts).await?;
+        println!("{}", howdah::verify::render(&report));
+        if !report.equal {
+            return Ok(1);
+        }
+    }
+    Ok(0)
+}
+
+/// `howdah abort`: drops the job's slot and publication without cutting over.
+async fn abort(args: &cli::CutoverArgs) -> Result<u8> {
+    let settings = CopySettings::resolve(args.overrides())?;
+    let timeout = std::time::Duration::from_secs(args.timeout);
+    println!("{}", howdah::follow::run::abort(&settings, timeout).await?);
+    Ok(0)
 }
 
 async fn demo(args: &cli::DemoArgs, terminal: Terminal) -> Result<u8> {

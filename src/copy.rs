@@ -96,12 +96,35 @@ pub async fn run(
         true => state::values::SqlValues::new(),
         false => state::values::load(&target, &st, false).await?,
     };
+    // --follow: a new job's slot is made first; the copy reads in the snapshot it exports.
+    let follow_start = match &settings.follow {
+        Some(_) if !settings.dry_run => {
+            crate::follow::run::prepare_start(settings, &target).await?
+        }
+        _ => None,
+    };
+    let with_slot_snapshot;
+    let settings = match &follow_start {
+        Some(start) => {
+            with_slot_snapshot = CopySettings {
+                source_snapshot: Some(start.slot.snapshot.clone()),
+                ..settings.clone()
+            };
+            &with_slot_snapshot
+        }
+        None => settings,
+    };
     let Prepared {
         mut origin,
         mut catalog,
         mut maps,
         sql_values,
     } = prepare(settings, &target, &recorded).await?;
+    if let Some(start) = follow_start {
+        crate::follow::run::record_start(settings, &target, start, &catalog, &maps).await?;
+    } else if settings.follow.is_some() {
+        crate::follow::run::refuse_mapped(&catalog, &maps)?;
+    }
     if settings.dry_run {
         return Ok(CopyOutcome {
             tables: catalog.tables.iter().map(|t| t.name.clone()).collect(),

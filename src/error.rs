@@ -114,6 +114,18 @@ pub enum Error {
         /// One line per key: table, constraint, orphan count and the query listing them.
         keys: Vec<String>,
     },
+    /// A followed table changed on the source (DDL); nothing from that transaction on was applied.
+    #[error("the followed table {table} changed on the source ({change}); the follow stopped before that change and nothing after it was applied (the slot keeps the changes): change the target table the same way and copy the table again, or start over with `howdah copy --follow --restart`")]
+    SchemaChanged {
+        /// The table.
+        table: QualifiedName,
+        /// What changed: columns added, dropped, renamed or retyped.
+        change: String,
+    },
+    /// Following stopped for a reason the user must act on (retained WAL over its limit, the
+    /// job cut over or aborted elsewhere, a follower already running).
+    #[error("{0}")]
+    Follow(String),
     /// `howdah demo` copied, but the row counts of source and target differ.
     #[error("row counts differ between source and target after the demo copy")]
     DemoCountsDiffer,

@@ -14,6 +14,7 @@ pub mod conninfo;
 pub mod copy;
 pub mod demo;
 pub mod error;
+pub mod follow;
 pub mod mapping;
 pub mod metrics;
 pub mod migration_plan;

@@ -16,6 +16,7 @@ fn main() -> ExitCode {
         Command::Demo(a) => (a.quiet, a.log_format),
         Command::Verify(_) => (false, LogFormat::Text),
         Command::Status(_) | Command::Plan(_) => (true, LogFormat::Text),
+        Command::Cutover(_) | Command::Abort(_) => (false, LogFormat::Text),
     };
     // verify: 0 equal, 1 different, 2 could not tell.
     let verify = matches!(cli.command, Command::Verify(_));

@@ -86,6 +86,50 @@ pub const ALL: &[(&str, &str, &[&str])] = &[
     (BUILD_INFO, "gauge", &["version"]),
 ];
 
+/// `copy --follow`: bytes of source WAL not yet applied (source end of WAL minus the applied
+/// position), measured every 2 s.
+pub const FOLLOW_LAG_BYTES: &str = "howdah_follow_lag_bytes";
+/// `copy --follow`: seconds between the last applied source commit and now, while behind
+/// (0 once caught up).
+pub const FOLLOW_LAG_SECONDS: &str = "howdah_follow_lag_seconds";
+/// `copy --follow`: source changes applied (rows inserted, updated or deleted; truncates).
+pub const FOLLOW_CHANGES: &str = "howdah_follow_changes_total";
+/// `copy --follow`: WAL the job's replication slot keeps on the source.
+pub const FOLLOW_RETAINED_WAL: &str = "howdah_follow_retained_wal_bytes";
+/// `copy --follow`: 1 for the phase the job is in (`copy`, `follow`, `cut over`), else 0.
+pub const FOLLOW_PHASE: &str = "howdah_follow_phase";
+
+/// The metrics of `copy --follow`, present only while a job follows (same shape as [`ALL`]).
+pub const FOLLOW_ALL: &[(&str, &str, &[&str])] = &[
+    (FOLLOW_LAG_BYTES, "gauge", &[]),
+    (FOLLOW_LAG_SECONDS, "gauge", &[]),
+    (FOLLOW_CHANGES, "counter", &[]),
+    (FOLLOW_RETAINED_WAL, "gauge", &[]),
+    (FOLLOW_PHASE, "gauge", &["phase"]),
+];
+
+/// Phases of [`FOLLOW_PHASE`].
+pub const FOLLOW_PHASES: [&str; 3] = ["copy", "follow", "cut over"];
+
+/// Records a measurement of the follow's lag and the slot's retained WAL.
+pub fn follow_measured(lag_bytes: u64, lag_seconds: f64, retained: u64) {
+    metrics::gauge!(FOLLOW_LAG_BYTES).set(lag_bytes as f64);
+    metrics::gauge!(FOLLOW_LAG_SECONDS).set(lag_seconds);
+    metrics::gauge!(FOLLOW_RETAINED_WAL).set(retained as f64);
+}
+
+/// Counts changes committed to the target.
+pub fn follow_applied(changes: u64) {
+    metrics::counter!(FOLLOW_CHANGES).increment(changes);
+}
+
+/// Sets the follow phase gauge.
+pub fn follow_phase(phase: &str) {
+    for p in FOLLOW_PHASES {
+        metrics::gauge!(FOLLOW_PHASE, "phase" => p).set(if p == phase { 1.0 } else { 0.0 });
+    }
+}
+
 /// Row stages of [`ROWS`] and [`BYTES`].
 pub const STAGES: [&str; 3] = ["read", "written", "committed"];
 /// Chunk states of [`CHUNKS`].
@@ -202,6 +246,31 @@ fn describe() {
         STEP_DURATION,
         Unit::Seconds,
         "Seconds per post-data or final step."
+    );
+    describe_gauge!(
+        FOLLOW_LAG_BYTES,
+        Unit::Bytes,
+        "Source WAL not yet applied by the follow (source end of WAL minus applied position)."
+    );
+    describe_gauge!(
+        FOLLOW_LAG_SECONDS,
+        Unit::Seconds,
+        "Seconds since the last applied source commit, while the follow is behind."
+    );
+    describe_counter!(
+        FOLLOW_CHANGES,
+        Unit::Count,
+        "Source changes applied to the target by the follow."
+    );
+    describe_gauge!(
+        FOLLOW_RETAINED_WAL,
+        Unit::Bytes,
+        "WAL the job's replication slot keeps on the source."
+    );
+    describe_gauge!(
+        FOLLOW_PHASE,
+        Unit::Count,
+        "1 for the follow phase the job is in (copy, follow, cut over)."
     );
     describe_gauge!(
         BUILD_INFO,

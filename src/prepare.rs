@@ -332,7 +332,7 @@ async fn open_postgres(settings: &CopySettings, url: &PgUrl) -> Result<(Origin, 
     let client = connect(url, Side::Source).await?;
     // The exporting transaction stays open until every lane has imported its snapshot, which
     // happens when lanes connect at the start of the pipeline; it is closed when `client` drops.
-    let snapshot = export_snapshot(&client).await?;
+    let snapshot = export_snapshot(&client, settings.source_snapshot.as_deref()).await?;
     check_source_version(&client).await?;
     let mut catalog = pgcat::load(&client).await?;
     let all_tables: Vec<QualifiedName> = catalog.tables.iter().map(|t| t.name.clone()).collect();
@@ -466,10 +466,20 @@ async fn lock_source_tables(source: &Client, catalog: &Catalog) -> Result<()> {
         })
 }
 
-async fn export_snapshot(source: &Client) -> Result<String> {
+/// Opens the planning transaction and exports its snapshot; with `import` (a replication
+/// slot's snapshot, `copy --follow`), the transaction first adopts that one, so every reader
+/// sees exactly the image the slot's stream continues from.
+async fn export_snapshot(source: &Client, import: Option<&str>) -> Result<String> {
     let what = || "exporting a snapshot on the source (pg_export_snapshot)".to_string();
+    let mut begin = String::from("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
+    if let Some(s) = import {
+        begin.push_str(&format!(
+            "; SET TRANSACTION SNAPSHOT {}",
+            crate::catalog::quote_literal(s)
+        ));
+    }
     source
-        .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .batch_execute(&begin)
         .await
         .map_err(|e| Error::Query {
             what: what(),

@@ -63,6 +63,8 @@ pub struct JobStatus {
     /// Foreign keys the copy added `NOT VALID` because the copied rows violate them (orphan
     /// counts as of the last run).
     pub invalid_foreign_keys: Vec<crate::state::invalid_keys::InvalidKey>,
+    /// `copy --follow`: the slot, the applied position, lag, retained WAL and phase.
+    pub follow: Option<crate::state::follow::FollowRow>,
 }
 
 /// One `howdah copy` process that joined a job.
@@ -177,6 +179,14 @@ pub async fn read(client: &Client, schema: &str, job: Option<&str>) -> Result<Ve
             },
         )
         .await?;
+        let follow = crate::state::follow::load(
+            client,
+            &StateRef {
+                schema: schema.to_string(),
+                job: name.clone(),
+            },
+        )
+        .await?;
         let phase: String = j.get(1);
         let total_rows: i64 = tables.iter().map(|t| t.rows).sum();
         let estimated: i64 = tables.iter().map(|t| t.estimated_rows).sum();
@@ -202,6 +212,7 @@ pub async fn read(client: &Client, schema: &str, job: Option<&str>) -> Result<Ve
             tables,
             workers,
             invalid_foreign_keys,
+            follow,
         });
     }
     Ok(out)
@@ -260,6 +271,45 @@ async fn read_workers(client: &Client, st: &StateRef, job: &str) -> Result<Vec<W
         .collect())
 }
 
+/// Seconds without news from a follower after which its slot is reported as left behind.
+const FOLLOWER_SILENT_SECS: f64 = 60.0;
+
+fn render_follow(s: &mut String, f: &crate::state::follow::FollowRow) {
+    let mb = |b: Option<i64>| {
+        b.map(|b| format!("{:.1} MB", b as f64 / 1e6))
+            .unwrap_or_else(|| "unknown".into())
+    };
+    let _ = writeln!(
+        s,
+        "  follow: {} (slot {}), applied up to {}, lag {} / {:.1} s, {} change(s) applied, source WAL retained by the slot {}",
+        f.phase,
+        f.slot,
+        f.applied_lsn,
+        mb(f.lag_bytes),
+        f.lag_seconds.unwrap_or(0.0),
+        f.changes,
+        mb(f.retained_bytes)
+    );
+    if let Some(c) = &f.cutover_lsn {
+        let _ = writeln!(s, "  cutover requested at source position {c}");
+    }
+    if let Some(e) = &f.error {
+        let _ = writeln!(s, "  follow error: {e}");
+    }
+    let live = f.phase == crate::state::follow::phase::COPY
+        || f.phase == crate::state::follow::phase::FOLLOW;
+    if live && f.idle_seconds > FOLLOWER_SILENT_SECS {
+        let _ = writeln!(
+            s,
+            "  warning: no follower has reported for {:.0} s: the slot {} keeps source WAL ({} when last measured) \
+             until the job resumes (`howdah copy --follow` again) or is dropped (`howdah abort`)",
+            f.idle_seconds,
+            f.slot,
+            mb(f.retained_bytes)
+        );
+    }
+}
+
 /// Renders jobs as a human-readable report.
 pub fn render_text(jobs: &[JobStatus]) -> String {
     let mut s = String::new();
@@ -305,6 +355,9 @@ pub fn render_text(jobs: &[JobStatus]) -> String {
         let _ = writeln!(s, "  post-data and final steps done: {}", j.steps_done);
         for k in &j.invalid_foreign_keys {
             let _ = writeln!(s, "  {k}");
+        }
+        if let Some(f) = &j.follow {
+            render_follow(&mut s, f);
         }
         for w in &j.workers {
             let _ = writeln!(

@@ -134,6 +134,9 @@ pub struct CopySection {
     /// Stop the copy when more rows than this are rejected: a count ("1000") or a percent of
     /// the rows read ("0.5%").
     pub max_rejects: Option<String>,
+    /// `copy --follow`: stop and drop the replication slot when it retains more WAL on the
+    /// source than this, e.g. "50GB" (default: no limit).
+    pub max_retained_wal: Option<String>,
 }
 
 /// The source database: PostgreSQL, or MySQL/MariaDB.
@@ -213,6 +216,42 @@ pub struct CopySettings {
     pub dry_run: bool,
     /// Also write the job's rejected rows to this file (JSON lines) at the end of the run.
     pub rejects_file: Option<PathBuf>,
+    /// `copy --follow`: follow the source after the copy until `cutover` or `abort`.
+    pub follow: Option<FollowSettings>,
+    /// A snapshot the copy reads in instead of exporting its own (set by `--follow`: the
+    /// replication slot's, so the stream starts exactly where the copy's image ends).
+    pub source_snapshot: Option<String>,
+}
+
+/// Settings of following a source after the copy.
+#[derive(Debug, Clone, Default)]
+pub struct FollowSettings {
+    /// Drop the slot and stop when it retains more WAL than this many bytes.
+    pub max_retained_wal: Option<u64>,
+}
+
+/// Parses a size such as `512MB`, `50GB`, `1TB` or a number of bytes (units of 1024).
+pub fn parse_size(text: &str) -> Result<u64> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| Error::Config(format!("size \"{text}\" is not a number with a unit such as 50GB")))?;
+    let mult: u64 = match unit.trim().to_ascii_uppercase().as_str() {
+        "" | "B" => 1,
+        "KB" | "K" | "KIB" => 1 << 10,
+        "MB" | "M" | "MIB" => 1 << 20,
+        "GB" | "G" | "GIB" => 1 << 30,
+        "TB" | "T" | "TIB" => 1 << 40,
+        other => {
+            return Err(Error::Config(format!(
+                "size \"{text}\": unknown unit \"{other}\" (use B, KB, MB, GB or TB)"
+            )))
+        }
+    };
+    n.checked_mul(mult)
+        .ok_or_else(|| Error::Config(format!("size \"{text}\" is too large")))
 }
 
 /// Values given on the command line or in the environment, which win over the file.
@@ -264,6 +303,10 @@ pub struct CopyOverrides {
     pub dry_run: bool,
     /// `--rejects-file`.
     pub rejects_file: Option<PathBuf>,
+    /// `--follow`.
+    pub follow: bool,
+    /// `--max-retained-wal`.
+    pub max_retained_wal: Option<String>,
 }
 
 /// Reads and parses a job file.
@@ -416,6 +459,16 @@ impl CopySettings {
             },
             dry_run: over.dry_run,
             rejects_file: over.rejects_file,
+            follow: match over.follow {
+                false => None,
+                true => Some(FollowSettings {
+                    max_retained_wal: match over.max_retained_wal.or(c.max_retained_wal) {
+                        Some(s) => Some(parse_size(&s)?),
+                        None => None,
+                    },
+                }),
+            },
+            source_snapshot: None,
         };
         settings.validate()?;
         let mut settings = settings;

@@ -412,6 +412,14 @@ impl PgUrl {
     }
 
     fn build_tls_connector(&self) -> Result<postgres_native_tls::MakeTlsConnector> {
+        Ok(postgres_native_tls::MakeTlsConnector::new(
+            self.native_tls_connector()?,
+        ))
+    }
+
+    /// The native-tls connector that enforces this URL's `sslmode` (the replication
+    /// connection, which tokio-postgres cannot open, uses it directly).
+    pub fn native_tls_connector(&self) -> Result<native_tls::TlsConnector> {
         let mut builder = native_tls::TlsConnector::builder();
         match self.sslmode {
             SslMode::Disable | SslMode::Allow | SslMode::Prefer | SslMode::Require => {
@@ -440,10 +448,9 @@ impl PgUrl {
                 .disable_built_in_roots(true)
                 .add_root_certificate(cert);
         }
-        let connector = builder
+        builder
             .build()
-            .map_err(|e| Error::Config(format!("cannot set up TLS: {e}")))?;
-        Ok(postgres_native_tls::MakeTlsConnector::new(connector))
+            .map_err(|e| Error::Config(format!("cannot set up TLS: {e}")))
     }
 }
 

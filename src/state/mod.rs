@@ -12,6 +12,7 @@ use crate::chunking::Chunk;
 use crate::error::{Error, Result};
 
 pub mod chunks;
+pub mod follow;
 pub mod invalid_keys;
 pub mod job;
 pub mod large_objects;

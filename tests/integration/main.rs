@@ -12,6 +12,8 @@
 mod support;
 // A TCP proxy that cuts connections, and copies through it.
 mod proxy;
+// A PostgreSQL cluster of the test's own (wal_level = logical), started and stopped by it.
+mod cluster;
 // Holding a copy at a chosen point (a trigger waits on the job's state) to kill it there.
 mod held;
 
@@ -56,6 +58,9 @@ mod keyless_resume;
 mod kill_loop;
 // Several processes on one job: sharing chunks, take-over after a kill or a lapsed lease.
 mod workers;
+
+// Following a live source after the copy: `copy --follow`, `cutover`, `abort`, kills, DDL.
+mod follow;
 
 // MySQL and MariaDB sources.
 // Types, type rules and per-row rejects from MariaDB.

@@ -1,0 +1,488 @@
+//! Applying decoded changes to the target: each change becomes one SQL statement with its
+//! values as literals (pgoutput sends every value in its type's text output, which the
+//! target's input function reads back), buffered and sent in large multi-statement batches
+//! inside one open target transaction; [`Applier::commit`] ends that transaction with the
+//! applied position in it (the follow commit point, see `state/follow.rs`).
+//!
+//! Invariants: every statement is idempotent over the overlap a resumed bulk copy creates
+//! (an insert is an insert-or-update by key, a delete by key deletes what is there); an update
+//! that leaves TOASTed columns unchanged sets only the columns it sent; a table without a key
+//! (replica identity full) has one matching row changed per change, found by all its values;
+//! memory is bounded by the batch buffer, whatever the size of a source transaction.
+
+use std::fmt::Write as _;
+
+use tokio_postgres::Client;
+
+use crate::catalog::{quote_ident, QualifiedName};
+use crate::error::{db_reason, Error, Result};
+use crate::follow::pgoutput::Value;
+
+/// A followed table as the target holds it.
+#[derive(Debug, Clone)]
+pub struct FollowedTable {
+    /// Source name (the stream names tables by it).
+    pub source: QualifiedName,
+    /// Target name, quoted and qualified.
+    pub target: String,
+    /// Column names in the stream's order (the table's non-generated columns).
+    pub columns: Vec<String>,
+    /// Column type OIDs, in the same order.
+    pub type_oids: Vec<u32>,
+    /// Positions of the key columns; empty: keyless (replica identity full).
+    pub key: Vec<usize>,
+}
+
+impl FollowedTable {
+    /// The table from the catalog: its copy columns and its chunking key.
+    pub fn from_catalog(t: &crate::catalog::Table) -> Self {
+        let cols: Vec<&crate::catalog::Column> = t.copy_columns().collect();
+        let key = t
+            .key_names()
+            .iter()
+            .filter_map(|k| cols.iter().position(|c| c.name == *k))
+            .collect();
+        FollowedTable {
+            source: t.name.clone(),
+            target: t.name.quoted(),
+            columns: cols.iter().map(|c| c.name.clone()).collect(),
+            type_oids: cols.iter().map(|c| c.type_oid).collect(),
+            key,
+        }
+    }
+}
+
+/// Appends `value` as an SQL literal (or NULL).
+fn literal(out: &mut String, table: &FollowedTable, value: &Value) -> Result<()> {
+    match value {
+        Value::Null => out.push_str("NULL"),
+        Value::Unchanged => {
+            return Err(Error::Internal(format!(
+                "an unchanged TOAST value of {} reached a statement",
+                table.source
+            )))
+        }
+        Value::Text(b) => {
+            let s = std::str::from_utf8(b).map_err(|_| Error::Query {
+                what: format!("applying a change of {}", table.source),
+                reason: "a value is not valid UTF-8".into(),
+            })?;
+            out.push('\'');
+            for ch in s.chars() {
+                if ch == '\'' {
+                    out.push('\'');
+                }
+                out.push(ch);
+            }
+            out.push('\'');
+        }
+    }
+    Ok(())
+}
+
+fn check_width(table: &FollowedTable, values: &[Value]) -> Result<()> {
+    if values.len() != table.columns.len() {
+        return Err(Error::SchemaChanged {
+            table: table.source.clone(),
+            change: format!(
+                "a change carries {} columns, the followed table has {}",
+                values.len(),
+                table.columns.len()
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// `k1 = 'v' AND k2 = 'w'` over the key values found in `values`.
+fn key_match(out: &mut String, table: &FollowedTable, values: &[Value]) -> Result<()> {
+    for (n, &k) in table.key.iter().enumerate() {
+        if n > 0 {
+            out.push_str(" AND ");
+        }
+        let v = &values[k];
+        if !matches!(v, Value::Text(_)) {
+            return Err(Error::Query {
+                what: format!("applying a change of {}", table.source),
+                reason: format!(
+                    "the change does not carry key column {}",
+                    table.columns[k]
+                ),
+            });
+        }
+        out.push_str(&quote_ident(&table.columns[k]));
+        out.push_str(" = ");
+        literal(out, table, v)?;
+    }
+    Ok(())
+}
+
+/// `ctid = (SELECT ctid FROM t WHERE <every column as in values> LIMIT 1)`: one row of a
+/// keyless table equal to `values` (compared as text, which every type has).
+fn row_match(out: &mut String, table: &FollowedTable, values: &[Value]) -> Result<()> {
+    write!(out, "ctid = (SELECT ctid FROM {} WHERE ", table.target).ok();
+    let mut first = true;
+    for (c, v) in table.columns.iter().zip(values) {
+        if matches!(v, Value::Unchanged) {
+            continue;
+        }
+        if !first {
+            out.push_str(" AND ");
+        }
+        first = false;
+        match v {
+            Value::Null => write!(out, "{} IS NULL", quote_ident(c)).ok(),
+            _ => {
+                write!(out, "{}::text = ", quote_ident(c)).ok();
+                literal(out, table, v)?;
+                Some(())
+            }
+        };
+    }
+    if first {
+        out.push_str("true");
+    }
+    out.push_str(" LIMIT 1)");
+    Ok(())
+}
+
+/// Appends the statement(s) of an insert.
+pub fn insert(out: &mut String, table: &FollowedTable, new: &[Value]) -> Result<()> {
+    check_width(table, new)?;
+    write!(out, "INSERT INTO {} (", table.target).ok();
+    for (i, c) in table.columns.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        out.push_str(&quote_ident(c));
+    }
+    out.push_str(") VALUES (");
+    for (i, v) in new.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        literal(out, table, v)?;
+    }
+    out.push(')');
+    if !table.key.is_empty() {
+        out.push_str(" ON CONFLICT (");
+        for (n, &k) in table.key.iter().enumerate() {
+            if n > 0 {
+                out.push_str(", ");
+            }
+            out.push_str(&quote_ident(&table.columns[k]));
+        }
+        let rest: Vec<&String> = (0..table.columns.len())
+            .filter(|i| !table.key.contains(i))
+            .map(|i| &table.columns[i])
+            .collect();
+        if rest.is_empty() {
+            out.push_str(") DO NOTHING");
+        } else {
+            out.push_str(") DO UPDATE SET ");
+            for (n, c) in rest.iter().enumerate() {
+                if n > 0 {
+                    out.push_str(", ");
+                }
+                let q = quote_ident(c);
+                write!(out, "{q} = EXCLUDED.{q}").ok();
+            }
+        }
+    }
+    out.push_str(";\n");
+    Ok(())
+}
+
+/// Appends the statement(s) of an update: `old` is the old key or row when the stream sent it.
+pub fn update(
+    out: &mut String,
+    table: &FollowedTable,
+    old: Option<&[Value]>,
+    new: &[Value],
+) -> Result<()> {
+    check_width(table, new)?;
+    if let Some(old) = old {
+        check_width(table, old)?;
+    }
+    let unchanged = new.iter().any(|v| matches!(v, Value::Unchanged));
+    if table.key.is_empty() {
+        let old = old.ok_or_else(|| Error::Query {
+            what: format!("applying an update of {}", table.source),
+            reason: "the stream sent no old row (the table needs REPLICA IDENTITY FULL)".into(),
+        })?;
+        write!(out, "UPDATE {} SET ", table.target).ok();
+        set_list(out, table, new, Some(old))?;
+        out.push_str(" WHERE ");
+        row_match(out, table, old)?;
+        out.push_str(";\n");
+        return Ok(());
+    }
+    let key_changed = old.is_some_and(|o| table.key.iter().any(|&k| o[k] != new[k]));
+    if !unchanged {
+        if key_changed {
+            if let Some(o) = old {
+                delete(out, table, o)?;
+            }
+        }
+        return insert(out, table, new);
+    }
+    // Some TOASTed columns were left as they were: set only what was sent, on the row
+    // found by its old key.
+    write!(out, "UPDATE {} SET ", table.target).ok();
+    set_list(out, table, new, None)?;
+    out.push_str(" WHERE ");
+    key_match(out, table, old.filter(|_| key_changed).unwrap_or(new))?;
+    out.push_str(";\n");
+    Ok(())
+}
+
+/// `c = v, ...` for every column sent (an unchanged one takes `fallback`'s value, if any).
+fn set_list(
+    out: &mut String,
+    table: &FollowedTable,
+    new: &[Value],
+    fallback: Option<&[Value]>,
+) -> Result<()> {
+    let mut first = true;
+    for (i, c) in table.columns.iter().enumerate() {
+        let v = match (&new[i], fallback) {
+            (Value::Unchanged, Some(old)) if !matches!(old[i], Value::Unchanged) => &old[i],
+            (Value::Unchanged, _) => continue,
+            (v, _) => v,
+        };
+        if !first {
+            out.push_str(", ");
+        }
+        first = false;
+        write!(out, "{} = ", quote_ident(c)).ok();
+        literal(out, table, v)?;
+    }
+    if first {
+        // Nothing sent but unchanged values: a no-op that still finds the row.
+        let c = quote_ident(&table.columns[0]);
+        write!(out, "{c} = {c}").ok();
+    }
+    Ok(())
+}
+
+/// Appends the statement of a delete.
+pub fn delete(out: &mut String, table: &FollowedTable, old: &[Value]) -> Result<()> {
+    check_width(table, old)?;
+    write!(out, "DELETE FROM {} WHERE ", table.target).ok();
+    if table.key.is_empty() {
+        row_match(out, table, old)?;
+    } else {
+        key_match(out, table, old)?;
+    }
+    out.push_str(";\n");
+    Ok(())
+}
+
+/// Appends the statement of a truncate.
+pub fn truncate(out: &mut String, tables: &[&FollowedTable], restart_identity: bool) {
+    let names: Vec<&str> = tables.iter().map(|t| t.target.as_str()).collect();
+    write!(
+        out,
+        "TRUNCATE ONLY {}{};\n",
+        names.join(", "),
+        if restart_identity { " RESTART IDENTITY" } else { "" }
+    )
+    .ok();
+}
+
+/// Sends statements to the target in one open transaction, in batches of about
+/// [`Applier::FLUSH_BYTES`].
+pub struct Applier {
+    client: Client,
+    sql: String,
+    open: bool,
+    /// Buffer length and change count where the current source transaction began, while
+    /// none of it has been sent.
+    mark: Option<(usize, u64)>,
+    /// Changes in the open transaction.
+    pub pending_changes: u64,
+}
+
+impl Applier {
+    /// Buffered SQL sent to the server once it passes this size.
+    pub const FLUSH_BYTES: usize = 1 << 20;
+
+    /// An applier over a target session. Triggers and foreign-key checks stay off in it when
+    /// the role may set `session_replication_role` (the changes are replayed as the source
+    /// made them, cascades included).
+    pub async fn new(client: Client) -> Result<Self> {
+        if let Err(e) = client
+            .batch_execute("SET session_replication_role = replica")
+            .await
+        {
+            tracing::warn!(
+                "triggers and foreign keys of the target stay active while changes are applied \
+                 (SET session_replication_role = replica failed: {}); a cascade on the target may \
+                 then run twice, harmlessly, since the source's own cascaded changes arrive as well",
+                db_reason(&e)
+            );
+        }
+        Ok(Applier {
+            client,
+            sql: String::with_capacity(Self::FLUSH_BYTES + 64 * 1024),
+            open: false,
+            mark: None,
+            pending_changes: 0,
+        })
+    }
+
+    /// The buffer statements are appended to; call [`Applier::added`] after each change.
+    pub fn buffer(&mut self) -> &mut String {
+        &mut self.sql
+    }
+
+    /// Counts one change and sends the buffer once it is large.
+    pub async fn added(&mut self) -> Result<()> {
+        self.pending_changes += 1;
+        if self.sql.len() >= Self::FLUSH_BYTES {
+            self.send().await?;
+        }
+        Ok(())
+    }
+
+    /// Marks where a source transaction begins.
+    pub fn mark(&mut self) {
+        self.mark = Some((self.sql.len(), self.pending_changes));
+    }
+
+    /// Drops what the current source transaction added, if none of it was sent yet; whether
+    /// it could.
+    pub fn rewind(&mut self) -> bool {
+        match self.mark.take() {
+            Some((len, changes)) => {
+                self.sql.truncate(len);
+                self.pending_changes = changes;
+                true
+            }
+            None => false,
+        }
+    }
+
+    async fn send(&mut self) -> Result<()> {
+        self.mark = None;
+        if !self.open {
+            self.sql.insert_str(0, "BEGIN;\n");
+            self.open = true;
+        }
+        let sql = std::mem::take(&mut self.sql);
+        let r = self.client.batch_execute(&sql).await;
+        self.sql = sql;
+        self.sql.clear();
+        r.map_err(|e| {
+            let _ = &e;
+            Error::Query {
+                what: "applying source changes to the target".into(),
+                reason: db_reason(&e),
+            }
+        })
+    }
+
+    /// Whether changes wait in the open transaction or the buffer.
+    pub fn has_pending(&self) -> bool {
+        self.pending_changes > 0 || self.open
+    }
+
+    /// Sends what is buffered, then `position_sql` (the applied position), and commits.
+    pub async fn commit(&mut self, position_sql: &str) -> Result<()> {
+        self.sql.push_str(position_sql);
+        self.sql.push_str("\nCOMMIT;");
+        if !self.open {
+            self.sql.insert_str(0, "BEGIN;\n");
+            self.open = true;
+        }
+        let r = self.send().await;
+        self.open = false;
+        self.pending_changes = 0;
+        if r.is_err() {
+            let _ = self.client.batch_execute("ROLLBACK").await;
+        }
+        r
+    }
+
+    /// The session (for reading the follow state between transactions).
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    fn t(v: &'static str) -> Value {
+        Value::Text(Bytes::from_static(v.as_bytes()))
+    }
+
+    fn table(key: Vec<usize>) -> FollowedTable {
+        FollowedTable {
+            source: QualifiedName::new("public", "items"),
+            target: "\"public\".\"items\"".into(),
+            columns: vec!["id".into(), "body".into(), "doc".into()],
+            type_oids: vec![23, 25, 25],
+            key,
+        }
+    }
+
+    #[test]
+    fn insert_is_an_upsert_by_key() -> Result<()> {
+        let mut s = String::new();
+        insert(&mut s, &table(vec![0]), &[t("1"), t("it's"), Value::Null])?;
+        assert_eq!(
+            s,
+            "INSERT INTO \"public\".\"items\" (\"id\", \"body\", \"doc\") VALUES ('1', 'it''s', NULL) \
+             ON CONFLICT (\"id\") DO UPDATE SET \"body\" = EXCLUDED.\"body\", \"doc\" = EXCLUDED.\"doc\";\n"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn key_change_deletes_the_old_key_first() -> Result<()> {
+        let mut s = String::new();
+        let old = [t("1"), Value::Null, Value::Null];
+        update(&mut s, &table(vec![0]), Some(&old), &[t("2"), t("b"), t("c")])?;
+        assert!(s.starts_with("DELETE FROM \"public\".\"items\" WHERE \"id\" = '1';\nINSERT"));
+        Ok(())
+    }
+
+    #[test]
+    fn unchanged_toast_is_not_overwritten() -> Result<()> {
+        let mut s = String::new();
+        update(&mut s, &table(vec![0]), None, &[t("1"), t("b"), Value::Unchanged])?;
+        assert_eq!(
+            s,
+            "UPDATE \"public\".\"items\" SET \"id\" = '1', \"body\" = 'b' WHERE \"id\" = '1';\n"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn keyless_rows_are_found_by_every_value() -> Result<()> {
+        let mut s = String::new();
+        delete(&mut s, &table(vec![]), &[t("1"), Value::Null, t("x")])?;
+        assert_eq!(
+            s,
+            "DELETE FROM \"public\".\"items\" WHERE ctid = (SELECT ctid FROM \"public\".\"items\" \
+             WHERE \"id\"::text = '1' AND \"body\" IS NULL AND \"doc\"::text = 'x' LIMIT 1);\n"
+        );
+        let mut s = String::new();
+        let old = [t("1"), t("a"), t("big")];
+        update(&mut s, &table(vec![]), Some(&old), &[t("1"), t("b"), Value::Unchanged])?;
+        assert!(s.starts_with(
+            "UPDATE \"public\".\"items\" SET \"id\" = '1', \"body\" = 'b', \"doc\" = 'big' WHERE ctid"
+        ));
+        Ok(())
+    }
+
+    #[test]
+    fn a_change_of_another_width_is_a_schema_change() {
+        let mut s = String::new();
+        let e = insert(&mut s, &table(vec![0]), &[t("1")]);
+        assert!(matches!(e, Err(Error::SchemaChanged { .. })));
+    }
+}

@@ -1,0 +1,507 @@
+//! Starting, running and ending a follow: the slot made before the copy's snapshot
+//! ([`prepare_start`], [`record_start`]), the follower after the copy or in place of a stopped
+//! one ([`follow_job`]), and the `cutover` and `abort` commands.
+//!
+//! Invariants: one follower per job at a time (a session advisory lock on the target, taken
+//! before the phase says `follow`); only the follower cuts over, after it applied everything up
+//! to the requested position and closed its replication session, so the slot is never dropped
+//! under a running follower; a follower that finds the job ended elsewhere ends cleanly.
+
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio_postgres::Client;
+
+use crate::catalog::{postgres as pgcat, Catalog, QualifiedName};
+use crate::config::{CopySettings, SourceUrl};
+use crate::conninfo::PgUrl;
+use crate::connect::{connect, Side};
+use crate::error::{db_reason, Error, Result};
+use crate::follow::apply::{Applier, FollowedTable};
+use crate::follow::pgoutput::{lsn_text, parse_lsn};
+use crate::follow::slot::{self, NewSlot};
+use crate::follow::stream::{self, Ended};
+use crate::mapping::TableMapping;
+use crate::state::follow::{self as fstate, phase};
+use crate::state::StateRef;
+
+/// A follow start whose slot was just created: the copy reads in `slot.snapshot`.
+pub struct NewStart {
+    /// The slot (its session keeps the exported snapshot alive).
+    pub slot: NewSlot,
+    /// The slot's and the publication's name.
+    pub name: String,
+}
+
+fn state_ref(settings: &CopySettings) -> StateRef {
+    StateRef {
+        schema: settings.state_schema.clone(),
+        job: settings.job.clone(),
+    }
+}
+
+fn pg_source(settings: &CopySettings) -> Result<&PgUrl> {
+    match &settings.source {
+        SourceUrl::Postgres(u) => Ok(u),
+        SourceUrl::Mysql(_) => Err(Error::Config(
+            "--follow needs a PostgreSQL source (MySQL/MariaDB change capture is not built yet)".into(),
+        )),
+    }
+}
+
+/// The job's slot and publication name.
+pub fn object_name(settings: &CopySettings) -> String {
+    let t = &settings.target;
+    slot::object_name(
+        &settings.state_schema,
+        &settings.job,
+        &format!("{}:{}/{}", t.host, t.port, t.dbname),
+    )
+}
+
+/// Before a `copy --follow` opens its snapshot: for a new job (or `--restart`), checks the
+/// source, creates the publication and the slot, and returns the slot whose snapshot the copy
+/// must read in. `None`: the job already follows (a resumed copy reads in a new snapshot; the
+/// stream's overlap with it is applied idempotently).
+pub async fn prepare_start(settings: &CopySettings, target: &Client) -> Result<Option<NewStart>> {
+    let url = pg_source(settings)?;
+    let st = state_ref(settings);
+    fstate::ensure(target, &st).await?;
+    let name = object_name(settings);
+    if !settings.restart {
+        if let Some(row) = fstate::load(target, &st).await? {
+            return match row.phase.as_str() {
+                phase::CUT_OVER | phase::ABORTED => Err(Error::Follow(format!(
+                    "job \"{}\" was {} already; start it over with --restart",
+                    st.job, row.phase
+                ))),
+                _ => Ok(None),
+            };
+        }
+        let jobs_exist: bool = target
+            .query_one("SELECT to_regclass($1) IS NOT NULL", &[&st.table("jobs")])
+            .await
+            .map_err(|e| Error::Query {
+                what: "reading the state tables".into(),
+                reason: db_reason(&e),
+            })?
+            .get(0);
+        if jobs_exist && crate::state::load_job(target, &st).await?.is_some() {
+            return Err(Error::Config(format!(
+                "job \"{}\" was started without --follow: its copy did not read in a replication \
+                 slot's snapshot; start it over with --follow --restart (and --schema recreate)",
+                st.job
+            )));
+        }
+    }
+    let source = connect(url, Side::Source).await?;
+    slot::warn_leftover_slots(&source, Some(&name)).await;
+    let mut catalog = pgcat::load(&source).await?;
+    catalog.select(|n| settings.filter.matches(n));
+    let tables: Vec<QualifiedName> = catalog
+        .tables
+        .iter()
+        .filter(|t| t.has_storage())
+        .map(|t| t.name.clone())
+        .collect();
+    if tables.is_empty() {
+        return Ok(None);
+    }
+    let problems = slot::source_problems(&source, &tables).await?;
+    if !problems.is_empty() {
+        return Err(Error::Config(format!(
+            "the source cannot be followed: {}",
+            problems.join("; ")
+        )));
+    }
+    slot::create_publication(&source, &name, &tables).await?;
+    tracing::info!(
+        "creating the replication slot {name} (waits for transactions open on the source to end)"
+    );
+    let new = slot::create_slot(url, &source, &name).await?;
+    tracing::info!(
+        "slot {name} created at {}; the copy reads in its snapshot {}",
+        lsn_text(new.consistent_lsn),
+        new.slot_snapshot()
+    );
+    Ok(Some(NewStart { slot: new, name }))
+}
+
+impl NewSlot {
+    fn slot_snapshot(&self) -> &str {
+        &self.snapshot
+    }
+}
+
+/// Refuses `--follow` for tables with column mappings: changes would bypass the transform.
+pub fn refuse_mapped(catalog: &Catalog, maps: &[Option<TableMapping>]) -> Result<()> {
+    let mapped: Vec<String> = catalog
+        .tables
+        .iter()
+        .zip(maps)
+        .filter(|(_, m)| m.is_some())
+        .map(|(t, _)| t.name.to_string())
+        .collect();
+    if mapped.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Config(format!(
+        "--follow does not apply column mappings to changes yet; these tables have mappings: {}; \
+         follow them without mappings or copy them without --follow",
+        mapped.join(", ")
+    )))
+}
+
+/// After the copy's snapshot is open: records the new follow in the state (phase `copy`,
+/// applied position = the slot's consistent point), or, for mapped tables, drops the new slot
+/// and publication and refuses.
+pub async fn record_start(
+    settings: &CopySettings,
+    target: &Client,
+    start: NewStart,
+    catalog: &Catalog,
+    maps: &[Option<TableMapping>],
+) -> Result<()> {
+    let NewStart { slot: new, name } = start;
+    if let Err(e) = refuse_mapped(catalog, maps) {
+        drop(new.conn);
+        if let Ok(source) = connect(pg_source(settings)?, Side::Source).await {
+            let _ = slot::drop_slot(&source, &name).await;
+            let _ = slot::drop_publication(&source, &name).await;
+        }
+        return Err(e);
+    }
+    drop(new.conn);
+    let st = state_ref(settings);
+    fstate::record_start(target, &st, &name, &name, &lsn_text(new.consistent_lsn)).await?;
+    crate::metrics::follow_phase(phase::COPY);
+    Ok(())
+}
+
+/// How a follow ended.
+#[derive(Debug)]
+pub struct FollowOutcome {
+    /// One line for the user.
+    pub message: String,
+    /// The job is cut over (by this process or another).
+    pub cut_over: bool,
+}
+
+/// Follows the job's source until cutover or abort (after its copy, or in place of a
+/// follower that stopped). Transient failures (a cut connection, a restarted server) are
+/// retried from the last committed position.
+pub async fn follow_job(settings: &CopySettings, stop: Arc<AtomicBool>) -> Result<FollowOutcome> {
+    let mut failures = 0u32;
+    loop {
+        match follow_once(settings, stop.clone()).await {
+            Err(e) if e.is_transient() && failures < 20 => {
+                failures += 1;
+                tracing::warn!(
+                    "following the source failed ({}); resuming from the last applied position in {} s",
+                    crate::error::chain(&e),
+                    failures.min(10)
+                );
+                tokio::time::sleep(Duration::from_secs(u64::from(failures.min(10)))).await;
+            }
+            Err(e) => {
+                if !matches!(e, Error::Interrupted | Error::Follow(_)) {
+                    if let Ok(t) = connect(&settings.target, Side::Target).await {
+                        let _ = fstate::set_phase(
+                            &t,
+                            &state_ref(settings),
+                            phase::FOLLOW,
+                            Some(&e.to_string()),
+                        )
+                        .await;
+                    }
+                }
+                return Err(e);
+            }
+            Ok(o) => return Ok(o),
+        }
+    }
+}
+
+async fn follow_once(settings: &CopySettings, stop: Arc<AtomicBool>) -> Result<FollowOutcome> {
+    let url = pg_source(settings)?;
+    let st = state_ref(settings);
+    let session = connect(&settings.target, Side::Target).await?;
+    fstate::ensure(&session, &st).await?;
+    let Some(row) = fstate::load(&session, &st).await? else {
+        return Err(Error::Follow(format!(
+            "job \"{}\" does not follow a source: start it with `howdah copy --follow`",
+            st.job
+        )));
+    };
+    if let Some(ended) = ended_message(&st, &row) {
+        return Ok(ended);
+    }
+    let locked: bool = session
+        .query_one(&fstate::lock_sql(&st, "pg_try_advisory_lock"), &[])
+        .await
+        .map_err(|e| Error::Query {
+            what: "taking the job's follower lock".into(),
+            reason: db_reason(&e),
+        })?
+        .get(0);
+    if !locked {
+        return Err(Error::Follow(format!(
+            "another process follows job \"{}\" already (it holds the job's follower lock)",
+            st.job
+        )));
+    }
+    // The source must know a position only once the target holds it durably.
+    session
+        .batch_execute("SET synchronous_commit = on")
+        .await
+        .map_err(|e| Error::Query {
+            what: "setting up the apply session".into(),
+            reason: db_reason(&e),
+        })?;
+    fstate::set_phase(&session, &st, phase::FOLLOW, None).await?;
+    crate::metrics::follow_phase(phase::FOLLOW);
+    let source = connect(url, Side::Source).await?;
+    slot::warn_leftover_slots(&source, Some(&row.slot)).await;
+    let tables = followed_tables(&source, &session, &row.publication).await?;
+    let start = parse_lsn(&row.applied_lsn).ok_or_else(|| {
+        Error::Internal(format!("bad applied position {} in the state", row.applied_lsn))
+    })?;
+    let mut applier = Applier::new(session).await?;
+    let l = stream::Loop {
+        source_url: url,
+        source: &source,
+        st: &st,
+        slot: &row.slot,
+        publication: &row.publication,
+        tables: &tables,
+        max_retained_wal: settings.follow.as_ref().and_then(|f| f.max_retained_wal),
+        stop,
+    };
+    match stream::run(&l, &mut applier, start).await? {
+        Ended::Interrupted => Err(Error::Interrupted),
+        Ended::EndedElsewhere(p) => Ok(FollowOutcome {
+            message: format!("job \"{}\" was {p} by another process; the follow ended", st.job),
+            cut_over: p == phase::CUT_OVER,
+        }),
+        Ended::CutoverReached { applied } => {
+            cut_over(settings, &source, applier.client(), &st, &row).await?;
+            Ok(FollowOutcome {
+                message: format!(
+                    "job \"{}\" cut over: every source change up to {} is applied, sequences set, \
+                     slot and publication {} dropped",
+                    st.job,
+                    lsn_text(applied),
+                    row.slot
+                ),
+                cut_over: true,
+            })
+        }
+    }
+}
+
+fn ended_message(st: &StateRef, row: &fstate::FollowRow) -> Option<FollowOutcome> {
+    match row.phase.as_str() {
+        phase::CUT_OVER => Some(FollowOutcome {
+            message: format!("job \"{}\" is cut over already", st.job),
+            cut_over: true,
+        }),
+        phase::ABORTED => Some(FollowOutcome {
+            message: format!(
+                "job \"{}\" was aborted{}",
+                st.job,
+                row.error.as_ref().map(|e| format!(": {e}")).unwrap_or_default()
+            ),
+            cut_over: false,
+        }),
+        _ => None,
+    }
+}
+
+/// The publication's tables as the target holds them (names are the source's: mapped tables
+/// are refused).
+async fn followed_tables(
+    source: &Client,
+    target: &Client,
+    publication: &str,
+) -> Result<Vec<FollowedTable>> {
+    let rows = source
+        .query(
+            "SELECT schemaname::text, tablename::text FROM pg_publication_tables WHERE pubname = $1",
+            &[&publication],
+        )
+        .await
+        .map_err(|e| Error::Query {
+            what: format!("reading the tables of the publication {publication}"),
+            reason: db_reason(&e),
+        })?;
+    let names: Vec<QualifiedName> = rows
+        .iter()
+        .map(|r| QualifiedName::new(r.get::<_, String>(0), r.get::<_, String>(1)))
+        .collect();
+    let mut catalog = pgcat::load(target).await?;
+    catalog.select(|n| names.contains(n));
+    let missing: Vec<String> = names
+        .iter()
+        .filter(|n| !catalog.tables.iter().any(|t| t.name == **n))
+        .map(|n| n.to_string())
+        .collect();
+    if !missing.is_empty() {
+        return Err(Error::Follow(format!(
+            "followed table(s) missing on the target: {}",
+            missing.join(", ")
+        )));
+    }
+    Ok(catalog.tables.iter().map(FollowedTable::from_catalog).collect())
+}
+
+/// The follower's cutover: sequences from the source, the job marked cut over, then the slot
+/// and publication dropped (the follower's replication session is closed by now).
+async fn cut_over(
+    settings: &CopySettings,
+    source: &Client,
+    target: &Client,
+    st: &StateRef,
+    row: &fstate::FollowRow,
+) -> Result<()> {
+    let mut catalog = pgcat::load(source).await?;
+    catalog.select(|n| settings.filter.matches(n));
+    let values = pgcat::sequence_values(source, &catalog.sequences).await?;
+    for (name, v, called) in &values {
+        let step = crate::schema::ddl::setval(name, *v, *called);
+        target.batch_execute(&step.sql).await.map_err(|e| Error::Query {
+            what: step.what.clone(),
+            reason: db_reason(&e),
+        })?;
+    }
+    tracing::info!("{} sequence(s) set from the source", values.len());
+    fstate::set_phase(target, st, phase::CUT_OVER, None).await?;
+    crate::metrics::follow_phase(phase::CUT_OVER);
+    slot::drop_slot(source, &row.slot).await?;
+    slot::drop_publication(source, &row.publication).await?;
+    Ok(())
+}
+
+/// `howdah cutover`: records a cutover request at the source's current WAL position and waits
+/// until the follower applied it and cut over; with no follower running, follows itself.
+pub async fn cutover(settings: &CopySettings, timeout: Duration) -> Result<FollowOutcome> {
+    let url = pg_source(settings)?;
+    let st = state_ref(settings);
+    let target = connect(&settings.target, Side::Target).await?;
+    fstate::ensure(&target, &st).await?;
+    let Some(row) = fstate::load(&target, &st).await? else {
+        return Err(Error::Follow(format!(
+            "job \"{}\" does not follow a source (no `copy --follow` started it)",
+            st.job
+        )));
+    };
+    if let Some(ended) = ended_message(&st, &row) {
+        return Ok(ended);
+    }
+    let source = connect(url, Side::Source).await?;
+    let lsn: String = source
+        .query_one("SELECT pg_current_wal_lsn()::text", &[])
+        .await
+        .map_err(|e| Error::Query {
+            what: "reading the source's WAL position".into(),
+            reason: db_reason(&e),
+        })?
+        .get(0);
+    fstate::request_cutover(&target, &st, &lsn).await?;
+    tracing::info!("cutover requested at source position {lsn}");
+    let deadline = Instant::now() + timeout;
+    loop {
+        let row = fstate::load(&target, &st).await?.ok_or_else(|| {
+            Error::Follow(format!("the follow state of job \"{}\" is gone", st.job))
+        })?;
+        if let Some(ended) = ended_message(&st, &row) {
+            return Ok(ended);
+        }
+        if row.phase == phase::FOLLOW && !follower_running(&target, &st).await? {
+            tracing::info!("no follower runs for job \"{}\": following until {lsn}", st.job);
+            let stop = Arc::new(AtomicBool::new(false));
+            return match tokio::time::timeout(
+                deadline.saturating_duration_since(Instant::now()),
+                follow_job(settings, stop),
+            )
+            .await
+            {
+                Ok(r) => r,
+                Err(_) => Err(timed_out(&st, timeout, &row)),
+            };
+        }
+        if Instant::now() >= deadline {
+            return Err(timed_out(&st, timeout, &row));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn timed_out(st: &StateRef, timeout: Duration, row: &fstate::FollowRow) -> Error {
+    Error::Follow(format!(
+        "job \"{}\" did not cut over within {} s (phase {}, applied up to {}, lag {}); the request \
+         stays recorded: the follower cuts over once it catches up; run `howdah cutover` again to wait",
+        st.job,
+        timeout.as_secs(),
+        row.phase,
+        row.applied_lsn,
+        row.lag_bytes
+            .map(|b| crate::follow::lag::human_bytes(b as u64))
+            .unwrap_or_else(|| "unknown".into())
+    ))
+}
+
+async fn follower_running(target: &Client, st: &StateRef) -> Result<bool> {
+    let got: bool = target
+        .query_one(&fstate::lock_sql(st, "pg_try_advisory_lock"), &[])
+        .await
+        .map_err(|e| Error::Query {
+            what: "looking for the job's follower".into(),
+            reason: db_reason(&e),
+        })?
+        .get(0);
+    if got {
+        target
+            .query_one(&fstate::lock_sql(st, "pg_advisory_unlock"), &[])
+            .await
+            .map_err(|e| Error::Query {
+                what: "looking for the job's follower".into(),
+                reason: db_reason(&e),
+            })?;
+    }
+    Ok(!got)
+}
+
+/// `howdah abort`: marks the job aborted (a running follower ends within a second), then drops
+/// its slot and publication on the source. Also drops a slot left by a start that recorded
+/// nothing.
+pub async fn abort(settings: &CopySettings, timeout: Duration) -> Result<String> {
+    let url = pg_source(settings)?;
+    let st = state_ref(settings);
+    let target = connect(&settings.target, Side::Target).await?;
+    fstate::ensure(&target, &st).await?;
+    let row = fstate::load(&target, &st).await?;
+    let name = row
+        .as_ref()
+        .map_or_else(|| object_name(settings), |r| r.slot.clone());
+    if row.as_ref().is_some_and(|r| r.phase == phase::CUT_OVER) {
+        return Err(Error::Follow(format!(
+            "job \"{}\" is cut over already; nothing to abort",
+            st.job
+        )));
+    }
+    if row.is_some() {
+        fstate::set_phase(&target, &st, phase::ABORTED, Some("aborted by `howdah abort`")).await?;
+        let deadline = Instant::now() + timeout;
+        while follower_running(&target, &st).await? && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    let source = connect(url, Side::Source).await?;
+    slot::drop_slot(&source, &name).await?;
+    slot::drop_publication(&source, &name).await?;
+    Ok(format!(
+        "job \"{}\" aborted: replication slot and publication {name} dropped on the source",
+        st.job
+    ))
+}

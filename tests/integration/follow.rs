@@ -1,0 +1,305 @@
+//! `copy --follow`, `cutover` and `abort` against a source cluster of the test's own with
+//! `wal_level = logical` (tests/integration/cluster.rs): a writer changes the source during the
+//! copy and the follow; after cutover the target equals the source, sequences included, and the
+//! slot is gone. Kills during catch-up, DDL, leftover slots and the retained-WAL limit.
+
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::cluster::{Cluster, ClusterDb};
+use crate::support::{assert_success, describe, Howdah, TestDb};
+
+const SCHEMA: &str = "
+    CREATE TABLE items (id bigserial PRIMARY KEY, k int NOT NULL, body text, doc text);
+    CREATE TABLE pairs (a int, b text, v numeric, PRIMARY KEY (a, b));
+    CREATE TABLE logs (msg text, n int);
+    ALTER TABLE logs REPLICA IDENTITY FULL;
+    CREATE SEQUENCE standalone;
+    -- A value far over the TOAST threshold that compression cannot shrink below it.
+    CREATE FUNCTION big(seed int) RETURNS text LANGUAGE sql AS
+      $$ SELECT string_agg(md5(seed::text || ':' || g), '') FROM generate_series(1, 400) g $$;
+    INSERT INTO items (k, body, doc)
+      SELECT g, 'row ' || g, CASE WHEN g % 50 = 0 THEN big(g) END FROM generate_series(1, 20000) g;
+    INSERT INTO pairs SELECT g, 'b' || g, g * 1.5 FROM generate_series(1, 2000) g;
+    INSERT INTO logs SELECT 'log ' || (g % 100), g FROM generate_series(1, 3000) g;
+";
+
+/// The statements one writer round runs in one transaction: inserts, updates that leave the
+/// TOASTed column alone, key moves, deletes, keyless changes, the standalone sequence.
+fn writer_round(n: u64) -> String {
+    format!(
+        "BEGIN;
+         INSERT INTO items (k, body, doc) VALUES ({n}, 'new {n}', CASE WHEN {n} % 3 = 0 THEN big({n}) END);
+         UPDATE items SET body = 'upd {n}' WHERE id = (SELECT id FROM items WHERE doc IS NOT NULL ORDER BY id OFFSET ({n} * 7) % 300 LIMIT 1);
+         UPDATE items SET id = id + 1000000 WHERE id = ({n} * 13) % 20000 + 1;
+         DELETE FROM items WHERE id = ({n} * 31) % 20000 + 1;
+         UPDATE pairs SET b = b || 'x', v = v + 1 WHERE a = ({n} * 17) % 2000 + 1;
+         INSERT INTO pairs VALUES (100000 + {n}, 'p', {n}) ON CONFLICT DO NOTHING;
+         DELETE FROM logs WHERE ctid = (SELECT ctid FROM logs WHERE n = ({n} * 11) % 3000 + 1 LIMIT 1);
+         UPDATE logs SET msg = msg || '!' WHERE n = ({n} * 5) % 3000 + 1;
+         INSERT INTO logs VALUES ('w {n}', {n});
+         SELECT nextval('standalone');
+         COMMIT;"
+    )
+}
+
+/// A writer thread changing the source until stopped; returns its rounds.
+fn writer(url: String, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<u64> {
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async move {
+            let client = crate::support::connect(&url).await;
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                n += 1;
+                client
+                    .batch_execute(&writer_round(n))
+                    .await
+                    .unwrap_or_else(|e| panic!("writer round {n}: {e}"));
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            n
+        })
+    })
+}
+
+fn compare(src: &ClusterDb, dst: &TestDb, sql: &str) {
+    let a = src.query(sql);
+    let b = dst.query(sql);
+    let mut a: Vec<&str> = a.lines().collect();
+    let mut b: Vec<&str> = b.lines().collect();
+    a.sort_unstable();
+    b.sort_unstable();
+    assert_eq!(a.len(), b.len(), "row counts differ for {sql}");
+    assert!(a == b, "rows differ for {sql}");
+}
+
+fn assert_equal(src: &ClusterDb, dst: &TestDb) {
+    compare(src, dst, "SELECT id, k, body, md5(doc) FROM items");
+    compare(src, dst, "SELECT a, b, v FROM pairs");
+    compare(src, dst, "SELECT msg, n FROM logs");
+    for seq in ["items_id_seq", "standalone"] {
+        let q = format!("SELECT last_value, is_called FROM {seq}");
+        assert_eq!(src.query(&q), dst.query(&q), "sequence {seq}");
+    }
+}
+
+/// Waits until the job's follow phase is `phase`.
+fn wait_phase(dst: &TestDb, job: &str, phase: &str, timeout: Duration) {
+    let started = Instant::now();
+    loop {
+        let p = dst
+            .try_query(&format!("SELECT phase FROM howdah.follow WHERE job = '{job}'"))
+            .unwrap_or_default();
+        if p == phase {
+            return;
+        }
+        assert!(
+            started.elapsed() < timeout,
+            "job {job} did not reach phase {phase} (now {p:?})"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn follow_copy(src: &ClusterDb, dst: &TestDb, job: &str) -> Howdah {
+    Howdah::copy(&src.url(), &dst.url()).args(["--follow", "--job", job, "-j", "2", "--chunk-rows", "3000"])
+}
+
+fn cutover(src: &ClusterDb, dst: &TestDb, job: &str) -> Output {
+    Howdah::new("cutover")
+        .args(["--source", &src.url(), "--target", &dst.url(), "--job", job, "--timeout", "60"])
+        .run()
+}
+
+fn finish(child: std::process::Child) -> Output {
+    child.wait_with_output().expect("wait for copy --follow")
+}
+
+#[test]
+fn follow_until_cutover_with_a_writer_throughout() {
+    let cluster = Cluster::logical();
+    let src = cluster.db("src");
+    src.exec(SCHEMA);
+    let dst = TestDb::new("follow");
+    let stop = Arc::new(AtomicBool::new(false));
+    let w = writer(src.url(), stop.clone());
+    // A transaction open when the slot is created: the slot waits for it, and its rows arrive.
+    let long = {
+        let url = src.url();
+        std::thread::spawn(move || {
+            crate::support::psql(
+                &url,
+                &["-q"],
+                "BEGIN; INSERT INTO items (k, body) VALUES (-1, 'long'); SELECT pg_sleep(2); COMMIT;",
+            )
+            .expect("long transaction");
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    let child = follow_copy(&src, &dst, "f").spawn();
+    wait_phase(&dst, "f", "follow", Duration::from_secs(90));
+    long.join().expect("long transaction thread");
+    std::thread::sleep(Duration::from_secs(3));
+    stop.store(true, Ordering::Relaxed);
+    let rounds = w.join().expect("writer");
+    assert!(rounds > 10, "the writer ran only {rounds} rounds");
+    let out = cutover(&src, &dst, "f");
+    assert_success(&out, "cutover");
+    let out = finish(child);
+    assert_success(&out, "copy --follow");
+    eprintln!("{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("cut over"),
+        "{}",
+        describe(&out)
+    );
+    assert_equal(&src, &dst);
+    assert_eq!(src.query("SELECT count(*) FROM items WHERE k = -1"), "1");
+    assert_eq!(src.query("SELECT count(*) FROM pg_replication_slots"), "0");
+    assert_eq!(src.query("SELECT count(*) FROM pg_publication"), "0");
+    drop(cluster);
+}
+
+fn kill9(child: &mut std::process::Child) {
+    let _ = Command::new("kill")
+        .args(["-9", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+}
+
+/// Runs `rounds` writer rounds at once (a backlog for the follower).
+fn backlog(src: &ClusterDb, from: u64, rounds: u64) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let client = crate::support::connect(&src.url()).await;
+        for n in from..from + rounds {
+            client
+                .batch_execute(&writer_round(n))
+                .await
+                .unwrap_or_else(|e| panic!("backlog round {n}: {e}"));
+        }
+    });
+}
+
+#[test]
+fn kill_during_catch_up_resumes_exactly_once() {
+    let cluster = Cluster::logical();
+    let src = cluster.db("src");
+    src.exec(SCHEMA);
+    let dst = TestDb::new("follow_kill");
+    let mut child = follow_copy(&src, &dst, "k").spawn();
+    wait_phase(&dst, "k", "follow", Duration::from_secs(90));
+    kill9(&mut child);
+    // A backlog written while nothing follows; then followers killed while catching up.
+    backlog(&src, 1, 400);
+    for i in 0..3u64 {
+        let before = dst.query("SELECT applied_lsn FROM howdah.follow WHERE job = 'k'");
+        let mut child = follow_copy(&src, &dst, "k").spawn();
+        std::thread::sleep(Duration::from_millis(1200 + 300 * i));
+        kill9(&mut child);
+        backlog(&src, 1000 * (i + 1), 100);
+        let after = dst.query("SELECT applied_lsn FROM howdah.follow WHERE job = 'k'");
+        eprintln!("catch-up {i}: applied {before} -> {after}");
+    }
+    let child = follow_copy(&src, &dst, "k").spawn();
+    wait_phase(&dst, "k", "follow", Duration::from_secs(60));
+    let out = cutover(&src, &dst, "k");
+    assert_success(&out, "cutover");
+    assert_success(&finish(child), "copy --follow");
+    // The keyless table gets a plain INSERT per source insert: a repeated transaction would
+    // show as a duplicate row here.
+    assert_equal(&src, &dst);
+}
+
+#[test]
+fn ddl_on_a_followed_table_stops_the_apply_with_its_name() {
+    let cluster = Cluster::logical();
+    let src = cluster.db("src");
+    src.exec(SCHEMA);
+    let dst = TestDb::new("follow_ddl");
+    let child = follow_copy(&src, &dst, "d").spawn();
+    wait_phase(&dst, "d", "follow", Duration::from_secs(90));
+    src.exec("INSERT INTO pairs VALUES (-1, 'before', 1)");
+    src.exec("ALTER TABLE pairs ADD COLUMN extra int; INSERT INTO pairs VALUES (-2, 'after', 2, 7)");
+    let started = Instant::now();
+    let mut child = child;
+    while child.try_wait().expect("try_wait").is_none() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the follower did not stop on the DDL"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = finish(child);
+    assert!(!out.status.success(), "{}", describe(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("public.pairs") && err.contains("extra"),
+        "{}",
+        describe(&out)
+    );
+    assert_eq!(dst.query("SELECT count(*) FROM pairs WHERE a = -1"), "1");
+    assert_eq!(dst.query("SELECT count(*) FROM pairs WHERE a = -2"), "0");
+    let status = Howdah::new("status").args(["--target", &dst.url()]).run();
+    assert!(
+        String::from_utf8_lossy(&status.stdout).contains("extra"),
+        "{}",
+        describe(&status)
+    );
+    let out = Howdah::new("abort")
+        .args(["--source", &src.url(), "--target", &dst.url(), "--job", "d"])
+        .run();
+    assert_success(&out, "abort");
+    assert_eq!(src.query("SELECT count(*) FROM pg_replication_slots"), "0");
+}
+
+#[test]
+fn leftover_slot_is_reported_and_dropped_by_abort() {
+    let cluster = Cluster::logical();
+    let src = cluster.db("src");
+    src.exec(SCHEMA);
+    let dst = TestDb::new("follow_left");
+    let mut child = follow_copy(&src, &dst, "l").spawn();
+    wait_phase(&dst, "l", "follow", Duration::from_secs(90));
+    kill9(&mut child);
+    backlog(&src, 1, 50);
+    assert_eq!(src.query("SELECT count(*) FROM pg_replication_slots WHERE NOT active"), "1");
+    // Another job's start warns of the slot left behind, with its retained WAL.
+    let other = TestDb::new("follow_other");
+    let out = Howdah::copy(&src.url(), &other.url())
+        .args(["--job", "other", "--tables", "public.logs"])
+        .run();
+    assert_success(&out, "plain copy");
+    let out = follow_copy(&src, &other, "other2").args(["--dry-run"]).run();
+    assert_success(&out, "dry run");
+    let out = Howdah::copy(&src.url(), &TestDb::new("follow_third").url())
+        .args(["--follow", "--job", "third", "--tables", "public.pairs", "--max-retained-wal", "1KB"])
+        .run();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("replication slot howdah_l_") && err.contains("stopped howdah job"),
+        "{}",
+        describe(&out)
+    );
+    // --max-retained-wal: the third job's slot passed 1 KB and was dropped, with the reason.
+    assert!(!out.status.success(), "{}", describe(&out));
+    assert!(err.contains("--max-retained-wal"), "{}", describe(&out));
+    let status = Howdah::new("status").args(["--target", &dst.url()]).run();
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(text.contains("follow: follow (slot howdah_l_"), "{}", describe(&status));
+    let out = Howdah::new("abort")
+        .args(["--source", &src.url(), "--target", &dst.url(), "--job", "l"])
+        .run();
+    assert_success(&out, "abort");
+    assert_eq!(src.query("SELECT count(*) FROM pg_replication_slots"), "0");
+    assert_eq!(src.query("SELECT count(*) FROM pg_publication"), "0");
+}
