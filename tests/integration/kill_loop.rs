@@ -80,7 +80,11 @@ fn kill_then_finish(spawn: impl Fn() -> Child, rounds: u64, calm: Duration) -> u
         );
     }
     let out = spawn().wait_with_output().expect("wait for howdah");
-    assert_success(&out, &format!("seed {seed}: the final resume"));
+    // The last kill may land after the job was recorded finished, before the process exited.
+    let finished_before = String::from_utf8_lossy(&out.stderr).contains("already finished");
+    if !finished_before {
+        assert_success(&out, &format!("seed {seed}: the final resume"));
+    }
     kills
 }
 
