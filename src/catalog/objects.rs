@@ -612,7 +612,7 @@ async fn foreign_data(client: &Client, out: &mut Others) -> Result<(), CatalogEr
          FROM pg_foreign_table f JOIN pg_class c ON c.oid = f.ftrelid \
          JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_foreign_server s ON s.oid = f.ftserver \
          WHERE {} ORDER BY c.oid",
-        options_sql("a.attfdwoptions", "").replace("OPTIONS (", "OPTIONS ("),
+        options_sql("a.attfdwoptions", ""),
         options_sql("f.ftoptions", ""),
         own("pg_class", "c.oid")
     );
@@ -688,6 +688,32 @@ async fn rules_and_replica_identity(client: &Client, out: &mut Others) -> Result
         }
         ddl.extend(comment("RULE", &name, opt(&r, 4, what)?));
         out.create.push(object("rule", name, Stage::Final, ddl));
+    }
+    let what = "clustered indexes and triggers on views";
+    let sql = format!(
+        "SELECT 'cluster index', quote_ident(n.nspname) || '.' || quote_ident(c.relname), \
+           'ALTER TABLE ONLY ' || quote_ident(n.nspname) || '.' || quote_ident(c.relname) \
+             || ' CLUSTER ON ' || quote_ident(i.relname), NULL \
+         FROM pg_index x JOIN pg_class c ON c.oid = x.indrelid JOIN pg_class i ON i.oid = x.indexrelid \
+         JOIN pg_namespace n ON n.oid = c.relnamespace WHERE x.indisclustered AND {} \
+         UNION ALL \
+         SELECT 'trigger', quote_ident(t.tgname) || ' ON ' || quote_ident(n.nspname) || '.' || quote_ident(c.relname), \
+           pg_get_triggerdef(t.oid), obj_description(t.oid, 'pg_trigger') \
+         FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE c.relkind = 'v' AND NOT t.tgisinternal AND {} ORDER BY 1, 2",
+        own("pg_class", "c.oid"),
+        own("pg_class", "c.oid")
+    );
+    for r in rows(client, &sql, what).await? {
+        let name = text(&r, 1, what)?;
+        let kind = if text(&r, 0, what)? == "trigger" {
+            "trigger on a view"
+        } else {
+            "cluster index"
+        };
+        let mut ddl = vec![text(&r, 2, what)?];
+        ddl.extend(comment("TRIGGER", &name, opt(&r, 3, what)?));
+        out.create.push(object(kind, name, Stage::Final, ddl));
     }
     let what = "replica identities";
     let sql =

@@ -94,7 +94,9 @@ fn wait_phase(dst: &TestDb, job: &str, phase: &str, timeout: Duration) {
     let started = Instant::now();
     loop {
         let p = dst
-            .try_query(&format!("SELECT phase FROM howdah.follow WHERE job = '{job}'"))
+            .try_query(&format!(
+                "SELECT phase FROM howdah.follow WHERE job = '{job}'"
+            ))
             .unwrap_or_default();
         if p == phase {
             return;
@@ -108,12 +110,29 @@ fn wait_phase(dst: &TestDb, job: &str, phase: &str, timeout: Duration) {
 }
 
 fn follow_copy(src: &ClusterDb, dst: &TestDb, job: &str) -> Howdah {
-    Howdah::copy(&src.url(), &dst.url()).args(["--follow", "--job", job, "-j", "2", "--chunk-rows", "3000"])
+    Howdah::copy(&src.url(), &dst.url()).args([
+        "--follow",
+        "--job",
+        job,
+        "-j",
+        "2",
+        "--chunk-rows",
+        "3000",
+    ])
 }
 
 fn cutover(src: &ClusterDb, dst: &TestDb, job: &str) -> Output {
     Howdah::new("cutover")
-        .args(["--source", &src.url(), "--target", &dst.url(), "--job", job, "--timeout", "60"])
+        .args([
+            "--source",
+            &src.url(),
+            "--target",
+            &dst.url(),
+            "--job",
+            job,
+            "--timeout",
+            "60",
+        ])
         .run()
 }
 
@@ -229,7 +248,9 @@ fn ddl_on_a_followed_table_stops_the_apply_with_its_name() {
     let child = follow_copy(&src, &dst, "d").spawn();
     wait_phase(&dst, "d", "follow", Duration::from_secs(90));
     src.exec("INSERT INTO pairs VALUES (-1, 'before', 1)");
-    src.exec("ALTER TABLE pairs ADD COLUMN extra int; INSERT INTO pairs VALUES (-2, 'after', 2, 7)");
+    src.exec(
+        "ALTER TABLE pairs ADD COLUMN extra int; INSERT INTO pairs VALUES (-2, 'after', 2, 7)",
+    );
     let started = Instant::now();
     let mut child = child;
     while child.try_wait().expect("try_wait").is_none() {
@@ -272,17 +293,30 @@ fn leftover_slot_is_reported_and_dropped_by_abort() {
     wait_phase(&dst, "l", "follow", Duration::from_secs(90));
     kill9(&mut child);
     backlog(&src, 1, 50);
-    assert_eq!(src.query("SELECT count(*) FROM pg_replication_slots WHERE NOT active"), "1");
+    assert_eq!(
+        src.query("SELECT count(*) FROM pg_replication_slots WHERE NOT active"),
+        "1"
+    );
     // Another job's start warns of the slot left behind, with its retained WAL.
     let other = TestDb::new("follow_other");
     let out = Howdah::copy(&src.url(), &other.url())
         .args(["--job", "other", "--tables", "public.logs"])
         .run();
     assert_success(&out, "plain copy");
-    let out = follow_copy(&src, &other, "other2").args(["--dry-run"]).run();
+    let out = follow_copy(&src, &other, "other2")
+        .args(["--dry-run"])
+        .run();
     assert_success(&out, "dry run");
     let out = Howdah::copy(&src.url(), &TestDb::new("follow_third").url())
-        .args(["--follow", "--job", "third", "--tables", "public.pairs", "--max-retained-wal", "1KB"])
+        .args([
+            "--follow",
+            "--job",
+            "third",
+            "--tables",
+            "public.pairs",
+            "--max-retained-wal",
+            "1KB",
+        ])
         .run();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -295,7 +329,11 @@ fn leftover_slot_is_reported_and_dropped_by_abort() {
     assert!(err.contains("--max-retained-wal"), "{}", describe(&out));
     let status = Howdah::new("status").args(["--target", &dst.url()]).run();
     let text = String::from_utf8_lossy(&status.stdout);
-    assert!(text.contains("follow: follow (slot howdah_l_"), "{}", describe(&status));
+    assert!(
+        text.contains("follow: follow (slot howdah_l_"),
+        "{}",
+        describe(&status)
+    );
     let out = Howdah::new("abort")
         .args(["--source", &src.url(), "--target", &dst.url(), "--job", "l"])
         .run();
