@@ -200,16 +200,27 @@ fn kill_during_catch_up_resumes_exactly_once() {
     wait_phase(&dst, "k", "follow", Duration::from_secs(90));
     kill9(&mut child);
     // A backlog written while nothing follows; then followers killed while catching up.
-    backlog(&src, 1, 400);
+    let mut mid_catch_up = 0;
     for i in 0..3u64 {
+        backlog(&src, 1000 * i + 1, 200);
+        src.exec(
+            "DO $$ BEGIN FOR t IN 1..20 LOOP \
+               INSERT INTO items (k, body) SELECT g, 'bulk ' || t FROM generate_series(1, 3000) g; \
+               INSERT INTO logs SELECT 'bulk', g FROM generate_series(1, 100) g; COMMIT; \
+             END LOOP; END $$",
+        );
         let before = dst.query("SELECT applied_lsn FROM howdah.follow WHERE job = 'k'");
         let mut child = follow_copy(&src, &dst, "k").spawn();
-        std::thread::sleep(Duration::from_millis(1200 + 300 * i));
+        std::thread::sleep(Duration::from_millis(900));
         kill9(&mut child);
-        backlog(&src, 1000 * (i + 1), 100);
         let after = dst.query("SELECT applied_lsn FROM howdah.follow WHERE job = 'k'");
-        eprintln!("catch-up {i}: applied {before} -> {after}");
+        let behind = src.query(&format!("SELECT pg_current_wal_lsn() > '{after}'::pg_lsn"));
+        if after != before && behind == "t" {
+            mid_catch_up += 1;
+        }
+        eprintln!("catch-up {i}: applied {before} -> {after}, still behind: {behind}");
     }
+    assert!(mid_catch_up > 0, "no follower was killed in the middle of its catch-up");
     let child = follow_copy(&src, &dst, "k").spawn();
     wait_phase(&dst, "k", "follow", Duration::from_secs(60));
     let out = cutover(&src, &dst, "k");
