@@ -243,6 +243,9 @@ pub struct CopyArgs {
     /// Reproduce grants on the target.
     #[arg(long)]
     pub grants: bool,
+    /// Create user mappings with their password option (left out otherwise).
+    #[arg(long)]
+    pub user_mapping_passwords: bool,
     /// Job name: a rerun with the same name resumes where the last run stopped [default: default].
     #[arg(long)]
     pub job: Option<String>,
@@ -338,6 +341,7 @@ impl CopyArgs {
             truncate: self.truncate,
             owners: self.owners,
             grants: self.grants,
+            user_mapping_passwords: self.user_mapping_passwords,
             job: self.job.clone(),
             restart: self.restart,
             commit_rows: self.commit_rows,

@@ -43,6 +43,9 @@ pub struct CopyOutcome {
     /// MySQL zero dates loaded as NULL into columns that are NOT NULL on the source: table,
     /// column and rows (only columns that received some; they stay nullable).
     pub zero_dates: Vec<(QualifiedName, String, i64)>,
+    /// The job's large objects (`None`: the source has none, or the copy is narrowed by
+    /// `--tables`).
+    pub large_objects: Option<pipeline::large_objects::LoReport>,
 }
 
 impl CopyOutcome {
@@ -57,6 +60,7 @@ impl CopyOutcome {
             invalid_keys: Vec::new(),
             message: None,
             zero_dates: Vec::new(),
+            large_objects: None,
         }
     }
 
@@ -213,10 +217,12 @@ pub async fn run(
     let steps = Steps {
         build_schema: settings.schema != SchemaMode::Existing,
         done: &done_steps,
+        ddl_opts: ddl_options(settings),
     };
     let final_phases = steps.final_phases(&catalog, &st, setvals);
 
-    let notes = origin.notes();
+    let mut notes = origin.notes();
+    notes.extend(left_for_hand(&catalog, settings));
     let tables: Vec<QualifiedName> = catalog.tables.iter().map(|t| t.name.clone()).collect();
     let zero_date_columns = zero_date_columns(&catalog);
     let reads = crate::prepare::table_reads(&origin, &maps);
@@ -227,6 +233,7 @@ pub async fn run(
         single_chunk: &single_chunk,
         steps: &steps,
     };
+    let lo_source = source.clone();
     let plan = RunPlan {
         tables: layout.table_jobs(settings, catalog.tables, maps, reads),
         final_phases,
@@ -235,7 +242,12 @@ pub async fn run(
         source,
     };
     let prepare_time = started.elapsed();
-    let report = match pipeline::run(settings, plan, stop, terminal).await {
+    let report = match pipeline::run(settings, plan, stop.clone(), terminal).await {
+        Ok(r) => r,
+        Err(e) => return Err(record_failure(settings, &target, &st, worker, e).await),
+    };
+    // Large objects after the tables, in the same snapshot (the origin still holds it).
+    let large_objects = match pipeline::large_objects::run(settings, &lo_source, &st, stop).await {
         Ok(r) => r,
         Err(e) => return Err(record_failure(settings, &target, &st, worker, e).await),
     };
@@ -251,6 +263,7 @@ pub async fn run(
         invalid_keys,
         message: None,
         zero_dates,
+        large_objects,
     })
 }
 
@@ -416,10 +429,19 @@ async fn start_new_job(
     {
         priority[t] = rank as i32;
     }
+    let large_objects = match origin {
+        crate::prepare::Origin::Pg { client, .. } if settings.filter.whole_database() => {
+            let oids = crate::source::large_objects::list(client).await?;
+            let per = pipeline::large_objects::objects_per_chunk(oids.len(), settings.jobs);
+            state::large_objects::plan(&oids, per)
+        }
+        _ => Vec::new(),
+    };
     let plan = JobPlan {
         config: new.config,
         snapshot: origin.snapshot(),
         chunks: &chunks,
+        large_objects: &large_objects,
         priority: &priority,
         sql_values: new.sql_values,
     };
@@ -432,6 +454,8 @@ struct JobPlan<'a> {
     config: &'a str,
     snapshot: Option<&'a str>,
     chunks: &'a [crate::chunking::Chunk],
+    /// The source's large objects in chunks (empty: none to copy).
+    large_objects: &'a [state::large_objects::LoChunk],
     priority: &'a [i32],
     /// The default_sql/value_sql values this job's rows get.
     sql_values: &'a state::values::SqlValues,
@@ -446,10 +470,7 @@ async fn create_schema_and_job(
     st: &StateRef,
     plan: &JobPlan<'_>,
 ) -> Result<()> {
-    let ddl_opts = ddl::DdlOptions {
-        owners: settings.owners,
-        grants: settings.grants,
-    };
+    let ddl_opts = ddl_options(settings);
     target
         .batch_execute("BEGIN")
         .await
@@ -496,13 +517,58 @@ async fn create_schema_and_job(
         plan.priority,
     );
     let values_sql = state::values::insert_sql(st, plan.sql_values);
+    let lo_sql = state::large_objects::insert_sql(st, plan.large_objects);
     target
-        .batch_execute(&format!("{job_sql} {values_sql} COMMIT"))
+        .batch_execute(&format!("{job_sql} {values_sql} {lo_sql} COMMIT"))
         .await
         .map_err(|e| Error::Query {
             what: "recording the job in the state tables".into(),
             reason: db_reason(&e),
         })
+}
+
+/// What the copy did not create and says so: publications and subscriptions with the SQL that
+/// creates them, user mappings created without their password.
+fn left_for_hand(catalog: &Catalog, settings: &CopySettings) -> Vec<String> {
+    let mut notes: Vec<String> = catalog
+        .not_created
+        .iter()
+        .map(|m| {
+            format!(
+                "{} {} not created (a copy's target does not publish or subscribe by itself); to create it by hand: {}",
+                m.kind, m.name, m.sql
+            )
+        })
+        .collect();
+    if !settings.user_mapping_passwords {
+        notes.extend(
+            catalog
+                .others
+                .iter()
+                .filter(|o| o.with_password.is_some())
+                .map(|o| {
+                    format!(
+                        "user mapping {} created without its password option (--user-mapping-passwords copies it)",
+                        o.name
+                    )
+                }),
+        );
+    }
+    if settings.schema == SchemaMode::Existing && !catalog.others.is_empty() {
+        notes.push(
+            "--schema existing: operators, casts, text search objects, statistics, rules, event triggers and the other objects of the source's schema were not created".into(),
+        );
+    }
+    notes
+}
+
+/// Which optional parts of the schema the copy reproduces.
+fn ddl_options(settings: &CopySettings) -> ddl::DdlOptions {
+    ddl::DdlOptions {
+        owners: settings.owners,
+        grants: settings.grants,
+        user_mapping_passwords: settings.user_mapping_passwords,
+    }
 }
 
 /// Refuses to touch target tables the chosen schema mode must not overwrite.
@@ -719,6 +785,20 @@ pub fn summary(outcome: &CopyOutcome) -> String {
             "zero dates loaded as NULL: {table}.{column}: {rows} row(s) (NOT NULL on the source; the column stays nullable)"
         );
     }
+    if let Some(lo) = &outcome.large_objects {
+        let _ = writeln!(
+            out,
+            "large objects: {} ({:.1} MB) in {} chunks, {} of them by this run in {:.1} s",
+            lo.objects,
+            lo.bytes as f64 / 1e6,
+            lo.chunks,
+            lo.own_chunks,
+            lo.time.as_secs_f64()
+        );
+    }
+    for note in &outcome.notes {
+        let _ = writeln!(out, "note: {note}");
+    }
     for key in &outcome.invalid_keys {
         let _ = writeln!(out, "{key}");
     }
@@ -899,6 +979,8 @@ struct Steps<'a> {
     build_schema: bool,
     /// The `what` of the steps done.
     done: &'a std::collections::HashSet<String>,
+    /// Owners, grants, user mapping passwords.
+    ddl_opts: ddl::DdlOptions,
 }
 
 impl Steps<'_> {
@@ -945,6 +1027,7 @@ impl Steps<'_> {
                 job: &st.job,
             };
             phases.extend(ddl::final_phases_with(catalog, Some(&log)));
+            phases.push(vec![ddl::final_objects(catalog, &self.ddl_opts)]);
         }
         let mut last = setvals;
         // Lanes commit with synchronous_commit off; one synchronous commit that writes a

@@ -6,8 +6,9 @@ use std::collections::HashMap;
 
 use tokio_postgres::Client;
 
-use crate::catalog::{postgres as pgcat, Catalog, QualifiedName};
+use crate::catalog::{postgres as pgcat, Catalog, QualifiedName, Table};
 use crate::chunking::mysql::MysqlPlan;
+use crate::chunking::mysql_read::MyTablePlan;
 use crate::config::{CopySettings, SourceUrl};
 use crate::connect::{connect, Side};
 use crate::conninfo::mysql::MyUrl;
@@ -200,28 +201,52 @@ impl Origin {
                 continue;
             }
             let rows = chunk_rows.unwrap_or_else(|| order::auto_chunk_rows(table, lane_share));
-            let planned = match self {
-                Origin::Pg { client, .. } => {
-                    let read = maps[i].as_ref().map_or(table, |m| &m.read);
-                    crate::chunking::chunks::plan_table(
-                        client,
-                        read,
-                        i,
-                        rows,
-                        catalog.server_version_num,
-                    )
-                    .await?
-                }
-                Origin::My { conn, plan, .. } => match plan.reads.get(i).and_then(Option::as_ref) {
-                    Some(read) => {
-                        crate::chunking::mysql::plan_chunks(conn, read, table, i, rows).await?
-                    }
-                    None => Vec::new(),
-                },
-            };
+            let read = maps[i].as_ref().map_or(table, |m| &m.read);
+            let planned = self
+                .plan_table(i, read, table, rows, catalog.server_version_num)
+                .await?;
             chunks.extend(planned);
         }
         Ok(chunks)
+    }
+
+    /// Cuts table `i` (read from the source as `read`, `table` on the target) into chunks of
+    /// about `chunk_rows` rows; a MySQL table without a read plan has none.
+    pub async fn plan_table(
+        &mut self,
+        i: usize,
+        read: &Table,
+        table: &Table,
+        chunk_rows: u64,
+        server_version_num: i32,
+    ) -> Result<Vec<crate::chunking::Chunk>> {
+        match self {
+            Origin::Pg { client, .. } => {
+                crate::chunking::chunks::plan_table(client, read, i, chunk_rows, server_version_num)
+                    .await
+            }
+            Origin::My { conn, plan, .. } => match plan.reads.get(i).and_then(Option::as_ref) {
+                Some(r) => crate::chunking::mysql::plan_chunks(conn, r, table, i, chunk_rows).await,
+                None => Ok(Vec::new()),
+            },
+        }
+    }
+
+    /// The planning session when the source is a PostgreSQL server, for what only one can
+    /// answer in its own terms (hashing rows in the server, its collations).
+    pub fn postgres(&self) -> Option<&Client> {
+        match self {
+            Origin::Pg { client, .. } => Some(client),
+            Origin::My { .. } => None,
+        }
+    }
+
+    /// Table `i`'s MySQL read plan (`None` for PostgreSQL sources and tables without rows).
+    pub fn mysql_read(&self, i: usize) -> Option<&MyTablePlan> {
+        match self {
+            Origin::My { plan, .. } => plan.reads.get(i).and_then(Option::as_ref),
+            Origin::Pg { .. } => None,
+        }
     }
 
     /// The steps that set sequences (PostgreSQL: to the source's values, for those `ours`

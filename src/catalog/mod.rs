@@ -7,6 +7,7 @@
 
 pub mod error;
 pub mod mysql;
+pub mod objects;
 pub mod postgres;
 
 pub use error::CatalogError;
@@ -100,6 +101,58 @@ pub struct Catalog {
     /// functions, tables, views, collations; empty for MySQL sources): the schema steps create
     /// objects in an order that honours it, as `pg_dump` does.
     pub dependencies: Vec<Dependency>,
+    /// Every other kind of object `pg_dump` dumps (operators, casts, text search, foreign
+    /// servers, statistics, event triggers, privileges...), in creation order per stage.
+    pub others: Vec<OtherObject>,
+    /// Objects a copy does not create (publications, subscriptions), with the SQL to create
+    /// them by hand: listed by `plan` and by the copy's summary.
+    pub not_created: Vec<ManualObject>,
+    /// Large objects of the database (copied when no `--tables` pattern narrows the copy).
+    pub large_objects: i64,
+}
+
+/// When an [`OtherObject`] is created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// Before the tables, after types and functions (operators, casts, servers...): table
+    /// defaults and constraints may use them.
+    BeforeTables,
+    /// With the tables' owners and grants, once every pre-data object exists.
+    AfterTables,
+    /// After the data (statistics, rules, replica identity, default privileges, event
+    /// triggers last, so none fires during the copy).
+    Final,
+}
+
+/// An object of a kind the other [`Catalog`] lists do not model, as statements.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OtherObject {
+    /// Kind, for messages: `operator`, `cast`, `text search configuration`...
+    pub kind: &'static str,
+    /// Name (with its signature where it has one), for messages.
+    pub name: String,
+    /// When it is created.
+    pub stage: Stage,
+    /// Statements that create it, with its comment (empty: it only carries owner or grants).
+    pub ddl: Vec<String>,
+    /// `ALTER ... OWNER TO` (applied with `--owners`).
+    pub owner: Option<String>,
+    /// `GRANT`/`REVOKE` statements (applied with `--grants`).
+    pub grants: Vec<String>,
+    /// For a user mapping with a `password` option: its statement with the password, used
+    /// instead of the first of `ddl` only with `--user-mapping-passwords`.
+    pub with_password: Option<String>,
+}
+
+/// An object listed, not created, with the SQL that creates it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ManualObject {
+    /// `publication` or `subscription`.
+    pub kind: &'static str,
+    /// Its name.
+    pub name: String,
+    /// The statement to run by hand.
+    pub sql: String,
 }
 
 /// A source object that other objects may depend on, by kind and source OID (OIDs are unique
@@ -221,6 +274,36 @@ pub struct Table {
     /// Other tables inherit from it or are its partitions (`relhassubclass`): its inheritable
     /// CHECK constraints then recurse into them and are added in the final phase.
     pub has_children: bool,
+    /// Row-level security: the `ENABLE`/`FORCE` flags and the policies, created with the
+    /// table's grants, before any row is in (so no role ever reads unfiltered rows).
+    pub row_security: RowSecurity,
+    /// Its table access method when not `heap` (quoted), for `CREATE TABLE ... USING`.
+    pub access_method: Option<String>,
+    /// Storage parameters (`reloptions`, e.g. `fillfactor=70`), for `WITH (...)`.
+    pub options: Vec<String>,
+}
+
+/// A table's row-level security as `pg_dump` reproduces it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RowSecurity {
+    /// `ALTER TABLE ... ENABLE ROW LEVEL SECURITY` (`relrowsecurity`).
+    pub enabled: bool,
+    /// `ALTER TABLE ... FORCE ROW LEVEL SECURITY` (`relforcerowsecurity`): the owner too.
+    pub forced: bool,
+    /// The policies, in name order.
+    pub policies: Vec<Policy>,
+}
+
+/// One row-level security policy.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Policy {
+    /// Policy name.
+    pub name: String,
+    /// What follows `CREATE POLICY name ON table`: `AS RESTRICTIVE`, `FOR cmd`, `TO roles`,
+    /// `USING (...)`, `WITH CHECK (...)` (expressions as `pg_get_expr` renders them).
+    pub clauses: String,
+    /// `COMMENT ON POLICY` text.
+    pub comment: Option<String>,
 }
 
 impl Table {

@@ -32,6 +32,11 @@ pub struct MySchema {
 }
 
 impl MySchema {
+    /// Position of table `name` in `tables`.
+    fn index_of(&self, name: &str) -> Option<usize> {
+        self.tables.iter().position(|t| t.name == name)
+    }
+
     /// Whether the server is MariaDB (its JSON is LONGTEXT with a `json_valid` check).
     pub fn is_mariadb(&self) -> bool {
         self.version.to_ascii_lowercase().contains("mariadb")
@@ -248,6 +253,8 @@ async fn rows(conn: &mut Conn, sql: &str, db: &str, what: &str) -> Result<Vec<Ro
 }
 
 /// Reads database `db` on `conn`.
+/// Reads database `db`: its tables with their columns, keys, indexes and foreign keys, and
+/// the names of the objects a copy does not carry (views, triggers, routines, events).
 pub async fn load(conn: &mut Conn, db: &str) -> Result<MySchema> {
     let version: Option<String> =
         conn.query_first("SELECT VERSION()")
@@ -295,9 +302,29 @@ pub async fn load(conn: &mut Conn, db: &str) -> Result<MySchema> {
             ..Default::default()
         });
     }
-    let index_of =
-        |schema: &MySchema, name: &str| schema.tables.iter().position(|t| t.name == name);
+    let checks = load_checks(conn, db).await?;
+    load_columns(conn, db, &mut schema, &checks.json).await?;
+    for (table, name, clause) in checks.other {
+        if let Some(ti) = schema.index_of(&table) {
+            schema.tables[ti].checks.push((name, clause));
+        }
+    }
+    load_indexes(conn, db, &mut schema).await?;
+    load_foreign_keys(conn, db, &mut schema).await?;
+    load_other_objects(conn, db, &mut schema).await?;
+    Ok(schema)
+}
 
+/// CHECK constraints by kind.
+struct Checks {
+    /// (table, column) of each `json_valid(column)` check.
+    json: Vec<(String, String)>,
+    /// (table, name, clause) of every other check.
+    other: Vec<(String, String, String)>,
+}
+
+/// The database's CHECK constraints.
+async fn load_checks(conn: &mut Conn, db: &str) -> Result<Checks> {
     // MariaDB's JSON is LONGTEXT with a json_valid(col) check: that check marks the column.
     let mut json_checks: Vec<(String, String)> = Vec::new();
     let mut checks: Vec<(String, String, String)> = Vec::new();
@@ -324,6 +351,19 @@ pub async fn load(conn: &mut Conn, db: &str) -> Result<MySchema> {
         }
     }
 
+    Ok(Checks {
+        json: json_checks,
+        other: checks,
+    })
+}
+
+/// Every selected table's columns, in order (`json_checks`: MariaDB's JSON columns).
+async fn load_columns(
+    conn: &mut Conn,
+    db: &str,
+    schema: &mut MySchema,
+    json_checks: &[(String, String)],
+) -> Result<()> {
     for r in rows(
         conn,
         "SELECT TABLE_NAME, COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, IS_NULLABLE, COLUMN_DEFAULT, EXTRA, \
@@ -336,7 +376,7 @@ pub async fn load(conn: &mut Conn, db: &str) -> Result<MySchema> {
     .await?
     {
         let table = text(&r, 0).unwrap_or_default();
-        let Some(ti) = index_of(&schema, &table) else {
+        let Some(ti) = schema.index_of(&table) else {
             continue;
         };
         let name = text(&r, 1).unwrap_or_default();
@@ -368,12 +408,11 @@ pub async fn load(conn: &mut Conn, db: &str) -> Result<MySchema> {
             json,
         });
     }
-    for (table, name, clause) in checks {
-        if let Some(ti) = index_of(&schema, &table) {
-            schema.tables[ti].checks.push((name, clause));
-        }
-    }
+    Ok(())
+}
 
+/// Primary keys and indexes.
+async fn load_indexes(conn: &mut Conn, db: &str, schema: &mut MySchema) -> Result<()> {
     for r in rows(
         conn,
         "SELECT TABLE_NAME, INDEX_NAME, NON_UNIQUE, COLUMN_NAME, SUB_PART, INDEX_TYPE, COLLATION \
@@ -385,7 +424,7 @@ pub async fn load(conn: &mut Conn, db: &str) -> Result<MySchema> {
     .await?
     {
         let table = text(&r, 0).unwrap_or_default();
-        let Some(ti) = index_of(&schema, &table) else {
+        let Some(ti) = schema.index_of(&table) else {
             continue;
         };
         let name = text(&r, 1).unwrap_or_default();
@@ -412,6 +451,11 @@ pub async fn load(conn: &mut Conn, db: &str) -> Result<MySchema> {
         }
     }
 
+    Ok(())
+}
+
+/// Foreign keys, their columns in order.
+async fn load_foreign_keys(conn: &mut Conn, db: &str, schema: &mut MySchema) -> Result<()> {
     for r in rows(
         conn,
         "SELECT k.TABLE_NAME, k.CONSTRAINT_NAME, k.COLUMN_NAME, k.REFERENCED_TABLE_SCHEMA, \
@@ -428,7 +472,7 @@ pub async fn load(conn: &mut Conn, db: &str) -> Result<MySchema> {
     .await?
     {
         let table = text(&r, 0).unwrap_or_default();
-        let Some(ti) = index_of(&schema, &table) else {
+        let Some(ti) = schema.index_of(&table) else {
             continue;
         };
         let name = text(&r, 1).unwrap_or_default();
@@ -452,6 +496,11 @@ pub async fn load(conn: &mut Conn, db: &str) -> Result<MySchema> {
         fk.ref_columns.push(text(&r, 5).unwrap_or_default());
     }
 
+    Ok(())
+}
+
+/// Names of the views, triggers, routines and events (not copied; the plan lists them).
+async fn load_other_objects(conn: &mut Conn, db: &str, schema: &mut MySchema) -> Result<()> {
     for (sql, what, out) in [
         (
             "SELECT TABLE_NAME FROM information_schema.VIEWS WHERE TABLE_SCHEMA = ? ORDER BY TABLE_NAME",
@@ -488,7 +537,7 @@ pub async fn load(conn: &mut Conn, db: &str) -> Result<MySchema> {
             _ => schema.events = names,
         }
     }
-    Ok(schema)
+    Ok(())
 }
 
 #[cfg(test)]

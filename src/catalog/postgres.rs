@@ -12,8 +12,8 @@ use tokio_postgres::{Client, Row};
 
 use super::{
     quote_ident, quote_literal, Catalog, CatalogError, Column, Constraint, DdlObject, Dependency,
-    Extension, Identity, Index, KeyColumn, ObjectRef, QualifiedName, SchemaObject, Sequence, Table,
-    TableKind, TargetFacts, View,
+    Extension, Identity, Index, KeyColumn, ObjectRef, Policy, QualifiedName, SchemaObject,
+    Sequence, Table, TableKind, TargetFacts, View,
 };
 
 /// Reads the whole user schema of the connected database (everything outside the system
@@ -254,6 +254,13 @@ async fn load_inner(client: &Client) -> Result<Catalog, CatalogError> {
     cat.sequences = load_sequences(client, &mut cat.tables).await?;
     cat.views = load_views(client, view_columns, matview_indexes).await?;
     cat.dependencies = load_dependencies(client).await?;
+    let others = super::objects::load(client, cat.server_version_num).await?;
+    cat.others = others.create;
+    cat.not_created = others.manual;
+    let what = "large objects";
+    if let Some(r) = one(client, "SELECT count(*) FROM pg_largeobject_metadata", what).await? {
+        cat.large_objects = get(&r, 0, what)?;
+    }
     Ok(cat)
 }
 
@@ -668,8 +675,8 @@ async fn load_functions(client: &Client) -> Result<Vec<DdlObject>, CatalogError>
     for r in rows(client, &sql, what).await? {
         let name = QualifiedName::new(get::<String>(&r, 0, what)?, get::<String>(&r, 1, what)?);
         let kind: String = get(&r, 2, what)?;
+        // Aggregates have no pg_get_functiondef: objects.rs renders them.
         let Some(def) = get::<Option<String>>(&r, 3, what)? else {
-            tracing::warn!(aggregate = %name, "aggregate functions are not recreated on the target");
             continue;
         };
         let mut ddl = def.trim_end().trim_end_matches(';').to_string();
@@ -701,8 +708,11 @@ async fn load_tables(
            CASE WHEN c.relispartition THEN pg_get_expr(c.relpartbound, c.oid) END, \
            c.reltuples::float8, pg_relation_size(c.oid) / current_setting('block_size')::int8, \
            pg_table_size(c.oid), obj_description(c.oid, 'pg_class'), pg_get_userbyid(c.relowner), \
-           c.relhassubclass \
+           c.relhassubclass, c.relrowsecurity, c.relforcerowsecurity, \
+           CASE WHEN am.amname <> 'heap' THEN quote_ident(am.amname) END, \
+           coalesce(c.reloptions, ARRAY[]::text[]) \
          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+         LEFT JOIN pg_am am ON am.oid = c.relam \
          WHERE c.relkind IN ('r','p','f') AND {} AND {} ORDER BY c.oid",
         user_ns("n"),
         not_extension_member("pg_class", "c.oid")
@@ -714,7 +724,7 @@ async fn load_tables(
         let name = QualifiedName::new(get::<String>(&r, 1, what)?, get::<String>(&r, 2, what)?);
         let relkind: String = get(&r, 3, what)?;
         if relkind == "f" {
-            tracing::warn!(table = %name, "foreign table skipped: howdah copies only local tables");
+            // Created by objects.rs, without rows: they live on their server.
             continue;
         }
         let kind = match get::<Option<String>>(&r, 5, what)? {
@@ -736,6 +746,13 @@ async fn load_tables(
             comment: get(&r, 10, what)?,
             owner: get(&r, 11, what)?,
             has_children: get(&r, 12, what)?,
+            row_security: crate::catalog::RowSecurity {
+                enabled: get(&r, 13, what)?,
+                forced: get(&r, 14, what)?,
+                policies: Vec::new(),
+            },
+            access_method: get(&r, 15, what)?,
+            options: get(&r, 16, what)?,
             ..Table::default()
         });
     }
@@ -825,6 +842,7 @@ async fn load_tables(
     load_chunk_keys(client, &mut tables, &by_oid).await?;
     load_triggers(client, &mut tables, &by_oid).await?;
     load_grants(client, &mut tables, &by_oid).await?;
+    load_policies(client, &mut tables, &by_oid).await?;
 
     let order = topo_order(&parents);
     Ok((reorder(tables, &order), view_columns, matview_indexes))
@@ -1092,6 +1110,36 @@ async fn load_grants(
             tables[ti].name.quoted()
         );
         tables[ti].grants.push(stmt);
+    }
+    Ok(())
+}
+
+/// Row-level security policies, rendered as `pg_dump` writes them: permissive or
+/// restrictive, the command, the roles (`PUBLIC` for 0), `USING` and `WITH CHECK`.
+async fn load_policies(
+    client: &Client,
+    tables: &mut [Table],
+    by_oid: &HashMap<u32, usize>,
+) -> Result<(), CatalogError> {
+    let what = "row-level security policies";
+    let sql = "SELECT p.polrelid, p.polname, \
+           CASE WHEN p.polpermissive THEN '' ELSE ' AS RESTRICTIVE' END \
+           || CASE p.polcmd WHEN 'r' THEN ' FOR SELECT' WHEN 'a' THEN ' FOR INSERT' \
+                WHEN 'w' THEN ' FOR UPDATE' WHEN 'd' THEN ' FOR DELETE' ELSE '' END \
+           || ' TO ' || array_to_string(ARRAY(SELECT CASE WHEN r = 0 THEN 'PUBLIC' \
+                ELSE quote_ident(pg_get_userbyid(r)) END FROM unnest(p.polroles) r ORDER BY 1), ', ') \
+           || COALESCE(' USING (' || pg_get_expr(p.polqual, p.polrelid) || ')', '') \
+           || COALESCE(' WITH CHECK (' || pg_get_expr(p.polwithcheck, p.polrelid) || ')', ''), \
+           obj_description(p.oid, 'pg_policy') \
+         FROM pg_policy p ORDER BY p.polrelid, p.polname";
+    for r in rows(client, sql, what).await? {
+        if let Some(&ti) = by_oid.get(&get::<u32>(&r, 0, what)?) {
+            tables[ti].row_security.policies.push(Policy {
+                name: get(&r, 1, what)?,
+                clauses: get(&r, 2, what)?,
+                comment: get(&r, 3, what)?,
+            });
+        }
     }
     Ok(())
 }

@@ -116,6 +116,20 @@ pub struct Chunk {
     pub resume_after: Option<Vec<String>>,
 }
 
+impl Chunk {
+    /// The only chunk of table `table`: all its rows in `range`.
+    pub fn one(table: usize, range: ChunkRange, rows: i64, bytes: i64) -> Chunk {
+        Chunk {
+            table,
+            ordinal: 0,
+            range,
+            estimated_rows: rows,
+            estimated_bytes: bytes,
+            resume_after: None,
+        }
+    }
+}
+
 /// Smallest chunk worth a separate range scan and transaction.
 const MIN_CHUNK_BYTES: i64 = 8 << 20;
 
@@ -166,16 +180,7 @@ pub async fn plan_table(
     let by_bytes = (table.size_bytes.max(0) / MIN_CHUNK_BYTES).max(1);
     let wanted = ((rows as f64 / chunk_rows.max(1) as f64).ceil() as i64).min(by_bytes);
     let bytes = table.size_bytes.max(0);
-    let whole = || {
-        vec![Chunk {
-            table: index,
-            ordinal: 0,
-            range: ChunkRange::Whole,
-            estimated_rows: rows,
-            estimated_bytes: bytes,
-            resume_after: None,
-        }]
-    };
+    let whole = || vec![Chunk::one(index, ChunkRange::Whole, rows, bytes)];
     if wanted <= 1 || !table.has_storage() {
         return Ok(whole());
     }

@@ -254,8 +254,6 @@ pub fn build(
     geometry: Option<&str>,
     creates_tables: bool,
 ) -> Result<MysqlPlan> {
-    let zero_to_null = creates_tables
-        && cfg.zero_dates.clone().unwrap_or_default() == crate::config::ZeroDates::Null;
     let names = Names {
         case: cfg.names.unwrap_or_default(),
     };
@@ -272,28 +270,81 @@ pub fn build(
             .iter()
             .map(|t| (t.name.as_str(), names.of(&t.name))),
     )?;
-    let mut notes = Vec::new();
-    let mut catalog = Catalog {
-        server_version: schema.version.clone(),
-        ..Default::default()
+    let mut b = Builder {
+        db,
+        cfg,
+        geometry,
+        mariadb: schema.is_mariadb(),
+        zero_to_null: creates_tables
+            && cfg.zero_dates.clone().unwrap_or_default() == crate::config::ZeroDates::Null,
+        target_of: selected
+            .iter()
+            .map(|t| (t.name.as_str(), names.of(&t.name)))
+            .collect(),
+        names,
+        target_schema,
+        notes: Vec::new(),
+        catalog: Catalog {
+            server_version: schema.version.clone(),
+            ..Default::default()
+        },
+        reads: Vec::new(),
+        auto_increments: Vec::new(),
+        used_names: HashSet::new(),
     };
-    if target_schema != "public" {
-        catalog.schemas.push(SchemaObject {
-            name: target_schema.clone(),
+    if b.target_schema != "public" {
+        b.catalog.schemas.push(SchemaObject {
+            name: b.target_schema.clone(),
             owner: String::new(),
             comment: None,
         });
     }
-    let mut reads = Vec::new();
-    let mut auto_increments = Vec::new();
-    // Index names are per table in MySQL, per schema in PostgreSQL.
-    let mut used_names: HashSet<String> = HashSet::new();
-    let target_of: HashMap<&str, String> = selected
-        .iter()
-        .map(|t| (t.name.as_str(), names.of(&t.name)))
-        .collect();
-
     for t in &selected {
+        b.table(t)?;
+    }
+    for (kind, name) in schema.not_migrated() {
+        b.notes.push(format!("{kind} {db}.{name} not migrated"));
+    }
+    Ok(MysqlPlan {
+        catalog: b.catalog,
+        reads: b.reads,
+        auto_increments: b.auto_increments,
+        notes: b.notes,
+    })
+}
+
+/// The plan as [`build`] fills it in, table by table.
+struct Builder<'a> {
+    db: &'a str,
+    cfg: &'a MysqlSection,
+    geometry: Option<&'a str>,
+    mariadb: bool,
+    /// Zero dates become NULL in columns this run creates.
+    zero_to_null: bool,
+    /// Target name of each selected table, by its MySQL name.
+    target_of: HashMap<&'a str, String>,
+    names: Names,
+    target_schema: String,
+    notes: Vec<String>,
+    catalog: Catalog,
+    reads: Vec<Option<MyTablePlan>>,
+    auto_increments: Vec<AutoIncrement>,
+    /// Index names are per table in MySQL, per schema in PostgreSQL.
+    used_names: HashSet<String>,
+}
+
+/// One table's columns as the builder maps them.
+#[derive(Default)]
+struct TableColumns {
+    columns: Vec<Column>,
+    read_cols: Vec<MyReadColumn>,
+    checks: Vec<Constraint>,
+}
+
+impl Builder<'_> {
+    /// Adds table `t`: its target table, read plan and notes.
+    fn table(&mut self, t: &MyTable) -> Result<()> {
+        let (db, names) = (self.db, &self.names);
         no_collisions(
             &format!("columns of {}", t.name),
             t.columns
@@ -301,151 +352,225 @@ pub fn build(
                 .map(|c| (c.name.as_str(), names.of(&c.name))),
         )?;
         let tname = names.of(&t.name);
-        let qname = QualifiedName::new(target_schema.as_str(), tname.as_str());
+        let qname = QualifiedName::new(self.target_schema.as_str(), tname.as_str());
         if !t.engine.eq_ignore_ascii_case("innodb") {
-            notes.push(format!(
+            self.notes.push(format!(
                 "{db}.{}: engine {} has no transactions, so its rows are read without a consistent snapshot",
                 t.name, t.engine
             ));
         }
-        let mut columns = Vec::new();
-        let mut read_cols = Vec::new();
-        let mut checks = Vec::new();
         // Key columns stay NOT NULL: a key cannot hold NULL (their zero dates are rejected).
         let key = chunk_key(t);
-        let in_key = |name: &str| {
-            t.primary_key.iter().any(|k| k == name) || key.iter().flatten().any(|k| k.name == name)
-        };
+        let mut cols = TableColumns::default();
         for c in &t.columns {
-            let mut m = map_column(&t.name, c, &cfg.cast)
-                .map_err(|why| Error::Config(format!("{db}.{}.{}: {why}", t.name, c.name)))?;
-            if let (Convert::GeometryWkb, Some(geometry)) = (&m.convert, geometry) {
-                m = postgis_mapping(c, geometry).unwrap_or(m);
-            }
-            let cname = names.of(&c.name);
-            if c.auto_increment()
-                && !matches!(m.convert, Convert::Int2 | Convert::Int4 | Convert::Int8)
-            {
-                // PostgreSQL identity columns are smallint, integer or bigint; an id beyond
-                // 2^63-1 would be rejected with its key.
-                m = Mapping {
-                    pg_type: "bigint".into(),
-                    convert: Convert::Int8,
-                    note: Some(format!(
-                        "AUTO_INCREMENT {} becomes a bigint identity (values above 9223372036854775807 would be rejected)",
-                        c.column_type
-                    )),
-                };
-            }
-            if let Convert::Enum { labels } = &m.convert {
-                let ty = QualifiedName::new(
-                    target_schema.as_str(),
-                    names.of(&format!("{}_{}", t.name, c.name)),
-                );
-                let list: Vec<String> = labels
-                    .iter()
-                    .filter(|l| !l.is_empty())
-                    .map(|l| quote_literal(l))
-                    .collect();
-                catalog.types.push(DdlObject {
-                    name: ty.clone(),
-                    ddl: format!(
-                        "CREATE TYPE {} AS ENUM ({});\n",
-                        ty.quoted(),
-                        list.join(", ")
-                    ),
-                    id: None,
-                });
-                m.pg_type = ty.quoted();
-            }
-            if let Convert::EnumText { labels } = &m.convert {
-                let list: Vec<String> = labels
-                    .iter()
-                    .filter(|l| !l.is_empty())
-                    .map(|l| quote_literal(l))
-                    .collect();
-                checks.push(Constraint {
-                    name: names.of(&format!("{}_{}_check", t.name, c.name)),
-                    definition: format!("CHECK ({} IN ({}))", quote_ident(&cname), list.join(", ")),
-                    ..Default::default()
-                });
-            }
-            if let Some(note) = &m.note {
-                notes.push(format!("{db}.{}.{}: {note}", t.name, c.name));
-            }
-            if c.generated() {
-                notes.push(format!(
-                    "{db}.{}.{}: generated column ({}) copied as plain values",
-                    t.name,
-                    c.name,
-                    c.generation.as_deref().unwrap_or("?")
-                ));
-            }
-            if c.extra.to_ascii_lowercase().contains("on update") {
-                notes.push(format!(
-                    "{db}.{}.{}: ON UPDATE CURRENT_TIMESTAMP not migrated (PostgreSQL needs a trigger for it)",
-                    t.name, c.name
-                ));
-            }
-            let identity = c.auto_increment().then(|| Identity {
-                always: false,
-                sequence: QualifiedName::new(
-                    target_schema.as_str(),
-                    format!("{tname}_{cname}_seq"),
-                ),
-                options: String::new(),
-            });
-            let default = if identity.is_some() {
-                None
-            } else {
-                match translate_default(c, &m, schema.is_mariadb()) {
-                    Ok(d) => d,
-                    Err(note) => {
-                        notes.push(format!("{db}.{}: {note}", t.name));
-                        None
-                    }
-                }
-            };
-            if c.auto_increment() {
-                auto_increments.push(AutoIncrement {
-                    table: reads.len(),
-                    column: cname.clone(),
-                    next: t.auto_increment.unwrap_or(1).max(1),
-                });
-            }
-            let nullable_for_zero_dates =
-                zero_to_null && c.not_null && reads_dates(&m.convert) && !in_key(&c.name);
-            let not_null = c.not_null && !nullable_for_zero_dates;
-            columns.push(Column {
-                name: cname,
-                attnum: columns.len() as i16 + 1,
-                type_sql: m.pg_type.clone(),
-                not_null,
-                default,
-                identity,
-                comment: c.comment.clone(),
-                nullable_for_zero_dates,
-                ..Default::default()
-            });
-            read_cols.push(MyReadColumn {
-                name: c.name.clone(),
-                convert: m.convert.clone(),
-                not_null,
-            });
+            self.column(t, c, &tname, key.as_deref(), &mut cols)?;
         }
         if key.is_none() {
-            notes.push(format!(
+            self.notes.push(format!(
                 "{db}.{}: no primary key or unique NOT NULL key howdah can order by: copied as one chunk that a resume redoes whole",
                 t.name
             ));
         }
+        let primary_key = self.primary_key(t, &tname, &qname);
+        let indexes = self.indexes(t, &qname);
+        for (name, clause) in &t.checks {
+            self.notes.push(format!(
+                "{db}.{}: CHECK constraint {name} ({clause}) not migrated (MySQL expression syntax)",
+                t.name
+            ));
+        }
+        let foreign_keys = self.foreign_keys(t);
+        let names = &self.names;
+        let TableColumns {
+            columns,
+            read_cols,
+            checks,
+        } = cols;
+        let chunk_key_neutral = key.as_ref().map(|k| {
+            k.iter()
+                .map(|c| KeyColumn {
+                    collation: None,
+                    name: names.of(&c.name),
+                    type_sql: columns
+                        .iter()
+                        .find(|col| col.name == names.of(&c.name))
+                        .map(|col| col.type_sql.clone())
+                        .unwrap_or_default(),
+                })
+                .collect()
+        });
+        self.catalog.tables.push(Table {
+            name: qname,
+            columns,
+            primary_key,
+            constraints: checks,
+            foreign_keys,
+            indexes,
+            chunk_key: chunk_key_neutral,
+            estimated_rows: t.estimated_rows,
+            blocks: t.data_bytes / 8192,
+            size_bytes: t.data_bytes,
+            comment: t.comment.clone(),
+            ..Default::default()
+        });
+        self.reads.push(Some(MyTablePlan {
+            source: t.name.clone(),
+            columns: read_cols,
+            filter: None,
+            key,
+            limit: None,
+        }));
+        Ok(())
+    }
+
+    /// Maps column `c` of table `t` (target name `tname`; `key`: its chunk key) into `out`.
+    fn column(
+        &mut self,
+        t: &MyTable,
+        c: &MyColumn,
+        tname: &str,
+        key: Option<&[MyKeyColumn]>,
+        out: &mut TableColumns,
+    ) -> Result<()> {
+        let (db, cfg, geometry) = (self.db, self.cfg, self.geometry);
+        let names = &self.names;
+        let target_schema = &self.target_schema;
+        let notes = &mut self.notes;
+        let in_key = |name: &str| {
+            t.primary_key.iter().any(|k| k == name)
+                || key.iter().copied().flatten().any(|k| k.name == name)
+        };
+        let (columns, read_cols, checks) = (&mut out.columns, &mut out.read_cols, &mut out.checks);
+        let mut m = map_column(&t.name, c, &cfg.cast)
+            .map_err(|why| Error::Config(format!("{db}.{}.{}: {why}", t.name, c.name)))?;
+        if let (Convert::GeometryWkb, Some(geometry)) = (&m.convert, geometry) {
+            m = postgis_mapping(c, geometry).unwrap_or(m);
+        }
+        let cname = names.of(&c.name);
+        if c.auto_increment() && !matches!(m.convert, Convert::Int2 | Convert::Int4 | Convert::Int8)
+        {
+            // PostgreSQL identity columns are smallint, integer or bigint; an id beyond
+            // 2^63-1 would be rejected with its key.
+            m = Mapping {
+                pg_type: "bigint".into(),
+                convert: Convert::Int8,
+                note: Some(format!(
+                    "AUTO_INCREMENT {} becomes a bigint identity (values above 9223372036854775807 would be rejected)",
+                    c.column_type
+                )),
+            };
+        }
+        if let Convert::Enum { labels } = &m.convert {
+            let ty = QualifiedName::new(
+                target_schema.as_str(),
+                names.of(&format!("{}_{}", t.name, c.name)),
+            );
+            let list: Vec<String> = labels
+                .iter()
+                .filter(|l| !l.is_empty())
+                .map(|l| quote_literal(l))
+                .collect();
+            self.catalog.types.push(DdlObject {
+                name: ty.clone(),
+                ddl: format!(
+                    "CREATE TYPE {} AS ENUM ({});\n",
+                    ty.quoted(),
+                    list.join(", ")
+                ),
+                id: None,
+            });
+            m.pg_type = ty.quoted();
+        }
+        if let Convert::EnumText { labels } = &m.convert {
+            let list: Vec<String> = labels
+                .iter()
+                .filter(|l| !l.is_empty())
+                .map(|l| quote_literal(l))
+                .collect();
+            checks.push(Constraint {
+                name: names.of(&format!("{}_{}_check", t.name, c.name)),
+                definition: format!("CHECK ({} IN ({}))", quote_ident(&cname), list.join(", ")),
+                ..Default::default()
+            });
+        }
+        if let Some(note) = &m.note {
+            notes.push(format!("{db}.{}.{}: {note}", t.name, c.name));
+        }
+        if c.generated() {
+            notes.push(format!(
+                "{db}.{}.{}: generated column ({}) copied as plain values",
+                t.name,
+                c.name,
+                c.generation.as_deref().unwrap_or("?")
+            ));
+        }
+        if c.extra.to_ascii_lowercase().contains("on update") {
+            notes.push(format!(
+                "{db}.{}.{}: ON UPDATE CURRENT_TIMESTAMP not migrated (PostgreSQL needs a trigger for it)",
+                t.name, c.name
+            ));
+        }
+        let identity = c.auto_increment().then(|| Identity {
+            always: false,
+            sequence: QualifiedName::new(target_schema.as_str(), format!("{tname}_{cname}_seq")),
+            options: String::new(),
+        });
+        let default = if identity.is_some() {
+            None
+        } else {
+            match translate_default(c, &m, self.mariadb) {
+                Ok(d) => d,
+                Err(note) => {
+                    notes.push(format!("{db}.{}: {note}", t.name));
+                    None
+                }
+            }
+        };
+        if c.auto_increment() {
+            self.auto_increments.push(AutoIncrement {
+                table: self.reads.len(),
+                column: cname.clone(),
+                next: t.auto_increment.unwrap_or(1).max(1),
+            });
+        }
+        let nullable_for_zero_dates =
+            self.zero_to_null && c.not_null && reads_dates(&m.convert) && !in_key(&c.name);
+        let not_null = c.not_null && !nullable_for_zero_dates;
+        columns.push(Column {
+            name: cname,
+            attnum: columns.len() as i16 + 1,
+            type_sql: m.pg_type.clone(),
+            not_null,
+            default,
+            identity,
+            comment: c.comment.clone(),
+            nullable_for_zero_dates,
+            ..Default::default()
+        });
+        read_cols.push(MyReadColumn {
+            name: c.name.clone(),
+            convert: m.convert.clone(),
+            not_null,
+        });
+        Ok(())
+    }
+
+    /// The primary key of `t` (target name `tname`, `qname` qualified), with its index.
+    fn primary_key(
+        &mut self,
+        t: &MyTable,
+        tname: &str,
+        qname: &QualifiedName,
+    ) -> Option<Constraint> {
+        let names = &self.names;
+        let used_names = &mut self.used_names;
         let quoted_cols = |cols: &[String]| {
             cols.iter()
                 .map(|c| quote_ident(&names.of(c)))
                 .collect::<Vec<_>>()
                 .join(", ")
         };
-        let primary_key = (!t.primary_key.is_empty()).then(|| {
+        (!t.primary_key.is_empty()).then(|| {
             let name = format!("{tname}_pkey");
             used_names.insert(name.clone());
             Constraint {
@@ -459,7 +584,13 @@ pub fn build(
                 )),
                 ..Default::default()
             }
-        });
+        })
+    }
+
+    /// The indexes of `t` the target can hold; a note for each it cannot.
+    fn indexes(&mut self, t: &MyTable, qname: &QualifiedName) -> Vec<Index> {
+        let (db, names) = (self.db, &self.names);
+        let (notes, used_names) = (&mut self.notes, &mut self.used_names);
         let mut indexes = Vec::new();
         for i in &t.indexes {
             if i.kind == "FULLTEXT" || i.kind == "SPATIAL" {
@@ -516,17 +647,24 @@ pub fn build(
                 ..Default::default()
             });
         }
-        for (name, clause) in &t.checks {
-            notes.push(format!(
-                "{db}.{}: CHECK constraint {name} ({clause}) not migrated (MySQL expression syntax)",
-                t.name
-            ));
-        }
+        indexes
+    }
+
+    /// The foreign keys of `t` whose referenced table is copied too; a note for the others.
+    fn foreign_keys(&mut self, t: &MyTable) -> Vec<Constraint> {
+        let (db, names, notes) = (self.db, &self.names, &mut self.notes);
+        let quoted_cols = |cols: &[String]| {
+            cols.iter()
+                .map(|c| quote_ident(&names.of(c)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         let mut foreign_keys = Vec::new();
         for fk in &t.foreign_keys {
-            let Some(ref_target) = target_of
+            let Some(ref_target) = self
+                .target_of
                 .get(fk.ref_table.as_str())
-                .filter(|_| fk.ref_database == *db)
+                .filter(|_| fk.ref_database == db)
             else {
                 notes.push(format!(
                     "{db}.{}: foreign key {} to {}.{} not migrated (the referenced table is not copied)",
@@ -541,7 +679,7 @@ pub fn build(
                 "RESTRICT" => "RESTRICT",
                 _ => "NO ACTION",
             };
-            let references = QualifiedName::new(target_schema.as_str(), ref_target.as_str());
+            let references = QualifiedName::new(self.target_schema.as_str(), ref_target.as_str());
             foreign_keys.push(Constraint {
                 name: names.of(&fk.name),
                 definition: format!(
@@ -556,50 +694,8 @@ pub fn build(
                 ..Default::default()
             });
         }
-        let chunk_key_neutral = key.as_ref().map(|k| {
-            k.iter()
-                .map(|c| KeyColumn {
-                    collation: None,
-                    name: names.of(&c.name),
-                    type_sql: columns
-                        .iter()
-                        .find(|col| col.name == names.of(&c.name))
-                        .map(|col| col.type_sql.clone())
-                        .unwrap_or_default(),
-                })
-                .collect()
-        });
-        catalog.tables.push(Table {
-            name: qname,
-            columns,
-            primary_key,
-            constraints: checks,
-            foreign_keys,
-            indexes,
-            chunk_key: chunk_key_neutral,
-            estimated_rows: t.estimated_rows,
-            blocks: t.data_bytes / 8192,
-            size_bytes: t.data_bytes,
-            comment: t.comment.clone(),
-            ..Default::default()
-        });
-        reads.push(Some(MyTablePlan {
-            source: t.name.clone(),
-            columns: read_cols,
-            filter: None,
-            key,
-            limit: None,
-        }));
+        foreign_keys
     }
-    for (kind, name) in schema.not_migrated() {
-        notes.push(format!("{kind} {db}.{name} not migrated"));
-    }
-    Ok(MysqlPlan {
-        catalog,
-        reads,
-        auto_increments,
-        notes,
-    })
 }
 
 fn key_text(row: &Row, i: usize, kind: KeyKind) -> Option<String> {
@@ -633,28 +729,17 @@ pub async fn plan_chunks(
 ) -> Result<Vec<Chunk>> {
     let rows = crate::chunking::chunks::estimated_rows(table).max(0);
     let wanted = ((rows as f64) / chunk_rows.max(1) as f64).ceil() as usize;
-    let whole = || {
-        vec![Chunk {
-            table: index,
-            ordinal: 0,
-            range: ChunkRange::Whole,
-            estimated_rows: rows,
-            estimated_bytes: table.size_bytes,
-            resume_after: None,
-        }]
+    let one = |range| Ok(vec![Chunk::one(index, range, rows, table.size_bytes)]);
+    // Over everything, still read in key order, so it can checkpoint.
+    let all_keys = || ChunkRange::Keyset {
+        lower: None,
+        upper: None,
     };
     let Some(key) = read.key.as_ref() else {
-        return Ok(whole());
+        return one(ChunkRange::Whole);
     };
     if wanted <= 1 {
-        // One keyset chunk over everything: still read in key order, so it can checkpoint.
-        return Ok(vec![Chunk {
-            range: ChunkRange::Keyset {
-                lower: None,
-                upper: None,
-            },
-            ..whole().remove(0)
-        }]);
+        return one(all_keys());
     }
     let fail = |e: mysql_async::Error| Error::Query {
         what: format!("planning chunks of {}", table.name),
@@ -706,13 +791,7 @@ pub async fn plan_chunks(
         }
     }
     if bounds.is_empty() {
-        return Ok(vec![Chunk {
-            range: ChunkRange::Keyset {
-                lower: None,
-                upper: None,
-            },
-            ..whole().remove(0)
-        }]);
+        return one(all_keys());
     }
     Ok(crate::chunking::chunks::keyset_chunks(
         index,

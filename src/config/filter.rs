@@ -34,6 +34,12 @@ impl TableFilter {
         included && !self.exclude.iter().any(|p| glob(p, &full))
     }
 
+    /// Whether no `--tables` pattern narrows the copy (excludes may): then a copy carries the
+    /// whole database's large objects too, as `pg_dump` does without `-t`/`-n`.
+    pub fn whole_database(&self) -> bool {
+        self.include.is_empty()
+    }
+
     /// The patterns, for messages: `--tables a.* --exclude a.tmp_*`.
     pub fn describe(&self) -> String {
         let mut parts: Vec<String> = self

@@ -115,6 +115,8 @@ pub struct CopySection {
     pub owners: Option<bool>,
     /// Reproduce grants.
     pub grants: Option<bool>,
+    /// Create user mappings with their `password` option (default false: left out).
+    pub user_mapping_passwords: Option<bool>,
     /// `maintenance_work_mem` for index builds on the target, e.g. "512MB".
     pub maintenance_work_mem: Option<String>,
     /// Rows per checkpoint commit within a chunk.
@@ -182,6 +184,8 @@ pub struct CopySettings {
     pub owners: bool,
     /// Reproduce grants.
     pub grants: bool,
+    /// Create user mappings with their `password` option.
+    pub user_mapping_passwords: bool,
     /// `maintenance_work_mem` for index builds.
     pub maintenance_work_mem: String,
     /// Commit a checkpoint after this many rows of a chunk.
@@ -277,6 +281,8 @@ pub struct CopyOverrides {
     pub owners: bool,
     /// `--grants`.
     pub grants: bool,
+    /// `--user-mapping-passwords`.
+    pub user_mapping_passwords: bool,
     /// `--job`.
     pub job: Option<String>,
     /// `--restart`.
@@ -426,6 +432,8 @@ impl CopySettings {
             truncate: over.truncate || c.truncate.unwrap_or(false),
             owners: over.owners || c.owners.unwrap_or(false),
             grants: over.grants || c.grants.unwrap_or(false),
+            user_mapping_passwords: over.user_mapping_passwords
+                || c.user_mapping_passwords.unwrap_or(false),
             maintenance_work_mem: c.maintenance_work_mem.unwrap_or_else(|| "256MB".into()),
             commit_rows: over.commit_rows.or(c.commit_rows).unwrap_or(200_000),
             commit_bytes: c.commit_bytes.unwrap_or(128 << 20),

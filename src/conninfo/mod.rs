@@ -81,16 +81,23 @@ impl fmt::Debug for PgUrl {
 
 impl fmt::Display for PgUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let host = if self.host.contains(':') {
-            format!("[{}]", self.host)
-        } else {
-            self.host.clone()
-        };
         write!(
             f,
             "postgres://{}@{}:{}/{}",
-            self.user, host, self.port, self.dbname
+            self.user,
+            url_host(&self.host),
+            self.port,
+            self.dbname
         )
+    }
+}
+
+/// A host as a URL writes it: an IPv6 address in brackets.
+pub(crate) fn url_host(host: &str) -> std::borrow::Cow<'_, str> {
+    if host.contains(':') {
+        format!("[{host}]").into()
+    } else {
+        host.into()
     }
 }
 

@@ -56,15 +56,13 @@ impl fmt::Debug for MyUrl {
 
 impl fmt::Display for MyUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let host = if self.host.contains(':') {
-            format!("[{}]", self.host)
-        } else {
-            self.host.clone()
-        };
         write!(
             f,
-            "mysql://{}@{host}:{}/{}",
-            self.user, self.port, self.database
+            "mysql://{}@{}:{}/{}",
+            self.user,
+            super::url_host(&self.host),
+            self.port,
+            self.database
         )
     }
 }

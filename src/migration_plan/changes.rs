@@ -24,6 +24,8 @@ pub(super) fn schema_changes(
     let opts = ddl::DdlOptions {
         owners: settings.owners,
         grants: settings.grants,
+        // The plan is printed: never with a password in it.
+        user_mapping_passwords: false,
     };
     let stmt = |s: crate::schema::Step| Statement {
         what: s.what,
@@ -66,6 +68,7 @@ pub(super) fn schema_changes(
     }
     if settings.schema != SchemaMode::Existing {
         post_data.extend(ddl::final_steps(catalog).into_iter().map(stmt));
+        post_data.extend(ddl::final_objects(catalog, &opts).into_iter().map(stmt));
     }
     let enums = catalog
         .types

@@ -13,6 +13,7 @@ mod blocks;
 mod builder;
 pub mod flow;
 mod lane;
+pub mod large_objects;
 pub mod post;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -316,9 +317,7 @@ pub async fn run(
         stop,
     });
     let tables: Vec<&Table> = shared.tables.iter().map(|r| &r.job.table).collect();
-    let tables = tables.as_slice();
     let (events_tx, mut events) = mpsc::channel::<Event>(256);
-
     let mut lanes = JoinSet::new();
     for _ in 0..settings.jobs {
         let (shared, events_tx) = (shared.clone(), events_tx.clone());
@@ -328,7 +327,6 @@ pub async fn run(
             }
         });
     }
-
     let (jobs_tx, jobs_rx) = mpsc::unbounded_channel::<Job>();
     let jobs_rx = Arc::new(tokio::sync::Mutex::new(jobs_rx));
     let mut builders = JoinSet::new();
@@ -352,208 +350,37 @@ pub async fn run(
     for p in parent.iter().flatten() {
         waiting[*p] += 1;
     }
-    let mut post = PostTracker::new(post_steps, waiting, parent);
-    let mut report = RunReport {
-        tables: vec![TableReport::default(); n],
-        ..Default::default()
+    let mut run = Coordinator {
+        shared: &shared,
+        tables: &tables,
+        progress: &progress,
+        started,
+        jobs_tx,
+        post: PostTracker::new(post_steps, waiting, parent),
+        report: RunReport {
+            tables: vec![TableReport::default(); n],
+            ..Default::default()
+        },
+        first_chunk: vec![None; n],
+        watch: DataWatch {
+            client: None,
+            data_in: vec![false; n],
+            stuck: vec![false; n],
+            progress: Vec::new(),
+        },
+        phases: plan.final_phases.into_iter(),
+        phase_jobs_left: 0,
+        data_done: false,
+        lanes_alive: settings.jobs,
     };
-    let mut first_chunk: Vec<Option<Instant>> = vec![None; n];
-    let mut phases = plan.final_phases.into_iter();
-    let mut phase_jobs_left = 0usize;
-    let mut watch = DataWatch {
-        client: None,
-        data_in: vec![false; n],
-        stuck: vec![false; n],
-        progress: Vec::new(),
-    };
-
-    // Sends the jobs a tracker call released and records the tables it finished.
-    let dispatch = |jobs: Vec<post::TableJob>,
-                    finished: Vec<(usize, Duration)>,
-                    report: &mut RunReport|
-     -> Result<()> {
-        for (t, took) in finished {
-            report.tables[t].post_time = took;
-            progress.set_state(t, TableState::Done);
-        }
-        for (t, steps) in jobs {
-            if progress.state(t) != TableState::Building {
-                progress.set_state(t, TableState::Building);
-            }
-            jobs_tx
-                .send(Job {
-                    table: Some(t),
-                    steps,
-                })
-                .map_err(|_| Error::Internal("index builders stopped".into()))?;
-        }
-        Ok(())
-    };
-    // Takes in what a progress poll found: tables whose data is all in start their post-data;
-    // tables stuck on failed chunks (and their partitioned parents) will not finish.
-    let take_progress = |complete: Vec<usize>,
-                         stuck: Vec<usize>,
-                         watch: &DataWatch,
-                         post: &mut PostTracker,
-                         report: &mut RunReport,
-                         first_chunk: &[Option<Instant>]|
-     -> Result<()> {
-        let mut jobs = Vec::new();
-        let mut finished = Vec::new();
-        for t in complete {
-            let p = watch.progress[t];
-            let r = &mut report.tables[t];
-            r.rows = p.rows.max(0) as u64;
-            r.bytes = p.bytes.max(0) as u64;
-            r.chunks = p.chunks.max(0) as usize;
-            r.rejected = p.rejected.max(0) as u64;
-            r.data_time = first_chunk[t].unwrap_or(started).elapsed();
-            tracing::info!(
-                "copied {}: {} rows, {:.1} MB",
-                tables[t].name,
-                r.rows,
-                r.bytes as f64 / 1e6
-            );
-            finished.extend(post.input_done(t, &mut jobs));
-        }
-        for t in stuck {
-            post.fail(t);
-            progress.set_state(t, TableState::Failed);
-        }
-        dispatch(jobs, finished, report)
-    };
-
-    let mut jobs = Vec::new();
-    let finished = post.start_ready(&mut jobs);
-    dispatch(std::mem::take(&mut jobs), finished, &mut report)?;
-    let (complete, stuck) = watch.poll(settings, &shared.state, tables).await?;
-    take_progress(
-        complete,
-        stuck,
-        &watch,
-        &mut post,
-        &mut report,
-        &first_chunk,
-    )?;
-    let mut data_done = watch.open(tables) == 0;
-    if data_done {
-        report.data_time = started.elapsed();
-    }
-    let mut lanes_alive = settings.jobs;
-    let mut ticks = 0u64;
-    let mut tick = tokio::time::interval(Duration::from_millis(250));
-    tick.tick().await;
-
-    let outcome: Result<()> = loop {
-        if post.tables_left() == 0 && phase_jobs_left == 0 {
-            match phases.next() {
-                Some(jobs) => {
-                    for steps in jobs.into_iter().filter(|s| !s.is_empty()) {
-                        phase_jobs_left += 1;
-                        let job = Job { table: None, steps };
-                        if jobs_tx.send(job).is_err() {
-                            break;
-                        }
-                    }
-                    continue;
-                }
-                None => break Ok(()),
-            }
-        }
-        let mut look = false;
-        let event = tokio::select! {
-            e = events.recv() => match e {
-                Some(e) => Wake::Event(e),
-                None => Wake::Closed,
-            },
-            _ = tick.tick() => {
-                // Ctrl-C while only index builds run: stop now, they roll back and redo on resume.
-                if shared.stop.load(Ordering::Relaxed) {
-                    break Err(Error::Interrupted);
-                }
-                ticks += 1;
-                if ticks % 4 == 0 {
-                    watch.publish(tables, &progress);
-                }
-                // Other workers' chunks complete tables too: look at the state now and then.
-                if ticks % 4 == 0 && !data_done {
-                    Wake::Look
-                } else {
-                    continue;
-                }
-            }
-        };
-        match event {
-            Wake::Closed => {
-                break Err(Error::Internal(
-                    "every worker stopped before the copy finished".into(),
-                ))
-            }
-            Wake::Look => look = true,
-            Wake::Event(Event::Failed(e)) => break Err(e),
-            Wake::Event(Event::ChunkDone {
-                table,
-                started: chunk_started,
-                retries,
-            }) => {
-                report.retries += u64::from(retries);
-                report.tables[table].own_chunks += 1;
-                first_chunk[table].get_or_insert(chunk_started);
-                look = true;
-            }
-            Wake::Event(Event::JobDone { table: Some(t) }) => {
-                let finished = post.job_done(t, &mut jobs);
-                if let Err(e) = dispatch(std::mem::take(&mut jobs), finished, &mut report) {
-                    break Err(e);
-                }
-            }
-            Wake::Event(Event::JobDone { table: None }) => phase_jobs_left -= 1,
-            Wake::Event(Event::ChunkFailed) => look = true,
-            Wake::Event(Event::LaneDone) => {
-                lanes_alive -= 1;
-                look = true;
-            }
-        }
-        if look && !data_done {
-            match watch.poll(settings, &shared.state, tables).await {
-                Ok((complete, stuck)) => {
-                    watch.publish(tables, &progress);
-                    if let Err(e) = take_progress(
-                        complete,
-                        stuck,
-                        &watch,
-                        &mut post,
-                        &mut report,
-                        &first_chunk,
-                    ) {
-                        break Err(e);
-                    }
-                }
-                Err(e) if e.is_transient() => tracing::warn!("{e}; will look again"),
-                Err(e) => break Err(e),
-            }
-            if watch.open(tables) == 0 {
-                data_done = true;
-                report.data_time = started.elapsed();
-                tracing::info!("data phase done in {:.1} s", report.data_time.as_secs_f64());
-            }
-        }
-        let stuck = watch.stuck.iter().any(|&s| s);
-        if stuck && lanes_alive == 0 && post.in_flight() == 0 {
-            let failed = match watch.client.as_ref() {
-                Some(c) => state::failed_chunks(c, &shared.state)
-                    .await
-                    .unwrap_or_default(),
-                None => Vec::new(),
-            };
-            let failed = if failed.is_empty() {
-                vec!["see `howdah status` for the failed chunks".to_string()]
-            } else {
-                failed
-            };
-            break Err(Error::ChunksFailed { failed });
-        }
-    };
+    let outcome = run.drive(&mut events).await;
+    let Coordinator {
+        mut report,
+        post,
+        watch,
+        jobs_tx,
+        ..
+    } = run;
     drop(jobs_tx);
     if let Err(e) = outcome {
         if matches!(e, Error::Interrupted) {
@@ -582,6 +409,211 @@ pub async fn run(
         res.map_err(|e| Error::Internal(format!("index builder failed: {e}")))?;
     }
     report.total_time = started.elapsed();
-    watch.publish(tables, &progress);
+    watch.publish(&tables, &progress);
     Ok(report)
+}
+
+/// The run's event loop and what it knows: which tables' data is in, which post-data jobs
+/// are out, the final phases still to run, and the report being filled in.
+struct Coordinator<'a> {
+    shared: &'a Shared,
+    tables: &'a [&'a Table],
+    progress: &'a Progress,
+    started: Instant,
+    /// To the index builders.
+    jobs_tx: mpsc::UnboundedSender<Job>,
+    post: PostTracker,
+    report: RunReport,
+    /// When this worker's first chunk of each table started.
+    first_chunk: Vec<Option<Instant>>,
+    watch: DataWatch,
+    phases: std::vec::IntoIter<Vec<Vec<Step>>>,
+    phase_jobs_left: usize,
+    /// Every table's data is in (or stuck).
+    data_done: bool,
+    lanes_alive: usize,
+}
+
+impl Coordinator<'_> {
+    /// Runs until every table and final phase is done, or the run fails or is interrupted.
+    async fn drive(&mut self, events: &mut mpsc::Receiver<Event>) -> Result<()> {
+        let mut jobs = Vec::new();
+        let finished = self.post.start_ready(&mut jobs);
+        self.dispatch(jobs, finished)?;
+        self.look().await?;
+        let mut ticks = 0u64;
+        let mut tick = tokio::time::interval(Duration::from_millis(250));
+        tick.tick().await;
+        loop {
+            if self.post.tables_left() == 0 && self.phase_jobs_left == 0 {
+                match self.phases.next() {
+                    Some(jobs) => {
+                        for steps in jobs.into_iter().filter(|s| !s.is_empty()) {
+                            self.phase_jobs_left += 1;
+                            let job = Job { table: None, steps };
+                            if self.jobs_tx.send(job).is_err() {
+                                break;
+                            }
+                        }
+                        continue;
+                    }
+                    None => return Ok(()),
+                }
+            }
+            let event = tokio::select! {
+                e = events.recv() => match e {
+                    Some(e) => Wake::Event(e),
+                    None => Wake::Closed,
+                },
+                _ = tick.tick() => {
+                    // Ctrl-C while only index builds run: stop now, they roll back and redo
+                    // on resume.
+                    if self.shared.stop.load(Ordering::Relaxed) {
+                        return Err(Error::Interrupted);
+                    }
+                    ticks += 1;
+                    if ticks % 4 == 0 {
+                        self.watch.publish(self.tables, self.progress);
+                    }
+                    // Other workers' chunks complete tables too: look at the state now and then.
+                    if ticks % 4 == 0 && !self.data_done {
+                        Wake::Look
+                    } else {
+                        continue;
+                    }
+                }
+            };
+            if self.handle(event)? && !self.data_done {
+                match self.look().await {
+                    Err(e) if e.is_transient() => tracing::warn!("{e}; will look again"),
+                    other => other?,
+                }
+            }
+            let stuck = self.watch.stuck.iter().any(|&s| s);
+            if stuck && self.lanes_alive == 0 && self.post.in_flight() == 0 {
+                return Err(self.stuck_error().await);
+            }
+        }
+    }
+
+    /// Takes in one wake-up; whether the job's progress is worth reading now.
+    fn handle(&mut self, wake: Wake) -> Result<bool> {
+        Ok(match wake {
+            Wake::Closed => {
+                return Err(Error::Internal(
+                    "every worker stopped before the copy finished".into(),
+                ))
+            }
+            Wake::Look => true,
+            Wake::Event(Event::Failed(e)) => return Err(e),
+            Wake::Event(Event::ChunkDone {
+                table,
+                started,
+                retries,
+            }) => {
+                self.report.retries += u64::from(retries);
+                self.report.tables[table].own_chunks += 1;
+                self.first_chunk[table].get_or_insert(started);
+                true
+            }
+            Wake::Event(Event::JobDone { table: Some(t) }) => {
+                let mut jobs = Vec::new();
+                let finished = self.post.job_done(t, &mut jobs);
+                self.dispatch(jobs, finished)?;
+                false
+            }
+            Wake::Event(Event::JobDone { table: None }) => {
+                self.phase_jobs_left -= 1;
+                false
+            }
+            Wake::Event(Event::ChunkFailed) => true,
+            Wake::Event(Event::LaneDone) => {
+                self.lanes_alive -= 1;
+                true
+            }
+        })
+    }
+
+    /// Reads the job's progress from the state: tables whose data is all in start their
+    /// post-data; tables stuck on failed chunks (and their partitioned parents) will not finish.
+    async fn look(&mut self) -> Result<()> {
+        let st = &self.shared.state;
+        let (complete, stuck) = self
+            .watch
+            .poll(&self.shared.settings, st, self.tables)
+            .await?;
+        self.watch.publish(self.tables, self.progress);
+        let mut jobs = Vec::new();
+        let mut finished = Vec::new();
+        for t in complete {
+            let p = self.watch.progress[t];
+            let r = &mut self.report.tables[t];
+            r.rows = p.rows.max(0) as u64;
+            r.bytes = p.bytes.max(0) as u64;
+            r.chunks = p.chunks.max(0) as usize;
+            r.rejected = p.rejected.max(0) as u64;
+            r.data_time = self.first_chunk[t].unwrap_or(self.started).elapsed();
+            tracing::info!(
+                "copied {}: {} rows, {:.1} MB",
+                self.tables[t].name,
+                r.rows,
+                r.bytes as f64 / 1e6
+            );
+            finished.extend(self.post.input_done(t, &mut jobs));
+        }
+        for t in stuck {
+            self.post.fail(t);
+            self.progress.set_state(t, TableState::Failed);
+        }
+        self.dispatch(jobs, finished)?;
+        if !self.data_done && self.watch.open(self.tables) == 0 {
+            self.data_done = true;
+            self.report.data_time = self.started.elapsed();
+            tracing::info!(
+                "data phase done in {:.1} s",
+                self.report.data_time.as_secs_f64()
+            );
+        }
+        Ok(())
+    }
+
+    /// Sends the jobs a tracker call released and records the tables it finished.
+    fn dispatch(
+        &mut self,
+        jobs: Vec<post::TableJob>,
+        finished: Vec<(usize, Duration)>,
+    ) -> Result<()> {
+        for (t, took) in finished {
+            self.report.tables[t].post_time = took;
+            self.progress.set_state(t, TableState::Done);
+        }
+        for (t, steps) in jobs {
+            if self.progress.state(t) != TableState::Building {
+                self.progress.set_state(t, TableState::Building);
+            }
+            self.jobs_tx
+                .send(Job {
+                    table: Some(t),
+                    steps,
+                })
+                .map_err(|_| Error::Internal("index builders stopped".into()))?;
+        }
+        Ok(())
+    }
+
+    /// The error of a run whose remaining tables are stuck on failed chunks.
+    async fn stuck_error(&self) -> Error {
+        let failed = match self.watch.client.as_ref() {
+            Some(c) => state::failed_chunks(c, &self.shared.state)
+                .await
+                .unwrap_or_default(),
+            None => Vec::new(),
+        };
+        let failed = if failed.is_empty() {
+            vec!["see `howdah status` for the failed chunks".to_string()]
+        } else {
+            failed
+        };
+        Error::ChunksFailed { failed }
+    }
 }

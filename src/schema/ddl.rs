@@ -13,8 +13,8 @@
 use std::collections::{HashMap, HashSet};
 
 use crate::catalog::{
-    quote_ident, quote_literal, Catalog, Column, Constraint, DdlObject, ObjectRef, QualifiedName,
-    Sequence, Table, TableKind, TargetFacts, View,
+    quote_ident, quote_literal, Catalog, Column, Constraint, DdlObject, ObjectRef, OtherObject,
+    QualifiedName, Sequence, Stage, Table, TableKind, TargetFacts, View,
 };
 use crate::schema::{Phases, Step};
 
@@ -25,6 +25,8 @@ pub struct DdlOptions {
     pub owners: bool,
     /// Reproduce table privileges with `GRANT` (the grantees must exist on the target).
     pub grants: bool,
+    /// Create user mappings with their `password` option (else without it).
+    pub user_mapping_passwords: bool,
 }
 
 /// Statements that run before any data: everything a table needs to accept rows, and nothing
@@ -94,6 +96,10 @@ pub fn pre_data(cat: &Catalog, facts: &TargetFacts, opts: &DdlOptions) -> Vec<St
                 what: format!("create table {}", t.name),
                 sql: create_table(cat, t, &deferred),
             }),
+            Node::Other(o) => steps.push(Step {
+                what: format!("create {} {}", o.kind, o.name),
+                sql: create_other(o, opts),
+            }),
             Node::Default(t, c) => {
                 if let Some(d) = &c.default {
                     steps.push(Step {
@@ -152,14 +158,123 @@ pub fn pre_data(cat: &Catalog, facts: &TargetFacts, opts: &DdlOptions) -> Vec<St
                 sql.push_str(";\n");
             }
         }
+        // Row security is not optional: without it every reader sees every row.
+        sql.push_str(&row_security(t));
         if !sql.is_empty() {
             steps.push(Step {
-                what: format!("set owner and privileges of {}", t.name),
+                what: format!("set owner, privileges and row security of {}", t.name),
+                sql,
+            });
+        }
+    }
+    for o in cat.others.iter().filter(|o| o.stage != Stage::Final) {
+        let sql = owner_and_grants(o, opts);
+        if !sql.is_empty() {
+            steps.push(Step {
+                what: format!("set owner and privileges of {} {}", o.kind, o.name),
                 sql,
             });
         }
     }
     steps
+}
+
+/// The objects of [`Stage::Final`] (statistics, rules, replica identities, default
+/// privileges, security labels, event triggers), in order, with their owners and privileges
+/// as `opts` asks: run after every table holds its data and its keys.
+pub fn final_objects(cat: &Catalog, opts: &DdlOptions) -> Vec<Step> {
+    let mut steps = Vec::new();
+    // Event triggers last: none may fire on the copy's own statements.
+    let (events, rest): (Vec<&OtherObject>, Vec<&OtherObject>) = cat
+        .others
+        .iter()
+        .filter(|o| o.stage == Stage::Final)
+        .partition(|o| o.kind == "event trigger");
+    for o in rest.into_iter().chain(events) {
+        let mut sql = String::new();
+        if !o.ddl.is_empty() {
+            sql.push_str(&create_other(o, opts));
+        }
+        sql.push_str(&owner_and_grants(o, opts));
+        if !sql.is_empty() {
+            steps.push(Step {
+                what: format!("create {} {}", o.kind, o.name),
+                sql,
+            });
+        }
+    }
+    steps
+}
+
+/// Dollar-quote tag of the blocks that create other objects.
+const BLOCK_TAG: &str = "$howdah_create$";
+
+/// The statements that create `o`, in one block that skips the object when it already exists
+/// (`duplicate_object`: a rerun with `--schema recreate`, which drops tables, not these).
+fn create_other(o: &OtherObject, opts: &DdlOptions) -> String {
+    let mut stmts: Vec<&str> = o.ddl.iter().map(String::as_str).collect();
+    if let (Some(with), true, Some(first)) = (
+        o.with_password.as_deref(),
+        opts.user_mapping_passwords,
+        stmts.first_mut(),
+    ) {
+        *first = with;
+    }
+    if stmts.iter().any(|s| s.contains(BLOCK_TAG)) {
+        return stmts.iter().map(|s| format!("{s};\n")).collect();
+    }
+    let mut sql = format!("DO {BLOCK_TAG}BEGIN\n");
+    for s in stmts {
+        sql.push_str(&format!("EXECUTE {};\n", quote_literal(s)));
+    }
+    sql.push_str(&format!(
+        "EXCEPTION WHEN duplicate_object THEN RAISE NOTICE '%', {};\nEND{BLOCK_TAG};\n",
+        quote_literal(&format!(
+            "{} {} exists already: left as it is",
+            o.kind, o.name
+        ))
+    ));
+    sql
+}
+
+/// `o`'s owner (with `--owners`) and privileges (with `--grants`).
+fn owner_and_grants(o: &OtherObject, opts: &DdlOptions) -> String {
+    let mut sql = String::new();
+    if opts.owners {
+        if let Some(owner) = &o.owner {
+            sql.push_str(owner);
+            sql.push_str(";\n");
+        }
+    }
+    if opts.grants {
+        for g in &o.grants {
+            sql.push_str(g);
+            sql.push_str(";\n");
+        }
+    }
+    sql
+}
+
+/// A table's `ENABLE ROW LEVEL SECURITY` and policies, empty when it has none. `FORCE` waits
+/// for the final phase: it subjects the owner too, and a loader that owns the table could
+/// then not `COPY` into it (other roles are held off by `ENABLE` from the start).
+fn row_security(t: &Table) -> String {
+    let rls = &t.row_security;
+    let q = t.name.quoted();
+    let mut sql = String::new();
+    if rls.enabled {
+        sql.push_str(&format!("ALTER TABLE {q} ENABLE ROW LEVEL SECURITY;\n"));
+    }
+    for p in &rls.policies {
+        let name = quote_ident(&p.name);
+        sql.push_str(&format!("CREATE POLICY {name} ON {q}{};\n", p.clauses));
+        sql.push_str(&comment(
+            "POLICY",
+            &format!("{name} ON {q}"),
+            p.comment.as_deref(),
+        ));
+    }
+    sql
 }
 
 /// The kind of an object [`pre_data`] creates.
@@ -205,15 +320,19 @@ pub fn created_objects(cat: &Catalog) -> Vec<(ObjectKind, QualifiedName)> {
     creation_order(cat)
         .0
         .into_iter()
-        .map(|node| match node {
-            Node::Collation(o) => (ObjectKind::Collation, o.name.clone()),
-            Node::Type(o) => (ObjectKind::Type, o.name.clone()),
-            Node::Function(o) => (ObjectKind::Function, o.name.clone()),
-            Node::Sequence(s) => (ObjectKind::Sequence, s.name.clone()),
-            Node::Table(t) => (ObjectKind::Table, t.name.clone()),
-            Node::View(v) if v.materialized => (ObjectKind::MaterializedView, v.name.clone()),
-            Node::View(v) => (ObjectKind::View, v.name.clone()),
-            Node::Default(t, c) => (ObjectKind::Default(c.name.clone()), t.name.clone()),
+        .filter_map(|node| {
+            Some(match node {
+                Node::Collation(o) => (ObjectKind::Collation, o.name.clone()),
+                Node::Type(o) => (ObjectKind::Type, o.name.clone()),
+                Node::Function(o) => (ObjectKind::Function, o.name.clone()),
+                Node::Sequence(s) => (ObjectKind::Sequence, s.name.clone()),
+                Node::Table(t) => (ObjectKind::Table, t.name.clone()),
+                Node::View(v) if v.materialized => (ObjectKind::MaterializedView, v.name.clone()),
+                Node::View(v) => (ObjectKind::View, v.name.clone()),
+                Node::Default(t, c) => (ObjectKind::Default(c.name.clone()), t.name.clone()),
+                // Listed by the plan with the rest of the schema; not dropped by name.
+                Node::Other(_) => return None,
+            })
         })
         .collect()
 }
@@ -229,6 +348,8 @@ enum Node<'a> {
     View(&'a View),
     /// A column default set after its table is created, to break a dependency cycle.
     Default(&'a Table, &'a Column),
+    /// An object of [`Stage::BeforeTables`] (operators, casts, servers...).
+    Other(&'a OtherObject),
 }
 
 /// The pre-data objects in an order where each comes after what it needs (the source's
@@ -247,6 +368,12 @@ fn creation_order(cat: &Catalog) -> (Vec<Node<'_>>, HashSet<(u32, i16)>) {
         .map(|c| (Node::Collation(c), c.id))
         .chain(cat.types.iter().map(|t| (Node::Type(t), t.id)))
         .chain(cat.functions.iter().map(|f| (Node::Function(f), f.id)))
+        .chain(
+            cat.others
+                .iter()
+                .filter(|o| o.stage == Stage::BeforeTables)
+                .map(|o| (Node::Other(o), None)),
+        )
         .chain(
             cat.sequences
                 .iter()
@@ -789,6 +916,12 @@ pub fn orphans_query_sql(constraint_oid: &str) -> String {
 
 fn final_after(cat: &Catalog) -> Vec<Step> {
     let mut steps = Vec::new();
+    for t in cat.tables.iter().filter(|t| t.row_security.forced) {
+        steps.push(Step {
+            what: format!("force row level security on {}", t.name),
+            sql: format!("ALTER TABLE {} FORCE ROW LEVEL SECURITY", t.name.quoted()),
+        });
+    }
     for t in &cat.tables {
         for tr in &t.triggers {
             steps.push(Step {
@@ -909,6 +1042,12 @@ fn create_table(cat: &Catalog, t: &Table, deferred: &HashSet<(u32, i16)>) -> Str
     }
     if let TableKind::Partitioned { partition_key } = &t.kind {
         sql.push_str(&format!(" PARTITION BY {partition_key}"));
+    }
+    if let Some(am) = &t.access_method {
+        sql.push_str(&format!(" USING {am}"));
+    }
+    if !t.options.is_empty() {
+        sql.push_str(&format!(" WITH ({})", t.options.join(", ")));
     }
     sql.push_str(";\n");
     for c in t

@@ -187,6 +187,19 @@ pub struct ChunkTarget<'a> {
     pub mode: LoadMode,
 }
 
+impl ChunkTarget<'_> {
+    /// The error of a statement on this chunk's target that failed at `stage`.
+    fn failed(&self, stage: &'static str, e: &tokio_postgres::Error) -> Error {
+        Error::Copy {
+            table: self.table.name.clone(),
+            chunk: self.label.to_string(),
+            stage,
+            reason: db_reason(e),
+            transient: crate::error::is_transient(e),
+        }
+    }
+}
+
 /// Why a checkpoint could not be recorded.
 enum RecordError {
     /// Another worker owns the chunk now.
@@ -307,13 +320,7 @@ impl PgWriter {
         metrics: &ChunkMetrics,
     ) -> Result<WriteStats> {
         let (table, chunk) = (into.table, into.label);
-        let fail_db = |stage: &'static str, e: &tokio_postgres::Error| Error::Copy {
-            table: table.name.clone(),
-            chunk: chunk.to_string(),
-            stage,
-            reason: db_reason(e),
-            transient: crate::error::is_transient(e),
-        };
+        let fail_db = |stage: &'static str, e: &tokio_postgres::Error| into.failed(stage, e);
         let mut sink = self.start_copy(table, into.mode, &fail_db).await?;
         let mut stats = WriteStats::default();
         let mut seg = Segment::default();
@@ -399,13 +406,7 @@ impl PgWriter {
         metrics: &ChunkMetrics,
     ) -> Result<()> {
         let (table, chunk) = (into.table, into.label);
-        let fail_db = |stage: &'static str, e: &tokio_postgres::Error| Error::Copy {
-            table: table.name.clone(),
-            chunk: chunk.to_string(),
-            stage,
-            reason: db_reason(e),
-            transient: crate::error::is_transient(e),
-        };
+        let fail_db = |stage: &'static str, e: &tokio_postgres::Error| into.failed(stage, e);
         self.finish_copy(sink, seg.rows, into, &fail_db).await?;
         // A segment that received no batch keeps the offset as it is.
         checkpoint

@@ -1,6 +1,7 @@
 //! Readers that stream table chunks out of a source database: PostgreSQL (binary COPY, tuples
 //! passed through) or MySQL/MariaDB (rows converted to PostgreSQL tuples).
 
+pub mod large_objects;
 pub mod mysql;
 pub mod mysql_convert;
 pub mod postgres;

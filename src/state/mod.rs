@@ -15,6 +15,7 @@ pub mod chunks;
 pub mod follow;
 pub mod invalid_keys;
 pub mod job;
+pub mod large_objects;
 pub mod rejects;
 pub mod steps;
 pub mod values;
@@ -116,11 +117,13 @@ pub fn create_sql(st: &StateRef) -> String {
          {workers}
          {rejects}
          {invalid_keys}
-         {values}",
+         {values}
+         {large_objects}",
         schema = quote_ident(&st.schema),
         rejects = create_rejects_sql(st),
         invalid_keys = invalid_keys::create_sql(st),
         values = values::create_sql(st),
+        large_objects = large_objects::create_sql(st),
         meta = st.table("meta"),
         jobs = st.table("jobs"),
         chunks = st.table("chunks"),

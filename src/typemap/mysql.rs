@@ -116,6 +116,36 @@ pub enum Convert {
 }
 
 /// A column's target type and conversion.
+impl Convert {
+    /// What the conversion does to a value, in a few words (the plan's column table).
+    pub fn describe(&self) -> &'static str {
+        use Convert as C;
+        match self {
+            C::Bool => "0 -> false, other values -> true",
+            C::Int2 | C::Int4 | C::Int8 => "integer, range-checked",
+            C::NumericInt | C::Numeric => "exact",
+            C::Float4 | C::Float8 => "bit-exact",
+            C::Text => "decoded to UTF-8, NUL bytes per policy",
+            C::Enum { .. } => "enum label; '' rejected",
+            C::EnumText { .. } => "enum label as text, CHECK on the labels",
+            C::SetArray => "set -> text[]",
+            C::Jsonb | C::JsonText => "JSON checked as PostgreSQL reads it",
+            C::Bytea => "bytes",
+            C::UuidBinary | C::UuidText => "uuid",
+            C::Date | C::Timestamp => "zero dates per policy",
+            C::TimestampTz => "read in UTC",
+            C::TimestampInZone { .. } => "read in the given zone",
+            C::Time => "0 to 24 h, others rejected",
+            C::Interval => "interval, sign kept",
+            C::Year => "year",
+            C::VarBit { .. } => "bits",
+            C::GeometryWkb => "WKB, SRID dropped",
+            C::GeometryEwkb => "EWKB with SRID",
+            C::AsText { .. } => "as text, then the column mapping",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Mapping {
     /// PostgreSQL type as written in DDL (enum types: filled in by the planner).

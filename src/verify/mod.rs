@@ -25,6 +25,7 @@ mod check;
 mod compare;
 mod in_server;
 mod json;
+mod large_objects;
 mod ranges;
 mod render;
 mod repair;
@@ -245,6 +246,12 @@ pub async fn run(settings: &CopySettings, opts: &VerifyOptions) -> Result<Verify
     let mismatched = tally(&mut tables, results);
     if opts.repair {
         repair::repair_mismatches(settings, &source, &methods, &mut tables, mismatched).await?;
+    }
+    // Large objects belong to the whole database: compared when no `--tables` narrows it.
+    if let crate::prepare::Origin::Pg { client, .. } = &prepared.origin {
+        if settings.filter.whole_database() {
+            tables.extend(large_objects::check(client, &target).await?);
+        }
     }
     // Repairs read in the verification's snapshot, which the planning session holds.
     drop(prepared.origin);

@@ -24,6 +24,7 @@ use crate::chunking::mysql_read::{KeyKind, MyTablePlan};
 use crate::chunking::{Chunk, ChunkRange};
 use crate::config::ZeroDates;
 use crate::error::{db_reason, Error, Result};
+use crate::prepare::Origin;
 use crate::typemap::mysql::Convert;
 
 /// How a server sorts text: the settings that decide an order, by a common name.
@@ -67,7 +68,7 @@ fn sort_settings(row: &serde_json::Value) -> Collation {
 }
 
 /// The database's default collation.
-pub async fn database_collation(client: &Client, side: &str) -> Result<Collation> {
+async fn database_collation(client: &Client, side: &str) -> Result<Collation> {
     let row = client
         .query_one(
             "SELECT to_jsonb(d)::text FROM pg_database d WHERE datname = current_database()",
@@ -83,7 +84,7 @@ pub async fn database_collation(client: &Client, side: &str) -> Result<Collation
 
 /// Per key column of `table` (in key order): how it sorts on this side, `None` when its type
 /// is not collatable.
-pub async fn key_collations(
+async fn key_collations(
     client: &Client,
     table: &Table,
     key: &[KeyColumn],
@@ -150,9 +151,60 @@ pub async fn key_collations(
     Ok(found)
 }
 
+/// How each side sorts text by default: known for PostgreSQL sources, whose ranges agree with
+/// the target's only under the same collations.
+pub struct Collations(Option<(Collation, Collation)>);
+
+impl Collations {
+    /// Reads both databases' default collations (PostgreSQL sources only).
+    pub async fn read(origin: &Origin, target: &Client) -> Result<Collations> {
+        Ok(Collations(match origin.postgres() {
+            Some(client) => Some((
+                database_collation(client, "source").await?,
+                database_collation(target, "target").await?,
+            )),
+            None => None,
+        }))
+    }
+
+    /// Whether a key range of table `i` cut on the source (read as `read`; `table` on the
+    /// target) selects the same rows on the target: the rules in the module comment.
+    pub async fn agree(
+        &self,
+        origin: &Origin,
+        target: &Client,
+        i: usize,
+        read: &Table,
+        table: &Table,
+        zero_dates: &ZeroDates,
+    ) -> Result<bool> {
+        let Some(client) = origin.postgres() else {
+            return Ok(origin
+                .mysql_read(i)
+                .is_none_or(|r| mysql_key_kept(r, zero_dates)));
+        };
+        let (Some((source_db, target_db)), Some(sk), Some(tk)) =
+            (&self.0, &read.chunk_key, &table.chunk_key)
+        else {
+            return Ok(false);
+        };
+        let a = key_collations(client, read, sk, source_db, "source").await?;
+        let b = key_collations(target, table, tk, target_db, "target").await?;
+        Ok(a == b)
+    }
+}
+
+/// Whether a bound of `chunks` of table `i` is a value the target cannot read back (a MySQL
+/// zero date).
+pub fn unreadable_bound(origin: &Origin, i: usize, chunks: &[Chunk]) -> bool {
+    origin
+        .mysql_read(i)
+        .is_some_and(|r| zero_date_bound(r, chunks))
+}
+
 /// Whether a MySQL table's key keeps its values on the way: integers, decimals, and dates or
 /// datetimes read as they are (in UTC for TIMESTAMP), zero dates never replaced by a value.
-pub fn mysql_key_kept(read: &MyTablePlan, zero_dates: &ZeroDates) -> bool {
+fn mysql_key_kept(read: &MyTablePlan, zero_dates: &ZeroDates) -> bool {
     let Some(key) = &read.key else { return true };
     key.iter().all(|k| {
         let convert = read
@@ -176,7 +228,7 @@ pub fn mysql_key_kept(read: &MyTablePlan, zero_dates: &ZeroDates) -> bool {
 
 /// Whether a bound of `chunks` holds a zero or partial-zero date (`0000-00-00`, `2016-07-00`)
 /// in a date key column, which the target cannot read back.
-pub fn zero_date_bound(read: &MyTablePlan, chunks: &[Chunk]) -> bool {
+fn zero_date_bound(read: &MyTablePlan, chunks: &[Chunk]) -> bool {
     let dates: Vec<bool> = read
         .key
         .iter()

@@ -216,15 +216,7 @@ async fn recopy(
     let fail =
         |e: &tokio_postgres::Error| range_failed(target_table, range, "copying the range", e);
     let (tx, mut rx) = mpsc::channel::<Piece>(4);
-    let table_read = read_table;
-    let req = crate::source::ChunkRead {
-        table: table_read,
-        read: side.source.read(t, table_read)?,
-        range,
-        resume_after: None,
-        batch_bytes: side.batch_bytes,
-    };
-    let read = side.reader.read_chunk(&req, tx, side.metrics);
+    let read = side.read(t, read_table, range, tx)?;
     let write = async {
         use futures_util::SinkExt;
         let sql = crate::sink::postgres::copy_in_sql(

@@ -53,13 +53,7 @@ pub(super) async fn scope(
     let record_hash_ok =
         prepared.catalog.server_version_num >= 140_000 && target_version >= 140_000;
     // Text keys split the same on both sides only when both sort text alike.
-    let collations = match &prepared.origin {
-        Origin::Pg { client, .. } => Some((
-            ranges::database_collation(client, "source").await?,
-            ranges::database_collation(target, "target").await?,
-        )),
-        Origin::My { .. } => None,
-    };
+    let collations = ranges::Collations::read(&prepared.origin, target).await?;
     let not_compared: Vec<Vec<String>> = prepared
         .maps
         .iter()
@@ -91,29 +85,10 @@ pub(super) async fn scope(
         // Ranges cut on the source must select the same rows on the target: MySQL compares
         // strings in its own collations and binary keys as hex, and two PostgreSQL databases
         // with different collations sort text differently. Such tables are one chunk.
-        let agree = match (&prepared.origin, &collations) {
-            (Origin::My { plan, .. }, _) => {
-                plan.reads.get(i).and_then(Option::as_ref).is_none_or(|r| {
-                    ranges::mysql_key_kept(
-                        r,
-                        &settings.mysql.zero_dates.clone().unwrap_or_default(),
-                    )
-                })
-            }
-            (Origin::Pg { client, .. }, Some((source_db, target_db))) => {
-                match (&read.chunk_key, &table.chunk_key) {
-                    (Some(sk), Some(tk)) => {
-                        let a =
-                            ranges::key_collations(client, &read, sk, source_db, "source").await?;
-                        let b =
-                            ranges::key_collations(target, &table, tk, target_db, "target").await?;
-                        a == b
-                    }
-                    _ => false,
-                }
-            }
-            (Origin::Pg { .. }, None) => false,
-        };
+        let zero_dates = settings.mysql.zero_dates.clone().unwrap_or_default();
+        let agree = collations
+            .agree(&prepared.origin, target, i, &read, &table, &zero_dates)
+            .await?;
         let chunks = cut(prepared, i, &read, &table, agree, opts.chunk_rows).await?;
         *count = chunks.len();
         for chunk in chunks {
@@ -152,8 +127,8 @@ async fn method(
     let plain = how
         .map
         .is_none_or(|m| m.transform.is_none() && m.filter.is_none());
-    Ok(match origin {
-        Origin::Pg { client, .. } if plain => {
+    Ok(match origin.postgres() {
+        Some(client) if plain => {
             // Each side's own column types: a target column of another type is hashed by its
             // own rules (and seeds), so it differs rather than fails.
             let src = rowhash::column_types(client, how.read, "source").await?;
@@ -195,30 +170,14 @@ async fn cut(
     if table.chunk_key.is_none() || !agree {
         return Ok(vec![whole(i)]);
     }
-    let mut chunks = match &mut prepared.origin {
-        Origin::Pg { client, .. } => {
-            crate::chunking::chunks::plan_table(
-                client,
-                read,
-                i,
-                chunk_rows,
-                prepared.catalog.server_version_num,
-            )
-            .await?
-        }
-        Origin::My { conn, plan, .. } => match plan.reads.get(i).and_then(Option::as_ref) {
-            Some(r) => {
-                let chunks =
-                    crate::chunking::mysql::plan_chunks(conn, r, table, i, chunk_rows).await?;
-                if ranges::zero_date_bound(r, &chunks) {
-                    vec![whole(i)]
-                } else {
-                    chunks
-                }
-            }
-            None => vec![whole(i)],
-        },
-    };
+    let version = prepared.catalog.server_version_num;
+    let origin = &mut prepared.origin;
+    let mut chunks = origin
+        .plan_table(i, read, table, chunk_rows, version)
+        .await?;
+    if chunks.is_empty() || ranges::unreadable_bound(origin, i, &chunks) {
+        chunks = vec![whole(i)];
+    }
     for c in &mut chunks {
         if matches!(c.range, ChunkRange::Ctid { .. }) {
             c.range = ChunkRange::Whole;
@@ -228,14 +187,7 @@ async fn cut(
 }
 
 fn whole(table: usize) -> Chunk {
-    Chunk {
-        table,
-        ordinal: 0,
-        range: ChunkRange::Whole,
-        estimated_rows: 0,
-        estimated_bytes: 0,
-        resume_after: None,
-    }
+    Chunk::one(table, ChunkRange::Whole, 0, 0)
 }
 
 /// Whether chunk `ordinal` of table `table` is in the sample: a fixed hash, so reruns agree.

@@ -38,6 +38,27 @@ pub(super) struct ReadSide<'a> {
     pub metrics: &'a ChunkMetrics,
 }
 
+impl<'a> ReadSide<'a> {
+    /// Starts reading `range` of table `t` (read as `table`) into `tx`: the copy's own reader.
+    pub(super) fn read<'s>(
+        &'s mut self,
+        t: usize,
+        table: &'s Table,
+        range: &'s ChunkRange,
+        tx: mpsc::Sender<Piece>,
+    ) -> Result<impl std::future::Future<Output = Result<crate::source::ReadStats>> + use<'a, 's>>
+    {
+        let req = crate::source::ChunkRead {
+            table,
+            read: self.source.read(t, table)?,
+            range,
+            resume_after: None,
+            batch_bytes: self.batch_bytes,
+        };
+        Ok(async move { self.reader.read_chunk(&req, tx, self.metrics).await })
+    }
+}
+
 /// A table compared by streaming.
 pub(super) struct StreamedTable {
     /// The table as read from the source.
@@ -155,15 +176,7 @@ pub(super) async fn source_side(
     drill: bool,
 ) -> Result<Side> {
     let (tx, mut rx) = mpsc::channel::<Piece>(4);
-    let table_read = &table.source_table;
-    let req = crate::source::ChunkRead {
-        table: table_read,
-        read: side.source.read(t, table_read)?,
-        range,
-        resume_after: None,
-        batch_bytes: side.batch_bytes,
-    };
-    let read = side.reader.read_chunk(&req, tx, side.metrics);
+    let read = side.read(t, &table.source_table, range, tx)?;
     let hash = async {
         let mut hasher = TupleHasher::new(&table.target, &table.skip);
         let mut sums = Sums::default();

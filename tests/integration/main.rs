@@ -38,10 +38,14 @@ mod errors;
 mod safety;
 // `--schema existing` into target columns of other types: refused by name, or loaded.
 mod existing_types;
+// Parity with pg_dump: every object kind, compared by `pg_dump --schema-only`.
+mod parity;
 // Schemas that failed on real databases: cross-kind dependencies, collations, orphaned keys.
 mod real_schemas;
 // Peak memory of the binary with huge values.
 mod memory;
+// Large objects: OIDs, owners, privileges, comments, resume after kill -9, verify.
+mod large_objects;
 
 // Interrupted copies: exactly once after kills, cuts and changed sources.
 // kill -9 at seeded moments, Ctrl-C, network cuts, refused config changes, `status`.
@@ -50,6 +54,8 @@ mod resume;
 mod collation_keys;
 // Keyless tables in `ctid` ranges, resumed after the source changed.
 mod keyless_resume;
+// SIGKILL at random moments under a writer, PostgreSQL and MariaDB sources: exact at the end.
+mod kill_loop;
 // Several processes on one job: sharing chunks, take-over after a kill or a lapsed lease.
 mod workers;
 

@@ -75,6 +75,101 @@ fn row_level_security_fails_loudly() {
     );
 }
 
+/// Row-level security arrives with the table: `ENABLE`/`FORCE` and every policy (restrictive,
+/// per command, per role, with comments), so on the target a tenant reads only its own rows,
+/// as on the source; with or without `--grants`.
+#[test]
+fn row_level_security_is_copied() {
+    let pid = std::process::id();
+    let (a, b) = (
+        format!("howdah_test_ta_{pid}"),
+        format!("howdah_test_tb_{pid}"),
+    );
+    let src = TestDb::new("safe_rlsc_src");
+    src.exec(&format!(
+        "DROP ROLE IF EXISTS {a}; DROP ROLE IF EXISTS {b}; CREATE ROLE {a}; CREATE ROLE {b};
+         CREATE TABLE docs (id int PRIMARY KEY, tenant name NOT NULL, body text, hidden bool DEFAULT false);
+         INSERT INTO docs SELECT g, CASE WHEN g % 3 = 0 THEN '{a}' ELSE '{b}' END, 'doc ' || g, g % 10 = 0
+           FROM generate_series(1, 300) g;
+         ALTER TABLE docs ENABLE ROW LEVEL SECURITY;
+         ALTER TABLE docs FORCE ROW LEVEL SECURITY;
+         CREATE POLICY tenant_rows ON docs USING (tenant = current_user) WITH CHECK (tenant = current_user);
+         CREATE POLICY not_hidden ON docs AS RESTRICTIVE FOR SELECT TO {a}, {b} USING (NOT hidden);
+         COMMENT ON POLICY tenant_rows ON docs IS 'one tenant, its rows';
+         CREATE TABLE open_notes (id int PRIMARY KEY);
+         GRANT SELECT, INSERT ON docs TO {a}, {b};"
+    ));
+    let dst = TestDb::new("safe_rlsc_dst");
+    let out = copy_as(&src.url(), &dst, &["--grants"]);
+    let plain = TestDb::new("safe_rlsc_plain");
+    let plain_out = copy_as(&src.url(), &plain, &[]);
+    let seen = |db: &TestDb, role: &str| {
+        db.try_query(&format!(
+            "SET ROLE {role}; SELECT count(*) || ' ' || count(*) FILTER (WHERE tenant <> current_user) FROM docs"
+        ))
+        .map(|s| s.trim_start_matches("SET\n").to_string())
+    };
+    let flags = "SELECT relrowsecurity::text || ' ' || relforcerowsecurity::text FROM pg_class WHERE relname = 'docs'";
+    let policies = "SELECT string_agg(policyname || ':' || permissive || ':' || cmd || ':' || roles::text || ':' || coalesce(qual, '') || ':' || coalesce(with_check, ''), ' | ' ORDER BY policyname) FROM pg_policies";
+    let comment =
+        "SELECT obj_description(oid, 'pg_policy') FROM pg_policy WHERE polname = 'tenant_rows'";
+    let results = (
+        seen(&src, &a),
+        seen(&dst, &a),
+        seen(&dst, &b),
+        dst.query(flags),
+        plain.query(flags),
+        (
+            src.query(policies),
+            dst.query(policies),
+            plain.query(policies),
+        ),
+        dst.query(comment),
+        dst.query("SELECT relrowsecurity FROM pg_class WHERE relname = 'open_notes'"),
+        dst.query("SELECT count(*) FROM docs"),
+    );
+    drop((dst, plain));
+    src.exec(&format!("DROP TABLE docs; DROP ROLE {a}; DROP ROLE {b};"));
+    assert_success(
+        &out,
+        "copy with --grants of a table with row-level security",
+    );
+    assert_success(
+        &plain_out,
+        "copy without --grants of a table with row-level security",
+    );
+    assert_eq!(
+        results.0,
+        Ok("90 0".to_string()),
+        "the source filters tenant a's rows"
+    );
+    assert_eq!(
+        results.1, results.0,
+        "on the target tenant a sees only its rows"
+    );
+    assert_eq!(
+        results.2,
+        Ok("180 0".to_string()),
+        "tenant b sees only its rows"
+    );
+    assert_eq!(results.3, "true true", "ENABLE and FORCE arrive");
+    assert_eq!(
+        results.4, "true true",
+        "row security does not wait for --grants"
+    );
+    assert_eq!(results.5 .1, results.5 .0, "the policies are the source's");
+    assert_eq!(
+        results.5 .2, results.5 .0,
+        "the policies do not wait for --grants"
+    );
+    assert_eq!(
+        results.6, "one tenant, its rows",
+        "the policy's comment arrives"
+    );
+    assert_eq!(results.7, "f", "a table without row security gets none");
+    assert_eq!(results.8, "300", "the loading superuser copied every row");
+}
+
 /// Tables with no column at all, or only generated columns, copy their rows.
 #[test]
 fn tables_without_copyable_columns() {

@@ -177,7 +177,6 @@ fn column_lines(
 
 /// How a MySQL value is converted, in a few words.
 fn convert_how(col: &MyColumn, read: Option<&MyTablePlan>) -> String {
-    use crate::typemap::mysql::Convert as C;
     let Some(convert) = read.and_then(|r| {
         r.columns
             .iter()
@@ -186,30 +185,7 @@ fn convert_how(col: &MyColumn, read: Option<&MyTablePlan>) -> String {
     }) else {
         return "converted".into();
     };
-    match convert {
-        C::Bool => "0 -> false, other values -> true",
-        C::Int2 | C::Int4 | C::Int8 => "integer, range-checked",
-        C::NumericInt | C::Numeric => "exact",
-        C::Float4 | C::Float8 => "bit-exact",
-        C::Text => "decoded to UTF-8, NUL bytes per policy",
-        C::Enum { .. } => "enum label; '' rejected",
-        C::EnumText { .. } => "enum label as text, CHECK on the labels",
-        C::SetArray => "set -> text[]",
-        C::Jsonb | C::JsonText => "JSON checked as PostgreSQL reads it",
-        C::Bytea => "bytes",
-        C::UuidBinary | C::UuidText => "uuid",
-        C::Date | C::Timestamp => "zero dates per policy",
-        C::TimestampTz => "read in UTC",
-        C::TimestampInZone { .. } => "read in the given zone",
-        C::Time => "0 to 24 h, others rejected",
-        C::Interval => "interval, sign kept",
-        C::Year => "year",
-        C::VarBit { .. } => "bits",
-        C::GeometryWkb => "WKB, SRID dropped",
-        C::GeometryEwkb => "EWKB with SRID",
-        C::AsText { .. } => "as text, then the column mapping",
-    }
-    .to_string()
+    convert.describe().to_string()
 }
 
 /// The value policies in force: zero dates and NUL bytes.

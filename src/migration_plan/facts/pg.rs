@@ -71,28 +71,25 @@ async fn index_bytes(client: &Client, oids: &[u32]) -> Result<Vec<i64>> {
         .collect())
 }
 
-/// Source objects the copy does not migrate: policies, rules, statistics, event triggers,
-/// publications, foreign tables, large objects, and the views and triggers it leaves out.
+/// Source objects the copy does not migrate: publications and subscriptions (with the SQL
+/// that creates them by hand), tablespaces, and the views and triggers it leaves out.
 async fn out_of_scope(client: &Client, catalog: &Catalog, oids: &[u32]) -> Result<Vec<Object>> {
     let mut out_of_scope = Vec::new();
+    for m in &catalog.not_created {
+        out_of_scope.push(Object {
+            kind: m.kind.into(),
+            name: m.name.clone(),
+            note: Some(format!("not created; to create it by hand: {}", m.sql)),
+        });
+    }
     let what = "listing source objects howdah does not copy";
     for r in client
         .query(
-            "SELECT kind, name FROM ( \
-               SELECT 1 AS o, 'row-level security policy' AS kind, format('%s.%s: %s', n.nspname, c.relname, p.polname) AS name \
-                 FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid JOIN pg_namespace n ON n.oid = c.relnamespace \
-               UNION ALL SELECT 2, 'rule', format('%s.%s: %s', n.nspname, c.relname, r.rulename) \
-                 FROM pg_rewrite r JOIN pg_class c ON c.oid = r.ev_class JOIN pg_namespace n ON n.oid = c.relnamespace \
-                WHERE r.rulename <> '_RETURN' AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
-               UNION ALL SELECT 3, 'statistics object', format('%s.%s', n.nspname, s.stxname) \
-                 FROM pg_statistic_ext s JOIN pg_namespace n ON n.oid = s.stxnamespace \
-               UNION ALL SELECT 4, 'event trigger', evtname::text FROM pg_event_trigger \
-               UNION ALL SELECT 5, 'publication', pubname::text FROM pg_publication \
-               UNION ALL SELECT 6, 'foreign table', format('%s.%s', n.nspname, c.relname) \
-                 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'f' \
-               UNION ALL SELECT 7, 'large objects', count(*) || ' large object(s)' FROM pg_largeobject_metadata \
-                 HAVING count(*) > 0 \
-             ) x ORDER BY o, name LIMIT 500",
+            "SELECT 'tablespace', format('%s (%s relation(s))', t.spcname, count(*)) \
+             FROM pg_class c JOIN pg_tablespace t ON t.oid = c.reltablespace \
+             JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'howdah') AND n.nspname !~ '^pg_' \
+             GROUP BY t.spcname ORDER BY 2",
             &[],
         )
         .await
@@ -101,7 +98,10 @@ async fn out_of_scope(client: &Client, catalog: &Catalog, oids: &[u32]) -> Resul
         out_of_scope.push(Object {
             kind: r.try_get(0).map_err(q(what))?,
             name: r.try_get(1).map_err(q(what))?,
-            note: None,
+            note: Some(
+                "not copied: tables and indexes are created in the target's default tablespace"
+                    .into(),
+            ),
         });
     }
     // Views and triggers the copy leaves out: over tables not selected, or over tables and
@@ -226,6 +226,26 @@ fn also_created(catalog: &Catalog, facts: &TargetFacts) -> Vec<Object> {
         for tr in &t.triggers {
             add("trigger", format!("{} on {}", tr.name.name, t.name), false);
         }
+        if t.row_security.enabled {
+            add(
+                "row-level security",
+                format!("{} ({} policies)", t.name, t.row_security.policies.len()),
+                false,
+            );
+        }
+    }
+    for o in catalog.others.iter().filter(|o| !o.ddl.is_empty()) {
+        add(o.kind, o.name.clone(), false);
+    }
+    if catalog.large_objects > 0 {
+        add(
+            "large objects",
+            format!(
+                "{} (not when --tables narrows the copy)",
+                catalog.large_objects
+            ),
+            false,
+        );
     }
     also_created
 }

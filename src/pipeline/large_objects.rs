@@ -1,0 +1,162 @@
+//! Copying a PostgreSQL source's large objects on the lanes, chunk by chunk.
+//!
+//! Each lane holds a source reader in the job's snapshot and a target writer, claims an open
+//! chunk of objects (see [`crate::state::large_objects`]), and joins a reader that streams the
+//! chunk's objects in pieces to the writer through a channel of [`CHANNEL_PIECES`] pieces: at
+//! most that many pieces of [`lo_source::PIECE_BYTES`] are in memory per lane, whatever an object's size.
+//! A chunk commits with its done mark ([`LoWriter::commit_chunk`]); a rerun copies the chunks
+//! that are not done, and never a done one again.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+use crate::config::CopySettings;
+use crate::connect::{connect, Side};
+use crate::error::{Error, Result};
+use crate::sink::large_objects::{LoOptions, LoWriter};
+use crate::sink::postgres::PgWriter;
+use crate::source::large_objects as lo_source;
+use crate::source::postgres::PgReader;
+use crate::source::Source;
+use crate::state::large_objects as lo_state;
+use crate::state::StateRef;
+
+/// Pieces in flight between a lane's reader and writer.
+pub const CHANNEL_PIECES: usize = 4;
+
+/// What the job's large objects came to.
+#[derive(Debug, Clone, Default)]
+pub struct LoReport {
+    /// Chunks of objects in the job.
+    pub chunks: i64,
+    /// Objects copied (by every worker and run of the job).
+    pub objects: i64,
+    /// Bytes copied (by every worker and run of the job).
+    pub bytes: i64,
+    /// Chunks this run copied.
+    pub own_chunks: i64,
+    /// This run's time on them.
+    pub time: Duration,
+}
+
+/// How many objects a chunk holds: enough chunks for every lane to have several (so a few
+/// huge objects do not leave lanes idle), at most 1,000 objects (so a resume redoes little).
+pub fn objects_per_chunk(objects: usize, lanes: usize) -> usize {
+    (objects / (lanes.max(1) * 8)).clamp(1, 1000)
+}
+
+/// Copies every open chunk of large objects of the job on up to `settings.jobs` lanes;
+/// `None` when the job has none. Stops between chunks when `stop` is set
+/// ([`Error::Interrupted`], every finished chunk kept).
+pub async fn run(
+    settings: &CopySettings,
+    source: &Source,
+    st: &StateRef,
+    stop: Arc<AtomicBool>,
+) -> Result<Option<LoReport>> {
+    let Source::Postgres { url, snapshots } = source else {
+        return Ok(None);
+    };
+    let target = connect(&settings.target, Side::Target).await?;
+    let (open, all) = lo_state::counts(&target, st).await?;
+    if all == 0 {
+        return Ok(None);
+    }
+    let started = Instant::now();
+    let opts = LoOptions {
+        owners: settings.owners,
+        grants: settings.grants,
+    };
+    let lanes = (settings.jobs as i64).min(open).max(0) as usize;
+    let mut set = JoinSet::new();
+    for _ in 0..lanes {
+        let (settings, url, snapshots, st, stop) = (
+            settings.clone(),
+            url.clone(),
+            snapshots.clone(),
+            st.clone(),
+            stop.clone(),
+        );
+        set.spawn(async move {
+            let reader = PgReader::open(&url, &snapshots).await?;
+            let writer = PgWriter::open(&settings.target, false, settings.lease_secs).await?;
+            lane(&reader, &LoWriter::new(writer.client()), &st, opts, &stop).await
+        });
+    }
+    let mut own_chunks = 0;
+    let mut failure: Option<Error> = None;
+    while let Some(joined) = set.join_next().await {
+        match joined {
+            Ok(Ok(n)) => own_chunks += n,
+            Ok(Err(e)) => {
+                // The other lanes stop at their next chunk; what they finished is kept.
+                stop.store(true, Ordering::Relaxed);
+                failure.get_or_insert(e);
+            }
+            Err(e) => {
+                stop.store(true, Ordering::Relaxed);
+                failure.get_or_insert(Error::Internal(format!("a large-object lane: {e}")));
+            }
+        }
+    }
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    let (open, _) = lo_state::counts(&target, st).await?;
+    if open > 0 && stop.load(Ordering::Relaxed) {
+        return Err(Error::Interrupted);
+    }
+    let (chunks, objects, bytes) = lo_state::done_totals(&target, st).await?;
+    if open > 0 {
+        return Err(Error::Internal(format!(
+            "{open} of {chunks} chunks of large objects are still open after every lane ended \
+             (another worker holds them)"
+        )));
+    }
+    Ok(Some(LoReport {
+        chunks,
+        objects,
+        bytes,
+        own_chunks,
+        time: started.elapsed(),
+    }))
+}
+
+/// One lane: chunks until none is left or the user asks to stop; returns the chunks it copied.
+async fn lane(
+    reader: &PgReader,
+    writer: &LoWriter<'_>,
+    st: &StateRef,
+    opts: LoOptions,
+    stop: &AtomicBool,
+) -> Result<i64> {
+    let mut copied = 0;
+    while !stop.load(Ordering::Relaxed) {
+        let Some(chunk) = writer.begin(st).await? else {
+            break;
+        };
+        let result = async {
+            let objects = lo_source::metadata(reader.client(), &chunk).await?;
+            let (tx, rx) = mpsc::channel(CHANNEL_PIECES);
+            let (read, written) = tokio::join!(
+                lo_source::read(reader.client(), &objects, tx),
+                writer.write(&chunk, &objects, rx, opts)
+            );
+            // The reader's error explains a cut stream better than the writer's.
+            read?;
+            let written = written?;
+            writer.commit_chunk(st, &chunk, written).await
+        }
+        .await;
+        if let Err(e) = result {
+            writer.rollback().await;
+            return Err(e);
+        }
+        copied += 1;
+    }
+    Ok(copied)
+}
