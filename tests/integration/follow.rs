@@ -314,3 +314,75 @@ fn leftover_slot_is_reported_and_dropped_by_abort() {
     assert_eq!(src.query("SELECT count(*) FROM pg_replication_slots"), "0");
     assert_eq!(src.query("SELECT count(*) FROM pg_publication"), "0");
 }
+
+#[test]
+fn plan_says_what_following_the_source_needs() {
+    let check = |out: &Output, name: &str| -> (String, String) {
+        let plan: serde_json::Value =
+            serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", describe(out)));
+        let c = plan["checks"]
+            .as_array()
+            .and_then(|a| a.iter().find(|c| c["name"] == name))
+            .unwrap_or_else(|| panic!("no check {name}: {}", describe(out)))
+            .clone();
+        (
+            c["status"].as_str().unwrap_or("").to_string(),
+            c["detail"].as_str().unwrap_or("").to_string(),
+        )
+    };
+    let cluster = Cluster::logical();
+    let src = cluster.db("src");
+    src.exec("CREATE TABLE ok (id int PRIMARY KEY); CREATE TABLE bare (v int)");
+    let dst = TestDb::new("follow_plan");
+    let out = Howdah::new("plan")
+        .args(["--source", &src.url(), "--target", &dst.url(), "--format", "json"])
+        .run();
+    assert_success(&out, "plan");
+    assert_eq!(check(&out, "follow_wal_level").0, "ok");
+    assert_eq!(check(&out, "follow_replication_privilege").0, "ok");
+    let (status, detail) = check(&out, "follow_replica_identity");
+    assert_eq!(status, "warning");
+    assert!(detail.contains("public.bare") && !detail.contains("public.ok"), "{detail}");
+    // The machine's server runs with wal_level = replica.
+    let plain = TestDb::new("follow_plan_src");
+    plain.exec("CREATE TABLE ok (id int PRIMARY KEY)");
+    let out = Howdah::new("plan")
+        .args(["--source", &plain.url(), "--target", &dst.url(), "--format", "json"])
+        .run();
+    assert_success(&out, "plan");
+    let (status, detail) = check(&out, "follow_wal_level");
+    assert_eq!(status, "warning");
+    assert!(detail.contains("wal_level = logical"), "{detail}");
+    // And copy --follow refuses such a source before creating anything.
+    let out = Howdah::copy(&plain.url(), &dst.url()).args(["--follow"]).run();
+    assert!(!out.status.success(), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("wal_level"),
+        "{}",
+        describe(&out)
+    );
+}
+
+#[test]
+fn follow_refuses_mapped_tables_by_name() {
+    let cluster = Cluster::logical();
+    let src = cluster.db("src");
+    src.exec("CREATE TABLE plain (id int PRIMARY KEY); CREATE TABLE mapped (id int PRIMARY KEY, v text)");
+    let dst = TestDb::new("follow_mapped");
+    let job = crate::support::job_file(
+        "follow_mapped",
+        "[[table]]\nname = \"public.mapped\"\nexclude_columns = [\"v\"]\n",
+    );
+    let out = Howdah::copy(&src.url(), &dst.url())
+        .args(["--follow", "--config", &job])
+        .run();
+    assert!(!out.status.success(), "{}", describe(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("public.mapped") && err.contains("mappings") && !err.contains("public.plain"),
+        "{}",
+        describe(&out)
+    );
+    assert_eq!(src.query("SELECT count(*) FROM pg_replication_slots"), "0");
+    assert_eq!(src.query("SELECT count(*) FROM pg_publication"), "0");
+}
