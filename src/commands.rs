@@ -31,7 +31,7 @@ async fn copy(args: &cli::CopyArgs, terminal: Terminal) -> Result<u8> {
         && howdah::follow::run::copy_finished(&settings).await?
     {
         tracing::info!("the copy of job \"{}\" is in: following the source", settings.job);
-        return follow(&settings, &terminal).await;
+        return follow(&settings, &terminal, true).await;
     }
     let serve = !settings.dry_run;
     let outcome = observed(&settings, serve, &terminal, |stop| {
@@ -50,14 +50,15 @@ async fn copy(args: &cli::CopyArgs, terminal: Terminal) -> Result<u8> {
         tracing::info!(
             "the copy is in; following the source's changes until `howdah cutover` or `howdah abort`"
         );
-        return follow(&settings, &terminal).await;
+        // The copy's metrics endpoint serves on.
+        return follow(&settings, &terminal, false).await;
     }
     outcome.finished().map(|_| 0)
 }
 
 /// Follows the job's source until cutover or abort.
-async fn follow(settings: &CopySettings, terminal: &Terminal) -> Result<u8> {
-    let followed = observed(settings, true, terminal, |stop| {
+async fn follow(settings: &CopySettings, terminal: &Terminal, serve: bool) -> Result<u8> {
+    let followed = observed(settings, serve, terminal, |stop| {
         howdah::follow::run::follow_job(settings, stop)
     })
     .await?;

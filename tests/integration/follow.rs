@@ -68,6 +68,16 @@ fn writer(url: String, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<u64> {
     })
 }
 
+fn http_get(port: u16) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect to /metrics");
+    s.write_all(b"GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        .expect("request /metrics");
+    let mut body = String::new();
+    s.read_to_string(&mut body).expect("read /metrics");
+    body
+}
+
 fn compare(src: &ClusterDb, dst: &TestDb, sql: &str) {
     let a = src.query(sql);
     let b = dst.query(sql);
@@ -142,10 +152,24 @@ fn follow_until_cutover_with_a_writer_throughout() {
         })
     };
     std::thread::sleep(Duration::from_millis(300));
-    let child = follow_copy(&src, &dst, "f").spawn();
+    let metrics_port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+        l.local_addr().expect("local address").port()
+    };
+    let child = follow_copy(&src, &dst, "f")
+        .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
+        .spawn();
     wait_phase(&dst, "f", "follow", Duration::from_secs(90));
     long.join().expect("long transaction thread");
     std::thread::sleep(Duration::from_secs(3));
+    // The follow's metrics, as the contract in src/metrics.rs lists them.
+    let scrape = http_get(metrics_port);
+    for (name, _, labels) in howdah::metrics::FOLLOW_ALL {
+        let found = scrape.lines().any(|l| {
+            l.starts_with(name) && labels.iter().all(|label| l.contains(&format!("{label}=")))
+        });
+        assert!(found, "no series {name} in\n{scrape}");
+    }
     stop.store(true, Ordering::Relaxed);
     let rounds = w.join().expect("writer");
     assert!(rounds > 10, "the writer ran only {rounds} rounds");
