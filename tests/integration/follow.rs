@@ -78,9 +78,26 @@ fn http_get(port: u16) -> String {
     body
 }
 
-fn compare(src: &ClusterDb, dst: &TestDb, sql: &str) {
-    let a = src.query(sql);
-    let b = dst.query(sql);
+/// A database the tests compare: the test cluster's or the machine server's.
+trait Db {
+    fn rows(&self, sql: &str) -> String;
+}
+
+impl Db for ClusterDb {
+    fn rows(&self, sql: &str) -> String {
+        self.query(sql)
+    }
+}
+
+impl Db for TestDb {
+    fn rows(&self, sql: &str) -> String {
+        self.query(sql)
+    }
+}
+
+fn compare(src: &dyn Db, dst: &dyn Db, sql: &str) {
+    let a = src.rows(sql);
+    let b = dst.rows(sql);
     let mut a: Vec<&str> = a.lines().collect();
     let mut b: Vec<&str> = b.lines().collect();
     a.sort_unstable();
@@ -89,23 +106,26 @@ fn compare(src: &ClusterDb, dst: &TestDb, sql: &str) {
     assert!(a == b, "rows differ for {sql}");
 }
 
-fn assert_equal(src: &ClusterDb, dst: &TestDb) {
+fn assert_equal(src: &dyn Db, dst: &dyn Db) {
     compare(src, dst, "SELECT id, k, body, md5(doc) FROM items");
     compare(src, dst, "SELECT a, b, v FROM pairs");
     compare(src, dst, "SELECT msg, n FROM logs");
     for seq in ["items_id_seq", "standalone"] {
         let q = format!("SELECT last_value, is_called FROM {seq}");
-        assert_eq!(src.query(&q), dst.query(&q), "sequence {seq}");
+        assert_eq!(src.rows(&q), dst.rows(&q), "sequence {seq}");
     }
 }
 
 /// Waits until the job's follow phase is `phase`.
-fn wait_phase(dst: &TestDb, job: &str, phase: &str, timeout: Duration) {
+fn wait_phase(dst: &dyn DbUrl, job: &str, phase: &str, timeout: Duration) {
     let started = Instant::now();
     loop {
-        let p = dst
-            .try_query(&format!("SELECT phase FROM howdah.follow WHERE job = '{job}'"))
-            .unwrap_or_default();
+        let p = crate::support::psql(
+            &dst.db_url(),
+            &["-A", "-t"],
+            &format!("SELECT phase FROM howdah.follow WHERE job = '{job}'"),
+        )
+        .unwrap_or_default();
         if p == phase {
             return;
         }
@@ -117,13 +137,30 @@ fn wait_phase(dst: &TestDb, job: &str, phase: &str, timeout: Duration) {
     }
 }
 
-fn follow_copy(src: &ClusterDb, dst: &TestDb, job: &str) -> Howdah {
-    Howdah::copy(&src.url(), &dst.url()).args(["--follow", "--job", job, "-j", "2", "--chunk-rows", "3000"])
+/// A database's URL.
+trait DbUrl {
+    fn db_url(&self) -> String;
 }
 
-fn cutover(src: &ClusterDb, dst: &TestDb, job: &str) -> Output {
+impl DbUrl for ClusterDb {
+    fn db_url(&self) -> String {
+        self.url()
+    }
+}
+
+impl DbUrl for TestDb {
+    fn db_url(&self) -> String {
+        self.url()
+    }
+}
+
+fn follow_copy(src: &ClusterDb, dst: &dyn DbUrl, job: &str) -> Howdah {
+    Howdah::copy(&src.url(), &dst.db_url()).args(["--follow", "--job", job, "-j", "2", "--chunk-rows", "3000"])
+}
+
+fn cutover(src: &ClusterDb, dst: &dyn DbUrl, job: &str) -> Output {
     Howdah::new("cutover")
-        .args(["--source", &src.url(), "--target", &dst.url(), "--job", job, "--timeout", "60"])
+        .args(["--source", &src.url(), "--target", &dst.db_url(), "--job", job, "--timeout", "60"])
         .run()
 }
 
@@ -409,4 +446,76 @@ fn follow_refuses_mapped_tables_by_name() {
     );
     assert_eq!(src.query("SELECT count(*) FROM pg_replication_slots"), "0");
     assert_eq!(src.query("SELECT count(*) FROM pg_publication"), "0");
+}
+
+/// Where `pip install --target /opt/howdah-test/pgserver pgserver` puts PostgreSQL 16
+/// (scripts/test.sh installs it).
+const PG16_BIN: &str = "/opt/howdah-test/pgserver/pgserver/pginstall/bin";
+
+#[test]
+fn follow_from_15_into_16() {
+    assert!(
+        std::path::Path::new(PG16_BIN).join("postgres").exists(),
+        "PostgreSQL 16 is missing: pip install --target /opt/howdah-test/pgserver pgserver (scripts/test.sh does)"
+    );
+    let old = Cluster::logical();
+    let new = Cluster::start(PG16_BIN.into(), &[]);
+    let src = old.db("src");
+    src.exec(SCHEMA);
+    let dst = new.db("dst");
+    let stop = Arc::new(AtomicBool::new(false));
+    let w = writer(src.url(), stop.clone());
+    let child = follow_copy(&src, &dst, "up").spawn();
+    wait_phase(&dst, "up", "follow", Duration::from_secs(90));
+    std::thread::sleep(Duration::from_secs(2));
+    stop.store(true, Ordering::Relaxed);
+    w.join().expect("writer");
+    let out = Howdah::new("cutover")
+        .args(["--source", &src.url(), "--target", &dst.url(), "--job", "up", "--verify"])
+        .run();
+    assert_success(&out, "cutover --verify");
+    assert_success(&finish(child), "copy --follow");
+    assert!(dst.query("SHOW server_version").starts_with("16."));
+    assert_equal(&src, &dst);
+}
+
+#[test]
+fn replication_connection_cut_through_a_proxy() {
+    let cluster = Cluster::logical();
+    let src = cluster.db("src");
+    src.exec(SCHEMA);
+    let dst = TestDb::new("follow_cut");
+    let proxy = crate::proxy::Proxy::start(
+        format!("127.0.0.1:{}", cluster.port)
+            .parse()
+            .expect("socket address"),
+    );
+    let via_proxy = src.url().replace(
+        &format!(":{}/", cluster.port),
+        &format!(":{}/", proxy.port),
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let w = writer(src.url(), stop.clone());
+    let child = Howdah::copy(&via_proxy, &dst.url())
+        .args(["--follow", "--job", "cut"])
+        .spawn();
+    wait_phase(&dst, "cut", "follow", Duration::from_secs(90));
+    for _ in 0..3 {
+        std::thread::sleep(Duration::from_millis(1500));
+        proxy.cut_all();
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    stop.store(true, Ordering::Relaxed);
+    w.join().expect("writer");
+    let out = cutover(&src, &dst, "cut");
+    assert_success(&out, "cutover");
+    let out = finish(child);
+    assert_success(&out, "copy --follow");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("resuming from the last applied position"),
+        "{}",
+        describe(&out)
+    );
+    assert!(proxy.cuts.load(Ordering::Relaxed) > 0, "no connection was cut");
+    assert_equal(&src, &dst);
 }
