@@ -55,6 +55,10 @@ pub struct CheckQueriesArgs {
     /// The query file (TOML, one [[query]] per query; see configs/queries.toml).
     #[arg(long, value_name = "FILE")]
     pub queries: Option<PathBuf>,
+    /// Also check the top N read queries of the source's pg_stat_statements (PostgreSQL),
+    /// by total time, their parameters filled from real values.
+    #[arg(long, value_name = "N")]
+    pub from_stats: Option<usize>,
     /// Timed runs per query and side, after one warm-up run on each.
     #[arg(long, default_value_t = 5)]
     pub runs: usize,

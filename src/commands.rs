@@ -30,6 +30,7 @@ async fn check_queries(args: &cli::CheckQueriesArgs) -> Result<u8> {
     let settings = CopySettings::resolve(args.overrides())?;
     let opts = howdah::check_queries::CheckOptions {
         queries_file: args.queries.clone(),
+        from_stats: args.from_stats,
         runs: args.runs,
         max_slowdown: args.max_slowdown,
         min_slowdown_ms: args.min_slowdown_ms,

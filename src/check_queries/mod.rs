@@ -20,6 +20,7 @@ mod normalize;
 mod plan;
 mod render;
 mod run;
+mod stats;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -43,6 +44,8 @@ use crate::error::{Error, Result};
 pub struct CheckOptions {
     /// The query file (`--queries`).
     pub queries_file: Option<PathBuf>,
+    /// Also the top N read queries of a PostgreSQL source's `pg_stat_statements`.
+    pub from_stats: Option<usize>,
     /// Timed runs per query and side, after one warm-up run.
     pub runs: usize,
     /// A query is slower when the target's median exceeds the source's this many times ...
@@ -56,8 +59,14 @@ pub struct CheckOptions {
 impl CheckOptions {
     /// Checks the values.
     pub fn validate(&self) -> Result<()> {
-        if self.queries_file.is_none() {
-            return Err(Error::Config("no queries: pass --queries FILE".into()));
+        if self.queries_file.is_none() && self.from_stats.is_none() {
+            return Err(Error::Config(
+                "no queries: pass --queries FILE, --from-stats N (PostgreSQL source), or both"
+                    .into(),
+            ));
+        }
+        if self.from_stats == Some(0) {
+            return Err(Error::Config("--from-stats must be at least 1".into()));
         }
         if self.runs == 0 {
             return Err(Error::Config("--runs must be at least 1".into()));
@@ -185,12 +194,22 @@ pub async fn run(settings: &CopySettings, opts: &CheckOptions) -> Result<Report>
     if let Some(path) = &opts.queries_file {
         queries.extend(file::load(path, dialect)?);
     }
-    let skipped: Vec<Skipped> = Vec::new();
+    if opts.from_stats.is_some() && dialect == Dialect::Mysql {
+        return Err(Error::Config(
+            "--from-stats reads pg_stat_statements: it needs a PostgreSQL source (give a MySQL source's queries with --queries)".into(),
+        ));
+    }
+    let mut skipped: Vec<Skipped> = Vec::new();
     let target = run::open_pg(&settings.target, Side::Target).await?;
     let mut source = match &settings.source {
         SourceUrl::Postgres(url) => Session::Pg(run::open_pg(url, Side::Source).await?),
         SourceUrl::Mysql(url) => Session::My(run::open_mysql(url, opts.timeout).await?),
     };
+    if let (Some(n), Session::Pg(src)) = (opts.from_stats, &source) {
+        let (top, passed_over) = stats::top_queries(src, n, opts.timeout).await?;
+        queries.extend(top);
+        skipped.extend(passed_over);
+    }
     let settings_differ = match &source {
         Session::Pg(src) => settings_differ(src, &target).await,
         Session::My(_) => Vec::new(),

@@ -4,8 +4,10 @@
 //! (by the guard) or by the server (the read-only transaction); the `pg_stat_statements`
 //! path on a cluster of the test's own; MySQL/PostgreSQL query pairs on a MariaDB source.
 
+use std::path::PathBuf;
 use std::process::Output;
 
+use crate::cluster::{Cluster, PG15_BIN};
 use crate::support::{assert_error, describe, job_file, Howdah, TestDb};
 
 /// `howdah check-queries --source <src> --target <dst> --queries <file> --json <extra...>`:
@@ -181,4 +183,98 @@ fn writing_statements_are_refused() {
     );
     assert_eq!(src.query("SELECT a FROM t"), "1");
     assert_eq!(dst.query("SELECT a FROM t"), "1");
+}
+
+#[test]
+fn top_queries_of_pg_stat_statements_are_checked_with_real_values() {
+    let cluster = Cluster::start(
+        PathBuf::from(PG15_BIN),
+        &["shared_preload_libraries=pg_stat_statements"],
+    );
+    let src = cluster.db("app_src");
+    let dst = cluster.db("app_dst");
+    src.exec("CREATE EXTENSION pg_stat_statements");
+    src.exec(SHOP);
+    dst.exec(SHOP);
+    dst.exec("DROP INDEX orders_customer_idx");
+    // The application's traffic: each statement its own psql call, with its constants.
+    for i in 0..20 {
+        src.exec(&format!(
+            "SELECT id, total FROM orders WHERE customer_id = {i} ORDER BY id"
+        ));
+    }
+    for _ in 0..3 {
+        src.exec("SELECT count(*) FROM orders o WHERE o.note LIKE 'order 12%'");
+    }
+    src.exec("SELECT 'x' || note FROM orders WHERE id = 5");
+    src.exec("UPDATE orders SET note = note WHERE id < 1000");
+
+    let out = Howdah::new("check-queries")
+        .args(["--source", &src.url(), "--target", &dst.url(), "--json"])
+        .args(["--from-stats", "5", "--runs", "3", "--min-slowdown-ms", "1"])
+        .run();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let queries = report["queries"].as_array().cloned().unwrap_or_default();
+    let customer = queries
+        .iter()
+        .find(|q| {
+            q["source_sql"]
+                .as_str()
+                .unwrap_or("")
+                .contains("customer_id =")
+        })
+        .unwrap_or_else(|| panic!("the customer query is checked: {report:#}"));
+    assert!(
+        customer["source_sql"]
+            .as_str()
+            .unwrap_or("")
+            .contains("customer_id = '"),
+        "{customer:#}"
+    );
+    assert!(
+        customer["origin"]
+            .as_str()
+            .unwrap_or("")
+            .contains("a value of public.orders.customer_id"),
+        "{customer:#}"
+    );
+    assert_eq!(customer["status"], "slower", "{customer:#}");
+    assert!(
+        customer["plan"]["findings"]
+            .to_string()
+            .contains("orders_customer_idx is missing on the target"),
+        "{customer:#}"
+    );
+    let like = queries
+        .iter()
+        .find(|q| q["source_sql"].as_str().unwrap_or("").contains("LIKE"))
+        .unwrap_or_else(|| panic!("the LIKE query is checked: {report:#}"));
+    assert_eq!(like["answer"], "same", "{like:#}");
+    assert!(
+        like["origin"]
+            .as_str()
+            .unwrap_or("")
+            .contains("public.orders.note"),
+        "{like:#}"
+    );
+
+    let skipped = report["skipped"].to_string();
+    assert!(
+        skipped.contains("UPDATE orders") && skipped.contains("not a read-only query"),
+        "{skipped}"
+    );
+    assert!(skipped.contains("cannot tell a value for $1"), "{skipped}");
+
+    // Without the extension: a clear error, nothing run.
+    let plain = TestDb::new("cq_nostats");
+    let out = Howdah::new("check-queries")
+        .args(["--source", &plain.url(), "--target", &plain.url()])
+        .args(["--from-stats", "5"])
+        .run();
+    let line = assert_error(&out, 2, "no pg_stat_statements");
+    assert!(
+        line.contains("CREATE EXTENSION pg_stat_statements"),
+        "{line}"
+    );
 }
