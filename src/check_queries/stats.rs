@@ -245,10 +245,7 @@ fn from_list(tokens: &[Token]) -> Vec<TableRef> {
         if !starts {
             continue;
         }
-        loop {
-            let Some(first) = tokens.get(i).filter(|t| !is_keyword(t)).and_then(name_of) else {
-                break;
-            };
+        while let Some(first) = tokens.get(i).filter(|t| !is_keyword(t)).and_then(name_of) {
             i += 1;
             let (schema, name) = if tokens.get(i).map(|t| &t.kind) == Some(&Kind::Punct('.')) {
                 match tokens.get(i + 1).and_then(name_of) {
