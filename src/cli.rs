@@ -38,6 +38,28 @@ pub enum Command {
     /// Run the application's read queries on source and target: same answers, no slower.
     /// Exit 0 when every answer is the same and none is slower, 1 when not, 2 on bad input.
     CheckQueries(Box<CheckQueriesArgs>),
+    /// Print a shell completion script for bash, zsh, fish, elvish or powershell
+    /// (e.g. `howdah completions bash > /etc/bash_completion.d/howdah`).
+    Completions(CompletionsArgs),
+    /// Print the man page (roff) of howdah, or with --dir write one page per subcommand.
+    #[command(hide = true)]
+    Man(ManArgs),
+}
+
+/// Flags of `howdah completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// Flags of the hidden `howdah man`.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write howdah.1 and howdah-SUBCOMMAND.1 into this directory instead of printing howdah.1.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 /// Flags of `howdah check-queries`.
