@@ -3,6 +3,7 @@
 //! Precedence: file < environment (`HOWDAH_SOURCE`/`HOWDAH_TARGET`) < flags.
 
 pub mod filter;
+mod names;
 
 pub use filter::TableFilter;
 
@@ -53,8 +54,11 @@ pub struct MysqlSection {
     pub nul_bytes: Option<NulBytes>,
     /// Target schema for the tables (default "public").
     pub schema: Option<String>,
-    /// "lowercase" (default) or "preserve" MySQL's table, column and index names.
-    pub names: Option<NameCase>,
+    /// How MySQL identifiers (schema, tables, columns, indexes, constraints, enum types)
+    /// are named on the target: "lowercase" (default), "snake_case" or "preserve".
+    /// `names` is the key's former spelling, still read.
+    #[serde(alias = "names")]
+    pub identifiers: Option<NameCase>,
     /// Type rules, by MySQL type or by column; later rules win, column rules over type rules.
     #[serde(default)]
     pub cast: Vec<crate::typemap::mysql::CastRule>,
@@ -67,6 +71,9 @@ pub enum NameCase {
     /// Lower-case names, so queries need no quotes (names that collide are an error).
     #[default]
     Lowercase,
+    /// Words split at case changes and lower-cased: `InvoiceLine` -> `invoice_line`.
+    #[serde(rename = "snake_case")]
+    SnakeCase,
     /// Keep names as they are (quoted where needed).
     Preserve,
 }
