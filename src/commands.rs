@@ -21,11 +21,42 @@ pub async fn run(command: Command, terminal: Terminal) -> Result<u8> {
         Command::Status(args) => status(&args).await,
         Command::Cutover(args) => cutover(&args).await,
         Command::Abort(args) => abort(&args).await,
+        Command::CheckQueries(args) => check_queries(&args).await,
     }
+}
+
+/// `howdah check-queries`: 0 same answers and none slower, 1 otherwise.
+async fn check_queries(args: &cli::CheckQueriesArgs) -> Result<u8> {
+    let settings = CopySettings::resolve(args.overrides())?;
+    let opts = howdah::check_queries::CheckOptions {
+        queries_file: args.queries.clone(),
+        from_stats: args.from_stats,
+        runs: args.runs,
+        max_slowdown: args.max_slowdown,
+        min_slowdown_ms: args.min_slowdown_ms,
+        timeout: std::time::Duration::from_secs(args.statement_timeout),
+    };
+    let report = howdah::check_queries::run(&settings, &opts).await?;
+    if args.json {
+        println!("{}", json(&report)?);
+    } else {
+        print!("{}", howdah::check_queries::render(&report));
+    }
+    Ok(if report.ok { 0 } else { 1 })
 }
 
 async fn copy(args: &cli::CopyArgs, terminal: Terminal) -> Result<u8> {
     let settings = CopySettings::resolve(args.overrides())?;
+    if settings.follow.is_some()
+        && !settings.dry_run
+        && howdah::follow::run::copy_finished(&settings).await?
+    {
+        tracing::info!(
+            "the copy of job \"{}\" is in: following the source",
+            settings.job
+        );
+        return follow(&settings, &terminal, true).await;
+    }
     let serve = !settings.dry_run;
     let outcome = observed(&settings, serve, &terminal, |stop| {
         howdah::copy::run(&settings, stop, terminal.clone())
@@ -43,14 +74,20 @@ async fn copy(args: &cli::CopyArgs, terminal: Terminal) -> Result<u8> {
         tracing::info!(
             "the copy is in; following the source's changes until `howdah cutover` or `howdah abort`"
         );
-        let followed = observed(&settings, true, &terminal, |stop| {
-            howdah::follow::run::follow_job(&settings, stop)
-        })
-        .await?;
-        println!("{}", followed.message);
-        return Ok(0);
+        // The copy's metrics endpoint serves on.
+        return follow(&settings, &terminal, false).await;
     }
     outcome.finished().map(|_| 0)
+}
+
+/// Follows the job's source until cutover or abort.
+async fn follow(settings: &CopySettings, terminal: &Terminal, serve: bool) -> Result<u8> {
+    let followed = observed(settings, serve, terminal, |stop| {
+        howdah::follow::run::follow_job(settings, stop)
+    })
+    .await?;
+    println!("{}", followed.message);
+    Ok(0)
 }
 
 /// `howdah cutover`: waits until the follower applied everything up to now and cut over;

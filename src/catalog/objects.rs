@@ -1025,8 +1025,9 @@ async fn publications(client: &Client, version: i32, out: &mut Others) -> Result
                CASE WHEN p.pubinsert THEN 'insert' END, CASE WHEN p.pubupdate THEN 'update' END, \
                CASE WHEN p.pubdelete THEN 'delete' END, CASE WHEN p.pubtruncate THEN 'truncate' END)), \
              CASE WHEN p.pubviaroot THEN 'publish_via_partition_root = true' END) \
-         FROM pg_publication p ORDER BY p.oid"
+         FROM pg_publication p WHERE p.pubname !~ '^howdah_' ORDER BY p.oid"
     );
+    // howdah_*: `copy --follow`'s own publications (src/follow/slot.rs), dropped at cutover.
     for r in rows(client, &sql, what).await? {
         let name = text(&r, 0, what)?;
         let all: bool = r.try_get(1).map_err(query_err(what))?;
