@@ -23,6 +23,20 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 
+# PostgreSQL 16 for the follow test 15 -> 16 (tests/integration/follow.rs starts it itself),
+# from the PyPI package pgserver, which ships the server binaries with pgoutput.
+if [ ! -x /opt/howdah-test/pgserver/pgserver/pginstall/bin/postgres ]; then
+  echo "installing PostgreSQL 16 (pip: pgserver) into /opt/howdah-test/pgserver"
+  command -v pip3 >/dev/null || {
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-pip >/dev/null
+  }
+  pip3 install -q --target /opt/howdah-test/pgserver pgserver ||
+    pip3 install -q --break-system-packages --target /opt/howdah-test/pgserver pgserver
+fi
+# Follow tests initdb their own clusters as the user postgres, from the machine's PostgreSQL.
+[ -x "/usr/lib/postgresql/$pg_major/bin/initdb" ] || echo "warning: no initdb for PostgreSQL $pg_major: the follow tests will fail" >&2
+
 cargo fmt --version >/dev/null 2>&1 || rustup component add rustfmt
 cargo clippy --version >/dev/null 2>&1 || rustup component add clippy
 

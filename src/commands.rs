@@ -47,6 +47,16 @@ async fn check_queries(args: &cli::CheckQueriesArgs) -> Result<u8> {
 
 async fn copy(args: &cli::CopyArgs, terminal: Terminal) -> Result<u8> {
     let settings = CopySettings::resolve(args.overrides())?;
+    if settings.follow.is_some()
+        && !settings.dry_run
+        && howdah::follow::run::copy_finished(&settings).await?
+    {
+        tracing::info!(
+            "the copy of job \"{}\" is in: following the source",
+            settings.job
+        );
+        return follow(&settings, &terminal, true).await;
+    }
     let serve = !settings.dry_run;
     let outcome = observed(&settings, serve, &terminal, |stop| {
         howdah::copy::run(&settings, stop, terminal.clone())
@@ -64,14 +74,20 @@ async fn copy(args: &cli::CopyArgs, terminal: Terminal) -> Result<u8> {
         tracing::info!(
             "the copy is in; following the source's changes until `howdah cutover` or `howdah abort`"
         );
-        let followed = observed(&settings, true, &terminal, |stop| {
-            howdah::follow::run::follow_job(&settings, stop)
-        })
-        .await?;
-        println!("{}", followed.message);
-        return Ok(0);
+        // The copy's metrics endpoint serves on.
+        return follow(&settings, &terminal, false).await;
     }
     outcome.finished().map(|_| 0)
+}
+
+/// Follows the job's source until cutover or abort.
+async fn follow(settings: &CopySettings, terminal: &Terminal, serve: bool) -> Result<u8> {
+    let followed = observed(settings, serve, terminal, |stop| {
+        howdah::follow::run::follow_job(settings, stop)
+    })
+    .await?;
+    println!("{}", followed.message);
+    Ok(0)
 }
 
 /// `howdah cutover`: waits until the follower applied everything up to now and cut over;

@@ -374,13 +374,9 @@ impl Applier {
         let r = self.client.batch_execute(&sql).await;
         self.sql = sql;
         self.sql.clear();
-        r.map_err(|e| {
-            let _ = &e;
-            Error::Query {
-                what: "applying source changes to the target".into(),
-                reason: db_reason(&e),
-            }
-        })
+        // A lost connection or a restarting server is transient: the follower resumes from
+        // the last committed position.
+        r.map_err(|e| crate::error::query_error("applying source changes to the target", &e))
     }
 
     /// Whether changes wait in the open transaction or the buffer.

@@ -180,6 +180,26 @@ pub async fn record_start(
     Ok(())
 }
 
+/// Whether a `copy --follow` rerun finds the job's copy finished and its follow under way
+/// (then it only follows: a follower stopped or killed resumes from its applied position).
+pub async fn copy_finished(settings: &CopySettings) -> Result<bool> {
+    if settings.restart {
+        return Ok(false);
+    }
+    let st = state_ref(settings);
+    let target = connect(&settings.target, Side::Target).await?;
+    fstate::ensure(&target, &st).await?;
+    let Some(row) = fstate::load(&target, &st).await? else {
+        return Ok(false);
+    };
+    if row.phase == phase::COPY {
+        return Ok(false);
+    }
+    Ok(crate::state::load_job(&target, &st)
+        .await?
+        .is_some_and(|j| j.phase == "done"))
+}
+
 /// How a follow ended.
 #[derive(Debug)]
 pub struct FollowOutcome {

@@ -240,13 +240,36 @@ pub async fn warn_leftover_slots(source: &Client, own: Option<&str>) {
     }
 }
 
+/// One readiness check of a source for following (the plan lists them).
+#[derive(Debug, Clone)]
+pub struct Readiness {
+    /// Stable identifier: `follow_wal_level`, `follow_slots`, `follow_senders`,
+    /// `follow_replication_privilege`, `follow_replica_identity`.
+    pub name: &'static str,
+    /// Whether the source passes it.
+    pub ok: bool,
+    /// What was found, and what to do when it fails.
+    pub detail: String,
+}
+
 /// What a source lacks for following, one sentence each (empty: it can be followed).
 pub async fn source_problems(source: &Client, tables: &[QualifiedName]) -> Result<Vec<String>> {
+    Ok(readiness(source, tables)
+        .await?
+        .into_iter()
+        .filter(|r| !r.ok)
+        .map(|r| r.detail)
+        .collect())
+}
+
+/// Checks `wal_level`, free slots and WAL senders, the REPLICATION privilege, and that every
+/// table has a primary key or `REPLICA IDENTITY FULL`.
+pub async fn readiness(source: &Client, tables: &[QualifiedName]) -> Result<Vec<Readiness>> {
     let q = |e: tokio_postgres::Error| Error::Query {
         what: "checking the source for logical replication".into(),
         reason: db_reason(&e),
     };
-    let mut problems = Vec::new();
+    let mut out = Vec::new();
     let row = source
         .query_one(
             "SELECT current_setting('wal_level'), \
@@ -263,24 +286,46 @@ pub async fn source_problems(source: &Client, tables: &[QualifiedName]) -> Resul
     let free_slots: i32 = row.get(1);
     let free_senders: i32 = row.get(2);
     let replication: bool = row.get::<_, Option<bool>>(3).unwrap_or(false);
-    if wal_level != "logical" {
-        problems.push(format!(
-            "the source's wal_level is {wal_level}; following needs wal_level = logical (ALTER SYSTEM SET wal_level = logical, then restart the server)"
-        ));
-    }
-    if free_slots < 1 {
-        problems
-            .push("the source has no free replication slot (raise max_replication_slots)".into());
-    }
-    if free_senders < 1 {
-        problems.push("the source has no free WAL sender (raise max_wal_senders)".into());
-    }
-    if !replication {
-        problems.push(
-            "the source role has no REPLICATION privilege (ALTER ROLE ... REPLICATION)".into(),
-        );
-    }
+    out.push(Readiness {
+        name: "follow_wal_level",
+        ok: wal_level == "logical",
+        detail: if wal_level == "logical" {
+            "wal_level = logical".into()
+        } else {
+            format!(
+                "the source's wal_level is {wal_level}; following needs wal_level = logical (ALTER SYSTEM SET wal_level = logical, then restart the server)"
+            )
+        },
+    });
+    out.push(Readiness {
+        name: "follow_slots",
+        ok: free_slots >= 1,
+        detail: if free_slots >= 1 {
+            format!("{free_slots} free replication slot(s)")
+        } else {
+            "the source has no free replication slot (raise max_replication_slots)".into()
+        },
+    });
+    out.push(Readiness {
+        name: "follow_senders",
+        ok: free_senders >= 1,
+        detail: if free_senders >= 1 {
+            format!("{free_senders} free WAL sender(s)")
+        } else {
+            "the source has no free WAL sender (raise max_wal_senders)".into()
+        },
+    });
+    out.push(Readiness {
+        name: "follow_replication_privilege",
+        ok: replication,
+        detail: if replication {
+            "the source role may replicate".into()
+        } else {
+            "the source role has no REPLICATION privilege (ALTER ROLE ... REPLICATION)".into()
+        },
+    });
     let names: Vec<String> = tables.iter().map(|t| t.quoted()).collect();
+    let mut keyless = Vec::new();
     if !names.is_empty() {
         let sql = format!(
             "SELECT format('%s.%s', n.nspname, c.relname), c.relreplident::text, \
@@ -293,32 +338,35 @@ pub async fn source_problems(source: &Client, tables: &[QualifiedName]) -> Resul
                 .collect::<Vec<_>>()
                 .join(", ")
         );
-        let rows = source.query(&sql, &[]).await.map_err(q)?;
-        let mut keyless = Vec::new();
-        for r in &rows {
+        for r in &source.query(&sql, &[]).await.map_err(q)? {
             let name: String = r.get(0);
             let ident: String = r.get(1);
             let pk: bool = r.get(2);
+            // An identity index other than the primary key may leave out the columns the
+            // target's rows are found by: only the primary key or the full row will do.
             let ok = match ident.as_str() {
                 "f" => true,
-                "d" => pk,
-                // An identity index other than the primary key may leave out the columns
-                // the target's rows are found by.
-                "i" => pk,
+                "d" | "i" => pk,
                 _ => false,
             };
             if !ok {
                 keyless.push(name);
             }
         }
-        if !keyless.is_empty() {
-            problems.push(format!(
+    }
+    out.push(Readiness {
+        name: "follow_replica_identity",
+        ok: keyless.is_empty(),
+        detail: if keyless.is_empty() {
+            "every table has a primary key or REPLICA IDENTITY FULL".into()
+        } else {
+            format!(
                 "table(s) without a primary key and without REPLICA IDENTITY FULL cannot be followed \
                  (the source would not send which row an update or delete changes): {}; \
                  add a primary key or run ALTER TABLE ... REPLICA IDENTITY FULL",
                 keyless.join(", ")
-            ));
-        }
-    }
-    Ok(problems)
+            )
+        },
+    });
+    Ok(out)
 }

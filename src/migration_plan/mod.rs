@@ -83,8 +83,9 @@ pub async fn build(settings: &CopySettings, cmd: &CommandLine) -> Result<Migrati
         target: &target_info,
         total_bytes,
     };
-    let (checks, risks) =
+    let (mut checks, risks) =
         risks::checks_and_risks(&target, &inputs, &tables, &src, &probes.probes).await;
+    follow_checks(settings, &catalog, &mut checks).await;
     let strategy = strategy::strategy(
         settings,
         &catalog,
@@ -110,6 +111,36 @@ pub async fn build(settings: &CopySettings, cmd: &CommandLine) -> Result<Migrati
         checks,
         execution,
     })
+}
+
+/// Whether a PostgreSQL source can be followed after the copy (`copy --follow`): a warning
+/// each for what it lacks, since following is optional.
+async fn follow_checks(settings: &CopySettings, catalog: &Catalog, checks: &mut Vec<Check>) {
+    let crate::config::SourceUrl::Postgres(url) = &settings.source else {
+        return;
+    };
+    let tables: Vec<crate::catalog::QualifiedName> = catalog
+        .tables
+        .iter()
+        .filter(|t| t.has_storage())
+        .map(|t| t.name.clone())
+        .collect();
+    let found = match connect(url, Side::Source).await {
+        Ok(c) => crate::follow::slot::readiness(&c, &tables).await,
+        Err(e) => Err(e),
+    };
+    match found {
+        Ok(list) => checks.extend(list.into_iter().map(|r| Check {
+            name: r.name.into(),
+            status: if r.ok { "ok" } else { "warning" }.into(),
+            detail: format!("copy --follow: {}", r.detail),
+        })),
+        Err(e) => checks.push(Check {
+            name: "follow_wal_level".into(),
+            status: "unknown".into(),
+            detail: format!("copy --follow: could not check the source: {e}"),
+        }),
+    }
 }
 
 /// Every selected table: its size, key and chunks, and whether the target has it now.

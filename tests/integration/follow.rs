@@ -68,9 +68,36 @@ fn writer(url: String, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<u64> {
     })
 }
 
-fn compare(src: &ClusterDb, dst: &TestDb, sql: &str) {
-    let a = src.query(sql);
-    let b = dst.query(sql);
+fn http_get(port: u16) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect to /metrics");
+    s.write_all(b"GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        .expect("request /metrics");
+    let mut body = String::new();
+    s.read_to_string(&mut body).expect("read /metrics");
+    body
+}
+
+/// A database the tests compare: the test cluster's or the machine server's.
+trait Db {
+    fn rows(&self, sql: &str) -> String;
+}
+
+impl Db for ClusterDb {
+    fn rows(&self, sql: &str) -> String {
+        self.query(sql)
+    }
+}
+
+impl Db for TestDb {
+    fn rows(&self, sql: &str) -> String {
+        self.query(sql)
+    }
+}
+
+fn compare(src: &dyn Db, dst: &dyn Db, sql: &str) {
+    let a = src.rows(sql);
+    let b = dst.rows(sql);
     let mut a: Vec<&str> = a.lines().collect();
     let mut b: Vec<&str> = b.lines().collect();
     a.sort_unstable();
@@ -79,25 +106,26 @@ fn compare(src: &ClusterDb, dst: &TestDb, sql: &str) {
     assert!(a == b, "rows differ for {sql}");
 }
 
-fn assert_equal(src: &ClusterDb, dst: &TestDb) {
+fn assert_equal(src: &dyn Db, dst: &dyn Db) {
     compare(src, dst, "SELECT id, k, body, md5(doc) FROM items");
     compare(src, dst, "SELECT a, b, v FROM pairs");
     compare(src, dst, "SELECT msg, n FROM logs");
     for seq in ["items_id_seq", "standalone"] {
         let q = format!("SELECT last_value, is_called FROM {seq}");
-        assert_eq!(src.query(&q), dst.query(&q), "sequence {seq}");
+        assert_eq!(src.rows(&q), dst.rows(&q), "sequence {seq}");
     }
 }
 
 /// Waits until the job's follow phase is `phase`.
-fn wait_phase(dst: &TestDb, job: &str, phase: &str, timeout: Duration) {
+fn wait_phase(dst: &dyn DbUrl, job: &str, phase: &str, timeout: Duration) {
     let started = Instant::now();
     loop {
-        let p = dst
-            .try_query(&format!(
-                "SELECT phase FROM howdah.follow WHERE job = '{job}'"
-            ))
-            .unwrap_or_default();
+        let p = crate::support::psql(
+            &dst.db_url(),
+            &["-A", "-t"],
+            &format!("SELECT phase FROM howdah.follow WHERE job = '{job}'"),
+        )
+        .unwrap_or_default();
         if p == phase {
             return;
         }
@@ -109,8 +137,25 @@ fn wait_phase(dst: &TestDb, job: &str, phase: &str, timeout: Duration) {
     }
 }
 
-fn follow_copy(src: &ClusterDb, dst: &TestDb, job: &str) -> Howdah {
-    Howdah::copy(&src.url(), &dst.url()).args([
+/// A database's URL.
+trait DbUrl {
+    fn db_url(&self) -> String;
+}
+
+impl DbUrl for ClusterDb {
+    fn db_url(&self) -> String {
+        self.url()
+    }
+}
+
+impl DbUrl for TestDb {
+    fn db_url(&self) -> String {
+        self.url()
+    }
+}
+
+fn follow_copy(src: &ClusterDb, dst: &dyn DbUrl, job: &str) -> Howdah {
+    Howdah::copy(&src.url(), &dst.db_url()).args([
         "--follow",
         "--job",
         job,
@@ -121,13 +166,13 @@ fn follow_copy(src: &ClusterDb, dst: &TestDb, job: &str) -> Howdah {
     ])
 }
 
-fn cutover(src: &ClusterDb, dst: &TestDb, job: &str) -> Output {
+fn cutover(src: &ClusterDb, dst: &dyn DbUrl, job: &str) -> Output {
     Howdah::new("cutover")
         .args([
             "--source",
             &src.url(),
             "--target",
-            &dst.url(),
+            &dst.db_url(),
             "--job",
             job,
             "--timeout",
@@ -161,10 +206,24 @@ fn follow_until_cutover_with_a_writer_throughout() {
         })
     };
     std::thread::sleep(Duration::from_millis(300));
-    let child = follow_copy(&src, &dst, "f").spawn();
+    let metrics_port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+        l.local_addr().expect("local address").port()
+    };
+    let child = follow_copy(&src, &dst, "f")
+        .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
+        .spawn();
     wait_phase(&dst, "f", "follow", Duration::from_secs(90));
     long.join().expect("long transaction thread");
     std::thread::sleep(Duration::from_secs(3));
+    // The follow's metrics, as the contract in src/metrics.rs lists them.
+    let scrape = http_get(metrics_port);
+    for (name, _, labels) in howdah::metrics::FOLLOW_ALL {
+        let found = scrape.lines().any(|l| {
+            l.starts_with(name) && labels.iter().all(|label| l.contains(&format!("{label}=")))
+        });
+        assert!(found, "no series {name} in\n{scrape}");
+    }
     stop.store(true, Ordering::Relaxed);
     let rounds = w.join().expect("writer");
     assert!(rounds > 10, "the writer ran only {rounds} rounds");
@@ -219,16 +278,30 @@ fn kill_during_catch_up_resumes_exactly_once() {
     wait_phase(&dst, "k", "follow", Duration::from_secs(90));
     kill9(&mut child);
     // A backlog written while nothing follows; then followers killed while catching up.
-    backlog(&src, 1, 400);
+    let mut mid_catch_up = 0;
     for i in 0..3u64 {
+        backlog(&src, 1000 * i + 1, 200);
+        src.exec(
+            "DO $$ BEGIN FOR t IN 1..20 LOOP \
+               INSERT INTO items (k, body) SELECT g, 'bulk ' || t FROM generate_series(1, 3000) g; \
+               INSERT INTO logs SELECT 'bulk', g FROM generate_series(1, 100) g; COMMIT; \
+             END LOOP; END $$",
+        );
         let before = dst.query("SELECT applied_lsn FROM howdah.follow WHERE job = 'k'");
         let mut child = follow_copy(&src, &dst, "k").spawn();
-        std::thread::sleep(Duration::from_millis(1200 + 300 * i));
+        std::thread::sleep(Duration::from_millis(900));
         kill9(&mut child);
-        backlog(&src, 1000 * (i + 1), 100);
         let after = dst.query("SELECT applied_lsn FROM howdah.follow WHERE job = 'k'");
-        eprintln!("catch-up {i}: applied {before} -> {after}");
+        let behind = src.query(&format!("SELECT pg_current_wal_lsn() > '{after}'::pg_lsn"));
+        if after != before && behind == "t" {
+            mid_catch_up += 1;
+        }
+        eprintln!("catch-up {i}: applied {before} -> {after}, still behind: {behind}");
     }
+    assert!(
+        mid_catch_up > 0,
+        "no follower was killed in the middle of its catch-up"
+    );
     let child = follow_copy(&src, &dst, "k").spawn();
     wait_phase(&dst, "k", "follow", Duration::from_secs(60));
     let out = cutover(&src, &dst, "k");
@@ -340,4 +413,179 @@ fn leftover_slot_is_reported_and_dropped_by_abort() {
     assert_success(&out, "abort");
     assert_eq!(src.query("SELECT count(*) FROM pg_replication_slots"), "0");
     assert_eq!(src.query("SELECT count(*) FROM pg_publication"), "0");
+}
+
+#[test]
+fn plan_says_what_following_the_source_needs() {
+    let check = |out: &Output, name: &str| -> (String, String) {
+        let plan: serde_json::Value =
+            serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", describe(out)));
+        let c = plan["checks"]
+            .as_array()
+            .and_then(|a| a.iter().find(|c| c["name"] == name))
+            .unwrap_or_else(|| panic!("no check {name}: {}", describe(out)))
+            .clone();
+        (
+            c["status"].as_str().unwrap_or("").to_string(),
+            c["detail"].as_str().unwrap_or("").to_string(),
+        )
+    };
+    let cluster = Cluster::logical();
+    let src = cluster.db("src");
+    src.exec("CREATE TABLE ok (id int PRIMARY KEY); CREATE TABLE bare (v int)");
+    let dst = TestDb::new("follow_plan");
+    let out = Howdah::new("plan")
+        .args([
+            "--source",
+            &src.url(),
+            "--target",
+            &dst.url(),
+            "--format",
+            "json",
+        ])
+        .run();
+    assert_success(&out, "plan");
+    assert_eq!(check(&out, "follow_wal_level").0, "ok");
+    assert_eq!(check(&out, "follow_replication_privilege").0, "ok");
+    let (status, detail) = check(&out, "follow_replica_identity");
+    assert_eq!(status, "warning");
+    assert!(
+        detail.contains("public.bare") && !detail.contains("public.ok"),
+        "{detail}"
+    );
+    // The machine's server runs with wal_level = replica.
+    let plain = TestDb::new("follow_plan_src");
+    plain.exec("CREATE TABLE ok (id int PRIMARY KEY)");
+    let out = Howdah::new("plan")
+        .args([
+            "--source",
+            &plain.url(),
+            "--target",
+            &dst.url(),
+            "--format",
+            "json",
+        ])
+        .run();
+    assert_success(&out, "plan");
+    let (status, detail) = check(&out, "follow_wal_level");
+    assert_eq!(status, "warning");
+    assert!(detail.contains("wal_level = logical"), "{detail}");
+    // And copy --follow refuses such a source before creating anything.
+    let out = Howdah::copy(&plain.url(), &dst.url())
+        .args(["--follow"])
+        .run();
+    assert!(!out.status.success(), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("wal_level"),
+        "{}",
+        describe(&out)
+    );
+}
+
+#[test]
+fn follow_refuses_mapped_tables_by_name() {
+    let cluster = Cluster::logical();
+    let src = cluster.db("src");
+    src.exec(
+        "CREATE TABLE plain (id int PRIMARY KEY); CREATE TABLE mapped (id int PRIMARY KEY, v text)",
+    );
+    let dst = TestDb::new("follow_mapped");
+    let job = crate::support::job_file(
+        "follow_mapped",
+        "[[table]]\nname = \"public.mapped\"\nexclude_columns = [\"v\"]\n",
+    );
+    let out = Howdah::copy(&src.url(), &dst.url())
+        .args(["--follow", "--config", &job])
+        .run();
+    assert!(!out.status.success(), "{}", describe(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("public.mapped") && err.contains("mappings") && !err.contains("public.plain"),
+        "{}",
+        describe(&out)
+    );
+    assert_eq!(src.query("SELECT count(*) FROM pg_replication_slots"), "0");
+    assert_eq!(src.query("SELECT count(*) FROM pg_publication"), "0");
+}
+
+/// Where `pip install --target /opt/howdah-test/pgserver pgserver` puts PostgreSQL 16
+/// (scripts/test.sh installs it).
+const PG16_BIN: &str = "/opt/howdah-test/pgserver/pgserver/pginstall/bin";
+
+#[test]
+fn follow_from_15_into_16() {
+    assert!(
+        std::path::Path::new(PG16_BIN).join("postgres").exists(),
+        "PostgreSQL 16 is missing: pip install --target /opt/howdah-test/pgserver pgserver (scripts/test.sh does)"
+    );
+    let old = Cluster::logical();
+    let new = Cluster::start(PG16_BIN.into(), &[]);
+    let src = old.db("src");
+    src.exec(SCHEMA);
+    let dst = new.db("dst");
+    let stop = Arc::new(AtomicBool::new(false));
+    let w = writer(src.url(), stop.clone());
+    let child = follow_copy(&src, &dst, "up").spawn();
+    wait_phase(&dst, "up", "follow", Duration::from_secs(90));
+    std::thread::sleep(Duration::from_secs(2));
+    stop.store(true, Ordering::Relaxed);
+    w.join().expect("writer");
+    let out = Howdah::new("cutover")
+        .args([
+            "--source",
+            &src.url(),
+            "--target",
+            &dst.url(),
+            "--job",
+            "up",
+            "--verify",
+        ])
+        .run();
+    assert_success(&out, "cutover --verify");
+    assert_success(&finish(child), "copy --follow");
+    assert!(dst.query("SHOW server_version").starts_with("16."));
+    assert_equal(&src, &dst);
+}
+
+#[test]
+fn replication_connection_cut_through_a_proxy() {
+    let cluster = Cluster::logical();
+    let src = cluster.db("src");
+    src.exec(SCHEMA);
+    let dst = TestDb::new("follow_cut");
+    let proxy = crate::proxy::Proxy::start(
+        format!("127.0.0.1:{}", cluster.port)
+            .parse()
+            .expect("socket address"),
+    );
+    let via_proxy = src
+        .url()
+        .replace(&format!(":{}/", cluster.port), &format!(":{}/", proxy.port));
+    let stop = Arc::new(AtomicBool::new(false));
+    let w = writer(src.url(), stop.clone());
+    let child = Howdah::copy(&via_proxy, &dst.url())
+        .args(["--follow", "--job", "cut"])
+        .spawn();
+    wait_phase(&dst, "cut", "follow", Duration::from_secs(90));
+    for _ in 0..3 {
+        std::thread::sleep(Duration::from_millis(1500));
+        proxy.cut_all();
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    stop.store(true, Ordering::Relaxed);
+    w.join().expect("writer");
+    let out = cutover(&src, &dst, "cut");
+    assert_success(&out, "cutover");
+    let out = finish(child);
+    assert_success(&out, "copy --follow");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("resuming from the last applied position"),
+        "{}",
+        describe(&out)
+    );
+    assert!(
+        proxy.cuts.load(Ordering::Relaxed) > 0,
+        "no connection was cut"
+    );
+    assert_equal(&src, &dst);
 }

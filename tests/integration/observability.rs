@@ -289,6 +289,11 @@ fn prometheus_scrapes_a_copy_and_every_dashboard_query_answers() {
             .replace("$table", ".*");
         let answer = query(&q);
         assert_eq!(answer["status"], "success", "{q}: {answer}");
+        // The follow panels have data only while a job follows (tests/integration/follow.rs
+        // checks those series).
+        if q.contains("howdah_follow_") {
+            continue;
+        }
         let result = answer["data"]["result"]
             .as_array()
             .cloned()
