@@ -343,3 +343,52 @@ postgres = "SELECT count(*), sum(active::int) FROM items"
         "{line}"
     );
 }
+
+#[test]
+fn no_password_is_printed() {
+    let src = TestDb::new("cq_pw");
+    src.exec("CREATE TABLE t (a int); INSERT INTO t VALUES (1);");
+    let file = job_file("cq-pw", "[[query]]\nsql = \"SELECT a FROM t\"\n");
+    let sentinel = "Sentinel-Pw-93x";
+    // The local server trusts every login, so the password reaches the report's URLs.
+    let url = src
+        .url()
+        .replace("postgres@", &format!("postgres:{sentinel}@"));
+    for json in [true, false] {
+        let mut cmd = Howdah::new("check-queries").args([
+            "--source",
+            &url,
+            "--target",
+            &url,
+            "--queries",
+            &file,
+        ]);
+        if json {
+            cmd = cmd.args(["--json"]);
+        }
+        let out = cmd.run();
+        assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(all.contains("cq_pw"), "{all}");
+        assert!(!all.contains(sentinel), "the password was printed:\n{all}");
+    }
+    // And on a failing path: a query that fails on the target.
+    let file = job_file("cq-pw2", "[[query]]\nsql = \"SELECT a FROM missing\"\n");
+    let out = Howdah::new("check-queries")
+        .args(["--source", &url, "--target", &url, "--queries", &file])
+        .run();
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        all.contains("does not exist") && !all.contains(sentinel),
+        "{all}"
+    );
+}
