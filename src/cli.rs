@@ -287,6 +287,10 @@ pub struct StatusArgs {
     /// Schema of the state tables [default: howdah].
     #[arg(long, default_value = "howdah")]
     pub state_schema: String,
+    /// Set the max rate of job --job (all its workers, within a few seconds): 50MB (per
+    /// second), 20000rows, or off.
+    #[arg(long, value_name = "RATE", requires = "job")]
+    pub set_max_rate: Option<String>,
 }
 
 /// Flags of `howdah copy`.
@@ -358,6 +362,11 @@ pub struct CopyArgs {
     /// source than this, e.g. 50GB [default: no limit].
     #[arg(long, value_name = "SIZE", requires = "follow")]
     pub max_retained_wal: Option<String>,
+    /// Cap the job's rate, shared by all its workers: 50MB (per second; MB = 10^6 bytes),
+    /// 20000rows, or off [default: the job's recorded cap, else none]. Change it while the job
+    /// runs with `howdah status --job NAME --set-max-rate RATE`.
+    #[arg(long, value_name = "RATE")]
+    pub max_rate: Option<String>,
     /// Print only errors and the final summary.
     #[arg(long, short = 'q')]
     pub quiet: bool,
@@ -427,6 +436,7 @@ impl CopyArgs {
             rejects_file: self.rejects_file.clone(),
             follow: self.follow,
             max_retained_wal: self.max_retained_wal.clone(),
+            max_rate: self.max_rate.clone(),
             ..self.ends.overrides()
         }
     }

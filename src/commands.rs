@@ -228,6 +228,24 @@ async fn status(args: &cli::StatusArgs) -> Result<u8> {
     })?;
     let url = howdah::conninfo::PgUrl::parse(raw, &howdah::conninfo::Env::from_process())?;
     let client = howdah::connect::connect(&url, howdah::connect::Side::Target).await?;
+    if let (Some(rate), Some(job)) = (&args.set_max_rate, &args.job) {
+        let cap = howdah::rate::RateCap::parse(rate)?;
+        let st = howdah::state::StateRef {
+            schema: args.state_schema.clone(),
+            job: job.clone(),
+        };
+        if !howdah::state::rate::set(&client, &st, cap).await? {
+            return Err(Error::Config(format!(
+                "no job \"{job}\" in state schema {}: start it with `howdah copy --max-rate` instead",
+                args.state_schema
+            )));
+        }
+        eprintln!(
+            "max rate of job \"{job}\": {}; its workers apply it within {} s",
+            cap.map_or_else(|| "none".to_string(), |c| c.describe()),
+            howdah::state::rate::REFRESH.as_secs()
+        );
+    }
     let jobs = howdah::status::read(&client, &args.state_schema, args.job.as_deref()).await?;
     if args.json {
         println!("{}", json(&jobs)?);

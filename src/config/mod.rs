@@ -144,6 +144,10 @@ pub struct CopySection {
     /// `copy --follow`: stop and drop the replication slot when it retains more WAL on the
     /// source than this, e.g. "50GB" (default: no limit).
     pub max_retained_wal: Option<String>,
+    /// The job's rate cap, shared by all its workers: "50MB" (per second, MB = 10^6 bytes),
+    /// "20000rows", or "off" (default: no cap). Changeable while the job runs with
+    /// `howdah status --job NAME --set-max-rate`.
+    pub max_rate: Option<String>,
 }
 
 /// The source database: PostgreSQL, or MySQL/MariaDB.
@@ -228,6 +232,8 @@ pub struct CopySettings {
     /// A snapshot the copy reads in instead of exporting its own (set by `--follow`: the
     /// replication slot's, so the stream starts exactly where the copy's image ends).
     pub source_snapshot: Option<String>,
+    /// `--max-rate`: `None` keeps the job's recorded cap; `Some(None)` removes it.
+    pub max_rate: Option<Option<crate::rate::RateCap>>,
 }
 
 /// Settings of following a source after the copy.
@@ -316,6 +322,8 @@ pub struct CopyOverrides {
     pub follow: bool,
     /// `--max-retained-wal`.
     pub max_retained_wal: Option<String>,
+    /// `--max-rate`.
+    pub max_rate: Option<String>,
 }
 
 /// Reads and parses a job file.
@@ -478,6 +486,10 @@ impl CopySettings {
                 }),
             },
             source_snapshot: None,
+            max_rate: match over.max_rate.or(c.max_rate) {
+                Some(r) => Some(crate::rate::RateCap::parse(&r)?),
+                None => None,
+            },
         };
         settings.validate()?;
         let mut settings = settings;

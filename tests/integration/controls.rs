@@ -223,3 +223,89 @@ fn names_that_become_one_are_refused_before_anything_is_written() {
     assert_eq!(pg.query("SELECT id FROM public.\"InvoiceLine\""), "1");
     assert_eq!(pg.query("SELECT id FROM public.invoice_line"), "2");
 }
+
+/// A source of about 12.8 MB of tuples in 60,000 rows, and an empty target.
+fn rate_source(tag: &str) -> (TestDb, TestDb) {
+    let src = TestDb::new(tag);
+    src.exec(
+        "CREATE TABLE t (id int PRIMARY KEY, pad text NOT NULL);
+         INSERT INTO t SELECT g, repeat(md5(g::text), 6) || repeat('x', 8) FROM generate_series(1, 60000) g;
+         ANALYZE t;",
+    );
+    (src, TestDb::new(&format!("{tag}_dst")))
+}
+
+/// Bytes the job committed, from `status --json`; and its text report.
+fn job_bytes(dst: &TestDb, job: &str) -> (f64, String) {
+    let out = Howdah::new("status")
+        .args(["--target", &dst.url(), "--job", job, "--json"])
+        .run();
+    assert_success(&out, "status --json");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let text = Howdah::new("status")
+        .args(["--target", &dst.url(), "--job", job])
+        .run();
+    (
+        v[0]["bytes"].as_f64().unwrap(),
+        String::from_utf8_lossy(&text.stdout).to_string(),
+    )
+}
+
+#[test]
+fn a_capped_copy_stays_under_its_max_rate() {
+    let (src, dst) = rate_source("rate");
+    let cap = 4e6;
+    let (out, elapsed) = Howdah::copy(&src.url(), &dst.url())
+        .args(["--job", "capped", "--jobs", "2", "--max-rate", "4MB"])
+        .run_timeout(std::time::Duration::from_secs(120));
+    assert_success(&out, "copy --max-rate 4MB");
+    crate::support::assert_same(&src, &dst, "SELECT * FROM t ORDER BY id");
+    let (bytes, text) = job_bytes(&dst, "capped");
+    let secs = elapsed.as_secs_f64();
+    assert!(bytes > 10e6, "only {bytes} bytes copied");
+    // Loose bounds, not a timing test: never 1.5x faster than the cap, and not crawling.
+    assert!(
+        bytes / secs < 1.5 * cap,
+        "{bytes} bytes in {secs:.1} s: {:.1} MB/s over a 4 MB/s cap",
+        bytes / secs / 1e6
+    );
+    assert!(bytes / secs > 0.3 * cap, "{:.1} MB/s under a 4 MB/s cap", bytes / secs / 1e6);
+    assert!(text.contains("max rate: 4.0 MB/s"), "status does not show the cap:\n{text}");
+}
+
+#[test]
+fn a_max_rate_changed_while_the_job_runs_takes_effect() {
+    let (src, dst) = rate_source("ratechange");
+    // 60,000 rows at 4,000 rows/s: 15 s at the first cap.
+    let started = std::time::Instant::now();
+    let child = Howdah::copy(&src.url(), &dst.url())
+        .args(["--job", "changed", "--max-rate", "4000rows/s"])
+        .spawn();
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let set = Howdah::new("status")
+        .args(["--target", &dst.url(), "--job", "changed", "--set-max-rate", "100MB"])
+        .run();
+    assert_success(&set, "status --set-max-rate 100MB");
+    assert!(
+        String::from_utf8_lossy(&set.stdout).contains("max rate: 100.0 MB/s"),
+        "{}",
+        describe(&set)
+    );
+    let out = child.wait_with_output().unwrap();
+    let secs = started.elapsed().as_secs_f64();
+    assert_success(&out, "copy whose cap was raised");
+    crate::support::assert_same(&src, &dst, "SELECT * FROM t ORDER BY id");
+    // Had the first cap stayed, the copy would have taken 15 s.
+    assert!(secs < 11.0, "the raised cap did not take effect: {secs:.1} s");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("100.0 MB/s"),
+        "the copy did not log the new cap:\n{}",
+        describe(&out)
+    );
+    // And `off` removes it.
+    let off = Howdah::new("status")
+        .args(["--target", &dst.url(), "--job", "changed", "--set-max-rate", "off"])
+        .run();
+    assert_success(&off, "status --set-max-rate off");
+    assert!(!String::from_utf8_lossy(&off.stdout).contains("max rate"));
+}
