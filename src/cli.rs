@@ -125,6 +125,9 @@ pub struct PlanArgs {
     /// Markdown (default) or JSON (shape: docs/plan.md).
     #[arg(long, value_enum, default_value = "markdown")]
     pub format: PlanFormat,
+    /// Estimate the duration under this rate cap (as `copy --max-rate`: 50MB, 20000rows).
+    #[arg(long, value_name = "RATE")]
+    pub max_rate: Option<String>,
 }
 
 /// Output format of `howdah plan`.
@@ -141,6 +144,7 @@ impl PlanArgs {
     pub fn overrides(&self) -> CopyOverrides {
         CopyOverrides {
             jobs: self.jobs,
+            max_rate: self.max_rate.clone(),
             ..self.ends.overrides()
         }
     }

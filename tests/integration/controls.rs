@@ -309,3 +309,26 @@ fn a_max_rate_changed_while_the_job_runs_takes_effect() {
     assert_success(&off, "status --set-max-rate off");
     assert!(!String::from_utf8_lossy(&off.stdout).contains("max rate"));
 }
+
+#[test]
+fn plan_estimates_the_duration_under_the_cap() {
+    let (src, dst) = rate_source("rateplan");
+    let plan = |extra: &[&str]| {
+        let out = Howdah::new("plan")
+            .args(["--source", &src.url(), "--target", &dst.url(), "--format", "json"])
+            .args(extra)
+            .run();
+        assert_success(&out, "plan --format json");
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["strategy"]["estimate"].clone()
+    };
+    let free = plan(&[]);
+    let capped = plan(&["--max-rate", "1MB"]);
+    assert!(free["max_rate"].is_null(), "{free}");
+    assert_eq!(capped["max_rate"], "1.0 MB/s", "{capped}");
+    // About 13 MB of table at 1 MB/s.
+    let data = capped["data_seconds"].as_f64().unwrap();
+    assert!(data >= 10.0, "the capped estimate is {data} s");
+    assert!(data > free["data_seconds"].as_f64().unwrap());
+    assert!(capped["method"].as_str().unwrap().contains("under --max-rate 1.0 MB/s"));
+}
