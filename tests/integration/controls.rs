@@ -31,7 +31,10 @@ fn completion_scripts_name_every_subcommand() {
         // Flags of a subcommand complete too.
         assert!(script.contains("max-rejects"), "{shell}: no --max-rejects");
         // The hidden man page generator is not offered.
-        assert!(!script.contains("howdah__man"), "{shell}: offers the hidden `man`");
+        assert!(
+            !script.contains("howdah__man"),
+            "{shell}: offers the hidden `man`"
+        );
     }
     // bash can load it.
     let out = Howdah::new("completions").args(["bash"]).run();
@@ -40,7 +43,10 @@ fn completion_scripts_name_every_subcommand() {
     let file = dir.join("howdah.bash");
     std::fs::write(&file, &out.stdout).unwrap();
     let loaded = std::process::Command::new("bash")
-        .args(["-c", &format!("source {} && complete -p howdah", file.display())])
+        .args([
+            "-c",
+            &format!("source {} && complete -p howdah", file.display()),
+        ])
         .output()
         .unwrap();
     assert!(
@@ -57,15 +63,25 @@ fn man_page_renders() {
     assert_success(&out, "man");
     // roff escapes a hyphen as `\-`.
     let roff = String::from_utf8_lossy(&out.stdout).replace("\\-", "-");
-    assert!(roff.starts_with(".ie") || roff.contains(".TH howdah 1"), "not roff: {roff:.200}");
+    assert!(
+        roff.starts_with(".ie") || roff.contains(".TH howdah 1"),
+        "not roff: {roff:.200}"
+    );
     for sub in SUBCOMMANDS {
         assert!(roff.contains(sub), "the man page does not name `{sub}`");
     }
     // One page per subcommand with --dir.
     let dir = std::env::temp_dir().join(format!("howdah-man-{}", std::process::id()));
-    let out = Howdah::new("man").args(["--dir", dir.to_str().unwrap()]).run();
+    let out = Howdah::new("man")
+        .args(["--dir", dir.to_str().unwrap()])
+        .run();
     assert_success(&out, "man --dir");
-    for page in ["howdah.1", "howdah-copy.1", "howdah-status.1", "howdah-completions.1"] {
+    for page in [
+        "howdah.1",
+        "howdah-copy.1",
+        "howdah-status.1",
+        "howdah-completions.1",
+    ] {
         assert!(dir.join(page).exists(), "man --dir wrote no {page}");
     }
     // Rendered by groff when the machine has it: the text shows the flags of `copy`.
@@ -74,9 +90,16 @@ fn man_page_renders() {
         .arg(dir.join("howdah-copy.1"))
         .output();
     if let Ok(g) = groff {
-        assert!(g.status.success(), "groff failed: {}", String::from_utf8_lossy(&g.stderr));
+        assert!(
+            g.status.success(),
+            "groff failed: {}",
+            String::from_utf8_lossy(&g.stderr)
+        );
         let text = String::from_utf8_lossy(&g.stdout);
-        assert!(text.contains("--max-rejects"), "rendered page lacks --max-rejects: {text:.400}");
+        assert!(
+            text.contains("--max-rejects"),
+            "rendered page lacks --max-rejects: {text:.400}"
+        );
     }
     std::fs::remove_dir_all(&dir).ok();
 }
@@ -113,20 +136,40 @@ fn snake_case_identifiers_are_copied_planned_and_verified() {
         .run();
     assert_success(&dry, "copy --dry-run");
     let text = String::from_utf8_lossy(&dry.stdout);
-    for name in ["billing_data.invoice_line", "customer_id", "http_status", "unit_price"] {
-        assert!(text.contains(name), "--dry-run does not show {name}:\n{text}");
+    for name in [
+        "billing_data.invoice_line",
+        "customer_id",
+        "http_status",
+        "unit_price",
+    ] {
+        assert!(
+            text.contains(name),
+            "--dry-run does not show {name}:\n{text}"
+        );
     }
     let plan = Howdah::new("plan")
-        .args(["--source", &my.url(), "--target", &pg.url(), "--config", &job])
+        .args([
+            "--source",
+            &my.url(),
+            "--target",
+            &pg.url(),
+            "--config",
+            &job,
+        ])
         .run();
     assert_success(&plan, "plan");
     let text = String::from_utf8_lossy(&plan.stdout);
     for name in ["invoice_line", "http_status", "invoice_line_id"] {
         assert!(text.contains(name), "the plan does not show {name}");
     }
-    assert_eq!(pg.query("SELECT count(*) FROM pg_namespace WHERE nspname = 'billing_data'"), "0");
+    assert_eq!(
+        pg.query("SELECT count(*) FROM pg_namespace WHERE nspname = 'billing_data'"),
+        "0"
+    );
 
-    let out = Howdah::copy(&my.url(), &pg.url()).args(["--config", &job]).run();
+    let out = Howdah::copy(&my.url(), &pg.url())
+        .args(["--config", &job])
+        .run();
     assert_success(&out, "copy with identifiers = snake_case");
     assert_eq!(
         pg.query(
@@ -171,13 +214,27 @@ fn snake_case_identifiers_are_copied_planned_and_verified() {
     // above makes it differ, so delete it first).
     pg.exec("DELETE FROM billing_data.invoice_line WHERE invoice_line_id = 4");
     let verify = Howdah::new("verify")
-        .args(["--source", &my.url(), "--target", &pg.url(), "--config", &job])
+        .args([
+            "--source",
+            &my.url(),
+            "--target",
+            &pg.url(),
+            "--config",
+            &job,
+        ])
         .run();
     assert_success(&verify, "verify with identifiers = snake_case");
     // ... and a changed row is found in the snake_case table.
     pg.exec("UPDATE billing_data.invoice_line SET unit_price = 1 WHERE invoice_line_id = 1");
     let verify = Howdah::new("verify")
-        .args(["--source", &my.url(), "--target", &pg.url(), "--config", &job])
+        .args([
+            "--source",
+            &my.url(),
+            "--target",
+            &pg.url(),
+            "--config",
+            &job,
+        ])
         .run();
     assert_eq!(verify.status.code(), Some(1), "{}", describe(&verify));
     assert!(String::from_utf8_lossy(&verify.stdout).contains("invoice_line"));
@@ -202,7 +259,9 @@ fn names_that_become_one_are_refused_before_anything_is_written() {
             .run();
         let msg = assert_error(&out, 2, "a snake_case clash of two tables");
         assert!(
-            msg.contains("InvoiceLine") && msg.contains("invoice_line") && msg.contains("identifiers"),
+            msg.contains("InvoiceLine")
+                && msg.contains("invoice_line")
+                && msg.contains("identifiers"),
             "the message does not name both tables and the key: {msg}"
         );
     }
@@ -269,8 +328,15 @@ fn a_capped_copy_stays_under_its_max_rate() {
         "{bytes} bytes in {secs:.1} s: {:.1} MB/s over a 4 MB/s cap",
         bytes / secs / 1e6
     );
-    assert!(bytes / secs > 0.3 * cap, "{:.1} MB/s under a 4 MB/s cap", bytes / secs / 1e6);
-    assert!(text.contains("max rate: 4.0 MB/s"), "status does not show the cap:\n{text}");
+    assert!(
+        bytes / secs > 0.3 * cap,
+        "{:.1} MB/s under a 4 MB/s cap",
+        bytes / secs / 1e6
+    );
+    assert!(
+        text.contains("max rate: 4.0 MB/s"),
+        "status does not show the cap:\n{text}"
+    );
 }
 
 #[test]
@@ -283,7 +349,14 @@ fn a_max_rate_changed_while_the_job_runs_takes_effect() {
         .spawn();
     std::thread::sleep(std::time::Duration::from_secs(3));
     let set = Howdah::new("status")
-        .args(["--target", &dst.url(), "--job", "changed", "--set-max-rate", "100MB"])
+        .args([
+            "--target",
+            &dst.url(),
+            "--job",
+            "changed",
+            "--set-max-rate",
+            "100MB",
+        ])
         .run();
     assert_success(&set, "status --set-max-rate 100MB");
     assert!(
@@ -296,7 +369,10 @@ fn a_max_rate_changed_while_the_job_runs_takes_effect() {
     assert_success(&out, "copy whose cap was raised");
     crate::support::assert_same(&src, &dst, "SELECT * FROM t ORDER BY id");
     // Had the first cap stayed, the copy would have taken 15 s.
-    assert!(secs < 11.0, "the raised cap did not take effect: {secs:.1} s");
+    assert!(
+        secs < 11.0,
+        "the raised cap did not take effect: {secs:.1} s"
+    );
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("100.0 MB/s"),
         "the copy did not log the new cap:\n{}",
@@ -304,7 +380,14 @@ fn a_max_rate_changed_while_the_job_runs_takes_effect() {
     );
     // And `off` removes it.
     let off = Howdah::new("status")
-        .args(["--target", &dst.url(), "--job", "changed", "--set-max-rate", "off"])
+        .args([
+            "--target",
+            &dst.url(),
+            "--job",
+            "changed",
+            "--set-max-rate",
+            "off",
+        ])
         .run();
     assert_success(&off, "status --set-max-rate off");
     assert!(!String::from_utf8_lossy(&off.stdout).contains("max rate"));
@@ -315,7 +398,14 @@ fn plan_estimates_the_duration_under_the_cap() {
     let (src, dst) = rate_source("rateplan");
     let plan = |extra: &[&str]| {
         let out = Howdah::new("plan")
-            .args(["--source", &src.url(), "--target", &dst.url(), "--format", "json"])
+            .args([
+                "--source",
+                &src.url(),
+                "--target",
+                &dst.url(),
+                "--format",
+                "json",
+            ])
             .args(extra)
             .run();
         assert_success(&out, "plan --format json");
@@ -330,5 +420,8 @@ fn plan_estimates_the_duration_under_the_cap() {
     let data = capped["data_seconds"].as_f64().unwrap();
     assert!(data >= 10.0, "the capped estimate is {data} s");
     assert!(data > free["data_seconds"].as_f64().unwrap());
-    assert!(capped["method"].as_str().unwrap().contains("under --max-rate 1.0 MB/s"));
+    assert!(capped["method"]
+        .as_str()
+        .unwrap()
+        .contains("under --max-rate 1.0 MB/s"));
 }
