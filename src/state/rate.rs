@@ -108,8 +108,8 @@ pub async fn get(client: &Client, st: &StateRef) -> Result<Option<RateCap>> {
     }))
 }
 
-/// Workers of the job that are alive: not ended, heartbeat within the lease.
-async fn live_workers(client: &Client, st: &StateRef, lease_secs: u32) -> Result<u64> {
+/// Workers of the job that are alive: not ended, heartbeat within the lease (at least 1).
+pub async fn live_workers(client: &Client, st: &StateRef, lease_secs: u32) -> Result<u64> {
     let n: i64 = client
         .query_one(
             &format!(
