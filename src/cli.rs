@@ -297,6 +297,10 @@ pub struct CopyArgs {
     /// Create user mappings with their password option (left out otherwise).
     #[arg(long)]
     pub user_mapping_passwords: bool,
+    /// Put relations of source tablespace OLD in target tablespace NEW (`*=NEW` for every
+    /// tablespace, `OLD=OLD` to keep one); repeatable. Without it: the target's default.
+    #[arg(long = "tablespace", value_name = "OLD=NEW")]
+    pub tablespaces: Vec<String>,
     /// Job name: a rerun with the same name resumes where the last run stopped [default: default].
     #[arg(long)]
     pub job: Option<String>,
@@ -393,6 +397,7 @@ impl CopyArgs {
             owners: self.owners,
             grants: self.grants,
             user_mapping_passwords: self.user_mapping_passwords,
+            tablespaces: self.tablespaces.clone(),
             job: self.job.clone(),
             restart: self.restart,
             commit_rows: self.commit_rows,

@@ -126,7 +126,9 @@ pub async fn run(
             ..CopyOutcome::nothing(started.elapsed())
         });
     }
-    if catalog.tables.is_empty() {
+    // A database of large objects alone is still worth a copy.
+    let only_large_objects = settings.filter.whole_database() && catalog.large_objects > 0;
+    if catalog.tables.is_empty() && !only_large_objects {
         return Err(Error::Config(format!(
             "no table of the source {} matched the table patterns ({}); patterns are globs over schema.table{}",
             settings.source,
@@ -164,6 +166,8 @@ pub async fn run(
             (origin, catalog, maps) = (again.origin, again.catalog, again.maps);
         }
     }
+    // Relations of unmapped tablespaces go to the target's default one.
+    let tablespaces_left = catalog.place_tablespaces(&settings.tablespaces);
     let facts = pgcat::target_facts(&target).await?;
     let single_chunk = if resuming {
         resume_job(settings, &catalog, &target, &st).await?
@@ -200,6 +204,11 @@ pub async fn run(
 
     let mut notes = origin.notes();
     notes.extend(left_for_hand(&catalog, settings));
+    notes.extend(tablespaces_left.iter().map(|(ts, n)| {
+        format!(
+            "{n} relation(s) of source tablespace {ts} created in the target's default tablespace (--tablespace {ts}=NEW places them)"
+        )
+    }));
     let tables: Vec<QualifiedName> = catalog.tables.iter().map(|t| t.name.clone()).collect();
     let zero_date_columns = zero_date_columns(&catalog);
     let reads = crate::prepare::table_reads(&origin, &maps);
