@@ -35,6 +35,57 @@ pub enum Command {
     Cutover(CutoverArgs),
     /// Stop following without cutting over: drop the job's slot and publication on the source.
     Abort(CutoverArgs),
+    /// Run the application's read queries on source and target: same answers, no slower.
+    /// Exit 0 when every answer is the same and none is slower, 1 when not, 2 on bad input.
+    CheckQueries(Box<CheckQueriesArgs>),
+}
+
+/// Flags of `howdah check-queries`.
+#[derive(Debug, Args)]
+pub struct CheckQueriesArgs {
+    /// Source database URL (postgres://, or mysql:// / mariadb://).
+    #[arg(long, env = "HOWDAH_SOURCE", hide_env_values = true)]
+    pub source: Option<String>,
+    /// Target database URL.
+    #[arg(long, env = "HOWDAH_TARGET", hide_env_values = true)]
+    pub target: Option<String>,
+    /// Job file (TOML) for the URLs; flags win over it.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// The query file (TOML, one [[query]] per query; see configs/queries.toml).
+    #[arg(long, value_name = "FILE")]
+    pub queries: Option<PathBuf>,
+    /// Also check the top N read queries of the source's pg_stat_statements (PostgreSQL),
+    /// by total time, their parameters filled from real values.
+    #[arg(long, value_name = "N")]
+    pub from_stats: Option<usize>,
+    /// Timed runs per query and side, after one warm-up run on each.
+    #[arg(long, default_value_t = 5)]
+    pub runs: usize,
+    /// A query is slower when its target median exceeds the source's this many times.
+    #[arg(long, default_value_t = 2.0)]
+    pub max_slowdown: f64,
+    /// ... and by at least this many milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 2.0)]
+    pub min_slowdown_ms: f64,
+    /// Statement timeout of every run, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    pub statement_timeout: u64,
+    /// Print JSON instead of Markdown.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl CheckQueriesArgs {
+    /// The values that override the job file.
+    pub fn overrides(&self) -> CopyOverrides {
+        CopyOverrides {
+            source: self.source.clone(),
+            target: self.target.clone(),
+            config: self.config.clone(),
+            ..CopyOverrides::default()
+        }
+    }
 }
 
 /// Flags of `howdah plan`.

@@ -21,7 +21,28 @@ pub async fn run(command: Command, terminal: Terminal) -> Result<u8> {
         Command::Status(args) => status(&args).await,
         Command::Cutover(args) => cutover(&args).await,
         Command::Abort(args) => abort(&args).await,
+        Command::CheckQueries(args) => check_queries(&args).await,
     }
+}
+
+/// `howdah check-queries`: 0 same answers and none slower, 1 otherwise.
+async fn check_queries(args: &cli::CheckQueriesArgs) -> Result<u8> {
+    let settings = CopySettings::resolve(args.overrides())?;
+    let opts = howdah::check_queries::CheckOptions {
+        queries_file: args.queries.clone(),
+        from_stats: args.from_stats,
+        runs: args.runs,
+        max_slowdown: args.max_slowdown,
+        min_slowdown_ms: args.min_slowdown_ms,
+        timeout: std::time::Duration::from_secs(args.statement_timeout),
+    };
+    let report = howdah::check_queries::run(&settings, &opts).await?;
+    if args.json {
+        println!("{}", json(&report)?);
+    } else {
+        print!("{}", howdah::check_queries::render(&report));
+    }
+    Ok(if report.ok { 0 } else { 1 })
 }
 
 async fn copy(args: &cli::CopyArgs, terminal: Terminal) -> Result<u8> {

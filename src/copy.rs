@@ -429,8 +429,10 @@ async fn start_new_job(
     {
         priority[t] = rank as i32;
     }
-    let large_objects = match origin {
-        crate::prepare::Origin::Pg { client, .. } if settings.filter.whole_database() => {
+    // Large objects belong to the whole database: a copy narrowed by --tables leaves them, as
+    // pg_dump -t does.
+    let large_objects = match origin.postgres() {
+        Some(client) if settings.filter.whole_database() => {
             let oids = crate::source::large_objects::list(client).await?;
             let per = pipeline::large_objects::objects_per_chunk(oids.len(), settings.jobs);
             state::large_objects::plan(&oids, per)

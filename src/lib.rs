@@ -6,6 +6,7 @@
 
 pub mod batch;
 pub mod catalog;
+pub mod check_queries;
 
 pub mod chunking;
 pub mod config;

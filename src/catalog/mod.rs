@@ -142,6 +142,10 @@ pub struct OtherObject {
     /// For a user mapping with a `password` option: its statement with the password, used
     /// instead of the first of `ddl` only with `--user-mapping-passwords`.
     pub with_password: Option<String>,
+    /// The relation it belongs to (statistics, rules, replica identity, privileges of a view
+    /// or sequence...): left out with it by a table filter, and when a `[[table]]` rule
+    /// renames it (its SQL names the source's table and columns).
+    pub table: Option<QualifiedName>,
 }
 
 /// An object listed, not created, with the SQL that creates it.
@@ -579,7 +583,7 @@ impl Catalog {
             });
         }
         // Views come in dependency order, so one pass sees every view's dependencies decided.
-        let mut kept_views = kept;
+        let mut kept_views = kept.clone();
         self.views.retain(|v| {
             // Dependencies on system catalogs exist on every target.
             let ok = !gone.contains_key(&ObjectRef::Relation(v.oid))
@@ -592,6 +596,19 @@ impl Catalog {
                 kept_views.insert(v.name.clone());
             }
             ok
+        });
+        // Objects of a relation left out go with it (foreign tables are never left out).
+        let foreign: HashSet<QualifiedName> = self
+            .others
+            .iter()
+            .filter(|o| o.kind == "foreign table")
+            .filter_map(|o| o.table.clone())
+            .collect();
+        let sequences: HashSet<&QualifiedName> = self.sequences.iter().map(|s| &s.name).collect();
+        self.others.retain(|o| {
+            o.table.as_ref().is_none_or(|t| {
+                kept_views.contains(t) || sequences.contains(t) || foreign.contains(t)
+            })
         });
     }
 }

@@ -12,7 +12,9 @@
 
 use tokio_postgres::{Client, Row};
 
-use super::{quote_ident, quote_literal, CatalogError, ManualObject, OtherObject, Stage};
+use super::{
+    quote_ident, quote_literal, CatalogError, ManualObject, OtherObject, QualifiedName, Stage,
+};
 
 fn query_err(what: &str) -> impl FnOnce(tokio_postgres::Error) -> CatalogError + '_ {
     move |source| CatalogError::Query {
@@ -33,6 +35,15 @@ fn text(row: &Row, idx: usize, what: &str) -> Result<String, CatalogError> {
 
 fn opt(row: &Row, idx: usize, what: &str) -> Result<Option<String>, CatalogError> {
     row.try_get(idx).map_err(query_err(what))
+}
+
+/// The relation named by columns `idx` (schema) and `idx + 1` (name) of `row`.
+fn relation(row: &Row, idx: usize, what: &str) -> Result<Option<QualifiedName>, CatalogError> {
+    let schema = text(row, idx, what)?;
+    Ok((!schema.is_empty()).then(|| QualifiedName {
+        schema,
+        name: text(row, idx + 1, what).unwrap_or_default(),
+    }))
 }
 
 /// `NOT EXISTS` an extension membership of `oid` in catalog `cat`.
@@ -87,6 +98,7 @@ fn object(kind: &'static str, name: String, stage: Stage, ddl: Vec<String>) -> O
         owner: None,
         grants: Vec::new(),
         with_password: None,
+        table: None,
     }
 }
 
@@ -608,11 +620,12 @@ async fn foreign_data(client: &Client, out: &mut Others) -> Result<(), CatalogEr
            ARRAY(SELECT 'COMMENT ON COLUMN ' || quote_ident(n.nspname) || '.' || quote_ident(c.relname) || '.' \
                || quote_ident(a.attname) || ' IS ' || quote_literal(col_description(c.oid, a.attnum)) \
              FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped \
-               AND col_description(c.oid, a.attnum) IS NOT NULL ORDER BY a.attnum) \
+               AND col_description(c.oid, a.attnum) IS NOT NULL ORDER BY a.attnum), \
+           n.nspname, c.relname \
          FROM pg_foreign_table f JOIN pg_class c ON c.oid = f.ftrelid \
          JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_foreign_server s ON s.oid = f.ftserver \
          WHERE {} ORDER BY c.oid",
-        options_sql("a.attfdwoptions", "").replace("OPTIONS (", "OPTIONS ("),
+        options_sql("a.attfdwoptions", ""),
         options_sql("f.ftoptions", ""),
         own("pg_class", "c.oid")
     );
@@ -627,6 +640,7 @@ async fn foreign_data(client: &Client, out: &mut Others) -> Result<(), CatalogEr
         ddl.extend(comment("FOREIGN TABLE", &name, opt(&r, 4, what)?));
         ddl.extend(r.try_get::<_, Vec<String>>(6).map_err(query_err(what))?);
         let mut o = object("foreign table", name.clone(), Stage::BeforeTables, ddl);
+        o.table = relation(&r, 7, what)?;
         o.owner = Some(format!(
             "ALTER FOREIGN TABLE {name} OWNER TO {}",
             quote_ident(&text(&r, 5, what)?)
@@ -640,8 +654,11 @@ async fn statistics(client: &Client, out: &mut Others) -> Result<(), CatalogErro
     let what = "extended statistics";
     let sql = format!(
         "SELECT quote_ident(n.nspname) || '.' || quote_ident(s.stxname), pg_get_statisticsobjdef(s.oid), \
-           s.stxstattarget, obj_description(s.oid, 'pg_statistic_ext'), pg_get_userbyid(s.stxowner) \
-         FROM pg_statistic_ext s JOIN pg_namespace n ON n.oid = s.stxnamespace WHERE {} ORDER BY s.oid",
+           s.stxstattarget, obj_description(s.oid, 'pg_statistic_ext'), pg_get_userbyid(s.stxowner), \
+           tn.nspname, tc.relname \
+         FROM pg_statistic_ext s JOIN pg_namespace n ON n.oid = s.stxnamespace \
+         JOIN pg_class tc ON tc.oid = s.stxrelid JOIN pg_namespace tn ON tn.oid = tc.relnamespace \
+         WHERE {} ORDER BY s.oid",
         own("pg_statistic_ext", "s.oid")
     );
     for r in rows(client, &sql, what).await? {
@@ -653,6 +670,7 @@ async fn statistics(client: &Client, out: &mut Others) -> Result<(), CatalogErro
         }
         ddl.extend(comment("STATISTICS", &name, opt(&r, 3, what)?));
         let mut o = object("statistics", name.clone(), Stage::Final, ddl);
+        o.table = relation(&r, 5, what)?;
         o.owner = Some(format!(
             "ALTER STATISTICS {name} OWNER TO {}",
             quote_ident(&text(&r, 4, what)?)
@@ -667,7 +685,7 @@ async fn rules_and_replica_identity(client: &Client, out: &mut Others) -> Result
     let sql = format!(
         "SELECT quote_ident(w.rulename) || ' ON ' || quote_ident(n.nspname) || '.' || quote_ident(c.relname), \
            pg_get_ruledef(w.oid), w.ev_enabled::text, quote_ident(n.nspname) || '.' || quote_ident(c.relname), \
-           obj_description(w.oid, 'pg_rewrite') \
+           obj_description(w.oid, 'pg_rewrite'), n.nspname, c.relname \
          FROM pg_rewrite w JOIN pg_class c ON c.oid = w.ev_class JOIN pg_namespace n ON n.oid = c.relnamespace \
          WHERE w.rulename <> '_RETURN' AND {} ORDER BY w.oid",
         own("pg_rewrite", "w.oid")
@@ -687,13 +705,43 @@ async fn rules_and_replica_identity(client: &Client, out: &mut Others) -> Result
             _ => {}
         }
         ddl.extend(comment("RULE", &name, opt(&r, 4, what)?));
-        out.create.push(object("rule", name, Stage::Final, ddl));
+        let mut o = object("rule", name, Stage::Final, ddl);
+        o.table = relation(&r, 5, what)?;
+        out.create.push(o);
+    }
+    let what = "clustered indexes and triggers on views";
+    let sql = format!(
+        "SELECT 'cluster index', quote_ident(n.nspname) || '.' || quote_ident(c.relname), \
+           'ALTER TABLE ONLY ' || quote_ident(n.nspname) || '.' || quote_ident(c.relname) \
+             || ' CLUSTER ON ' || quote_ident(i.relname), NULL, n.nspname, c.relname \
+         FROM pg_index x JOIN pg_class c ON c.oid = x.indrelid JOIN pg_class i ON i.oid = x.indexrelid \
+         JOIN pg_namespace n ON n.oid = c.relnamespace WHERE x.indisclustered AND {} \
+         UNION ALL \
+         SELECT 'trigger', quote_ident(t.tgname) || ' ON ' || quote_ident(n.nspname) || '.' || quote_ident(c.relname), \
+           pg_get_triggerdef(t.oid), obj_description(t.oid, 'pg_trigger'), n.nspname, c.relname \
+         FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE c.relkind = 'v' AND NOT t.tgisinternal AND {} ORDER BY 1, 2",
+        own("pg_class", "c.oid"),
+        own("pg_class", "c.oid")
+    );
+    for r in rows(client, &sql, what).await? {
+        let name = text(&r, 1, what)?;
+        let kind = if text(&r, 0, what)? == "trigger" {
+            "trigger on a view"
+        } else {
+            "cluster index"
+        };
+        let mut ddl = vec![text(&r, 2, what)?];
+        ddl.extend(comment("TRIGGER", &name, opt(&r, 3, what)?));
+        let mut o = object(kind, name, Stage::Final, ddl);
+        o.table = relation(&r, 4, what)?;
+        out.create.push(o);
     }
     let what = "replica identities";
     let sql =
         "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname), c.relreplident::text, \
            (SELECT quote_ident(i.relname) FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid \
-             WHERE x.indrelid = c.oid AND x.indisreplident) \
+             WHERE x.indrelid = c.oid AND x.indisreplident), n.nspname, c.relname \
          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
          WHERE c.relkind IN ('r', 'p') AND c.relreplident <> 'd' AND c.oid >= 16384 \
            AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'howdah') ORDER BY c.oid";
@@ -705,14 +753,16 @@ async fn rules_and_replica_identity(client: &Client, out: &mut Others) -> Result
             ("i", Some(index)) => format!("USING INDEX {index}"),
             _ => continue,
         };
-        out.create.push(object(
+        let mut o = object(
             "replica identity",
             table.clone(),
             Stage::Final,
             vec![format!(
                 "ALTER TABLE ONLY {table} REPLICA IDENTITY {identity}"
             )],
-        ));
+        );
+        o.table = relation(&r, 3, what)?;
+        out.create.push(o);
     }
     Ok(())
 }
@@ -788,7 +838,7 @@ async fn owners_and_privileges(client: &Client, out: &mut Others) -> Result<(), 
         format!(
             "SELECT 'routine', p.oid::regprocedure::text, \
                CASE WHEN p.prokind = 'a' THEN NULL ELSE 'ALTER ROUTINE ' || p.oid::regprocedure::text \
-                 || ' OWNER TO ' || quote_ident(pg_get_userbyid(p.proowner)) END, {} \
+                 || ' OWNER TO ' || quote_ident(pg_get_userbyid(p.proowner)) END, {}, NULL::text, NULL::text \
              FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE {user} AND {} \
                AND NOT EXISTS (SELECT 1 FROM pg_depend i WHERE i.classid = 'pg_proc'::regclass \
                  AND i.objid = p.oid AND i.deptype = 'i') ORDER BY p.oid",
@@ -804,7 +854,7 @@ async fn owners_and_privileges(client: &Client, out: &mut Others) -> Result<(), 
         format!(
             "SELECT 'type', format_type(t.oid, NULL), \
                CASE WHEN t.typtype = 'd' THEN 'ALTER DOMAIN ' ELSE 'ALTER TYPE ' END || format_type(t.oid, NULL) \
-                 || ' OWNER TO ' || quote_ident(pg_get_userbyid(t.typowner)), {} \
+                 || ' OWNER TO ' || quote_ident(pg_get_userbyid(t.typowner)), {}, NULL::text, NULL::text \
              FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace WHERE {user} AND {} \
                AND t.typtype IN ('e', 'd', 'c', 'r') \
                AND (t.typrelid = 0 OR (SELECT c.relkind FROM pg_class c WHERE c.oid = t.typrelid) = 'c') \
@@ -824,7 +874,7 @@ async fn owners_and_privileges(client: &Client, out: &mut Others) -> Result<(), 
                CASE WHEN c.relkind = 'S' AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass \
                    AND d.objid = c.oid AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i')) \
                  THEN 'ALTER SEQUENCE ' || quote_ident(n.nspname) || '.' || quote_ident(c.relname) \
-                   || ' OWNER TO ' || quote_ident(pg_get_userbyid(c.relowner)) END, {} \
+                   || ' OWNER TO ' || quote_ident(pg_get_userbyid(c.relowner)) END, {}, n.nspname::text, c.relname::text \
              FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE {user} AND {} \
                AND c.relkind IN ('S', 'v', 'm', 'f') ORDER BY c.oid",
             acl_sql(
@@ -838,7 +888,7 @@ async fn owners_and_privileges(client: &Client, out: &mut Others) -> Result<(), 
         ),
         // Schemas (their owners are set where they are created).
         format!(
-            "SELECT 'schema', quote_ident(n.nspname), NULL, {} \
+            "SELECT 'schema', quote_ident(n.nspname), NULL, {}, NULL::text, NULL::text \
              FROM pg_namespace n WHERE {user} AND {} AND n.nspname <> 'public' ORDER BY n.oid",
             acl_sql("n.nspacl", "n", "n.nspowner", "'SCHEMA ' || quote_ident(n.nspname)"),
             own("pg_namespace", "n.oid")
@@ -847,7 +897,7 @@ async fn owners_and_privileges(client: &Client, out: &mut Others) -> Result<(), 
         format!(
             "SELECT 'collation', quote_ident(n.nspname) || '.' || quote_ident(c.collname), \
                'ALTER COLLATION ' || quote_ident(n.nspname) || '.' || quote_ident(c.collname) \
-                 || ' OWNER TO ' || quote_ident(pg_get_userbyid(c.collowner)), ARRAY[]::text[] \
+                 || ' OWNER TO ' || quote_ident(pg_get_userbyid(c.collowner)), ARRAY[]::text[], NULL::text, NULL::text \
              FROM pg_collation c JOIN pg_namespace n ON n.oid = c.collnamespace WHERE {user} AND {} \
              ORDER BY c.oid",
             own("pg_collation", "c.oid")
@@ -861,7 +911,7 @@ async fn owners_and_privileges(client: &Client, out: &mut Others) -> Result<(), 
                    || CASE WHEN x.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END \
                  FROM pg_attribute a, LATERAL aclexplode(a.attacl) x \
                  WHERE a.attrelid = c.oid AND a.attacl IS NOT NULL AND a.attnum > 0 AND NOT a.attisdropped \
-                 ORDER BY a.attnum, x.grantee, x.privilege_type) \
+                 ORDER BY a.attnum, x.grantee, x.privilege_type), n.nspname::text, c.relname::text \
              FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE {user} AND {} \
                AND c.relkind IN ('r', 'p', 'v', 'm', 'f') \
                AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attacl IS NOT NULL) \

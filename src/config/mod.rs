@@ -235,9 +235,11 @@ pub fn parse_size(text: &str) -> Result<u64> {
     let t = text.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| Error::Config(format!("size \"{text}\" is not a number with a unit such as 50GB")))?;
+    let n: u64 = num.parse().map_err(|_| {
+        Error::Config(format!(
+            "size \"{text}\" is not a number with a unit such as 50GB"
+        ))
+    })?;
     let mult: u64 = match unit.trim().to_ascii_uppercase().as_str() {
         "" | "B" => 1,
         "KB" | "K" | "KIB" => 1 << 10,

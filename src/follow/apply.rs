@@ -104,10 +104,7 @@ fn key_match(out: &mut String, table: &FollowedTable, values: &[Value]) -> Resul
         if !matches!(v, Value::Text(_)) {
             return Err(Error::Query {
                 what: format!("applying a change of {}", table.source),
-                reason: format!(
-                    "the change does not carry key column {}",
-                    table.columns[k]
-                ),
+                reason: format!("the change does not carry key column {}", table.columns[k]),
             });
         }
         out.push_str(&quote_ident(&table.columns[k]));
@@ -285,7 +282,11 @@ pub fn truncate(out: &mut String, tables: &[&FollowedTable], restart_identity: b
         out,
         "TRUNCATE ONLY {}{};\n",
         names.join(", "),
-        if restart_identity { " RESTART IDENTITY" } else { "" }
+        if restart_identity {
+            " RESTART IDENTITY"
+        } else {
+            ""
+        }
     )
     .ok();
 }
@@ -441,7 +442,12 @@ mod tests {
     fn key_change_deletes_the_old_key_first() -> Result<()> {
         let mut s = String::new();
         let old = [t("1"), Value::Null, Value::Null];
-        update(&mut s, &table(vec![0]), Some(&old), &[t("2"), t("b"), t("c")])?;
+        update(
+            &mut s,
+            &table(vec![0]),
+            Some(&old),
+            &[t("2"), t("b"), t("c")],
+        )?;
         assert!(s.starts_with("DELETE FROM \"public\".\"items\" WHERE \"id\" = '1';\nINSERT"));
         Ok(())
     }
@@ -449,7 +455,12 @@ mod tests {
     #[test]
     fn unchanged_toast_is_not_overwritten() -> Result<()> {
         let mut s = String::new();
-        update(&mut s, &table(vec![0]), None, &[t("1"), t("b"), Value::Unchanged])?;
+        update(
+            &mut s,
+            &table(vec![0]),
+            None,
+            &[t("1"), t("b"), Value::Unchanged],
+        )?;
         assert_eq!(
             s,
             "UPDATE \"public\".\"items\" SET \"id\" = '1', \"body\" = 'b' WHERE \"id\" = '1';\n"
@@ -468,7 +479,12 @@ mod tests {
         );
         let mut s = String::new();
         let old = [t("1"), t("a"), t("big")];
-        update(&mut s, &table(vec![]), Some(&old), &[t("1"), t("b"), Value::Unchanged])?;
+        update(
+            &mut s,
+            &table(vec![]),
+            Some(&old),
+            &[t("1"), t("b"), Value::Unchanged],
+        )?;
         assert!(s.starts_with(
             "UPDATE \"public\".\"items\" SET \"id\" = '1', \"body\" = 'b', \"doc\" = 'big' WHERE ctid"
         ));

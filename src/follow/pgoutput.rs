@@ -310,7 +310,9 @@ pub fn decode(mut b: Bytes) -> Result<Message> {
             let prefix = get_cstr(&mut b, "Message prefix")?;
             let len = get_u32(&mut b, "Message length")? as usize;
             if b.remaining() < len {
-                return Err(DecodeError("Message: content shorter than its length".into()));
+                return Err(DecodeError(
+                    "Message: content shorter than its length".into(),
+                ));
             }
             Message::Message {
                 prefix,
@@ -485,7 +487,10 @@ mod tests {
         else {
             panic!("not a relation");
         };
-        assert_eq!((oid, schema.as_str(), name.as_str()), (16384, "public", "items"));
+        assert_eq!(
+            (oid, schema.as_str(), name.as_str()),
+            (16384, "public", "items")
+        );
         assert_eq!(replica_identity, b'd');
         assert!(columns[0].key && !columns[1].key);
         assert_eq!(columns[1].name, "body");

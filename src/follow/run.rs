@@ -15,8 +15,8 @@ use tokio_postgres::Client;
 
 use crate::catalog::{postgres as pgcat, Catalog, QualifiedName};
 use crate::config::{CopySettings, SourceUrl};
-use crate::conninfo::PgUrl;
 use crate::connect::{connect, Side};
+use crate::conninfo::PgUrl;
 use crate::error::{db_reason, Error, Result};
 use crate::follow::apply::{Applier, FollowedTable};
 use crate::follow::pgoutput::{lsn_text, parse_lsn};
@@ -45,7 +45,8 @@ fn pg_source(settings: &CopySettings) -> Result<&PgUrl> {
     match &settings.source {
         SourceUrl::Postgres(u) => Ok(u),
         SourceUrl::Mysql(_) => Err(Error::Config(
-            "--follow needs a PostgreSQL source (MySQL/MariaDB change capture is not built yet)".into(),
+            "--follow needs a PostgreSQL source (MySQL/MariaDB change capture is not built yet)"
+                .into(),
         )),
     }
 }
@@ -285,7 +286,10 @@ async fn follow_once(settings: &CopySettings, stop: Arc<AtomicBool>) -> Result<F
     slot::warn_leftover_slots(&source, Some(&row.slot)).await;
     let tables = followed_tables(&source, &session, &row.publication).await?;
     let start = parse_lsn(&row.applied_lsn).ok_or_else(|| {
-        Error::Internal(format!("bad applied position {} in the state", row.applied_lsn))
+        Error::Internal(format!(
+            "bad applied position {} in the state",
+            row.applied_lsn
+        ))
     })?;
     let mut applier = Applier::new(session).await?;
     let l = stream::Loop {
@@ -301,7 +305,10 @@ async fn follow_once(settings: &CopySettings, stop: Arc<AtomicBool>) -> Result<F
     match stream::run(&l, &mut applier, start).await? {
         Ended::Interrupted => Err(Error::Interrupted),
         Ended::EndedElsewhere(p) => Ok(FollowOutcome {
-            message: format!("job \"{}\" was {p} by another process; the follow ended", st.job),
+            message: format!(
+                "job \"{}\" was {p} by another process; the follow ended",
+                st.job
+            ),
             cut_over: p == phase::CUT_OVER,
         }),
         Ended::CutoverReached { applied } => {
@@ -330,7 +337,10 @@ fn ended_message(st: &StateRef, row: &fstate::FollowRow) -> Option<FollowOutcome
             message: format!(
                 "job \"{}\" was aborted{}",
                 st.job,
-                row.error.as_ref().map(|e| format!(": {e}")).unwrap_or_default()
+                row.error
+                    .as_ref()
+                    .map(|e| format!(": {e}"))
+                    .unwrap_or_default()
             ),
             cut_over: false,
         }),
@@ -372,7 +382,11 @@ async fn followed_tables(
             missing.join(", ")
         )));
     }
-    Ok(catalog.tables.iter().map(FollowedTable::from_catalog).collect())
+    Ok(catalog
+        .tables
+        .iter()
+        .map(FollowedTable::from_catalog)
+        .collect())
 }
 
 /// The follower's cutover: sequences from the source, the job marked cut over, then the slot
@@ -389,10 +403,13 @@ async fn cut_over(
     let values = pgcat::sequence_values(source, &catalog.sequences).await?;
     for (name, v, called) in &values {
         let step = crate::schema::ddl::setval(name, *v, *called);
-        target.batch_execute(&step.sql).await.map_err(|e| Error::Query {
-            what: step.what.clone(),
-            reason: db_reason(&e),
-        })?;
+        target
+            .batch_execute(&step.sql)
+            .await
+            .map_err(|e| Error::Query {
+                what: step.what.clone(),
+                reason: db_reason(&e),
+            })?;
     }
     tracing::info!("{} sequence(s) set from the source", values.len());
     fstate::set_phase(target, st, phase::CUT_OVER, None).await?;
@@ -448,7 +465,10 @@ pub async fn cutover(settings: &CopySettings, timeout: Duration) -> Result<Follo
             return Ok(ended);
         }
         if row.phase == phase::FOLLOW && !follower_running(&target, &st).await? {
-            tracing::info!("no follower runs for job \"{}\": following until {lsn}", st.job);
+            tracing::info!(
+                "no follower runs for job \"{}\": following until {lsn}",
+                st.job
+            );
             let stop = Arc::new(AtomicBool::new(false));
             return match tokio::time::timeout(
                 deadline.saturating_duration_since(Instant::now()),
@@ -521,7 +541,13 @@ pub async fn abort(settings: &CopySettings, timeout: Duration) -> Result<String>
         )));
     }
     if row.is_some() {
-        fstate::set_phase(&target, &st, phase::ABORTED, Some("aborted by `howdah abort`")).await?;
+        fstate::set_phase(
+            &target,
+            &st,
+            phase::ABORTED,
+            Some("aborted by `howdah abort`"),
+        )
+        .await?;
         let deadline = Instant::now() + timeout;
         while follower_running(&target, &st).await? && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(200)).await;

@@ -20,7 +20,13 @@ pub const PREFIX: &str = "howdah_";
 /// The slot's and the publication's name for a job: `howdah_<job>_<hash>` (at most 63 bytes,
 /// lower case letters, digits and `_`, as slot names must be).
 pub fn object_name(state_schema: &str, job: &str, target: &str) -> String {
-    let h = crate::state::fnv1a(&[state_schema.as_bytes(), b"/", job.as_bytes(), b"@", target.as_bytes()]);
+    let h = crate::state::fnv1a(&[
+        state_schema.as_bytes(),
+        b"/",
+        job.as_bytes(),
+        b"@",
+        target.as_bytes(),
+    ]);
     let clean: String = job
         .chars()
         .map(|c| match c {
@@ -47,15 +53,24 @@ pub struct NewSlot {
 
 /// Creates the publication for `tables` (dropping one of the same name first: ours, from an
 /// earlier start of this job).
-pub async fn create_publication(source: &Client, name: &str, tables: &[QualifiedName]) -> Result<()> {
-    let list: Vec<String> = tables.iter().map(|t| format!("ONLY {}", t.quoted())).collect();
+pub async fn create_publication(
+    source: &Client,
+    name: &str,
+    tables: &[QualifiedName],
+) -> Result<()> {
+    let list: Vec<String> = tables
+        .iter()
+        .map(|t| format!("ONLY {}", t.quoted()))
+        .collect();
     let sql = format!(
         "DROP PUBLICATION IF EXISTS {n}; CREATE PUBLICATION {n} FOR TABLE {}",
         list.join(", "),
         n = quote_ident(name)
     );
     source.batch_execute(&sql).await.map_err(|e| Error::Query {
-        what: format!("creating the publication {name} on the source (the role must own the tables)"),
+        what: format!(
+            "creating the publication {name} on the source (the role must own the tables)"
+        ),
         reason: db_reason(&e),
     })
 }
@@ -63,7 +78,11 @@ pub async fn create_publication(source: &Client, name: &str, tables: &[Qualified
 /// Creates the logical slot through the replication protocol with an exported snapshot. A
 /// slot of the same name (ours, left by an earlier start that recorded nothing) is dropped.
 /// Waits for transactions open on the source to end (the slot's consistent point).
-pub async fn create_slot(url: &crate::conninfo::PgUrl, source: &Client, name: &str) -> Result<NewSlot> {
+pub async fn create_slot(
+    url: &crate::conninfo::PgUrl,
+    source: &Client,
+    name: &str,
+) -> Result<NewSlot> {
     drop_slot(source, name).await?;
     let mut conn = ReplConn::connect(url).await?;
     let rows = conn
@@ -91,14 +110,10 @@ pub async fn create_slot(url: &crate::conninfo::PgUrl, source: &Client, name: &s
             what: format!("creating the replication slot {name}"),
             reason: "no consistent point in the answer".into(),
         })?;
-    let snapshot = row
-        .get(2)
-        .cloned()
-        .flatten()
-        .ok_or_else(|| Error::Query {
-            what: format!("creating the replication slot {name}"),
-            reason: "no exported snapshot in the answer".into(),
-        })?;
+    let snapshot = row.get(2).cloned().flatten().ok_or_else(|| Error::Query {
+        what: format!("creating the replication slot {name}"),
+        reason: "no exported snapshot in the answer".into(),
+    })?;
     Ok(NewSlot {
         conn,
         consistent_lsn,
@@ -211,7 +226,10 @@ pub async fn warn_leftover_slots(source: &Client, own: Option<&str>) {
     let Ok(slots) = howdah_slots(source).await else {
         return;
     };
-    for s in slots.iter().filter(|s| !s.active && Some(s.name.as_str()) != own) {
+    for s in slots
+        .iter()
+        .filter(|s| !s.active && Some(s.name.as_str()) != own)
+    {
         tracing::warn!(
             "the source holds the replication slot {} of a stopped howdah job, retaining {} of WAL; \
              resume that job or drop the slot with `howdah abort --job <its job>` (or SELECT pg_drop_replication_slot('{}'))",

@@ -140,7 +140,8 @@ pub async fn run(l: &Loop<'_>, applier: &mut Applier, start: Lsn) -> Result<Ende
                             Message::Begin { final_lsn, .. } => {
                                 in_txn = true;
                                 applier.mark();
-                                skip = final_lsn < p.pending_end.unwrap_or(p.applied).max(p.applied);
+                                skip =
+                                    final_lsn < p.pending_end.unwrap_or(p.applied).max(p.applied);
                             }
                             Message::Commit {
                                 end_lsn,
@@ -283,7 +284,10 @@ pub async fn run(l: &Loop<'_>, applier: &mut Applier, start: Lsn) -> Result<Ende
         if phase == fstate::phase::CUT_OVER || phase == fstate::phase::ABORTED {
             return Ok(Ended::EndedElsewhere(phase));
         }
-        p.cutover = row.get::<_, Option<String>>(1).as_deref().and_then(parse_lsn);
+        p.cutover = row
+            .get::<_, Option<String>>(1)
+            .as_deref()
+            .and_then(parse_lsn);
         if let Some(c) = p.cutover {
             if p.applied >= c {
                 return Ok(Ended::CutoverReached { applied: p.applied });
@@ -329,7 +333,9 @@ async fn check_source(l: &Loop<'_>, applier: &Applier, p: &mut Progress) -> Resu
     let retained = retained.unwrap_or(0).max(0) as u64;
     crate::metrics::follow_measured(lag_bytes, lag_secs, retained);
     let _ = fstate::record_source(applier.client(), l.st, &end, Some(retained as i64)).await;
-    Ok(l.max_retained_wal.filter(|limit| retained > *limit).map(|_| retained))
+    Ok(l.max_retained_wal
+        .filter(|limit| retained > *limit)
+        .map(|_| retained))
 }
 
 /// Drops the slot and publication whose retained WAL passed the limit, records why, and
@@ -390,14 +396,25 @@ fn check_relation(t: &FollowedTable, cols: &[pgoutput::RelColumn]) -> Result<()>
     let names: Vec<&str> = cols.iter().map(|c| c.name.as_str()).collect();
     let ours: Vec<&str> = t.columns.iter().map(String::as_str).collect();
     let change = if names != ours {
-        let added: Vec<&str> = names.iter().filter(|n| !ours.contains(n)).copied().collect();
-        let dropped: Vec<&str> = ours.iter().filter(|n| !names.contains(n)).copied().collect();
+        let added: Vec<&str> = names
+            .iter()
+            .filter(|n| !ours.contains(n))
+            .copied()
+            .collect();
+        let dropped: Vec<&str> = ours
+            .iter()
+            .filter(|n| !names.contains(n))
+            .copied()
+            .collect();
         let mut parts = Vec::new();
         if !added.is_empty() {
             parts.push(format!("column(s) {} added or renamed", added.join(", ")));
         }
         if !dropped.is_empty() {
-            parts.push(format!("column(s) {} dropped or renamed", dropped.join(", ")));
+            parts.push(format!(
+                "column(s) {} dropped or renamed",
+                dropped.join(", ")
+            ));
         }
         if parts.is_empty() {
             parts.push("columns reordered".into());

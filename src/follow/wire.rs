@@ -78,10 +78,12 @@ impl ReplConn {
 
     async fn authenticate(&mut self, url: &PgUrl) -> Result<()> {
         let password = || {
-            url.password().map(str::as_bytes).ok_or_else(|| Error::Query {
-                what: "authenticating".into(),
-                reason: "the server asks for a password and none was given".into(),
-            })
+            url.password()
+                .map(str::as_bytes)
+                .ok_or_else(|| Error::Query {
+                    what: "authenticating".into(),
+                    reason: "the server asks for a password and none was given".into(),
+                })
         };
         let mut scram: Option<ScramSha256> = None;
         loop {
@@ -130,14 +132,17 @@ impl ReplConn {
                             self.flush().await?;
                         }
                         11 => {
-                            let s = scram.as_mut().ok_or_else(|| protocol("SASL out of order"))?;
+                            let s = scram
+                                .as_mut()
+                                .ok_or_else(|| protocol("SASL out of order"))?;
                             s.update(&b).map_err(|e| protocol(&e.to_string()))?;
-                            frontend::sasl_response(s.message(), &mut self.wbuf)
-                                .map_err(io_err)?;
+                            frontend::sasl_response(s.message(), &mut self.wbuf).map_err(io_err)?;
                             self.flush().await?;
                         }
                         12 => {
-                            let s = scram.as_mut().ok_or_else(|| protocol("SASL out of order"))?;
+                            let s = scram
+                                .as_mut()
+                                .ok_or_else(|| protocol("SASL out of order"))?;
                             s.finish(&b).map_err(|e| protocol(&e.to_string()))?;
                         }
                         other => {
@@ -225,7 +230,8 @@ impl ReplConn {
     pub async fn read_frame(&mut self) -> Result<Frame> {
         loop {
             if self.rbuf.len() >= 5 {
-                let len = i32::from_be_bytes([self.rbuf[1], self.rbuf[2], self.rbuf[3], self.rbuf[4]]);
+                let len =
+                    i32::from_be_bytes([self.rbuf[1], self.rbuf[2], self.rbuf[3], self.rbuf[4]]);
                 if len < 4 {
                     return Err(protocol("bad message length"));
                 }
@@ -243,7 +249,11 @@ impl ReplConn {
             } else {
                 self.rbuf.reserve(64 * 1024);
             }
-            let n = self.io.read_buf(&mut self.rbuf).await.map_err(|e| self.lost(e))?;
+            let n = self
+                .io
+                .read_buf(&mut self.rbuf)
+                .await
+                .map_err(|e| self.lost(e))?;
             if n == 0 {
                 return Err(Error::Transient {
                     what: format!("replication connection to {}", self.url),
@@ -262,7 +272,9 @@ impl ReplConn {
 }
 
 async fn open(url: &PgUrl) -> std::io::Result<Box<dyn Stream>> {
-    let timeout = url.connect_timeout.unwrap_or(std::time::Duration::from_secs(3600));
+    let timeout = url
+        .connect_timeout
+        .unwrap_or(std::time::Duration::from_secs(3600));
     let connect = async {
         if url.host.starts_with('/') {
             let path = format!("{}/.s.PGSQL.{}", url.host, url.port);
@@ -283,7 +295,9 @@ async fn open(url: &PgUrl) -> std::io::Result<Box<dyn Stream>> {
             if matches!(url.sslmode, SslMode::Allow | SslMode::Prefer) {
                 return Ok(Box::new(s));
             }
-            return Err(std::io::Error::other("the server does not accept TLS (sslmode requires it)"));
+            return Err(std::io::Error::other(
+                "the server does not accept TLS (sslmode requires it)",
+            ));
         }
         let connector = url
             .native_tls_connector()

@@ -409,6 +409,17 @@ fn follow_renames(
         }
         !hit
     });
+    catalog.others.retain(|o| {
+        let hit = o.table.as_ref().is_some_and(|t| touched.contains(&t));
+        if hit {
+            tracing::warn!(
+                "{} {} is not created: it names a table or columns that a [[table]] rule renames; create it yourself after the copy",
+                o.kind,
+                o.name
+            );
+        }
+        !hit
+    });
     for t in &mut catalog.tables {
         if !t.triggers.is_empty() && renamed.iter().any(|(_, n, _)| *n == t.name) {
             for trig in &t.triggers {

@@ -82,6 +82,11 @@ pub(super) fn rewrite_table_ddl(
     for fk in &mut new.foreign_keys {
         fk.definition = rename::rename_columns(&fk.definition, &renames);
     }
+    // Row security follows the renamed columns; a policy naming a column left out fails
+    // loudly when it is created, rather than being left out.
+    for p in &mut new.row_security.policies {
+        p.clauses = rename::rename_columns(&p.clauses, &renames);
+    }
     if let Some(key) = &mut new.chunk_key {
         for k in key {
             if let Some(n) = renames.get(&k.name) {

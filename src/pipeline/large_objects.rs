@@ -70,6 +70,7 @@ pub async fn run(
     let opts = LoOptions {
         owners: settings.owners,
         grants: settings.grants,
+        replace: settings.schema == crate::schema::SchemaMode::Recreate,
     };
     let lanes = (settings.jobs as i64).min(open).max(0) as usize;
     let mut set = JoinSet::new();

@@ -1489,7 +1489,26 @@ mod tests {
             depends_on: vec![QualifiedName::new("public", "v_m")],
             ..View::default()
         });
+        let other_object = |name: &str, table: &str| OtherObject {
+            kind: "statistics",
+            name: name.into(),
+            stage: Stage::Final,
+            ddl: vec![format!("CREATE STATISTICS {name}")],
+            owner: None,
+            grants: Vec::new(),
+            with_password: None,
+            table: Some(QualifiedName::new("public", table)),
+        };
+        cat.others.push(other_object("on_other", "other"));
+        cat.others.push(other_object("on_lonely", "lonely"));
+        cat.others.push(other_object("on_v_lonely", "v_lonely"));
         cat.select(|n| n.name == "m1" || n.name == "other");
+        let others: Vec<&str> = cat.others.iter().map(|o| o.name.as_str()).collect();
+        assert_eq!(
+            others,
+            vec!["on_other"],
+            "objects of relations left out go with them"
+        );
         let names: Vec<&str> = cat.tables.iter().map(|t| t.name.name.as_str()).collect();
         assert_eq!(names, vec!["m", "m1", "other"]);
         assert!(cat.tables[2].foreign_keys.is_empty());

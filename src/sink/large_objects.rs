@@ -22,6 +22,9 @@ pub struct LoOptions {
     pub owners: bool,
     /// `GRANT ... ON LARGE OBJECT` the source privileges.
     pub grants: bool,
+    /// Replace target objects that have a source object's OID (`--schema recreate`); else
+    /// such an object stops the copy with the server's "already exists".
+    pub replace: bool,
 }
 
 /// What one chunk wrote.
@@ -77,6 +80,25 @@ impl<'a> LoWriter<'a> {
             .prepare("SELECT pg_catalog.lo_put($1, $2, $3)")
             .await
             .map_err(|e| query_error("preparing the large-object writer", &e))?;
+        if opts.replace {
+            let oids: Vec<u32> = objects.iter().map(|o| o.oid).collect();
+            self.client
+                .execute(
+                    "SELECT pg_catalog.lo_unlink(m.oid) FROM pg_catalog.pg_largeobject_metadata m \
+                     WHERE m.oid = ANY($1)",
+                    &[&oids],
+                )
+                .await
+                .map_err(|e| {
+                    query_error(
+                        format!(
+                            "dropping the target's large objects {}..{} to copy them again",
+                            chunk.first_oid, chunk.last_oid
+                        ),
+                        &e,
+                    )
+                })?;
+        }
         let mut written = LoWritten::default();
         for o in objects {
             loop {
@@ -196,6 +218,7 @@ mod tests {
             LoOptions {
                 owners: true,
                 grants: true,
+                replace: false,
             },
         );
         assert!(all.contains("ALTER LARGE OBJECT 42 OWNER TO \"Ann\";"));

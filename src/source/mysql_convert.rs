@@ -61,63 +61,9 @@ impl Converter {
         }
         let ve = |e: ValueError| e.0;
         match &self.convert {
-            Convert::AsText { boolean: true, .. } => {
-                let n = int_of(value).ok_or_else(|| wrong(value, "boolean"))?;
-                v::put_bytes(buf, if n != 0 { b"true" } else { b"false" });
+            Convert::AsText { boolean, date, .. } => {
+                self.put_as_text(buf, value, *boolean, *date)?
             }
-            Convert::AsText { date, .. } => match value {
-                Value::Bytes(b) => self.put_text(buf, b)?,
-                Value::Int(n) => v::put_bytes(buf, n.to_string().as_bytes()),
-                Value::UInt(n) => v::put_bytes(buf, n.to_string().as_bytes()),
-                Value::Float(f) => v::put_bytes(buf, f.to_string().as_bytes()),
-                Value::Double(f) => v::put_bytes(buf, f.to_string().as_bytes()),
-                Value::Date(..) => match self.date_parts(value)? {
-                    None => v::put_null(buf),
-                    Some((y, m, d, ..)) if *date => {
-                        let (y, era) = pg_year(i32::from(y));
-                        v::put_bytes(buf, format!("{y:04}-{m:02}-{d:02}{era}").as_bytes())
-                    }
-                    Some((y, m, d, h, mi, s, us)) if self.zone.is_some() => {
-                        // The instant, in UTC with its offset, as PostgreSQL prints a
-                        // timestamptz in a UTC session.
-                        let micros = self.zoned_micros(y, m, d, h, mi, s, us)?;
-                        let ts = jiff::Timestamp::from_microsecond(micros + 946_684_800_000_000)
-                            .map_err(|e| e.to_string())?;
-                        let c = ts.to_zoned(jiff::tz::TimeZone::UTC).datetime();
-                        let (year, era) = pg_year(i32::from(c.year()));
-                        let text = format!(
-                            "{year:04}-{:02}-{:02} {:02}:{:02}:{:02}{}+00{era}",
-                            c.month(),
-                            c.day(),
-                            c.hour(),
-                            c.minute(),
-                            c.second(),
-                            fraction((c.subsec_nanosecond() / 1000) as u32)
-                        );
-                        v::put_bytes(buf, text.as_bytes())
-                    }
-                    Some((y, m, d, h, mi, s, us)) => {
-                        let (y, era) = pg_year(i32::from(y));
-                        v::put_bytes(
-                            buf,
-                            format!(
-                                "{y:04}-{m:02}-{d:02} {h:02}:{mi:02}:{s:02}{}{era}",
-                                fraction(us)
-                            )
-                            .as_bytes(),
-                        )
-                    }
-                },
-                Value::Time(neg, days, h, mi, s, us) => {
-                    let hours = u64::from(*days) * 24 + u64::from(*h);
-                    let sign = if *neg { "-" } else { "" };
-                    v::put_bytes(
-                        buf,
-                        format!("{sign}{hours:02}:{mi:02}:{s:02}{}", fraction(*us)).as_bytes(),
-                    )
-                }
-                Value::NULL => v::put_null(buf),
-            },
             Convert::Bool => match value {
                 Value::Bytes(b) => v::put_bool(buf, b.iter().any(|&x| x != 0)),
                 other => v::put_bool(
@@ -265,6 +211,70 @@ impl Converter {
                 let b = bytes_of(value)?;
                 put_ewkb(buf, b)?;
             }
+        }
+        Ok(())
+    }
+
+    /// Appends `value` as PostgreSQL prints it (the transform stage casts it from there):
+    /// `boolean` integers as true/false, `date` columns as dates, zoned instants in UTC.
+    fn put_as_text(&self, buf: &mut Vec<u8>, value: &Value, boolean: bool, date: bool) -> Put {
+        if boolean {
+            let n = int_of(value).ok_or_else(|| wrong(value, "boolean"))?;
+            v::put_bytes(buf, if n != 0 { b"true" } else { b"false" });
+            return Ok(());
+        }
+        match value {
+            Value::Bytes(b) => self.put_text(buf, b)?,
+            Value::Int(n) => v::put_bytes(buf, n.to_string().as_bytes()),
+            Value::UInt(n) => v::put_bytes(buf, n.to_string().as_bytes()),
+            Value::Float(f) => v::put_bytes(buf, f.to_string().as_bytes()),
+            Value::Double(f) => v::put_bytes(buf, f.to_string().as_bytes()),
+            Value::Date(..) => match self.date_parts(value)? {
+                None => v::put_null(buf),
+                Some((y, m, d, ..)) if date => {
+                    let (y, era) = pg_year(i32::from(y));
+                    v::put_bytes(buf, format!("{y:04}-{m:02}-{d:02}{era}").as_bytes())
+                }
+                Some((y, m, d, h, mi, s, us)) if self.zone.is_some() => {
+                    // The instant, in UTC with its offset, as PostgreSQL prints a
+                    // timestamptz in a UTC session.
+                    let micros = self.zoned_micros(y, m, d, h, mi, s, us)?;
+                    let ts = jiff::Timestamp::from_microsecond(micros + 946_684_800_000_000)
+                        .map_err(|e| e.to_string())?;
+                    let c = ts.to_zoned(jiff::tz::TimeZone::UTC).datetime();
+                    let (year, era) = pg_year(i32::from(c.year()));
+                    let text = format!(
+                        "{year:04}-{:02}-{:02} {:02}:{:02}:{:02}{}+00{era}",
+                        c.month(),
+                        c.day(),
+                        c.hour(),
+                        c.minute(),
+                        c.second(),
+                        fraction((c.subsec_nanosecond() / 1000) as u32)
+                    );
+                    v::put_bytes(buf, text.as_bytes())
+                }
+                Some((y, m, d, h, mi, s, us)) => {
+                    let (y, era) = pg_year(i32::from(y));
+                    v::put_bytes(
+                        buf,
+                        format!(
+                            "{y:04}-{m:02}-{d:02} {h:02}:{mi:02}:{s:02}{}{era}",
+                            fraction(us)
+                        )
+                        .as_bytes(),
+                    )
+                }
+            },
+            Value::Time(neg, days, h, mi, s, us) => {
+                let hours = u64::from(*days) * 24 + u64::from(*h);
+                let sign = if *neg { "-" } else { "" };
+                v::put_bytes(
+                    buf,
+                    format!("{sign}{hours:02}:{mi:02}:{s:02}{}", fraction(*us)).as_bytes(),
+                )
+            }
+            Value::NULL => v::put_null(buf),
         }
         Ok(())
     }

@@ -100,10 +100,7 @@ pub struct FollowRow {
 /// Reads a job's follow row; `None` when the job does not follow (or the table is missing).
 pub async fn load(target: &Client, st: &StateRef) -> Result<Option<FollowRow>> {
     let exists: bool = target
-        .query_one(
-            "SELECT to_regclass($1) IS NOT NULL",
-            &[&st.table("follow")],
-        )
+        .query_one("SELECT to_regclass($1) IS NOT NULL", &[&st.table("follow")])
         .await
         .map_err(q("reading the follow state"))?
         .get(0);
@@ -170,7 +167,12 @@ pub async fn record_start(
 }
 
 /// Sets the phase (and the error, cleared when `None`).
-pub async fn set_phase(target: &Client, st: &StateRef, phase: &str, error: Option<&str>) -> Result<()> {
+pub async fn set_phase(
+    target: &Client,
+    st: &StateRef,
+    phase: &str,
+    error: Option<&str>,
+) -> Result<()> {
     target
         .execute(
             &format!(
@@ -209,9 +211,7 @@ pub fn applied_sql(
     changes: u64,
 ) -> String {
     let commit = match commit_time {
-        Some(us) => format!(
-            "timestamptz '2000-01-01 00:00:00+00' + interval '{us} microseconds'"
-        ),
+        Some(us) => format!("timestamptz '2000-01-01 00:00:00+00' + interval '{us} microseconds'"),
         None => "now()".into(),
     };
     format!(
@@ -249,6 +249,11 @@ pub async fn record_source(
 /// The advisory lock a follower of the job holds: a single 64-bit key of its own, apart from
 /// the workers' two-key locks that count live workers.
 pub fn lock_sql(st: &StateRef, fun: &str) -> String {
-    let key = crate::state::fnv1a(&[b"howdah follow ", st.schema.as_bytes(), b"/", st.job.as_bytes()]) as i64;
+    let key = crate::state::fnv1a(&[
+        b"howdah follow ",
+        st.schema.as_bytes(),
+        b"/",
+        st.job.as_bytes(),
+    ]) as i64;
     format!("SELECT {fun}({key})")
 }

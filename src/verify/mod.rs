@@ -248,7 +248,7 @@ pub async fn run(settings: &CopySettings, opts: &VerifyOptions) -> Result<Verify
         repair::repair_mismatches(settings, &source, &methods, &mut tables, mismatched).await?;
     }
     // Large objects belong to the whole database: compared when no `--tables` narrows it.
-    if let crate::prepare::Origin::Pg { client, .. } = &prepared.origin {
+    if let Some(client) = prepared.origin.postgres() {
         if settings.filter.whole_database() {
             tables.extend(large_objects::check(client, &target).await?);
         }

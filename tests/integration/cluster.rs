@@ -131,13 +131,20 @@ impl Cluster {
 
     /// `postgres://postgres@127.0.0.1:<port>/<db>?sslmode=disable`.
     pub fn url(&self, db: &str) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/{db}?sslmode=disable", self.port)
+        format!(
+            "postgres://postgres@127.0.0.1:{}/{db}?sslmode=disable",
+            self.port
+        )
     }
 
     /// Creates a database and returns a handle to it.
     pub fn db(&self, name: &str) -> ClusterDb {
-        psql(&self.url("postgres"), &["-q"], &format!("CREATE DATABASE {name}"))
-            .unwrap_or_else(|e| panic!("create database {name}: {e}"));
+        psql(
+            &self.url("postgres"),
+            &["-q"],
+            &format!("CREATE DATABASE {name}"),
+        )
+        .unwrap_or_else(|e| panic!("create database {name}: {e}"));
         ClusterDb {
             url: self.url(name),
         }
@@ -150,7 +157,14 @@ impl Drop for Cluster {
         let _ = as_postgres(
             &self.bin,
             "pg_ctl",
-            &["-D", data.to_str().unwrap_or(""), "-m", "immediate", "-w", "stop"],
+            &[
+                "-D",
+                data.to_str().unwrap_or(""),
+                "-m",
+                "immediate",
+                "-w",
+                "stop",
+            ],
         );
         let _ = std::fs::remove_dir_all(&self.dir);
     }

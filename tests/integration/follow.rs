@@ -155,12 +155,29 @@ impl DbUrl for TestDb {
 }
 
 fn follow_copy(src: &ClusterDb, dst: &dyn DbUrl, job: &str) -> Howdah {
-    Howdah::copy(&src.url(), &dst.db_url()).args(["--follow", "--job", job, "-j", "2", "--chunk-rows", "3000"])
+    Howdah::copy(&src.url(), &dst.db_url()).args([
+        "--follow",
+        "--job",
+        job,
+        "-j",
+        "2",
+        "--chunk-rows",
+        "3000",
+    ])
 }
 
 fn cutover(src: &ClusterDb, dst: &dyn DbUrl, job: &str) -> Output {
     Howdah::new("cutover")
-        .args(["--source", &src.url(), "--target", &dst.db_url(), "--job", job, "--timeout", "60"])
+        .args([
+            "--source",
+            &src.url(),
+            "--target",
+            &dst.db_url(),
+            "--job",
+            job,
+            "--timeout",
+            "60",
+        ])
         .run()
 }
 
@@ -281,7 +298,10 @@ fn kill_during_catch_up_resumes_exactly_once() {
         }
         eprintln!("catch-up {i}: applied {before} -> {after}, still behind: {behind}");
     }
-    assert!(mid_catch_up > 0, "no follower was killed in the middle of its catch-up");
+    assert!(
+        mid_catch_up > 0,
+        "no follower was killed in the middle of its catch-up"
+    );
     let child = follow_copy(&src, &dst, "k").spawn();
     wait_phase(&dst, "k", "follow", Duration::from_secs(60));
     let out = cutover(&src, &dst, "k");
@@ -301,7 +321,9 @@ fn ddl_on_a_followed_table_stops_the_apply_with_its_name() {
     let child = follow_copy(&src, &dst, "d").spawn();
     wait_phase(&dst, "d", "follow", Duration::from_secs(90));
     src.exec("INSERT INTO pairs VALUES (-1, 'before', 1)");
-    src.exec("ALTER TABLE pairs ADD COLUMN extra int; INSERT INTO pairs VALUES (-2, 'after', 2, 7)");
+    src.exec(
+        "ALTER TABLE pairs ADD COLUMN extra int; INSERT INTO pairs VALUES (-2, 'after', 2, 7)",
+    );
     let started = Instant::now();
     let mut child = child;
     while child.try_wait().expect("try_wait").is_none() {
@@ -344,14 +366,19 @@ fn leftover_slot_is_reported_and_dropped_by_abort() {
     wait_phase(&dst, "l", "follow", Duration::from_secs(90));
     kill9(&mut child);
     backlog(&src, 1, 50);
-    assert_eq!(src.query("SELECT count(*) FROM pg_replication_slots WHERE NOT active"), "1");
+    assert_eq!(
+        src.query("SELECT count(*) FROM pg_replication_slots WHERE NOT active"),
+        "1"
+    );
     // Another job's start warns of the slot left behind, with its retained WAL.
     let other = TestDb::new("follow_other");
     let out = Howdah::copy(&src.url(), &other.url())
         .args(["--job", "other", "--tables", "public.logs"])
         .run();
     assert_success(&out, "plain copy");
-    let out = follow_copy(&src, &other, "other2").args(["--dry-run"]).run();
+    let out = follow_copy(&src, &other, "other2")
+        .args(["--dry-run"])
+        .run();
     assert_success(&out, "dry run");
     let third = TestDb::new("follow_third");
     let child = Howdah::copy(&src.url(), &third.url())
@@ -372,7 +399,11 @@ fn leftover_slot_is_reported_and_dropped_by_abort() {
     assert!(err.contains("--max-retained-wal"), "{}", describe(&out));
     let status = Howdah::new("status").args(["--target", &dst.url()]).run();
     let text = String::from_utf8_lossy(&status.stdout);
-    assert!(text.contains("follow: follow (slot howdah_l_"), "{}", describe(&status));
+    assert!(
+        text.contains("follow: follow (slot howdah_l_"),
+        "{}",
+        describe(&status)
+    );
     let out = Howdah::new("abort")
         .args(["--source", &src.url(), "--target", &dst.url(), "--job", "l"])
         .run();
@@ -401,26 +432,45 @@ fn plan_says_what_following_the_source_needs() {
     src.exec("CREATE TABLE ok (id int PRIMARY KEY); CREATE TABLE bare (v int)");
     let dst = TestDb::new("follow_plan");
     let out = Howdah::new("plan")
-        .args(["--source", &src.url(), "--target", &dst.url(), "--format", "json"])
+        .args([
+            "--source",
+            &src.url(),
+            "--target",
+            &dst.url(),
+            "--format",
+            "json",
+        ])
         .run();
     assert_success(&out, "plan");
     assert_eq!(check(&out, "follow_wal_level").0, "ok");
     assert_eq!(check(&out, "follow_replication_privilege").0, "ok");
     let (status, detail) = check(&out, "follow_replica_identity");
     assert_eq!(status, "warning");
-    assert!(detail.contains("public.bare") && !detail.contains("public.ok"), "{detail}");
+    assert!(
+        detail.contains("public.bare") && !detail.contains("public.ok"),
+        "{detail}"
+    );
     // The machine's server runs with wal_level = replica.
     let plain = TestDb::new("follow_plan_src");
     plain.exec("CREATE TABLE ok (id int PRIMARY KEY)");
     let out = Howdah::new("plan")
-        .args(["--source", &plain.url(), "--target", &dst.url(), "--format", "json"])
+        .args([
+            "--source",
+            &plain.url(),
+            "--target",
+            &dst.url(),
+            "--format",
+            "json",
+        ])
         .run();
     assert_success(&out, "plan");
     let (status, detail) = check(&out, "follow_wal_level");
     assert_eq!(status, "warning");
     assert!(detail.contains("wal_level = logical"), "{detail}");
     // And copy --follow refuses such a source before creating anything.
-    let out = Howdah::copy(&plain.url(), &dst.url()).args(["--follow"]).run();
+    let out = Howdah::copy(&plain.url(), &dst.url())
+        .args(["--follow"])
+        .run();
     assert!(!out.status.success(), "{}", describe(&out));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("wal_level"),
@@ -433,7 +483,9 @@ fn plan_says_what_following_the_source_needs() {
 fn follow_refuses_mapped_tables_by_name() {
     let cluster = Cluster::logical();
     let src = cluster.db("src");
-    src.exec("CREATE TABLE plain (id int PRIMARY KEY); CREATE TABLE mapped (id int PRIMARY KEY, v text)");
+    src.exec(
+        "CREATE TABLE plain (id int PRIMARY KEY); CREATE TABLE mapped (id int PRIMARY KEY, v text)",
+    );
     let dst = TestDb::new("follow_mapped");
     let job = crate::support::job_file(
         "follow_mapped",
@@ -476,7 +528,15 @@ fn follow_from_15_into_16() {
     stop.store(true, Ordering::Relaxed);
     w.join().expect("writer");
     let out = Howdah::new("cutover")
-        .args(["--source", &src.url(), "--target", &dst.url(), "--job", "up", "--verify"])
+        .args([
+            "--source",
+            &src.url(),
+            "--target",
+            &dst.url(),
+            "--job",
+            "up",
+            "--verify",
+        ])
         .run();
     assert_success(&out, "cutover --verify");
     assert_success(&finish(child), "copy --follow");
@@ -495,10 +555,9 @@ fn replication_connection_cut_through_a_proxy() {
             .parse()
             .expect("socket address"),
     );
-    let via_proxy = src.url().replace(
-        &format!(":{}/", cluster.port),
-        &format!(":{}/", proxy.port),
-    );
+    let via_proxy = src
+        .url()
+        .replace(&format!(":{}/", cluster.port), &format!(":{}/", proxy.port));
     let stop = Arc::new(AtomicBool::new(false));
     let w = writer(src.url(), stop.clone());
     let child = Howdah::copy(&via_proxy, &dst.url())
@@ -521,6 +580,9 @@ fn replication_connection_cut_through_a_proxy() {
         "{}",
         describe(&out)
     );
-    assert!(proxy.cuts.load(Ordering::Relaxed) > 0, "no connection was cut");
+    assert!(
+        proxy.cuts.load(Ordering::Relaxed) > 0,
+        "no connection was cut"
+    );
     assert_equal(&src, &dst);
 }

@@ -49,6 +49,10 @@ fn large_objects_arrive_with_oids_owners_privileges_and_comments() {
     let (equal_code, equal_report, equal_out) = verify(&src.url(), &dst, &[]);
     dst.exec("SELECT lo_put(424244, 100000, '\\x00ff'::bytea)");
     let (changed_code, changed_report, _) = verify(&src.url(), &dst, &[]);
+    let again = Howdah::copy(&src.url(), &dst.url())
+        .args(["--owners", "--grants", "--schema", "recreate", "--restart"])
+        .run();
+    let after_recreate = dst.query(OBJECTS);
     drop((dst, narrowed));
     src.exec(&format!(
         "SELECT lo_unlink(oid) FROM pg_largeobject_metadata; DROP ROLE {owner}; DROP ROLE {reader};"
@@ -60,6 +64,11 @@ fn large_objects_arrive_with_oids_owners_privileges_and_comments() {
         describe(&out)
     );
     assert_success(&narrowed_out, "copy narrowed by --tables");
+    assert_success(&again, "copy again with --schema recreate --restart");
+    assert_eq!(
+        after_recreate, results.0,
+        "recreate replaces the target's objects with the source's"
+    );
     assert!(
         results.0.starts_with("63 "),
         "source objects: {}",

@@ -78,6 +78,8 @@ mod plan;
 mod verify;
 // `howdah verify` key ranges that both sides cut alike, and repairs as a whole table.
 mod verify_ranges;
+// `howdah check-queries`: answers and timings of the application's queries on both sides.
+mod check_queries;
 // Metrics, logs, Prometheus and `howdah demo`; no password in logs, metrics or state.
 mod observability;
 // The Docker demo files: compose file, demo SQL, the MariaDB demo job.

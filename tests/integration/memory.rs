@@ -64,3 +64,54 @@ fn a_huge_value_is_held_about_twice_at_most() {
         limit / MB
     );
 }
+
+/// A large object is streamed in 1 MiB pieces: copying a 160 MiB object with two lanes holds
+/// a few pieces per lane, never the object (baseline about 13 MiB).
+#[test]
+fn a_huge_large_object_is_streamed_in_pieces() {
+    let src = TestDb::new("huge_lo_src");
+    src.exec(
+        "DO $$ DECLARE o oid := lo_create(7700001); fd int := lo_open(o, 131072); BEGIN
+           FOR k IN 1..160 LOOP
+             PERFORM lowrite(fd, (SELECT string_agg(decode(md5((k * 100000 + g)::text), 'hex'), ''::bytea)
+                                  FROM generate_series(1, 65536) g));
+           END LOOP;
+           PERFORM lo_close(fd);
+         END $$;
+         CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1);",
+    );
+    let size = 160 * MB;
+    let dst = TestDb::new("huge_lo_dst");
+    let mut child = Howdah::copy(&src.url(), &dst.url())
+        .args(["-q", "--jobs", "2"])
+        .spawn();
+    let pid = child.id();
+    let mut peak = 0;
+    let started = std::time::Instant::now();
+    while child.try_wait().expect("poll howdah").is_none() {
+        if let Some(p) = peak_rss(pid) {
+            peak = peak.max(p);
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(300),
+            "the copy did not end"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let out = child.wait_with_output().expect("collect howdah's output");
+    assert!(out.status.success(), "{}", describe(&out));
+    let digest = "SELECT md5(lo_get(7700001)), length(lo_get(7700001))";
+    assert_same(&src, &dst, digest);
+    assert_eq!(
+        dst.query("SELECT length(lo_get(7700001))"),
+        size.to_string()
+    );
+    let limit = 48 * MB;
+    assert!(
+        peak > 0 && peak < limit,
+        "peak RSS {} MiB copying a {} MiB large object; at most {} MiB expected",
+        peak / MB,
+        size / MB,
+        limit / MB
+    );
+}

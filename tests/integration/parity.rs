@@ -80,6 +80,10 @@ COMMENT ON RULE keep_logs ON app.logs IS 'logs are never deleted';
 CREATE TABLE app.other_am (id integer) USING heap_two;
 CREATE VIEW app.item_view AS SELECT id, n FROM app.items;
 GRANT SELECT ON app.item_view TO {r};
+CREATE FUNCTION app.view_insert() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NULL; END$$;
+CREATE TRIGGER item_view_insert INSTEAD OF INSERT ON app.item_view FOR EACH ROW EXECUTE FUNCTION app.view_insert();
+COMMENT ON TRIGGER item_view_insert ON app.item_view IS 'swallows inserts';
+ALTER TABLE app.logs CLUSTER ON logs_pkey;
 CREATE FOREIGN DATA WRAPPER dummy_fdw;
 COMMENT ON FOREIGN DATA WRAPPER dummy_fdw IS 'does nothing';
 CREATE SERVER far FOREIGN DATA WRAPPER dummy_fdw OPTIONS (host 'far.example', port '5432');
@@ -226,5 +230,64 @@ fn a_copy_matches_pg_dump_for_every_object_kind() {
         String::from_utf8_lossy(&plan.stdout).contains("CREATE PUBLICATION items_pub"),
         "the plan lists the publication with its SQL\n{}",
         describe(&plan)
+    );
+}
+
+/// A `[[table]]` rule that renames and retypes a column changes the schema on purpose: the
+/// rest of `pg_dump --schema-only` stays equal, row security follows the renamed column, and
+/// what names the old column (extended statistics) is left out with a warning.
+#[test]
+fn a_mapped_copy_keeps_everything_the_mapping_does_not_change() {
+    let src = TestDb::new("parity_map_src");
+    src.exec(
+        "CREATE SCHEMA app;
+         CREATE TYPE app.kind AS ENUM ('a', 'b');
+         CREATE TABLE app.items (id integer PRIMARY KEY, price numeric(10,2), kind app.kind, note text);
+         INSERT INTO app.items SELECT g, g * 1.5, 'a', 'n' || g FROM generate_series(1, 50) g;
+         CREATE INDEX items_price ON app.items (price);
+         ALTER TABLE app.items ENABLE ROW LEVEL SECURITY;
+         CREATE POLICY cheap ON app.items FOR SELECT USING (price < 40);
+         CREATE STATISTICS app.items_stats ON price, kind FROM app.items;
+         CREATE TABLE app.other (id integer PRIMARY KEY, v text);
+         CREATE STATISTICS app.other_stats ON id, v FROM app.other;
+         ALTER TABLE app.other REPLICA IDENTITY FULL;
+         COMMENT ON TABLE app.other IS 'untouched';",
+    );
+    let dst = TestDb::new("parity_map_dst");
+    let job = crate::support::job_file(
+        "parity_map",
+        "[[table]]\nname = \"app.items\"\n[[table.column]]\nname = \"price\"\nrename = \"amount\"\ntype = \"numeric(14,2)\"\n",
+    );
+    let out = Howdah::copy(&src.url(), &dst.url())
+        .args(["--config", &job])
+        .run();
+    assert_success(&out, "mapped copy");
+    let changed =
+        |l: &String| l.contains("price") || l.contains("amount") || l.contains("items_stats");
+    let (a, b) = (dump(&src), dump(&dst));
+    let rest_a: Vec<&String> = a.iter().filter(|l| !changed(l)).collect();
+    let rest_b: Vec<&String> = b.iter().filter(|l| !changed(l)).collect();
+    assert_eq!(
+        rest_b, rest_a,
+        "everything the mapping does not touch is equal"
+    );
+    assert!(
+        b.iter().any(|l| l.contains("amount numeric(14,2)")),
+        "the renamed, retyped column: {b:#?}"
+    );
+    assert!(
+        b.iter()
+            .any(|l| l.contains("CREATE POLICY cheap") && l.contains("amount < ")),
+        "the policy follows the renamed column: {b:#?}"
+    );
+    assert!(
+        b.iter()
+            .any(|l| l.contains("CREATE INDEX items_price") && l.contains("(amount)")),
+        "the index follows the renamed column: {b:#?}"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("statistics app.items_stats is not created"),
+        "the statistics over the old column are left out with a warning\n{}",
+        describe(&out)
     );
 }
