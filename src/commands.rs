@@ -49,7 +49,10 @@ async fn copy(args: &cli::CopyArgs, terminal: Terminal) -> Result<u8> {
     let settings = CopySettings::resolve(args.overrides())?;
     let follow = settings.follow.is_some() && !settings.dry_run;
     if follow && howdah::follow::run::copy_finished(&settings).await? {
-        tracing::info!("the copy of job \"{}\" is in: following the source", settings.job);
+        tracing::info!(
+            "the copy of job \"{}\" is in: following the source",
+            settings.job
+        );
         let followed = observed(&settings, true, &terminal, |stop| {
             howdah::follow::run::follow_job(&settings, stop)
         })
