@@ -436,14 +436,7 @@ pub async fn cutover(settings: &CopySettings, timeout: Duration) -> Result<Follo
         return Ok(ended);
     }
     let source = connect(url, Side::Source).await?;
-    let lsn: String = source
-        .query_one("SELECT pg_current_wal_lsn()::text", &[])
-        .await
-        .map_err(|e| Error::Query {
-            what: "reading the source's WAL position".into(),
-            reason: db_reason(&e),
-        })?
-        .get(0);
+    let lsn = cutover_position(&source, &st).await?;
     fstate::request_cutover(&target, &st, &lsn).await?;
     tracing::info!("cutover requested at source position {lsn}");
     let deadline = Instant::now() + timeout;
@@ -485,6 +478,29 @@ pub async fn cutover(settings: &CopySettings, timeout: Duration) -> Result<Follo
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// The position a cutover waits for: a logical message written now (its record follows every
+/// commit made before it, and decoding it moves the stream past the position even on a source
+/// that writes nothing else), else the current end of WAL.
+async fn cutover_position(source: &Client, st: &StateRef) -> Result<String> {
+    if let Ok(row) = source
+        .query_one(
+            "SELECT pg_logical_emit_message(false, 'howdah cutover', $1)::text",
+            &[&st.job],
+        )
+        .await
+    {
+        return Ok(row.get(0));
+    }
+    Ok(source
+        .query_one("SELECT pg_current_wal_lsn()::text", &[])
+        .await
+        .map_err(|e| Error::Query {
+            what: "reading the source's WAL position".into(),
+            reason: db_reason(&e),
+        })?
+        .get(0))
 }
 
 fn timed_out(st: &StateRef, timeout: Duration, row: &fstate::FollowRow) -> Error {
