@@ -226,6 +226,20 @@ sql = "SELECT count(*) FROM t"
     }
 
     #[test]
+    fn the_example_file_parses_for_both_sources() {
+        let text = include_str!("../../configs/queries.toml");
+        let my = parse(text, Dialect::Mysql).unwrap_or_default();
+        assert_eq!(my.len(), 4);
+        assert!(my[2].source_sql.contains("c.city = 'Lyon'"));
+        assert!(my[3].source_sql.contains("IFNULL"));
+        // For a PostgreSQL source the PostgreSQL texts run on both sides.
+        let pg = parse(text, Dialect::Postgres).unwrap_or_default();
+        assert_eq!(pg.len(), 4);
+        assert!(pg[3].source_sql.contains("COALESCE"));
+        assert!(pg[1].target_sql.contains(">= '2024-01-01'"));
+    }
+
+    #[test]
     fn mysql_pairs_fill_each_dialect() {
         let text = r#"
 [[query]]

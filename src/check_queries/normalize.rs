@@ -12,10 +12,12 @@
 //! - `json`, `jsonb`: the document re-serialised with its keys sorted and no spacing;
 //! - `bytea`: `\x` and lower-case hex (PostgreSQL's `bytea_output = hex`);
 //! - `bit`, `bit varying`: the bits as `0`/`1` text (`BIT(n)` is read as its n bits);
-//! - anything else (integers, `numeric`, text, enums): the text as each server prints it.
-//!   MySQL's and PostgreSQL's `numeric` keep their scale alike; what a query computes
-//!   differently (`AVG` scales, integer division, collation-dependent ordering) is the
-//!   query pair's business, not a conversion.
+//! - integers and `numeric`: by value, trailing zeros of the fraction dropped (a query pair
+//!   computes scales differently: MySQL's `IFNULL(price, 0)` keeps `0.00`, PostgreSQL's
+//!   `COALESCE(price, 0)` gives `0`; `AVG` has 4 more digits in MySQL);
+//! - anything else (text, enums): the text as each server prints it. What a query computes
+//!   differently beyond that (`AVG`'s rounding, integer division, collation-dependent
+//!   ordering) is the query pair's business, not a conversion.
 //!
 //! Invariant: the same value, as the copy would load it, gets the same canonical bytes on
 //! both sides; a PostgreSQL-to-PostgreSQL check uses none of this (the texts are already
@@ -39,6 +41,8 @@ pub enum ColumnKind {
     Bytes,
     /// `bit`, `bit varying`.
     Bits,
+    /// Integers and `numeric`: compared by value.
+    Number,
     /// Everything else: compared as printed.
     Text,
 }
@@ -53,6 +57,7 @@ impl ColumnKind {
             "json" | "jsonb" => ColumnKind::Json,
             "bytea" => ColumnKind::Bytes,
             "bit" | "varbit" => ColumnKind::Bits,
+            "int2" | "int4" | "int8" | "numeric" => ColumnKind::Number,
             _ => ColumnKind::Text,
         }
     }
@@ -65,6 +70,7 @@ pub fn pg_value(kind: ColumnKind, text: &str) -> Option<Cow<'_, [u8]>> {
         ColumnKind::Float => float(text),
         ColumnKind::Temporal => temporal(text),
         ColumnKind::Json => json(text),
+        ColumnKind::Number => number(text),
         ColumnKind::Bytes | ColumnKind::Bits | ColumnKind::Text => Cow::Borrowed(text.as_bytes()),
     })
 }
@@ -117,8 +123,26 @@ pub fn my_value<'a>(kind: ColumnKind, col: MyColumn, raw: &'a [u8]) -> Option<Co
             }
             Some(Cow::Owned(s.into_bytes()))
         }
+        ColumnKind::Number => match std::str::from_utf8(raw) {
+            Ok(t) => Some(number(t)),
+            Err(_) => Some(Cow::Borrowed(raw)),
+        },
         ColumnKind::Bits | ColumnKind::Text => Some(Cow::Borrowed(raw)),
     }
+}
+
+/// `10.50` -> `10.5`, `0.00` -> `0`, `-0.0` -> `0`; anything but a plain decimal as it is.
+fn number(text: &str) -> Cow<'_, [u8]> {
+    let plain = text
+        .bytes()
+        .enumerate()
+        .all(|(i, b)| b.is_ascii_digit() || b == b'.' || i == 0 && b == b'-');
+    if !plain || !text.contains('.') {
+        return Cow::Borrowed(text.as_bytes());
+    }
+    let t = text.trim_end_matches('0');
+    let t = t.strip_suffix('.').unwrap_or(t);
+    Cow::Borrowed(if t == "-0" { b"0" } else { t.as_bytes() })
 }
 
 fn float(text: &str) -> Cow<'_, [u8]> {
@@ -133,7 +157,7 @@ fn temporal(text: &str) -> Cow<'_, [u8]> {
     let mut t = text.strip_suffix("+00").unwrap_or(text);
     if let Some(dot) = t.rfind('.') {
         if t[dot + 1..].bytes().all(|b| b.is_ascii_digit()) {
-            t = t[..dot + 1].trim_end_matches('0');
+            t = t.trim_end_matches('0');
             t = t.strip_suffix('.').unwrap_or(t);
         }
     }
@@ -223,5 +247,10 @@ mod tests {
             pg(Bool, "t")
         );
         assert_ne!(my(Text, "1.50"), pg(Text, "1.5"));
+        assert_eq!(my(Number, "0.00"), pg(Number, "0"));
+        assert_eq!(my(Number, "10.50"), pg(Number, "10.5"));
+        assert_eq!(my(Number, "-0.0"), pg(Number, "0"));
+        assert_eq!(my(Number, "1.6667"), pg(Number, "1.6667"));
+        assert_ne!(my(Number, "100"), pg(Number, "1"));
     }
 }

@@ -120,6 +120,16 @@ pub fn execution(
     let status_command = format!("howdah status --target {tgt} --job {}", sh(&settings.job));
     // verify reads the job's recorded default_sql/value_sql values under its name.
     let verify_command = format!("howdah verify --source {src} --target {tgt}{sel}{job}");
+    // The application's own queries, same answers and no slower: the last check before a cutover.
+    let (stats, stats_note) = match &settings.source {
+        SourceUrl::Postgres(_) => (
+            " --from-stats 20",
+            " and the source's 20 top read queries of pg_stat_statements (when the extension is installed)",
+        ),
+        SourceUrl::Mysql(_) => ("", " (a MySQL text and a PostgreSQL text per query)"),
+    };
+    let check_queries_command =
+        format!("howdah check-queries --source {src} --target {tgt} --queries queries.toml{stats}");
     let metrics_url = format!("http://{metrics}/metrics");
     let dashboard = "Grafana dashboard configs/grafana/dashboards/howdah.json (throughput by table, progress and ETA, chunks, \
         rejects, retries, backpressure, post-data steps) over a Prometheus that scrapes the endpoint (configs/prometheus.yml; \
@@ -163,6 +173,15 @@ pub fn execution(
             note: "compares source and target after the mappings; also look at the rejected rows: \
                    SELECT * FROM howdah.rejects (or --rejects-file on the copy)"
                 .into(),
+        },
+        ExecStep {
+            title: "Check the application's queries before switching it over".into(),
+            command: Some(check_queries_command),
+            note: format!(
+                "runs the read queries of queries.toml (format: configs/queries.toml){stats_note} on both sides, \
+                 read-only: exit 1 when an answer differs or a query is over 2x slower on the target, with both plans \
+                 and the index or statistics the target lacks"
+            ),
         },
         ExecStep {
             title: "Roll back (only if the migration is abandoned)".into(),

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::Output;
 
 use crate::cluster::{Cluster, PG15_BIN};
-use crate::support::{assert_error, describe, job_file, Howdah, TestDb};
+use crate::support::{assert_error, assert_success, describe, job_file, Howdah, MyDb, TestDb};
 
 /// `howdah check-queries --source <src> --target <dst> --queries <file> --json <extra...>`:
 /// exit code, report (JSON null when stdout is not JSON), output.
@@ -276,5 +276,119 @@ fn top_queries_of_pg_stat_statements_are_checked_with_real_values() {
     assert!(
         line.contains("CREATE EXTENSION pg_stat_statements"),
         "{line}"
+    );
+}
+
+#[test]
+fn mysql_and_postgresql_query_pairs_on_a_mariadb_source() {
+    let my = MyDb::new("cq_my");
+    my.exec(
+        "CREATE TABLE items (id int PRIMARY KEY, name varchar(40), price decimal(10,2), ratio double,
+           active tinyint(1), made datetime(6), seen date, doc json, raw varbinary(8), flags bit(3));
+         INSERT INTO items VALUES
+           (1, 'Ann', 10.50, 1e20, 1, '2024-01-02 03:04:05.250000', '2024-01-02', '{\"b\": 1, \"a\": [1, 2]}', X'0141', b'101'),
+           (2, 'Bob', 0.00, 0.1, 2, '2024-01-02 00:00:00', '0000-00-00', '[]', X'', b'000'),
+           (3, 'Cyd', NULL, NULL, 0, NULL, NULL, NULL, NULL, NULL);",
+    );
+    let dst = TestDb::new("cq_my_dst");
+    let out = Howdah::copy(&my.url(), &dst.url()).args(["-q"]).run();
+    assert_success(&out, "copy from MariaDB");
+    let file = job_file(
+        "cq-my",
+        r#"
+[[query]]
+name = "every item"
+sql = "SELECT id, name, price, ratio, active, made, seen, doc, raw, flags FROM items ORDER BY id"
+
+[[query]]
+name = "price of an item"
+mysql = "SELECT name, IFNULL(price, 0) AS price FROM items WHERE name = ?"
+postgres = "SELECT name, COALESCE(price, 0) AS price FROM items WHERE name = $1"
+params = ["Cyd"]
+
+[[query]]
+name = "active items"
+mysql = "SELECT COUNT(*), SUM(active <> 0) FROM items"
+postgres = "SELECT count(*), sum(active::int) FROM items"
+"#,
+    );
+    let (code, report, out) = check(&my.url(), &dst.url(), &file, &[]);
+    assert_eq!(
+        code,
+        0,
+        "the copy's answers are the source's\n{}",
+        describe(&out)
+    );
+    for name in ["every item", "price of an item", "active items"] {
+        assert_eq!(query(&report, name)["answer"], "same", "{report:#}");
+    }
+    assert_eq!(query(&report, "every item")["source"]["rows"], 3);
+
+    // A deliberate change on the target is found.
+    dst.exec("UPDATE items SET made = made + interval '1 microsecond' WHERE id = 1");
+    let (code, report, out) = check(&my.url(), &dst.url(), &file, &[]);
+    assert_eq!(code, 1, "{}", describe(&out));
+    assert_eq!(query(&report, "every item")["status"], "different");
+    assert_eq!(query(&report, "price of an item")["status"], "ok");
+
+    // The MySQL text goes through the guard in MySQL's dialect.
+    let bad = job_file(
+        "cq-my-bad",
+        "[[query]]\nname = \"outfile\"\nmysql = \"SELECT * FROM items INTO OUTFILE '/tmp/x'\"\npostgres = \"SELECT * FROM items\"\n",
+    );
+    let (_, _, out) = check(&my.url(), &dst.url(), &bad, &[]);
+    let line = assert_error(&out, 2, "INTO OUTFILE");
+    assert!(
+        line.contains("\"outfile\"") && line.contains("MySQL text is refused"),
+        "{line}"
+    );
+}
+
+#[test]
+fn no_password_is_printed() {
+    let src = TestDb::new("cq_pw");
+    src.exec("CREATE TABLE t (a int); INSERT INTO t VALUES (1);");
+    let file = job_file("cq-pw", "[[query]]\nsql = \"SELECT a FROM t\"\n");
+    let sentinel = "Sentinel-Pw-93x";
+    // The local server trusts every login, so the password reaches the report's URLs.
+    let url = src
+        .url()
+        .replace("postgres@", &format!("postgres:{sentinel}@"));
+    for json in [true, false] {
+        let mut cmd = Howdah::new("check-queries").args([
+            "--source",
+            &url,
+            "--target",
+            &url,
+            "--queries",
+            &file,
+        ]);
+        if json {
+            cmd = cmd.args(["--json"]);
+        }
+        let out = cmd.run();
+        assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(all.contains("cq_pw"), "{all}");
+        assert!(!all.contains(sentinel), "the password was printed:\n{all}");
+    }
+    // And on a failing path: a query that fails on the target.
+    let file = job_file("cq-pw2", "[[query]]\nsql = \"SELECT a FROM missing\"\n");
+    let out = Howdah::new("check-queries")
+        .args(["--source", &url, "--target", &url, "--queries", &file])
+        .run();
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        all.contains("does not exist") && !all.contains(sentinel),
+        "{all}"
     );
 }

@@ -304,6 +304,19 @@ fn postgres_plan_names_sizes_risks_and_the_copy_command() {
         json["execution"]["metrics_url"],
         "http://127.0.0.1:9187/metrics"
     );
+    // The application's queries are checked before the switch.
+    let check_queries = format!(
+        "howdah check-queries --source '{}' --target '{}' --queries queries.toml --from-stats 20",
+        src.url(),
+        dst.url()
+    );
+    assert!(
+        json["execution"]["steps"]
+            .as_array()
+            .is_some_and(|s| s.iter().any(|s| s["command"] == check_queries.as_str())),
+        "{:#}",
+        json["execution"]["steps"]
+    );
 
     // The Markdown says the same.
     for want in [
