@@ -289,7 +289,15 @@ fn kill_during_catch_up_resumes_exactly_once() {
         );
         let before = dst.query("SELECT applied_lsn FROM howdah.follow WHERE job = 'k'");
         let mut child = follow_copy(&src, &dst, "k").spawn();
-        std::thread::sleep(Duration::from_millis(900));
+        // Killed as soon as it has committed something of the backlog.
+        let started = Instant::now();
+        while dst.query("SELECT applied_lsn FROM howdah.follow WHERE job = 'k'") == before {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "the follower applied nothing"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
         kill9(&mut child);
         let after = dst.query("SELECT applied_lsn FROM howdah.follow WHERE job = 'k'");
         let behind = src.query(&format!("SELECT pg_current_wal_lsn() > '{after}'::pg_lsn"));
