@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use super::{Report, Status};
+use super::report::{one_line, Report, Status};
 
 /// The report as Markdown.
 pub fn render(r: &Report) -> String {
@@ -145,12 +145,4 @@ fn status(s: Status) -> &'static str {
 /// A table cell: one line, pipes escaped.
 fn cell(s: &str) -> String {
     s.replace('|', "\\|").replace('\n', " ")
-}
-
-fn one_line(s: &str, max: usize) -> String {
-    let flat = s.split_whitespace().collect::<Vec<_>>().join(" ");
-    match flat.char_indices().nth(max) {
-        Some((i, _)) => format!("{}...", &flat[..i]),
-        None => flat,
-    }
 }

@@ -91,19 +91,28 @@ impl Session {
     }
 }
 
-async fn run_pg(
+/// Opens a `READ ONLY` transaction whose statements stop after `timeout`; the caller rolls
+/// it back. Every statement of `check-queries` that reads a side's data runs in one.
+pub async fn begin_read_only(
     client: &Client,
-    sql: &str,
     timeout: Duration,
-    kinds: Option<&[ColumnKind]>,
-) -> std::result::Result<RunResult, String> {
+) -> std::result::Result<(), String> {
     client
         .batch_execute(&format!(
             "BEGIN TRANSACTION READ ONLY; SET LOCAL statement_timeout = {}",
             timeout.as_millis().max(1)
         ))
         .await
-        .map_err(|e| db_reason(&e))?;
+        .map_err(|e| db_reason(&e))
+}
+
+async fn run_pg(
+    client: &Client,
+    sql: &str,
+    timeout: Duration,
+    kinds: Option<&[ColumnKind]>,
+) -> std::result::Result<RunResult, String> {
+    begin_read_only(client, timeout).await?;
     let result = stream_pg(client, sql, kinds).await;
     let _ = client.batch_execute("ROLLBACK").await;
     result

@@ -25,7 +25,7 @@ use tokio_postgres::Client;
 
 use super::file::{quote, Query};
 use super::guard::{self, Dialect, Kind, Token};
-use super::Skipped;
+use super::report::{one_line as short, Skipped};
 use crate::catalog::quote_ident;
 use crate::error::{db_reason, Error, Result};
 
@@ -385,13 +385,7 @@ async fn sample(
         );
         let qualified = format!("{}.{}", quote_ident(&schema), quote_ident(&name));
         let col = quote_ident(column);
-        client
-            .batch_execute(&format!(
-                "BEGIN TRANSACTION READ ONLY; SET LOCAL statement_timeout = {}",
-                timeout.as_millis().max(1)
-            ))
-            .await
-            .map_err(|e| db_reason(&e))?;
+        super::run::begin_read_only(client, timeout).await?;
         let value = client
             .query_opt(
                 &format!("SELECT {col}::text FROM {qualified} WHERE {col} IS NOT NULL LIMIT 1"),
@@ -413,15 +407,6 @@ async fn sample(
         "cannot tell which table column {}{column} belongs to",
         qualifier.map(|q| format!("{q}.")).unwrap_or_default()
     ))
-}
-
-/// The first `max` characters of a text on one line.
-fn short(s: &str, max: usize) -> String {
-    let flat = s.split_whitespace().collect::<Vec<_>>().join(" ");
-    match flat.char_indices().nth(max) {
-        Some((i, _)) => format!("{}...", &flat[..i]),
-        None => flat,
-    }
 }
 
 #[cfg(test)]
