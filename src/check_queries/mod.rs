@@ -14,6 +14,7 @@
 //! row and the others still run; URLs are shown without passwords.
 
 mod answer;
+mod diff;
 mod file;
 mod guard;
 mod normalize;
@@ -166,6 +167,7 @@ async fn check_one(
         target_ms: None,
         ratio: None,
         slower: false,
+        rows_differ: None,
         plan: None,
         error: None,
         notes: Vec::new(),
@@ -234,6 +236,12 @@ async fn check_one(
             unstable.join(" and the ")
         ));
     }
+    if r.answer == Some(Verdict::Different)
+        && r.source.as_ref().is_some_and(|a| a.rows <= diff::MAX_ROWS)
+        && r.target.as_ref().is_some_and(|a| a.rows <= diff::MAX_ROWS)
+    {
+        r.rows_differ = rows_differ(q, source, target, kinds, opts.timeout).await;
+    }
     if r.slower {
         r.plan = Some(diagnose(q, source, target, opts.timeout).await);
     }
@@ -245,6 +253,28 @@ async fn check_one(
         (Some(Verdict::Same), false) => Status::Ok,
     };
     r
+}
+
+/// The rows on one side only of a differing query (`None` when a side fails or has grown
+/// past [`diff::MAX_ROWS`] since).
+async fn rows_differ(
+    q: &Query,
+    source: &mut Session,
+    target: &mut Session,
+    kinds: Option<&[normalize::ColumnKind]>,
+    timeout: Duration,
+) -> Option<diff::RowDiff> {
+    let mut s = diff::RowCollector::default();
+    source
+        .stream(&q.source_sql, timeout, kinds, &mut s)
+        .await
+        .ok()?;
+    let mut t = diff::RowCollector::default();
+    target
+        .stream(&q.target_sql, timeout, kinds, &mut t)
+        .await
+        .ok()?;
+    Some(diff::differences(s.into_rows()?, t.into_rows()?))
 }
 
 /// The plans of a slower query and what they tell.

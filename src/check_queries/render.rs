@@ -86,6 +86,21 @@ pub fn render(r: &Report) -> String {
                 )
             };
             let _ = writeln!(o, "- **{}**: {what}", q.name);
+            if let Some(d) = &q.rows_differ {
+                for (side, rows, count) in [
+                    ("source", &d.only_on_source, d.source_only_count),
+                    ("target", &d.only_on_target, d.target_only_count),
+                ] {
+                    if count > 0 {
+                        let _ = writeln!(
+                            o,
+                            "  - {count} row(s) only on the {side}: {}{}",
+                            rows.iter().map(|r| cell(r)).collect::<Vec<_>>().join("; "),
+                            if count > rows.len() { "; ..." } else { "" }
+                        );
+                    }
+                }
+            }
         }
     }
     let errors: Vec<_> = r

@@ -6,6 +6,7 @@
 use serde::Serialize;
 
 use super::answer::{Answer, Verdict};
+use super::diff::RowDiff;
 use super::plan::Diagnosis;
 
 /// The outcome of one query.
@@ -52,6 +53,8 @@ pub struct QueryReport {
     pub ratio: Option<f64>,
     /// Slower than the threshold.
     pub slower: bool,
+    /// For a differing query with small answers: rows found on one side only.
+    pub rows_differ: Option<RowDiff>,
     /// For a slower query: the plans and what they tell.
     pub plan: Option<Diagnosis>,
     /// What failed, on which side.

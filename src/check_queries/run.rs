@@ -16,7 +16,7 @@ use futures_util::TryStreamExt;
 use mysql_async::prelude::Queryable;
 use tokio_postgres::{Client, SimpleQueryMessage};
 
-use super::answer::{Answer, AnswerHasher};
+use super::answer::{Answer, AnswerHasher, RowSink};
 use super::normalize::{self, ColumnKind, MyColumn};
 use crate::connect::{connect, connect_mysql, Side};
 use crate::conninfo::mysql::MyUrl;
@@ -84,9 +84,25 @@ impl Session {
         timeout: Duration,
         kinds: Option<&[ColumnKind]>,
     ) -> std::result::Result<RunResult, String> {
+        let mut hasher = AnswerHasher::default();
+        let (elapsed, columns) = self.stream(sql, timeout, kinds, &mut hasher).await?;
+        Ok(RunResult {
+            elapsed,
+            answer: hasher.finish(columns),
+        })
+    }
+
+    /// Runs `sql` once, feeding each value to `sink`; the time it took and the columns.
+    pub async fn stream(
+        &mut self,
+        sql: &str,
+        timeout: Duration,
+        kinds: Option<&[ColumnKind]>,
+        sink: &mut impl RowSink,
+    ) -> std::result::Result<(Duration, usize), String> {
         match self {
-            Session::Pg(client) => run_pg(client, sql, timeout, kinds).await,
-            Session::My(conn) => run_my(conn, sql, kinds.unwrap_or(&[])).await,
+            Session::Pg(client) => run_pg(client, sql, timeout, kinds, sink).await,
+            Session::My(conn) => run_my(conn, sql, kinds.unwrap_or(&[]), sink).await,
         }
     }
 }
@@ -111,9 +127,10 @@ async fn run_pg(
     sql: &str,
     timeout: Duration,
     kinds: Option<&[ColumnKind]>,
-) -> std::result::Result<RunResult, String> {
+    sink: &mut impl RowSink,
+) -> std::result::Result<(Duration, usize), String> {
     begin_read_only(client, timeout).await?;
-    let result = stream_pg(client, sql, kinds).await;
+    let result = stream_pg(client, sql, kinds, sink).await;
     let _ = client.batch_execute("ROLLBACK").await;
     result
 }
@@ -122,14 +139,14 @@ async fn stream_pg(
     client: &Client,
     sql: &str,
     kinds: Option<&[ColumnKind]>,
-) -> std::result::Result<RunResult, String> {
+    hasher: &mut impl RowSink,
+) -> std::result::Result<(Duration, usize), String> {
     let started = Instant::now();
     let stream = client
         .simple_query_raw(sql)
         .await
         .map_err(|e| db_reason(&e))?;
     futures_util::pin_mut!(stream);
-    let mut hasher = AnswerHasher::default();
     let mut columns = 0;
     while let Some(message) = stream.try_next().await.map_err(|e| db_reason(&e))? {
         match message {
@@ -151,21 +168,19 @@ async fn stream_pg(
             _ => {}
         }
     }
-    Ok(RunResult {
-        elapsed: started.elapsed(),
-        answer: hasher.finish(columns),
-    })
+    Ok((started.elapsed(), columns))
 }
 
 async fn run_my(
     conn: &mut mysql_async::Conn,
     sql: &str,
     kinds: &[ColumnKind],
-) -> std::result::Result<RunResult, String> {
+    sink: &mut impl RowSink,
+) -> std::result::Result<(Duration, usize), String> {
     conn.query_drop("START TRANSACTION READ ONLY")
         .await
         .map_err(|e| e.to_string())?;
-    let result = stream_my(conn, sql, kinds).await;
+    let result = stream_my(conn, sql, kinds, sink).await;
     let _ = conn.query_drop("ROLLBACK").await;
     result
 }
@@ -174,7 +189,8 @@ async fn stream_my(
     conn: &mut mysql_async::Conn,
     sql: &str,
     kinds: &[ColumnKind],
-) -> std::result::Result<RunResult, String> {
+    hasher: &mut impl RowSink,
+) -> std::result::Result<(Duration, usize), String> {
     let started = Instant::now();
     let mut result = conn.query_iter(sql).await.map_err(|e| e.to_string())?;
     let cols: Vec<MyColumn> = result
@@ -188,7 +204,6 @@ async fn stream_my(
                 .collect()
         })
         .unwrap_or_default();
-    let mut hasher = AnswerHasher::default();
     while let Some(row) = result.next().await.map_err(|e| e.to_string())? {
         for (i, col) in cols.iter().enumerate() {
             let kind = kinds.get(i).copied().unwrap_or(ColumnKind::Text);
@@ -210,10 +225,7 @@ async fn stream_my(
     }
     // Drain any further result set so the session is ready for the next statement.
     drop(result);
-    Ok(RunResult {
-        elapsed: started.elapsed(),
-        answer: hasher.finish(cols.len()),
-    })
+    Ok((started.elapsed(), cols.len()))
 }
 
 /// The target's result column types, by preparing its text (nothing runs).

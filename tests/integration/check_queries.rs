@@ -83,6 +83,16 @@ fn a_changed_row_and_a_dropped_index_are_found() {
     assert_eq!(changed["status"], "different", "{changed:#}");
     assert_eq!(changed["source"]["rows"], 1);
     assert_ne!(changed["source"]["checksum"], changed["target"]["checksum"]);
+    // The differing row is shown as each side has it.
+    let rows = &changed["rows_differ"];
+    assert_eq!(
+        rows["only_on_source"][0], "(7, 7, 0.70, order 7)",
+        "{changed:#}"
+    );
+    assert_eq!(
+        rows["only_on_target"][0], "(7, 7, 0.70, changed)",
+        "{changed:#}"
+    );
 
     let same = query(&report, "count");
     assert_eq!(same["status"], "ok", "{same:#}");
@@ -117,6 +127,7 @@ fn a_changed_row_and_a_dropped_index_are_found() {
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
     assert!(
         text.contains("| order 7 | **different answer** | 1 / 1 |")
+            && text.contains("1 row(s) only on the target: (7, 7, 0.70, changed)")
             && text.contains("## Slower on the target")
             && text.contains("is missing on the target")
             && text.contains("**NOT OK**"),
