@@ -50,7 +50,10 @@ pub struct Diagnosis {
 pub async fn explain(client: &Client, sql: &str, timeout: Duration) -> Result<Value, String> {
     super::run::begin_read_only(client, timeout).await?;
     let result = client
-        .simple_query(&format!("EXPLAIN (FORMAT JSON, VERBOSE) {sql}"))
+        .simple_query(&format!(
+            "{} EXPLAIN (FORMAT JSON, VERBOSE) {sql}",
+            super::run::OWN_MARK
+        ))
         .await;
     let _ = client.batch_execute("ROLLBACK").await;
     let text = result

@@ -23,6 +23,10 @@ use crate::conninfo::mysql::MyUrl;
 use crate::conninfo::PgUrl;
 use crate::error::{db_reason, Result};
 
+/// Marks the statements `check-queries` runs for itself (plans, sampled values), so that a
+/// later `--from-stats` passes over them.
+pub const OWN_MARK: &str = "/* howdah check-queries */";
+
 /// One side's session.
 pub enum Session {
     /// A PostgreSQL source or the target.

@@ -194,6 +194,22 @@ fn writing_statements_are_refused() {
     );
     assert_eq!(src.query("SELECT a FROM t"), "1");
     assert_eq!(dst.query("SELECT a FROM t"), "1");
+
+    // The statement timeout stops a run that takes too long.
+    let file = job_file(
+        "cq-slow",
+        "[[query]]\nname = \"sleep\"\nsql = \"SELECT pg_sleep(30)\"\n",
+    );
+    let (code, report, out) = check(&src.url(), &dst.url(), &file, &["--statement-timeout", "1"]);
+    assert_eq!(code, 1, "{}", describe(&out));
+    let q = query(&report, "sleep");
+    assert!(
+        q["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("statement timeout"),
+        "{q:#}"
+    );
 }
 
 #[test]
