@@ -19,6 +19,7 @@ mod file;
 mod guard;
 mod normalize;
 mod plan;
+mod plan_mysql;
 mod render;
 mod report;
 mod run;
@@ -280,7 +281,7 @@ async fn rows_differ(
 /// The plans of a slower query and what they tell.
 async fn diagnose(
     q: &Query,
-    source: &Session,
+    source: &mut Session,
     target: &Session,
     timeout: Duration,
 ) -> plan::Diagnosis {
@@ -296,19 +297,19 @@ async fn diagnose(
             }
         }
     };
-    let source_plan = match source {
-        Session::Pg(src) => plan::explain(src, &q.source_sql, timeout)
-            .await
-            .ok()
-            .map(|p| (src, p)),
-        Session::My(_) => None,
-    };
-    plan::diagnose(
-        source_plan.as_ref().map(|(c, p)| (*c, p)),
-        tgt,
-        &target_plan,
-    )
-    .await
+    match source {
+        Session::Pg(src) => {
+            let source_plan = plan::explain(src, &q.source_sql, timeout).await.ok();
+            plan::diagnose(source_plan.as_ref().map(|p| (&*src, p)), tgt, &target_plan).await
+        }
+        Session::My(conn) => {
+            let mut d = plan::diagnose(None, tgt, &target_plan).await;
+            let mut found = plan_mysql::findings(conn, tgt, &plan::scans(&target_plan)).await;
+            found.append(&mut d.findings);
+            d.findings = found;
+            d
+        }
+    }
 }
 
 /// Planner settings that differ between the sides: a plan may change with them alone.

@@ -419,3 +419,40 @@ fn no_password_is_printed() {
         "{all}"
     );
 }
+
+#[test]
+fn a_mariadb_index_the_target_lacks_is_named() {
+    let my = MyDb::new("cq_myidx");
+    my.exec(
+        "CREATE TABLE orders (id int PRIMARY KEY, customer_id int NOT NULL, total decimal(10,2), KEY by_customer (customer_id));
+         INSERT INTO orders SELECT seq, seq % 5000, (seq % 997) / 10 FROM seq_1_to_200000;
+         ANALYZE TABLE orders;",
+    );
+    let dst = TestDb::new("cq_myidx_dst");
+    let out = Howdah::copy(&my.url(), &dst.url()).args(["-q"]).run();
+    assert_success(&out, "copy from MariaDB");
+    dst.exec("DROP INDEX by_customer; ANALYZE orders;");
+    let file = job_file(
+        "cq-myidx",
+        "[[query]]\nname = \"orders of a customer\"\nmysql = \"SELECT id, total FROM orders WHERE customer_id = ? ORDER BY id\"\n\
+         postgres = \"SELECT id, total FROM orders WHERE customer_id = $1 ORDER BY id\"\nparams = [42]\n",
+    );
+    let (code, report, out) = check(&my.url(), &dst.url(), &file, &["--min-slowdown-ms", "1"]);
+    assert_eq!(code, 1, "{}", describe(&out));
+    let q = query(&report, "orders of a customer");
+    assert_eq!(q["answer"], "same", "{q:#}");
+    assert_eq!(q["status"], "slower", "{q:#}");
+    assert!(
+        q["plan"]["target_shape"]
+            .as_str()
+            .unwrap_or("")
+            .contains("Seq Scan on public.orders"),
+        "{q:#}"
+    );
+    assert!(
+        q["plan"]["findings"]
+            .to_string()
+            .contains("the source's index by_customer (customer_id) has no counterpart there"),
+        "{q:#}"
+    );
+}
