@@ -40,10 +40,16 @@ secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
 DIR=$(mktemp -d /tmp/howdah-bench-follow.XXXXXX)
 [ "$(id -u)" = 0 ] && chown postgres "$DIR"
 SPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+# This machine's PostgreSQL build only loads listed output plugins: list pgcopydb's too.
+plugins=""
+if as_pg "$PG_BIN/postgres" --describe-config 2>/dev/null | grep -q '^output_plugin_libraries'; then
+  plugins="-c output_plugin_libraries=pgoutput,test_decoding,wal2json"
+fi
 as_pg "$PG_BIN/initdb" -D "$DIR/data" -U postgres -A trust -E UTF8 --locale=C.UTF-8 >/dev/null
 as_pg "$PG_BIN/pg_ctl" -D "$DIR/data" -l "$DIR/log" -w start -o \
   "-p $SPORT -c listen_addresses=127.0.0.1 -c unix_socket_directories=$DIR -c wal_level=logical \
-   -c max_replication_slots=10 -c max_wal_senders=10 -c shared_buffers=256MB -c max_wal_size=4GB" >/dev/null
+   -c max_replication_slots=10 -c max_wal_senders=10 -c shared_buffers=256MB -c max_wal_size=4GB \
+   $plugins" >/dev/null
 stop_source() { as_pg "$PG_BIN/pg_ctl" -D "$DIR/data" -m immediate -w stop >/dev/null 2>&1 || true; rm -rf "$DIR"; }
 trap stop_source EXIT
 SRC="postgres://postgres@127.0.0.1:$SPORT/bench?sslmode=disable"
@@ -118,7 +124,8 @@ if [[ ",$only," == *",pgcopydb,"* ]]; then
   pid=$!
   tps=$(pgbench_run pgcopydb-live)
   t_stop=$(now)
-  pgcopydb stream sentinel set endpos --current --source "$SRC" >>"$OUT/pgcopydb.log" 2>&1
+  # The sentinel exists once pgcopydb has created its slot (at its start).
+  pgcopydb stream sentinel set endpos --current --source "$SRC" >>"$OUT/pgcopydb.log" 2>&1 || true
   wait "$pid" || true
   t_cut=$(now)
   rows+=("| pgcopydb clone --follow (wal2json) | live | $tps | $(secs "$t0" "$t_cut") | $(secs "$t_stop" "$t_cut") | | $(check_equal "$TGT") |")

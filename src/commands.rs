@@ -47,47 +47,44 @@ async fn check_queries(args: &cli::CheckQueriesArgs) -> Result<u8> {
 
 async fn copy(args: &cli::CopyArgs, terminal: Terminal) -> Result<u8> {
     let settings = CopySettings::resolve(args.overrides())?;
-    if settings.follow.is_some()
-        && !settings.dry_run
-        && howdah::follow::run::copy_finished(&settings).await?
-    {
-        tracing::info!(
-            "the copy of job \"{}\" is in: following the source",
-            settings.job
-        );
-        return follow(&settings, &terminal, true).await;
+    let follow = settings.follow.is_some() && !settings.dry_run;
+    if follow && howdah::follow::run::copy_finished(&settings).await? {
+        tracing::info!("the copy of job \"{}\" is in: following the source", settings.job);
+        let followed = observed(&settings, true, &terminal, |stop| {
+            howdah::follow::run::follow_job(&settings, stop)
+        })
+        .await?;
+        println!("{}", followed.message);
+        return Ok(0);
     }
     let serve = !settings.dry_run;
-    let outcome = observed(&settings, serve, &terminal, |stop| {
-        howdah::copy::run(&settings, stop, terminal.clone())
-    })
-    .await;
-    let outcome = outcome?;
-    match &outcome.dry_run {
-        Some(text) => print!("{text}"),
-        None => println!("{}", howdah::copy::summary(&outcome)),
-    }
-    if settings.follow.is_some() && outcome.dry_run.is_none() {
+    // With --follow, the follow runs under the same metrics endpoint and signal watcher.
+    let outcome = observed(&settings, serve, &terminal, |stop| async {
+        let outcome = howdah::copy::run(&settings, stop.clone(), terminal.clone()).await?;
+        if !follow {
+            return Ok((outcome, None));
+        }
+        println!("{}", howdah::copy::summary(&outcome));
         if let Err(e) = outcome.finished() {
             tracing::warn!("{e}");
         }
         tracing::info!(
             "the copy is in; following the source's changes until `howdah cutover` or `howdah abort`"
         );
-        // The copy's metrics endpoint serves on.
-        return follow(&settings, &terminal, false).await;
+        let followed = howdah::follow::run::follow_job(&settings, stop).await?;
+        Ok((outcome, Some(followed)))
+    })
+    .await;
+    let (outcome, followed) = outcome?;
+    if let Some(f) = followed {
+        println!("{}", f.message);
+        return Ok(0);
+    }
+    match &outcome.dry_run {
+        Some(text) => print!("{text}"),
+        None => println!("{}", howdah::copy::summary(&outcome)),
     }
     outcome.finished().map(|_| 0)
-}
-
-/// Follows the job's source until cutover or abort.
-async fn follow(settings: &CopySettings, terminal: &Terminal, serve: bool) -> Result<u8> {
-    let followed = observed(settings, serve, terminal, |stop| {
-        howdah::follow::run::follow_job(settings, stop)
-    })
-    .await?;
-    println!("{}", followed.message);
-    Ok(0)
 }
 
 /// `howdah cutover`: waits until the follower applied everything up to now and cut over;

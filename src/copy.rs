@@ -172,6 +172,13 @@ pub async fn run(
     }
     let facts = pgcat::target_facts(&target).await?;
     let single_chunk = if resuming {
+        if state::steps::schema_pending(&target, &st).await? {
+            tracing::info!(
+                "job \"{}\": the schema was not complete; creating the rest",
+                st.job
+            );
+            create_schema(settings, &catalog, &target, &st).await?;
+        }
         state::job::resume(&target, &st).await?;
         vec![false; catalog.tables.len()]
     } else {
@@ -463,8 +470,9 @@ struct JobPlan<'a> {
     sql_values: &'a state::values::SqlValues,
 }
 
-/// One target transaction: the schema (per the schema mode) and the job with its chunk plan.
-/// A crash anywhere in it leaves neither, so the next run starts clean.
+/// Records the job with its chunk plan in one target transaction, marked "schema pending",
+/// then creates the schema in bounded transactions ([`create_schema`]). A crash before the
+/// first commit leaves nothing; after it, the next run resumes the job and finishes the schema.
 async fn create_schema_and_job(
     settings: &CopySettings,
     catalog: &Catalog,
@@ -472,43 +480,6 @@ async fn create_schema_and_job(
     st: &StateRef,
     plan: &JobPlan<'_>,
 ) -> Result<()> {
-    let ddl_opts = ddl_options(settings);
-    target
-        .batch_execute("BEGIN")
-        .await
-        .map_err(|e| Error::Query {
-            what: "starting the schema transaction".into(),
-            reason: db_reason(&e),
-        })?;
-    match settings.schema {
-        SchemaMode::Create => {
-            let facts = pgcat::target_facts(target).await?;
-            run_steps(target, &ddl::pre_data(catalog, &facts, &ddl_opts)).await?;
-        }
-        SchemaMode::Recreate => {
-            run_steps(target, &ddl::drop_for_recreate(catalog)).await?;
-            // Read again: dropping tables also dropped their owned sequences and views.
-            let facts = pgcat::target_facts(target).await?;
-            run_steps(target, &ddl::pre_data(catalog, &facts, &ddl_opts)).await?;
-        }
-        SchemaMode::Existing if settings.truncate => {
-            let names: Vec<String> = catalog
-                .tables
-                .iter()
-                .filter(|t| t.has_storage())
-                .map(|t| t.name.quoted())
-                .collect();
-            run_steps(
-                target,
-                &[Step {
-                    what: "truncate the selected target tables".into(),
-                    sql: format!("TRUNCATE ONLY {}", names.join(", ")),
-                }],
-            )
-            .await?;
-        }
-        SchemaMode::Existing => {}
-    }
     let names: Vec<String> = catalog.tables.iter().map(|t| t.name.to_string()).collect();
     let job_sql = state::insert_job_sql(
         st,
@@ -520,13 +491,137 @@ async fn create_schema_and_job(
     );
     let values_sql = state::values::insert_sql(st, plan.sql_values);
     let lo_sql = state::large_objects::insert_sql(st, plan.large_objects);
+    let pending = state::steps::schema_pending_sql(st);
     target
-        .batch_execute(&format!("{job_sql} {values_sql} {lo_sql} COMMIT"))
+        .batch_execute(&format!(
+            "BEGIN; {job_sql} {values_sql} {lo_sql} {pending}; COMMIT"
+        ))
         .await
         .map_err(|e| Error::Query {
             what: "recording the job in the state tables".into(),
             reason: db_reason(&e),
+        })?;
+    create_schema(settings, catalog, target, st).await
+}
+
+/// Creates the job's schema (per the schema mode) in transactions of a bounded number of
+/// steps, each committing with its steps' done marks, so that thousands of tables fit in the
+/// target's lock table (`max_locks_per_transaction`) and a resumed run skips what is done;
+/// then clears the job's "schema pending" mark. Runs under the job's setup lock: no lane of
+/// any worker starts before the schema is complete.
+async fn create_schema(
+    settings: &CopySettings,
+    catalog: &Catalog,
+    target: &Client,
+    st: &StateRef,
+) -> Result<()> {
+    let ddl_opts = ddl_options(settings);
+    let per_transaction = steps_per_transaction(target).await?;
+    let done = state::done_steps(target, st).await?;
+    let batched = |steps: Vec<Step>| run_batched(target, st, steps, &done, per_transaction);
+    match settings.schema {
+        SchemaMode::Create => {
+            let facts = pgcat::target_facts(target).await?;
+            batched(ddl::pre_data(catalog, &facts, &ddl_opts)).await?;
+        }
+        SchemaMode::Recreate => {
+            batched(ddl::drop_for_recreate(catalog)).await?;
+            // Read again: dropping tables also dropped their owned sequences and views.
+            let facts = pgcat::target_facts(target).await?;
+            batched(ddl::pre_data(catalog, &facts, &ddl_opts)).await?;
+        }
+        SchemaMode::Existing if settings.truncate => {
+            let names: Vec<String> = catalog
+                .tables
+                .iter()
+                .filter(|t| t.has_storage())
+                .map(|t| t.name.quoted())
+                .collect();
+            let steps = names
+                .chunks(TRUNCATE_TABLES)
+                .map(|group| Step {
+                    what: format!("truncate target tables {} to {}", group[0], group[group.len() - 1]),
+                    sql: format!("TRUNCATE ONLY {}", group.join(", ")),
+                })
+                .collect();
+            batched(steps).await?;
+        }
+        SchemaMode::Existing => {}
+    }
+    target
+        .batch_execute(&state::steps::schema_done_sql(st))
+        .await
+        .map_err(|e| Error::Query {
+            what: "recording the schema as created".into(),
+            reason: db_reason(&e),
         })
+}
+
+/// Tables one `TRUNCATE` takes (each with its indexes and TOAST table locked).
+const TRUNCATE_TABLES: usize = 100;
+
+/// Schema steps per transaction: a share of the target's lock table small enough to leave room
+/// for its other sessions (a step takes a handful of locks: its relation, TOAST table and
+/// index, types, the schema). 100 with PostgreSQL's defaults (64 locks x 100 connections).
+async fn steps_per_transaction(target: &Client) -> Result<usize> {
+    let row = target
+        .query_one(
+            "SELECT current_setting('max_locks_per_transaction')::int8 \
+                    * (current_setting('max_connections')::int8 \
+                       + current_setting('max_prepared_transactions')::int8)",
+            &[],
+        )
+        .await
+        .map_err(|e| Error::Query {
+            what: "reading the target's lock table size".into(),
+            reason: db_reason(&e),
+        })?;
+    let slots: i64 = row.get(0);
+    Ok((slots / 64).clamp(1, 500) as usize)
+}
+
+/// Runs `steps` not yet in `done` in order, `per_transaction` to a transaction that commits
+/// with their done marks.
+async fn run_batched(
+    target: &Client,
+    st: &StateRef,
+    steps: Vec<Step>,
+    done: &std::collections::HashSet<String>,
+    per_transaction: usize,
+) -> Result<()> {
+    let todo: Vec<(Step, String)> = steps
+        .into_iter()
+        .map(|s| {
+            let mark = state::steps::schema_step_mark(&s);
+            (s, mark)
+        })
+        .filter(|(_, mark)| !done.contains(mark))
+        .collect();
+    for batch in todo.chunks(per_transaction) {
+        let begin = target.batch_execute("BEGIN").await;
+        begin.map_err(|e| Error::Query {
+            what: "starting a schema transaction".into(),
+            reason: db_reason(&e),
+        })?;
+        let steps: Vec<Step> = batch.iter().map(|(s, _)| s.clone()).collect();
+        if let Err(e) = run_steps(target, &steps).await {
+            // The transaction is aborted; a broken connection needs nothing.
+            let _ = target.batch_execute("ROLLBACK").await;
+            return Err(e);
+        }
+        let marks: Vec<String> = batch
+            .iter()
+            .map(|(_, mark)| state::steps::step_done_sql(st, mark))
+            .collect();
+        target
+            .batch_execute(&format!("{}; COMMIT", marks.join(";\n")))
+            .await
+            .map_err(|e| Error::Query {
+                what: "committing schema steps with their done marks".into(),
+                reason: db_reason(&e),
+            })?;
+    }
+    Ok(())
 }
 
 /// What the copy did not create and says so: publications and subscriptions with the SQL that

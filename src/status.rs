@@ -65,6 +65,8 @@ pub struct JobStatus {
     pub invalid_foreign_keys: Vec<crate::state::invalid_keys::InvalidKey>,
     /// `copy --follow`: the slot, the applied position, lag, retained WAL and phase.
     pub follow: Option<crate::state::follow::FollowRow>,
+    /// The job's large objects, when it copies any.
+    pub large_objects: Option<crate::state::large_objects::LoStatus>,
 }
 
 /// One `howdah copy` process that joined a job.
@@ -187,6 +189,14 @@ pub async fn read(client: &Client, schema: &str, job: Option<&str>) -> Result<Ve
             },
         )
         .await?;
+        let large_objects = crate::state::large_objects::status(
+            client,
+            &StateRef {
+                schema: schema.to_string(),
+                job: name.clone(),
+            },
+        )
+        .await?;
         let phase: String = j.get(1);
         let total_rows: i64 = tables.iter().map(|t| t.rows).sum();
         let estimated: i64 = tables.iter().map(|t| t.estimated_rows).sum();
@@ -213,6 +223,7 @@ pub async fn read(client: &Client, schema: &str, job: Option<&str>) -> Result<Ve
             workers,
             invalid_foreign_keys,
             follow,
+            large_objects,
         });
     }
     Ok(out)
@@ -351,6 +362,17 @@ pub fn render_text(jobs: &[JobStatus]) -> String {
             if let Some(e) = &t.last_error {
                 let _ = writeln!(s, "    error: {e}");
             }
+        }
+        if let Some(lo) = &j.large_objects {
+            let _ = writeln!(
+                s,
+                "  large objects: {} of {} chunks done, {} of {} objects, {:.1} MB",
+                lo.chunks_done,
+                lo.chunks,
+                lo.objects_done,
+                lo.objects,
+                lo.bytes_done as f64 / 1e6
+            );
         }
         let _ = writeln!(s, "  post-data and final steps done: {}", j.steps_done);
         for k in &j.invalid_foreign_keys {

@@ -137,7 +137,8 @@ async fn aggregates(client: &Client, out: &mut Others) -> Result<(), CatalogErro
            CASE WHEN a.aggmtranstype <> 0 THEN format_type(a.aggmtranstype, NULL) END, \
            NULLIF(a.aggmfinalfn, 0)::regproc::text, a.aggminitval, a.aggfinalextra, a.aggmfinalextra, \
            a.aggfinalmodify::text, a.aggmfinalmodify::text, \
-           CASE WHEN a.aggsortop <> 0 THEN 'OPERATOR(' || a.aggsortop::regoperator::text || ')' END, \
+           (SELECT 'OPERATOR(' || quote_ident(sn.nspname) || '.' || so.oprname || ')' \
+              FROM pg_operator so JOIN pg_namespace sn ON sn.oid = so.oprnamespace WHERE so.oid = a.aggsortop), \
            a.aggtransspace, a.aggmtransspace, p.proparallel::text, \
            obj_description(p.oid, 'pg_proc'), pg_get_userbyid(p.proowner) \
          FROM pg_aggregate a JOIN pg_proc p ON p.oid = a.aggfnoid \

@@ -451,6 +451,16 @@ pub async fn cutover(settings: &CopySettings, timeout: Duration) -> Result<Follo
         let row = fstate::load(&target, &st).await?.ok_or_else(|| {
             Error::Follow(format!("the follow state of job \"{}\" is gone", st.job))
         })?;
+        if row.phase == phase::CUT_OVER {
+            return Ok(FollowOutcome {
+                message: format!(
+                    "job \"{}\" cut over: every source change up to {} is applied, sequences set, \
+                     slot and publication {} dropped",
+                    st.job, row.applied_lsn, row.slot
+                ),
+                cut_over: true,
+            });
+        }
         if let Some(ended) = ended_message(&st, &row) {
             return Ok(ended);
         }

@@ -72,13 +72,49 @@ pub async fn run(
         grants: settings.grants,
         replace: settings.schema == crate::schema::SchemaMode::Recreate,
     };
-    let lanes = (settings.jobs as i64).min(open).max(0) as usize;
+    let mut open = open;
+    let mut own_chunks = 0;
+    // Chunks another worker holds are locked by its transaction: wait for them, and take
+    // over any whose worker dies (its lock goes with its connection).
+    while open > 0 {
+        own_chunks += lanes_once(settings, url, snapshots, st, opts, &stop, open).await?;
+        open = lo_state::counts(&target, st).await?.0;
+        if open > 0 {
+            if stop.load(Ordering::Relaxed) {
+                return Err(Error::Interrupted);
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+    let (chunks, objects, bytes) = lo_state::done_totals(&target, st).await?;
+    Ok(Some(LoReport {
+        chunks,
+        objects,
+        bytes,
+        own_chunks,
+        time: started.elapsed(),
+    }))
+}
+
+/// Runs up to `settings.jobs` lanes (no more than `open` chunks) until none finds a chunk to
+/// claim; returns the chunks they copied. The first failure stops the others at their next
+/// chunk and is returned, everything committed kept.
+async fn lanes_once(
+    settings: &CopySettings,
+    url: &crate::conninfo::PgUrl,
+    snapshots: &[String],
+    st: &StateRef,
+    opts: LoOptions,
+    stop: &Arc<AtomicBool>,
+    open: i64,
+) -> Result<i64> {
+    let lanes = (settings.jobs as i64).clamp(1, open.max(1)) as usize;
     let mut set = JoinSet::new();
     for _ in 0..lanes {
         let (settings, url, snapshots, st, stop) = (
             settings.clone(),
             url.clone(),
-            snapshots.clone(),
+            snapshots.to_vec(),
             st.clone(),
             stop.clone(),
         );
@@ -88,13 +124,12 @@ pub async fn run(
             lane(&reader, &LoWriter::new(writer.client()), &st, opts, &stop).await
         });
     }
-    let mut own_chunks = 0;
+    let mut copied = 0;
     let mut failure: Option<Error> = None;
     while let Some(joined) = set.join_next().await {
         match joined {
-            Ok(Ok(n)) => own_chunks += n,
+            Ok(Ok(n)) => copied += n,
             Ok(Err(e)) => {
-                // The other lanes stop at their next chunk; what they finished is kept.
                 stop.store(true, Ordering::Relaxed);
                 failure.get_or_insert(e);
             }
@@ -104,27 +139,10 @@ pub async fn run(
             }
         }
     }
-    if let Some(e) = failure {
-        return Err(e);
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(copied),
     }
-    let (open, _) = lo_state::counts(&target, st).await?;
-    if open > 0 && stop.load(Ordering::Relaxed) {
-        return Err(Error::Interrupted);
-    }
-    let (chunks, objects, bytes) = lo_state::done_totals(&target, st).await?;
-    if open > 0 {
-        return Err(Error::Internal(format!(
-            "{open} of {chunks} chunks of large objects are still open after every lane ended \
-             (another worker holds them)"
-        )));
-    }
-    Ok(Some(LoReport {
-        chunks,
-        objects,
-        bytes,
-        own_chunks,
-        time: started.elapsed(),
-    }))
 }
 
 /// One lane: chunks until none is left or the user asks to stop; returns the chunks it copied.

@@ -152,6 +152,54 @@ pub async fn done_totals(client: &Client, st: &StateRef) -> Result<(i64, i64, i6
     Ok((row.get(0), row.get(1), row.get(2)))
 }
 
+/// A job's large objects as `status` shows them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct LoStatus {
+    /// Chunks of objects.
+    pub chunks: i64,
+    /// Chunks done.
+    pub chunks_done: i64,
+    /// Objects when the job was planned.
+    pub objects: i64,
+    /// Objects copied.
+    pub objects_done: i64,
+    /// Bytes copied.
+    pub bytes_done: i64,
+}
+
+/// The job's large objects (`None`: it has none, or the state predates them).
+pub async fn status(client: &Client, st: &StateRef) -> Result<Option<LoStatus>> {
+    let exists: bool = client
+        .query_one(
+            "SELECT to_regclass($1) IS NOT NULL",
+            &[&st.table("large_objects")],
+        )
+        .await
+        .map_err(query_err("looking for the large-object state"))?
+        .get(0);
+    if !exists {
+        return Ok(None);
+    }
+    let sql = format!(
+        "SELECT count(*), count(*) FILTER (WHERE done), coalesce(sum(objects), 0)::int8, \
+           coalesce(sum(objects_done), 0)::int8, coalesce(sum(bytes_done), 0)::int8 \
+         FROM {} WHERE job = $1",
+        st.table("large_objects")
+    );
+    let r = client
+        .query_one(&sql, &[&st.job])
+        .await
+        .map_err(query_err("reading the job's large objects"))?;
+    let s = LoStatus {
+        chunks: r.get(0),
+        chunks_done: r.get(1),
+        objects: r.get(2),
+        objects_done: r.get(3),
+        bytes_done: r.get(4),
+    };
+    Ok((s.chunks > 0).then_some(s))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

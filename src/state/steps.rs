@@ -103,3 +103,38 @@ pub fn step_error(step: &Step, e: &tokio_postgres::Error) -> Error {
         reason: db_reason(e),
     }
 }
+
+/// The mark of a job whose schema is not complete yet: recorded with the job, cleared when
+/// the last schema step commits.
+const SCHEMA_PENDING: &str = "pre-data: pending";
+
+/// SQL that marks the job's schema as pending (run with the job's creation).
+pub fn schema_pending_sql(st: &StateRef) -> String {
+    step_done_sql(st, SCHEMA_PENDING)
+}
+
+/// SQL that clears the job's "schema pending" mark.
+pub fn schema_done_sql(st: &StateRef) -> String {
+    format!(
+        "DELETE FROM {} WHERE job = {} AND step = {}",
+        st.table("steps"),
+        crate::catalog::quote_literal(&st.job),
+        crate::catalog::quote_literal(SCHEMA_PENDING)
+    )
+}
+
+/// Whether the job's schema is still being created (a run died during it).
+pub async fn schema_pending(client: &Client, st: &StateRef) -> Result<bool> {
+    let done = done_steps(client, st).await?;
+    Ok(done.contains(SCHEMA_PENDING))
+}
+
+/// The done mark of a schema step: its description and a hash of its SQL (two steps may
+/// share a description).
+pub fn schema_step_mark(step: &Step) -> String {
+    format!(
+        "pre-data: {} #{:016x}",
+        step.what,
+        fnv1a(&[step.sql.as_bytes()])
+    )
+}

@@ -380,17 +380,14 @@ fn leftover_slot_is_reported_and_dropped_by_abort() {
         .args(["--dry-run"])
         .run();
     assert_success(&out, "dry run");
-    let out = Howdah::copy(&src.url(), &TestDb::new("follow_third").url())
-        .args([
-            "--follow",
-            "--job",
-            "third",
-            "--tables",
-            "public.pairs",
-            "--max-retained-wal",
-            "1KB",
-        ])
-        .run();
+    let third = TestDb::new("follow_third");
+    let child = Howdah::copy(&src.url(), &third.url())
+        .args(["--follow", "--job", "third", "--tables", "public.logs", "--max-retained-wal", "1KB"])
+        .spawn();
+    wait_phase(&third, "third", "follow", Duration::from_secs(60));
+    // WAL written while it follows: the slot retains it until the next restart point.
+    backlog(&src, 5000, 20);
+    let out = finish(child);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("replication slot howdah_l_") && err.contains("stopped howdah job"),

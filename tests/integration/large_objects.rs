@@ -156,6 +156,15 @@ fn large_objects_resume_after_kill_without_copying_a_chunk_twice() {
         at_kill.0, at_kill.1,
         "after the kill the target holds exactly the objects of the done chunks"
     );
+    let status = Howdah::new("status").args(["--target", &dst.url()]).run();
+    assert!(
+        String::from_utf8_lossy(&status.stdout).contains(&format!(
+            "large objects: {} of {total} chunks done",
+            before_kill.len()
+        )),
+        "status shows the large objects' progress\n{}",
+        describe(&status)
+    );
     let out = Howdah::copy(&src.url(), &dst.url())
         .args(["--jobs", "2"])
         .run();

@@ -24,6 +24,10 @@ REVOKE EXECUTE ON FUNCTION app.add2(integer, integer) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION app.add2(integer, integer) TO {r};
 CREATE AGGREGATE app.total(integer) (SFUNC = app.add2, STYPE = integer, INITCOND = '0', PARALLEL = SAFE);
 COMMENT ON AGGREGATE app.total(integer) IS 'a sum';
+CREATE FUNCTION app.smaller(integer, integer) RETURNS integer LANGUAGE sql IMMUTABLE STRICT AS 'SELECT least($1, $2)';
+CREATE AGGREGATE app.smallest(integer) (SFUNC = app.smaller, STYPE = integer, SORTOP = <, COMBINEFUNC = app.smaller);
+CREATE AGGREGATE app.share(VARIADIC "any" ORDER BY VARIADIC "any") (SFUNC = ordered_set_transition_multi, STYPE = internal,
+  FINALFUNC = rank_final, FINALFUNC_EXTRA, HYPOTHETICAL);
 CREATE FUNCTION app.abs_eq(integer, integer) RETURNS boolean LANGUAGE sql IMMUTABLE AS 'SELECT abs($1) = abs($2)';
 CREATE FUNCTION app.abs_lt(integer, integer) RETURNS boolean LANGUAGE sql IMMUTABLE AS 'SELECT abs($1) < abs($2)';
 CREATE FUNCTION app.abs_cmp(integer, integer) RETURNS integer LANGUAGE sql IMMUTABLE
