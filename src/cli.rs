@@ -359,6 +359,10 @@ pub struct CutoverArgs {
     /// cutover only: after cutting over, compare source and target (as `howdah verify`).
     #[arg(long)]
     pub verify: bool,
+    /// cutover only: after cutting over, run the application's queries of FILE on both sides
+    /// (as `howdah check-queries --queries FILE`): exit 1 when an answer differs or one is slower.
+    #[arg(long, value_name = "FILE")]
+    pub check_queries: Option<PathBuf>,
 }
 
 impl CutoverArgs {

@@ -49,7 +49,10 @@ async fn copy(args: &cli::CopyArgs, terminal: Terminal) -> Result<u8> {
     let settings = CopySettings::resolve(args.overrides())?;
     let follow = settings.follow.is_some() && !settings.dry_run;
     if follow && howdah::follow::run::copy_finished(&settings).await? {
-        tracing::info!("the copy of job \"{}\" is in: following the source", settings.job);
+        tracing::info!(
+            "the copy of job \"{}\" is in: following the source",
+            settings.job
+        );
         let followed = observed(&settings, true, &terminal, |stop| {
             howdah::follow::run::follow_job(&settings, stop)
         })
@@ -99,6 +102,23 @@ async fn cutover(args: &cli::CutoverArgs) -> Result<u8> {
         let report = howdah::verify::run(&settings, &opts).await?;
         println!("{}", howdah::verify::render(&report));
         if !report.equal {
+            return Ok(1);
+        }
+    }
+    if let (Some(file), true) = (&args.check_queries, outcome.cut_over) {
+        // The application's writes are stopped and every change is applied: both sides hold
+        // the same rows, so the queries must give the same answers, and none may be slower.
+        let opts = howdah::check_queries::CheckOptions {
+            queries_file: Some(file.clone()),
+            from_stats: None,
+            runs: 5,
+            max_slowdown: 2.0,
+            min_slowdown_ms: 2.0,
+            timeout: std::time::Duration::from_secs(60),
+        };
+        let report = howdah::check_queries::run(&settings, &opts).await?;
+        print!("{}", howdah::check_queries::render(&report));
+        if !report.ok {
             return Ok(1);
         }
     }

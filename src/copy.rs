@@ -540,7 +540,11 @@ async fn create_schema(
             let steps = names
                 .chunks(TRUNCATE_TABLES)
                 .map(|group| Step {
-                    what: format!("truncate target tables {} to {}", group[0], group[group.len() - 1]),
+                    what: format!(
+                        "truncate target tables {} to {}",
+                        group[0],
+                        group[group.len() - 1]
+                    ),
                     sql: format!("TRUNCATE ONLY {}", group.join(", ")),
                 })
                 .collect();

@@ -456,3 +456,57 @@ fn a_mariadb_index_the_target_lacks_is_named() {
         "{q:#}"
     );
 }
+
+#[test]
+fn cutover_runs_the_query_file() {
+    let cluster = Cluster::logical();
+    let src = cluster.db("src");
+    src.exec(
+        "CREATE TABLE items (k int PRIMARY KEY, body text);
+         INSERT INTO items SELECT i, 'item ' || i FROM generate_series(1, 1000) AS i;",
+    );
+    let dst = TestDb::new("cq_cut");
+    let child = Howdah::copy(&src.url(), &dst.url())
+        .args(["--follow", "--job", "cq", "-q"])
+        .spawn();
+    let started = std::time::Instant::now();
+    while crate::support::psql(
+        &dst.url(),
+        &["-A", "-t"],
+        "SELECT phase FROM howdah.follow WHERE job = 'cq'",
+    )
+    .unwrap_or_default()
+        != "follow"
+    {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(90),
+            "the copy did not reach the follow phase"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    src.exec("UPDATE items SET body = 'changed' WHERE k = 7");
+    let file = job_file(
+        "cq-cut",
+        "[[query]]\nname = \"item 7\"\nsql = \"SELECT body FROM items WHERE k = $1\"\nparams = [7]\n",
+    );
+    let out = Howdah::new("cutover")
+        .args([
+            "--source",
+            &src.url(),
+            "--target",
+            &dst.url(),
+            "--job",
+            "cq",
+        ])
+        .args(["--timeout", "60", "--check-queries", &file])
+        .run();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert!(
+        text.contains("| item 7 | same, not slower | 1 / 1 |") && text.contains("**OK**"),
+        "{text}"
+    );
+    let out = child.wait_with_output().expect("wait for copy --follow");
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    drop(cluster);
+}

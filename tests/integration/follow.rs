@@ -382,7 +382,15 @@ fn leftover_slot_is_reported_and_dropped_by_abort() {
     assert_success(&out, "dry run");
     let third = TestDb::new("follow_third");
     let child = Howdah::copy(&src.url(), &third.url())
-        .args(["--follow", "--job", "third", "--tables", "public.logs", "--max-retained-wal", "1KB"])
+        .args([
+            "--follow",
+            "--job",
+            "third",
+            "--tables",
+            "public.logs",
+            "--max-retained-wal",
+            "1KB",
+        ])
         .spawn();
     wait_phase(&third, "third", "follow", Duration::from_secs(60));
     // WAL written while it follows: the slot retains it until the next restart point.
