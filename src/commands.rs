@@ -34,7 +34,7 @@ async fn check_queries(args: &cli::CheckQueriesArgs) -> Result<u8> {
         runs: args.runs,
         max_slowdown: args.max_slowdown,
         min_slowdown_ms: args.min_slowdown_ms,
-        timeout: std::time::Duration::from_secs(args.statement_timeout),
+        timeout: args.statement_timeout.map(std::time::Duration::from_secs),
     };
     let report = howdah::check_queries::run(&settings, &opts).await?;
     if args.json {
@@ -111,10 +111,11 @@ async fn cutover(args: &cli::CutoverArgs) -> Result<u8> {
         let opts = howdah::check_queries::CheckOptions {
             queries_file: Some(file.clone()),
             from_stats: None,
-            runs: 5,
-            max_slowdown: 2.0,
-            min_slowdown_ms: 2.0,
-            timeout: std::time::Duration::from_secs(60),
+            // The query file's thresholds, else the defaults of `check-queries`.
+            runs: None,
+            max_slowdown: None,
+            min_slowdown_ms: None,
+            timeout: None,
         };
         let report = howdah::check_queries::run(&settings, &opts).await?;
         print!("{}", howdah::check_queries::render(&report));

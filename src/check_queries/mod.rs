@@ -49,14 +49,25 @@ pub struct CheckOptions {
     pub queries_file: Option<PathBuf>,
     /// Also the top N read queries of a PostgreSQL source's `pg_stat_statements`.
     pub from_stats: Option<usize>,
-    /// Timed runs per query and side, after one warm-up run.
-    pub runs: usize,
+    /// Timed runs per query and side, after one warm-up run [default: the query file's, else 5].
+    pub runs: Option<usize>,
     /// A query is slower when the target's median exceeds the source's this many times ...
-    pub max_slowdown: f64,
-    /// ... and by at least this many milliseconds (sub-millisecond timings are noise).
-    pub min_slowdown_ms: f64,
-    /// Statement timeout of every run.
-    pub timeout: Duration,
+    /// [default: the query file's, else 2].
+    pub max_slowdown: Option<f64>,
+    /// ... and by at least this many milliseconds (sub-millisecond timings are noise)
+    /// [default: the query file's, else 2].
+    pub min_slowdown_ms: Option<f64>,
+    /// Statement timeout of every run [default: the query file's, else 60 s].
+    pub timeout: Option<Duration>,
+}
+
+/// The thresholds in force: flags, else the query file's, else the defaults.
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    runs: usize,
+    max_slowdown: f64,
+    min_slowdown_ms: f64,
+    timeout: Duration,
 }
 
 impl CheckOptions {
@@ -71,24 +82,40 @@ impl CheckOptions {
         if self.from_stats == Some(0) {
             return Err(Error::Config("--from-stats must be at least 1".into()));
         }
-        if self.runs == 0 {
-            return Err(Error::Config("--runs must be at least 1".into()));
+        Ok(())
+    }
+
+    /// The thresholds: each flag, else the query file's value, else its default; checked.
+    fn limits(&self, file: &file::FileLimits) -> Result<Limits> {
+        let l = Limits {
+            runs: self.runs.or(file.runs).unwrap_or(5),
+            max_slowdown: self.max_slowdown.or(file.max_slowdown).unwrap_or(2.0),
+            min_slowdown_ms: self.min_slowdown_ms.or(file.min_slowdown_ms).unwrap_or(2.0),
+            timeout: self
+                .timeout
+                .or(file.statement_timeout.map(Duration::from_secs))
+                .unwrap_or(Duration::from_secs(60)),
+        };
+        if l.runs == 0 {
+            return Err(Error::Config("runs (--runs) must be at least 1".into()));
         }
-        if !(self.max_slowdown.is_finite() && self.max_slowdown >= 1.0) {
+        if !(l.max_slowdown.is_finite() && l.max_slowdown >= 1.0) {
             return Err(Error::Config(format!(
-                "--max-slowdown {} must be a number of at least 1 (2 means twice as slow)",
-                self.max_slowdown
+                "max_slowdown (--max-slowdown) {} must be a number of at least 1 (2 means twice as slow)",
+                l.max_slowdown
             )));
         }
-        if !(self.min_slowdown_ms.is_finite() && self.min_slowdown_ms >= 0.0) {
-            return Err(Error::Config("--min-slowdown-ms must be 0 or more".into()));
-        }
-        if self.timeout.is_zero() {
+        if !(l.min_slowdown_ms.is_finite() && l.min_slowdown_ms >= 0.0) {
             return Err(Error::Config(
-                "--statement-timeout must be at least 1 second".into(),
+                "min_slowdown_ms (--min-slowdown-ms) must be 0 or more".into(),
             ));
         }
-        Ok(())
+        if l.timeout.is_zero() {
+            return Err(Error::Config(
+                "statement_timeout (--statement-timeout) must be at least 1 second".into(),
+            ));
+        }
+        Ok(l)
     }
 }
 
@@ -100,9 +127,13 @@ pub async fn run(settings: &CopySettings, opts: &CheckOptions) -> Result<Report>
         SourceUrl::Mysql(_) => Dialect::Mysql,
     };
     let mut queries: Vec<Query> = Vec::new();
+    let mut file_limits = file::FileLimits::default();
     if let Some(path) = &opts.queries_file {
-        queries.extend(file::load(path, dialect)?);
+        let (q, l) = file::load(path, dialect)?;
+        queries.extend(q);
+        file_limits = l;
     }
+    let limits = opts.limits(&file_limits)?;
     if opts.from_stats.is_some() && dialect == Dialect::Mysql {
         return Err(Error::Config(
             "--from-stats reads pg_stat_statements: it needs a PostgreSQL source (give a MySQL source's queries with --queries)".into(),
@@ -112,10 +143,10 @@ pub async fn run(settings: &CopySettings, opts: &CheckOptions) -> Result<Report>
     let target = run::open_pg(&settings.target, Side::Target).await?;
     let mut source = match &settings.source {
         SourceUrl::Postgres(url) => Session::Pg(run::open_pg(url, Side::Source).await?),
-        SourceUrl::Mysql(url) => Session::My(run::open_mysql(url, opts.timeout).await?),
+        SourceUrl::Mysql(url) => Session::My(run::open_mysql(url, limits.timeout).await?),
     };
     if let (Some(n), Session::Pg(src)) = (opts.from_stats, &source) {
-        let (top, passed_over) = stats::top_queries(src, n, opts.timeout).await?;
+        let (top, passed_over) = stats::top_queries(src, n, limits.timeout).await?;
         queries.extend(top);
         skipped.extend(passed_over);
     }
@@ -127,7 +158,7 @@ pub async fn run(settings: &CopySettings, opts: &CheckOptions) -> Result<Report>
     let mut reports = Vec::with_capacity(queries.len());
     for q in &queries {
         tracing::info!("checking {}", q.name);
-        reports.push(check_one(q, &mut source, &mut target_session, dialect, opts).await);
+        reports.push(check_one(q, &mut source, &mut target_session, dialect, &limits).await);
     }
     let count = |f: &dyn Fn(&QueryReport) -> bool| reports.iter().filter(|r| f(r)).count();
     let different = count(&|r| matches!(r.status, Status::Different | Status::OtherOrder));
@@ -136,9 +167,9 @@ pub async fn run(settings: &CopySettings, opts: &CheckOptions) -> Result<Report>
     Ok(Report {
         source: settings.source.to_string(),
         target: settings.target.to_string(),
-        runs: opts.runs,
-        max_slowdown: opts.max_slowdown,
-        min_slowdown_ms: opts.min_slowdown_ms,
+        runs: limits.runs,
+        max_slowdown: limits.max_slowdown,
+        min_slowdown_ms: limits.min_slowdown_ms,
         ok: different == 0 && slower == 0 && errors == 0,
         queries: reports,
         skipped,
@@ -154,7 +185,7 @@ async fn check_one(
     source: &mut Session,
     target: &mut Session,
     dialect: Dialect,
-    opts: &CheckOptions,
+    opts: &Limits,
 ) -> QueryReport {
     let mut r = QueryReport {
         name: q.name.clone(),
