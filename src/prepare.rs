@@ -445,9 +445,28 @@ async fn check_source_version(source: &Client) -> Result<()> {
 /// Takes ACCESS SHARE locks on the selected tables in the exporting transaction, as pg_dump
 /// does: until the copy ends, no TRUNCATE, ALTER TABLE or VACUUM FULL can change what the
 /// snapshot promises the readers. Waits at most the session's lock_timeout.
+///
+/// The server's lock table is shared by all sessions (`max_locks_per_transaction` x
+/// connections): one transaction may take a quarter of it. Beyond that, the largest tables
+/// are locked (they are read longest) and the log names how many are not: DDL on those during
+/// the copy would not wait for it.
 async fn lock_source_tables(source: &Client, catalog: &Catalog) -> Result<()> {
-    let names: Vec<String> = catalog
-        .tables
+    let budget = lock_budget(source).await?;
+    let mut tables: Vec<&Table> = catalog.tables.iter().collect();
+    if tables.len() > budget {
+        tables.sort_by_key(|t| std::cmp::Reverse(t.size_bytes));
+        tracing::warn!(
+            "{} of the {} selected tables are not locked on the source: its lock table holds \
+             {} locks per session's share (max_locks_per_transaction x connections / 4); a \
+             TRUNCATE or ALTER TABLE on them during the copy would not wait for it (raise \
+             max_locks_per_transaction on the source to lock every table)",
+            tables.len() - budget,
+            tables.len(),
+            budget
+        );
+        tables.truncate(budget);
+    }
+    let names: Vec<String> = tables
         .iter()
         .map(|t| format!("ONLY {}", t.name.quoted()))
         .collect();
@@ -466,9 +485,24 @@ async fn lock_source_tables(source: &Client, catalog: &Catalog) -> Result<()> {
         })
 }
 
-/// Opens the planning transaction and exports its snapshot; with `import` (a replication
-/// slot's snapshot, `copy --follow`), the transaction first adopts that one, so every reader
-/// sees exactly the image the slot's stream continues from.
+/// How many tables one transaction may lock on `source`: a quarter of its lock table.
+async fn lock_budget(source: &Client) -> Result<usize> {
+    let row = source
+        .query_one(
+            "SELECT current_setting('max_locks_per_transaction')::int8 \
+                    * (current_setting('max_connections')::int8 \
+                       + current_setting('max_prepared_transactions')::int8)",
+            &[],
+        )
+        .await
+        .map_err(|e| Error::Query {
+            what: "reading the source's lock table size".into(),
+            reason: db_reason(&e),
+        })?;
+    let slots: i64 = row.get(0);
+    Ok((slots / 4).max(1) as usize)
+}
+
 async fn export_snapshot(source: &Client, import: Option<&str>) -> Result<String> {
     let what = || "exporting a snapshot on the source (pg_export_snapshot)".to_string();
     let mut begin = String::from("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");

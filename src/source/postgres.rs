@@ -24,7 +24,17 @@ pub struct PgReader {
     /// The id of the snapshot this reader reads in: the one it imported, or for a fresh
     /// snapshot the id it exported itself (importable while this reader lives).
     snapshot: String,
+    /// Whether `snapshot` was imported (another session's transaction keeps it), so this
+    /// reader may end its transaction and import it again.
+    imported: bool,
+    /// Tables read in the current transaction: each keeps an ACCESS SHARE lock until it ends.
+    locked: Vec<crate::catalog::QualifiedName>,
 }
+
+/// Tables a reader reads in one transaction before it ends it and imports its snapshot again,
+/// so that a lane over thousands of tables holds a bounded number of locks on the source (the
+/// server's lock table is `max_locks_per_transaction` x connections for all sessions).
+pub const TABLES_PER_TRANSACTION: usize = 32;
 
 /// How a table with a column mapping is read: its source shape, which columns come as text
 /// (for the transform stage to cast), and a source-side filter.
@@ -154,6 +164,8 @@ impl PgReader {
                     return Ok(PgReader {
                         client,
                         snapshot: id.clone(),
+                        imported: true,
+                        locked: Vec::new(),
                     })
                 }
                 Err(e) if crate::error::is_transient(&e) => return Err(failed(e)),
@@ -175,7 +187,12 @@ impl PgReader {
             );
         }
         let snapshot = export(&client).await?;
-        Ok(PgReader { client, snapshot })
+        Ok(PgReader {
+            client,
+            snapshot,
+            imported: false,
+            locked: Vec::new(),
+        })
     }
 
     /// Opens a reader in snapshot `id` only; `None` when it cannot be imported any more (the
@@ -190,6 +207,8 @@ impl PgReader {
             Ok(()) => Ok(Some(PgReader {
                 client,
                 snapshot: id.to_string(),
+                imported: true,
+                locked: Vec::new(),
             })),
             Err(e) if crate::error::is_transient(&e) => Err(crate::error::query_error(
                 "importing the source snapshot",
@@ -197,6 +216,27 @@ impl PgReader {
             )),
             Err(_) => Ok(None),
         }
+    }
+
+    /// Before reading `table`: when the transaction already holds the locks of
+    /// [`TABLES_PER_TRANSACTION`] other tables and the snapshot was imported, ends it and
+    /// imports the same snapshot again (the same image of the source, fewer locks).
+    pub async fn bound_locks(&mut self, table: &Table) -> Result<()> {
+        if self.locked.contains(&table.name) {
+            return Ok(());
+        }
+        if self.imported && self.locked.len() >= TABLES_PER_TRANSACTION {
+            let sql = format!(
+                "ROLLBACK; BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET TRANSACTION SNAPSHOT {}",
+                crate::catalog::quote_literal(&self.snapshot)
+            );
+            self.client.batch_execute(&sql).await.map_err(|e| {
+                crate::error::query_error("importing the source snapshot again", &e)
+            })?;
+            self.locked.clear();
+        }
+        self.locked.push(table.name.clone());
+        Ok(())
     }
 
     /// The id of the snapshot this reader reads in (see [`PgReader::open`]).
@@ -226,12 +266,14 @@ impl PgReader {
     /// Returns early (without error) when the receiver is gone: the writer failed and its error
     /// is the one to report.
     pub async fn read_chunk(
-        &self,
+        &mut self,
         req: &ChunkRead<'_>,
         read: Option<&PgRead>,
         tx: mpsc::Sender<Piece>,
         metrics: &ChunkMetrics,
     ) -> Result<ReadStats> {
+        self.bound_locks(read.map_or(req.table, |r| &r.table))
+            .await?;
         let (table, range, batch_bytes) = (req.table, req.range, req.batch_bytes);
         let fail = |reason: String| Error::Copy {
             table: table.name.clone(),

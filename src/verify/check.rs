@@ -21,6 +21,7 @@ use crate::config::CopySettings;
 use crate::connect::{connect, Side};
 use crate::error::{Error, Result};
 use crate::metrics::{ChunkMetrics, Live, RunMetrics, TableMetrics};
+use crate::source::postgres::TABLES_PER_TRANSACTION;
 use crate::source::{Reader, Reading};
 
 /// Checks every task on `--jobs` workers; the results sorted by table and chunk. Progress
@@ -53,10 +54,24 @@ pub(super) async fn check_chunks(
             let mut reader: Option<Reader> = None;
             let target = connect(&settings.target, Side::Target).await?;
             begin_target(&target).await?;
+            // Tables read in the target's transaction: each keeps a lock until it ends.
+            let mut locked: Vec<usize> = Vec::new();
             loop {
                 let Some(task) = queue.lock().await.pop() else {
                     return Ok::<(), Error>(());
                 };
+                if !locked.contains(&task.table) {
+                    if locked.len() >= TABLES_PER_TRANSACTION {
+                        // The target is not written while it is verified: a new snapshot
+                        // sees what the old one saw, with the locks of fewer tables.
+                        target.batch_execute("COMMIT").await.map_err(|e| {
+                            crate::error::query_error("ending the target's read transaction", &e)
+                        })?;
+                        begin_target(&target).await?;
+                        locked.clear();
+                    }
+                    locked.push(task.table);
+                }
                 if reader.is_none() {
                     reader = Some(Reader::open(&source.source).await?);
                 }
@@ -131,9 +146,10 @@ pub(super) async fn check_range(
 ) -> Result<(Sums, Sums, Option<Drill>)> {
     match method {
         Method::InServer(table) => {
-            let Reader::Pg(pg) = &*side.reader else {
+            let Reader::Pg(pg) = &mut *side.reader else {
                 return Err(Error::Internal("in-server check on a MySQL source".into()));
             };
+            pg.bound_locks(&table.source).await?;
             in_server::check(pg.client(), target, table, range, drill).await
         }
         Method::Streamed(table) => {

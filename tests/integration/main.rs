@@ -44,6 +44,9 @@ mod parity;
 mod real_schemas;
 // Peak memory of the binary with huge values.
 mod memory;
+// Hundreds of tables on a server with a small lock table: bounded schema transactions, source
+// locks within the server's lock table, a kill during the schema.
+mod many_tables;
 // Large objects: OIDs, owners, privileges, comments, resume after kill -9, verify.
 mod large_objects;
 
