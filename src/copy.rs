@@ -13,7 +13,7 @@ use crate::config::{CopySettings, SourceUrl};
 use crate::connect::{connect, Side};
 use crate::error::{db_reason, Error, Result};
 use crate::pipeline::{self, RunPlan, RunReport, TableJob};
-use crate::prepare::{prepare, Prepared};
+use crate::prepare::{prepare, Origin, Prepared};
 use crate::progress::Terminal;
 use crate::schema::{ddl, Phases, SchemaMode, Step};
 use crate::sink::postgres::LoadMode;
@@ -122,7 +122,7 @@ pub async fn run(
     if settings.dry_run {
         return Ok(CopyOutcome {
             tables: catalog.tables.iter().map(|t| t.name.clone()).collect(),
-            dry_run: Some(dry_run_text(&catalog, &maps)),
+            dry_run: Some(dry_run_text(&catalog, &maps, &origin, settings)),
             ..CopyOutcome::nothing(started.elapsed())
         });
     }
@@ -300,13 +300,39 @@ async fn zero_dates_nulled(
     Ok(out)
 }
 
-/// The `--dry-run` report: tables, their target names and every column's resolved mapping.
-fn dry_run_text(catalog: &Catalog, maps: &[Option<crate::mapping::TableMapping>]) -> String {
+/// The `--dry-run` report: tables, their target names and every column's resolved mapping;
+/// for a MySQL source, the MySQL names that `[mysql] identifiers` changes.
+fn dry_run_text(
+    catalog: &Catalog,
+    maps: &[Option<crate::mapping::TableMapping>],
+    origin: &Origin,
+    settings: &CopySettings,
+) -> String {
     let mut text = format!(
         "dry run: nothing was written; {} table(s) would be copied\n{}",
         catalog.tables.len(),
         crate::mapping::describe(catalog, maps)
     );
+    let rule = settings.mysql.identifiers.unwrap_or_default();
+    for i in 0..catalog.tables.len() {
+        let Some(read) = origin.mysql_read(i) else {
+            continue;
+        };
+        let renamed: Vec<String> = std::iter::once(&read.source)
+            .chain(read.columns.iter().map(|c| &c.name))
+            .filter(|n| rule.apply(n) != **n)
+            .map(|n| format!("{n} -> {}", rule.apply(n)))
+            .collect();
+        if !renamed.is_empty() {
+            let _ = writeln!(
+                text,
+                "identifiers ({}): {}: {}",
+                rule.key(),
+                read.source,
+                renamed.join(", ")
+            );
+        }
+    }
     for t in &catalog.tables {
         for c in t.columns.iter().filter(|c| c.nullable_for_zero_dates) {
             let _ = writeln!(
@@ -333,7 +359,7 @@ fn config_summary(settings: &CopySettings, catalog: &Catalog) -> String {
             settings.mysql.zero_dates,
             settings.mysql.nul_bytes,
             settings.mysql.schema,
-            settings.mysql.names,
+            settings.mysql.identifiers,
             settings.mysql.cast
         ),
         format!(

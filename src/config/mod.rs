@@ -3,6 +3,7 @@
 //! Precedence: file < environment (`HOWDAH_SOURCE`/`HOWDAH_TARGET`) < flags.
 
 pub mod filter;
+mod names;
 
 pub use filter::TableFilter;
 
@@ -53,8 +54,11 @@ pub struct MysqlSection {
     pub nul_bytes: Option<NulBytes>,
     /// Target schema for the tables (default "public").
     pub schema: Option<String>,
-    /// "lowercase" (default) or "preserve" MySQL's table, column and index names.
-    pub names: Option<NameCase>,
+    /// How MySQL identifiers (schema, tables, columns, indexes, constraints, enum types)
+    /// are named on the target: "lowercase" (default), "snake_case" or "preserve".
+    /// `names` is the key's former spelling, still read.
+    #[serde(alias = "names")]
+    pub identifiers: Option<NameCase>,
     /// Type rules, by MySQL type or by column; later rules win, column rules over type rules.
     #[serde(default)]
     pub cast: Vec<crate::typemap::mysql::CastRule>,
@@ -67,6 +71,9 @@ pub enum NameCase {
     /// Lower-case names, so queries need no quotes (names that collide are an error).
     #[default]
     Lowercase,
+    /// Words split at case changes and lower-cased: `InvoiceLine` -> `invoice_line`.
+    #[serde(rename = "snake_case")]
+    SnakeCase,
     /// Keep names as they are (quoted where needed).
     Preserve,
 }
@@ -140,6 +147,10 @@ pub struct CopySection {
     /// `copy --follow`: stop and drop the replication slot when it retains more WAL on the
     /// source than this, e.g. "50GB" (default: no limit).
     pub max_retained_wal: Option<String>,
+    /// The job's rate cap, shared by all its workers: "50MB" (per second, MB = 10^6 bytes),
+    /// "20000rows", or "off" (default: no cap). Changeable while the job runs with
+    /// `howdah status --job NAME --set-max-rate`.
+    pub max_rate: Option<String>,
 }
 
 /// The source database: PostgreSQL, or MySQL/MariaDB.
@@ -226,6 +237,8 @@ pub struct CopySettings {
     /// A snapshot the copy reads in instead of exporting its own (set by `--follow`: the
     /// replication slot's, so the stream starts exactly where the copy's image ends).
     pub source_snapshot: Option<String>,
+    /// `--max-rate`: `None` keeps the job's recorded cap; `Some(None)` removes it.
+    pub max_rate: Option<Option<crate::rate::RateCap>>,
 }
 
 /// Settings of following a source after the copy.
@@ -316,6 +329,8 @@ pub struct CopyOverrides {
     pub follow: bool,
     /// `--max-retained-wal`.
     pub max_retained_wal: Option<String>,
+    /// `--max-rate`.
+    pub max_rate: Option<String>,
 }
 
 /// Reads and parses a job file.
@@ -494,6 +509,10 @@ impl CopySettings {
                 }),
             },
             source_snapshot: None,
+            max_rate: match over.max_rate.or(c.max_rate) {
+                Some(r) => Some(crate::rate::RateCap::parse(&r)?),
+                None => None,
+            },
         };
         settings.validate()?;
         let mut settings = settings;
