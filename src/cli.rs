@@ -81,18 +81,22 @@ pub struct CheckQueriesArgs {
     /// by total time, their parameters filled from real values.
     #[arg(long, value_name = "N")]
     pub from_stats: Option<usize>,
-    /// Timed runs per query and side, after one warm-up run on each.
-    #[arg(long, default_value_t = 5)]
-    pub runs: usize,
-    /// A query is slower when its target median exceeds the source's this many times.
-    #[arg(long, default_value_t = 2.0)]
-    pub max_slowdown: f64,
-    /// ... and by at least this many milliseconds.
-    #[arg(long, value_name = "MS", default_value_t = 2.0)]
-    pub min_slowdown_ms: f64,
-    /// Statement timeout of every run, in seconds.
-    #[arg(long, value_name = "SECS", default_value_t = 60)]
-    pub statement_timeout: u64,
+    /// Timed runs per query and side, after one warm-up run on each [default: the query
+    /// file's `runs`, else 5].
+    #[arg(long)]
+    pub runs: Option<usize>,
+    /// A query is slower when its target median exceeds the source's this many times
+    /// [default: the query file's `max_slowdown`, else 2].
+    #[arg(long)]
+    pub max_slowdown: Option<f64>,
+    /// ... and by at least this many milliseconds [default: the query file's
+    /// `min_slowdown_ms`, else 2].
+    #[arg(long, value_name = "MS")]
+    pub min_slowdown_ms: Option<f64>,
+    /// Statement timeout of every run, in seconds [default: the query file's
+    /// `statement_timeout`, else 60].
+    #[arg(long, value_name = "SECS")]
+    pub statement_timeout: Option<u64>,
     /// Print JSON instead of Markdown.
     #[arg(long)]
     pub json: bool,
@@ -327,6 +331,10 @@ pub struct CopyArgs {
     /// Create user mappings with their password option (left out otherwise).
     #[arg(long)]
     pub user_mapping_passwords: bool,
+    /// Put relations of source tablespace OLD in target tablespace NEW (`*=NEW` for every
+    /// tablespace, `OLD=OLD` to keep one); repeatable. Without it: the target's default.
+    #[arg(long = "tablespace", value_name = "OLD=NEW")]
+    pub tablespaces: Vec<String>,
     /// Job name: a rerun with the same name resumes where the last run stopped [default: default].
     #[arg(long)]
     pub job: Option<String>,
@@ -394,6 +402,10 @@ pub struct CutoverArgs {
     /// cutover only: after cutting over, compare source and target (as `howdah verify`).
     #[arg(long)]
     pub verify: bool,
+    /// cutover only: after cutting over, run the application's queries of FILE on both sides
+    /// (as `howdah check-queries --queries FILE`): exit 1 when an answer differs or one is slower.
+    #[arg(long, value_name = "FILE")]
+    pub check_queries: Option<PathBuf>,
 }
 
 impl CutoverArgs {
@@ -428,6 +440,7 @@ impl CopyArgs {
             owners: self.owners,
             grants: self.grants,
             user_mapping_passwords: self.user_mapping_passwords,
+            tablespaces: self.tablespaces.clone(),
             job: self.job.clone(),
             restart: self.restart,
             commit_rows: self.commit_rows,

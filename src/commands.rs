@@ -60,7 +60,7 @@ async fn check_queries(args: &cli::CheckQueriesArgs) -> Result<u8> {
         runs: args.runs,
         max_slowdown: args.max_slowdown,
         min_slowdown_ms: args.min_slowdown_ms,
-        timeout: std::time::Duration::from_secs(args.statement_timeout),
+        timeout: args.statement_timeout.map(std::time::Duration::from_secs),
     };
     let report = howdah::check_queries::run(&settings, &opts).await?;
     if args.json {
@@ -128,6 +128,24 @@ async fn cutover(args: &cli::CutoverArgs) -> Result<u8> {
         let report = howdah::verify::run(&settings, &opts).await?;
         println!("{}", howdah::verify::render(&report));
         if !report.equal {
+            return Ok(1);
+        }
+    }
+    if let (Some(file), true) = (&args.check_queries, outcome.cut_over) {
+        // The application's writes are stopped and every change is applied: both sides hold
+        // the same rows, so the queries must give the same answers, and none may be slower.
+        let opts = howdah::check_queries::CheckOptions {
+            queries_file: Some(file.clone()),
+            from_stats: None,
+            // The query file's thresholds, else the defaults of `check-queries`.
+            runs: None,
+            max_slowdown: None,
+            min_slowdown_ms: None,
+            timeout: None,
+        };
+        let report = howdah::check_queries::run(&settings, &opts).await?;
+        print!("{}", howdah::check_queries::render(&report));
+        if !report.ok {
             return Ok(1);
         }
     }

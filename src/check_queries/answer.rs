@@ -32,6 +32,14 @@ fn fnv(mut h: u64, bytes: &[u8]) -> u64 {
     h
 }
 
+/// What rows stream into, value by value.
+pub trait RowSink {
+    /// The next value of the current row (`None` is NULL).
+    fn value(&mut self, v: Option<&[u8]>);
+    /// The current row is complete.
+    fn end_row(&mut self);
+}
+
 /// Accumulates an answer as its rows stream in.
 #[derive(Debug, Clone)]
 pub struct AnswerHasher {
@@ -52,9 +60,8 @@ impl Default for AnswerHasher {
     }
 }
 
-impl AnswerHasher {
-    /// Feeds the next value of the current row (`None` is NULL).
-    pub fn value(&mut self, v: Option<&[u8]>) {
+impl RowSink for AnswerHasher {
+    fn value(&mut self, v: Option<&[u8]>) {
         self.row = match v {
             None => fnv(self.row, &[0]),
             Some(b) => {
@@ -65,15 +72,16 @@ impl AnswerHasher {
         };
     }
 
-    /// Ends the current row.
-    pub fn end_row(&mut self) {
+    fn end_row(&mut self) {
         let h = mix(self.row);
         self.sum = self.sum.wrapping_add(h);
         self.seq = mix(self.seq.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ h);
         self.rows += 1;
         self.row = FNV_OFFSET;
     }
+}
 
+impl AnswerHasher {
     /// The answer, for a result of `columns` columns.
     pub fn finish(self, columns: usize) -> Answer {
         Answer {

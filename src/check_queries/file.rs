@@ -31,9 +31,30 @@ use crate::error::{Error, Result};
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct QueryFile {
+    /// Timed runs per query and side (`--runs` wins).
+    runs: Option<usize>,
+    /// The slowdown threshold (`--max-slowdown` wins).
+    max_slowdown: Option<f64>,
+    /// The least difference in ms that counts as slower (`--min-slowdown-ms` wins).
+    min_slowdown_ms: Option<f64>,
+    /// Statement timeout in seconds (`--statement-timeout` wins).
+    statement_timeout: Option<u64>,
     /// The queries, in order.
     #[serde(default)]
     query: Vec<RawQuery>,
+}
+
+/// The thresholds a query file sets for itself (flags win over them).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct FileLimits {
+    /// Timed runs per query and side.
+    pub runs: Option<usize>,
+    /// The slowdown threshold.
+    pub max_slowdown: Option<f64>,
+    /// The least difference in ms that counts as slower.
+    pub min_slowdown_ms: Option<f64>,
+    /// Statement timeout in seconds.
+    pub statement_timeout: Option<u64>,
 }
 
 /// One `[[query]]` entry.
@@ -69,7 +90,7 @@ pub struct Query {
 }
 
 /// Reads and checks the query file for a source in `source` dialect.
-pub fn load(path: &Path, source: Dialect) -> Result<Vec<Query>> {
+pub fn load(path: &Path, source: Dialect) -> Result<(Vec<Query>, FileLimits)> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         Error::Config(format!(
             "cannot read the query file {}: {e}",
@@ -83,13 +104,13 @@ pub fn load(path: &Path, source: Dialect) -> Result<Vec<Query>> {
 }
 
 /// Parses and checks a query file's text.
-pub fn parse(text: &str, source: Dialect) -> Result<Vec<Query>> {
-    let file: QueryFile = toml::from_str(text).map_err(|e| Error::Config(e.to_string()))?;
+pub fn parse(text: &str, source: Dialect) -> Result<(Vec<Query>, FileLimits)> {
+    let mut file: QueryFile = toml::from_str(text).map_err(|e| Error::Config(e.to_string()))?;
     if file.query.is_empty() {
         return Err(Error::Config("it holds no [[query]]".into()));
     }
     let mut out = Vec::with_capacity(file.query.len());
-    for (i, raw) in file.query.into_iter().enumerate() {
+    for (i, raw) in std::mem::take(&mut file.query).into_iter().enumerate() {
         let name = raw
             .name
             .clone()
@@ -98,7 +119,13 @@ pub fn parse(text: &str, source: Dialect) -> Result<Vec<Query>> {
             .map_err(|m| Error::Config(format!("[[query]] {} (\"{name}\"): {m}", i + 1)))?;
         out.push(q);
     }
-    Ok(out)
+    let limits = FileLimits {
+        runs: file.runs,
+        max_slowdown: file.max_slowdown,
+        min_slowdown_ms: file.min_slowdown_ms,
+        statement_timeout: file.statement_timeout,
+    };
+    Ok((out, limits))
 }
 
 fn resolve(raw: RawQuery, name: &str, source: Dialect) -> std::result::Result<Query, String> {
@@ -204,7 +231,8 @@ params = [42, "it's"]
 [[query]]
 sql = "SELECT count(*) FROM t"
 "#;
-        let q = parse(text, Dialect::Postgres).unwrap_or_default();
+        let (q, limits) = parse(text, Dialect::Postgres).unwrap_or_default();
+        assert_eq!(limits, FileLimits::default());
         assert_eq!(q.len(), 2);
         assert_eq!(
             q[0].target_sql,
@@ -228,12 +256,13 @@ sql = "SELECT count(*) FROM t"
     #[test]
     fn the_example_file_parses_for_both_sources() {
         let text = include_str!("../../configs/queries.toml");
-        let my = parse(text, Dialect::Mysql).unwrap_or_default();
+        let (my, limits) = parse(text, Dialect::Mysql).unwrap_or_default();
+        assert_eq!(limits.max_slowdown, Some(2.0));
         assert_eq!(my.len(), 4);
         assert!(my[2].source_sql.contains("c.city = 'Lyon'"));
         assert!(my[3].source_sql.contains("IFNULL"));
         // For a PostgreSQL source the PostgreSQL texts run on both sides.
-        let pg = parse(text, Dialect::Postgres).unwrap_or_default();
+        let (pg, _) = parse(text, Dialect::Postgres).unwrap_or_default();
         assert_eq!(pg.len(), 4);
         assert!(pg[3].source_sql.contains("COALESCE"));
         assert!(pg[1].target_sql.contains(">= '2024-01-01'"));
@@ -247,7 +276,7 @@ mysql = "SELECT a FROM t WHERE b = ?"
 postgres = "SELECT a FROM t WHERE b = $1"
 params = ["back\\slash"]
 "#;
-        let q = parse(text, Dialect::Mysql).unwrap_or_default();
+        let (q, _) = parse(text, Dialect::Mysql).unwrap_or_default();
         assert_eq!(q[0].source_sql, "SELECT a FROM t WHERE b = 'back\\\\slash'");
         assert_eq!(q[0].target_sql, "SELECT a FROM t WHERE b = 'back\\slash'");
         let only_pg = "[[query]]\npostgres = \"SELECT 1\"\n";

@@ -14,25 +14,28 @@
 //! row and the others still run; URLs are shown without passwords.
 
 mod answer;
+mod diff;
 mod file;
 mod guard;
 mod normalize;
 mod plan;
+mod plan_mysql;
 mod render;
+mod report;
 mod run;
 mod stats;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::Serialize;
 use tokio_postgres::Client;
 
-pub use answer::Verdict;
-use answer::{compare, Answer};
+use answer::compare;
+pub use answer::{Answer, Verdict};
 use file::Query;
 use guard::Dialect;
 pub use render::render;
+pub use report::{QueryReport, Report, Skipped, Status};
 use run::{median_ms, Session};
 
 use crate::config::{CopySettings, SourceUrl};
@@ -46,14 +49,25 @@ pub struct CheckOptions {
     pub queries_file: Option<PathBuf>,
     /// Also the top N read queries of a PostgreSQL source's `pg_stat_statements`.
     pub from_stats: Option<usize>,
-    /// Timed runs per query and side, after one warm-up run.
-    pub runs: usize,
+    /// Timed runs per query and side, after one warm-up run [default: the query file's, else 5].
+    pub runs: Option<usize>,
     /// A query is slower when the target's median exceeds the source's this many times ...
-    pub max_slowdown: f64,
-    /// ... and by at least this many milliseconds (sub-millisecond timings are noise).
-    pub min_slowdown_ms: f64,
-    /// Statement timeout of every run.
-    pub timeout: Duration,
+    /// [default: the query file's, else 2].
+    pub max_slowdown: Option<f64>,
+    /// ... and by at least this many milliseconds (sub-millisecond timings are noise)
+    /// [default: the query file's, else 2].
+    pub min_slowdown_ms: Option<f64>,
+    /// Statement timeout of every run [default: the query file's, else 60 s].
+    pub timeout: Option<Duration>,
+}
+
+/// The thresholds in force: flags, else the query file's, else the defaults.
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    runs: usize,
+    max_slowdown: f64,
+    min_slowdown_ms: f64,
+    timeout: Duration,
 }
 
 impl CheckOptions {
@@ -68,119 +82,41 @@ impl CheckOptions {
         if self.from_stats == Some(0) {
             return Err(Error::Config("--from-stats must be at least 1".into()));
         }
-        if self.runs == 0 {
-            return Err(Error::Config("--runs must be at least 1".into()));
-        }
-        if !(self.max_slowdown.is_finite() && self.max_slowdown >= 1.0) {
-            return Err(Error::Config(format!(
-                "--max-slowdown {} must be a number of at least 1 (2 means twice as slow)",
-                self.max_slowdown
-            )));
-        }
-        if !(self.min_slowdown_ms.is_finite() && self.min_slowdown_ms >= 0.0) {
-            return Err(Error::Config("--min-slowdown-ms must be 0 or more".into()));
-        }
-        if self.timeout.is_zero() {
-            return Err(Error::Config(
-                "--statement-timeout must be at least 1 second".into(),
-            ));
-        }
         Ok(())
     }
-}
 
-/// The outcome of one query.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Status {
-    /// Same answer, not slower.
-    Ok,
-    /// The answers differ.
-    Different,
-    /// Same rows in another order, for a query with `ORDER BY`.
-    OtherOrder,
-    /// Same answer, slower than `--max-slowdown`.
-    Slower,
-    /// The query failed on a side.
-    Error,
-    /// Its answer changed between runs on one side (`now()`, `random()`, `LIMIT` over ties):
-    /// not compared, not counted as a failure.
-    Unstable,
-}
-
-/// One query's line of the report.
-#[derive(Debug, Clone, Serialize)]
-pub struct QueryReport {
-    /// Its name.
-    pub name: String,
-    /// Where it came from (`query file`, `pg_stat_statements`, with filled parameters).
-    pub origin: String,
-    /// The verdict.
-    pub status: Status,
-    /// Whether its answer is ordered (a top-level `ORDER BY`).
-    pub ordered: bool,
-    /// The source's answer.
-    pub source: Option<Answer>,
-    /// The target's answer.
-    pub target: Option<Answer>,
-    /// The answers compared.
-    pub answer: Option<Verdict>,
-    /// Median of the timed runs on the source, in ms.
-    pub source_ms: Option<f64>,
-    /// Median of the timed runs on the target, in ms.
-    pub target_ms: Option<f64>,
-    /// `target_ms / source_ms`.
-    pub ratio: Option<f64>,
-    /// Slower than the threshold.
-    pub slower: bool,
-    /// For a slower query: the plans and what they tell.
-    pub plan: Option<plan::Diagnosis>,
-    /// What failed, on which side.
-    pub error: Option<String>,
-    /// Remarks (an unstable answer).
-    pub notes: Vec<String>,
-    /// The text run on the source.
-    pub source_sql: String,
-    /// The text run on the target.
-    pub target_sql: String,
-}
-
-/// A query that was not run, and why.
-#[derive(Debug, Clone, Serialize)]
-pub struct Skipped {
-    /// The query's text as the source recorded it.
-    pub query: String,
-    /// Why it was left out.
-    pub reason: String,
-}
-
-/// The whole check.
-#[derive(Debug, Clone, Serialize)]
-pub struct Report {
-    /// The source, password left out.
-    pub source: String,
-    /// The target, password left out.
-    pub target: String,
-    /// Timed runs per query and side.
-    pub runs: usize,
-    /// The slowdown threshold.
-    pub max_slowdown: f64,
-    /// The minimum difference in ms for "slower".
-    pub min_slowdown_ms: f64,
-    /// Every query run.
-    pub queries: Vec<QueryReport>,
-    /// Queries left out (from `pg_stat_statements`).
-    pub skipped: Vec<Skipped>,
-    /// Planner settings whose values differ between the sides (PostgreSQL source).
-    pub settings_differ: Vec<String>,
-    /// Queries whose answers differ (another order included).
-    pub different: usize,
-    /// Queries slower than the threshold.
-    pub slower: usize,
-    /// Queries that failed on a side.
-    pub errors: usize,
-    /// No difference, no slower query, no error: the exit code is 0.
-    pub ok: bool,
+    /// The thresholds: each flag, else the query file's value, else its default; checked.
+    fn limits(&self, file: &file::FileLimits) -> Result<Limits> {
+        let l = Limits {
+            runs: self.runs.or(file.runs).unwrap_or(5),
+            max_slowdown: self.max_slowdown.or(file.max_slowdown).unwrap_or(2.0),
+            min_slowdown_ms: self.min_slowdown_ms.or(file.min_slowdown_ms).unwrap_or(2.0),
+            timeout: self
+                .timeout
+                .or(file.statement_timeout.map(Duration::from_secs))
+                .unwrap_or(Duration::from_secs(60)),
+        };
+        if l.runs == 0 {
+            return Err(Error::Config("runs (--runs) must be at least 1".into()));
+        }
+        if !(l.max_slowdown.is_finite() && l.max_slowdown >= 1.0) {
+            return Err(Error::Config(format!(
+                "max_slowdown (--max-slowdown) {} must be a number of at least 1 (2 means twice as slow)",
+                l.max_slowdown
+            )));
+        }
+        if !(l.min_slowdown_ms.is_finite() && l.min_slowdown_ms >= 0.0) {
+            return Err(Error::Config(
+                "min_slowdown_ms (--min-slowdown-ms) must be 0 or more".into(),
+            ));
+        }
+        if l.timeout.is_zero() {
+            return Err(Error::Config(
+                "statement_timeout (--statement-timeout) must be at least 1 second".into(),
+            ));
+        }
+        Ok(l)
+    }
 }
 
 /// Runs the check.
@@ -191,9 +127,13 @@ pub async fn run(settings: &CopySettings, opts: &CheckOptions) -> Result<Report>
         SourceUrl::Mysql(_) => Dialect::Mysql,
     };
     let mut queries: Vec<Query> = Vec::new();
+    let mut file_limits = file::FileLimits::default();
     if let Some(path) = &opts.queries_file {
-        queries.extend(file::load(path, dialect)?);
+        let (q, l) = file::load(path, dialect)?;
+        queries.extend(q);
+        file_limits = l;
     }
+    let limits = opts.limits(&file_limits)?;
     if opts.from_stats.is_some() && dialect == Dialect::Mysql {
         return Err(Error::Config(
             "--from-stats reads pg_stat_statements: it needs a PostgreSQL source (give a MySQL source's queries with --queries)".into(),
@@ -203,10 +143,10 @@ pub async fn run(settings: &CopySettings, opts: &CheckOptions) -> Result<Report>
     let target = run::open_pg(&settings.target, Side::Target).await?;
     let mut source = match &settings.source {
         SourceUrl::Postgres(url) => Session::Pg(run::open_pg(url, Side::Source).await?),
-        SourceUrl::Mysql(url) => Session::My(run::open_mysql(url, opts.timeout).await?),
+        SourceUrl::Mysql(url) => Session::My(run::open_mysql(url, limits.timeout).await?),
     };
     if let (Some(n), Session::Pg(src)) = (opts.from_stats, &source) {
-        let (top, passed_over) = stats::top_queries(src, n, opts.timeout).await?;
+        let (top, passed_over) = stats::top_queries(src, n, limits.timeout).await?;
         queries.extend(top);
         skipped.extend(passed_over);
     }
@@ -218,7 +158,7 @@ pub async fn run(settings: &CopySettings, opts: &CheckOptions) -> Result<Report>
     let mut reports = Vec::with_capacity(queries.len());
     for q in &queries {
         tracing::info!("checking {}", q.name);
-        reports.push(check_one(q, &mut source, &mut target_session, dialect, opts).await);
+        reports.push(check_one(q, &mut source, &mut target_session, dialect, &limits).await);
     }
     let count = |f: &dyn Fn(&QueryReport) -> bool| reports.iter().filter(|r| f(r)).count();
     let different = count(&|r| matches!(r.status, Status::Different | Status::OtherOrder));
@@ -227,9 +167,9 @@ pub async fn run(settings: &CopySettings, opts: &CheckOptions) -> Result<Report>
     Ok(Report {
         source: settings.source.to_string(),
         target: settings.target.to_string(),
-        runs: opts.runs,
-        max_slowdown: opts.max_slowdown,
-        min_slowdown_ms: opts.min_slowdown_ms,
+        runs: limits.runs,
+        max_slowdown: limits.max_slowdown,
+        min_slowdown_ms: limits.min_slowdown_ms,
         ok: different == 0 && slower == 0 && errors == 0,
         queries: reports,
         skipped,
@@ -245,7 +185,7 @@ async fn check_one(
     source: &mut Session,
     target: &mut Session,
     dialect: Dialect,
-    opts: &CheckOptions,
+    opts: &Limits,
 ) -> QueryReport {
     let mut r = QueryReport {
         name: q.name.clone(),
@@ -259,6 +199,7 @@ async fn check_one(
         target_ms: None,
         ratio: None,
         slower: false,
+        rows_differ: None,
         plan: None,
         error: None,
         notes: Vec::new(),
@@ -327,6 +268,12 @@ async fn check_one(
             unstable.join(" and the ")
         ));
     }
+    if r.answer == Some(Verdict::Different)
+        && r.source.as_ref().is_some_and(|a| a.rows <= diff::MAX_ROWS)
+        && r.target.as_ref().is_some_and(|a| a.rows <= diff::MAX_ROWS)
+    {
+        r.rows_differ = rows_differ(q, source, target, kinds, opts.timeout).await;
+    }
     if r.slower {
         r.plan = Some(diagnose(q, source, target, opts.timeout).await);
     }
@@ -340,10 +287,32 @@ async fn check_one(
     r
 }
 
+/// The rows on one side only of a differing query (`None` when a side fails or has grown
+/// past [`diff::MAX_ROWS`] since).
+async fn rows_differ(
+    q: &Query,
+    source: &mut Session,
+    target: &mut Session,
+    kinds: Option<&[normalize::ColumnKind]>,
+    timeout: Duration,
+) -> Option<diff::RowDiff> {
+    let mut s = diff::RowCollector::default();
+    source
+        .stream(&q.source_sql, timeout, kinds, &mut s)
+        .await
+        .ok()?;
+    let mut t = diff::RowCollector::default();
+    target
+        .stream(&q.target_sql, timeout, kinds, &mut t)
+        .await
+        .ok()?;
+    Some(diff::differences(s.into_rows()?, t.into_rows()?))
+}
+
 /// The plans of a slower query and what they tell.
 async fn diagnose(
     q: &Query,
-    source: &Session,
+    source: &mut Session,
     target: &Session,
     timeout: Duration,
 ) -> plan::Diagnosis {
@@ -359,19 +328,19 @@ async fn diagnose(
             }
         }
     };
-    let source_plan = match source {
-        Session::Pg(src) => plan::explain(src, &q.source_sql, timeout)
-            .await
-            .ok()
-            .map(|p| (src, p)),
-        Session::My(_) => None,
-    };
-    plan::diagnose(
-        source_plan.as_ref().map(|(c, p)| (*c, p)),
-        tgt,
-        &target_plan,
-    )
-    .await
+    match source {
+        Session::Pg(src) => {
+            let source_plan = plan::explain(src, &q.source_sql, timeout).await.ok();
+            plan::diagnose(source_plan.as_ref().map(|p| (&*src, p)), tgt, &target_plan).await
+        }
+        Session::My(conn) => {
+            let mut d = plan::diagnose(None, tgt, &target_plan).await;
+            let mut found = plan_mysql::findings(conn, tgt, &plan::scans(&target_plan)).await;
+            found.append(&mut d.findings);
+            d.findings = found;
+            d
+        }
+    }
 }
 
 /// Planner settings that differ between the sides: a plan may change with them alone.

@@ -48,15 +48,12 @@ pub struct Diagnosis {
 
 /// The JSON plan of `sql`, planned but not run.
 pub async fn explain(client: &Client, sql: &str, timeout: Duration) -> Result<Value, String> {
-    client
-        .batch_execute(&format!(
-            "BEGIN TRANSACTION READ ONLY; SET LOCAL statement_timeout = {}",
-            timeout.as_millis().max(1)
-        ))
-        .await
-        .map_err(|e| db_reason(&e))?;
+    super::run::begin_read_only(client, timeout).await?;
     let result = client
-        .simple_query(&format!("EXPLAIN (FORMAT JSON, VERBOSE) {sql}"))
+        .simple_query(&format!(
+            "{} EXPLAIN (FORMAT JSON, VERBOSE) {sql}",
+            super::run::OWN_MARK
+        ))
         .await;
     let _ = client.batch_execute("ROLLBACK").await;
     let text = result

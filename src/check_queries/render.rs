@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use super::{Report, Status};
+use super::report::{one_line, Report, Status};
 
 /// The report as Markdown.
 pub fn render(r: &Report) -> String {
@@ -86,6 +86,21 @@ pub fn render(r: &Report) -> String {
                 )
             };
             let _ = writeln!(o, "- **{}**: {what}", q.name);
+            if let Some(d) = &q.rows_differ {
+                for (side, rows, count) in [
+                    ("source", &d.only_on_source, d.source_only_count),
+                    ("target", &d.only_on_target, d.target_only_count),
+                ] {
+                    if count > 0 {
+                        let _ = writeln!(
+                            o,
+                            "  - {count} row(s) only on the {side}: {}{}",
+                            rows.iter().map(|r| cell(r)).collect::<Vec<_>>().join("; "),
+                            if count > rows.len() { "; ..." } else { "" }
+                        );
+                    }
+                }
+            }
         }
     }
     let errors: Vec<_> = r
@@ -145,12 +160,4 @@ fn status(s: Status) -> &'static str {
 /// A table cell: one line, pipes escaped.
 fn cell(s: &str) -> String {
     s.replace('|', "\\|").replace('\n', " ")
-}
-
-fn one_line(s: &str, max: usize) -> String {
-    let flat = s.split_whitespace().collect::<Vec<_>>().join(" ");
-    match flat.char_indices().nth(max) {
-        Some((i, _)) => format!("{}...", &flat[..i]),
-        None => flat,
-    }
 }

@@ -16,12 +16,16 @@ use futures_util::TryStreamExt;
 use mysql_async::prelude::Queryable;
 use tokio_postgres::{Client, SimpleQueryMessage};
 
-use super::answer::{Answer, AnswerHasher};
+use super::answer::{Answer, AnswerHasher, RowSink};
 use super::normalize::{self, ColumnKind, MyColumn};
 use crate::connect::{connect, connect_mysql, Side};
 use crate::conninfo::mysql::MyUrl;
 use crate::conninfo::PgUrl;
 use crate::error::{db_reason, Result};
+
+/// Marks the statements `check-queries` runs for itself (plans, sampled values), so that a
+/// later `--from-stats` passes over them.
+pub const OWN_MARK: &str = "/* howdah check-queries */";
 
 /// One side's session.
 pub enum Session {
@@ -84,11 +88,42 @@ impl Session {
         timeout: Duration,
         kinds: Option<&[ColumnKind]>,
     ) -> std::result::Result<RunResult, String> {
+        let mut hasher = AnswerHasher::default();
+        let (elapsed, columns) = self.stream(sql, timeout, kinds, &mut hasher).await?;
+        Ok(RunResult {
+            elapsed,
+            answer: hasher.finish(columns),
+        })
+    }
+
+    /// Runs `sql` once, feeding each value to `sink`; the time it took and the columns.
+    pub async fn stream(
+        &mut self,
+        sql: &str,
+        timeout: Duration,
+        kinds: Option<&[ColumnKind]>,
+        sink: &mut impl RowSink,
+    ) -> std::result::Result<(Duration, usize), String> {
         match self {
-            Session::Pg(client) => run_pg(client, sql, timeout, kinds).await,
-            Session::My(conn) => run_my(conn, sql, kinds.unwrap_or(&[])).await,
+            Session::Pg(client) => run_pg(client, sql, timeout, kinds, sink).await,
+            Session::My(conn) => run_my(conn, sql, kinds.unwrap_or(&[]), sink).await,
         }
     }
+}
+
+/// Opens a `READ ONLY` transaction whose statements stop after `timeout`; the caller rolls
+/// it back. Every statement of `check-queries` that reads a side's data runs in one.
+pub async fn begin_read_only(
+    client: &Client,
+    timeout: Duration,
+) -> std::result::Result<(), String> {
+    client
+        .batch_execute(&format!(
+            "BEGIN TRANSACTION READ ONLY; SET LOCAL statement_timeout = {}",
+            timeout.as_millis().max(1)
+        ))
+        .await
+        .map_err(|e| db_reason(&e))
 }
 
 async fn run_pg(
@@ -96,15 +131,10 @@ async fn run_pg(
     sql: &str,
     timeout: Duration,
     kinds: Option<&[ColumnKind]>,
-) -> std::result::Result<RunResult, String> {
-    client
-        .batch_execute(&format!(
-            "BEGIN TRANSACTION READ ONLY; SET LOCAL statement_timeout = {}",
-            timeout.as_millis().max(1)
-        ))
-        .await
-        .map_err(|e| db_reason(&e))?;
-    let result = stream_pg(client, sql, kinds).await;
+    sink: &mut impl RowSink,
+) -> std::result::Result<(Duration, usize), String> {
+    begin_read_only(client, timeout).await?;
+    let result = stream_pg(client, sql, kinds, sink).await;
     let _ = client.batch_execute("ROLLBACK").await;
     result
 }
@@ -113,14 +143,14 @@ async fn stream_pg(
     client: &Client,
     sql: &str,
     kinds: Option<&[ColumnKind]>,
-) -> std::result::Result<RunResult, String> {
+    hasher: &mut impl RowSink,
+) -> std::result::Result<(Duration, usize), String> {
     let started = Instant::now();
     let stream = client
         .simple_query_raw(sql)
         .await
         .map_err(|e| db_reason(&e))?;
     futures_util::pin_mut!(stream);
-    let mut hasher = AnswerHasher::default();
     let mut columns = 0;
     while let Some(message) = stream.try_next().await.map_err(|e| db_reason(&e))? {
         match message {
@@ -142,21 +172,19 @@ async fn stream_pg(
             _ => {}
         }
     }
-    Ok(RunResult {
-        elapsed: started.elapsed(),
-        answer: hasher.finish(columns),
-    })
+    Ok((started.elapsed(), columns))
 }
 
 async fn run_my(
     conn: &mut mysql_async::Conn,
     sql: &str,
     kinds: &[ColumnKind],
-) -> std::result::Result<RunResult, String> {
+    sink: &mut impl RowSink,
+) -> std::result::Result<(Duration, usize), String> {
     conn.query_drop("START TRANSACTION READ ONLY")
         .await
         .map_err(|e| e.to_string())?;
-    let result = stream_my(conn, sql, kinds).await;
+    let result = stream_my(conn, sql, kinds, sink).await;
     let _ = conn.query_drop("ROLLBACK").await;
     result
 }
@@ -165,7 +193,8 @@ async fn stream_my(
     conn: &mut mysql_async::Conn,
     sql: &str,
     kinds: &[ColumnKind],
-) -> std::result::Result<RunResult, String> {
+    hasher: &mut impl RowSink,
+) -> std::result::Result<(Duration, usize), String> {
     let started = Instant::now();
     let mut result = conn.query_iter(sql).await.map_err(|e| e.to_string())?;
     let cols: Vec<MyColumn> = result
@@ -179,7 +208,6 @@ async fn stream_my(
                 .collect()
         })
         .unwrap_or_default();
-    let mut hasher = AnswerHasher::default();
     while let Some(row) = result.next().await.map_err(|e| e.to_string())? {
         for (i, col) in cols.iter().enumerate() {
             let kind = kinds.get(i).copied().unwrap_or(ColumnKind::Text);
@@ -201,10 +229,7 @@ async fn stream_my(
     }
     // Drain any further result set so the session is ready for the next statement.
     drop(result);
-    Ok(RunResult {
-        elapsed: started.elapsed(),
-        answer: hasher.finish(cols.len()),
-    })
+    Ok((started.elapsed(), cols.len()))
 }
 
 /// The target's result column types, by preparing its text (nothing runs).

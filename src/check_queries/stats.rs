@@ -25,7 +25,8 @@ use tokio_postgres::Client;
 
 use super::file::{quote, Query};
 use super::guard::{self, Dialect, Kind, Token};
-use super::Skipped;
+use super::report::{one_line as short, Skipped};
+use super::run::OWN_MARK;
 use crate::catalog::quote_ident;
 use crate::error::{db_reason, Error, Result};
 
@@ -74,6 +75,9 @@ pub async fn top_queries(
         let calls: i64 = row.try_get(1).unwrap_or(0);
         let total: f64 = row.try_get(2).unwrap_or(0.0);
         let Some(text) = text else { continue };
+        if housekeeping(&text) {
+            continue;
+        }
         match prepare(client, &text, timeout).await {
             Ok((sql, filled)) => {
                 let rank = queries.len() + 1;
@@ -99,6 +103,36 @@ pub async fn top_queries(
         }
     }
     Ok((queries, skipped))
+}
+
+/// Statements that are neither the application's reads nor its writes, passed over without a
+/// word: this command's own, and session or transaction control (`BEGIN`, `SET`, ...).
+fn housekeeping(text: &str) -> bool {
+    if text.contains(OWN_MARK) {
+        return true;
+    }
+    let first = text
+        .trim_start()
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .next()
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    matches!(
+        first.as_str(),
+        "begin"
+            | "start"
+            | "commit"
+            | "rollback"
+            | "end"
+            | "abort"
+            | "set"
+            | "reset"
+            | "show"
+            | "discard"
+            | "deallocate"
+            | "savepoint"
+            | "release"
+    )
 }
 
 /// The statement with its parameters filled, and how each was filled; or why it is skipped.
@@ -385,16 +419,12 @@ async fn sample(
         );
         let qualified = format!("{}.{}", quote_ident(&schema), quote_ident(&name));
         let col = quote_ident(column);
-        client
-            .batch_execute(&format!(
-                "BEGIN TRANSACTION READ ONLY; SET LOCAL statement_timeout = {}",
-                timeout.as_millis().max(1)
-            ))
-            .await
-            .map_err(|e| db_reason(&e))?;
+        super::run::begin_read_only(client, timeout).await?;
         let value = client
             .query_opt(
-                &format!("SELECT {col}::text FROM {qualified} WHERE {col} IS NOT NULL LIMIT 1"),
+                &format!(
+                    "{OWN_MARK} SELECT {col}::text FROM {qualified} WHERE {col} IS NOT NULL LIMIT 1"
+                ),
                 &[],
             )
             .await;
@@ -415,15 +445,6 @@ async fn sample(
     ))
 }
 
-/// The first `max` characters of a text on one line.
-fn short(s: &str, max: usize) -> String {
-    let flat = s.split_whitespace().collect::<Vec<_>>().join(" ");
-    match flat.char_indices().nth(max) {
-        Some((i, _)) => format!("{}...", &flat[..i]),
-        None => flat,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -441,6 +462,17 @@ mod tests {
             qualifier: q.map(String::from),
             column: c.into(),
         }
+    }
+
+    #[test]
+    fn housekeeping_is_passed_over_silently() {
+        assert!(housekeeping("BEGIN TRANSACTION READ ONLY"));
+        assert!(housekeeping("SET LOCAL statement_timeout = $1"));
+        assert!(housekeeping(&format!(
+            "{OWN_MARK} SELECT a FROM t LIMIT $1"
+        )));
+        assert!(!housekeeping("SELECT a FROM t"));
+        assert!(!housekeeping("UPDATE t SET a = $1"));
     }
 
     #[test]

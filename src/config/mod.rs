@@ -124,6 +124,9 @@ pub struct CopySection {
     pub grants: Option<bool>,
     /// Create user mappings with their `password` option (default false: left out).
     pub user_mapping_passwords: Option<bool>,
+    /// `"old=new"` tablespace mappings (`"*=new"` for all, `"old=old"` to keep one); default
+    /// none: every relation goes to the target's default tablespace.
+    pub tablespaces: Option<Vec<String>>,
     /// `maintenance_work_mem` for index builds on the target, e.g. "512MB".
     pub maintenance_work_mem: Option<String>,
     /// Rows per checkpoint commit within a chunk.
@@ -197,6 +200,8 @@ pub struct CopySettings {
     pub grants: bool,
     /// Create user mappings with their `password` option.
     pub user_mapping_passwords: bool,
+    /// Source tablespace -> target tablespace (`*` for any); empty: the target's default.
+    pub tablespaces: Vec<(String, String)>,
     /// `maintenance_work_mem` for index builds.
     pub maintenance_work_mem: String,
     /// Commit a checkpoint after this many rows of a chunk.
@@ -298,6 +303,8 @@ pub struct CopyOverrides {
     pub grants: bool,
     /// `--user-mapping-passwords`.
     pub user_mapping_passwords: bool,
+    /// `--tablespace OLD=NEW`.
+    pub tablespaces: Vec<String>,
     /// `--job`.
     pub job: Option<String>,
     /// `--restart`.
@@ -376,6 +383,21 @@ pub fn interpolate(value: &str, what: &str) -> Result<String> {
     Ok(out)
 }
 
+/// Parses `OLD=NEW` tablespace mappings.
+fn tablespace_map(items: &[String]) -> Result<Vec<(String, String)>> {
+    items
+        .iter()
+        .map(|m| match m.split_once('=') {
+            Some((from, to)) if !from.is_empty() && !to.is_empty() => {
+                Ok((from.to_string(), to.to_string()))
+            }
+            _ => Err(Error::Config(format!(
+                "tablespace mapping \"{m}\": give OLD=NEW (a source and a target tablespace; *=NEW for all)"
+            ))),
+        })
+        .collect()
+}
+
 impl CopySettings {
     /// Merges file and overrides into validated settings.
     pub fn resolve(over: CopyOverrides) -> Result<Self> {
@@ -451,6 +473,7 @@ impl CopySettings {
             grants: over.grants || c.grants.unwrap_or(false),
             user_mapping_passwords: over.user_mapping_passwords
                 || c.user_mapping_passwords.unwrap_or(false),
+            tablespaces: tablespace_map(&pick(over.tablespaces, c.tablespaces))?,
             maintenance_work_mem: c.maintenance_work_mem.unwrap_or_else(|| "256MB".into()),
             commit_rows: over.commit_rows.or(c.commit_rows).unwrap_or(200_000),
             commit_bytes: c.commit_bytes.unwrap_or(128 << 20),
