@@ -312,7 +312,7 @@ pub async fn run(
         settings.target.clone(),
         plan.state.clone(),
         throttle.clone(),
-        settings.lease_secs,
+        plan.worker,
     )));
     let shared = Arc::new(Shared {
         run_metrics: RunMetrics::new(settings.jobs, settings.channel_batches),
