@@ -41,7 +41,7 @@ build() {
             CREATE TEMP TABLE pool AS
               SELECT decode(string_agg(md5(random()::text || g), ''), 'hex') AS b FROM generate_series(1, 65536) g;
             SELECT count(lo_from_bytea(0, substring(p.b || p.b FROM 1 + (g * 7919) % 1048576 FOR 1024 + (g * 104729) % (500 * 1024 - 1024))))
-              FROM pool p, generate_series(1, 10000) g;" ;;
+              FROM pool p, generate_series(1, 10000) g;" >/dev/null ;;
         huge) psql -X -q -v ON_ERROR_STOP=1 -d "$SRC" -c "
             CREATE TEMP TABLE pool AS
               SELECT decode(string_agg(md5(random()::text || g), ''), 'hex') AS b FROM generate_series(1, 65536) g;
@@ -52,9 +52,11 @@ build() {
                   PERFORM lowrite(fd, (SELECT substring(b || b FROM 1 + ((i * 31 + k) * 7919) % 1048576 FOR 1048576) FROM pool));
                 END LOOP;
                 PERFORM lo_close(fd);
-              END LOOP; END \$\$;" ;;
+              END LOOP; END \$\$;" >/dev/null ;;
     esac
-    psql -X -q -d "$SRC" -c "VACUUM ANALYZE pg_largeobject" 
+    # The table that points at them (a copy needs a table to start from).
+    psql -X -q -d "$SRC" -c "CREATE TABLE docs AS SELECT row_number() OVER (ORDER BY oid)::int AS id, oid AS body FROM pg_largeobject_metadata" \
+        -c "ALTER TABLE docs ADD PRIMARY KEY (id)" -c "VACUUM ANALYZE pg_largeobject" >/dev/null
     psql -X -A -t -d "$SRC" -c "SELECT count(*) || ' objects, ' || pg_size_pretty(pg_relation_size('pg_largeobject')) FROM pg_largeobject_metadata"
 }
 

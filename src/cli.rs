@@ -38,6 +38,28 @@ pub enum Command {
     /// Run the application's read queries on source and target: same answers, no slower.
     /// Exit 0 when every answer is the same and none is slower, 1 when not, 2 on bad input.
     CheckQueries(Box<CheckQueriesArgs>),
+    /// Print a shell completion script for bash, zsh, fish, elvish or powershell
+    /// (e.g. `howdah completions bash > /etc/bash_completion.d/howdah`).
+    Completions(CompletionsArgs),
+    /// Print the man page (roff) of howdah, or with --dir write one page per subcommand.
+    #[command(hide = true)]
+    Man(ManArgs),
+}
+
+/// Flags of `howdah completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// Flags of the hidden `howdah man`.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write howdah.1 and howdah-SUBCOMMAND.1 into this directory instead of printing howdah.1.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 /// Flags of `howdah check-queries`.
@@ -107,6 +129,9 @@ pub struct PlanArgs {
     /// Markdown (default) or JSON (shape: docs/plan.md).
     #[arg(long, value_enum, default_value = "markdown")]
     pub format: PlanFormat,
+    /// Estimate the duration under this rate cap (as `copy --max-rate`: 50MB, 20000rows).
+    #[arg(long, value_name = "RATE")]
+    pub max_rate: Option<String>,
 }
 
 /// Output format of `howdah plan`.
@@ -123,6 +148,7 @@ impl PlanArgs {
     pub fn overrides(&self) -> CopyOverrides {
         CopyOverrides {
             jobs: self.jobs,
+            max_rate: self.max_rate.clone(),
             ..self.ends.overrides()
         }
     }
@@ -269,6 +295,10 @@ pub struct StatusArgs {
     /// Schema of the state tables [default: howdah].
     #[arg(long, default_value = "howdah")]
     pub state_schema: String,
+    /// Set the max rate of job --job (all its workers, within a few seconds): 50MB (per
+    /// second), 20000rows, or off.
+    #[arg(long, value_name = "RATE", requires = "job")]
+    pub set_max_rate: Option<String>,
 }
 
 /// Flags of `howdah copy`.
@@ -301,6 +331,10 @@ pub struct CopyArgs {
     /// Create user mappings with their password option (left out otherwise).
     #[arg(long)]
     pub user_mapping_passwords: bool,
+    /// Put relations of source tablespace OLD in target tablespace NEW (`*=NEW` for every
+    /// tablespace, `OLD=OLD` to keep one); repeatable. Without it: the target's default.
+    #[arg(long = "tablespace", value_name = "OLD=NEW")]
+    pub tablespaces: Vec<String>,
     /// Job name: a rerun with the same name resumes where the last run stopped [default: default].
     #[arg(long)]
     pub job: Option<String>,
@@ -340,6 +374,11 @@ pub struct CopyArgs {
     /// source than this, e.g. 50GB [default: no limit].
     #[arg(long, value_name = "SIZE", requires = "follow")]
     pub max_retained_wal: Option<String>,
+    /// Cap the job's rate, shared by all its workers: 50MB (per second; MB = 10^6 bytes),
+    /// 20000rows, or off [default: the job's recorded cap, else none]. Change it while the job
+    /// runs with `howdah status --job NAME --set-max-rate RATE`.
+    #[arg(long, value_name = "RATE")]
+    pub max_rate: Option<String>,
     /// Print only errors and the final summary.
     #[arg(long, short = 'q')]
     pub quiet: bool,
@@ -401,6 +440,7 @@ impl CopyArgs {
             owners: self.owners,
             grants: self.grants,
             user_mapping_passwords: self.user_mapping_passwords,
+            tablespaces: self.tablespaces.clone(),
             job: self.job.clone(),
             restart: self.restart,
             commit_rows: self.commit_rows,
@@ -413,6 +453,7 @@ impl CopyArgs {
             rejects_file: self.rejects_file.clone(),
             follow: self.follow,
             max_retained_wal: self.max_retained_wal.clone(),
+            max_rate: self.max_rate.clone(),
             ..self.ends.overrides()
         }
     }

@@ -22,7 +22,33 @@ pub async fn run(command: Command, terminal: Terminal) -> Result<u8> {
         Command::Cutover(args) => cutover(&args).await,
         Command::Abort(args) => abort(&args).await,
         Command::CheckQueries(args) => check_queries(&args).await,
+        Command::Completions(args) => completions(&args),
+        Command::Man(args) => man(&args),
     }
+}
+
+/// `howdah completions SHELL`: the completion script, generated from the clap definitions.
+fn completions(args: &cli::CompletionsArgs) -> Result<u8> {
+    let mut cmd = <cli::Cli as clap::CommandFactory>::command();
+    clap_complete::generate(args.shell, &mut cmd, "howdah", &mut std::io::stdout());
+    Ok(0)
+}
+
+/// The hidden `howdah man`: the man page (roff) from the clap definitions, on stdout, or one
+/// page per subcommand in `--dir` (what a package installs under man1/).
+fn man(args: &cli::ManArgs) -> Result<u8> {
+    let cmd = <cli::Cli as clap::CommandFactory>::command();
+    let io = |e: std::io::Error| Error::Internal(format!("writing the man page: {e}"));
+    match &args.dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir).map_err(io)?;
+            clap_mangen::generate_to(cmd, dir).map_err(io)?;
+        }
+        None => clap_mangen::Man::new(cmd)
+            .render(&mut std::io::stdout())
+            .map_err(io)?,
+    }
+    Ok(0)
 }
 
 /// `howdah check-queries`: 0 same answers and none slower, 1 otherwise.
@@ -223,6 +249,24 @@ async fn status(args: &cli::StatusArgs) -> Result<u8> {
     })?;
     let url = howdah::conninfo::PgUrl::parse(raw, &howdah::conninfo::Env::from_process())?;
     let client = howdah::connect::connect(&url, howdah::connect::Side::Target).await?;
+    if let (Some(rate), Some(job)) = (&args.set_max_rate, &args.job) {
+        let cap = howdah::rate::RateCap::parse(rate)?;
+        let st = howdah::state::StateRef {
+            schema: args.state_schema.clone(),
+            job: job.clone(),
+        };
+        if !howdah::state::rate::set(&client, &st, cap).await? {
+            return Err(Error::Config(format!(
+                "no job \"{job}\" in state schema {}: start it with `howdah copy --max-rate` instead",
+                args.state_schema
+            )));
+        }
+        eprintln!(
+            "max rate of job \"{job}\": {}; its workers apply it within {} s",
+            cap.map_or_else(|| "none".to_string(), |c| c.describe()),
+            howdah::state::rate::REFRESH.as_secs()
+        );
+    }
     let jobs = howdah::status::read(&client, &args.state_schema, args.job.as_deref()).await?;
     if args.json {
         println!("{}", json(&jobs)?);

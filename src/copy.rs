@@ -13,7 +13,7 @@ use crate::config::{CopySettings, SourceUrl};
 use crate::connect::{connect, Side};
 use crate::error::{db_reason, Error, Result};
 use crate::pipeline::{self, RunPlan, RunReport, TableJob};
-use crate::prepare::{prepare, Prepared};
+use crate::prepare::{prepare, Origin, Prepared};
 use crate::progress::Terminal;
 use crate::schema::{ddl, Phases, SchemaMode, Step};
 use crate::sink::postgres::LoadMode;
@@ -103,17 +103,11 @@ pub async fn run(
         }
         _ => None,
     };
-    let with_slot_snapshot;
-    let settings = match &follow_start {
-        Some(start) => {
-            with_slot_snapshot = CopySettings {
-                source_snapshot: Some(start.slot.snapshot.clone()),
-                ..settings.clone()
-            };
-            &with_slot_snapshot
-        }
-        None => settings,
-    };
+    let mut with_slot = settings.clone();
+    if let Some(start) = &follow_start {
+        with_slot.source_snapshot = Some(start.slot.snapshot.clone());
+    }
+    let settings = &with_slot;
     let Prepared {
         mut origin,
         mut catalog,
@@ -128,11 +122,13 @@ pub async fn run(
     if settings.dry_run {
         return Ok(CopyOutcome {
             tables: catalog.tables.iter().map(|t| t.name.clone()).collect(),
-            dry_run: Some(dry_run_text(&catalog, &maps)),
+            dry_run: Some(dry_run_text(&catalog, &maps, &origin, settings)),
             ..CopyOutcome::nothing(started.elapsed())
         });
     }
-    if catalog.tables.is_empty() {
+    // A database of large objects alone is still worth a copy.
+    let only_large_objects = settings.filter.whole_database() && catalog.large_objects > 0;
+    if catalog.tables.is_empty() && !only_large_objects {
         return Err(Error::Config(format!(
             "no table of the source {} matched the table patterns ({}); patterns are globs over schema.table{}",
             settings.source,
@@ -170,17 +166,11 @@ pub async fn run(
             (origin, catalog, maps) = (again.origin, again.catalog, again.maps);
         }
     }
+    // Relations of unmapped tablespaces go to the target's default one.
+    let tablespaces_left = catalog.place_tablespaces(&settings.tablespaces);
     let facts = pgcat::target_facts(&target).await?;
     let single_chunk = if resuming {
-        if state::steps::schema_pending(&target, &st).await? {
-            tracing::info!(
-                "job \"{}\": the schema was not complete; creating the rest",
-                st.job
-            );
-            create_schema(settings, &catalog, &target, &st).await?;
-        }
-        state::job::resume(&target, &st).await?;
-        vec![false; catalog.tables.len()]
+        resume_job(settings, &catalog, &target, &st).await?
     } else {
         let new = NewJob {
             config: &config,
@@ -203,23 +193,7 @@ pub async fn run(
         .reading(settings, job.and_then(|j| j.snapshot), worker.no)
         .await?;
 
-    // A standalone sequence that was already on the target before a create/recreate run is
-    // not ours to move; one owned by a selected table, or one we created, follows the source.
-    let setvals = origin
-        .sequence_steps(&catalog, &maps, |s| {
-            let ours = resuming
-                || settings.schema == SchemaMode::Existing
-                || s.owner_table.is_some()
-                || !facts.relations.contains(&s.name);
-            if !ours {
-                tracing::warn!(
-                    "sequence {} already existed on the target: its value is left as it is",
-                    s.name
-                );
-            }
-            ours
-        })
-        .await?;
+    let setvals = setval_steps(settings, &origin, &catalog, &maps, resuming, &facts).await?;
     let done_steps = state::done_steps(&target, &st).await?;
     let steps = Steps {
         build_schema: settings.schema != SchemaMode::Existing,
@@ -230,6 +204,11 @@ pub async fn run(
 
     let mut notes = origin.notes();
     notes.extend(left_for_hand(&catalog, settings));
+    notes.extend(tablespaces_left.iter().map(|(ts, n)| {
+        format!(
+            "{n} relation(s) of source tablespace {ts} created in the target's default tablespace (--tablespace {ts}=NEW places them)"
+        )
+    }));
     let tables: Vec<QualifiedName> = catalog.tables.iter().map(|t| t.name.clone()).collect();
     let zero_date_columns = zero_date_columns(&catalog);
     let reads = crate::prepare::table_reads(&origin, &maps);
@@ -321,13 +300,39 @@ async fn zero_dates_nulled(
     Ok(out)
 }
 
-/// The `--dry-run` report: tables, their target names and every column's resolved mapping.
-fn dry_run_text(catalog: &Catalog, maps: &[Option<crate::mapping::TableMapping>]) -> String {
+/// The `--dry-run` report: tables, their target names and every column's resolved mapping;
+/// for a MySQL source, the MySQL names that `[mysql] identifiers` changes.
+fn dry_run_text(
+    catalog: &Catalog,
+    maps: &[Option<crate::mapping::TableMapping>],
+    origin: &Origin,
+    settings: &CopySettings,
+) -> String {
     let mut text = format!(
         "dry run: nothing was written; {} table(s) would be copied\n{}",
         catalog.tables.len(),
         crate::mapping::describe(catalog, maps)
     );
+    let rule = settings.mysql.identifiers.unwrap_or_default();
+    for i in 0..catalog.tables.len() {
+        let Some(read) = origin.mysql_read(i) else {
+            continue;
+        };
+        let renamed: Vec<String> = std::iter::once(&read.source)
+            .chain(read.columns.iter().map(|c| &c.name))
+            .filter(|n| rule.apply(n) != **n)
+            .map(|n| format!("{n} -> {}", rule.apply(n)))
+            .collect();
+        if !renamed.is_empty() {
+            let _ = writeln!(
+                text,
+                "identifiers ({}): {}: {}",
+                rule.key(),
+                read.source,
+                renamed.join(", ")
+            );
+        }
+    }
     for t in &catalog.tables {
         for c in t.columns.iter().filter(|c| c.nullable_for_zero_dates) {
             let _ = writeln!(
@@ -354,7 +359,7 @@ fn config_summary(settings: &CopySettings, catalog: &Catalog) -> String {
             settings.mysql.zero_dates,
             settings.mysql.nul_bytes,
             settings.mysql.schema,
-            settings.mysql.names,
+            settings.mysql.identifiers,
             settings.mysql.cast
         ),
         format!(
@@ -404,6 +409,53 @@ struct NewJob<'a> {
     sql_values: &'a state::values::SqlValues,
     /// What the target holds now.
     facts: &'a crate::catalog::TargetFacts,
+}
+
+/// The steps that set sequences after the data. A standalone sequence that was already on the
+/// target before a create/recreate run is not ours to move; one owned by a selected table, or
+/// one we created, follows the source.
+async fn setval_steps(
+    settings: &CopySettings,
+    origin: &crate::prepare::Origin,
+    catalog: &Catalog,
+    maps: &[Option<crate::mapping::TableMapping>],
+    resuming: bool,
+    facts: &crate::catalog::TargetFacts,
+) -> Result<Vec<Step>> {
+    origin
+        .sequence_steps(catalog, maps, |s| {
+            let ours = resuming
+                || settings.schema == SchemaMode::Existing
+                || s.owner_table.is_some()
+                || !facts.relations.contains(&s.name);
+            if !ours {
+                tracing::warn!(
+                    "sequence {} already existed on the target: its value is left as it is",
+                    s.name
+                );
+            }
+            ours
+        })
+        .await
+}
+
+/// An unfinished job: finishes its schema if a run died while creating it, then retries its
+/// failed chunks. No table is copied in a single chunk (`COPY FREEZE` is for new jobs).
+async fn resume_job(
+    settings: &CopySettings,
+    catalog: &Catalog,
+    target: &Client,
+    st: &StateRef,
+) -> Result<Vec<bool>> {
+    if state::steps::schema_pending(target, st).await? {
+        tracing::info!(
+            "job \"{}\": the schema was not complete; creating the rest",
+            st.job
+        );
+        create_schema(settings, catalog, target, st).await?;
+    }
+    state::job::resume(target, st).await?;
+    Ok(vec![false; catalog.tables.len()])
 }
 
 /// A new job: checks the target, cuts the tables into chunks, and creates the schema and the

@@ -23,6 +23,7 @@ pub mod pgcopy;
 pub mod pipeline;
 pub mod prepare;
 pub mod progress;
+pub mod rate;
 pub mod reject;
 pub mod schema;
 pub mod sink;

@@ -18,6 +18,7 @@ fn main() -> ExitCode {
         Command::Status(_) | Command::Plan(_) => (true, LogFormat::Text),
         Command::Cutover(_) | Command::Abort(_) => (false, LogFormat::Text),
         Command::CheckQueries(_) => (true, LogFormat::Text),
+        Command::Completions(_) | Command::Man(_) => (true, LogFormat::Text),
     };
     // verify: 0 equal, 1 different, 2 could not tell.
     let verify = matches!(cli.command, Command::Verify(_));

@@ -62,6 +62,13 @@ pub const STEPS: &str = "howdah_steps_total";
 pub const STEP_DURATION: &str = "howdah_step_duration_seconds";
 /// Always 1, labelled with the howdah `version`.
 pub const BUILD_INFO: &str = "howdah_build_info";
+/// The job's `--max-rate`, per second, in its `unit` (`bytes` or `rows`); 0 for the unit not
+/// capped (both 0: no cap).
+pub const RATE_LIMIT: &str = "howdah_rate_limit_per_second";
+/// What this process achieved over the last 2 s, per second, by `unit` (`bytes`, `rows`).
+pub const RATE: &str = "howdah_rate_per_second";
+/// Units of [`RATE_LIMIT`] and [`RATE`].
+pub const RATE_UNITS: [&str; 2] = ["bytes", "rows"];
 
 /// Every metric: name, type, labels. The README's metrics reference and the tests follow it.
 pub const ALL: &[(&str, &str, &[&str])] = &[
@@ -84,7 +91,29 @@ pub const ALL: &[(&str, &str, &[&str])] = &[
     (STEPS, "counter", &["kind"]),
     (STEP_DURATION, "histogram", &[]),
     (BUILD_INFO, "gauge", &["version"]),
+    (RATE_LIMIT, "gauge", &["unit"]),
+    (RATE, "gauge", &["unit"]),
 ];
+
+/// Publishes the job's cap (`None`: no cap, both units 0).
+pub fn rate_cap(cap: Option<crate::rate::RateCap>) {
+    for unit in RATE_UNITS {
+        let v = match cap {
+            Some(c) if unit == "rows" && c.unit == crate::rate::RateUnit::Rows => c.per_sec as f64,
+            Some(c) if unit == "bytes" && c.unit == crate::rate::RateUnit::Bytes => {
+                c.per_sec as f64
+            }
+            _ => 0.0,
+        };
+        metrics::gauge!(RATE_LIMIT, "unit" => unit).set(v);
+    }
+}
+
+/// Publishes the rate this process achieved (rows and bytes per second).
+pub fn rate_achieved(rows: f64, bytes: f64) {
+    metrics::gauge!(RATE, "unit" => "rows").set(rows);
+    metrics::gauge!(RATE, "unit" => "bytes").set(bytes);
+}
 
 /// `copy --follow`: bytes of source WAL not yet applied (source end of WAL minus the applied
 /// position), measured every 2 s.
@@ -271,6 +300,16 @@ fn describe() {
         FOLLOW_PHASE,
         Unit::Count,
         "1 for the follow phase the job is in (copy, follow, cut over)."
+    );
+    describe_gauge!(
+        RATE_LIMIT,
+        Unit::Count,
+        "The job's --max-rate per second in its unit (bytes or rows); 0: that unit is not capped."
+    );
+    describe_gauge!(
+        RATE,
+        Unit::Count,
+        "Rows or bytes per second this process sent to the target over the last 2 s."
     );
     describe_gauge!(
         BUILD_INFO,

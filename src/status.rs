@@ -50,6 +50,10 @@ pub struct JobStatus {
     pub estimated_rows: i64,
     /// Rows per second between the job's start and its last progress.
     pub rows_per_second: f64,
+    /// Bytes per second over the same time.
+    pub bytes_per_second: f64,
+    /// The job's `--max-rate`, shared by its workers (`None`: no cap).
+    pub max_rate: Option<crate::rate::RateCap>,
     /// Seconds left at that rate, when the job is not done.
     pub eta_seconds: Option<f64>,
     /// Post-data and final steps finished.
@@ -197,12 +201,25 @@ pub async fn read(client: &Client, schema: &str, job: Option<&str>) -> Result<Ve
             },
         )
         .await?;
+        let max_rate = crate::state::rate::get(
+            client,
+            &StateRef {
+                schema: schema.to_string(),
+                job: name.clone(),
+            },
+        )
+        .await?;
         let phase: String = j.get(1);
         let total_rows: i64 = tables.iter().map(|t| t.rows).sum();
         let estimated: i64 = tables.iter().map(|t| t.estimated_rows).sum();
         let elapsed: Option<f64> = j.get(6);
         let rate = match elapsed {
             Some(secs) if secs > 0.0 => total_rows as f64 / secs,
+            _ => 0.0,
+        };
+        let total_bytes: i64 = tables.iter().map(|t| t.bytes).sum();
+        let bytes_rate = match elapsed {
+            Some(secs) if secs > 0.0 => total_bytes as f64 / secs,
             _ => 0.0,
         };
         let eta =
@@ -213,9 +230,11 @@ pub async fn read(client: &Client, schema: &str, job: Option<&str>) -> Result<Ve
             started_at: j.get(2),
             updated_at: j.get(3),
             rows: total_rows,
-            bytes: tables.iter().map(|t| t.bytes).sum(),
+            bytes: total_bytes,
             estimated_rows: estimated,
             rows_per_second: rate,
+            bytes_per_second: bytes_rate,
+            max_rate,
             eta_seconds: eta,
             steps_done: j.get(5),
             last_error: j.get(4),
@@ -339,6 +358,15 @@ pub fn render_text(jobs: &[JobStatus]) -> String {
             j.rows_per_second,
             j.eta_seconds.map(|e| format!(", ETA {e:.0} s")).unwrap_or_default()
         );
+        if let Some(cap) = &j.max_rate {
+            let _ = writeln!(
+                s,
+                "  max rate: {} shared by its workers (achieved on average: {:.1} MB/s, {:.0} rows/s)",
+                cap.describe(),
+                j.bytes_per_second / 1e6,
+                j.rows_per_second
+            );
+        }
         if let Some(e) = &j.last_error {
             let _ = writeln!(s, "  last error: {e}");
         }

@@ -285,6 +285,9 @@ pub struct Table {
     pub access_method: Option<String>,
     /// Storage parameters (`reloptions`, e.g. `fillfactor=70`), for `WITH (...)`.
     pub options: Vec<String>,
+    /// Its tablespace on the source when not the database's default (unquoted); created
+    /// there only when `--tablespace` maps it (see [`Catalog::place_tablespaces`]).
+    pub tablespace: Option<String>,
 }
 
 /// A table's row-level security as `pg_dump` reproduces it.
@@ -413,6 +416,8 @@ pub struct Constraint {
     /// as `CREATE UNIQUE INDEX ...`, so the index can be built in parallel with the table's
     /// other indexes and then adopted with `ADD CONSTRAINT ... USING INDEX`.
     pub index_definition: Option<String>,
+    /// Its index's tablespace on the source when not the database's default (unquoted).
+    pub tablespace: Option<String>,
 }
 
 /// A standalone index rendered by `pg_get_indexdef` (partial and expression ones included).
@@ -426,6 +431,8 @@ pub struct Index {
     pub comment: Option<String>,
     /// For an index of a partition: the partitioned parent's index it is attached to.
     pub attach_to: Option<QualifiedName>,
+    /// Its tablespace on the source when not the database's default (unquoted).
+    pub tablespace: Option<String>,
 }
 
 /// A sequence and where its value must be set after the load.
@@ -482,6 +489,45 @@ pub struct TargetFacts {
 }
 
 impl Catalog {
+    /// Decides where tables and indexes are created: a source tablespace that `map` names
+    /// (`source tablespace -> target tablespace`, `*` for any) goes to its target tablespace,
+    /// written into the DDL; every other relation goes to the target's default tablespace,
+    /// as does everything when `map` is empty. Returns the source tablespaces left out, with
+    /// how many relations they held.
+    pub fn place_tablespaces(&mut self, map: &[(String, String)]) -> Vec<(String, usize)> {
+        let target = |ts: &str| {
+            map.iter()
+                .find(|(from, _)| from == ts)
+                .or_else(|| map.iter().find(|(from, _)| from == "*"))
+                .map(|(_, to)| to.clone())
+        };
+        let mut left: std::collections::BTreeMap<String, usize> = Default::default();
+        let mut place = |ts: &mut Option<String>| {
+            if let Some(name) = ts.take() {
+                match target(&name) {
+                    Some(to) => *ts = Some(to),
+                    None => *left.entry(name).or_default() += 1,
+                }
+            }
+        };
+        for t in &mut self.tables {
+            place(&mut t.tablespace);
+            for i in &mut t.indexes {
+                place(&mut i.tablespace);
+                if let Some(ts) = &i.tablespace {
+                    i.definition = format!("{} TABLESPACE {}", i.definition, quote_ident(ts));
+                }
+            }
+            for c in t.primary_key.iter_mut().chain(t.constraints.iter_mut()) {
+                place(&mut c.tablespace);
+                if let (Some(ts), Some(def)) = (&c.tablespace, &mut c.index_definition) {
+                    *def = format!("{def} TABLESPACE {}", quote_ident(ts));
+                }
+            }
+        }
+        left.into_iter().collect()
+    }
+
     /// The tables that hold rows of their own (not partitioned parents), quoted and joined
     /// by commas: what `TRUNCATE ONLY` empties.
     pub fn storage_tables_sql(&self) -> String {

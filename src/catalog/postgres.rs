@@ -710,9 +710,10 @@ async fn load_tables(
            pg_table_size(c.oid), obj_description(c.oid, 'pg_class'), pg_get_userbyid(c.relowner), \
            c.relhassubclass, c.relrowsecurity, c.relforcerowsecurity, \
            CASE WHEN am.amname <> 'heap' THEN quote_ident(am.amname) END, \
-           coalesce(c.reloptions, ARRAY[]::text[]) \
+           coalesce(c.reloptions, ARRAY[]::text[]), ts.spcname::text \
          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
          LEFT JOIN pg_am am ON am.oid = c.relam \
+         LEFT JOIN pg_tablespace ts ON ts.oid = c.reltablespace \
          WHERE c.relkind IN ('r','p','f') AND {} AND {} ORDER BY c.oid",
         user_ns("n"),
         not_extension_member("pg_class", "c.oid")
@@ -753,6 +754,7 @@ async fn load_tables(
             },
             access_method: get(&r, 15, what)?,
             options: get(&r, 16, what)?,
+            tablespace: get(&r, 17, what)?,
             ..Table::default()
         });
     }
@@ -859,7 +861,9 @@ async fn load_constraints(
            co.conparentid <> 0, fn.nspname, fc.relname, obj_description(co.oid, 'pg_constraint'), \
            pn.nspname, pc.relname, \
            CASE WHEN co.contype IN ('p','u') AND NOT co.condeferrable AND c.relkind = 'r' \
-                AND ih.inhparent IS NULL THEN pg_get_indexdef(co.conindid) END \
+                AND ih.inhparent IS NULL THEN pg_get_indexdef(co.conindid) END, \
+           (SELECT t.spcname::text FROM pg_class ci JOIN pg_tablespace t ON t.oid = ci.reltablespace \
+             WHERE ci.oid = co.conindid) \
          FROM pg_constraint co JOIN pg_class c ON c.oid = co.conrelid \
          JOIN pg_namespace n ON n.oid = c.relnamespace \
          LEFT JOIN pg_class fc ON fc.oid = co.confrelid \
@@ -899,6 +903,7 @@ async fn load_constraints(
             comment: get(&r, 8, what)?,
             attach_to,
             index_definition: get(&r, 11, what)?,
+            tablespace: get(&r, 12, what)?,
         };
         match contype.as_str() {
             // A foreign key cloned onto a partition is recreated by the parent's foreign key.
@@ -924,7 +929,8 @@ async fn load_indexes(
     let what = "indexes";
     let sql = format!(
         "SELECT i.indrelid, ic.relname, pg_get_indexdef(i.indexrelid), obj_description(i.indexrelid, 'pg_class'), \
-           pn.nspname, pc.relname, c.relkind = 'm', n.nspname, i.indisvalid OR c.relkind = 'p' \
+           pn.nspname, pc.relname, c.relkind = 'm', n.nspname, i.indisvalid OR c.relkind = 'p', \
+           (SELECT spcname::text FROM pg_tablespace WHERE oid = ic.reltablespace) \
          FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid JOIN pg_class c ON c.oid = i.indrelid \
          JOIN pg_namespace n ON n.oid = c.relnamespace \
          LEFT JOIN pg_inherits ih ON ih.inhrelid = i.indexrelid \
@@ -968,6 +974,7 @@ async fn load_indexes(
             definition,
             comment,
             attach_to,
+            tablespace: get(&r, 9, what)?,
         });
     }
     Ok(matview)

@@ -66,24 +66,27 @@ struct Names {
 
 impl Names {
     fn of(&self, name: &str) -> String {
-        match self.case {
-            NameCase::Lowercase => name.to_lowercase(),
-            NameCase::Preserve => name.to_string(),
-        }
+        self.case.apply(name)
     }
 }
 
-/// Fails when two source names become the same target name.
+/// Fails when two source names become the same target name, naming both. Checked while the
+/// plan is built, so before anything is written (`plan` and `--dry-run` stop on it too).
 fn no_collisions<'a>(what: &str, names: impl Iterator<Item = (&'a str, String)>) -> Result<()> {
     let mut seen: HashMap<String, &str> = HashMap::new();
     for (source, target) in names {
         if let Some(other) = seen.insert(target.clone(), source) {
-            return Err(Error::Config(format!(
-                "{what} {other} and {source} both become {target} on the target; set [mysql] names = \"preserve\""
-            )));
+            return Err(clash(what, other, source, &target));
         }
     }
     Ok(())
+}
+
+fn clash(what: &str, one: &str, other: &str, target: &str) -> Error {
+    Error::Config(format!(
+        "{what} {one} and {other} both become {target} on the target; rename one on the source, \
+         or set [mysql] identifiers = \"preserve\" (or another rule)"
+    ))
 }
 
 fn key_kind(col: &MyColumn) -> Option<KeyKind> {
@@ -255,9 +258,12 @@ pub fn build(
     creates_tables: bool,
 ) -> Result<MysqlPlan> {
     let names = Names {
-        case: cfg.names.unwrap_or_default(),
+        case: cfg.identifiers.unwrap_or_default(),
     };
-    let target_schema = cfg.schema.clone().unwrap_or_else(|| "public".into());
+    let target_schema = cfg
+        .schema
+        .as_deref()
+        .map_or_else(|| "public".to_string(), |s| names.of(s));
     let db = &schema.database;
     let selected: Vec<&MyTable> = schema
         .tables
@@ -291,6 +297,7 @@ pub fn build(
         reads: Vec::new(),
         auto_increments: Vec::new(),
         used_names: HashSet::new(),
+        enum_types: HashMap::new(),
     };
     if b.target_schema != "public" {
         b.catalog.schemas.push(SchemaObject {
@@ -331,6 +338,8 @@ struct Builder<'a> {
     auto_increments: Vec<AutoIncrement>,
     /// Index names are per table in MySQL, per schema in PostgreSQL.
     used_names: HashSet<String>,
+    /// Target name of each enum type made so far, to the `table.column` it was made for.
+    enum_types: HashMap<String, String>,
 }
 
 /// One table's columns as the builder maps them.
@@ -350,6 +359,18 @@ impl Builder<'_> {
             t.columns
                 .iter()
                 .map(|c| (c.name.as_str(), names.of(&c.name))),
+        )?;
+        no_collisions(
+            &format!("indexes of {}", t.name),
+            t.indexes
+                .iter()
+                .map(|i| (i.name.as_str(), names.of(&i.name))),
+        )?;
+        no_collisions(
+            &format!("foreign keys of {}", t.name),
+            t.foreign_keys
+                .iter()
+                .map(|f| (f.name.as_str(), names.of(&f.name))),
         )?;
         let tname = names.of(&t.name);
         let qname = QualifiedName::new(self.target_schema.as_str(), tname.as_str());
@@ -465,6 +486,15 @@ impl Builder<'_> {
                 target_schema.as_str(),
                 names.of(&format!("{}_{}", t.name, c.name)),
             );
+            let source = format!("{}.{}", t.name, c.name);
+            if let Some(other) = self.enum_types.insert(ty.name.clone(), source.clone()) {
+                return Err(clash(
+                    "the enum types of columns",
+                    &other,
+                    &source,
+                    &ty.name,
+                ));
+            }
             let list: Vec<String> = labels
                 .iter()
                 .filter(|l| !l.is_empty())

@@ -3,6 +3,7 @@
 //! Precedence: file < environment (`HOWDAH_SOURCE`/`HOWDAH_TARGET`) < flags.
 
 pub mod filter;
+mod names;
 
 pub use filter::TableFilter;
 
@@ -53,8 +54,11 @@ pub struct MysqlSection {
     pub nul_bytes: Option<NulBytes>,
     /// Target schema for the tables (default "public").
     pub schema: Option<String>,
-    /// "lowercase" (default) or "preserve" MySQL's table, column and index names.
-    pub names: Option<NameCase>,
+    /// How MySQL identifiers (schema, tables, columns, indexes, constraints, enum types)
+    /// are named on the target: "lowercase" (default), "snake_case" or "preserve".
+    /// `names` is the key's former spelling, still read.
+    #[serde(alias = "names")]
+    pub identifiers: Option<NameCase>,
     /// Type rules, by MySQL type or by column; later rules win, column rules over type rules.
     #[serde(default)]
     pub cast: Vec<crate::typemap::mysql::CastRule>,
@@ -67,6 +71,9 @@ pub enum NameCase {
     /// Lower-case names, so queries need no quotes (names that collide are an error).
     #[default]
     Lowercase,
+    /// Words split at case changes and lower-cased: `InvoiceLine` -> `invoice_line`.
+    #[serde(rename = "snake_case")]
+    SnakeCase,
     /// Keep names as they are (quoted where needed).
     Preserve,
 }
@@ -117,6 +124,9 @@ pub struct CopySection {
     pub grants: Option<bool>,
     /// Create user mappings with their `password` option (default false: left out).
     pub user_mapping_passwords: Option<bool>,
+    /// `"old=new"` tablespace mappings (`"*=new"` for all, `"old=old"` to keep one); default
+    /// none: every relation goes to the target's default tablespace.
+    pub tablespaces: Option<Vec<String>>,
     /// `maintenance_work_mem` for index builds on the target, e.g. "512MB".
     pub maintenance_work_mem: Option<String>,
     /// Rows per checkpoint commit within a chunk.
@@ -137,6 +147,10 @@ pub struct CopySection {
     /// `copy --follow`: stop and drop the replication slot when it retains more WAL on the
     /// source than this, e.g. "50GB" (default: no limit).
     pub max_retained_wal: Option<String>,
+    /// The job's rate cap, shared by all its workers: "50MB" (per second, MB = 10^6 bytes),
+    /// "20000rows", or "off" (default: no cap). Changeable while the job runs with
+    /// `howdah status --job NAME --set-max-rate`.
+    pub max_rate: Option<String>,
 }
 
 /// The source database: PostgreSQL, or MySQL/MariaDB.
@@ -186,6 +200,8 @@ pub struct CopySettings {
     pub grants: bool,
     /// Create user mappings with their `password` option.
     pub user_mapping_passwords: bool,
+    /// Source tablespace -> target tablespace (`*` for any); empty: the target's default.
+    pub tablespaces: Vec<(String, String)>,
     /// `maintenance_work_mem` for index builds.
     pub maintenance_work_mem: String,
     /// Commit a checkpoint after this many rows of a chunk.
@@ -221,6 +237,8 @@ pub struct CopySettings {
     /// A snapshot the copy reads in instead of exporting its own (set by `--follow`: the
     /// replication slot's, so the stream starts exactly where the copy's image ends).
     pub source_snapshot: Option<String>,
+    /// `--max-rate`: `None` keeps the job's recorded cap; `Some(None)` removes it.
+    pub max_rate: Option<Option<crate::rate::RateCap>>,
 }
 
 /// Settings of following a source after the copy.
@@ -285,6 +303,8 @@ pub struct CopyOverrides {
     pub grants: bool,
     /// `--user-mapping-passwords`.
     pub user_mapping_passwords: bool,
+    /// `--tablespace OLD=NEW`.
+    pub tablespaces: Vec<String>,
     /// `--job`.
     pub job: Option<String>,
     /// `--restart`.
@@ -309,6 +329,8 @@ pub struct CopyOverrides {
     pub follow: bool,
     /// `--max-retained-wal`.
     pub max_retained_wal: Option<String>,
+    /// `--max-rate`.
+    pub max_rate: Option<String>,
 }
 
 /// Reads and parses a job file.
@@ -359,6 +381,21 @@ pub fn interpolate(value: &str, what: &str) -> Result<String> {
     }
     out.push_str(rest);
     Ok(out)
+}
+
+/// Parses `OLD=NEW` tablespace mappings.
+fn tablespace_map(items: &[String]) -> Result<Vec<(String, String)>> {
+    items
+        .iter()
+        .map(|m| match m.split_once('=') {
+            Some((from, to)) if !from.is_empty() && !to.is_empty() => {
+                Ok((from.to_string(), to.to_string()))
+            }
+            _ => Err(Error::Config(format!(
+                "tablespace mapping \"{m}\": give OLD=NEW (a source and a target tablespace; *=NEW for all)"
+            ))),
+        })
+        .collect()
 }
 
 impl CopySettings {
@@ -436,6 +473,7 @@ impl CopySettings {
             grants: over.grants || c.grants.unwrap_or(false),
             user_mapping_passwords: over.user_mapping_passwords
                 || c.user_mapping_passwords.unwrap_or(false),
+            tablespaces: tablespace_map(&pick(over.tablespaces, c.tablespaces))?,
             maintenance_work_mem: c.maintenance_work_mem.unwrap_or_else(|| "256MB".into()),
             commit_rows: over.commit_rows.or(c.commit_rows).unwrap_or(200_000),
             commit_bytes: c.commit_bytes.unwrap_or(128 << 20),
@@ -471,6 +509,10 @@ impl CopySettings {
                 }),
             },
             source_snapshot: None,
+            max_rate: match over.max_rate.or(c.max_rate) {
+                Some(r) => Some(crate::rate::RateCap::parse(&r)?),
+                None => None,
+            },
         };
         settings.validate()?;
         let mut settings = settings;

@@ -278,9 +278,9 @@ pub fn delete(out: &mut String, table: &FollowedTable, old: &[Value]) -> Result<
 /// Appends the statement of a truncate.
 pub fn truncate(out: &mut String, tables: &[&FollowedTable], restart_identity: bool) {
     let names: Vec<&str> = tables.iter().map(|t| t.target.as_str()).collect();
-    write!(
+    writeln!(
         out,
-        "TRUNCATE ONLY {}{};\n",
+        "TRUNCATE ONLY {}{};",
         names.join(", "),
         if restart_identity {
             " RESTART IDENTITY"

@@ -285,6 +285,9 @@ async fn follow_once(settings: &CopySettings, stop: Arc<AtomicBool>) -> Result<F
     let source = connect(url, Side::Source).await?;
     slot::warn_leftover_slots(&source, Some(&row.slot)).await;
     let tables = followed_tables(&source, &session, &row.publication).await?;
+    if row.phase == phase::COPY {
+        refuse_keyless_overlap(&session, &st, &tables).await?;
+    }
     let start = parse_lsn(&row.applied_lsn).ok_or_else(|| {
         Error::Internal(format!(
             "bad applied position {} in the state",
@@ -346,6 +349,51 @@ fn ended_message(st: &StateRef, row: &fstate::FollowRow) -> Option<FollowOutcome
         }),
         _ => None,
     }
+}
+
+/// Refuses to follow a keyless table whose rows were partly read in another snapshot than the
+/// slot's (a bulk copy resumed after a crash): the stream would insert again rows that snapshot
+/// already holds, and a table without a key cannot tell them apart.
+async fn refuse_keyless_overlap(
+    target: &Client,
+    st: &StateRef,
+    tables: &[FollowedTable],
+) -> Result<()> {
+    let keyless: Vec<String> = tables
+        .iter()
+        .filter(|t| t.key.is_empty())
+        .map(|t| t.source.to_string())
+        .collect();
+    if keyless.is_empty() {
+        return Ok(());
+    }
+    let rows = target
+        .query(
+            &format!(
+                "SELECT DISTINCT c.table_name FROM {chunks} c JOIN {jobs} j ON j.name = c.job \
+                 WHERE c.job = $1 AND c.table_name = ANY($2) \
+                   AND coalesce(c.snapshot, j.snapshot) IS DISTINCT FROM j.snapshot ORDER BY 1",
+                chunks = st.table("chunks"),
+                jobs = st.table("jobs")
+            ),
+            &[&st.job, &keyless],
+        )
+        .await
+        .map_err(|e| Error::Query {
+            what: "reading which snapshots the copy read in".into(),
+            reason: db_reason(&e),
+        })?;
+    let mixed: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+    if mixed.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Follow(format!(
+        "the bulk copy of job \"{}\" was resumed in a new snapshot, and these tables without a key \
+         were read partly in it: {}; the stream would insert some of their rows twice. Start over \
+         with `howdah copy --follow --restart --schema recreate`, or give them a primary key",
+        st.job,
+        mixed.join(", ")
+    )))
 }
 
 /// The publication's tables as the target holds them (names are the source's: mapped tables
@@ -436,14 +484,7 @@ pub async fn cutover(settings: &CopySettings, timeout: Duration) -> Result<Follo
         return Ok(ended);
     }
     let source = connect(url, Side::Source).await?;
-    let lsn: String = source
-        .query_one("SELECT pg_current_wal_lsn()::text", &[])
-        .await
-        .map_err(|e| Error::Query {
-            what: "reading the source's WAL position".into(),
-            reason: db_reason(&e),
-        })?
-        .get(0);
+    let lsn = cutover_position(&source, &st).await?;
     fstate::request_cutover(&target, &st, &lsn).await?;
     tracing::info!("cutover requested at source position {lsn}");
     let deadline = Instant::now() + timeout;
@@ -485,6 +526,29 @@ pub async fn cutover(settings: &CopySettings, timeout: Duration) -> Result<Follo
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// The position a cutover waits for: a logical message written now (its record follows every
+/// commit made before it, and decoding it moves the stream past the position even on a source
+/// that writes nothing else), else the current end of WAL.
+async fn cutover_position(source: &Client, st: &StateRef) -> Result<String> {
+    if let Ok(row) = source
+        .query_one(
+            "SELECT pg_logical_emit_message(false, 'howdah cutover', $1)::text",
+            &[&st.job],
+        )
+        .await
+    {
+        return Ok(row.get(0));
+    }
+    Ok(source
+        .query_one("SELECT pg_current_wal_lsn()::text", &[])
+        .await
+        .map_err(|e| Error::Query {
+            what: "reading the source's WAL position".into(),
+            reason: db_reason(&e),
+        })?
+        .get(0))
 }
 
 fn timed_out(st: &StateRef, timeout: Duration, row: &fstate::FollowRow) -> Error {

@@ -55,10 +55,11 @@ pub async fn build(settings: &CopySettings, cmd: &CommandLine) -> Result<Migrati
         .map_err(query_failed("making the target session read-only"))?;
     let Prepared {
         mut origin,
-        catalog,
+        mut catalog,
         maps,
         ..
     } = prepare(settings, &target, &Default::default()).await?;
+    catalog.place_tablespaces(&settings.tablespaces);
     if catalog.tables.is_empty() {
         return Err(Error::Config(format!(
             "no table of the source {} matched the table patterns ({}); nothing to plan",

@@ -219,7 +219,9 @@ pub struct Strategy {
 /// A rough duration estimate.
 #[derive(Debug, Clone, Serialize)]
 pub struct Estimate {
-    /// Seconds to copy the data.
+    /// The `--max-rate` the estimate assumes (`50.0 MB/s`, `20000 rows/s`); `null`: none.
+    pub max_rate: Option<String>,
+    /// Seconds to copy the data (under the cap, when one is set).
     pub data_seconds: f64,
     /// Seconds of index and constraint builds after the data (from howdah's benchmark).
     pub post_data_seconds: f64,

@@ -52,14 +52,38 @@ fn estimate(
         .filter(|t| t.chunks > 0)
         .map(|t| t.table_bytes as f64 / t.chunks as f64)
         .fold(0.0, f64::max);
-    let data = (total / (rate * lanes)).max(largest_chunk / rate);
+    let uncapped = (total / (rate * lanes)).max(largest_chunk / rate);
+    // Under --max-rate no copy is faster than its data over the cap (table bytes stand in
+    // for tuple bytes; rows from the statistics).
+    let cap = settings.max_rate.flatten();
+    let capped = cap.map(|c| match c.unit {
+        crate::rate::RateUnit::Bytes => total / c.per_sec as f64,
+        crate::rate::RateUnit::Rows => {
+            catalog
+                .tables
+                .iter()
+                .map(|t| crate::chunking::chunks::estimated_rows(t).max(0) as f64)
+                .sum::<f64>()
+                / c.per_sec as f64
+        }
+    });
+    let data = uncapped.max(capped.unwrap_or(0.0));
     let post: f64 = catalog
         .tables
         .iter()
         .map(crate::chunking::order::build_cost)
         .sum::<f64>()
         / settings.index_jobs.max(1) as f64;
+    let under_cap = match (cap, capped) {
+        (Some(c), Some(secs)) => format!(
+            "; under --max-rate {}, the data takes at least {:.0} s (the data over the cap)",
+            c.describe(),
+            secs
+        ),
+        _ => String::new(),
+    };
     Some(Estimate {
+        max_rate: cap.map(|c| c.describe()),
         data_seconds: data,
         post_data_seconds: post,
         total_seconds: data + post,
@@ -68,7 +92,7 @@ fn estimate(
              data time = {} of table data / ({}/s x {} lanes), at least the largest chunk / the probe rate; \
              post-data time = {} index entries x 0.32 us per build (howdah's benchmark) / {} builders. \
              It assumes the target keeps up (its COPY costs about twice the source's CPU), that lanes scale linearly, \
-             and that the probed table is typical; the first copy's own summary gives the real rate",
+             and that the probed table is typical; the first copy's own summary gives the real rate{}",
             preflight::bytes(rate as i64),
             tp.table,
             preflight::bytes(total as i64),
@@ -84,7 +108,8 @@ fn estimate(
                     crate::chunking::chunks::estimated_rows(t).max(0) as u64 * builds as u64
                 })
                 .sum::<u64>(),
-            settings.index_jobs
+            settings.index_jobs,
+            under_cap
         ),
     })
 }

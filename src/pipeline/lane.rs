@@ -296,6 +296,7 @@ async fn copy_chunk(
         stop: shared.stop.clone(),
         tally: shared.tally.clone(),
         max_rejects: settings.max_rejects,
+        throttle: shared.throttle.clone(),
     };
     // A chunk resumed part-way must not truncate what earlier attempts committed.
     let mode = if chunk.resume_after.is_some() {

@@ -99,6 +99,8 @@ struct Shared {
     worker: i32,
     stop: Arc<AtomicBool>,
     run_metrics: RunMetrics,
+    /// The process's share of the job's `--max-rate`, taken by every lane's writer.
+    throttle: Arc<crate::rate::Throttle>,
 }
 
 /// What happened to one table.
@@ -305,6 +307,13 @@ pub async fn run(
         .collect();
     let reporter = tokio::spawn(crate::progress::report(progress.clone(), terminal));
     let _stop_reporter = AbortOnDrop(reporter);
+    let throttle = start_rate_cap(settings, &plan.state).await?;
+    let _stop_rate = AbortOnDrop(tokio::spawn(crate::state::rate::follow(
+        settings.target.clone(),
+        plan.state.clone(),
+        throttle.clone(),
+        settings.lease_secs,
+    )));
     let shared = Arc::new(Shared {
         run_metrics: RunMetrics::new(settings.jobs, settings.channel_batches),
         settings: settings.clone(),
@@ -315,6 +324,7 @@ pub async fn run(
         state: plan.state,
         worker: plan.worker,
         stop,
+        throttle,
     });
     let tables: Vec<&Table> = shared.tables.iter().map(|r| &r.job.table).collect();
     let (events_tx, mut events) = mpsc::channel::<Event>(256);
@@ -616,4 +626,29 @@ impl Coordinator<'_> {
         };
         Error::ChunksFailed { failed }
     }
+}
+
+/// Records `--max-rate` for the job when given (a cap set by `status --set-max-rate` stays
+/// otherwise), and starts the process's throttle at the job's cap, whole until the first
+/// refresh counts the workers.
+async fn start_rate_cap(
+    settings: &CopySettings,
+    st: &StateRef,
+) -> Result<Arc<crate::rate::Throttle>> {
+    let client = crate::connect::connect(&settings.target, crate::connect::Side::Target).await?;
+    if let Some(cap) = settings.max_rate {
+        crate::state::rate::set(&client, st, cap).await?;
+    }
+    let cap = crate::state::rate::get(&client, st).await?;
+    if let Some(c) = cap {
+        tracing::info!(
+            "max rate of job \"{}\": {} (change it while it runs: howdah status --job {} --set-max-rate RATE)",
+            st.job,
+            c.describe(),
+            st.job
+        );
+    }
+    crate::metrics::rate_cap(cap);
+    crate::metrics::rate_achieved(0.0, 0.0);
+    Ok(Arc::new(crate::rate::Throttle::new(cap)))
 }

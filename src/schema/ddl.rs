@@ -1049,6 +1049,9 @@ fn create_table(cat: &Catalog, t: &Table, deferred: &HashSet<(u32, i16)>) -> Str
     if !t.options.is_empty() {
         sql.push_str(&format!(" WITH ({})", t.options.join(", ")));
     }
+    if let Some(ts) = &t.tablespace {
+        sql.push_str(&format!(" TABLESPACE {}", quote_ident(ts)));
+    }
     sql.push_str(";\n");
     for c in t
         .columns
@@ -1221,6 +1224,7 @@ mod tests {
             definition: "CREATE INDEX m1_ts_idx ON public.m1 USING btree (ts)".into(),
             comment: Some("it's".into()),
             attach_to: Some(QualifiedName::new("public", "m_ts_idx")),
+            tablespace: None,
         });
         Catalog {
             tables: vec![parent, part],

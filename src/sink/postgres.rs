@@ -70,6 +70,8 @@ pub struct Checkpoint {
     pub tally: std::sync::Arc<crate::reject::Tally>,
     /// `--max-rejects`.
     pub max_rejects: Option<crate::reject::MaxRejects>,
+    /// The job's rate cap (this process's share): taken before each batch is sent.
+    pub throttle: std::sync::Arc<crate::rate::Throttle>,
 }
 
 impl Checkpoint {
@@ -333,6 +335,10 @@ impl PgWriter {
                 Some(Piece::End(end)) => break end,
                 None => return Err(stream_cut(table, chunk)),
             };
+            checkpoint
+                .throttle
+                .take(batch.rows, batch.data.len() as u64)
+                .await;
             metrics
                 .table
                 .written

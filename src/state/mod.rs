@@ -16,6 +16,7 @@ pub mod follow;
 pub mod invalid_keys;
 pub mod job;
 pub mod large_objects;
+pub mod rate;
 pub mod rejects;
 pub mod steps;
 pub mod values;
@@ -118,12 +119,14 @@ pub fn create_sql(st: &StateRef) -> String {
          {rejects}
          {invalid_keys}
          {values}
-         {large_objects}",
+         {large_objects}
+         {rates}",
         schema = quote_ident(&st.schema),
         rejects = create_rejects_sql(st),
         invalid_keys = invalid_keys::create_sql(st),
         values = values::create_sql(st),
         large_objects = large_objects::create_sql(st),
+        rates = rate::create_sql(st),
         meta = st.table("meta"),
         jobs = st.table("jobs"),
         chunks = st.table("chunks"),

@@ -289,7 +289,15 @@ fn kill_during_catch_up_resumes_exactly_once() {
         );
         let before = dst.query("SELECT applied_lsn FROM howdah.follow WHERE job = 'k'");
         let mut child = follow_copy(&src, &dst, "k").spawn();
-        std::thread::sleep(Duration::from_millis(900));
+        // Killed as soon as it has committed something of the backlog.
+        let started = Instant::now();
+        while dst.query("SELECT applied_lsn FROM howdah.follow WHERE job = 'k'") == before {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "the follower applied nothing"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
         kill9(&mut child);
         let after = dst.query("SELECT applied_lsn FROM howdah.follow WHERE job = 'k'");
         let behind = src.query(&format!("SELECT pg_current_wal_lsn() > '{after}'::pg_lsn"));
@@ -593,4 +601,73 @@ fn replication_connection_cut_through_a_proxy() {
         "no connection was cut"
     );
     assert_equal(&src, &dst);
+}
+
+#[test]
+fn a_keyless_table_read_partly_in_a_resumed_copy_is_not_followed() {
+    let cluster = Cluster::logical();
+    let src = cluster.db("src");
+    src.exec(
+        "CREATE TABLE logs (msg text, n int); ALTER TABLE logs REPLICA IDENTITY FULL;
+         INSERT INTO logs SELECT repeat(md5(g::text), 3), g FROM generate_series(1, 200000) g; ANALYZE logs;",
+    );
+    let dst = TestDb::new("follow_keyless_resume");
+    dst.exec("CREATE TABLE logs (msg text, n int)");
+    crate::held::install(
+        &dst,
+        "logs",
+        "EXISTS (SELECT 1 FROM howdah.chunks WHERE status = 'done')",
+    );
+    let mut child = Howdah::copy(&src.url(), &dst.url())
+        .args([
+            "--follow",
+            "--job",
+            "kr",
+            "--schema",
+            "existing",
+            "--chunk-rows",
+            "70000",
+            "-j",
+            "1",
+        ])
+        .spawn();
+    crate::held::wait_for(
+        &dst,
+        "SELECT EXISTS (SELECT 1 FROM howdah.chunks WHERE status = 'done')",
+        &mut child,
+        Duration::from_secs(60),
+    );
+    crate::held::kill(&mut child, &dst, "logs");
+    src.exec("INSERT INTO logs VALUES ('after the kill', -1)");
+    let out = Howdah::copy(&src.url(), &dst.url())
+        .args([
+            "--follow",
+            "--job",
+            "kr",
+            "--schema",
+            "existing",
+            "--chunk-rows",
+            "70000",
+            "-j",
+            "1",
+        ])
+        .run();
+    assert!(!out.status.success(), "{}", describe(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("public.logs") && err.contains("--restart"),
+        "{}",
+        describe(&out)
+    );
+    let out = Howdah::new("abort")
+        .args([
+            "--source",
+            &src.url(),
+            "--target",
+            &dst.url(),
+            "--job",
+            "kr",
+        ])
+        .run();
+    assert_success(&out, "abort");
 }

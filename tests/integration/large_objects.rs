@@ -185,3 +185,14 @@ fn large_objects_resume_after_kill_without_copying_a_chunk_twice() {
     let (code, _, out) = verify(&src.url(), &dst, &[]);
     assert_eq!(code, 0, "the resumed copy verifies\n{}", describe(&out));
 }
+
+/// A database holding large objects and no table is copied too.
+#[test]
+fn a_database_of_large_objects_alone_is_copied() {
+    let src = TestDb::new("lo_alone_src");
+    src.exec("SELECT lo_from_bytea(0, decode(md5(g::text), 'hex')) FROM generate_series(1, 5) g");
+    let dst = TestDb::new("lo_alone_dst");
+    let out = Howdah::copy(&src.url(), &dst.url()).run();
+    assert_success(&out, "copy of large objects alone");
+    assert_eq!(dst.query(OBJECTS), src.query(OBJECTS));
+}

@@ -83,6 +83,8 @@ mod verify;
 mod verify_ranges;
 // `howdah check-queries`: answers and timings of the application's queries on both sides.
 mod check_queries;
+// Operator controls: completions and man page, MySQL identifier naming, the rate cap.
+mod controls;
 // Metrics, logs, Prometheus and `howdah demo`; no password in logs, metrics or state.
 mod observability;
 // The Docker demo files: compose file, demo SQL, the MariaDB demo job.

@@ -295,3 +295,67 @@ fn a_mapped_copy_keeps_everything_the_mapping_does_not_change() {
         describe(&out)
     );
 }
+
+/// Tablespaces: without `--tablespace`, tables and indexes go to the target's default and the
+/// summary says so; `--tablespace OLD=NEW` puts them in NEW (here the same server's, kept).
+#[test]
+fn tablespaces_are_mapped_or_left_by_a_flag() {
+    let pid = std::process::id();
+    let ts = format!("howdah_test_ts_{pid}");
+    let dir = std::env::temp_dir().join(format!("howdah-ts-{pid}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    // The server writes there: it must own the directory (tests run as root or as postgres).
+    let owned = std::process::Command::new("chown")
+        .args(["postgres:postgres", &dir.display().to_string()])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(owned, "chown postgres {}", dir.display());
+    crate::support::psql_admin(&format!(
+        "CREATE TABLESPACE {ts} LOCATION '{}'",
+        dir.display()
+    ));
+    let src = TestDb::new("ts_src");
+    src.exec(&format!(
+        "CREATE TABLE placed (id int PRIMARY KEY USING INDEX TABLESPACE {ts}, v text) TABLESPACE {ts};
+         CREATE INDEX placed_v ON placed (v) TABLESPACE {ts};
+         INSERT INTO placed SELECT g, 'v' || g FROM generate_series(1, 100) g;"
+    ));
+    let kept = TestDb::new("ts_kept");
+    let kept_out = Howdah::copy(&src.url(), &kept.url())
+        .args(["--tablespace", &format!("{ts}={ts}")])
+        .run();
+    let plain = TestDb::new("ts_plain");
+    let plain_out = Howdah::copy(&src.url(), &plain.url()).run();
+    let where_sql = "SELECT string_agg(c.relname || ':' || coalesce(t.spcname, 'default'), ' ' ORDER BY c.relname) \
+        FROM pg_class c LEFT JOIN pg_tablespace t ON t.oid = c.reltablespace \
+        WHERE c.relname IN ('placed', 'placed_pkey', 'placed_v')";
+    let results = (
+        src.query(where_sql),
+        kept.try_query(where_sql),
+        plain.try_query(where_sql),
+        kept.try_query("SELECT count(*) FROM placed"),
+    );
+    drop((src, kept, plain));
+    crate::support::psql_admin(&format!("DROP TABLESPACE {ts}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_success(&kept_out, "copy with --tablespace");
+    assert_success(&plain_out, "copy without --tablespace");
+    assert_eq!(
+        results.1,
+        Ok(results.0.clone()),
+        "--tablespace OLD=OLD keeps every relation in place"
+    );
+    assert_eq!(
+        results.2,
+        Ok("placed:default placed_pkey:default placed_v:default".into()),
+        "without --tablespace everything goes to the target's default"
+    );
+    assert_eq!(results.3, Ok("100".into()));
+    assert!(
+        String::from_utf8_lossy(&plain_out.stdout).contains(&format!(
+            "3 relation(s) of source tablespace {ts} created in the target's default tablespace"
+        )),
+        "the summary says where they went\n{}",
+        describe(&plain_out)
+    );
+}

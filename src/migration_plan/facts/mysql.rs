@@ -11,7 +11,7 @@ use crate::catalog::mysql::{MyColumn, MySchema, MyTable};
 use crate::catalog::{Catalog, Table};
 use crate::chunking::mysql::MysqlPlan;
 use crate::chunking::mysql_read::{KeyKind, MyTablePlan};
-use crate::config::{CopySettings, NameCase, NulBytes, ZeroDates};
+use crate::config::{CopySettings, NulBytes, ZeroDates};
 use crate::error::Result;
 use crate::mapping::TableMapping;
 use crate::migration_plan::model::{ColumnPlan, Object};
@@ -126,7 +126,7 @@ fn column_lines(
             .collect();
         (!found.is_empty()).then(|| found.join("; "))
     };
-    let names_lower = !matches!(settings.mysql.names, Some(NameCase::Preserve));
+    let rule = settings.mysql.identifiers.unwrap_or_default();
     let mut columns = Vec::new();
     for (i, t) in catalog.tables.iter().enumerate() {
         let Some(mt) = my_table(schema, plan, i) else {
@@ -134,13 +134,7 @@ fn column_lines(
             continue;
         };
         // Natural (unmapped) target column name of a MySQL column.
-        let natural = |c: &str| {
-            if names_lower {
-                c.to_lowercase()
-            } else {
-                c.to_string()
-            }
-        };
+        let natural = |c: &str| rule.apply(c);
         let by_natural = |n: &str| mt.columns.iter().find(|c| natural(&c.name) == n);
         let lines = match &maps[i] {
             Some(m) => super::mapped_lines(

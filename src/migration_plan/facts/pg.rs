@@ -99,7 +99,7 @@ async fn out_of_scope(client: &Client, catalog: &Catalog, oids: &[u32]) -> Resul
             kind: r.try_get(0).map_err(q(what))?,
             name: r.try_get(1).map_err(q(what))?,
             note: Some(
-                "not copied: tables and indexes are created in the target's default tablespace"
+                "tables and indexes go to the target's default tablespace unless --tablespace OLD=NEW maps it"
                     .into(),
             ),
         });
