@@ -73,7 +73,7 @@ impl RateCap {
             _ => return Err(bad()),
         };
         let per_sec = (n * mult).round();
-        if !per_sec.is_finite() || per_sec < 1.0 || per_sec > 1e15 {
+        if !per_sec.is_finite() || !(1.0..=1e15).contains(&per_sec) {
             return Err(bad());
         }
         Ok(Some(RateCap {
@@ -189,6 +189,7 @@ impl Bucket {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

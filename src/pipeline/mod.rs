@@ -312,7 +312,7 @@ pub async fn run(
         settings.target.clone(),
         plan.state.clone(),
         throttle.clone(),
-        settings.lease_secs,
+        plan.worker,
     )));
     let shared = Arc::new(Shared {
         run_metrics: RunMetrics::new(settings.jobs, settings.channel_batches),
@@ -629,8 +629,7 @@ impl Coordinator<'_> {
 }
 
 /// Records `--max-rate` for the job when given (a cap set by `status --set-max-rate` stays
-/// otherwise), and starts the process's throttle at the job's cap, whole until the first
-/// refresh counts the workers.
+/// otherwise), and starts the process's throttle at its share of the job's cap.
 async fn start_rate_cap(
     settings: &CopySettings,
     st: &StateRef,
@@ -650,5 +649,10 @@ async fn start_rate_cap(
     }
     crate::metrics::rate_cap(cap);
     crate::metrics::rate_achieved(0.0, 0.0);
-    Ok(Arc::new(crate::rate::Throttle::new(cap)))
+    let throttle = crate::rate::Throttle::new(None);
+    if cap.is_some() {
+        let workers = crate::state::rate::live_workers(&client, st, settings.lease_secs).await?;
+        throttle.set(cap, workers);
+    }
+    Ok(Arc::new(throttle))
 }

@@ -108,8 +108,8 @@ pub async fn get(client: &Client, st: &StateRef) -> Result<Option<RateCap>> {
     }))
 }
 
-/// Workers of the job that are alive: not ended, heartbeat within the lease.
-async fn live_workers(client: &Client, st: &StateRef, lease_secs: u32) -> Result<u64> {
+/// Workers of the job that are alive: not ended, heartbeat within the lease (at least 1).
+pub async fn live_workers(client: &Client, st: &StateRef, lease_secs: u32) -> Result<u64> {
     let n: i64 = client
         .query_one(
             &format!(
@@ -125,10 +125,29 @@ async fn live_workers(client: &Client, st: &StateRef, lease_secs: u32) -> Result
     Ok(n.max(1) as u64)
 }
 
-/// Every [`REFRESH`]: reads the job's cap and live workers, gives `throttle` this worker's
-/// share, and publishes the cap and this process's achieved rate as metrics. Runs until
+/// Workers of the job copying a chunk now (a running chunk whose lease holds), counting this
+/// one (`me`) whether it is or not: the processes that share the cap at this moment. A worker
+/// that has run out of chunks (waiting for index builds, say) takes no share.
+async fn copying_workers(client: &Client, st: &StateRef, me: i32) -> Result<u64> {
+    let n: i64 = client
+        .query_one(
+            &format!(
+                "SELECT count(*) FROM (SELECT owner FROM {} WHERE job = $1 AND status = 'running'
+                   AND owner IS NOT NULL AND lease_until > now() UNION SELECT $2::int) w",
+                st.table("chunks")
+            ),
+            &[&st.job, &me],
+        )
+        .await
+        .map_err(query_err("counting the job's copying workers"))?
+        .get(0);
+    Ok(n.max(1) as u64)
+}
+
+/// Every [`REFRESH`]: reads the job's cap and the workers copying now, gives `throttle` this
+/// worker's (`me`) share, and publishes the cap and this process's achieved rate as metrics. Runs until
 /// aborted; a failed read keeps the last share and tries again (on a new connection).
-pub async fn follow(url: PgUrl, st: StateRef, throttle: Arc<Throttle>, lease_secs: u32) {
+pub async fn follow(url: PgUrl, st: StateRef, throttle: Arc<Throttle>, me: i32) {
     let mut client: Option<Client> = None;
     let mut last = (tokio::time::Instant::now(), throttle.taken());
     loop {
@@ -146,7 +165,7 @@ pub async fn follow(url: PgUrl, st: StateRef, throttle: Arc<Throttle>, lease_sec
         let Some(c) = &client else { continue };
         let read = async {
             let cap = get(c, &st).await?;
-            let workers = live_workers(c, &st, lease_secs).await?;
+            let workers = copying_workers(c, &st, me).await?;
             Ok::<_, crate::error::Error>((cap, workers))
         };
         match read.await {
