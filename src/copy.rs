@@ -119,24 +119,9 @@ pub async fn run(
     } else if settings.follow.is_some() {
         crate::follow::run::refuse_mapped(&catalog, &maps)?;
     }
-    if settings.dry_run {
-        return Ok(CopyOutcome {
-            tables: catalog.tables.iter().map(|t| t.name.clone()).collect(),
-            dry_run: Some(dry_run_text(&catalog, &maps, &origin, settings)),
-            ..CopyOutcome::nothing(started.elapsed())
-        });
+    if let Some(outcome) = nothing_to_copy(settings, &catalog, &maps, &origin, started)? {
+        return Ok(outcome);
     }
-    // A database of large objects alone is still worth a copy.
-    let only_large_objects = settings.filter.whole_database() && catalog.large_objects > 0;
-    if catalog.tables.is_empty() && !only_large_objects {
-        return Err(Error::Config(format!(
-            "no table of the source {} matched the table patterns ({}); patterns are globs over schema.table{}",
-            settings.source,
-            settings.filter.describe(),
-            origin.pattern_hint()
-        )));
-    }
-
     let config = config_summary(settings, &catalog);
     let recreate = settings.schema == SchemaMode::Recreate;
     let job = match state::job::open(&target, &st, &config, settings.restart, recreate).await? {
@@ -409,6 +394,34 @@ struct NewJob<'a> {
     sql_values: &'a state::values::SqlValues,
     /// What the target holds now.
     facts: &'a crate::catalog::TargetFacts,
+}
+
+/// The outcome of a run that copies nothing: a `--dry-run` report. Fails when no table
+/// matched the patterns (a database of large objects alone is still worth a copy).
+fn nothing_to_copy(
+    settings: &CopySettings,
+    catalog: &Catalog,
+    maps: &[Option<crate::mapping::TableMapping>],
+    origin: &Origin,
+    started: std::time::Instant,
+) -> Result<Option<CopyOutcome>> {
+    if settings.dry_run {
+        return Ok(Some(CopyOutcome {
+            tables: catalog.tables.iter().map(|t| t.name.clone()).collect(),
+            dry_run: Some(dry_run_text(catalog, maps, origin, settings)),
+            ..CopyOutcome::nothing(started.elapsed())
+        }));
+    }
+    let only_large_objects = settings.filter.whole_database() && catalog.large_objects > 0;
+    if catalog.tables.is_empty() && !only_large_objects {
+        return Err(Error::Config(format!(
+            "no table of the source {} matched the table patterns ({}); patterns are globs over schema.table{}",
+            settings.source,
+            settings.filter.describe(),
+            origin.pattern_hint()
+        )));
+    }
+    Ok(None)
 }
 
 /// The steps that set sequences after the data. A standalone sequence that was already on the

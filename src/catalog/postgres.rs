@@ -457,121 +457,11 @@ async fn load_types(client: &Client) -> Result<Vec<DdlObject>, CatalogError> {
     );
     let type_rows = rows(client, &sql, what).await?;
 
-    let what_e = "enum labels";
-    let mut labels: HashMap<u32, Vec<String>> = HashMap::new();
-    for r in rows(
-        client,
-        "SELECT enumtypid, enumlabel::text FROM pg_enum ORDER BY enumtypid, enumsortorder",
-        what_e,
-    )
-    .await?
-    {
-        labels
-            .entry(get(&r, 0, what_e)?)
-            .or_default()
-            .push(get(&r, 1, what_e)?);
-    }
-
-    let what_d = "domains";
-    let sql = format!(
-        "SELECT t.oid, format_type(t.typbasetype, t.typtypmod), t.typnotnull, t.typdefault, \
-           CASE WHEN t.typcollation <> 0 AND t.typcollation <> bt.typcollation THEN {COLLATION_SQL} END \
-         FROM pg_type t JOIN pg_type bt ON bt.oid = t.typbasetype \
-         LEFT JOIN pg_collation co ON co.oid = t.typcollation \
-         LEFT JOIN pg_namespace cn ON cn.oid = co.collnamespace WHERE t.typtype = 'd'"
-    );
-    let mut domains: HashMap<u32, (String, bool, Option<String>, Option<String>)> = HashMap::new();
-    for r in rows(client, &sql, what_d).await? {
-        domains.insert(
-            get(&r, 0, what_d)?,
-            (
-                get(&r, 1, what_d)?,
-                get(&r, 2, what_d)?,
-                get(&r, 3, what_d)?,
-                get(&r, 4, what_d)?,
-            ),
-        );
-    }
-    let what_dc = "domain constraints";
-    let mut domain_checks: HashMap<u32, Vec<(String, String, bool)>> = HashMap::new();
-    for r in rows(
-        client,
-        "SELECT contypid, conname, pg_get_constraintdef(oid), convalidated FROM pg_constraint \
-         WHERE contypid <> 0 AND contype = 'c' ORDER BY contypid, conname",
-        what_dc,
-    )
-    .await?
-    {
-        domain_checks
-            .entry(get(&r, 0, what_dc)?)
-            .or_default()
-            .push((
-                get(&r, 1, what_dc)?,
-                get(&r, 2, what_dc)?,
-                get(&r, 3, what_dc)?,
-            ));
-    }
-
-    let what_c = "composite type attributes";
-    let sql = format!(
-        "SELECT t.oid, a.attname, format_type(a.atttypid, a.atttypmod), \
-           CASE WHEN a.attcollation <> 0 AND a.attcollation <> at.typcollation THEN {COLLATION_SQL} END \
-         FROM pg_type t JOIN pg_attribute a ON a.attrelid = t.typrelid \
-         JOIN pg_type at ON at.oid = a.atttypid \
-         LEFT JOIN pg_collation co ON co.oid = a.attcollation \
-         LEFT JOIN pg_namespace cn ON cn.oid = co.collnamespace \
-         WHERE t.typtype = 'c' AND a.attnum > 0 AND NOT a.attisdropped ORDER BY t.oid, a.attnum"
-    );
-    let mut attrs: HashMap<u32, Vec<String>> = HashMap::new();
-    for r in rows(client, &sql, what_c).await? {
-        let name: String = get(&r, 1, what_c)?;
-        let ty: String = get(&r, 2, what_c)?;
-        let coll: Option<String> = get(&r, 3, what_c)?;
-        let mut def = format!("{} {ty}", quote_ident(&name));
-        if let Some(c) = coll {
-            def.push_str(&format!(" COLLATE {c}"));
-        }
-        attrs.entry(get(&r, 0, what_c)?).or_default().push(def);
-    }
-
-    let what_r = "range types";
-    let sql = format!(
-        "SELECT r.rngtypid, format_type(r.rngsubtype, NULL), \
-           CASE WHEN r.rngsubdiff <> 0 THEN (SELECT quote_ident(pn.nspname) || '.' || quote_ident(p.proname) \
-             FROM pg_proc p JOIN pg_namespace pn ON pn.oid = p.pronamespace WHERE p.oid = r.rngsubdiff) END, \
-           CASE WHEN r.rngcollation <> 0 AND r.rngcollation <> st.typcollation THEN {COLLATION_SQL} END, \
-           (SELECT quote_ident(mn.nspname) || '.' || quote_ident(mt.typname) FROM pg_type mt \
-             JOIN pg_namespace mn ON mn.oid = mt.typnamespace WHERE mt.oid = r.rngmultitypid), \
-           r.rngcanonical <> 0 \
-         FROM pg_range r JOIN pg_type st ON st.oid = r.rngsubtype \
-         JOIN pg_type rt ON rt.oid = r.rngtypid JOIN pg_namespace rn ON rn.oid = rt.typnamespace \
-         LEFT JOIN pg_collation co ON co.oid = r.rngcollation \
-         LEFT JOIN pg_namespace cn ON cn.oid = co.collnamespace \
-         WHERE {}",
-        user_ns("rn")
-    );
-    let mut ranges: HashMap<u32, String> = HashMap::new();
-    for r in rows(client, &sql, what_r).await? {
-        let oid: u32 = get(&r, 0, what_r)?;
-        let mut opts = vec![format!("SUBTYPE = {}", get::<String>(&r, 1, what_r)?)];
-        if let Some(diff) = get::<Option<String>>(&r, 2, what_r)? {
-            opts.push(format!("SUBTYPE_DIFF = {diff}"));
-        }
-        if let Some(coll) = get::<Option<String>>(&r, 3, what_r)? {
-            opts.push(format!("COLLATION = {coll}"));
-        }
-        if let Some(multi) = get::<Option<String>>(&r, 4, what_r)? {
-            opts.push(format!("MULTIRANGE_TYPE_NAME = {multi}"));
-        }
-        if get::<bool>(&r, 5, what_r)? {
-            tracing::warn!(
-                type_oid = oid,
-                "range type has a canonical function, which howdah does not recreate"
-            );
-        }
-        ranges.insert(oid, opts.join(", "));
-    }
-
+    let labels = enum_labels(client).await?;
+    let domains = domain_bases(client).await?;
+    let domain_checks = domain_checks(client).await?;
+    let attrs = composite_attributes(client).await?;
+    let ranges = range_options(client).await?;
     let mut oids = Vec::with_capacity(type_rows.len());
     let mut objects = Vec::with_capacity(type_rows.len());
     let mut dep_oids = Vec::with_capacity(type_rows.len());
@@ -651,6 +541,151 @@ async fn load_types(client: &Client) -> Result<Vec<DdlObject>, CatalogError> {
         .map(|d| d.iter().filter_map(|o| index.get(o).copied()).collect())
         .collect();
     Ok(reorder(objects, &topo_order(&deps)))
+}
+
+/// Each enum's labels in order, by type OID.
+async fn enum_labels(client: &Client) -> Result<HashMap<u32, Vec<String>>, CatalogError> {
+    let what_e = "enum labels";
+    let mut labels: HashMap<u32, Vec<String>> = HashMap::new();
+    for r in rows(
+        client,
+        "SELECT enumtypid, enumlabel::text FROM pg_enum ORDER BY enumtypid, enumsortorder",
+        what_e,
+    )
+    .await?
+    {
+        labels
+            .entry(get(&r, 0, what_e)?)
+            .or_default()
+            .push(get(&r, 1, what_e)?);
+    }
+
+    Ok(labels)
+}
+
+/// A domain's base type, NOT NULL, default and collation.
+type DomainBase = (String, bool, Option<String>, Option<String>);
+
+/// Each domain's base, by type OID.
+async fn domain_bases(client: &Client) -> Result<HashMap<u32, DomainBase>, CatalogError> {
+    let what_d = "domains";
+    let sql = format!(
+        "SELECT t.oid, format_type(t.typbasetype, t.typtypmod), t.typnotnull, t.typdefault, \
+           CASE WHEN t.typcollation <> 0 AND t.typcollation <> bt.typcollation THEN {COLLATION_SQL} END \
+         FROM pg_type t JOIN pg_type bt ON bt.oid = t.typbasetype \
+         LEFT JOIN pg_collation co ON co.oid = t.typcollation \
+         LEFT JOIN pg_namespace cn ON cn.oid = co.collnamespace WHERE t.typtype = 'd'"
+    );
+    let mut domains: HashMap<u32, DomainBase> = HashMap::new();
+    for r in rows(client, &sql, what_d).await? {
+        domains.insert(
+            get(&r, 0, what_d)?,
+            (
+                get(&r, 1, what_d)?,
+                get(&r, 2, what_d)?,
+                get(&r, 3, what_d)?,
+                get(&r, 4, what_d)?,
+            ),
+        );
+    }
+    Ok(domains)
+}
+
+/// Each domain's CHECK constraints (name, definition, validated), by type OID.
+async fn domain_checks(
+    client: &Client,
+) -> Result<HashMap<u32, Vec<(String, String, bool)>>, CatalogError> {
+    let what_dc = "domain constraints";
+    let mut domain_checks: HashMap<u32, Vec<(String, String, bool)>> = HashMap::new();
+    for r in rows(
+        client,
+        "SELECT contypid, conname, pg_get_constraintdef(oid), convalidated FROM pg_constraint \
+         WHERE contypid <> 0 AND contype = 'c' ORDER BY contypid, conname",
+        what_dc,
+    )
+    .await?
+    {
+        domain_checks
+            .entry(get(&r, 0, what_dc)?)
+            .or_default()
+            .push((
+                get(&r, 1, what_dc)?,
+                get(&r, 2, what_dc)?,
+                get(&r, 3, what_dc)?,
+            ));
+    }
+
+    Ok(domain_checks)
+}
+
+/// Each composite type's attribute definitions in order, by type OID.
+async fn composite_attributes(client: &Client) -> Result<HashMap<u32, Vec<String>>, CatalogError> {
+    let what_c = "composite type attributes";
+    let sql = format!(
+        "SELECT t.oid, a.attname, format_type(a.atttypid, a.atttypmod), \
+           CASE WHEN a.attcollation <> 0 AND a.attcollation <> at.typcollation THEN {COLLATION_SQL} END \
+         FROM pg_type t JOIN pg_attribute a ON a.attrelid = t.typrelid \
+         JOIN pg_type at ON at.oid = a.atttypid \
+         LEFT JOIN pg_collation co ON co.oid = a.attcollation \
+         LEFT JOIN pg_namespace cn ON cn.oid = co.collnamespace \
+         WHERE t.typtype = 'c' AND a.attnum > 0 AND NOT a.attisdropped ORDER BY t.oid, a.attnum"
+    );
+    let mut attrs: HashMap<u32, Vec<String>> = HashMap::new();
+    for r in rows(client, &sql, what_c).await? {
+        let name: String = get(&r, 1, what_c)?;
+        let ty: String = get(&r, 2, what_c)?;
+        let coll: Option<String> = get(&r, 3, what_c)?;
+        let mut def = format!("{} {ty}", quote_ident(&name));
+        if let Some(c) = coll {
+            def.push_str(&format!(" COLLATE {c}"));
+        }
+        attrs.entry(get(&r, 0, what_c)?).or_default().push(def);
+    }
+
+    Ok(attrs)
+}
+
+/// Each range type's `CREATE TYPE ... AS RANGE` options, by type OID.
+async fn range_options(client: &Client) -> Result<HashMap<u32, String>, CatalogError> {
+    let what_r = "range types";
+    let sql = format!(
+        "SELECT r.rngtypid, format_type(r.rngsubtype, NULL), \
+           CASE WHEN r.rngsubdiff <> 0 THEN (SELECT quote_ident(pn.nspname) || '.' || quote_ident(p.proname) \
+             FROM pg_proc p JOIN pg_namespace pn ON pn.oid = p.pronamespace WHERE p.oid = r.rngsubdiff) END, \
+           CASE WHEN r.rngcollation <> 0 AND r.rngcollation <> st.typcollation THEN {COLLATION_SQL} END, \
+           (SELECT quote_ident(mn.nspname) || '.' || quote_ident(mt.typname) FROM pg_type mt \
+             JOIN pg_namespace mn ON mn.oid = mt.typnamespace WHERE mt.oid = r.rngmultitypid), \
+           r.rngcanonical <> 0 \
+         FROM pg_range r JOIN pg_type st ON st.oid = r.rngsubtype \
+         JOIN pg_type rt ON rt.oid = r.rngtypid JOIN pg_namespace rn ON rn.oid = rt.typnamespace \
+         LEFT JOIN pg_collation co ON co.oid = r.rngcollation \
+         LEFT JOIN pg_namespace cn ON cn.oid = co.collnamespace \
+         WHERE {}",
+        user_ns("rn")
+    );
+    let mut ranges: HashMap<u32, String> = HashMap::new();
+    for r in rows(client, &sql, what_r).await? {
+        let oid: u32 = get(&r, 0, what_r)?;
+        let mut opts = vec![format!("SUBTYPE = {}", get::<String>(&r, 1, what_r)?)];
+        if let Some(diff) = get::<Option<String>>(&r, 2, what_r)? {
+            opts.push(format!("SUBTYPE_DIFF = {diff}"));
+        }
+        if let Some(coll) = get::<Option<String>>(&r, 3, what_r)? {
+            opts.push(format!("COLLATION = {coll}"));
+        }
+        if let Some(multi) = get::<Option<String>>(&r, 4, what_r)? {
+            opts.push(format!("MULTIRANGE_TYPE_NAME = {multi}"));
+        }
+        if get::<bool>(&r, 5, what_r)? {
+            tracing::warn!(
+                type_oid = oid,
+                "range type has a canonical function, which howdah does not recreate"
+            );
+        }
+        ranges.insert(oid, opts.join(", "));
+    }
+
+    Ok(ranges)
 }
 
 async fn load_functions(client: &Client) -> Result<Vec<DdlObject>, CatalogError> {

@@ -116,8 +116,10 @@ pub async fn run(l: &Loop<'_>, applier: &mut Applier, start: Lsn) -> Result<Ende
     let mut in_txn = false;
     let mut skip = false;
     let mut last_tick = Instant::now();
-    let mut last_check = Instant::now() - SOURCE_CHECK;
-    let mut last_idle_commit = Instant::now();
+    let mut clocks = Clocks {
+        last_check: Instant::now() - SOURCE_CHECK,
+        last_idle_commit: Instant::now(),
+    };
     loop {
         let wait = match p.batch_started {
             Some(t) if !in_txn => BATCH_TIME.saturating_sub(t.elapsed()),
@@ -174,43 +176,7 @@ pub async fn run(l: &Loop<'_>, applier: &mut Applier, start: Lsn) -> Result<Ende
                                     rels.insert(oid, i);
                                 }
                             }
-                            Message::Insert { oid, new } if !skip => {
-                                if let Some(&i) = rels.get(&oid) {
-                                    apply::insert(applier.buffer(), &l.tables[i], &new)?;
-                                    applier.added().await?;
-                                }
-                            }
-                            Message::Update { oid, old, new } if !skip => {
-                                if let Some(&i) = rels.get(&oid) {
-                                    apply::update(
-                                        applier.buffer(),
-                                        &l.tables[i],
-                                        old.as_deref(),
-                                        &new,
-                                    )?;
-                                    applier.added().await?;
-                                }
-                            }
-                            Message::Delete { oid, old } if !skip => {
-                                if let Some(&i) = rels.get(&oid) {
-                                    apply::delete(applier.buffer(), &l.tables[i], &old)?;
-                                    applier.added().await?;
-                                }
-                            }
-                            Message::Truncate {
-                                restart_identity,
-                                oids,
-                            } if !skip => {
-                                let ts: Vec<&FollowedTable> = oids
-                                    .iter()
-                                    .filter_map(|o| rels.get(o))
-                                    .map(|&i| &l.tables[i])
-                                    .collect();
-                                if !ts.is_empty() {
-                                    apply::truncate(applier.buffer(), &ts, restart_identity);
-                                    applier.added().await?;
-                                }
-                            }
+                            change if !skip => apply_change(l, applier, &rels, change).await?,
                             _ => {}
                         }
                     }
@@ -246,58 +212,10 @@ pub async fn run(l: &Loop<'_>, applier: &mut Applier, start: Lsn) -> Result<Ende
             // Between transactions only: the session's transaction is open.
             continue;
         }
-        // Idle: every transaction committed before the server's last keepalive position has
-        // been applied, so the position moves there (the slot then releases that WAL).
-        if p.keepalive_end > p.applied
-            && (last_idle_commit.elapsed() >= Duration::from_secs(1) || p.cutover.is_some())
-        {
-            let sql = fstate::applied_sql(
-                l.st,
-                &lsn_text(p.keepalive_end),
-                &lsn_text(p.source_end.max(p.keepalive_end)),
-                None,
-                0,
-            );
-            applier.commit(&sql).await?;
-            p.applied = p.keepalive_end;
-            p.last_commit_time = None;
-            last_idle_commit = Instant::now();
-        }
-        let row = applier
-            .client()
-            .query_opt(
-                &format!(
-                    "SELECT phase, cutover_lsn::text FROM {} WHERE job = $1",
-                    l.st.table("follow")
-                ),
-                &[&l.st.job],
-            )
-            .await
-            .map_err(|e| Error::Query {
-                what: "reading the follow state".into(),
-                reason: db_reason(&e),
-            })?;
-        let Some(row) = row else {
-            return Ok(Ended::EndedElsewhere("forgotten".into()));
-        };
-        let phase: String = row.get(0);
-        if phase == fstate::phase::CUT_OVER || phase == fstate::phase::ABORTED {
-            return Ok(Ended::EndedElsewhere(phase));
-        }
-        p.cutover = row
-            .get::<_, Option<String>>(1)
-            .as_deref()
-            .and_then(parse_lsn);
-        if let Some(c) = p.cutover {
-            if p.applied >= c {
-                return Ok(Ended::CutoverReached { applied: p.applied });
-            }
-        }
-        // Ask for a keepalive when waiting for a cutover position, so the idle position moves.
-        send_status(&mut repl, &p, p.cutover.is_some()).await?;
-        if last_check.elapsed() >= SOURCE_CHECK {
-            last_check = Instant::now();
-            if let Some(retained) = check_source(l, applier, &mut p).await? {
+        match idle_tick(l, applier, &mut p, &mut repl, &mut clocks).await? {
+            Tick::Go => {}
+            Tick::End(ended) => return Ok(ended),
+            Tick::OverLimit(retained) => {
                 // The slot cannot be dropped while this session streams from it.
                 drop(repl);
                 return Err(over_limit(l, applier, &p, retained).await);
@@ -441,4 +359,135 @@ fn decode_err(e: pgoutput::DecodeError) -> Error {
         what: "decoding the replication stream".into(),
         reason: e.to_string(),
     }
+}
+
+/// What an idle tick of the loop found.
+enum Tick {
+    /// Keep streaming.
+    Go,
+    /// Stop with this outcome.
+    End(Ended),
+    /// The slot retains more WAL than allowed (bytes): drop it and stop.
+    OverLimit(u64),
+}
+
+/// When the loop last did its periodic work.
+struct Clocks {
+    /// Last look at the source (retained WAL).
+    last_check: Instant,
+    /// Last commit of an idle position.
+    last_idle_commit: Instant,
+}
+
+/// Between transactions, with nothing pending: moves the applied position over idle WAL,
+/// reads the job's phase and cutover position, answers the server, and now and then checks
+/// the WAL the slot retains.
+async fn idle_tick(
+    l: &Loop<'_>,
+    applier: &mut Applier,
+    p: &mut Progress,
+    repl: &mut ReplConn,
+    clocks: &mut Clocks,
+) -> Result<Tick> {
+    // Idle: every transaction committed before the server's last keepalive position has
+    // been applied, so the position moves there (the slot then releases that WAL).
+    if p.keepalive_end > p.applied
+        && (clocks.last_idle_commit.elapsed() >= Duration::from_secs(1) || p.cutover.is_some())
+    {
+        let sql = fstate::applied_sql(
+            l.st,
+            &lsn_text(p.keepalive_end),
+            &lsn_text(p.source_end.max(p.keepalive_end)),
+            None,
+            0,
+        );
+        applier.commit(&sql).await?;
+        p.applied = p.keepalive_end;
+        p.last_commit_time = None;
+        clocks.last_idle_commit = Instant::now();
+    }
+    let row = applier
+        .client()
+        .query_opt(
+            &format!(
+                "SELECT phase, cutover_lsn::text FROM {} WHERE job = $1",
+                l.st.table("follow")
+            ),
+            &[&l.st.job],
+        )
+        .await
+        .map_err(|e| Error::Query {
+            what: "reading the follow state".into(),
+            reason: db_reason(&e),
+        })?;
+    let Some(row) = row else {
+        return Ok(Tick::End(Ended::EndedElsewhere("forgotten".into())));
+    };
+    let phase: String = row.get(0);
+    if phase == fstate::phase::CUT_OVER || phase == fstate::phase::ABORTED {
+        return Ok(Tick::End(Ended::EndedElsewhere(phase)));
+    }
+    p.cutover = row
+        .get::<_, Option<String>>(1)
+        .as_deref()
+        .and_then(parse_lsn);
+    if let Some(c) = p.cutover {
+        if p.applied >= c {
+            return Ok(Tick::End(Ended::CutoverReached { applied: p.applied }));
+        }
+    }
+    // Ask for a keepalive when waiting for a cutover position, so the idle position moves.
+    send_status(repl, p, p.cutover.is_some()).await?;
+    if clocks.last_check.elapsed() >= SOURCE_CHECK {
+        clocks.last_check = Instant::now();
+        if let Some(retained) = check_source(l, applier, p).await? {
+            return Ok(Tick::OverLimit(retained));
+        }
+    }
+    Ok(Tick::Go)
+}
+
+/// Adds one data change of a followed table (`rels`: relation OID -> table) to the batch.
+async fn apply_change(
+    l: &Loop<'_>,
+    applier: &mut Applier,
+    rels: &HashMap<u32, usize>,
+    change: Message,
+) -> Result<()> {
+    match change {
+        Message::Insert { oid, new } => {
+            if let Some(&i) = rels.get(&oid) {
+                apply::insert(applier.buffer(), &l.tables[i], &new)?;
+                applier.added().await?;
+            }
+        }
+        Message::Update { oid, old, new } => {
+            if let Some(&i) = rels.get(&oid) {
+                apply::update(applier.buffer(), &l.tables[i], old.as_deref(), &new)?;
+                applier.added().await?;
+            }
+        }
+        Message::Delete { oid, old } => {
+            if let Some(&i) = rels.get(&oid) {
+                apply::delete(applier.buffer(), &l.tables[i], &old)?;
+                applier.added().await?;
+            }
+        }
+        Message::Truncate {
+            restart_identity,
+            oids,
+        } => {
+            let ts: Vec<&FollowedTable> = oids
+                .iter()
+                .filter_map(|o| rels.get(o))
+                .map(|&i| &l.tables[i])
+                .collect();
+            if !ts.is_empty() {
+                apply::truncate(applier.buffer(), &ts, restart_identity);
+                applier.added().await?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
 }

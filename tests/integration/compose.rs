@@ -81,7 +81,12 @@ fn prometheus_and_grafana_configs_point_at_each_other() {
         serde_json::from_str(&read("configs/grafana/dashboards/howdah.json"))
             .expect("dashboard JSON");
     assert_eq!(json["uid"], "howdah");
-    let names: Vec<&str> = howdah::metrics::ALL.iter().map(|m| m.0).collect();
+    // The copy's metrics and the follower's (its panels live on the same dashboard).
+    let names: Vec<&str> = howdah::metrics::ALL
+        .iter()
+        .chain(howdah::metrics::FOLLOW_ALL)
+        .map(|m| m.0)
+        .collect();
     let panels = json["panels"].as_array().expect("panels");
     for p in panels {
         for t in p["targets"].as_array().into_iter().flatten() {
