@@ -633,19 +633,7 @@ const TRUNCATE_TABLES: usize = 100;
 /// for its other sessions (a step takes a handful of locks: its relation, TOAST table and
 /// index, types, the schema). 100 with PostgreSQL's defaults (64 locks x 100 connections).
 async fn steps_per_transaction(target: &Client) -> Result<usize> {
-    let row = target
-        .query_one(
-            "SELECT current_setting('max_locks_per_transaction')::int8 \
-                    * (current_setting('max_connections')::int8 \
-                       + current_setting('max_prepared_transactions')::int8)",
-            &[],
-        )
-        .await
-        .map_err(|e| Error::Query {
-            what: "reading the target's lock table size".into(),
-            reason: db_reason(&e),
-        })?;
-    let slots: i64 = row.get(0);
+    let slots = pgcat::lock_slots(target, "target").await?;
     Ok((slots / 64).clamp(1, 500) as usize)
 }
 

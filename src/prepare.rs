@@ -487,19 +487,7 @@ async fn lock_source_tables(source: &Client, catalog: &Catalog) -> Result<()> {
 
 /// How many tables one transaction may lock on `source`: a quarter of its lock table.
 async fn lock_budget(source: &Client) -> Result<usize> {
-    let row = source
-        .query_one(
-            "SELECT current_setting('max_locks_per_transaction')::int8 \
-                    * (current_setting('max_connections')::int8 \
-                       + current_setting('max_prepared_transactions')::int8)",
-            &[],
-        )
-        .await
-        .map_err(|e| Error::Query {
-            what: "reading the source's lock table size".into(),
-            reason: db_reason(&e),
-        })?;
-    let slots: i64 = row.get(0);
+    let slots = pgcat::lock_slots(source, "source").await?;
     Ok((slots / 4).max(1) as usize)
 }
 
