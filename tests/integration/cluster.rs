@@ -14,6 +14,10 @@ static N: AtomicUsize = AtomicUsize::new(0);
 /// Where the PostgreSQL 15 server binaries are.
 pub const PG15_BIN: &str = "/usr/lib/postgresql/15/bin";
 
+/// Where `pip install --target /opt/howdah-test/pgserver pgserver` puts PostgreSQL 16
+/// (scripts/test.sh installs it).
+pub const PG16_BIN: &str = "/opt/howdah-test/pgserver/pgserver/pginstall/bin";
+
 /// A running cluster of our own.
 pub struct Cluster {
     bin: PathBuf,
@@ -52,6 +56,15 @@ impl Cluster {
     /// Starts a PostgreSQL 15 cluster with `wal_level = logical`.
     pub fn logical() -> Cluster {
         Cluster::start(PathBuf::from(PG15_BIN), &[])
+    }
+
+    /// Starts a PostgreSQL 16 cluster (from the PyPI package pgserver).
+    pub fn pg16() -> Cluster {
+        assert!(
+            std::path::Path::new(PG16_BIN).join("postgres").exists(),
+            "PostgreSQL 16 is missing: pip install --target /opt/howdah-test/pgserver pgserver (scripts/test.sh does)"
+        );
+        Cluster::start(PathBuf::from(PG16_BIN), &[])
     }
 
     /// Starts a cluster from the server binaries in `bin` with extra `-c` settings.

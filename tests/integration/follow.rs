@@ -521,18 +521,10 @@ fn follow_refuses_mapped_tables_by_name() {
     assert_eq!(src.query("SELECT count(*) FROM pg_publication"), "0");
 }
 
-/// Where `pip install --target /opt/howdah-test/pgserver pgserver` puts PostgreSQL 16
-/// (scripts/test.sh installs it).
-const PG16_BIN: &str = "/opt/howdah-test/pgserver/pgserver/pginstall/bin";
-
 #[test]
 fn follow_from_15_into_16() {
-    assert!(
-        std::path::Path::new(PG16_BIN).join("postgres").exists(),
-        "PostgreSQL 16 is missing: pip install --target /opt/howdah-test/pgserver pgserver (scripts/test.sh does)"
-    );
     let old = Cluster::logical();
-    let new = Cluster::start(PG16_BIN.into(), &[]);
+    let new = Cluster::pg16();
     let src = old.db("src");
     src.exec(SCHEMA);
     let dst = new.db("dst");

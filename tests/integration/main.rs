@@ -44,6 +44,8 @@ mod parity;
 mod real_schemas;
 // Peak memory of the binary with huge values.
 mod memory;
+// PostgreSQL 15 -> 16 -> 15: copy and verify every type both ways.
+mod versions;
 // Hundreds of tables on a server with a small lock table: bounded schema transactions, source
 // locks within the server's lock table, a kill during the schema.
 mod many_tables;
