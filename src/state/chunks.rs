@@ -104,17 +104,24 @@ fn chunk_from_row(r: &Row) -> Result<Chunk> {
 
 /// How many chunks the job has, and how many are done.
 pub async fn chunk_counts(client: &Client, st: &StateRef) -> Result<(i64, i64)> {
+    let (total, done, _) = counts(client, st).await?;
+    Ok((total, done))
+}
+
+/// The job's chunks: all, done, and open (pending or running).
+async fn counts(client: &Client, st: &StateRef) -> Result<(i64, i64, i64)> {
     let row = client
         .query_one(
             &format!(
-                "SELECT count(*), count(*) FILTER (WHERE status = 'done') FROM {} WHERE job = $1",
+                "SELECT count(*), count(*) FILTER (WHERE status = 'done'), \
+                 count(*) FILTER (WHERE status IN ('pending', 'running')) FROM {} WHERE job = $1",
                 st.table("chunks")
             ),
             &[&st.job],
         )
         .await
         .map_err(query_err("counting the job's chunks"))?;
-    Ok((row.get(0), row.get(1)))
+    Ok((row.get(0), row.get(1), row.get(2)))
 }
 
 /// A chunk claimed by a worker.
@@ -188,17 +195,7 @@ pub async fn claim_chunk(
 /// Chunks of the job that are pending or running, anywhere: a worker with nothing to claim
 /// waits while this is above zero, since a running chunk may yet be taken over.
 pub async fn open_chunks(client: &Client, st: &StateRef) -> Result<i64> {
-    let row = client
-        .query_one(
-            &format!(
-                "SELECT count(*) FROM {} WHERE job = $1 AND status IN ('pending', 'running')",
-                st.table("chunks")
-            ),
-            &[&st.job],
-        )
-        .await
-        .map_err(query_err("counting open chunks"))?;
-    Ok(row.get(0))
+    Ok(counts(client, st).await?.2)
 }
 
 /// Where a chunk goes on after a failed attempt: `Some(last committed key)` while the claim
