@@ -487,7 +487,7 @@ async fn lock_source_tables(source: &Client, catalog: &Catalog) -> Result<()> {
 
 /// How many tables one transaction may lock on `source`: a quarter of its lock table.
 async fn lock_budget(source: &Client) -> Result<usize> {
-    let slots = pgcat::lock_slots(source, "source").await?;
+    let slots = pgcat::lock_slots(source).await?;
     Ok((slots / 4).max(1) as usize)
 }
 

@@ -1391,17 +1391,16 @@ async fn load_views(
 
 /// The size of the server's lock table, shared by all its sessions:
 /// `max_locks_per_transaction` x (`max_connections` + `max_prepared_transactions`).
-pub async fn lock_slots(client: &Client, side: &str) -> crate::error::Result<i64> {
-    let row = client
-        .query_one(
-            "SELECT current_setting('max_locks_per_transaction')::int8 \
-                    * (current_setting('max_connections')::int8 \
-                       + current_setting('max_prepared_transactions')::int8)",
-            &[],
-        )
-        .await
-        .map_err(|e| {
-            crate::error::query_error(format!("reading the {side}'s lock table size"), &e)
-        })?;
-    Ok(row.get(0))
+pub async fn lock_slots(client: &Client) -> Result<i64, CatalogError> {
+    let what = "the lock table size";
+    let sql = "SELECT current_setting('max_locks_per_transaction')::int8 \
+                * (current_setting('max_connections')::int8 \
+                   + current_setting('max_prepared_transactions')::int8)";
+    match one(client, sql, what).await? {
+        Some(row) => get(&row, 0, what),
+        None => Err(CatalogError::Unexpected {
+            what: what.into(),
+            detail: "no row".into(),
+        }),
+    }
 }
