@@ -52,7 +52,12 @@ fn rounds() -> u64 {
 /// Starts the copy `spawn` gives, kills it (SIGKILL) after a random delay within the time an
 /// uninterrupted run took (`calm`), `rounds` times, then runs it to the end; the number of
 /// kills that landed.
-fn kill_then_finish(spawn: impl Fn() -> Child, rounds: u64, calm: Duration) -> u64 {
+fn kill_then_finish(
+    spawn: impl Fn() -> Child,
+    rounds: u64,
+    calm: Duration,
+    copying: impl Fn() -> bool,
+) -> u64 {
     let max_ms = (calm.as_millis() as u64 * 9 / 10).max(200);
     let seed = seed();
     let mut rng = Lcg(seed);
@@ -62,7 +67,13 @@ fn kill_then_finish(spawn: impl Fn() -> Child, rounds: u64, calm: Duration) -> u
         let delay = Duration::from_millis(100 + rng.below(max_ms * 2 / (round + 2)));
         let mut child = spawn();
         let started = Instant::now();
-        while started.elapsed() < delay && child.try_wait().expect("poll howdah").is_none() {
+        // The first kill lands once a chunk is committed (the data phase is under way),
+        // whatever the machine's speed; later ones at random moments.
+        let due = |elapsed: Duration| match round {
+            0 => copying() || elapsed > Duration::from_secs(120),
+            _ => elapsed >= delay,
+        };
+        while !due(started.elapsed()) && child.try_wait().expect("poll howdah").is_none() {
             std::thread::sleep(Duration::from_millis(10));
         }
         if child.try_wait().expect("poll howdah").is_none() {
@@ -86,6 +97,12 @@ fn kill_then_finish(spawn: impl Fn() -> Child, rounds: u64, calm: Duration) -> u
         assert_success(&out, &format!("seed {seed}: the final resume"));
     }
     kills
+}
+
+/// Whether the job in `dst` has committed a chunk.
+fn chunk_done(dst: &TestDb) -> bool {
+    dst.try_query("SELECT count(*) > 0 FROM howdah.chunks WHERE status = 'done'")
+        .is_ok_and(|t| t == "t")
 }
 
 /// A thread that runs `step` until stopped or until a step fails; counts the steps.
@@ -243,7 +260,7 @@ fn postgresql_source_killed_at_random_under_a_writer_ends_exact() {
         crate::support::psql(&url, &["-q"], "SELECT writer_step(); SELECT writer_step();")
             .map(|_| ())
     });
-    let kills = kill_then_finish(|| copy(&dst).spawn(), rounds(), took);
+    let kills = kill_then_finish(|| copy(&dst).spawn(), rounds(), took, || chunk_done(&dst));
     let steps = writer.stop();
     assert!(
         kills >= 1,
@@ -370,7 +387,7 @@ fn mariadb_source_killed_at_random_under_a_writer_ends_exact() {
             false => Err(String::from_utf8_lossy(&out.stderr).into_owned()),
         }
     });
-    let kills = kill_then_finish(|| copy(&dst).spawn(), rounds(), took);
+    let kills = kill_then_finish(|| copy(&dst).spawn(), rounds(), took, || chunk_done(&dst));
     let steps = writer.stop();
     assert!(
         kills >= 1,
