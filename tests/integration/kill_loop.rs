@@ -99,6 +99,17 @@ fn kill_then_finish(
     kills
 }
 
+/// The uninterrupted run, on the unchanged source: the rejects to expect (one row in 97 of
+/// `bad`, for the reason `why`) and the time it took.
+fn calm_run(copy: impl Fn(&TestDb) -> Howdah, tag: &str, why: &str) -> (String, Duration) {
+    let calm = TestDb::new(tag);
+    let (out, took) = copy(&calm).run_timeout(Duration::from_secs(300));
+    assert_success(&out, "the uninterrupted copy");
+    let expected = rejects(&calm);
+    assert_eq!(expected.lines().count(), 20000 / 97, "{why}");
+    (expected, took)
+}
+
 /// Whether the job in `dst` has committed a chunk.
 fn chunk_done(dst: &TestDb) -> bool {
     dst.try_query("SELECT count(*) > 0 FROM howdah.chunks WHERE status = 'done'")
@@ -244,16 +255,8 @@ fn postgresql_source_killed_at_random_under_a_writer_ends_exact() {
             "4000",
         ])
     };
-    // The uninterrupted run, on the unchanged source: the rejects to expect.
-    let calm = TestDb::new("kl_pg_calm");
-    let (out, took) = copy(&calm).run_timeout(Duration::from_secs(300));
-    assert_success(&out, "the uninterrupted copy");
-    let expected_rejects = rejects(&calm);
-    assert_eq!(
-        expected_rejects.lines().count(),
-        20000 / 97,
-        "every 97th row of bad is rejected"
-    );
+    let (expected_rejects, took) =
+        calm_run(copy, "kl_pg_calm", "every 97th row of bad is rejected");
 
     let url = src.url();
     let writer = Writer::start(move || {
@@ -365,14 +368,10 @@ fn mariadb_source_killed_at_random_under_a_writer_ends_exact() {
             "4000",
         ])
     };
-    let calm = TestDb::new("kl_my_calm");
-    let (out, took) = copy(&calm).run_timeout(Duration::from_secs(300));
-    assert_success(&out, "the uninterrupted copy");
-    let expected_rejects = rejects(&calm);
-    assert_eq!(
-        expected_rejects.lines().count(),
-        20000 / 97,
-        "every row of bad with a NUL byte is rejected"
+    let (expected_rejects, took) = calm_run(
+        copy,
+        "kl_my_calm",
+        "every row of bad with a NUL byte is rejected",
     );
 
     let name = src.name.clone();
