@@ -11,9 +11,13 @@
 //! the source's current position; the follower applies up to it, sets the sequences and drops
 //! the slot and publication. `lag.rs` renders lag and retained WAL.
 //!
+//! A MySQL/MariaDB source is followed through its binary log instead (`binlog/`), with the
+//! same applier, commit point, lag metrics and commands.
+//!
 //! Column mappings are not applied to changes yet: `--follow` refuses mapped tables.
 
 pub mod apply;
+pub mod binlog;
 pub mod lag;
 pub mod pgoutput;
 pub mod run;

@@ -14,6 +14,8 @@ mod support;
 mod proxy;
 // A PostgreSQL cluster of the test's own (wal_level = logical), started and stopped by it.
 mod cluster;
+// A MariaDB server of the test's own (row-format binary log), started and stopped by it.
+mod mariadb_server;
 // Holding a copy at a chosen point (a trigger waits on the job's state) to kill it there.
 mod held;
 
@@ -66,6 +68,8 @@ mod workers;
 
 // Following a live source after the copy: `copy --follow`, `cutover`, `abort`, kills, DDL.
 mod follow;
+// Following a MariaDB source's binary log (a server of the test's own): writer, kills, DDL, purge.
+mod mysql_follow;
 
 // MySQL and MariaDB sources.
 // Types, type rules and per-row rejects from MariaDB.
