@@ -23,6 +23,7 @@ use crate::follow::binlog::position::{self, BinlogPos};
 use crate::follow::binlog::stream::{self, Ended};
 use crate::follow::binlog::tables;
 use crate::follow::run::FollowOutcome;
+use crate::follow::slot::Readiness;
 use crate::state::follow::{self as fstate, phase};
 use crate::state::StateRef;
 
@@ -116,6 +117,85 @@ pub async fn retention_seconds(conn: &mut mysql_async::Conn) -> Option<u64> {
         .and_then(|s| s.parse::<f64>().ok())
         .filter(|d| *d > 0.0);
     secs.or(days.map(|d| d * 86_400.0)).map(|s| s as u64)
+}
+
+/// Whether a MySQL/MariaDB source can be followed after a copy of about `copy_seconds`:
+/// `log_bin`, `binlog_format`, `binlog_row_image`, the binary log retention against the copy's
+/// duration, and the REPLICATION SLAVE / REPLICATION CLIENT privileges (`howdah plan`).
+pub async fn readiness(url: &MyUrl, copy_seconds: Option<f64>) -> Vec<Readiness> {
+    let mut conn = match connect_mysql(url).await {
+        Ok(c) => c,
+        Err(e) => {
+            return vec![Readiness {
+                name: "follow_log_bin",
+                ok: false,
+                detail: format!("could not check the source: {e}"),
+            }]
+        }
+    };
+    let mut out = Vec::new();
+    let problems = source_problems(&mut conn).await;
+    for (name, setting) in [
+        ("follow_log_bin", "log_bin"),
+        ("follow_binlog_format", "binlog_format"),
+        ("follow_binlog_row_image", "binlog_row_image"),
+    ] {
+        let found = problems.iter().find(|p| p.starts_with(setting));
+        out.push(Readiness {
+            name,
+            ok: found.is_none(),
+            detail: match found {
+                Some(p) => p.clone(),
+                None => format!(
+                    "{setting} = {}",
+                    position::variable(&mut conn, setting)
+                        .await
+                        .unwrap_or_default()
+                ),
+            },
+        });
+    }
+    let retention = retention_seconds(&mut conn).await;
+    out.push(match (retention, copy_seconds) {
+        (None, _) => Readiness {
+            name: "follow_binlog_retention",
+            ok: true,
+            detail: "binary logs are never expired (binlog_expire_logs_seconds = 0)".into(),
+        },
+        (Some(r), Some(c)) if (r as f64) < c * 2.0 => Readiness {
+            name: "follow_binlog_retention",
+            ok: false,
+            detail: format!(
+                "binary logs expire after {} s, under twice the estimated copy time ({:.0} s):                  the follow's start position may be purged before the copy ends; raise                  binlog_expire_logs_seconds",
+                r, c
+            ),
+        },
+        (Some(r), c) => Readiness {
+            name: "follow_binlog_retention",
+            ok: true,
+            detail: format!(
+                "binary logs expire after {} s{}",
+                r,
+                c.map(|c| format!(" (estimated copy time {c:.0} s)"))
+                    .unwrap_or_default()
+            ),
+        },
+    });
+    let missing = missing_privileges(&mut conn).await;
+    out.push(Readiness {
+        name: "follow_replication_privilege",
+        ok: missing.is_empty(),
+        detail: if missing.is_empty() {
+            "the user may read the binary log (REPLICATION SLAVE, REPLICATION CLIENT)".into()
+        } else {
+            format!(
+                "the user lacks {}: GRANT {} ON *.* TO the copy's user",
+                missing.join(" and "),
+                missing.join(", ")
+            )
+        },
+    });
+    out
 }
 
 /// Before a `copy --follow` of a MySQL source reads anything: for a new job (or `--restart`),

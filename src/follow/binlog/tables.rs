@@ -119,7 +119,7 @@ impl BinlogTable {
             let Some(bv) = row.take(i) else {
                 return Err(self.reject(&values, &col.name, "", missing_column()));
             };
-            match col.value(bv, self.charsets[i].as_deref()) {
+            match col.value(bv.into_owned(), self.charsets[i].as_deref()) {
                 Ok(v) => values[j] = v,
                 Err(reason) => return Err(self.reject(&values, &col.name, "", reason)),
             }
