@@ -509,11 +509,16 @@ pub async fn cutover(settings: &CopySettings, timeout: Duration) -> Result<Follo
             Error::Follow(format!("the follow state of job \"{}\" is gone", st.job))
         })?;
         if row.phase == phase::CUT_OVER {
+            let what = match &settings.source {
+                SourceUrl::Mysql(_) => "identities set past the source's".to_string(),
+                SourceUrl::Postgres(_) => {
+                    format!("sequences set, slot and publication {} dropped", row.slot)
+                }
+            };
             return Ok(FollowOutcome {
                 message: format!(
-                    "job \"{}\" cut over: every source change up to {} is applied, sequences set, \
-                     slot and publication {} dropped",
-                    st.job, row.applied_lsn, row.slot
+                    "job \"{}\" cut over: every source change up to {} is applied, {what}",
+                    st.job, row.applied_lsn
                 ),
                 cut_over: true,
             });

@@ -239,7 +239,13 @@ pub async fn run(l: &Loop<'_>, applier: &mut Applier, start: BinlogPos) -> Resul
                         })?;
                     match data {
                         Some(EventData::RotateEvent(r)) => {
-                            p.file = r.name().into_owned();
+                            let name = r.name().into_owned();
+                            // The rotate the server sends first (position 0) comes before
+                            // the format description says there are checksums, so its name
+                            // may carry the 4 checksum bytes: it names the file asked for.
+                            if h.log_pos() != 0 || !name.starts_with(&p.file) {
+                                p.file = clean_file_name(&name);
+                            }
                             p.seen = r.position();
                         }
                         Some(EventData::TableMapEvent(t)) => {
@@ -550,7 +556,7 @@ async fn apply_rows(
                 if let Some(k) = key {
                     applier.delete_row(&t.target, k).await?;
                 }
-                tracing::warn!(
+                tracing::debug!(
                     "{}: change rejected ({}: {})",
                     t.reject_name,
                     reject.column,
@@ -669,6 +675,13 @@ fn ddl(l: &Loop<'_>, schema: &str, sql: &str) -> Ddl {
         }
     }
     Ddl::Other
+}
+
+/// A binary log file name without trailing bytes that cannot be part of one.
+fn clean_file_name(name: &str) -> String {
+    name.chars()
+        .take_while(|c| c.is_ascii_graphic())
+        .collect()
 }
 
 fn shorten_sql(sql: &str) -> String {
