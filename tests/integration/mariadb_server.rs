@@ -11,6 +11,9 @@ use std::time::{Duration, Instant};
 
 static N: AtomicUsize = AtomicUsize::new(0);
 
+/// `mariadb-install-db` runs one at a time: parallel bootstraps fail on a loaded machine.
+static INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// A running MariaDB server of our own, with a binary log.
 pub struct MariaServer {
     dir: PathBuf,
@@ -53,7 +56,10 @@ impl MariaServer {
             assert!(ok.success(), "chown the server directory");
             install.arg("--user=mysql");
         }
-        let out = install.output().expect("run mariadb-install-db");
+        let out = {
+            let _one = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
+            install.output().expect("run mariadb-install-db")
+        };
         assert!(
             out.status.success(),
             "mariadb-install-db: {}\n{}",
@@ -155,7 +161,21 @@ impl MariaServer {
         if let Some(db) = db {
             cmd.arg(db);
         }
-        let out = cmd.args(["-e", sql]).output().map_err(|e| e.to_string())?;
+        // On stdin: a backlog of statements is longer than an argument may be.
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| e.to_string())?;
+        {
+            use std::io::Write;
+            let mut stdin = child.stdin.take().ok_or("no stdin")?;
+            stdin
+                .write_all(sql.as_bytes())
+                .map_err(|e| e.to_string())?;
+        }
+        let out = child.wait_with_output().map_err(|e| e.to_string())?;
         if !out.status.success() {
             return Err(String::from_utf8_lossy(&out.stderr).into_owned());
         }
