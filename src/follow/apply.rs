@@ -417,27 +417,6 @@ impl TargetTable {
             format!("DELETE FROM {} WHERE {}", self.name, self.key_where(1))
         }
     }
-
-    fn update_sql(&self, set: &[usize]) -> String {
-        let list: Vec<String> = set
-            .iter()
-            .enumerate()
-            .map(|(n, &c)| {
-                format!(
-                    "{} = ${}::{}",
-                    quote_ident(&self.columns[c]),
-                    n + 1,
-                    self.types[c]
-                )
-            })
-            .collect();
-        format!(
-            "UPDATE {} SET {} WHERE {}",
-            self.name,
-            list.join(", "),
-            self.key_where(set.len() + 1)
-        )
-    }
 }
 
 /// A field in PostgreSQL's binary format, passed to the server as it is (`None`: NULL).
@@ -642,33 +621,6 @@ impl Applier {
             .await
     }
 
-    /// Queues an update of the columns in `set` (positions and fields) of the row whose key
-    /// fields are `key` (in key order): the row keeps every other column as it is.
-    pub async fn update_columns(
-        &mut self,
-        table: &TargetTable,
-        key: Vec<Option<bytes::Bytes>>,
-        set: Vec<(usize, Option<bytes::Bytes>)>,
-    ) -> Result<()> {
-        if table.key.is_empty() || key.len() != table.key.len() {
-            return Err(Error::Internal(format!(
-                "an update of some columns of {} needs its key",
-                table.name
-            )));
-        }
-        if set.is_empty() {
-            return Ok(());
-        }
-        let cols: Vec<usize> = set.iter().map(|(c, _)| *c).collect();
-        let params = set
-            .into_iter()
-            .map(|(_, f)| Field(f))
-            .chain(key.into_iter().map(Field))
-            .collect();
-        self.push_row(table.update_sql(&cols), "update", &table.name, params)
-            .await
-    }
-
     /// Queues a rejected row of `table` into the job's rejects, in the open transaction: it
     /// commits with the changes around it.
     pub fn record_reject(&mut self, st: &crate::state::StateRef, table: &str, r: &Reject) {
@@ -720,7 +672,10 @@ impl Applier {
     async fn send_ops(&self, ops: Vec<Op>) -> Result<()> {
         let mut rows: Vec<(tokio_postgres::Statement, &'static str, String, Vec<Field>)> =
             Vec::new();
-        for op in ops.into_iter().chain(std::iter::once(Op::Sql(String::new()))) {
+        for op in ops
+            .into_iter()
+            .chain(std::iter::once(Op::Sql(String::new())))
+        {
             match op {
                 Op::Row {
                     stmt,
@@ -736,7 +691,7 @@ impl Applier {
                                 .await
                                 .map_err(|e| {
                                     crate::error::query_error(
-                                        &format!("applying the {what} of a change of {table}"),
+                                        format!("applying the {what} of a change of {table}"),
                                         &e,
                                     )
                                 })

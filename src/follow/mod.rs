@@ -14,11 +14,12 @@
 //! A MySQL/MariaDB source is followed through its binary log instead (`binlog/`), with the
 //! same applier, commit point, lag metrics and commands.
 //!
-//! Column mappings are not applied to changes yet: `--follow` refuses mapped tables.
+//! A mapped table's changes take the bulk copy's read, filter and transform (`mapped.rs`).
 
 pub mod apply;
 pub mod binlog;
 pub mod lag;
+pub mod mapped;
 pub mod pgoutput;
 pub mod run;
 pub mod slot;

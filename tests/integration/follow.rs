@@ -496,32 +496,6 @@ fn plan_says_what_following_the_source_needs() {
 }
 
 #[test]
-fn follow_refuses_mapped_tables_by_name() {
-    let cluster = Cluster::logical();
-    let src = cluster.db("src");
-    src.exec(
-        "CREATE TABLE plain (id int PRIMARY KEY); CREATE TABLE mapped (id int PRIMARY KEY, v text)",
-    );
-    let dst = TestDb::new("follow_mapped");
-    let job = crate::support::job_file(
-        "follow_mapped",
-        "[[table]]\nname = \"public.mapped\"\nexclude_columns = [\"v\"]\n",
-    );
-    let out = Howdah::copy(&src.url(), &dst.url())
-        .args(["--follow", "--config", &job])
-        .run();
-    assert!(!out.status.success(), "{}", describe(&out));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("public.mapped") && err.contains("mappings") && !err.contains("public.plain"),
-        "{}",
-        describe(&out)
-    );
-    assert_eq!(src.query("SELECT count(*) FROM pg_replication_slots"), "0");
-    assert_eq!(src.query("SELECT count(*) FROM pg_publication"), "0");
-}
-
-#[test]
 fn follow_from_15_into_16() {
     let old = Cluster::logical();
     let new = Cluster::pg16();

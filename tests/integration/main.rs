@@ -70,6 +70,8 @@ mod workers;
 mod follow;
 // Following a MariaDB source's binary log (a server of the test's own): writer, kills, DDL, purge.
 mod mysql_follow;
+// Following tables with column mappings: changes take the copy's read, filter and transform.
+mod follow_mapped;
 
 // MySQL and MariaDB sources.
 // Types, type rules and per-row rejects from MariaDB.
