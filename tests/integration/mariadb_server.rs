@@ -171,9 +171,7 @@ impl MariaServer {
         {
             use std::io::Write;
             let mut stdin = child.stdin.take().ok_or("no stdin")?;
-            stdin
-                .write_all(sql.as_bytes())
-                .map_err(|e| e.to_string())?;
+            stdin.write_all(sql.as_bytes()).map_err(|e| e.to_string())?;
         }
         let out = child.wait_with_output().map_err(|e| e.to_string())?;
         if !out.status.success() {

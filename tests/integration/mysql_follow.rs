@@ -191,7 +191,13 @@ fn follow_a_mariadb_source_until_cutover_with_a_writer_throughout() {
     let s = MariaServer::start(&[]);
     let db = s.create_db("src");
     s.exec(&db, SCHEMA);
-    s.exec(&db, &format!("SET SESSION sql_mode = ''; {}", awkward(1000).replace("INSERT", "REPLACE")));
+    s.exec(
+        &db,
+        &format!(
+            "SET SESSION sql_mode = ''; {}",
+            awkward(1000).replace("INSERT", "REPLACE")
+        ),
+    );
     let dst = TestDb::new("myfollow");
     let stop = Arc::new(AtomicBool::new(false));
     let w = writer(&s, &db, stop.clone());
@@ -225,7 +231,10 @@ fn follow_a_mariadb_source_until_cutover_with_a_writer_throughout() {
     let copied = dst.query(&format!("{SAME_ROW}1000"));
     let streamed = dst.query(&format!("{SAME_ROW}5000001"));
     assert!(!copied.is_empty(), "the awkward row was not copied");
-    assert_eq!(copied, streamed, "a streamed row differs from the same row copied");
+    assert_eq!(
+        copied, streamed,
+        "a streamed row differs from the same row copied"
+    );
     let status = Howdah::new("status").args(["--target", &dst.url()]).run();
     assert_success(&status, "status");
 }
@@ -273,7 +282,10 @@ fn mysql_follow_killed_during_catch_up_resumes_exactly_once() {
         }
         eprintln!("catch-up {i}: applied {before} -> {after}, source at {end_pos}");
     }
-    assert!(mid > 0, "no follower was killed in the middle of its catch-up");
+    assert!(
+        mid > 0,
+        "no follower was killed in the middle of its catch-up"
+    );
     let child = follow_copy(&s, &db, &dst, "k").spawn();
     wait_phase(&dst, "k", "follow", Duration::from_secs(60));
     let out = cutover(&s, &db, &dst, "k", false);
@@ -293,7 +305,10 @@ fn mysql_ddl_on_a_followed_table_stops_the_apply_with_its_statement() {
     let dst = TestDb::new("myfollow_ddl");
     let child = follow_copy(&s, &db, &dst, "d").spawn();
     wait_phase(&dst, "d", "follow", Duration::from_secs(120));
-    s.exec(&db, "INSERT INTO pairs VALUES (-1, 'before', 1); TRUNCATE TABLE latin");
+    s.exec(
+        &db,
+        "INSERT INTO pairs VALUES (-1, 'before', 1); TRUNCATE TABLE latin",
+    );
     s.exec(
         &db,
         "ALTER TABLE pairs ADD COLUMN extra int; INSERT INTO pairs VALUES (-2, 'after', 2, 7)",
@@ -317,9 +332,20 @@ fn mysql_ddl_on_a_followed_table_stops_the_apply_with_its_statement() {
     );
     assert_eq!(dst.query("SELECT count(*) FROM pairs WHERE a = -1"), "1");
     assert_eq!(dst.query("SELECT count(*) FROM pairs WHERE a = -2"), "0");
-    assert_eq!(dst.query("SELECT count(*) FROM latin"), "0", "TRUNCATE applied");
+    assert_eq!(
+        dst.query("SELECT count(*) FROM latin"),
+        "0",
+        "TRUNCATE applied"
+    );
     let out = Howdah::new("abort")
-        .args(["--source", &s.url(&db), "--target", &dst.url(), "--job", "d"])
+        .args([
+            "--source",
+            &s.url(&db),
+            "--target",
+            &dst.url(),
+            "--job",
+            "d",
+        ])
         .run();
     assert_success(&out, "abort");
 }
@@ -357,17 +383,133 @@ fn mysql_purged_binlog_is_reported_never_skipped() {
     assert!(!out.status.success(), "{}", describe(&out));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("purged"), "{}", describe(&out));
-    assert_eq!(dst.query("SELECT count(*) FROM pairs WHERE a IN (-5, -6)"), "0");
+    assert_eq!(
+        dst.query("SELECT count(*) FROM pairs WHERE a IN (-5, -6)"),
+        "0"
+    );
 }
 
 #[test]
 fn mysql_follow_refuses_a_statement_format_binlog_by_name() {
     let s = MariaServer::start(&["--binlog-format=STATEMENT"]);
     let db = s.create_db("src");
-    s.exec(&db, "CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1)");
+    s.exec(
+        &db,
+        "CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1)",
+    );
     let dst = TestDb::new("myfollow_fmt");
     let out = follow_copy(&s, &db, &dst, "x").run();
     assert!(!out.status.success(), "{}", describe(&out));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("binlog_format"), "{}", describe(&out));
+}
+
+/// The follow resumes from its committed position after the binary log connection is cut
+/// (through a proxy) and after the source server is killed and restarted; the target ends
+/// equal to the source.
+#[test]
+fn mysql_follow_survives_cut_connections_and_a_source_restart() {
+    let mut s = MariaServer::start(&[]);
+    let db = s.create_db("src");
+    s.exec(&db, SCHEMA);
+    let dst = TestDb::new("myfollow_cut");
+    let proxy = crate::proxy::Proxy::start(
+        format!("127.0.0.1:{}", s.port)
+            .parse()
+            .expect("socket address"),
+    );
+    let via_proxy = s
+        .url(&db)
+        .replace(&format!(":{}/", s.port), &format!(":{}/", proxy.port));
+    let child = Howdah::copy(&via_proxy, &dst.url())
+        .args(["--follow", "--job", "cut"])
+        .spawn();
+    wait_phase(&dst, "cut", "follow", Duration::from_secs(120));
+    for i in 0..3u64 {
+        backlog(&s, &db, 100 * i + 1, 50);
+        std::thread::sleep(Duration::from_millis(700));
+        proxy.cut_all();
+    }
+    // The source killed and restarted while the follower streams.
+    backlog(&s, &db, 1000, 50);
+    s.restart();
+    backlog(&s, &db, 2000, 50);
+    std::thread::sleep(Duration::from_secs(2));
+    let out = Howdah::new("cutover")
+        .args([
+            "--source",
+            &via_proxy,
+            "--target",
+            &dst.url(),
+            "--job",
+            "cut",
+            "--timeout",
+            "120",
+            "--verify",
+        ])
+        .run();
+    if !out.status.success() {
+        let mut child = child;
+        kill9(&mut child);
+        panic!(
+            "cutover failed: {}\nfollower: {}",
+            describe(&out),
+            describe(&finish(child))
+        );
+    }
+    let out = finish(child);
+    assert_success(&out, "copy --follow");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("resuming from the last applied position"),
+        "{}",
+        describe(&out)
+    );
+    assert!(
+        proxy.cuts.load(Ordering::Relaxed) > 0,
+        "no connection was cut"
+    );
+    assert_same_keys(&s, &db, &dst);
+    let a = s.exec(&db, "SELECT sum(v) FROM pairs");
+    let b = dst.query("SELECT sum(v) FROM pairs");
+    assert_eq!(a, b, "a transaction was lost or repeated");
+}
+
+#[test]
+fn mysql_plan_says_what_following_the_source_needs() {
+    let s = MariaServer::start(&[
+        "--binlog-row-image=MINIMAL",
+        "--binlog-expire-logs-seconds=60",
+    ]);
+    let db = s.create_db("src");
+    s.exec(&db, SCHEMA);
+    let dst = TestDb::new("myfollow_plan");
+    let out = Howdah::new("plan")
+        .args([
+            "--source",
+            &s.url(&db),
+            "--target",
+            &dst.url(),
+            "--format",
+            "json",
+        ])
+        .run();
+    assert_success(&out, "plan");
+    let text = String::from_utf8_lossy(&out.stdout);
+    for needle in [
+        "follow_log_bin",
+        "follow_binlog_format",
+        "follow_binlog_row_image",
+        "binlog_row_image is MINIMAL",
+        "follow_binlog_retention",
+        "follow_replication_privilege",
+    ] {
+        assert!(text.contains(needle), "no {needle} in the plan:\n{text}");
+    }
+    let out = follow_copy(&s, &db, &dst, "pl").run();
+    assert!(!out.status.success(), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("binlog_row_image"),
+        "{}",
+        describe(&out)
+    );
 }

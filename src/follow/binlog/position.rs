@@ -178,9 +178,8 @@ pub async fn current_position(conn: &mut Conn) -> Result<BinlogPos> {
             .await
             .map_err(|e| my_error("reading the source's binary log position", &e))?,
     };
-    let row = row.ok_or_else(|| {
-        Error::Follow("the source has no binary log (log_bin is off)".into())
-    })?;
+    let row =
+        row.ok_or_else(|| Error::Follow("the source has no binary log (log_bin is off)".into()))?;
     let file = text_of(&row, 0).unwrap_or_default();
     let pos = text_of(&row, 1).and_then(|p| p.parse().ok()).unwrap_or(0);
     let gtid = if is_mariadb(conn).await {

@@ -51,7 +51,10 @@ pub async fn source_problems(conn: &mut mysql_async::Conn) -> Vec<String> {
     let mut out = Vec::new();
     let v = |name: &str, value: Option<String>| (name.to_string(), value.unwrap_or_default());
     let log_bin = v("log_bin", position::variable(conn, "log_bin").await);
-    let format = v("binlog_format", position::variable(conn, "binlog_format").await);
+    let format = v(
+        "binlog_format",
+        position::variable(conn, "binlog_format").await,
+    );
     let image = v(
         "binlog_row_image",
         position::variable(conn, "binlog_row_image").await,

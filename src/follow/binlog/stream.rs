@@ -135,11 +135,9 @@ pub async fn open_stream(url: &MyUrl, server_id: u32, from: &BinlogPos) -> Resul
     let mut conn: Conn = crate::connect::connect_mysql(url).await?;
     // GTID events as MariaDB writes them (capability 4), and a heartbeat each second so an
     // idle stream still shows the loop it is alive.
-    conn.query_drop(
-        "SET @mariadb_slave_capability = 4, @master_heartbeat_period = 1000000000",
-    )
-    .await
-    .map_err(|e| my_error("setting up the binary log stream", &e))?;
+    conn.query_drop("SET @mariadb_slave_capability = 4, @master_heartbeat_period = 1000000000")
+        .await
+        .map_err(|e| my_error("setting up the binary log stream", &e))?;
     conn.get_binlog_stream(
         BinlogStreamRequest::new(server_id)
             .with_filename(from.file.as_bytes())
@@ -210,8 +208,7 @@ pub async fn run(l: &Loop<'_>, applier: &mut Applier, start: BinlogPos) -> Resul
             Ok(Some(Ok(ev))) => {
                 let h = ev.header();
                 let raw = h.event_type_raw();
-                if (mariadb::QUERY_COMPRESSED..=mariadb::DELETE_ROWS_COMPRESSED_V1).contains(&raw)
-                {
+                if (mariadb::QUERY_COMPRESSED..=mariadb::DELETE_ROWS_COMPRESSED_V1).contains(&raw) {
                     return Err(Error::Follow(
                         "the source compresses its binary log events (log_bin_compress = ON), \
                          which the follow cannot read; set log_bin_compress = OFF"
@@ -231,12 +228,10 @@ pub async fn run(l: &Loop<'_>, applier: &mut Applier, start: BinlogPos) -> Resul
                         }
                     }
                 } else {
-                    let data = ev
-                        .read_data()
-                        .map_err(|e| Error::Transient {
-                            what: "decoding the source's binary log".into(),
-                            reason: e.to_string(),
-                        })?;
+                    let data = ev.read_data().map_err(|e| Error::Transient {
+                        what: "decoding the source's binary log".into(),
+                        reason: e.to_string(),
+                    })?;
                     match data {
                         Some(EventData::RotateEvent(r)) => {
                             let name = r.name().into_owned();
@@ -249,10 +244,13 @@ pub async fn run(l: &Loop<'_>, applier: &mut Applier, start: BinlogPos) -> Resul
                             p.seen = r.position();
                         }
                         Some(EventData::TableMapEvent(t)) => {
-                            if t.database_name() == l.url.database.as_str() {
-                                if let Some(&i) = by_name.get(t.table_name().as_ref()) {
-                                    maps.insert(t.table_id(), i);
-                                }
+                            // A table id may be reused for another table: the latest map wins.
+                            maps.remove(&t.table_id());
+                            let ours = (t.database_name() == l.url.database.as_str())
+                                .then(|| by_name.get(t.table_name().as_ref()))
+                                .flatten();
+                            if let Some(&i) = ours {
+                                maps.insert(t.table_id(), i);
                             }
                         }
                         Some(EventData::RowsEvent(rows)) => {
@@ -423,10 +421,12 @@ async fn check_source(
     p: &mut Progress,
     side: &mut Conn,
 ) -> Result<()> {
-    let end = position::current_position(side).await.map_err(|e| Error::Transient {
-        what: "measuring the source's binary log position".into(),
-        reason: e.to_string(),
-    })?;
+    let end = position::current_position(side)
+        .await
+        .map_err(|e| Error::Transient {
+            what: "measuring the source's binary log position".into(),
+            reason: e.to_string(),
+        })?;
     let logs = position::binary_logs(side).await.unwrap_or_default();
     p.lag_bytes = position::bytes_between(&logs, &p.applied, &end);
     p.source_end = end;
@@ -488,10 +488,12 @@ async fn apply_rows(
     t: &BinlogTable,
     rows: &RowsEventData<'_>,
 ) -> Result<()> {
-    let tme = stream.get_tme(rows.table_id()).ok_or_else(|| Error::Transient {
-        what: format!("reading the binary log rows of {}", t.source),
-        reason: "a rows event without its table map".into(),
-    })?;
+    let tme = stream
+        .get_tme(rows.table_id())
+        .ok_or_else(|| Error::Transient {
+            what: format!("reading the binary log rows of {}", t.source),
+            reason: "a rows event without its table map".into(),
+        })?;
     if tme.columns_count() as usize != t.width() {
         return Err(Error::SchemaChanged {
             table: crate::catalog::QualifiedName::new(l.url.database.as_str(), t.source.as_str()),
@@ -503,18 +505,17 @@ async fn apply_rows(
             ),
         });
     }
-    let kind = match rows {
-        RowsEventData::WriteRowsEvent(_) | RowsEventData::WriteRowsEventV1(_) => Kind::Insert,
-        RowsEventData::UpdateRowsEvent(_) | RowsEventData::UpdateRowsEventV1(_) => Kind::Update,
-        RowsEventData::DeleteRowsEvent(_) | RowsEventData::DeleteRowsEventV1(_) => Kind::Delete,
-        RowsEventData::PartialUpdateRowsEvent(_) => {
-            return Err(Error::Follow(
+    let kind =
+        match rows {
+            RowsEventData::WriteRowsEvent(_) | RowsEventData::WriteRowsEventV1(_) => Kind::Insert,
+            RowsEventData::UpdateRowsEvent(_) | RowsEventData::UpdateRowsEventV1(_) => Kind::Update,
+            RowsEventData::DeleteRowsEvent(_) | RowsEventData::DeleteRowsEventV1(_) => Kind::Delete,
+            RowsEventData::PartialUpdateRowsEvent(_) => return Err(Error::Follow(
                 "the source logs partial JSON updates (binlog_row_value_options = PARTIAL_JSON); \
                  set it to '' to follow it"
                     .into(),
-            ))
-        }
-    };
+            )),
+        };
     let keyed = !t.target.key.is_empty();
     for r in rows.rows(tme) {
         let (before, after) = r.map_err(|e| Error::Transient {
@@ -679,9 +680,7 @@ fn ddl(l: &Loop<'_>, schema: &str, sql: &str) -> Ddl {
 
 /// A binary log file name without trailing bytes that cannot be part of one.
 fn clean_file_name(name: &str) -> String {
-    name.chars()
-        .take_while(|c| c.is_ascii_graphic())
-        .collect()
+    name.chars().take_while(|c| c.is_ascii_graphic()).collect()
 }
 
 fn shorten_sql(sql: &str) -> String {

@@ -223,7 +223,10 @@ pub fn followed(
             .iter()
             .find(|m| m.name == plan.source)
             .ok_or_else(|| {
-                Error::Follow(format!("followed table {} is gone from the source", plan.source))
+                Error::Follow(format!(
+                    "followed table {} is gone from the source",
+                    plan.source
+                ))
             })?;
         out.push(BinlogTable::new(my, plan, t, policies)?);
     }

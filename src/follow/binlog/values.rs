@@ -10,8 +10,8 @@
 //! MySQL's JSON is binary JSONB (rendered as JSON text). A value that cannot be taken is an
 //! error whose text becomes the row's reject reason.
 
-use mysql_async::Value;
 use mysql_async::binlog::value::BinlogValue;
+use mysql_async::Value;
 
 use crate::catalog::mysql::MyColumn;
 
@@ -55,9 +55,7 @@ impl SourceColumn {
             "set" => Kind::Set(c.labels()),
             "timestamp" => Kind::Timestamp,
             "year" => Kind::Year,
-            "tinyint" | "smallint" | "mediumint" | "int" | "integer" | "bigint"
-                if c.unsigned() =>
-            {
+            "tinyint" | "smallint" | "mediumint" | "int" | "integer" | "bigint" if c.unsigned() => {
                 Kind::Unsigned(match dt {
                     "tinyint" => 8,
                     "smallint" => 16,
@@ -204,9 +202,9 @@ pub fn cp1252(b: &[u8]) -> String {
     const HIGH: [char; 32] = [
         '\u{20AC}', '\u{81}', '\u{201A}', '\u{192}', '\u{201E}', '\u{2026}', '\u{2020}',
         '\u{2021}', '\u{2C6}', '\u{2030}', '\u{160}', '\u{2039}', '\u{152}', '\u{8D}', '\u{17D}',
-        '\u{8F}', '\u{90}', '\u{2018}', '\u{2019}', '\u{201C}', '\u{201D}', '\u{2022}',
-        '\u{2013}', '\u{2014}', '\u{2DC}', '\u{2122}', '\u{161}', '\u{203A}', '\u{153}', '\u{9D}',
-        '\u{17E}', '\u{178}',
+        '\u{8F}', '\u{90}', '\u{2018}', '\u{2019}', '\u{201C}', '\u{201D}', '\u{2022}', '\u{2013}',
+        '\u{2014}', '\u{2DC}', '\u{2122}', '\u{161}', '\u{203A}', '\u{153}', '\u{9D}', '\u{17E}',
+        '\u{178}',
     ];
     b.iter()
         .map(|&c| match c {
@@ -244,7 +242,10 @@ mod tests {
         let e = col("enum", "enum('x','y')", None);
         assert_eq!(v(&e, Value::Int(2)), Ok(Value::Bytes(b"y".to_vec())));
         let s = col("set", "set('a','b','c')", None);
-        assert_eq!(v(&s, Value::Bytes(vec![5])), Ok(Value::Bytes(b"a,c".to_vec())));
+        assert_eq!(
+            v(&s, Value::Bytes(vec![5])),
+            Ok(Value::Bytes(b"a,c".to_vec()))
+        );
         let u = col("tinyint", "tinyint(3) unsigned", None);
         assert_eq!(v(&u, Value::Int(-56)), Ok(Value::UInt(200)));
         let b = col("bigint", "bigint(20) unsigned", None);
