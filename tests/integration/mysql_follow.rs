@@ -88,6 +88,16 @@ fn writer(s: &MariaServer, db: &str, stop: Arc<AtomicBool>) -> std::thread::Join
     })
 }
 
+fn http_get(port: u16) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect to /metrics");
+    s.write_all(b"GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        .expect("request /metrics");
+    let mut body = String::new();
+    s.read_to_string(&mut body).expect("read /metrics");
+    body
+}
+
 fn follow_copy(s: &MariaServer, db: &str, dst: &TestDb, job: &str) -> Howdah {
     Howdah::copy(&s.url(db), &dst.url()).args([
         "--follow",
@@ -202,9 +212,23 @@ fn follow_a_mariadb_source_until_cutover_with_a_writer_throughout() {
     let stop = Arc::new(AtomicBool::new(false));
     let w = writer(&s, &db, stop.clone());
     std::thread::sleep(Duration::from_millis(300));
-    let child = follow_copy(&s, &db, &dst, "m").spawn();
+    let metrics_port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+        l.local_addr().expect("local address").port()
+    };
+    let child = follow_copy(&s, &db, &dst, "m")
+        .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
+        .spawn();
     wait_phase(&dst, "m", "follow", Duration::from_secs(120));
     std::thread::sleep(Duration::from_secs(3));
+    // The follow's metrics, as the contract in src/metrics.rs lists them.
+    let scrape = http_get(metrics_port);
+    for (name, _, labels) in howdah::metrics::FOLLOW_ALL {
+        let found = scrape.lines().any(|l| {
+            l.starts_with(name) && labels.iter().all(|label| l.contains(&format!("{label}=")))
+        });
+        assert!(found, "no series {name} in\n{scrape}");
+    }
     stop.store(true, Ordering::Relaxed);
     let rounds = w.join().expect("writer");
     assert!(rounds >= 10, "the writer ran only {rounds} rounds");
@@ -512,4 +536,55 @@ fn mysql_plan_says_what_following_the_source_needs() {
         "{}",
         describe(&out)
     );
+}
+
+/// A `copy --follow` killed during its bulk copy, while a writer runs, resumes the copy (in
+/// new snapshots, after the recorded position) and the follow converges on the source.
+#[test]
+fn mysql_follow_killed_during_the_bulk_copy_converges() {
+    let s = MariaServer::start(&[]);
+    let db = s.create_db("src");
+    s.exec(&db, SCHEMA);
+    let dst = TestDb::new("myfollow_bulk_kill");
+    let stop = Arc::new(AtomicBool::new(false));
+    let w = writer(&s, &db, stop.clone());
+    let slow = |h: Howdah| h.args(["--job", "b", "--follow", "-j", "1", "--chunk-rows", "1000"]);
+    let mut child = slow(Howdah::copy(&s.url(&db), &dst.url())).spawn();
+    let started = Instant::now();
+    loop {
+        let done = dst
+            .try_query("SELECT count(*) FROM howdah.chunks WHERE job = 'b' AND status = 'done'")
+            .unwrap_or_default();
+        if done.parse::<u32>().unwrap_or(0) >= 2 {
+            break;
+        }
+        if let Ok(Some(_)) = child.try_wait() {
+            panic!("copy --follow ended early: {}", describe(&finish(child)));
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "no chunk was copied"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    kill9(&mut child);
+    let phase = dst.query("SELECT phase FROM howdah.follow WHERE job = 'b'");
+    assert_eq!(phase, "copy", "killed after the copy");
+    let child = slow(Howdah::copy(&s.url(&db), &dst.url())).spawn();
+    wait_phase(&dst, "b", "follow", Duration::from_secs(120));
+    std::thread::sleep(Duration::from_secs(2));
+    stop.store(true, Ordering::Relaxed);
+    w.join().expect("writer");
+    let out = cutover(&s, &db, &dst, "b", true);
+    if !out.status.success() {
+        let mut child = child;
+        kill9(&mut child);
+        panic!(
+            "cutover failed: {}\nfollower: {}",
+            describe(&out),
+            describe(&finish(child))
+        );
+    }
+    assert_success(&finish(child), "copy --follow");
+    assert_same_keys(&s, &db, &dst);
 }
