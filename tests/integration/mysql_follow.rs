@@ -265,8 +265,14 @@ fn follow_a_mariadb_source_until_cutover_with_a_writer_throughout() {
 
 /// Runs `rounds` writer rounds at once (a backlog for the follower).
 fn backlog(s: &MariaServer, db: &str, from: u64, rounds: u64) {
-    let sql: String = (from..from + rounds).map(writer_round).collect();
-    s.exec(db, &format!("SET SESSION sql_mode = ''; {sql}"));
+    // Half, a new binary log file, the other half: the follower crosses a rotation.
+    let half = rounds / 2;
+    let first: String = (from..from + half).map(writer_round).collect();
+    let second: String = (from + half..from + rounds).map(writer_round).collect();
+    s.exec(
+        db,
+        &format!("SET SESSION sql_mode = ''; {first} FLUSH BINARY LOGS; {second}"),
+    );
 }
 
 #[test]

@@ -308,7 +308,10 @@ pub async fn run(l: &Loop<'_>, applier: &mut Applier, start: BinlogPos) -> Resul
                         _ => {}
                     }
                 }
-                if !in_txn && h.log_pos() != 0 && raw != mariadb::GTID {
+                // A rotate's own position is in the file it ends: the next file starts at
+                // the position it names (set above).
+                let rotate = raw == mysql_async::binlog::EventType::ROTATE_EVENT as u8;
+                if !in_txn && h.log_pos() != 0 && raw != mariadb::GTID && !rotate {
                     p.seen = p.seen.max(u64::from(h.log_pos()));
                 }
             }
