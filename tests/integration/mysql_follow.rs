@@ -367,6 +367,13 @@ fn mysql_ddl_on_a_followed_table_stops_the_apply_with_its_statement() {
         "0",
         "TRUNCATE applied"
     );
+    let status = Howdah::new("status").args(["--target", &dst.url()]).run();
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        text.contains("ADD COLUMN extra") && text.contains("applied up to binlog."),
+        "{}",
+        describe(&status)
+    );
     let out = Howdah::new("abort")
         .args([
             "--source",
