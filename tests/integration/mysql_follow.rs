@@ -19,7 +19,8 @@ const SCHEMA: &str = "
       note text CHARACTER SET latin1, price decimal(12,3), flag bit(5),
       e enum('red','green','blue'), s set('a','b','c'), t time(3), dt datetime(6),
       ts timestamp(2) NULL DEFAULT NULL, d date, y year, f float, dbl double, doc json,
-      u tinyint unsigned, big bigint unsigned, gen int AS (k * 2) VIRTUAL, bin varbinary(16)
+      u tinyint unsigned, big bigint unsigned, gen int AS (k * 2) VIRTUAL, bin varbinary(16),
+      g point NULL, st varchar(20) AS (upper(body)) STORED
     ) ENGINE = InnoDB;
     CREATE TABLE pairs (a int, b varchar(20), v decimal(10,2), PRIMARY KEY (a, b));
     CREATE TABLE latin (id int PRIMARY KEY, name varchar(50)) CHARACTER SET latin1;
@@ -36,11 +37,11 @@ const SCHEMA: &str = "
 /// it (by the writer), so the two must arrive identical.
 fn awkward(id: u64) -> String {
     format!(
-        "INSERT INTO items (id, k, body, note, price, flag, e, s, t, dt, ts, d, y, f, dbl, doc, u, big, bin) \
+        "INSERT INTO items (id, k, body, note, price, flag, e, s, t, dt, ts, d, y, f, dbl, doc, u, big, bin, g) \
          VALUES ({id}, 42, 'ünïcødé ☃', 'café € ñ', -123456789.125, b'10101', 'green', 'a,c', \
                  '12:34:56.789', '2024-02-29 23:59:59.123456', '2024-01-01 00:00:01.5', \
                  '0000-00-00', 2024, 1.5, -2.25e-300, '{{\"n\": [1, 2.5], \"s\": \"é\"}}', 255, \
-                 18446744073709551615, x'00ff10')"
+                 18446744073709551615, x'00ff10', ST_GeomFromText('POINT(1.5 -2)'))"
     )
 }
 
@@ -194,7 +195,7 @@ fn assert_same_keys(s: &MariaServer, db: &str, dst: &TestDb) {
     }
 }
 
-const SAME_ROW: &str = "SELECT k, body, note, price, flag, e, s, t, dt, ts, d, y, f, dbl, doc, u, big, gen, bin FROM items WHERE id = ";
+const SAME_ROW: &str = "SELECT k, body, note, price, flag, e, s, t, dt, ts, d, y, f, dbl, doc, u, big, gen, bin, g, st FROM items WHERE id = ";
 
 #[test]
 fn follow_a_mariadb_source_until_cutover_with_a_writer_throughout() {
