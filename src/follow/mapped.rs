@@ -591,13 +591,13 @@ pub async fn load_mappings(
     target: &Client,
     st: &StateRef,
 ) -> Result<(Catalog, Catalog, Vec<Option<TableMapping>>)> {
+    if settings.rules.is_empty() {
+        // Nothing is mapped: no need to read the source's catalog.
+        return Ok((Catalog::default(), Catalog::default(), Vec::new()));
+    }
     let mut natural = crate::catalog::postgres::load(source).await?;
     natural.select(|n| settings.filter.matches(n));
     let mut mapped = natural.clone();
-    if settings.rules.is_empty() {
-        let n = natural.tables.len();
-        return Ok((natural, mapped, vec![None; n]));
-    }
     let sql_values = crate::state::values::load(target, st, true).await?;
     let ctx = crate::mapping::Context {
         postgres_source: true,

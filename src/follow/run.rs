@@ -411,6 +411,7 @@ async fn followed_tables(
             missing.join(", ")
         )));
     }
+    let identity = identity_columns(source, publication).await?;
     let mut tables = Vec::with_capacity(names.len());
     for n in &names {
         let at = natural.tables.iter().position(|t| t.name == *n);
@@ -429,7 +430,69 @@ async fn followed_tables(
         }
     }
     let mapped = mapped::mapped_tables(&tables, &natural, &mapped_catalog, &maps)?;
+    for (f, m) in tables.iter_mut().zip(&mapped) {
+        let Some(cols) = identity.get(&f.source) else {
+            continue;
+        };
+        let key: Vec<usize> = cols
+            .iter()
+            .filter_map(|c| f.columns.iter().position(|x| x == c))
+            .collect();
+        if key.len() != cols.len() {
+            return Err(Error::Follow(format!(
+                "the replica identity index of {} has columns the stream does not send: {}",
+                f.source,
+                cols.join(", ")
+            )));
+        }
+        if m.is_some() && key != f.key {
+            return Err(Error::Follow(format!(
+                "{} has a column mapping and a replica identity index ({}) other than its key: \
+                 the source names changed rows by that index, the mapping finds target rows by \
+                 the key; set REPLICA IDENTITY DEFAULT (primary key) or FULL on the source table",
+                f.source,
+                cols.join(", ")
+            )));
+        }
+        // The source names an updated or deleted row by these columns only.
+        f.key = key;
+    }
     Ok((tables, mapped))
+}
+
+/// Per published table with `REPLICA IDENTITY USING INDEX`, the index's columns in order.
+async fn identity_columns(
+    source: &Client,
+    publication: &str,
+) -> Result<std::collections::HashMap<QualifiedName, Vec<String>>> {
+    let rows = source
+        .query(
+            "SELECT n.nspname::text, c.relname::text, \
+               array_agg(a.attname::text ORDER BY k.ord) \
+             FROM pg_publication_tables p \
+             JOIN pg_namespace n ON n.nspname = p.schemaname \
+             JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = p.tablename \
+             JOIN pg_index i ON i.indrelid = c.oid AND i.indisreplident \
+             CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord) \
+             JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum \
+             WHERE p.pubname = $1 AND c.relreplident = 'i' \
+             GROUP BY 1, 2",
+            &[&publication],
+        )
+        .await
+        .map_err(|e| Error::Query {
+            what: "reading the replica identity indexes of the followed tables".into(),
+            reason: db_reason(&e),
+        })?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            (
+                QualifiedName::new(r.get::<_, String>(0), r.get::<_, String>(1)),
+                r.get::<_, Vec<String>>(2),
+            )
+        })
+        .collect())
 }
 
 /// The follower's cutover: sequences from the source, the job marked cut over, then the slot
