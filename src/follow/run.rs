@@ -583,15 +583,19 @@ pub async fn cutover(settings: &CopySettings, timeout: Duration) -> Result<Follo
                 st.job
             );
             let stop = Arc::new(AtomicBool::new(false));
-            return match tokio::time::timeout(
+            match tokio::time::timeout(
                 deadline.saturating_duration_since(Instant::now()),
                 follow_job(settings, stop),
             )
             .await
             {
-                Ok(r) => r,
-                Err(_) => Err(timed_out(&st, timeout, &row)),
-            };
+                // A follower started between the look and the lock: wait for it instead.
+                Ok(Err(Error::Follow(m))) if m.contains("holds the job's follower lock") => {
+                    tracing::info!("a follower of job \"{}\" started: waiting for it", st.job);
+                }
+                Ok(r) => return r,
+                Err(_) => return Err(timed_out(&st, timeout, &row)),
+            }
         }
         if Instant::now() >= deadline {
             return Err(timed_out(&st, timeout, &row));
