@@ -4,7 +4,8 @@
 //! loses its chunk to the others when its lease runs out, and its late writes are fenced.
 //!
 //! The servers stay in the root namespace, listening on 127.0.0.1 only: each namespace reaches
-//! them through a forwarder of this test listening on the veth's host-side address. This
+//! them through a forwarder of this test listening on the veth's host-side address, at one
+//! address for all (10.231.255.254:5432, sent to the forwarder by NAT in each namespace). This
 //! machine's kernel has no `netem` qdisc (`tc qdisc ... netem` answers "Specified qdisc kind is
 //! unknown"), so the forwarder holds every byte the worker sends for 20 ms (what `netem delay
 //! 20ms` on the worker's link does), and `iptables -m statistic` in the namespace drops 0.1% of
@@ -31,6 +32,10 @@ const POSTGRES: &str = "127.0.0.1:5432";
 const DELAY: Duration = Duration::from_millis(20);
 /// Share of the packets dropped in each direction of a worker's link.
 const LOSS: &str = "0.001";
+/// The servers' address as every namespace sees it: the same URL in every worker (a job's
+/// workers must use the same URLs; another spelling of the server is another configuration).
+/// Each namespace's own NAT sends it to its forwarder.
+const SERVER: &str = "10.231.255.254";
 
 static SLOT: AtomicU32 = AtomicU32::new(0);
 
@@ -57,7 +62,7 @@ struct Host {
     ns: String,
     /// The veth end in the root namespace (cut with `ip link set ... down`).
     veth: String,
-    /// Where the namespace reaches PostgreSQL: the forwarder on the veth's host-side address.
+    /// The forwarder to PostgreSQL, on the veth's host-side address.
     addr: SocketAddr,
     _forwarder: tokio::runtime::Runtime,
 }
@@ -130,17 +135,18 @@ impl Host {
         }
         let mut host = host;
         host.addr = host._forwarder.block_on(forward(host.addr, DELAY));
+        let to = format!("{}:{}", host.addr.ip(), host.addr.port());
+        in_ns(&["ip", "route", "add", "default", "via", &host_ip.to_string()]);
+        in_ns(&[
+            "iptables", "-t", "nat", "-A", "OUTPUT", "-p", "tcp", "-d", SERVER, "--dport", "5432",
+            "-j", "DNAT", "--to-destination", &to,
+        ]);
         host
     }
 
-    /// A database's URL as seen from inside the namespace.
+    /// A database's URL as seen from inside any of the namespaces.
     fn url(&self, db: &TestDb) -> String {
-        format!(
-            "postgres://postgres@{}:{}/{}?sslmode=disable",
-            self.addr.ip(),
-            self.addr.port(),
-            db.name
-        )
+        format!("postgres://postgres@{SERVER}:5432/{}?sslmode=disable", db.name)
     }
 
     /// `howdah copy` in this namespace, with the harness's environment rules (see
