@@ -37,7 +37,7 @@ fn sample(page: &str, series: &str) -> Option<f64> {
 /// metrics on `port`.
 fn slow_copy(source: &str, dst: &TestDb, port: u16) -> Child {
     Howdah::copy(source, &dst.url())
-        .args(["--jobs", "1", "--max-rate", "300KB"])
+        .args(["--jobs", "1", "--commit-rows", "5000", "--max-rate", "300KB"])
         .args(["--metrics-addr", &format!("127.0.0.1:{port}")])
         .spawn()
 }
