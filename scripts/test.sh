@@ -75,6 +75,12 @@ psql -X -q -h 127.0.0.1 -U postgres -d postgres -At \
         echo "warning: could not drop the leftover test database $db" >&2
     fi
   done
+# Network namespaces of tests/integration/netns_workers.rs are named howdah-<pid>-<n>; those of
+# a killed test process stay behind with their veth pairs: delete them (the pair goes along).
+for ns in $(ip netns list 2>/dev/null | awk '/^howdah-[0-9]+-[0-9]+/ {print $1}'); do
+  pid=$(printf '%s' "$ns" | cut -d- -f2)
+  kill -0 "$pid" 2>/dev/null || ip netns del "$ns" || true
+done
 
 cargo fmt --check
 cargo clippy --all-targets --quiet -- -D warnings

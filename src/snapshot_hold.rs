@@ -185,7 +185,11 @@ pub async fn probe(source: &SourceUrl, job: &str) -> Result<SnapshotHold> {
 fn duration_text(secs: f64) -> String {
     let s = secs.max(0.0);
     if s >= 3600.0 {
-        format!("{} h {} min", (s / 3600.0) as u64, ((s % 3600.0) / 60.0) as u64)
+        format!(
+            "{} h {} min",
+            (s / 3600.0) as u64,
+            ((s % 3600.0) / 60.0) as u64
+        )
     } else if s >= 60.0 {
         format!("{} min {} s", (s / 60.0) as u64, (s % 60.0) as u64)
     } else {

@@ -30,7 +30,12 @@ fn python(args: &[&str]) -> std::process::Output {
         .expect("run python3")
 }
 
-const MANIFESTS: [&str; 4] = ["secret.yaml", "configmap.yaml", "job.yaml", "podmonitor.yaml"];
+const MANIFESTS: [&str; 4] = [
+    "secret.yaml",
+    "configmap.yaml",
+    "job.yaml",
+    "podmonitor.yaml",
+];
 
 #[test]
 fn manifests_are_valid_kubernetes_objects() {

@@ -39,6 +39,18 @@ const SERVER: &str = "10.231.255.254";
 
 static SLOT: AtomicU32 = AtomicU32::new(0);
 
+/// The tests' workers: small chunks and checkpoints, so a cut lands inside a chunk.
+const WORKER: [&str; 6] = [
+    "--jobs",
+    "1",
+    "--chunk-rows",
+    "20000",
+    "--commit-rows",
+    "5000",
+];
+/// The bench's workers: one lane each, chunks of 100,000 rows, default checkpoints.
+const BENCH_WORKER: [&str; 4] = ["--jobs", "1", "--chunk-rows", "100000"];
+
 /// Runs a command to its end; panics with its output when it fails.
 fn sh(args: &[&str]) {
     let out = Command::new(args[0])
@@ -117,8 +129,17 @@ impl Host {
         in_ns(&["ip", "link", "set", "lo", "up"]);
         for chain in ["INPUT", "OUTPUT"] {
             let rule = [
-                "iptables", "-A", chain, "-m", "statistic", "--mode", "random", "--probability",
-                LOSS, "-j", "DROP",
+                "iptables",
+                "-A",
+                chain,
+                "-m",
+                "statistic",
+                "--mode",
+                "random",
+                "--probability",
+                LOSS,
+                "-j",
+                "DROP",
             ];
             let mut all = vec!["ip", "netns", "exec", &ns];
             all.extend_from_slice(&rule);
@@ -138,23 +159,44 @@ impl Host {
         let to = format!("{}:{}", host.addr.ip(), host.addr.port());
         in_ns(&["ip", "route", "add", "default", "via", &host_ip.to_string()]);
         in_ns(&[
-            "iptables", "-t", "nat", "-A", "OUTPUT", "-p", "tcp", "-d", SERVER, "--dport", "5432",
-            "-j", "DNAT", "--to-destination", &to,
+            "iptables",
+            "-t",
+            "nat",
+            "-A",
+            "OUTPUT",
+            "-p",
+            "tcp",
+            "-d",
+            SERVER,
+            "--dport",
+            "5432",
+            "-j",
+            "DNAT",
+            "--to-destination",
+            &to,
         ]);
         host
     }
 
     /// A database's URL as seen from inside any of the namespaces.
     fn url(&self, db: &TestDb) -> String {
-        format!("postgres://postgres@{SERVER}:5432/{}?sslmode=disable", db.name)
+        format!(
+            "postgres://postgres@{SERVER}:5432/{}?sslmode=disable",
+            db.name
+        )
     }
 
     /// `howdah copy` in this namespace, with the harness's environment rules (see
     /// `support::Howdah`); HOWDAH_BIN picks another binary (the bench's release build).
     fn copy(&self, src: &TestDb, dst: &TestDb, extra: &[&str]) -> Child {
-        copy_command(&["ip", "netns", "exec", &self.ns], &self.url(src), &self.url(dst), extra)
-            .spawn()
-            .expect("spawn ip netns exec howdah")
+        copy_command(
+            &["ip", "netns", "exec", &self.ns],
+            &self.url(src),
+            &self.url(dst),
+            extra,
+        )
+        .spawn()
+        .expect("spawn ip netns exec howdah")
     }
 
     /// Cuts (`false`) or restores (`true`) the namespace's only link.
@@ -175,9 +217,7 @@ impl Drop for Host {
         let _ = Command::new("ip")
             .args(["link", "del", &self.veth])
             .output();
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.ns])
-            .output();
+        let _ = Command::new("ip").args(["netns", "del", &self.ns]).output();
     }
 }
 
@@ -185,8 +225,8 @@ fn howdah_bin() -> String {
     std::env::var("HOWDAH_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_howdah").to_string())
 }
 
-/// `howdah copy` with the workers' settings, run through `prefix` (a command that runs the
-/// rest of its arguments, or nothing).
+/// `howdah copy` with `extra` settings, run through `prefix` (a command that runs the rest of
+/// its arguments, or nothing).
 fn copy_command(prefix: &[&str], src: &str, dst: &str, extra: &[&str]) -> Command {
     let bin = howdah_bin();
     let mut cmd = match prefix.split_first() {
@@ -197,9 +237,7 @@ fn copy_command(prefix: &[&str], src: &str, dst: &str, extra: &[&str]) -> Comman
         }
         None => Command::new(&bin),
     };
-    cmd
-        .args(["copy", "--source", src, "--target", dst])
-        .args(["--jobs", "1", "--chunk-rows", "20000", "--commit-rows", "5000"])
+    cmd.args(["copy", "--source", src, "--target", dst])
         .args(extra)
         .env_remove("HOWDAH_SOURCE")
         .env_remove("HOWDAH_TARGET")
@@ -302,7 +340,7 @@ fn three_workers_in_three_namespaces_finish_equal() {
     src.exec(SETUP);
     let dst = TestDb::new("netns_dst");
     let hosts: Vec<Host> = (0..3).map(|_| Host::new()).collect();
-    let children: Vec<Child> = hosts.iter().map(|h| h.copy(&src, &dst, &[])).collect();
+    let children: Vec<Child> = hosts.iter().map(|h| h.copy(&src, &dst, &WORKER)).collect();
     let outs: Vec<Output> = children.into_iter().map(finish).collect();
     for out in &outs {
         assert!(out.status.success(), "{}", describe(out));
@@ -323,10 +361,14 @@ fn a_worker_whose_link_is_cut_loses_its_chunk_and_is_fenced() {
     let src = TestDb::new("netns_cut_src");
     src.exec(SETUP);
     let hosts: Vec<Host> = (0..3).map(|_| Host::new()).collect();
-    let lease = ["--lease-secs", "6"];
+    let mut settings = WORKER.to_vec();
+    settings.extend(["--lease-secs", "6"]);
     for attempt in 0..5 {
         let dst = TestDb::new("netns_cut_dst");
-        let mut children: Vec<Child> = hosts.iter().map(|h| h.copy(&src, &dst, &lease)).collect();
+        let mut children: Vec<Child> = hosts
+            .iter()
+            .map(|h| h.copy(&src, &dst, &settings))
+            .collect();
         // A worker with committed rows in a running chunk: its link is cut.
         let started = Instant::now();
         let mut victim = None;
@@ -397,7 +439,10 @@ fn a_worker_whose_link_is_cut_loses_its_chunk_and_is_fenced() {
              JOIN howdah.workers w ON w.worker_no = c.owner \
              WHERE c.table_no = {table} AND c.chunk_no = {chunk}"
         ));
-        assert_eq!(row, "t|t", "another worker took the cut worker's chunk over");
+        assert_eq!(
+            row, "t|t",
+            "another worker took the cut worker's chunk over"
+        );
         let stderr = String::from_utf8_lossy(&cut.stderr);
         assert!(
             stderr.contains("was taken over by another"),
@@ -427,7 +472,10 @@ fn bench_one_and_three_workers() {
          ANALYZE;"
     ));
     let bytes = src.query("SELECT pg_table_size('big')");
-    println!("netns bench: {rows} rows, table {bytes} bytes, binary {}", howdah_bin());
+    println!(
+        "netns bench: {rows} rows, table {bytes} bytes, binary {}",
+        howdah_bin()
+    );
     let report = |what: &str, secs: f64| {
         println!(
             "netns bench: {what}: {secs:.1} s, {:.0} rows/s",
@@ -438,7 +486,7 @@ fn bench_one_and_three_workers() {
     let dst = TestDb::new("netns_bench_dst");
     let started = Instant::now();
     let out = finish(
-        copy_command(&[], &src.url(), &dst.url(), &[])
+        copy_command(&[], &src.url(), &dst.url(), &BENCH_WORKER)
             .spawn()
             .expect("spawn howdah"),
     );
@@ -449,7 +497,10 @@ fn bench_one_and_three_workers() {
         let dst = TestDb::new("netns_bench_dst");
         let hosts: Vec<Host> = (0..n).map(|_| Host::new()).collect();
         let started = Instant::now();
-        let children: Vec<Child> = hosts.iter().map(|h| h.copy(&src, &dst, &[])).collect();
+        let children: Vec<Child> = hosts
+            .iter()
+            .map(|h| h.copy(&src, &dst, &BENCH_WORKER))
+            .collect();
         for out in children.into_iter().map(finish) {
             assert!(out.status.success(), "{}", describe(&out));
         }

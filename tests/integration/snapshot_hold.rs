@@ -29,15 +29,27 @@ fn scrape(port: u16) -> Option<String> {
 
 /// The value of the sample `series` (name with labels, as printed) on a metrics page.
 fn sample(page: &str, series: &str) -> Option<f64> {
-    page.lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.trim().parse().ok())
+    page.lines().find_map(|l| {
+        l.strip_prefix(series)?
+            .strip_prefix(' ')?
+            .trim()
+            .parse()
+            .ok()
+    })
 }
 
 /// A slow copy (a few hundred KB/s) of the job `default` (`plan` has no `--job`) serving
 /// metrics on `port`.
 fn slow_copy(source: &str, dst: &TestDb, port: u16) -> Child {
     Howdah::copy(source, &dst.url())
-        .args(["--jobs", "1", "--commit-rows", "5000", "--max-rate", "300KB"])
+        .args([
+            "--jobs",
+            "1",
+            "--commit-rows",
+            "5000",
+            "--max-rate",
+            "300KB",
+        ])
         .args(["--metrics-addr", &format!("127.0.0.1:{port}")])
         .spawn()
 }
@@ -97,23 +109,32 @@ fn a_running_postgres_copy_shows_its_snapshot_age_and_the_oldest_xmin() {
     let oldest = num(&hold, "oldest_xmin_age");
     assert!(job_xmin >= 0.0 && oldest >= job_xmin, "{hold}");
     assert!(
-        hold["oldest_holder"].as_str().is_some_and(|h| !h.is_empty()),
+        hold["oldest_holder"]
+            .as_str()
+            .is_some_and(|h| !h.is_empty()),
         "{hold}"
     );
-    assert!(num(&hold, "oldest_transaction_age_seconds") >= age - 1.0, "{hold}");
+    assert!(
+        num(&hold, "oldest_transaction_age_seconds") >= age - 1.0,
+        "{hold}"
+    );
     // The snapshot ages with the copy: a transaction the source commits meanwhile moves the
     // server's xid on, and the job's xmin grows older by it.
     src.exec("CREATE TABLE bump (i int); INSERT INTO bump VALUES (1);");
     let later = status_hold(&src.url(), &dst);
     assert!(num(&later, "job_snapshot_age_seconds") >= age, "{later}");
-    assert!(num(&later, "job_xmin_age") > job_xmin, "{hold} then {later}");
+    assert!(
+        num(&later, "job_xmin_age") > job_xmin,
+        "{hold} then {later}"
+    );
 
     let text = Howdah::new("status")
         .args(["--target", &dst.url(), "--source", &src.url()])
         .run();
     let text = String::from_utf8_lossy(&text.stdout);
     assert!(
-        text.contains("source: the job's source snapshot is") && text.contains("oldest xmin on the source:"),
+        text.contains("source: the job's source snapshot is")
+            && text.contains("oldest xmin on the source:"),
         "{text}"
     );
 
@@ -154,7 +175,8 @@ fn a_running_postgres_copy_shows_its_snapshot_age_and_the_oldest_xmin() {
         .expect("a source_snapshot check");
     let detail = check["detail"].as_str().unwrap_or_default();
     assert!(
-        detail.contains("the job's source snapshot is") && detail.contains("oldest xmin on the source"),
+        detail.contains("the job's source snapshot is")
+            && detail.contains("oldest xmin on the source"),
         "{check}"
     );
     let _ = child.kill();
@@ -179,7 +201,10 @@ fn a_running_mariadb_copy_shows_its_snapshot_age_and_the_history_list() {
     assert!(num(&hold, "job_sessions") >= 1.0, "{hold}");
     let age = num(&hold, "job_snapshot_age_seconds");
     assert!((1.0..600.0).contains(&age), "snapshot age {age}: {hold}");
-    assert!(num(&hold, "oldest_transaction_age_seconds") >= age - 1.0, "{hold}");
+    assert!(
+        num(&hold, "oldest_transaction_age_seconds") >= age - 1.0,
+        "{hold}"
+    );
     assert!(num(&hold, "history_list_length") >= 0.0, "{hold}");
     assert!(hold["job_xmin_age"].is_null(), "{hold}");
 
