@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Workers on several hosts: one table copied by one worker in the root namespace (no added
-# delay), by one worker in a network namespace, and by three workers of one job in three
-# namespaces, each namespace's link with 20 ms of one-way delay and 0.1% packet loss each way
+# Workers on several hosts: one table copied by one and by three workers of one job in the
+# root namespace (no added delay), then by one worker in a network namespace and by three in
+# three namespaces, each namespace's link with 20 ms of one-way delay and 0.1% loss each way
 # (see tests/integration/netns_workers.rs for how the links are made). Prints wall seconds and
 # rows/s of each; the copies are checked equal (count and sums) after each run.
 #
@@ -28,4 +28,4 @@ cd "${ROOT}"
 echo "commit $(git rev-parse --short HEAD), $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 HOWDAH_BIN="${HOWDAH_BIN}" NETNS_BENCH_ROWS="${ROWS}" \
     cargo test --test integration netns_workers::bench_one_and_three_workers -- \
-    --ignored --nocapture --test-threads 1 2>&1 | grep -E '^netns bench|test result|panicked'
+    --ignored --nocapture --test-threads 1 2>&1 | grep -oE 'netns bench: .*|test result.*|panicked.*'

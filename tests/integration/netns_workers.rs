@@ -14,7 +14,7 @@
 //! veth and forwarder is removed when its guard drops, also when an assertion fails.
 //!
 //! `bench_one_and_three_workers` (ignored; run by benches/netns_workers.sh) prints the timings
-//! of one worker without a namespace, one worker in a namespace and three in three namespaces.
+//! of one and three workers without namespaces, then one in a namespace and three in three.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::process::{Child, Command, Output, Stdio};
@@ -455,7 +455,7 @@ fn a_worker_whose_link_is_cut_loses_its_chunk_and_is_fenced() {
 }
 
 /// Timings for benches/netns_workers.sh: NETNS_BENCH_ROWS rows (default 2,000,000) copied by
-/// one worker without a namespace, one worker in a namespace and three in three namespaces.
+/// one and three workers without namespaces, then one in a namespace and three in three.
 #[test]
 #[ignore]
 fn bench_one_and_three_workers() {
@@ -482,17 +482,26 @@ fn bench_one_and_three_workers() {
             rows as f64 / secs
         );
     };
-    // One worker, no namespace, straight to the server.
-    let dst = TestDb::new("netns_bench_dst");
-    let started = Instant::now();
-    let out = finish(
-        copy_command(&[], &src.url(), &dst.url(), &BENCH_WORKER)
-            .spawn()
-            .expect("spawn howdah"),
-    );
-    assert!(out.status.success(), "{}", describe(&out));
-    report("1 worker, root namespace", started.elapsed().as_secs_f64());
-    drop(dst);
+    // Workers in the root namespace, straight to the server, then the same over the links.
+    for n in [1usize, 3] {
+        let dst = TestDb::new("netns_bench_dst");
+        let started = Instant::now();
+        let children: Vec<Child> = (0..n)
+            .map(|_| {
+                copy_command(&[], &src.url(), &dst.url(), &BENCH_WORKER)
+                    .spawn()
+                    .expect("spawn howdah")
+            })
+            .collect();
+        for out in children.into_iter().map(finish) {
+            assert!(out.status.success(), "{}", describe(&out));
+        }
+        report(
+            &format!("{n} worker(s), root namespace"),
+            started.elapsed().as_secs_f64(),
+        );
+        assert_same(&src, &dst, "SELECT count(*), sum(id), sum(n) FROM big");
+    }
     for n in [1usize, 3] {
         let dst = TestDb::new("netns_bench_dst");
         let hosts: Vec<Host> = (0..n).map(|_| Host::new()).collect();
