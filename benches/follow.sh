@@ -12,12 +12,15 @@
 #               source's LSN X is noted and the tool is told to finish at X (howdah cutover;
 #               pgcopydb sentinel endpos); measured: the whole run, and the time from "writes
 #               stopped" to "cutover done" (target holds everything up to X).
-#   2. backlog (howdah only): after the cutover of a second copy is requested... see below:
-#               the follower is stopped, pgbench writes SECS seconds, then the follower
-#               restarts and applies the backlog: changes/s and MB/s of WAL applied.
+#   2. backlog (howdah only): the follower is stopped, pgbench writes SECS seconds, then the
+#               follower restarts and applies the backlog: changes/s and MB/s of WAL applied;
+#               again with column mappings on every table (changes read back through the
+#               source and transformed).
+#   3. steady (howdah only): a caught-up follower while pgbench is held at BENCH_RATE
+#               transactions/s (default 1000): lag p50/p95/max, sampled on the target.
 # Each tool's target is compared with the source at the end (row counts and sums).
 #
-# Environment: BENCH_SCALE (10), BENCH_SECS (30), BENCH_CLIENTS (4), HOWDAH_BIN
+# Environment: BENCH_SCALE (10), BENCH_SECS (30), BENCH_CLIENTS (4), BENCH_RATE (1000), HOWDAH_BIN
 # (target/release/howdah). Results: a Markdown table on stdout and in bench-out/.
 set -euo pipefail
 
@@ -82,12 +85,16 @@ if [[ ",$only," == *",howdah,"* ]]; then
   "$HOWDAH" copy --source "$SRC" --target "$TGT" --follow --job bench -j 2 --quiet \
     >"$OUT/howdah-copy.log" 2>&1 &
   pid=$!
+  # When the bulk copy ends (the follow phase starts), under the write load.
+  ( until [ "$(psql -X -At -d "$TGT" -c "SELECT phase FROM howdah.follow" 2>/dev/null)" = follow ]; do sleep 0.2; done
+    now >"$OUT/live-copied.txt" ) &
   tps=$(pgbench_run howdah-live)
   t_stop=$(now); lsn=$(src_lsn)
   "$HOWDAH" cutover --source "$SRC" --target "$TGT" --job bench --timeout 3600 >"$OUT/howdah-cutover.log" 2>&1
   t_cut=$(now)
   wait "$pid"
-  rows+=("| howdah copy --follow | live | $tps | $(secs "$t0" "$t_cut") | $(secs "$t_stop" "$t_cut") | | $(check_equal "$TGT") |")
+  live_copy=$(secs "$t0" "$(cat "$OUT/live-copied.txt" 2>/dev/null || echo "$t0")")
+  rows+=("| howdah copy --follow | live | $tps | $(secs "$t0" "$t_cut") | $(secs "$t_stop" "$t_cut") | bulk copy under load: $live_copy s | $(check_equal "$TGT") |")
 
   # Backlog: a following job stopped, SECS of writes, then the follower catches up.
   TGT=$(fresh_target howdah_bench_follow_b)
@@ -113,6 +120,89 @@ if [[ ",$only," == *",howdah,"* ]]; then
   rate=$(awk -v c="$((after - before))" -v w="$wal" -v a="$t1" -v b="$t2" \
     'BEGIN { printf "%.0f changes/s, %.1f MB/s of WAL", c/(b-a), w/1e6/(b-a) }')
   rows+=("| howdah copy --follow | backlog of ${SECS} s at $tps tps | | | $(secs "$t1" "$t2") (catch-up) | $rate, peak RSS $rss MB | $(check_equal "$TGT") |")
+
+  # Mapped backlog: the same, with column mappings on every pgbench table, so each change is
+  # read back through the source's select list and the transform (follow/mapped.rs).
+  cat >"$OUT/mapped.toml" <<'TOML'
+[[table]]
+name = "public.pgbench_accounts"
+[[table.column]]
+name = "abalance"
+type = "bigint"
+[[table.column]]
+name = "filler"
+trim = true
+[[table.add_column]]
+name = "moved"
+type = "text"
+value = "bench"
+[[table]]
+name = "public.pgbench_history"
+[[table.column]]
+name = "delta"
+type = "bigint"
+[[table]]
+name = "public.pgbench_tellers"
+[[table.column]]
+name = "tbalance"
+type = "bigint"
+[[table]]
+name = "public.pgbench_branches"
+[[table.column]]
+name = "bbalance"
+type = "bigint"
+TOML
+  TGT=$(fresh_target howdah_bench_follow_m)
+  "$HOWDAH" copy --source "$SRC" --target "$TGT" --follow --job mapped --config "$OUT/mapped.toml" -j 2 --quiet \
+    >"$OUT/howdah-mapped-copy.log" 2>&1 &
+  pid=$!
+  until [ "$(psql -X -At -d "$TGT" -c "SELECT phase FROM howdah.follow" 2>/dev/null)" = follow ]; do sleep 0.5; done
+  kill -INT "$pid"; wait "$pid" || true
+  before=$(psql -X -At -d "$TGT" -c "SELECT changes FROM howdah.follow")
+  start_lsn=$(src_lsn)
+  tps=$(pgbench_run howdah-mapped)
+  lsn=$(src_lsn)
+  wal=$(psql -X -At -d "$SRC" -c "SELECT pg_wal_lsn_diff('$lsn', '$start_lsn')")
+  t1=$(now)
+  /usr/bin/time -v -o "$OUT/howdah-mapped-time.txt" "$HOWDAH" copy --source "$SRC" --target "$TGT" --follow --job mapped \
+    --config "$OUT/mapped.toml" --quiet >"$OUT/howdah-mapped-follow.log" 2>&1 &
+  pid=$!
+  "$HOWDAH" cutover --source "$SRC" --target "$TGT" --job mapped --timeout 3600 >"$OUT/howdah-mapped-cutover.log" 2>&1
+  t2=$(now)
+  wait "$pid"
+  after=$(psql -X -At -d "$TGT" -c "SELECT changes FROM howdah.follow")
+  rss=$(awk -F': ' '/Maximum resident/ {printf "%.0f", $2/1024}' "$OUT/howdah-mapped-time.txt")
+  rate=$(awk -v c="$((after - before))" -v w="$wal" -v a="$t1" -v b="$t2" \
+    'BEGIN { printf "%.0f changes/s, %.1f MB/s of WAL", c/(b-a), w/1e6/(b-a) }')
+  rows+=("| howdah copy --follow, every table mapped | backlog of ${SECS} s at $tps tps | | | $(secs "$t1" "$t2") (catch-up) | $rate, peak RSS $rss MB | $(check_equal "$TGT") |")
+
+  # Steady: a caught-up follower under pgbench held at RATE transactions/s; the lag is sampled
+  # every 0.25 s on the target as now() minus the newest applied pgbench_history.mtime (the
+  # source transaction's time: same clock, same machine).
+  RATE=${BENCH_RATE:-1000}
+  TGT=$(fresh_target howdah_bench_follow_s)
+  t0=$(now)
+  "$HOWDAH" copy --source "$SRC" --target "$TGT" --follow --job steady -j 2 --quiet \
+    >"$OUT/howdah-steady-copy.log" 2>&1 &
+  pid=$!
+  until [ "$(psql -X -At -d "$TGT" -c "SELECT phase FROM howdah.follow" 2>/dev/null)" = follow ]; do sleep 0.2; done
+  idle_copy=$(secs "$t0" "$(now)")
+  sleep 2
+  ( sleep 3
+    while [ ! -e "$OUT/steady.stop" ]; do
+      psql -X -At -d "$TGT" -c "SELECT extract(epoch FROM now() - max(mtime)) FROM pgbench_history" >>"$OUT/steady-lag.txt" 2>/dev/null || true
+      sleep 0.25
+    done ) &
+  sampler=$!
+  pgbench -n -c "$CLIENTS" -j 2 -R "$RATE" -T "$SECS" "$SRC" >"$OUT/pgbench-steady.log" 2>&1
+  touch "$OUT/steady.stop"; wait "$sampler" || true
+  tps=$(grep -oE 'tps = [0-9.]+' "$OUT/pgbench-steady.log" | head -1 | awk '{print $3}')
+  "$HOWDAH" cutover --source "$SRC" --target "$TGT" --job steady --timeout 3600 >"$OUT/howdah-steady-cutover.log" 2>&1
+  wait "$pid"
+  lag=$(sort -n "$OUT/steady-lag.txt" | awk '{ v[NR] = $1 } END {
+    if (NR == 0) { print "no samples"; exit }
+    printf "lag p50 %.2f s, p95 %.2f s, max %.2f s (%d samples)", v[int(NR*0.5)+1], v[int(NR*0.95)+1], v[NR], NR }')
+  rows+=("| howdah copy --follow | steady, pgbench -R $RATE for ${SECS} s | $tps | | | $lag; bulk copy of an idle source: $idle_copy s | $(check_equal "$TGT") |")
 fi
 
 if [[ ",$only," == *",pgcopydb,"* ]]; then

@@ -115,9 +115,7 @@ pub async fn run(
         sql_values,
     } = prepare(settings, &target, &recorded).await?;
     if let Some(start) = follow_start {
-        crate::follow::run::record_start(settings, &target, start, &catalog, &maps).await?;
-    } else if settings.follow.is_some() {
-        crate::follow::run::refuse_mapped(&catalog, &maps)?;
+        crate::follow::run::record_start(settings, &target, start).await?;
     }
     if let Some(outcome) = nothing_to_copy(settings, &catalog, &maps, &origin, started)? {
         return Ok(outcome);

@@ -172,6 +172,10 @@ impl Error {
         match self {
             Error::Copy { transient, .. } => *transient,
             Error::Connect { .. } | Error::Transient { .. } => true,
+            // A catalog read cut off by a lost connection or a restarting server.
+            Error::Catalog(crate::catalog::CatalogError::Query { source, .. }) => {
+                is_transient(source)
+            }
             _ => false,
         }
     }

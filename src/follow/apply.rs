@@ -17,6 +17,7 @@ use tokio_postgres::Client;
 use crate::catalog::{quote_ident, QualifiedName};
 use crate::error::{db_reason, Error, Result};
 use crate::follow::pgoutput::Value;
+use crate::reject::Reject;
 
 /// A followed table as the target holds it.
 #[derive(Debug, Clone)]
@@ -53,7 +54,7 @@ impl FollowedTable {
 }
 
 /// Appends `value` as an SQL literal (or NULL).
-fn literal(out: &mut String, table: &FollowedTable, value: &Value) -> Result<()> {
+pub(crate) fn literal(out: &mut String, table: &FollowedTable, value: &Value) -> Result<()> {
     match value {
         Value::Null => out.push_str("NULL"),
         Value::Unchanged => {
@@ -291,15 +292,189 @@ pub fn truncate(out: &mut String, tables: &[&FollowedTable], restart_identity: b
     .ok();
 }
 
-/// Sends statements to the target in one open transaction, in batches of about
+/// A target table whose changes arrive as fields in PostgreSQL's binary format, one per
+/// target column: what the transform of a mapped table and the MySQL converter make for COPY.
+/// Such fields go to the server as binary statement parameters, so they never pass through
+/// text.
+#[derive(Debug, Clone)]
+pub struct TargetTable {
+    /// Quoted, qualified name.
+    pub name: String,
+    /// Column names, in the order of the fields.
+    pub columns: Vec<String>,
+    /// Column types (`format_type`), in the same order.
+    pub types: Vec<String>,
+    /// Positions of the key columns; empty: keyless (a row is found by all its values).
+    pub key: Vec<usize>,
+}
+
+impl TargetTable {
+    /// The table from the (target) catalog: its copy columns, in the order COPY loads them.
+    pub fn from_catalog(t: &crate::catalog::Table) -> Self {
+        let cols: Vec<&crate::catalog::Column> = t.copy_columns().collect();
+        let key = t
+            .key_names()
+            .iter()
+            .filter_map(|k| cols.iter().position(|c| c.name == *k))
+            .collect();
+        TargetTable {
+            name: t.name.quoted(),
+            columns: cols.iter().map(|c| c.name.clone()).collect(),
+            types: cols.iter().map(|c| c.type_sql.clone()).collect(),
+            key,
+        }
+    }
+
+    fn upsert_sql(&self) -> String {
+        let mut out = format!("INSERT INTO {} (", self.name);
+        for (i, c) in self.columns.iter().enumerate() {
+            if i > 0 {
+                out.push_str(", ");
+            }
+            out.push_str(&quote_ident(c));
+        }
+        out.push_str(") VALUES (");
+        for i in 0..self.columns.len() {
+            if i > 0 {
+                out.push_str(", ");
+            }
+            write!(out, "${}", i + 1).ok();
+        }
+        out.push(')');
+        if self.key.is_empty() {
+            return out;
+        }
+        out.push_str(" ON CONFLICT (");
+        let keys: Vec<String> = self
+            .key
+            .iter()
+            .map(|&k| quote_ident(&self.columns[k]))
+            .collect();
+        out.push_str(&keys.join(", "));
+        let rest: Vec<String> = (0..self.columns.len())
+            .filter(|i| !self.key.contains(i))
+            .map(|i| {
+                let q = quote_ident(&self.columns[i]);
+                format!("{q} = EXCLUDED.{q}")
+            })
+            .collect();
+        if rest.is_empty() {
+            out.push_str(") DO NOTHING");
+        } else {
+            write!(out, ") DO UPDATE SET {}", rest.join(", ")).ok();
+        }
+        out
+    }
+
+    /// `k1 = $n AND ...` over the key, parameters numbered from `first`.
+    fn key_where(&self, first: usize) -> String {
+        self.key
+            .iter()
+            .enumerate()
+            .map(|(n, &k)| {
+                format!(
+                    "{} = ${}::{}",
+                    quote_ident(&self.columns[k]),
+                    first + n,
+                    self.types[k]
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" AND ")
+    }
+
+    /// One row equal to parameters `$1..$n` in every column (compared as text, which every
+    /// type has; NULL equals NULL).
+    fn row_where(&self) -> String {
+        let preds: Vec<String> = self
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                format!(
+                    "{}::text IS NOT DISTINCT FROM (${}::{})::text",
+                    quote_ident(c),
+                    i + 1,
+                    self.types[i]
+                )
+            })
+            .collect();
+        format!(
+            "ctid = (SELECT ctid FROM {} WHERE {} LIMIT 1)",
+            self.name,
+            if preds.is_empty() {
+                "true".to_string()
+            } else {
+                preds.join(" AND ")
+            }
+        )
+    }
+
+    fn delete_sql(&self) -> String {
+        if self.key.is_empty() {
+            format!("DELETE FROM {} WHERE {}", self.name, self.row_where())
+        } else {
+            format!("DELETE FROM {} WHERE {}", self.name, self.key_where(1))
+        }
+    }
+}
+
+/// A field in PostgreSQL's binary format, passed to the server as it is (`None`: NULL).
+#[derive(Debug, Clone)]
+struct Field(Option<bytes::Bytes>);
+
+impl tokio_postgres::types::ToSql for Field {
+    fn to_sql(
+        &self,
+        _ty: &tokio_postgres::types::Type,
+        out: &mut bytes::BytesMut,
+    ) -> std::result::Result<tokio_postgres::types::IsNull, Box<dyn std::error::Error + Sync + Send>>
+    {
+        match &self.0 {
+            Some(b) => {
+                out.extend_from_slice(b);
+                Ok(tokio_postgres::types::IsNull::No)
+            }
+            None => Ok(tokio_postgres::types::IsNull::Yes),
+        }
+    }
+
+    fn accepts(_ty: &tokio_postgres::types::Type) -> bool {
+        // The fields were encoded for the column's own type by the transform or converter.
+        true
+    }
+
+    tokio_postgres::types::to_sql_checked!();
+}
+
+/// One queued statement: SQL text (many statements, sent in one round trip), or a prepared
+/// statement with binary fields (sent pipelined with its neighbours).
+enum Op {
+    Sql(String),
+    Row {
+        stmt: tokio_postgres::Statement,
+        what: &'static str,
+        table: String,
+        params: Vec<Field>,
+    },
+}
+
+/// Sends statements to the target in one open transaction, in order, in batches of about
 /// [`Applier::FLUSH_BYTES`].
 pub struct Applier {
     client: Client,
+    /// The text statements after the last queued binary row.
     sql: String,
+    /// What was queued before `sql`, in order.
+    ops: Vec<Op>,
+    /// Bytes queued in `ops`.
+    queued: usize,
     open: bool,
-    /// Buffer length and change count where the current source transaction began, while
+    /// Queue position and change count where the current source transaction began, while
     /// none of it has been sent.
-    mark: Option<(usize, u64)>,
+    mark: Option<(usize, usize, u64)>,
+    /// Prepared statements of binary rows, by their SQL.
+    statements: std::collections::HashMap<String, tokio_postgres::Statement>,
     /// Changes in the open transaction.
     pub pending_changes: u64,
 }
@@ -326,8 +501,11 @@ impl Applier {
         Ok(Applier {
             client,
             sql: String::with_capacity(Self::FLUSH_BYTES + 64 * 1024),
+            ops: Vec::new(),
+            queued: 0,
             open: false,
             mark: None,
+            statements: std::collections::HashMap::new(),
             pending_changes: 0,
         })
     }
@@ -340,7 +518,7 @@ impl Applier {
     /// Counts one change and sends the buffer once it is large.
     pub async fn added(&mut self) -> Result<()> {
         self.pending_changes += 1;
-        if self.sql.len() >= Self::FLUSH_BYTES {
+        if self.sql.len() + self.queued >= Self::FLUSH_BYTES {
             self.send().await?;
         }
         Ok(())
@@ -348,15 +526,29 @@ impl Applier {
 
     /// Marks where a source transaction begins.
     pub fn mark(&mut self) {
-        self.mark = Some((self.sql.len(), self.pending_changes));
+        self.mark = Some((self.ops.len(), self.sql.len(), self.pending_changes));
     }
 
     /// Drops what the current source transaction added, if none of it was sent yet; whether
     /// it could.
     pub fn rewind(&mut self) -> bool {
         match self.mark.take() {
-            Some((len, changes)) => {
-                self.sql.truncate(len);
+            Some((ops, len, changes)) => {
+                if self.ops.len() > ops {
+                    // The text at the mark moved into the queue when a row followed it.
+                    let head = match self.ops.get_mut(ops) {
+                        Some(Op::Sql(s)) => {
+                            s.truncate(len);
+                            std::mem::take(s)
+                        }
+                        _ => String::new(),
+                    };
+                    self.ops.truncate(ops);
+                    self.sql = head;
+                } else {
+                    self.sql.truncate(len);
+                }
+                self.queued = self.ops.iter().map(op_size).sum();
                 self.pending_changes = changes;
                 true
             }
@@ -364,19 +556,158 @@ impl Applier {
         }
     }
 
+    /// Queues one binary row statement after what is buffered.
+    async fn push_row(
+        &mut self,
+        sql: String,
+        what: &'static str,
+        table: &str,
+        params: Vec<Field>,
+    ) -> Result<()> {
+        let stmt = match self.statements.get(&sql) {
+            Some(s) => s.clone(),
+            None => {
+                let s = self.client.prepare(&sql).await.map_err(|e| Error::Query {
+                    what: format!("preparing the {what} of a change of {table}"),
+                    reason: db_reason(&e),
+                })?;
+                self.statements.insert(sql, s.clone());
+                s
+            }
+        };
+        if !self.sql.is_empty() {
+            let text = std::mem::replace(&mut self.sql, String::with_capacity(64 * 1024));
+            self.queued += text.len();
+            self.ops.push(Op::Sql(text));
+        }
+        let op = Op::Row {
+            stmt,
+            what,
+            table: table.to_string(),
+            params,
+        };
+        self.queued += op_size(&op);
+        self.ops.push(op);
+        self.added().await
+    }
+
+    /// Queues an insert-or-update by key of `row` (keyless: an insert); one binary field per
+    /// column of `table`.
+    pub async fn upsert_row(
+        &mut self,
+        table: &TargetTable,
+        row: Vec<Option<bytes::Bytes>>,
+    ) -> Result<()> {
+        check_fields(table, row.len())?;
+        let params = row.into_iter().map(Field).collect();
+        self.push_row(table.upsert_sql(), "insert", &table.name, params)
+            .await
+    }
+
+    /// Queues the delete of `row` (all its columns' fields): by key, or for a keyless table
+    /// one row equal in every column.
+    pub async fn delete_row(
+        &mut self,
+        table: &TargetTable,
+        row: Vec<Option<bytes::Bytes>>,
+    ) -> Result<()> {
+        check_fields(table, row.len())?;
+        let params: Vec<Field> = if table.key.is_empty() {
+            row.into_iter().map(Field).collect()
+        } else {
+            table.key.iter().map(|&k| Field(row[k].clone())).collect()
+        };
+        self.push_row(table.delete_sql(), "delete", &table.name, params)
+            .await
+    }
+
+    /// Queues a rejected row of `table` into the job's rejects, in the open transaction: it
+    /// commits with the changes around it.
+    pub fn record_reject(&mut self, st: &crate::state::StateRef, table: &str, r: &Reject) {
+        let lit = |s: &str| crate::catalog::quote_literal(&s.replace('\0', ""));
+        writeln!(
+            self.sql,
+            "INSERT INTO {} (job, table_name, key, column_name, value, reason) VALUES ({}, {}, {}, {}, {}, {});",
+            st.table("rejects"),
+            lit(&st.job),
+            lit(table),
+            lit(&r.key),
+            lit(&r.column),
+            lit(&r.value),
+            lit(&r.reason)
+        )
+        .ok();
+    }
+
     async fn send(&mut self) -> Result<()> {
         self.mark = None;
         if !self.open {
-            self.sql.insert_str(0, "BEGIN;\n");
+            match self.ops.first_mut() {
+                Some(Op::Sql(s)) => s.insert_str(0, "BEGIN;\n"),
+                Some(Op::Row { .. }) => self.ops.insert(0, Op::Sql("BEGIN;".into())),
+                None => self.sql.insert_str(0, "BEGIN;\n"),
+            }
             self.open = true;
         }
-        let sql = std::mem::take(&mut self.sql);
-        let r = self.client.batch_execute(&sql).await;
-        self.sql = sql;
+        let ops = std::mem::take(&mut self.ops);
+        self.queued = 0;
+        let r = self.send_ops(ops).await;
+        if r.is_ok() && !self.sql.is_empty() {
+            let sql = std::mem::take(&mut self.sql);
+            let r = self.client.batch_execute(&sql).await;
+            self.sql = sql;
+            self.sql.clear();
+            // A lost connection or a restarting server is transient: the follower resumes
+            // from the last committed position.
+            return r.map_err(|e| {
+                crate::error::query_error("applying source changes to the target", &e)
+            });
+        }
         self.sql.clear();
-        // A lost connection or a restarting server is transient: the follower resumes from
-        // the last committed position.
-        r.map_err(|e| crate::error::query_error("applying source changes to the target", &e))
+        r
+    }
+
+    /// Sends queued statements in order: text in one round trip, runs of binary rows
+    /// pipelined (the server runs them in the order sent).
+    async fn send_ops(&self, ops: Vec<Op>) -> Result<()> {
+        let mut rows: Vec<(tokio_postgres::Statement, &'static str, String, Vec<Field>)> =
+            Vec::new();
+        for op in ops
+            .into_iter()
+            .chain(std::iter::once(Op::Sql(String::new())))
+        {
+            match op {
+                Op::Row {
+                    stmt,
+                    what,
+                    table,
+                    params,
+                } => rows.push((stmt, what, table, params)),
+                Op::Sql(text) => {
+                    if !rows.is_empty() {
+                        let runs = rows.iter().map(|(stmt, what, table, params)| async move {
+                            self.client
+                                .execute_raw(stmt, params.iter())
+                                .await
+                                .map_err(|e| {
+                                    crate::error::query_error(
+                                        format!("applying the {what} of a change of {table}"),
+                                        &e,
+                                    )
+                                })
+                        });
+                        futures_util::future::try_join_all(runs).await?;
+                        rows.clear();
+                    }
+                    if !text.is_empty() {
+                        self.client.batch_execute(&text).await.map_err(|e| {
+                            crate::error::query_error("applying source changes to the target", &e)
+                        })?;
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Whether changes wait in the open transaction or the buffer.
@@ -388,10 +719,6 @@ impl Applier {
     pub async fn commit(&mut self, position_sql: &str) -> Result<()> {
         self.sql.push_str(position_sql);
         self.sql.push_str("\nCOMMIT;");
-        if !self.open {
-            self.sql.insert_str(0, "BEGIN;\n");
-            self.open = true;
-        }
         let r = self.send().await;
         self.open = false;
         self.pending_changes = 0;
@@ -405,6 +732,28 @@ impl Applier {
     pub fn client(&self) -> &Client {
         &self.client
     }
+}
+
+/// Bytes an op holds, for the flush threshold.
+fn op_size(op: &Op) -> usize {
+    match op {
+        Op::Sql(s) => s.len(),
+        Op::Row { params, .. } => params
+            .iter()
+            .map(|f| 4 + f.0.as_ref().map_or(0, |b| b.len()))
+            .sum(),
+    }
+}
+
+fn check_fields(table: &TargetTable, n: usize) -> Result<()> {
+    if n != table.columns.len() {
+        return Err(Error::Internal(format!(
+            "a change of {} carries {n} fields, the table has {} columns",
+            table.name,
+            table.columns.len()
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -11,10 +11,11 @@
 //! the source's current position; the follower applies up to it, sets the sequences and drops
 //! the slot and publication. `lag.rs` renders lag and retained WAL.
 //!
-//! Column mappings are not applied to changes yet: `--follow` refuses mapped tables.
+//! A mapped table's changes take the bulk copy's read, filter and transform (`mapped.rs`).
 
 pub mod apply;
 pub mod lag;
+pub mod mapped;
 pub mod pgoutput;
 pub mod run;
 pub mod slot;

@@ -13,16 +13,16 @@ use std::time::{Duration, Instant};
 
 use tokio_postgres::Client;
 
-use crate::catalog::{postgres as pgcat, Catalog, QualifiedName};
+use crate::catalog::{postgres as pgcat, QualifiedName};
 use crate::config::{CopySettings, SourceUrl};
 use crate::connect::{connect, Side};
 use crate::conninfo::PgUrl;
 use crate::error::{db_reason, Error, Result};
 use crate::follow::apply::{Applier, FollowedTable};
+use crate::follow::mapped::{self, MappedTable};
 use crate::follow::pgoutput::{lsn_text, parse_lsn};
 use crate::follow::slot::{self, NewSlot};
 use crate::follow::stream::{self, Ended};
-use crate::mapping::TableMapping;
 use crate::state::follow::{self as fstate, phase};
 use crate::state::StateRef;
 
@@ -135,44 +135,10 @@ impl NewSlot {
     }
 }
 
-/// Refuses `--follow` for tables with column mappings: changes would bypass the transform.
-pub fn refuse_mapped(catalog: &Catalog, maps: &[Option<TableMapping>]) -> Result<()> {
-    let mapped: Vec<String> = catalog
-        .tables
-        .iter()
-        .zip(maps)
-        .filter(|(_, m)| m.is_some())
-        .map(|(t, _)| t.name.to_string())
-        .collect();
-    if mapped.is_empty() {
-        return Ok(());
-    }
-    Err(Error::Config(format!(
-        "--follow does not apply column mappings to changes yet; these tables have mappings: {}; \
-         follow them without mappings or copy them without --follow",
-        mapped.join(", ")
-    )))
-}
-
 /// After the copy's snapshot is open: records the new follow in the state (phase `copy`,
-/// applied position = the slot's consistent point), or, for mapped tables, drops the new slot
-/// and publication and refuses.
-pub async fn record_start(
-    settings: &CopySettings,
-    target: &Client,
-    start: NewStart,
-    catalog: &Catalog,
-    maps: &[Option<TableMapping>],
-) -> Result<()> {
+/// applied position = the slot's consistent point).
+pub async fn record_start(settings: &CopySettings, target: &Client, start: NewStart) -> Result<()> {
     let NewStart { slot: new, name } = start;
-    if let Err(e) = refuse_mapped(catalog, maps) {
-        drop(new.conn);
-        if let Ok(source) = connect(pg_source(settings)?, Side::Source).await {
-            let _ = slot::drop_slot(&source, &name).await;
-            let _ = slot::drop_publication(&source, &name).await;
-        }
-        return Err(e);
-    }
     drop(new.conn);
     let st = state_ref(settings);
     fstate::record_start(target, &st, &name, &name, &lsn_text(new.consistent_lsn)).await?;
@@ -284,7 +250,7 @@ async fn follow_once(settings: &CopySettings, stop: Arc<AtomicBool>) -> Result<F
     crate::metrics::follow_phase(phase::FOLLOW);
     let source = connect(url, Side::Source).await?;
     slot::warn_leftover_slots(&source, Some(&row.slot)).await;
-    let tables = followed_tables(&source, &session, &row.publication).await?;
+    let (tables, mapped) = followed_tables(settings, &source, &session, &row.publication).await?;
     if row.phase == phase::COPY {
         refuse_keyless_overlap(&session, &st, &tables).await?;
     }
@@ -302,6 +268,7 @@ async fn follow_once(settings: &CopySettings, stop: Arc<AtomicBool>) -> Result<F
         slot: &row.slot,
         publication: &row.publication,
         tables: &tables,
+        mapped: &mapped,
         max_retained_wal: settings.follow.as_ref().and_then(|f| f.max_retained_wal),
         stop,
     };
@@ -396,13 +363,15 @@ async fn refuse_keyless_overlap(
     )))
 }
 
-/// The publication's tables as the target holds them (names are the source's: mapped tables
-/// are refused).
+/// The publication's tables as the stream sends them, and the mapping of each mapped one
+/// (the job file's rules, with the job's recorded per-run values). An unmapped table's
+/// statements use the target's own columns; a mapped one's fields are made for its target.
 async fn followed_tables(
+    settings: &CopySettings,
     source: &Client,
     target: &Client,
     publication: &str,
-) -> Result<Vec<FollowedTable>> {
+) -> Result<(Vec<FollowedTable>, Vec<Option<MappedTable>>)> {
     let rows = source
         .query(
             "SELECT schemaname::text, tablename::text FROM pg_publication_tables WHERE pubname = $1",
@@ -417,11 +386,16 @@ async fn followed_tables(
         .iter()
         .map(|r| QualifiedName::new(r.get::<_, String>(0), r.get::<_, String>(1)))
         .collect();
+    let (natural, mapped_catalog, maps) =
+        mapped::load_mappings(settings, source, target, &state_ref(settings)).await?;
+    let renamed = mapped::target_names(&natural, &mapped_catalog);
+    let target_name = |n: &QualifiedName| renamed.get(n).cloned().unwrap_or_else(|| n.clone());
     let mut catalog = pgcat::load(target).await?;
-    catalog.select(|n| names.contains(n));
+    let wanted: Vec<QualifiedName> = names.iter().map(target_name).collect();
+    catalog.select(|n| wanted.contains(n));
     let missing: Vec<String> = names
         .iter()
-        .filter(|n| !catalog.tables.iter().any(|t| t.name == **n))
+        .filter(|n| !catalog.tables.iter().any(|t| t.name == target_name(n)))
         .map(|n| n.to_string())
         .collect();
     if !missing.is_empty() {
@@ -430,10 +404,87 @@ async fn followed_tables(
             missing.join(", ")
         )));
     }
-    Ok(catalog
-        .tables
+    let identity = identity_columns(source, publication).await?;
+    let mut tables = Vec::with_capacity(names.len());
+    for n in &names {
+        let at = natural.tables.iter().position(|t| t.name == *n);
+        match at.filter(|&i| maps.get(i).is_some_and(Option::is_some)) {
+            // The stream sends the source's columns; the mapping makes the target's.
+            Some(i) => {
+                let mut f = FollowedTable::from_catalog(&natural.tables[i]);
+                f.target = mapped_catalog.tables[i].name.quoted();
+                tables.push(f);
+            }
+            None => {
+                if let Some(t) = catalog.tables.iter().find(|t| t.name == *n) {
+                    tables.push(FollowedTable::from_catalog(t));
+                }
+            }
+        }
+    }
+    let mapped = mapped::mapped_tables(&tables, &natural, &mapped_catalog, &maps)?;
+    for (f, m) in tables.iter_mut().zip(&mapped) {
+        let Some(cols) = identity.get(&f.source) else {
+            continue;
+        };
+        let key: Vec<usize> = cols
+            .iter()
+            .filter_map(|c| f.columns.iter().position(|x| x == c))
+            .collect();
+        if key.len() != cols.len() {
+            return Err(Error::Follow(format!(
+                "the replica identity index of {} has columns the stream does not send: {}",
+                f.source,
+                cols.join(", ")
+            )));
+        }
+        if m.is_some() && key != f.key {
+            return Err(Error::Follow(format!(
+                "{} has a column mapping and a replica identity index ({}) other than its key: \
+                 the source names changed rows by that index, the mapping finds target rows by \
+                 the key; set REPLICA IDENTITY DEFAULT (primary key) or FULL on the source table",
+                f.source,
+                cols.join(", ")
+            )));
+        }
+        // The source names an updated or deleted row by these columns only.
+        f.key = key;
+    }
+    Ok((tables, mapped))
+}
+
+/// Per published table with `REPLICA IDENTITY USING INDEX`, the index's columns in order.
+async fn identity_columns(
+    source: &Client,
+    publication: &str,
+) -> Result<std::collections::HashMap<QualifiedName, Vec<String>>> {
+    let rows = source
+        .query(
+            "SELECT n.nspname::text, c.relname::text, \
+               array_agg(a.attname::text ORDER BY k.ord) \
+             FROM pg_publication_tables p \
+             JOIN pg_namespace n ON n.nspname = p.schemaname \
+             JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = p.tablename \
+             JOIN pg_index i ON i.indrelid = c.oid AND i.indisreplident \
+             CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord) \
+             JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum \
+             WHERE p.pubname = $1 AND c.relreplident = 'i' \
+             GROUP BY 1, 2",
+            &[&publication],
+        )
+        .await
+        .map_err(|e| Error::Query {
+            what: "reading the replica identity indexes of the followed tables".into(),
+            reason: db_reason(&e),
+        })?;
+    Ok(rows
         .iter()
-        .map(FollowedTable::from_catalog)
+        .map(|r| {
+            (
+                QualifiedName::new(r.get::<_, String>(0), r.get::<_, String>(1)),
+                r.get::<_, Vec<String>>(2),
+            )
+        })
         .collect())
 }
 

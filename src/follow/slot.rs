@@ -263,7 +263,7 @@ pub async fn source_problems(source: &Client, tables: &[QualifiedName]) -> Resul
 }
 
 /// Checks `wal_level`, free slots and WAL senders, the REPLICATION privilege, and that every
-/// table has a primary key or `REPLICA IDENTITY FULL`.
+/// table has a primary key, `REPLICA IDENTITY USING INDEX` or `REPLICA IDENTITY FULL`.
 pub async fn readiness(source: &Client, tables: &[QualifiedName]) -> Result<Vec<Readiness>> {
     let q = |e: tokio_postgres::Error| Error::Query {
         what: "checking the source for logical replication".into(),
@@ -342,11 +342,11 @@ pub async fn readiness(source: &Client, tables: &[QualifiedName]) -> Result<Vec<
             let name: String = r.get(0);
             let ident: String = r.get(1);
             let pk: bool = r.get(2);
-            // An identity index other than the primary key may leave out the columns the
-            // target's rows are found by: only the primary key or the full row will do.
+            // The full row, the primary key, or a replica identity index (whose columns the
+            // follower then finds target rows by).
             let ok = match ident.as_str() {
-                "f" => true,
-                "d" | "i" => pk,
+                "f" | "i" => true,
+                "d" => pk,
                 _ => false,
             };
             if !ok {
@@ -358,12 +358,13 @@ pub async fn readiness(source: &Client, tables: &[QualifiedName]) -> Result<Vec<
         name: "follow_replica_identity",
         ok: keyless.is_empty(),
         detail: if keyless.is_empty() {
-            "every table has a primary key or REPLICA IDENTITY FULL".into()
+            "every table has a primary key, a replica identity index or REPLICA IDENTITY FULL"
+                .into()
         } else {
             format!(
-                "table(s) without a primary key and without REPLICA IDENTITY FULL cannot be followed \
-                 (the source would not send which row an update or delete changes): {}; \
-                 add a primary key or run ALTER TABLE ... REPLICA IDENTITY FULL",
+                "table(s) without a primary key and without REPLICA IDENTITY FULL or USING INDEX \
+                 cannot be followed (the source would not send which row an update or delete \
+                 changes): {}; add a primary key or run ALTER TABLE ... REPLICA IDENTITY FULL",
                 keyless.join(", ")
             )
         },

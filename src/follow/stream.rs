@@ -20,6 +20,7 @@ use crate::catalog::{quote_ident, quote_literal};
 use crate::conninfo::PgUrl;
 use crate::error::{db_reason, Error, Result};
 use crate::follow::apply::{self, Applier, FollowedTable};
+use crate::follow::mapped::{self, MappedTable};
 use crate::follow::pgoutput::{self, lsn_text, parse_lsn, Lsn, Message, StreamMessage};
 use crate::follow::wire::ReplConn;
 use crate::state::follow as fstate;
@@ -46,8 +47,10 @@ pub struct Loop<'a> {
     pub slot: &'a str,
     /// Publication name.
     pub publication: &'a str,
-    /// The followed tables.
+    /// The followed tables, as the stream sends them.
     pub tables: &'a [FollowedTable],
+    /// Per followed table, its mapping (`None`: applied as sent).
+    pub mapped: &'a [Option<MappedTable>],
     /// Drop the slot past this much retained WAL.
     pub max_retained_wal: Option<u64>,
     /// Set by Ctrl-C / SIGTERM.
@@ -78,6 +81,8 @@ struct Progress {
     keepalive_end: Lsn,
     source_end: Lsn,
     cutover: Option<Lsn>,
+    /// Changes of mapped tables waiting to be read on the source.
+    queue: mapped::Queue,
 }
 
 /// Runs the loop from `start` (the applied position recorded in the state) with `applier`
@@ -112,6 +117,7 @@ pub async fn run(l: &Loop<'_>, applier: &mut Applier, start: Lsn) -> Result<Ende
         keepalive_end: start,
         source_end: start,
         cutover: None,
+        queue: mapped::Queue::default(),
     };
     let mut in_txn = false;
     let mut skip = false;
@@ -168,6 +174,7 @@ pub async fn run(l: &Loop<'_>, applier: &mut Applier, start: Lsn) -> Result<Ende
                                 if let Some(&i) = by_name.get(&(schema, name)) {
                                     if let Err(e) = check_relation(&l.tables[i], &columns) {
                                         // Keep the whole transactions before the change.
+                                        flush_mapped(l, applier, &mut p).await?;
                                         if applier.rewind() {
                                             commit(l, applier, &mut p, &mut repl).await?;
                                         }
@@ -176,7 +183,9 @@ pub async fn run(l: &Loop<'_>, applier: &mut Applier, start: Lsn) -> Result<Ende
                                     rels.insert(oid, i);
                                 }
                             }
-                            change if !skip => apply_change(l, applier, &rels, change).await?,
+                            change if !skip => {
+                                apply_change(l, applier, &mut p, &rels, change).await?
+                            }
                             _ => {}
                         }
                     }
@@ -285,6 +294,7 @@ async fn commit(
     let Some(end) = p.pending_end else {
         return Ok(());
     };
+    flush_mapped(l, applier, p).await?;
     let changes = applier.pending_changes;
     let sql = fstate::applied_sql(
         l.st,
@@ -447,31 +457,59 @@ async fn idle_tick(
     Ok(Tick::Go)
 }
 
-/// Adds one data change of a followed table (`rels`: relation OID -> table) to the batch.
+/// Hands the queued changes of mapped tables to the applier (before anything else reaches it,
+/// so that changes keep their order).
+async fn flush_mapped(l: &Loop<'_>, applier: &mut Applier, p: &mut Progress) -> Result<()> {
+    p.queue
+        .flush(l.source, l.tables, l.mapped, applier, l.st)
+        .await
+}
+
+/// Adds one data change of a followed table (`rels`: relation OID -> table) to the batch; a
+/// mapped table's change waits in the queue, to be read on the source with others.
 async fn apply_change(
     l: &Loop<'_>,
     applier: &mut Applier,
+    p: &mut Progress,
     rels: &HashMap<u32, usize>,
     change: Message,
 ) -> Result<()> {
+    let table = match &change {
+        Message::Insert { oid, .. } | Message::Update { oid, .. } | Message::Delete { oid, .. } => {
+            match rels.get(oid) {
+                Some(&i) => i,
+                None => return Ok(()),
+            }
+        }
+        Message::Truncate { .. } => usize::MAX,
+        _ => return Ok(()),
+    };
+    if l.mapped.get(table).is_some_and(Option::is_some) {
+        let queued = match change {
+            Message::Insert { new, .. } => mapped::Change::Insert(new),
+            Message::Update { old, new, .. } => mapped::Change::Update(old, new),
+            Message::Delete { old, .. } => mapped::Change::Delete(old),
+            _ => return Ok(()),
+        };
+        p.queue.push(table, queued);
+        if p.queue.is_full() {
+            flush_mapped(l, applier, p).await?;
+        }
+        return Ok(());
+    }
+    flush_mapped(l, applier, p).await?;
     match change {
-        Message::Insert { oid, new } => {
-            if let Some(&i) = rels.get(&oid) {
-                apply::insert(applier.buffer(), &l.tables[i], &new)?;
-                applier.added().await?;
-            }
+        Message::Insert { new, .. } => {
+            apply::insert(applier.buffer(), &l.tables[table], &new)?;
+            applier.added().await?;
         }
-        Message::Update { oid, old, new } => {
-            if let Some(&i) = rels.get(&oid) {
-                apply::update(applier.buffer(), &l.tables[i], old.as_deref(), &new)?;
-                applier.added().await?;
-            }
+        Message::Update { old, new, .. } => {
+            apply::update(applier.buffer(), &l.tables[table], old.as_deref(), &new)?;
+            applier.added().await?;
         }
-        Message::Delete { oid, old } => {
-            if let Some(&i) = rels.get(&oid) {
-                apply::delete(applier.buffer(), &l.tables[i], &old)?;
-                applier.added().await?;
-            }
+        Message::Delete { old, .. } => {
+            apply::delete(applier.buffer(), &l.tables[table], &old)?;
+            applier.added().await?;
         }
         Message::Truncate {
             restart_identity,

@@ -48,20 +48,12 @@ pub struct PgRead {
     pub filter: Option<String>,
 }
 
-/// The `COPY ... TO STDOUT` statement for one chunk of a table, resuming after a committed key.
-///
-/// Tables with a key are read in key order, so that the key of the last committed row is an
-/// exact offset for a resume; tables without one are read as stored. `read` says which
-/// columns come as text and what filter applies, for a mapped table.
-pub fn copy_out_sql(
-    table: &Table,
-    read: Option<&PgRead>,
-    range: &ChunkRange,
-    resume_after: Option<&[String]>,
-) -> String {
+/// The columns a reader selects, each as the mapping reads it (as it is, as text, or cast by
+/// the source server); the follower selects changed rows the same way (`follow/mapped.rs`).
+pub fn select_list(table: &Table, read: Option<&PgRead>) -> String {
     use crate::mapping::ReadAs;
     let read_as = |i: usize| read.and_then(|r| r.read_as.get(i));
-    let cols = table
+    table
         .copy_columns()
         .enumerate()
         .map(|(i, c)| {
@@ -74,7 +66,22 @@ pub fn copy_out_sql(
             }
         })
         .collect::<Vec<_>>()
-        .join(", ");
+        .join(", ")
+}
+
+/// The `COPY ... TO STDOUT` statement for one chunk of a table, resuming after a committed key.
+///
+/// Tables with a key are read in key order, so that the key of the last committed row is an
+/// exact offset for a resume; tables without one are read as stored. `read` says which
+/// columns come as text and what filter applies, for a mapped table.
+pub fn copy_out_sql(
+    table: &Table,
+    read: Option<&PgRead>,
+    range: &ChunkRange,
+    resume_after: Option<&[String]>,
+) -> String {
+    use crate::mapping::ReadAs;
+    let cols = select_list(table, read);
     let user_filter = read
         .and_then(|r| r.filter.as_deref())
         .map(|f| format!("({f})"));

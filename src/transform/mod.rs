@@ -105,6 +105,12 @@ pub struct TransformStats {
     pub rejected: u64,
 }
 
+/// One encoded COPY field (length, then bytes; length -1: NULL) as the field's bytes.
+fn encoded(f: &[u8]) -> Option<Bytes> {
+    let len = i32::from_be_bytes(f.get(..4)?.try_into().ok()?);
+    (len >= 0).then(|| Bytes::copy_from_slice(&f[4..]))
+}
+
 /// Why a row was rejected: the column, the value and the reason.
 struct RowReject {
     column: String,
@@ -272,6 +278,68 @@ pub fn key_text(value: Option<&[u8]>, type_sql: &str) -> String {
 }
 
 impl TableTransform {
+    /// Makes the target fields of one incoming tuple (a field per target column, in PostgreSQL's
+    /// binary format), as [`TableTransform::apply`] makes them for a batch; `only` limits the
+    /// work to the columns it marks (the others come back NULL). Used for changed rows, which
+    /// arrive one at a time. A row that cannot be loaded comes back as its reject.
+    pub fn row(
+        &self,
+        tuple: &[u8],
+        only: Option<&[bool]>,
+    ) -> std::result::Result<Vec<Option<Bytes>>, Reject> {
+        let mut fields: Vec<(usize, i32)> = Vec::with_capacity(self.inputs);
+        if split_tuple(tuple, &mut fields).is_none() {
+            return Err(Reject {
+                key: "?".into(),
+                column: String::new(),
+                value: String::new(),
+                reason: "a changed row's tuple is cut short".into(),
+            });
+        }
+        let field = |i: usize| -> Option<&[u8]> {
+            let (start, l) = *fields.get(i)?;
+            (l >= 0).then(|| &tuple[start..start + l as usize])
+        };
+        let mut out = Vec::with_capacity(self.columns.len());
+        let mut buf = Vec::new();
+        for (n, col) in self.columns.iter().enumerate() {
+            if only.is_some_and(|o| !o.get(n).copied().unwrap_or(false)) {
+                out.push(None);
+                continue;
+            }
+            buf.clear();
+            match col {
+                OutColumn::Pass(i) => out.push(field(*i).map(Bytes::copy_from_slice)),
+                OutColumn::Const(f) => out.push(encoded(f)),
+                OutColumn::NullDefault { input, field: f } => match field(*input) {
+                    Some(v) => out.push(Some(Bytes::copy_from_slice(v))),
+                    None => out.push(encoded(f)),
+                },
+                OutColumn::Value(rule) => match rule.put(&mut buf, field(rule.input)) {
+                    Ok(()) => out.push(encoded(&buf)),
+                    Err(r) => {
+                        let key = if self.key.is_empty() {
+                            "a changed row".to_string()
+                        } else {
+                            self.key
+                                .iter()
+                                .map(|(i, name, ty)| format!("{name}={}", key_text(field(*i), ty)))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        };
+                        return Err(Reject {
+                            key,
+                            column: r.column,
+                            value: r.value,
+                            reason: r.reason,
+                        });
+                    }
+                },
+            }
+        }
+        Ok(out)
+    }
+
     /// Rewrites a batch; rows that cannot be loaded move to the batch's rejects.
     pub fn apply(&self, batch: Batch) -> Result<(Batch, TransformStats)> {
         let data = &batch.data[..];

@@ -142,6 +142,34 @@ impl Cluster {
         Cluster { bin, dir, port }
     }
 
+    /// Restarts the server (a fast shutdown: sessions are ended), as an operator restarting
+    /// a database under a running job would.
+    pub fn restart(&self) {
+        let data = self.dir.join("data");
+        let log = self.dir.join("log");
+        let out = as_postgres(
+            &self.bin,
+            "pg_ctl",
+            &[
+                "-D",
+                data.to_str().expect("utf-8 path"),
+                "-l",
+                log.to_str().expect("utf-8 path"),
+                "-m",
+                "fast",
+                "-w",
+                "-t",
+                "60",
+                "restart",
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "pg_ctl restart: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// `postgres://postgres@127.0.0.1:<port>/<db>?sslmode=disable`.
     pub fn url(&self, db: &str) -> String {
         format!(

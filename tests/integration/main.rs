@@ -70,6 +70,8 @@ mod snapshot_hold;
 
 // Following a live source after the copy: `copy --follow`, `cutover`, `abort`, kills, DDL.
 mod follow;
+// Following tables with column mappings: changes take the copy's read, filter and transform.
+mod follow_mapped;
 
 // MySQL and MariaDB sources.
 // Types, type rules and per-row rejects from MariaDB.

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
@@ -21,6 +21,8 @@ pub struct Proxy {
     cut: watch::Sender<u64>,
     /// Connections cut so far.
     pub cuts: Arc<AtomicUsize>,
+    /// While set, bytes from clients wait in the proxy (the server hears nothing new).
+    held: Arc<std::sync::atomic::AtomicBool>,
     _runtime: tokio::runtime::Runtime,
 }
 
@@ -54,23 +56,30 @@ impl Proxy {
         let port = listener.local_addr().unwrap().port();
         let (cut, _) = watch::channel(0u64);
         let cuts = Arc::new(AtomicUsize::new(0));
-        let (tx, counter) = (cut.clone(), cuts.clone());
+        let held = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (tx, counter, hold) = (cut.clone(), cuts.clone(), held.clone());
         runtime.spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 let mut rx = tx.subscribe();
                 let counter = counter.clone();
+                let hold = hold.clone();
                 tokio::spawn(async move {
                     let Ok(server) = TcpStream::connect(upstream).await else {
                         return;
                     };
-                    let (mut client, mut server) = (client, server);
+                    let (client_rx, client_tx) = client.into_split();
+                    let (server_rx, server_tx) = server.into_split();
                     tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                        _ = async {
+                            tokio::join!(
+                                pump(client_rx, server_tx, Some(hold)),
+                                pump(server_rx, client_tx, None)
+                            )
+                        } => {}
+                        // As a network fault: both sides lose the connection mid-message
+                        // (the halves drop with the pumps).
                         _ = rx.changed() => {
                             counter.fetch_add(1, Ordering::SeqCst);
-                            // As a network fault: both sides lose the connection mid-message.
-                            let _ = client.shutdown().await;
-                            let _ = server.shutdown().await;
                         }
                     }
                 });
@@ -80,8 +89,15 @@ impl Proxy {
             port,
             cut,
             cuts,
+            held,
             _runtime: runtime,
         }
+    }
+
+    /// Holds (`true`) or releases what clients send: while held, the server receives nothing
+    /// new on any connection, as over a stalled link.
+    pub fn hold(&self, on: bool) {
+        self.held.store(on, Ordering::SeqCst);
     }
 
     /// Cuts every connection up to `cuts` times, each time a `COPY` into `dst` is running, for
@@ -115,4 +131,29 @@ impl Proxy {
     pub fn cut_all(&self) {
         self.cut.send_modify(|g| *g += 1);
     }
+}
+
+/// Forwards bytes from `from` to `to` until either side closes; with `hold`, waits while it
+/// is set before passing bytes on.
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    hold: Option<Arc<std::sync::atomic::AtomicBool>>,
+) {
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        if let Some(h) = &hold {
+            while h.load(Ordering::SeqCst) {
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        }
+        if to.write_all(&buf[..n]).await.is_err() {
+            break;
+        }
+    }
+    let _ = to.shutdown().await;
 }
