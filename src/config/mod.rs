@@ -398,6 +398,19 @@ fn tablespace_map(items: &[String]) -> Result<Vec<(String, String)>> {
         .collect()
 }
 
+/// A source URL: `mysql://` or `mariadb://` (password also from MYSQL_PWD), else PostgreSQL
+/// (password also from PGPASSWORD or the password file).
+pub fn parse_source_url(raw: &str) -> Result<SourceUrl> {
+    Ok(
+        if raw.starts_with("mysql://") || raw.starts_with("mariadb://") {
+            let pwd = std::env::var("MYSQL_PWD").ok();
+            SourceUrl::Mysql(MyUrl::parse(raw, pwd.as_deref())?)
+        } else {
+            SourceUrl::Postgres(PgUrl::parse(raw, &Env::from_process())?)
+        },
+    )
+}
+
 impl CopySettings {
     /// The job file's mappings as the job records them (a line of its configuration): a
     /// follower compares it with the job's, so that it never applies changes with other rules
@@ -433,12 +446,7 @@ impl CopySettings {
             })
         };
         let raw_source = raw_url(over.source, file.source.url, "source")?;
-        let source = if raw_source.starts_with("mysql://") || raw_source.starts_with("mariadb://") {
-            let pwd = std::env::var("MYSQL_PWD").ok();
-            SourceUrl::Mysql(MyUrl::parse(&raw_source, pwd.as_deref())?)
-        } else {
-            SourceUrl::Postgres(PgUrl::parse(&raw_source, &env)?)
-        };
+        let source = parse_source_url(&raw_source)?;
         let raw_target = raw_url(over.target, file.target.url, "target")?;
         if raw_target.starts_with("mysql://") || raw_target.starts_with("mariadb://") {
             return Err(Error::Config(format!(
