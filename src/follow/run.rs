@@ -70,9 +70,13 @@ pub fn object_name(settings: &CopySettings) -> String {
 /// must read in. `None`: the job already follows (a resumed copy reads in a new snapshot; the
 /// stream's overlap with it is applied idempotently).
 pub async fn prepare_start(settings: &CopySettings, target: &Client) -> Result<Option<NewStart>> {
-    let url = pg_source(settings)?;
     let st = state_ref(settings);
     fstate::ensure(target, &st).await?;
+    if let SourceUrl::Mysql(my) = &settings.source {
+        crate::follow::binlog::run::prepare_start(settings, my, target).await?;
+        return Ok(None);
+    }
+    let url = pg_source(settings)?;
     let name = object_name(settings);
     if !settings.restart {
         if let Some(row) = fstate::load(target, &st).await? {
@@ -212,6 +216,9 @@ pub async fn follow_job(settings: &CopySettings, stop: Arc<AtomicBool>) -> Resul
 }
 
 async fn follow_once(settings: &CopySettings, stop: Arc<AtomicBool>) -> Result<FollowOutcome> {
+    if let SourceUrl::Mysql(my) = &settings.source {
+        return crate::follow::binlog::run::follow_once(settings, my, stop).await;
+    }
     let url = pg_source(settings)?;
     let st = state_ref(settings);
     let session = connect(&settings.target, Side::Target).await?;
@@ -335,7 +342,7 @@ async fn same_mappings(settings: &CopySettings, target: &Client, st: &StateRef) 
     )))
 }
 
-fn ended_message(st: &StateRef, row: &fstate::FollowRow) -> Option<FollowOutcome> {
+pub(crate) fn ended_message(st: &StateRef, row: &fstate::FollowRow) -> Option<FollowOutcome> {
     match row.phase.as_str() {
         phase::CUT_OVER => Some(FollowOutcome {
             message: format!("job \"{}\" is cut over already", st.job),
@@ -564,7 +571,6 @@ async fn cut_over(
 /// `howdah cutover`: records a cutover request at the source's current WAL position and waits
 /// until the follower applied it and cut over; with no follower running, follows itself.
 pub async fn cutover(settings: &CopySettings, timeout: Duration) -> Result<FollowOutcome> {
-    let url = pg_source(settings)?;
     let st = state_ref(settings);
     let target = connect(&settings.target, Side::Target).await?;
     fstate::ensure(&target, &st).await?;
@@ -577,9 +583,19 @@ pub async fn cutover(settings: &CopySettings, timeout: Duration) -> Result<Follo
     if let Some(ended) = ended_message(&st, &row) {
         return Ok(ended);
     }
-    let source = connect(url, Side::Source).await?;
-    let lsn = cutover_position(&source, &st).await?;
-    fstate::request_cutover(&target, &st, &lsn).await?;
+    let lsn = match &settings.source {
+        SourceUrl::Mysql(my) => {
+            let pos = crate::follow::binlog::run::cutover_position(my).await?;
+            fstate::request_cutover_pos(&target, &st, &pos).await?;
+            pos
+        }
+        SourceUrl::Postgres(url) => {
+            let source = connect(url, Side::Source).await?;
+            let lsn = cutover_position(&source, &st).await?;
+            fstate::request_cutover(&target, &st, &lsn).await?;
+            lsn
+        }
+    };
     tracing::info!("cutover requested at source position {lsn}");
     let deadline = Instant::now() + timeout;
     loop {
@@ -587,11 +603,16 @@ pub async fn cutover(settings: &CopySettings, timeout: Duration) -> Result<Follo
             Error::Follow(format!("the follow state of job \"{}\" is gone", st.job))
         })?;
         if row.phase == phase::CUT_OVER {
+            let what = match &settings.source {
+                SourceUrl::Mysql(_) => "identities set past the source's".to_string(),
+                SourceUrl::Postgres(_) => {
+                    format!("sequences set, slot and publication {} dropped", row.slot)
+                }
+            };
             return Ok(FollowOutcome {
                 message: format!(
-                    "job \"{}\" cut over: every source change up to {} is applied, sequences set, \
-                     slot and publication {} dropped",
-                    st.job, row.applied_lsn, row.slot
+                    "job \"{}\" cut over: every source change up to {} is applied, {what}",
+                    st.job, row.applied_lsn
                 ),
                 cut_over: true,
             });
@@ -605,15 +626,19 @@ pub async fn cutover(settings: &CopySettings, timeout: Duration) -> Result<Follo
                 st.job
             );
             let stop = Arc::new(AtomicBool::new(false));
-            return match tokio::time::timeout(
+            match tokio::time::timeout(
                 deadline.saturating_duration_since(Instant::now()),
                 follow_job(settings, stop),
             )
             .await
             {
-                Ok(r) => r,
-                Err(_) => Err(timed_out(&st, timeout, &row)),
-            };
+                // A follower started between the look and the lock: wait for it instead.
+                Ok(Err(Error::Follow(m))) if m.contains("holds the job's follower lock") => {
+                    tracing::info!("a follower of job \"{}\" started: waiting for it", st.job);
+                }
+                Ok(r) => return r,
+                Err(_) => return Err(timed_out(&st, timeout, &row)),
+            }
         }
         if Instant::now() >= deadline {
             return Err(timed_out(&st, timeout, &row));
@@ -675,7 +700,6 @@ async fn follower_running(target: &Client, st: &StateRef) -> Result<bool> {
 /// its slot and publication on the source. Also drops a slot left by a start that recorded
 /// nothing.
 pub async fn abort(settings: &CopySettings, timeout: Duration) -> Result<String> {
-    let url = pg_source(settings)?;
     let st = state_ref(settings);
     let target = connect(&settings.target, Side::Target).await?;
     fstate::ensure(&target, &st).await?;
@@ -702,6 +726,13 @@ pub async fn abort(settings: &CopySettings, timeout: Duration) -> Result<String>
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
+    let SourceUrl::Postgres(url) = &settings.source else {
+        // A binary log reader leaves nothing on the source.
+        return Ok(format!(
+            "job \"{}\" aborted: the follow stopped; the source keeps nothing for it",
+            st.job
+        ));
+    };
     let source = connect(url, Side::Source).await?;
     slot::drop_slot(&source, &name).await?;
     slot::drop_publication(&source, &name).await?;
