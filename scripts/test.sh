@@ -11,6 +11,8 @@ command -v pg_isready >/dev/null || need_apt+=(postgresql-client)
 command -v mariadb >/dev/null || need_apt+=(mariadb-client)
 command -v docker-compose >/dev/null || need_apt+=(docker-compose)
 command -v prometheus >/dev/null || need_apt+=(prometheus)
+# Packet loss on the worker links of tests/integration/netns_workers.rs.
+command -v iptables >/dev/null || need_apt+=(iptables)
 # PostGIS for the spatial-column test, for the installed PostgreSQL major version.
 pg_major=$(ls /etc/postgresql 2>/dev/null | sort -n | tail -n1)
 if [ -n "$pg_major" ] && [ ! -e "/usr/share/postgresql/$pg_major/extension/postgis.control" ]; then
@@ -33,6 +35,12 @@ if [ ! -x /opt/howdah-test/pgserver/pgserver/pginstall/bin/postgres ]; then
   }
   pip3 install -q --target /opt/howdah-test/pgserver pgserver ||
     pip3 install -q --break-system-packages --target /opt/howdah-test/pgserver pgserver
+fi
+# kubernetes-validate for tests/integration/k8s.rs, which checks configs/k8s/ offline.
+if [ ! -d /opt/howdah-test/kubernetes-validate/kubernetes_validate ]; then
+  echo "installing kubernetes-validate (pip) into /opt/howdah-test/kubernetes-validate"
+  pip3 install -q --target /opt/howdah-test/kubernetes-validate kubernetes-validate ||
+    pip3 install -q --break-system-packages --target /opt/howdah-test/kubernetes-validate kubernetes-validate
 fi
 # Follow tests initdb their own clusters as the user postgres, from the machine's PostgreSQL.
 [ -x "/usr/lib/postgresql/$pg_major/bin/initdb" ] || echo "warning: no initdb for PostgreSQL $pg_major: the follow tests will fail" >&2
@@ -67,6 +75,12 @@ psql -X -q -h 127.0.0.1 -U postgres -d postgres -At \
         echo "warning: could not drop the leftover test database $db" >&2
     fi
   done
+# Network namespaces of tests/integration/netns_workers.rs are named howdah-<pid>-<n>; those of
+# a killed test process stay behind with their veth pairs: delete them (the pair goes along).
+for ns in $(ip netns list 2>/dev/null | awk '/^howdah-[0-9]+-[0-9]+/ {print $1}'); do
+  pid=$(printf '%s' "$ns" | cut -d- -f2)
+  kill -0 "$pid" 2>/dev/null || ip netns del "$ns" || true
+done
 
 cargo fmt --check
 cargo clippy --all-targets --quiet -- -D warnings

@@ -299,6 +299,10 @@ pub struct StatusArgs {
     /// second), 20000rows, or off.
     #[arg(long, value_name = "RATE", requires = "job")]
     pub set_max_rate: Option<String>,
+    /// Source database URL: also show what each job's snapshot holds back on it (snapshot
+    /// age, oldest xmin or transaction, InnoDB history list length).
+    #[arg(long, env = "HOWDAH_SOURCE", hide_env_values = true)]
+    pub source: Option<String>,
 }
 
 /// Flags of `howdah copy`.

@@ -267,7 +267,13 @@ async fn status(args: &cli::StatusArgs) -> Result<u8> {
             howdah::state::rate::REFRESH.as_secs()
         );
     }
-    let jobs = howdah::status::read(&client, &args.state_schema, args.job.as_deref()).await?;
+    let mut jobs = howdah::status::read(&client, &args.state_schema, args.job.as_deref()).await?;
+    if let Some(raw) = &args.source {
+        let source = howdah::config::parse_source_url(raw)?;
+        for j in &mut jobs {
+            j.source_snapshot = Some(howdah::snapshot_hold::probe(&source, &j.job).await?);
+        }
+    }
     if args.json {
         println!("{}", json(&jobs)?);
     } else {

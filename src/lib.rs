@@ -27,6 +27,7 @@ pub mod rate;
 pub mod reject;
 pub mod schema;
 pub mod sink;
+pub mod snapshot_hold;
 pub mod source;
 pub mod state;
 pub mod status;

@@ -159,6 +159,45 @@ pub fn follow_phase(phase: &str) {
     }
 }
 
+/// Seconds the job's oldest open source transaction has run (its snapshot's age; 0: none).
+pub const SNAPSHOT_AGE: &str = "howdah_source_snapshot_age_seconds";
+/// PostgreSQL: age in transactions of the xmin of the job's sessions (`scope="job"`) and of
+/// the oldest xmin on the source server (`scope="server"`).
+pub const XMIN_AGE: &str = "howdah_source_xmin_age";
+/// Seconds the source server's oldest open transaction (any session) has run.
+pub const OLDEST_XACT_AGE: &str = "howdah_source_oldest_transaction_age_seconds";
+/// MySQL/MariaDB: InnoDB's history list length (undo records purge has not removed).
+pub const HISTORY_LIST: &str = "howdah_source_history_list_length";
+
+/// What the copy holds back on its source, sampled every 10 s (src/snapshot_hold.rs); same
+/// shape as [`ALL`]. `XMIN_AGE` is PostgreSQL's, `HISTORY_LIST` MySQL's.
+pub const SNAPSHOT_ALL: &[(&str, &str, &[&str])] = &[
+    (SNAPSHOT_AGE, "gauge", &[]),
+    (XMIN_AGE, "gauge", &["scope"]),
+    (OLDEST_XACT_AGE, "gauge", &[]),
+    (HISTORY_LIST, "gauge", &[]),
+];
+
+/// Records a sample of the source's snapshot hold.
+pub fn snapshot_hold(
+    snapshot_age: f64,
+    job_xmin_age: Option<i64>,
+    server_xmin_age: Option<i64>,
+    oldest_xact_age: f64,
+    history_list: Option<i64>,
+) {
+    metrics::gauge!(SNAPSHOT_AGE).set(snapshot_age);
+    for (scope, v) in [("job", job_xmin_age), ("server", server_xmin_age)] {
+        if let Some(v) = v {
+            metrics::gauge!(XMIN_AGE, "scope" => scope).set(v as f64);
+        }
+    }
+    metrics::gauge!(OLDEST_XACT_AGE).set(oldest_xact_age);
+    if let Some(h) = history_list {
+        metrics::gauge!(HISTORY_LIST).set(h as f64);
+    }
+}
+
 /// Row stages of [`ROWS`] and [`BYTES`].
 pub const STAGES: [&str; 3] = ["read", "written", "committed"];
 /// Chunk states of [`CHUNKS`].
@@ -275,6 +314,26 @@ fn describe() {
         STEP_DURATION,
         Unit::Seconds,
         "Seconds per post-data or final step."
+    );
+    describe_gauge!(
+        SNAPSHOT_AGE,
+        Unit::Seconds,
+        "Seconds the job's oldest open source transaction (its snapshot) has run."
+    );
+    describe_gauge!(
+        XMIN_AGE,
+        Unit::Count,
+        "PostgreSQL source: age in transactions of the job's xmin and of the server's oldest."
+    );
+    describe_gauge!(
+        OLDEST_XACT_AGE,
+        Unit::Seconds,
+        "Seconds the source server's oldest open transaction has run."
+    );
+    describe_gauge!(
+        HISTORY_LIST,
+        Unit::Count,
+        "MySQL/MariaDB source: InnoDB history list length (undo not yet purged)."
     );
     describe_gauge!(
         FOLLOW_LAG_BYTES,

@@ -71,6 +71,9 @@ pub struct JobStatus {
     pub follow: Option<crate::state::follow::FollowRow>,
     /// The job's large objects, when it copies any.
     pub large_objects: Option<crate::state::large_objects::LoStatus>,
+    /// With `status --source`: what the job's snapshot holds back on the source now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_snapshot: Option<crate::snapshot_hold::SnapshotHold>,
 }
 
 /// One `howdah copy` process that joined a job.
@@ -243,6 +246,7 @@ pub async fn read(client: &Client, schema: &str, job: Option<&str>) -> Result<Ve
             invalid_foreign_keys,
             follow,
             large_objects,
+            source_snapshot: None,
         });
     }
     Ok(out)
@@ -422,6 +426,9 @@ pub fn render_text(jobs: &[JobStatus]) -> String {
         }
         if let Some(f) = &j.follow {
             render_follow(&mut s, f);
+        }
+        for line in j.source_snapshot.iter().flat_map(|h| h.describe()) {
+            let _ = writeln!(s, "  source: {line}");
         }
         for w in &j.workers {
             let _ = writeln!(

@@ -398,7 +398,32 @@ fn tablespace_map(items: &[String]) -> Result<Vec<(String, String)>> {
         .collect()
 }
 
+/// A source URL: `mysql://` or `mariadb://` (password also from MYSQL_PWD), else PostgreSQL
+/// (password also from PGPASSWORD or the password file).
+pub fn parse_source_url(raw: &str) -> Result<SourceUrl> {
+    Ok(
+        if raw.starts_with("mysql://") || raw.starts_with("mariadb://") {
+            let pwd = std::env::var("MYSQL_PWD").ok();
+            SourceUrl::Mysql(MyUrl::parse(raw, pwd.as_deref())?)
+        } else {
+            SourceUrl::Postgres(PgUrl::parse(raw, &Env::from_process())?)
+        },
+    )
+}
+
 impl CopySettings {
+    /// The job file's mappings as the job records them (a line of its configuration): a
+    /// follower compares it with the job's, so that it never applies changes with other rules
+    /// than the copy's.
+    pub fn mappings_summary(&self) -> String {
+        format!("{}{:?}", self.rules_summary(), self.max_rejects)
+    }
+
+    /// The start of [`CopySettings::mappings_summary`]: the rules alone.
+    pub fn rules_summary(&self) -> String {
+        format!("mappings = {:?} {:?} ", self.rules.tables, self.rules.casts)
+    }
+
     /// Merges file and overrides into validated settings.
     pub fn resolve(over: CopyOverrides) -> Result<Self> {
         let file = match &over.config {
@@ -421,12 +446,7 @@ impl CopySettings {
             })
         };
         let raw_source = raw_url(over.source, file.source.url, "source")?;
-        let source = if raw_source.starts_with("mysql://") || raw_source.starts_with("mariadb://") {
-            let pwd = std::env::var("MYSQL_PWD").ok();
-            SourceUrl::Mysql(MyUrl::parse(&raw_source, pwd.as_deref())?)
-        } else {
-            SourceUrl::Postgres(PgUrl::parse(&raw_source, &env)?)
-        };
+        let source = parse_source_url(&raw_source)?;
         let raw_target = raw_url(over.target, file.target.url, "target")?;
         if raw_target.starts_with("mysql://") || raw_target.starts_with("mariadb://") {
             return Err(Error::Config(format!(

@@ -93,6 +93,8 @@ pub async fn build(settings: &CopySettings, cmd: &CommandLine) -> Result<Migrati
         &tables,
         probes.throughput.clone(),
     );
+    let data_seconds = strategy.estimate.as_ref().map(|e| e.data_seconds);
+    checks.push(snapshot_check(settings, data_seconds).await);
     let copy_seconds = strategy.estimate.as_ref().map(|e| e.total_seconds);
     follow_checks(settings, &catalog, &mut checks, copy_seconds).await;
     let schema = changes::schema_changes(settings, &catalog, &facts, &mut src);
@@ -156,6 +158,37 @@ async fn follow_checks(
             status: "unknown".into(),
             detail: format!("copy --follow: could not check the source: {e}"),
         }),
+    }
+}
+
+/// What the copy's snapshot will hold back on the source, and what the source holds back
+/// already (an old xmin or transaction: vacuum or purge is behind before the copy starts).
+async fn snapshot_check(settings: &CopySettings, data_seconds: Option<f64>) -> Check {
+    let hold = match crate::snapshot_hold::probe(&settings.source, &settings.job).await {
+        Ok(h) => h,
+        Err(e) => {
+            return Check {
+                name: "source_snapshot".into(),
+                status: "unknown".into(),
+                detail: format!("could not read the source's oldest transaction: {e}"),
+            }
+        }
+    };
+    let mut detail = hold.describe().join("; ");
+    if let Some(secs) = data_seconds {
+        detail.push_str(&format!(
+            "; the copy will hold one source snapshot for about {:.0} min (the data estimate): \
+             vacuum (PostgreSQL) or purge (InnoDB) cannot clean up behind it meanwhile",
+            secs / 60.0
+        ));
+    }
+    // An hour-old transaction already holds vacuum or purge back, before the copy adds its own.
+    let old = hold.oldest_transaction_age_seconds.unwrap_or(0.0) > 3600.0
+        || hold.oldest_xmin_age.unwrap_or(0) > 100_000_000;
+    Check {
+        name: "source_snapshot".into(),
+        status: if old { "warning" } else { "ok" }.into(),
+        detail,
     }
 }
 

@@ -314,6 +314,11 @@ pub async fn run(
         throttle.clone(),
         plan.worker,
     )));
+    // How long the run's source snapshot has been held, for the metrics and a warning per hour.
+    let _stop_hold = AbortOnDrop(tokio::spawn(crate::snapshot_hold::sample(
+        settings.source.clone(),
+        settings.job.clone(),
+    )));
     let shared = Arc::new(Shared {
         run_metrics: RunMetrics::new(settings.jobs, settings.channel_batches),
         settings: settings.clone(),

@@ -85,6 +85,7 @@ fn prometheus_and_grafana_configs_point_at_each_other() {
     let names: Vec<&str> = howdah::metrics::ALL
         .iter()
         .chain(howdah::metrics::FOLLOW_ALL)
+        .chain(howdah::metrics::SNAPSHOT_ALL)
         .map(|m| m.0)
         .collect();
     let panels = json["panels"].as_array().expect("panels");

@@ -65,6 +65,10 @@ mod keyless_resume;
 mod kill_loop;
 // Several processes on one job: sharing chunks, take-over after a kill or a lapsed lease.
 mod workers;
+// Three workers of one job in three network namespaces with a delayed, lossy link; one cut.
+mod netns_workers;
+// What a running copy holds back on its source: snapshot age, oldest xmin, history list.
+mod snapshot_hold;
 
 // Following a live source after the copy: `copy --follow`, `cutover`, `abort`, kills, DDL.
 mod follow;
@@ -97,3 +101,5 @@ mod controls;
 mod observability;
 // The Docker demo files: compose file, demo SQL, the MariaDB demo job.
 mod compose;
+// The Kubernetes manifests in configs/k8s/, validated offline, and their job file.
+mod k8s;
