@@ -147,6 +147,33 @@ fn wait_phase(dst: &TestDb, job: &str, phase: &str, timeout: Duration) {
     }
 }
 
+/// Waits for `phase` like [`wait_phase`], failing at once with the output of `child` if it
+/// ends before.
+fn wait_phase_of(dst: &TestDb, job: &str, phase: &str, timeout: Duration, child: &mut Child) {
+    let started = Instant::now();
+    while dst
+        .try_query(&format!(
+            "SELECT phase FROM howdah.follow WHERE job = '{job}'"
+        ))
+        .unwrap_or_default()
+        != phase
+    {
+        if let Ok(Some(status)) = child.try_wait() {
+            let mut err = String::new();
+            if let Some(mut e) = child.stderr.take() {
+                use std::io::Read;
+                let _ = e.read_to_string(&mut err);
+            }
+            panic!("copy --follow ended ({status}) before phase {phase}: {err}");
+        }
+        assert!(
+            started.elapsed() < timeout,
+            "job {job} did not reach phase {phase}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 fn finish(child: Child) -> Output {
     child.wait_with_output().expect("wait for copy --follow")
 }
@@ -451,7 +478,7 @@ fn mysql_follow_survives_cut_connections_and_a_source_restart() {
     let db = s.create_db("src");
     s.exec(&db, SCHEMA);
     let dst = TestDb::new("myfollow_cut");
-    let proxy = crate::proxy::Proxy::start(
+    let proxy = crate::proxy::Proxy::to_mysql(
         format!("127.0.0.1:{}", s.port)
             .parse()
             .expect("socket address"),
@@ -459,10 +486,10 @@ fn mysql_follow_survives_cut_connections_and_a_source_restart() {
     let via_proxy = s
         .url(&db)
         .replace(&format!(":{}/", s.port), &format!(":{}/", proxy.port));
-    let child = Howdah::copy(&via_proxy, &dst.url())
+    let mut child = Howdah::copy(&via_proxy, &dst.url())
         .args(["--follow", "--job", "cut"])
         .spawn();
-    wait_phase(&dst, "cut", "follow", Duration::from_secs(120));
+    wait_phase_of(&dst, "cut", "follow", Duration::from_secs(300), &mut child);
     for i in 0..3u64 {
         backlog(&s, &db, 100 * i + 1, 50);
         std::thread::sleep(Duration::from_millis(700));

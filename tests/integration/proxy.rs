@@ -48,6 +48,16 @@ impl Proxy {
 
     /// Starts a proxy to `upstream` on a free loopback port.
     pub fn start(upstream: SocketAddr) -> Proxy {
+        Proxy::start_with(upstream, true)
+    }
+
+    /// Starts a proxy to a MySQL/MariaDB server: the server speaks first there, so the proxy
+    /// does not wait for a PostgreSQL startup packet (nothing is held).
+    pub fn to_mysql(upstream: SocketAddr) -> Proxy {
+        Proxy::start_with(upstream, false)
+    }
+
+    fn start_with(upstream: SocketAddr, postgres: bool) -> Proxy {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -70,6 +80,20 @@ impl Proxy {
                     };
                     let (mut client_rx, client_tx) = client.into_split();
                     let (server_rx, mut server_tx) = server.into_split();
+                    if !postgres {
+                        tokio::select! {
+                            _ = async {
+                                tokio::join!(
+                                    pump(client_rx, server_tx, None),
+                                    pump(server_rx, client_tx, None)
+                                )
+                            } => {}
+                            _ = rx.changed() => {
+                                counter.fetch_add(1, Ordering::SeqCst);
+                            }
+                        }
+                        return;
+                    }
                     // The startup packet (length first, read whole) says whether this is a
                     // replication connection.
                     let mut len = [0u8; 4];
