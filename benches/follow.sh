@@ -73,6 +73,12 @@ check_equal() { # source and target agree on counts and balances
   a=$(psql -X -At -d "$SRC" -c "$q"); b=$(psql -X -At -d "$1" -c "$q")
   if [ "$a" = "$b" ]; then echo "equal"; else echo "DIFFERENT (source $a, target $b)"; fi
 }
+wait_follow() { # until the job's follow phase starts; fails when the copy process ($1) died
+  until [ "$(psql -X -At -d "$TGT" -c "SELECT phase FROM howdah.follow" 2>/dev/null)" = follow ]; do
+    kill -0 "$1" 2>/dev/null || { echo "the copy stopped before following; see $OUT" >&2; exit 1; }
+    sleep 0.2
+  done
+}
 pgbench_run() { # -> tps
   pgbench -n -c "$CLIENTS" -j 2 -T "$SECS" "$SRC" >"$OUT/pgbench-$1.log" 2>&1
   grep -oE 'tps = [0-9.]+' "$OUT/pgbench-$1.log" | head -1 | awk '{print $3}'
@@ -101,7 +107,7 @@ if [[ ",$only," == *",howdah,"* ]]; then
   "$HOWDAH" copy --source "$SRC" --target "$TGT" --follow --job backlog -j 2 --quiet \
     >"$OUT/howdah-backlog-copy.log" 2>&1 &
   pid=$!
-  until [ "$(psql -X -At -d "$TGT" -c "SELECT phase FROM howdah.follow" 2>/dev/null)" = follow ]; do sleep 0.5; done
+  wait_follow "$pid"
   kill -INT "$pid"; wait "$pid" || true
   before=$(psql -X -At -d "$TGT" -c "SELECT changes FROM howdah.follow")
   start_lsn=$(src_lsn)
@@ -131,7 +137,7 @@ name = "abalance"
 type = "bigint"
 [[table.column]]
 name = "filler"
-trim = true
+rename = "pad"
 [[table.add_column]]
 name = "moved"
 type = "text"
@@ -156,7 +162,7 @@ TOML
   "$HOWDAH" copy --source "$SRC" --target "$TGT" --follow --job mapped --config "$OUT/mapped.toml" -j 2 --quiet \
     >"$OUT/howdah-mapped-copy.log" 2>&1 &
   pid=$!
-  until [ "$(psql -X -At -d "$TGT" -c "SELECT phase FROM howdah.follow" 2>/dev/null)" = follow ]; do sleep 0.5; done
+  wait_follow "$pid"
   kill -INT "$pid"; wait "$pid" || true
   before=$(psql -X -At -d "$TGT" -c "SELECT changes FROM howdah.follow")
   start_lsn=$(src_lsn)
@@ -185,7 +191,7 @@ TOML
   "$HOWDAH" copy --source "$SRC" --target "$TGT" --follow --job steady -j 2 --quiet \
     >"$OUT/howdah-steady-copy.log" 2>&1 &
   pid=$!
-  until [ "$(psql -X -At -d "$TGT" -c "SELECT phase FROM howdah.follow" 2>/dev/null)" = follow ]; do sleep 0.2; done
+  wait_follow "$pid"
   idle_copy=$(secs "$t0" "$(now)")
   sleep 2
   ( sleep 3

@@ -345,10 +345,7 @@ fn config_summary(settings: &CopySettings, catalog: &Catalog) -> String {
             settings.mysql.identifiers,
             settings.mysql.cast
         ),
-        format!(
-            "mappings = {:?} {:?} {:?}",
-            settings.rules.tables, settings.rules.casts, settings.max_rejects
-        ),
+        settings.mappings_summary(),
         format!(
             "tables = {}",
             catalog

@@ -313,9 +313,16 @@ fn render_follow(s: &mut String, f: &crate::state::follow::FollowRow) {
         b.map(|b| format!("{:.1} MB", b as f64 / 1e6))
             .unwrap_or_else(|| "unknown".into())
     };
+    // A MySQL/MariaDB follow reads the binary log (its "slot" names the reader's server id).
+    let binlog = f.slot.starts_with("binlog ");
+    let (reader, kept) = if binlog {
+        ("", "source binary log since the applied file")
+    } else {
+        ("slot ", "source WAL retained by the slot")
+    };
     let _ = writeln!(
         s,
-        "  follow: {} (slot {}), applied up to {}, lag {} / {:.1} s, {} change(s) applied, source WAL retained by the slot {}",
+        "  follow: {} ({reader}{}), applied up to {}, lag {} / {:.1} s, {} change(s) applied, {kept} {}",
         f.phase,
         f.slot,
         f.applied_lsn,
@@ -332,7 +339,14 @@ fn render_follow(s: &mut String, f: &crate::state::follow::FollowRow) {
     }
     let live = f.phase == crate::state::follow::phase::COPY
         || f.phase == crate::state::follow::phase::FOLLOW;
-    if live && f.idle_seconds > FOLLOWER_SILENT_SECS {
+    if live && binlog && f.idle_seconds > FOLLOWER_SILENT_SECS {
+        let _ = writeln!(
+            s,
+            "  warning: no follower has reported for {:.0} s: resume the job (`howdah copy --follow` \
+             again) before the source's binary logs from {} expire",
+            f.idle_seconds, f.applied_lsn
+        );
+    } else if live && f.idle_seconds > FOLLOWER_SILENT_SECS {
         let _ = writeln!(
             s,
             "  warning: no follower has reported for {:.0} s: the slot {} keeps source WAL ({} when last measured) \

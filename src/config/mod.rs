@@ -412,6 +412,18 @@ pub fn parse_source_url(raw: &str) -> Result<SourceUrl> {
 }
 
 impl CopySettings {
+    /// The job file's mappings as the job records them (a line of its configuration): a
+    /// follower compares it with the job's, so that it never applies changes with other rules
+    /// than the copy's.
+    pub fn mappings_summary(&self) -> String {
+        format!("{}{:?}", self.rules_summary(), self.max_rejects)
+    }
+
+    /// The start of [`CopySettings::mappings_summary`]: the rules alone.
+    pub fn rules_summary(&self) -> String {
+        format!("mappings = {:?} {:?} ", self.rules.tables, self.rules.casts)
+    }
+
     /// Merges file and overrides into validated settings.
     pub fn resolve(over: CopyOverrides) -> Result<Self> {
         let file = match &over.config {

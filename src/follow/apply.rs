@@ -529,6 +529,14 @@ impl Applier {
         self.mark = Some((self.ops.len(), self.sql.len(), self.pending_changes));
     }
 
+    /// Moves the mark to here, if one is set: what was added since the mark belongs to
+    /// earlier source transactions (changes of mapped tables, queued until now).
+    pub fn remark(&mut self) {
+        if self.mark.is_some() {
+            self.mark();
+        }
+    }
+
     /// Drops what the current source transaction added, if none of it was sent yet; whether
     /// it could.
     pub fn rewind(&mut self) -> bool {
@@ -567,9 +575,11 @@ impl Applier {
         let stmt = match self.statements.get(&sql) {
             Some(s) => s.clone(),
             None => {
-                let s = self.client.prepare(&sql).await.map_err(|e| Error::Query {
-                    what: format!("preparing the {what} of a change of {table}"),
-                    reason: db_reason(&e),
+                let s = self.client.prepare(&sql).await.map_err(|e| {
+                    crate::error::query_error(
+                        format!("preparing the {what} of a change of {table}"),
+                        &e,
+                    )
                 })?;
                 self.statements.insert(sql, s.clone());
                 s
@@ -738,10 +748,13 @@ impl Applier {
 fn op_size(op: &Op) -> usize {
     match op {
         Op::Sql(s) => s.len(),
-        Op::Row { params, .. } => params
-            .iter()
-            .map(|f| 4 + f.0.as_ref().map_or(0, |b| b.len()))
-            .sum(),
+        // A statement costs a round trip's worth of protocol beside its fields.
+        Op::Row { params, .. } => {
+            64 + params
+                .iter()
+                .map(|f| 4 + f.0.as_ref().map_or(0, |b| b.len()))
+                .sum::<usize>()
+        }
     }
 }
 

@@ -23,7 +23,8 @@
 //! unchanged by this update, so it differs now only if a later change touched the row, and that
 //! change comes later in the stream and is applied after this one. When the key no longer
 //! exists on the source, a later delete or key move settles the row; only the old key's delete
-//! is applied then.
+//! is applied then. A cutover is taken with the application's writes stopped, so every such
+//! later change is in the stream before the cutover position.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -45,6 +46,9 @@ use crate::transform::{split_tuple, TableTransform};
 const QUEUE_CHANGES: usize = 2_000;
 /// Value text queued before the queue is resolved.
 const QUEUE_BYTES: usize = 4 << 20;
+/// What a value an update did not send counts toward [`QUEUE_BYTES`]: the source sends it
+/// back whole, and TOASTed values are large.
+const LOOKUP_BYTES: usize = 64 << 10;
 /// Name of the ordinal column added to the `VALUES` list.
 const ORD: &str = "__howdah_ord";
 /// Name of the column that says whether a looked-up row exists.
@@ -123,7 +127,14 @@ impl MappedTable {
             return t.row(tuple, only);
         }
         let mut at = Vec::new();
-        split_tuple(tuple, &mut at);
+        if split_tuple(tuple, &mut at).is_none() {
+            return Err(Reject {
+                key: "?".into(),
+                column: String::new(),
+                value: String::new(),
+                reason: "a changed row's tuple is cut short".into(),
+            });
+        }
         Ok((0..self.target.columns.len())
             .map(|i| match at.get(i) {
                 Some(&(s, l)) if l >= 0 && only.is_none_or(|o| o[i]) => {
@@ -132,6 +143,45 @@ impl MappedTable {
                 _ => None,
             })
             .collect())
+    }
+}
+
+impl MappedTable {
+    /// Runs the table's read once over no rows, so that a filter or select list that cannot
+    /// run over changed rows (a filter on a generated or system column, a name the `VALUES`
+    /// list lacks) stops the follow at its start, naming the table, not at the first change.
+    pub async fn check(&self, source: &Client, stream: &FollowedTable) -> Result<()> {
+        let mut sql = format!(
+            "SELECT {ORD}, {FOUND}, ({}) IS TRUE, {} FROM (VALUES (0, true",
+            self.filter.as_deref().unwrap_or("true"),
+            if self.select.is_empty() {
+                "NULL"
+            } else {
+                &self.select
+            }
+        );
+        for (_, ty) in &self.columns {
+            write!(sql, ", NULL::{ty}").ok();
+        }
+        write!(sql, ")) AS {}({ORD}, {FOUND}", self.alias).ok();
+        for (c, _) in &self.columns {
+            write!(sql, ", {}", quote_ident(c)).ok();
+        }
+        sql.push_str(") WHERE false");
+        match source.query(&sql, &[]).await {
+            Ok(_) => Ok(()),
+            Err(e) if crate::error::is_transient(&e) => Err(crate::error::query_error(
+                format!("checking the mapping of {} for changed rows", stream.source),
+                &e,
+            )),
+            Err(e) => Err(Error::Follow(format!(
+                "the mapping of {} cannot be applied to changed rows: {} (a changed row carries \
+                 only the table's own stored columns: a filter on a generated or system column \
+                 cannot be evaluated on it)",
+                stream.source,
+                db_reason(&e)
+            ))),
+        }
     }
 }
 
@@ -191,6 +241,10 @@ struct Read {
 pub struct Queue {
     items: Vec<(usize, Change)>,
     bytes: usize,
+    /// How many queued changes precede the current source transaction (whose start the
+    /// applier marked): when they reach the applier, its mark moves past them, so that a
+    /// rewind drops only the current transaction's changes.
+    txn_start: Option<usize>,
 }
 
 impl Queue {
@@ -200,7 +254,9 @@ impl Queue {
             v.iter()
                 .map(|x| match x {
                     Value::Text(b) => b.len() + 8,
-                    _ => 8,
+                    // The source sends the whole value back.
+                    Value::Unchanged => LOOKUP_BYTES,
+                    Value::Null => 8,
                 })
                 .sum()
         };
@@ -209,6 +265,11 @@ impl Queue {
             Change::Update(o, n) => size(n) + o.as_deref().map_or(0, size),
         };
         self.items.push((table, change));
+    }
+
+    /// A source transaction begins (the applier was just marked).
+    pub fn begin(&mut self) {
+        self.txn_start = Some(self.items.len());
     }
 
     /// Whether the queue should be resolved now.
@@ -248,10 +309,20 @@ impl Queue {
             plan.push(plan_change(&tables[t], t, change, &mut images)?);
         }
         let reads = read_images(source, tables, mapped, &images).await?;
-        for p in plan {
+        let earlier = self.txn_start.filter(|&k| k > 0);
+        let n = plan.len();
+        for (i, p) in plan.into_iter().enumerate() {
+            if Some(i) == earlier {
+                applier.remark();
+            }
             let t = p_table(&p);
             apply_plan(p, &tables[t], mapped, &reads, applier, st).await?;
         }
+        if Some(n) == earlier {
+            applier.remark();
+        }
+        // What is queued from now on belongs to the current transaction, if one is open.
+        self.txn_start = self.txn_start.map(|_| 0);
         Ok(())
     }
 }
@@ -425,17 +496,14 @@ async fn read_images(
                 tables[t].source
             )
         };
-        let stream = source.copy_out(&sql).await.map_err(|e| Error::Query {
-            what: what(),
-            reason: db_reason(&e),
-        })?;
+        let stream = source
+            .copy_out(&sql)
+            .await
+            .map_err(|e| crate::error::query_error(what(), &e))?;
         futures_util::pin_mut!(stream);
         let mut data = Vec::new();
         while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| Error::Query {
-                what: what(),
-                reason: db_reason(&e),
-            })?;
+            let chunk = chunk.map_err(|e| crate::error::query_error(what(), &e))?;
             data.extend_from_slice(&chunk);
         }
         parse_reads(&data, &mut out).map_err(|reason| Error::Query {
@@ -457,7 +525,6 @@ fn parse_reads(data: &[u8], out: &mut HashMap<usize, Read>) -> std::result::Resu
     let ext = u32::from_be_bytes(data[15..19].try_into().map_err(|_| bad())?) as usize;
     let mut pos = 19 + ext;
     let mut fields = Vec::new();
-    let data = Bytes::copy_from_slice(data);
     loop {
         let count = data
             .get(pos..pos + 2)

@@ -11,9 +11,13 @@
 //! the source's current position; the follower applies up to it, sets the sequences and drops
 //! the slot and publication. `lag.rs` renders lag and retained WAL.
 //!
+//! A MySQL/MariaDB source is followed through its binary log instead (`binlog/`), with the
+//! same applier, commit point, lag metrics and commands.
+//!
 //! A mapped table's changes take the bulk copy's read, filter and transform (`mapped.rs`).
 
 pub mod apply;
+pub mod binlog;
 pub mod lag;
 pub mod mapped;
 pub mod pgoutput;

@@ -17,7 +17,7 @@ use crate::catalog::{postgres as pgcat, QualifiedName};
 use crate::config::{CopySettings, SourceUrl};
 use crate::connect::{connect, Side};
 use crate::conninfo::PgUrl;
-use crate::error::{db_reason, Error, Result};
+use crate::error::{Error, Result};
 use crate::follow::apply::{Applier, FollowedTable};
 use crate::follow::mapped::{self, MappedTable};
 use crate::follow::pgoutput::{lsn_text, parse_lsn};
@@ -25,6 +25,10 @@ use crate::follow::slot::{self, NewSlot};
 use crate::follow::stream::{self, Ended};
 use crate::state::follow::{self as fstate, phase};
 use crate::state::StateRef;
+
+/// How long a follower waits for the job's follower lock before it says another process
+/// holds it.
+const LOCK_WAIT: Duration = Duration::from_secs(20);
 
 /// A follow start whose slot was just created: the copy reads in `slot.snapshot`.
 pub struct NewStart {
@@ -66,9 +70,13 @@ pub fn object_name(settings: &CopySettings) -> String {
 /// must read in. `None`: the job already follows (a resumed copy reads in a new snapshot; the
 /// stream's overlap with it is applied idempotently).
 pub async fn prepare_start(settings: &CopySettings, target: &Client) -> Result<Option<NewStart>> {
-    let url = pg_source(settings)?;
     let st = state_ref(settings);
     fstate::ensure(target, &st).await?;
+    if let SourceUrl::Mysql(my) = &settings.source {
+        crate::follow::binlog::run::prepare_start(settings, my, target).await?;
+        return Ok(None);
+    }
+    let url = pg_source(settings)?;
     let name = object_name(settings);
     if !settings.restart {
         if let Some(row) = fstate::load(target, &st).await? {
@@ -83,10 +91,7 @@ pub async fn prepare_start(settings: &CopySettings, target: &Client) -> Result<O
         let jobs_exist: bool = target
             .query_one("SELECT to_regclass($1) IS NOT NULL", &[&st.table("jobs")])
             .await
-            .map_err(|e| Error::Query {
-                what: "reading the state tables".into(),
-                reason: db_reason(&e),
-            })?
+            .map_err(|e| crate::error::query_error("reading the state tables", &e))?
             .get(0);
         if jobs_exist && crate::state::load_job(target, &st).await?.is_some() {
             return Err(Error::Config(format!(
@@ -211,6 +216,9 @@ pub async fn follow_job(settings: &CopySettings, stop: Arc<AtomicBool>) -> Resul
 }
 
 async fn follow_once(settings: &CopySettings, stop: Arc<AtomicBool>) -> Result<FollowOutcome> {
+    if let SourceUrl::Mysql(my) = &settings.source {
+        return crate::follow::binlog::run::follow_once(settings, my, stop).await;
+    }
     let url = pg_source(settings)?;
     let st = state_ref(settings);
     let session = connect(&settings.target, Side::Target).await?;
@@ -224,28 +232,40 @@ async fn follow_once(settings: &CopySettings, stop: Arc<AtomicBool>) -> Result<F
     if let Some(ended) = ended_message(&st, &row) {
         return Ok(ended);
     }
-    let locked: bool = session
-        .query_one(&fstate::lock_sql(&st, "pg_try_advisory_lock"), &[])
-        .await
-        .map_err(|e| Error::Query {
-            what: "taking the job's follower lock".into(),
-            reason: db_reason(&e),
-        })?
-        .get(0);
+    // A session of this process's previous attempt (after a cut connection) may still hold
+    // the lock for a moment, until its server process notices it is gone.
+    let lock_sql = fstate::lock_sql(&st, "pg_try_advisory_lock");
+    let waited = Instant::now();
+    let locked = loop {
+        let locked: bool = session
+            .query_one(&lock_sql, &[])
+            .await
+            .map_err(|e| crate::error::query_error("taking the job's follower lock", &e))?
+            .get(0);
+        if locked || waited.elapsed() >= LOCK_WAIT {
+            break locked;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
     if !locked {
         return Err(Error::Follow(format!(
             "another process follows job \"{}\" already (it holds the job's follower lock)",
             st.job
         )));
     }
+    // Another follower may have ended the job while this one waited for the lock.
+    let row = fstate::load(&session, &st)
+        .await?
+        .ok_or_else(|| Error::Follow(format!("job \"{}\" no longer follows a source", st.job)))?;
+    if let Some(ended) = ended_message(&st, &row) {
+        return Ok(ended);
+    }
     // The source must know a position only once the target holds it durably.
     session
         .batch_execute("SET synchronous_commit = on")
         .await
-        .map_err(|e| Error::Query {
-            what: "setting up the apply session".into(),
-            reason: db_reason(&e),
-        })?;
+        .map_err(|e| crate::error::query_error("setting up the apply session", &e))?;
+    same_mappings(settings, &session, &st).await?;
     fstate::set_phase(&session, &st, phase::FOLLOW, None).await?;
     crate::metrics::follow_phase(phase::FOLLOW);
     let source = connect(url, Side::Source).await?;
@@ -297,7 +317,32 @@ async fn follow_once(settings: &CopySettings, stop: Arc<AtomicBool>) -> Result<F
     }
 }
 
-fn ended_message(st: &StateRef, row: &fstate::FollowRow) -> Option<FollowOutcome> {
+/// Refuses to follow with other column mappings than the copy's (a job file left out, or
+/// edited): the changes would not arrive as the copied rows did.
+async fn same_mappings(settings: &CopySettings, target: &Client, st: &StateRef) -> Result<()> {
+    let Some(job) = crate::state::load_job(target, st).await? else {
+        return Ok(());
+    };
+    let ours = settings.rules_summary();
+    let Some(recorded) = job.config.lines().find(|l| l.starts_with("mappings = ")) else {
+        return Ok(());
+    };
+    if recorded.starts_with(&ours) {
+        return Ok(());
+    }
+    Err(Error::Config(format!(
+        "job \"{}\" was copied with other column mappings than this run's ({}): pass the same \
+         job file (--config) as the copy, so that changes are mapped as the copied rows were",
+        st.job,
+        if settings.rules.is_empty() {
+            "this run has none".to_string()
+        } else {
+            format!("this run's come from {}", settings.rules.file)
+        }
+    )))
+}
+
+pub(crate) fn ended_message(st: &StateRef, row: &fstate::FollowRow) -> Option<FollowOutcome> {
     match row.phase.as_str() {
         phase::CUT_OVER => Some(FollowOutcome {
             message: format!("job \"{}\" is cut over already", st.job),
@@ -346,10 +391,7 @@ async fn refuse_keyless_overlap(
             &[&st.job, &keyless],
         )
         .await
-        .map_err(|e| Error::Query {
-            what: "reading which snapshots the copy read in".into(),
-            reason: db_reason(&e),
-        })?;
+        .map_err(|e| crate::error::query_error("reading which snapshots the copy read in", &e))?;
     let mixed: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
     if mixed.is_empty() {
         return Ok(());
@@ -378,10 +420,7 @@ async fn followed_tables(
             &[&publication],
         )
         .await
-        .map_err(|e| Error::Query {
-            what: format!("reading the tables of the publication {publication}"),
-            reason: db_reason(&e),
-        })?;
+        .map_err(|e| crate::error::query_error(format!("reading the tables of the publication {publication}"), &e))?;
     let names: Vec<QualifiedName> = rows
         .iter()
         .map(|r| QualifiedName::new(r.get::<_, String>(0), r.get::<_, String>(1)))
@@ -438,7 +477,13 @@ async fn followed_tables(
                 cols.join(", ")
             )));
         }
-        if m.is_some() && key != f.key {
+        let same_columns = {
+            let (mut a, mut b) = (key.clone(), f.key.clone());
+            a.sort_unstable();
+            b.sort_unstable();
+            a == b
+        };
+        if m.is_some() && !same_columns {
             return Err(Error::Follow(format!(
                 "{} has a column mapping and a replica identity index ({}) other than its key: \
                  the source names changed rows by that index, the mapping finds target rows by \
@@ -449,6 +494,11 @@ async fn followed_tables(
         }
         // The source names an updated or deleted row by these columns only.
         f.key = key;
+    }
+    for (f, m) in tables.iter().zip(&mapped) {
+        if let Some(m) = m {
+            m.check(source, f).await?;
+        }
     }
     Ok((tables, mapped))
 }
@@ -469,13 +519,16 @@ async fn identity_columns(
              CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord) \
              JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum \
              WHERE p.pubname = $1 AND c.relreplident = 'i' \
+               AND k.ord <= i.indnkeyatts \
              GROUP BY 1, 2",
             &[&publication],
         )
         .await
-        .map_err(|e| Error::Query {
-            what: "reading the replica identity indexes of the followed tables".into(),
-            reason: db_reason(&e),
+        .map_err(|e| {
+            crate::error::query_error(
+                "reading the replica identity indexes of the followed tables",
+                &e,
+            )
         })?;
     Ok(rows
         .iter()
@@ -505,10 +558,7 @@ async fn cut_over(
         target
             .batch_execute(&step.sql)
             .await
-            .map_err(|e| Error::Query {
-                what: step.what.clone(),
-                reason: db_reason(&e),
-            })?;
+            .map_err(|e| crate::error::query_error(step.what.clone(), &e))?;
     }
     tracing::info!("{} sequence(s) set from the source", values.len());
     fstate::set_phase(target, st, phase::CUT_OVER, None).await?;
@@ -521,7 +571,6 @@ async fn cut_over(
 /// `howdah cutover`: records a cutover request at the source's current WAL position and waits
 /// until the follower applied it and cut over; with no follower running, follows itself.
 pub async fn cutover(settings: &CopySettings, timeout: Duration) -> Result<FollowOutcome> {
-    let url = pg_source(settings)?;
     let st = state_ref(settings);
     let target = connect(&settings.target, Side::Target).await?;
     fstate::ensure(&target, &st).await?;
@@ -534,9 +583,19 @@ pub async fn cutover(settings: &CopySettings, timeout: Duration) -> Result<Follo
     if let Some(ended) = ended_message(&st, &row) {
         return Ok(ended);
     }
-    let source = connect(url, Side::Source).await?;
-    let lsn = cutover_position(&source, &st).await?;
-    fstate::request_cutover(&target, &st, &lsn).await?;
+    let lsn = match &settings.source {
+        SourceUrl::Mysql(my) => {
+            let pos = crate::follow::binlog::run::cutover_position(my).await?;
+            fstate::request_cutover_pos(&target, &st, &pos).await?;
+            pos
+        }
+        SourceUrl::Postgres(url) => {
+            let source = connect(url, Side::Source).await?;
+            let lsn = cutover_position(&source, &st).await?;
+            fstate::request_cutover(&target, &st, &lsn).await?;
+            lsn
+        }
+    };
     tracing::info!("cutover requested at source position {lsn}");
     let deadline = Instant::now() + timeout;
     loop {
@@ -544,11 +603,16 @@ pub async fn cutover(settings: &CopySettings, timeout: Duration) -> Result<Follo
             Error::Follow(format!("the follow state of job \"{}\" is gone", st.job))
         })?;
         if row.phase == phase::CUT_OVER {
+            let what = match &settings.source {
+                SourceUrl::Mysql(_) => "identities set past the source's".to_string(),
+                SourceUrl::Postgres(_) => {
+                    format!("sequences set, slot and publication {} dropped", row.slot)
+                }
+            };
             return Ok(FollowOutcome {
                 message: format!(
-                    "job \"{}\" cut over: every source change up to {} is applied, sequences set, \
-                     slot and publication {} dropped",
-                    st.job, row.applied_lsn, row.slot
+                    "job \"{}\" cut over: every source change up to {} is applied, {what}",
+                    st.job, row.applied_lsn
                 ),
                 cut_over: true,
             });
@@ -562,15 +626,19 @@ pub async fn cutover(settings: &CopySettings, timeout: Duration) -> Result<Follo
                 st.job
             );
             let stop = Arc::new(AtomicBool::new(false));
-            return match tokio::time::timeout(
+            match tokio::time::timeout(
                 deadline.saturating_duration_since(Instant::now()),
                 follow_job(settings, stop),
             )
             .await
             {
-                Ok(r) => r,
-                Err(_) => Err(timed_out(&st, timeout, &row)),
-            };
+                // A follower started between the look and the lock: wait for it instead.
+                Ok(Err(Error::Follow(m))) if m.contains("holds the job's follower lock") => {
+                    tracing::info!("a follower of job \"{}\" started: waiting for it", st.job);
+                }
+                Ok(r) => return r,
+                Err(_) => return Err(timed_out(&st, timeout, &row)),
+            }
         }
         if Instant::now() >= deadline {
             return Err(timed_out(&st, timeout, &row));
@@ -595,10 +663,7 @@ async fn cutover_position(source: &Client, st: &StateRef) -> Result<String> {
     Ok(source
         .query_one("SELECT pg_current_wal_lsn()::text", &[])
         .await
-        .map_err(|e| Error::Query {
-            what: "reading the source's WAL position".into(),
-            reason: db_reason(&e),
-        })?
+        .map_err(|e| crate::error::query_error("reading the source's WAL position", &e))?
         .get(0))
 }
 
@@ -620,19 +685,13 @@ async fn follower_running(target: &Client, st: &StateRef) -> Result<bool> {
     let got: bool = target
         .query_one(&fstate::lock_sql(st, "pg_try_advisory_lock"), &[])
         .await
-        .map_err(|e| Error::Query {
-            what: "looking for the job's follower".into(),
-            reason: db_reason(&e),
-        })?
+        .map_err(|e| crate::error::query_error("looking for the job's follower", &e))?
         .get(0);
     if got {
         target
             .query_one(&fstate::lock_sql(st, "pg_advisory_unlock"), &[])
             .await
-            .map_err(|e| Error::Query {
-                what: "looking for the job's follower".into(),
-                reason: db_reason(&e),
-            })?;
+            .map_err(|e| crate::error::query_error("looking for the job's follower", &e))?;
     }
     Ok(!got)
 }
@@ -641,7 +700,6 @@ async fn follower_running(target: &Client, st: &StateRef) -> Result<bool> {
 /// its slot and publication on the source. Also drops a slot left by a start that recorded
 /// nothing.
 pub async fn abort(settings: &CopySettings, timeout: Duration) -> Result<String> {
-    let url = pg_source(settings)?;
     let st = state_ref(settings);
     let target = connect(&settings.target, Side::Target).await?;
     fstate::ensure(&target, &st).await?;
@@ -668,6 +726,13 @@ pub async fn abort(settings: &CopySettings, timeout: Duration) -> Result<String>
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
+    let SourceUrl::Postgres(url) = &settings.source else {
+        // A binary log reader leaves nothing on the source.
+        return Ok(format!(
+            "job \"{}\" aborted: the follow stopped; the source keeps nothing for it",
+            st.job
+        ));
+    };
     let source = connect(url, Side::Source).await?;
     slot::drop_slot(&source, &name).await?;
     slot::drop_publication(&source, &name).await?;

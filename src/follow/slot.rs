@@ -67,11 +67,11 @@ pub async fn create_publication(
         list.join(", "),
         n = quote_ident(name)
     );
-    source.batch_execute(&sql).await.map_err(|e| Error::Query {
-        what: format!(
-            "creating the publication {name} on the source (the role must own the tables)"
-        ),
-        reason: db_reason(&e),
+    source.batch_execute(&sql).await.map_err(|e| {
+        crate::error::query_error(
+            format!("creating the publication {name} on the source (the role must own the tables)"),
+            &e,
+        )
     })
 }
 
@@ -132,10 +132,7 @@ pub async fn drop_slot(source: &Client, name: &str) -> Result<()> {
                 &[&name],
             )
             .await
-            .map_err(|e| Error::Query {
-                what: what(),
-                reason: db_reason(&e),
-            })?;
+            .map_err(|e| crate::error::query_error(what(), &e))?;
         let Some(row) = row else { return Ok(()) };
         let pid: Option<i32> = row.get(0);
         match pid {
@@ -179,9 +176,8 @@ pub async fn drop_publication(source: &Client, name: &str) -> Result<()> {
     source
         .batch_execute(&format!("DROP PUBLICATION IF EXISTS {}", quote_ident(name)))
         .await
-        .map_err(|e| Error::Query {
-            what: format!("dropping the publication {name} on the source"),
-            reason: db_reason(&e),
+        .map_err(|e| {
+            crate::error::query_error(format!("dropping the publication {name} on the source"), &e)
         })
 }
 
@@ -206,9 +202,8 @@ pub async fn howdah_slots(source: &Client) -> Result<Vec<SlotInfo>> {
             &[],
         )
         .await
-        .map_err(|e| Error::Query {
-            what: "listing the replication slots of the source".into(),
-            reason: db_reason(&e),
+        .map_err(|e| {
+            crate::error::query_error("listing the replication slots of the source", &e)
         })?;
     Ok(rows
         .iter()

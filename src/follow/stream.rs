@@ -148,6 +148,7 @@ pub async fn run(l: &Loop<'_>, applier: &mut Applier, start: Lsn) -> Result<Ende
                             Message::Begin { final_lsn, .. } => {
                                 in_txn = true;
                                 applier.mark();
+                                p.queue.begin();
                                 skip =
                                     final_lsn < p.pending_end.unwrap_or(p.applied).max(p.applied);
                             }
@@ -426,10 +427,7 @@ async fn idle_tick(
             &[&l.st.job],
         )
         .await
-        .map_err(|e| Error::Query {
-            what: "reading the follow state".into(),
-            reason: db_reason(&e),
-        })?;
+        .map_err(|e| crate::error::query_error("reading the follow state", &e))?;
     let Some(row) = row else {
         return Ok(Tick::End(Ended::EndedElsewhere("forgotten".into())));
     };

@@ -86,7 +86,6 @@ pub async fn build(settings: &CopySettings, cmd: &CommandLine) -> Result<Migrati
     };
     let (mut checks, risks) =
         risks::checks_and_risks(&target, &inputs, &tables, &src, &probes.probes).await;
-    follow_checks(settings, &catalog, &mut checks).await;
     let strategy = strategy::strategy(
         settings,
         &catalog,
@@ -96,6 +95,8 @@ pub async fn build(settings: &CopySettings, cmd: &CommandLine) -> Result<Migrati
     );
     let data_seconds = strategy.estimate.as_ref().map(|e| e.data_seconds);
     checks.push(snapshot_check(settings, data_seconds).await);
+    let copy_seconds = strategy.estimate.as_ref().map(|e| e.total_seconds);
+    follow_checks(settings, &catalog, &mut checks, copy_seconds).await;
     let schema = changes::schema_changes(settings, &catalog, &facts, &mut src);
     let data = changes::data_changes(&catalog, &maps, &src, probes);
     let execution = execution::execution(settings, cmd, &strategy.rollback_points);
@@ -118,9 +119,23 @@ pub async fn build(settings: &CopySettings, cmd: &CommandLine) -> Result<Migrati
 
 /// Whether a PostgreSQL source can be followed after the copy (`copy --follow`): a warning
 /// each for what it lacks, since following is optional.
-async fn follow_checks(settings: &CopySettings, catalog: &Catalog, checks: &mut Vec<Check>) {
-    let crate::config::SourceUrl::Postgres(url) = &settings.source else {
-        return;
+async fn follow_checks(
+    settings: &CopySettings,
+    catalog: &Catalog,
+    checks: &mut Vec<Check>,
+    copy_seconds: Option<f64>,
+) {
+    let url = match &settings.source {
+        crate::config::SourceUrl::Postgres(url) => url,
+        crate::config::SourceUrl::Mysql(my) => {
+            let found = crate::follow::binlog::run::readiness(my, copy_seconds).await;
+            checks.extend(found.into_iter().map(|r| Check {
+                name: r.name.into(),
+                status: if r.ok { "ok" } else { "warning" }.into(),
+                detail: format!("copy --follow: {}", r.detail),
+            }));
+            return;
+        }
     };
     let tables: Vec<crate::catalog::QualifiedName> = catalog
         .tables

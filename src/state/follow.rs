@@ -41,7 +41,10 @@ pub fn create_sql(st: &StateRef) -> String {
             cutover_lsn pg_lsn,
             error text,
             updated_at timestamptz NOT NULL DEFAULT now()
-        )",
+        );
+        ALTER TABLE {t} ADD COLUMN IF NOT EXISTS start_pos text,
+            ADD COLUMN IF NOT EXISTS applied_pos text, ADD COLUMN IF NOT EXISTS source_pos text,
+            ADD COLUMN IF NOT EXISTS cutover_pos text, ADD COLUMN IF NOT EXISTS lag_bytes bigint",
         t = st.table("follow")
     )
 }
@@ -110,10 +113,12 @@ pub async fn load(target: &Client, st: &StateRef) -> Result<Option<FollowRow>> {
     let row = target
         .query_opt(
             &format!(
-                "SELECT slot, publication, start_lsn::text, applied_lsn::text, source_lsn::text, \
-                   pg_wal_lsn_diff(source_lsn, applied_lsn)::bigint, \
+                "SELECT slot, publication, coalesce(start_pos, start_lsn::text), \
+                   coalesce(applied_pos, applied_lsn::text), coalesce(source_pos, source_lsn::text), \
+                   CASE WHEN applied_pos IS NULL THEN pg_wal_lsn_diff(source_lsn, applied_lsn)::bigint \
+                     ELSE lag_bytes END, \
                    extract(epoch FROM applied_at - applied_commit_time)::float8, \
-                   retained_bytes, changes, phase, cutover_lsn::text, error, \
+                   retained_bytes, changes, phase, coalesce(cutover_pos, cutover_lsn::text), error, \
                    extract(epoch FROM now() - updated_at)::float8 \
                  FROM {} WHERE job = $1",
                 st.table("follow")
@@ -256,4 +261,102 @@ pub fn lock_sql(st: &StateRef, fun: &str) -> String {
         st.job.as_bytes(),
     ]) as i64;
     format!("SELECT {fun}({key})")
+}
+
+// Binary log positions (MySQL/MariaDB sources). The LSN columns stay at 0/0 for such a job;
+// its positions are text (`binlog.000012:4711 gtid 0-1-73`, see `follow/binlog/position.rs`)
+// in the `*_pos` columns, which `load` reads in place of the LSNs, and its lag in bytes is
+// measured by the follower (`lag_bytes`).
+
+/// Records a new follow start from a binary log position (replacing an earlier one).
+pub async fn record_start_pos(
+    target: &Client,
+    st: &StateRef,
+    slot: &str,
+    position: &str,
+) -> Result<()> {
+    target
+        .execute(
+            &format!(
+                "INSERT INTO {} (job, slot, publication, start_lsn, applied_lsn, start_pos, \
+                   applied_pos, phase) VALUES ($1, $2, $2, '0/0', '0/0', $3, $3, 'copy') \
+                 ON CONFLICT (job) DO UPDATE SET slot = EXCLUDED.slot, \
+                   publication = EXCLUDED.publication, start_lsn = '0/0', applied_lsn = '0/0', \
+                   start_pos = EXCLUDED.start_pos, applied_pos = EXCLUDED.applied_pos, \
+                   phase = 'copy', cutover_lsn = NULL, cutover_pos = NULL, error = NULL, \
+                   changes = 0, source_lsn = NULL, source_pos = NULL, lag_bytes = NULL, \
+                   applied_at = NULL, applied_commit_time = NULL, retained_bytes = NULL, \
+                   updated_at = now()",
+                st.table("follow")
+            ),
+            &[&st.job, &slot, &position],
+        )
+        .await
+        .map(|_| ())
+        .map_err(q("recording the follow start"))
+}
+
+/// Records a cutover request at binary log position `position`.
+pub async fn request_cutover_pos(target: &Client, st: &StateRef, position: &str) -> Result<()> {
+    target
+        .execute(
+            &format!(
+                "UPDATE {} SET cutover_pos = $2 WHERE job = $1",
+                st.table("follow")
+            ),
+            &[&st.job, &position],
+        )
+        .await
+        .map(|_| ())
+        .map_err(q("recording the cutover request"))
+}
+
+/// The statement that moves the applied binary log position, run in the transaction of the
+/// changes it covers. `commit_time` is the last applied source commit (seconds since the
+/// epoch, as the binary log stamps events).
+pub fn applied_pos_sql(
+    st: &StateRef,
+    applied: &str,
+    source: &str,
+    lag_bytes: Option<i64>,
+    commit_time: Option<u32>,
+    changes: u64,
+) -> String {
+    let commit = match commit_time {
+        Some(s) => format!("to_timestamp({s})"),
+        None => "now()".into(),
+    };
+    format!(
+        "UPDATE {t} SET applied_pos = {a}, source_pos = {s}, \
+         lag_bytes = {lag}, applied_at = now(), applied_commit_time = {commit}, \
+         changes = changes + {changes}, updated_at = now() WHERE job = {job};",
+        t = st.table("follow"),
+        a = quote_literal(applied),
+        s = quote_literal(source),
+        lag = lag_bytes.map_or("lag_bytes".to_string(), |l| l.to_string()),
+        job = quote_literal(&st.job),
+    )
+}
+
+/// Records the source's end of binary log, the lag behind it and the binary log the source
+/// keeps for the follow (outside any apply).
+pub async fn record_source_pos(
+    target: &Client,
+    st: &StateRef,
+    source: &str,
+    lag_bytes: i64,
+    retained: Option<i64>,
+) -> Result<()> {
+    target
+        .execute(
+            &format!(
+                "UPDATE {} SET source_pos = $2, lag_bytes = $3, \
+                 retained_bytes = coalesce($4, retained_bytes), updated_at = now() WHERE job = $1",
+                st.table("follow")
+            ),
+            &[&st.job, &source, &lag_bytes, &retained],
+        )
+        .await
+        .map(|_| ())
+        .map_err(q("recording the source position"))
 }

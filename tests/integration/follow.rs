@@ -702,10 +702,21 @@ fn kill_between_target_commit_and_flush_confirmation() {
     let w = writer(src.url(), stop.clone());
     let mut child = follow();
     wait_phase(&dst, "fl", "follow", Duration::from_secs(90));
-    std::thread::sleep(Duration::from_secs(1));
-    // The source hears nothing more from the follower, which keeps receiving and committing:
-    // wait for a target commit whose position the source was not told, and kill there.
-    proxy.hold(true);
+    // The phase says `follow` before the replication session starts: wait until it streams
+    // (the follower committed a position past its start), or holding it would hold its start.
+    let first = dst.query("SELECT applied_lsn FROM howdah.follow WHERE job = 'fl'");
+    let started = Instant::now();
+    while dst.query("SELECT applied_lsn FROM howdah.follow WHERE job = 'fl'") == first {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the follower applied nothing"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The source hears nothing more from the follower's replication session, which keeps
+    // receiving and committing: wait for a target commit whose position the source was not
+    // told, and kill there.
+    proxy.hold_replication(true);
     let started = Instant::now();
     loop {
         let applied = dst.query("SELECT applied_lsn FROM howdah.follow WHERE job = 'fl'");
@@ -715,6 +726,7 @@ fn kill_between_target_commit_and_flush_confirmation() {
         if ahead == "t" {
             break;
         }
+
         assert!(
             started.elapsed() < Duration::from_secs(60),
             "no target commit got ahead of the source's confirmed position"
@@ -722,8 +734,20 @@ fn kill_between_target_commit_and_flush_confirmation() {
         std::thread::sleep(Duration::from_millis(20));
     }
     kill9(&mut child);
-    proxy.hold(false);
+    // Cut before releasing: what the follower sent while held never reaches the source.
     proxy.cut_all();
+    // The cut reaches each connection's task asynchronously: release only once it has.
+    std::thread::sleep(Duration::from_secs(1));
+    proxy.hold_replication(false);
+    let confirmed = src.query("SELECT confirmed_flush_lsn FROM pg_replication_slots");
+    let applied = dst.query("SELECT applied_lsn FROM howdah.follow WHERE job = 'fl'");
+    assert_eq!(
+        src.query(&format!(
+            "SELECT '{applied}'::pg_lsn > '{confirmed}'::pg_lsn"
+        )),
+        "t",
+        "the source was told the position after all"
+    );
     // The slot resends what the target holds already: it must be skipped, not applied twice
     // (the keyless table would show a duplicate).
     let child = follow();

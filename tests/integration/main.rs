@@ -14,6 +14,8 @@ mod support;
 mod proxy;
 // A PostgreSQL cluster of the test's own (wal_level = logical), started and stopped by it.
 mod cluster;
+// A MariaDB server of the test's own (row-format binary log), started and stopped by it.
+mod mariadb_server;
 // Holding a copy at a chosen point (a trigger waits on the job's state) to kill it there.
 mod held;
 
@@ -70,6 +72,8 @@ mod snapshot_hold;
 
 // Following a live source after the copy: `copy --follow`, `cutover`, `abort`, kills, DDL.
 mod follow;
+// Following a MariaDB source's binary log (a server of the test's own): writer, kills, DDL, purge.
+mod mysql_follow;
 // Following tables with column mappings: changes take the copy's read, filter and transform.
 mod follow_mapped;
 

@@ -21,7 +21,8 @@ pub struct Proxy {
     cut: watch::Sender<u64>,
     /// Connections cut so far.
     pub cuts: Arc<AtomicUsize>,
-    /// While set, bytes from clients wait in the proxy (the server hears nothing new).
+    /// While set, bytes from replication clients wait in the proxy (the server hears nothing
+    /// new from them).
     held: Arc<std::sync::atomic::AtomicBool>,
     _runtime: tokio::runtime::Runtime,
 }
@@ -67,12 +68,29 @@ impl Proxy {
                     let Ok(server) = TcpStream::connect(upstream).await else {
                         return;
                     };
-                    let (client_rx, client_tx) = client.into_split();
-                    let (server_rx, server_tx) = server.into_split();
+                    let (mut client_rx, client_tx) = client.into_split();
+                    let (server_rx, mut server_tx) = server.into_split();
+                    // The startup packet (length first, read whole) says whether this is a
+                    // replication connection.
+                    let mut len = [0u8; 4];
+                    if client_rx.read_exact(&mut len).await.is_err() {
+                        return;
+                    }
+                    let n = (u32::from_be_bytes(len) as usize).clamp(4, 1 << 16);
+                    let mut first = len.to_vec();
+                    first.resize(n, 0);
+                    if client_rx.read_exact(&mut first[4..]).await.is_err() {
+                        return;
+                    }
+                    let replication = first.windows(12).any(|w| w == b"replication\0");
+                    if server_tx.write_all(&first).await.is_err() {
+                        return;
+                    }
+                    let hold = replication.then_some(hold);
                     tokio::select! {
                         _ = async {
                             tokio::join!(
-                                pump(client_rx, server_tx, Some(hold)),
+                                pump(client_rx, server_tx, hold),
                                 pump(server_rx, client_tx, None)
                             )
                         } => {}
@@ -94,9 +112,10 @@ impl Proxy {
         }
     }
 
-    /// Holds (`true`) or releases what clients send: while held, the server receives nothing
-    /// new on any connection, as over a stalled link.
-    pub fn hold(&self, on: bool) {
+    /// Holds (`true`) or releases what replication clients send: while held, the server
+    /// receives nothing new on replication connections (standby status updates included), as
+    /// over a stalled link; other sessions pass.
+    pub fn hold_replication(&self, on: bool) {
         self.held.store(on, Ordering::SeqCst);
     }
 

@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# MySQL/MariaDB follow benchmark: `howdah copy --follow` from a MariaDB source's binary log.
+#
+#   benches/mysql_follow.sh
+#
+# The script starts its own MariaDB server (mariadb-install-db into a temporary directory,
+# --log-bin --binlog-format=ROW --binlog-row-image=FULL, a free port, killed at the end) and
+# loads one table of BENCH_ROWS rows (id bigint key, an int, a varchar, a datetime(6), a
+# decimal). Targets are fresh databases on the local PostgreSQL (PGHOST/PGPORT, default
+# 127.0.0.1:5432). Runs:
+#   1. bulk:    `howdah copy -j 2` without --follow: the bulk rows/s on this table.
+#   2. live:    `copy --follow -j 2` while a write load runs for BENCH_SECS seconds (each
+#               transaction: 50 updates, 40 inserts, 10 deletes); when the load stops,
+#               `howdah cutover`: the time from "writes stopped" to "cut over".
+#   3. backlog: the follower of a second job is stopped (Ctrl-C), the load runs BENCH_SECS
+#               seconds with nothing following, then the follower restarts and `cutover`
+#               waits for it: row changes/s applied (howdah.follow.changes over the time from
+#               restart to cutover, process start included) and the follower's peak RSS.
+# Each target is compared with the source at the end (count and sums).
+#
+# Environment: BENCH_ROWS (2000000), BENCH_SECS (30), HOWDAH_BIN (target/release/howdah).
+# Results: a Markdown table on stdout and in bench-out/mysql-follow-<timestamp>/results.md.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+HOWDAH=${HOWDAH_BIN:-$ROOT/target/release/howdah}
+ROWS=${BENCH_ROWS:-2000000}
+SECS=${BENCH_SECS:-30}
+export PGHOST=${PGHOST:-127.0.0.1} PGPORT=${PGPORT:-5432} PGUSER=${PGUSER:-postgres} PGSSLMODE=disable
+OUT=$ROOT/bench-out/mysql-follow-$(date -u +%Y%m%dT%H%M%SZ)
+mkdir -p "$OUT"
+
+now() { date +%s.%N; }
+secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
+
+DIR=$(mktemp -d /tmp/howdah-bench-myfollow.XXXXXX)
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+user=()
+if [ "$(id -u)" = 0 ]; then chown -R mysql:mysql "$DIR"; user=(--user=mysql); fi
+mariadb-install-db --datadir="$DIR/data" --auth-root-authentication-method=normal --skip-test-db \
+  "${user[@]}" >"$OUT/install.log" 2>&1
+mariadbd --no-defaults --datadir="$DIR/data" --socket="$DIR/sock" --pid-file="$DIR/pid" \
+  --log-error="$DIR/err.log" --log-bin="$DIR/data/binlog" --port="$PORT" --server-id=77 \
+  --bind-address=127.0.0.1 --binlog-format=ROW --binlog-row-image=FULL \
+  --innodb-buffer-pool-size=512M --innodb-log-file-size=256M --innodb-flush-log-at-trx-commit=2 \
+  --sync-binlog=0 --skip-name-resolve --character-set-server=utf8mb4 "${user[@]}" &
+MPID=$!
+stop_source() { kill -9 "$MPID" 2>/dev/null || true; wait "$MPID" 2>/dev/null || true; rm -rf "$DIR"; }
+trap stop_source EXIT
+my() { mariadb -uroot -h 127.0.0.1 -P "$PORT" --batch --skip-column-names "$@"; }
+until my -e "SELECT 1" >/dev/null 2>&1; do sleep 0.3; done
+SRC="mysql://root@127.0.0.1:$PORT/bench"
+my -e "CREATE DATABASE bench"
+my bench -e "CREATE TABLE t (id bigint PRIMARY KEY, k int NOT NULL, v varchar(100),
+  d datetime(6), n decimal(12,2)) ENGINE=InnoDB;
+  INSERT INTO t SELECT seq, seq % 1000, concat('value ', seq, ' ', md5(seq)),
+    '2024-01-01' + INTERVAL seq SECOND, seq / 7 FROM seq_1_to_$ROWS"
+
+fresh_target() {
+  psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $1 WITH (FORCE)" -c "CREATE DATABASE $1"
+  echo "postgres://postgres@$PGHOST:$PGPORT/$1?sslmode=disable"
+}
+check_equal() {
+  local a b
+  a=$(my bench -e "SELECT count(*), sum(k), sum(n), sum(length(v)) FROM t" | tr '\t' '|')
+  b=$(psql -X -At -d "$1" -c "SELECT count(*), sum(k), sum(n), sum(length(v)) FROM t")
+  if [ "$a" = "$b" ]; then echo "equal"; else echo "DIFFERENT (source $a, target $b)"; fi
+}
+# The write load: transactions of 100 row changes until SECS have passed; prints the changes.
+load() {
+  local end n=0 changes=0 base
+  end=$(awk -v s="$SECS" -v t="$(date +%s.%N)" 'BEGIN { printf "%.0f", t + s }')
+  base=$(( ${1:-0} * 100000000000 ))
+  while [ "$(date +%s)" -lt "$end" ]; do
+    sql=""
+    for _ in $(seq 1 20); do
+      n=$((n + 1))
+      lo=$(( (n * 7919) % (ROWS - 100) + 1 ))
+      sql+="START TRANSACTION;
+        UPDATE t SET k = k + 1, v = concat('upd ', $n) WHERE id BETWEEN $lo AND $lo + 49;
+        INSERT INTO t SELECT $base + $n * 100 + seq, seq, 'new', NOW(6), seq FROM seq_1_to_40;
+        DELETE FROM t WHERE id BETWEEN $lo + 50 AND $lo + 59;
+        COMMIT;"
+      changes=$((changes + 100))
+    done
+    my bench -e "$sql"
+  done
+  echo "$changes"
+}
+
+rows=()
+# 1. bulk
+TGT=$(fresh_target howdah_bench_myfollow_bulk)
+t0=$(now)
+"$HOWDAH" copy --source "$SRC" --target "$TGT" -j 2 --quiet >"$OUT/bulk.log" 2>&1
+t1=$(now)
+bulk_rate=$(awk -v r="$ROWS" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", r / (b - a) }')
+rows+=("| bulk copy -j 2 | $(secs "$t0" "$t1") s | $bulk_rate rows/s | | | $(check_equal "$TGT") |")
+
+# 2. live
+TGT=$(fresh_target howdah_bench_myfollow_live)
+t0=$(now)
+"$HOWDAH" copy --source "$SRC" --target "$TGT" --follow --job live -j 2 --quiet \
+  >"$OUT/live-copy.log" 2>&1 &
+pid=$!
+changes=$(load 1)
+t_stop=$(now)
+"$HOWDAH" cutover --source "$SRC" --target "$TGT" --job live --timeout 3600 >"$OUT/live-cutover.log" 2>&1
+t_cut=$(now)
+wait "$pid"
+rows+=("| copy --follow, load during copy and follow | $(secs "$t0" "$t_cut") s | $changes changes written in $SECS s | $(secs "$t_stop" "$t_cut") s (writes stopped -> cut over) | | $(check_equal "$TGT") |")
+
+# 3. backlog
+TGT=$(fresh_target howdah_bench_myfollow_backlog)
+"$HOWDAH" copy --source "$SRC" --target "$TGT" --follow --job backlog -j 2 --quiet \
+  >"$OUT/backlog-copy.log" 2>&1 &
+pid=$!
+until [ "$(psql -X -At -d "$TGT" -c "SELECT phase FROM howdah.follow" 2>/dev/null)" = follow ]; do sleep 0.5; done
+kill -INT "$pid"; wait "$pid" || true
+before=$(psql -X -At -d "$TGT" -c "SELECT changes FROM howdah.follow")
+written=$(load 2)
+t1=$(now)
+/usr/bin/time -v -o "$OUT/backlog-time.txt" "$HOWDAH" copy --source "$SRC" --target "$TGT" \
+  --follow --job backlog --quiet >"$OUT/backlog-follow.log" 2>&1 &
+pid=$!
+"$HOWDAH" cutover --source "$SRC" --target "$TGT" --job backlog --timeout 3600 >"$OUT/backlog-cutover.log" 2>&1
+t2=$(now)
+wait "$pid"
+after=$(psql -X -At -d "$TGT" -c "SELECT changes FROM howdah.follow")
+rss=$(awk -F': ' '/Maximum resident/ {printf "%.0f", $2/1024}' "$OUT/backlog-time.txt")
+rate=$(awk -v c="$((after - before))" -v a="$t1" -v b="$t2" 'BEGIN { printf "%.0f", c / (b - a) }')
+rows+=("| copy --follow, backlog of $written changes | | $rate row changes/s applied | $(secs "$t1" "$t2") s (catch-up) | $rss MB | $(check_equal "$TGT") |")
+
+{
+  echo "## MySQL follow benchmark, $(date -u +%Y-%m-%dT%H:%MZ), commit $(git -C "$ROOT" rev-parse --short HEAD)"
+  echo
+  echo "MariaDB $(my -e 'SELECT VERSION()') (own server, binlog ROW), $ROWS rows, load $SECS s, target PostgreSQL $(psql -X -At -d postgres -c 'SHOW server_version'), $(nproc) cores"
+  echo
+  echo "| run | whole run | rate | time | peak RSS | target |"
+  echo "| --- | --- | --- | --- | --- | --- |"
+  printf '%s\n' "${rows[@]}"
+} | tee "$OUT/results.md"

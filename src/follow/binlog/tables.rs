@@ -1,0 +1,243 @@
+//! The followed MySQL/MariaDB tables: for each, the source columns in the order the binary
+//! log sends them, which target field each one fills, and the bulk path's converter of that
+//! field; a binary log row becomes the target row (PostgreSQL binary fields) here.
+//!
+//! Invariant: a row goes through exactly the converters the bulk reader uses for the table
+//! (built from the same read plan, with the same value policies), so a row streamed and the
+//! same row copied arrive identical; a row the converter refuses is a reject, as in bulk.
+
+use bytes::Bytes;
+use mysql_async::binlog::row::BinlogRow;
+use mysql_async::Value;
+
+use crate::catalog::mysql::{MySchema, MyTable};
+use crate::catalog::Catalog;
+use crate::chunking::mysql_read::MyTablePlan;
+use crate::config::Policies;
+use crate::error::{Error, Result};
+use crate::follow::apply::TargetTable;
+use crate::follow::binlog::values::SourceColumn;
+use crate::reject::{shorten, Reject};
+use crate::source::mysql_convert::{display, Converter};
+
+/// A followed table.
+pub struct BinlogTable {
+    /// Source table name.
+    pub source: String,
+    /// The target table the fields fill.
+    pub target: TargetTable,
+    /// Target name as rejects record it.
+    pub reject_name: String,
+    /// Source columns in ordinal order (the binary log's order).
+    columns: Vec<SourceColumn>,
+    /// Their charsets (for messages).
+    charsets: Vec<Option<String>>,
+    /// Per source column: the target field it fills (`None`: not copied).
+    field_of: Vec<Option<usize>>,
+    /// Per target field: its converter and source column name.
+    converters: Vec<(Converter, String)>,
+}
+
+/// A binary log row as target fields, or the reject it is.
+pub enum Converted {
+    /// One field per target column.
+    Row(Vec<Option<Bytes>>),
+    /// The converter refused a value.
+    Rejected {
+        /// What the rejects record.
+        reject: Reject,
+        /// The row's key fields (others NULL) when the key itself converted: the row to
+        /// delete by key on the target.
+        key: Option<Vec<Option<Bytes>>>,
+    },
+}
+
+impl Converted {
+    /// The fields a delete by key needs (the whole row, or the key of a rejected one).
+    pub fn key_fields(&self) -> Option<&Vec<Option<Bytes>>> {
+        match self {
+            Converted::Row(f) => Some(f),
+            Converted::Rejected { key, .. } => key.as_ref(),
+        }
+    }
+}
+
+impl BinlogTable {
+    /// The table from the server's catalog (`my`), its read plan and its target table.
+    fn new(
+        my: &MyTable,
+        plan: &MyTablePlan,
+        target: &crate::catalog::Table,
+        policies: &Policies,
+    ) -> Result<BinlogTable> {
+        let target_table = TargetTable::from_catalog(target);
+        if target_table.columns.len() != plan.columns.len() {
+            return Err(Error::Internal(format!(
+                "table {}: {} target columns, {} read columns",
+                my.name,
+                target_table.columns.len(),
+                plan.columns.len()
+            )));
+        }
+        let converters = plan
+            .columns
+            .iter()
+            .map(|c| Ok((Converter::new(c, policies)?, c.name.clone())))
+            .collect::<std::result::Result<Vec<_>, String>>()
+            .map_err(|reason| {
+                Error::Config(format!(
+                    "table {}: preparing the conversion: {reason}",
+                    my.name
+                ))
+            })?;
+        let field_of = my
+            .columns
+            .iter()
+            .map(|c| plan.columns.iter().position(|r| r.name == c.name))
+            .collect();
+        Ok(BinlogTable {
+            source: my.name.clone(),
+            reject_name: target.name.to_string(),
+            target: target_table,
+            columns: my.columns.iter().map(SourceColumn::new).collect(),
+            charsets: my.columns.iter().map(|c| c.charset.clone()).collect(),
+            field_of,
+            converters,
+        })
+    }
+
+    /// Number of source columns.
+    pub fn width(&self) -> usize {
+        self.columns.len()
+    }
+
+    /// The row's values as the bulk reader would receive them, one per target field.
+    fn values(&self, mut row: BinlogRow) -> std::result::Result<Vec<Value>, Reject> {
+        let mut values = vec![Value::NULL; self.converters.len()];
+        for (i, col) in self.columns.iter().enumerate() {
+            let Some(j) = self.field_of[i] else { continue };
+            let Some(bv) = row.take(i) else {
+                return Err(self.reject(&values, &col.name, "", missing_column()));
+            };
+            match col.value(bv.into_owned(), self.charsets[i].as_deref()) {
+                Ok(v) => values[j] = v,
+                Err(reason) => return Err(self.reject(&values, &col.name, "", reason)),
+            }
+        }
+        Ok(values)
+    }
+
+    /// Converts a binary log row into target fields (the key's first).
+    pub fn convert(&self, row: BinlogRow) -> Converted {
+        let rejected = |reject| Converted::Rejected { reject, key: None };
+        if row.len() != self.columns.len() {
+            return rejected(Reject {
+                key: String::new(),
+                column: String::new(),
+                value: String::new(),
+                reason: missing_column(),
+            });
+        }
+        let values = match self.values(row) {
+            Ok(v) => v,
+            Err(r) => return rejected(r),
+        };
+        let mut fields: Vec<Option<Bytes>> = vec![None; values.len()];
+        let mut buf = Vec::with_capacity(64);
+        let key = &self.target.key;
+        let order = key
+            .iter()
+            .copied()
+            .chain((0..values.len()).filter(|j| !key.contains(j)));
+        for (n, j) in order.enumerate() {
+            let v = &values[j];
+            buf.clear();
+            let (conv, name) = &self.converters[j];
+            if let Err(reason) = conv.put(&mut buf, v) {
+                return Converted::Rejected {
+                    reject: self.reject(&values, name, &shorten(&display(v)), reason),
+                    key: (n >= key.len() && !key.is_empty()).then_some(fields),
+                };
+            }
+            fields[j] = field(&buf);
+        }
+        Converted::Row(fields)
+    }
+
+    fn reject(&self, values: &[Value], column: &str, value: &str, reason: String) -> Reject {
+        let key = if self.target.key.is_empty() {
+            "a row of a table without a key".to_string()
+        } else {
+            self.target
+                .key
+                .iter()
+                .map(|&k| {
+                    format!(
+                        "{}={}",
+                        self.converters[k].1,
+                        values.get(k).map(display).unwrap_or_default()
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        Reject {
+            key,
+            column: column.to_string(),
+            value: value.to_string(),
+            reason,
+        }
+    }
+}
+
+fn missing_column() -> String {
+    "the binary log row does not carry every column (the source needs binlog_row_image = FULL)"
+        .into()
+}
+
+/// A COPY binary field (length, then bytes; -1 for NULL) as a parameter field.
+fn field(buf: &[u8]) -> Option<Bytes> {
+    let len = i32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]);
+    if len < 0 {
+        None
+    } else {
+        Some(Bytes::copy_from_slice(&buf[4..]))
+    }
+}
+
+/// The followed tables: every table of the prepared `catalog` with a MySQL read plan
+/// (`plans`, by table number), matched with the server's catalog `schema`.
+pub fn followed(
+    schema: &MySchema,
+    catalog: &Catalog,
+    plans: &[Option<&MyTablePlan>],
+    policies: &Policies,
+) -> Result<Vec<BinlogTable>> {
+    let mut out = Vec::new();
+    for (i, t) in catalog.tables.iter().enumerate() {
+        let Some(Some(plan)) = plans.get(i) else {
+            continue;
+        };
+        let my = schema
+            .tables
+            .iter()
+            .find(|m| m.name == plan.source)
+            .ok_or_else(|| {
+                Error::Follow(format!(
+                    "followed table {} is gone from the source",
+                    plan.source
+                ))
+            })?;
+        out.push(BinlogTable::new(my, plan, t, policies)?);
+    }
+    Ok(out)
+}
+
+/// Source tables among `tables` without a key the follow can find rows by.
+pub fn keyless(tables: &[BinlogTable]) -> Vec<String> {
+    tables
+        .iter()
+        .filter(|t| t.target.key.is_empty())
+        .map(|t| t.source.clone())
+        .collect()
+}
