@@ -286,10 +286,17 @@ impl PgWriter {
         // A writer is idle inside a transaction only for an instant (between a checkpoint and
         // its COMMIT). If its process freezes there, the chunk's row stays locked and no other
         // worker could take the chunk over: the server ends such a session after the lease.
+        // A worker whose network link dies in the middle of a COPY leaves its server process
+        // waiting for data, not idle: keepalives on the server's side of the socket end it
+        // after about twice the lease (the OS default would wait two hours).
+        let lease = lease_secs.max(3);
         client
             .batch_execute(&format!(
-                "SET idle_in_transaction_session_timeout = '{}s'",
-                lease_secs.max(3)
+                "SET idle_in_transaction_session_timeout = '{lease}s'; \
+                 SET tcp_keepalives_idle = {lease}; \
+                 SET tcp_keepalives_interval = {}; \
+                 SET tcp_keepalives_count = 3",
+                (lease / 3).max(1)
             ))
             .await
             .map_err(|e| crate::error::query_error("setting the writer's session", &e))?;

@@ -43,10 +43,14 @@ impl MariaServer {
         let dir = std::env::temp_dir().join(format!("howdah-mariadb-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("data")).expect("create the server directory");
+        // A server of its own temporary directory: at start, mariadbd deletes every `#sql*`
+        // file in its tmpdir, which in /tmp would be the machine server's temporary tables.
+        std::fs::create_dir_all(dir.join("tmp")).expect("create the server's tmpdir");
         let mut install = Command::new("mariadb-install-db");
         install
             .arg(format!("--datadir={}", dir.join("data").display()))
-            .args(["--auth-root-authentication-method=normal", "--skip-test-db"]);
+            .args(["--auth-root-authentication-method=normal", "--skip-test-db"])
+            .arg(format!("--tmpdir={}", dir.join("tmp").display()));
         if running_as_root() {
             let ok = Command::new("chown")
                 .args(["-R", "mysql:mysql"])
@@ -87,6 +91,7 @@ impl MariaServer {
             .arg(format!("--log-error={}", d.join("err.log").display()))
             .arg(format!("--log-bin={}", d.join("data/binlog").display()))
             .arg(format!("--port={}", self.port))
+            .arg(format!("--tmpdir={}", d.join("tmp").display()))
             .arg(format!("--server-id={server_id}"))
             .args([
                 "--bind-address=127.0.0.1",
