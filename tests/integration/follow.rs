@@ -789,3 +789,82 @@ fn follow_survives_a_target_restart() {
     );
     assert_equal(&src, &dst);
 }
+
+#[test]
+fn kill_during_the_bulk_copy_converges_after_resume() {
+    let cluster = Cluster::logical();
+    let src = cluster.db("src");
+    src.exec(
+        "CREATE TABLE items (id bigserial PRIMARY KEY, k int NOT NULL, body text, doc text);
+         CREATE TABLE pairs (a int, b text, v numeric, PRIMARY KEY (a, b));
+         INSERT INTO items (k, body, doc)
+           SELECT g, 'row ' || g, CASE WHEN g % 500 = 0 THEN repeat(md5(g::text), 300) END
+           FROM generate_series(1, 300000) g;
+         INSERT INTO pairs SELECT g, 'b' || g, g * 1.5 FROM generate_series(1, 2000) g;
+         ANALYZE;",
+    );
+    let dst = TestDb::new("follow_kill_copy");
+    let copy = || {
+        Howdah::copy(&src.url(), &dst.url())
+            .args(["--follow", "--job", "kc", "-j", "1", "--commit-rows", "5000"])
+            .spawn()
+    };
+    // Changes before, during and after the kill: moved keys, updates, deletes, inserts.
+    let stop = Arc::new(AtomicBool::new(false));
+    let w = {
+        let (url, stop) = (src.url(), stop.clone());
+        std::thread::spawn(move || {
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                n += 1;
+                crate::support::psql(
+                    &url,
+                    &["-q"],
+                    &format!(
+                        "BEGIN;
+                         UPDATE items SET body = 'upd {n}' WHERE id = ({n}::bigint * 7919) % 300000 + 1;
+                         UPDATE items SET id = id + 1000000 WHERE id = ({n}::bigint * 104729) % 300000 + 1;
+                         DELETE FROM items WHERE id = ({n}::bigint * 15485863) % 300000 + 1;
+                         INSERT INTO items (k, body) VALUES (-{n}, 'new');
+                         UPDATE pairs SET v = v + 1 WHERE a = {n} % 2000 + 1;
+                         COMMIT;"
+                    ),
+                )
+                .expect("writer round");
+            }
+            n
+        })
+    };
+    let mut child = copy();
+    // Killed once the items' chunk has committed rows and is still running.
+    let running = "SELECT count(*) FROM howdah.chunks WHERE job = 'kc' AND status = 'running' \
+                   AND rows_done > 0";
+    let started = Instant::now();
+    loop {
+        let c = crate::support::psql(&dst.url(), &["-A", "-t"], running).unwrap_or_default();
+        if c.parse::<u32>().unwrap_or(0) > 0 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "no chunk was seen running with committed rows"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    kill9(&mut child);
+    let copied: u64 = dst.query("SELECT count(*) FROM items").parse().unwrap_or(0);
+    assert!(
+        copied < 290_000,
+        "the copy was nearly done before the kill ({copied} rows)"
+    );
+    let child = copy();
+    wait_phase(&dst, "kc", "follow", Duration::from_secs(120));
+    std::thread::sleep(Duration::from_secs(2));
+    stop.store(true, Ordering::Relaxed);
+    assert!(w.join().expect("writer") > 5, "the writer barely ran");
+    let out = cutover(&src, &dst, "kc");
+    assert_success(&out, "cutover");
+    assert_success(&finish(child), "copy --follow");
+    compare(&src, &dst, "SELECT id, k, body, md5(doc) FROM items");
+    compare(&src, &dst, "SELECT a, b, v FROM pairs");
+}
