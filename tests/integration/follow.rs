@@ -806,7 +806,15 @@ fn kill_during_the_bulk_copy_converges_after_resume() {
     let dst = TestDb::new("follow_kill_copy");
     let copy = || {
         Howdah::copy(&src.url(), &dst.url())
-            .args(["--follow", "--job", "kc", "-j", "1", "--commit-rows", "5000"])
+            .args([
+                "--follow",
+                "--job",
+                "kc",
+                "-j",
+                "1",
+                "--commit-rows",
+                "5000",
+            ])
             .spawn()
     };
     // Changes before, during and after the kill: moved keys, updates, deletes, inserts.
