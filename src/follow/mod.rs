@@ -20,6 +20,7 @@ pub mod apply;
 pub mod binlog;
 pub mod lag;
 pub mod mapped;
+pub mod outcome;
 pub mod pgoutput;
 pub mod run;
 pub mod slot;

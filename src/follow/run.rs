@@ -20,6 +20,8 @@ use crate::conninfo::PgUrl;
 use crate::error::{Error, Result};
 use crate::follow::apply::{Applier, FollowedTable};
 use crate::follow::mapped::{self, MappedTable};
+use crate::follow::outcome::ended_message;
+pub use crate::follow::outcome::FollowOutcome;
 use crate::follow::pgoutput::{lsn_text, parse_lsn};
 use crate::follow::slot::{self, NewSlot};
 use crate::follow::stream::{self, Ended};
@@ -169,15 +171,6 @@ pub async fn copy_finished(settings: &CopySettings) -> Result<bool> {
     Ok(crate::state::load_job(&target, &st)
         .await?
         .is_some_and(|j| j.phase == "done"))
-}
-
-/// How a follow ended.
-#[derive(Debug)]
-pub struct FollowOutcome {
-    /// One line for the user.
-    pub message: String,
-    /// The job is cut over (by this process or another).
-    pub cut_over: bool,
 }
 
 /// Follows the job's source until cutover or abort (after its copy, or in place of a
@@ -340,27 +333,6 @@ async fn same_mappings(settings: &CopySettings, target: &Client, st: &StateRef) 
             format!("this run's come from {}", settings.rules.file)
         }
     )))
-}
-
-pub(crate) fn ended_message(st: &StateRef, row: &fstate::FollowRow) -> Option<FollowOutcome> {
-    match row.phase.as_str() {
-        phase::CUT_OVER => Some(FollowOutcome {
-            message: format!("job \"{}\" is cut over already", st.job),
-            cut_over: true,
-        }),
-        phase::ABORTED => Some(FollowOutcome {
-            message: format!(
-                "job \"{}\" was aborted{}",
-                st.job,
-                row.error
-                    .as_ref()
-                    .map(|e| format!(": {e}"))
-                    .unwrap_or_default()
-            ),
-            cut_over: false,
-        }),
-        _ => None,
-    }
 }
 
 /// Refuses to follow a keyless table whose rows were partly read in another snapshot than the

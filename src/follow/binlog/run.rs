@@ -22,7 +22,7 @@ use crate::follow::apply::Applier;
 use crate::follow::binlog::position::{self, BinlogPos};
 use crate::follow::binlog::stream::{self, Ended};
 use crate::follow::binlog::tables;
-use crate::follow::run::FollowOutcome;
+use crate::follow::outcome::{ended_message, FollowOutcome};
 use crate::follow::slot::Readiness;
 use crate::state::follow::{self as fstate, phase};
 use crate::state::StateRef;
@@ -334,7 +334,7 @@ pub async fn follow_once(
             st.job
         )));
     };
-    if let Some(ended) = crate::follow::run::ended_message(&st, &row) {
+    if let Some(ended) = ended_message(&st, &row) {
         return Ok(ended);
     }
     let locked: bool = session
