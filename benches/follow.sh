@@ -84,6 +84,34 @@ pgbench_run() { # -> tps
   grep -oE 'tps = [0-9.]+' "$OUT/pgbench-$1.log" | head -1 | awk '{print $3}'
 }
 
+backlog_run() { # JOB DB LABEL [copy args...]: a following job stopped, SECS of writes, catch-up
+  local job=$1 db=$2 label=$3; shift 3
+  TGT=$(fresh_target "$db")
+  "$HOWDAH" copy --source "$SRC" --target "$TGT" --follow --job "$job" -j 2 --quiet "$@" \
+    >"$OUT/howdah-$job-copy.log" 2>&1 &
+  local pid=$!
+  wait_follow "$pid"
+  kill -INT "$pid"; wait "$pid" || true
+  local before start_lsn tps lsn wal t1 t2 after rss rate
+  before=$(psql -X -At -d "$TGT" -c "SELECT changes FROM howdah.follow")
+  start_lsn=$(src_lsn)
+  tps=$(pgbench_run "howdah-$job")
+  lsn=$(src_lsn)
+  wal=$(psql -X -At -d "$SRC" -c "SELECT pg_wal_lsn_diff('$lsn', '$start_lsn')")
+  t1=$(now)
+  /usr/bin/time -v -o "$OUT/howdah-$job-time.txt" "$HOWDAH" copy --source "$SRC" --target "$TGT" --follow \
+    --job "$job" --quiet "$@" >"$OUT/howdah-$job-follow.log" 2>&1 &
+  pid=$!
+  "$HOWDAH" cutover --source "$SRC" --target "$TGT" --job "$job" --timeout 3600 >"$OUT/howdah-$job-cutover.log" 2>&1
+  t2=$(now)
+  wait "$pid"
+  after=$(psql -X -At -d "$TGT" -c "SELECT changes FROM howdah.follow")
+  rss=$(awk -F': ' '/Maximum resident/ {printf "%.0f", $2/1024}' "$OUT/howdah-$job-time.txt")
+  rate=$(awk -v c="$((after - before))" -v w="$wal" -v a="$t1" -v b="$t2" \
+    'BEGIN { printf "%.0f changes/s, %.1f MB/s of WAL", c/(b-a), w/1e6/(b-a) }')
+  rows+=("| $label | backlog of ${SECS} s at $tps tps | | | $(secs "$t1" "$t2") (catch-up) | $rate, peak RSS $rss MB | $(check_equal "$TGT") |")
+}
+
 rows=()
 if [[ ",$only," == *",howdah,"* ]]; then
   TGT=$(fresh_target howdah_bench_follow_h)
@@ -103,29 +131,7 @@ if [[ ",$only," == *",howdah,"* ]]; then
   rows+=("| howdah copy --follow | live | $tps | $(secs "$t0" "$t_cut") | $(secs "$t_stop" "$t_cut") | bulk copy under load: $live_copy s | $(check_equal "$TGT") |")
 
   # Backlog: a following job stopped, SECS of writes, then the follower catches up.
-  TGT=$(fresh_target howdah_bench_follow_b)
-  "$HOWDAH" copy --source "$SRC" --target "$TGT" --follow --job backlog -j 2 --quiet \
-    >"$OUT/howdah-backlog-copy.log" 2>&1 &
-  pid=$!
-  wait_follow "$pid"
-  kill -INT "$pid"; wait "$pid" || true
-  before=$(psql -X -At -d "$TGT" -c "SELECT changes FROM howdah.follow")
-  start_lsn=$(src_lsn)
-  tps=$(pgbench_run howdah-backlog)
-  lsn=$(src_lsn)
-  wal=$(psql -X -At -d "$SRC" -c "SELECT pg_wal_lsn_diff('$lsn', '$start_lsn')")
-  t1=$(now)
-  /usr/bin/time -v -o "$OUT/howdah-backlog-time.txt" "$HOWDAH" copy --source "$SRC" --target "$TGT" --follow --job backlog --quiet \
-    >"$OUT/howdah-backlog-follow.log" 2>&1 &
-  pid=$!
-  "$HOWDAH" cutover --source "$SRC" --target "$TGT" --job backlog --timeout 3600 >"$OUT/howdah-backlog-cutover.log" 2>&1
-  t2=$(now)
-  wait "$pid"
-  after=$(psql -X -At -d "$TGT" -c "SELECT changes FROM howdah.follow")
-  rss=$(awk -F': ' '/Maximum resident/ {printf "%.0f", $2/1024}' "$OUT/howdah-backlog-time.txt")
-  rate=$(awk -v c="$((after - before))" -v w="$wal" -v a="$t1" -v b="$t2" \
-    'BEGIN { printf "%.0f changes/s, %.1f MB/s of WAL", c/(b-a), w/1e6/(b-a) }')
-  rows+=("| howdah copy --follow | backlog of ${SECS} s at $tps tps | | | $(secs "$t1" "$t2") (catch-up) | $rate, peak RSS $rss MB | $(check_equal "$TGT") |")
+  backlog_run backlog howdah_bench_follow_b "howdah copy --follow"
 
   # Mapped backlog: the same, with column mappings on every pgbench table, so each change is
   # read back through the source's select list and the transform (follow/mapped.rs).
@@ -158,29 +164,8 @@ name = "public.pgbench_branches"
 name = "bbalance"
 type = "bigint"
 TOML
-  TGT=$(fresh_target howdah_bench_follow_m)
-  "$HOWDAH" copy --source "$SRC" --target "$TGT" --follow --job mapped --config "$OUT/mapped.toml" -j 2 --quiet \
-    >"$OUT/howdah-mapped-copy.log" 2>&1 &
-  pid=$!
-  wait_follow "$pid"
-  kill -INT "$pid"; wait "$pid" || true
-  before=$(psql -X -At -d "$TGT" -c "SELECT changes FROM howdah.follow")
-  start_lsn=$(src_lsn)
-  tps=$(pgbench_run howdah-mapped)
-  lsn=$(src_lsn)
-  wal=$(psql -X -At -d "$SRC" -c "SELECT pg_wal_lsn_diff('$lsn', '$start_lsn')")
-  t1=$(now)
-  /usr/bin/time -v -o "$OUT/howdah-mapped-time.txt" "$HOWDAH" copy --source "$SRC" --target "$TGT" --follow --job mapped \
-    --config "$OUT/mapped.toml" --quiet >"$OUT/howdah-mapped-follow.log" 2>&1 &
-  pid=$!
-  "$HOWDAH" cutover --source "$SRC" --target "$TGT" --job mapped --timeout 3600 >"$OUT/howdah-mapped-cutover.log" 2>&1
-  t2=$(now)
-  wait "$pid"
-  after=$(psql -X -At -d "$TGT" -c "SELECT changes FROM howdah.follow")
-  rss=$(awk -F': ' '/Maximum resident/ {printf "%.0f", $2/1024}' "$OUT/howdah-mapped-time.txt")
-  rate=$(awk -v c="$((after - before))" -v w="$wal" -v a="$t1" -v b="$t2" \
-    'BEGIN { printf "%.0f changes/s, %.1f MB/s of WAL", c/(b-a), w/1e6/(b-a) }')
-  rows+=("| howdah copy --follow, every table mapped | backlog of ${SECS} s at $tps tps | | | $(secs "$t1" "$t2") (catch-up) | $rate, peak RSS $rss MB | $(check_equal "$TGT") |")
+  backlog_run mapped howdah_bench_follow_m "howdah copy --follow, every table mapped" \
+    --config "$OUT/mapped.toml"
 
   # Steady: a caught-up follower under pgbench held at RATE transactions/s; the lag is sampled
   # every 0.25 s on the target as now() minus the newest applied pgbench_history.mtime (the

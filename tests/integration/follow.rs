@@ -3,7 +3,7 @@
 //! copy and the follow; after cutover the target equals the source, sequences included, and the
 //! slot is gone. Kills during catch-up, DDL, leftover slots and the retained-WAL limit.
 
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -47,6 +47,16 @@ fn writer_round(n: u64) -> String {
 
 /// A writer thread changing the source until stopped; returns its rounds.
 fn writer(url: String, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<u64> {
+    pg_writer(url, stop, writer_round)
+}
+
+/// A writer thread running `round(n)` (one transaction's SQL) for n = 1, 2, ... against `url`
+/// until stopped, 5 ms apart; returns its rounds.
+pub(crate) fn pg_writer(
+    url: String,
+    stop: Arc<AtomicBool>,
+    round: fn(u64) -> String,
+) -> std::thread::JoinHandle<u64> {
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -58,7 +68,7 @@ fn writer(url: String, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<u64> {
             while !stop.load(Ordering::Relaxed) {
                 n += 1;
                 client
-                    .batch_execute(&writer_round(n))
+                    .batch_execute(&round(n))
                     .await
                     .unwrap_or_else(|e| panic!("writer round {n}: {e}"));
                 tokio::time::sleep(Duration::from_millis(5)).await;
@@ -69,13 +79,7 @@ fn writer(url: String, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<u64> {
 }
 
 fn http_get(port: u16) -> String {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect to /metrics");
-    s.write_all(b"GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
-        .expect("request /metrics");
-    let mut body = String::new();
-    s.read_to_string(&mut body).expect("read /metrics");
-    body
+    crate::support::metrics_body(port)
 }
 
 /// A database the tests compare: the test cluster's or the machine server's.
@@ -118,23 +122,7 @@ fn assert_equal(src: &dyn Db, dst: &dyn Db) {
 
 /// Waits until the job's follow phase is `phase`.
 fn wait_phase(dst: &dyn DbUrl, job: &str, phase: &str, timeout: Duration) {
-    let started = Instant::now();
-    loop {
-        let p = crate::support::psql(
-            &dst.db_url(),
-            &["-A", "-t"],
-            &format!("SELECT phase FROM howdah.follow WHERE job = '{job}'"),
-        )
-        .unwrap_or_default();
-        if p == phase {
-            return;
-        }
-        assert!(
-            started.elapsed() < timeout,
-            "job {job} did not reach phase {phase} (now {p:?})"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    crate::support::wait_follow_phase(&dst.db_url(), job, phase, timeout);
 }
 
 /// A database's URL.
@@ -179,6 +167,19 @@ fn cutover(src: &ClusterDb, dst: &dyn DbUrl, job: &str) -> Output {
             "60",
         ])
         .run()
+}
+
+/// A proxy to `cluster`, and `src`'s URL through it.
+fn proxy_to(cluster: &Cluster, src: &ClusterDb) -> (crate::proxy::Proxy, String) {
+    let proxy = crate::proxy::Proxy::start(
+        format!("127.0.0.1:{}", cluster.port)
+            .parse()
+            .expect("socket address"),
+    );
+    let via_proxy = src
+        .url()
+        .replace(&format!(":{}/", cluster.port), &format!(":{}/", proxy.port));
+    (proxy, via_proxy)
 }
 
 fn finish(child: std::process::Child) -> Output {
@@ -245,10 +246,7 @@ fn follow_until_cutover_with_a_writer_throughout() {
 }
 
 fn kill9(child: &mut std::process::Child) {
-    let _ = Command::new("kill")
-        .args(["-9", &child.id().to_string()])
-        .status();
-    let _ = child.wait();
+    crate::support::kill9(child);
 }
 
 /// Runs `rounds` writer rounds at once (a backlog for the follower).
@@ -532,14 +530,7 @@ fn replication_connection_cut_through_a_proxy() {
     let src = cluster.db("src");
     src.exec(SCHEMA);
     let dst = TestDb::new("follow_cut");
-    let proxy = crate::proxy::Proxy::start(
-        format!("127.0.0.1:{}", cluster.port)
-            .parse()
-            .expect("socket address"),
-    );
-    let via_proxy = src
-        .url()
-        .replace(&format!(":{}/", cluster.port), &format!(":{}/", proxy.port));
+    let (proxy, via_proxy) = proxy_to(&cluster, &src);
     let stop = Arc::new(AtomicBool::new(false));
     let w = writer(src.url(), stop.clone());
     let child = Howdah::copy(&via_proxy, &dst.url())
@@ -685,14 +676,7 @@ fn kill_between_target_commit_and_flush_confirmation() {
     let src = cluster.db("src");
     src.exec(SCHEMA);
     let dst = TestDb::new("follow_flush");
-    let proxy = crate::proxy::Proxy::start(
-        format!("127.0.0.1:{}", cluster.port)
-            .parse()
-            .expect("socket address"),
-    );
-    let via_proxy = src
-        .url()
-        .replace(&format!(":{}/", cluster.port), &format!(":{}/", proxy.port));
+    let (proxy, via_proxy) = proxy_to(&cluster, &src);
     let follow = || {
         Howdah::copy(&via_proxy, &dst.url())
             .args(["--follow", "--job", "fl"])

@@ -6,7 +6,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::cluster::{Cluster, ClusterDb};
 use crate::support::{assert_success, describe, job_file, Howdah, TestDb};
@@ -133,45 +133,11 @@ fn round(n: u64) -> String {
 }
 
 fn writer(url: String, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<u64> {
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        rt.block_on(async move {
-            let client = crate::support::connect(&url).await;
-            let mut n = 0u64;
-            while !stop.load(Ordering::Relaxed) {
-                n += 1;
-                client
-                    .batch_execute(&round(n))
-                    .await
-                    .unwrap_or_else(|e| panic!("writer round {n}: {e:?}"));
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-            n
-        })
-    })
+    crate::follow::pg_writer(url, stop, round)
 }
 
 fn wait_phase(dst: &TestDb, job: &str, phase: &str, timeout: Duration) {
-    let started = Instant::now();
-    loop {
-        let p = crate::support::psql(
-            &dst.url(),
-            &["-A", "-t"],
-            &format!("SELECT phase FROM howdah.follow WHERE job = '{job}'"),
-        )
-        .unwrap_or_default();
-        if p == phase {
-            return;
-        }
-        assert!(
-            started.elapsed() < timeout,
-            "job {job} did not reach phase {phase} (now {p:?})"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    crate::support::wait_follow_phase(&dst.url(), job, phase, timeout);
 }
 
 fn sorted(db: &TestDb, sql: &str) -> Vec<String> {
@@ -204,10 +170,7 @@ fn assert_same(a: &TestDb, b: &TestDb, sql: &str) {
 }
 
 fn kill9(child: &mut std::process::Child) {
-    let _ = std::process::Command::new("kill")
-        .args(["-9", &child.id().to_string()])
-        .status();
-    let _ = child.wait();
+    crate::support::kill9(child);
 }
 
 fn follow(src: &ClusterDb, dst: &TestDb, job: &str) -> Howdah {

@@ -90,13 +90,7 @@ fn writer(s: &MariaServer, db: &str, stop: Arc<AtomicBool>) -> std::thread::Join
 }
 
 fn http_get(port: u16) -> String {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect to /metrics");
-    s.write_all(b"GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
-        .expect("request /metrics");
-    let mut body = String::new();
-    s.read_to_string(&mut body).expect("read /metrics");
-    body
+    crate::support::metrics_body(port)
 }
 
 fn follow_copy(s: &MariaServer, db: &str, dst: &TestDb, job: &str) -> Howdah {
@@ -129,22 +123,7 @@ fn cutover(s: &MariaServer, db: &str, dst: &TestDb, job: &str, verify: bool) -> 
 }
 
 fn wait_phase(dst: &TestDb, job: &str, phase: &str, timeout: Duration) {
-    let started = Instant::now();
-    loop {
-        let p = dst
-            .try_query(&format!(
-                "SELECT phase FROM howdah.follow WHERE job = '{job}'"
-            ))
-            .unwrap_or_default();
-        if p == phase {
-            return;
-        }
-        assert!(
-            started.elapsed() < timeout,
-            "job {job} did not reach phase {phase} (now {p:?})"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    crate::support::wait_follow_phase(&dst.url(), job, phase, timeout);
 }
 
 /// Waits for `phase` like [`wait_phase`], failing at once with the output of `child` if it
@@ -179,10 +158,7 @@ fn finish(child: Child) -> Output {
 }
 
 fn kill9(child: &mut Child) {
-    let _ = Command::new("kill")
-        .args(["-9", &child.id().to_string()])
-        .status();
-    let _ = child.wait();
+    crate::support::kill9(child);
 }
 
 /// The target's rows of a table as sorted text lines, without the columns listed in `except`.

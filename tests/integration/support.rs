@@ -425,3 +425,44 @@ pub fn job_file(name: &str, text: &str) -> String {
     std::fs::write(&path, text).expect("write the job file");
     path.display().to_string()
 }
+
+/// Waits until the follow phase of `job` in the state at `url` is `phase` (the follow tests'
+/// common wait, whatever server the target is on).
+pub fn wait_follow_phase(url: &str, job: &str, phase: &str, timeout: Duration) {
+    let started = Instant::now();
+    loop {
+        let p = psql(
+            url,
+            &["-A", "-t"],
+            &format!("SELECT phase FROM howdah.follow WHERE job = '{job}'"),
+        )
+        .unwrap_or_default();
+        if p == phase {
+            return;
+        }
+        assert!(
+            started.elapsed() < timeout,
+            "job {job} did not reach phase {phase} (now {p:?})"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Kills a spawned run with SIGKILL and reaps it.
+pub fn kill9(child: &mut Child) {
+    let _ = Command::new("kill")
+        .args(["-9", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+}
+
+/// The body of `GET /metrics` on a local port.
+pub fn metrics_body(port: u16) -> String {
+    use std::io::Write;
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect to /metrics");
+    s.write_all(b"GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        .expect("request /metrics");
+    let mut body = String::new();
+    s.read_to_string(&mut body).expect("read /metrics");
+    body
+}
