@@ -224,14 +224,25 @@ fn follow_a_mariadb_source_until_cutover_with_a_writer_throughout() {
         .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
         .spawn();
     wait_phase(&dst, "m", "follow", Duration::from_secs(120));
-    std::thread::sleep(Duration::from_secs(3));
-    // The follow's metrics, as the contract in src/metrics.rs lists them.
-    let scrape = http_get(metrics_port);
-    for (name, _, labels) in howdah::metrics::FOLLOW_ALL {
-        let found = scrape.lines().any(|l| {
-            l.starts_with(name) && labels.iter().all(|label| l.contains(&format!("{label}=")))
-        });
-        assert!(found, "no series {name} in\n{scrape}");
+    // The follow's metrics, as the contract in src/metrics.rs lists them: the lag series come
+    // with the follower's first measurement of the source, later on a loaded machine.
+    let started = Instant::now();
+    loop {
+        let scrape = http_get(metrics_port);
+        let missing = howdah::metrics::FOLLOW_ALL
+            .iter()
+            .find(|(name, _, labels)| {
+                !scrape.lines().any(|l| {
+                    l.starts_with(name)
+                        && labels.iter().all(|label| l.contains(&format!("{label}=")))
+                })
+            });
+        let Some((name, _, _)) = missing else { break };
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no series {name} in\n{scrape}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
     }
     stop.store(true, Ordering::Relaxed);
     let rounds = w.join().expect("writer");
