@@ -153,6 +153,18 @@ enum Event {
     Failed(Error),
 }
 
+/// What the event loop reads from the job's state after an event.
+enum Look {
+    /// Nothing.
+    Nothing,
+    /// Every table's progress (a periodic look, a lane that ended, a failed chunk).
+    All,
+    /// One table's progress: a chunk of it was copied by this process. Reading only its
+    /// chunks keeps the cost per chunk flat however many tables the job has; chunks other
+    /// workers copy are seen by the periodic look.
+    Table(usize),
+}
+
 /// Why the event loop woke up.
 enum Wake {
     Event(Event),
@@ -216,19 +228,62 @@ impl DataWatch {
         };
         let (mut complete, mut stuck) = (Vec::new(), Vec::new());
         for (t, p) in progress.iter().enumerate() {
-            if !tables[t].has_storage() || self.data_in[t] {
-                continue;
-            }
-            if p.complete() {
-                self.data_in[t] = true;
-                complete.push(t);
-            } else if p.stuck() && !self.stuck[t] {
-                self.stuck[t] = true;
-                stuck.push(t);
-            }
+            self.classify(t, p, tables, &mut complete, &mut stuck);
         }
         self.progress = progress;
         Ok((complete, stuck))
+    }
+
+    /// Reads the progress of table `t` alone (a chunk of it was just copied here), like
+    /// [`DataWatch::poll`] for that table: a query on its chunks, whatever the job's size.
+    async fn poll_table(
+        &mut self,
+        settings: &CopySettings,
+        st: &StateRef,
+        tables: &[&Table],
+        t: usize,
+    ) -> Result<(Vec<usize>, Vec<usize>)> {
+        if self.client.is_none() {
+            self.client = Some(connect(&settings.target, Side::Target).await?);
+        }
+        let Some(client) = self.client.as_ref() else {
+            return Ok((Vec::new(), Vec::new()));
+        };
+        let p = match state::one_table_progress(client, st, t as i32).await {
+            Ok(p) => p,
+            Err(e) => {
+                self.client = None;
+                return Err(e);
+            }
+        };
+        let (mut complete, mut stuck) = (Vec::new(), Vec::new());
+        self.classify(t, &p, tables, &mut complete, &mut stuck);
+        if let Some(slot) = self.progress.get_mut(t) {
+            *slot = p;
+        }
+        Ok((complete, stuck))
+    }
+
+    /// Notes table `t`'s data as in (`complete`) or stuck on failed chunks (`stuck`) the first
+    /// time its progress `p` says so.
+    fn classify(
+        &mut self,
+        t: usize,
+        p: &TableProgress,
+        tables: &[&Table],
+        complete: &mut Vec<usize>,
+        stuck: &mut Vec<usize>,
+    ) {
+        if !tables[t].has_storage() || self.data_in[t] {
+            return;
+        }
+        if p.complete() {
+            self.data_in[t] = true;
+            complete.push(t);
+        } else if p.stuck() && !self.stuck[t] {
+            self.stuck[t] = true;
+            stuck.push(t);
+        }
     }
 
     /// Passes the last poll on to the terminal display and the metrics.
@@ -487,19 +542,26 @@ impl Coordinator<'_> {
                         return Err(Error::Interrupted);
                     }
                     ticks += 1;
-                    if ticks % 4 == 0 {
-                        self.watch.publish(self.tables, self.progress);
-                    }
-                    // Other workers' chunks complete tables too: look at the state now and then.
-                    if ticks % 4 == 0 && !self.data_done {
-                        Wake::Look
-                    } else {
+                    if ticks % 4 != 0 {
                         continue;
                     }
+                    // Other workers' chunks complete tables too: look at the state now and
+                    // then (the look publishes what it read).
+                    if self.data_done {
+                        self.watch.publish(self.tables, self.progress);
+                        continue;
+                    }
+                    Wake::Look
                 }
             };
-            if self.handle(event)? && !self.data_done {
-                match self.look().await {
+            let look = self.handle(event)?;
+            if !self.data_done {
+                let looked = match look {
+                    Look::Nothing => Ok(()),
+                    Look::All => self.look().await,
+                    Look::Table(t) => self.look_table(t).await,
+                };
+                match looked {
                     Err(e) if e.is_transient() => tracing::warn!("{e}; will look again"),
                     other => other?,
                 }
@@ -511,15 +573,15 @@ impl Coordinator<'_> {
         }
     }
 
-    /// Takes in one wake-up; whether the job's progress is worth reading now.
-    fn handle(&mut self, wake: Wake) -> Result<bool> {
+    /// Takes in one wake-up; what of the job's progress is worth reading now.
+    fn handle(&mut self, wake: Wake) -> Result<Look> {
         Ok(match wake {
             Wake::Closed => {
                 return Err(Error::Internal(
                     "every worker stopped before the copy finished".into(),
                 ))
             }
-            Wake::Look => true,
+            Wake::Look => Look::All,
             Wake::Event(Event::Failed(e)) => return Err(e),
             Wake::Event(Event::ChunkDone {
                 table,
@@ -529,22 +591,22 @@ impl Coordinator<'_> {
                 self.report.retries += u64::from(retries);
                 self.report.tables[table].own_chunks += 1;
                 self.first_chunk[table].get_or_insert(started);
-                true
+                Look::Table(table)
             }
             Wake::Event(Event::JobDone { table: Some(t) }) => {
                 let mut jobs = Vec::new();
                 let finished = self.post.job_done(t, &mut jobs);
                 self.dispatch(jobs, finished)?;
-                false
+                Look::Nothing
             }
             Wake::Event(Event::JobDone { table: None }) => {
                 self.phase_jobs_left -= 1;
-                false
+                Look::Nothing
             }
-            Wake::Event(Event::ChunkFailed) => true,
+            Wake::Event(Event::ChunkFailed) => Look::All,
             Wake::Event(Event::LaneDone) => {
                 self.lanes_alive -= 1;
-                true
+                Look::All
             }
         })
     }
@@ -558,10 +620,27 @@ impl Coordinator<'_> {
             .poll(&self.shared.settings, st, self.tables)
             .await?;
         self.watch.publish(self.tables, self.progress);
+        self.take_in(complete, stuck)
+    }
+
+    /// [`Coordinator::look`] at table `t` alone; the display and metrics are refreshed by the
+    /// next periodic look (publishing reads every table).
+    async fn look_table(&mut self, t: usize) -> Result<()> {
+        let st = &self.shared.state;
+        let (complete, stuck) = self
+            .watch
+            .poll_table(&self.shared.settings, st, self.tables, t)
+            .await?;
+        self.take_in(complete, stuck)
+    }
+
+    /// Starts the post-data of the tables whose data is all in, gives up on the stuck ones,
+    /// and notes the end of the data phase.
+    fn take_in(&mut self, complete: Vec<usize>, stuck: Vec<usize>) -> Result<()> {
         let mut jobs = Vec::new();
         let mut finished = Vec::new();
         for t in complete {
-            let p = self.watch.progress[t];
+            let p = self.watch.progress.get(t).copied().unwrap_or_default();
             let r = &mut self.report.tables[t];
             r.rows = p.rows.max(0) as u64;
             r.bytes = p.bytes.max(0) as u64;

@@ -332,7 +332,26 @@ impl TableProgress {
     }
 }
 
-/// Progress of every table of the job with chunks, indexed by table number.
+/// The per-table aggregates [`progress_from_row`] reads, after the table number.
+const PROGRESS_COLUMNS: &str = "count(*), count(*) FILTER (WHERE status = 'done'), \
+     count(*) FILTER (WHERE status = 'failed'), sum(rows_done)::int8, sum(bytes_done)::int8, \
+     count(*) FILTER (WHERE status = 'running'), sum(rows_rejected)::int8";
+
+/// A table's progress from a row of `table_no, PROGRESS_COLUMNS`.
+fn progress_from_row(r: &Row) -> TableProgress {
+    TableProgress {
+        chunks: r.get(1),
+        done: r.get(2),
+        failed: r.get(3),
+        rows: r.get::<_, Option<i64>>(4).unwrap_or(0),
+        bytes: r.get::<_, Option<i64>>(5).unwrap_or(0),
+        running: r.get(6),
+        rejected: r.get::<_, Option<i64>>(7).unwrap_or(0),
+    }
+}
+
+/// Progress of every table of the job with chunks, indexed by table number. It reads every
+/// chunk of the job: for a periodic look, not once per chunk (see [`one_table_progress`]).
 pub async fn table_progress(
     client: &Client,
     st: &StateRef,
@@ -341,10 +360,7 @@ pub async fn table_progress(
     let rows = client
         .query(
             &format!(
-                "SELECT table_no, count(*), count(*) FILTER (WHERE status = 'done'), \
-                 count(*) FILTER (WHERE status = 'failed'), sum(rows_done)::int8, sum(bytes_done)::int8, \
-                 count(*) FILTER (WHERE status = 'running'), sum(rows_rejected)::int8 \
-                 FROM {} WHERE job = $1 GROUP BY table_no",
+                "SELECT table_no, {PROGRESS_COLUMNS} FROM {} WHERE job = $1 GROUP BY table_no",
                 st.table("chunks")
             ),
             &[&st.job],
@@ -355,18 +371,30 @@ pub async fn table_progress(
     for r in rows {
         let t = r.get::<_, i32>(0) as usize;
         if let Some(p) = out.get_mut(t) {
-            *p = TableProgress {
-                chunks: r.get(1),
-                done: r.get(2),
-                failed: r.get(3),
-                rows: r.get::<_, Option<i64>>(4).unwrap_or(0),
-                bytes: r.get::<_, Option<i64>>(5).unwrap_or(0),
-                running: r.get(6),
-                rejected: r.get::<_, Option<i64>>(7).unwrap_or(0),
-            };
+            *p = progress_from_row(&r);
         }
     }
     Ok(out)
+}
+
+/// Progress of table `table_no` alone: its chunks only, through the chunks' primary key, so
+/// the cost does not grow with the job's number of tables.
+pub async fn one_table_progress(
+    client: &Client,
+    st: &StateRef,
+    table_no: i32,
+) -> Result<TableProgress> {
+    let row = client
+        .query_one(
+            &format!(
+                "SELECT $2::int, {PROGRESS_COLUMNS} FROM {} WHERE job = $1 AND table_no = $2",
+                st.table("chunks")
+            ),
+            &[&st.job, &table_no],
+        )
+        .await
+        .map_err(query_err("reading a table's progress"))?;
+    Ok(progress_from_row(&row))
 }
 
 /// The failed chunks of the job, as `table range: error` lines.

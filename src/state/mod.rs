@@ -235,6 +235,9 @@ pub async fn ensure(client: &Client, st: &StateRef) -> Result<()> {
         tracing::info!("state schema {} migrated from layout 2 to 3", st.schema);
         found = version().await?;
     }
+    if found == Some(STATE_VERSION) {
+        create_indexes(client, st).await?;
+    }
     client
         .batch_execute("COMMIT")
         .await
@@ -246,6 +249,40 @@ pub async fn ensure(client: &Client, st: &StateRef) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// Index of the chunks a worker may claim, in claim order: the claim reads the first of them
+/// instead of scanning and sorting every chunk of the job (done ones included), so its cost
+/// does not grow with the job's chunks. Partial, so it holds only the open chunks.
+const CHUNKS_OPEN_INDEX: &str = "chunks_open";
+
+/// Creates the state tables' indexes that older schemas of the current layout lack (run in
+/// [`ensure`]'s transaction, after the migrations). An index that is there is left alone
+/// without `CREATE INDEX IF NOT EXISTS`, whose share lock on the table would wait for every
+/// running lane's open checkpoint transaction of a job another worker is copying.
+async fn create_indexes(client: &Client, st: &StateRef) -> Result<()> {
+    let index = format!(
+        "{}.{}",
+        quote_ident(&st.schema),
+        quote_ident(CHUNKS_OPEN_INDEX)
+    );
+    let exists: bool = client
+        .query_one("SELECT to_regclass($1::text) IS NOT NULL", &[&index])
+        .await
+        .map_err(query_err("looking for the state tables' indexes"))?
+        .get(0);
+    if exists {
+        return Ok(());
+    }
+    client
+        .batch_execute(&format!(
+            "CREATE INDEX IF NOT EXISTS {} ON {} (job, priority, table_no, chunk_no) \
+             WHERE status IN ('pending', 'running')",
+            quote_ident(CHUNKS_OPEN_INDEX),
+            st.table("chunks")
+        ))
+        .await
+        .map_err(query_err("creating the state tables' indexes"))
 }
 
 /// Other schemas of the target that hold state tables of this tool (a `meta` table with a
