@@ -627,7 +627,7 @@ const TRUNCATE_TABLES: usize = 100;
 /// Schema steps per transaction: a share of the target's lock table small enough to leave room
 /// for its other sessions (a step takes a handful of locks: its relation, TOAST table and
 /// index, types, the schema). 100 with PostgreSQL's defaults (64 locks x 100 connections).
-async fn steps_per_transaction(target: &Client) -> Result<usize> {
+pub(crate) async fn steps_per_transaction(target: &Client) -> Result<usize> {
     let slots = pgcat::lock_slots(target).await?;
     Ok((slots / 64).clamp(1, 500) as usize)
 }

@@ -1,9 +1,10 @@
 //! Post-data and final steps, each run exactly once per job, whatever the number of workers.
 //!
-//! A step runs as `BEGIN; pg_advisory_xact_lock(step); <skip if marked done>; <step>; <mark
-//! done>; COMMIT`. The lock makes a second worker (or a resumed run, while the killed run's
-//! statement is still finishing on the server) wait for the first, then see its mark and skip;
-//! the mark commits with the step, so an interrupted step rolls back and runs again.
+//! A step runs as `pg_advisory_xact_lock(step); <skip if marked done>; <step>; <mark done>` in
+//! a transaction of its own, or of several steps that commit together. The lock makes a
+//! second worker (or a resumed run, while the killed run's statement is still finishing on the
+//! server) wait for the first, then see its mark and skip; the mark commits with the step, so
+//! an interrupted step rolls back and runs again.
 
 use tokio_postgres::Client;
 
@@ -68,6 +69,40 @@ pub async fn run_step(
         let _ = client.batch_execute("ROLLBACK").await;
         return Err(e);
     }
+    Ok(StepRun::Ran)
+}
+
+/// Runs `step` inside the caller's open transaction, once for the job: takes the step's
+/// advisory lock (held until the transaction ends), skips the step when it is marked done,
+/// else runs it and its mark. Several steps may share the transaction ([`run_step`] with a
+/// transaction of its own): they commit, or roll back, together with their marks.
+pub async fn run_step_in_transaction(
+    client: &Client,
+    st: &StateRef,
+    step: &Step,
+) -> std::result::Result<StepRun, tokio_postgres::Error> {
+    let key = step_lock_key(st, &step.what);
+    client
+        .batch_execute(&format!("SELECT pg_advisory_xact_lock({key})"))
+        .await?;
+    // A statement of its own, after the lock: its snapshot sees a mark that the lock's
+    // holder committed while this session waited.
+    let done: bool = client
+        .query_one(
+            &format!(
+                "SELECT EXISTS (SELECT 1 FROM {} WHERE job = $1 AND step = $2)",
+                st.table("steps")
+            ),
+            &[&st.job, &step.what],
+        )
+        .await?
+        .get(0);
+    if done {
+        return Ok(StepRun::Skipped);
+    }
+    client
+        .batch_execute(&format!("{};\n{}", step.sql, step_done_sql(st, &step.what)))
+        .await?;
     Ok(StepRun::Ran)
 }
 
