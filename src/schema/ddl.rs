@@ -1531,4 +1531,41 @@ mod tests {
         let views: Vec<&str> = cat.views.iter().map(|v| v.name.name.as_str()).collect();
         assert_eq!(views, vec!["v_m", "v_v"]);
     }
+
+    #[test]
+    fn foreign_keys_to_one_table_share_a_job_and_keep_table_order() {
+        let fk = |name: &str, to: &str| Constraint {
+            name: name.into(),
+            definition: format!("FOREIGN KEY (p) REFERENCES public.{to}(id)"),
+            references: Some(QualifiedName::new("public", to)),
+            ..Constraint::default()
+        };
+        let mut tables = Vec::new();
+        for (name, to) in [("a", "parent"), ("b", "other"), ("c", "parent")] {
+            let mut t = table("public", name, vec![col("p", "integer")]);
+            t.foreign_keys.push(fk(&format!("{name}_fk"), to));
+            tables.push(t);
+        }
+        let cat = Catalog {
+            tables,
+            ..Catalog::default()
+        };
+        let phases = final_phases(&cat);
+        let jobs: Vec<Vec<&str>> = phases[1]
+            .iter()
+            .map(|job| job.iter().map(|s| s.what.as_str()).collect())
+            .collect();
+        // Keys to one table queue on its lock: one job runs them in order on one connection;
+        // keys to another table run beside them.
+        assert_eq!(
+            jobs,
+            vec![
+                vec![
+                    "add foreign key a_fk on public.a",
+                    "add foreign key c_fk on public.c"
+                ],
+                vec!["add foreign key b_fk on public.b"],
+            ]
+        );
+    }
 }

@@ -193,9 +193,10 @@ fn block_ranges_retried_in_new_snapshots_keep_every_row_once() {
     assert!(cut, "no cut happened during a COPY in four copies");
 }
 
-/// State written by a build of layout 2 (no `chunks.snapshot`) is migrated in place.
+/// State written by a build of layout 2 (no `chunks.snapshot`, no index of the open chunks)
+/// is migrated in place.
 #[test]
-fn layout_two_state_gains_chunk_snapshots() {
+fn layout_two_state_gains_chunk_snapshots_and_the_open_chunks_index() {
     let src = TestDb::new("layout_src");
     src.exec("CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1), (2);");
     let dst = TestDb::new("layout_dst");
@@ -206,7 +207,10 @@ fn layout_two_state_gains_chunk_snapshots() {
             .0
     };
     assert_success(&run(), "first copy");
-    dst.exec("ALTER TABLE howdah.chunks DROP COLUMN snapshot; UPDATE howdah.meta SET version = 2;");
+    dst.exec(
+        "ALTER TABLE howdah.chunks DROP COLUMN snapshot; DROP INDEX howdah.chunks_open; \
+         UPDATE howdah.meta SET version = 2;",
+    );
     // The finished job is reported as such, after the migration.
     let out = run();
     assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
@@ -217,5 +221,13 @@ fn layout_two_state_gains_chunk_snapshots() {
              FROM howdah.meta"
         ),
         "3|1"
+    );
+    // Claims read the open chunks through it instead of sorting every chunk of the job.
+    assert_eq!(
+        dst.query(
+            "SELECT indexdef FROM pg_indexes WHERE schemaname = 'howdah' AND indexname = 'chunks_open'"
+        ),
+        "CREATE INDEX chunks_open ON howdah.chunks USING btree (job, priority, table_no, chunk_no) \
+         WHERE (status = ANY (ARRAY['pending'::text, 'running'::text]))"
     );
 }
