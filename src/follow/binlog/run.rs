@@ -337,7 +337,7 @@ pub async fn follow_once(
     // The tables as the copy read them: the same plan, converters and value policies.
     let recorded = crate::state::values::load(&session, &st, false).await?;
     let prepared = crate::prepare::prepare(settings, &session, &recorded).await?;
-    crate::follow::run::same_mappings(settings, &session, &st).await?;
+    crate::state::job::same_mappings(settings, &session, &st).await?;
     let mut conn = connect_mysql(url).await?;
     let schema = crate::catalog::mysql::load(&mut conn, &url.database).await?;
     drop(conn);
