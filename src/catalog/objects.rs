@@ -655,7 +655,7 @@ async fn statistics(client: &Client, out: &mut Others) -> Result<(), CatalogErro
     let what = "extended statistics";
     let sql = format!(
         "SELECT quote_ident(n.nspname) || '.' || quote_ident(s.stxname), pg_get_statisticsobjdef(s.oid), \
-           s.stxstattarget, obj_description(s.oid, 'pg_statistic_ext'), pg_get_userbyid(s.stxowner), \
+           coalesce(s.stxstattarget::int4, -1), obj_description(s.oid, 'pg_statistic_ext'), pg_get_userbyid(s.stxowner), \
            tn.nspname, tc.relname \
          FROM pg_statistic_ext s JOIN pg_namespace n ON n.oid = s.stxnamespace \
          JOIN pg_class tc ON tc.oid = s.stxrelid JOIN pg_namespace tn ON tn.oid = tc.relnamespace \

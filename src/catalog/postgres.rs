@@ -654,7 +654,8 @@ async fn range_options(client: &Client) -> Result<HashMap<u32, String>, CatalogE
              FROM pg_proc p JOIN pg_namespace pn ON pn.oid = p.pronamespace WHERE p.oid = r.rngsubdiff) END, \
            CASE WHEN r.rngcollation <> 0 AND r.rngcollation <> st.typcollation THEN {COLLATION_SQL} END, \
            (SELECT quote_ident(mn.nspname) || '.' || quote_ident(mt.typname) FROM pg_type mt \
-             JOIN pg_namespace mn ON mn.oid = mt.typnamespace WHERE mt.oid = r.rngmultitypid), \
+             JOIN pg_namespace mn ON mn.oid = mt.typnamespace \
+             WHERE mt.oid = (to_jsonb(r) ->> 'rngmultitypid')::oid), \
            r.rngcanonical <> 0 \
          FROM pg_range r JOIN pg_type st ON st.oid = r.rngsubtype \
          JOIN pg_type rt ON rt.oid = r.rngtypid JOIN pg_namespace rn ON rn.oid = rt.typnamespace \

@@ -258,7 +258,7 @@ async fn follow_once(settings: &CopySettings, stop: Arc<AtomicBool>) -> Result<F
         .batch_execute("SET synchronous_commit = on")
         .await
         .map_err(|e| crate::error::query_error("setting up the apply session", &e))?;
-    same_mappings(settings, &session, &st).await?;
+    crate::state::job::same_mappings(settings, &session, &st).await?;
     fstate::set_phase(&session, &st, phase::FOLLOW, None).await?;
     crate::metrics::follow_phase(phase::FOLLOW);
     let source = connect(url, Side::Source).await?;
@@ -308,31 +308,6 @@ async fn follow_once(settings: &CopySettings, stop: Arc<AtomicBool>) -> Result<F
             })
         }
     }
-}
-
-/// Refuses to follow with other column mappings than the copy's (a job file left out, or
-/// edited): the changes would not arrive as the copied rows did.
-async fn same_mappings(settings: &CopySettings, target: &Client, st: &StateRef) -> Result<()> {
-    let Some(job) = crate::state::load_job(target, st).await? else {
-        return Ok(());
-    };
-    let ours = settings.rules_summary();
-    let Some(recorded) = job.config.lines().find(|l| l.starts_with("mappings = ")) else {
-        return Ok(());
-    };
-    if recorded.starts_with(&ours) {
-        return Ok(());
-    }
-    Err(Error::Config(format!(
-        "job \"{}\" was copied with other column mappings than this run's ({}): pass the same \
-         job file (--config) as the copy, so that changes are mapped as the copied rows were",
-        st.job,
-        if settings.rules.is_empty() {
-            "this run has none".to_string()
-        } else {
-            format!("this run's come from {}", settings.rules.file)
-        }
-    )))
 }
 
 /// Refuses to follow a keyless table whose rows were partly read in another snapshot than the

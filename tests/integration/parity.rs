@@ -6,7 +6,7 @@
 use crate::support::{assert_success, describe, Howdah, TestDb};
 
 /// Every object kind, owned by and granted to two roles (`{o}`, `{r}`).
-const SOURCE: &str = r#"
+pub(crate) const SOURCE: &str = r#"
 CREATE SCHEMA app AUTHORIZATION {o};
 COMMENT ON SCHEMA app IS 'the application';
 GRANT USAGE ON SCHEMA app TO {r};
