@@ -63,6 +63,8 @@ struct TableView {
     /// The same when this run started (`u64::MAX` until the first poll).
     committed_at_start: AtomicU64,
     state: AtomicU8,
+    /// Size on the source of the indexes its post-data steps build (0: none, or unknown).
+    index_bytes: AtomicU64,
 }
 
 impl TableView {
@@ -114,6 +116,7 @@ impl Progress {
                     committed: AtomicU64::new(0),
                     committed_at_start: AtomicU64::new(u64::MAX),
                     state: AtomicU8::new(TableState::Waiting as u8),
+                    index_bytes: AtomicU64::new(0),
                 })
                 .collect(),
             started: Instant::now(),
@@ -128,6 +131,13 @@ impl Progress {
     /// Moves table `t` to `state`.
     pub fn set_state(&self, t: usize, state: TableState) {
         self.tables[t].state.store(state as u8, Ordering::Relaxed);
+    }
+
+    /// Records the size on the source of the indexes table `t`'s post-data steps build.
+    pub fn set_index_bytes(&self, t: usize, bytes: i64) {
+        self.tables[t]
+            .index_bytes
+            .store(bytes.max(0) as u64, Ordering::Relaxed);
     }
 
     /// Table `t`'s state.
@@ -202,20 +212,49 @@ impl Progress {
         Some(secs * (1.0 - now).max(0.0) / gained)
     }
 
+    /// What the run is doing: `Data` while a table with rows to copy is waiting or being
+    /// copied, then `Indexes` while a table with index bytes is not finished, then
+    /// `Constraints` (see [`crate::eta::Stage`]).
+    pub fn stage(&self) -> crate::eta::Stage {
+        let states: Vec<TableState> = (0..self.tables.len()).map(|t| self.state(t)).collect();
+        let data_left =
+            self.tables.iter().zip(&states).any(|(t, s)| {
+                t.weight > 0.0 && matches!(s, TableState::Waiting | TableState::Copying)
+            });
+        crate::eta::Stage::of(false, data_left, self.index_bytes_left() > 0)
+    }
+
+    /// Index bytes of the tables not finished (nor failed).
+    fn index_bytes_left(&self) -> i64 {
+        (0..self.tables.len())
+            .filter(|&t| !matches!(self.state(t), TableState::Done | TableState::Failed))
+            .map(|t| self.tables[t].index_bytes.load(Ordering::Relaxed) as i64)
+            .sum()
+    }
+
+    /// Seconds until the run is done: the data's [`Progress::eta`] while rows are still to
+    /// come, plus the index builds left (see [`crate::eta`]).
+    pub fn total_eta(&self) -> Option<f64> {
+        crate::eta::total_seconds(self.stage(), self.eta(), self.index_bytes_left())
+    }
+
     /// One line: rows, rate, MB/s, ETA and tables per state.
     pub fn line(&self) -> String {
         let secs = self.started.elapsed().as_secs_f64().max(0.001);
         let (rows, bytes) = self.own();
         let s = self.table_states();
         format!(
-            "progress: {} of ~{} rows ({:.0}%), {:.1} MB in {secs:.0} s ({:.0} rows/s, {:.1} MB/s){}; tables: {} copying, {} building, {} done, {} waiting{}",
+            "progress: stage {}, {} of ~{} rows ({:.0}%), {:.1} MB in {secs:.0} s ({:.0} rows/s, {:.1} MB/s){}; tables: {} copying, {} building, {} done, {} waiting{}",
+            self.stage().name(),
             self.job_rows(),
             self.estimated(),
             100.0 * self.ratio().min(1.0),
             bytes as f64 / 1e6,
             rows as f64 / secs,
             bytes as f64 / 1e6 / secs,
-            self.eta().map(|e| format!(", ETA {}", human(e))).unwrap_or_default(),
+            self.total_eta()
+                .map(|e| format!(", ETA {}", human(e)))
+                .unwrap_or_default(),
             s[1],
             s[2],
             s[3],
@@ -307,7 +346,7 @@ async fn draw_bars(progress: Arc<Progress>, multi: MultiProgress) {
             own_rows as f64 / secs,
             own_bytes as f64 / 1e6 / secs,
             progress
-                .eta()
+                .total_eta()
                 .map(|e| format!(" ETA {}", human(e)))
                 .unwrap_or_default(),
             s[3],

@@ -54,8 +54,18 @@ pub struct JobStatus {
     pub bytes_per_second: f64,
     /// The job's `--max-rate`, shared by its workers (`None`: no cap).
     pub max_rate: Option<crate::rate::RateCap>,
-    /// Seconds left at that rate, when the job is not done.
+    /// What the job is doing: `data`, `indexes`, `constraints` or `done` (see
+    /// [`crate::eta::Stage`]).
+    pub stage: crate::eta::Stage,
+    /// Seconds until the job is done: the data left at the job's rate so far plus the index
+    /// builds left (see [`crate::eta`]); `None` when done or before any rate is known.
     pub eta_seconds: Option<f64>,
+    /// Seconds until the data is in, at the job's rate so far (0 once it is).
+    pub data_eta_seconds: Option<f64>,
+    /// Size on the source of the job's indexes (PostgreSQL sources), and of those built.
+    pub index_bytes: i64,
+    /// See `index_bytes`.
+    pub index_bytes_done: i64,
     /// Post-data and final steps finished.
     pub steps_done: i64,
     /// The error that stopped the last run, if any.
@@ -225,8 +235,30 @@ pub async fn read(client: &Client, schema: &str, job: Option<&str>) -> Result<Ve
             Some(secs) if secs > 0.0 => total_bytes as f64 / secs,
             _ => 0.0,
         };
-        let eta =
-            (phase != "done" && rate > 0.0).then(|| (estimated - total_rows).max(0) as f64 / rate);
+        let (index_bytes, index_bytes_done) = crate::state::builds::progress(
+            client,
+            &StateRef {
+                schema: schema.to_string(),
+                job: name.clone(),
+            },
+        )
+        .await?;
+        let data_left = tables
+            .iter()
+            .any(|t| t.chunks_running + t.chunks_pending + t.chunks_failed > 0)
+            || large_objects
+                .as_ref()
+                .is_some_and(|lo| lo.chunks_done < lo.chunks);
+        let stage =
+            crate::eta::Stage::of(phase == "done", data_left, index_bytes_done < index_bytes);
+        let data_eta = match stage {
+            crate::eta::Stage::Data => {
+                (rate > 0.0).then(|| (estimated - total_rows).max(0) as f64 / rate)
+            }
+            crate::eta::Stage::Done => None,
+            _ => Some(0.0),
+        };
+        let eta = crate::eta::total_seconds(stage, data_eta, index_bytes - index_bytes_done);
         out.push(JobStatus {
             job: name,
             phase,
@@ -238,7 +270,11 @@ pub async fn read(client: &Client, schema: &str, job: Option<&str>) -> Result<Ve
             rows_per_second: rate,
             bytes_per_second: bytes_rate,
             max_rate,
+            stage,
             eta_seconds: eta,
+            data_eta_seconds: data_eta,
+            index_bytes,
+            index_bytes_done,
             steps_done: j.get(5),
             last_error: j.get(4),
             tables,
@@ -367,7 +403,10 @@ pub fn render_text(jobs: &[JobStatus]) -> String {
             s,
             "job {}: {} (started {}, last progress {}), {} of ~{} rows, {:.1} MB, {:.0} rows/s{}",
             j.job,
-            if j.phase == "done" { "done" } else { "not finished" },
+            match j.stage {
+                crate::eta::Stage::Done => "done".to_string(),
+                stage => format!("not finished, stage {}", stage.name()),
+            },
             j.started_at,
             j.updated_at,
             j.rows,
@@ -383,6 +422,21 @@ pub fn render_text(jobs: &[JobStatus]) -> String {
                 cap.describe(),
                 j.bytes_per_second / 1e6,
                 j.rows_per_second
+            );
+        }
+        if j.index_bytes > 0 && j.stage != crate::eta::Stage::Done {
+            let _ = writeln!(
+                s,
+                "  indexes: {:.1} of {:.1} MB built (size on the source){}",
+                j.index_bytes_done as f64 / 1e6,
+                j.index_bytes as f64 / 1e6,
+                j.data_eta_seconds
+                    .map(|d| format!(
+                        "; the ETA is {d:.0} s of data plus {:.0} s of index builds at {:.0} MB/s",
+                        crate::eta::index_seconds(j.index_bytes - j.index_bytes_done),
+                        crate::eta::INDEX_BYTES_PER_SECOND / 1e6
+                    ))
+                    .unwrap_or_default()
             );
         }
         if let Some(e) = &j.last_error {
