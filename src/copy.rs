@@ -219,21 +219,36 @@ pub async fn run(
     // the index builds go on; then the snapshot is let go, so that the source's vacuum is
     // not held back through the post-data steps, which read nothing from the source.
     let (lo_settings, lo_st, lo_stop) = (settings, &st, stop.clone());
+    let lo_source = &lo_source;
     let after_rows = async move {
         if rows_in.await.is_err() {
-            // The pipeline failed before the rows were in: its error is the one to report.
+            // The pipeline ended before the rows were in (its error is the one to report).
             return Ok(None);
         }
-        let lo = pipeline::large_objects::run(lo_settings, &lo_source, lo_st, lo_stop).await?;
+        let lo = pipeline::large_objects::run(lo_settings, lo_source, lo_st, lo_stop).await?;
         origin.release(started.elapsed()).await;
-        Ok(lo)
+        Ok(Some(lo))
     };
-    let (report, large_objects) = tokio::join!(
-        pipeline::run(settings, plan, stop.clone(), terminal),
-        after_rows
-    );
-    let (report, large_objects) = match (report, large_objects) {
-        (Ok(r), Ok(lo)) => (r, lo),
+    let data_and_builds = async {
+        let report = pipeline::run(settings, plan, stop.clone(), terminal).await;
+        if report.is_err() {
+            // Large-object lanes stop at their next chunk, everything committed kept.
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        report
+    };
+    let (report, after_rows) = tokio::join!(data_and_builds, after_rows);
+    let (report, large_objects) = match (report, after_rows) {
+        (Ok(r), Ok(Some(lo))) => (r, lo),
+        // Not reached (a run that succeeds has told that its rows are in); kept so that the
+        // large objects can never be skipped: copy them now (readers fall back to a fresh
+        // snapshot, with a warning, if the run's is gone).
+        (Ok(r), Ok(None)) => {
+            match pipeline::large_objects::run(settings, lo_source, &st, stop.clone()).await {
+                Ok(lo) => (r, lo),
+                Err(e) => return Err(record_failure(settings, &target, &st, worker, e).await),
+            }
+        }
         // A large-object lane that fails stops the run's lanes and builders (the shared
         // `stop`), which the pipeline reports as an interruption: the lane's error says why.
         (Err(Error::Interrupted), Err(e)) | (Ok(_), Err(e)) | (Err(e), _) => {

@@ -452,4 +452,24 @@ mod tests {
         p.set_state(0, TableState::Copying);
         assert_eq!(p.table_states(), [1, 1, 0, 0, 0]);
     }
+
+    #[test]
+    fn the_eta_counts_the_index_builds_of_tables_not_finished() {
+        use crate::eta::Stage;
+        let p = Progress::new(&[("a".into(), 1000, 100), ("b".into(), 1000, 300)]);
+        p.set_index_bytes(0, 200_000_000);
+        p.set_index_bytes(1, 600_000_000);
+        assert_eq!(p.stage(), Stage::Data);
+        // Every row is in: only the builds are left, 800 MB at 20 MB/s.
+        p.set_state(0, TableState::Building);
+        p.set_state(1, TableState::Building);
+        assert_eq!(p.stage(), Stage::Indexes);
+        assert_eq!(p.total_eta(), Some(40.0));
+        // a is finished: its index bytes no longer count.
+        p.set_state(0, TableState::Done);
+        assert_eq!(p.total_eta(), Some(30.0));
+        p.set_state(1, TableState::Done);
+        assert_eq!(p.stage(), Stage::Constraints);
+        assert_eq!(p.total_eta(), Some(0.0));
+    }
 }
