@@ -160,8 +160,11 @@ sleep 5
 renice_backends
 peak=0
 while kill -0 "${PID}" 2>/dev/null; do
-    sleep "${EVERY}"
-    kill -0 "${PID}" 2>/dev/null || break
+    # Sleep in steps of a second, so the end of the copy is timed to the second.
+    for ((i = 0; i < EVERY; i++)); do
+        kill -0 "${PID}" 2>/dev/null || break 2
+        sleep 1
+    done
     renice_backends
     rss=$(awk '/^VmRSS/ {print int($2 / 1024)}' "/proc/${PID}/status" 2>/dev/null || echo 0)
     hwm=$(awk '/^VmHWM/ {print int($2 / 1024)}' "/proc/${PID}/status" 2>/dev/null || echo 0)

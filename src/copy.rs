@@ -195,7 +195,11 @@ pub async fn run(
     let tables: Vec<QualifiedName> = catalog.tables.iter().map(|t| t.name.clone()).collect();
     let zero_date_columns = zero_date_columns(&catalog);
     let reads = crate::prepare::table_reads(&origin, &maps);
-    let index_bytes = state::builds::by_table(&target, &st).await?;
+    let builds = state::builds::by_table(&target, &st).await?;
+    let index_bytes: HashMap<String, i64> = builds
+        .iter()
+        .map(|b| (b.table.clone(), b.index_bytes_left))
+        .collect();
     let layout = JobLayout {
         st: &st,
         worker: worker.no,
@@ -213,6 +217,7 @@ pub async fn run(
         worker: worker.no,
         source,
         rows_in: Some(rows_in_tx),
+        check_bytes: builds.iter().map(|b| b.check_bytes_left).sum(),
     };
     let prepare_time = started.elapsed();
     // Once every table's rows are in, the large objects are read in the same snapshot while
@@ -559,8 +564,9 @@ async fn start_new_job(
     Ok(per_table.into_iter().map(|n| n == 1).collect())
 }
 
-/// The job's index builds with the size of each index on the source (one catalog query),
-/// for the ETA of the post-data steps. An index the query does not find counts 0 bytes.
+/// The job's index builds with the size of each index on the source (one catalog query), and
+/// its foreign key checks with the size of each referencing table, for the ETA of the
+/// post-data steps. An index the query does not find counts 0 bytes.
 async fn index_builds(source: &Client, catalog: &Catalog) -> Result<Vec<state::builds::Build>> {
     let rows = source
         .query(
@@ -582,8 +588,17 @@ async fn index_builds(source: &Client, catalog: &Catalog) -> Result<Vec<state::b
             let key = (t.name.schema.clone(), index);
             builds.push(state::builds::Build {
                 step,
+                kind: state::builds::INDEX,
                 table: t.name.to_string(),
                 bytes: sizes.get(&key).copied().unwrap_or(0),
+            });
+        }
+        for step in ddl::foreign_key_steps(t) {
+            builds.push(state::builds::Build {
+                step,
+                kind: state::builds::FOREIGN_KEY,
+                table: t.name.to_string(),
+                bytes: t.size_bytes.max(0),
             });
         }
     }

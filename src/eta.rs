@@ -1,20 +1,33 @@
-//! The ETA of a whole copy: the data still to come at the job's rate so far, plus the index
-//! builds still to run, estimated from the size of each index on the source.
+//! The ETA of a whole copy: the data still to come at the job's rate so far, the index
+//! builds still to run (from the size of each index on the source), and the foreign key
+//! checks (from the size of each referencing table on the source).
 //!
-//! Index builds are estimated at a fixed rate, [`INDEX_BYTES_PER_SECOND`] of source index
-//! size per second for the job as a whole (measured: see BENCHMARKS.md, "A 20 GB mixed
-//! dataset"). Builds that overlap the data phase (a table's indexes start as soon as its
-//! own rows are in) are counted after it, so the estimate leans late while data still
-//! flows; constraints, foreign keys and `ANALYZE` are not estimated (they read the target's
-//! tables once each and are usually short next to the builds). Pure functions: `status`
-//! and the progress line feed them what they read.
+//! The model, in seconds left:
+//!
+//! `max(data, builds(ready)) + builds(later) + checks(keys)`
+//!
+//! - `data`: rows left at the job's rate so far (0 once every row is in);
+//! - `builds(ready)`: index bytes of tables whose rows are in, at [`INDEX_BYTES_PER_SECOND`]:
+//!   the builders run them while the lanes copy other tables, so they hide under the data;
+//! - `builds(later)`: index bytes of tables whose rows are not in yet: a table's builds
+//!   start when its own rows are in, so the last ones come after the data (a single big
+//!   table: all of them);
+//! - `checks(keys)`: bytes of the tables whose foreign keys are still to be checked, at
+//!   [`CHECK_BYTES_PER_SECOND`]: the checks run once every table is finished.
+//!
+//! It leans late while data flows on a job of many tables (some `later` builds also hide
+//! under the data of the tables after them); `ANALYZE`, the other constraints and the final
+//! steps are not estimated. Both rates are constants measured on this project's 2-core
+//! machine (BENCHMARKS.md, "A 20 GB mixed dataset"). Pure functions: `status` and the
+//! progress line feed them what they read.
 
 use serde::Serialize;
 
-/// Source index bytes the job's builds get through per second (the builders together):
-/// what a 2-core machine reached with two index builders on B-trees over bigint, int and
-/// timestamptz columns.
+/// Source index bytes the job's builds get through per second (the builders together).
 pub const INDEX_BYTES_PER_SECOND: f64 = 20e6;
+
+/// Source bytes of referencing tables the foreign key checks get through per second.
+pub const CHECK_BYTES_PER_SECOND: f64 = 150e6;
 
 /// What a job is doing, as `status` shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -57,25 +70,42 @@ impl Stage {
     }
 }
 
-/// Seconds the index builds still need: `index_bytes_left` at [`INDEX_BYTES_PER_SECOND`].
-pub fn index_seconds(index_bytes_left: i64) -> f64 {
-    index_bytes_left.max(0) as f64 / INDEX_BYTES_PER_SECOND
+/// What is left of a job, as the ETA counts it.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Left {
+    /// The data's ETA at the job's rate so far (`None`: no rate known yet).
+    pub data_seconds: Option<f64>,
+    /// Index bytes not built yet of tables whose rows are in.
+    pub ready_index_bytes: i64,
+    /// Index bytes of tables whose rows are not in yet.
+    pub later_index_bytes: i64,
+    /// Bytes of the tables whose foreign keys are still to be checked.
+    pub check_bytes: i64,
 }
 
-/// Seconds until the job is done: `data_seconds` (the data's ETA; `None` while no rate is
-/// known yet) in the data stage, plus the builds left. `None` when the job is done, or
-/// while data is still to come at no known rate.
-pub fn total_seconds(
-    stage: Stage,
-    data_seconds: Option<f64>,
-    index_bytes_left: i64,
-) -> Option<f64> {
+/// Seconds `bytes` of indexes take to build.
+pub fn index_seconds(bytes: i64) -> f64 {
+    bytes.max(0) as f64 / INDEX_BYTES_PER_SECOND
+}
+
+/// Seconds the foreign key checks over `bytes` of referencing tables take.
+pub fn check_seconds(bytes: i64) -> f64 {
+    bytes.max(0) as f64 / CHECK_BYTES_PER_SECOND
+}
+
+/// Seconds until the job is done (see the module's model). `None` when it is done, or while
+/// data is still to come at no known rate.
+pub fn total_seconds(stage: Stage, left: Left) -> Option<f64> {
     let data = match stage {
         Stage::Done => return None,
-        Stage::Data => data_seconds?,
+        Stage::Data => left.data_seconds?.max(0.0),
         Stage::Indexes | Stage::Constraints => 0.0,
     };
-    Some(data.max(0.0) + index_seconds(index_bytes_left))
+    Some(
+        data.max(index_seconds(left.ready_index_bytes))
+            + index_seconds(left.later_index_bytes)
+            + check_seconds(left.check_bytes),
+    )
 }
 
 #[cfg(test)]
@@ -95,26 +125,58 @@ mod tests {
     }
 
     #[test]
-    fn the_eta_adds_the_index_builds_left_to_the_data() {
-        // 2 GB of indexes at 20 MB/s: 100 s after the data's 50 s.
-        assert_eq!(
-            total_seconds(Stage::Data, Some(50.0), 2_000_000_000),
-            Some(150.0)
-        );
+    fn a_single_tables_builds_come_after_its_data() {
+        // 2 GB of indexes at 20 MB/s: 100 s after the data's 50 s, then 1.5 GB of checks.
+        let left = Left {
+            data_seconds: Some(50.0),
+            later_index_bytes: 2_000_000_000,
+            check_bytes: 1_500_000_000,
+            ..Left::default()
+        };
+        assert_eq!(total_seconds(Stage::Data, left), Some(160.0));
         // No rate yet: no ETA rather than one that leaves the data out.
-        assert_eq!(total_seconds(Stage::Data, None, 2_000_000_000), None);
+        let unknown = Left {
+            data_seconds: None,
+            ..left
+        };
+        assert_eq!(total_seconds(Stage::Data, unknown), None);
     }
 
     #[test]
-    fn once_the_rows_are_in_only_the_builds_count() {
+    fn builds_of_tables_already_in_hide_under_the_data() {
+        let left = Left {
+            data_seconds: Some(50.0),
+            ready_index_bytes: 600_000_000,
+            later_index_bytes: 200_000_000,
+            check_bytes: 0,
+        };
+        // 30 s of ready builds run beside 50 s of data; 10 s of later builds follow.
+        assert_eq!(total_seconds(Stage::Data, left), Some(60.0));
+        // Ready builds longer than the data: they are what is left.
+        let long = Left {
+            ready_index_bytes: 2_000_000_000,
+            ..left
+        };
+        assert_eq!(total_seconds(Stage::Data, long), Some(110.0));
+    }
+
+    #[test]
+    fn once_the_rows_are_in_only_builds_and_checks_count() {
         // The data's ETA may stay above 0 when the planner over-estimated the rows; the
         // stage says the rows are in.
-        assert_eq!(
-            total_seconds(Stage::Indexes, Some(30.0), 400_000_000),
-            Some(20.0)
-        );
-        assert_eq!(total_seconds(Stage::Constraints, Some(30.0), 0), Some(0.0));
-        assert_eq!(total_seconds(Stage::Done, Some(30.0), 400_000_000), None);
+        let left = Left {
+            data_seconds: Some(30.0),
+            ready_index_bytes: 400_000_000,
+            check_bytes: 300_000_000,
+            ..Left::default()
+        };
+        assert_eq!(total_seconds(Stage::Indexes, left), Some(22.0));
+        let checks_only = Left {
+            ready_index_bytes: 0,
+            ..left
+        };
+        assert_eq!(total_seconds(Stage::Constraints, checks_only), Some(2.0));
+        assert_eq!(total_seconds(Stage::Done, left), None);
         assert_eq!(index_seconds(-5), 0.0);
     }
 }

@@ -95,6 +95,9 @@ impl TableView {
 pub struct Progress {
     tables: Vec<TableView>,
     started: Instant,
+    /// Source bytes of the tables whose foreign keys are still to be checked (see
+    /// [`crate::eta`]).
+    check_bytes: AtomicU64,
 }
 
 impl Progress {
@@ -120,6 +123,7 @@ impl Progress {
                 })
                 .collect(),
             started: Instant::now(),
+            check_bytes: AtomicU64::new(0),
         })
     }
 
@@ -137,6 +141,12 @@ impl Progress {
     pub fn set_index_bytes(&self, t: usize, bytes: i64) {
         self.tables[t]
             .index_bytes
+            .store(bytes.max(0) as u64, Ordering::Relaxed);
+    }
+
+    /// Records the source bytes of the tables whose foreign keys are still to be checked.
+    pub fn set_check_bytes(&self, bytes: i64) {
+        self.check_bytes
             .store(bytes.max(0) as u64, Ordering::Relaxed);
     }
 
@@ -226,16 +236,36 @@ impl Progress {
 
     /// Index bytes of the tables not finished (nor failed).
     fn index_bytes_left(&self) -> i64 {
-        (0..self.tables.len())
-            .filter(|&t| !matches!(self.state(t), TableState::Done | TableState::Failed))
-            .map(|t| self.tables[t].index_bytes.load(Ordering::Relaxed) as i64)
-            .sum()
+        let (ready, later) = self.index_bytes_by_readiness();
+        ready + later
+    }
+
+    /// Index bytes left of tables whose rows are in, and of those whose rows are not.
+    fn index_bytes_by_readiness(&self) -> (i64, i64) {
+        let mut ready = 0;
+        let mut later = 0;
+        for (t, view) in self.tables.iter().enumerate() {
+            let bytes = view.index_bytes.load(Ordering::Relaxed) as i64;
+            match self.state(t) {
+                TableState::Building => ready += bytes,
+                TableState::Waiting | TableState::Copying => later += bytes,
+                TableState::Done | TableState::Failed => {}
+            }
+        }
+        (ready, later)
     }
 
     /// Seconds until the run is done: the data's [`Progress::eta`] while rows are still to
-    /// come, plus the index builds left (see [`crate::eta`]).
+    /// come, the index builds and the foreign key checks left (see [`crate::eta`]).
     pub fn total_eta(&self) -> Option<f64> {
-        crate::eta::total_seconds(self.stage(), self.eta(), self.index_bytes_left())
+        let (ready, later) = self.index_bytes_by_readiness();
+        let left = crate::eta::Left {
+            data_seconds: self.eta(),
+            ready_index_bytes: ready,
+            later_index_bytes: later,
+            check_bytes: self.check_bytes.load(Ordering::Relaxed) as i64,
+        };
+        crate::eta::total_seconds(self.stage(), left)
     }
 
     /// One line: rows, rate, MB/s, ETA and tables per state.
@@ -460,6 +490,8 @@ mod tests {
         p.set_index_bytes(0, 200_000_000);
         p.set_index_bytes(1, 600_000_000);
         assert_eq!(p.stage(), Stage::Data);
+        // No rate yet while rows are to come: no ETA.
+        assert_eq!(p.total_eta(), None);
         // Every row is in: only the builds are left, 800 MB at 20 MB/s.
         p.set_state(0, TableState::Building);
         p.set_state(1, TableState::Building);
@@ -471,5 +503,8 @@ mod tests {
         p.set_state(1, TableState::Done);
         assert_eq!(p.stage(), Stage::Constraints);
         assert_eq!(p.total_eta(), Some(0.0));
+        // Foreign keys over 300 MB of referencing tables at 150 MB/s.
+        p.set_check_bytes(300_000_000);
+        assert_eq!(p.total_eta(), Some(2.0));
     }
 }

@@ -66,6 +66,8 @@ pub struct JobStatus {
     pub index_bytes: i64,
     /// See `index_bytes`.
     pub index_bytes_done: i64,
+    /// Source bytes of the tables whose foreign keys are still to be checked.
+    pub check_bytes_left: i64,
     /// Post-data and final steps finished.
     pub steps_done: i64,
     /// The error that stopped the last run, if any.
@@ -235,7 +237,7 @@ pub async fn read(client: &Client, schema: &str, job: Option<&str>) -> Result<Ve
             Some(secs) if secs > 0.0 => total_bytes as f64 / secs,
             _ => 0.0,
         };
-        let (index_bytes, index_bytes_done) = crate::state::builds::progress(
+        let builds = crate::state::builds::by_table(
             client,
             &StateRef {
                 schema: schema.to_string(),
@@ -243,14 +245,29 @@ pub async fn read(client: &Client, schema: &str, job: Option<&str>) -> Result<Ve
             },
         )
         .await?;
+        let rows_in = |table: &str| {
+            tables
+                .iter()
+                .find(|t| t.table == table)
+                .is_none_or(|t| t.chunks_running + t.chunks_pending + t.chunks_failed == 0)
+        };
+        let mut left = crate::eta::Left::default();
+        for b in &builds {
+            match rows_in(&b.table) {
+                true => left.ready_index_bytes += b.index_bytes_left,
+                false => left.later_index_bytes += b.index_bytes_left,
+            }
+            left.check_bytes += b.check_bytes_left;
+        }
+        let index_bytes: i64 = builds.iter().map(|b| b.index_bytes).sum();
+        let index_bytes_left = left.ready_index_bytes + left.later_index_bytes;
         let data_left = tables
             .iter()
             .any(|t| t.chunks_running + t.chunks_pending + t.chunks_failed > 0)
             || large_objects
                 .as_ref()
                 .is_some_and(|lo| lo.chunks_done < lo.chunks);
-        let stage =
-            crate::eta::Stage::of(phase == "done", data_left, index_bytes_done < index_bytes);
+        let stage = crate::eta::Stage::of(phase == "done", data_left, index_bytes_left > 0);
         let data_eta = match stage {
             crate::eta::Stage::Data => {
                 (rate > 0.0).then(|| (estimated - total_rows).max(0) as f64 / rate)
@@ -258,7 +275,10 @@ pub async fn read(client: &Client, schema: &str, job: Option<&str>) -> Result<Ve
             crate::eta::Stage::Done => None,
             _ => Some(0.0),
         };
-        let eta = crate::eta::total_seconds(stage, data_eta, index_bytes - index_bytes_done);
+        left.data_seconds = data_eta;
+        let eta = crate::eta::total_seconds(stage, left);
+        let index_bytes_done = index_bytes - index_bytes_left;
+        let check_bytes_left = left.check_bytes;
         out.push(JobStatus {
             job: name,
             phase,
@@ -275,6 +295,7 @@ pub async fn read(client: &Client, schema: &str, job: Option<&str>) -> Result<Ve
             data_eta_seconds: data_eta,
             index_bytes,
             index_bytes_done,
+            check_bytes_left,
             steps_done: j.get(5),
             last_error: j.get(4),
             tables,
@@ -424,19 +445,16 @@ pub fn render_text(jobs: &[JobStatus]) -> String {
                 j.rows_per_second
             );
         }
-        if j.index_bytes > 0 && j.stage != crate::eta::Stage::Done {
+        if (j.index_bytes > 0 || j.check_bytes_left > 0) && j.stage != crate::eta::Stage::Done {
             let _ = writeln!(
                 s,
-                "  indexes: {:.1} of {:.1} MB built (size on the source){}",
+                "  indexes: {:.1} of {:.1} MB built; foreign keys over {:.1} MB of tables to check \
+                 (sizes on the source; the ETA counts {:.0} MB/s of indexes and {:.0} MB/s of checks)",
                 j.index_bytes_done as f64 / 1e6,
                 j.index_bytes as f64 / 1e6,
-                j.data_eta_seconds
-                    .map(|d| format!(
-                        "; the ETA is {d:.0} s of data plus {:.0} s of index builds at {:.0} MB/s",
-                        crate::eta::index_seconds(j.index_bytes - j.index_bytes_done),
-                        crate::eta::INDEX_BYTES_PER_SECOND / 1e6
-                    ))
-                    .unwrap_or_default()
+                j.check_bytes_left as f64 / 1e6,
+                crate::eta::INDEX_BYTES_PER_SECOND / 1e6,
+                crate::eta::CHECK_BYTES_PER_SECOND / 1e6,
             );
         }
         if let Some(e) = &j.last_error {

@@ -85,6 +85,9 @@ pub struct RunPlan {
     /// and final phases may still run: the caller copies the large objects then and lets the
     /// source snapshot go. Dropped unsent when the run fails first.
     pub rows_in: Option<tokio::sync::oneshot::Sender<()>>,
+    /// Source bytes of the tables whose foreign keys are still to be checked, for the ETA
+    /// (see [`crate::eta`]); counted until the final phases are through.
+    pub check_bytes: i64,
 }
 
 /// A table while the pipeline runs: its job and its metrics.
@@ -298,6 +301,7 @@ pub async fn run(
     for (t, job) in plan.tables.iter().enumerate() {
         progress.set_index_bytes(t, job.index_bytes);
     }
+    progress.set_check_bytes(plan.check_bytes);
     let mut post_steps = Vec::with_capacity(n);
     let mut parent = Vec::with_capacity(n);
     let running = plan
@@ -484,7 +488,10 @@ impl Coordinator<'_> {
                         }
                         continue;
                     }
-                    None => return Ok(()),
+                    None => {
+                        self.progress.set_check_bytes(0);
+                        return Ok(());
+                    }
                 }
             }
             let event = tokio::select! {

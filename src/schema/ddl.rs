@@ -716,6 +716,19 @@ fn index_build_what(name: &str, table: &Table) -> String {
     format!("create index {name} on {}", table.name)
 }
 
+fn foreign_key_what(name: &str, table: &Table) -> String {
+    format!("add foreign key {name} on {}", table.name)
+}
+
+/// The steps of [`final_phases_with`] that add (and check) `table`'s foreign keys, by `what`.
+pub fn foreign_key_steps(table: &Table) -> Vec<String> {
+    table
+        .foreign_keys
+        .iter()
+        .map(|fk| foreign_key_what(&fk.name, table))
+        .collect()
+}
+
 /// The index builds of [`table_post_data`]: each step's `what` and the index's name (in the
 /// table's schema), for the ETA of the builds (see [`crate::state::builds`]).
 pub fn index_builds(table: &Table) -> Vec<(String, String)> {
@@ -870,7 +883,7 @@ fn final_foreign_keys(cat: &Catalog, not_valid: Option<&NotValidLog<'_>>) -> Vec
                 _ => add_constraint(&t.name.quoted(), fk, false),
             };
             steps.push(Step {
-                what: format!("add foreign key {} on {}", fk.name, t.name),
+                what: foreign_key_what(&fk.name, t),
                 sql,
             });
         }

@@ -331,6 +331,13 @@ fn the_source_snapshot_is_released_once_rows_and_large_objects_are_in() {
         "SELECT string_agg(application_name || ' ' || state || ' since ' || coalesce(xact_start::text, '-'), '; ')
            FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE 'howdah/%'",
     );
+    // Meanwhile status says what is going on: the index builds, with an ETA for them.
+    let status = Howdah::new("status")
+        .args(["--target", &dst.url(), "--json"])
+        .run();
+    let job: serde_json::Value = serde_json::from_slice(&status.stdout)
+        .map(|j: serde_json::Value| j[0].clone())
+        .unwrap_or_default();
     let still_building = dst.query(
         "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
            AND wait_event = 'advisory' AND query ILIKE '%CREATE INDEX%'",
@@ -360,6 +367,15 @@ fn the_source_snapshot_is_released_once_rows_and_large_objects_are_in() {
     assert_eq!(
         objects, "5",
         "the large objects are copied before the index builds end"
+    );
+    assert_eq!(job["stage"], "indexes", "{job}");
+    assert!(
+        num(&job, "index_bytes") > num(&job, "index_bytes_done"),
+        "the gated index is not built yet: {job}"
+    );
+    assert!(
+        num(&job, "eta_seconds") > 0.0 && num(&job, "data_eta_seconds") == 0.0,
+        "the ETA is the index builds' alone: {job}"
     );
     crate::support::assert_success(&rerun, "the rerun after kill -9 in the index phase");
     assert_eq!(index, "1", "the rerun built the index");
