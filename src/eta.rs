@@ -4,22 +4,21 @@
 //!
 //! The model, in seconds left:
 //!
-//! `max(data, builds(ready)) + builds(later) + checks(keys)`
+//! `max(data + builds(last), builds(ready + later)) + checks(keys)`
 //!
 //! - `data`: rows left at the job's rate so far (0 once every row is in);
-//! - `builds(ready)`: index bytes of tables whose rows are in, at [`INDEX_BYTES_PER_SECOND`]:
-//!   the builders run them while the lanes copy other tables, so they hide under the data;
-//! - `builds(later)`: index bytes of tables whose rows are not in yet: a table's builds
-//!   start when its own rows are in, so the last ones come after the data (a single big
-//!   table: all of them);
+//! - `builds(...)`: index bytes left at [`INDEX_BYTES_PER_SECOND`], of tables whose rows are
+//!   in (`ready`) and of those whose rows are not (`later`). The builders run beside the
+//!   lanes, so builds hide under the data as long as there is data; but a table's builds
+//!   start only when its own rows are in, so those of the table copied last (`last`: lanes
+//!   take the longest copy first, so the smallest table not in yet) come after the data. A
+//!   single big table: all of its builds come after its data;
 //! - `checks(keys)`: bytes of the tables whose foreign keys are still to be checked, at
 //!   [`CHECK_BYTES_PER_SECOND`]: the checks run once every table is finished.
 //!
-//! It leans late while data flows on a job of many tables (some `later` builds also hide
-//! under the data of the tables after them); `ANALYZE`, the other constraints and the final
-//! steps are not estimated. Both rates are constants measured on this project's 2-core
-//! machine (BENCHMARKS.md, "A 20 GB mixed dataset"). Pure functions: `status` and the
-//! progress line feed them what they read.
+//! `ANALYZE`, the other constraints and the final steps are not estimated. Both rates are
+//! constants measured on this project's 2-core machine (BENCHMARKS.md, "A 20 GB mixed
+//! dataset"). Pure functions: `status` and the progress line feed them what they read.
 
 use serde::Serialize;
 
@@ -79,6 +78,8 @@ pub struct Left {
     pub ready_index_bytes: i64,
     /// Index bytes of tables whose rows are not in yet.
     pub later_index_bytes: i64,
+    /// Index bytes of the table whose rows come in last (part of `later_index_bytes`).
+    pub last_index_bytes: i64,
     /// Bytes of the tables whose foreign keys are still to be checked.
     pub check_bytes: i64,
 }
@@ -101,11 +102,9 @@ pub fn total_seconds(stage: Stage, left: Left) -> Option<f64> {
         Stage::Data => left.data_seconds?.max(0.0),
         Stage::Indexes | Stage::Constraints => 0.0,
     };
-    Some(
-        data.max(index_seconds(left.ready_index_bytes))
-            + index_seconds(left.later_index_bytes)
-            + check_seconds(left.check_bytes),
-    )
+    let after_data = data + index_seconds(left.last_index_bytes);
+    let builders = index_seconds(left.ready_index_bytes + left.later_index_bytes);
+    Some(after_data.max(builders) + check_seconds(left.check_bytes))
 }
 
 #[cfg(test)]
@@ -130,6 +129,7 @@ mod tests {
         let left = Left {
             data_seconds: Some(50.0),
             later_index_bytes: 2_000_000_000,
+            last_index_bytes: 2_000_000_000,
             check_bytes: 1_500_000_000,
             ..Left::default()
         };
@@ -148,11 +148,12 @@ mod tests {
             data_seconds: Some(50.0),
             ready_index_bytes: 600_000_000,
             later_index_bytes: 200_000_000,
+            last_index_bytes: 100_000_000,
             check_bytes: 0,
         };
-        // 30 s of ready builds run beside 50 s of data; 10 s of later builds follow.
-        assert_eq!(total_seconds(Stage::Data, left), Some(60.0));
-        // Ready builds longer than the data: they are what is left.
+        // 40 s of builds run beside 50 s of data; the last table's 5 s follow it.
+        assert_eq!(total_seconds(Stage::Data, left), Some(55.0));
+        // Builds longer than the data: they are what is left.
         let long = Left {
             ready_index_bytes: 2_000_000_000,
             ..left

@@ -236,33 +236,41 @@ impl Progress {
 
     /// Index bytes of the tables not finished (nor failed).
     fn index_bytes_left(&self) -> i64 {
-        let (ready, later) = self.index_bytes_by_readiness();
+        let (ready, later, _) = self.index_bytes_by_readiness();
         ready + later
     }
 
-    /// Index bytes left of tables whose rows are in, and of those whose rows are not.
-    fn index_bytes_by_readiness(&self) -> (i64, i64) {
+    /// Index bytes left of tables whose rows are in, of those whose rows are not, and of
+    /// the smallest of those (lanes take the longest copy first: it comes in last).
+    fn index_bytes_by_readiness(&self) -> (i64, i64, i64) {
         let mut ready = 0;
         let mut later = 0;
+        let mut last: Option<(f64, i64)> = None;
         for (t, view) in self.tables.iter().enumerate() {
             let bytes = view.index_bytes.load(Ordering::Relaxed) as i64;
             match self.state(t) {
                 TableState::Building => ready += bytes,
-                TableState::Waiting | TableState::Copying => later += bytes,
+                TableState::Waiting | TableState::Copying => {
+                    later += bytes;
+                    if view.weight > 0.0 && last.is_none_or(|(w, _)| view.weight < w) {
+                        last = Some((view.weight, bytes));
+                    }
+                }
                 TableState::Done | TableState::Failed => {}
             }
         }
-        (ready, later)
+        (ready, later, last.map_or(0, |l| l.1))
     }
 
     /// Seconds until the run is done: the data's [`Progress::eta`] while rows are still to
     /// come, the index builds and the foreign key checks left (see [`crate::eta`]).
     pub fn total_eta(&self) -> Option<f64> {
-        let (ready, later) = self.index_bytes_by_readiness();
+        let (ready, later, last) = self.index_bytes_by_readiness();
         let left = crate::eta::Left {
             data_seconds: self.eta(),
             ready_index_bytes: ready,
             later_index_bytes: later,
+            last_index_bytes: last,
             check_bytes: self.check_bytes.load(Ordering::Relaxed) as i64,
         };
         crate::eta::total_seconds(self.stage(), left)

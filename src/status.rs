@@ -259,6 +259,14 @@ pub async fn read(client: &Client, schema: &str, job: Option<&str>) -> Result<Ve
             }
             left.check_bytes += b.check_bytes_left;
         }
+        // Lanes take the longest copy first: the smallest table not in comes in last.
+        let last = tables
+            .iter()
+            .filter(|t| !rows_in(&t.table))
+            .min_by_key(|t| t.estimated_rows);
+        left.last_index_bytes = last
+            .and_then(|l| builds.iter().find(|b| b.table == l.table))
+            .map_or(0, |b| b.index_bytes_left);
         let index_bytes: i64 = builds.iter().map(|b| b.index_bytes).sum();
         let index_bytes_left = left.ready_index_bytes + left.later_index_bytes;
         let data_left = tables
