@@ -2,7 +2,9 @@
 //! values as literals (pgoutput sends every value in its type's text output, which the
 //! target's input function reads back), buffered and sent in large multi-statement batches
 //! inside one open target transaction; [`Applier::commit`] ends that transaction with the
-//! applied position in it (the follow commit point, see `state/follow.rs`).
+//! applied position in it (the follow commit point, see `state/follow.rs`). Changes that
+//! arrive as binary fields are queued in order with the text and sent as the groups of
+//! `row_ops.rs`.
 //!
 //! Invariants: every statement is idempotent over the overlap a resumed bulk copy creates
 //! (an insert is an insert-or-update by key, a delete by key deletes what is there); an update
@@ -17,6 +19,8 @@ use tokio_postgres::Client;
 use crate::catalog::{quote_ident, QualifiedName};
 use crate::error::{db_reason, Error, Result};
 use crate::follow::pgoutput::Value;
+pub use crate::follow::row_ops::TargetTable;
+use crate::follow::row_ops::{check_fields, group, Batch, Field, RowKind, RowOp, RowTable};
 use crate::reject::Reject;
 
 /// A followed table as the target holds it.
@@ -292,171 +296,11 @@ pub fn truncate(out: &mut String, tables: &[&FollowedTable], restart_identity: b
     .ok();
 }
 
-/// A target table whose changes arrive as fields in PostgreSQL's binary format, one per
-/// target column: what the transform of a mapped table and the MySQL converter make for COPY.
-/// Such fields go to the server as binary statement parameters, so they never pass through
-/// text.
-#[derive(Debug, Clone)]
-pub struct TargetTable {
-    /// Quoted, qualified name.
-    pub name: String,
-    /// Column names, in the order of the fields.
-    pub columns: Vec<String>,
-    /// Column types (`format_type`), in the same order.
-    pub types: Vec<String>,
-    /// Positions of the key columns; empty: keyless (a row is found by all its values).
-    pub key: Vec<usize>,
-}
-
-impl TargetTable {
-    /// The table from the (target) catalog: its copy columns, in the order COPY loads them.
-    pub fn from_catalog(t: &crate::catalog::Table) -> Self {
-        let cols: Vec<&crate::catalog::Column> = t.copy_columns().collect();
-        let key = t
-            .key_names()
-            .iter()
-            .filter_map(|k| cols.iter().position(|c| c.name == *k))
-            .collect();
-        TargetTable {
-            name: t.name.quoted(),
-            columns: cols.iter().map(|c| c.name.clone()).collect(),
-            types: cols.iter().map(|c| c.type_sql.clone()).collect(),
-            key,
-        }
-    }
-
-    fn upsert_sql(&self) -> String {
-        let mut out = format!("INSERT INTO {} (", self.name);
-        for (i, c) in self.columns.iter().enumerate() {
-            if i > 0 {
-                out.push_str(", ");
-            }
-            out.push_str(&quote_ident(c));
-        }
-        out.push_str(") VALUES (");
-        for i in 0..self.columns.len() {
-            if i > 0 {
-                out.push_str(", ");
-            }
-            write!(out, "${}", i + 1).ok();
-        }
-        out.push(')');
-        if self.key.is_empty() {
-            return out;
-        }
-        out.push_str(" ON CONFLICT (");
-        let keys: Vec<String> = self
-            .key
-            .iter()
-            .map(|&k| quote_ident(&self.columns[k]))
-            .collect();
-        out.push_str(&keys.join(", "));
-        let rest: Vec<String> = (0..self.columns.len())
-            .filter(|i| !self.key.contains(i))
-            .map(|i| {
-                let q = quote_ident(&self.columns[i]);
-                format!("{q} = EXCLUDED.{q}")
-            })
-            .collect();
-        if rest.is_empty() {
-            out.push_str(") DO NOTHING");
-        } else {
-            write!(out, ") DO UPDATE SET {}", rest.join(", ")).ok();
-        }
-        out
-    }
-
-    /// `k1 = $n AND ...` over the key, parameters numbered from `first`.
-    fn key_where(&self, first: usize) -> String {
-        self.key
-            .iter()
-            .enumerate()
-            .map(|(n, &k)| {
-                format!(
-                    "{} = ${}::{}",
-                    quote_ident(&self.columns[k]),
-                    first + n,
-                    self.types[k]
-                )
-            })
-            .collect::<Vec<_>>()
-            .join(" AND ")
-    }
-
-    /// One row equal to parameters `$1..$n` in every column (compared as text, which every
-    /// type has; NULL equals NULL).
-    fn row_where(&self) -> String {
-        let preds: Vec<String> = self
-            .columns
-            .iter()
-            .enumerate()
-            .map(|(i, c)| {
-                format!(
-                    "{}::text IS NOT DISTINCT FROM (${}::{})::text",
-                    quote_ident(c),
-                    i + 1,
-                    self.types[i]
-                )
-            })
-            .collect();
-        format!(
-            "ctid = (SELECT ctid FROM {} WHERE {} LIMIT 1)",
-            self.name,
-            if preds.is_empty() {
-                "true".to_string()
-            } else {
-                preds.join(" AND ")
-            }
-        )
-    }
-
-    fn delete_sql(&self) -> String {
-        if self.key.is_empty() {
-            format!("DELETE FROM {} WHERE {}", self.name, self.row_where())
-        } else {
-            format!("DELETE FROM {} WHERE {}", self.name, self.key_where(1))
-        }
-    }
-}
-
-/// A field in PostgreSQL's binary format, passed to the server as it is (`None`: NULL).
-#[derive(Debug, Clone)]
-struct Field(Option<bytes::Bytes>);
-
-impl tokio_postgres::types::ToSql for Field {
-    fn to_sql(
-        &self,
-        _ty: &tokio_postgres::types::Type,
-        out: &mut bytes::BytesMut,
-    ) -> std::result::Result<tokio_postgres::types::IsNull, Box<dyn std::error::Error + Sync + Send>>
-    {
-        match &self.0 {
-            Some(b) => {
-                out.extend_from_slice(b);
-                Ok(tokio_postgres::types::IsNull::No)
-            }
-            None => Ok(tokio_postgres::types::IsNull::Yes),
-        }
-    }
-
-    fn accepts(_ty: &tokio_postgres::types::Type) -> bool {
-        // The fields were encoded for the column's own type by the transform or converter.
-        true
-    }
-
-    tokio_postgres::types::to_sql_checked!();
-}
-
 /// One queued statement: SQL text (many statements, sent in one round trip), or a prepared
 /// statement with binary fields (sent pipelined with its neighbours).
 enum Op {
     Sql(String),
-    Row {
-        stmt: tokio_postgres::Statement,
-        what: &'static str,
-        table: String,
-        params: Vec<Field>,
-    },
+    Row(RowOp),
 }
 
 /// Sends statements to the target in one open transaction, in order, in batches of about
@@ -473,8 +317,11 @@ pub struct Applier {
     /// Queue position and change count where the current source transaction began, while
     /// none of it has been sent.
     mark: Option<(usize, usize, u64)>,
-    /// Prepared statements of binary rows, by their SQL.
-    statements: std::collections::HashMap<String, tokio_postgres::Statement>,
+    /// Tables of binary rows, by their target name.
+    tables: std::collections::HashMap<String, std::sync::Arc<RowTable>>,
+    /// Triggers and foreign keys are off in the session, so binary rows of reorderable
+    /// tables may be grouped into multi-row statements (`row_ops.rs`).
+    reorder: bool,
     /// Changes in the open transaction.
     pub pending_changes: u64,
 }
@@ -487,15 +334,15 @@ impl Applier {
     /// the role may set `session_replication_role` (the changes are replayed as the source
     /// made them, cascades included).
     pub async fn new(client: Client) -> Result<Self> {
-        if let Err(e) = client
+        let role = client
             .batch_execute("SET session_replication_role = replica")
-            .await
-        {
+            .await;
+        if let Err(e) = &role {
             tracing::warn!(
                 "triggers and foreign keys of the target stay active while changes are applied \
                  (SET session_replication_role = replica failed: {}); a cascade on the target may \
                  then run twice, harmlessly, since the source's own cascaded changes arrive as well",
-                db_reason(&e)
+                db_reason(e)
             );
         }
         Ok(Applier {
@@ -505,7 +352,8 @@ impl Applier {
             queued: 0,
             open: false,
             mark: None,
-            statements: std::collections::HashMap::new(),
+            tables: std::collections::HashMap::new(),
+            reorder: role.is_ok(),
             pending_changes: 0,
         })
     }
@@ -564,38 +412,38 @@ impl Applier {
         }
     }
 
-    /// Queues one binary row statement after what is buffered.
+    /// The applier's handle of `table`, with its one-row statements prepared.
+    async fn row_table(&mut self, table: &TargetTable) -> Result<std::sync::Arc<RowTable>> {
+        if let Some(t) = self.tables.get(&table.name) {
+            return Ok(t.clone());
+        }
+        let t = std::sync::Arc::new(RowTable::new(table.clone()));
+        for kind in [RowKind::Upsert, RowKind::Delete] {
+            let stmt = prepare(&self.client, &t, kind, 1).await?;
+            t.keep(kind, 1, stmt);
+        }
+        self.tables.insert(table.name.clone(), t.clone());
+        Ok(t)
+    }
+
+    /// Queues one binary row change after what is buffered.
     async fn push_row(
         &mut self,
-        sql: String,
-        what: &'static str,
-        table: &str,
+        table: &TargetTable,
+        kind: RowKind,
         params: Vec<Field>,
     ) -> Result<()> {
-        let stmt = match self.statements.get(&sql) {
-            Some(s) => s.clone(),
-            None => {
-                let s = self.client.prepare(&sql).await.map_err(|e| {
-                    crate::error::query_error(
-                        format!("preparing the {what} of a change of {table}"),
-                        &e,
-                    )
-                })?;
-                self.statements.insert(sql, s.clone());
-                s
-            }
-        };
+        let table = self.row_table(table).await?;
         if !self.sql.is_empty() {
             let text = std::mem::replace(&mut self.sql, String::with_capacity(64 * 1024));
             self.queued += text.len();
             self.ops.push(Op::Sql(text));
         }
-        let op = Op::Row {
-            stmt,
-            what,
-            table: table.to_string(),
+        let op = Op::Row(RowOp {
+            table,
+            kind,
             params,
-        };
+        });
         self.queued += op_size(&op);
         self.ops.push(op);
         self.added().await
@@ -610,8 +458,7 @@ impl Applier {
     ) -> Result<()> {
         check_fields(table, row.len())?;
         let params = row.into_iter().map(Field).collect();
-        self.push_row(table.upsert_sql(), "insert", &table.name, params)
-            .await
+        self.push_row(table, RowKind::Upsert, params).await
     }
 
     /// Queues the delete of `row` (all its columns' fields): by key, or for a keyless table
@@ -627,8 +474,7 @@ impl Applier {
         } else {
             table.key.iter().map(|&k| Field(row[k].clone())).collect()
         };
-        self.push_row(table.delete_sql(), "delete", &table.name, params)
-            .await
+        self.push_row(table, RowKind::Delete, params).await
     }
 
     /// Queues a rejected row of `table` into the job's rejects, in the open transaction: it
@@ -654,7 +500,7 @@ impl Applier {
         if !self.open {
             match self.ops.first_mut() {
                 Some(Op::Sql(s)) => s.insert_str(0, "BEGIN;\n"),
-                Some(Op::Row { .. }) => self.ops.insert(0, Op::Sql("BEGIN;".into())),
+                Some(Op::Row(_)) => self.ops.insert(0, Op::Sql("BEGIN;".into())),
                 None => self.sql.insert_str(0, "BEGIN;\n"),
             }
             self.open = true;
@@ -678,35 +524,18 @@ impl Applier {
     }
 
     /// Sends queued statements in order: text in one round trip, runs of binary rows
-    /// pipelined (the server runs them in the order sent).
+    /// grouped (`row_ops::group`) and pipelined (the server runs them in the order sent).
     async fn send_ops(&self, ops: Vec<Op>) -> Result<()> {
-        let mut rows: Vec<(tokio_postgres::Statement, &'static str, String, Vec<Field>)> =
-            Vec::new();
+        let mut rows: Vec<RowOp> = Vec::new();
         for op in ops
             .into_iter()
             .chain(std::iter::once(Op::Sql(String::new())))
         {
             match op {
-                Op::Row {
-                    stmt,
-                    what,
-                    table,
-                    params,
-                } => rows.push((stmt, what, table, params)),
+                Op::Row(r) => rows.push(r),
                 Op::Sql(text) => {
                     if !rows.is_empty() {
-                        let runs = rows.iter().map(|(stmt, what, table, params)| async move {
-                            self.client
-                                .execute_raw(stmt, params.iter())
-                                .await
-                                .map_err(|e| {
-                                    crate::error::query_error(
-                                        format!("applying the {what} of a change of {table}"),
-                                        &e,
-                                    )
-                                })
-                        });
-                        futures_util::future::try_join_all(runs).await?;
+                        self.send_rows(&rows).await?;
                         rows.clear();
                     }
                     if !text.is_empty() {
@@ -718,6 +547,65 @@ impl Applier {
             }
         }
         Ok(())
+    }
+
+    /// Sends a run of binary row changes as its groups: a group is cut into statements of
+    /// the table's batch sizes (the rest one by one), all pipelined.
+    async fn send_rows(&self, run: &[RowOp]) -> Result<()> {
+        let mut calls: Vec<Call<'_>> = Vec::new();
+        for batch in group(run, self.reorder) {
+            match batch {
+                Batch::One(op) => {
+                    let stmt = self.statement(&op.table, op.kind, 1).await?;
+                    calls.push((stmt, &op.table, op.kind, op.params.iter().collect()));
+                }
+                Batch::Many { table, kind, rows } => {
+                    let mut rest: &[&RowOp] = &rows;
+                    for size in table.table.batch_sizes(kind).chain(std::iter::once(1)) {
+                        while rest.len() >= size {
+                            let (now, later) = rest.split_at(size);
+                            let stmt = self.statement(table, kind, size).await?;
+                            let params = now.iter().flat_map(|op| op.params.iter()).collect();
+                            calls.push((stmt, table, kind, params));
+                            rest = later;
+                        }
+                    }
+                }
+            }
+        }
+        let runs = calls.iter().map(|(stmt, table, kind, params)| async move {
+            self.client
+                .execute_raw(stmt, params.iter().copied())
+                .await
+                .map_err(|e| {
+                    crate::error::query_error(
+                        format!(
+                            "applying the {} of {} change(s) of {}",
+                            kind.verb(),
+                            params.len() / table.table.width(*kind).max(1),
+                            table.table.name
+                        ),
+                        &e,
+                    )
+                })
+        });
+        futures_util::future::try_join_all(runs).await?;
+        Ok(())
+    }
+
+    /// The statement for `rows` changes of `kind` on `table`, prepared on first use.
+    async fn statement(
+        &self,
+        table: &RowTable,
+        kind: RowKind,
+        rows: usize,
+    ) -> Result<tokio_postgres::Statement> {
+        if let Some(s) = table.statement(kind, rows) {
+            return Ok(s);
+        }
+        let s = prepare(&self.client, table, kind, rows).await?;
+        table.keep(kind, rows, s.clone());
+        Ok(s)
     }
 
     /// Whether changes wait in the open transaction or the buffer.
@@ -744,12 +632,20 @@ impl Applier {
     }
 }
 
+/// One statement to run: its prepared statement, table, kind and parameters.
+type Call<'a> = (
+    tokio_postgres::Statement,
+    &'a RowTable,
+    RowKind,
+    Vec<&'a Field>,
+);
+
 /// Bytes an op holds, for the flush threshold.
 fn op_size(op: &Op) -> usize {
     match op {
         Op::Sql(s) => s.len(),
         // A statement costs a round trip's worth of protocol beside its fields.
-        Op::Row { params, .. } => {
+        Op::Row(RowOp { params, .. }) => {
             64 + params
                 .iter()
                 .map(|f| 4 + f.0.as_ref().map_or(0, |b| b.len()))
@@ -758,15 +654,22 @@ fn op_size(op: &Op) -> usize {
     }
 }
 
-fn check_fields(table: &TargetTable, n: usize) -> Result<()> {
-    if n != table.columns.len() {
-        return Err(Error::Internal(format!(
-            "a change of {} carries {n} fields, the table has {} columns",
-            table.name,
-            table.columns.len()
-        )));
-    }
-    Ok(())
+async fn prepare(
+    client: &Client,
+    table: &RowTable,
+    kind: RowKind,
+    rows: usize,
+) -> Result<tokio_postgres::Statement> {
+    client.prepare(&table.sql(kind, rows)).await.map_err(|e| {
+        crate::error::query_error(
+            format!(
+                "preparing the {} of {rows} change(s) of {}",
+                kind.verb(),
+                table.table.name
+            ),
+            &e,
+        )
+    })
 }
 
 #[cfg(test)]

@@ -15,6 +15,8 @@
 //! same applier, commit point, lag metrics and commands.
 //!
 //! A mapped table's changes take the bulk copy's read, filter and transform (`mapped.rs`).
+//! Changes that arrive as binary fields (mapped tables, MySQL rows) are applied through
+//! `row_ops.rs`, which groups them into multi-row statements.
 
 pub mod apply;
 pub mod binlog;
@@ -22,6 +24,7 @@ pub mod lag;
 pub mod mapped;
 pub mod outcome;
 pub mod pgoutput;
+pub mod row_ops;
 pub mod run;
 pub mod slot;
 pub mod stream;

@@ -312,7 +312,11 @@ async fn follow_once(settings: &CopySettings, stop: Arc<AtomicBool>) -> Result<F
 
 /// Refuses to follow with other column mappings than the copy's (a job file left out, or
 /// edited): the changes would not arrive as the copied rows did.
-async fn same_mappings(settings: &CopySettings, target: &Client, st: &StateRef) -> Result<()> {
+pub(crate) async fn same_mappings(
+    settings: &CopySettings,
+    target: &Client,
+    st: &StateRef,
+) -> Result<()> {
     let Some(job) = crate::state::load_job(target, st).await? else {
         return Ok(());
     };

@@ -232,13 +232,6 @@ pub async fn prepare_start(settings: &CopySettings, url: &MyUrl, target: &Client
             )));
         }
     }
-    if !settings.rules.is_empty() {
-        return Err(Error::Config(format!(
-            "--follow from a MySQL/MariaDB source does not apply the job file's [[table]] and \
-             [[cast]] rules to changes yet ({}); copy without them or without --follow",
-            settings.rules.file
-        )));
-    }
     let mut conn = connect_mysql(url).await?;
     let problems = source_problems(&mut conn).await;
     if !problems.is_empty() {
@@ -277,31 +270,6 @@ pub async fn prepare_start(settings: &CopySettings, url: &MyUrl, target: &Client
         pos.text()
     );
     Ok(())
-}
-
-/// Refuses a followed MySQL table with column mappings: its changes would bypass the
-/// transform (the PostgreSQL follow reads mapped rows back through the source's select list,
-/// which has no MySQL counterpart yet).
-fn refuse_mapped(
-    catalog: &crate::catalog::Catalog,
-    maps: &[Option<crate::mapping::TableMapping>],
-) -> Result<()> {
-    let mapped: Vec<String> = catalog
-        .tables
-        .iter()
-        .zip(maps)
-        .filter(|(_, m)| m.is_some())
-        .map(|(t, _)| t.name.to_string())
-        .collect();
-    if mapped.is_empty() {
-        return Ok(());
-    }
-    Err(Error::Config(format!(
-        "--follow from a MySQL/MariaDB source does not apply column mappings to changes yet; \
-         these tables have mappings: {}; follow them without mappings or copy them without \
-         --follow",
-        mapped.join(", ")
-    )))
 }
 
 fn refuse_keyless(st: &StateRef, keyless: &[String]) -> Result<()> {
@@ -369,7 +337,7 @@ pub async fn follow_once(
     // The tables as the copy read them: the same plan, converters and value policies.
     let recorded = crate::state::values::load(&session, &st, false).await?;
     let prepared = crate::prepare::prepare(settings, &session, &recorded).await?;
-    refuse_mapped(&prepared.catalog, &prepared.maps)?;
+    crate::follow::run::same_mappings(settings, &session, &st).await?;
     let mut conn = connect_mysql(url).await?;
     let schema = crate::catalog::mysql::load(&mut conn, &url.database).await?;
     drop(conn);
@@ -380,7 +348,13 @@ pub async fn follow_once(
         zero_dates: settings.mysql.zero_dates.clone().unwrap_or_default(),
         nul_bytes: settings.mysql.nul_bytes.unwrap_or_default(),
     };
-    let followed = tables::followed(&schema, &prepared.catalog, &plans, &policies)?;
+    let followed = tables::followed(
+        &schema,
+        &prepared.catalog,
+        &plans,
+        &prepared.maps,
+        &policies,
+    )?;
     refuse_keyless(&st, &tables::keyless(&followed))?;
     let mut applier = Applier::new(session).await?;
     let l = stream::Loop {

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use mysql_async::binlog::events::{EventData, RowsEventData};
+use mysql_async::binlog::row::BinlogRow;
 use mysql_async::prelude::Queryable;
 use mysql_async::{BinlogStream, BinlogStreamRequest, Conn};
 
@@ -171,6 +172,11 @@ fn stream_error(e: &mysql_async::Error, from: &BinlogPos) -> Error {
 /// (whose session holds the follower lock).
 pub async fn run(l: &Loop<'_>, applier: &mut Applier, start: BinlogPos) -> Result<Ended> {
     let mut side = crate::connect::connect_mysql(l.url).await?;
+    // The filter checks of mapped tables read with locks: READ COMMITTED takes no gap locks,
+    // so a key that is not there never holds up the source's inserts next to it.
+    side.query_drop("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+        .await
+        .map_err(|e| my_error("setting up the source session", &e))?;
     let logs = position::binary_logs(&mut side).await?;
     position::check_not_purged(&logs, &start, &l.st.job)?;
     let mut stream = open_stream(l.url, l.server_id, &start).await?;
@@ -255,7 +261,8 @@ pub async fn run(l: &Loop<'_>, applier: &mut Applier, start: BinlogPos) -> Resul
                         }
                         Some(EventData::RowsEvent(rows)) => {
                             if let Some(&i) = maps.get(&rows.table_id()) {
-                                apply_rows(l, applier, &stream, &l.tables[i], &rows).await?;
+                                apply_rows(l, applier, &mut side, &stream, &l.tables[i], &rows)
+                                    .await?;
                             }
                         }
                         Some(EventData::XidEvent(_)) => {
@@ -487,6 +494,7 @@ async fn commit(l: &Loop<'_>, applier: &mut Applier, p: &mut Progress) -> Result
 async fn apply_rows(
     l: &Loop<'_>,
     applier: &mut Applier,
+    side: &mut Conn,
     stream: &BinlogStream,
     t: &BinlogTable,
     rows: &RowsEventData<'_>,
@@ -520,15 +528,35 @@ async fn apply_rows(
             )),
         };
     let keyed = !t.target.key.is_empty();
-    for r in rows.rows(tme) {
-        let (before, after) = r.map_err(|e| Error::Transient {
-            what: format!("decoding a binary log row of {}", t.source),
-            reason: e.to_string(),
-        })?;
+    let decoded = rows
+        .rows(tme)
+        .map(|r| {
+            r.map_err(|e| Error::Transient {
+                what: format!("decoding a binary log row of {}", t.source),
+                reason: e.to_string(),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    // A mapped table's `where`: which new rows the source keeps now.
+    let passing = match (t.filter(), kind) {
+        (Some(_), Kind::Insert | Kind::Update) => Some(filter_passing(l, side, t, &decoded).await?),
+        _ => None,
+    };
+    for (n, (before, after)) in decoded.into_iter().enumerate() {
         let old = before.map(|row| t.convert(row));
         let new = match kind {
             Kind::Delete => None,
             _ => after.map(|row| t.convert(row)),
+        };
+        // A row the filter leaves out is deleted by its key, like a row moved out of it.
+        let new = match (new, &passing) {
+            (Some(Converted::Row(fields)), Some(p)) if !p.contains(&n) => {
+                if keyed {
+                    applier.delete_row(&t.target, fields).await?;
+                }
+                None
+            }
+            (new, _) => new,
         };
         // The old row goes first when the new one does not replace it: a delete, a keyless
         // update, a key change, or a new version the converter refuses.
@@ -572,6 +600,45 @@ async fn apply_rows(
         }
     }
     Ok(())
+}
+
+/// Rows of `decoded` (by number) whose new version passes the table's `where` on the source
+/// now. The read locks the rows (`LOCK IN SHARE MODE`): the server sends a transaction's
+/// events before its rows are visible to others, and a locking read waits for that commit,
+/// then reads the latest version. That version may be newer than the event's: the newer
+/// change is later in the stream and is checked again then, so the target converges on what a
+/// copy would hold.
+async fn filter_passing(
+    l: &Loop<'_>,
+    side: &mut Conn,
+    t: &BinlogTable,
+    decoded: &[(Option<BinlogRow>, Option<BinlogRow>)],
+) -> Result<std::collections::HashSet<usize>> {
+    const PER_QUERY: usize = 500;
+    let mut keys: Vec<(usize, Vec<mysql_async::Value>)> = Vec::new();
+    for (n, (_, after)) in decoded.iter().enumerate() {
+        if let Some(k) = after.as_ref().and_then(|r| t.key_values(r)) {
+            keys.push((n, k));
+        }
+    }
+    let mut out = std::collections::HashSet::new();
+    for part in keys.chunks(PER_QUERY) {
+        let sql = t.filter_sql(l.url.database.as_str(), part.len());
+        let params: Vec<mysql_async::Value> = part
+            .iter()
+            .flat_map(|(n, k)| {
+                std::iter::once(mysql_async::Value::from(*n as u64)).chain(k.iter().cloned())
+            })
+            .collect();
+        let found: Vec<u64> = side.exec(sql, params).await.map_err(|e| {
+            my_error(
+                &format!("checking the filter of {} on the source", t.source),
+                &e,
+            )
+        })?;
+        out.extend(found.into_iter().map(|n| n as usize));
+    }
+    Ok(out)
 }
 
 #[derive(Clone, Copy)]

@@ -3,8 +3,11 @@
 //! field; a binary log row becomes the target row (PostgreSQL binary fields) here.
 //!
 //! Invariant: a row goes through exactly the converters the bulk reader uses for the table
-//! (built from the same read plan, with the same value policies), so a row streamed and the
-//! same row copied arrive identical; a row the converter refuses is a reject, as in bulk.
+//! (built from the same read plan, with the same value policies), then, for a table with
+//! column mappings, the same transform (`TableTransform::row`), so a row streamed and the
+//! same row copied arrive identical; a row the converter or transform refuses is a reject,
+//! as in bulk. A mapped table's `where` is a MySQL condition: the stream checks it on the
+//! source by key (`filter_sql`), since only the source server can evaluate it.
 
 use bytes::Bytes;
 use mysql_async::binlog::row::BinlogRow;
@@ -19,6 +22,7 @@ use crate::follow::apply::TargetTable;
 use crate::follow::binlog::values::SourceColumn;
 use crate::reject::{shorten, Reject};
 use crate::source::mysql_convert::{display, Converter};
+use crate::transform::TableTransform;
 
 /// A followed table.
 pub struct BinlogTable {
@@ -34,8 +38,18 @@ pub struct BinlogTable {
     charsets: Vec<Option<String>>,
     /// Per source column: the target field it fills (`None`: not copied).
     field_of: Vec<Option<usize>>,
-    /// Per target field: its converter and source column name.
+    /// Per read field: its converter and source column name.
     converters: Vec<(Converter, String)>,
+    /// Read positions of the key columns, in key order (unmapped: the target's key).
+    read_key: Vec<usize>,
+    /// Source column positions of the key columns, in key order.
+    source_key: Vec<usize>,
+    /// A mapped table's transform (`None`: read fields are the target fields).
+    transform: Option<TableTransform>,
+    /// A mapped table's `where` on the source.
+    filter: Option<String>,
+    /// Target columns of the key.
+    key_mask: Vec<bool>,
 }
 
 /// A binary log row as target fields, or the reject it is.
@@ -63,15 +77,18 @@ impl Converted {
 }
 
 impl BinlogTable {
-    /// The table from the server's catalog (`my`), its read plan and its target table.
+    /// The table from the server's catalog (`my`), its read plan, its target table and its
+    /// column mapping, if any.
     fn new(
         my: &MyTable,
         plan: &MyTablePlan,
         target: &crate::catalog::Table,
+        map: Option<&crate::mapping::TableMapping>,
         policies: &Policies,
     ) -> Result<BinlogTable> {
         let target_table = TargetTable::from_catalog(target);
-        if target_table.columns.len() != plan.columns.len() {
+        let transform = map.and_then(|m| m.transform.clone());
+        if transform.is_none() && target_table.columns.len() != plan.columns.len() {
             return Err(Error::Internal(format!(
                 "table {}: {} target columns, {} read columns",
                 my.name,
@@ -90,12 +107,36 @@ impl BinlogTable {
                     my.name
                 ))
             })?;
-        let field_of = my
+        let field_of: Vec<Option<usize>> = my
             .columns
             .iter()
             .map(|c| plan.columns.iter().position(|r| r.name == c.name))
             .collect();
+        // The key as read: the mapping's read table names it in source names; unmapped, the
+        // read fields are the target's.
+        let read_key: Vec<usize> = match map {
+            Some(m) => m
+                .read
+                .key_names()
+                .iter()
+                .filter_map(|k| plan.columns.iter().position(|c| c.name == *k))
+                .collect(),
+            None => target_table.key.clone(),
+        };
+        let source_key = read_key
+            .iter()
+            .filter_map(|&j| field_of.iter().position(|f| *f == Some(j)))
+            .collect();
+        let mut key_mask = vec![false; target_table.columns.len()];
+        for &k in &target_table.key {
+            key_mask[k] = true;
+        }
         Ok(BinlogTable {
+            read_key,
+            source_key,
+            transform,
+            filter: map.and_then(|m| m.filter.clone()),
+            key_mask,
             source: my.name.clone(),
             reject_name: target.name.to_string(),
             target: target_table,
@@ -142,9 +183,66 @@ impl BinlogTable {
             Ok(v) => v,
             Err(r) => return rejected(r),
         };
+        let Some(transform) = &self.transform else {
+            return self.read_fields(&values);
+        };
+        // A mapped table: the read fields as one COPY tuple, as the bulk reader makes it,
+        // then the transform.
+        let mut tuple = Vec::with_capacity(64 * values.len());
+        tuple.extend_from_slice(&(values.len() as i16).to_be_bytes());
+        for (j, v) in values.iter().enumerate() {
+            let (conv, name) = &self.converters[j];
+            if let Err(reason) = conv.put(&mut tuple, v) {
+                let reject = self.reject(&values, name, &shorten(&display(v)), reason);
+                // The key fields alone, to delete an earlier version of the row.
+                let key = (!self.read_key.contains(&j) && !self.read_key.is_empty())
+                    .then(|| self.key_only(&values, transform))
+                    .flatten();
+                return Converted::Rejected { reject, key };
+            }
+        }
+        match transform.row(&tuple, None) {
+            Ok(fields) => Converted::Row(fields),
+            Err(mut reject) => {
+                if reject.key.is_empty() || reject.key == "?" {
+                    reject.key = self.reject(&values, "", "", String::new()).key;
+                }
+                let key = if self.target.key.is_empty() {
+                    None
+                } else {
+                    transform
+                        .row(&tuple, Some(&self.key_mask))
+                        .ok()
+                        .filter(|f| self.target.key.iter().all(|&k| f[k].is_some()))
+                };
+                Converted::Rejected { reject, key }
+            }
+        }
+    }
+
+    /// The target key fields of a mapped row whose other fields may not convert: a tuple of
+    /// the key's read fields (the rest NULL), through the transform's key columns.
+    fn key_only(&self, values: &[Value], transform: &TableTransform) -> Option<Vec<Option<Bytes>>> {
+        let mut tuple = Vec::with_capacity(16 * values.len());
+        tuple.extend_from_slice(&(values.len() as i16).to_be_bytes());
+        for (j, v) in values.iter().enumerate() {
+            if self.read_key.contains(&j) {
+                self.converters[j].0.put(&mut tuple, v).ok()?;
+            } else {
+                tuple.extend_from_slice(&(-1i32).to_be_bytes());
+            }
+        }
+        transform
+            .row(&tuple, Some(&self.key_mask))
+            .ok()
+            .filter(|f| self.target.key.iter().all(|&k| f[k].is_some()))
+    }
+
+    /// Read fields as target fields (an unmapped table, or a mapping without a transform).
+    fn read_fields(&self, values: &[Value]) -> Converted {
         let mut fields: Vec<Option<Bytes>> = vec![None; values.len()];
         let mut buf = Vec::with_capacity(64);
-        let key = &self.target.key;
+        let key = &self.read_key;
         let order = key
             .iter()
             .copied()
@@ -155,7 +253,7 @@ impl BinlogTable {
             let (conv, name) = &self.converters[j];
             if let Err(reason) = conv.put(&mut buf, v) {
                 return Converted::Rejected {
-                    reject: self.reject(&values, name, &shorten(&display(v)), reason),
+                    reject: self.reject(values, name, &shorten(&display(v)), reason),
                     key: (n >= key.len() && !key.is_empty()).then_some(fields),
                 };
             }
@@ -164,12 +262,55 @@ impl BinlogTable {
         Converted::Row(fields)
     }
 
+    /// The mapped table's `where`, if it has one.
+    pub fn filter(&self) -> Option<&str> {
+        self.filter.as_deref()
+    }
+
+    /// The key values of a binary log row as the source would compare them (for the filter
+    /// check); `None` when one does not decode.
+    pub fn key_values(&self, row: &BinlogRow) -> Option<Vec<Value>> {
+        self.source_key
+            .iter()
+            .map(|&i| {
+                let bv = row.as_ref(i)?.clone().into_owned();
+                self.columns[i].value(bv, self.charsets[i].as_deref()).ok()
+            })
+            .collect()
+    }
+
+    /// `(SELECT ? FROM t WHERE k = ? AND (filter) LOCK IN SHARE MODE) UNION ALL ...` over
+    /// `rows` keys: which of them the source row passes the filter for now (parameters: the
+    /// row number, then its key values). One index lookup per key.
+    pub fn filter_sql(&self, database: &str, rows: usize) -> String {
+        let table = format!(
+            "{}.{}",
+            crate::chunking::mysql_read::quote_my(database),
+            crate::chunking::mysql_read::quote_my(&self.source)
+        );
+        let keys: Vec<String> = self
+            .source_key
+            .iter()
+            .map(|&i| {
+                format!(
+                    "{} = ?",
+                    crate::chunking::mysql_read::quote_my(&self.columns[i].name)
+                )
+            })
+            .collect();
+        let branch = format!(
+            "(SELECT ? FROM {table} WHERE {} AND ({}) LOCK IN SHARE MODE)",
+            keys.join(" AND "),
+            self.filter.as_deref().unwrap_or("TRUE")
+        );
+        vec![branch; rows].join(" UNION ALL ")
+    }
+
     fn reject(&self, values: &[Value], column: &str, value: &str, reason: String) -> Reject {
-        let key = if self.target.key.is_empty() {
+        let key = if self.read_key.is_empty() {
             "a row of a table without a key".to_string()
         } else {
-            self.target
-                .key
+            self.read_key
                 .iter()
                 .map(|&k| {
                     format!(
@@ -211,6 +352,7 @@ pub fn followed(
     schema: &MySchema,
     catalog: &Catalog,
     plans: &[Option<&MyTablePlan>],
+    maps: &[Option<crate::mapping::TableMapping>],
     policies: &Policies,
 ) -> Result<Vec<BinlogTable>> {
     let mut out = Vec::new();
@@ -228,7 +370,8 @@ pub fn followed(
                     plan.source
                 ))
             })?;
-        out.push(BinlogTable::new(my, plan, t, policies)?);
+        let map = maps.get(i).and_then(Option::as_ref);
+        out.push(BinlogTable::new(my, plan, t, map, policies)?);
     }
     Ok(out)
 }
