@@ -195,34 +195,73 @@ pub async fn run(
     let tables: Vec<QualifiedName> = catalog.tables.iter().map(|t| t.name.clone()).collect();
     let zero_date_columns = zero_date_columns(&catalog);
     let reads = crate::prepare::table_reads(&origin, &maps);
+    let builds = state::builds::by_table(&target, &st).await?;
+    let index_bytes: HashMap<String, i64> = builds
+        .iter()
+        .map(|b| (b.table.clone(), b.index_bytes_left))
+        .collect();
     let layout = JobLayout {
         st: &st,
         worker: worker.no,
         text_keys: origin.text_keys(),
         single_chunk: &single_chunk,
         steps: &steps,
+        index_bytes: &index_bytes,
     };
     let lo_source = source.clone();
+    let (rows_in_tx, rows_in) = tokio::sync::oneshot::channel();
     let plan = RunPlan {
         tables: layout.table_jobs(settings, catalog.tables, maps, reads),
         final_phases,
         state: st.clone(),
         worker: worker.no,
         source,
+        rows_in: Some(rows_in_tx),
+        check_bytes: builds.iter().map(|b| b.check_bytes_left).sum(),
     };
     let prepare_time = started.elapsed();
-    let report = match pipeline::run(settings, plan, stop.clone(), terminal).await {
-        Ok(r) => r,
-        Err(e) => return Err(record_failure(settings, &target, &st, worker, e).await),
+    // Once every table's rows are in, the large objects are read in the same snapshot while
+    // the index builds go on; then the snapshot is let go, so that the source's vacuum is
+    // not held back through the post-data steps, which read nothing from the source.
+    let (lo_settings, lo_st, lo_stop) = (settings, &st, stop.clone());
+    let lo_source = &lo_source;
+    let after_rows = async move {
+        if rows_in.await.is_err() {
+            // The pipeline ended before the rows were in (its error is the one to report).
+            return Ok(None);
+        }
+        let lo = pipeline::large_objects::run(lo_settings, lo_source, lo_st, lo_stop).await?;
+        origin.release(started.elapsed()).await;
+        Ok(Some(lo))
     };
-    // Large objects after the tables, in the same snapshot (the origin still holds it).
-    let large_objects = match pipeline::large_objects::run(settings, &lo_source, &st, stop).await {
-        Ok(r) => r,
-        Err(e) => return Err(record_failure(settings, &target, &st, worker, e).await),
+    let data_and_builds = async {
+        let report = pipeline::run(settings, plan, stop.clone(), terminal).await;
+        if report.is_err() {
+            // Large-object lanes stop at their next chunk, everything committed kept.
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        report
+    };
+    let (report, after_rows) = tokio::join!(data_and_builds, after_rows);
+    let (report, large_objects) = match (report, after_rows) {
+        (Ok(r), Ok(Some(lo))) => (r, lo),
+        // Not reached (a run that succeeds has told that its rows are in); kept so that the
+        // large objects can never be skipped: copy them now (readers fall back to a fresh
+        // snapshot, with a warning, if the run's is gone).
+        (Ok(r), Ok(None)) => {
+            match pipeline::large_objects::run(settings, lo_source, &st, stop.clone()).await {
+                Ok(lo) => (r, lo),
+                Err(e) => return Err(record_failure(settings, &target, &st, worker, e).await),
+            }
+        }
+        // A large-object lane that fails stops the run's lanes and builders (the shared
+        // `stop`), which the pipeline reports as an interruption: the lane's error says why.
+        (Err(Error::Interrupted), Err(e)) | (Ok(_), Err(e)) | (Err(e), _) => {
+            return Err(record_failure(settings, &target, &st, worker, e).await)
+        }
     };
     let (invalid_keys, zero_dates) =
         close_job(settings, &target, &st, worker, &report, &zero_date_columns).await?;
-    drop(origin);
     Ok(CopyOutcome {
         tables,
         report,
@@ -506,16 +545,64 @@ async fn start_new_job(
         }
         _ => Vec::new(),
     };
+    let builds = match origin.postgres() {
+        Some(client) if settings.schema != SchemaMode::Existing => {
+            index_builds(client, catalog).await?
+        }
+        _ => Vec::new(),
+    };
     let plan = JobPlan {
         config: new.config,
         snapshot: origin.snapshot(),
         chunks: &chunks,
         large_objects: &large_objects,
+        builds: &builds,
         priority: &priority,
         sql_values: new.sql_values,
     };
     create_schema_and_job(settings, catalog, target, st, &plan).await?;
     Ok(per_table.into_iter().map(|n| n == 1).collect())
+}
+
+/// The job's index builds with the size of each index on the source (one catalog query), and
+/// its foreign key checks with the size of each referencing table, for the ETA of the
+/// post-data steps. An index the query does not find counts 0 bytes.
+async fn index_builds(source: &Client, catalog: &Catalog) -> Result<Vec<state::builds::Build>> {
+    let rows = source
+        .query(
+            "SELECT n.nspname::text, c.relname::text, pg_relation_size(c.oid)::int8 \
+             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE c.relkind IN ('i', 'I') AND n.nspname <> 'information_schema' \
+               AND n.nspname !~ '^pg_'",
+            &[],
+        )
+        .await
+        .map_err(|e| crate::error::query_error("reading the sizes of the source's indexes", &e))?;
+    let sizes: HashMap<(String, String), i64> = rows
+        .iter()
+        .map(|r| ((r.get(0), r.get(1)), r.get(2)))
+        .collect();
+    let mut builds = Vec::new();
+    for t in &catalog.tables {
+        for (step, index) in ddl::index_builds(t) {
+            let key = (t.name.schema.clone(), index);
+            builds.push(state::builds::Build {
+                step,
+                kind: state::builds::INDEX,
+                table: t.name.to_string(),
+                bytes: sizes.get(&key).copied().unwrap_or(0),
+            });
+        }
+        for step in ddl::foreign_key_steps(t) {
+            builds.push(state::builds::Build {
+                step,
+                kind: state::builds::FOREIGN_KEY,
+                table: t.name.to_string(),
+                bytes: t.size_bytes.max(0),
+            });
+        }
+    }
+    Ok(builds)
 }
 
 /// What a new job records besides its schema.
@@ -525,6 +612,8 @@ struct JobPlan<'a> {
     chunks: &'a [crate::chunking::Chunk],
     /// The source's large objects in chunks (empty: none to copy).
     large_objects: &'a [state::large_objects::LoChunk],
+    /// The index builds and their sizes on the source (empty: none, or a MySQL source).
+    builds: &'a [state::builds::Build],
     priority: &'a [i32],
     /// The default_sql/value_sql values this job's rows get.
     sql_values: &'a state::values::SqlValues,
@@ -551,10 +640,11 @@ async fn create_schema_and_job(
     );
     let values_sql = state::values::insert_sql(st, plan.sql_values);
     let lo_sql = state::large_objects::insert_sql(st, plan.large_objects);
+    let builds_sql = state::builds::insert_sql(st, plan.builds);
     let pending = state::steps::schema_pending_sql(st);
     target
         .batch_execute(&format!(
-            "BEGIN; {job_sql} {values_sql} {lo_sql} {pending}; COMMIT"
+            "BEGIN; {job_sql} {values_sql} {lo_sql} {builds_sql} {pending}; COMMIT"
         ))
         .await
         .map_err(|e| Error::Query {
@@ -968,6 +1058,8 @@ struct JobLayout<'a> {
     /// Per table: copied in one chunk.
     single_chunk: &'a [bool],
     steps: &'a Steps<'a>,
+    /// Source bytes of the indexes not built yet, by table (`schema.table`).
+    index_bytes: &'a HashMap<String, i64>,
 }
 
 impl JobLayout<'_> {
@@ -1011,6 +1103,11 @@ impl JobLayout<'_> {
                         self.text_keys,
                     ),
                     post: self.steps.table(&table),
+                    index_bytes: self
+                        .index_bytes
+                        .get(&table.name.to_string())
+                        .copied()
+                        .unwrap_or(0),
                     parent: table
                         .partition_of
                         .as_ref()

@@ -15,6 +15,7 @@ pub mod conninfo;
 pub mod copy;
 pub mod demo;
 pub mod error;
+pub mod eta;
 pub mod follow;
 pub mod mapping;
 pub mod metrics;

@@ -303,7 +303,7 @@ fn describe() {
     describe_gauge!(
         ETA,
         Unit::Seconds,
-        "Seconds until the data is in, at the job's rate so far."
+        "Seconds until the job is done: the data at the job's rate so far, its index builds and foreign key checks."
     );
     describe_counter!(
         STEPS,

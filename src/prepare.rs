@@ -176,6 +176,26 @@ impl Origin {
         matches!(self, Origin::My { .. })
     }
 
+    /// Ends the session that holds the exported snapshot (and the source tables' ACCESS SHARE
+    /// locks), once nothing of this run reads in it any more: the source's vacuum may then
+    /// clean up behind it. `held` is how long the run has held it, for the log. A failed
+    /// `ROLLBACK` does not matter: the session ends with the client either way.
+    pub async fn release(self, held: std::time::Duration) {
+        match self {
+            Origin::Pg { client, .. } => {
+                let _ = client.batch_execute("ROLLBACK").await;
+                tracing::info!(
+                    "source snapshot released after {:.1} s: every table's rows and the large \
+                     objects are in (index builds and constraints go on without it)",
+                    held.as_secs_f64()
+                );
+            }
+            Origin::My { conn, .. } => {
+                let _ = conn.disconnect().await;
+            }
+        }
+    }
+
     /// The hint added when no table matched the patterns.
     pub fn pattern_hint(&self) -> &'static str {
         match self {

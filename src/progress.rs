@@ -63,6 +63,8 @@ struct TableView {
     /// The same when this run started (`u64::MAX` until the first poll).
     committed_at_start: AtomicU64,
     state: AtomicU8,
+    /// Size on the source of the indexes its post-data steps build (0: none, or unknown).
+    index_bytes: AtomicU64,
 }
 
 impl TableView {
@@ -93,6 +95,9 @@ impl TableView {
 pub struct Progress {
     tables: Vec<TableView>,
     started: Instant,
+    /// Source bytes of the tables whose foreign keys are still to be checked (see
+    /// [`crate::eta`]).
+    check_bytes: AtomicU64,
 }
 
 impl Progress {
@@ -114,9 +119,11 @@ impl Progress {
                     committed: AtomicU64::new(0),
                     committed_at_start: AtomicU64::new(u64::MAX),
                     state: AtomicU8::new(TableState::Waiting as u8),
+                    index_bytes: AtomicU64::new(0),
                 })
                 .collect(),
             started: Instant::now(),
+            check_bytes: AtomicU64::new(0),
         })
     }
 
@@ -128,6 +135,19 @@ impl Progress {
     /// Moves table `t` to `state`.
     pub fn set_state(&self, t: usize, state: TableState) {
         self.tables[t].state.store(state as u8, Ordering::Relaxed);
+    }
+
+    /// Records the size on the source of the indexes table `t`'s post-data steps build.
+    pub fn set_index_bytes(&self, t: usize, bytes: i64) {
+        self.tables[t]
+            .index_bytes
+            .store(bytes.max(0) as u64, Ordering::Relaxed);
+    }
+
+    /// Records the source bytes of the tables whose foreign keys are still to be checked.
+    pub fn set_check_bytes(&self, bytes: i64) {
+        self.check_bytes
+            .store(bytes.max(0) as u64, Ordering::Relaxed);
     }
 
     /// Table `t`'s state.
@@ -202,20 +222,77 @@ impl Progress {
         Some(secs * (1.0 - now).max(0.0) / gained)
     }
 
+    /// What the run is doing: `Data` while a table with rows to copy is waiting or being
+    /// copied, then `Indexes` while a table with index bytes is not finished, then
+    /// `Constraints` (see [`crate::eta::Stage`]).
+    pub fn stage(&self) -> crate::eta::Stage {
+        let states: Vec<TableState> = (0..self.tables.len()).map(|t| self.state(t)).collect();
+        let data_left =
+            self.tables.iter().zip(&states).any(|(t, s)| {
+                t.weight > 0.0 && matches!(s, TableState::Waiting | TableState::Copying)
+            });
+        crate::eta::Stage::of(false, data_left, self.index_bytes_left() > 0)
+    }
+
+    /// Index bytes of the tables not finished (nor failed).
+    fn index_bytes_left(&self) -> i64 {
+        let (ready, later, _) = self.index_bytes_by_readiness();
+        ready + later
+    }
+
+    /// Index bytes left of tables whose rows are in, of those whose rows are not, and of
+    /// the smallest of those (lanes take the longest copy first: it comes in last).
+    fn index_bytes_by_readiness(&self) -> (i64, i64, i64) {
+        let mut ready = 0;
+        let mut later = 0;
+        let mut last: Option<(f64, i64)> = None;
+        for (t, view) in self.tables.iter().enumerate() {
+            let bytes = view.index_bytes.load(Ordering::Relaxed) as i64;
+            match self.state(t) {
+                TableState::Building => ready += bytes,
+                TableState::Waiting | TableState::Copying => {
+                    later += bytes;
+                    if view.weight > 0.0 && last.is_none_or(|(w, _)| view.weight < w) {
+                        last = Some((view.weight, bytes));
+                    }
+                }
+                TableState::Done | TableState::Failed => {}
+            }
+        }
+        (ready, later, last.map_or(0, |l| l.1))
+    }
+
+    /// Seconds until the run is done: the data's [`Progress::eta`] while rows are still to
+    /// come, the index builds and the foreign key checks left (see [`crate::eta`]).
+    pub fn total_eta(&self) -> Option<f64> {
+        let (ready, later, last) = self.index_bytes_by_readiness();
+        let left = crate::eta::Left {
+            data_seconds: self.eta(),
+            ready_index_bytes: ready,
+            later_index_bytes: later,
+            last_index_bytes: last,
+            check_bytes: self.check_bytes.load(Ordering::Relaxed) as i64,
+        };
+        crate::eta::total_seconds(self.stage(), left)
+    }
+
     /// One line: rows, rate, MB/s, ETA and tables per state.
     pub fn line(&self) -> String {
         let secs = self.started.elapsed().as_secs_f64().max(0.001);
         let (rows, bytes) = self.own();
         let s = self.table_states();
         format!(
-            "progress: {} of ~{} rows ({:.0}%), {:.1} MB in {secs:.0} s ({:.0} rows/s, {:.1} MB/s){}; tables: {} copying, {} building, {} done, {} waiting{}",
+            "progress: stage {}, {} of ~{} rows ({:.0}%), {:.1} MB in {secs:.0} s ({:.0} rows/s, {:.1} MB/s){}; tables: {} copying, {} building, {} done, {} waiting{}",
+            self.stage().name(),
             self.job_rows(),
             self.estimated(),
             100.0 * self.ratio().min(1.0),
             bytes as f64 / 1e6,
             rows as f64 / secs,
             bytes as f64 / 1e6 / secs,
-            self.eta().map(|e| format!(", ETA {}", human(e))).unwrap_or_default(),
+            self.total_eta()
+                .map(|e| format!(", ETA {}", human(e)))
+                .unwrap_or_default(),
             s[1],
             s[2],
             s[3],
@@ -307,7 +384,7 @@ async fn draw_bars(progress: Arc<Progress>, multi: MultiProgress) {
             own_rows as f64 / secs,
             own_bytes as f64 / 1e6 / secs,
             progress
-                .eta()
+                .total_eta()
                 .map(|e| format!(" ETA {}", human(e)))
                 .unwrap_or_default(),
             s[3],
@@ -412,5 +489,30 @@ mod tests {
         assert!((p.ratio() - (0.25 * 0.9 + 0.75 * 0.5)).abs() < 1e-9);
         p.set_state(0, TableState::Copying);
         assert_eq!(p.table_states(), [1, 1, 0, 0, 0]);
+    }
+
+    #[test]
+    fn the_eta_counts_the_index_builds_of_tables_not_finished() {
+        use crate::eta::Stage;
+        let p = Progress::new(&[("a".into(), 1000, 100), ("b".into(), 1000, 300)]);
+        p.set_index_bytes(0, 200_000_000);
+        p.set_index_bytes(1, 600_000_000);
+        assert_eq!(p.stage(), Stage::Data);
+        // No rate yet while rows are to come: no ETA.
+        assert_eq!(p.total_eta(), None);
+        // Every row is in: only the builds are left, 800 MB at 20 MB/s.
+        p.set_state(0, TableState::Building);
+        p.set_state(1, TableState::Building);
+        assert_eq!(p.stage(), Stage::Indexes);
+        assert_eq!(p.total_eta(), Some(40.0));
+        // a is finished: its index bytes no longer count.
+        p.set_state(0, TableState::Done);
+        assert_eq!(p.total_eta(), Some(30.0));
+        p.set_state(1, TableState::Done);
+        assert_eq!(p.stage(), Stage::Constraints);
+        assert_eq!(p.total_eta(), Some(0.0));
+        // Foreign keys over 300 MB of referencing tables at 150 MB/s.
+        p.set_check_bytes(300_000_000);
+        assert_eq!(p.total_eta(), Some(2.0));
     }
 }

@@ -2,8 +2,8 @@
 //! transaction horizon on the server, read from the source's own views.
 //!
 //! A copy reads every table in one snapshot (PostgreSQL: an exported snapshot kept open by
-//! the first worker; MySQL/MariaDB: a `START TRANSACTION WITH CONSISTENT SNAPSHOT` per
-//! lane). While it is open, PostgreSQL's vacuum cannot remove row versions deleted after it
+//! the first worker until every row and large object is in, `Origin::release`; MySQL/MariaDB:
+//! a `START TRANSACTION WITH CONSISTENT SNAPSHOT` per lane). While it is open, PostgreSQL's vacuum cannot remove row versions deleted after it
 //! began (the server's oldest `xmin`), and InnoDB's purge cannot shrink the undo log (the
 //! history list). [`probe`] measures both; `status --source`, `plan` and the metrics sampler
 //! ([`sample`]) show the result. Nothing here writes.

@@ -54,8 +54,20 @@ pub struct JobStatus {
     pub bytes_per_second: f64,
     /// The job's `--max-rate`, shared by its workers (`None`: no cap).
     pub max_rate: Option<crate::rate::RateCap>,
-    /// Seconds left at that rate, when the job is not done.
+    /// What the job is doing: `data`, `indexes`, `constraints` or `done` (see
+    /// [`crate::eta::Stage`]).
+    pub stage: crate::eta::Stage,
+    /// Seconds until the job is done: the data left at the job's rate so far plus the index
+    /// builds left (see [`crate::eta`]); `None` when done or before any rate is known.
     pub eta_seconds: Option<f64>,
+    /// Seconds until the data is in, at the job's rate so far (0 once it is).
+    pub data_eta_seconds: Option<f64>,
+    /// Size on the source of the job's indexes (PostgreSQL sources), and of those built.
+    pub index_bytes: i64,
+    /// See `index_bytes`.
+    pub index_bytes_done: i64,
+    /// Source bytes of the tables whose foreign keys are still to be checked.
+    pub check_bytes_left: i64,
     /// Post-data and final steps finished.
     pub steps_done: i64,
     /// The error that stopped the last run, if any.
@@ -225,8 +237,56 @@ pub async fn read(client: &Client, schema: &str, job: Option<&str>) -> Result<Ve
             Some(secs) if secs > 0.0 => total_bytes as f64 / secs,
             _ => 0.0,
         };
-        let eta =
-            (phase != "done" && rate > 0.0).then(|| (estimated - total_rows).max(0) as f64 / rate);
+        let builds = crate::state::builds::by_table(
+            client,
+            &StateRef {
+                schema: schema.to_string(),
+                job: name.clone(),
+            },
+        )
+        .await?;
+        let rows_in = |table: &str| {
+            tables
+                .iter()
+                .find(|t| t.table == table)
+                .is_none_or(|t| t.chunks_running + t.chunks_pending + t.chunks_failed == 0)
+        };
+        let mut left = crate::eta::Left::default();
+        for b in &builds {
+            match rows_in(&b.table) {
+                true => left.ready_index_bytes += b.index_bytes_left,
+                false => left.later_index_bytes += b.index_bytes_left,
+            }
+            left.check_bytes += b.check_bytes_left;
+        }
+        // Lanes take the longest copy first: the smallest table not in comes in last.
+        let last = tables
+            .iter()
+            .filter(|t| !rows_in(&t.table))
+            .min_by_key(|t| t.estimated_rows);
+        left.last_index_bytes = last
+            .and_then(|l| builds.iter().find(|b| b.table == l.table))
+            .map_or(0, |b| b.index_bytes_left);
+        let index_bytes: i64 = builds.iter().map(|b| b.index_bytes).sum();
+        let index_bytes_left = left.ready_index_bytes + left.later_index_bytes;
+        let data_left = tables
+            .iter()
+            .any(|t| t.chunks_running + t.chunks_pending + t.chunks_failed > 0)
+            || large_objects
+                .as_ref()
+                .is_some_and(|lo| lo.chunks_done < lo.chunks);
+        let stage = crate::eta::Stage::of(phase == "done", data_left, index_bytes_left > 0);
+        let data_eta = match stage {
+            crate::eta::Stage::Data => {
+                (rate > 0.0).then(|| (estimated - total_rows).max(0) as f64 / rate)
+            }
+            crate::eta::Stage::Done => None,
+            _ => Some(0.0),
+        };
+        left.data_seconds = data_eta;
+        let eta = crate::eta::total_seconds(stage, left);
+        let index_bytes_done = index_bytes - index_bytes_left;
+        let check_bytes_left = left.check_bytes;
         out.push(JobStatus {
             job: name,
             phase,
@@ -238,7 +298,12 @@ pub async fn read(client: &Client, schema: &str, job: Option<&str>) -> Result<Ve
             rows_per_second: rate,
             bytes_per_second: bytes_rate,
             max_rate,
+            stage,
             eta_seconds: eta,
+            data_eta_seconds: data_eta,
+            index_bytes,
+            index_bytes_done,
+            check_bytes_left,
             steps_done: j.get(5),
             last_error: j.get(4),
             tables,
@@ -367,7 +432,10 @@ pub fn render_text(jobs: &[JobStatus]) -> String {
             s,
             "job {}: {} (started {}, last progress {}), {} of ~{} rows, {:.1} MB, {:.0} rows/s{}",
             j.job,
-            if j.phase == "done" { "done" } else { "not finished" },
+            match j.stage {
+                crate::eta::Stage::Done => "done".to_string(),
+                stage => format!("not finished, stage {}", stage.name()),
+            },
             j.started_at,
             j.updated_at,
             j.rows,
@@ -383,6 +451,18 @@ pub fn render_text(jobs: &[JobStatus]) -> String {
                 cap.describe(),
                 j.bytes_per_second / 1e6,
                 j.rows_per_second
+            );
+        }
+        if (j.index_bytes > 0 || j.check_bytes_left > 0) && j.stage != crate::eta::Stage::Done {
+            let _ = writeln!(
+                s,
+                "  indexes: {:.1} of {:.1} MB built; foreign keys over {:.1} MB of tables to check \
+                 (sizes on the source; the ETA counts {:.0} MB/s of indexes and {:.0} MB/s of checks)",
+                j.index_bytes_done as f64 / 1e6,
+                j.index_bytes as f64 / 1e6,
+                j.check_bytes_left as f64 / 1e6,
+                crate::eta::INDEX_BYTES_PER_SECOND / 1e6,
+                crate::eta::CHECK_BYTES_PER_SECOND / 1e6,
             );
         }
         if let Some(e) = &j.last_error {

@@ -20,7 +20,9 @@ use crate::catalog::{quote_ident, QualifiedName};
 use crate::error::{db_reason, Error, Result};
 use crate::follow::pgoutput::Value;
 pub use crate::follow::row_ops::TargetTable;
-use crate::follow::row_ops::{check_fields, group, Batch, Field, RowKind, RowOp, RowTable};
+use crate::follow::row_ops::{
+    check_fields, group, reorderable, Batch, Field, RowKind, RowOp, RowTable, REORDERABLE_SQL,
+};
 use crate::reject::Reject;
 
 /// A followed table as the target holds it.
@@ -319,9 +321,9 @@ pub struct Applier {
     mark: Option<(usize, usize, u64)>,
     /// Tables of binary rows, by their target name.
     tables: std::collections::HashMap<String, std::sync::Arc<RowTable>>,
-    /// Triggers and foreign keys are off in the session, so binary rows of reorderable
-    /// tables may be grouped into multi-row statements (`row_ops.rs`).
-    reorder: bool,
+    /// The session runs with `session_replication_role = replica` (triggers and foreign keys
+    /// off), which lets tables with foreign keys have their rows grouped (`row_ops.rs`).
+    replica: bool,
     /// Changes in the open transaction.
     pub pending_changes: u64,
 }
@@ -330,21 +332,30 @@ impl Applier {
     /// Buffered SQL sent to the server once it passes this size.
     pub const FLUSH_BYTES: usize = 1 << 20;
 
-    /// An applier over a target session. Triggers and foreign-key checks stay off in it when
-    /// the role may set `session_replication_role` (the changes are replayed as the source
-    /// made them, cascades included).
-    pub async fn new(client: Client) -> Result<Self> {
-        let role = client
-            .batch_execute("SET session_replication_role = replica")
-            .await;
-        if let Err(e) = &role {
-            tracing::warn!(
-                "triggers and foreign keys of the target stay active while changes are applied \
-                 (SET session_replication_role = replica failed: {}); a cascade on the target may \
-                 then run twice, harmlessly, since the source's own cascaded changes arrive as well",
-                db_reason(e)
-            );
-        }
+    /// An applier over a target session. With `cascaded` (the source's stream carries the
+    /// changes its foreign keys cascaded, as pgoutput does), triggers and foreign-key checks
+    /// stay off in it when the role may set `session_replication_role`: the changes are
+    /// replayed as the source made them, cascades included. Without it (a MySQL binary log,
+    /// which leaves out what InnoDB's foreign keys cascade), the target's foreign keys act,
+    /// so a parent's delete takes its children on the target as it did on the source.
+    pub async fn new(client: Client, cascaded: bool) -> Result<Self> {
+        let role = if cascaded {
+            let r = client
+                .batch_execute("SET session_replication_role = replica")
+                .await;
+            if let Err(e) = &r {
+                tracing::warn!(
+                    "triggers and foreign keys of the target stay active while changes are \
+                     applied (SET session_replication_role = replica failed: {}); a cascade on \
+                     the target may then run twice, harmlessly, since the source's own cascaded \
+                     changes arrive as well",
+                    db_reason(e)
+                );
+            }
+            r.is_ok()
+        } else {
+            false
+        };
         Ok(Applier {
             client,
             sql: String::with_capacity(Self::FLUSH_BYTES + 64 * 1024),
@@ -353,7 +364,7 @@ impl Applier {
             open: false,
             mark: None,
             tables: std::collections::HashMap::new(),
-            reorder: role.is_ok(),
+            replica: role,
             pending_changes: 0,
         })
     }
@@ -417,7 +428,22 @@ impl Applier {
         if let Some(t) = self.tables.get(&table.name) {
             return Ok(t.clone());
         }
-        let t = std::sync::Arc::new(RowTable::new(table.clone()));
+        let row = self
+            .client
+            .query_one(REORDERABLE_SQL, &[&table.name, &self.replica])
+            .await
+            .map_err(|e| {
+                crate::error::query_error(format!("reading the indexes of {}", table.name), &e)
+            })?;
+        let reorderable = reorderable(
+            table,
+            row.get(0),
+            row.get(1),
+            row.get(2),
+            row.get(3),
+            self.replica,
+        );
+        let t = std::sync::Arc::new(RowTable::new(table.clone(), reorderable));
         for kind in [RowKind::Upsert, RowKind::Delete] {
             let stmt = prepare(&self.client, &t, kind, 1).await?;
             t.keep(kind, 1, stmt);
@@ -553,7 +579,7 @@ impl Applier {
     /// the table's batch sizes (the rest one by one), all pipelined.
     async fn send_rows(&self, run: &[RowOp]) -> Result<()> {
         let mut calls: Vec<Call<'_>> = Vec::new();
-        for batch in group(run, self.reorder) {
+        for batch in group(run) {
             match batch {
                 Batch::One(op) => {
                     let stmt = self.statement(&op.table, op.kind, 1).await?;

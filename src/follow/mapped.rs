@@ -245,6 +245,10 @@ pub struct Queue {
     /// applier marked): when they reach the applier, its mark moves past them, so that a
     /// rewind drops only the current transaction's changes.
     txn_start: Option<usize>,
+    /// The current source transaction's id, and those of the transactions with queued
+    /// changes: a lookup on the source waits until they are visible there.
+    xid: u32,
+    xids: Vec<u32>,
 }
 
 impl Queue {
@@ -265,11 +269,15 @@ impl Queue {
             Change::Update(o, n) => size(n) + o.as_deref().map_or(0, size),
         };
         self.items.push((table, change));
+        if self.xids.last() != Some(&self.xid) {
+            self.xids.push(self.xid);
+        }
     }
 
-    /// A source transaction begins (the applier was just marked).
-    pub fn begin(&mut self) {
+    /// Source transaction `xid` begins (the applier was just marked).
+    pub fn begin(&mut self, xid: u32) {
         self.txn_start = Some(self.items.len());
+        self.xid = xid;
     }
 
     /// Whether the queue should be resolved now.
@@ -296,6 +304,7 @@ impl Queue {
             return Ok(());
         }
         let items = std::mem::take(&mut self.items);
+        let xids = std::mem::take(&mut self.xids);
         self.bytes = 0;
         let mut images: Vec<Image> = Vec::new();
         let mut plan: Vec<Plan> = Vec::with_capacity(items.len());
@@ -307,6 +316,9 @@ impl Queue {
                 )));
             }
             plan.push(plan_change(&tables[t], t, change, &mut images)?);
+        }
+        if images.iter().any(|i| i.lookup) {
+            wait_visible(source, &xids).await?;
         }
         let reads = read_images(source, tables, mapped, &images).await?;
         let earlier = self.txn_start.filter(|&k| k > 0);
@@ -324,6 +336,46 @@ impl Queue {
         // What is queued from now on belongs to the current transaction, if one is open.
         self.txn_start = self.txn_start.map(|_| 0);
         Ok(())
+    }
+}
+
+/// Waits until the source transactions `xids` are visible to a new snapshot on the source.
+/// The stream sends a transaction once its commit record is written, which can be a moment
+/// before the server shows it to other sessions: a lookup by key made in that moment would
+/// not find a row the transaction inserted (the test lost moved rows that way).
+async fn wait_visible(source: &Client, xids: &[u32]) -> Result<()> {
+    // 32-bit ids widened with the epoch of the snapshot's xmax (an id above xmax's low bits
+    // belongs to the epoch before).
+    const SQL: &str = "WITH s AS (SELECT pg_current_snapshot() AS snap), \
+        x AS (SELECT snap, pg_snapshot_xmax(snap)::text::bigint AS xmax FROM s) \
+        SELECT coalesce(bool_and(pg_visible_in_snapshot((CASE \
+            WHEN ((xmax >> 32) << 32 | v) > xmax THEN ((xmax >> 32) << 32 | v) - 4294967296 \
+            ELSE ((xmax >> 32) << 32 | v) END)::text::xid8, snap)), true) \
+        FROM x, unnest($1::bigint[]) AS v";
+    let ids: Vec<i64> = xids.iter().map(|&x| i64::from(x)).collect();
+    let started = std::time::Instant::now();
+    let mut pause = std::time::Duration::from_millis(1);
+    loop {
+        let visible: bool = source
+            .query_one(SQL, &[&ids])
+            .await
+            .map_err(|e| {
+                crate::error::query_error("waiting for source transactions to be visible", &e)
+            })?
+            .get(0);
+        if visible {
+            return Ok(());
+        }
+        if started.elapsed() > std::time::Duration::from_secs(30) {
+            return Err(Error::Transient {
+                what: "reading changed rows on the source".into(),
+                reason: format!(
+                    "source transactions {xids:?} were streamed but are not visible after 30 s"
+                ),
+            });
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(std::time::Duration::from_millis(50));
     }
 }
 

@@ -12,10 +12,11 @@
 //! one in order:
 //! - only the last change of a key in the run is applied: each change carries the whole new
 //!   row (or is a delete by key), so the last one decides what the target holds;
-//! - a table's changes are grouped only when it is *reorderable*: it has a key and no other
-//!   unique index or exclusion constraint (a swap of a unique value between two rows must keep
-//!   its order), and the applier's session runs with `session_replication_role = replica`
-//!   (foreign keys and triggers off, so the order between tables does not matter);
+//! - a table's changes are grouped only when it is *reorderable* on the live target: it has a
+//!   key and no other unique index or exclusion constraint (a swap of a unique value between
+//!   two rows must keep its order), no trigger that fires in the session, and no foreign key
+//!   in either direction unless the session runs with `session_replication_role = replica`
+//!   (which leaves them unchecked, so the order between tables does not matter);
 //! - every other change is sent on its own, in order;
 //! - two rows in one multi-row upsert never share a key (the server refuses a statement that
 //!   changes a row twice), which holds because keys are compared by their binary fields and
@@ -42,40 +43,21 @@ pub struct TargetTable {
     pub types: Vec<String>,
     /// Positions of the key columns; empty: keyless (a row is found by all its values).
     pub key: Vec<usize>,
-    /// Keyed, and no unique index or exclusion constraint besides the key: changes of
-    /// different keys may be applied in any order.
-    pub reorderable: bool,
 }
 
 impl TargetTable {
     /// The table from the (target) catalog: its copy columns, in the order COPY loads them.
     pub fn from_catalog(t: &crate::catalog::Table) -> Self {
         let cols: Vec<&crate::catalog::Column> = t.copy_columns().collect();
-        let key: Vec<usize> = t
+        let key = t
             .key_names()
             .iter()
             .filter_map(|k| cols.iter().position(|c| c.name == *k))
             .collect();
-        let def_starts =
-            |d: &str, word: &str| d.trim_start().to_ascii_uppercase().starts_with(word);
-        let uniques = usize::from(t.primary_key.is_some())
-            + t.constraints
-                .iter()
-                .filter(|c| def_starts(&c.definition, "UNIQUE"))
-                .count()
-            + t.indexes
-                .iter()
-                .filter(|i| def_starts(&i.definition, "CREATE UNIQUE"))
-                .count();
-        let exclusion = t
-            .constraints
-            .iter()
-            .any(|c| def_starts(&c.definition, "EXCLUDE"));
         TargetTable {
             name: t.name.quoted(),
             columns: cols.iter().map(|c| c.name.clone()).collect(),
             types: cols.iter().map(|c| c.type_sql.clone()).collect(),
-            reorderable: !key.is_empty() && uniques == 1 && !exclusion,
             key,
         }
     }
@@ -265,13 +247,16 @@ impl RowKind {
 /// (by kind and rows per statement).
 pub(crate) struct RowTable {
     pub table: TargetTable,
+    /// Changes of different keys may be applied in any order (see [`REORDERABLE_SQL`]).
+    pub reorderable: bool,
     pub statements: std::sync::Mutex<HashMap<(RowKind, usize), tokio_postgres::Statement>>,
 }
 
 impl RowTable {
-    pub(crate) fn new(table: TargetTable) -> Self {
+    pub(crate) fn new(table: TargetTable, reorderable: bool) -> Self {
         RowTable {
             table,
+            reorderable,
             statements: std::sync::Mutex::new(HashMap::new()),
         }
     }
@@ -340,15 +325,43 @@ pub(crate) enum Batch<'a> {
 /// Per key (its binary fields): the position of its last change in the run.
 type LastOfKey = HashMap<Vec<Field>, usize>;
 
-/// Groups a run of changes (see the module's invariants). `reorder`: whether the session
-/// lets changes of different tables be applied out of order.
-pub(crate) fn group(run: &[RowOp], reorder: bool) -> Vec<Batch<'_>> {
+/// What the live target says about a table (`$1`: its quoted name; `$2`: whether the
+/// session runs with `session_replication_role = replica`): its unique indexes, whether it
+/// has an exclusion constraint, a foreign key in either direction, and a trigger that fires
+/// in this session. Read from the target, not the source's catalog: a target made with
+/// `--schema existing` may have more.
+pub(crate) const REORDERABLE_SQL: &str = "SELECT \
+      (SELECT count(*) FROM pg_index i WHERE i.indrelid = c.oid AND i.indisunique)::int4, \
+      EXISTS (SELECT 1 FROM pg_constraint x WHERE x.conrelid = c.oid AND x.contype = 'x'), \
+      EXISTS (SELECT 1 FROM pg_constraint f WHERE f.contype = 'f' \
+              AND (f.conrelid = c.oid OR f.confrelid = c.oid)), \
+      EXISTS (SELECT 1 FROM pg_trigger g WHERE g.tgrelid = c.oid AND NOT g.tgisinternal \
+              AND g.tgenabled = ANY (CASE WHEN $2 THEN ARRAY['A', 'R']::\"char\"[] \
+                                     ELSE ARRAY['O', 'A']::\"char\"[] END)) \
+    FROM pg_class c WHERE c.oid = $1::text::regclass";
+
+/// Whether a table's changes may be folded, from [`REORDERABLE_SQL`]'s answer: keyed, its key
+/// its only unique index, no exclusion constraint, no trigger that would see the changes in
+/// another order, and no foreign key unless the session leaves them unchecked.
+pub(crate) fn reorderable(
+    table: &TargetTable,
+    uniques: i32,
+    exclusion: bool,
+    foreign_key: bool,
+    trigger: bool,
+    replica: bool,
+) -> bool {
+    !table.key.is_empty() && uniques == 1 && !exclusion && !trigger && (replica || !foreign_key)
+}
+
+/// Groups a run of changes (see the module's invariants).
+pub(crate) fn group(run: &[RowOp]) -> Vec<Batch<'_>> {
     let mut out = Vec::new();
     // Per reorderable table (in order of first appearance): the last change of each key.
     let mut tables: Vec<(&Arc<RowTable>, LastOfKey)> = Vec::new();
     let mut table_at: HashMap<*const RowTable, usize> = HashMap::new();
     for (i, op) in run.iter().enumerate() {
-        if !(reorder && op.table.table.reorderable) {
+        if !op.table.reorderable {
             out.push(Batch::One(op));
             continue;
         }
@@ -400,7 +413,6 @@ mod tests {
             name: "\"public\".\"t\"".into(),
             columns: vec!["id".into(), "v".into()],
             types: vec!["integer".into(), "text".into()],
-            reorderable: !key.is_empty(),
             key,
         }
     }
@@ -466,7 +478,7 @@ mod tests {
 
     #[test]
     fn the_last_change_of_each_key_is_applied() {
-        let a = Arc::new(RowTable::new(table(vec![0])));
+        let a = Arc::new(RowTable::new(table(vec![0]), true));
         let run = vec![
             op(&a, RowKind::Upsert, 1, "x"),
             op(&a, RowKind::Upsert, 2, "y"),
@@ -475,7 +487,7 @@ mod tests {
             op(&a, RowKind::Upsert, 2, "y2"),
             op(&a, RowKind::Delete, 4, ""),
         ];
-        let got = shape(&group(&run, true));
+        let got = shape(&group(&run));
         assert_eq!(got.len(), 2, "{got:?}");
         assert!(
             got[0].starts_with("many \"public\".\"t\" delete [0, 0, 0, 1] [0, 0, 0, 4]"),
@@ -493,21 +505,36 @@ mod tests {
 
     #[test]
     fn unreorderable_tables_and_sessions_keep_every_change_in_order() {
-        let mut t = table(vec![0]);
-        t.reorderable = false;
-        let a = Arc::new(RowTable::new(t));
+        let a = Arc::new(RowTable::new(table(vec![0]), false));
         let run = vec![
             op(&a, RowKind::Upsert, 1, "x"),
             op(&a, RowKind::Upsert, 1, "y"),
         ];
-        assert_eq!(shape(&group(&run, true)).len(), 2);
-        let b = Arc::new(RowTable::new(table(vec![0])));
+        assert_eq!(shape(&group(&run)).len(), 2);
+        let b = Arc::new(RowTable::new(table(vec![0]), true));
         let run = vec![
             op(&b, RowKind::Upsert, 1, "x"),
             op(&b, RowKind::Upsert, 2, "y"),
         ];
-        assert_eq!(shape(&group(&run, false)).len(), 2);
-        assert_eq!(shape(&group(&run, true)).len(), 1);
+        assert_eq!(shape(&group(&run)).len(), 1);
+        let t = table(vec![0]);
+        assert!(reorderable(&t, 1, false, true, false, true));
+        assert!(
+            !reorderable(&t, 1, false, true, false, false),
+            "foreign keys checked"
+        );
+        assert!(
+            !reorderable(&t, 2, false, false, false, true),
+            "a second unique index"
+        );
+        assert!(
+            !reorderable(&t, 1, false, false, true, true),
+            "a trigger fires"
+        );
+        assert!(
+            !reorderable(&table(vec![]), 0, false, false, false, true),
+            "keyless"
+        );
     }
 
     #[test]

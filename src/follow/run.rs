@@ -273,7 +273,7 @@ async fn follow_once(settings: &CopySettings, stop: Arc<AtomicBool>) -> Result<F
             row.applied_lsn
         ))
     })?;
-    let mut applier = Applier::new(session).await?;
+    let mut applier = Applier::new(session, true).await?;
     let l = stream::Loop {
         source_url: url,
         source: &source,

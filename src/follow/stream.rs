@@ -145,10 +145,10 @@ pub async fn run(l: &Loop<'_>, applier: &mut Applier, start: Lsn) -> Result<Ende
                     StreamMessage::XLogData { data, .. } => {
                         let m = pgoutput::decode(data).map_err(decode_err)?;
                         match m {
-                            Message::Begin { final_lsn, .. } => {
+                            Message::Begin { final_lsn, xid, .. } => {
                                 in_txn = true;
                                 applier.mark();
-                                p.queue.begin();
+                                p.queue.begin(xid);
                                 skip =
                                     final_lsn < p.pending_end.unwrap_or(p.applied).max(p.applied);
                             }

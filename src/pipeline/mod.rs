@@ -63,6 +63,8 @@ pub struct TableJob {
     pub post: Phases,
     /// The partitioned table it is a partition of, by table number.
     pub parent: Option<usize>,
+    /// Size on the source of the indexes its post-data steps build, for the ETA.
+    pub index_bytes: i64,
 }
 
 /// Everything the pipeline needs to run, decided by the planner.
@@ -79,6 +81,13 @@ pub struct RunPlan {
     /// After every table is finished: phases run one after another; the jobs of a phase run in
     /// parallel, the steps of a job in order.
     pub final_phases: Phases,
+    /// Told once every table's rows are in (none stuck on failed chunks), while index builds
+    /// and final phases may still run: the caller copies the large objects then and lets the
+    /// source snapshot go. Dropped unsent when the run fails first.
+    pub rows_in: Option<tokio::sync::oneshot::Sender<()>>,
+    /// Source bytes of the tables whose foreign keys are still to be checked, for the ETA
+    /// (see [`crate::eta`]); counted until the final phases are through.
+    pub check_bytes: i64,
 }
 
 /// A table while the pipeline runs: its job and its metrics.
@@ -306,7 +315,7 @@ impl DataWatch {
             &chunks,
             progress.table_states(),
             progress.ratio(),
-            progress.eta(),
+            progress.total_eta(),
         );
     }
 
@@ -344,6 +353,10 @@ pub async fn run(
         })
         .collect();
     let progress = Progress::new(&names);
+    for (t, job) in plan.tables.iter().enumerate() {
+        progress.set_index_bytes(t, job.index_bytes);
+    }
+    progress.set_check_bytes(plan.check_bytes);
     let mut post_steps = Vec::with_capacity(n);
     let mut parent = Vec::with_capacity(n);
     let running = plan
@@ -441,6 +454,7 @@ pub async fn run(
         phases: plan.final_phases.into_iter(),
         phase_jobs_left: 0,
         data_done: false,
+        rows_in: plan.rows_in,
         lanes_alive: settings.jobs,
     };
     let outcome = run.drive(&mut events).await;
@@ -501,6 +515,8 @@ struct Coordinator<'a> {
     phase_jobs_left: usize,
     /// Every table's data is in (or stuck).
     data_done: bool,
+    /// See [`RunPlan::rows_in`]; taken when sent.
+    rows_in: Option<tokio::sync::oneshot::Sender<()>>,
     lanes_alive: usize,
 }
 
@@ -527,7 +543,10 @@ impl Coordinator<'_> {
                         }
                         continue;
                     }
-                    None => return Ok(()),
+                    None => {
+                        self.progress.set_check_bytes(0);
+                        return Ok(());
+                    }
                 }
             }
             let event = tokio::select! {
@@ -667,6 +686,13 @@ impl Coordinator<'_> {
                 "data phase done in {:.1} s",
                 self.report.data_time.as_secs_f64()
             );
+            // Stuck tables end the run with an error; only a complete data phase lets the
+            // caller move on to what follows the rows (large objects, then the snapshot).
+            if !self.watch.stuck.iter().any(|&s| s) {
+                if let Some(tx) = self.rows_in.take() {
+                    let _ = tx.send(());
+                }
+            }
         }
         Ok(())
     }

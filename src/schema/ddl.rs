@@ -661,7 +661,7 @@ pub fn table_post_data(table: &Table) -> Phases {
         match &c.index_definition {
             Some(index) => {
                 builds.push(vec![Step {
-                    what: format!("build the index of {kind} {} on {}", c.name, table.name),
+                    what: constraint_build_what(kind, &c.name, table),
                     sql: index.clone(),
                 }]);
                 let using = if primary { "PRIMARY KEY" } else { "UNIQUE" };
@@ -694,7 +694,7 @@ pub fn table_post_data(table: &Table) -> Phases {
         let iq = QualifiedName::new(table.name.schema.as_str(), i.name.as_str()).quoted();
         sql.push_str(&comment("INDEX", &iq, i.comment.as_deref()));
         builds.push(vec![Step {
-            what: format!("create index {} on {}", i.name, table.name),
+            what: index_build_what(&i.name, table),
             sql,
         }]);
     }
@@ -706,6 +706,48 @@ pub fn table_post_data(table: &Table) -> Phases {
         phases.push(vec![constraints]);
     }
     phases
+}
+
+fn constraint_build_what(kind: &str, name: &str, table: &Table) -> String {
+    format!("build the index of {kind} {name} on {}", table.name)
+}
+
+fn index_build_what(name: &str, table: &Table) -> String {
+    format!("create index {name} on {}", table.name)
+}
+
+fn foreign_key_what(name: &str, table: &Table) -> String {
+    format!("add foreign key {name} on {}", table.name)
+}
+
+/// The steps of [`final_phases_with`] that add (and check) `table`'s foreign keys, by `what`.
+pub fn foreign_key_steps(table: &Table) -> Vec<String> {
+    table
+        .foreign_keys
+        .iter()
+        .map(|fk| foreign_key_what(&fk.name, table))
+        .collect()
+}
+
+/// The index builds of [`table_post_data`]: each step's `what` and the index's name (in the
+/// table's schema), for the ETA of the builds (see [`crate::state::builds`]).
+pub fn index_builds(table: &Table) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for (c, primary) in table
+        .primary_key
+        .iter()
+        .map(|c| (c, true))
+        .chain(table.constraints.iter().map(|c| (c, false)))
+    {
+        if c.index_definition.is_some() {
+            let kind = if primary { "primary key" } else { "constraint" };
+            out.push((constraint_build_what(kind, &c.name, table), c.name.clone()));
+        }
+    }
+    for i in &table.indexes {
+        out.push((index_build_what(&i.name, table), i.name.clone()));
+    }
+    out
 }
 
 /// `SET NOT NULL` on the columns created nullable for zero dates, each one that holds no NULL
@@ -851,7 +893,7 @@ fn final_foreign_keys(cat: &Catalog, not_valid: Option<&NotValidLog<'_>>) -> Vec
                 jobs.len() - 1
             });
             jobs[job].push(Step {
-                what: format!("add foreign key {} on {}", fk.name, t.name),
+                what: foreign_key_what(&fk.name, t),
                 sql,
             });
         }
@@ -1427,6 +1469,38 @@ mod tests {
         assert_eq!(
             steps[2].sql,
             "ALTER TABLE ONLY \"public\".\"tagged\" ALTER COLUMN \"tag\" SET DEFAULT public.default_tag(NULL::public.tagged);\n"
+        );
+    }
+
+    #[test]
+    fn index_builds_name_the_build_steps_of_the_post_data() {
+        let mut t = table("public", "orders", vec![col("id", "integer")]);
+        t.primary_key = Some(Constraint {
+            name: "orders_pkey".into(),
+            definition: "PRIMARY KEY (id)".into(),
+            index_definition: Some("CREATE UNIQUE INDEX orders_pkey ON public.orders (id)".into()),
+            ..Constraint::default()
+        });
+        t.constraints.push(Constraint {
+            name: "orders_id_check".into(),
+            definition: "CHECK (id > 0)".into(),
+            ..Constraint::default()
+        });
+        t.indexes.push(Index {
+            name: "orders_id_idx".into(),
+            definition: "CREATE INDEX orders_id_idx ON public.orders (id)".into(),
+            ..Index::default()
+        });
+        let builds = index_builds(&t);
+        let phases = table_post_data(&t);
+        let build_steps: Vec<&str> = phases[0].iter().map(|j| j[0].what.as_str()).collect();
+        assert_eq!(
+            builds.iter().map(|(w, _)| w.as_str()).collect::<Vec<_>>(),
+            build_steps
+        );
+        assert_eq!(
+            builds.iter().map(|(_, i)| i.as_str()).collect::<Vec<_>>(),
+            ["orders_pkey", "orders_id_idx"]
         );
     }
 

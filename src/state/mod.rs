@@ -11,6 +11,7 @@ use crate::catalog::quote_ident;
 use crate::chunking::Chunk;
 use crate::error::{Error, Result};
 
+pub mod builds;
 pub mod chunks;
 pub mod follow;
 pub mod invalid_keys;
@@ -120,13 +121,15 @@ pub fn create_sql(st: &StateRef) -> String {
          {invalid_keys}
          {values}
          {large_objects}
-         {rates}",
+         {rates}
+         {builds}",
         schema = quote_ident(&st.schema),
         rejects = create_rejects_sql(st),
         invalid_keys = invalid_keys::create_sql(st),
         values = values::create_sql(st),
         large_objects = large_objects::create_sql(st),
         rates = rate::create_sql(st),
+        builds = builds::create_sql(st),
         meta = st.table("meta"),
         jobs = st.table("jobs"),
         chunks = st.table("chunks"),

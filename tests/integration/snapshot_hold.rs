@@ -225,3 +225,165 @@ fn a_running_mariadb_copy_shows_its_snapshot_age_and_the_history_list() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// The advisory lock that holds the target's build of index `t_gated` (see
+/// [`GATED_SOURCE`]).
+const GATE: i64 = 4217;
+
+/// A table whose index calls a function that waits for advisory lock [`GATE`]: nobody holds
+/// it on the source, so the source builds the index at once; on the target the test holds it,
+/// so the copy's index build waits there (after every row is in) until the test lets it go.
+/// Plus five large objects.
+const GATED_SOURCE: &str = "
+    CREATE FUNCTION gated_key(i int) RETURNS int LANGUAGE plpgsql IMMUTABLE AS $$
+    BEGIN
+      PERFORM pg_advisory_lock_shared(4217);
+      PERFORM pg_advisory_unlock_shared(4217);
+      RETURN i;
+    END $$;
+    CREATE TABLE t (id int PRIMARY KEY, v text);
+    INSERT INTO t SELECT g, md5(g::text) FROM generate_series(1, 20000) g;
+    CREATE INDEX t_gated ON t (gated_key(id));
+    SELECT lo_from_bytea(0, decode(repeat(md5(g::text), 2000), 'hex')) FROM generate_series(1, 5) g;";
+
+/// A psql session on `db` holding advisory lock [`GATE`] until it is killed.
+fn hold_gate(db: &TestDb) -> Child {
+    use std::process::{Command, Stdio};
+    let mut psql = Command::new("psql")
+        .args(["-X", "-q", "-d", &db.url()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start psql");
+    let stdin = psql.stdin.as_mut().expect("psql's stdin is piped");
+    writeln!(stdin, "SELECT pg_advisory_lock({GATE});").expect("write to psql");
+    stdin.flush().expect("flush psql's stdin");
+    let started = Instant::now();
+    while db.query(&format!(
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = {GATE} AND granted"
+    )) != "1"
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "psql took no lock"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    psql
+}
+
+/// Waits until `sql` on `db` returns `t`; panics after `secs` or when the copy ends.
+fn wait_until(db: &TestDb, sql: &str, copy: &mut Child, secs: u64) {
+    let started = Instant::now();
+    while db.try_query(sql).as_deref() != Ok("t") {
+        if let Some(status) = copy.try_wait().expect("poll howdah") {
+            panic!("the copy ended ({status}) before {sql}");
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(secs),
+            "timed out after {secs} s waiting for {sql}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Sessions of the copy on the source that hold a snapshot between statements (idle in a
+/// transaction: the exporting session, a reader waiting for its next chunk). The sampler's
+/// own short probe query is active, never idle, so it is not counted.
+const IDLE_IN_SNAPSHOT: &str = "SELECT count(*) FROM pg_stat_activity
+    WHERE datname = current_database() AND application_name LIKE 'howdah/%'
+      AND state LIKE 'idle in transaction%'";
+
+#[test]
+fn the_source_snapshot_is_released_once_rows_and_large_objects_are_in() {
+    let src = TestDb::new("release_src");
+    src.exec(GATED_SOURCE);
+    let dst = TestDb::new("release_dst");
+    let mut gate = hold_gate(&dst);
+    let mut copy = Howdah::copy(&src.url(), &dst.url())
+        .args(["--jobs", "2"])
+        .spawn();
+    // Every row is in and the index build waits at the gate on the target.
+    wait_until(
+        &dst,
+        "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = current_database()
+           AND wait_event_type = 'Lock' AND wait_event = 'advisory' AND query ILIKE '%CREATE INDEX%')",
+        &mut copy,
+        120,
+    );
+    assert_eq!(dst.query("SELECT count(*) FROM t"), "20000");
+    // While it waits, the large objects arrive and the source's snapshot is let go: no session
+    // of the copy sits in a transaction on the source, and `status --source` says so.
+    let started = Instant::now();
+    let (idle, objects, hold) = loop {
+        let idle = src.query(IDLE_IN_SNAPSHOT);
+        let objects = dst.query("SELECT count(*) FROM pg_largeobject_metadata");
+        let hold = status_hold(&src.url(), &dst);
+        if (idle == "0" && objects == "5" && hold["job_snapshot_age_seconds"].is_null())
+            || started.elapsed() > Duration::from_secs(60)
+        {
+            break (idle, objects, hold);
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    let sessions = src.query(
+        "SELECT string_agg(application_name || ' ' || state || ' since ' || coalesce(xact_start::text, '-'), '; ')
+           FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE 'howdah/%'",
+    );
+    // Meanwhile status says what is going on: the index builds, with an ETA for them.
+    let status = Howdah::new("status")
+        .args(["--target", &dst.url(), "--json"])
+        .run();
+    let job: serde_json::Value = serde_json::from_slice(&status.stdout)
+        .map(|j: serde_json::Value| j[0].clone())
+        .unwrap_or_default();
+    let still_building = dst.query(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
+           AND wait_event = 'advisory' AND query ILIKE '%CREATE INDEX%'",
+    );
+    // kill -9 in the index phase, after the snapshot was let go: a rerun finishes the job.
+    crate::support::kill9(&mut copy);
+    let _ = gate.kill();
+    let _ = gate.wait();
+    let rerun = Howdah::copy(&src.url(), &dst.url()).run();
+    let (code, report, out) = crate::verify::verify(&src.url(), &dst, &[]);
+    let index = dst.query("SELECT count(*) FROM pg_indexes WHERE indexname = 't_gated'");
+    let objects_after = dst.query("SELECT count(*) FROM pg_largeobject_metadata");
+    src.exec("SELECT lo_unlink(oid) FROM pg_largeobject_metadata");
+
+    assert_eq!(
+        still_building, "1",
+        "the index build was still held while the source was looked at"
+    );
+    assert_eq!(
+        idle, "0",
+        "no session of the copy holds a snapshot on the source during the index builds: {sessions}"
+    );
+    assert!(
+        hold["job_snapshot_age_seconds"].is_null(),
+        "status --source: the job holds no snapshot during the index builds: {hold}"
+    );
+    assert_eq!(
+        objects, "5",
+        "the large objects are copied before the index builds end"
+    );
+    assert_eq!(job["stage"], "indexes", "{job}");
+    assert!(
+        num(&job, "index_bytes") > num(&job, "index_bytes_done"),
+        "the gated index is not built yet: {job}"
+    );
+    assert!(
+        num(&job, "eta_seconds") > 0.0 && num(&job, "data_eta_seconds") == 0.0,
+        "the ETA is the index builds' alone: {job}"
+    );
+    crate::support::assert_success(&rerun, "the rerun after kill -9 in the index phase");
+    assert_eq!(index, "1", "the rerun built the index");
+    assert_eq!(objects_after, "5");
+    assert_eq!(code, 0, "the copy verifies\n{}", describe(&out));
+    assert_eq!(
+        crate::verify::table(&report, "large objects")["source_rows"],
+        5,
+        "{report}"
+    );
+}

@@ -356,7 +356,8 @@ pub async fn follow_once(
         &policies,
     )?;
     refuse_keyless(&st, &tables::keyless(&followed))?;
-    let mut applier = Applier::new(session).await?;
+    // The binary log leaves out what InnoDB's foreign keys cascade: the target's keys act.
+    let mut applier = Applier::new(session, false).await?;
     let l = stream::Loop {
         url,
         st: &st,

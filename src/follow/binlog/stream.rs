@@ -172,11 +172,6 @@ fn stream_error(e: &mysql_async::Error, from: &BinlogPos) -> Error {
 /// (whose session holds the follower lock).
 pub async fn run(l: &Loop<'_>, applier: &mut Applier, start: BinlogPos) -> Result<Ended> {
     let mut side = crate::connect::connect_mysql(l.url).await?;
-    // The filter checks of mapped tables read with locks: READ COMMITTED takes no gap locks,
-    // so a key that is not there never holds up the source's inserts next to it.
-    side.query_drop("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
-        .await
-        .map_err(|e| my_error("setting up the source session", &e))?;
     let logs = position::binary_logs(&mut side).await?;
     position::check_not_purged(&logs, &start, &l.st.job)?;
     let mut stream = open_stream(l.url, l.server_id, &start).await?;
@@ -548,11 +543,12 @@ async fn apply_rows(
             Kind::Delete => None,
             _ => after.map(|row| t.convert(row)),
         };
-        // A row the filter leaves out is deleted by its key, like a row moved out of it.
+        // A row the filter leaves out is deleted by its key, like a row moved out of it; it
+        // is no reject either, even when it would not convert (the copy never reads it).
         let new = match (new, &passing) {
-            (Some(Converted::Row(fields)), Some(p)) if !p.contains(&n) => {
-                if keyed {
-                    applier.delete_row(&t.target, fields).await?;
+            (Some(c), Some(p)) if !p.contains(&n) => {
+                if let (true, Some(k)) = (keyed, c.key_fields()) {
+                    applier.delete_row(&t.target, k.clone()).await?;
                 }
                 None
             }
@@ -602,40 +598,47 @@ async fn apply_rows(
     Ok(())
 }
 
-/// Rows of `decoded` (by number) whose new version passes the table's `where` on the source
-/// now. The read locks the rows (`LOCK IN SHARE MODE`): the server sends a transaction's
-/// events before its rows are visible to others, and a locking read waits for that commit,
-/// then reads the latest version. That version may be newer than the event's: the newer
-/// change is later in the stream and is checked again then, so the target converges on what a
-/// copy would hold.
+/// Rows of `decoded` (by number) whose new version passes the table's `where`, evaluated by
+/// the source server over the row images themselves (as the PostgreSQL follow does): a
+/// temporary table of the source table's shape, under its name, in the side session, so the
+/// check reads no row of the real table, takes no lock the source's writers could wait on,
+/// and sees the version the event carries, not whatever is visible when it runs.
 async fn filter_passing(
     l: &Loop<'_>,
     side: &mut Conn,
     t: &BinlogTable,
     decoded: &[(Option<BinlogRow>, Option<BinlogRow>)],
 ) -> Result<std::collections::HashSet<usize>> {
-    const PER_QUERY: usize = 500;
-    let mut keys: Vec<(usize, Vec<mysql_async::Value>)> = Vec::new();
+    let f = t.filter_sql(l.url.database.as_str());
+    let what = || format!("checking the filter of {} on the source", t.source);
+    let run = |e: mysql_async::Error| my_error(&what(), &e);
+    side.query_drop(&f.create).await.map_err(run)?;
+    let per_query = (u16::MAX as usize / f.width).clamp(1, 500);
+    let mut images: Vec<(usize, Vec<mysql_async::Value>)> = Vec::new();
     for (n, (_, after)) in decoded.iter().enumerate() {
-        if let Some(k) = after.as_ref().and_then(|r| t.key_values(r)) {
-            keys.push((n, k));
+        match after.as_ref().and_then(|r| t.all_values(r)) {
+            Some(v) => images.push((n, v)),
+            // A value the follow cannot decode: the row is a reject of its own, or a column
+            // the copy does not read; it is left out, as the filter cannot say.
+            None => tracing::debug!("{}: a row image the filter check cannot decode", t.source),
         }
     }
     let mut out = std::collections::HashSet::new();
-    for part in keys.chunks(PER_QUERY) {
-        let sql = t.filter_sql(l.url.database.as_str(), part.len());
+    for part in images.chunks(per_query) {
+        side.query_drop(&f.empty).await.map_err(run)?;
+        let sql = format!(
+            "{}{}",
+            f.insert,
+            vec![f.row.as_str(); part.len()].join(", ")
+        );
         let params: Vec<mysql_async::Value> = part
             .iter()
-            .flat_map(|(n, k)| {
-                std::iter::once(mysql_async::Value::from(*n as u64)).chain(k.iter().cloned())
+            .flat_map(|(n, v)| {
+                std::iter::once(mysql_async::Value::from(*n as u64)).chain(v.iter().cloned())
             })
             .collect();
-        let found: Vec<u64> = side.exec(sql, params).await.map_err(|e| {
-            my_error(
-                &format!("checking the filter of {} on the source", t.source),
-                &e,
-            )
-        })?;
+        side.exec_drop(sql, params).await.map_err(run)?;
+        let found: Vec<u64> = side.query(&f.select).await.map_err(run)?;
         out.extend(found.into_iter().map(|n| n as usize));
     }
     Ok(out)

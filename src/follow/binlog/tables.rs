@@ -42,14 +42,28 @@ pub struct BinlogTable {
     converters: Vec<(Converter, String)>,
     /// Read positions of the key columns, in key order (unmapped: the target's key).
     read_key: Vec<usize>,
-    /// Source column positions of the key columns, in key order.
-    source_key: Vec<usize>,
     /// A mapped table's transform (`None`: read fields are the target fields).
     transform: Option<TableTransform>,
     /// A mapped table's `where` on the source.
     filter: Option<String>,
     /// Target columns of the key.
     key_mask: Vec<bool>,
+}
+
+/// The statements of a table's filter check (see [`BinlogTable::filter_sql`]).
+pub struct FilterSql {
+    /// Creates the session's image table (once per session).
+    pub create: String,
+    /// Empties it.
+    pub empty: String,
+    /// `INSERT .. VALUES ` before the rows.
+    pub insert: String,
+    /// One row's placeholders: its number, then every column.
+    pub row: String,
+    /// The numbers of the images the filter keeps.
+    pub select: String,
+    /// Parameters per row.
+    pub width: usize,
 }
 
 /// A binary log row as target fields, or the reject it is.
@@ -112,28 +126,47 @@ impl BinlogTable {
             .iter()
             .map(|c| plan.columns.iter().position(|r| r.name == c.name))
             .collect();
-        // The key as read: the mapping's read table names it in source names; unmapped, the
-        // read fields are the target's.
+        // The key as read. The mapping's read table names columns as the target catalog
+        // does (after `[mysql] identifiers`: `OrderID` is `orderid`), the plan as the source
+        // does; prepare.rs keeps the plan's columns in the read table's order, so positions
+        // match where names do not.
         let read_key: Vec<usize> = match map {
-            Some(m) => m
-                .read
-                .key_names()
-                .iter()
-                .filter_map(|k| plan.columns.iter().position(|c| c.name == *k))
-                .collect(),
+            Some(m) => {
+                let read: Vec<&str> = m.read.copy_columns().map(|c| c.name.as_str()).collect();
+                if read.len() != plan.columns.len() {
+                    return Err(Error::Internal(format!(
+                        "table {}: the mapping reads {} columns, the read plan {}",
+                        my.name,
+                        read.len(),
+                        plan.columns.len()
+                    )));
+                }
+                m.read
+                    .key_names()
+                    .iter()
+                    .filter_map(|k| read.iter().position(|c| c == k))
+                    .collect()
+            }
             None => target_table.key.clone(),
         };
-        let source_key = read_key
+        let source_key: Vec<usize> = read_key
             .iter()
             .filter_map(|&j| field_of.iter().position(|f| *f == Some(j)))
             .collect();
+        if read_key.len() != target_table.key.len() || source_key.len() != read_key.len() {
+            return Err(Error::Internal(format!(
+                "table {}: the key's columns are not all read ({} of {})",
+                my.name,
+                source_key.len(),
+                target_table.key.len()
+            )));
+        }
         let mut key_mask = vec![false; target_table.columns.len()];
         for &k in &target_table.key {
             key_mask[k] = true;
         }
         Ok(BinlogTable {
             read_key,
-            source_key,
             transform,
             filter: map.and_then(|m| m.filter.clone()),
             key_mask,
@@ -267,43 +300,38 @@ impl BinlogTable {
         self.filter.as_deref()
     }
 
-    /// The key values of a binary log row as the source would compare them (for the filter
-    /// check); `None` when one does not decode.
-    pub fn key_values(&self, row: &BinlogRow) -> Option<Vec<Value>> {
-        self.source_key
-            .iter()
-            .map(|&i| {
+    /// Every column's value of a binary log row as the source server takes it back (for the
+    /// filter check); `None` when one does not decode.
+    pub fn all_values(&self, row: &BinlogRow) -> Option<Vec<Value>> {
+        (0..self.columns.len())
+            .map(|i| {
                 let bv = row.as_ref(i)?.clone().into_owned();
                 self.columns[i].value(bv, self.charsets[i].as_deref()).ok()
             })
             .collect()
     }
 
-    /// `(SELECT ? FROM t WHERE k = ? AND (filter) LOCK IN SHARE MODE) UNION ALL ...` over
-    /// `rows` keys: which of them the source row passes the filter for now (parameters: the
-    /// row number, then its key values). One index lookup per key.
-    pub fn filter_sql(&self, database: &str, rows: usize) -> String {
-        let table = format!(
-            "{}.{}",
-            crate::chunking::mysql_read::quote_my(database),
-            crate::chunking::mysql_read::quote_my(&self.source)
-        );
-        let keys: Vec<String> = self
-            .source_key
-            .iter()
-            .map(|&i| {
-                format!(
-                    "{} = ?",
-                    crate::chunking::mysql_read::quote_my(&self.columns[i].name)
-                )
-            })
-            .collect();
-        let branch = format!(
-            "(SELECT ? FROM {table} WHERE {} AND ({}) LOCK IN SHARE MODE)",
-            keys.join(" AND "),
-            self.filter.as_deref().unwrap_or("TRUE")
-        );
-        vec![branch; rows].join(" UNION ALL ")
+    /// The statements that evaluate the table's `where` over row images on the source,
+    /// without reading the table: a session-local copy of its shape under its own name
+    /// (so the filter's own references resolve to it), emptied and filled with the images
+    /// (each numbered), then filtered. See `stream.rs::filter_passing`.
+    pub fn filter_sql(&self, database: &str) -> FilterSql {
+        use crate::chunking::mysql_read::quote_my;
+        let table = format!("{}.{}", quote_my(database), quote_my(&self.source));
+        FilterSql {
+            create: format!(
+                "CREATE TEMPORARY TABLE IF NOT EXISTS {table} \
+                 SELECT 0 AS __howdah_n, t.* FROM {table} AS t LIMIT 0"
+            ),
+            empty: format!("DELETE FROM {table}"),
+            insert: format!("INSERT IGNORE INTO {table} VALUES "),
+            row: format!("({})", vec!["?"; self.columns.len() + 1].join(", ")),
+            select: format!(
+                "SELECT __howdah_n FROM {table} WHERE ({})",
+                self.filter.as_deref().unwrap_or("TRUE")
+            ),
+            width: self.columns.len() + 1,
+        }
     }
 
     fn reject(&self, values: &[Value], column: &str, value: &str, reason: String) -> Reject {

@@ -29,6 +29,9 @@ enum Kind {
     Text(Charset),
     /// Bytes as they are (binary strings, BIT, spatial, DECIMAL text).
     Raw,
+    /// A fixed-length `BINARY(n)`: the binary log drops its trailing 0x00 bytes, which the
+    /// bulk reader receives.
+    FixedBinary(usize),
     /// An unsigned integer of this many bits.
     Unsigned(u32),
     Enum(Vec<String>),
@@ -51,6 +54,10 @@ impl SourceColumn {
     pub fn new(c: &MyColumn) -> SourceColumn {
         let dt = c.data_type.as_str();
         let kind = match dt {
+            "binary" => match c.width() {
+                Some(n) => Kind::FixedBinary(n as usize),
+                None => Kind::Raw,
+            },
             "enum" => Kind::Enum(c.labels()),
             "set" => Kind::Set(c.labels()),
             "timestamp" => Kind::Timestamp,
@@ -112,6 +119,15 @@ impl SourceColumn {
         }
         match &self.kind {
             Kind::Plain | Kind::Raw => Ok(v),
+            Kind::FixedBinary(n) => match v {
+                Value::Bytes(mut b) => {
+                    if b.len() < *n {
+                        b.resize(*n, 0);
+                    }
+                    Ok(Value::Bytes(b))
+                }
+                other => Ok(other),
+            },
             Kind::Text(cs) => match v {
                 Value::Bytes(b) => match cs {
                     Charset::Utf8 => Ok(Value::Bytes(b)),
