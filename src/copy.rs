@@ -666,7 +666,7 @@ async fn create_schema(
     st: &StateRef,
 ) -> Result<()> {
     let ddl_opts = ddl_options(settings);
-    let per_transaction = steps_per_transaction(target).await?;
+    let per_transaction = pgcat::steps_per_transaction(target).await?;
     let done = state::done_steps(target, st).await?;
     let batched = |steps: Vec<Step>| run_batched(target, st, steps, &done, per_transaction);
     match settings.schema {
@@ -713,14 +713,6 @@ async fn create_schema(
 
 /// Tables one `TRUNCATE` takes (each with its indexes and TOAST table locked).
 const TRUNCATE_TABLES: usize = 100;
-
-/// Schema steps per transaction: a share of the target's lock table small enough to leave room
-/// for its other sessions (a step takes a handful of locks: its relation, TOAST table and
-/// index, types, the schema). 100 with PostgreSQL's defaults (64 locks x 100 connections).
-pub(crate) async fn steps_per_transaction(target: &Client) -> Result<usize> {
-    let slots = pgcat::lock_slots(target).await?;
-    Ok((slots / 64).clamp(1, 500) as usize)
-}
 
 /// Runs `steps` not yet in `done` in order, `per_transaction` to a transaction that commits
 /// with their done marks.

@@ -1390,6 +1390,14 @@ async fn load_views(
     Ok(reorder(views, &order))
 }
 
+/// Schema steps per transaction: a share of the target's lock table small enough to leave room
+/// for its other sessions (a step takes a handful of locks: its relation, TOAST table and
+/// index, types, the schema). 100 with PostgreSQL's defaults (64 locks x 100 connections).
+pub async fn steps_per_transaction(target: &Client) -> Result<usize, CatalogError> {
+    let slots = lock_slots(target).await?;
+    Ok((slots / 64).clamp(1, 500) as usize)
+}
+
 /// The size of the server's lock table, shared by all its sessions:
 /// `max_locks_per_transaction` x (`max_connections` + `max_prepared_transactions`).
 pub async fn lock_slots(client: &Client) -> Result<i64, CatalogError> {

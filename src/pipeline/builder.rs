@@ -37,7 +37,7 @@ pub(super) async fn run(
     events: &mpsc::Sender<Event>,
 ) -> Result<()> {
     let mut client = builder_conn(settings).await?;
-    let per_transaction = crate::copy::steps_per_transaction(&client)
+    let per_transaction = crate::catalog::postgres::steps_per_transaction(&client)
         .await?
         .min(MAX_STEPS_PER_TRANSACTION);
     loop {
