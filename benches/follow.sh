@@ -102,6 +102,13 @@ backlog_run() { # JOB DB LABEL [copy args...]: a following job stopped, SECS of 
   /usr/bin/time -v -o "$OUT/howdah-$job-time.txt" "$HOWDAH" copy --source "$SRC" --target "$TGT" --follow \
     --job "$job" --quiet "$@" >"$OUT/howdah-$job-follow.log" 2>&1 &
   pid=$!
+  # `cutover` applies the changes itself when no follower runs: wait until the restarted
+  # follower holds the job's follower lock (an advisory lock in the target), so it is the one
+  # measured.
+  until [ "$(psql -X -At -d "$TGT" -c "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database WHERE l.locktype = 'advisory' AND l.granted AND d.datname = current_database()" 2>/dev/null)" -gt 0 ]; do
+    kill -0 "$pid" 2>/dev/null || { echo "the follower of $job ended before it took its lock" >&2; exit 1; }
+    sleep 0.1
+  done
   "$HOWDAH" cutover --source "$SRC" --target "$TGT" --job "$job" --timeout 3600 >"$OUT/howdah-$job-cutover.log" 2>&1
   t2=$(now)
   wait "$pid"
