@@ -177,17 +177,23 @@ pub async fn copy_finished(settings: &CopySettings) -> Result<bool> {
 /// follower that stopped). Transient failures (a cut connection, a restarted server) are
 /// retried from the last committed position.
 pub async fn follow_job(settings: &CopySettings, stop: Arc<AtomicBool>) -> Result<FollowOutcome> {
-    let mut failures = 0u32;
+    let mut retries = Retries::default();
     loop {
-        match follow_once(settings, stop.clone()).await {
-            Err(e) if e.is_transient() && failures < 20 => {
-                failures += 1;
+        let started = std::time::Instant::now();
+        let r = follow_once(settings, stop.clone()).await;
+        let wait = match &r {
+            Err(e) if e.is_transient() => retries.after_failure(started.elapsed()),
+            _ => None,
+        };
+        match r {
+            Err(e) if wait.is_some() => {
+                let wait = wait.unwrap_or_default();
                 tracing::warn!(
                     "following the source failed ({}); resuming from the last applied position in {} s",
                     crate::error::chain(&e),
-                    failures.min(10)
+                    wait.as_secs()
                 );
-                tokio::time::sleep(Duration::from_secs(u64::from(failures.min(10)))).await;
+                tokio::time::sleep(wait).await;
             }
             Err(e) => {
                 if !matches!(e, Error::Interrupted | Error::Follow(_)) {
@@ -205,6 +211,34 @@ pub async fn follow_job(settings: &CopySettings, stop: Arc<AtomicBool>) -> Resul
             }
             Ok(o) => return Ok(o),
         }
+    }
+}
+
+/// When a follower that failed for a passing reason starts again. A follow runs for days, so
+/// what ends it is failing again and again without getting anywhere: 20 failures in a row,
+/// each within [`Retries::STEADY`] of its start. A run that lasted longer starts the count
+/// again.
+#[derive(Default)]
+struct Retries {
+    failures: u32,
+}
+
+impl Retries {
+    /// A run that lasts this long was following, not failing to start.
+    const STEADY: Duration = Duration::from_secs(300);
+    const LIMIT: u32 = 20;
+
+    /// The pause before the next run after a transient failure of a run that lasted
+    /// `ran_for`; `None`: give up.
+    fn after_failure(&mut self, ran_for: Duration) -> Option<Duration> {
+        if ran_for >= Self::STEADY {
+            self.failures = 0;
+        }
+        if self.failures >= Self::LIMIT {
+            return None;
+        }
+        self.failures += 1;
+        Some(Duration::from_secs(u64::from(self.failures.min(10))))
     }
 }
 
@@ -687,4 +721,31 @@ pub async fn abort(settings: &CopySettings, timeout: Duration) -> Result<String>
         "job \"{}\" aborted: replication slot and publication {name} dropped on the source",
         st.job
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_follow_gives_up_only_on_failures_in_a_row() {
+        let quick = Duration::from_secs(1);
+        let mut r = Retries::default();
+        for n in 1..=Retries::LIMIT {
+            assert_eq!(
+                r.after_failure(quick),
+                Some(Duration::from_secs(u64::from(n.min(10))))
+            );
+        }
+        assert_eq!(
+            r.after_failure(quick),
+            None,
+            "20 quick failures in a row end it"
+        );
+        // A follow that ran for hours between its hiccups never runs out of retries.
+        let mut r = Retries::default();
+        for _ in 0..100 {
+            assert_eq!(r.after_failure(Duration::from_secs(3600)), Some(quick));
+        }
+    }
 }
