@@ -176,6 +176,7 @@ impl Error {
             Error::Catalog(crate::catalog::CatalogError::Query { source, .. }) => {
                 is_transient(source)
             }
+            Error::Catalog(crate::catalog::CatalogError::Mysql { transient, .. }) => *transient,
             _ => false,
         }
     }

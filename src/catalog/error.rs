@@ -27,6 +27,9 @@ pub enum CatalogError {
         what: String,
         /// The driver's message.
         reason: String,
+        /// Whether the failure may pass on a new connection (a cut connection, a
+        /// restarting server): a follower retries it instead of stopping.
+        transient: bool,
     },
     /// The database named in the URL does not exist on the server.
     #[error("the {server} server has no database named \"{database}\"")]

@@ -249,10 +249,10 @@ async fn rows(conn: &mut Conn, sql: &str, db: &str, what: &str) -> Result<Vec<Ro
         .map_err(|e| CatalogError::Mysql {
             what: format!("reading the MySQL catalog ({what})"),
             reason: e.to_string(),
+            transient: crate::error::my_transient(&e),
         })
 }
 
-/// Reads database `db` on `conn`.
 /// Reads database `db`: its tables with their columns, keys, indexes and foreign keys, and
 /// the names of the objects a copy does not carry (views, triggers, routines, events).
 pub async fn load(conn: &mut Conn, db: &str) -> Result<MySchema> {
@@ -262,6 +262,7 @@ pub async fn load(conn: &mut Conn, db: &str) -> Result<MySchema> {
             .map_err(|e| CatalogError::Mysql {
                 what: "reading the MySQL server version".into(),
                 reason: e.to_string(),
+                transient: crate::error::my_transient(&e),
             })?;
     let mut schema = MySchema {
         version: version.unwrap_or_default(),

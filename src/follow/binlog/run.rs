@@ -308,10 +308,7 @@ pub async fn follow_once(
     let locked: bool = session
         .query_one(&fstate::lock_sql(&st, "pg_try_advisory_lock"), &[])
         .await
-        .map_err(|e| Error::Query {
-            what: "taking the job's follower lock".into(),
-            reason: db_reason(&e),
-        })?
+        .map_err(|e| crate::error::query_error("taking the job's follower lock", &e))?
         .get(0);
     if !locked {
         return Err(Error::Follow(format!(
@@ -322,10 +319,7 @@ pub async fn follow_once(
     session
         .batch_execute("SET synchronous_commit = on")
         .await
-        .map_err(|e| Error::Query {
-            what: "setting up the apply session".into(),
-            reason: db_reason(&e),
-        })?;
+        .map_err(|e| crate::error::query_error("setting up the apply session", &e))?;
     fstate::set_phase(&session, &st, phase::FOLLOW, None).await?;
     crate::metrics::follow_phase(phase::FOLLOW);
     let start = BinlogPos::parse(&row.applied_lsn).ok_or_else(|| {
