@@ -332,14 +332,15 @@ impl Applier {
     /// Buffered SQL sent to the server once it passes this size.
     pub const FLUSH_BYTES: usize = 1 << 20;
 
-    /// An applier over a target session. With `cascaded` (the source's stream carries the
-    /// changes its foreign keys cascaded, as pgoutput does), triggers and foreign-key checks
-    /// stay off in it when the role may set `session_replication_role`: the changes are
-    /// replayed as the source made them, cascades included. Without it (a MySQL binary log,
-    /// which leaves out what InnoDB's foreign keys cascade), the target's foreign keys act,
-    /// so a parent's delete takes its children on the target as it did on the source.
-    pub async fn new(client: Client, cascaded: bool) -> Result<Self> {
-        let role = if cascaded {
+    /// An applier over a target session. With `quiet` triggers and foreign-key checks stay
+    /// off in it when the role may set `session_replication_role`: the changes are replayed
+    /// as the source made them. A PostgreSQL stream carries what its foreign keys cascaded,
+    /// so its applier stays quiet throughout; a MySQL binary log leaves out what InnoDB's
+    /// foreign keys cascade, so its applier is quiet only while the stream overlaps the
+    /// copy (where the target may be ahead of the change replayed) and then lets the
+    /// target's keys act ([`Applier::keys_act`]).
+    pub async fn new(client: Client, quiet: bool) -> Result<Self> {
+        let role = if quiet {
             let r = client
                 .batch_execute("SET session_replication_role = replica")
                 .await;
@@ -367,6 +368,19 @@ impl Applier {
             replica: role,
             pending_changes: 0,
         })
+    }
+
+    /// Whether triggers and foreign-key checks are off in the session.
+    pub fn quiet(&self) -> bool {
+        self.replica
+    }
+
+    /// Records that the session's triggers and foreign keys act from now on (the session
+    /// was switched by `binlog/overlap.rs`). Tables' grouping is decided again, since rows
+    /// of a table with foreign keys may no longer be reordered.
+    pub fn keys_act(&mut self) {
+        self.replica = false;
+        self.tables.clear();
     }
 
     /// The buffer statements are appended to; call [`Applier::added`] after each change.
@@ -541,9 +555,7 @@ impl Applier {
             self.sql.clear();
             // A lost connection or a restarting server is transient: the follower resumes
             // from the last committed position.
-            return r.map_err(|e| {
-                crate::error::query_error("applying source changes to the target", &e)
-            });
+            return r.map_err(|e| apply_error("applying source changes to the target", &e));
         }
         self.sql.clear();
         r
@@ -566,7 +578,7 @@ impl Applier {
                     }
                     if !text.is_empty() {
                         self.client.batch_execute(&text).await.map_err(|e| {
-                            crate::error::query_error("applying source changes to the target", &e)
+                            apply_error("applying source changes to the target", &e)
                         })?;
                     }
                 }
@@ -604,7 +616,7 @@ impl Applier {
                 .execute_raw(stmt, params.iter().copied())
                 .await
                 .map_err(|e| {
-                    crate::error::query_error(
+                    apply_error(
                         format!(
                             "applying the {} of {} change(s) of {}",
                             kind.verb(),
@@ -696,6 +708,25 @@ async fn prepare(
             &e,
         )
     })
+}
+
+/// A failed apply statement. A foreign key of the target refusing a change the source made
+/// stops the follow with what to do (retrying would fail the same way); other failures are
+/// [`crate::error::query_error`]s.
+fn apply_error(what: impl Into<String>, e: &tokio_postgres::Error) -> Error {
+    if e.code() == Some(&tokio_postgres::error::SqlState::FOREIGN_KEY_VIOLATION) {
+        return Error::Query {
+            what: what.into(),
+            reason: format!(
+                "{}. The source made this change, but a foreign key of the target refuses it: \
+                 the source wrote it with foreign_key_checks = 0, or the key was created NOT \
+                 VALID because the copied rows already broke it. Drop that foreign key on the \
+                 target (add it back after the cutover) and start the follower again",
+                db_reason(e)
+            ),
+        };
+    }
+    crate::error::query_error(what, e)
 }
 
 #[cfg(test)]

@@ -44,7 +44,9 @@ pub fn create_sql(st: &StateRef) -> String {
         );
         ALTER TABLE {t} ADD COLUMN IF NOT EXISTS start_pos text,
             ADD COLUMN IF NOT EXISTS applied_pos text, ADD COLUMN IF NOT EXISTS source_pos text,
-            ADD COLUMN IF NOT EXISTS cutover_pos text, ADD COLUMN IF NOT EXISTS lag_bytes bigint",
+            ADD COLUMN IF NOT EXISTS cutover_pos text, ADD COLUMN IF NOT EXISTS lag_bytes bigint,
+            ADD COLUMN IF NOT EXISTS keys_from_pos text,
+            ADD COLUMN IF NOT EXISTS keys_act boolean NOT NULL DEFAULT false",
         t = st.table("follow")
     )
 }
@@ -284,6 +286,7 @@ pub async fn record_start_pos(
                    publication = EXCLUDED.publication, start_lsn = '0/0', applied_lsn = '0/0', \
                    start_pos = EXCLUDED.start_pos, applied_pos = EXCLUDED.applied_pos, \
                    phase = 'copy', cutover_lsn = NULL, cutover_pos = NULL, error = NULL, \
+                   keys_from_pos = NULL, keys_act = false, \
                    changes = 0, source_lsn = NULL, source_pos = NULL, lag_bytes = NULL, \
                    applied_at = NULL, applied_commit_time = NULL, retained_bytes = NULL, \
                    updated_at = now()",
@@ -294,6 +297,40 @@ pub async fn record_start_pos(
         .await
         .map(|_| ())
         .map_err(q("recording the follow start"))
+}
+
+/// The binary log position where the follow stops overlapping the copy
+/// (`follow/binlog/overlap.rs`): the source's position `now` when the follow first started
+/// after the copy, which every snapshot the copy read in precedes. Recorded once (later calls
+/// return the recorded one). `None`: the overlap is over (the target's foreign keys act), or
+/// the follow was recorded before this existed.
+pub async fn keys_from_pos(
+    target: &Client,
+    st: &StateRef,
+    now: Option<&str>,
+) -> Result<Option<String>> {
+    let row = target
+        .query_opt(
+            &format!(
+                "UPDATE {} SET keys_from_pos = coalesce(keys_from_pos, $2) WHERE job = $1 \
+                 RETURNING CASE WHEN keys_act THEN NULL ELSE keys_from_pos END",
+                st.table("follow")
+            ),
+            &[&st.job, &now],
+        )
+        .await
+        .map_err(q("recording where the follow stops overlapping the copy"))?;
+    Ok(row.and_then(|r| r.get(0)))
+}
+
+/// The statement that marks the overlap with the copy over (run in the transaction that
+/// lets the target's foreign keys act).
+pub fn keys_act_sql(st: &StateRef) -> String {
+    format!(
+        "UPDATE {} SET keys_act = true WHERE job = {};",
+        st.table("follow"),
+        quote_literal(&st.job)
+    )
 }
 
 /// Records a cutover request at binary log position `position`.

@@ -320,6 +320,17 @@ pub async fn follow_once(
         .batch_execute("SET synchronous_commit = on")
         .await
         .map_err(|e| crate::error::query_error("setting up the apply session", &e))?;
+    // The first follow after the copy records the source's position now: every snapshot
+    // the copy read in precedes it, so up to it the stream overlaps the copy.
+    let now = if row.phase == phase::COPY {
+        let mut conn = connect_mysql(url).await?;
+        Some(position::current_position(&mut conn).await?.text())
+    } else {
+        None
+    };
+    let keys_from = fstate::keys_from_pos(&session, &st, now.as_deref())
+        .await?
+        .and_then(|t| BinlogPos::parse(&t));
     fstate::set_phase(&session, &st, phase::FOLLOW, None).await?;
     crate::metrics::follow_phase(phase::FOLLOW);
     let start = BinlogPos::parse(&row.applied_lsn).ok_or_else(|| {
@@ -350,14 +361,19 @@ pub async fn follow_once(
         &policies,
     )?;
     refuse_keyless(&st, &tables::keyless(&followed))?;
-    // The binary log leaves out what InnoDB's foreign keys cascade: the target's keys act.
-    let mut applier = Applier::new(session, false).await?;
+    // The binary log leaves out what InnoDB's foreign keys cascade, so the target's keys
+    // must act, as the source's did. Not while the stream overlaps the copy, though: there
+    // the target may hold a later state than the change replayed (a child inserted, then
+    // deleted with its parent, before the copy read either), which its keys would refuse.
+    let overlap = keys_from.is_some();
+    let mut applier = Applier::new(session, overlap).await?;
     let l = stream::Loop {
         url,
         st: &st,
         tables: &followed,
         server_id: server_id(settings),
         stop,
+        keys_from: keys_from.as_ref(),
     };
     match stream::run(&l, &mut applier, start).await? {
         Ended::Interrupted => Err(Error::Interrupted),

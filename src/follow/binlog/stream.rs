@@ -59,6 +59,9 @@ pub struct Loop<'a> {
     pub server_id: u32,
     /// Set by Ctrl-C / SIGTERM.
     pub stop: Arc<AtomicBool>,
+    /// Where the stream stops overlapping the copy: from there on the target's foreign keys
+    /// act on applied changes (`None`: they always do).
+    pub keys_from: Option<&'a BinlogPos>,
 }
 
 /// How the loop ended.
@@ -207,6 +210,9 @@ pub async fn run(l: &Loop<'_>, applier: &mut Applier, start: BinlogPos) -> Resul
         };
         match tokio::time::timeout(wait, stream.next()).await {
             Ok(Some(Ok(ev))) => {
+                if !in_txn {
+                    leave_overlap(l, applier, &mut p).await?;
+                }
                 let h = ev.header();
                 let raw = h.event_type_raw();
                 if (mariadb::QUERY_COMPRESSED..=mariadb::DELETE_ROWS_COMPRESSED_V1).contains(&raw) {
@@ -346,6 +352,7 @@ pub async fn run(l: &Loop<'_>, applier: &mut Applier, start: BinlogPos) -> Resul
         if in_txn || p.pending_end.is_some() {
             continue;
         }
+        leave_overlap(l, applier, &mut p).await?;
         // Idle between transactions: every event up to `seen` is applied or not ours, so
         // the applied position moves there.
         let here = p.here();
@@ -410,6 +417,26 @@ impl Progress {
             self.lag_bytes
         }
     }
+}
+
+/// Past the overlap with the copy (between transactions): commits what the overlap queued
+/// as it was, then lets the target's foreign keys act and runs the cascades the binary log
+/// left out (`overlap.rs`).
+async fn leave_overlap(l: &Loop<'_>, applier: &mut Applier, p: &mut Progress) -> Result<()> {
+    if !applier.quiet() || !l.keys_from.is_some_and(|k| p.here().reached(k)) {
+        return Ok(());
+    }
+    commit(l, applier, p).await?;
+    let tables: Vec<String> = l.tables.iter().map(|t| t.target.name.clone()).collect();
+    crate::follow::binlog::overlap::leave(applier.client(), &tables, &fstate::keys_act_sql(l.st))
+        .await?;
+    applier.keys_act();
+    tracing::info!(
+        "the follow is past its overlap with the copy at {}: the target's foreign keys act on \
+         the changes from here on",
+        p.here().text()
+    );
+    Ok(())
 }
 
 /// Marks the end of a whole source transaction at the current position.
@@ -544,14 +571,23 @@ async fn apply_rows(
             _ => after.map(|row| t.convert(row)),
         };
         // A row the filter leaves out is deleted by its key, like a row moved out of it; it
-        // is no reject either, even when it would not convert (the copy never reads it).
+        // is no reject either, even when it would not convert (the copy never reads it). A
+        // row the filter could not be checked on is a reject: never taken for one it leaves
+        // out, which would delete it without a word.
         let new = match (new, &passing) {
-            (Some(c), Some(p)) if !p.contains(&n) => {
-                if let (true, Some(k)) = (keyed, c.key_fields()) {
-                    applier.delete_row(&t.target, k.clone()).await?;
+            (Some(c), Some(p)) => match p.get(&n) {
+                Some(Checked::Passes) => Some(c),
+                Some(Checked::Unknown(reject)) => Some(Converted::Rejected {
+                    reject: reject.clone(),
+                    key: c.key_fields().cloned(),
+                }),
+                None => {
+                    if let (true, Some(k)) = (keyed, c.key_fields()) {
+                        applier.delete_row(&t.target, k.clone()).await?;
+                    }
+                    None
                 }
-                None
-            }
+            },
             (new, _) => new,
         };
         // The old row goes first when the new one does not replace it: a delete, a keyless
@@ -598,32 +634,42 @@ async fn apply_rows(
     Ok(())
 }
 
-/// Rows of `decoded` (by number) whose new version passes the table's `where`, evaluated by
-/// the source server over the row images themselves (as the PostgreSQL follow does): a
-/// temporary table of the source table's shape, under its name, in the side session, so the
-/// check reads no row of the real table, takes no lock the source's writers could wait on,
-/// and sees the version the event carries, not whatever is visible when it runs.
+/// What the filter check says of a row image.
+enum Checked {
+    /// The `where` keeps it.
+    Passes,
+    /// A value did not decode: the `where` cannot be evaluated (the row is a reject).
+    Unknown(crate::reject::Reject),
+}
+
+/// Rows of `decoded` (by number) whose new version passes the table's `where` or could not
+/// be checked (absent: the filter leaves them out), evaluated by the source server over the
+/// row images themselves (as the PostgreSQL follow does): a temporary table of the source
+/// table's shape, under its name, in the side session, so the check reads no row of the
+/// real table, takes no lock the source's writers could wait on, and sees the version the
+/// event carries, not whatever is visible when it runs.
 async fn filter_passing(
     l: &Loop<'_>,
     side: &mut Conn,
     t: &BinlogTable,
     decoded: &[(Option<BinlogRow>, Option<BinlogRow>)],
-) -> Result<std::collections::HashSet<usize>> {
+) -> Result<HashMap<usize, Checked>> {
     let f = t.filter_sql(l.url.database.as_str());
     let what = || format!("checking the filter of {} on the source", t.source);
     let run = |e: mysql_async::Error| my_error(&what(), &e);
     side.query_drop(&f.create).await.map_err(run)?;
     let per_query = (u16::MAX as usize / f.width).clamp(1, 500);
+    let mut out = HashMap::new();
     let mut images: Vec<(usize, Vec<mysql_async::Value>)> = Vec::new();
     for (n, (_, after)) in decoded.iter().enumerate() {
-        match after.as_ref().and_then(|r| t.all_values(r)) {
-            Some(v) => images.push((n, v)),
-            // A value the follow cannot decode: the row is a reject of its own, or a column
-            // the copy does not read; it is left out, as the filter cannot say.
-            None => tracing::debug!("{}: a row image the filter check cannot decode", t.source),
+        let Some(after) = after else { continue };
+        match t.all_values(after) {
+            Ok(v) => images.push((n, v)),
+            Err(reject) => {
+                out.insert(n, Checked::Unknown(reject));
+            }
         }
     }
-    let mut out = std::collections::HashSet::new();
     for part in images.chunks(per_query) {
         side.query_drop(&f.empty).await.map_err(run)?;
         let sql = format!(
@@ -639,7 +685,7 @@ async fn filter_passing(
             .collect();
         side.exec_drop(sql, params).await.map_err(run)?;
         let found: Vec<u64> = side.query(&f.select).await.map_err(run)?;
-        out.extend(found.into_iter().map(|n| n as usize));
+        out.extend(found.into_iter().map(|n| (n as usize, Checked::Passes)));
     }
     Ok(out)
 }

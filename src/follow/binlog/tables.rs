@@ -301,14 +301,42 @@ impl BinlogTable {
     }
 
     /// Every column's value of a binary log row as the source server takes it back (for the
-    /// filter check); `None` when one does not decode.
-    pub fn all_values(&self, row: &BinlogRow) -> Option<Vec<Value>> {
-        (0..self.columns.len())
-            .map(|i| {
-                let bv = row.as_ref(i)?.clone().into_owned();
-                self.columns[i].value(bv, self.charsets[i].as_deref()).ok()
-            })
-            .collect()
+    /// filter check), or the reject the row is when one does not decode: the filter cannot
+    /// be evaluated over it, and the row must not be taken for one the filter leaves out.
+    pub fn all_values(&self, row: &BinlogRow) -> std::result::Result<Vec<Value>, Reject> {
+        let mut out = Vec::with_capacity(self.columns.len());
+        for (i, col) in self.columns.iter().enumerate() {
+            let Some(bv) = row.as_ref(i) else {
+                return Err(self.image_reject(row, &col.name, missing_column()));
+            };
+            match col.value(bv.clone().into_owned(), self.charsets[i].as_deref()) {
+                Ok(v) => out.push(v),
+                Err(reason) => {
+                    let reason =
+                        format!("the table's `where` cannot be checked on this row: {reason}");
+                    return Err(self.image_reject(row, &col.name, reason));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// A reject for a row image as a whole, its key read from the image.
+    fn image_reject(&self, row: &BinlogRow, column: &str, reason: String) -> Reject {
+        let mut values = vec![Value::NULL; self.converters.len()];
+        for &j in &self.read_key {
+            let Some(i) = self.field_of.iter().position(|f| *f == Some(j)) else {
+                continue;
+            };
+            if let Some(bv) = row.as_ref(i) {
+                if let Ok(v) =
+                    self.columns[i].value(bv.clone().into_owned(), self.charsets[i].as_deref())
+                {
+                    values[j] = v;
+                }
+            }
+        }
+        self.reject(&values, column, "", reason)
     }
 
     /// The statements that evaluate the table's `where` over row images on the source,
@@ -318,16 +346,35 @@ impl BinlogTable {
     pub fn filter_sql(&self, database: &str) -> FilterSql {
         use crate::chunking::mysql_read::quote_my;
         let table = format!("{}.{}", quote_my(database), quote_my(&self.source));
+        // The image number's column: a name no column of the table has (names compare
+        // without case in MySQL).
+        let taken = |n: &str| self.columns.iter().any(|c| c.name.eq_ignore_ascii_case(n));
+        let mut number = "__howdah_n".to_string();
+        while taken(&number) {
+            number.push('_');
+        }
+        let number = quote_my(&number);
+        // Every column by name: `t.*` leaves out INVISIBLE columns, which the binary log
+        // carries.
+        let columns: Vec<String> = self.columns.iter().map(|c| quote_my(&c.name)).collect();
         FilterSql {
             create: format!(
                 "CREATE TEMPORARY TABLE IF NOT EXISTS {table} \
-                 SELECT 0 AS __howdah_n, t.* FROM {table} AS t LIMIT 0"
+                 SELECT 0 AS {number}, {} FROM {table} AS t LIMIT 0",
+                columns
+                    .iter()
+                    .map(|c| format!("t.{c}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
             empty: format!("DELETE FROM {table}"),
-            insert: format!("INSERT IGNORE INTO {table} VALUES "),
+            insert: format!(
+                "INSERT IGNORE INTO {table} ({number}, {}) VALUES ",
+                columns.join(", ")
+            ),
             row: format!("({})", vec!["?"; self.columns.len() + 1].join(", ")),
             select: format!(
-                "SELECT __howdah_n FROM {table} WHERE ({})",
+                "SELECT {number} FROM {table} WHERE ({})",
                 self.filter.as_deref().unwrap_or("TRUE")
             ),
             width: self.columns.len() + 1,

@@ -1,0 +1,178 @@
+//! The end of a MySQL follow's overlap with the copy: where the target's foreign keys start
+//! to act on applied changes, and the cascades the binary log never carried.
+//!
+//! The stream starts before every snapshot the copy read in, so at first it replays changes
+//! whose outcome the target may already hold; with the target's keys acting, such a replay
+//! can be refused (a child inserted, then deleted with its parent, before the copy read
+//! either). The overlap therefore applies with `session_replication_role = replica`. But
+//! InnoDB's `ON DELETE CASCADE` / `SET NULL` are not in the binary log: a parent deleted in
+//! the overlap leaves on the target the children the copy read before the delete, or that
+//! the replay inserted. Leaving the overlap runs those cascades once, set-based: for each
+//! valid foreign key of a followed table that cascades or nulls on delete and cannot change
+//! by a parent's key update (`ON UPDATE` RESTRICT / NO ACTION, so an orphan can only come
+//! from a delete), the orphans are deleted or nulled. Orphans of keys that also act on
+//! update are ambiguous (the parent may have moved, not left): they are counted and named
+//! in a warning, never guessed at.
+//!
+//! Invariant: the repair, the switch of the session to `origin` and the flag that the
+//! overlap is over (`keys_act` in `howdah.follow`) commit in one transaction, so a follower
+//! killed on the way does it again, never twice and never half.
+
+use tokio_postgres::Client;
+
+use crate::error::{query_error, Result};
+
+/// A valid foreign key of a followed table whose parent's changes cascade.
+struct CascadingKey {
+    name: String,
+    child: String,
+    parent: String,
+    on_delete: char,
+    on_update: char,
+    child_columns: Vec<String>,
+    parent_columns: Vec<String>,
+}
+
+const KEYS_SQL: &str = "SELECT c.conname::text, c.conrelid::regclass::text, \
+      c.confrelid::regclass::text, c.confdeltype::text, c.confupdtype::text, \
+      ARRAY(SELECT quote_ident(a.attname) FROM unnest(c.conkey) WITH ORDINALITY k(att, n) \
+            JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.att ORDER BY k.n), \
+      ARRAY(SELECT quote_ident(a.attname) FROM unnest(c.confkey) WITH ORDINALITY k(att, n) \
+            JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.att ORDER BY k.n) \
+    FROM pg_constraint c \
+    WHERE c.contype = 'f' AND c.convalidated AND c.conparentid = 0 \
+      AND c.conrelid IN (SELECT unnest($1::text[])::regclass) \
+      AND (c.confdeltype IN ('c', 'n', 'd') OR c.confupdtype IN ('c', 'n', 'd')) \
+    ORDER BY 2, 1";
+
+impl CascadingKey {
+    /// Rows of the child (`o`) whose key is set but names no parent row.
+    fn orphans(&self) -> String {
+        let set = self
+            .child_columns
+            .iter()
+            .map(|c| format!("o.{c} IS NOT NULL"))
+            .collect::<Vec<_>>()
+            .join(" AND ");
+        let matches = self
+            .child_columns
+            .iter()
+            .zip(&self.parent_columns)
+            .map(|(c, p)| format!("p.{p} = o.{c}"))
+            .collect::<Vec<_>>()
+            .join(" AND ");
+        format!(
+            "{set} AND NOT EXISTS (SELECT 1 FROM {} p WHERE {matches})",
+            self.parent
+        )
+    }
+
+    /// The statement that runs the cascade the binary log left out, when it is certain.
+    fn repair(&self) -> Option<String> {
+        if !matches!(self.on_update, 'a' | 'r') {
+            return None;
+        }
+        match self.on_delete {
+            'c' => Some(format!(
+                "DELETE FROM {} o WHERE {}",
+                self.child,
+                self.orphans()
+            )),
+            'n' => Some(format!(
+                "UPDATE {} o SET {} WHERE {}",
+                self.child,
+                self.child_columns
+                    .iter()
+                    .map(|c| format!("{c} = NULL"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                self.orphans()
+            )),
+            _ => None,
+        }
+    }
+}
+
+/// Ends the overlap on `client` (between transactions, nothing queued): in one transaction,
+/// the session's foreign keys and triggers start to act, the cascades the overlap missed are
+/// run on the followed tables `tables` (quoted, qualified target names), and `done_sql`
+/// (marking the overlap over in the state) runs.
+pub async fn leave(client: &Client, tables: &[String], done_sql: &str) -> Result<()> {
+    let fail = |what: &'static str| move |e: tokio_postgres::Error| query_error(what, &e);
+    let keys: Vec<CascadingKey> = client
+        .query(KEYS_SQL, &[&tables])
+        .await
+        .map_err(fail("reading the target's cascading foreign keys"))?
+        .iter()
+        .map(|r| CascadingKey {
+            name: r.get(0),
+            child: r.get(1),
+            parent: r.get(2),
+            on_delete: r.get::<_, String>(3).chars().next().unwrap_or('a'),
+            on_update: r.get::<_, String>(4).chars().next().unwrap_or('a'),
+            child_columns: r.get(5),
+            parent_columns: r.get(6),
+        })
+        .collect();
+    client
+        .batch_execute("BEGIN; SET session_replication_role = origin")
+        .await
+        .map_err(fail("letting the target's foreign keys act"))?;
+    let r = async {
+        for k in &keys {
+            match k.repair() {
+                Some(sql) => {
+                    let n = client
+                        .execute(&sql, &[])
+                        .await
+                        .map_err(fail("running the cascades the binary log left out"))?;
+                    if n > 0 {
+                        tracing::info!(
+                            "foreign key {} of {}: {n} row(s) whose parent the source deleted \
+                             during the copy {} (InnoDB's cascade, which the binary log does \
+                             not carry)",
+                            k.name,
+                            k.child,
+                            if k.on_delete == 'c' {
+                                "deleted"
+                            } else {
+                                "set to NULL"
+                            }
+                        );
+                    }
+                }
+                None => {
+                    let n: i64 = client
+                        .query_one(
+                            &format!("SELECT count(*) FROM {} o WHERE {}", k.child, k.orphans()),
+                            &[],
+                        )
+                        .await
+                        .map_err(fail("counting rows without their parent"))?
+                        .get(0);
+                    if n > 0 {
+                        tracing::warn!(
+                            "foreign key {} of {}: {n} row(s) name no row of {}: the source \
+                             cascaded a parent's change during the copy, which the binary log \
+                             does not carry, and the key acts on updates too, so howdah cannot \
+                             tell a moved parent from a deleted one. `howdah verify` lists them; \
+                             `howdah verify --repair` copies them again",
+                            k.name,
+                            k.child,
+                            k.parent
+                        );
+                    }
+                }
+            }
+        }
+        client
+            .batch_execute(&format!("{done_sql}\nCOMMIT"))
+            .await
+            .map_err(fail("marking the overlap with the copy over"))
+    }
+    .await;
+    if r.is_err() {
+        let _ = client.batch_execute("ROLLBACK").await;
+    }
+    r
+}
