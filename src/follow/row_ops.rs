@@ -328,17 +328,22 @@ type LastOfKey = HashMap<Vec<Field>, usize>;
 /// What the live target says about a table (`$1`: its quoted name; `$2`: whether the
 /// session runs with `session_replication_role = replica`): its unique indexes, whether it
 /// has an exclusion constraint, a foreign key in either direction, and a trigger that fires
-/// in this session. Read from the target, not the source's catalog: a target made with
-/// `--schema existing` may have more.
-pub(crate) const REORDERABLE_SQL: &str = "SELECT \
-      (SELECT count(*) FROM pg_index i WHERE i.indrelid = c.oid AND i.indisunique)::int4, \
-      EXISTS (SELECT 1 FROM pg_constraint x WHERE x.conrelid = c.oid AND x.contype = 'x'), \
+/// in this session, over the table and its partitions (a partition may have a unique index,
+/// a trigger or a key of its own). Read from the target, not the source's catalog: a target
+/// made with `--schema existing` may have more.
+pub(crate) const REORDERABLE_SQL: &str = "WITH t AS (SELECT relid FROM \
+      pg_partition_tree($1::text::regclass)) SELECT \
+      (SELECT count(*) FROM pg_index i WHERE i.indrelid IN (SELECT relid FROM t) \
+         AND i.indisunique AND (i.indrelid = $1::text::regclass \
+           OR NOT EXISTS (SELECT 1 FROM pg_inherits h WHERE h.inhrelid = i.indexrelid)))::int4, \
+      EXISTS (SELECT 1 FROM pg_constraint x WHERE x.conrelid IN (SELECT relid FROM t) \
+              AND x.contype = 'x'), \
       EXISTS (SELECT 1 FROM pg_constraint f WHERE f.contype = 'f' \
-              AND (f.conrelid = c.oid OR f.confrelid = c.oid)), \
-      EXISTS (SELECT 1 FROM pg_trigger g WHERE g.tgrelid = c.oid AND NOT g.tgisinternal \
+              AND (f.conrelid IN (SELECT relid FROM t) OR f.confrelid IN (SELECT relid FROM t))), \
+      EXISTS (SELECT 1 FROM pg_trigger g WHERE g.tgrelid IN (SELECT relid FROM t) \
+              AND NOT g.tgisinternal \
               AND g.tgenabled = ANY (CASE WHEN $2 THEN ARRAY['A', 'R']::\"char\"[] \
-                                     ELSE ARRAY['O', 'A']::\"char\"[] END)) \
-    FROM pg_class c WHERE c.oid = $1::text::regclass";
+                                     ELSE ARRAY['O', 'A']::\"char\"[] END))";
 
 /// Whether a table's changes may be folded, from [`REORDERABLE_SQL`]'s answer: keyed, its key
 /// its only unique index, no exclusion constraint, no trigger that would see the changes in

@@ -179,10 +179,13 @@ pub async fn copy_finished(settings: &CopySettings) -> Result<bool> {
 pub async fn follow_job(settings: &CopySettings, stop: Arc<AtomicBool>) -> Result<FollowOutcome> {
     let mut retries = Retries::default();
     loop {
-        let started = std::time::Instant::now();
+        let before = committed(settings).await;
         let r = follow_once(settings, stop.clone()).await;
         let wait = match &r {
-            Err(e) if e.is_transient() => retries.after_failure(started.elapsed()),
+            Err(e) if e.is_transient() => {
+                let after = committed(settings).await;
+                retries.after_failure(after.is_some() && after != before)
+            }
             _ => None,
         };
         match r {
@@ -214,24 +217,32 @@ pub async fn follow_job(settings: &CopySettings, stop: Arc<AtomicBool>) -> Resul
     }
 }
 
+/// The job's committed follow position and change count (`None`: unreadable now), to tell
+/// a run that got somewhere from one that failed where the last one did.
+async fn committed(settings: &CopySettings) -> Option<(String, i64)> {
+    let target = connect(&settings.target, Side::Target).await.ok()?;
+    let row = fstate::load(&target, &state_ref(settings)).await.ok()??;
+    Some((row.applied_lsn, row.changes))
+}
+
 /// When a follower that failed for a passing reason starts again. A follow runs for days, so
-/// what ends it is failing again and again without getting anywhere: 20 failures in a row,
-/// each within [`Retries::STEADY`] of its start. A run that lasted longer starts the count
-/// again.
+/// what ends it is failing again and again without getting anywhere: [`Retries::LIMIT`]
+/// failures in a row, none of which committed anything. A run that moved the committed
+/// position starts the count again; one that ran long but failed where the last one did (a
+/// change the target refuses with a transient-looking error, a transaction too large to
+/// apply before the connection drops) does not, so it cannot retry forever.
 #[derive(Default)]
 struct Retries {
     failures: u32,
 }
 
 impl Retries {
-    /// A run that lasts this long was following, not failing to start.
-    const STEADY: Duration = Duration::from_secs(300);
     const LIMIT: u32 = 20;
 
-    /// The pause before the next run after a transient failure of a run that lasted
-    /// `ran_for`; `None`: give up.
-    fn after_failure(&mut self, ran_for: Duration) -> Option<Duration> {
-        if ran_for >= Self::STEADY {
+    /// The pause before the next run after a transient failure of a run that `progressed`
+    /// (committed changes or moved the applied position); `None`: give up.
+    fn after_failure(&mut self, progressed: bool) -> Option<Duration> {
+        if progressed {
             self.failures = 0;
         }
         if self.failures >= Self::LIMIT {
@@ -301,6 +312,9 @@ async fn follow_once(settings: &CopySettings, stop: Arc<AtomicBool>) -> Result<F
     if row.phase == phase::COPY {
         refuse_keyless_overlap(&session, &st, &tables).await?;
     }
+    if mapped.iter().any(Option::is_some) {
+        refuse_sync_standby(&source, &url.application_name).await?;
+    }
     let start = parse_lsn(&row.applied_lsn).ok_or_else(|| {
         Error::Internal(format!(
             "bad applied position {} in the state",
@@ -342,6 +356,40 @@ async fn follow_once(settings: &CopySettings, stop: Arc<AtomicBool>) -> Result<F
             })
         }
     }
+}
+
+/// Refuses to follow mapped tables when the source's `synchronous_standby_names` names the
+/// follower's replication connection: a commit on the source then waits for the follower to
+/// confirm it, while the follower, to read a mapped row the change left out, waits for the
+/// commit to be visible. Each would wait 30 s for the other, again and again.
+async fn refuse_sync_standby(source: &Client, app: &str) -> Result<()> {
+    let setting: String = source
+        .query_one("SELECT current_setting('synchronous_standby_names')", &[])
+        .await
+        .map_err(|e| crate::error::query_error("reading synchronous_standby_names", &e))?
+        .get(0);
+    if !names_standby(&setting, app) {
+        return Ok(());
+    }
+    Err(Error::Follow(format!(
+        "the source's synchronous_standby_names ('{setting}') names the follower's replication \
+         connection (application_name '{app}'): the source's commits would wait for the \
+         follower, which waits to see them before it applies changes of tables with column \
+         mappings. Take the follower out of synchronous_standby_names (name the real standbys \
+         instead of '*'), or give the source URL another application_name"
+    )))
+}
+
+/// Whether `synchronous_standby_names` (`a, b`, `FIRST 1 (a, "b")`, `ANY 2 (*)`) names
+/// application `app` (names compare without case; `*` names every standby).
+fn names_standby(setting: &str, app: &str) -> bool {
+    let list = match (setting.find('('), setting.rfind(')')) {
+        (Some(a), Some(b)) if a < b => &setting[a + 1..b],
+        _ => setting,
+    };
+    list.split(',')
+        .map(|n| n.trim().trim_matches('"'))
+        .any(|n| n == "*" || n.eq_ignore_ascii_case(app))
 }
 
 /// Refuses to follow a keyless table whose rows were partly read in another snapshot than the
@@ -728,24 +776,38 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_follow_gives_up_only_on_failures_in_a_row() {
-        let quick = Duration::from_secs(1);
+    fn a_synchronous_standby_list_naming_the_follower_is_seen() {
+        for (setting, named) in [
+            ("", false),
+            ("*", true),
+            ("standby1, howdah/j", true),
+            ("FIRST 1 (s1, \"Howdah/J\")", true),
+            ("ANY 2 (*)", true),
+            ("ANY 1 (s1, s2)", false),
+            ("howdah", false),
+        ] {
+            assert_eq!(names_standby(setting, "howdah/j"), named, "{setting}");
+        }
+    }
+
+    #[test]
+    fn a_follow_gives_up_only_on_failures_in_a_row_that_commit_nothing() {
         let mut r = Retries::default();
         for n in 1..=Retries::LIMIT {
             assert_eq!(
-                r.after_failure(quick),
+                r.after_failure(false),
                 Some(Duration::from_secs(u64::from(n.min(10))))
             );
         }
         assert_eq!(
-            r.after_failure(quick),
+            r.after_failure(false),
             None,
-            "20 quick failures in a row end it"
+            "20 failures in a row without progress end it"
         );
-        // A follow that ran for hours between its hiccups never runs out of retries.
+        // A follow that commits between its hiccups never runs out of retries.
         let mut r = Retries::default();
         for _ in 0..100 {
-            assert_eq!(r.after_failure(Duration::from_secs(3600)), Some(quick));
+            assert_eq!(r.after_failure(true), Some(Duration::from_secs(1)));
         }
     }
 }

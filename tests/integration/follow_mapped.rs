@@ -358,3 +358,31 @@ fn following_without_the_copy_job_file_is_refused() {
     );
     assert_eq!(dst.query("SELECT v FROM m WHERE id = 5"), "x");
 }
+
+/// A source whose `synchronous_standby_names` names the follower would make each wait for
+/// the other: its commits wait for the follower's confirmation, while the follower waits to
+/// see them before it reads a mapped row the change left out (on fd2e623 each lookup gave up
+/// after 30 s, again and again). The follower refuses to start, naming the setting.
+#[test]
+fn a_source_that_waits_for_the_follower_as_a_synchronous_standby_is_refused() {
+    let cluster = Cluster::logical();
+    let src = cluster.db("src");
+    src.exec(SMALL);
+    let dst = TestDb::new("follow_map_sync");
+    let job = job_file("follow_map_sync", SMALL_JOB);
+    let mut child = follow(&src, &dst, &job).spawn();
+    wait_phase(&dst, "m", "follow", Duration::from_secs(90));
+    kill9(&mut child);
+    src.exec("ALTER SYSTEM SET synchronous_standby_names = 'FIRST 1 (standby1, \"howdah/m\")'");
+    src.exec("SELECT pg_reload_conf()");
+    let out = follow(&src, &dst, &job).run();
+    src.exec("ALTER SYSTEM RESET synchronous_standby_names");
+    src.exec("SELECT pg_reload_conf()");
+    assert!(!out.status.success(), "{}", describe(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("synchronous_standby_names") && err.contains("howdah/m"),
+        "{}",
+        describe(&out)
+    );
+}
