@@ -347,9 +347,11 @@ impl Applier {
             if let Err(e) = &r {
                 tracing::warn!(
                     "triggers and foreign keys of the target stay active while changes are \
-                     applied (SET session_replication_role = replica failed: {}); a cascade on \
-                     the target may then run twice, harmlessly, since the source's own cascaded \
-                     changes arrive as well",
+                     applied (SET session_replication_role = replica failed: {}): from a \
+                     PostgreSQL source a cascade may then run twice, harmlessly; from a MySQL \
+                     source, replaying the changes the copy overlaps may stop on a foreign key. \
+                     Follow as a role that may set session_replication_role (a superuser, or \
+                     GRANT SET ON PARAMETER session_replication_role on PostgreSQL 15+)",
                     db_reason(e)
                 );
             }
@@ -457,6 +459,24 @@ impl Applier {
             row.get(3),
             self.replica,
         );
+        // Said once per table (and again when the target's keys start to act): it is what
+        // the apply rate of the table depends on.
+        if reorderable {
+            tracing::info!(
+                "{}: changes folded per key into multi-row statements",
+                table.name
+            );
+        } else {
+            tracing::info!(
+                "{}: changes applied in order, one statement each (a key and {} unique \
+                 index(es), exclusion constraint: {}, foreign key: {}, trigger: {})",
+                table.name,
+                row.get::<_, i32>(0),
+                row.get::<_, bool>(1),
+                row.get::<_, bool>(2) && !self.replica,
+                row.get::<_, bool>(3)
+            );
+        }
         let t = std::sync::Arc::new(RowTable::new(table.clone(), reorderable));
         for kind in [RowKind::Upsert, RowKind::Delete] {
             let stmt = prepare(&self.client, &t, kind, 1).await?;
@@ -719,9 +739,10 @@ fn apply_error(what: impl Into<String>, e: &tokio_postgres::Error) -> Error {
             what: what.into(),
             reason: format!(
                 "{}. The source made this change, but a foreign key of the target refuses it: \
-                 the source wrote it with foreign_key_checks = 0, or the key was created NOT \
-                 VALID because the copied rows already broke it. Drop that foreign key on the \
-                 target (add it back after the cutover) and start the follower again",
+                 the source does not enforce that key (a MySQL session with foreign_key_checks \
+                 = 0, a key the source lacks), or the key was created NOT VALID because the \
+                 copied rows already broke it. Drop that foreign key on the target (add it \
+                 back after the cutover) and start the follower again",
                 db_reason(e)
             ),
         };

@@ -329,10 +329,11 @@ type LastOfKey = HashMap<Vec<Field>, usize>;
 /// session runs with `session_replication_role = replica`): its unique indexes, whether it
 /// has an exclusion constraint, a foreign key in either direction, and a trigger that fires
 /// in this session, over the table and its partitions (a partition may have a unique index,
-/// a trigger or a key of its own). Read from the target, not the source's catalog: a target
+/// a trigger or a key of its own; `pg_partition_tree` lists nothing for a plain table, so the
+/// table itself is added). Read from the target, not the source's catalog: a target
 /// made with `--schema existing` may have more.
-pub(crate) const REORDERABLE_SQL: &str = "WITH t AS (SELECT relid FROM \
-      pg_partition_tree($1::text::regclass)) SELECT \
+pub(crate) const REORDERABLE_SQL: &str = "WITH t AS (SELECT $1::text::regclass::oid AS relid \
+      UNION SELECT relid FROM pg_partition_tree($1::text::regclass)) SELECT \
       (SELECT count(*) FROM pg_index i WHERE i.indrelid IN (SELECT relid FROM t) \
          AND i.indisunique AND (i.indrelid = $1::text::regclass \
            OR NOT EXISTS (SELECT 1 FROM pg_inherits h WHERE h.inhrelid = i.indexrelid)))::int4, \

@@ -180,11 +180,20 @@ pub async fn follow_job(settings: &CopySettings, stop: Arc<AtomicBool>) -> Resul
     let mut retries = Retries::default();
     loop {
         let before = committed(settings).await;
+        let started = Instant::now();
         let r = follow_once(settings, stop.clone()).await;
         let wait = match &r {
             Err(e) if e.is_transient() => {
                 let after = committed(settings).await;
-                retries.after_failure(after.is_some() && after != before)
+                let moved = match (&before, &after) {
+                    (Some(b), Some(a)) => (&a.0, a.1) != (&b.0, b.1),
+                    _ => false,
+                };
+                // An idle source commits nothing: a run that kept up with it for a while
+                // was following, not failing where the last one did.
+                let kept_up = started.elapsed() >= Retries::STEADY
+                    && after.as_ref().is_some_and(|a| a.2 == Some(0));
+                retries.after_failure(moved || kept_up)
             }
             _ => None,
         };
@@ -217,20 +226,22 @@ pub async fn follow_job(settings: &CopySettings, stop: Arc<AtomicBool>) -> Resul
     }
 }
 
-/// The job's committed follow position and change count (`None`: unreadable now), to tell
-/// a run that got somewhere from one that failed where the last one did.
-async fn committed(settings: &CopySettings) -> Option<(String, i64)> {
+/// The job's committed follow position, change count and last measured lag in bytes
+/// (`None`: unreadable now), to tell a run that got somewhere from one that failed where
+/// the last one did.
+async fn committed(settings: &CopySettings) -> Option<(String, i64, Option<i64>)> {
     let target = connect(&settings.target, Side::Target).await.ok()?;
     let row = fstate::load(&target, &state_ref(settings)).await.ok()??;
-    Some((row.applied_lsn, row.changes))
+    Some((row.applied_lsn, row.changes, row.lag_bytes))
 }
 
 /// When a follower that failed for a passing reason starts again. A follow runs for days, so
 /// what ends it is failing again and again without getting anywhere: [`Retries::LIMIT`]
-/// failures in a row, none of which committed anything. A run that moved the committed
-/// position starts the count again; one that ran long but failed where the last one did (a
+/// failures in a row, none of which got anywhere. A run that moved the committed position,
+/// or that kept up with an idle source for [`Retries::STEADY`] (no lag when it failed),
+/// starts the count again; one that ran long but failed behind, where the last one did (a
 /// change the target refuses with a transient-looking error, a transaction too large to
-/// apply before the connection drops) does not, so it cannot retry forever.
+/// apply before the connection drops), does not, so it cannot retry forever.
 #[derive(Default)]
 struct Retries {
     failures: u32,
@@ -238,6 +249,8 @@ struct Retries {
 
 impl Retries {
     const LIMIT: u32 = 20;
+    /// A run that kept up with the source this long was following.
+    const STEADY: Duration = Duration::from_secs(300);
 
     /// The pause before the next run after a transient failure of a run that `progressed`
     /// (committed changes or moved the applied position); `None`: give up.
