@@ -321,6 +321,9 @@ pub struct Applier {
     mark: Option<(usize, usize, u64)>,
     /// Tables of binary rows, by their target name.
     tables: std::collections::HashMap<String, std::sync::Arc<RowTable>>,
+    /// Cascades replayed by the MySQL follow, by [`crate::follow::binlog::overlap::Cascade`]
+    /// name.
+    cascades: std::collections::HashMap<String, std::sync::Arc<RowTable>>,
     /// The session runs with `session_replication_role = replica` (triggers and foreign keys
     /// off), which lets tables with foreign keys have their rows grouped (`row_ops.rs`).
     replica: bool,
@@ -367,6 +370,7 @@ impl Applier {
             open: false,
             mark: None,
             tables: std::collections::HashMap::new(),
+            cascades: std::collections::HashMap::new(),
             replica: role,
             pending_changes: 0,
         })
@@ -507,6 +511,49 @@ impl Applier {
         self.queued += op_size(&op);
         self.ops.push(op);
         self.added().await
+    }
+
+    /// Queues, after what is queued, the cascade `c` of the delete of parent row `row` (one
+    /// field per parent column): the children naming it are deleted or lose their key. It
+    /// runs on its own, in stream order: grouping must not move it past a change of a child.
+    pub async fn cascade(
+        &mut self,
+        c: &crate::follow::binlog::overlap::Cascade,
+        row: &[Option<bytes::Bytes>],
+    ) -> Result<()> {
+        let params: Vec<Field> = c
+            .parent_columns
+            .iter()
+            .map(|&p| Field(row.get(p).cloned().flatten()))
+            .collect();
+        // A NULL key is named by no child.
+        if params.iter().any(|f| f.0.is_none()) {
+            return Ok(());
+        }
+        let table = match self.cascades.get(&c.name) {
+            Some(t) => t.clone(),
+            None => {
+                let t = std::sync::Arc::new(RowTable::new(c.view.clone(), false));
+                self.cascades.insert(c.name.clone(), t.clone());
+                t
+            }
+        };
+        // Text around the op (even empty) ends the runs that are grouped.
+        let text = std::mem::replace(&mut self.sql, String::with_capacity(64 * 1024));
+        self.queued += text.len();
+        self.ops.push(Op::Sql(text));
+        let op = Op::Row(RowOp {
+            table,
+            kind: c.kind,
+            params,
+        });
+        self.queued += op_size(&op);
+        self.ops.push(op);
+        self.ops.push(Op::Sql(String::new()));
+        if self.sql.len() + self.queued >= Self::FLUSH_BYTES {
+            self.send().await?;
+        }
+        Ok(())
     }
 
     /// Queues an insert-or-update by key of `row` (keyless: an insert); one binary field per

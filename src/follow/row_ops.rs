@@ -153,6 +153,23 @@ impl TargetTable {
 
     /// One row equal to parameters `$1..$n` in every column (compared as text, which every
     /// type has; NULL equals NULL).
+    /// `UPDATE .. SET key = NULL WHERE key = (one row's key)`: the rows holding a key lose it.
+    pub(crate) fn detach_sql(&self) -> String {
+        let mut sets = Vec::new();
+        let mut preds = Vec::new();
+        for (n, &k) in self.key.iter().enumerate() {
+            let c = quote_ident(&self.columns[k]);
+            sets.push(format!("{c} = NULL"));
+            preds.push(format!("{c} = ${}::{}", n + 1, self.types[k]));
+        }
+        format!(
+            "UPDATE {} SET {} WHERE {}",
+            self.name,
+            sets.join(", "),
+            preds.join(" AND ")
+        )
+    }
+
     fn row_where(&self) -> String {
         let preds: Vec<String> = self
             .columns
@@ -182,7 +199,7 @@ impl TargetTable {
     /// delete), the key columns for a keyed delete.
     pub(crate) fn width(&self, kind: RowKind) -> usize {
         match kind {
-            RowKind::Delete if !self.key.is_empty() => self.key.len(),
+            RowKind::Delete | RowKind::Detach if !self.key.is_empty() => self.key.len(),
             _ => self.columns.len(),
         }
     }
@@ -232,6 +249,9 @@ pub(crate) enum RowKind {
     Upsert,
     /// Delete by key (keyless: one row equal in every column).
     Delete,
+    /// Set the key columns to NULL in the rows that hold the key (a foreign key's `ON DELETE
+    /// SET NULL`, run by the MySQL follow: `binlog/overlap.rs`).
+    Detach,
 }
 
 impl RowKind {
@@ -239,6 +259,7 @@ impl RowKind {
         match self {
             RowKind::Upsert => "insert",
             RowKind::Delete => "delete",
+            RowKind::Detach => "detach",
         }
     }
 }
@@ -283,6 +304,7 @@ impl RowTable {
         match kind {
             RowKind::Upsert => self.table.upsert_sql(rows),
             RowKind::Delete => self.table.delete_sql(rows),
+            RowKind::Detach => self.table.detach_sql(),
         }
     }
 }
@@ -298,7 +320,7 @@ impl RowOp {
     /// The key fields of the change (its params for a keyed delete).
     fn key(&self) -> Vec<Field> {
         match self.kind {
-            RowKind::Delete => self.params.clone(),
+            RowKind::Delete | RowKind::Detach => self.params.clone(),
             RowKind::Upsert => self
                 .table
                 .table
@@ -424,6 +446,21 @@ mod tests {
     }
 
     #[test]
+    fn a_detach_nulls_the_key_of_the_rows_that_hold_it() {
+        let t = TargetTable {
+            name: "\"public\".\"child\"".into(),
+            columns: vec!["tenant".into(), "parent_id".into()],
+            types: vec!["integer".into(), "bigint".into()],
+            key: vec![0, 1],
+        };
+        assert_eq!(
+            t.detach_sql(),
+            "UPDATE \"public\".\"child\" SET \"tenant\" = NULL, \"parent_id\" = NULL \
+             WHERE \"tenant\" = $1::integer AND \"parent_id\" = $2::bigint"
+        );
+    }
+
+    #[test]
     fn multi_row_statements_number_their_parameters_row_by_row() {
         let t = table(vec![0]);
         assert_eq!(
@@ -446,7 +483,7 @@ mod tests {
         let id = Field(Some(bytes::Bytes::copy_from_slice(&[0, 0, 0, id])));
         let params = match kind {
             RowKind::Upsert => vec![id, Field(Some(bytes::Bytes::copy_from_slice(v.as_bytes())))],
-            RowKind::Delete => vec![id],
+            RowKind::Delete | RowKind::Detach => vec![id],
         };
         RowOp {
             table: t.clone(),

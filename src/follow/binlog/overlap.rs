@@ -6,8 +6,14 @@
 //! can be refused (a child inserted, then deleted with its parent, before the copy read
 //! either). The overlap therefore applies with `session_replication_role = replica`. But
 //! InnoDB's `ON DELETE CASCADE` / `SET NULL` are not in the binary log: a parent deleted in
-//! the overlap leaves on the target the children the copy read before the delete, or that
-//! the replay inserted. Leaving the overlap runs those cascades once, set-based: for each
+//! the overlap (or replaced: `REPLACE INTO` deletes, cascading, then inserts) would leave on
+//! the target the children the copy read before the delete, or that the replay inserted.
+//! So, in the overlap, each replayed delete of a parent row is followed, in stream order,
+//! by the delete (or nulling) of the rows of followed tables that name it through such a key
+//! ([`Cascades`], [`crate::follow::apply::Applier::cascade`]): every other change of those
+//! rows is in the binary log, so replaying the cascades where InnoDB ran them gives what the
+//! source holds. One level deep: a cascade's own cascades leave orphans, which the end of
+//! the overlap removes. Leaving the overlap runs the cascades once more, set-based: for each
 //! valid foreign key between followed tables that cascades or nulls on delete and cannot change
 //! by a parent's key update (`ON UPDATE` RESTRICT / NO ACTION, so an orphan can only come
 //! from a delete), the orphans are deleted or nulled. Orphans of keys that also act on
@@ -20,9 +26,94 @@
 //! overlap is over (`keys_act` in `howdah.follow`) commit in one transaction, so a follower
 //! killed on the way does it again, never twice and never half.
 
+use std::collections::HashMap;
+
 use tokio_postgres::Client;
 
 use crate::error::{query_error, Result};
+use crate::follow::apply::TargetTable;
+use crate::follow::row_ops::RowKind;
+
+/// A foreign key's `ON DELETE CASCADE` or `SET NULL` between two followed tables, as the
+/// MySQL follow replays it in the overlap.
+pub struct Cascade {
+    /// The constraint's name (for the applier's statement cache).
+    pub(crate) name: String,
+    /// The child table seen through the key: its key columns only, typed as the parent's
+    /// referenced columns (the statement's parameters are the parent's fields).
+    pub(crate) view: TargetTable,
+    /// Positions, in the parent's target columns, of the referenced columns.
+    pub(crate) parent_columns: Vec<usize>,
+    /// Delete the children (`CASCADE`) or null their key (`SET NULL`).
+    pub(crate) kind: RowKind,
+}
+
+/// The cascades of each followed table, by its target name.
+#[derive(Default)]
+pub struct Cascades(HashMap<String, Vec<Cascade>>);
+
+impl Cascades {
+    /// The cascades a delete of a row of `parent` (its target name) runs.
+    pub fn of(&self, parent: &str) -> &[Cascade] {
+        self.0.get(parent).map_or(&[], Vec::as_slice)
+    }
+}
+
+const CASCADES_SQL: &str = "WITH f AS (SELECT u.n, u.name::regclass AS rel \
+      FROM unnest($1::text[]) WITH ORDINALITY u(name, n)) \
+    SELECT c.conname::text, fc.n::int4, fp.n::int4, c.confdeltype::text, \
+      ARRAY(SELECT a.attname::text FROM unnest(c.conkey) WITH ORDINALITY k(att, n) \
+            JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.att ORDER BY k.n), \
+      ARRAY(SELECT a.attname::text FROM unnest(c.confkey) WITH ORDINALITY k(att, n) \
+            JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.att ORDER BY k.n), \
+      ARRAY(SELECT format_type(a.atttypid, a.atttypmod) FROM unnest(c.confkey) \
+            WITH ORDINALITY k(att, n) JOIN pg_attribute a ON a.attrelid = c.confrelid \
+            AND a.attnum = k.att ORDER BY k.n) \
+    FROM pg_constraint c JOIN f fc ON fc.rel = c.conrelid JOIN f fp ON fp.rel = c.confrelid \
+    WHERE c.contype = 'f' AND c.conparentid = 0 AND c.confdeltype IN ('c', 'n') \
+    ORDER BY 1";
+
+/// Reads the target's `ON DELETE CASCADE` / `SET NULL` keys between the followed `tables`.
+pub async fn cascades(client: &Client, tables: &[&TargetTable]) -> Result<Cascades> {
+    let names: Vec<&str> = tables.iter().map(|t| t.name.as_str()).collect();
+    let rows = client
+        .query(CASCADES_SQL, &[&names])
+        .await
+        .map_err(|e| query_error("reading the target's cascading foreign keys", &e))?;
+    let mut out: HashMap<String, Vec<Cascade>> = HashMap::new();
+    for r in rows {
+        let child = tables[(r.get::<_, i32>(1) - 1) as usize];
+        let parent = tables[(r.get::<_, i32>(2) - 1) as usize];
+        let child_columns: Vec<String> = r.get(4);
+        let referenced: Vec<String> = r.get(5);
+        let types: Vec<String> = r.get(6);
+        let Some(parent_columns) = referenced
+            .iter()
+            .map(|c| parent.columns.iter().position(|p| p == c))
+            .collect::<Option<Vec<usize>>>()
+        else {
+            // A referenced column the follow does not carry (not copied): nothing to key on.
+            continue;
+        };
+        let width = child_columns.len();
+        out.entry(parent.name.clone()).or_default().push(Cascade {
+            name: format!("{} {}", child.name, r.get::<_, String>(0)),
+            view: TargetTable {
+                name: child.name.clone(),
+                columns: child_columns,
+                types,
+                key: (0..width).collect(),
+            },
+            parent_columns,
+            kind: if r.get::<_, String>(3) == "c" {
+                RowKind::Delete
+            } else {
+                RowKind::Detach
+            },
+        });
+    }
+    Ok(Cascades(out))
+}
 
 /// A valid foreign key of a followed table whose parent's changes cascade.
 struct CascadingKey {
@@ -126,60 +217,67 @@ pub async fn leave(client: &Client, tables: &[String], done_sql: &str) -> Result
         .await
         .map_err(fail("letting the target's foreign keys act"))?;
     let r = async {
-        for k in &keys {
-            match k.repair() {
-                Some(sql) => {
-                    let n = client
-                        .execute(&sql, &[])
-                        .await
-                        .map_err(fail("running the cascades the binary log left out"))?;
-                    if n > 0 {
-                        tracing::info!(
-                            "foreign key {} of {}: {n} row(s) whose parent the source deleted \
-                             during the copy {} (InnoDB's cascade, which the binary log does \
-                             not carry)",
-                            k.name,
-                            k.child,
-                            if k.on_delete == 'c' {
-                                "deleted"
-                            } else {
-                                "set to NULL"
-                            }
-                        );
-                    }
+        // A repair's deletes may leave orphans of their own (grandchildren): again until
+        // nothing changes (a bounded number of times, for keys that form a cycle).
+        for pass in 0..8 {
+            let mut changed = 0;
+            for k in &keys {
+                let Some(sql) = k.repair() else { continue };
+                let n = client
+                    .execute(&sql, &[])
+                    .await
+                    .map_err(fail("running the cascades the binary log left out"))?;
+                changed += n;
+                if n > 0 {
+                    tracing::info!(
+                        "foreign key {} of {}: {n} row(s) whose parent the source deleted \
+                         during the copy {} (InnoDB's cascade, which the binary log does not \
+                         carry; pass {})",
+                        k.name,
+                        k.child,
+                        if k.on_delete == 'c' {
+                            "deleted"
+                        } else {
+                            "set to NULL"
+                        },
+                        pass + 1
+                    );
                 }
-                None => {
-                    let n: i64 = client
-                        .query_one(
-                            &format!("SELECT count(*) FROM {} o WHERE {}", k.child, k.orphans()),
-                            &[],
-                        )
-                        .await
-                        .map_err(fail("counting rows without their parent"))?
-                        .get(0);
-                    if n > 0 && k.valid {
-                        tracing::warn!(
-                            "foreign key {} of {}: {n} row(s) name no row of {}: the source \
-                             cascaded a parent's change during the copy, which the binary log \
-                             does not carry, and the key acts on updates too, so howdah cannot \
-                             tell a moved parent from a deleted one. `howdah verify` lists them; \
-                             `howdah verify --repair` copies them again",
-                            k.name,
-                            k.child,
-                            k.parent
-                        );
-                    } else if n > 0 {
-                        tracing::warn!(
-                            "foreign key {} of {} is NOT VALID: {n} row(s) name no row of {}, \
-                             orphans the source holds, or rows whose parent the source deleted \
-                             during the copy (a cascade the binary log does not carry). `howdah \
-                             verify` tells them apart; `howdah verify --repair` fixes the second",
-                            k.name,
-                            k.child,
-                            k.parent
-                        );
-                    }
-                }
+            }
+            if changed == 0 {
+                break;
+            }
+        }
+        for k in keys.iter().filter(|k| k.repair().is_none()) {
+            let n: i64 = client
+                .query_one(
+                    &format!("SELECT count(*) FROM {} o WHERE {}", k.child, k.orphans()),
+                    &[],
+                )
+                .await
+                .map_err(fail("counting rows without their parent"))?
+                .get(0);
+            if n > 0 && k.valid {
+                tracing::warn!(
+                    "foreign key {} of {}: {n} row(s) name no row of {}: the source \
+                     cascaded a parent's change during the copy, which the binary log \
+                     does not carry, and the key acts on updates too, so howdah cannot \
+                     tell a moved parent from a deleted one. `howdah verify` lists them; \
+                     `howdah verify --repair` copies them again",
+                    k.name,
+                    k.child,
+                    k.parent
+                );
+            } else if n > 0 {
+                tracing::warn!(
+                    "foreign key {} of {} is NOT VALID: {n} row(s) name no row of {}, \
+                     orphans the source holds, or rows whose parent the source deleted \
+                     during the copy (a cascade the binary log does not carry). `howdah \
+                     verify` tells them apart; `howdah verify --repair` fixes the second",
+                    k.name,
+                    k.child,
+                    k.parent
+                );
             }
         }
         client

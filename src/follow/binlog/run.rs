@@ -366,6 +366,13 @@ pub async fn follow_once(
     // the target may hold a later state than the change replayed (a child inserted, then
     // deleted with its parent, before the copy read either), which its keys would refuse.
     let overlap = keys_from.is_some();
+    let cascades = if overlap {
+        let targets: Vec<&crate::follow::apply::TargetTable> =
+            followed.iter().map(|t| &t.target).collect();
+        crate::follow::binlog::overlap::cascades(&session, &targets).await?
+    } else {
+        Default::default()
+    };
     let mut applier = Applier::new(session, overlap).await?;
     let l = stream::Loop {
         url,
@@ -374,6 +381,7 @@ pub async fn follow_once(
         server_id: server_id(settings),
         stop,
         keys_from: keys_from.as_ref(),
+        cascades: &cascades,
     };
     match stream::run(&l, &mut applier, start).await? {
         Ended::Interrupted => Err(Error::Interrupted),

@@ -62,6 +62,8 @@ pub struct Loop<'a> {
     /// Where the stream stops overlapping the copy: from there on the target's foreign keys
     /// act on applied changes (`None`: they always do).
     pub keys_from: Option<&'a BinlogPos>,
+    /// The cascades replayed in the overlap (`overlap.rs`).
+    pub cascades: &'a crate::follow::binlog::overlap::Cascades,
 }
 
 /// How the loop ended.
@@ -610,6 +612,13 @@ async fn apply_rows(
             };
             if let (false, Some(f)) = (replaced, fields) {
                 applier.delete_row(&t.target, f.clone()).await?;
+                // In the overlap the target's keys are off: what InnoDB cascaded from this
+                // delete (not in the binary log) is replayed here, in stream order.
+                if matches!(kind, Kind::Delete) && applier.quiet() {
+                    for c in l.cascades.of(&t.target.name) {
+                        applier.cascade(c, f).await?;
+                    }
+                }
             }
         }
         match new {
