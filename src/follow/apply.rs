@@ -515,7 +515,8 @@ impl Applier {
 
     /// Queues, after what is queued, the cascade `c` of the delete of parent row `row` (one
     /// field per parent column): the children naming it are deleted or lose their key. It
-    /// runs on its own, in stream order: grouping must not move it past a change of a child.
+    /// keeps its place in stream order: grouping must not move it past a change of a child,
+    /// but it is pipelined with its neighbours like any row change.
     pub async fn cascade(
         &mut self,
         c: &crate::follow::binlog::overlap::Cascade,
@@ -533,15 +534,17 @@ impl Applier {
         let table = match self.cascades.get(&c.name) {
             Some(t) => t.clone(),
             None => {
-                let t = std::sync::Arc::new(RowTable::new(c.view.clone(), false));
+                // A barrier: grouping sends it where it stands (`row_ops::group`).
+                let t = std::sync::Arc::new(RowTable::barrier(c.view.clone()));
                 self.cascades.insert(c.name.clone(), t.clone());
                 t
             }
         };
-        // Text around the op (even empty) ends the runs that are grouped.
-        let text = std::mem::replace(&mut self.sql, String::with_capacity(64 * 1024));
-        self.queued += text.len();
-        self.ops.push(Op::Sql(text));
+        if !self.sql.is_empty() {
+            let text = std::mem::replace(&mut self.sql, String::with_capacity(64 * 1024));
+            self.queued += text.len();
+            self.ops.push(Op::Sql(text));
+        }
         let op = Op::Row(RowOp {
             table,
             kind: c.kind,
@@ -549,11 +552,51 @@ impl Applier {
         });
         self.queued += op_size(&op);
         self.ops.push(op);
-        self.ops.push(Op::Sql(String::new()));
         if self.sql.len() + self.queued >= Self::FLUSH_BYTES {
             self.send().await?;
         }
         Ok(())
+    }
+
+    /// Queues the key change of a row of `table` from the key of `old` (all its fields) to
+    /// `new`, as an `UPDATE` of the old key's row, so that the target's foreign keys act on
+    /// it as on an update; queue the upsert of `new` after it (for an old row the target
+    /// lacks). Keeps its place among other changes, like a cascade.
+    pub async fn rekey(
+        &mut self,
+        table: &TargetTable,
+        old: &[Option<bytes::Bytes>],
+        new: &[Option<bytes::Bytes>],
+    ) -> Result<()> {
+        check_fields(table, new.len())?;
+        let name = format!("rekey {}", table.name);
+        let t = match self.cascades.get(&name) {
+            Some(t) => t.clone(),
+            None => {
+                let t = std::sync::Arc::new(RowTable::barrier(table.clone()));
+                self.cascades.insert(name, t.clone());
+                t
+            }
+        };
+        let params: Vec<Field> = new
+            .iter()
+            .cloned()
+            .chain(table.key.iter().map(|&k| old.get(k).cloned().flatten()))
+            .map(Field)
+            .collect();
+        if !self.sql.is_empty() {
+            let text = std::mem::replace(&mut self.sql, String::with_capacity(64 * 1024));
+            self.queued += text.len();
+            self.ops.push(Op::Sql(text));
+        }
+        let op = Op::Row(RowOp {
+            table: t,
+            kind: RowKind::Rekey,
+            params,
+        });
+        self.queued += op_size(&op);
+        self.ops.push(op);
+        self.added().await
     }
 
     /// Queues an insert-or-update by key of `row` (keyless: an insert); one binary field per

@@ -18,6 +18,8 @@
 //!   in either direction unless the session runs with `session_replication_role = replica`
 //!   (which leaves them unchecked, so the order between tables does not matter);
 //! - every other change is sent on its own, in order;
+//! - a barrier (a cascade the MySQL follow replays) splits the run: what was folded before it
+//!   is sent before it, what comes after it is folded after it;
 //! - two rows in one multi-row upsert never share a key (the server refuses a statement that
 //!   changes a row twice), which holds because keys are compared by their binary fields and
 //!   the target's key equality is the source's (the bulk copy loaded the same keys).
@@ -151,8 +153,37 @@ impl TargetTable {
         out
     }
 
-    /// One row equal to parameters `$1..$n` in every column (compared as text, which every
-    /// type has; NULL equals NULL).
+    /// `UPDATE .. SET every column WHERE key = old key`: parameters `$1..$n` the new row,
+    /// then the old key's fields.
+    pub(crate) fn rekey_sql(&self) -> String {
+        let n = self.columns.len();
+        let sets: Vec<String> = self
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{} = ${}::{}", quote_ident(c), i + 1, self.types[i]))
+            .collect();
+        let preds: Vec<String> = self
+            .key
+            .iter()
+            .enumerate()
+            .map(|(j, &k)| {
+                format!(
+                    "{} = ${}::{}",
+                    quote_ident(&self.columns[k]),
+                    n + j + 1,
+                    self.types[k]
+                )
+            })
+            .collect();
+        format!(
+            "UPDATE {} SET {} WHERE {}",
+            self.name,
+            sets.join(", "),
+            preds.join(" AND ")
+        )
+    }
+
     /// `UPDATE .. SET key = NULL WHERE key = (one row's key)`: the rows holding a key lose it.
     pub(crate) fn detach_sql(&self) -> String {
         let mut sets = Vec::new();
@@ -170,6 +201,8 @@ impl TargetTable {
         )
     }
 
+    /// One row equal to parameters `$1..$n` in every column (compared as text, which every
+    /// type has; NULL equals NULL).
     fn row_where(&self) -> String {
         let preds: Vec<String> = self
             .columns
@@ -200,6 +233,7 @@ impl TargetTable {
     pub(crate) fn width(&self, kind: RowKind) -> usize {
         match kind {
             RowKind::Delete | RowKind::Detach if !self.key.is_empty() => self.key.len(),
+            RowKind::Rekey => self.columns.len() + self.key.len(),
             _ => self.columns.len(),
         }
     }
@@ -252,6 +286,9 @@ pub(crate) enum RowKind {
     /// Set the key columns to NULL in the rows that hold the key (a foreign key's `ON DELETE
     /// SET NULL`, run by the MySQL follow: `binlog/overlap.rs`).
     Detach,
+    /// Update the row of the old key (the last fields) to the new row (the first fields): a
+    /// key change the target's foreign keys must see as an update, not a delete.
+    Rekey,
 }
 
 impl RowKind {
@@ -260,6 +297,7 @@ impl RowKind {
             RowKind::Upsert => "insert",
             RowKind::Delete => "delete",
             RowKind::Detach => "detach",
+            RowKind::Rekey => "key change",
         }
     }
 }
@@ -270,6 +308,9 @@ pub(crate) struct RowTable {
     pub table: TargetTable,
     /// Changes of different keys may be applied in any order (see [`REORDERABLE_SQL`]).
     pub reorderable: bool,
+    /// Its changes must not move past any other change, nor any other change past them (a
+    /// replayed cascade, which acts on rows other tables' changes touch).
+    pub barrier: bool,
     pub statements: std::sync::Mutex<HashMap<(RowKind, usize), tokio_postgres::Statement>>,
 }
 
@@ -278,7 +319,16 @@ impl RowTable {
         RowTable {
             table,
             reorderable,
+            barrier: false,
             statements: std::sync::Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// A table whose changes keep their place among all others (see [`RowTable::barrier`]).
+    pub(crate) fn barrier(table: TargetTable) -> Self {
+        RowTable {
+            barrier: true,
+            ..RowTable::new(table, false)
         }
     }
 
@@ -305,6 +355,7 @@ impl RowTable {
             RowKind::Upsert => self.table.upsert_sql(rows),
             RowKind::Delete => self.table.delete_sql(rows),
             RowKind::Detach => self.table.detach_sql(),
+            RowKind::Rekey => self.table.rekey_sql(),
         }
     }
 }
@@ -321,7 +372,7 @@ impl RowOp {
     fn key(&self) -> Vec<Field> {
         match self.kind {
             RowKind::Delete | RowKind::Detach => self.params.clone(),
-            RowKind::Upsert => self
+            RowKind::Upsert | RowKind::Rekey => self
                 .table
                 .table
                 .key
@@ -389,6 +440,13 @@ pub(crate) fn group(run: &[RowOp]) -> Vec<Batch<'_>> {
     let mut tables: Vec<(&Arc<RowTable>, LastOfKey)> = Vec::new();
     let mut table_at: HashMap<*const RowTable, usize> = HashMap::new();
     for (i, op) in run.iter().enumerate() {
+        if op.table.barrier {
+            // What was folded before it goes before it, in full.
+            fold(run, std::mem::take(&mut tables), &mut out);
+            table_at.clear();
+            out.push(Batch::One(op));
+            continue;
+        }
         if !op.table.reorderable {
             out.push(Batch::One(op));
             continue;
@@ -399,6 +457,16 @@ pub(crate) fn group(run: &[RowOp]) -> Vec<Batch<'_>> {
         });
         tables[t].1.insert(op.key(), i);
     }
+    fold(run, tables, &mut out);
+    out
+}
+
+/// Appends the folded changes of `tables` (the last change of each key, by table).
+fn fold<'a>(
+    run: &'a [RowOp],
+    tables: Vec<(&'a Arc<RowTable>, LastOfKey)>,
+    out: &mut Vec<Batch<'a>>,
+) {
     for (table, last) in tables {
         let mut at: Vec<usize> = last.into_values().collect();
         at.sort_unstable();
@@ -417,7 +485,6 @@ pub(crate) fn group(run: &[RowOp]) -> Vec<Batch<'_>> {
             }
         }
     }
-    out
 }
 
 /// Checks a change carries one field per column.
@@ -483,7 +550,7 @@ mod tests {
         let id = Field(Some(bytes::Bytes::copy_from_slice(&[0, 0, 0, id])));
         let params = match kind {
             RowKind::Upsert => vec![id, Field(Some(bytes::Bytes::copy_from_slice(v.as_bytes())))],
-            RowKind::Delete | RowKind::Detach => vec![id],
+            RowKind::Delete | RowKind::Detach | RowKind::Rekey => vec![id],
         };
         RowOp {
             table: t.clone(),
@@ -578,6 +645,27 @@ mod tests {
             !reorderable(&table(vec![]), 0, false, false, false, true),
             "keyless"
         );
+    }
+
+    #[test]
+    fn a_barrier_keeps_its_place_among_folded_changes() {
+        let a = Arc::new(RowTable::new(table(vec![0]), true));
+        let cascade = Arc::new(RowTable::barrier(table(vec![0])));
+        let run = vec![
+            op(&a, RowKind::Upsert, 1, "x"),
+            op(&a, RowKind::Upsert, 2, "y"),
+            op(&cascade, RowKind::Delete, 7, ""),
+            op(&a, RowKind::Upsert, 1, "z"),
+        ];
+        let got = shape(&group(&run));
+        assert_eq!(got.len(), 3, "{got:?}");
+        // The folded upserts of keys 1 and 2, the barrier, then key 1's later version.
+        assert!(
+            got[0].starts_with("many \"public\".\"t\" insert [0, 0, 0, 1]/[120]"),
+            "{got:?}"
+        );
+        assert_eq!(got[1], "one \"public\".\"t\" delete", "{got:?}");
+        assert_eq!(got[2], "one \"public\".\"t\" insert", "{got:?}");
     }
 
     #[test]

@@ -1394,3 +1394,41 @@ fn mysql_follow_replays_replace_into_a_parent_with_its_cascade() {
         "ON DELETE SET NULL was not replayed"
     );
 }
+
+/// A parent's key changed on the source moves its children through `ON UPDATE CASCADE` (not
+/// in the binary log). On be3eb81 the follower applied the key change as a delete and an
+/// insert, and the target's `ON DELETE CASCADE` deleted the children the source kept.
+#[test]
+fn mysql_follow_moves_children_when_a_parents_key_changes() {
+    let s = MariaServer::start(&[]);
+    let db = s.create_db("src");
+    s.exec(
+        &db,
+        "CREATE TABLE parent (id int PRIMARY KEY, v int);
+         CREATE TABLE child (id int PRIMARY KEY, parent_id int,
+           FOREIGN KEY (parent_id) REFERENCES parent (id) ON DELETE CASCADE ON UPDATE CASCADE);
+         INSERT INTO parent SELECT seq, seq FROM seq_1_to_10;
+         INSERT INTO child SELECT seq, seq % 10 + 1 FROM seq_1_to_100;",
+    );
+    let dst = TestDb::new("myfollow_rekey");
+    let mut child = follow_copy(&s, &db, &dst, "k").spawn();
+    wait_phase_of(&dst, "k", "follow", Duration::from_secs(120), &mut child);
+    // Past the overlap (the first change ends it), then the key changes.
+    s.exec(&db, "UPDATE parent SET v = 0 WHERE id = 10;");
+    std::thread::sleep(Duration::from_secs(2));
+    s.exec(
+        &db,
+        "UPDATE parent SET id = 100 WHERE id = 1;
+         UPDATE parent SET id = id + 1000 WHERE id IN (2, 3);
+         UPDATE parent SET v = 5 WHERE id = 100;",
+    );
+    cutover_and_finish(&s, &db, &dst, "k", true, child);
+    assert_eq!(
+        target_rows(&dst, "SELECT id || ':' || parent_id FROM child"),
+        source_keys(&s, &db, "SELECT concat(id, ':', parent_id) FROM child"),
+    );
+    assert_eq!(
+        dst.query("SELECT count(*) FROM child WHERE parent_id = 100"),
+        "10"
+    );
+}

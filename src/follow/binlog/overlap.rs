@@ -13,14 +13,16 @@
 //! ([`Cascades`], [`crate::follow::apply::Applier::cascade`]): every other change of those
 //! rows is in the binary log, so replaying the cascades where InnoDB ran them gives what the
 //! source holds. One level deep: a cascade's own cascades leave orphans, which the end of
-//! the overlap removes. Leaving the overlap runs the cascades once more, set-based: for each
+//! the overlap removes (unless a row of the same key was inserted again in the overlap).
+//! Leaving the overlap runs the cascades once more, set-based: for each
 //! valid foreign key between followed tables that cascades or nulls on delete and cannot change
 //! by a parent's key update (`ON UPDATE` RESTRICT / NO ACTION, so an orphan can only come
 //! from a delete), the orphans are deleted or nulled. Orphans of keys that also act on
 //! update are ambiguous (the parent may have moved, not left), and those of keys left `NOT
-//! VALID` may be the source's own: they are counted and named in a warning, never guessed at. Not covered: a parent deleted and inserted again with the
-//! same key inside the overlap keeps, on the target, the children the source's cascade took
-//! (they are not orphans); `verify` shows them.
+//! VALID` may be the source's own: they are counted and named in a warning, never guessed at.
+//! Keys are the target's: with `--schema existing`, a key only the target has is taken for
+//! the source's. A parent key changed by `ON UPDATE CASCADE` inside the overlap is not
+//! replayed (its children are counted as orphans at the end).
 //!
 //! Invariant: the repair, the switch of the session to `origin` and the flag that the
 //! overlap is over (`keys_act` in `howdah.follow`) commit in one transaction, so a follower
@@ -48,20 +50,32 @@ pub struct Cascade {
     pub(crate) kind: RowKind,
 }
 
-/// The cascades of each followed table, by its target name.
+/// The cascades of each followed table, by its target name, and the tables whose key
+/// changes the target's keys must see as updates.
 #[derive(Default)]
-pub struct Cascades(HashMap<String, Vec<Cascade>>);
+pub struct Cascades {
+    on_delete: HashMap<String, Vec<Cascade>>,
+    on_update: std::collections::HashSet<String>,
+}
 
 impl Cascades {
     /// The cascades a delete of a row of `parent` (its target name) runs.
     pub fn of(&self, parent: &str) -> &[Cascade] {
-        self.0.get(parent).map_or(&[], Vec::as_slice)
+        self.on_delete.get(parent).map_or(&[], Vec::as_slice)
+    }
+
+    /// Whether a key change of a row of `parent` must reach the target as an `UPDATE`: a
+    /// key to it acts on update (`CASCADE`, `SET NULL`, `SET DEFAULT`), which a delete and an
+    /// insert would turn into the key's `ON DELETE` action. InnoDB ran the update's action,
+    /// and the binary log does not carry it.
+    pub fn updates_key(&self, parent: &str) -> bool {
+        self.on_update.contains(parent)
     }
 }
 
 const CASCADES_SQL: &str = "WITH f AS (SELECT u.n, u.name::regclass AS rel \
       FROM unnest($1::text[]) WITH ORDINALITY u(name, n)) \
-    SELECT c.conname::text, fc.n::int4, fp.n::int4, c.confdeltype::text, \
+    SELECT c.conname::text, fc.n::int4, fp.n::int4, c.confdeltype::text, c.confupdtype::text, \
       ARRAY(SELECT a.attname::text FROM unnest(c.conkey) WITH ORDINALITY k(att, n) \
             JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.att ORDER BY k.n), \
       ARRAY(SELECT a.attname::text FROM unnest(c.confkey) WITH ORDINALITY k(att, n) \
@@ -70,23 +84,33 @@ const CASCADES_SQL: &str = "WITH f AS (SELECT u.n, u.name::regclass AS rel \
             WITH ORDINALITY k(att, n) JOIN pg_attribute a ON a.attrelid = c.confrelid \
             AND a.attnum = k.att ORDER BY k.n) \
     FROM pg_constraint c JOIN f fc ON fc.rel = c.conrelid JOIN f fp ON fp.rel = c.confrelid \
-    WHERE c.contype = 'f' AND c.conparentid = 0 AND c.confdeltype IN ('c', 'n') \
+    WHERE c.contype = 'f' AND c.conparentid = 0 \
+      AND (c.confdeltype IN ('c', 'n') OR c.confupdtype IN ('c', 'n', 'd')) \
     ORDER BY 1";
 
-/// Reads the target's `ON DELETE CASCADE` / `SET NULL` keys between the followed `tables`.
+/// Reads the target's keys between the followed `tables` that act on a parent's delete
+/// (`CASCADE`, `SET NULL`) or key change.
 pub async fn cascades(client: &Client, tables: &[&TargetTable]) -> Result<Cascades> {
     let names: Vec<&str> = tables.iter().map(|t| t.name.as_str()).collect();
     let rows = client
         .query(CASCADES_SQL, &[&names])
         .await
         .map_err(|e| query_error("reading the target's cascading foreign keys", &e))?;
-    let mut out: HashMap<String, Vec<Cascade>> = HashMap::new();
+    let mut out = Cascades::default();
     for r in rows {
         let child = tables[(r.get::<_, i32>(1) - 1) as usize];
         let parent = tables[(r.get::<_, i32>(2) - 1) as usize];
-        let child_columns: Vec<String> = r.get(4);
-        let referenced: Vec<String> = r.get(5);
-        let types: Vec<String> = r.get(6);
+        let on_delete: String = r.get(3);
+        let on_update: String = r.get(4);
+        if matches!(on_update.as_str(), "c" | "n" | "d") {
+            out.on_update.insert(parent.name.clone());
+        }
+        if !matches!(on_delete.as_str(), "c" | "n") {
+            continue;
+        }
+        let child_columns: Vec<String> = r.get(5);
+        let referenced: Vec<String> = r.get(6);
+        let types: Vec<String> = r.get(7);
         let Some(parent_columns) = referenced
             .iter()
             .map(|c| parent.columns.iter().position(|p| p == c))
@@ -96,23 +120,26 @@ pub async fn cascades(client: &Client, tables: &[&TargetTable]) -> Result<Cascad
             continue;
         };
         let width = child_columns.len();
-        out.entry(parent.name.clone()).or_default().push(Cascade {
-            name: format!("{} {}", child.name, r.get::<_, String>(0)),
-            view: TargetTable {
-                name: child.name.clone(),
-                columns: child_columns,
-                types,
-                key: (0..width).collect(),
-            },
-            parent_columns,
-            kind: if r.get::<_, String>(3) == "c" {
-                RowKind::Delete
-            } else {
-                RowKind::Detach
-            },
-        });
+        out.on_delete
+            .entry(parent.name.clone())
+            .or_default()
+            .push(Cascade {
+                name: format!("{} {}", child.name, r.get::<_, String>(0)),
+                view: TargetTable {
+                    name: child.name.clone(),
+                    columns: child_columns,
+                    types,
+                    key: (0..width).collect(),
+                },
+                parent_columns,
+                kind: if on_delete == "c" {
+                    RowKind::Delete
+                } else {
+                    RowKind::Detach
+                },
+            });
     }
-    Ok(Cascades(out))
+    Ok(out)
 }
 
 /// A valid foreign key of a followed table whose parent's changes cascade.
@@ -217,35 +244,26 @@ pub async fn leave(client: &Client, tables: &[String], done_sql: &str) -> Result
         .await
         .map_err(fail("letting the target's foreign keys act"))?;
     let r = async {
-        // A repair's deletes may leave orphans of their own (grandchildren): again until
-        // nothing changes (a bounded number of times, for keys that form a cycle).
-        for pass in 0..8 {
-            let mut changed = 0;
-            for k in &keys {
-                let Some(sql) = k.repair() else { continue };
-                let n = client
-                    .execute(&sql, &[])
-                    .await
-                    .map_err(fail("running the cascades the binary log left out"))?;
-                changed += n;
-                if n > 0 {
-                    tracing::info!(
-                        "foreign key {} of {}: {n} row(s) whose parent the source deleted \
-                         during the copy {} (InnoDB's cascade, which the binary log does not \
-                         carry; pass {})",
-                        k.name,
-                        k.child,
-                        if k.on_delete == 'c' {
-                            "deleted"
-                        } else {
-                            "set to NULL"
-                        },
-                        pass + 1
-                    );
-                }
-            }
-            if changed == 0 {
-                break;
+        // One pass: the session's keys act, so a repair's deletes cascade further on their
+        // own.
+        for k in &keys {
+            let Some(sql) = k.repair() else { continue };
+            let n = client
+                .execute(&sql, &[])
+                .await
+                .map_err(fail("running the cascades the binary log left out"))?;
+            if n > 0 {
+                tracing::info!(
+                    "foreign key {} of {}: {n} row(s) whose parent the source deleted during \
+                     the copy {} (InnoDB's cascade, which the binary log does not carry)",
+                    k.name,
+                    k.child,
+                    if k.on_delete == 'c' {
+                        "deleted"
+                    } else {
+                        "set to NULL"
+                    }
+                );
             }
         }
         for k in keys.iter().filter(|k| k.repair().is_none()) {

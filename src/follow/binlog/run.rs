@@ -366,13 +366,9 @@ pub async fn follow_once(
     // the target may hold a later state than the change replayed (a child inserted, then
     // deleted with its parent, before the copy read either), which its keys would refuse.
     let overlap = keys_from.is_some();
-    let cascades = if overlap {
-        let targets: Vec<&crate::follow::apply::TargetTable> =
-            followed.iter().map(|t| &t.target).collect();
-        crate::follow::binlog::overlap::cascades(&session, &targets).await?
-    } else {
-        Default::default()
-    };
+    let targets: Vec<&crate::follow::apply::TargetTable> =
+        followed.iter().map(|t| &t.target).collect();
+    let cascades = crate::follow::binlog::overlap::cascades(&session, &targets).await?;
     let mut applier = Applier::new(session, overlap).await?;
     let l = stream::Loop {
         url,

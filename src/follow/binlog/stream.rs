@@ -610,7 +610,23 @@ async fn apply_rows(
                     Converted::Rejected { .. } => None,
                 }
             };
-            if let (false, Some(f)) = (replaced, fields) {
+            // A key change of a parent whose keys act on update, with the target's keys
+            // acting: an UPDATE, so the target runs the update's action as InnoDB did.
+            let rekey = match (&new, fields) {
+                (Some(Converted::Row(n)), Some(f))
+                    if !replaced
+                        && keyed
+                        && matches!(kind, Kind::Update)
+                        && !applier.quiet()
+                        && l.cascades.updates_key(&t.target.name) =>
+                {
+                    Some((f.clone(), n.clone()))
+                }
+                _ => None,
+            };
+            if let Some((f, n)) = rekey {
+                applier.rekey(&t.target, &f, &n).await?;
+            } else if let (false, Some(f)) = (replaced, fields) {
                 applier.delete_row(&t.target, f.clone()).await?;
                 // In the overlap the target's keys are off: what InnoDB cascaded from this
                 // delete (not in the binary log) is replayed here, in stream order.
