@@ -384,7 +384,9 @@ async fn refuse_sync_standby(source: &Client, app: &str) -> Result<()> {
     if !names_standby(&setting, app) {
         return Ok(());
     }
-    Err(Error::Follow(format!(
+    // A configuration error, not `Error::Follow`: recorded in the state, so `status` says why
+    // the job has no follower.
+    Err(Error::Config(format!(
         "the source's synchronous_standby_names ('{setting}') names the follower's replication \
          connection (application_name '{app}'): the source's commits would wait for the \
          follower, which waits to see them before it applies changes of tables with column \

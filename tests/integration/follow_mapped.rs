@@ -385,4 +385,10 @@ fn a_source_that_waits_for_the_follower_as_a_synchronous_standby_is_refused() {
         "{}",
         describe(&out)
     );
+    let status = Howdah::new("status").args(["--target", &dst.url()]).run();
+    assert!(
+        String::from_utf8_lossy(&status.stdout).contains("synchronous_standby_names"),
+        "status does not say why the job has no follower: {}",
+        describe(&status)
+    );
 }

@@ -358,6 +358,7 @@ fn three_workers_in_three_namespaces_finish_equal() {
 
 #[test]
 fn a_worker_whose_link_is_cut_loses_its_chunk_and_is_fenced() {
+    let _alone = crate::support::server_wide();
     let src = TestDb::new("netns_cut_src");
     src.exec(SETUP);
     let hosts: Vec<Host> = (0..3).map(|_| Host::new()).collect();

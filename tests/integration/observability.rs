@@ -426,6 +426,8 @@ impl Drop for DemoDbs {
 
 #[test]
 fn demo_builds_copies_and_checks_then_refuses_foreign_databases() {
+    // It drops databases: not while a cut link holds a backend (see `server_wide`).
+    let _alone = crate::support::server_wide();
     let prefix = format!("howdah_test_demo_{}", std::process::id());
     let _cleanup = DemoDbs(prefix.clone());
     let port = free_port();

@@ -448,6 +448,21 @@ pub fn wait_follow_phase(url: &str, job: &str, phase: &str, timeout: Duration) {
     }
 }
 
+/// Held by a test that leaves a server backend unable to take part in server-wide waits for
+/// a while, and by a test that needs such a wait. A backend in the middle of `COPY FROM
+/// STDIN` whose client's link is cut (tests/integration/netns_workers.rs) does not absorb
+/// the signal barrier `DROP DATABASE` waits for, so a `DROP DATABASE` anywhere on the server
+/// (the demo's second round drops its first round's databases) hangs until that backend
+/// ends. Two full runs timed the demo out that way.
+pub static SERVER_WIDE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Takes [`SERVER_WIDE`] (a test that panicked while holding it leaves it usable).
+pub fn server_wide() -> std::sync::MutexGuard<'static, ()> {
+    SERVER_WIDE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Kills a spawned run with SIGKILL and reaps it.
 pub fn kill9(child: &mut Child) {
     let _ = Command::new("kill")
