@@ -321,8 +321,8 @@ pub struct Applier {
     mark: Option<(usize, usize, u64)>,
     /// Tables of binary rows, by their target name.
     tables: std::collections::HashMap<String, std::sync::Arc<RowTable>>,
-    /// Cascades replayed by the MySQL follow, by [`crate::follow::binlog::overlap::Cascade`]
-    /// name.
+    /// Changes that keep their place (cascades replayed by the MySQL follow, key changes of
+    /// parents), by name.
     cascades: std::collections::HashMap<String, std::sync::Arc<RowTable>>,
     /// The session runs with `session_replication_role = replica` (triggers and foreign keys
     /// off), which lets tables with foreign keys have their rows grouped (`row_ops.rs`).
@@ -498,6 +498,12 @@ impl Applier {
         params: Vec<Field>,
     ) -> Result<()> {
         let table = self.row_table(table).await?;
+        self.queue(table, kind, params);
+        self.added().await
+    }
+
+    /// Appends a binary row change to the queue, after the text buffered before it.
+    fn queue(&mut self, table: std::sync::Arc<RowTable>, kind: RowKind, params: Vec<Field>) {
         if !self.sql.is_empty() {
             let text = std::mem::replace(&mut self.sql, String::with_capacity(64 * 1024));
             self.queued += text.len();
@@ -510,7 +516,6 @@ impl Applier {
         });
         self.queued += op_size(&op);
         self.ops.push(op);
-        self.added().await
     }
 
     /// Queues, after what is queued, the cascade `c` of the delete of parent row `row` (one
@@ -531,27 +536,28 @@ impl Applier {
         if params.iter().any(|f| f.0.is_none()) {
             return Ok(());
         }
-        let table = match self.cascades.get(&c.name) {
+        self.push_in_place(&c.name, &c.view, c.kind, params).await
+    }
+
+    /// Queues a change that keeps its place among all others (a barrier for grouping, see
+    /// `row_ops::group`), on `view` (its statements cached under `name`). Counts no change
+    /// of the source (the caller's own change is counted where it is queued).
+    async fn push_in_place(
+        &mut self,
+        name: &str,
+        view: &TargetTable,
+        kind: RowKind,
+        params: Vec<Field>,
+    ) -> Result<()> {
+        let table = match self.cascades.get(name) {
             Some(t) => t.clone(),
             None => {
-                // A barrier: grouping sends it where it stands (`row_ops::group`).
-                let t = std::sync::Arc::new(RowTable::barrier(c.view.clone()));
-                self.cascades.insert(c.name.clone(), t.clone());
+                let t = std::sync::Arc::new(RowTable::barrier(view.clone()));
+                self.cascades.insert(name.to_string(), t.clone());
                 t
             }
         };
-        if !self.sql.is_empty() {
-            let text = std::mem::replace(&mut self.sql, String::with_capacity(64 * 1024));
-            self.queued += text.len();
-            self.ops.push(Op::Sql(text));
-        }
-        let op = Op::Row(RowOp {
-            table,
-            kind: c.kind,
-            params,
-        });
-        self.queued += op_size(&op);
-        self.ops.push(op);
+        self.queue(table, kind, params);
         if self.sql.len() + self.queued >= Self::FLUSH_BYTES {
             self.send().await?;
         }
@@ -569,33 +575,15 @@ impl Applier {
         new: &[Option<bytes::Bytes>],
     ) -> Result<()> {
         check_fields(table, new.len())?;
-        let name = format!("rekey {}", table.name);
-        let t = match self.cascades.get(&name) {
-            Some(t) => t.clone(),
-            None => {
-                let t = std::sync::Arc::new(RowTable::barrier(table.clone()));
-                self.cascades.insert(name, t.clone());
-                t
-            }
-        };
         let params: Vec<Field> = new
             .iter()
             .cloned()
             .chain(table.key.iter().map(|&k| old.get(k).cloned().flatten()))
             .map(Field)
             .collect();
-        if !self.sql.is_empty() {
-            let text = std::mem::replace(&mut self.sql, String::with_capacity(64 * 1024));
-            self.queued += text.len();
-            self.ops.push(Op::Sql(text));
-        }
-        let op = Op::Row(RowOp {
-            table: t,
-            kind: RowKind::Rekey,
-            params,
-        });
-        self.queued += op_size(&op);
-        self.ops.push(op);
+        let name = format!("rekey {}", table.name);
+        self.push_in_place(&name, table, RowKind::Rekey, params)
+            .await?;
         self.added().await
     }
 

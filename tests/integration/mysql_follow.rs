@@ -600,25 +600,8 @@ fn mysql_follow_killed_during_the_bulk_copy_converges() {
     let stop = Arc::new(AtomicBool::new(false));
     let w = writer(&s, &db, stop.clone());
     let slow = |h: Howdah| h.args(["--job", "b", "--follow", "-j", "1", "--chunk-rows", "1000"]);
-    let mut child = slow(Howdah::copy(&s.url(&db), &dst.url())).spawn();
-    let started = Instant::now();
-    loop {
-        let done = dst
-            .try_query("SELECT count(*) FROM howdah.chunks WHERE job = 'b' AND status = 'done'")
-            .unwrap_or_default();
-        if done.parse::<u32>().unwrap_or(0) >= 2 {
-            break;
-        }
-        if let Ok(Some(_)) = child.try_wait() {
-            panic!("copy --follow ended early: {}", describe(&finish(child)));
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "no chunk was copied"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    kill9(&mut child);
+    let child = slow(Howdah::copy(&s.url(&db), &dst.url())).spawn();
+    kill_after_chunks(&dst, "b", 2, child);
     let phase = dst.query("SELECT phase FROM howdah.follow WHERE job = 'b'");
     assert_eq!(phase, "copy", "killed after the copy");
     let child = slow(Howdah::copy(&s.url(&db), &dst.url())).spawn();
@@ -1099,25 +1082,8 @@ fn mysql_follow_replays_the_copys_overlap_without_tripping_the_targets_foreign_k
     // One lane, small chunks: the big table (copied first) is still being read when the
     // copy is killed, so parent and child are read after the changes below.
     let slow = |h: Howdah| h.args(["--job", "o", "--follow", "-j", "1", "--chunk-rows", "2000"]);
-    let mut child = slow(Howdah::copy(&s.url(&db), &dst.url())).spawn();
-    let started = Instant::now();
-    loop {
-        let done = dst
-            .try_query("SELECT count(*) FROM howdah.chunks WHERE job = 'o' AND status = 'done'")
-            .unwrap_or_default();
-        if done.parse::<u32>().unwrap_or(0) >= 1 {
-            break;
-        }
-        if let Ok(Some(_)) = child.try_wait() {
-            panic!("copy --follow ended early: {}", describe(&finish(child)));
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "no chunk was copied"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    kill9(&mut child);
+    let child = slow(Howdah::copy(&s.url(&db), &dst.url())).spawn();
+    kill_after_chunks(&dst, "o", 1, child);
     assert_eq!(
         dst.query("SELECT count(*) FROM howdah.chunks WHERE job = 'o' AND status = 'done' AND table_name NOT LIKE '%big'"),
         "0",
@@ -1353,25 +1319,8 @@ fn mysql_follow_replays_replace_into_a_parent_with_its_cascade() {
     // One lane, small chunks, largest table first: `loose` (40 chunks) is copied and `child`
     // partly copied when the copy is killed; the parent is read after the REPLACE below.
     let slow = |h: Howdah| h.args(["--job", "r", "--follow", "-j", "1", "--chunk-rows", "2000"]);
-    let mut child = slow(Howdah::copy(&s.url(&db), &dst.url())).spawn();
-    let started = Instant::now();
-    loop {
-        let done = dst
-            .try_query("SELECT count(*) FROM howdah.chunks WHERE job = 'r' AND status = 'done'")
-            .unwrap_or_default();
-        if done.parse::<u32>().unwrap_or(0) >= 41 {
-            break;
-        }
-        if let Ok(Some(_)) = child.try_wait() {
-            panic!("copy --follow ended early: {}", describe(&finish(child)));
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "no chunk was copied"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    kill9(&mut child);
+    let child = slow(Howdah::copy(&s.url(&db), &dst.url())).spawn();
+    kill_after_chunks(&dst, "r", 41, child);
     assert_eq!(
         dst.query("SELECT count(*) FROM howdah.chunks WHERE job = 'r' AND status = 'done' AND table_name LIKE '%parent'"),
         "0",
@@ -1431,4 +1380,28 @@ fn mysql_follow_moves_children_when_a_parents_key_changes() {
         dst.query("SELECT count(*) FROM child WHERE parent_id = 100"),
         "10"
     );
+}
+
+/// Waits until `n` chunks of job `job` are copied, then kills the copy `child` with SIGKILL.
+fn kill_after_chunks(dst: &TestDb, job: &str, n: u32, mut child: Child) {
+    let started = Instant::now();
+    loop {
+        let done = dst
+            .try_query(&format!(
+                "SELECT count(*) FROM howdah.chunks WHERE job = '{job}' AND status = 'done'"
+            ))
+            .unwrap_or_default();
+        if done.parse::<u32>().unwrap_or(0) >= n {
+            break;
+        }
+        if let Ok(Some(_)) = child.try_wait() {
+            panic!("copy --follow ended early: {}", describe(&finish(child)));
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "no chunk was copied"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    kill9(&mut child);
 }
