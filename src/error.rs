@@ -176,7 +176,9 @@ impl Error {
             Error::Catalog(crate::catalog::CatalogError::Query { source, .. }) => {
                 is_transient(source)
             }
-            Error::Catalog(crate::catalog::CatalogError::Mysql { transient, .. }) => *transient,
+            Error::Catalog(crate::catalog::CatalogError::Mysql { source, .. }) => {
+                my_transient(source)
+            }
             _ => false,
         }
     }

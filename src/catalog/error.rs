@@ -20,16 +20,14 @@ pub enum CatalogError {
         /// What was wrong.
         detail: String,
     },
-    /// A MySQL/MariaDB catalog query failed.
-    #[error("{what}: {reason}")]
+    /// A MySQL/MariaDB catalog query failed (whether a retry may pass is
+    /// `crate::error::Error::is_transient`'s to say, from the driver's error).
+    #[error("{what}: {source}")]
     Mysql {
         /// What was being read.
         what: String,
-        /// The driver's message.
-        reason: String,
-        /// Whether the failure may pass on a new connection (a cut connection, a
-        /// restarting server): a follower retries it instead of stopping.
-        transient: bool,
+        /// The driver's error.
+        source: mysql_async::Error,
     },
     /// The database named in the URL does not exist on the server.
     #[error("the {server} server has no database named \"{database}\"")]

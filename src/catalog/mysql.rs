@@ -248,8 +248,7 @@ async fn rows(conn: &mut Conn, sql: &str, db: &str, what: &str) -> Result<Vec<Ro
         .await
         .map_err(|e| CatalogError::Mysql {
             what: format!("reading the MySQL catalog ({what})"),
-            reason: e.to_string(),
-            transient: crate::error::my_transient(&e),
+            source: e,
         })
 }
 
@@ -261,8 +260,7 @@ pub async fn load(conn: &mut Conn, db: &str) -> Result<MySchema> {
             .await
             .map_err(|e| CatalogError::Mysql {
                 what: "reading the MySQL server version".into(),
-                reason: e.to_string(),
-                transient: crate::error::my_transient(&e),
+                source: e,
             })?;
     let mut schema = MySchema {
         version: version.unwrap_or_default(),

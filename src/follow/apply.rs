@@ -518,17 +518,21 @@ impl Applier {
         self.ops.push(op);
     }
 
-    /// Queues, after what is queued, the cascade `c` of the delete of parent row `row` (one
-    /// field per parent column): the children naming it are deleted or lose their key. It
+    /// Queues, after what is queued, a cascade of the delete of parent row `row` (one field
+    /// per parent column): the rows of `view` (a child seen through its key columns) naming
+    /// the parent's columns `parent_columns` are deleted (`Delete`) or lose their key
+    /// (`Detach`); its statements are cached under `name` (`binlog/overlap.rs::Cascade`). It
     /// keeps its place in stream order: grouping must not move it past a change of a child,
     /// but it is pipelined with its neighbours like any row change.
-    pub async fn cascade(
+    pub(crate) async fn cascade(
         &mut self,
-        c: &crate::follow::binlog::overlap::Cascade,
+        name: &str,
+        view: &TargetTable,
+        kind: RowKind,
+        parent_columns: &[usize],
         row: &[Option<bytes::Bytes>],
     ) -> Result<()> {
-        let params: Vec<Field> = c
-            .parent_columns
+        let params: Vec<Field> = parent_columns
             .iter()
             .map(|&p| Field(row.get(p).cloned().flatten()))
             .collect();
@@ -536,7 +540,7 @@ impl Applier {
         if params.iter().any(|f| f.0.is_none()) {
             return Ok(());
         }
-        self.push_in_place(&c.name, &c.view, c.kind, params).await
+        self.push_in_place(name, view, kind, params).await
     }
 
     /// Queues a change that keeps its place among all others (a barrier for grouping, see

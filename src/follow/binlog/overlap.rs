@@ -10,7 +10,7 @@
 //! the target the children the copy read before the delete, or that the replay inserted.
 //! So, in the overlap, each replayed delete of a parent row is followed, in stream order,
 //! by the delete (or nulling) of the rows of followed tables that name it through such a key
-//! ([`Cascades`], [`crate::follow::apply::Applier::cascade`]): every other change of those
+//! ([`Cascades`], `Applier::cascade`): every other change of those
 //! rows is in the binary log, so replaying the cascades where InnoDB ran them gives what the
 //! source holds. One level deep: a cascade's own cascades leave orphans, which the end of
 //! the overlap removes (unless a row of the same key was inserted again in the overlap).
@@ -33,8 +33,7 @@ use std::collections::HashMap;
 use tokio_postgres::Client;
 
 use crate::error::{query_error, Result};
-use crate::follow::apply::TargetTable;
-use crate::follow::row_ops::RowKind;
+use crate::follow::row_ops::{RowKind, TargetTable};
 
 /// A foreign key's `ON DELETE CASCADE` or `SET NULL` between two followed tables, as the
 /// MySQL follow replays it in the overlap.

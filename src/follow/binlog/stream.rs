@@ -632,7 +632,9 @@ async fn apply_rows(
                 // delete (not in the binary log) is replayed here, in stream order.
                 if matches!(kind, Kind::Delete) && applier.quiet() {
                     for c in l.cascades.of(&t.target.name) {
-                        applier.cascade(c, f).await?;
+                        applier
+                            .cascade(&c.name, &c.view, c.kind, &c.parent_columns, f)
+                            .await?;
                     }
                 }
             }
