@@ -32,6 +32,10 @@ const POSTGRES: &str = "127.0.0.1:5432";
 const DELAY: Duration = Duration::from_millis(20);
 /// Share of the packets dropped in each direction of a worker's link.
 const LOSS: &str = "0.001";
+/// How long the server's keepalives let a session whose peer is gone live in these tests:
+/// about the tests' lease (`--lease-secs 6`, which the sink sets as `tcp_keepalives_idle`)
+/// plus three probes.
+const SERVER_KEEPALIVE: Duration = Duration::from_secs(9);
 /// The servers' address as every namespace sees it: the same URL in every worker (a job's
 /// workers must use the same URLs; another spelling of the server is another configuration).
 /// Each namespace's own NAT sends it to its forwarder.
@@ -76,6 +80,8 @@ struct Host {
     veth: String,
     /// The forwarder to PostgreSQL, on the veth's host-side address.
     addr: SocketAddr,
+    /// Whether the link is cut, as the forwarder sees it.
+    cut: tokio::sync::watch::Sender<bool>,
     _forwarder: tokio::runtime::Runtime,
 }
 
@@ -108,6 +114,7 @@ impl Host {
             ns: ns.clone(),
             veth: veth.clone(),
             addr: SocketAddr::from((host_ip, 0)),
+            cut: tokio::sync::watch::channel(false).0,
             _forwarder: tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(1)
                 .enable_all()
@@ -155,7 +162,9 @@ impl Host {
             }
         }
         let mut host = host;
-        host.addr = host._forwarder.block_on(forward(host.addr, DELAY));
+        host.addr = host
+            ._forwarder
+            .block_on(forward(host.addr, DELAY, host.cut.subscribe()));
         let to = format!("{}:{}", host.addr.ip(), host.addr.port());
         in_ns(&["ip", "route", "add", "default", "via", &host_ip.to_string()]);
         in_ns(&[
@@ -208,6 +217,7 @@ impl Host {
             &self.veth,
             if up { "up" } else { "down" },
         ]);
+        let _ = self.cut.send(!up);
     }
 }
 
@@ -250,11 +260,16 @@ fn copy_command(prefix: &[&str], src: &str, dst: &str, extra: &[&str]) -> Comman
 
 /// Listens on `at` (port 0: a free one) and forwards every connection to PostgreSQL; the
 /// bytes toward the server leave `delay` after they arrived, in order. Returns the address.
-async fn forward(at: SocketAddr, delay: Duration) -> SocketAddr {
+async fn forward(
+    at: SocketAddr,
+    delay: Duration,
+    cut: tokio::sync::watch::Receiver<bool>,
+) -> SocketAddr {
     let listener = TcpListener::bind(at).await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         while let Ok((client, _)) = listener.accept().await {
+            let mut cut = cut.clone();
             tokio::spawn(async move {
                 let Ok(server) = TcpStream::connect(POSTGRES).await else {
                     return;
@@ -285,7 +300,28 @@ async fn forward(at: SocketAddr, delay: Duration) -> SocketAddr {
                     let _ = tokio::io::copy(&mut server_rd, &mut client_wr).await;
                     let _ = client_wr.shutdown().await;
                 };
-                tokio::join!(up_read, up_write, down);
+                // The server's keepalives: with the link cut for longer than they allow
+                // (the sink sets them to the lease time), the server drops the session, as
+                // it would on a real network. Without this the forwarder, alive on the
+                // server's side, answers them, and the cut session keeps its locks (a
+                // backend in COPY then also holds up every DROP DATABASE on the server).
+                let dead_peer = async move {
+                    loop {
+                        if *cut.borrow() {
+                            tokio::time::sleep(SERVER_KEEPALIVE).await;
+                            if *cut.borrow() {
+                                return;
+                            }
+                        }
+                        if cut.changed().await.is_err() {
+                            std::future::pending::<()>().await;
+                        }
+                    }
+                };
+                tokio::select! {
+                    _ = async { tokio::join!(up_read, up_write, down) } => {}
+                    _ = dead_peer => {}
+                }
             });
         }
     });
