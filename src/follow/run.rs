@@ -396,15 +396,36 @@ async fn refuse_sync_standby(source: &Client, app: &str) -> Result<()> {
 }
 
 /// Whether `synchronous_standby_names` (`a, b`, `FIRST 1 (a, "b")`, `ANY 2 (*)`) names
-/// application `app` (names compare without case; `*` names every standby).
+/// application `app` (names compare without case; `*` names every standby). Words are split
+/// at commas, parentheses and spaces outside double quotes (`""` inside them is a quote), so
+/// the method's keyword and count come out as words too: they name no application.
 fn names_standby(setting: &str, app: &str) -> bool {
-    let list = match (setting.find('('), setting.rfind(')')) {
-        (Some(a), Some(b)) if a < b => &setting[a + 1..b],
-        _ => setting,
-    };
-    list.split(',')
-        .map(|n| n.trim().trim_matches('"'))
-        .any(|n| n == "*" || n.eq_ignore_ascii_case(app))
+    let mut words: Vec<String> = Vec::new();
+    let mut word = String::new();
+    let mut chars = setting.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => {
+                while let Some(q) = chars.next() {
+                    if q == '"' {
+                        if chars.peek() == Some(&'"') {
+                            chars.next();
+                        } else {
+                            break;
+                        }
+                    }
+                    word.push(q);
+                }
+            }
+            ',' | '(' | ')' => words.push(std::mem::take(&mut word)),
+            c if c.is_whitespace() => words.push(std::mem::take(&mut word)),
+            c => word.push(c),
+        }
+    }
+    words.push(word);
+    words
+        .iter()
+        .any(|w| w == "*" || (!w.is_empty() && w.eq_ignore_ascii_case(app)))
 }
 
 /// Refuses to follow a keyless table whose rows were partly read in another snapshot than the
@@ -800,6 +821,9 @@ mod tests {
             ("ANY 2 (*)", true),
             ("ANY 1 (s1, s2)", false),
             ("howdah", false),
+            ("ANY 1 (\"a, (b)\", \"howdah/j\")", true),
+            ("FIRST 2 (\"howdah/j, x\", s2)", false),
+            ("\"say \"\"hi\"\"\", howdah/j", true),
         ] {
             assert_eq!(names_standby(setting, "howdah/j"), named, "{setting}");
         }
