@@ -321,9 +321,9 @@ pub struct Applier {
     mark: Option<(usize, usize, u64)>,
     /// Tables of binary rows, by their target name.
     tables: std::collections::HashMap<String, std::sync::Arc<RowTable>>,
-    /// Changes that keep their place (cascades replayed by the MySQL follow, key changes of
-    /// parents), by name.
-    cascades: std::collections::HashMap<String, std::sync::Arc<RowTable>>,
+    /// Tables of changes that keep their place (cascades replayed by the MySQL follow, key
+    /// changes of parents), by name.
+    in_place: std::collections::HashMap<String, std::sync::Arc<RowTable>>,
     /// The session runs with `session_replication_role = replica` (triggers and foreign keys
     /// off), which lets tables with foreign keys have their rows grouped (`row_ops.rs`).
     replica: bool,
@@ -370,7 +370,7 @@ impl Applier {
             open: false,
             mark: None,
             tables: std::collections::HashMap::new(),
-            cascades: std::collections::HashMap::new(),
+            in_place: std::collections::HashMap::new(),
             replica: role,
             pending_changes: 0,
         })
@@ -553,11 +553,11 @@ impl Applier {
         kind: RowKind,
         params: Vec<Field>,
     ) -> Result<()> {
-        let table = match self.cascades.get(name) {
+        let table = match self.in_place.get(name) {
             Some(t) => t.clone(),
             None => {
                 let t = std::sync::Arc::new(RowTable::barrier(view.clone()));
-                self.cascades.insert(name.to_string(), t.clone());
+                self.in_place.insert(name.to_string(), t.clone());
                 t
             }
         };

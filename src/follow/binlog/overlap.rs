@@ -32,6 +32,7 @@ use std::collections::HashMap;
 
 use tokio_postgres::Client;
 
+use crate::catalog::quote_ident;
 use crate::error::{query_error, Result};
 use crate::follow::row_ops::{RowKind, TargetTable};
 
@@ -49,12 +50,14 @@ pub struct Cascade {
     pub(crate) kind: RowKind,
 }
 
-/// The cascades of each followed table, by its target name, and the tables whose key
-/// changes the target's keys must see as updates.
+/// The target's foreign keys between followed tables that act on a parent's change, read
+/// once when the follower starts: the cascades replayed in the overlap, the tables whose key
+/// changes must reach the target as updates, and the keys the end of the overlap sweeps.
 #[derive(Default)]
 pub struct Cascades {
     on_delete: HashMap<String, Vec<Cascade>>,
     on_update: std::collections::HashSet<String>,
+    keys: Vec<CascadingKey>,
 }
 
 impl Cascades {
@@ -72,7 +75,7 @@ impl Cascades {
     }
 }
 
-const CASCADES_SQL: &str = "WITH f AS (SELECT u.n, u.name::regclass AS rel \
+const KEYS_SQL: &str = "WITH f AS (SELECT u.n, u.name::regclass AS rel \
       FROM unnest($1::text[]) WITH ORDINALITY u(name, n)) \
     SELECT c.conname::text, fc.n::int4, fp.n::int4, c.confdeltype::text, c.confupdtype::text, \
       ARRAY(SELECT a.attname::text FROM unnest(c.conkey) WITH ORDINALITY k(att, n) \
@@ -81,35 +84,49 @@ const CASCADES_SQL: &str = "WITH f AS (SELECT u.n, u.name::regclass AS rel \
             JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.att ORDER BY k.n), \
       ARRAY(SELECT format_type(a.atttypid, a.atttypmod) FROM unnest(c.confkey) \
             WITH ORDINALITY k(att, n) JOIN pg_attribute a ON a.attrelid = c.confrelid \
-            AND a.attnum = k.att ORDER BY k.n) \
+            AND a.attnum = k.att ORDER BY k.n), \
+      c.convalidated \
     FROM pg_constraint c JOIN f fc ON fc.rel = c.conrelid JOIN f fp ON fp.rel = c.confrelid \
     WHERE c.contype = 'f' AND c.conparentid = 0 \
-      AND (c.confdeltype IN ('c', 'n') OR c.confupdtype IN ('c', 'n', 'd')) \
-    ORDER BY 1";
+      AND (c.confdeltype IN ('c', 'n', 'd') OR c.confupdtype IN ('c', 'n', 'd')) \
+    ORDER BY 2, 1";
 
-/// Reads the target's keys between the followed `tables` that act on a parent's delete
-/// (`CASCADE`, `SET NULL`) or key change.
+/// Reads the target's keys between the followed `tables` that act on a parent's delete or
+/// key change.
 pub async fn cascades(client: &Client, tables: &[&TargetTable]) -> Result<Cascades> {
     let names: Vec<&str> = tables.iter().map(|t| t.name.as_str()).collect();
     let rows = client
-        .query(CASCADES_SQL, &[&names])
+        .query(KEYS_SQL, &[&names])
         .await
         .map_err(|e| query_error("reading the target's cascading foreign keys", &e))?;
     let mut out = Cascades::default();
     for r in rows {
+        let name: String = r.get(0);
         let child = tables[(r.get::<_, i32>(1) - 1) as usize];
         let parent = tables[(r.get::<_, i32>(2) - 1) as usize];
-        let on_delete: String = r.get(3);
-        let on_update: String = r.get(4);
-        if matches!(on_update.as_str(), "c" | "n" | "d") {
-            out.on_update.insert(parent.name.clone());
-        }
-        if !matches!(on_delete.as_str(), "c" | "n") {
-            continue;
-        }
+        let on_delete = r.get::<_, String>(3).chars().next().unwrap_or('a');
+        let on_update = r.get::<_, String>(4).chars().next().unwrap_or('a');
         let child_columns: Vec<String> = r.get(5);
         let referenced: Vec<String> = r.get(6);
         let types: Vec<String> = r.get(7);
+        out.keys.push(CascadingKey {
+            name: name.clone(),
+            child: child.name.clone(),
+            parent: parent.name.clone(),
+            on_delete,
+            on_update,
+            child_columns: child_columns.iter().map(|c| quote_ident(c)).collect(),
+            parent_columns: referenced.iter().map(|c| quote_ident(c)).collect(),
+            valid: r.get(8),
+        });
+        if matches!(on_update, 'c' | 'n' | 'd') {
+            out.on_update.insert(parent.name.clone());
+        }
+        let kind = match on_delete {
+            'c' => RowKind::Delete,
+            'n' => RowKind::Detach,
+            _ => continue,
+        };
         let Some(parent_columns) = referenced
             .iter()
             .map(|c| parent.columns.iter().position(|p| p == c))
@@ -123,7 +140,7 @@ pub async fn cascades(client: &Client, tables: &[&TargetTable]) -> Result<Cascad
             .entry(parent.name.clone())
             .or_default()
             .push(Cascade {
-                name: format!("{} {}", child.name, r.get::<_, String>(0)),
+                name: format!("{} {name}", child.name),
                 view: TargetTable {
                     name: child.name.clone(),
                     columns: child_columns,
@@ -131,17 +148,13 @@ pub async fn cascades(client: &Client, tables: &[&TargetTable]) -> Result<Cascad
                     key: (0..width).collect(),
                 },
                 parent_columns,
-                kind: if on_delete == "c" {
-                    RowKind::Delete
-                } else {
-                    RowKind::Detach
-                },
+                kind,
             });
     }
     Ok(out)
 }
 
-/// A valid foreign key of a followed table whose parent's changes cascade.
+/// A foreign key between followed tables whose parent's changes cascade (names quoted).
 struct CascadingKey {
     name: String,
     child: String,
@@ -153,20 +166,6 @@ struct CascadingKey {
     /// Not `NOT VALID`: the copied rows kept it, so an orphan now is the overlap's.
     valid: bool,
 }
-
-const KEYS_SQL: &str = "SELECT c.conname::text, c.conrelid::regclass::text, \
-      c.confrelid::regclass::text, c.confdeltype::text, c.confupdtype::text, \
-      ARRAY(SELECT quote_ident(a.attname) FROM unnest(c.conkey) WITH ORDINALITY k(att, n) \
-            JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.att ORDER BY k.n), \
-      ARRAY(SELECT quote_ident(a.attname) FROM unnest(c.confkey) WITH ORDINALITY k(att, n) \
-            JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.att ORDER BY k.n), \
-      c.convalidated \
-    FROM pg_constraint c \
-    WHERE c.contype = 'f' AND c.conparentid = 0 \
-      AND c.conrelid IN (SELECT unnest($1::text[])::regclass) \
-      AND c.confrelid IN (SELECT unnest($1::text[])::regclass) \
-      AND (c.confdeltype IN ('c', 'n', 'd') OR c.confupdtype IN ('c', 'n', 'd')) \
-    ORDER BY 2, 1";
 
 impl CascadingKey {
     /// Rows of the child (`o`) whose key is set but names no parent row.
@@ -218,26 +217,11 @@ impl CascadingKey {
 
 /// Ends the overlap on `client` (between transactions, nothing queued): in one transaction,
 /// the session's foreign keys and triggers start to act, the cascades the overlap missed are
-/// run on the followed tables `tables` (quoted, qualified target names), and `done_sql`
+/// run over the keys of `cascades` (read when the follower started), and `done_sql`
 /// (marking the overlap over in the state) runs.
-pub async fn leave(client: &Client, tables: &[String], done_sql: &str) -> Result<()> {
+pub async fn leave(client: &Client, cascades: &Cascades, done_sql: &str) -> Result<()> {
     let fail = |what: &'static str| move |e: tokio_postgres::Error| query_error(what, &e);
-    let keys: Vec<CascadingKey> = client
-        .query(KEYS_SQL, &[&tables])
-        .await
-        .map_err(fail("reading the target's cascading foreign keys"))?
-        .iter()
-        .map(|r| CascadingKey {
-            name: r.get(0),
-            child: r.get(1),
-            parent: r.get(2),
-            on_delete: r.get::<_, String>(3).chars().next().unwrap_or('a'),
-            on_update: r.get::<_, String>(4).chars().next().unwrap_or('a'),
-            child_columns: r.get(5),
-            parent_columns: r.get(6),
-            valid: r.get(7),
-        })
-        .collect();
+    let keys = &cascades.keys;
     client
         .batch_execute("BEGIN; SET session_replication_role = origin")
         .await
@@ -245,7 +229,7 @@ pub async fn leave(client: &Client, tables: &[String], done_sql: &str) -> Result
     let r = async {
         // One pass: the session's keys act, so a repair's deletes cascade further on their
         // own.
-        for k in &keys {
+        for k in keys {
             let Some(sql) = k.repair() else { continue };
             let n = client
                 .execute(&sql, &[])

@@ -49,16 +49,22 @@ impl BinlogPos {
 
     /// Orders positions by file sequence number, then offset (the GTID is not compared).
     pub fn order(&self, other: &BinlogPos) -> Ordering {
-        file_seq(&self.file)
-            .cmp(&file_seq(&other.file))
-            .then(self.file.cmp(&other.file))
-            .then(self.pos.cmp(&other.pos))
+        compare(&self.file, self.pos, &other.file, other.pos)
     }
 
     /// Whether this position is at or past `other`.
     pub fn reached(&self, other: &BinlogPos) -> bool {
         self.order(other) != Ordering::Less
     }
+}
+
+/// [`BinlogPos::order`] of offset `a` in file `fa` and offset `b` in file `fb`, for callers
+/// that hold the parts (the stream checks its place after every event).
+pub fn compare(fa: &str, a: u64, fb: &str, b: u64) -> Ordering {
+    file_seq(fa)
+        .cmp(&file_seq(fb))
+        .then(fa.cmp(fb))
+        .then(a.cmp(&b))
 }
 
 /// The numeric suffix of a binary log file name (`binlog.000012` -> 12).

@@ -425,13 +425,21 @@ impl Progress {
 /// as it was, then lets the target's foreign keys act and runs the cascades the binary log
 /// left out (`overlap.rs`).
 async fn leave_overlap(l: &Loop<'_>, applier: &mut Applier, p: &mut Progress) -> Result<()> {
-    if !applier.quiet() || !l.keys_from.is_some_and(|k| p.here().reached(k)) {
+    // Checked between every two transactions of the overlap: from the parts, without
+    // building the position's text.
+    let past = |k: &BinlogPos| {
+        position::compare(&p.file, p.seen, &k.file, k.pos) != std::cmp::Ordering::Less
+    };
+    if !applier.quiet() || !l.keys_from.is_some_and(past) {
         return Ok(());
     }
     commit(l, applier, p).await?;
-    let tables: Vec<String> = l.tables.iter().map(|t| t.target.name.clone()).collect();
-    crate::follow::binlog::overlap::leave(applier.client(), &tables, &fstate::keys_act_sql(l.st))
-        .await?;
+    crate::follow::binlog::overlap::leave(
+        applier.client(),
+        l.cascades,
+        &fstate::keys_act_sql(l.st),
+    )
+    .await?;
     applier.keys_act();
     tracing::info!(
         "the follow is past its overlap with the copy at {}: the target's foreign keys act on \

@@ -419,7 +419,9 @@ impl BinlogTable {
 }
 
 /// Whether SQL text `filter` holds `name` as a word (without case, as MySQL compares column
-/// names): conservative, a string literal holding the name counts too.
+/// names): conservative, a string literal or a qualified `t.name` holding the name counts
+/// too. (`mapping::rename::mentions` answers a narrower question, for PostgreSQL text: it
+/// skips qualified names and does not know MySQL's backquotes.)
 fn names_column(filter: &str, name: &str) -> bool {
     let filter = filter.to_lowercase();
     let name = name.to_lowercase();
