@@ -296,6 +296,22 @@ fn a_schema_change_keeps_the_mapped_changes_before_it() {
     let job = job_file("follow_map_ddl", SMALL_JOB);
     let child = follow(&src, &dst, &job).spawn();
     wait_phase(&dst, "m", "follow", Duration::from_secs(90));
+    // The follower reads the source's catalog after it enters the phase: the ALTER must come
+    // after that, or it starts with the new shape and stops before the first insert (it
+    // failed that way once in a full run). A change applied shows it has read it.
+    src.exec("INSERT INTO m VALUES (1000, 'marker')");
+    let started = std::time::Instant::now();
+    while dst
+        .try_query("SELECT count(*) FROM m WHERE id = 1000")
+        .unwrap_or_default()
+        != "1"
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the follower applied nothing"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     // Three transactions within one apply batch: a mapped insert, then a column added, then a
     // change that shows the new shape. The first must be applied, the last must stop the apply.
     src.exec(
