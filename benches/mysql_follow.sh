@@ -18,7 +18,9 @@
 #               restart to cutover, process start included) and the follower's peak RSS.
 # Each target is compared with the source at the end (count and sums).
 #
-# Environment: BENCH_ROWS (2000000), BENCH_SECS (30), HOWDAH_BIN (target/release/howdah).
+# Environment: BENCH_ROWS (2000000), BENCH_SECS (30), HOWDAH_BIN (target/release/howdah),
+# BENCH_RUNS (the runs to make, default "bulk live backlog"), BENCH_PERF (set: `perf record`
+# the backlog's follower into the output directory, to see where its time goes).
 # Results: a Markdown table on stdout and in bench-out/mysql-follow-<timestamp>/results.md.
 set -euo pipefail
 
@@ -88,16 +90,22 @@ load() {
   echo "$changes"
 }
 
+RUNS=${BENCH_RUNS:-bulk live backlog}
+want() { [[ " $RUNS " == *" $1 "* ]]; }
+
 rows=()
 # 1. bulk
+if want bulk; then
 TGT=$(fresh_target howdah_bench_myfollow_bulk)
 t0=$(now)
 "$HOWDAH" copy --source "$SRC" --target "$TGT" -j 2 --quiet >"$OUT/bulk.log" 2>&1
 t1=$(now)
 bulk_rate=$(awk -v r="$ROWS" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", r / (b - a) }')
 rows+=("| bulk copy -j 2 | $(secs "$t0" "$t1") s | $bulk_rate rows/s | | | $(check_equal "$TGT") |")
+fi
 
 # 2. live
+if want live; then
 TGT=$(fresh_target howdah_bench_myfollow_live)
 t0=$(now)
 "$HOWDAH" copy --source "$SRC" --target "$TGT" --follow --job live -j 2 --quiet \
@@ -109,8 +117,10 @@ t_stop=$(now)
 t_cut=$(now)
 wait "$pid"
 rows+=("| copy --follow, load during copy and follow | $(secs "$t0" "$t_cut") s | $changes changes written in $SECS s | $(secs "$t_stop" "$t_cut") s (writes stopped -> cut over) | | $(check_equal "$TGT") |")
+fi
 
 # 3. backlog
+if want backlog; then
 TGT=$(fresh_target howdah_bench_myfollow_backlog)
 "$HOWDAH" copy --source "$SRC" --target "$TGT" --follow --job backlog -j 2 --quiet \
   >"$OUT/backlog-copy.log" 2>&1 &
@@ -123,6 +133,10 @@ t1=$(now)
 /usr/bin/time -v -o "$OUT/backlog-time.txt" "$HOWDAH" copy --source "$SRC" --target "$TGT" \
   --follow --job backlog --quiet >"$OUT/backlog-follow.log" 2>&1 &
 pid=$!
+if [ -n "${BENCH_PERF:-}" ]; then
+  until follower=$(pgrep -P "$pid" howdah); do sleep 0.05; done
+  perf record -F 499 -g -p "$follower" -o "$OUT/perf.data" >"$OUT/perf.log" 2>&1 &
+fi
 # `cutover` applies the changes itself when no follower runs: wait until the restarted
 # follower holds the job's follower lock (an advisory lock in the target), so it is the one
 # measured.
@@ -137,6 +151,7 @@ after=$(psql -X -At -d "$TGT" -c "SELECT changes FROM howdah.follow")
 rss=$(awk -F': ' '/Maximum resident/ {printf "%.0f", $2/1024}' "$OUT/backlog-time.txt")
 rate=$(awk -v c="$((after - before))" -v a="$t1" -v b="$t2" 'BEGIN { printf "%.0f", c / (b - a) }')
 rows+=("| copy --follow, backlog of $written changes | | $rate row changes/s applied | $(secs "$t1" "$t2") s (catch-up) | $rss MB | $(check_equal "$TGT") |")
+fi
 
 {
   echo "## MySQL follow benchmark, $(date -u +%Y-%m-%dT%H:%MZ), commit $(git -C "$ROOT" rev-parse --short HEAD)"

@@ -356,7 +356,7 @@ async fn follow_once(settings: &CopySettings, stop: Arc<AtomicBool>) -> Result<F
             cut_over: p == phase::CUT_OVER,
         }),
         Ended::CutoverReached { applied } => {
-            cut_over(settings, &source, applier.client(), &st, &row).await?;
+            cut_over(settings, &source, applier.session().await?, &st, &row).await?;
             Ok(FollowOutcome {
                 message: format!(
                     "job \"{}\" cut over: every source change up to {} is applied, sequences set, \

@@ -236,7 +236,11 @@ pub async fn run(l: &Loop<'_>, applier: &mut Applier, start: Lsn) -> Result<Ende
 
 /// Measures the source's WAL position and the slot's retained WAL (metrics, follow row);
 /// returns the retained bytes when they pass `--max-retained-wal`.
-async fn check_source(l: &Loop<'_>, applier: &Applier, p: &mut Progress) -> Result<Option<u64>> {
+async fn check_source(
+    l: &Loop<'_>,
+    applier: &mut Applier,
+    p: &mut Progress,
+) -> Result<Option<u64>> {
     let row = l
         .source
         .query_one(
@@ -260,7 +264,8 @@ async fn check_source(l: &Loop<'_>, applier: &Applier, p: &mut Progress) -> Resu
     };
     let retained = retained.unwrap_or(0).max(0) as u64;
     crate::metrics::follow_measured(lag_bytes, lag_secs, retained);
-    let _ = fstate::record_source(applier.client(), l.st, &end, Some(retained as i64)).await;
+    let _ =
+        fstate::record_source(applier.session().await?, l.st, &end, Some(retained as i64)).await;
     Ok(l.max_retained_wal
         .filter(|limit| retained > *limit)
         .map(|_| retained))
@@ -268,7 +273,7 @@ async fn check_source(l: &Loop<'_>, applier: &Applier, p: &mut Progress) -> Resu
 
 /// Drops the slot and publication whose retained WAL passed the limit, records why, and
 /// returns the error that stops the follow.
-async fn over_limit(l: &Loop<'_>, applier: &Applier, p: &Progress, retained: u64) -> Error {
+async fn over_limit(l: &Loop<'_>, applier: &mut Applier, p: &Progress, retained: u64) -> Error {
     let limit = l.max_retained_wal.unwrap_or(0);
     let msg = format!(
         "the replication slot {} retained {} of WAL on the source, over --max-retained-wal {}: \
@@ -281,7 +286,9 @@ async fn over_limit(l: &Loop<'_>, applier: &Applier, p: &Progress, retained: u64
     );
     let _ = crate::follow::slot::drop_slot(l.source, l.slot).await;
     let _ = crate::follow::slot::drop_publication(l.source, l.publication).await;
-    let _ = fstate::set_phase(applier.client(), l.st, fstate::phase::ABORTED, Some(&msg)).await;
+    if let Ok(session) = applier.session().await {
+        let _ = fstate::set_phase(session, l.st, fstate::phase::ABORTED, Some(&msg)).await;
+    }
     Error::Follow(msg)
 }
 
@@ -418,7 +425,8 @@ async fn idle_tick(
         clocks.last_idle_commit = Instant::now();
     }
     let row = applier
-        .client()
+        .session()
+        .await?
         .query_opt(
             &format!(
                 "SELECT phase, cutover_lsn::text FROM {} WHERE job = $1",

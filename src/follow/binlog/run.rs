@@ -379,7 +379,16 @@ pub async fn follow_once(
         keys_from: keys_from.as_ref(),
         cascades: &cascades,
     };
-    match stream::run(&l, &mut applier, start).await? {
+    let ended = match stream::run(&l, &mut applier, start).await {
+        Ok(ended) => ended,
+        Err(e) => {
+            // A commit may still be in flight (the stream failed, not the target): let it
+            // land rather than drop it, so the retry starts after it.
+            let _ = applier.session().await;
+            return Err(e);
+        }
+    };
+    match ended {
         Ended::Interrupted => Err(Error::Interrupted),
         Ended::EndedElsewhere(p) => Ok(FollowOutcome {
             message: format!(
@@ -395,7 +404,8 @@ pub async fn follow_once(
                 .await?;
             for step in &steps {
                 applier
-                    .client()
+                    .session()
+                    .await?
                     .batch_execute(&step.sql)
                     .await
                     .map_err(|e| Error::Query {
@@ -403,7 +413,7 @@ pub async fn follow_once(
                         reason: db_reason(&e),
                     })?;
             }
-            fstate::set_phase(applier.client(), &st, phase::CUT_OVER, None).await?;
+            fstate::set_phase(applier.session().await?, &st, phase::CUT_OVER, None).await?;
             crate::metrics::follow_phase(phase::CUT_OVER);
             Ok(FollowOutcome {
                 message: format!(

@@ -292,7 +292,7 @@ pub async fn run(l: &Loop<'_>, applier: &mut Applier, start: BinlogPos) -> Resul
                                         truncate(applier, &l.tables[i]).await?;
                                     }
                                     Ddl::Stops(table) => {
-                                        commit(l, applier, &mut p).await?;
+                                        commit(l, applier, &mut p, true).await?;
                                         return Err(Error::SchemaChanged {
                                             table: crate::catalog::QualifiedName::new(
                                                 l.url.database.as_str(),
@@ -337,7 +337,7 @@ pub async fn run(l: &Loop<'_>, applier: &mut Applier, start: BinlogPos) -> Resul
         if !in_txn {
             if let (Some(_), Some(started)) = (&p.pending_end, p.batch_started) {
                 if started.elapsed() >= BATCH_TIME || applier.pending_changes >= BATCH_CHANGES {
-                    commit(l, applier, &mut p).await?;
+                    commit(l, applier, &mut p, false).await?;
                 }
             }
         }
@@ -347,7 +347,7 @@ pub async fn run(l: &Loop<'_>, applier: &mut Applier, start: BinlogPos) -> Resul
         last_tick = Instant::now();
         if l.stop.load(Ordering::Relaxed) {
             if !in_txn && p.pending_end.is_some() {
-                commit(l, applier, &mut p).await?;
+                commit(l, applier, &mut p, true).await?;
             }
             return Ok(Ended::Interrupted);
         }
@@ -375,7 +375,8 @@ pub async fn run(l: &Loop<'_>, applier: &mut Applier, start: BinlogPos) -> Resul
             last_idle_commit = Instant::now();
         }
         let row = applier
-            .client()
+            .session()
+            .await?
             .query_opt(
                 &format!(
                     "SELECT phase, cutover_pos FROM {} WHERE job = $1",
@@ -433,9 +434,9 @@ async fn leave_overlap(l: &Loop<'_>, applier: &mut Applier, p: &mut Progress) ->
     if !applier.quiet() || !l.keys_from.is_some_and(past) {
         return Ok(());
     }
-    commit(l, applier, p).await?;
+    commit(l, applier, p, true).await?;
     crate::follow::binlog::overlap::leave(
-        applier.client(),
+        applier.session().await?,
         l.cascades,
         &fstate::keys_act_sql(l.st),
     )
@@ -459,7 +460,7 @@ fn pending(p: &mut Progress, timestamp: u32) {
 /// Measures the source's end of binary log and the lag behind it (metrics, follow row).
 async fn check_source(
     l: &Loop<'_>,
-    applier: &Applier,
+    applier: &mut Applier,
     p: &mut Progress,
     side: &mut Conn,
 ) -> Result<()> {
@@ -489,7 +490,7 @@ async fn check_source(
     };
     crate::metrics::follow_measured(p.lag_bytes, lag_secs, retained);
     let _ = fstate::record_source_pos(
-        applier.client(),
+        applier.session().await?,
         l.st,
         &p.source_end.text(),
         p.lag_bytes as i64,
@@ -499,8 +500,10 @@ async fn check_source(
     Ok(())
 }
 
-/// Commits the open target transaction with the applied position.
-async fn commit(l: &Loop<'_>, applier: &mut Applier, p: &mut Progress) -> Result<()> {
+/// Commits the open target transaction with the applied position; with `wait`, returns
+/// once it is committed, else once it is sent (`Applier::commit_later`: `p.applied` and the
+/// changes counted then run one commit ahead of the target while it commits).
+async fn commit(l: &Loop<'_>, applier: &mut Applier, p: &mut Progress, wait: bool) -> Result<()> {
     let Some(end) = p.pending_end.take() else {
         return Ok(());
     };
@@ -514,7 +517,11 @@ async fn commit(l: &Loop<'_>, applier: &mut Applier, p: &mut Progress) -> Result
         p.pending_time,
         changes,
     );
-    applier.commit(&sql).await?;
+    if wait {
+        applier.commit(&sql).await?;
+    } else {
+        applier.commit_later(&sql).await?;
+    }
     p.applied = end;
     p.last_commit_time = p.pending_time.take();
     p.batch_started = None;
