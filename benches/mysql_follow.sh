@@ -135,7 +135,8 @@ t1=$(now)
 pid=$!
 if [ -n "${BENCH_PERF:-}" ]; then
   until follower=$(pgrep -P "$pid" howdah); do sleep 0.05; done
-  perf record -F 499 -g -p "$follower" -o "$OUT/perf.data" >"$OUT/perf.log" 2>&1 &
+  if [ "$BENCH_PERF" = dwarf ]; then graph=(--call-graph dwarf -F 150); else graph=(-g -F 499); fi
+  perf record "${graph[@]}" -p "$follower" -o "$OUT/perf.data" >"$OUT/perf.log" 2>&1 &
 fi
 # `cutover` applies the changes itself when no follower runs: wait until the restarted
 # follower holds the job's follower lock (an advisory lock in the target), so it is the one
