@@ -9,12 +9,6 @@ use clap::Parser;
 
 use cli::{Cli, Command, LogFormat};
 
-// The follow's decoder allocates a few small buffers per row change (the binary log crate's
-// row values, a field per column); glibc's allocator spent about 45% of the MySQL
-// follower's CPU on them (perf, BENCHMARKS.md). mimalloc: see docs/design.md.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let (quiet, format) = match &cli.command {
