@@ -677,12 +677,16 @@ impl Applier {
 
     /// Waits for the send in flight, if any; its result.
     async fn settle(&mut self) -> Result<()> {
-        match self.inflight.take() {
+        // The handle stays in place while awaited: if this future is dropped (a timeout
+        // around the follower), Drop still finds the task and stops it.
+        let r = match self.inflight.as_mut() {
             Some(task) => task
                 .await
-                .map_err(|e| Error::Internal(format!("the task applying changes ended: {e}")))?,
-            None => Ok(()),
-        }
+                .map_err(|e| Error::Internal(format!("the task applying changes ended: {e}"))),
+            None => return Ok(()),
+        };
+        self.inflight = None;
+        r?
     }
 
     /// Whether changes wait in the open transaction or the buffer.
@@ -693,10 +697,9 @@ impl Applier {
     /// Sends what is buffered, then `position_sql` (the applied position), and commits;
     /// returns once the commit is done.
     pub async fn commit(&mut self, position_sql: &str) -> Result<()> {
-        let mut r = self.commit_later(position_sql).await;
-        if r.is_ok() {
-            r = self.settle().await;
-        }
+        // commit_later rolls back what it could not send itself.
+        self.commit_later(position_sql).await?;
+        let r = self.settle().await;
         if r.is_err() {
             self.rollback().await;
         }

@@ -383,9 +383,12 @@ pub async fn follow_once(
         Ok(ended) => ended,
         Err(e) => {
             // A commit may still be in flight (the stream failed, not the target): let it
-            // land rather than drop it, so the retry starts after it.
-            let _ = applier.session().await;
-            return Err(e);
+            // land rather than drop it, so the retry starts after it. If it failed, its
+            // error is the one to tell when the stream's would only be retried.
+            return match applier.session().await {
+                Err(apply) if e.is_transient() => Err(apply),
+                _ => Err(e),
+            };
         }
     };
     match ended {

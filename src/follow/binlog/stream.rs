@@ -349,6 +349,8 @@ pub async fn run(l: &Loop<'_>, applier: &mut Applier, start: BinlogPos) -> Resul
             if !in_txn && p.pending_end.is_some() {
                 commit(l, applier, &mut p, true).await?;
             }
+            // An earlier batch commit may still be in flight: it lands before the stop.
+            applier.session().await?;
             return Ok(Ended::Interrupted);
         }
         if in_txn || p.pending_end.is_some() {
