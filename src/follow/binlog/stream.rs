@@ -19,7 +19,6 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use mysql_async::binlog::events::{EventData, RowsEventData};
-use mysql_async::binlog::row::BinlogRow;
 use mysql_async::prelude::Queryable;
 use mysql_async::{BinlogStream, BinlogStreamRequest, Conn};
 
@@ -27,6 +26,7 @@ use crate::conninfo::mysql::MyUrl;
 use crate::error::{db_reason, my_error, Error, Result};
 use crate::follow::apply::Applier;
 use crate::follow::binlog::position::{self, BinlogPos};
+use crate::follow::binlog::rows;
 use crate::follow::binlog::tables::{BinlogTable, Converted};
 use crate::state::follow as fstate;
 use crate::state::StateRef;
@@ -569,15 +569,10 @@ async fn apply_rows(
             )),
         };
     let keyed = !t.target.key.is_empty();
-    let decoded = rows
-        .rows(tme)
-        .map(|r| {
-            r.map_err(|e| Error::Transient {
-                what: format!("decoding a binary log row of {}", t.source),
-                reason: e.to_string(),
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let decoded = rows::decode(rows, tme).map_err(|e| Error::Transient {
+        what: format!("decoding a binary log row of {}", t.source),
+        reason: e.to_string(),
+    })?;
     // A mapped table's `where`: which new rows the source keeps now.
     let passing = match (t.filter(), kind) {
         (Some(_), Kind::Insert | Kind::Update) => Some(filter_passing(l, side, t, &decoded).await?),
@@ -696,7 +691,7 @@ async fn filter_passing(
     l: &Loop<'_>,
     side: &mut Conn,
     t: &BinlogTable,
-    decoded: &[(Option<BinlogRow>, Option<BinlogRow>)],
+    decoded: &[rows::RowChange<'_>],
 ) -> Result<HashMap<usize, Checked>> {
     let f = t.filter_sql(l.url.database.as_str());
     let what = || format!("checking the filter of {} on the source", t.source);

@@ -10,7 +10,6 @@
 //! source by key (`filter_sql`), since only the source server can evaluate it.
 
 use bytes::Bytes;
-use mysql_async::binlog::row::BinlogRow;
 use mysql_async::Value;
 
 use crate::catalog::mysql::{MySchema, MyTable};
@@ -19,6 +18,7 @@ use crate::chunking::mysql_read::MyTablePlan;
 use crate::config::Policies;
 use crate::error::{Error, Result};
 use crate::follow::apply::TargetTable;
+use crate::follow::binlog::rows::RowImage;
 use crate::follow::binlog::values::SourceColumn;
 use crate::reject::{shorten, Reject};
 use crate::source::mysql_convert::{display, Converter};
@@ -186,7 +186,7 @@ impl BinlogTable {
     }
 
     /// The row's values as the bulk reader would receive them, one per target field.
-    fn values(&self, mut row: BinlogRow) -> std::result::Result<Vec<Value>, Reject> {
+    fn values(&self, mut row: RowImage<'_>) -> std::result::Result<Vec<Value>, Reject> {
         let mut values = vec![Value::NULL; self.converters.len()];
         for (i, col) in self.columns.iter().enumerate() {
             let Some(j) = self.field_of[i] else { continue };
@@ -202,9 +202,9 @@ impl BinlogTable {
     }
 
     /// Converts a binary log row into target fields (the key's first).
-    pub fn convert(&self, row: BinlogRow) -> Converted {
+    pub fn convert(&self, row: RowImage<'_>) -> Converted {
         let rejected = |reject| Converted::Rejected { reject, key: None };
-        if row.len() != self.columns.len() {
+        if row.width() != self.columns.len() {
             return rejected(Reject {
                 key: String::new(),
                 column: String::new(),
@@ -303,7 +303,7 @@ impl BinlogTable {
     /// Every column's value of a binary log row as the source server takes it back (for the
     /// filter check), or the reject the row is when one does not decode: the filter cannot
     /// be evaluated over it, and the row must not be taken for one the filter leaves out.
-    pub fn all_values(&self, row: &BinlogRow) -> std::result::Result<Vec<Value>, Reject> {
+    pub fn all_values(&self, row: &RowImage<'_>) -> std::result::Result<Vec<Value>, Reject> {
         let mut out = Vec::with_capacity(self.columns.len());
         for (i, col) in self.columns.iter().enumerate() {
             let Some(bv) = row.as_ref(i) else {
@@ -334,7 +334,7 @@ impl BinlogTable {
     }
 
     /// A reject for a row image as a whole, its key read from the image.
-    fn image_reject(&self, row: &BinlogRow, column: &str, reason: String) -> Reject {
+    fn image_reject(&self, row: &RowImage<'_>, column: &str, reason: String) -> Reject {
         let mut values = vec![Value::NULL; self.converters.len()];
         for &j in &self.read_key {
             let Some(i) = self.field_of.iter().position(|f| *f == Some(j)) else {

@@ -1,0 +1,147 @@
+//! The row images of a binary log rows event, decoded with the table map read once per event.
+//!
+//! Why not `mysql_common`'s `BinlogRow`: for every row it builds a column description per
+//! column (schema, table and name copied, a name formatted, the table map's optional metadata
+//! parsed again) and an owned copy of every value. `perf record` of the MySQL follower put
+//! half of its CPU there (BENCHMARKS.md, "MySQL follow"). Here the column types, metadata and
+//! signedness are read once per event, and each value is decoded by `mysql_common`'s own value
+//! decoder (`BinlogValue`, JSONB included) borrowing the event's bytes; only the vector of a
+//! row's values is allocated.
+//!
+//! Invariants: the layout is the one `mysql_common::binlog::row` reads (MySQL's
+//! `log_event.cc`): per row, the before image (delete, update), then the after image (insert,
+//! update); an image is a null bitmap over the columns present in the event's column bitmap,
+//! then the values of the present, non-null columns in column order. As with `BinlogRow`, a
+//! column absent from the image is `None`, a NULL is `Some(Value::NULL)`, and a numeric column
+//! is unsigned when the table map's optional metadata says so. Partial JSON images (MySQL 8's
+//! `PARTIAL_UPDATE_ROWS_EVENT`) never reach this: the follower refuses them first.
+
+use std::io;
+
+use mysql_async::binlog::events::{OptionalMetaExtractor, RowsEventData, TableMapEvent};
+use mysql_async::binlog::value::BinlogValue;
+use mysql_async::consts::ColumnType;
+use mysql_async::Value;
+use mysql_common::io::ParseBuf;
+
+/// One row image: a value per table column (`None`: not in the image).
+#[derive(Debug)]
+pub struct RowImage<'a> {
+    values: Vec<Option<BinlogValue<'a>>>,
+}
+
+impl<'a> RowImage<'a> {
+    /// Columns of the table (present in the image or not).
+    pub fn width(&self) -> usize {
+        self.values.len()
+    }
+
+    /// The value of column `i`, if the image has it.
+    pub fn as_ref(&self, i: usize) -> Option<&BinlogValue<'a>> {
+        self.values.get(i).and_then(|v| v.as_ref())
+    }
+
+    /// Takes the value of column `i`, if the image has it.
+    pub fn take(&mut self, i: usize) -> Option<BinlogValue<'a>> {
+        self.values.get_mut(i).and_then(|v| v.take())
+    }
+}
+
+/// The before and after images of one row change.
+pub type RowChange<'a> = (Option<RowImage<'a>>, Option<RowImage<'a>>);
+
+/// What the table map says of a column, for decoding its values.
+struct Shape<'a> {
+    ty: ColumnType,
+    meta: &'a [u8],
+    unsigned: bool,
+}
+
+/// Decodes every row of `rows` (a rows event of the table `tme` maps).
+pub fn decode<'a>(
+    rows: &'a RowsEventData<'a>,
+    tme: &'a TableMapEvent<'a>,
+) -> io::Result<Vec<RowChange<'a>>> {
+    let n = rows.num_columns() as usize;
+    let shapes = shapes(tme, n)?;
+    let before: Option<Vec<bool>> = rows
+        .columns_before_image()
+        .map(|c| (0..n).map(|i| c.get(i).is_some_and(|b| *b)).collect());
+    let after: Option<Vec<bool>> = rows
+        .columns_after_image()
+        .map(|c| (0..n).map(|i| c.get(i).is_some_and(|b| *b)).collect());
+    let mut buf = ParseBuf(rows.rows_data());
+    let mut out = Vec::new();
+    while !buf.is_empty() {
+        let old = match &before {
+            Some(cols) => Some(image(&mut buf, &shapes, cols)?),
+            None => None,
+        };
+        let new = match &after {
+            Some(cols) => Some(image(&mut buf, &shapes, cols)?),
+            None => None,
+        };
+        if old.is_none() && new.is_none() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "a rows event without a column bitmap",
+            ));
+        }
+        out.push((old, new));
+    }
+    Ok(out)
+}
+
+/// Each column's type, metadata and signedness, from the table map.
+fn shapes<'a>(tme: &'a TableMapEvent<'a>, n: usize) -> io::Result<Vec<Shape<'a>>> {
+    let meta = OptionalMetaExtractor::new(tme.iter_optional_meta())?;
+    let mut signedness = meta.iter_signedness();
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        let ty = match tme.get_column_type(i) {
+            Ok(Some(ty)) => ty,
+            Ok(None) => {
+                return Err(io::Error::new(io::ErrorKind::InvalidData, "No column type"));
+            }
+            Err(e) => return Err(io::Error::new(io::ErrorKind::InvalidData, e)),
+        };
+        // The signedness list has an entry per numeric column only.
+        let unsigned = ty
+            .is_numeric_type()
+            .then(|| signedness.next())
+            .flatten()
+            .unwrap_or_default();
+        out.push(Shape {
+            ty,
+            meta: tme.get_column_metadata(i).unwrap_or(&[]),
+            unsigned,
+        });
+    }
+    Ok(out)
+}
+
+/// One image: the null bitmap over the present columns, then their non-null values.
+fn image<'a>(
+    buf: &mut ParseBuf<'a>,
+    shapes: &[Shape<'a>],
+    present: &[bool],
+) -> io::Result<RowImage<'a>> {
+    let count = present.iter().filter(|p| **p).count();
+    let nulls: &'a [u8] = buf.parse(count.div_ceil(8))?;
+    let mut values = Vec::with_capacity(shapes.len());
+    let mut at = 0;
+    for (shape, &here) in shapes.iter().zip(present) {
+        if !here {
+            values.push(None);
+            continue;
+        }
+        let null = nulls[at / 8] & (1 << (at % 8)) != 0;
+        at += 1;
+        values.push(Some(if null {
+            BinlogValue::Value(Value::NULL)
+        } else {
+            buf.parse::<BinlogValue<'a>>((shape.ty, shape.meta, shape.unsigned, false))?
+        }));
+    }
+    Ok(RowImage { values })
+}
