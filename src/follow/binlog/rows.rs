@@ -11,9 +11,11 @@
 //! Invariants: the layout is the one `mysql_common::binlog::row` reads (MySQL's
 //! `log_event.cc`): per row, the before image (delete, update), then the after image (insert,
 //! update); an image is a null bitmap over the columns present in the event's column bitmap,
-//! then the values of the present, non-null columns in column order. As with `BinlogRow`, a
-//! column absent from the image is `None`, a NULL is `Some(Value::NULL)`, and a numeric column
-//! is unsigned when the table map's optional metadata says so. Partial JSON images (MySQL 8's
+//! then the values of the present, non-null columns in column order. A row image has a slot
+//! per table column, `None` where the image lacks the column (`BinlogRow` leaves such columns
+//! out, so its indexes shift; the follower requires full images, where the two agree). A NULL
+//! is `Some(Value::NULL)` and a numeric column is unsigned when the table map's optional
+//! metadata says so, as in `BinlogRow`. Partial JSON images (MySQL 8's
 //! `PARTIAL_UPDATE_ROWS_EVENT`) never reach this: the follower refuses them first.
 
 use std::io;
