@@ -403,6 +403,11 @@ impl Applier {
     /// Counts one change and sends the buffer once it is large.
     pub async fn added(&mut self) -> Result<()> {
         self.pending_changes += 1;
+        self.send_if_full().await
+    }
+
+    /// Sends what is queued once it passes [`Applier::FLUSH_BYTES`].
+    async fn send_if_full(&mut self) -> Result<()> {
         if self.sql.len() + self.queued >= Self::FLUSH_BYTES {
             self.send().await?;
         }
@@ -571,10 +576,7 @@ impl Applier {
             }
         };
         self.queue(table, kind, params);
-        if self.sql.len() + self.queued >= Self::FLUSH_BYTES {
-            self.send().await?;
-        }
-        Ok(())
+        self.send_if_full().await
     }
 
     /// Queues the key change of a row of `table` from the key of `old` (all its fields) to

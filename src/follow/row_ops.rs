@@ -120,13 +120,7 @@ impl TargetTable {
         }
         let cast = |n: usize, k: usize| format!("${}::{}", n, self.types[k]);
         if rows == 1 {
-            let preds: Vec<String> = self
-                .key
-                .iter()
-                .enumerate()
-                .map(|(n, &k)| format!("{} = {}", quote_ident(&self.columns[k]), cast(n + 1, k)))
-                .collect();
-            return format!("DELETE FROM {} WHERE {}", self.name, preds.join(" AND "));
+            return format!("DELETE FROM {} WHERE {}", self.name, self.key_where(1));
         }
         let cols: Vec<String> = self
             .key
@@ -163,6 +157,31 @@ impl TargetTable {
             .enumerate()
             .map(|(i, c)| format!("{} = ${}::{}", quote_ident(c), i + 1, self.types[i]))
             .collect();
+        format!(
+            "UPDATE {} SET {} WHERE {}",
+            self.name,
+            sets.join(", "),
+            self.key_where(n + 1)
+        )
+    }
+
+    /// `UPDATE .. SET key = NULL WHERE key = (one row's key)`: the rows holding a key lose it.
+    pub(crate) fn detach_sql(&self) -> String {
+        let sets: Vec<String> = self
+            .key
+            .iter()
+            .map(|&k| format!("{} = NULL", quote_ident(&self.columns[k])))
+            .collect();
+        format!(
+            "UPDATE {} SET {} WHERE {}",
+            self.name,
+            sets.join(", "),
+            self.key_where(1)
+        )
+    }
+
+    /// `key = one key`: the key columns equal parameters `$first..`, each cast to its type.
+    fn key_where(&self, first: usize) -> String {
         let preds: Vec<String> = self
             .key
             .iter()
@@ -171,34 +190,12 @@ impl TargetTable {
                 format!(
                     "{} = ${}::{}",
                     quote_ident(&self.columns[k]),
-                    n + j + 1,
+                    first + j,
                     self.types[k]
                 )
             })
             .collect();
-        format!(
-            "UPDATE {} SET {} WHERE {}",
-            self.name,
-            sets.join(", "),
-            preds.join(" AND ")
-        )
-    }
-
-    /// `UPDATE .. SET key = NULL WHERE key = (one row's key)`: the rows holding a key lose it.
-    pub(crate) fn detach_sql(&self) -> String {
-        let mut sets = Vec::new();
-        let mut preds = Vec::new();
-        for (n, &k) in self.key.iter().enumerate() {
-            let c = quote_ident(&self.columns[k]);
-            sets.push(format!("{c} = NULL"));
-            preds.push(format!("{c} = ${}::{}", n + 1, self.types[k]));
-        }
-        format!(
-            "UPDATE {} SET {} WHERE {}",
-            self.name,
-            sets.join(", "),
-            preds.join(" AND ")
-        )
+        preds.join(" AND ")
     }
 
     /// One row equal to parameters `$1..$n` in every column (compared as text, which every

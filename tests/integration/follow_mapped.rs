@@ -300,18 +300,12 @@ fn a_schema_change_keeps_the_mapped_changes_before_it() {
     // after that, or it starts with the new shape and stops before the first insert (it
     // failed that way once in a full run). A change applied shows it has read it.
     src.exec("INSERT INTO m VALUES (1000, 'marker')");
-    let started = std::time::Instant::now();
-    while dst
-        .try_query("SELECT count(*) FROM m WHERE id = 1000")
-        .unwrap_or_default()
-        != "1"
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "the follower applied nothing"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    dst.wait_for(
+        "SELECT count(*) FROM m WHERE id = 1000",
+        "1",
+        Duration::from_secs(60),
+        "the follower applied nothing",
+    );
     // Three transactions within one apply batch: a mapped insert, then a column added, then a
     // change that shows the new shape. The first must be applied, the last must stop the apply.
     src.exec(

@@ -364,18 +364,12 @@ fn mysql_ddl_on_a_followed_table_stops_the_apply_with_its_statement() {
     // come after that, or the follower starts with the new shape and stops on the older
     // rows (with a message of its own, about the column count).
     s.exec(&db, "INSERT INTO pairs VALUES (-1, 'before', 1)");
-    let started = Instant::now();
-    while dst
-        .try_query("SELECT count(*) FROM pairs WHERE a = -1")
-        .unwrap_or_default()
-        != "1"
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "the follower applied nothing"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    dst.wait_for(
+        "SELECT count(*) FROM pairs WHERE a = -1",
+        "1",
+        Duration::from_secs(60),
+        "the follower applied nothing",
+    );
     s.exec(&db, "TRUNCATE TABLE latin");
     s.exec(
         &db,
@@ -1032,14 +1026,7 @@ fn mysql_follow_into_existing_tables_keeps_target_only_unique_indexes() {
 fn mysql_follow_cascades_through_the_targets_foreign_keys() {
     let s = MariaServer::start(&[]);
     let db = s.create_db("src");
-    s.exec(
-        &db,
-        "CREATE TABLE parent (id int PRIMARY KEY, v int);
-         CREATE TABLE child (id int PRIMARY KEY, parent_id int,
-           FOREIGN KEY (parent_id) REFERENCES parent (id) ON DELETE CASCADE);
-         INSERT INTO parent SELECT seq, seq FROM seq_1_to_10;
-         INSERT INTO child SELECT seq, seq % 10 + 1 FROM seq_1_to_100;",
-    );
+    s.exec(&db, &parent_and_child("ON DELETE CASCADE", 100));
     let dst = TestDb::new("myfollow_cascade");
     let mut child = follow_copy(&s, &db, &dst, "f").spawn();
     wait_phase_of(&dst, "f", "follow", Duration::from_secs(120), &mut child);
@@ -1051,10 +1038,11 @@ fn mysql_follow_cascades_through_the_targets_foreign_keys() {
     let out = cutover(&s, &db, &dst, "f", true);
     assert_success(&out, "cutover --verify");
     assert_success(&finish(child), "copy --follow");
-    assert_eq!(
-        target_rows(&dst, "SELECT id || ':' || parent_id FROM child"),
-        source_keys(&s, &db, "SELECT concat(id, ':', parent_id) FROM child"),
-        "the children of the deleted parents are gone from the target too"
+    assert_same_children(
+        &s,
+        &db,
+        &dst,
+        "the children of the deleted parents are gone from the target too",
     );
 }
 
@@ -1069,14 +1057,13 @@ fn mysql_follow_replays_the_copys_overlap_without_tripping_the_targets_foreign_k
     let db = s.create_db("src");
     s.exec(
         &db,
-        "CREATE TABLE big (id int PRIMARY KEY, pad varchar(200));
-         INSERT INTO big SELECT seq, repeat('x', 200) FROM seq_1_to_60000;
-         CREATE TABLE parent (id int PRIMARY KEY, v int);
-         CREATE TABLE child (id int PRIMARY KEY, parent_id int,
-           FOREIGN KEY (parent_id) REFERENCES parent (id) ON DELETE CASCADE);
-         INSERT INTO parent SELECT seq, seq FROM seq_1_to_10;
-         INSERT INTO child SELECT seq, seq % 10 + 1 FROM seq_1_to_50;
-         ANALYZE TABLE big, parent, child;",
+        &format!(
+            "CREATE TABLE big (id int PRIMARY KEY, pad varchar(200));
+             INSERT INTO big SELECT seq, repeat('x', 200) FROM seq_1_to_60000;
+             {}
+             ANALYZE TABLE big, parent, child;",
+            parent_and_child("ON DELETE CASCADE", 50)
+        ),
     );
     let dst = TestDb::new("myfollow_overlap_fk");
     // One lane, small chunks: the big table (copied first) is still being read when the
@@ -1100,10 +1087,7 @@ fn mysql_follow_replays_the_copys_overlap_without_tripping_the_targets_foreign_k
     // Past the overlap: a parent's delete takes its children on the target too.
     s.exec(&db, "DELETE FROM parent WHERE id = 4;");
     cutover_and_finish(&s, &db, &dst, "o", true, child);
-    assert_eq!(
-        target_rows(&dst, "SELECT id || ':' || parent_id FROM child"),
-        source_keys(&s, &db, "SELECT concat(id, ':', parent_id) FROM child"),
-    );
+    assert_same_children(&s, &db, &dst, "the children on the target are the source's");
     assert_eq!(
         target_rows(&dst, "SELECT id::text FROM parent"),
         source_keys(&s, &db, "SELECT id FROM parent"),
@@ -1353,11 +1337,7 @@ fn mysql_follow_moves_children_when_a_parents_key_changes() {
     let db = s.create_db("src");
     s.exec(
         &db,
-        "CREATE TABLE parent (id int PRIMARY KEY, v int);
-         CREATE TABLE child (id int PRIMARY KEY, parent_id int,
-           FOREIGN KEY (parent_id) REFERENCES parent (id) ON DELETE CASCADE ON UPDATE CASCADE);
-         INSERT INTO parent SELECT seq, seq FROM seq_1_to_10;
-         INSERT INTO child SELECT seq, seq % 10 + 1 FROM seq_1_to_100;",
+        &parent_and_child("ON DELETE CASCADE ON UPDATE CASCADE", 100),
     );
     let dst = TestDb::new("myfollow_rekey");
     let mut child = follow_copy(&s, &db, &dst, "k").spawn();
@@ -1372,13 +1352,31 @@ fn mysql_follow_moves_children_when_a_parents_key_changes() {
          UPDATE parent SET v = 5 WHERE id = 100;",
     );
     cutover_and_finish(&s, &db, &dst, "k", true, child);
-    assert_eq!(
-        target_rows(&dst, "SELECT id || ':' || parent_id FROM child"),
-        source_keys(&s, &db, "SELECT concat(id, ':', parent_id) FROM child"),
-    );
+    assert_same_children(&s, &db, &dst, "the children on the target are the source's");
     assert_eq!(
         dst.query("SELECT count(*) FROM child WHERE parent_id = 100"),
         "10"
+    );
+}
+
+/// A parent of 10 rows and a child of `children` rows naming them (`seq % 10 + 1`) through a
+/// foreign key with `actions` (`ON DELETE CASCADE`, ...).
+fn parent_and_child(actions: &str, children: u32) -> String {
+    format!(
+        "CREATE TABLE parent (id int PRIMARY KEY, v int);
+         CREATE TABLE child (id int PRIMARY KEY, parent_id int,
+           FOREIGN KEY (parent_id) REFERENCES parent (id) {actions});
+         INSERT INTO parent SELECT seq, seq FROM seq_1_to_10;
+         INSERT INTO child SELECT seq, seq % 10 + 1 FROM seq_1_to_{children};"
+    )
+}
+
+/// Asserts the target's children (id and parent) are the source's.
+fn assert_same_children(s: &MariaServer, db: &str, dst: &TestDb, what: &str) {
+    assert_eq!(
+        target_rows(dst, "SELECT id || ':' || parent_id FROM child"),
+        source_keys(s, db, "SELECT concat(id, ':', parent_id) FROM child"),
+        "{what}"
     );
 }
 

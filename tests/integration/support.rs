@@ -101,6 +101,16 @@ impl TestDb {
         psql(&self.url(), &["-A", "-t"], sql)
     }
 
+    /// Waits until `sql` returns `expected` (a failing query counts as not yet); panics
+    /// naming `what` after `timeout`.
+    pub fn wait_for(&self, sql: &str, expected: &str, timeout: Duration, what: &str) {
+        let started = std::time::Instant::now();
+        while self.try_query(sql).unwrap_or_default() != expected {
+            assert!(started.elapsed() < timeout, "{what}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// A tokio-postgres connection to this database, its driver spawned on the current runtime;
     /// for tests that need the wire protocol (COPY, binary values, prepared statements).
     pub async fn client(&self) -> tokio_postgres::Client {

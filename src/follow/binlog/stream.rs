@@ -632,12 +632,12 @@ async fn apply_rows(
                         && !applier.quiet()
                         && l.cascades.updates_key(&t.target.name) =>
                 {
-                    Some((f.clone(), n.clone()))
+                    Some((f, n))
                 }
                 _ => None,
             };
             if let Some((f, n)) = rekey {
-                applier.rekey(&t.target, &f, &n).await?;
+                applier.rekey(&t.target, f, n).await?;
             } else if let (false, Some(f)) = (replaced, fields) {
                 applier.delete_row(&t.target, f.clone()).await?;
                 // In the overlap the target's keys are off: what InnoDB cascaded from this
