@@ -20,7 +20,8 @@
 #
 # Environment: BENCH_ROWS (2000000), BENCH_SECS (30), HOWDAH_BIN (target/release/howdah),
 # BENCH_RUNS (the runs to make, default "bulk live backlog"), BENCH_PERF (set: `perf record`
-# the backlog's follower into the output directory, to see where its time goes).
+# the backlog's follower into the output directory, to see where its time goes), BENCH_LANES
+# (the followers' --apply-lanes, default 2).
 # Results: a Markdown table on stdout and in bench-out/mysql-follow-<timestamp>/results.md.
 set -euo pipefail
 
@@ -28,6 +29,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 HOWDAH=${HOWDAH_BIN:-$ROOT/target/release/howdah}
 ROWS=${BENCH_ROWS:-2000000}
 SECS=${BENCH_SECS:-30}
+LANES=${BENCH_LANES:-2}
 export PGHOST=${PGHOST:-127.0.0.1} PGPORT=${PGPORT:-5432} PGUSER=${PGUSER:-postgres} PGSSLMODE=disable
 OUT=$ROOT/bench-out/mysql-follow-$(date -u +%Y%m%dT%H%M%SZ)
 mkdir -p "$OUT"
@@ -108,7 +110,7 @@ fi
 if want live; then
 TGT=$(fresh_target howdah_bench_myfollow_live)
 t0=$(now)
-"$HOWDAH" copy --source "$SRC" --target "$TGT" --follow --job live -j 2 --quiet \
+"$HOWDAH" copy --source "$SRC" --target "$TGT" --follow --apply-lanes "$LANES" --job live -j 2 --quiet \
   >"$OUT/live-copy.log" 2>&1 &
 pid=$!
 changes=$(load 1)
@@ -122,7 +124,7 @@ fi
 # 3. backlog
 if want backlog; then
 TGT=$(fresh_target howdah_bench_myfollow_backlog)
-"$HOWDAH" copy --source "$SRC" --target "$TGT" --follow --job backlog -j 2 --quiet \
+"$HOWDAH" copy --source "$SRC" --target "$TGT" --follow --apply-lanes "$LANES" --job backlog -j 2 --quiet \
   >"$OUT/backlog-copy.log" 2>&1 &
 pid=$!
 until [ "$(psql -X -At -d "$TGT" -c "SELECT phase FROM howdah.follow" 2>/dev/null)" = follow ]; do sleep 0.5; done
@@ -131,7 +133,7 @@ before=$(psql -X -At -d "$TGT" -c "SELECT changes FROM howdah.follow")
 written=$(load 2)
 t1=$(now)
 /usr/bin/time -v -o "$OUT/backlog-time.txt" "$HOWDAH" copy --source "$SRC" --target "$TGT" \
-  --follow --job backlog --quiet >"$OUT/backlog-follow.log" 2>&1 &
+  --follow --apply-lanes "$LANES" --job backlog --quiet >"$OUT/backlog-follow.log" 2>&1 &
 pid=$!
 if [ -n "${BENCH_PERF:-}" ]; then
   until follower=$(pgrep -P "$pid" howdah); do sleep 0.05; done
@@ -157,7 +159,7 @@ fi
 {
   echo "## MySQL follow benchmark, $(date -u +%Y-%m-%dT%H:%MZ), commit $(git -C "$ROOT" rev-parse --short HEAD)"
   echo
-  echo "MariaDB $(my -e 'SELECT VERSION()') (own server, binlog ROW), $ROWS rows, load $SECS s, target PostgreSQL $(psql -X -At -d postgres -c 'SHOW server_version'), $(nproc) cores"
+  echo "MariaDB $(my -e 'SELECT VERSION()') (own server, binlog ROW), $ROWS rows, load $SECS s, $LANES apply lane(s), target PostgreSQL $(psql -X -At -d postgres -c 'SHOW server_version'), $(nproc) cores"
   echo
   echo "| run | whole run | rate | time | peak RSS | target |"
   echo "| --- | --- | --- | --- | --- | --- |"

@@ -378,6 +378,11 @@ pub struct CopyArgs {
     /// source than this, e.g. 50GB [default: no limit].
     #[arg(long, value_name = "SIZE", requires = "follow")]
     pub max_retained_wal: Option<String>,
+    /// With --follow from MySQL/MariaDB: target sessions that apply the changes, each taking
+    /// the rows of simple tables (key the only unique index, no foreign key, no trigger)
+    /// whose key hashes to it [default: 1].
+    #[arg(long, value_name = "N", requires = "follow")]
+    pub apply_lanes: Option<usize>,
     /// Cap the job's rate, shared by all its workers: 50MB (per second; MB = 10^6 bytes),
     /// 20000rows, or off [default: the job's recorded cap, else none]. Change it while the job
     /// runs with `howdah status --job NAME --set-max-rate RATE`.
@@ -457,6 +462,7 @@ impl CopyArgs {
             rejects_file: self.rejects_file.clone(),
             follow: self.follow,
             max_retained_wal: self.max_retained_wal.clone(),
+            apply_lanes: self.apply_lanes,
             max_rate: self.max_rate.clone(),
             ..self.ends.overrides()
         }

@@ -127,6 +127,9 @@ pub const FOLLOW_CHANGES: &str = "howdah_follow_changes_total";
 pub const FOLLOW_RETAINED_WAL: &str = "howdah_follow_retained_wal_bytes";
 /// `copy --follow`: 1 for the phase the job is in (`copy`, `follow`, `cut over`), else 0.
 pub const FOLLOW_PHASE: &str = "howdah_follow_phase";
+/// `copy --follow --apply-lanes N` (MySQL/MariaDB): row changes spread by key over the apply
+/// sessions, per `lane` (0 is the session that commits the position), counted when sent.
+pub const FOLLOW_LANE_CHANGES: &str = "howdah_follow_lane_changes_total";
 
 /// The metrics of `copy --follow`, present only while a job follows (same shape as [`ALL`]).
 pub const FOLLOW_ALL: &[(&str, &str, &[&str])] = &[
@@ -150,6 +153,12 @@ pub fn follow_measured(lag_bytes: u64, lag_seconds: f64, retained: u64) {
 /// Counts changes committed to the target.
 pub fn follow_applied(changes: u64) {
     metrics::counter!(FOLLOW_CHANGES).increment(changes);
+}
+
+/// Counts row changes sent through apply lane `lane` (`--apply-lanes`).
+pub fn follow_lane_changes(lane: usize, changes: u64) {
+    // Lanes are few (at most 16): the label is a small fixed set.
+    metrics::counter!(FOLLOW_LANE_CHANGES, "lane" => lane.to_string()).increment(changes);
 }
 
 /// Sets the follow phase gauge.
@@ -359,6 +368,11 @@ fn describe() {
         FOLLOW_PHASE,
         Unit::Count,
         "1 for the follow phase the job is in (copy, follow, cut over)."
+    );
+    describe_counter!(
+        FOLLOW_LANE_CHANGES,
+        Unit::Count,
+        "Row changes spread by key over the follow's apply sessions, per lane, when sent."
     );
     describe_gauge!(
         RATE_LIMIT,

@@ -147,6 +147,8 @@ pub struct CopySection {
     /// `copy --follow`: stop and drop the replication slot when it retains more WAL on the
     /// source than this, e.g. "50GB" (default: no limit).
     pub max_retained_wal: Option<String>,
+    /// `copy --follow` from MySQL/MariaDB: target sessions that apply changes (default 1).
+    pub apply_lanes: Option<usize>,
     /// The job's rate cap, shared by all its workers: "50MB" (per second, MB = 10^6 bytes),
     /// "20000rows", or "off" (default: no cap). Changeable while the job runs with
     /// `howdah status --job NAME --set-max-rate`.
@@ -246,6 +248,8 @@ pub struct CopySettings {
 pub struct FollowSettings {
     /// Drop the slot and stop when it retains more WAL than this many bytes.
     pub max_retained_wal: Option<u64>,
+    /// Target sessions that apply a MySQL/MariaDB source's changes (`--apply-lanes`).
+    pub apply_lanes: usize,
 }
 
 /// Parses a size such as `512MB`, `50GB`, `1TB` or a number of bytes (units of 1024).
@@ -329,6 +333,8 @@ pub struct CopyOverrides {
     pub follow: bool,
     /// `--max-retained-wal`.
     pub max_retained_wal: Option<String>,
+    /// `--apply-lanes`.
+    pub apply_lanes: Option<usize>,
     /// `--max-rate`.
     pub max_rate: Option<String>,
 }
@@ -526,6 +532,7 @@ impl CopySettings {
                         Some(s) => Some(parse_size(&s)?),
                         None => None,
                     },
+                    apply_lanes: over.apply_lanes.or(c.apply_lanes).unwrap_or(1),
                 }),
             },
             source_snapshot: None,
@@ -577,6 +584,12 @@ impl CopySettings {
         check(
             (1..=1024).contains(&self.channel_batches),
             "channel_batches must be between 1 and 1024",
+        )?;
+        check(
+            self.follow
+                .as_ref()
+                .is_none_or(|f| (1..=16).contains(&f.apply_lanes)),
+            "apply_lanes must be between 1 and 16",
         )?;
         check(
             !self.maintenance_work_mem.is_empty()

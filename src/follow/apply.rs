@@ -13,6 +13,11 @@
 //! memory is bounded by two batch buffers (one queued, one in flight), whatever the size of a
 //! source transaction; batches reach the server in the order queued (a send starts only after
 //! the previous one finished), and the commit returns only once everything before it applied.
+//! With apply lanes ([`Applier::add_lanes`]) the changes of a reorderable table whose key
+//! hashes to lane k go through lane k's own session: every change of one key goes through one
+//! lane, in order; the lanes commit before the session that commits the position, so a crash
+//! between those commits replays the lanes' changes, which converges (whole rows and deletes
+//! by key, of rows nothing else touches).
 
 use std::fmt::Write as _;
 
@@ -334,6 +339,55 @@ pub struct Applier {
     pub pending_changes: u64,
     /// The send in flight (see [`Applier::send`]).
     inflight: Option<tokio::task::JoinHandle<Result<()>>>,
+    /// The sessions beside this one that take reorderable tables' changes by key hash
+    /// (empty: one session applies everything).
+    lanes: Vec<Lane>,
+    /// Changes spread by key to lane 0 (this session) and to each lane since the last send,
+    /// for the metric.
+    spread: Vec<u64>,
+}
+
+/// A target session beside the applier's own that applies the changes of reorderable tables
+/// whose key hashes to it (see [`Applier::add_lanes`]).
+struct Lane {
+    client: std::sync::Arc<Client>,
+    /// Queued changes, in order; all of reorderable tables.
+    ops: Vec<RowOp>,
+    /// A transaction is open in the session.
+    open: bool,
+    /// The queue's length at the applier's mark.
+    mark: usize,
+    /// Its handles of tables: prepared statements belong to one session.
+    tables: std::collections::HashMap<String, std::sync::Arc<RowTable>>,
+}
+
+/// What one send hands a lane.
+struct LaneBatch {
+    client: std::sync::Arc<Client>,
+    ops: Vec<RowOp>,
+    begin: bool,
+    commit: bool,
+}
+
+impl LaneBatch {
+    async fn run(&self) -> Result<()> {
+        let exec = |sql: &'static str| async move {
+            self.client
+                .batch_execute(sql)
+                .await
+                .map_err(|e| apply_error("applying source changes in an apply lane", &e))
+        };
+        if self.begin {
+            exec("BEGIN").await?;
+        }
+        if !self.ops.is_empty() {
+            send_rows(&self.client, &self.ops).await?;
+        }
+        if self.commit {
+            exec("COMMIT").await?;
+        }
+        Ok(())
+    }
 }
 
 impl Applier {
@@ -379,7 +433,43 @@ impl Applier {
             replica: role,
             pending_changes: 0,
             inflight: None,
+            lanes: Vec::new(),
+            spread: Vec::new(),
         })
+    }
+
+    /// Adds apply lanes: each of `clients` (target sessions of the same job) takes the
+    /// changes of reorderable tables whose key hashes to it, once the target's keys act (a
+    /// reorderable table then has no foreign key either way, no trigger, and its key as its
+    /// only unique index, so its rows are touched by no other change). With n lanes in all,
+    /// this session keeps one n-th of those changes and everything else. Lanes commit before
+    /// this session commits the position, with `synchronous_commit = off`: the position's
+    /// commit, durable, flushes the WAL up to it, lanes' commits included. Not for a quiet
+    /// applier that will stay quiet (a PostgreSQL follow): lanes take nothing while quiet.
+    /// Two sessions of one follower waiting on each other's rows would hang it for good (the
+    /// server sees no deadlock: the wait that closes the circle is in the follower), so a
+    /// lane gives up a lock wait after five minutes, with the statement and table named.
+    pub async fn add_lanes(&mut self, clients: Vec<Client>) -> Result<()> {
+        for client in clients {
+            client
+                .batch_execute("SET synchronous_commit = off; SET lock_timeout = '5min'")
+                .await
+                .map_err(|e| crate::error::query_error("setting up an apply lane", &e))?;
+            self.lanes.push(Lane {
+                client: std::sync::Arc::new(client),
+                ops: Vec::new(),
+                open: false,
+                mark: 0,
+                tables: std::collections::HashMap::new(),
+            });
+        }
+        self.spread = vec![0; self.lanes.len() + 1];
+        Ok(())
+    }
+
+    /// Sessions that apply changes (1 + the lanes).
+    pub fn lanes(&self) -> usize {
+        1 + self.lanes.len()
     }
 
     /// Whether triggers and foreign-key checks are off in the session.
@@ -409,7 +499,7 @@ impl Applier {
     /// Sends what is queued once it passes [`Applier::FLUSH_BYTES`].
     async fn send_if_full(&mut self) -> Result<()> {
         if self.sql.len() + self.queued >= Self::FLUSH_BYTES {
-            self.send().await?;
+            self.send(None).await?;
         }
         Ok(())
     }
@@ -417,6 +507,9 @@ impl Applier {
     /// Marks where a source transaction begins.
     pub fn mark(&mut self) {
         self.mark = Some((self.ops.len(), self.sql.len(), self.pending_changes));
+        for lane in &mut self.lanes {
+            lane.mark = lane.ops.len();
+        }
     }
 
     /// Moves the mark to here, if one is set: what was added since the mark belongs to
@@ -446,7 +539,16 @@ impl Applier {
                 } else {
                     self.sql.truncate(len);
                 }
-                self.queued = self.ops.iter().map(op_size).sum();
+                for lane in &mut self.lanes {
+                    lane.ops.truncate(lane.mark);
+                }
+                self.queued = self.ops.iter().map(op_size).sum::<usize>()
+                    + self
+                        .lanes
+                        .iter()
+                        .flat_map(|l| &l.ops)
+                        .map(|op| op_size_of(&op.params))
+                        .sum::<usize>();
                 self.pending_changes = changes;
                 true
             }
@@ -511,8 +613,31 @@ impl Applier {
         kind: RowKind,
         params: Vec<Field>,
     ) -> Result<()> {
-        let table = self.row_table(table).await?;
-        self.queue(table, kind, params);
+        let t = self.row_table(table).await?;
+        if t.reorderable && !self.replica && !self.lanes.is_empty() {
+            let n = lane_of(table, kind, &params, self.lanes.len() + 1);
+            if let Some(c) = self.spread.get_mut(n) {
+                *c += 1;
+            }
+            if let Some(lane) = n.checked_sub(1).and_then(|n| self.lanes.get_mut(n)) {
+                let t = match lane.tables.get(&table.name) {
+                    Some(t) => t.clone(),
+                    None => {
+                        let t = std::sync::Arc::new(RowTable::new(table.clone(), true));
+                        lane.tables.insert(table.name.clone(), t.clone());
+                        t
+                    }
+                };
+                self.queued += op_size_of(&params);
+                lane.ops.push(RowOp {
+                    table: t,
+                    kind,
+                    params,
+                });
+                return self.added().await;
+            }
+        }
+        self.queue(t, kind, params);
         self.added().await
     }
 
@@ -652,10 +777,33 @@ impl Applier {
     /// (so statements reach the server in the order queued, and a failure of the previous
     /// send is returned here). The caller goes on decoding while the target applies: the
     /// two took turns before, each idle while the other worked (about 50% of one core each
-    /// on the MySQL follow bench).
-    async fn send(&mut self) -> Result<()> {
+    /// on the MySQL follow bench). `tail` (the position and `COMMIT`) ends the transaction:
+    /// lanes that hold an open one commit theirs first, and `tail` runs once they have.
+    async fn send(&mut self, tail: Option<String>) -> Result<()> {
         self.settle().await?;
         self.mark = None;
+        for (lane, c) in self.spread.iter_mut().enumerate() {
+            if *c > 0 {
+                crate::metrics::follow_lane_changes(lane, std::mem::take(c));
+            }
+        }
+        let committing = tail.is_some();
+        let mut lanes = Vec::new();
+        for lane in &mut self.lanes {
+            let begin = !lane.open && !lane.ops.is_empty();
+            lane.open |= begin;
+            let commit = committing && lane.open;
+            if lane.ops.is_empty() && !commit {
+                continue;
+            }
+            lane.open &= !commit;
+            lanes.push(LaneBatch {
+                client: lane.client.clone(),
+                ops: std::mem::take(&mut lane.ops),
+                begin,
+                commit,
+            });
+        }
         if !self.open {
             match self.ops.first_mut() {
                 Some(Op::Sql(s)) => s.insert_str(0, "BEGIN;\n"),
@@ -664,6 +812,15 @@ impl Applier {
             }
             self.open = true;
         }
+        // Without a lane to commit first, the tail goes in the same round trip as the text
+        // before it.
+        let tail = match tail {
+            Some(t) if !lanes.iter().any(|b| b.commit) => {
+                self.sql.push_str(&t);
+                None
+            }
+            t => t,
+        };
         let mut ops = std::mem::take(&mut self.ops);
         if !self.sql.is_empty() {
             ops.push(Op::Sql(std::mem::replace(
@@ -673,7 +830,23 @@ impl Applier {
         }
         self.queued = 0;
         let client = self.client.clone();
-        self.inflight = Some(tokio::spawn(async move { send_ops(&client, ops).await }));
+        self.inflight = Some(tokio::spawn(async move {
+            if lanes.is_empty() {
+                return send_ops(&client, ops).await;
+            }
+            futures_util::future::try_join(
+                send_ops(&client, ops),
+                futures_util::future::try_join_all(lanes.iter().map(LaneBatch::run)),
+            )
+            .await?;
+            if let Some(tail) = tail {
+                client
+                    .batch_execute(&tail)
+                    .await
+                    .map_err(|e| apply_error("committing the applied position", &e))?;
+            }
+            Ok(())
+        }));
         Ok(())
     }
 
@@ -693,7 +866,7 @@ impl Applier {
 
     /// Whether changes wait in the open transaction or the buffer.
     pub fn has_pending(&self) -> bool {
-        self.pending_changes > 0 || self.open
+        self.pending_changes > 0 || self.open || self.lanes.iter().any(|l| l.open)
     }
 
     /// Sends what is buffered, then `position_sql` (the applied position), and commits;
@@ -716,9 +889,7 @@ impl Applier {
     /// what was committed: the PostgreSQL follow confirms its position to the source after
     /// each commit, so it waits ([`Applier::commit`]).
     pub async fn commit_later(&mut self, position_sql: &str) -> Result<()> {
-        self.sql.push_str(position_sql);
-        self.sql.push_str("\nCOMMIT;");
-        let r = self.send().await;
+        let r = self.send(Some(format!("{position_sql}\nCOMMIT;"))).await;
         self.open = false;
         self.pending_changes = 0;
         if r.is_err() {
@@ -738,6 +909,11 @@ impl Applier {
         self.open = false;
         self.pending_changes = 0;
         let _ = self.client.batch_execute("ROLLBACK").await;
+        for lane in &mut self.lanes {
+            lane.ops.clear();
+            lane.open = false;
+            let _ = lane.client.batch_execute("ROLLBACK").await;
+        }
     }
 
     /// The session, once what was sent to it is applied (for reading and writing the follow
@@ -858,14 +1034,32 @@ type Call<'a> = (
 fn op_size(op: &Op) -> usize {
     match op {
         Op::Sql(s) => s.len(),
-        // A statement costs a round trip's worth of protocol beside its fields.
-        Op::Row(RowOp { params, .. }) => {
-            64 + params
-                .iter()
-                .map(|f| 4 + f.0.as_ref().map_or(0, |b| b.len()))
-                .sum::<usize>()
-        }
+        Op::Row(RowOp { params, .. }) => op_size_of(params),
     }
+}
+
+/// Bytes a row change holds: a statement costs a round trip's worth of protocol beside its
+/// fields.
+fn op_size_of(params: &[Field]) -> usize {
+    64 + params
+        .iter()
+        .map(|f| 4 + f.0.as_ref().map_or(0, |b| b.len()))
+        .sum::<usize>()
+}
+
+/// The lane (of `lanes`, 0 the applier's own session) of a change of reorderable `table`:
+/// a hash of its key fields, the same for every change of one key.
+fn lane_of(table: &TargetTable, kind: RowKind, params: &[Field], lanes: usize) -> usize {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    match kind {
+        RowKind::Delete | RowKind::Detach => params.iter().for_each(|f| f.0.as_ref().hash(&mut h)),
+        RowKind::Upsert | RowKind::Rekey => table
+            .key
+            .iter()
+            .for_each(|&k| params.get(k).and_then(|f| f.0.as_ref()).hash(&mut h)),
+    }
+    (h.finish() % lanes as u64) as usize
 }
 
 async fn prepare(

@@ -335,6 +335,12 @@ async fn follow_once(settings: &CopySettings, stop: Arc<AtomicBool>) -> Result<F
         ))
     })?;
     let mut applier = Applier::new(session, true).await?;
+    if settings.follow.as_ref().is_some_and(|f| f.apply_lanes > 1) {
+        tracing::warn!(
+            "--apply-lanes applies to MySQL/MariaDB sources; a PostgreSQL source's changes are \
+             applied in one session"
+        );
+    }
     let l = stream::Loop {
         source_url: url,
         source: &source,

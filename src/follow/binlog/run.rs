@@ -370,6 +370,19 @@ pub async fn follow_once(
         followed.iter().map(|t| &t.target).collect();
     let cascades = crate::follow::binlog::overlap::cascades(&session, &targets).await?;
     let mut applier = Applier::new(session, overlap).await?;
+    let lanes = settings.follow.as_ref().map_or(1, |f| f.apply_lanes);
+    if lanes > 1 {
+        let mut clients = Vec::with_capacity(lanes - 1);
+        for _ in 1..lanes {
+            clients.push(connect(&settings.target, Side::Target).await?);
+        }
+        applier.add_lanes(clients).await?;
+        tracing::info!(
+            "applying changes in {lanes} target sessions: the rows of tables whose key is their \
+             only unique index, with no foreign key or trigger, are spread by key once past the \
+             overlap with the copy"
+        );
+    }
     let l = stream::Loop {
         url,
         st: &st,

@@ -285,11 +285,19 @@ pub async fn run(l: &Loop<'_>, applier: &mut Applier, start: BinlogPos) -> Resul
                                 pending(&mut p, h.timestamp());
                             } else if !in_txn {
                                 // A statement of its own (DDL): its end is a commit point.
+                                let mut truncated = false;
                                 match ddl(l, &q.schema(), &sql) {
                                     Ddl::Other => {}
                                     Ddl::Truncate(i) => {
+                                        // Apply lanes may hold the table's rows in their open
+                                        // transactions, which the TRUNCATE's lock would wait
+                                        // for while they wait for it: they commit first.
+                                        if applier.lanes() > 1 {
+                                            commit(l, applier, &mut p, true).await?;
+                                        }
                                         applier.mark();
                                         truncate(applier, &l.tables[i]).await?;
+                                        truncated = true;
                                     }
                                     Ddl::Stops(table) => {
                                         commit(l, applier, &mut p, true).await?;
@@ -313,6 +321,11 @@ pub async fn run(l: &Loop<'_>, applier: &mut Applier, start: BinlogPos) -> Resul
                                 }
                                 p.seen = u64::from(h.log_pos());
                                 pending(&mut p, h.timestamp());
+                                // ...and the TRUNCATE commits before lanes write to the table
+                                // again (they would wait for its lock).
+                                if truncated && applier.lanes() > 1 {
+                                    commit(l, applier, &mut p, true).await?;
+                                }
                             }
                         }
                         _ => {}
