@@ -380,7 +380,7 @@ pub struct CopyArgs {
     pub max_retained_wal: Option<String>,
     /// With --follow from MySQL/MariaDB: target sessions that apply the changes, each taking
     /// the rows of simple tables (key the only unique index, no foreign key, no trigger)
-    /// whose key hashes to it [default: 1].
+    /// whose key hashes to it [default: 2].
     #[arg(long, value_name = "N", requires = "follow")]
     pub apply_lanes: Option<usize>,
     /// Cap the job's rate, shared by all its workers: 50MB (per second; MB = 10^6 bytes),

@@ -614,13 +614,19 @@ impl Applier {
         params: Vec<Field>,
     ) -> Result<()> {
         let t = self.row_table(table).await?;
-        if t.reorderable && !self.replica && !self.lanes.is_empty() {
-            let n = lane_of(table, kind, &params, self.lanes.len() + 1);
+        let mut op = RowOp {
+            table: t,
+            kind,
+            params,
+        };
+        if op.table.reorderable && !self.replica && !self.lanes.is_empty() {
+            let n = lane_of(&op, self.lanes.len() + 1);
             if let Some(c) = self.spread.get_mut(n) {
                 *c += 1;
             }
             if let Some(lane) = n.checked_sub(1).and_then(|n| self.lanes.get_mut(n)) {
-                let t = match lane.tables.get(&table.name) {
+                // The lane's own handle: its statements are prepared in its session.
+                op.table = match lane.tables.get(&table.name) {
                     Some(t) => t.clone(),
                     None => {
                         let t = std::sync::Arc::new(RowTable::new(table.clone(), true));
@@ -628,31 +634,23 @@ impl Applier {
                         t
                     }
                 };
-                self.queued += op_size_of(&params);
-                lane.ops.push(RowOp {
-                    table: t,
-                    kind,
-                    params,
-                });
+                self.queued += op_size_of(&op.params);
+                lane.ops.push(op);
                 return self.added().await;
             }
         }
-        self.queue(t, kind, params);
+        self.queue(op);
         self.added().await
     }
 
     /// Appends a binary row change to the queue, after the text buffered before it.
-    fn queue(&mut self, table: std::sync::Arc<RowTable>, kind: RowKind, params: Vec<Field>) {
+    fn queue(&mut self, op: RowOp) {
         if !self.sql.is_empty() {
             let text = std::mem::replace(&mut self.sql, String::with_capacity(64 * 1024));
             self.queued += text.len();
             self.ops.push(Op::Sql(text));
         }
-        let op = Op::Row(RowOp {
-            table,
-            kind,
-            params,
-        });
+        let op = Op::Row(op);
         self.queued += op_size(&op);
         self.ops.push(op);
     }
@@ -700,7 +698,11 @@ impl Applier {
                 t
             }
         };
-        self.queue(table, kind, params);
+        self.queue(RowOp {
+            table,
+            kind,
+            params,
+        });
         self.send_if_full().await
     }
 
@@ -1049,15 +1051,11 @@ fn op_size_of(params: &[Field]) -> usize {
 
 /// The lane (of `lanes`, 0 the applier's own session) of a change of reorderable `table`:
 /// a hash of its key fields, the same for every change of one key.
-fn lane_of(table: &TargetTable, kind: RowKind, params: &[Field], lanes: usize) -> usize {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    match kind {
-        RowKind::Delete | RowKind::Detach => params.iter().for_each(|f| f.0.as_ref().hash(&mut h)),
-        RowKind::Upsert | RowKind::Rekey => table
-            .key
-            .iter()
-            .for_each(|&k| params.get(k).and_then(|f| f.0.as_ref()).hash(&mut h)),
+fn lane_of(op: &RowOp, lanes: usize) -> usize {
+    use std::hash::{BuildHasher, Hash, Hasher};
+    let mut h = foldhash::fast::FixedState::default().build_hasher();
+    for f in op.key_fields() {
+        f.0.as_deref().hash(&mut h);
     }
     (h.finish() % lanes as u64) as usize
 }
@@ -1182,6 +1180,41 @@ mod tests {
             "UPDATE \"public\".\"items\" SET \"id\" = '1', \"body\" = 'b', \"doc\" = 'big' WHERE ctid"
         ));
         Ok(())
+    }
+
+    #[test]
+    fn every_change_of_one_key_goes_to_one_lane_and_keys_spread() {
+        let t = std::sync::Arc::new(RowTable::new(
+            TargetTable {
+                name: "\"public\".\"t\"".into(),
+                columns: vec!["a".into(), "v".into(), "b".into()],
+                types: vec!["integer".into(), "text".into(), "integer".into()],
+                key: vec![0, 2],
+            },
+            true,
+        ));
+        let f = |s: &str| Field(Some(Bytes::copy_from_slice(s.as_bytes())));
+        let lane = |kind, params| {
+            let op = RowOp {
+                table: t.clone(),
+                kind,
+                params,
+            };
+            lane_of(&op, 3)
+        };
+        let mut used = [0usize; 3];
+        for k in 0..300 {
+            let (a, b) = (format!("a{k}"), format!("b{k}"));
+            let upsert = lane(RowKind::Upsert, vec![f(&a), f("x"), f(&b)]);
+            let other = lane(RowKind::Upsert, vec![f(&a), f("y"), f(&b)]);
+            let delete = lane(RowKind::Delete, vec![f(&a), f(&b)]);
+            assert_eq!((upsert, other), (delete, delete), "key {k} changes lanes");
+            used[delete] += 1;
+        }
+        assert!(
+            used.iter().all(|&n| n > 50),
+            "keys spread unevenly: {used:?}"
+        );
     }
 
     #[test]

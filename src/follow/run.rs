@@ -335,7 +335,11 @@ async fn follow_once(settings: &CopySettings, stop: Arc<AtomicBool>) -> Result<F
         ))
     })?;
     let mut applier = Applier::new(session, true).await?;
-    if settings.follow.as_ref().is_some_and(|f| f.apply_lanes > 1) {
+    if settings
+        .follow
+        .as_ref()
+        .is_some_and(|f| f.apply_lanes.is_some_and(|n| n > 1))
+    {
         tracing::warn!(
             "--apply-lanes applies to MySQL/MariaDB sources; a PostgreSQL source's changes are \
              applied in one session"

@@ -364,6 +364,14 @@ fn mysql_follow_with_two_apply_lanes_converges_after_kills_and_truncates() {
     let db = s.create_db("src");
     s.exec(&db, SCHEMA);
     let dst = TestDb::new("myfollow_lanes");
+    let out = follow_copy(&s, &db, &dst, "l")
+        .args(["--apply-lanes", "0"])
+        .run();
+    assert!(
+        !out.status.success() && describe(&out).contains("apply_lanes must be between 1 and 16"),
+        "{}",
+        describe(&out)
+    );
     let lanes = |h: Howdah| h.args(["--apply-lanes", "2"]);
     let mut child = lanes(follow_copy(&s, &db, &dst, "l")).spawn();
     wait_phase(&dst, "l", "follow", Duration::from_secs(120));

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use mysql_async::prelude::Queryable;
 use tokio_postgres::Client;
 
-use crate::config::CopySettings;
+use crate::config::{CopySettings, FollowSettings};
 use crate::connect::{connect, connect_mysql, Side};
 use crate::conninfo::mysql::MyUrl;
 use crate::error::{db_reason, my_error, Error, Result};
@@ -370,7 +370,10 @@ pub async fn follow_once(
         followed.iter().map(|t| &t.target).collect();
     let cascades = crate::follow::binlog::overlap::cascades(&session, &targets).await?;
     let mut applier = Applier::new(session, overlap).await?;
-    let lanes = settings.follow.as_ref().map_or(1, |f| f.apply_lanes);
+    let lanes = settings
+        .follow
+        .as_ref()
+        .map_or(FollowSettings::DEFAULT_APPLY_LANES, |f| f.apply_lanes());
     if lanes > 1 {
         let mut clients = Vec::with_capacity(lanes - 1);
         for _ in 1..lanes {
