@@ -465,6 +465,81 @@ fn mysql_follow_with_two_apply_lanes_converges_after_kills_and_truncates() {
     assert_eq!(a, b, "a transaction was lost or repeated");
 }
 
+/// A lane that committed ahead of the position (the crash between the two commits, made
+/// certain: a trigger on the follow row refuses every move of the applied position, so the
+/// position's commit fails after the lane's succeeded) is replayed from the older position
+/// and converges: nothing lost, nothing applied twice.
+#[test]
+fn mysql_follow_replays_a_lane_that_committed_ahead_of_the_position() {
+    let s = MariaServer::start(&[]);
+    let db = s.create_db("src");
+    s.exec(&db, SCHEMA);
+    let dst = TestDb::new("myfollow_lane_ahead");
+    let lanes = |h: Howdah| h.args(["--apply-lanes", "2"]);
+    let mut child = lanes(follow_copy(&s, &db, &dst, "a")).spawn();
+    wait_phase(&dst, "a", "follow", Duration::from_secs(120));
+    s.exec(&db, "INSERT INTO latin VALUES (999999, 'marker')");
+    dst.wait_for(
+        "SELECT count(*) FROM latin WHERE id = 999999",
+        "1",
+        Duration::from_secs(60),
+        "the marker change did not arrive",
+    );
+    kill9(&mut child);
+    dst.exec(
+        "CREATE FUNCTION public.refuse_position() RETURNS trigger LANGUAGE plpgsql AS $$ \
+         BEGIN IF NEW.applied_pos IS DISTINCT FROM OLD.applied_pos THEN \
+           RAISE EXCEPTION 'the test refuses the position'; END IF; RETURN NEW; END $$; \
+         CREATE TRIGGER refuse_position BEFORE UPDATE ON howdah.follow \
+           FOR EACH ROW EXECUTE FUNCTION public.refuse_position();",
+    );
+    let q = "SELECT applied_pos FROM howdah.follow WHERE job = 'a'";
+    let before = dst.query(q);
+    backlog(&s, &db, 1, 200);
+    s.exec(
+        &db,
+        "INSERT INTO pairs SELECT 200000 + seq, 'bulk', seq FROM seq_1_to_20000 \
+         ON DUPLICATE KEY UPDATE v = v + 1",
+    );
+    let mut child = lanes(follow_copy(&s, &db, &dst, "a")).spawn();
+    // The lane's share of the bulk insert lands, the position's session's share does not.
+    let started = Instant::now();
+    loop {
+        let n: u64 = dst
+            .query("SELECT count(*) FROM pairs WHERE b = 'bulk'")
+            .parse()
+            .expect("a count");
+        if n > 0 {
+            assert!(
+                n < 20_000,
+                "every bulk row landed: none went through lane 0"
+            );
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no lane committed ahead of the position"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    kill9(&mut child);
+    assert_eq!(
+        dst.query(q),
+        before,
+        "the position moved despite the trigger"
+    );
+    dst.exec("DROP TRIGGER refuse_position ON howdah.follow");
+    let child = lanes(follow_copy(&s, &db, &dst, "a")).spawn();
+    wait_phase(&dst, "a", "follow", Duration::from_secs(60));
+    let out = cutover(&s, &db, &dst, "a", true);
+    assert_success(&out, "cutover --verify");
+    assert_success(&finish(child), "copy --follow");
+    assert_same_keys(&s, &db, &dst);
+    let a = s.exec(&db, "SELECT sum(v) FROM pairs");
+    let b = dst.query("SELECT sum(v) FROM pairs");
+    assert_eq!(a, b, "a transaction was lost or repeated");
+}
+
 #[test]
 fn mysql_ddl_on_a_followed_table_stops_the_apply_with_its_statement() {
     let s = MariaServer::start(&[]);
