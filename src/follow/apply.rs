@@ -28,7 +28,8 @@ use crate::error::{db_reason, Error, Result};
 use crate::follow::pgoutput::Value;
 pub use crate::follow::row_ops::TargetTable;
 use crate::follow::row_ops::{
-    check_fields, group, reorderable, Batch, Field, RowKind, RowOp, RowTable, REORDERABLE_SQL,
+    check_fields, group, reorderable, Batch, Field, RowKind, RowOp, RowTable, BYTE_EQUAL_KEY_SQL,
+    REORDERABLE_SQL,
 };
 use crate::reject::Reject;
 
@@ -345,6 +346,9 @@ pub struct Applier {
     /// Changes spread by key to lane 0 (this session) and to each lane since the last send,
     /// for the metric.
     spread: Vec<u64>,
+    /// The seed of [`lane_of`], random per applier (every change of a key in this process goes
+    /// to one lane; the keys come from the source, so a fixed seed could be gamed).
+    lane_seed: foldhash::fast::RandomState,
 }
 
 /// A target session beside the applier's own that applies the changes of reorderable tables
@@ -353,20 +357,19 @@ struct Lane {
     client: std::sync::Arc<Client>,
     /// Queued changes, in order; all of reorderable tables.
     ops: Vec<RowOp>,
-    /// A transaction is open in the session.
-    open: bool,
     /// The queue's length at the applier's mark.
     mark: usize,
     /// Its handles of tables: prepared statements belong to one session.
     tables: std::collections::HashMap<String, std::sync::Arc<RowTable>>,
 }
 
-/// What one send hands a lane.
+/// What one send hands a lane: its changes, applied and committed in one transaction. A lane
+/// holds no transaction open between sends, so no lock of its waits idle while another
+/// session of the follower waits behind it (DDL of another session queued on a table the
+/// lane holds would make the first session's next statement on it queue too).
 struct LaneBatch {
     client: std::sync::Arc<Client>,
     ops: Vec<RowOp>,
-    begin: bool,
-    commit: bool,
 }
 
 impl LaneBatch {
@@ -377,16 +380,9 @@ impl LaneBatch {
                 .await
                 .map_err(|e| apply_error("applying source changes in an apply lane", &e))
         };
-        if self.begin {
-            exec("BEGIN").await?;
-        }
-        if !self.ops.is_empty() {
-            send_rows(&self.client, &self.ops).await?;
-        }
-        if self.commit {
-            exec("COMMIT").await?;
-        }
-        Ok(())
+        exec("BEGIN").await?;
+        send_rows(&self.client, &self.ops).await?;
+        exec("COMMIT").await
     }
 }
 
@@ -435,6 +431,7 @@ impl Applier {
             inflight: None,
             lanes: Vec::new(),
             spread: Vec::new(),
+            lane_seed: foldhash::fast::RandomState::default(),
         })
     }
 
@@ -446,19 +443,20 @@ impl Applier {
     /// this session commits the position, with `synchronous_commit = off`: the position's
     /// commit, durable, flushes the WAL up to it, lanes' commits included. Not for a quiet
     /// applier that will stay quiet (a PostgreSQL follow): lanes take nothing while quiet.
-    /// Two sessions of one follower waiting on each other's rows would hang it for good (the
-    /// server sees no deadlock: the wait that closes the circle is in the follower), so a
-    /// lane gives up a lock wait after five minutes, with the statement and table named.
+    /// A lane that waits for a lock behind the follower's own first session (another
+    /// session's DDL queued between them) would hang the follower for good: the server sees
+    /// no deadlock, the wait that closes the circle is in the follower. So a lane gives up a
+    /// lock wait after a minute, and the follower starts over from its committed position
+    /// ([`apply_error`]), which releases the first session's locks.
     pub async fn add_lanes(&mut self, clients: Vec<Client>) -> Result<()> {
         for client in clients {
             client
-                .batch_execute("SET synchronous_commit = off; SET lock_timeout = '5min'")
+                .batch_execute("SET synchronous_commit = off; SET lock_timeout = '1min'")
                 .await
                 .map_err(|e| crate::error::query_error("setting up an apply lane", &e))?;
             self.lanes.push(Lane {
                 client: std::sync::Arc::new(client),
                 ops: Vec::new(),
-                open: false,
                 mark: 0,
                 tables: std::collections::HashMap::new(),
             });
@@ -597,7 +595,37 @@ impl Applier {
                 row.get::<_, bool>(3)
             );
         }
-        let t = std::sync::Arc::new(RowTable::new(table.clone(), reorderable));
+        // Lanes take a table only past the overlap (keys acting: no foreign key either way).
+        let spreadable = reorderable && !self.replica && !self.lanes.is_empty() && {
+            let names: Vec<&str> = table
+                .key
+                .iter()
+                .filter_map(|&k| table.columns.get(k).map(String::as_str))
+                .collect();
+            let same: bool = self
+                .client
+                .query_one(BYTE_EQUAL_KEY_SQL, &[&table.name, &names])
+                .await
+                .map_err(|e| {
+                    crate::error::query_error(
+                        format!("reading the key columns of {}", table.name),
+                        &e,
+                    )
+                })?
+                .get(0);
+            if !same {
+                tracing::info!(
+                    "{}: changes applied in one session, not spread over apply lanes (a key \
+                     column's type or collation makes values with other bytes equal)",
+                    table.name
+                );
+            }
+            same
+        };
+        let t = std::sync::Arc::new(RowTable {
+            spreadable,
+            ..RowTable::new(table.clone(), reorderable)
+        });
         for kind in [RowKind::Upsert, RowKind::Delete] {
             let stmt = prepare(&self.client, &t, kind, 1).await?;
             t.keep(kind, 1, stmt);
@@ -619,8 +647,8 @@ impl Applier {
             kind,
             params,
         };
-        if op.table.reorderable && !self.replica && !self.lanes.is_empty() {
-            let n = lane_of(&op, self.lanes.len() + 1);
+        if op.table.spreadable {
+            let n = lane_of(&op, self.lanes.len() + 1, &self.lane_seed);
             if let Some(c) = self.spread.get_mut(n) {
                 *c += 1;
             }
@@ -779,8 +807,8 @@ impl Applier {
     /// (so statements reach the server in the order queued, and a failure of the previous
     /// send is returned here). The caller goes on decoding while the target applies: the
     /// two took turns before, each idle while the other worked (about 50% of one core each
-    /// on the MySQL follow bench). `tail` (the position and `COMMIT`) ends the transaction:
-    /// lanes that hold an open one commit theirs first, and `tail` runs once they have.
+    /// on the MySQL follow bench). Lanes apply and commit their share alongside; `tail` (the
+    /// position and `COMMIT`) ends this session's transaction once they have committed.
     async fn send(&mut self, tail: Option<String>) -> Result<()> {
         self.settle().await?;
         self.mark = None;
@@ -789,23 +817,15 @@ impl Applier {
                 crate::metrics::follow_lane_changes(lane, std::mem::take(c));
             }
         }
-        let committing = tail.is_some();
-        let mut lanes = Vec::new();
-        for lane in &mut self.lanes {
-            let begin = !lane.open && !lane.ops.is_empty();
-            lane.open |= begin;
-            let commit = committing && lane.open;
-            if lane.ops.is_empty() && !commit {
-                continue;
-            }
-            lane.open &= !commit;
-            lanes.push(LaneBatch {
+        let lanes: Vec<LaneBatch> = self
+            .lanes
+            .iter_mut()
+            .filter(|lane| !lane.ops.is_empty())
+            .map(|lane| LaneBatch {
                 client: lane.client.clone(),
                 ops: std::mem::take(&mut lane.ops),
-                begin,
-                commit,
-            });
-        }
+            })
+            .collect();
         if !self.open {
             match self.ops.first_mut() {
                 Some(Op::Sql(s)) => s.insert_str(0, "BEGIN;\n"),
@@ -817,7 +837,7 @@ impl Applier {
         // Without a lane to commit first, the tail goes in the same round trip as the text
         // before it.
         let tail = match tail {
-            Some(t) if !lanes.iter().any(|b| b.commit) => {
+            Some(t) if lanes.is_empty() => {
                 self.sql.push_str(&t);
                 None
             }
@@ -868,7 +888,7 @@ impl Applier {
 
     /// Whether changes wait in the open transaction or the buffer.
     pub fn has_pending(&self) -> bool {
-        self.pending_changes > 0 || self.open || self.lanes.iter().any(|l| l.open)
+        self.pending_changes > 0 || self.open
     }
 
     /// Sends what is buffered, then `position_sql` (the applied position), and commits;
@@ -913,7 +933,7 @@ impl Applier {
         let _ = self.client.batch_execute("ROLLBACK").await;
         for lane in &mut self.lanes {
             lane.ops.clear();
-            lane.open = false;
+            // A send stopped in the middle of a lane's transaction.
             let _ = lane.client.batch_execute("ROLLBACK").await;
         }
     }
@@ -1051,9 +1071,9 @@ fn op_size_of(params: &[Field]) -> usize {
 
 /// The lane (of `lanes`, 0 the applier's own session) of a change of reorderable `table`:
 /// a hash of its key fields, the same for every change of one key.
-fn lane_of(op: &RowOp, lanes: usize) -> usize {
+fn lane_of(op: &RowOp, lanes: usize, seed: &foldhash::fast::RandomState) -> usize {
     use std::hash::{BuildHasher, Hash, Hasher};
-    let mut h = foldhash::fast::FixedState::default().build_hasher();
+    let mut h = seed.build_hasher();
     for f in op.key_fields() {
         f.0.as_deref().hash(&mut h);
     }
@@ -1082,6 +1102,20 @@ async fn prepare(
 /// stops the follow with what to do (retrying would fail the same way); other failures are
 /// [`crate::error::query_error`]s.
 fn apply_error(what: impl Into<String>, e: &tokio_postgres::Error) -> Error {
+    // Only apply lanes wait with a lock timeout (see `Applier::add_lanes`): starting over
+    // rolls back the first session and frees whatever queued between them.
+    if e.code() == Some(&tokio_postgres::error::SqlState::LOCK_NOT_AVAILABLE) {
+        return Error::Transient {
+            what: what.into(),
+            reason: format!(
+                "{}: an apply lane waited a minute for a lock on this table, which another \
+                 session of the target holds or waits for (DDL, LOCK TABLE, VACUUM FULL, \
+                 REINDEX during the follow?); the follower starts over from its last \
+                 committed position",
+                db_reason(e)
+            ),
+        };
+    }
     if e.code() == Some(&tokio_postgres::error::SqlState::FOREIGN_KEY_VIOLATION) {
         return Error::Query {
             what: what.into(),
@@ -1194,13 +1228,14 @@ mod tests {
             true,
         ));
         let f = |s: &str| Field(Some(Bytes::copy_from_slice(s.as_bytes())));
+        let seed = foldhash::fast::RandomState::default();
         let lane = |kind, params| {
             let op = RowOp {
                 table: t.clone(),
                 kind,
                 params,
             };
-            lane_of(&op, 3)
+            lane_of(&op, 3, &seed)
         };
         let mut used = [0usize; 3];
         for k in 0..300 {

@@ -308,6 +308,9 @@ pub(crate) struct RowTable {
     /// Its changes must not move past any other change, nor any other change past them (a
     /// replayed cascade, which acts on rows other tables' changes touch).
     pub barrier: bool,
+    /// Its changes may be spread over apply lanes by their key's bytes: reorderable, and
+    /// two keys are the same row exactly when their bytes are equal ([`BYTE_EQUAL_KEY_SQL`]).
+    pub spreadable: bool,
     pub statements: std::sync::Mutex<HashMap<(RowKind, usize), tokio_postgres::Statement>>,
 }
 
@@ -317,6 +320,7 @@ impl RowTable {
             table,
             reorderable,
             barrier: false,
+            spreadable: false,
             statements: std::sync::Mutex::new(HashMap::new()),
         }
     }
@@ -435,6 +439,21 @@ pub(crate) const REORDERABLE_SQL: &str = "WITH t AS (SELECT $1::text::regclass::
               AND NOT g.tgisinternal \
               AND g.tgenabled = ANY (CASE WHEN $2 THEN ARRAY['A', 'R']::\"char\"[] \
                                      ELSE ARRAY['O', 'A']::\"char\"[] END))";
+
+/// Whether the key columns of a table (`$1`: its quoted name, `$2`: the key columns' names)
+/// are all of types whose equal values have equal binary forms as the MySQL converter writes
+/// them, with deterministic collations: then the bytes of a key name its row, and apply lanes
+/// may route changes by them. Not so for `citext`, a nondeterministic collation, floats (0
+/// and -0) or `char(n)` (trailing spaces): two lanes would each hold "the same" row.
+/// `numeric` is in: the converter writes a column's values at the source column's one scale
+/// (DECIMAL(p,s), unsigned BIGINT), so equal values have equal bytes.
+pub(crate) const BYTE_EQUAL_KEY_SQL: &str = "SELECT count(*) = cardinality($2::text[]) \
+      AND coalesce(bool_and(a.atttypid::regtype = ANY (ARRAY['int2', 'int4', 'int8', 'numeric', \
+        'text', 'varchar', 'bytea', 'uuid', 'date', 'timestamp', 'timestamptz', 'bool']::regtype[]) \
+        AND coalesce((SELECT c.collisdeterministic FROM pg_collation c \
+                      WHERE c.oid = a.attcollation), true)), false) \
+      FROM pg_attribute a WHERE a.attrelid = $1::text::regclass AND a.attname = ANY ($2::text[]) \
+        AND NOT a.attisdropped";
 
 /// Whether a table's changes may be folded, from [`REORDERABLE_SQL`]'s answer: keyed, its key
 /// its only unique index, no exclusion constraint, no trigger that would see the changes in
