@@ -1086,8 +1086,9 @@ async fn prepare(
     kind: RowKind,
     rows: usize,
 ) -> Result<tokio_postgres::Statement> {
+    // Through `apply_error`: preparing waits for the table's lock as applying does.
     client.prepare(&table.sql(kind, rows)).await.map_err(|e| {
-        crate::error::query_error(
+        apply_error(
             format!(
                 "preparing the {} of {rows} change(s) of {}",
                 kind.verb(),
