@@ -289,9 +289,10 @@ pub async fn run(l: &Loop<'_>, applier: &mut Applier, start: BinlogPos) -> Resul
                                 match ddl(l, &q.schema(), &sql) {
                                     Ddl::Other => {}
                                     Ddl::Truncate(i) => {
-                                        // Apply lanes may hold the table's rows in their open
-                                        // transactions, which the TRUNCATE's lock would wait
-                                        // for while they wait for it: they commit first.
+                                        // Rows queued for apply lanes must land before the
+                                        // TRUNCATE, and in one send they would run beside it
+                                        // (and wait for its lock while it waits for them):
+                                        // everything commits first.
                                         if applier.lanes() > 1 {
                                             commit(l, applier, &mut p, true).await?;
                                         }
