@@ -654,14 +654,9 @@ impl Applier {
             }
             if let Some(lane) = n.checked_sub(1).and_then(|n| self.lanes.get_mut(n)) {
                 // The lane's own handle: its statements are prepared in its session.
-                op.table = match lane.tables.get(&table.name) {
-                    Some(t) => t.clone(),
-                    None => {
-                        let t = std::sync::Arc::new(RowTable::new(table.clone(), true));
-                        lane.tables.insert(table.name.clone(), t.clone());
-                        t
-                    }
-                };
+                op.table = handle(&mut lane.tables, &table.name, || {
+                    RowTable::new(table.clone(), true)
+                });
                 self.queued += op_size_of(&op.params);
                 lane.ops.push(op);
                 return self.added().await;
@@ -718,14 +713,7 @@ impl Applier {
         kind: RowKind,
         params: Vec<Field>,
     ) -> Result<()> {
-        let table = match self.in_place.get(name) {
-            Some(t) => t.clone(),
-            None => {
-                let t = std::sync::Arc::new(RowTable::barrier(view.clone()));
-                self.in_place.insert(name.to_string(), t.clone());
-                t
-            }
-        };
+        let table = handle(&mut self.in_place, name, || RowTable::barrier(view.clone()));
         self.queue(RowOp {
             table,
             kind,
@@ -1051,6 +1039,21 @@ type Call<'a> = (
     RowKind,
     Vec<&'a Field>,
 );
+
+/// The handle cached under `name` in `tables`, made by `make` on first use (looked up by
+/// `&str` first: this runs per change, and `entry` would build a key `String` each time).
+fn handle(
+    tables: &mut std::collections::HashMap<String, std::sync::Arc<RowTable>>,
+    name: &str,
+    make: impl FnOnce() -> RowTable,
+) -> std::sync::Arc<RowTable> {
+    if let Some(t) = tables.get(name) {
+        return t.clone();
+    }
+    let t = std::sync::Arc::new(make());
+    tables.insert(name.to_string(), t.clone());
+    t
+}
 
 /// Bytes an op holds, for the flush threshold.
 fn op_size(op: &Op) -> usize {

@@ -208,6 +208,45 @@ fn assert_same_keys(s: &MariaServer, db: &str, dst: &TestDb) {
     }
 }
 
+/// [`assert_same_keys`], and the sum the writer rounds and the bulk upserts increment: a
+/// transaction lost or applied twice shows in it.
+fn assert_nothing_lost_or_repeated(s: &MariaServer, db: &str, dst: &TestDb) {
+    assert_same_keys(s, db, dst);
+    let a = s.exec(db, "SELECT sum(v) FROM pairs");
+    let b = dst.query("SELECT sum(v) FROM pairs");
+    assert_eq!(a, b, "a transaction was lost or repeated");
+}
+
+/// Writes a marker row and waits for it on the target: the follow is then past its overlap
+/// with the copy (where apply lanes start to take changes).
+fn wait_past_the_overlap(s: &MariaServer, db: &str, dst: &TestDb) {
+    s.exec(db, "INSERT INTO latin VALUES (999999, 'marker')");
+    dst.wait_for(
+        "SELECT count(*) FROM latin WHERE id = 999999",
+        "1",
+        Duration::from_secs(60),
+        "the marker change did not arrive",
+    );
+}
+
+/// Waits until the job's applied position (`q` reads it) moves from `before`.
+fn wait_applied_moves(dst: &TestDb, q: &str, before: &str) {
+    let started = Instant::now();
+    while dst.query(q) == before {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the follower applied nothing"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A port nothing listens on now (for `--metrics-addr`).
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    l.local_addr().expect("local address").port()
+}
+
 const SAME_ROW: &str = "SELECT k, body, note, price, flag, e, s, t, dt, ts, d, y, f, dbl, doc, u, big, gen, bin, g, st FROM items WHERE id = ";
 
 #[test]
@@ -226,10 +265,7 @@ fn follow_a_mariadb_source_until_cutover_with_a_writer_throughout() {
     let stop = Arc::new(AtomicBool::new(false));
     let w = writer(&s, &db, stop.clone());
     std::thread::sleep(Duration::from_millis(300));
-    let metrics_port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-        l.local_addr().expect("local address").port()
-    };
+    let metrics_port = free_port();
     let child = follow_copy(&s, &db, &dst, "m")
         .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
         .spawn();
@@ -320,14 +356,7 @@ fn mysql_follow_killed_during_catch_up_resumes_exactly_once() {
         let q = "SELECT applied_pos FROM howdah.follow WHERE job = 'k'";
         let before = dst.query(q);
         let mut child = follow_copy(&s, &db, &dst, "k").spawn();
-        let started = Instant::now();
-        while dst.query(q) == before {
-            assert!(
-                started.elapsed() < Duration::from_secs(60),
-                "the follower applied nothing"
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        wait_applied_moves(&dst, q, &before);
         kill9(&mut child);
         let after = dst.query(q);
         let end = s.exec(&db, "SHOW MASTER STATUS");
@@ -346,10 +375,7 @@ fn mysql_follow_killed_during_catch_up_resumes_exactly_once() {
     let out = cutover(&s, &db, &dst, "k", false);
     assert_success(&out, "cutover");
     assert_success(&finish(child), "copy --follow");
-    assert_same_keys(&s, &db, &dst);
-    let a = s.exec(&db, "SELECT sum(v) FROM pairs");
-    let b = dst.query("SELECT sum(v) FROM pairs");
-    assert_eq!(a, b, "a transaction was lost or repeated");
+    assert_nothing_lost_or_repeated(&s, &db, &dst);
 }
 
 /// Two apply lanes (`--apply-lanes 2`): the changes of tables whose key is their only unique
@@ -376,13 +402,7 @@ fn mysql_follow_with_two_apply_lanes_converges_after_kills_and_truncates() {
     let mut child = lanes(follow_copy(&s, &db, &dst, "l")).spawn();
     wait_phase(&dst, "l", "follow", Duration::from_secs(120));
     // Past the overlap with the copy (lanes take changes only there).
-    s.exec(&db, "INSERT INTO latin VALUES (999999, 'marker')");
-    dst.wait_for(
-        "SELECT count(*) FROM latin WHERE id = 999999",
-        "1",
-        Duration::from_secs(60),
-        "the marker change did not arrive",
-    );
+    wait_past_the_overlap(&s, &db, &dst);
     kill9(&mut child);
     let q = "SELECT applied_pos FROM howdah.follow WHERE job = 'l'";
     for i in 0..3u64 {
@@ -402,21 +422,11 @@ fn mysql_follow_with_two_apply_lanes_converges_after_kills_and_truncates() {
         backlog(&s, &db, 1000 * i + 501, 100);
         let before = dst.query(q);
         let mut child = lanes(follow_copy(&s, &db, &dst, "l")).spawn();
-        let started = Instant::now();
-        while dst.query(q) == before {
-            assert!(
-                started.elapsed() < Duration::from_secs(60),
-                "the follower applied nothing"
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        wait_applied_moves(&dst, q, &before);
         kill9(&mut child);
         eprintln!("catch-up {i}: applied {before} -> {}", dst.query(q));
     }
-    let metrics_port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-        l.local_addr().expect("local address").port()
-    };
+    let metrics_port = free_port();
     let mut child = lanes(follow_copy(&s, &db, &dst, "l"))
         .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
         .spawn();
@@ -449,20 +459,8 @@ fn mysql_follow_with_two_apply_lanes_converges_after_kills_and_truncates() {
     }
     stop.store(true, Ordering::Relaxed);
     w.join().expect("writer");
-    let out = cutover(&s, &db, &dst, "l", true);
-    if !out.status.success() {
-        kill9(&mut child);
-        panic!(
-            "cutover failed: {}\nfollower: {}",
-            describe(&out),
-            describe(&finish(child))
-        );
-    }
-    assert_success(&finish(child), "copy --follow");
-    assert_same_keys(&s, &db, &dst);
-    let a = s.exec(&db, "SELECT sum(v) FROM pairs");
-    let b = dst.query("SELECT sum(v) FROM pairs");
-    assert_eq!(a, b, "a transaction was lost or repeated");
+    cutover_and_finish(&s, &db, &dst, "l", true, child);
+    assert_nothing_lost_or_repeated(&s, &db, &dst);
 }
 
 /// A lane that committed ahead of the position (the crash between the two commits, made
@@ -478,13 +476,7 @@ fn mysql_follow_replays_a_lane_that_committed_ahead_of_the_position() {
     let lanes = |h: Howdah| h.args(["--apply-lanes", "2"]);
     let mut child = lanes(follow_copy(&s, &db, &dst, "a")).spawn();
     wait_phase(&dst, "a", "follow", Duration::from_secs(120));
-    s.exec(&db, "INSERT INTO latin VALUES (999999, 'marker')");
-    dst.wait_for(
-        "SELECT count(*) FROM latin WHERE id = 999999",
-        "1",
-        Duration::from_secs(60),
-        "the marker change did not arrive",
-    );
+    wait_past_the_overlap(&s, &db, &dst);
     kill9(&mut child);
     dst.exec(
         "CREATE FUNCTION public.refuse_position() RETURNS trigger LANGUAGE plpgsql AS $$ \
@@ -535,10 +527,7 @@ fn mysql_follow_replays_a_lane_that_committed_ahead_of_the_position() {
     let out = cutover(&s, &db, &dst, "a", true);
     assert_success(&out, "cutover --verify");
     assert_success(&finish(child), "copy --follow");
-    assert_same_keys(&s, &db, &dst);
-    let a = s.exec(&db, "SELECT sum(v) FROM pairs");
-    let b = dst.query("SELECT sum(v) FROM pairs");
-    assert_eq!(a, b, "a transaction was lost or repeated");
+    assert_nothing_lost_or_repeated(&s, &db, &dst);
 }
 
 /// A key the target compares otherwise than by its bytes (a case-insensitive collation on an
@@ -606,13 +595,7 @@ fn mysql_follow_with_lanes_lets_ddl_on_the_target_through() {
         .args(["--apply-lanes", "2"])
         .spawn();
     wait_phase_of(&dst, "d", "follow", Duration::from_secs(120), &mut child);
-    s.exec(&db, "INSERT INTO latin VALUES (999999, 'marker')");
-    dst.wait_for(
-        "SELECT count(*) FROM latin WHERE id = 999999",
-        "1",
-        Duration::from_secs(60),
-        "the marker change did not arrive",
-    );
+    wait_past_the_overlap(&s, &db, &dst);
     let stop = Arc::new(AtomicBool::new(false));
     let w = writer_of(&s, &db, stop.clone(), |n| writer_round(n + 200_000));
     std::thread::sleep(Duration::from_secs(2));
@@ -626,20 +609,8 @@ fn mysql_follow_with_lanes_lets_ddl_on_the_target_through() {
     eprintln!("two CREATE INDEX took {:?}", started.elapsed());
     stop.store(true, Ordering::Relaxed);
     w.join().expect("writer");
-    let out = cutover(&s, &db, &dst, "d", false);
-    if !out.status.success() {
-        kill9(&mut child);
-        panic!(
-            "cutover failed: {}\nfollower: {}",
-            describe(&out),
-            describe(&finish(child))
-        );
-    }
-    assert_success(&finish(child), "copy --follow");
-    assert_same_keys(&s, &db, &dst);
-    let a = s.exec(&db, "SELECT sum(v) FROM pairs");
-    let b = dst.query("SELECT sum(v) FROM pairs");
-    assert_eq!(a, b, "a transaction was lost or repeated");
+    cutover_and_finish(&s, &db, &dst, "d", false, child);
+    assert_nothing_lost_or_repeated(&s, &db, &dst);
 }
 
 #[test]
@@ -827,10 +798,7 @@ fn mysql_follow_survives_cut_connections_and_a_source_restart() {
         proxy.cuts.load(Ordering::Relaxed) > 0,
         "no connection was cut"
     );
-    assert_same_keys(&s, &db, &dst);
-    let a = s.exec(&db, "SELECT sum(v) FROM pairs");
-    let b = dst.query("SELECT sum(v) FROM pairs");
-    assert_eq!(a, b, "a transaction was lost or repeated");
+    assert_nothing_lost_or_repeated(&s, &db, &dst);
 }
 
 #[test]
