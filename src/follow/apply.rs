@@ -642,13 +642,9 @@ impl Applier {
         params: Vec<Field>,
     ) -> Result<()> {
         let t = self.row_table(table).await?;
-        let mut op = RowOp {
-            table: t,
-            kind,
-            params,
-        };
+        let mut op = RowOp::new(t, kind, params, &self.lane_seed);
         if op.table.spreadable {
-            let n = lane_of(&op, self.lanes.len() + 1, &self.lane_seed);
+            let n = lane_of(&op, self.lanes.len() + 1);
             if let Some(c) = self.spread.get_mut(n) {
                 *c += 1;
             }
@@ -714,11 +710,8 @@ impl Applier {
         params: Vec<Field>,
     ) -> Result<()> {
         let table = handle(&mut self.in_place, name, || RowTable::barrier(view.clone()));
-        self.queue(RowOp {
-            table,
-            kind,
-            params,
-        });
+        let op = RowOp::new(table, kind, params, &self.lane_seed);
+        self.queue(op);
         self.send_if_full().await
     }
 
@@ -1073,14 +1066,10 @@ fn op_size_of(params: &[Field]) -> usize {
 }
 
 /// The lane (of `lanes`, 0 the applier's own session) of a change of reorderable `table`:
-/// a hash of its key fields, the same for every change of one key.
-fn lane_of(op: &RowOp, lanes: usize, seed: &foldhash::fast::RandomState) -> usize {
-    use std::hash::{BuildHasher, Hash, Hasher};
-    let mut h = seed.build_hasher();
-    for f in op.key_fields() {
-        f.0.as_deref().hash(&mut h);
-    }
-    (h.finish() % lanes as u64) as usize
+/// from the hash of its key fields, the same for every change of one key. From the hash's
+/// high half: the folding's hash map reads the low bits too.
+fn lane_of(op: &RowOp, lanes: usize) -> usize {
+    (((op.key_hash >> 32) * lanes as u64) >> 32) as usize
 }
 
 async fn prepare(
@@ -1234,12 +1223,8 @@ mod tests {
         let f = |s: &str| Field(Some(Bytes::copy_from_slice(s.as_bytes())));
         let seed = foldhash::fast::RandomState::default();
         let lane = |kind, params| {
-            let op = RowOp {
-                table: t.clone(),
-                kind,
-                params,
-            };
-            lane_of(&op, 3, &seed)
+            let op = RowOp::new(t.clone(), kind, params, &seed);
+            lane_of(&op, 3)
         };
         let mut used = [0usize; 3];
         for k in 0..300 {

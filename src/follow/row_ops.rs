@@ -366,9 +366,36 @@ pub(crate) struct RowOp {
     pub table: Arc<RowTable>,
     pub kind: RowKind,
     pub params: Vec<Field>,
+    /// A hash of its key fields ([`RowOp::new`]), taken while they are in the cache: the
+    /// folding and the lanes use it long after, when reading the fields again cost the
+    /// follower 10% of its CPU in cache misses (`perf`, BENCHMARKS.md "apply lanes").
+    pub key_hash: u64,
 }
 
 impl RowOp {
+    /// A change, its key hashed with `seed` (random per applier: the keys come from the
+    /// source, and a fixed seed would let them be chosen to collide).
+    pub(crate) fn new(
+        table: Arc<RowTable>,
+        kind: RowKind,
+        params: Vec<Field>,
+        seed: &foldhash::fast::RandomState,
+    ) -> RowOp {
+        use std::hash::{BuildHasher, Hash, Hasher};
+        let mut op = RowOp {
+            table,
+            kind,
+            params,
+            key_hash: 0,
+        };
+        let mut h = seed.build_hasher();
+        for f in op.key_fields() {
+            f.0.as_deref().hash(&mut h);
+        }
+        op.key_hash = h.finish();
+        op
+    }
+
     /// The key fields of the change (its params for a keyed delete), borrowed.
     pub(crate) fn key_fields(&self) -> impl Iterator<Item = &Field> {
         let (all, at): (&[Field], &[usize]) = match self.kind {
@@ -380,16 +407,14 @@ impl RowOp {
     }
 }
 
-/// A change seen as its key, for folding: hashed and compared by its key fields, without
-/// copying them (this ran for every change, and its copies and SipHash were 10% of the MySQL
-/// follower's CPU).
+/// A change seen as its key, for folding: hashed by the hash of its key fields taken when
+/// it was made, compared by the fields themselves, without copying them (copies and SipHash
+/// were 10% of the MySQL follower's CPU, then the cache misses of hashing late as much).
 struct KeyOf<'a>(&'a RowOp);
 
 impl std::hash::Hash for KeyOf<'_> {
     fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
-        for f in self.0.key_fields() {
-            f.0.as_deref().hash(h);
-        }
+        h.write_u64(self.0.key_hash);
     }
 }
 
@@ -588,11 +613,7 @@ mod tests {
             RowKind::Upsert => vec![id, Field(Some(bytes::Bytes::copy_from_slice(v.as_bytes())))],
             RowKind::Delete | RowKind::Detach | RowKind::Rekey => vec![id],
         };
-        RowOp {
-            table: t.clone(),
-            kind,
-            params,
-        }
+        RowOp::new(t.clone(), kind, params, &Default::default())
     }
 
     fn shape(batches: &[Batch<'_>]) -> Vec<String> {

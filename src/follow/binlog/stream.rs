@@ -593,7 +593,18 @@ async fn apply_rows(
         _ => None,
     };
     for (n, (before, after)) in decoded.into_iter().enumerate() {
-        let old = before.map(|row| t.convert(row));
+        // The old version's fields: its key's alone when keyed (`None`: they do not
+        // convert), every one when keyless (`None`: the row does not convert).
+        let old = before.map(|row| {
+            if keyed {
+                t.convert_key(row)
+            } else {
+                match t.convert(row) {
+                    Converted::Row(f) => Some(f),
+                    Converted::Rejected { .. } => None,
+                }
+            }
+        });
         let new = match kind {
             Kind::Delete => None,
             _ => after.map(|row| t.convert(row)),
@@ -622,20 +633,13 @@ async fn apply_rows(
         // update, a key change, or a new version the converter refuses.
         if let Some(old) = &old {
             let replaced = keyed
-                && match (old.key_fields(), new.as_ref()) {
+                && match (old, new.as_ref()) {
                     (Some(o), Some(Converted::Row(n))) => {
                         t.target.key.iter().all(|&k| o[k] == n[k])
                     }
                     _ => false,
                 };
-            let fields = if keyed {
-                old.key_fields()
-            } else {
-                match old {
-                    Converted::Row(f) => Some(f),
-                    Converted::Rejected { .. } => None,
-                }
-            };
+            let fields = old.as_ref();
             // A key change of a parent whose keys act on update, with the target's keys
             // acting: an UPDATE, so the target runs the update's action as InnoDB did.
             let rekey = match (&new, fields) {

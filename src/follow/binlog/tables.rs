@@ -253,6 +253,38 @@ impl BinlogTable {
         }
     }
 
+    /// The target key fields of a row image (every other field `None`), or `None` when a
+    /// key value does not convert: what the old version of a keyed row is needed for (its
+    /// key names the row to delete or change). Converting the rest of it cost the follower a
+    /// third of its converting work for nothing (an update carries both versions).
+    pub fn convert_key(&self, mut row: RowImage<'_>) -> Option<Vec<Option<Bytes>>> {
+        if row.width() != self.columns.len() {
+            return None;
+        }
+        let mut values = vec![Value::NULL; self.converters.len()];
+        for (i, col) in self.columns.iter().enumerate() {
+            let Some(j) = self.field_of[i] else { continue };
+            if !self.read_key.contains(&j) {
+                continue;
+            }
+            let bv = row.take(i)?;
+            values[j] = col
+                .value(bv.into_owned(), self.charsets[i].as_deref())
+                .ok()?;
+        }
+        if let Some(transform) = &self.transform {
+            return self.key_only(&values, transform);
+        }
+        let mut fields: Vec<Option<Bytes>> = vec![None; values.len()];
+        let mut buf = Vec::with_capacity(32);
+        for &j in &self.read_key {
+            buf.clear();
+            self.converters[j].0.put(&mut buf, &values[j]).ok()?;
+            fields[j] = field(&buf);
+        }
+        Some(fields)
+    }
+
     /// The target key fields of a mapped row whose other fields may not convert: a tuple of
     /// the key's read fields (the rest NULL), through the transform's key columns.
     fn key_only(&self, values: &[Value], transform: &TableTransform) -> Option<Vec<Option<Bytes>>> {
