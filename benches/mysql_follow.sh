@@ -16,7 +16,8 @@
 #               seconds with nothing following, then the follower restarts and `cutover`
 #               waits for it: row changes/s applied (howdah.follow.changes over the time from
 #               restart to cutover, process start included), the highest rate sustained over
-#               5 s (the applied count read every half second), and the follower's peak RSS.
+#               5 s (the applied count read every half second), the follower's CPU time per
+#               change and its peak RSS.
 # Each target is compared with the source at the end (count and sums).
 #
 # Environment: BENCH_ROWS (2000000), BENCH_SECS (30), HOWDAH_BIN (target/release/howdah),
@@ -166,7 +167,11 @@ sustained=$(awk 'NF == 2 { t[n] = $1; c[n] = $2; n++ }
 after=$(psql -X -At -d "$TGT" -c "SELECT changes FROM howdah.follow")
 rss=$(awk -F': ' '/Maximum resident/ {printf "%.0f", $2/1024}' "$OUT/backlog-time.txt")
 rate=$(awk -v c="$((after - before))" -v a="$t1" -v b="$t2" 'BEGIN { printf "%.0f", c / (b - a) }')
-rows+=("| copy --follow, backlog of $written changes | | $rate row changes/s applied (highest over 5 s: $sustained) | $(secs "$t1" "$t2") s (catch-up) | $rss MB | $(check_equal "$TGT") |")
+# The follower's CPU (user + system) per applied change: steadier from run to run than the
+# rate, which moves with whatever else the machine runs.
+cpu=$(awk -F': ' -v c="$((after - before))" '/User time|System time/ { s += $2 }
+  END { printf "%.2f", s * 1e6 / c }' "$OUT/backlog-time.txt")
+rows+=("| copy --follow, backlog of $written changes | | $rate row changes/s applied (highest over 5 s: $sustained; follower CPU $cpu µs per change) | $(secs "$t1" "$t2") s (catch-up) | $rss MB | $(check_equal "$TGT") |")
 fi
 
 {
