@@ -346,6 +346,11 @@ pub struct Applier {
     /// Changes spread by key to lane 0 (this session) and to each lane since the last send,
     /// for the metric.
     spread: Vec<u64>,
+    /// What the send in flight lands, for the metrics, counted once it did (a send that
+    /// fails counts nothing: its changes are applied again after the restart): changes whose
+    /// position it commits, and changes per lane.
+    landing: u64,
+    landing_lanes: Vec<u64>,
     /// The seed of [`lane_of`], random per applier (every change of a key in this process goes
     /// to one lane; the keys come from the source, so a fixed seed could be gamed).
     lane_seed: foldhash::fast::RandomState,
@@ -431,6 +436,8 @@ impl Applier {
             inflight: None,
             lanes: Vec::new(),
             spread: Vec::new(),
+            landing: 0,
+            landing_lanes: Vec::new(),
             lane_seed: foldhash::fast::RandomState::default(),
         })
     }
@@ -462,6 +469,7 @@ impl Applier {
             });
         }
         self.spread = vec![0; self.lanes.len() + 1];
+        self.landing_lanes = vec![0; self.lanes.len() + 1];
         Ok(())
     }
 
@@ -793,10 +801,8 @@ impl Applier {
     async fn send(&mut self, tail: Option<String>) -> Result<()> {
         self.settle().await?;
         self.mark = None;
-        for (lane, c) in self.spread.iter_mut().enumerate() {
-            if *c > 0 {
-                crate::metrics::follow_lane_changes(lane, std::mem::take(c));
-            }
+        for (landing, c) in self.landing_lanes.iter_mut().zip(&mut self.spread) {
+            *landing = std::mem::take(c);
         }
         let lanes: Vec<LaneBatch> = self
             .lanes
@@ -853,7 +859,9 @@ impl Applier {
         Ok(())
     }
 
-    /// Waits for the send in flight, if any; its result.
+    /// Waits for the send in flight, if any; its result. What it landed is counted in the
+    /// metrics only now: a send that failed is applied again after the restart, and counting
+    /// it at hand-over counted it twice (or, with every commit refused, without end).
     async fn settle(&mut self) -> Result<()> {
         // The handle stays in place while awaited: if this future is dropped (a timeout
         // around the follower), Drop still finds the task and stops it.
@@ -864,7 +872,18 @@ impl Applier {
             None => return Ok(()),
         };
         self.inflight = None;
-        r?
+        let r = r.and_then(|r| r);
+        let landed = std::mem::take(&mut self.landing);
+        for (lane, c) in self.landing_lanes.iter_mut().enumerate() {
+            let c = std::mem::take(c);
+            if r.is_ok() && c > 0 {
+                crate::metrics::follow_lane_changes(lane, c);
+            }
+        }
+        if r.is_ok() && landed > 0 {
+            crate::metrics::follow_applied(landed);
+        }
+        r
     }
 
     /// Whether changes wait in the open transaction or the buffer.
@@ -892,7 +911,11 @@ impl Applier {
     /// what was committed: the PostgreSQL follow confirms its position to the source after
     /// each commit, so it waits ([`Applier::commit`]).
     pub async fn commit_later(&mut self, position_sql: &str) -> Result<()> {
+        let changes = self.pending_changes;
         let r = self.send(Some(format!("{position_sql}\nCOMMIT;"))).await;
+        if r.is_ok() {
+            self.landing = changes;
+        }
         self.open = false;
         self.pending_changes = 0;
         if r.is_err() {
@@ -906,6 +929,8 @@ impl Applier {
         if let Some(task) = self.inflight.take() {
             task.abort();
         }
+        self.landing = 0;
+        self.landing_lanes.iter_mut().for_each(|c| *c = 0);
         self.ops.clear();
         self.sql.clear();
         self.queued = 0;

@@ -317,7 +317,7 @@ async fn commit(
     p.pending_end = None;
     p.pending_time = None;
     p.batch_started = None;
-    crate::metrics::follow_applied(changes);
+    // `howdah_follow_changes_total` is counted by the applier once the commit landed.
     send_status(repl, p, false).await
 }
 

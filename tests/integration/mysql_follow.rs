@@ -481,7 +481,8 @@ fn mysql_follow_replays_a_lane_that_committed_ahead_of_the_position() {
     dst.exec(
         "CREATE FUNCTION public.refuse_position() RETURNS trigger LANGUAGE plpgsql AS $$ \
          BEGIN IF NEW.applied_pos IS DISTINCT FROM OLD.applied_pos THEN \
-           RAISE EXCEPTION 'the test refuses the position'; END IF; RETURN NEW; END $$; \
+           RAISE EXCEPTION 'the test refuses the position' USING ERRCODE = '55P03'; \
+         END IF; RETURN NEW; END $$; \
          CREATE TRIGGER refuse_position BEFORE UPDATE ON howdah.follow \
            FOR EACH ROW EXECUTE FUNCTION public.refuse_position();",
     );
@@ -493,8 +494,16 @@ fn mysql_follow_replays_a_lane_that_committed_ahead_of_the_position() {
         "INSERT INTO pairs SELECT 200000 + seq, 'bulk', seq FROM seq_1_to_20000 \
          ON DUPLICATE KEY UPDATE v = v + 1",
     );
+    // A stream still flowing when a batch is due (50,000 changes): its commit is handed over
+    // without waiting for it, the case where the changes applied must not be counted yet.
+    for _ in 0..5 {
+        s.exec(&db, "UPDATE pairs SET v = v + 1 WHERE b = 'bulk'");
+    }
     backlog(&s, &db, 1, 200);
-    let mut child = lanes(follow_copy(&s, &db, &dst, "a")).spawn();
+    let metrics_port = free_port();
+    let mut child = lanes(follow_copy(&s, &db, &dst, "a"))
+        .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
+        .spawn();
     // The lane's share of the bulk insert lands, the position's session's share does not.
     let started = Instant::now();
     loop {
@@ -514,6 +523,30 @@ fn mysql_follow_replays_a_lane_that_committed_ahead_of_the_position() {
             "no lane committed ahead of the position"
         );
         std::thread::sleep(Duration::from_millis(50));
+    }
+    // No commit of the position landed: the changes applied count none (they are applied
+    // again after the restart, and counted then). Scraped twice, across the retries.
+    let listening = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", metrics_port)).is_err() {
+        assert!(
+            listening.elapsed() < Duration::from_secs(30),
+            "the follower serves no metrics"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for _ in 0..2 {
+        let scrape = http_get(metrics_port);
+        let applied = scrape
+            .lines()
+            .find(|l| l.starts_with("howdah_follow_changes_total"))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0);
+        assert_eq!(
+            applied, 0.0,
+            "changes counted as applied while every commit of the position failed:\n{scrape}"
+        );
+        std::thread::sleep(Duration::from_secs(2));
     }
     kill9(&mut child);
     assert_eq!(

@@ -541,7 +541,7 @@ async fn commit(l: &Loop<'_>, applier: &mut Applier, p: &mut Progress, wait: boo
     p.applied = end;
     p.last_commit_time = p.pending_time.take();
     p.batch_started = None;
-    crate::metrics::follow_applied(changes);
+    // `howdah_follow_changes_total` is counted by the applier once the commit landed.
     Ok(())
 }
 
