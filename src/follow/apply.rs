@@ -1120,16 +1120,18 @@ async fn prepare(
 /// stops the follow with what to do (retrying would fail the same way); other failures are
 /// [`crate::error::query_error`]s.
 fn apply_error(what: impl Into<String>, e: &tokio_postgres::Error) -> Error {
-    // Only apply lanes wait with a lock timeout (see `Applier::add_lanes`): starting over
-    // rolls back the first session and frees whatever queued between them.
+    // Apply lanes wait with a lock timeout (see `Applier::add_lanes`); the first session
+    // only with one the target's settings give it. Starting over rolls back the first
+    // session and frees whatever queued between them.
     if e.code() == Some(&tokio_postgres::error::SqlState::LOCK_NOT_AVAILABLE) {
         return Error::Transient {
             what: what.into(),
             reason: format!(
-                "{}: an apply lane waited a minute for a lock on this table, which another \
-                 session of the target holds or waits for (DDL, LOCK TABLE, VACUUM FULL, \
-                 REINDEX during the follow?); the follower starts over from its last \
-                 committed position",
+                "{}: a session of the follower gave up waiting for a lock on this table (an \
+                 apply lane waits a minute, the first session as long as the target's \
+                 lock_timeout says), which another session of the target holds or waits for \
+                 (DDL, LOCK TABLE, VACUUM FULL, REINDEX during the follow?); the follower \
+                 starts over from its last committed position",
                 db_reason(e)
             ),
         };
