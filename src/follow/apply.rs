@@ -351,6 +351,9 @@ pub struct Applier {
     /// position it commits, and changes per lane.
     landing: u64,
     landing_lanes: Vec<u64>,
+    /// Changes spread to lane 0 (this session) in the open transaction: they land with the
+    /// position's commit, not with the send that carried them.
+    open_lane0: u64,
     /// The seed of [`lane_of`], random per applier (every change of a key in this process goes
     /// to one lane; the keys come from the source, so a fixed seed could be gamed).
     lane_seed: foldhash::fast::RandomState,
@@ -438,6 +441,7 @@ impl Applier {
             spread: Vec::new(),
             landing: 0,
             landing_lanes: Vec::new(),
+            open_lane0: 0,
             lane_seed: foldhash::fast::RandomState::default(),
         })
     }
@@ -801,8 +805,19 @@ impl Applier {
     async fn send(&mut self, tail: Option<String>) -> Result<()> {
         self.settle().await?;
         self.mark = None;
-        for (landing, c) in self.landing_lanes.iter_mut().zip(&mut self.spread) {
-            *landing = std::mem::take(c);
+        // A lane commits at every send; lane 0 is this session, which commits with the
+        // position (`commit_later`).
+        for (lane, (landing, c)) in self
+            .landing_lanes
+            .iter_mut()
+            .zip(&mut self.spread)
+            .enumerate()
+        {
+            if lane == 0 {
+                self.open_lane0 += std::mem::take(c);
+            } else {
+                *landing = std::mem::take(c);
+            }
         }
         let lanes: Vec<LaneBatch> = self
             .lanes
@@ -915,6 +930,9 @@ impl Applier {
         let r = self.send(Some(format!("{position_sql}\nCOMMIT;"))).await;
         if r.is_ok() {
             self.landing = changes;
+            if let Some(lane0) = self.landing_lanes.first_mut() {
+                *lane0 = std::mem::take(&mut self.open_lane0);
+            }
         }
         self.open = false;
         self.pending_changes = 0;
@@ -931,6 +949,7 @@ impl Applier {
         }
         self.landing = 0;
         self.landing_lanes.iter_mut().for_each(|c| *c = 0);
+        self.open_lane0 = 0;
         self.ops.clear();
         self.sql.clear();
         self.queued = 0;

@@ -592,17 +592,17 @@ async fn apply_rows(
         (Some(_), Kind::Insert | Kind::Update) => Some(filter_passing(l, side, t, &decoded).await?),
         _ => None,
     };
+    let cascades = l.cascades.of(&t.target.name);
     for (n, (before, after)) in decoded.into_iter().enumerate() {
-        // The old version's fields: its key's alone when keyed (`None`: they do not
-        // convert), every one when keyless (`None`: the row does not convert).
+        // The old version's fields (`None`: what is needed of them does not convert): its
+        // key's alone when keyed, unless the cascades replayed from its delete name other
+        // columns of it (a foreign key may reference a unique column besides the key);
+        // every field when keyless.
         let old = before.map(|row| {
-            if keyed {
+            if keyed && cascades.is_empty() {
                 t.convert_key(row)
             } else {
-                match t.convert(row) {
-                    Converted::Row(f) => Some(f),
-                    Converted::Rejected { .. } => None,
-                }
+                t.convert(row).into_key_fields()
             }
         });
         let new = match kind {

@@ -82,6 +82,14 @@ pub enum Converted {
 
 impl Converted {
     /// The fields a delete by key needs (the whole row, or the key of a rejected one).
+    pub fn into_key_fields(self) -> Option<Vec<Option<Bytes>>> {
+        match self {
+            Converted::Row(f) => Some(f),
+            Converted::Rejected { key, .. } => key,
+        }
+    }
+
+    /// As [`Converted::key_fields`], borrowed.
     pub fn key_fields(&self) -> Option<&Vec<Option<Bytes>>> {
         match self {
             Converted::Row(f) => Some(f),
