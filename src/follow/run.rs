@@ -28,10 +28,6 @@ use crate::follow::stream::{self, Ended};
 use crate::state::follow::{self as fstate, phase};
 use crate::state::StateRef;
 
-/// How long a follower waits for the job's follower lock before it says another process
-/// holds it.
-const LOCK_WAIT: Duration = Duration::from_secs(20);
-
 /// A follow start whose slot was just created: the copy reads in `slot.snapshot`.
 pub struct NewStart {
     /// The slot (its session keeps the exported snapshot alive).
@@ -283,22 +279,7 @@ async fn follow_once(settings: &CopySettings, stop: Arc<AtomicBool>) -> Result<F
     if let Some(ended) = ended_message(&st, &row) {
         return Ok(ended);
     }
-    // A session of this process's previous attempt (after a cut connection) may still hold
-    // the lock for a moment, until its server process notices it is gone.
-    let lock_sql = fstate::lock_sql(&st, "pg_try_advisory_lock");
-    let waited = Instant::now();
-    let locked = loop {
-        let locked: bool = session
-            .query_one(&lock_sql, &[])
-            .await
-            .map_err(|e| crate::error::query_error("taking the job's follower lock", &e))?
-            .get(0);
-        if locked || waited.elapsed() >= LOCK_WAIT {
-            break locked;
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    };
-    if !locked {
+    if !fstate::take_lock(&session, &st).await? {
         return Err(Error::Follow(format!(
             "another process follows job \"{}\" already (it holds the job's follower lock)",
             st.job

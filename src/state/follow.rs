@@ -253,6 +253,29 @@ pub async fn record_source(
         .map_err(q("recording the source position"))
 }
 
+/// How long a follower waits for the job's lock before it says another process holds it.
+pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// Takes the job's follower lock in `session`; whether it got it. Waits up to [`LOCK_WAIT`]:
+/// a follower that has just stopped (Ctrl-C, a cut connection, this process's previous
+/// attempt) holds the lock until its server session notices it is gone, and the same
+/// command run again at once must not fail for that.
+pub async fn take_lock(session: &Client, st: &StateRef) -> Result<bool> {
+    let sql = lock_sql(st, "pg_try_advisory_lock");
+    let waited = std::time::Instant::now();
+    loop {
+        let locked: bool = session
+            .query_one(&sql, &[])
+            .await
+            .map_err(|e| crate::error::query_error("taking the job's follower lock", &e))?
+            .get(0);
+        if locked || waited.elapsed() >= LOCK_WAIT {
+            return Ok(locked);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+}
+
 /// The advisory lock a follower of the job holds: a single 64-bit key of its own, apart from
 /// the workers' two-key locks that count live workers.
 pub fn lock_sql(st: &StateRef, fun: &str) -> String {

@@ -463,6 +463,58 @@ fn mysql_follow_with_two_apply_lanes_converges_after_kills_and_truncates() {
     assert_nothing_lost_or_repeated(&s, &db, &dst);
 }
 
+/// Ctrl-C stops a follower applying under a writer: it lands the commit in flight (1ea8a79:
+/// it was aborted with the applier), exits 4 saying how to resume, keeps every change whose
+/// position it committed, and the same command resumes and converges.
+#[test]
+fn mysql_follow_ctrl_c_under_a_writer_stops_and_resumes_exactly_once() {
+    let s = MariaServer::start(&[]);
+    let db = s.create_db("src");
+    s.exec(&db, SCHEMA);
+    let dst = TestDb::new("myfollow_ctrl_c");
+    let mut child = follow_copy(&s, &db, &dst, "i").spawn();
+    wait_phase_of(&dst, "i", "follow", Duration::from_secs(120), &mut child);
+    wait_past_the_overlap(&s, &db, &dst);
+    let stop = Arc::new(AtomicBool::new(false));
+    let w = writer_of(&s, &db, stop.clone(), writer_round);
+    // A large transaction too, so that a batch is likely in flight when the signal comes.
+    s.exec(
+        &db,
+        "INSERT INTO pairs SELECT 300000 + seq, 'bulk', seq FROM seq_1_to_20000",
+    );
+    let q = "SELECT applied_pos FROM howdah.follow WHERE job = 'i'";
+    let before = dst.query(q);
+    wait_applied_moves(&dst, q, &before);
+    let _ = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let signalled = Instant::now();
+    loop {
+        match child.try_wait() {
+            Ok(Some(_)) => break,
+            Ok(None) if signalled.elapsed() < Duration::from_secs(60) => {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            _ => {
+                kill9(&mut child);
+                panic!("the follower did not stop within a minute of Ctrl-C");
+            }
+        }
+    }
+    let out = finish(child);
+    assert_eq!(out.status.code(), Some(4), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("run the same command again to resume"),
+        "{}",
+        describe(&out)
+    );
+    stop.store(true, Ordering::Relaxed);
+    w.join().expect("writer");
+    let child = follow_copy(&s, &db, &dst, "i").spawn();
+    cutover_and_finish(&s, &db, &dst, "i", true, child);
+    assert_nothing_lost_or_repeated(&s, &db, &dst);
+}
+
 /// A lane that committed ahead of the position (the crash between the two commits, made
 /// certain: a trigger on the follow row refuses every move of the applied position, so the
 /// position's commit fails after the lane's succeeded) is replayed from the older position

@@ -305,12 +305,7 @@ pub async fn follow_once(
     if let Some(ended) = ended_message(&st, &row) {
         return Ok(ended);
     }
-    let locked: bool = session
-        .query_one(&fstate::lock_sql(&st, "pg_try_advisory_lock"), &[])
-        .await
-        .map_err(|e| crate::error::query_error("taking the job's follower lock", &e))?
-        .get(0);
-    if !locked {
+    if !fstate::take_lock(&session, &st).await? {
         return Err(Error::Follow(format!(
             "another process follows job \"{}\" already (it holds the job's follower lock)",
             st.job
