@@ -96,7 +96,12 @@ pub async fn build(settings: &CopySettings, cmd: &CommandLine) -> Result<Migrati
     let data_seconds = strategy.estimate.as_ref().map(|e| e.data_seconds);
     checks.push(snapshot_check(settings, data_seconds).await);
     let copy_seconds = strategy.estimate.as_ref().map(|e| e.total_seconds);
-    follow_checks(settings, &catalog, &mut checks, copy_seconds).await;
+    let filtered: Vec<String> = tables
+        .iter()
+        .filter(|t| t.filter.is_some())
+        .map(|t| t.source.clone())
+        .collect();
+    follow_checks(settings, &catalog, &mut checks, copy_seconds, &filtered).await;
     let schema = changes::schema_changes(settings, &catalog, &facts, &mut src);
     let data = changes::data_changes(&catalog, &maps, &src, probes);
     let execution = execution::execution(settings, cmd, &strategy.rollback_points);
@@ -124,11 +129,12 @@ async fn follow_checks(
     catalog: &Catalog,
     checks: &mut Vec<Check>,
     copy_seconds: Option<f64>,
+    filtered: &[String],
 ) {
     let url = match &settings.source {
         crate::config::SourceUrl::Postgres(url) => url,
         crate::config::SourceUrl::Mysql(my) => {
-            let found = crate::follow::binlog::run::readiness(my, copy_seconds).await;
+            let found = crate::follow::binlog::run::readiness(my, copy_seconds, filtered).await;
             checks.extend(found.into_iter().map(|r| Check {
                 name: r.name.into(),
                 status: if r.ok { "ok" } else { "warning" }.into(),

@@ -944,6 +944,72 @@ fn mysql_plan_says_what_following_the_source_needs() {
     );
 }
 
+/// `plan` says when the copy's user may not create the temporary tables the follow checks the
+/// changes of a table with a `where` in (until then the follow found out at the first such
+/// change), naming the tables and the grant; with the grant, the check passes.
+#[test]
+fn mysql_plan_names_the_grant_a_filtered_follow_needs() {
+    let s = MariaServer::start(&[]);
+    let db = s.create_db("src");
+    s.exec(
+        &db,
+        &format!(
+            "CREATE TABLE t (id int PRIMARY KEY, note varchar(20));
+             INSERT INTO t VALUES (1, 'hide'), (2, 'show');
+             CREATE USER 'narrow'@'%';
+             GRANT SELECT, SHOW VIEW, REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO 'narrow'@'%';
+             GRANT SELECT ON `{db}`.* TO 'narrow'@'%';"
+        ),
+    );
+    let dst = TestDb::new("myfollow_plan_temp");
+    let job = crate::support::job_file(
+        "myfollow_plan_temp",
+        r#"
+[[table]]
+name = "t"
+where = "note <> 'hide'"
+"#,
+    );
+    let url = format!("mysql://narrow@127.0.0.1:{}/{db}", s.port);
+    let plan = || {
+        let out = Howdah::new("plan")
+            .args([
+                "--source",
+                &url,
+                "--target",
+                &dst.url(),
+                "--config",
+                &job,
+                "--format",
+                "json",
+            ])
+            .run();
+        assert_success(&out, "plan");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let v: serde_json::Value = serde_json::from_str(&text).expect("plan JSON");
+        v["checks"]
+            .as_array()
+            .expect("checks")
+            .iter()
+            .find(|c| c["name"] == "follow_temporary_tables")
+            .cloned()
+            .unwrap_or_else(|| panic!("no follow_temporary_tables check:\n{text}"))
+    };
+    let check = plan();
+    let detail = check["detail"].as_str().unwrap_or_default();
+    assert_eq!(check["status"], "warning", "{check}");
+    assert!(
+        detail.contains("GRANT CREATE TEMPORARY TABLES") && detail.contains(".t"),
+        "{check}"
+    );
+    s.exec(
+        &db,
+        &format!("GRANT CREATE TEMPORARY TABLES ON `{db}`.* TO 'narrow'@'%'"),
+    );
+    let check = plan();
+    assert_eq!(check["status"], "ok", "{check}");
+}
+
 /// A `copy --follow` killed during its bulk copy, while a writer runs, resumes the copy (in
 /// new snapshots, after the recorded position) and the follow converges on the source.
 #[test]

@@ -124,8 +124,14 @@ pub async fn retention_seconds(conn: &mut mysql_async::Conn) -> Option<u64> {
 
 /// Whether a MySQL/MariaDB source can be followed after a copy of about `copy_seconds`:
 /// `log_bin`, `binlog_format`, `binlog_row_image`, the binary log retention against the copy's
-/// duration, and the REPLICATION SLAVE / REPLICATION CLIENT privileges (`howdah plan`).
-pub async fn readiness(url: &MyUrl, copy_seconds: Option<f64>) -> Vec<Readiness> {
+/// duration, the REPLICATION SLAVE / REPLICATION CLIENT privileges, and when `filtered` (the
+/// mapped tables with a `where`) is not empty, whether the user may create the temporary
+/// tables the follow checks their changes in (`howdah plan`).
+pub async fn readiness(
+    url: &MyUrl,
+    copy_seconds: Option<f64>,
+    filtered: &[String],
+) -> Vec<Readiness> {
     let mut conn = match connect_mysql(url).await {
         Ok(c) => c,
         Err(e) => {
@@ -169,7 +175,9 @@ pub async fn readiness(url: &MyUrl, copy_seconds: Option<f64>) -> Vec<Readiness>
             name: "follow_binlog_retention",
             ok: false,
             detail: format!(
-                "binary logs expire after {} s, under twice the estimated copy time ({:.0} s):                  the follow's start position may be purged before the copy ends; raise                  binlog_expire_logs_seconds",
+                "binary logs expire after {} s, under twice the estimated copy time ({:.0} s): \
+                 the follow's start position may be purged before the copy ends; raise \
+                 binlog_expire_logs_seconds",
                 r, c
             ),
         },
@@ -198,7 +206,48 @@ pub async fn readiness(url: &MyUrl, copy_seconds: Option<f64>) -> Vec<Readiness>
             )
         },
     });
+    if !filtered.is_empty() {
+        out.push(temporary_tables(&mut conn, url, filtered).await);
+    }
     out
+}
+
+/// Whether the user may create temporary tables in the source database: the follow checks
+/// each change of a table with a `where` in a temporary table of its own (`stream.rs`,
+/// `filter_passing`). Tried, not read from `SHOW GRANTS` (roles, database patterns and
+/// `ALL` grant it in too many spellings); the probe table lives in this session only.
+async fn temporary_tables(
+    conn: &mut mysql_async::Conn,
+    url: &MyUrl,
+    filtered: &[String],
+) -> Readiness {
+    let probe = conn
+        .query_drop("CREATE TEMPORARY TABLE howdah_plan_probe (x int)")
+        .await;
+    let _ = conn
+        .query_drop("DROP TEMPORARY TABLE IF EXISTS howdah_plan_probe")
+        .await;
+    let tables = filtered.join(", ");
+    match probe {
+        Ok(()) => Readiness {
+            name: "follow_temporary_tables",
+            ok: true,
+            detail: format!(
+                "the user may create the temporary tables the follow checks the changes of \
+                 tables with a `where` in ({tables})"
+            ),
+        },
+        Err(e) => Readiness {
+            name: "follow_temporary_tables",
+            ok: false,
+            detail: format!(
+                "the follow checks the changes of tables with a `where` ({tables}) in temporary \
+                 tables, and the user may not create them ({}): GRANT CREATE TEMPORARY TABLES \
+                 ON `{}`.* TO the copy's user",
+                e, url.database
+            ),
+        },
+    }
 }
 
 /// Before a `copy --follow` of a MySQL source reads anything: for a new job (or `--restart`),
