@@ -1705,6 +1705,35 @@ fn mysql_follow_names_the_foreign_key_an_orphan_from_the_source_breaks() {
     );
 }
 
+/// Copies job `job` with one lane and small chunks (largest table first), kills it after
+/// `chunks` chunks, while the table `parent` is not copied yet, runs `replace` on the source
+/// and starts the follow again: the change lands inside the overlap with the copy. The
+/// follower, once it follows.
+fn replace_in_the_overlap(
+    s: &MariaServer,
+    db: &str,
+    dst: &TestDb,
+    job: &str,
+    chunks: u32,
+    replace: &str,
+) -> Child {
+    let slow = |h: Howdah| h.args(["--job", job, "--follow", "-j", "1", "--chunk-rows", "2000"]);
+    let child = slow(Howdah::copy(&s.url(db), &dst.url())).spawn();
+    kill_after_chunks(dst, job, chunks, child);
+    assert_eq!(
+        dst.query(&format!(
+            "SELECT count(*) FROM howdah.chunks WHERE job = '{job}' AND status = 'done' \
+             AND table_name LIKE '%parent'"
+        )),
+        "0",
+        "the parent was copied before the kill: the test needs it read after"
+    );
+    s.exec(db, replace);
+    let mut child = slow(Howdah::copy(&s.url(db), &dst.url())).spawn();
+    wait_phase_of(dst, job, "follow", Duration::from_secs(180), &mut child);
+    child
+}
+
 /// `REPLACE INTO` a parent deletes its children through InnoDB's cascade (not in the binary
 /// log) and inserts the parent again. Inside the overlap with the copy, on 7499e8e, the
 /// children the copy had read before stay on the target: they have a parent again, so the
@@ -1729,17 +1758,8 @@ fn mysql_follow_replays_replace_into_a_parent_with_its_cascade() {
     let dst = TestDb::new("myfollow_replace");
     // One lane, small chunks, largest table first: `loose` (40 chunks) is copied and `child`
     // partly copied when the copy is killed; the parent is read after the REPLACE below.
-    let slow = |h: Howdah| h.args(["--job", "r", "--follow", "-j", "1", "--chunk-rows", "2000"]);
-    let child = slow(Howdah::copy(&s.url(&db), &dst.url())).spawn();
-    kill_after_chunks(&dst, "r", 41, child);
-    assert_eq!(
-        dst.query("SELECT count(*) FROM howdah.chunks WHERE job = 'r' AND status = 'done' AND table_name LIKE '%parent'"),
-        "0",
-        "the parent was copied before the kill: the test needs it read after"
-    );
-    s.exec(&db, "REPLACE INTO parent VALUES (3, 30);");
-    let mut child = slow(Howdah::copy(&s.url(&db), &dst.url())).spawn();
-    wait_phase_of(&dst, "r", "follow", Duration::from_secs(180), &mut child);
+    let child =
+        replace_in_the_overlap(&s, &db, &dst, "r", 41, "REPLACE INTO parent VALUES (3, 30)");
     // After the overlap.
     s.exec(&db, "REPLACE INTO parent VALUES (4, 40);");
     cutover_and_finish(&s, &db, &dst, "r", true, child);
@@ -1776,17 +1796,14 @@ fn mysql_follow_replays_a_cascade_through_a_unique_column_in_the_overlap() {
     let dst = TestDb::new("myfollow_replace_unique");
     // One lane, small chunks, largest table first: half of `coded` (20 chunks) is copied
     // when the copy is killed, the parent is read after the REPLACE below.
-    let slow = |h: Howdah| h.args(["--job", "u", "--follow", "-j", "1", "--chunk-rows", "2000"]);
-    let child = slow(Howdah::copy(&s.url(&db), &dst.url())).spawn();
-    kill_after_chunks(&dst, "u", 10, child);
-    assert_eq!(
-        dst.query("SELECT count(*) FROM howdah.chunks WHERE job = 'u' AND status = 'done' AND table_name LIKE '%parent'"),
-        "0",
-        "the parent was copied before the kill: the test needs it read after"
+    let child = replace_in_the_overlap(
+        &s,
+        &db,
+        &dst,
+        "u",
+        10,
+        "REPLACE INTO parent VALUES (3, 30, 'c3')",
     );
-    s.exec(&db, "REPLACE INTO parent VALUES (3, 30, 'c3');");
-    let mut child = slow(Howdah::copy(&s.url(&db), &dst.url())).spawn();
-    wait_phase_of(&dst, "u", "follow", Duration::from_secs(180), &mut child);
     cutover_and_finish(&s, &db, &dst, "u", true, child);
     assert_eq!(
         dst.query("SELECT count(*) FROM coded WHERE code = 'c3'"),
