@@ -783,6 +783,57 @@ fn mysql_ddl_on_a_followed_table_stops_the_apply_with_its_statement() {
     assert_success(&out, "abort");
 }
 
+/// A second follower of a job waits for the first one's lock (a follower that just stopped
+/// holds it for a moment). When the job is aborted meanwhile, the second one, once it gets
+/// the lock, sees the abort and ends: it must not take the phase it read before the wait
+/// (on 25f47bd it set `follow` over `aborted` and followed on; found by review).
+#[test]
+fn mysql_follower_waiting_for_the_lock_sees_an_abort_made_meanwhile() {
+    let s = MariaServer::start(&[]);
+    let db = s.create_db("src");
+    s.exec(&db, SCHEMA);
+    let dst = TestDb::new("myfollow_lock_abort");
+    let mut first = follow_copy(&s, &db, &dst, "w").spawn();
+    wait_phase_of(&dst, "w", "follow", Duration::from_secs(120), &mut first);
+    let second = follow_copy(&s, &db, &dst, "w").spawn();
+    // The second one has read the follow row and waits for the lock.
+    std::thread::sleep(Duration::from_secs(2));
+    let out = Howdah::new("abort")
+        .args([
+            "--source",
+            &s.url(&db),
+            "--target",
+            &dst.url(),
+            "--job",
+            "w",
+        ])
+        .run();
+    assert_success(&out, "abort");
+    let ended = |mut child: Child, who: &str| {
+        let started = Instant::now();
+        while child.try_wait().ok().flatten().is_none() {
+            if started.elapsed() > Duration::from_secs(60) {
+                kill9(&mut child);
+                panic!("the {who} follower still runs a minute after the abort");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        finish(child)
+    };
+    ended(first, "first");
+    let out = ended(second, "second");
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("was aborted"),
+        "{}",
+        describe(&out)
+    );
+    assert_eq!(
+        dst.query("SELECT phase FROM howdah.follow WHERE job = 'w'"),
+        "aborted",
+        "the waiting follower undid the abort"
+    );
+}
+
 #[test]
 fn mysql_purged_binlog_is_reported_never_skipped() {
     let s = MariaServer::start(&[]);

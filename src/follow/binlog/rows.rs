@@ -27,7 +27,7 @@ use mysql_async::Value;
 use mysql_common::io::ParseBuf;
 
 /// One row image: a value per table column (`None`: not in the image).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct RowImage<'a> {
     values: Vec<Option<BinlogValue<'a>>>,
 }

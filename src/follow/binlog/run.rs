@@ -360,6 +360,14 @@ pub async fn follow_once(
             st.job
         )));
     }
+    // Another follower may have moved the position, cut the job over or aborted it while this
+    // one waited for the lock: what it left is what counts.
+    let row = fstate::load(&session, &st)
+        .await?
+        .ok_or_else(|| Error::Follow(format!("job \"{}\" no longer follows a source", st.job)))?;
+    if let Some(ended) = ended_message(&st, &row) {
+        return Ok(ended);
+    }
     session
         .batch_execute("SET synchronous_commit = on")
         .await

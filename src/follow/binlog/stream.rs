@@ -592,17 +592,24 @@ async fn apply_rows(
         (Some(_), Kind::Insert | Kind::Update) => Some(filter_passing(l, side, t, &decoded).await?),
         _ => None,
     };
-    let cascades = l.cascades.of(&t.target.name);
+    let replays_cascades = matches!(kind, Kind::Delete)
+        && applier.quiet()
+        && !l.cascades.of(&t.target.name).is_empty();
     for (n, (before, after)) in decoded.into_iter().enumerate() {
-        // The old version's fields (`None`: what is needed of them does not convert): its
-        // key's alone when keyed, unless the cascades replayed from its delete name other
-        // columns of it (a foreign key may reference a unique column besides the key);
-        // every field when keyless.
+        // The old version's fields (`None`: what is needed of them does not convert): every
+        // field when keyless; when keyed its key's alone, except for a delete whose
+        // cascades are replayed (in the overlap): they may name other columns of it (a
+        // foreign key may reference a unique column besides the key). A row whose other
+        // columns do not convert is still deleted by its key.
         let old = before.map(|row| {
-            if keyed && cascades.is_empty() {
-                t.convert_key(row)
-            } else {
+            if !keyed {
                 t.convert(row).into_key_fields()
+            } else if replays_cascades {
+                t.convert(row.clone())
+                    .into_key_fields()
+                    .or_else(|| t.convert_key(row))
+            } else {
+                t.convert_key(row)
             }
         });
         let new = match kind {
