@@ -1757,7 +1757,7 @@ fn mysql_follow_names_the_foreign_key_an_orphan_from_the_source_breaks() {
 }
 
 /// Copies job `job` with one lane and small chunks (largest table first), kills it after
-/// `chunks` chunks, while the table `parent` is not copied yet, runs `replace` on the source
+/// `chunks` chunks, while the table `parent` is not copied yet, runs `change` on the source
 /// and starts the follow again: the change lands inside the overlap with the copy. The
 /// follower, once it follows.
 fn replace_in_the_overlap(
@@ -1766,7 +1766,7 @@ fn replace_in_the_overlap(
     dst: &TestDb,
     job: &str,
     chunks: u32,
-    replace: &str,
+    change: &str,
 ) -> Child {
     let slow = |h: Howdah| h.args(["--job", job, "--follow", "-j", "1", "--chunk-rows", "2000"]);
     let child = slow(Howdah::copy(&s.url(db), &dst.url())).spawn();
@@ -1779,7 +1779,7 @@ fn replace_in_the_overlap(
         "0",
         "the parent was copied before the kill: the test needs it read after"
     );
-    s.exec(db, replace);
+    s.exec(db, change);
     let mut child = slow(Howdah::copy(&s.url(db), &dst.url())).spawn();
     wait_phase_of(dst, job, "follow", Duration::from_secs(180), &mut child);
     child
@@ -1865,6 +1865,39 @@ fn mysql_follow_replays_a_cascade_through_a_unique_column_in_the_overlap() {
         dst.query("SELECT count(*) FROM coded"),
         "36000",
         "rows lost or left"
+    );
+}
+
+/// A parent deleted inside the overlap whose old row does not convert as a whole (a column in
+/// a charset the follow does not decode) is still deleted by its key, with its cascade. On
+/// 9a1458a the whole conversion gave no key and the delete was dropped: the parent and its
+/// children stayed on the target (found by review).
+#[test]
+fn mysql_follow_deletes_a_parent_whose_other_columns_do_not_convert() {
+    let s = MariaServer::start(&[]);
+    let db = s.create_db("src");
+    s.exec(
+        &db,
+        "CREATE TABLE parent (id int PRIMARY KEY, v int,
+           label varchar(10) CHARACTER SET gbk);
+         CREATE TABLE child (id int PRIMARY KEY, parent_id int, pad varchar(200),
+           FOREIGN KEY (parent_id) REFERENCES parent (id) ON DELETE CASCADE);
+         INSERT INTO parent SELECT seq, seq, 'gbk' FROM seq_1_to_10;
+         INSERT INTO child SELECT seq, seq % 10 + 1, repeat('x', 200) FROM seq_1_to_40000;
+         ANALYZE TABLE parent, child;",
+    );
+    let dst = TestDb::new("myfollow_delete_gbk");
+    let child = replace_in_the_overlap(&s, &db, &dst, "g", 10, "DELETE FROM parent WHERE id = 3");
+    cutover_and_finish(&s, &db, &dst, "g", true, child);
+    assert_eq!(
+        dst.query("SELECT count(*) FROM parent WHERE id = 3"),
+        "0",
+        "the deleted parent stayed on the target"
+    );
+    assert_eq!(
+        dst.query("SELECT count(*) FROM child WHERE parent_id = 3"),
+        "0",
+        "the deleted parent's children stayed on the target"
     );
 }
 
