@@ -20,8 +20,8 @@ use crate::conninfo::PgUrl;
 use crate::error::{Error, Result};
 use crate::follow::apply::{Applier, FollowedTable};
 use crate::follow::mapped::{self, MappedTable};
-use crate::follow::outcome::ended_message;
 pub use crate::follow::outcome::FollowOutcome;
+use crate::follow::outcome::{claim, ended_message, Claim};
 use crate::follow::pgoutput::{lsn_text, parse_lsn};
 use crate::follow::slot::{self, NewSlot};
 use crate::follow::stream::{self, Ended};
@@ -269,29 +269,10 @@ async fn follow_once(settings: &CopySettings, stop: Arc<AtomicBool>) -> Result<F
     let url = pg_source(settings)?;
     let st = state_ref(settings);
     let session = connect(&settings.target, Side::Target).await?;
-    fstate::ensure(&session, &st).await?;
-    let Some(row) = fstate::load(&session, &st).await? else {
-        return Err(Error::Follow(format!(
-            "job \"{}\" does not follow a source: start it with `howdah copy --follow`",
-            st.job
-        )));
+    let row = match claim(&session, &st).await? {
+        Claim::Follow(row) => *row,
+        Claim::Ended(ended) => return Ok(ended),
     };
-    if let Some(ended) = ended_message(&st, &row) {
-        return Ok(ended);
-    }
-    if !fstate::take_lock(&session, &st).await? {
-        return Err(Error::Follow(format!(
-            "another process follows job \"{}\" already (it holds the job's follower lock)",
-            st.job
-        )));
-    }
-    // Another follower may have ended the job while this one waited for the lock.
-    let row = fstate::load(&session, &st)
-        .await?
-        .ok_or_else(|| Error::Follow(format!("job \"{}\" no longer follows a source", st.job)))?;
-    if let Some(ended) = ended_message(&st, &row) {
-        return Ok(ended);
-    }
     // The source must know a position only once the target holds it durably.
     session
         .batch_execute("SET synchronous_commit = on")

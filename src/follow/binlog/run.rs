@@ -22,7 +22,7 @@ use crate::follow::apply::Applier;
 use crate::follow::binlog::position::{self, BinlogPos};
 use crate::follow::binlog::stream::{self, Ended};
 use crate::follow::binlog::tables;
-use crate::follow::outcome::{ended_message, FollowOutcome};
+use crate::follow::outcome::{claim, Claim, FollowOutcome};
 use crate::follow::slot::Readiness;
 use crate::state::follow::{self as fstate, phase};
 use crate::state::StateRef;
@@ -344,30 +344,10 @@ pub async fn follow_once(
 ) -> Result<FollowOutcome> {
     let st = state_ref(settings);
     let session = connect(&settings.target, Side::Target).await?;
-    fstate::ensure(&session, &st).await?;
-    let Some(row) = fstate::load(&session, &st).await? else {
-        return Err(Error::Follow(format!(
-            "job \"{}\" does not follow a source: start it with `howdah copy --follow`",
-            st.job
-        )));
+    let row = match claim(&session, &st).await? {
+        Claim::Follow(row) => *row,
+        Claim::Ended(ended) => return Ok(ended),
     };
-    if let Some(ended) = ended_message(&st, &row) {
-        return Ok(ended);
-    }
-    if !fstate::take_lock(&session, &st).await? {
-        return Err(Error::Follow(format!(
-            "another process follows job \"{}\" already (it holds the job's follower lock)",
-            st.job
-        )));
-    }
-    // Another follower may have moved the position, cut the job over or aborted it while this
-    // one waited for the lock: what it left is what counts.
-    let row = fstate::load(&session, &st)
-        .await?
-        .ok_or_else(|| Error::Follow(format!("job \"{}\" no longer follows a source", st.job)))?;
-    if let Some(ended) = ended_message(&st, &row) {
-        return Ok(ended);
-    }
     session
         .batch_execute("SET synchronous_commit = on")
         .await
