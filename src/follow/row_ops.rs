@@ -374,7 +374,8 @@ pub(crate) struct RowOp {
 
 impl RowOp {
     /// A change, its key hashed with `seed` (random per applier: the keys come from the
-    /// source, and a fixed seed would let them be chosen to collide).
+    /// source, and a fixed seed would let them be chosen to collide) when its table is
+    /// reorderable: only such changes are folded or spread over lanes (0 for the others).
     pub(crate) fn new(
         table: Arc<RowTable>,
         kind: RowKind,
@@ -388,11 +389,13 @@ impl RowOp {
             params,
             key_hash: 0,
         };
-        let mut h = seed.build_hasher();
-        for f in op.key_fields() {
-            f.0.as_deref().hash(&mut h);
+        if op.table.reorderable {
+            let mut h = seed.build_hasher();
+            for f in op.key_fields() {
+                f.0.as_deref().hash(&mut h);
+            }
+            op.key_hash = h.finish();
         }
-        op.key_hash = h.finish();
         op
     }
 
