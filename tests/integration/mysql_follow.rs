@@ -103,6 +103,29 @@ fn http_get(port: u16) -> String {
     crate::support::metrics_body(port)
 }
 
+/// The value of the first series of `scrape` whose line starts with `series` (0 when none).
+fn metric(scrape: &str, series: &str) -> f64 {
+    scrape
+        .lines()
+        .find(|l| l.starts_with(series))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(0.0)
+}
+
+/// Waits for `child` to end (at most `limit`: then kills it and panics with `what`); its output.
+fn exited_within(mut child: Child, limit: Duration, what: &str) -> Output {
+    let started = Instant::now();
+    while child.try_wait().ok().flatten().is_none() {
+        if started.elapsed() > limit {
+            kill9(&mut child);
+            panic!("{what}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    finish(child)
+}
+
 fn follow_copy(s: &MariaServer, db: &str, dst: &TestDb, job: &str) -> Howdah {
     Howdah::copy(&s.url(db), &dst.url()).args([
         "--follow",
@@ -439,14 +462,10 @@ fn mysql_follow_with_two_apply_lanes_converges_after_kills_and_truncates() {
     loop {
         let scrape = http_get(metrics_port);
         let lane = |n: &str| {
-            scrape
-                .lines()
-                .find(|l| {
-                    l.starts_with(&format!("howdah_follow_lane_changes_total{{lane=\"{n}\"}}"))
-                })
-                .and_then(|l| l.rsplit(' ').next())
-                .and_then(|v| v.parse::<f64>().ok())
-                .unwrap_or(0.0)
+            metric(
+                &scrape,
+                &format!("howdah_follow_lane_changes_total{{lane=\"{n}\"}}"),
+            )
         };
         if lane("0") > 0.0 && lane("1") > 0.0 {
             break;
@@ -488,20 +507,11 @@ fn mysql_follow_ctrl_c_under_a_writer_stops_and_resumes_exactly_once() {
     let _ = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status();
-    let signalled = Instant::now();
-    loop {
-        match child.try_wait() {
-            Ok(Some(_)) => break,
-            Ok(None) if signalled.elapsed() < Duration::from_secs(60) => {
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            _ => {
-                kill9(&mut child);
-                panic!("the follower did not stop within a minute of Ctrl-C");
-            }
-        }
-    }
-    let out = finish(child);
+    let out = exited_within(
+        child,
+        Duration::from_secs(60),
+        "the follower did not stop within a minute of Ctrl-C",
+    );
     assert_eq!(out.status.code(), Some(4), "{}", describe(&out));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("run the same command again to resume"),
@@ -590,12 +600,7 @@ fn mysql_follow_replays_a_lane_that_committed_ahead_of_the_position() {
     }
     for _ in 0..2 {
         let scrape = http_get(metrics_port);
-        let applied = scrape
-            .lines()
-            .find(|l| l.starts_with("howdah_follow_changes_total"))
-            .and_then(|l| l.rsplit(' ').next())
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0);
+        let applied = metric(&scrape, "howdah_follow_changes_total");
         assert_eq!(
             applied, 0.0,
             "changes counted as applied while every commit of the position failed:\n{scrape}"
@@ -739,16 +744,11 @@ fn mysql_ddl_on_a_followed_table_stops_the_apply_with_its_statement() {
         &db,
         "ALTER TABLE pairs ADD COLUMN extra int; INSERT INTO pairs VALUES (-2, 'after', 2, 7)",
     );
-    let started = Instant::now();
-    let mut child = child;
-    while child.try_wait().expect("try_wait").is_none() {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "the follower did not stop on the DDL"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let out = finish(child);
+    let out = exited_within(
+        child,
+        Duration::from_secs(30),
+        "the follower did not stop on the DDL",
+    );
     assert!(!out.status.success(), "{}", describe(&out));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -809,16 +809,12 @@ fn mysql_follower_waiting_for_the_lock_sees_an_abort_made_meanwhile() {
         ])
         .run();
     assert_success(&out, "abort");
-    let ended = |mut child: Child, who: &str| {
-        let started = Instant::now();
-        while child.try_wait().ok().flatten().is_none() {
-            if started.elapsed() > Duration::from_secs(60) {
-                kill9(&mut child);
-                panic!("the {who} follower still runs a minute after the abort");
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        finish(child)
+    let ended = |child: Child, who: &str| {
+        exited_within(
+            child,
+            Duration::from_secs(60),
+            &format!("the {who} follower still runs a minute after the abort"),
+        )
     };
     ended(first, "first");
     let out = ended(second, "second");
@@ -1731,15 +1727,11 @@ fn mysql_follow_names_the_foreign_key_an_orphan_from_the_source_breaks() {
         &db,
         "SET foreign_key_checks = 0; INSERT INTO child VALUES (2, 99);",
     );
-    let started = Instant::now();
-    while child.try_wait().ok().flatten().is_none() {
-        if started.elapsed() > Duration::from_secs(60) {
-            kill9(&mut child);
-            panic!("the follower did not stop on the orphan");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let out = finish(child);
+    let out = exited_within(
+        child,
+        Duration::from_secs(60),
+        "the follower did not stop on the orphan",
+    );
     assert!(!out.status.success(), "the follower applied an orphan");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
