@@ -26,10 +26,11 @@ use tokio_postgres::Client;
 use crate::catalog::{quote_ident, QualifiedName};
 use crate::error::{db_reason, Error, Result};
 use crate::follow::pgoutput::Value;
+pub(crate) use crate::follow::row_ops::Prior;
 pub use crate::follow::row_ops::TargetTable;
 use crate::follow::row_ops::{
-    check_fields, group, reorderable, Batch, Field, RowKind, RowOp, RowTable, BYTE_EQUAL_KEY_SQL,
-    REORDERABLE_SQL,
+    check_fields, group, reorderable, Batch, Field, RowKind, RowOp, RowTable, BASE_TYPES_SQL,
+    BYTE_EQUAL_KEY_SQL, REORDERABLE_SQL,
 };
 use crate::reject::Reject;
 
@@ -357,6 +358,27 @@ pub struct Applier {
     /// The seed of [`lane_of`], random per applier (every change of a key in this process goes
     /// to one lane; the keys come from the source, so a fixed seed could be gamed).
     lane_seed: foldhash::fast::RandomState,
+    /// Where the changes sent may reach, recorded before they are (see
+    /// [`Applier::record_replay`]); `None`: changes are applied as upserts only.
+    replay: Option<ReplayMark>,
+}
+
+/// The position the changes queued so far were read up to, and where the follower records
+/// it before a send applies them: on a restart, changes up to it may already be on the
+/// target (an apply lane commits ahead of the position) or may be why the last run failed
+/// (an `INSERT` of a key the target held), so they are applied as upserts
+/// (`binlog/stream.rs`). Recorded outside the apply transactions, by a session of its own,
+/// so it holds even when they roll back.
+struct ReplayMark {
+    client: std::sync::Arc<Client>,
+    /// `UPDATE .. SET replay_through = ` (the position's literal follows).
+    sql_head: String,
+    /// `WHERE ..` after the literal.
+    sql_tail: String,
+    file: String,
+    pos: u64,
+    /// What was recorded last.
+    recorded: Option<(String, u64)>,
 }
 
 /// A target session beside the applier's own that applies the changes of reorderable tables
@@ -443,7 +465,48 @@ impl Applier {
             landing_lanes: Vec::new(),
             open_lane0: 0,
             lane_seed: foldhash::fast::RandomState::default(),
+            replay: None,
         })
+    }
+
+    /// Lets folded upserts take the `INSERT` and `UPDATE` shapes (`row_ops.rs`, [`Prior`]),
+    /// once the session's keys act: before each send, `client` (a target session of its
+    /// own) runs `set_sql` with the position last noted ([`Applier::note_position`])
+    /// appended as a literal, then `where_sql` (the statement that records it in the
+    /// follow state).
+    pub async fn record_replay(
+        &mut self,
+        client: Client,
+        set_sql: String,
+        where_sql: String,
+    ) -> Result<()> {
+        // Durable with the position's commit, which flushes the WAL up to it: a crash of
+        // the target that loses it loses every commit it covers too.
+        client
+            .batch_execute("SET synchronous_commit = off")
+            .await
+            .map_err(|e| crate::error::query_error("setting up the replay mark session", &e))?;
+        self.replay = Some(ReplayMark {
+            client: std::sync::Arc::new(client),
+            sql_head: set_sql,
+            sql_tail: where_sql,
+            file: String::new(),
+            pos: 0,
+            recorded: None,
+        });
+        self.tables.clear();
+        Ok(())
+    }
+
+    /// Notes that the changes queued from now on were read up to binary log file `file`,
+    /// offset `pos` (the end of the event that carries them).
+    pub fn note_position(&mut self, file: &str, pos: u64) {
+        if let Some(m) = &mut self.replay {
+            if m.file != file {
+                m.file = file.to_string();
+            }
+            m.pos = pos;
+        }
     }
 
     /// Adds apply lanes: each of `clients` (target sessions of the same job) takes the
@@ -634,8 +697,39 @@ impl Applier {
             }
             same
         };
+        // The INSERT and UPDATE shapes, where priors may be known: a reorderable table
+        // (one unique index: a new row conflicts on nothing but its key) past the overlap,
+        // with a column to update.
+        let base_types = if reorderable
+            && !self.replica
+            && self.replay.is_some()
+            && table.key.len() < table.columns.len()
+        {
+            let types: Vec<String> = self
+                .client
+                .query_one(BASE_TYPES_SQL, &[&table.name, &table.columns])
+                .await
+                .map_err(|e| {
+                    crate::error::query_error(
+                        format!("reading the column types of {}", table.name),
+                        &e,
+                    )
+                })?
+                .get(0);
+            (types.len() == table.columns.len()).then_some(types)
+        } else {
+            None
+        };
+        if base_types.is_some() {
+            tracing::info!(
+                "{}: new rows inserted and changed rows updated, not upserted, where the \
+                 source says which",
+                table.name
+            );
+        }
         let t = std::sync::Arc::new(RowTable {
             spreadable,
+            base_types,
             ..RowTable::new(table.clone(), reorderable)
         });
         for kind in [RowKind::Upsert, RowKind::Delete] {
@@ -652,9 +746,11 @@ impl Applier {
         table: &TargetTable,
         kind: RowKind,
         params: Vec<Field>,
+        prior: Prior,
     ) -> Result<()> {
         let t = self.row_table(table).await?;
         let mut op = RowOp::new(t, kind, params, &self.lane_seed);
+        op.prior = prior;
         if op.table.spreadable {
             let n = lane_of(&op, self.lanes.len() + 1);
             if let Some(c) = self.spread.get_mut(n) {
@@ -662,8 +758,10 @@ impl Applier {
             }
             if let Some(lane) = n.checked_sub(1).and_then(|n| self.lanes.get_mut(n)) {
                 // The lane's own handle: its statements are prepared in its session.
-                op.table = handle(&mut lane.tables, &table.name, || {
-                    RowTable::new(table.clone(), true)
+                let base_types = op.table.base_types.clone();
+                op.table = handle(&mut lane.tables, &table.name, || RowTable {
+                    base_types,
+                    ..RowTable::new(table.clone(), true)
                 });
                 self.queued += op_size_of(&op.params);
                 lane.ops.push(op);
@@ -751,23 +849,25 @@ impl Applier {
     }
 
     /// Queues an insert-or-update by key of `row` (keyless: an insert); one binary field per
-    /// column of `table`.
-    pub async fn upsert_row(
+    /// column of `table`. `prior`: what the target held at its key before it.
+    pub(crate) async fn upsert_row(
         &mut self,
         table: &TargetTable,
         row: Vec<Option<bytes::Bytes>>,
+        prior: Prior,
     ) -> Result<()> {
         check_fields(table, row.len())?;
         let params = row.into_iter().map(Field).collect();
-        self.push_row(table, RowKind::Upsert, params).await
+        self.push_row(table, RowKind::Upsert, params, prior).await
     }
 
     /// Queues the delete of `row` (all its columns' fields): by key, or for a keyless table
-    /// one row equal in every column.
-    pub async fn delete_row(
+    /// one row equal in every column. `prior`: what the target held at its key before it.
+    pub(crate) async fn delete_row(
         &mut self,
         table: &TargetTable,
         row: Vec<Option<bytes::Bytes>>,
+        prior: Prior,
     ) -> Result<()> {
         check_fields(table, row.len())?;
         let params: Vec<Field> = if table.key.is_empty() {
@@ -775,7 +875,7 @@ impl Applier {
         } else {
             table.key.iter().map(|&k| Field(row[k].clone())).collect()
         };
-        self.push_row(table, RowKind::Delete, params).await
+        self.push_row(table, RowKind::Delete, params, prior).await
     }
 
     /// Queues a rejected row of `table` into the job's rejects, in the open transaction: it
@@ -853,8 +953,30 @@ impl Applier {
             )));
         }
         self.queued = 0;
+        // The replay mark first, recorded before any session applies what this send holds.
+        let mark = match &mut self.replay {
+            Some(m) if !self.replica && m.recorded.as_ref() != Some(&(m.file.clone(), m.pos)) => {
+                let at = format!("{}:{}", m.file, m.pos);
+                m.recorded = Some((m.file.clone(), m.pos));
+                Some((
+                    m.client.clone(),
+                    format!(
+                        "{}{}{}",
+                        m.sql_head,
+                        crate::catalog::quote_literal(&at),
+                        m.sql_tail
+                    ),
+                ))
+            }
+            _ => None,
+        };
         let client = self.client.clone();
         self.inflight = Some(tokio::spawn(async move {
+            if let Some((c, sql)) = mark {
+                c.batch_execute(&sql).await.map_err(|e| {
+                    crate::error::query_error("recording how far the follow's changes reach", &e)
+                })?;
+            }
             if lanes.is_empty() {
                 return send_ops(&client, ops).await;
             }
@@ -1035,20 +1157,33 @@ async fn send_rows(client: &Client, run: &[RowOp]) -> Result<()> {
         }
     }
     let runs = calls.iter().map(|(stmt, table, kind, params)| async move {
-        client
+        let rows = params.len() / table.table.width(*kind).max(1);
+        let what = || {
+            format!(
+                "applying the {} of {rows} change(s) of {}",
+                kind.verb(),
+                table.table.name
+            )
+        };
+        let changed = client
             .execute_raw(stmt, params.iter().copied())
             .await
-            .map_err(|e| {
-                apply_error(
-                    format!(
-                        "applying the {} of {} change(s) of {}",
-                        kind.verb(),
-                        params.len() / table.table.width(*kind).max(1),
-                        table.table.name
-                    ),
-                    &e,
-                )
-            })
+            .map_err(|e| match (kind, e.code()) {
+                (RowKind::Insert, Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION)) => {
+                    disagrees(what(), db_reason(&e))
+                }
+                _ => apply_error(what(), &e),
+            })?;
+        if *kind == RowKind::Update && changed < rows as u64 {
+            return Err(disagrees(
+                what(),
+                format!(
+                    "{} of these rows are not on the target",
+                    rows as u64 - changed
+                ),
+            ));
+        }
+        Ok(changed)
     });
     futures_util::future::try_join_all(runs).await?;
     Ok(())
@@ -1133,6 +1268,22 @@ async fn prepare(
             &e,
         )
     })
+}
+
+/// An `INSERT` or `UPDATE` shape that found the target other than the source said
+/// (`row_ops.rs`, [`Prior`]): a row written or deleted on the target, or one the copy did not
+/// load. Transient: the follower starts over, and applies the changes up to where this one
+/// was read as upserts, which take the source's rows whatever the target holds.
+fn disagrees(what: String, found: String) -> Error {
+    Error::Transient {
+        what,
+        reason: format!(
+            "the target disagrees with the source: {}. Rows written or deleted on the target? \
+             The follower starts over from its last committed position and applies the \
+             changes up to here as upserts",
+            found.trim_end_matches('.')
+        ),
+    }
 }
 
 /// A failed apply statement. A foreign key of the target refusing a change the source made

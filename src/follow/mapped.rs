@@ -35,7 +35,7 @@ use tokio_postgres::Client;
 
 use crate::catalog::{quote_ident, Catalog, QualifiedName, Table};
 use crate::error::{db_reason, Error, Result};
-use crate::follow::apply::{literal, Applier, FollowedTable, TargetTable};
+use crate::follow::apply::{literal, Applier, FollowedTable, Prior, TargetTable};
 use crate::follow::pgoutput::Value;
 use crate::mapping::TableMapping;
 use crate::reject::Reject;
@@ -641,10 +641,10 @@ async fn apply_plan(
             if keyless {
                 // Only a row that was loaded can be found by its values.
                 if let (true, Ok(row)) = (r.pass, m.fields(&r.tuple, None)) {
-                    applier.delete_row(&m.target, row).await?;
+                    applier.delete_row(&m.target, row, Prior::Unknown).await?;
                 }
             } else if let Some(key) = key_of(r) {
-                applier.delete_row(&m.target, key).await?;
+                applier.delete_row(&m.target, key, Prior::Unknown).await?;
             }
         }
         Plan::Full { old, new, .. } => {
@@ -652,10 +652,10 @@ async fn apply_plan(
                 let r = read(o)?;
                 if keyless {
                     if let (true, Ok(row)) = (r.pass, m.fields(&r.tuple, None)) {
-                        applier.delete_row(&m.target, row).await?;
+                        applier.delete_row(&m.target, row, Prior::Unknown).await?;
                     }
                 } else if let Some(key) = key_of(r) {
-                    applier.delete_row(&m.target, key).await?;
+                    applier.delete_row(&m.target, key, Prior::Unknown).await?;
                 }
             }
             let r = read(new)?;
@@ -664,7 +664,7 @@ async fn apply_plan(
                 return Ok(());
             }
             match (r.pass, m.fields(&r.tuple, None)) {
-                (true, Ok(row)) => applier.upsert_row(&m.target, row).await?,
+                (true, Ok(row)) => applier.upsert_row(&m.target, row, Prior::Unknown).await?,
                 (pass, result) => {
                     if let (true, Err(reject)) = (pass, result) {
                         applier.record_reject(st, &m.reject_name, &reject);
@@ -672,7 +672,7 @@ async fn apply_plan(
                     if !keyless {
                         // What a copy of the source now would not hold.
                         if let Some(key) = key_of(r) {
-                            applier.delete_row(&m.target, key).await?;
+                            applier.delete_row(&m.target, key, Prior::Unknown).await?;
                         }
                     }
                 }

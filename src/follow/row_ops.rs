@@ -23,6 +23,15 @@
 //! - two rows in one multi-row upsert never share a key (the server refuses a statement that
 //!   changes a row twice), which holds because keys are compared by their binary fields and
 //!   the target's key equality is the source's (the bulk copy loaded the same keys).
+//!
+//! Statement shapes: the last change of a key is an upsert unless the change says what the
+//! target held before the key's first change in the run ([`Prior`]): then a plain `INSERT`
+//! for a key the target did not hold, an `UPDATE .. FROM (VALUES ..)` for one it held. Both
+//! cost the target less than the upsert (BENCHMARKS.md, "statement shapes"), and both fail
+//! loudly when the target disagrees: an `INSERT` on a unique violation, an `UPDATE` that
+//! changed fewer rows than it carried (`apply.rs` turns both into a restart that applies the
+//! changes again as upserts). Only the MySQL follower knows a prior, and only where the
+//! target equals the source (past the overlap and past what a restart may replay).
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -109,6 +118,57 @@ impl TargetTable {
         } else {
             write!(out, ") DO UPDATE SET {}", rest.join(", ")).ok();
         }
+        out
+    }
+
+    /// `INSERT .. VALUES (..) x rows` without a conflict clause: rows the target does not
+    /// hold (a key it holds fails the statement).
+    pub(crate) fn insert_sql(&self, rows: usize) -> String {
+        let mut out = self.upsert_sql(rows);
+        if let Some(at) = out.find(") ON CONFLICT (") {
+            out.truncate(at + 1);
+        }
+        out
+    }
+
+    /// `UPDATE .. SET every non-key column FROM (VALUES (..) x rows) WHERE key = the row's`:
+    /// rows the target holds, whole (parameters as for the upsert). Each parameter is cast to
+    /// its column's type without its modifier (`base_types`): `varchar(n)` would cut a value
+    /// short where the assignment to the column refuses it, as the insert does.
+    pub(crate) fn update_sql(&self, rows: usize, base_types: &[String]) -> String {
+        let width = self.columns.len();
+        let alias: Vec<String> = (0..width).map(|i| format!("c{i}")).collect();
+        let sets: Vec<String> = (0..width)
+            .filter(|i| !self.key.contains(i))
+            .map(|i| format!("{} = v.{}", quote_ident(&self.columns[i]), alias[i]))
+            .collect();
+        let mut out = format!(
+            "UPDATE {} AS t SET {} FROM (VALUES ",
+            self.name,
+            sets.join(", ")
+        );
+        for r in 0..rows {
+            out.push_str(if r > 0 { ", (" } else { "(" });
+            for (i, ty) in base_types.iter().enumerate().take(width) {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                write!(out, "${}::{ty}", r * width + i + 1).ok();
+            }
+            out.push(')');
+        }
+        let keys: Vec<String> = self
+            .key
+            .iter()
+            .map(|&k| format!("t.{} = v.{}", quote_ident(&self.columns[k]), alias[k]))
+            .collect();
+        write!(
+            out,
+            ") AS v ({}) WHERE {}",
+            alias.join(", "),
+            keys.join(" AND ")
+        )
+        .ok();
         out
     }
 
@@ -231,7 +291,11 @@ impl TargetTable {
         match kind {
             RowKind::Delete | RowKind::Detach if !self.key.is_empty() => self.key.len(),
             RowKind::Rekey => self.columns.len() + self.key.len(),
-            _ => self.columns.len(),
+            RowKind::Upsert
+            | RowKind::Insert
+            | RowKind::Update
+            | RowKind::Delete
+            | RowKind::Detach => self.columns.len(),
         }
     }
 
@@ -286,6 +350,26 @@ pub(crate) enum RowKind {
     /// Update the row of the old key (the last fields) to the new row (the first fields): a
     /// key change the target's foreign keys must see as an update, not a delete.
     Rekey,
+    /// Insert a row the target does not hold (a statement shape of folded upserts, never a
+    /// change's own kind: see [`Prior`]).
+    Insert,
+    /// Update, whole, a row the target holds (as [`RowKind::Insert`]).
+    Update,
+}
+
+/// What the target held at a change's key before the change, as far as the source tells:
+/// a MySQL insert was of a key the source did not hold, an update or a delete of one it
+/// held. It is the target's state only where the target equals the source, which the
+/// follower judges (`binlog/stream.rs`); elsewhere a change is [`Prior::Unknown`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum Prior {
+    /// Either: applied as an upsert.
+    #[default]
+    Unknown,
+    /// The target did not hold the key.
+    Absent,
+    /// The target held the key.
+    Present,
 }
 
 impl RowKind {
@@ -295,6 +379,8 @@ impl RowKind {
             RowKind::Delete => "delete",
             RowKind::Detach => "detach",
             RowKind::Rekey => "key change",
+            RowKind::Insert => "plain insert",
+            RowKind::Update => "update",
         }
     }
 }
@@ -311,6 +397,10 @@ pub(crate) struct RowTable {
     /// Its changes may be spread over apply lanes by their key's bytes: reorderable, and
     /// two keys are the same row exactly when their bytes are equal ([`BYTE_EQUAL_KEY_SQL`]).
     pub spreadable: bool,
+    /// The types of its columns without their modifiers, read from the target: set when its
+    /// folded upserts may take the [`RowKind::Insert`] and [`RowKind::Update`] shapes (a
+    /// reorderable table with a column besides its key, followed where priors are known).
+    pub base_types: Option<Vec<String>>,
     pub statements: std::sync::Mutex<HashMap<(RowKind, usize), tokio_postgres::Statement>>,
 }
 
@@ -321,6 +411,7 @@ impl RowTable {
             reorderable,
             barrier: false,
             spreadable: false,
+            base_types: None,
             statements: std::sync::Mutex::new(HashMap::new()),
         }
     }
@@ -357,6 +448,10 @@ impl RowTable {
             RowKind::Delete => self.table.delete_sql(rows),
             RowKind::Detach => self.table.detach_sql(),
             RowKind::Rekey => self.table.rekey_sql(),
+            RowKind::Insert => self.table.insert_sql(rows),
+            RowKind::Update => self
+                .table
+                .update_sql(rows, self.base_types.as_deref().unwrap_or_default()),
         }
     }
 }
@@ -370,6 +465,8 @@ pub(crate) struct RowOp {
     /// folding and the lanes use it long after, when reading the fields again cost the
     /// follower 10% of its CPU in cache misses (`perf`, BENCHMARKS.md "apply lanes").
     pub key_hash: u64,
+    /// What the target held at its key before it (see [`Prior`]).
+    pub prior: Prior,
 }
 
 impl RowOp {
@@ -388,6 +485,7 @@ impl RowOp {
             kind,
             params,
             key_hash: 0,
+            prior: Prior::Unknown,
         };
         if op.table.reorderable {
             let mut h = seed.build_hasher();
@@ -403,7 +501,9 @@ impl RowOp {
     pub(crate) fn key_fields(&self) -> impl Iterator<Item = &Field> {
         let (all, at): (&[Field], &[usize]) = match self.kind {
             RowKind::Delete | RowKind::Detach => (&self.params, &[]),
-            RowKind::Upsert | RowKind::Rekey => (&[], &self.table.table.key),
+            RowKind::Upsert | RowKind::Rekey | RowKind::Insert | RowKind::Update => {
+                (&[], &self.table.table.key)
+            }
         };
         all.iter()
             .chain(at.iter().filter_map(|&k| self.params.get(k)))
@@ -444,8 +544,9 @@ pub(crate) enum Batch<'a> {
     },
 }
 
-/// Per key (its binary fields): the position of its last change in the run.
-type LastOfKey<'a> = HashMap<KeyOf<'a>, usize, foldhash::fast::RandomState>;
+/// Per key (its binary fields): the position of its last change in the run, and the prior
+/// of its first (what the target held before the run touched the key).
+type LastOfKey<'a> = HashMap<KeyOf<'a>, (usize, Prior), foldhash::fast::RandomState>;
 
 /// What the live target says about a table (`$1`: its quoted name; `$2`: whether the
 /// session runs with `session_replication_role = replica`): its unique indexes, whether it
@@ -483,6 +584,14 @@ pub(crate) const BYTE_EQUAL_KEY_SQL: &str = "SELECT count(*) = cardinality($2::t
       FROM pg_attribute a WHERE a.attrelid = $1::text::regclass AND a.attname = ANY ($2::text[]) \
         AND NOT a.attisdropped";
 
+/// The types of columns `$2` of table `$1` (its quoted name) without their modifiers, in the
+/// order named (`character varying`, not `character varying(20)`): what the `UPDATE` shape
+/// casts its parameters to.
+pub(crate) const BASE_TYPES_SQL: &str = "SELECT coalesce(array_agg(format_type(a.atttypid, NULL) \
+        ORDER BY array_position($2::text[], a.attname::text)), '{}') \
+      FROM pg_attribute a WHERE a.attrelid = $1::text::regclass AND a.attname = ANY ($2::text[]) \
+        AND a.attnum > 0 AND NOT a.attisdropped";
+
 /// Whether a table's changes may be folded, from [`REORDERABLE_SQL`]'s answer: keyed, its key
 /// its only unique index, no exclusion constraint, no trigger that would see the changes in
 /// another order, and no foreign key unless the session leaves them unchecked.
@@ -519,7 +628,11 @@ pub(crate) fn group(run: &[RowOp]) -> Vec<Batch<'_>> {
             tables.push((&op.table, LastOfKey::default()));
             tables.len() - 1
         });
-        tables[t].1.insert(KeyOf(op), i);
+        tables[t]
+            .1
+            .entry(KeyOf(op))
+            .and_modify(|(last, _)| *last = i)
+            .or_insert((i, op.prior));
     }
     fold(run, tables, &mut out);
     out
@@ -532,19 +645,33 @@ fn fold<'a>(
     out: &mut Vec<Batch<'a>>,
 ) {
     for (table, last) in tables {
-        let mut at: Vec<usize> = last.into_values().collect();
-        at.sort_unstable();
-        // Deletes first, then upserts: no key is in both, so the order is free; this one
-        // keeps the server's work on a key in the order the source did it.
-        for kind in [RowKind::Delete, RowKind::Upsert] {
+        let mut at: Vec<(usize, Prior)> = last.into_values().collect();
+        at.sort_unstable_by_key(|&(i, _)| i);
+        let shaped = table.base_types.is_some();
+        // The statement an upsert is sent as: by what the target held before the key's
+        // first change in the run (see [`Prior`]).
+        let shape = |op: &RowOp, first: Prior| match (op.kind, first) {
+            (RowKind::Upsert, Prior::Absent) if shaped => RowKind::Insert,
+            (RowKind::Upsert, Prior::Present) if shaped => RowKind::Update,
+            (kind, _) => kind,
+        };
+        // Deletes first, then the rest: no key is in two of them, so the order is free;
+        // this one keeps the server's work on a key in the order the source did it.
+        for kind in [
+            RowKind::Delete,
+            RowKind::Upsert,
+            RowKind::Insert,
+            RowKind::Update,
+        ] {
             let rows: Vec<&RowOp> = at
                 .iter()
-                .map(|&i| &run[i])
-                .filter(|op| op.kind == kind)
+                .map(|&(i, first)| (&run[i], first))
+                .filter(|&(op, first)| shape(op, first) == kind)
+                .map(|(op, _)| op)
                 .collect();
             match rows.len() {
                 0 => {}
-                1 => out.push(Batch::One(rows[0])),
+                1 if kind == rows[0].kind => out.push(Batch::One(rows[0])),
                 _ => out.push(Batch::Many { table, kind, rows }),
             }
         }
@@ -613,7 +740,9 @@ mod tests {
     fn op(t: &Arc<RowTable>, kind: RowKind, id: u8, v: &str) -> RowOp {
         let id = Field(Some(bytes::Bytes::copy_from_slice(&[0, 0, 0, id])));
         let params = match kind {
-            RowKind::Upsert => vec![id, Field(Some(bytes::Bytes::copy_from_slice(v.as_bytes())))],
+            RowKind::Upsert | RowKind::Insert | RowKind::Update => {
+                vec![id, Field(Some(bytes::Bytes::copy_from_slice(v.as_bytes())))]
+            }
             RowKind::Delete | RowKind::Detach | RowKind::Rekey => vec![id],
         };
         // One seed for every change, as one applier has: equal keys hash equal.
@@ -722,6 +851,68 @@ mod tests {
         );
         assert_eq!(got[1], "one \"public\".\"t\" delete", "{got:?}");
         assert_eq!(got[2], "one \"public\".\"t\" insert", "{got:?}");
+    }
+
+    #[test]
+    fn new_and_existing_rows_take_the_insert_and_update_shapes() {
+        let t = table(vec![0]);
+        assert_eq!(
+            t.insert_sql(2),
+            "INSERT INTO \"public\".\"t\" (\"id\", \"v\") VALUES ($1, $2), ($3, $4)"
+        );
+        // Cast to the types without modifiers: the assignment refuses what does not fit.
+        assert_eq!(
+            t.update_sql(2, &["integer".into(), "character varying".into()]),
+            "UPDATE \"public\".\"t\" AS t SET \"v\" = v.c1 FROM (VALUES \
+             ($1::integer, $2::character varying), ($3::integer, $4::character varying)) \
+             AS v (c0, c1) WHERE t.\"id\" = v.c0"
+        );
+    }
+
+    /// An upsert is sent by what the target held before the key's first change in the run:
+    /// the first change's prior, whatever came between.
+    #[test]
+    fn a_keys_first_prior_decides_its_statement() {
+        let mut shaped = RowTable::new(table(vec![0]), true);
+        shaped.base_types = Some(vec!["integer".into(), "text".into()]);
+        let a = Arc::new(shaped);
+        let with = |kind, id, v, prior| {
+            let mut o = op(&a, kind, id, v);
+            o.prior = prior;
+            o
+        };
+        let run = vec![
+            // New, changed, then deleted and inserted again: still new to the target.
+            with(RowKind::Upsert, 1, "a", Prior::Absent),
+            with(RowKind::Upsert, 1, "b", Prior::Present),
+            with(RowKind::Delete, 1, "", Prior::Present),
+            with(RowKind::Upsert, 1, "c", Prior::Absent),
+            // Held, deleted, inserted again: held.
+            with(RowKind::Delete, 2, "", Prior::Present),
+            with(RowKind::Upsert, 2, "d", Prior::Absent),
+            // Held and changed.
+            with(RowKind::Upsert, 3, "e", Prior::Present),
+            // Not known.
+            with(RowKind::Upsert, 4, "f", Prior::Unknown),
+            with(RowKind::Upsert, 5, "g", Prior::Unknown),
+            // New, then deleted: the delete stays (the target decides, not the prior).
+            with(RowKind::Upsert, 6, "h", Prior::Absent),
+            with(RowKind::Delete, 6, "", Prior::Present),
+        ];
+        assert_eq!(
+            shape(&group(&run)),
+            [
+                "one \"public\".\"t\" delete",
+                "many \"public\".\"t\" insert [0, 0, 0, 4]/[102] [0, 0, 0, 5]/[103]",
+                "many \"public\".\"t\" plain insert [0, 0, 0, 1]/[99]",
+                "many \"public\".\"t\" update [0, 0, 0, 2]/[100] [0, 0, 0, 3]/[101]",
+            ],
+        );
+        // A table without the shapes (no base types): every upsert stays one.
+        let plain = Arc::new(RowTable::new(table(vec![0]), true));
+        let mut o = op(&plain, RowKind::Upsert, 1, "a");
+        o.prior = Prior::Absent;
+        assert_eq!(shape(&group(&[o])), ["one \"public\".\"t\" insert"]);
     }
 
     #[test]

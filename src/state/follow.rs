@@ -46,7 +46,8 @@ pub fn create_sql(st: &StateRef) -> String {
             ADD COLUMN IF NOT EXISTS applied_pos text, ADD COLUMN IF NOT EXISTS source_pos text,
             ADD COLUMN IF NOT EXISTS cutover_pos text, ADD COLUMN IF NOT EXISTS lag_bytes bigint,
             ADD COLUMN IF NOT EXISTS keys_from_pos text,
-            ADD COLUMN IF NOT EXISTS keys_act boolean NOT NULL DEFAULT false",
+            ADD COLUMN IF NOT EXISTS keys_act boolean NOT NULL DEFAULT false,
+            ADD COLUMN IF NOT EXISTS replay_through text",
         t = st.table("follow")
     )
 }
@@ -354,6 +355,50 @@ pub fn keys_act_sql(st: &StateRef) -> String {
         st.table("follow"),
         quote_literal(&st.job)
     )
+}
+
+/// How far the changes a MySQL follower sent may reach (`replay_through`, recorded before
+/// each send by a session of its own: `follow/apply.rs`, `ReplayMark`): a restart applies
+/// the changes up to it as upserts.
+pub async fn replay_through(target: &Client, st: &StateRef) -> Result<Option<String>> {
+    let row = target
+        .query_opt(
+            &format!(
+                "SELECT replay_through FROM {} WHERE job = $1",
+                st.table("follow")
+            ),
+            &[&st.job],
+        )
+        .await
+        .map_err(q("reading how far the last follower's changes reached"))?;
+    Ok(row.and_then(|r| r.get(0)))
+}
+
+/// The statement recording `replay_through`, cut where the position's literal goes.
+pub fn replay_through_sql(st: &StateRef) -> (String, String) {
+    (
+        format!("UPDATE {} SET replay_through = ", st.table("follow")),
+        format!(" WHERE job = {}", quote_literal(&st.job)),
+    )
+}
+
+/// Tables (by the name their rejects are recorded under) with rejects in the job: the target
+/// lacks rows the source holds there.
+pub async fn tables_with_rejects(
+    target: &Client,
+    st: &StateRef,
+) -> Result<std::collections::HashSet<String>> {
+    let rows = target
+        .query(
+            &format!(
+                "SELECT DISTINCT table_name FROM {} WHERE job = $1",
+                st.table("rejects")
+            ),
+            &[&st.job],
+        )
+        .await
+        .map_err(q("reading the tables with rejects"))?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 
 /// Records a cutover request at binary log position `position`.

@@ -638,6 +638,85 @@ fn mysql_follow_replays_a_lane_that_committed_ahead_of_the_position() {
     assert_nothing_lost_or_repeated(&s, &db, &dst);
 }
 
+/// Past the overlap a new row is applied as a plain `INSERT` and a changed row as an
+/// `UPDATE`, which count on the target holding what the source held. A row deleted on the
+/// target and one written there make them fail: the follower says so, starts over and
+/// applies those changes as upserts, so the target still ends equal to the source. A table
+/// with rejects (rows the target lacks) is upserted from the start: its rejected row
+/// arrives once it converts, without a restart.
+#[test]
+fn mysql_follow_heals_rows_the_target_holds_otherwise_than_the_source() {
+    let s = MariaServer::start(&[]);
+    let db = s.create_db("src");
+    s.exec(
+        &db,
+        "CREATE TABLE t (id int PRIMARY KEY, v varchar(20), n int);
+         CREATE TABLE r (id int PRIMARY KEY, tm time, n int);
+         CREATE TABLE latin (id int PRIMARY KEY, name varchar(50)) CHARACTER SET latin1;
+         INSERT INTO t SELECT seq, concat('v', seq), seq FROM seq_1_to_1000;
+         INSERT INTO r SELECT seq, '01:00:00', seq FROM seq_1_to_100;
+         UPDATE r SET tm = '838:59:59' WHERE id = 7;",
+    );
+    let dst = TestDb::new("myfollow_heals");
+    let mut child = follow_copy(&s, &db, &dst, "h").spawn();
+    wait_phase_of(&dst, "h", "follow", Duration::from_secs(120), &mut child);
+    wait_past_the_overlap(&s, &db, &dst);
+    assert_eq!(
+        dst.query("SELECT count(*) FROM r WHERE id = 7"),
+        "0",
+        "the copy loaded the row it should have rejected"
+    );
+    // One disagreement at a time: each restart applies what it replays as upserts, which
+    // would mend the other one too.
+    dst.exec("DELETE FROM t WHERE id = 5");
+    s.exec(
+        &db,
+        "UPDATE t SET n = n + 1 WHERE id BETWEEN 1 AND 10;
+         UPDATE r SET tm = '02:00:00', n = n + 1 WHERE id BETWEEN 5 AND 9;",
+    );
+    dst.wait_for(
+        "SELECT count(*) FROM t WHERE id = 5 AND n = 6",
+        "1",
+        Duration::from_secs(60),
+        "the row deleted on the target did not come back with the source's update",
+    );
+    dst.exec("INSERT INTO t VALUES (2000, 'target only', 0)");
+    s.exec(&db, "INSERT INTO t VALUES (2000, 'source', 1)");
+    dst.wait_for(
+        "SELECT count(*) FROM t WHERE id = 2000 AND v = 'source'",
+        "1",
+        Duration::from_secs(60),
+        "the row written on the target did not take the source's insert",
+    );
+    let out = cutover(&s, &db, &dst, "h", true);
+    assert_success(&out, "cutover --verify");
+    let out = finish(child);
+    assert_success(&out, "copy --follow");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("\"public\".\"t\": new rows inserted and changed rows updated"),
+        "the follower did not say it applies new and changed rows of t as such:\n{said}"
+    );
+    assert!(
+        said.contains("1 of these rows are not on the target")
+            && said.contains("Key (id)=(2000) already exists"),
+        "the follower did not say where the target disagreed:\n{said}"
+    );
+    assert!(
+        said.contains("applies the changes up to here as upserts"),
+        "the follower did not say how it goes on:\n{said}"
+    );
+    assert!(
+        said.contains("public.r: its changes are upserted"),
+        "the follower did not say a table with rejects is upserted:\n{said}"
+    );
+    assert_eq!(
+        dst.query("SELECT tm = '02:00:00' AND n = 8 FROM r WHERE id = 7"),
+        "t",
+        "the rejected row did not arrive once it converted"
+    );
+}
+
 /// A key the target compares otherwise than by its bytes (a case-insensitive collation on an
 /// existing target table) is never spread over apply lanes: a key changed only in case is one
 /// row on the target, and two lanes would each apply half of that change (the delete of the

@@ -418,6 +418,21 @@ pub async fn follow_once(
              overlap with the copy"
         );
     }
+    // Past the overlap, a new row is inserted and a changed row updated rather than
+    // upserted (cheaper for the target), except for the changes the last follower may have
+    // applied: they are upserted up to where it recorded they may reach.
+    let replay_through = fstate::replay_through(applier.session().await?, &st)
+        .await?
+        .and_then(|t| BinlogPos::parse(&t));
+    let with_rejects = fstate::tables_with_rejects(applier.session().await?, &st).await?;
+    let (set_sql, where_sql) = fstate::replay_through_sql(&st);
+    applier
+        .record_replay(
+            connect(&settings.target, Side::Target).await?,
+            set_sql,
+            where_sql,
+        )
+        .await?;
     let l = stream::Loop {
         url,
         st: &st,
@@ -426,6 +441,8 @@ pub async fn follow_once(
         stop,
         keys_from: keys_from.as_ref(),
         cascades: &cascades,
+        replay_through: replay_through.as_ref(),
+        with_rejects: &with_rejects,
     };
     let ended = match stream::run(&l, &mut applier, start).await {
         Ok(ended) => ended,

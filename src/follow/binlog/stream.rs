@@ -24,7 +24,7 @@ use mysql_async::{BinlogStream, BinlogStreamRequest, Conn};
 
 use crate::conninfo::mysql::MyUrl;
 use crate::error::{db_reason, my_error, Error, Result};
-use crate::follow::apply::Applier;
+use crate::follow::apply::{Applier, Prior};
 use crate::follow::binlog::position::{self, BinlogPos};
 use crate::follow::binlog::rows;
 use crate::follow::binlog::tables::{BinlogTable, Converted};
@@ -64,6 +64,12 @@ pub struct Loop<'a> {
     pub keys_from: Option<&'a BinlogPos>,
     /// The cascades replayed in the overlap (`overlap.rs`).
     pub cascades: &'a crate::follow::binlog::overlap::Cascades,
+    /// How far the last follower's changes may have reached (`state/follow.rs`
+    /// `replay_through`): changes read up to it are applied as upserts.
+    pub replay_through: Option<&'a BinlogPos>,
+    /// Tables (by reject name) whose rejects mean the target lacks rows the source holds:
+    /// their changes are applied as upserts.
+    pub with_rejects: &'a std::collections::HashSet<String>,
 }
 
 /// How the loop ended.
@@ -201,6 +207,18 @@ pub async fn run(l: &Loop<'_>, applier: &mut Applier, start: BinlogPos) -> Resul
         lag_bytes: 0,
         cutover: None,
     };
+    // Where changes say what the target holds at their key (`row_ops.rs`, `Prior`): past
+    // what the last follower may have applied, in tables without rejects.
+    let mut past_replay = l.replay_through.is_none();
+    let mut with_rejects = l.with_rejects.clone();
+    for t in l.tables {
+        if with_rejects.contains(&t.reject_name) {
+            tracing::info!(
+                "{}: its changes are upserted: the job has rejects of it, rows the target lacks",
+                t.reject_name
+            );
+        }
+    }
     let mut in_txn = false;
     let mut last_tick = Instant::now();
     let mut last_check = Instant::now() - SOURCE_CHECK;
@@ -264,8 +282,31 @@ pub async fn run(l: &Loop<'_>, applier: &mut Applier, start: BinlogPos) -> Resul
                         }
                         Some(EventData::RowsEvent(rows)) => {
                             if let Some(&i) = maps.get(&rows.table_id()) {
-                                apply_rows(l, applier, &mut side, &stream, &l.tables[i], &rows)
-                                    .await?;
+                                let end = u64::from(h.log_pos());
+                                applier.note_position(&p.file, end);
+                                if !past_replay {
+                                    past_replay = l.replay_through.is_none_or(|r| {
+                                        position::compare(&p.file, end, &r.file, r.pos)
+                                            == std::cmp::Ordering::Greater
+                                    });
+                                    if past_replay {
+                                        tracing::info!(
+                                            "past the changes the last follower may have \
+                                             applied ({}:{end}): new rows are inserted and \
+                                             changed rows updated, no longer upserted",
+                                            p.file
+                                        );
+                                    }
+                                }
+                                let t = &l.tables[i];
+                                let known = past_replay
+                                    && !applier.quiet()
+                                    && !with_rejects.contains(&t.reject_name);
+                                if apply_rows(l, applier, &mut side, &stream, t, &rows, known)
+                                    .await?
+                                {
+                                    with_rejects.insert(t.reject_name.clone());
+                                }
                             }
                         }
                         Some(EventData::XidEvent(_)) => {
@@ -545,7 +586,10 @@ async fn commit(l: &Loop<'_>, applier: &mut Applier, p: &mut Progress, wait: boo
     Ok(())
 }
 
-/// Applies the rows of one rows event of a followed table.
+/// Applies the rows of one rows event of a followed table; whether it rejected a row. With
+/// `known` the target equals the source before the event (past the overlap and what a
+/// restart replays, a table without rejects): the changes tell what the target holds at
+/// their key (`Prior`), where a `where` filter does not hide it.
 async fn apply_rows(
     l: &Loop<'_>,
     applier: &mut Applier,
@@ -553,7 +597,8 @@ async fn apply_rows(
     stream: &BinlogStream,
     t: &BinlogTable,
     rows: &RowsEventData<'_>,
-) -> Result<()> {
+    known: bool,
+) -> Result<bool> {
     let tme = stream
         .get_tme(rows.table_id())
         .ok_or_else(|| Error::Transient {
@@ -595,6 +640,14 @@ async fn apply_rows(
     let replays_cascades = matches!(kind, Kind::Delete)
         && applier.quiet()
         && !l.cascades.of(&t.target.name).is_empty();
+    // The source held the old row's key and not the new row's (its key is unique); the
+    // target holds the source's rows unless a filter left the old row out.
+    let (held, not_held) = match (known, t.filter().is_some()) {
+        (true, false) => (Prior::Present, Prior::Absent),
+        (true, true) => (Prior::Unknown, Prior::Absent),
+        (false, _) => (Prior::Unknown, Prior::Unknown),
+    };
+    let mut rejected = false;
     for (n, (before, after)) in decoded.into_iter().enumerate() {
         // The old version's fields (`None`: what is needed of them does not convert): every
         // field when keyless; when keyed its key's alone, except for a delete whose
@@ -629,7 +682,9 @@ async fn apply_rows(
                 }),
                 None => {
                     if let (true, Some(k)) = (keyed, c.key_fields()) {
-                        applier.delete_row(&t.target, k.clone()).await?;
+                        applier
+                            .delete_row(&t.target, k.clone(), Prior::Unknown)
+                            .await?;
                     }
                     None
                 }
@@ -664,7 +719,7 @@ async fn apply_rows(
             if let Some((f, n)) = rekey {
                 applier.rekey(&t.target, f, n).await?;
             } else if let (false, Some(f)) = (replaced, fields) {
-                applier.delete_row(&t.target, f.clone()).await?;
+                applier.delete_row(&t.target, f.clone(), held).await?;
                 // In the overlap the target's keys are off: what InnoDB cascaded from this
                 // delete (not in the binary log) is replayed here, in stream order.
                 if matches!(kind, Kind::Delete) && applier.quiet() {
@@ -676,14 +731,31 @@ async fn apply_rows(
                 }
             }
         }
+        // What the target held at the new row's key: an insert's was not held; an update's
+        // was if the key stayed, and was not if it changed (the old key's row is deleted
+        // above; not so for a rekey, which moves the old row there).
+        let prior = match (kind, &old) {
+            (Kind::Insert, _) => not_held,
+            (Kind::Update, Some(Some(o))) => match &new {
+                Some(Converted::Row(n)) if t.target.key.iter().all(|&k| o[k] == n[k]) => held,
+                Some(Converted::Row(_))
+                    if !applier.quiet() && !l.cascades.updates_key(&t.target.name) =>
+                {
+                    not_held
+                }
+                _ => Prior::Unknown,
+            },
+            _ => Prior::Unknown,
+        };
         match new {
-            Some(Converted::Row(fields)) => applier.upsert_row(&t.target, fields).await?,
+            Some(Converted::Row(fields)) => applier.upsert_row(&t.target, fields, prior).await?,
             Some(Converted::Rejected { reject, key }) => {
                 // The bulk path would not have loaded this row: the target must not hold
                 // it either (an earlier version of it may be there).
                 if let Some(k) = key {
-                    applier.delete_row(&t.target, k).await?;
+                    applier.delete_row(&t.target, k, Prior::Unknown).await?;
                 }
+                rejected = true;
                 tracing::debug!(
                     "{}: change rejected ({}: {})",
                     t.reject_name,
@@ -695,7 +767,7 @@ async fn apply_rows(
             None => {}
         }
     }
-    Ok(())
+    Ok(rejected)
 }
 
 /// What the filter check says of a row image.
