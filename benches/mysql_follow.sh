@@ -17,7 +17,8 @@
 #               waits for it: row changes/s applied (howdah.follow.changes over the time from
 #               restart to cutover, process start included), the highest rate sustained over
 #               5 s (the applied count read every half second), the follower's CPU time per
-#               change and its peak RSS.
+#               change, the whole machine's busy CPU time per change (follower, PostgreSQL
+#               and MariaDB: /proc/stat) and the follower's peak RSS.
 # Each target is compared with the source at the end (count and sums).
 #
 # Environment: BENCH_ROWS (2000000), BENCH_SECS (30), HOWDAH_BIN (target/release/howdah),
@@ -133,6 +134,10 @@ until [ "$(psql -X -At -d "$TGT" -c "SELECT phase FROM howdah.follow" 2>/dev/nul
 kill -INT "$pid"; wait "$pid" || true
 before=$(psql -X -At -d "$TGT" -c "SELECT changes FROM howdah.follow")
 written=$(load 2)
+# Busy CPU time of the whole machine (/proc/stat, in clock ticks) over the catch-up: what the
+# follower, PostgreSQL and MariaDB spend together per change.
+busy() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
+busy1=$(busy)
 t1=$(now)
 /usr/bin/time -v -o "$OUT/backlog-time.txt" "$HOWDAH" copy --source "$SRC" --target "$TGT" \
   --follow --apply-lanes "$LANES" --job backlog --quiet >"$OUT/backlog-follow.log" 2>&1 &
@@ -157,6 +162,7 @@ done
 poller=$!
 "$HOWDAH" cutover --source "$SRC" --target "$TGT" --job backlog --timeout 3600 >"$OUT/backlog-cutover.log" 2>&1
 t2=$(now)
+busy2=$(busy)
 wait "$pid"
 wait "$poller" || true
 sustained=$(awk 'NF == 2 { t[n] = $1; c[n] = $2; n++ }
@@ -171,7 +177,9 @@ rate=$(awk -v c="$((after - before))" -v a="$t1" -v b="$t2" 'BEGIN { printf "%.0
 # rate, which moves with whatever else the machine runs.
 cpu=$(awk -F': ' -v c="$((after - before))" '/User time|System time/ { s += $2 }
   END { printf "%.2f", s * 1e6 / c }' "$OUT/backlog-time.txt")
-rows+=("| copy --follow, backlog of $written changes | | $rate row changes/s applied (highest over 5 s: $sustained; follower CPU $cpu µs per change) | $(secs "$t1" "$t2") s (catch-up) | $rss MB | $(check_equal "$TGT") |")
+machine=$(awk -v a="$busy1" -v b="$busy2" -v hz="$(getconf CLK_TCK)" -v c="$((after - before))" \
+  'BEGIN { printf "%.2f", (b - a) / hz * 1e6 / c }')
+rows+=("| copy --follow, backlog of $written changes | | $rate row changes/s applied (highest over 5 s: $sustained; follower CPU $cpu µs, machine CPU $machine µs per change) | $(secs "$t1" "$t2") s (catch-up) | $rss MB | $(check_equal "$TGT") |")
 fi
 
 {
