@@ -499,7 +499,9 @@ impl Applier {
     }
 
     /// Notes that the changes queued from now on were read up to binary log file `file`,
-    /// offset `pos` (the end of the event that carries them).
+    /// offset `pos` (the end of the event that carries them). Nothing is recorded before the
+    /// first note: the caller notes only past the mark the last follower left, which covers
+    /// what comes before.
     pub fn note_position(&mut self, file: &str, pos: u64) {
         if let Some(m) = &mut self.replay {
             if m.file != file {
@@ -955,7 +957,11 @@ impl Applier {
         self.queued = 0;
         // The replay mark first, recorded before any session applies what this send holds.
         let mark = match &mut self.replay {
-            Some(m) if !self.replica && m.recorded.as_ref() != Some(&(m.file.clone(), m.pos)) => {
+            Some(m)
+                if !self.replica
+                    && !m.file.is_empty()
+                    && m.recorded.as_ref() != Some(&(m.file.clone(), m.pos)) =>
+            {
                 let at = format!("{}:{}", m.file, m.pos);
                 m.recorded = Some((m.file.clone(), m.pos));
                 Some((
@@ -1175,11 +1181,13 @@ async fn send_rows(client: &Client, run: &[RowOp]) -> Result<()> {
                 _ => apply_error(what(), &e),
             })?;
         if *kind == RowKind::Update && changed < rows as u64 {
+            let key = missing_key(client, &table.table, params).await;
             return Err(disagrees(
                 what(),
                 format!(
-                    "{} of these rows are not on the target",
-                    rows as u64 - changed
+                    "{} of these rows are not on the target{}",
+                    rows as u64 - changed,
+                    key.map(|k| format!(", the first: {k}")).unwrap_or_default()
                 ),
             ));
         }
@@ -1268,6 +1276,46 @@ async fn prepare(
             &e,
         )
     })
+}
+
+/// `Key (a, b)=(1, x)` of the first row of an `UPDATE`'s `params` (whole rows) that the
+/// target does not hold; `None` if it cannot tell (the message then goes without it).
+async fn missing_key(client: &Client, table: &TargetTable, params: &[&Field]) -> Option<String> {
+    use futures_util::TryStreamExt;
+    let stmt = client.prepare(&table.missing_key_sql()).await.ok()?;
+    let width = table.columns.len().max(1);
+    let names: Vec<String> = table
+        .key
+        .iter()
+        .map(|&k| table.columns[k].clone())
+        .collect();
+    for row in params.chunks(width) {
+        let key: Vec<&Field> = table
+            .key
+            .iter()
+            .filter_map(|&k| row.get(k).copied())
+            .collect();
+        let found: Vec<tokio_postgres::Row> = client
+            .query_raw(&stmt, key)
+            .await
+            .ok()?
+            .try_collect()
+            .await
+            .ok()?;
+        if let Some(r) = found.first() {
+            let values: Vec<Option<String>> = r.try_get(0).ok()?;
+            let values: Vec<String> = values
+                .into_iter()
+                .map(|v| v.unwrap_or_else(|| "NULL".into()))
+                .collect();
+            return Some(format!(
+                "Key ({})=({})",
+                names.join(", "),
+                values.join(", ")
+            ));
+        }
+    }
+    None
 }
 
 /// An `INSERT` or `UPDATE` shape that found the target other than the source said

@@ -172,6 +172,23 @@ impl TargetTable {
         out
     }
 
+    /// The key (`$1..`: its fields) as text, when the table holds no row of it (to name a
+    /// row an `UPDATE` did not find).
+    pub(crate) fn missing_key_sql(&self) -> String {
+        let texts: Vec<String> = self
+            .key
+            .iter()
+            .enumerate()
+            .map(|(j, &k)| format!("${}::{}::text", j + 1, self.types[k]))
+            .collect();
+        format!(
+            "SELECT ARRAY[{}] WHERE NOT EXISTS (SELECT 1 FROM {} WHERE {})",
+            texts.join(", "),
+            self.name,
+            self.key_where(1)
+        )
+    }
+
     /// The delete of `rows` keys (parameters: the key fields of each, in key order); a
     /// keyless table deletes one row equal in every column (`rows` must be 1).
     pub(crate) fn delete_sql(&self, rows: usize) -> String {

@@ -310,7 +310,7 @@ pub async fn record_start_pos(
                    publication = EXCLUDED.publication, start_lsn = '0/0', applied_lsn = '0/0', \
                    start_pos = EXCLUDED.start_pos, applied_pos = EXCLUDED.applied_pos, \
                    phase = 'copy', cutover_lsn = NULL, cutover_pos = NULL, error = NULL, \
-                   keys_from_pos = NULL, keys_act = false, \
+                   keys_from_pos = NULL, keys_act = false, replay_through = NULL, \
                    changes = 0, source_lsn = NULL, source_pos = NULL, lag_bytes = NULL, \
                    applied_at = NULL, applied_commit_time = NULL, retained_bytes = NULL, \
                    updated_at = now()",

@@ -698,7 +698,7 @@ fn mysql_follow_heals_rows_the_target_holds_otherwise_than_the_source() {
         "the follower did not say it applies new and changed rows of t as such:\n{said}"
     );
     assert!(
-        said.contains("1 of these rows are not on the target")
+        said.contains("1 of these rows are not on the target, the first: Key (id)=(5)")
             && said.contains("Key (id)=(2000) already exists"),
         "the follower did not say where the target disagreed:\n{said}"
     );
@@ -715,6 +715,156 @@ fn mysql_follow_heals_rows_the_target_holds_otherwise_than_the_source() {
         "t",
         "the rejected row did not arrive once it converted"
     );
+}
+
+/// A target role that may not set `session_replication_role` leaves the target's triggers
+/// and foreign keys on, so the follower is never "quiet"; the overlap with the copy must
+/// still be upserted. A review of 083125c found the plain `INSERT` used there: rows the copy
+/// had already loaded made the follower start over, again and again.
+#[test]
+fn mysql_follow_as_a_plain_target_role_upserts_the_overlap() {
+    let s = MariaServer::start(&[]);
+    let db = s.create_db("src");
+    s.exec(&db, SCHEMA);
+    let dst = TestDb::new("myfollow_plain_role");
+    let role = "howdah_test_plain_follower";
+    dst.exec(&format!(
+        "DO $$ BEGIN CREATE ROLE {role} LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; \
+         END $$; ALTER DATABASE {db} OWNER TO {role}; ALTER SCHEMA public OWNER TO {role};",
+        db = dst.name
+    ));
+    let url = dst.url().replacen("postgres@", &format!("{role}@"), 1);
+    let stop = Arc::new(AtomicBool::new(false));
+    let w = writer(&s, &db, stop.clone());
+    std::thread::sleep(Duration::from_millis(300));
+    let mut child = Howdah::copy(&s.url(&db), &url)
+        .args(["--follow", "--job", "p", "-j", "2", "--chunk-rows", "3000"])
+        .spawn();
+    wait_phase_of(&dst, "p", "follow", Duration::from_secs(120), &mut child);
+    wait_past_the_overlap(&s, &db, &dst);
+    stop.store(true, Ordering::Relaxed);
+    w.join().expect("writer");
+    let out = cutover(&s, &db, &dst, "p", true);
+    assert_success(&out, "cutover --verify");
+    let out = finish(child);
+    assert_success(&out, "copy --follow");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("SET session_replication_role = replica failed"),
+        "the role could set session_replication_role: the test shows nothing:\n{said}"
+    );
+    assert!(
+        !said.contains("the target disagrees"),
+        "the overlap was applied with the INSERT and UPDATE shapes:\n{said}"
+    );
+    assert_nothing_lost_or_repeated(&s, &db, &dst);
+}
+
+/// A restarted follower upserts up to the mark the last one left (`replay_through`); if it
+/// dies before passing it, its own marks must not lower it. The test plays the lanes of a
+/// first follower that committed ahead: the backlog's last rows are put on the target and
+/// the mark set past them. A second follower is killed early in the backlog; the third must
+/// still upsert those rows. A review of 083125c found the second follower's first send
+/// lowering the mark: the third then inserted rows the target held, and started over.
+#[test]
+fn mysql_follow_killed_before_the_last_mark_keeps_it() {
+    let s = MariaServer::start(&[]);
+    let db = s.create_db("src");
+    s.exec(
+        &db,
+        "CREATE TABLE t (id int PRIMARY KEY, v int);
+         CREATE TABLE latin (id int PRIMARY KEY, name varchar(50)) CHARACTER SET latin1;",
+    );
+    let dst = TestDb::new("myfollow_keeps_mark");
+    let mut child = follow_copy(&s, &db, &dst, "k").spawn();
+    wait_phase_of(&dst, "k", "follow", Duration::from_secs(120), &mut child);
+    wait_past_the_overlap(&s, &db, &dst);
+    kill9(&mut child);
+    // 500,000 inserts in 500 transactions, none applied yet.
+    let backlog: String = (0..500)
+        .map(|i| {
+            format!(
+                "INSERT INTO t SELECT seq, seq FROM seq_{}_to_{};",
+                i * 1000 + 1,
+                i * 1000 + 1000
+            )
+        })
+        .collect();
+    s.exec(&db, &backlog);
+    let end = s.exec(&db, "SHOW MASTER STATUS");
+    let mut at = end.split_whitespace();
+    let (file, pos) = (at.next().expect("a file"), at.next().expect("a position"));
+    // What a lane of the first follower would have committed ahead, and its mark.
+    dst.exec(&format!(
+        "INSERT INTO t SELECT g, g FROM generate_series(450001, 500000) g;
+         UPDATE howdah.follow SET replay_through = '{file}:{pos}' WHERE job = 'k'"
+    ));
+    let q = "SELECT applied_pos FROM howdah.follow WHERE job = 'k'";
+    let before = dst.query(q);
+    let mut child = follow_copy(&s, &db, &dst, "k").spawn();
+    wait_applied_moves(&dst, q, &before);
+    kill9(&mut child);
+    let applied: u64 = dst
+        .query("SELECT count(*) FROM t WHERE id <= 450000")
+        .parse()
+        .expect("a count");
+    assert!(
+        applied < 450_000,
+        "the second follower applied the whole backlog before it was killed"
+    );
+    let child = follow_copy(&s, &db, &dst, "k").spawn();
+    let out = cutover(&s, &db, &dst, "k", true);
+    assert_success(&out, "cutover --verify");
+    let out = finish(child);
+    assert_success(&out, "copy --follow");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !said.contains("the target disagrees"),
+        "the third follower inserted rows below the first one's mark:\n{said}"
+    );
+    assert_eq!(
+        dst.query("SELECT count(*), sum(v) FROM t"),
+        "500000|125000250000"
+    );
+}
+
+/// `copy --follow --restart` starts the job over, its replay mark too: a mark left by the
+/// last run (here one past any position the source will reach) would have every change
+/// upserted, with no mark recorded again.
+#[test]
+fn mysql_follow_restarted_job_forgets_the_last_replay_mark() {
+    let s = MariaServer::start(&[]);
+    let db = s.create_db("src");
+    s.exec(
+        &db,
+        "CREATE TABLE t (id int PRIMARY KEY, v int);
+         CREATE TABLE latin (id int PRIMARY KEY, name varchar(50)) CHARACTER SET latin1;",
+    );
+    let dst = TestDb::new("myfollow_restart_mark");
+    let mut child = follow_copy(&s, &db, &dst, "r").spawn();
+    wait_phase_of(&dst, "r", "follow", Duration::from_secs(120), &mut child);
+    kill9(&mut child);
+    dst.exec("UPDATE howdah.follow SET replay_through = 'binlog.999999:4' WHERE job = 'r'");
+    let mut child = follow_copy(&s, &db, &dst, "r")
+        .args(["--restart", "--schema", "recreate"])
+        .spawn();
+    // The old row says `follow` until the restart resets it.
+    dst.wait_for(
+        "SELECT replay_through IS NULL FROM howdah.follow WHERE job = 'r'",
+        "t",
+        Duration::from_secs(60),
+        "the restarted job kept the last run's replay mark",
+    );
+    wait_phase_of(&dst, "r", "follow", Duration::from_secs(120), &mut child);
+    wait_past_the_overlap(&s, &db, &dst);
+    s.exec(&db, "INSERT INTO t SELECT seq, seq FROM seq_1_to_1000");
+    dst.wait_for(
+        "SELECT replay_through LIKE 'binlog.0%' FROM howdah.follow WHERE job = 'r'",
+        "t",
+        Duration::from_secs(30),
+        "the restarted follower records no replay mark",
+    );
+    cutover_and_finish(&s, &db, &dst, "r", true, child);
 }
 
 /// A key the target compares otherwise than by its bytes (a case-insensitive collation on an

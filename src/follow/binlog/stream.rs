@@ -283,7 +283,6 @@ pub async fn run(l: &Loop<'_>, applier: &mut Applier, start: BinlogPos) -> Resul
                         Some(EventData::RowsEvent(rows)) => {
                             if let Some(&i) = maps.get(&rows.table_id()) {
                                 let end = u64::from(h.log_pos());
-                                applier.note_position(&p.file, end);
                                 if !past_replay {
                                     past_replay = l.replay_through.is_none_or(|r| {
                                         position::compare(&p.file, end, &r.file, r.pos)
@@ -298,8 +297,20 @@ pub async fn run(l: &Loop<'_>, applier: &mut Applier, start: BinlogPos) -> Resul
                                         );
                                     }
                                 }
+                                // Past the overlap by position, not by `quiet`: a session
+                                // that may not set session_replication_role is never quiet.
+                                let past_overlap = l.keys_from.is_none_or(|k| {
+                                    position::compare(&p.file, end, &k.file, k.pos)
+                                        == std::cmp::Ordering::Greater
+                                });
+                                // Marks start past the last follower's: they must never
+                                // fall below what it may have applied.
+                                if past_replay && past_overlap {
+                                    applier.note_position(&p.file, end);
+                                }
                                 let t = &l.tables[i];
                                 let known = past_replay
+                                    && past_overlap
                                     && !applier.quiet()
                                     && !with_rejects.contains(&t.reject_name);
                                 if apply_rows(l, applier, &mut side, &stream, t, &rows, known)
