@@ -66,7 +66,11 @@ fn a_huge_value_is_held_about_twice_at_most() {
 }
 
 /// A large object is streamed in 1 MiB pieces: copying a 160 MiB object with two lanes holds
-/// a few pieces per lane, never the object (baseline about 13 MiB).
+/// a few pieces per lane, never the object (baseline about 13 MiB). Measured on 2026-12-07:
+/// peaks of 46-48 MiB in eight runs (the old 48 MiB limit failed one run in five), 39 MiB
+/// with glibc's mmap threshold fixed (`MALLOC_MMAP_THRESHOLD_=262144`): glibc raises that
+/// threshold as 1 MiB pieces are freed, and later pieces then stay in its heap. 64 MiB keeps
+/// that margin and is still well under the object.
 #[test]
 fn a_huge_large_object_is_streamed_in_pieces() {
     let src = TestDb::new("huge_lo_src");
@@ -106,7 +110,7 @@ fn a_huge_large_object_is_streamed_in_pieces() {
         dst.query("SELECT length(lo_get(7700001))"),
         size.to_string()
     );
-    let limit = 48 * MB;
+    let limit = 64 * MB;
     assert!(
         peak > 0 && peak < limit,
         "peak RSS {} MiB copying a {} MiB large object; at most {} MiB expected",
