@@ -128,8 +128,12 @@ pub const FOLLOW_RETAINED_WAL: &str = "howdah_follow_retained_wal_bytes";
 /// `copy --follow`: 1 for the phase the job is in (`copy`, `follow`, `cut over`), else 0.
 pub const FOLLOW_PHASE: &str = "howdah_follow_phase";
 /// `copy --follow --apply-lanes N` (MySQL/MariaDB): row changes spread by key over the apply
-/// sessions, per `lane` (0 is the session that commits the position), counted when sent.
+/// sessions, per `lane` (0 is the session that commits the position), counted once committed.
 pub const FOLLOW_LANE_CHANGES: &str = "howdah_follow_lane_changes_total";
+/// `copy --follow`: times the follower started over from its committed position after a
+/// transient failure (a cut connection, a lock timeout, the target disagreeing with a change);
+/// the log says why.
+pub const FOLLOW_RESTARTS: &str = "howdah_follow_restarts_total";
 
 /// The metrics of `copy --follow`, present only while a job follows (same shape as [`ALL`]).
 pub const FOLLOW_ALL: &[(&str, &str, &[&str])] = &[
@@ -138,6 +142,7 @@ pub const FOLLOW_ALL: &[(&str, &str, &[&str])] = &[
     (FOLLOW_CHANGES, "counter", &[]),
     (FOLLOW_RETAINED_WAL, "gauge", &[]),
     (FOLLOW_PHASE, "gauge", &["phase"]),
+    (FOLLOW_RESTARTS, "counter", &[]),
 ];
 
 /// Phases of [`FOLLOW_PHASE`].
@@ -153,6 +158,11 @@ pub fn follow_measured(lag_bytes: u64, lag_seconds: f64, retained: u64) {
 /// Counts changes committed to the target.
 pub fn follow_applied(changes: u64) {
     metrics::counter!(FOLLOW_CHANGES).increment(changes);
+}
+
+/// Counts `n` restarts of the follower (0 at its start, so the series exists from then on).
+pub fn follow_restarts(n: u64) {
+    metrics::counter!(FOLLOW_RESTARTS).increment(n);
 }
 
 /// Counts row changes sent through apply lane `lane` (`--apply-lanes`).
@@ -372,7 +382,12 @@ fn describe() {
     describe_counter!(
         FOLLOW_LANE_CHANGES,
         Unit::Count,
-        "Row changes spread by key over the follow's apply sessions, per lane, when sent."
+        "Row changes spread by key over the follow's apply sessions, per lane, once committed."
+    );
+    describe_counter!(
+        FOLLOW_RESTARTS,
+        Unit::Count,
+        "Times the follower started over from its committed position after a transient failure."
     );
     describe_gauge!(
         RATE_LIMIT,

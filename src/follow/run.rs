@@ -174,6 +174,7 @@ pub async fn copy_finished(settings: &CopySettings) -> Result<bool> {
 /// retried from the last committed position.
 pub async fn follow_job(settings: &CopySettings, stop: Arc<AtomicBool>) -> Result<FollowOutcome> {
     let mut retries = Retries::default();
+    crate::metrics::follow_restarts(0);
     loop {
         let before = committed(settings).await;
         let started = Instant::now();
@@ -201,6 +202,7 @@ pub async fn follow_job(settings: &CopySettings, stop: Arc<AtomicBool>) -> Resul
                     crate::error::chain(&e),
                     wait.as_secs()
                 );
+                crate::metrics::follow_restarts(1);
                 tokio::time::sleep(wait).await;
             }
             Err(e) => {

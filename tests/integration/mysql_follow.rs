@@ -658,7 +658,10 @@ fn mysql_follow_heals_rows_the_target_holds_otherwise_than_the_source() {
          UPDATE r SET tm = '838:59:59' WHERE id = 7;",
     );
     let dst = TestDb::new("myfollow_heals");
-    let mut child = follow_copy(&s, &db, &dst, "h").spawn();
+    let metrics_port = free_port();
+    let mut child = follow_copy(&s, &db, &dst, "h")
+        .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
+        .spawn();
     wait_phase_of(&dst, "h", "follow", Duration::from_secs(120), &mut child);
     wait_past_the_overlap(&s, &db, &dst);
     assert_eq!(
@@ -687,6 +690,13 @@ fn mysql_follow_heals_rows_the_target_holds_otherwise_than_the_source() {
         "1",
         Duration::from_secs(60),
         "the row written on the target did not take the source's insert",
+    );
+    // Each disagreement was one restart, and the metric says so.
+    let scrape = http_get(metrics_port);
+    assert_eq!(
+        metric(&scrape, "howdah_follow_restarts_total"),
+        2.0,
+        "restarts counted:\n{scrape}"
     );
     let out = cutover(&s, &db, &dst, "h", true);
     assert_success(&out, "cutover --verify");
