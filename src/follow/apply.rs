@@ -1279,7 +1279,9 @@ async fn prepare(
 }
 
 /// `Key (a, b)=(1, x)` of the first row of an `UPDATE`'s `params` (whole rows) that the
-/// target does not hold; `None` if it cannot tell (the message then goes without it).
+/// target does not hold; `None` if it cannot tell (the message then goes without it). Its
+/// queries queue behind the statements already pipelined: if one of those fails, its error
+/// is the one reported (a disagreement found later restarts the follower all the same).
 async fn missing_key(client: &Client, table: &TargetTable, params: &[&Field]) -> Option<String> {
     use futures_util::TryStreamExt;
     let stmt = client.prepare(&table.missing_key_sql()).await.ok()?;
