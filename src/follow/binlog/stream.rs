@@ -209,10 +209,17 @@ pub async fn run(l: &Loop<'_>, applier: &mut Applier, start: BinlogPos) -> Resul
     };
     // Where changes say what the target holds at their key (`row_ops.rs`, `Prior`): past
     // what the last follower may have applied, in tables without rejects.
+    // Both checked per rows event, so kept as flags: positions only grow, and a table's
+    // rejects are looked up by index, not by hashing its name.
     let mut past_replay = l.replay_through.is_none();
-    let mut with_rejects = l.with_rejects.clone();
+    let mut past_overlap = l.keys_from.is_none();
+    let mut with_rejects: Vec<bool> = l
+        .tables
+        .iter()
+        .map(|t| l.with_rejects.contains(&t.reject_name))
+        .collect();
     for t in l.tables {
-        if with_rejects.contains(&t.reject_name) {
+        if l.with_rejects.contains(&t.reject_name) {
             tracing::info!(
                 "{}: its changes are upserted: the job has rejects of it, rows the target lacks",
                 t.reject_name
@@ -299,10 +306,12 @@ pub async fn run(l: &Loop<'_>, applier: &mut Applier, start: BinlogPos) -> Resul
                                 }
                                 // Past the overlap by position, not by `quiet`: a session
                                 // that may not set session_replication_role is never quiet.
-                                let past_overlap = l.keys_from.is_none_or(|k| {
-                                    position::compare(&p.file, end, &k.file, k.pos)
-                                        == std::cmp::Ordering::Greater
-                                });
+                                if !past_overlap {
+                                    past_overlap = l.keys_from.is_none_or(|k| {
+                                        position::compare(&p.file, end, &k.file, k.pos)
+                                            == std::cmp::Ordering::Greater
+                                    });
+                                }
                                 // Marks start past the last follower's: they must never
                                 // fall below what it may have applied.
                                 if past_replay && past_overlap {
@@ -312,11 +321,11 @@ pub async fn run(l: &Loop<'_>, applier: &mut Applier, start: BinlogPos) -> Resul
                                 let known = past_replay
                                     && past_overlap
                                     && !applier.quiet()
-                                    && !with_rejects.contains(&t.reject_name);
+                                    && !with_rejects[i];
                                 if apply_rows(l, applier, &mut side, &stream, t, &rows, known)
                                     .await?
                                 {
-                                    with_rejects.insert(t.reject_name.clone());
+                                    with_rejects[i] = true;
                                 }
                             }
                         }
