@@ -371,14 +371,12 @@ pub struct Applier {
 /// so it holds even when they roll back.
 struct ReplayMark {
     client: std::sync::Arc<Client>,
-    /// `UPDATE .. SET replay_through = ` (the position's literal follows).
-    sql_head: String,
-    /// `WHERE ..` after the literal.
-    sql_tail: String,
+    /// The job whose follow state holds it.
+    st: crate::state::StateRef,
     file: String,
     pos: u64,
-    /// What was recorded last.
-    recorded: Option<(String, u64)>,
+    /// Noted since it was last recorded.
+    moved: bool,
 }
 
 /// A target session beside the applier's own that applies the changes of reorderable tables
@@ -471,14 +469,12 @@ impl Applier {
 
     /// Lets folded upserts take the `INSERT` and `UPDATE` shapes (`row_ops.rs`, [`Prior`]),
     /// once the session's keys act: before each send, `client` (a target session of its
-    /// own) runs `set_sql` with the position last noted ([`Applier::note_position`])
-    /// appended as a literal, then `where_sql` (the statement that records it in the
-    /// follow state).
+    /// own) records the position last noted ([`Applier::note_position`]) in job `st`'s follow
+    /// state (`replay_through`).
     pub async fn record_replay(
         &mut self,
         client: Client,
-        set_sql: String,
-        where_sql: String,
+        st: crate::state::StateRef,
     ) -> Result<()> {
         // Durable with the position's commit, which flushes the WAL up to it: a crash of
         // the target that loses it loses every commit it covers too.
@@ -488,11 +484,10 @@ impl Applier {
             .map_err(|e| crate::error::query_error("setting up the replay mark session", &e))?;
         self.replay = Some(ReplayMark {
             client: std::sync::Arc::new(client),
-            sql_head: set_sql,
-            sql_tail: where_sql,
+            st,
             file: String::new(),
             pos: 0,
-            recorded: None,
+            moved: false,
         });
         self.tables.clear();
         Ok(())
@@ -508,6 +503,7 @@ impl Applier {
                 m.file = file.to_string();
             }
             m.pos = pos;
+            m.moved = true;
         }
     }
 
@@ -957,21 +953,12 @@ impl Applier {
         self.queued = 0;
         // The replay mark first, recorded before any session applies what this send holds.
         let mark = match &mut self.replay {
-            Some(m)
-                if !self.replica
-                    && !m.file.is_empty()
-                    && m.recorded.as_ref() != Some(&(m.file.clone(), m.pos)) =>
-            {
+            Some(m) if !self.replica && m.moved => {
+                m.moved = false;
                 let at = format!("{}:{}", m.file, m.pos);
-                m.recorded = Some((m.file.clone(), m.pos));
                 Some((
                     m.client.clone(),
-                    format!(
-                        "{}{}{}",
-                        m.sql_head,
-                        crate::catalog::quote_literal(&at),
-                        m.sql_tail
-                    ),
+                    crate::state::follow::replay_through_sql(&m.st, &at),
                 ))
             }
             _ => None,

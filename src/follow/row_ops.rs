@@ -75,27 +75,7 @@ impl TargetTable {
 
     /// `INSERT .. VALUES (..) x rows`, an upsert by key (keyless: a plain insert).
     pub(crate) fn upsert_sql(&self, rows: usize) -> String {
-        let mut out = format!("INSERT INTO {} (", self.name);
-        for (i, c) in self.columns.iter().enumerate() {
-            if i > 0 {
-                out.push_str(", ");
-            }
-            out.push_str(&quote_ident(c));
-        }
-        out.push_str(") VALUES ");
-        let width = self.columns.len();
-        for r in 0..rows {
-            out.push_str(if r > 0 { ", (" } else { "(" });
-            for i in 0..width {
-                if i > 0 {
-                    out.push_str(", ");
-                }
-                // The INSERT types each parameter as its column (no cast: a cast to
-                // `varchar(n)` would cut a value short instead of refusing it).
-                write!(out, "${}", r * width + i + 1).ok();
-            }
-            out.push(')');
-        }
+        let mut out = self.insert_sql(rows);
         if self.key.is_empty() {
             return out;
         }
@@ -124,9 +104,26 @@ impl TargetTable {
     /// `INSERT .. VALUES (..) x rows` without a conflict clause: rows the target does not
     /// hold (a key it holds fails the statement).
     pub(crate) fn insert_sql(&self, rows: usize) -> String {
-        let mut out = self.upsert_sql(rows);
-        if let Some(at) = out.find(") ON CONFLICT (") {
-            out.truncate(at + 1);
+        let mut out = format!("INSERT INTO {} (", self.name);
+        for (i, c) in self.columns.iter().enumerate() {
+            if i > 0 {
+                out.push_str(", ");
+            }
+            out.push_str(&quote_ident(c));
+        }
+        out.push_str(") VALUES ");
+        let width = self.columns.len();
+        for r in 0..rows {
+            out.push_str(if r > 0 { ", (" } else { "(" });
+            for i in 0..width {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                // The INSERT types each parameter as its column (no cast: a cast to
+                // `varchar(n)` would cut a value short instead of refusing it).
+                write!(out, "${}", r * width + i + 1).ok();
+            }
+            out.push(')');
         }
         out
     }

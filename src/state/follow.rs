@@ -374,31 +374,14 @@ pub async fn replay_through(target: &Client, st: &StateRef) -> Result<Option<Str
     Ok(row.and_then(|r| r.get(0)))
 }
 
-/// The statement recording `replay_through`, cut where the position's literal goes.
-pub fn replay_through_sql(st: &StateRef) -> (String, String) {
-    (
-        format!("UPDATE {} SET replay_through = ", st.table("follow")),
-        format!(" WHERE job = {}", quote_literal(&st.job)),
+/// The statement recording `replay_through` = `position`.
+pub fn replay_through_sql(st: &StateRef, position: &str) -> String {
+    format!(
+        "UPDATE {} SET replay_through = {} WHERE job = {}",
+        st.table("follow"),
+        quote_literal(position),
+        quote_literal(&st.job)
     )
-}
-
-/// Tables (by the name their rejects are recorded under) with rejects in the job: the target
-/// lacks rows the source holds there.
-pub async fn tables_with_rejects(
-    target: &Client,
-    st: &StateRef,
-) -> Result<std::collections::HashSet<String>> {
-    let rows = target
-        .query(
-            &format!(
-                "SELECT DISTINCT table_name FROM {} WHERE job = $1",
-                st.table("rejects")
-            ),
-            &[&st.job],
-        )
-        .await
-        .map_err(q("reading the tables with rejects"))?;
-    Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 
 /// Records a cutover request at binary log position `position`.

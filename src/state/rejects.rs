@@ -59,6 +59,25 @@ pub async fn delete_table(
         .map_err(|e| crate::error::query_error("deleting a table's rejected rows", &e))
 }
 
+/// Tables (by the name their rejects are recorded under) with rejects in the job: the target
+/// lacks rows the source holds there.
+pub async fn tables(
+    client: &Client,
+    st: &StateRef,
+) -> crate::error::Result<std::collections::HashSet<String>> {
+    let rows = client
+        .query(
+            &format!(
+                "SELECT DISTINCT table_name FROM {} WHERE job = $1",
+                st.table("rejects")
+            ),
+            &[&st.job],
+        )
+        .await
+        .map_err(|e| crate::error::query_error("reading the tables with rejects", &e))?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
 /// Writes every reject of the job to `path` as JSON lines (`table`, `key`, `column`, `value`,
 /// `reason`, `at`), in the order they were recorded; returns how many.
 pub async fn export(

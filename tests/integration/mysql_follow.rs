@@ -252,6 +252,21 @@ fn wait_past_the_overlap(s: &MariaServer, db: &str, dst: &TestDb) {
     );
 }
 
+/// Starts `follower` (a `copy --follow` of job `job`) and waits until it follows past its
+/// overlap with the copy; the source needs the table `latin` for the marker.
+fn started_past_the_overlap(
+    s: &MariaServer,
+    db: &str,
+    dst: &TestDb,
+    job: &str,
+    follower: Howdah,
+) -> Child {
+    let mut child = follower.spawn();
+    wait_phase_of(dst, job, "follow", Duration::from_secs(120), &mut child);
+    wait_past_the_overlap(s, db, dst);
+    child
+}
+
 /// Waits until the job's applied position (`q` reads it) moves from `before`.
 fn wait_applied_moves(dst: &TestDb, q: &str, before: &str) {
     let started = Instant::now();
@@ -491,9 +506,7 @@ fn mysql_follow_ctrl_c_under_a_writer_stops_and_resumes_exactly_once() {
     let db = s.create_db("src");
     s.exec(&db, SCHEMA);
     let dst = TestDb::new("myfollow_ctrl_c");
-    let mut child = follow_copy(&s, &db, &dst, "i").spawn();
-    wait_phase_of(&dst, "i", "follow", Duration::from_secs(120), &mut child);
-    wait_past_the_overlap(&s, &db, &dst);
+    let child = started_past_the_overlap(&s, &db, &dst, "i", follow_copy(&s, &db, &dst, "i"));
     let stop = Arc::new(AtomicBool::new(false));
     let w = writer_of(&s, &db, stop.clone(), writer_round);
     // A large transaction too, so that a batch is likely in flight when the signal comes.
@@ -659,11 +672,9 @@ fn mysql_follow_heals_rows_the_target_holds_otherwise_than_the_source() {
     );
     let dst = TestDb::new("myfollow_heals");
     let metrics_port = free_port();
-    let mut child = follow_copy(&s, &db, &dst, "h")
-        .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
-        .spawn();
-    wait_phase_of(&dst, "h", "follow", Duration::from_secs(120), &mut child);
-    wait_past_the_overlap(&s, &db, &dst);
+    let follower = follow_copy(&s, &db, &dst, "h")
+        .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")]);
+    let child = started_past_the_overlap(&s, &db, &dst, "h", follower);
     assert_eq!(
         dst.query("SELECT count(*) FROM r WHERE id = 7"),
         "0",
@@ -698,10 +709,7 @@ fn mysql_follow_heals_rows_the_target_holds_otherwise_than_the_source() {
         2.0,
         "restarts counted:\n{scrape}"
     );
-    let out = cutover(&s, &db, &dst, "h", true);
-    assert_success(&out, "cutover --verify");
-    let out = finish(child);
-    assert_success(&out, "copy --follow");
+    let (_, out) = cutover_and_finish(&s, &db, &dst, "h", true, child);
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(
         said.contains("\"public\".\"t\": new rows inserted and changed rows updated"),
@@ -747,17 +755,19 @@ fn mysql_follow_as_a_plain_target_role_upserts_the_overlap() {
     let stop = Arc::new(AtomicBool::new(false));
     let w = writer(&s, &db, stop.clone());
     std::thread::sleep(Duration::from_millis(300));
-    let mut child = Howdah::copy(&s.url(&db), &url)
-        .args(["--follow", "--job", "p", "-j", "2", "--chunk-rows", "3000"])
-        .spawn();
-    wait_phase_of(&dst, "p", "follow", Duration::from_secs(120), &mut child);
-    wait_past_the_overlap(&s, &db, &dst);
+    let follower = Howdah::copy(&s.url(&db), &url).args([
+        "--follow",
+        "--job",
+        "p",
+        "-j",
+        "2",
+        "--chunk-rows",
+        "3000",
+    ]);
+    let child = started_past_the_overlap(&s, &db, &dst, "p", follower);
     stop.store(true, Ordering::Relaxed);
     w.join().expect("writer");
-    let out = cutover(&s, &db, &dst, "p", true);
-    assert_success(&out, "cutover --verify");
-    let out = finish(child);
-    assert_success(&out, "copy --follow");
+    let (_, out) = cutover_and_finish(&s, &db, &dst, "p", true, child);
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(
         said.contains("SET session_replication_role = replica failed"),
@@ -786,9 +796,7 @@ fn mysql_follow_killed_before_the_last_mark_keeps_it() {
          CREATE TABLE latin (id int PRIMARY KEY, name varchar(50)) CHARACTER SET latin1;",
     );
     let dst = TestDb::new("myfollow_keeps_mark");
-    let mut child = follow_copy(&s, &db, &dst, "k").spawn();
-    wait_phase_of(&dst, "k", "follow", Duration::from_secs(120), &mut child);
-    wait_past_the_overlap(&s, &db, &dst);
+    let mut child = started_past_the_overlap(&s, &db, &dst, "k", follow_copy(&s, &db, &dst, "k"));
     kill9(&mut child);
     // 500,000 inserts in 500 transactions, none applied yet.
     let backlog: String = (0..500)
@@ -826,11 +834,8 @@ fn mysql_follow_killed_before_the_last_mark_keeps_it() {
     // follower applies it itself): it has once its first commit lands.
     let child = follow_copy(&s, &db, &dst, "k").spawn();
     wait_applied_moves(&dst, q, &dst.query(q));
-    let out = cutover(&s, &db, &dst, "k", true);
-    assert_success(&out, "cutover --verify");
-    let cut = String::from_utf8_lossy(&out.stderr).to_string();
-    let out = finish(child);
-    assert_success(&out, "copy --follow");
+    let (cut, out) = cutover_and_finish(&s, &db, &dst, "k", true, child);
+    let cut = String::from_utf8_lossy(&cut.stderr);
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(
         !said.contains("the target disagrees") && !cut.contains("the target disagrees"),
@@ -942,11 +947,8 @@ fn mysql_follow_with_lanes_lets_ddl_on_the_target_through() {
     let db = s.create_db("src");
     s.exec(&db, SCHEMA);
     let dst = TestDb::new("myfollow_lane_ddl");
-    let mut child = follow_copy(&s, &db, &dst, "d")
-        .args(["--apply-lanes", "2"])
-        .spawn();
-    wait_phase_of(&dst, "d", "follow", Duration::from_secs(120), &mut child);
-    wait_past_the_overlap(&s, &db, &dst);
+    let follower = follow_copy(&s, &db, &dst, "d").args(["--apply-lanes", "2"]);
+    let child = started_past_the_overlap(&s, &db, &dst, "d", follower);
     let stop = Arc::new(AtomicBool::new(false));
     let w = writer_of(&s, &db, stop.clone(), |n| writer_round(n + 200_000));
     std::thread::sleep(Duration::from_secs(2));
@@ -1934,7 +1936,7 @@ fn cutover_and_finish(
     job: &str,
     verify: bool,
     child: Child,
-) {
+) -> (Output, Output) {
     let mut child = child;
     let out = cutover(s, db, dst, job, verify);
     if !out.status.success() {
@@ -1945,7 +1947,9 @@ fn cutover_and_finish(
             describe(&finish(child))
         );
     }
-    assert_success(&finish(child), "copy --follow");
+    let follower = finish(child);
+    assert_success(&follower, "copy --follow");
+    (out, follower)
 }
 
 /// A source written with `foreign_key_checks = 0` can hold an orphan the target's key

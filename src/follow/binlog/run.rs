@@ -424,14 +424,9 @@ pub async fn follow_once(
     let replay_through = fstate::replay_through(applier.session().await?, &st)
         .await?
         .and_then(|t| BinlogPos::parse(&t));
-    let with_rejects = fstate::tables_with_rejects(applier.session().await?, &st).await?;
-    let (set_sql, where_sql) = fstate::replay_through_sql(&st);
+    let with_rejects = crate::state::rejects::tables(applier.session().await?, &st).await?;
     applier
-        .record_replay(
-            connect(&settings.target, Side::Target).await?,
-            set_sql,
-            where_sql,
-        )
+        .record_replay(connect(&settings.target, Side::Target).await?, st.clone())
         .await?;
     let l = stream::Loop {
         url,

@@ -213,18 +213,16 @@ pub async fn run(l: &Loop<'_>, applier: &mut Applier, start: BinlogPos) -> Resul
     // rejects are looked up by index, not by hashing its name.
     let mut past_replay = l.replay_through.is_none();
     let mut past_overlap = l.keys_from.is_none();
-    let mut with_rejects: Vec<bool> = l
-        .tables
-        .iter()
-        .map(|t| l.with_rejects.contains(&t.reject_name))
-        .collect();
+    let mut with_rejects = Vec::with_capacity(l.tables.len());
     for t in l.tables {
-        if l.with_rejects.contains(&t.reject_name) {
+        let rejects = l.with_rejects.contains(&t.reject_name);
+        if rejects {
             tracing::info!(
                 "{}: its changes are upserted: the job has rejects of it, rows the target lacks",
                 t.reject_name
             );
         }
+        with_rejects.push(rejects);
     }
     let mut in_txn = false;
     let mut last_tick = Instant::now();
@@ -711,6 +709,13 @@ async fn apply_rows(
             },
             (new, _) => new,
         };
+        // What the target held at the new row's key: an insert's was not held; an update's
+        // was if the key stayed, and was not once the old key's row is deleted below (not so
+        // for a rekey, which moves the old row there).
+        let mut prior = match kind {
+            Kind::Insert => not_held,
+            _ => Prior::Unknown,
+        };
         // The old row goes first when the new one does not replace it: a delete, a keyless
         // update, a key change, or a new version the converter refuses.
         if let Some(old) = &old {
@@ -721,6 +726,9 @@ async fn apply_rows(
                     }
                     _ => false,
                 };
+            if replaced {
+                prior = held;
+            }
             let fields = old.as_ref();
             // A key change of a parent whose keys act on update, with the target's keys
             // acting: an UPDATE, so the target runs the update's action as InnoDB did.
@@ -740,6 +748,7 @@ async fn apply_rows(
                 applier.rekey(&t.target, f, n).await?;
             } else if let (false, Some(f)) = (replaced, fields) {
                 applier.delete_row(&t.target, f.clone(), held).await?;
+                prior = not_held;
                 // In the overlap the target's keys are off: what InnoDB cascaded from this
                 // delete (not in the binary log) is replayed here, in stream order.
                 if matches!(kind, Kind::Delete) && applier.quiet() {
@@ -751,22 +760,6 @@ async fn apply_rows(
                 }
             }
         }
-        // What the target held at the new row's key: an insert's was not held; an update's
-        // was if the key stayed, and was not if it changed (the old key's row is deleted
-        // above; not so for a rekey, which moves the old row there).
-        let prior = match (kind, &old) {
-            (Kind::Insert, _) => not_held,
-            (Kind::Update, Some(Some(o))) => match &new {
-                Some(Converted::Row(n)) if t.target.key.iter().all(|&k| o[k] == n[k]) => held,
-                Some(Converted::Row(_))
-                    if !applier.quiet() && !l.cascades.updates_key(&t.target.name) =>
-                {
-                    not_held
-                }
-                _ => Prior::Unknown,
-            },
-            _ => Prior::Unknown,
-        };
         match new {
             Some(Converted::Row(fields)) => applier.upsert_row(&t.target, fields, prior).await?,
             Some(Converted::Rejected { reject, key }) => {
