@@ -24,7 +24,9 @@
 # Environment: BENCH_ROWS (2000000), BENCH_SECS (30), HOWDAH_BIN (target/release/howdah),
 # BENCH_RUNS (the runs to make, default "bulk live backlog"), BENCH_PERF (set: `perf record`
 # the backlog's follower into the output directory, to see where its time goes), BENCH_LANES
-# (the followers' --apply-lanes, default 2).
+# (the followers' --apply-lanes, default 2), BENCH_CALLGRIND (set: the backlog's follower runs
+# under `valgrind --tool=callgrind`, and its instructions per change are reported in place of
+# the machine's CPU: a count that does not move with the machine's load, to compare builds).
 # Results: a Markdown table on stdout and in bench-out/mysql-follow-<timestamp>/results.md.
 set -euo pipefail
 
@@ -139,7 +141,14 @@ written=$(load 2)
 busy() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
 busy1=$(busy)
 t1=$(now)
-/usr/bin/time -v -o "$OUT/backlog-time.txt" "$HOWDAH" copy --source "$SRC" --target "$TGT" \
+# BENCH_CALLGRIND: the follower runs under valgrind's callgrind, which counts the
+# instructions it executes (the same count for the same binary and input, whatever else the
+# machine does); its rate and CPU time then mean nothing.
+wrap=()
+if [ -n "${BENCH_CALLGRIND:-}" ]; then
+  wrap=(valgrind --tool=callgrind --callgrind-out-file="$OUT/callgrind.out")
+fi
+/usr/bin/time -v -o "$OUT/backlog-time.txt" "${wrap[@]}" "$HOWDAH" copy --source "$SRC" --target "$TGT" \
   --follow --apply-lanes "$LANES" --job backlog --quiet >"$OUT/backlog-follow.log" 2>&1 &
 pid=$!
 if [ -n "${BENCH_PERF:-}" ]; then
@@ -179,7 +188,12 @@ cpu=$(awk -F': ' -v c="$((after - before))" '/User time|System time/ { s += $2 }
   END { printf "%.2f", s * 1e6 / c }' "$OUT/backlog-time.txt")
 machine=$(awk -v a="$busy1" -v b="$busy2" -v hz="$(getconf CLK_TCK)" -v c="$((after - before))" \
   'BEGIN { printf "%.2f", (b - a) / hz * 1e6 / c }')
-rows+=("| copy --follow, backlog of $written changes | | $rate row changes/s applied (highest over 5 s: $sustained; follower CPU $cpu µs, machine CPU $machine µs per change) | $(secs "$t1" "$t2") s (catch-up) | $rss MB | $(check_equal "$TGT") |")
+per_change="follower CPU $cpu µs, machine CPU $machine µs"
+if [ -n "${BENCH_CALLGRIND:-}" ]; then
+  per_change="follower $(awk -v c="$((after - before))" '/^(summary|totals):/ { printf "%.0f", $2 / c; exit }' \
+    "$OUT/callgrind.out") instructions (callgrind)"
+fi
+rows+=("| copy --follow, backlog of $written changes | | $rate row changes/s applied (highest over 5 s: $sustained; $per_change per change) | $(secs "$t1" "$t2") s (catch-up) | $rss MB | $(check_equal "$TGT") |")
 fi
 
 {

@@ -5,8 +5,9 @@
 //! parsed again) and an owned copy of every value. `perf record` of the MySQL follower put
 //! half of its CPU there (BENCHMARKS.md, "MySQL follow"). Here the column types, metadata and
 //! signedness are read once per event, and each value is decoded by `mysql_common`'s own value
-//! decoder (`BinlogValue`, JSONB included) borrowing the event's bytes; only the vector of a
-//! row's values is allocated.
+//! decoder (`BinlogValue`, JSONB included) borrowing the event's bytes, except DECIMAL, whose
+//! text `decimal.rs` writes without `mysql_common`'s intermediate `Decimal`; only the vector
+//! of a row's values and the bytes of its strings are allocated.
 //!
 //! Invariants: the layout is the one `mysql_common::binlog::row` reads (MySQL's
 //! `log_event.cc`): per row, the before image (delete, update), then the after image (insert,
@@ -25,6 +26,8 @@ use mysql_async::binlog::value::BinlogValue;
 use mysql_async::consts::ColumnType;
 use mysql_async::Value;
 use mysql_common::io::ParseBuf;
+
+use crate::follow::binlog::decimal;
 
 /// One row image: a value per table column (`None`: not in the image).
 #[derive(Debug, Clone)]
@@ -141,9 +144,29 @@ fn image<'a>(
         at += 1;
         values.push(Some(if null {
             BinlogValue::Value(Value::NULL)
+        } else if shape.ty == ColumnType::MYSQL_TYPE_NEWDECIMAL {
+            decimal_value(buf, shape.meta)?
         } else {
             buf.parse::<BinlogValue<'a>>((shape.ty, shape.meta, shape.unsigned, false))?
         }));
     }
     Ok(RowImage { values })
+}
+
+/// A DECIMAL value: its text, as `mysql_common`'s decoder gives it (`decimal.rs`).
+fn decimal_value<'a>(buf: &mut ParseBuf<'a>, meta: &[u8]) -> io::Result<BinlogValue<'a>> {
+    let &[precision, scale, ..] = meta else {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "a DECIMAL column without its precision and scale in the table map",
+        ));
+    };
+    let (precision, scale) = (usize::from(precision), usize::from(scale));
+    let bin = buf
+        .checked_eat(decimal::bin_size(precision, scale))
+        .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "a DECIMAL value cut short"))?;
+    // Sign, point and the digits.
+    let mut text = Vec::with_capacity(precision + 3);
+    decimal::write_text(bin, precision, scale, &mut text)?;
+    Ok(BinlogValue::Value(Value::Bytes(text)))
 }
