@@ -27,7 +27,7 @@ use crate::error::{db_reason, my_error, Error, Result};
 use crate::follow::apply::{Applier, Prior};
 use crate::follow::binlog::position::{self, BinlogPos};
 use crate::follow::binlog::rows;
-use crate::follow::binlog::tables::{BinlogTable, Converted};
+use crate::follow::binlog::tables::{BinlogTable, Converted, Scratch};
 use crate::state::follow as fstate;
 use crate::state::StateRef;
 
@@ -194,6 +194,7 @@ pub async fn run(l: &Loop<'_>, applier: &mut Applier, start: BinlogPos) -> Resul
         .map(|(i, t)| (t.source.as_str(), i))
         .collect();
     let mut maps: HashMap<u64, usize> = HashMap::new();
+    let mut scratch = Scratch::default();
     let mut p = Progress {
         gtids: parse_gtids(start.gtid.as_deref()),
         file: start.file.clone(),
@@ -320,7 +321,12 @@ pub async fn run(l: &Loop<'_>, applier: &mut Applier, start: BinlogPos) -> Resul
                                     && past_overlap
                                     && !applier.quiet()
                                     && !with_rejects[i];
-                                if apply_rows(l, applier, &mut side, &stream, t, &rows, known)
+                                let ev = RowsEvent {
+                                    t,
+                                    rows: &rows,
+                                    known,
+                                };
+                                if apply_rows(l, applier, &mut side, &stream, &mut scratch, ev)
                                     .await?
                                 {
                                     with_rejects[i] = true;
@@ -604,19 +610,26 @@ async fn commit(l: &Loop<'_>, applier: &mut Applier, p: &mut Progress, wait: boo
     Ok(())
 }
 
-/// Applies the rows of one rows event of a followed table; whether it rejected a row. With
-/// `known` the target equals the source before the event (past the overlap and what a
-/// restart replays, a table without rejects): the changes tell what the target holds at
-/// their key (`Prior`), where a `where` filter does not hide it.
+/// A rows event of a followed table.
+struct RowsEvent<'e> {
+    t: &'e BinlogTable,
+    rows: &'e RowsEventData<'e>,
+    /// The target equals the source before the event (past the overlap and what a restart
+    /// replays, a table without rejects): the changes tell what the target holds at their
+    /// key (`Prior`), where a `where` filter does not hide it.
+    known: bool,
+}
+
+/// Applies the rows of one rows event of a followed table; whether it rejected a row.
 async fn apply_rows(
     l: &Loop<'_>,
     applier: &mut Applier,
     side: &mut Conn,
     stream: &BinlogStream,
-    t: &BinlogTable,
-    rows: &RowsEventData<'_>,
-    known: bool,
+    scratch: &mut Scratch,
+    ev: RowsEvent<'_>,
 ) -> Result<bool> {
+    let RowsEvent { t, rows, known } = ev;
     let tme = stream
         .get_tme(rows.table_id())
         .ok_or_else(|| Error::Transient {
@@ -674,18 +687,18 @@ async fn apply_rows(
         // columns do not convert is still deleted by its key.
         let old = before.map(|row| {
             if !keyed {
-                t.convert(row).into_key_fields()
+                t.convert(row, scratch).into_key_fields()
             } else if replays_cascades {
-                t.convert(row.clone())
+                t.convert(row.clone(), scratch)
                     .into_key_fields()
-                    .or_else(|| t.convert_key(row))
+                    .or_else(|| t.convert_key(row, scratch))
             } else {
-                t.convert_key(row)
+                t.convert_key(row, scratch)
             }
         });
         let new = match kind {
             Kind::Delete => None,
-            _ => after.map(|row| t.convert(row)),
+            _ => after.map(|row| t.convert(row, scratch)),
         };
         // A row the filter leaves out is deleted by its key, like a row moved out of it; it
         // is no reject either, even when it would not convert (the copy never reads it). A

@@ -9,7 +9,7 @@
 //! as in bulk. A mapped table's `where` is a MySQL condition: the stream checks it on the
 //! source by key (`filter_sql`), since only the source server can evaluate it.
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use mysql_async::Value;
 
 use crate::catalog::mysql::{MySchema, MyTable};
@@ -64,6 +64,42 @@ pub struct FilterSql {
     pub select: String,
     /// Parameters per row.
     pub width: usize,
+}
+
+/// What converting rows reuses from one row to the next: the converter's buffer, and the
+/// block of memory the fields are cut from.
+///
+/// Why a block: a field of its own per value cost an allocation, freed by the send task on
+/// another thread; callgrind of the follower put a third of its instructions in malloc and
+/// free (BENCHMARKS.md, "MySQL follow"). Each field is a `Bytes` slice of the block, which
+/// is freed when the last row that holds a field of it is sent; a field larger than
+/// `BLOCK / 8` gets its own allocation, so a block holds many rows.
+#[derive(Default)]
+pub struct Scratch {
+    block: BytesMut,
+    buf: Vec<u8>,
+}
+
+/// The size of a block of fields.
+const BLOCK: usize = 64 * 1024;
+
+impl Scratch {
+    /// The COPY binary field in `buf` (length, then bytes; -1 for NULL) as a parameter
+    /// field.
+    fn field(&mut self) -> Option<Bytes> {
+        let (len, data) = self.buf.split_at(4);
+        if i32::from_be_bytes([len[0], len[1], len[2], len[3]]) < 0 {
+            return None;
+        }
+        if data.len() > BLOCK / 8 {
+            return Some(Bytes::copy_from_slice(data));
+        }
+        if self.block.capacity() < data.len() {
+            self.block = BytesMut::with_capacity(BLOCK);
+        }
+        self.block.extend_from_slice(data);
+        Some(self.block.split().freeze())
+    }
 }
 
 /// A binary log row as target fields, or the reject it is.
@@ -210,7 +246,7 @@ impl BinlogTable {
     }
 
     /// Converts a binary log row into target fields (the key's first).
-    pub fn convert(&self, row: RowImage<'_>) -> Converted {
+    pub fn convert(&self, row: RowImage<'_>, s: &mut Scratch) -> Converted {
         let rejected = |reject| Converted::Rejected { reject, key: None };
         if row.width() != self.columns.len() {
             return rejected(Reject {
@@ -225,7 +261,7 @@ impl BinlogTable {
             Err(r) => return rejected(r),
         };
         let Some(transform) = &self.transform else {
-            return self.read_fields(&values);
+            return self.read_fields(&values, s);
         };
         // A mapped table: the read fields as one COPY tuple, as the bulk reader makes it,
         // then the transform.
@@ -265,7 +301,11 @@ impl BinlogTable {
     /// key value does not convert: what the old version of a keyed row is needed for (its
     /// key names the row to delete or change). Converting the rest of it cost the follower a
     /// third of its converting work for nothing (an update carries both versions).
-    pub fn convert_key(&self, mut row: RowImage<'_>) -> Option<Vec<Option<Bytes>>> {
+    pub fn convert_key(
+        &self,
+        mut row: RowImage<'_>,
+        s: &mut Scratch,
+    ) -> Option<Vec<Option<Bytes>>> {
         if row.width() != self.columns.len() {
             return None;
         }
@@ -284,11 +324,10 @@ impl BinlogTable {
             return self.key_only(&values, transform);
         }
         let mut fields: Vec<Option<Bytes>> = vec![None; values.len()];
-        let mut buf = Vec::with_capacity(32);
         for &j in &self.read_key {
-            buf.clear();
-            self.converters[j].0.put(&mut buf, &values[j]).ok()?;
-            fields[j] = field(&buf);
+            s.buf.clear();
+            self.converters[j].0.put(&mut s.buf, &values[j]).ok()?;
+            fields[j] = s.field();
         }
         Some(fields)
     }
@@ -312,9 +351,8 @@ impl BinlogTable {
     }
 
     /// Read fields as target fields (an unmapped table, or a mapping without a transform).
-    fn read_fields(&self, values: &[Value]) -> Converted {
+    fn read_fields(&self, values: &[Value], s: &mut Scratch) -> Converted {
         let mut fields: Vec<Option<Bytes>> = vec![None; values.len()];
-        let mut buf = Vec::with_capacity(64);
         let key = &self.read_key;
         let order = key
             .iter()
@@ -322,15 +360,15 @@ impl BinlogTable {
             .chain((0..values.len()).filter(|j| !key.contains(j)));
         for (n, j) in order.enumerate() {
             let v = &values[j];
-            buf.clear();
+            s.buf.clear();
             let (conv, name) = &self.converters[j];
-            if let Err(reason) = conv.put(&mut buf, v) {
+            if let Err(reason) = conv.put(&mut s.buf, v) {
                 return Converted::Rejected {
                     reject: self.reject(values, name, &shorten(&display(v)), reason),
                     key: (n >= key.len() && !key.is_empty()).then_some(fields),
                 };
             }
-            fields[j] = field(&buf);
+            fields[j] = s.field();
         }
         Converted::Row(fields)
     }
@@ -476,16 +514,6 @@ fn names_column(filter: &str, name: &str) -> bool {
 fn missing_column() -> String {
     "the binary log row does not carry every column (the source needs binlog_row_image = FULL)"
         .into()
-}
-
-/// A COPY binary field (length, then bytes; -1 for NULL) as a parameter field.
-fn field(buf: &[u8]) -> Option<Bytes> {
-    let len = i32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]);
-    if len < 0 {
-        None
-    } else {
-        Some(Bytes::copy_from_slice(&buf[4..]))
-    }
 }
 
 /// The followed tables: every table of the prepared `catalog` with a MySQL read plan
