@@ -625,7 +625,8 @@ pub(crate) fn group(run: &[RowOp]) -> Vec<Batch<'_>> {
     let mut out = Vec::new();
     // Per reorderable table (in order of first appearance): the last change of each key.
     let mut tables: Vec<(&Arc<RowTable>, LastOfKey<'_>)> = Vec::new();
-    let mut table_at: HashMap<*const RowTable, usize> = HashMap::new();
+    let mut table_at: HashMap<*const RowTable, usize, foldhash::fast::RandomState> =
+        HashMap::default();
     for (i, op) in run.iter().enumerate() {
         if op.table.barrier {
             // What was folded before it goes before it, in full.
