@@ -755,10 +755,10 @@ impl Applier {
                 *c += 1;
             }
             if let Some(lane) = n.checked_sub(1).and_then(|n| self.lanes.get_mut(n)) {
-                // The lane's own handle: its statements are prepared in its session.
-                let base_types = op.table.base_types.clone();
+                // The lane's own handle: its statements are prepared in its session. (Its
+                // column types are copied only when it is made: this runs per change.)
                 op.table = handle(&mut lane.tables, &table.name, || RowTable {
-                    base_types,
+                    base_types: op.table.base_types.clone(),
                     ..RowTable::new(table.clone(), true)
                 });
                 self.queued += op_size_of(&op.params);
