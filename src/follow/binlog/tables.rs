@@ -66,8 +66,8 @@ pub struct FilterSql {
     pub width: usize,
 }
 
-/// What converting rows reuses from one row to the next: the converter's buffer, and the
-/// block of memory the fields are cut from.
+/// What converting rows reuses from one row to the next: the vector of a row's values, the
+/// converter's buffer, and the block of memory the fields are cut from.
 ///
 /// Why a block: a field of its own per value cost an allocation, freed by the send task on
 /// another thread; callgrind of the follower put a third of its instructions in malloc and
@@ -78,6 +78,8 @@ pub struct FilterSql {
 pub struct Scratch {
     block: BytesMut,
     buf: Vec<u8>,
+    /// A row's values as the bulk reader would receive them.
+    values: Vec<Value>,
 }
 
 /// The size of a block of fields.
@@ -230,23 +232,36 @@ impl BinlogTable {
     }
 
     /// The row's values as the bulk reader would receive them, one per target field.
-    fn values(&self, mut row: RowImage<'_>) -> std::result::Result<Vec<Value>, Reject> {
-        let mut values = vec![Value::NULL; self.converters.len()];
+    fn values(
+        &self,
+        mut row: RowImage<'_>,
+        values: &mut Vec<Value>,
+    ) -> std::result::Result<(), Reject> {
+        values.clear();
+        values.resize(self.converters.len(), Value::NULL);
         for (i, col) in self.columns.iter().enumerate() {
             let Some(j) = self.field_of[i] else { continue };
             let Some(bv) = row.take(i) else {
-                return Err(self.reject(&values, &col.name, "", missing_column()));
+                return Err(self.reject(values, &col.name, "", missing_column()));
             };
             match col.value(bv.into_owned(), self.charsets[i].as_deref()) {
                 Ok(v) => values[j] = v,
-                Err(reason) => return Err(self.reject(&values, &col.name, "", reason)),
+                Err(reason) => return Err(self.reject(values, &col.name, "", reason)),
             }
         }
-        Ok(values)
+        Ok(())
     }
 
     /// Converts a binary log row into target fields (the key's first).
     pub fn convert(&self, row: RowImage<'_>, s: &mut Scratch) -> Converted {
+        let mut values = std::mem::take(&mut s.values);
+        let out = self.converted(row, &mut values, s);
+        s.values = values;
+        out
+    }
+
+    /// [`Self::convert`], the row's values read into `values`.
+    fn converted(&self, row: RowImage<'_>, values: &mut Vec<Value>, s: &mut Scratch) -> Converted {
         let rejected = |reject| Converted::Rejected { reject, key: None };
         if row.width() != self.columns.len() {
             return rejected(Reject {
@@ -256,12 +271,12 @@ impl BinlogTable {
                 reason: missing_column(),
             });
         }
-        let values = match self.values(row) {
-            Ok(v) => v,
-            Err(r) => return rejected(r),
-        };
+        if let Err(r) = self.values(row, values) {
+            return rejected(r);
+        }
+        let values: &[Value] = values;
         let Some(transform) = &self.transform else {
-            return self.read_fields(&values, s);
+            return self.read_fields(values, s);
         };
         // A mapped table: the read fields as one COPY tuple, as the bulk reader makes it,
         // then the transform.
@@ -270,10 +285,10 @@ impl BinlogTable {
         for (j, v) in values.iter().enumerate() {
             let (conv, name) = &self.converters[j];
             if let Err(reason) = conv.put(&mut tuple, v) {
-                let reject = self.reject(&values, name, &shorten(&display(v)), reason);
+                let reject = self.reject(values, name, &shorten(&display(v)), reason);
                 // The key fields alone, to delete an earlier version of the row.
                 let key = (!self.read_key.contains(&j) && !self.read_key.is_empty())
-                    .then(|| self.key_only(&values, transform))
+                    .then(|| self.key_only(values, transform))
                     .flatten();
                 return Converted::Rejected { reject, key };
             }
@@ -282,7 +297,7 @@ impl BinlogTable {
             Ok(fields) => Converted::Row(fields),
             Err(mut reject) => {
                 if reject.key.is_empty() || reject.key == "?" {
-                    reject.key = self.reject(&values, "", "", String::new()).key;
+                    reject.key = self.reject(values, "", "", String::new()).key;
                 }
                 let key = if self.target.key.is_empty() {
                     None
@@ -301,15 +316,25 @@ impl BinlogTable {
     /// key value does not convert: what the old version of a keyed row is needed for (its
     /// key names the row to delete or change). Converting the rest of it cost the follower a
     /// third of its converting work for nothing (an update carries both versions).
-    pub fn convert_key(
+    pub fn convert_key(&self, row: RowImage<'_>, s: &mut Scratch) -> Option<Vec<Option<Bytes>>> {
+        let mut values = std::mem::take(&mut s.values);
+        let out = self.key_fields(row, &mut values, s);
+        s.values = values;
+        out
+    }
+
+    /// [`Self::convert_key`], the key's values read into `values`.
+    fn key_fields(
         &self,
         mut row: RowImage<'_>,
+        values: &mut Vec<Value>,
         s: &mut Scratch,
     ) -> Option<Vec<Option<Bytes>>> {
         if row.width() != self.columns.len() {
             return None;
         }
-        let mut values = vec![Value::NULL; self.converters.len()];
+        values.clear();
+        values.resize(self.converters.len(), Value::NULL);
         for (i, col) in self.columns.iter().enumerate() {
             let Some(j) = self.field_of[i] else { continue };
             if !self.read_key.contains(&j) {
@@ -321,7 +346,7 @@ impl BinlogTable {
                 .ok()?;
         }
         if let Some(transform) = &self.transform {
-            return self.key_only(&values, transform);
+            return self.key_only(values, transform);
         }
         let mut fields: Vec<Option<Bytes>> = vec![None; values.len()];
         for &j in &self.read_key {
