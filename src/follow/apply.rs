@@ -798,7 +798,7 @@ impl Applier {
     ) -> Result<()> {
         let params: Vec<Field> = parent_columns
             .iter()
-            .map(|&p| Field(row.get(p).cloned().flatten()))
+            .map(|&p| detached(row.get(p).and_then(Option::as_ref)))
             .collect();
         // A NULL key is named by no child.
         if params.iter().any(|f| f.0.is_none()) {
@@ -837,8 +837,13 @@ impl Applier {
         let params: Vec<Field> = new
             .iter()
             .cloned()
-            .chain(table.key.iter().map(|&k| old.get(k).cloned().flatten()))
             .map(Field)
+            .chain(
+                table
+                    .key
+                    .iter()
+                    .map(|&k| detached(old.get(k).and_then(Option::as_ref))),
+            )
             .collect();
         let name = format!("rekey {}", table.name);
         self.push_in_place(&name, table, RowKind::Rekey, params)
@@ -871,7 +876,11 @@ impl Applier {
         let params: Vec<Field> = if table.key.is_empty() {
             row.into_iter().map(Field).collect()
         } else {
-            table.key.iter().map(|&k| Field(row[k].clone())).collect()
+            table
+                .key
+                .iter()
+                .map(|&k| detached(row[k].as_ref()))
+                .collect()
         };
         self.push_row(table, RowKind::Delete, params, prior).await
     }
@@ -1206,6 +1215,15 @@ type Call<'a> = (
     RowKind,
     Vec<&'a Field>,
 );
+
+/// A key field kept from a row whose other fields are dropped, as a copy of its own: the
+/// MySQL follower cuts fields from shared blocks (`binlog/tables.rs`, `Scratch`), and a
+/// queued delete holding a slice would keep its whole block alive while the flush threshold
+/// counts only the key's bytes (a run of deletes of wide rows, or of rows a `where` leaves
+/// out, would then hold a block each).
+fn detached(field: Option<&bytes::Bytes>) -> Field {
+    Field(field.map(|b| bytes::Bytes::copy_from_slice(b)))
+}
 
 /// Table handles by name. Looked up for every change (twice for a lane's), so hashed with
 /// foldhash: SipHash of the name was 1-2% of the follower's instructions (callgrind).

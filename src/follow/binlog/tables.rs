@@ -73,7 +73,11 @@ pub struct FilterSql {
 /// another thread; callgrind of the follower put a third of its instructions in malloc and
 /// free (BENCHMARKS.md, "MySQL follow"). Each field is a `Bytes` slice of the block, which
 /// is freed when the last row that holds a field of it is sent; a field larger than
-/// `BLOCK / 8` gets its own allocation, so a block holds many rows.
+/// `BLOCK / 8` gets its own allocation, so a block holds the fields of many small rows. A key
+/// kept alone from a converted row (a delete, a cascade) is copied out by the applier
+/// (`apply.rs`, `detached`): it must not keep a block alive that its row's other fields
+/// no longer count in the batch's size. Nothing large outlives its row here: the buffer
+/// is dropped after a field larger than a block, and the values are cleared after each row.
 #[derive(Default)]
 pub struct Scratch {
     block: BytesMut,
@@ -94,7 +98,12 @@ impl Scratch {
             return None;
         }
         if data.len() > BLOCK / 8 {
-            return Some(Bytes::copy_from_slice(data));
+            let field = Bytes::copy_from_slice(data);
+            if self.buf.capacity() > BLOCK {
+                // One huge value must not stay allocated for the rest of the run.
+                self.buf = Vec::new();
+            }
+            return Some(field);
         }
         if self.block.capacity() < data.len() {
             self.block = BytesMut::with_capacity(BLOCK);
@@ -256,6 +265,7 @@ impl BinlogTable {
     pub fn convert(&self, row: RowImage<'_>, s: &mut Scratch) -> Converted {
         let mut values = std::mem::take(&mut s.values);
         let out = self.converted(row, &mut values, s);
+        values.clear();
         s.values = values;
         out
     }
@@ -319,6 +329,7 @@ impl BinlogTable {
     pub fn convert_key(&self, row: RowImage<'_>, s: &mut Scratch) -> Option<Vec<Option<Bytes>>> {
         let mut values = std::mem::take(&mut s.values);
         let out = self.key_fields(row, &mut values, s);
+        values.clear();
         s.values = values;
         out
     }
