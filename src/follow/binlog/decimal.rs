@@ -41,7 +41,7 @@ const POWERS_10: [u32; DIG_PER_DEC + 1] = [
     1_000_000_000,
 ];
 
-/// The largest binary size: DECIMAL(65, 30) takes 30 bytes.
+/// Above the largest binary size: DECIMAL(65, 30) takes 30 bytes, MariaDB's DECIMAL(65, 38) 29.
 const MAX_BIN: usize = 32;
 
 /// Bytes a DECIMAL(precision, scale) value takes in a row image.
@@ -214,7 +214,8 @@ mod tests {
         };
         let mut checked = 0;
         for precision in 1..=65usize {
-            for scale in 0..=precision.min(30) {
+            // MySQL allows a scale up to 30, MariaDB up to 38.
+            for scale in 0..=precision.min(38) {
                 let intg = precision - scale;
                 for case in 0..12 {
                     let int_digits = match case {
