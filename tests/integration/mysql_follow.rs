@@ -2249,7 +2249,7 @@ fn binlog_row_images_decode_as_mysql_common_decodes_them() {
     s.exec(&db, &rounds);
 
     let rt = tokio::runtime::Runtime::new().expect("a runtime");
-    let (rows, values) = rt.block_on(async {
+    let (rows, values, skipped) = rt.block_on(async {
         let url = howdah::conninfo::mysql::MyUrl::parse(&s.url(&db), None).expect("the url");
         let from = BinlogPos {
             file,
@@ -2259,7 +2259,7 @@ fn binlog_row_images_decode_as_mysql_common_decodes_them() {
         let mut stream = howdah::follow::binlog::stream::open_stream(&url, 4242, &from)
             .await
             .expect("a binary log stream");
-        let (mut rows, mut values) = (0usize, 0usize);
+        let (mut rows, mut values, mut skipped) = (0usize, 0usize, 0usize);
         // At the end of the log the server sends heartbeats (one a second): the first ends
         // the read.
         const HEARTBEAT: u8 = 27;
@@ -2278,7 +2278,39 @@ fn binlog_row_images_decode_as_mysql_common_decodes_them() {
                 .rows(tme)
                 .collect::<Result<_, _>>()
                 .expect("mysql_common decodes the rows");
-            let ours = howdah::follow::binlog::rows::decode(&data, tme).expect("rows.rs decodes");
+            let ours =
+                howdah::follow::binlog::rows::decode(&data, tme, None).expect("rows.rs decodes");
+            // Before images read for their first column alone (as for a key): every other
+            // value is skipped by its length, and the after images must not move.
+            let first: Vec<bool> = (0..tme.columns_count()).map(|i| i == 0).collect();
+            let keyed = howdah::follow::binlog::rows::decode(&data, tme, Some(&first))
+                .expect("rows.rs decodes, skipping the old images' other columns");
+            for ((ob, oa), (kb, ka)) in ours.iter().zip(&keyed) {
+                if let (Some(o), Some(k)) = (ob, kb) {
+                    assert_eq!(
+                        o.as_ref(0),
+                        k.as_ref(0),
+                        "an old key of {}",
+                        tme.table_name()
+                    );
+                    for i in 1..o.width() {
+                        assert!(k.as_ref(i).is_none(), "column {i} of an old row decoded");
+                    }
+                    skipped += o.width() - 1;
+                }
+                let (Some(o), Some(k)) = (oa, ka) else {
+                    assert_eq!(oa.is_some(), ka.is_some());
+                    continue;
+                };
+                for i in 0..o.width() {
+                    assert_eq!(
+                        o.as_ref(i),
+                        k.as_ref(i),
+                        "column {i} of a new row of {} after skipping the old row's",
+                        tme.table_name()
+                    );
+                }
+            }
             assert_eq!(
                 ours.len(),
                 theirs.len(),
@@ -2303,11 +2335,12 @@ fn binlog_row_images_decode_as_mysql_common_decodes_them() {
                 rows += 1;
             }
         }
-        (rows, values)
+        (rows, values, skipped)
     });
     // 20,000 + 2,000 + 500 rows loaded, 40 writer rounds, the NULL round trip.
     assert!(rows > 22_500, "only {rows} rows read from the binary log");
     assert!(values > 400_000, "only {values} values compared");
+    assert!(skipped > 1_000, "only {skipped} values of old rows skipped");
 }
 
 /// The follower's high-water mark (`VmHWM`), in MiB.

@@ -659,7 +659,12 @@ async fn apply_rows(
             )),
         };
     let keyed = !t.target.key.is_empty();
-    let decoded = rows::decode(rows, tme).map_err(|e| Error::Transient {
+    let replays_cascades = matches!(kind, Kind::Delete)
+        && applier.quiet()
+        && !l.cascades.of(&t.target.name).is_empty();
+    // Of an old row, only the key is read (see `old` below).
+    let old_columns = (keyed && !replays_cascades).then(|| t.key_columns());
+    let decoded = rows::decode(rows, tme, old_columns).map_err(|e| Error::Transient {
         what: format!("decoding a binary log row of {}", t.source),
         reason: e.to_string(),
     })?;
@@ -668,9 +673,6 @@ async fn apply_rows(
         (Some(_), Kind::Insert | Kind::Update) => Some(filter_passing(l, side, t, &decoded).await?),
         _ => None,
     };
-    let replays_cascades = matches!(kind, Kind::Delete)
-        && applier.quiet()
-        && !l.cascades.of(&t.target.name).is_empty();
     // The source held the old row's key and not the new row's (its key is unique); the
     // target holds the source's rows unless a filter left the old row out.
     let (held, not_held) = match (known, t.filter().is_some()) {

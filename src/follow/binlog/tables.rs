@@ -48,6 +48,8 @@ pub struct BinlogTable {
     filter: Option<String>,
     /// Target columns of the key.
     key_mask: Vec<bool>,
+    /// Source columns of the key (in the binary log's order).
+    key_columns: Vec<bool>,
 }
 
 /// The statements of a table's filter check (see [`BinlogTable::filter_sql`]).
@@ -216,6 +218,10 @@ impl BinlogTable {
                 target_table.key.len()
             )));
         }
+        let mut key_columns = vec![false; my.columns.len()];
+        for &i in &source_key {
+            key_columns[i] = true;
+        }
         let mut key_mask = vec![false; target_table.columns.len()];
         for &k in &target_table.key {
             key_mask[k] = true;
@@ -225,6 +231,7 @@ impl BinlogTable {
             transform,
             filter: map.and_then(|m| m.filter.clone()),
             key_mask,
+            key_columns,
             source: my.name.clone(),
             reject_name: target.name.to_string(),
             target: target_table,
@@ -238,6 +245,11 @@ impl BinlogTable {
     /// Number of source columns.
     pub fn width(&self) -> usize {
         self.columns.len()
+    }
+
+    /// Which source columns (in the binary log's order) hold the key.
+    pub fn key_columns(&self) -> &[bool] {
+        &self.key_columns
     }
 
     /// The row's values as the bulk reader would receive them, one per target field.
