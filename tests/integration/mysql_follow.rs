@@ -2239,6 +2239,17 @@ fn binlog_row_images_decode_as_mysql_common_decodes_them() {
     for n in 1..=40 {
         rounds.push_str(&writer_round(n));
     }
+    // Types SCHEMA lacks, for the lengths of skipped old values: CHAR of one and of more
+    // than 255 bytes, BINARY, the BLOB and TEXT sizes, then updates and deletes.
+    rounds.push_str(
+        "CREATE TABLE more (id int PRIMARY KEY, c char(10), w char(100), b binary(8),
+           tt tinytext, mb mediumblob, lt longtext, e enum('x','y'), n int);
+         INSERT INTO more SELECT seq, concat('c', seq), repeat('é', 90), x'0102',
+           repeat('t', 200), repeat('m', 70000), repeat('l', 300), 'y', seq FROM seq_1_to_50;
+         INSERT INTO more (id) VALUES (51);
+         UPDATE more SET n = n + 1, c = 'changed';
+         DELETE FROM more WHERE id % 3 = 0;",
+    );
     // NULLs in every nullable column, then changed to values and back.
     rounds.push_str(
         "INSERT INTO items (id, k) VALUES (9000001, 1);
