@@ -2239,17 +2239,29 @@ fn binlog_row_images_decode_as_mysql_common_decodes_them() {
     for n in 1..=40 {
         rounds.push_str(&writer_round(n));
     }
-    // Types SCHEMA lacks, for the lengths of skipped old values: CHAR of one and of more
-    // than 255 bytes, BINARY, the BLOB and TEXT sizes, then updates and deletes.
-    rounds.push_str(
+    // Types and lengths SCHEMA's updated and deleted rows lack, for the lengths of skipped
+    // old values: CHAR of one and of more than 255 bytes, BINARY, the BLOB and TEXT sizes,
+    // SMALLINT and MEDIUMINT, TIME, DATETIME and TIMESTAMP at each fraction size, a wide BIT,
+    // a SET of 9 members, an ENUM of 300 (two bytes), a geometry; then updates and deletes.
+    let labels: Vec<String> = (0..300).map(|i| format!("'l{i}'")).collect();
+    rounds.push_str(&format!(
         "CREATE TABLE more (id int PRIMARY KEY, c char(10), w char(100), b binary(8),
-           tt tinytext, mb mediumblob, lt longtext, e enum('x','y'), n int);
+           tt tinytext, mb mediumblob, lt longtext, e enum('x','y'), si smallint,
+           mi mediumint, mu mediumint unsigned, t0 time, t2 time(2), t6 time(6),
+           d0 datetime, d3 datetime(3), s0 timestamp NULL, s6 timestamp(6) NULL, b12 bit(12),
+           st set('a','b','c','d','e','f','g','h','i'), big enum({}), pt point, n int);
          INSERT INTO more SELECT seq, concat('c', seq), repeat('é', 90), x'0102',
-           repeat('t', 200), repeat('m', 70000), repeat('l', 300), 'y', seq FROM seq_1_to_50;
+           repeat('t', 200), repeat('m', 70000), repeat('l', 300), 'y', -CAST(seq AS SIGNED),
+           -70000 * CAST(seq AS SIGNED),
+           70000 * seq, '-838:59:59', '12:34:56.78', '01:02:03.456789', '2020-02-29 10:11:12',
+           '2021-03-04 05:06:07.891', '2022-01-01 00:00:01', '2023-06-07 08:09:10.111213',
+           b'101010101010', 'a,i', 'l299', ST_GeomFromText('POINT(1 2)'), seq
+           FROM seq_1_to_50;
          INSERT INTO more (id) VALUES (51);
          UPDATE more SET n = n + 1, c = 'changed';
          DELETE FROM more WHERE id % 3 = 0;",
-    );
+        labels.join(",")
+    ));
     // NULLs in every nullable column, then changed to values and back.
     rounds.push_str(
         "INSERT INTO items (id, k) VALUES (9000001, 1);
@@ -2291,35 +2303,45 @@ fn binlog_row_images_decode_as_mysql_common_decodes_them() {
                 .expect("mysql_common decodes the rows");
             let ours =
                 howdah::follow::binlog::rows::decode(&data, tme, None).expect("rows.rs decodes");
-            // Before images read for their first column alone (as for a key): every other
-            // value is skipped by its length, and the after images must not move.
-            let first: Vec<bool> = (0..tme.columns_count()).map(|i| i == 0).collect();
-            let keyed = howdah::follow::binlog::rows::decode(&data, tme, Some(&first))
-                .expect("rows.rs decodes, skipping the old images' other columns");
-            for ((ob, oa), (kb, ka)) in ours.iter().zip(&keyed) {
-                if let (Some(o), Some(k)) = (ob, kb) {
-                    assert_eq!(
-                        o.as_ref(0),
-                        k.as_ref(0),
-                        "an old key of {}",
-                        tme.table_name()
-                    );
-                    for i in 1..o.width() {
-                        assert!(k.as_ref(i).is_none(), "column {i} of an old row decoded");
+            // Before images read for one column alone (as for a key), the first, then the
+            // last: every other value is skipped by its length, and the rows and the after
+            // images must not move.
+            let width = tme.columns_count() as usize;
+            for only in [0, width - 1] {
+                let wanted: Vec<bool> = (0..width).map(|i| i == only).collect();
+                let keyed = howdah::follow::binlog::rows::decode(&data, tme, Some(&wanted))
+                    .expect("rows.rs decodes, skipping the old images' other columns");
+                assert_eq!(
+                    keyed.len(),
+                    ours.len(),
+                    "rows in an event of {}",
+                    tme.table_name()
+                );
+                for ((ob, oa), (kb, ka)) in ours.iter().zip(&keyed) {
+                    if let (Some(o), Some(k)) = (ob, kb) {
+                        assert_eq!(
+                            o.as_ref(only),
+                            k.as_ref(only),
+                            "column {only} of an old row of {}",
+                            tme.table_name()
+                        );
+                        for i in (0..o.width()).filter(|&i| i != only) {
+                            assert!(k.as_ref(i).is_none(), "column {i} of an old row decoded");
+                        }
+                        skipped += o.width() - 1;
                     }
-                    skipped += o.width() - 1;
-                }
-                let (Some(o), Some(k)) = (oa, ka) else {
-                    assert_eq!(oa.is_some(), ka.is_some());
-                    continue;
-                };
-                for i in 0..o.width() {
-                    assert_eq!(
-                        o.as_ref(i),
-                        k.as_ref(i),
-                        "column {i} of a new row of {} after skipping the old row's",
-                        tme.table_name()
-                    );
+                    let (Some(o), Some(k)) = (oa, ka) else {
+                        assert_eq!(oa.is_some(), ka.is_some());
+                        continue;
+                    };
+                    for i in 0..o.width() {
+                        assert_eq!(
+                            o.as_ref(i),
+                            k.as_ref(i),
+                            "column {i} of a new row of {} after skipping the old row's",
+                            tme.table_name()
+                        );
+                    }
                 }
             }
             assert_eq!(
