@@ -138,6 +138,25 @@ fn follow_copy(s: &MariaServer, db: &str, dst: &TestDb, job: &str) -> Howdah {
     ])
 }
 
+/// `copy --follow` of `db` into `dst` as job `job`, with the job file `config` (written under
+/// `name`), once its phase is `follow`.
+fn follow_with_config(
+    s: &MariaServer,
+    db: &str,
+    dst: &TestDb,
+    (name, config): (&str, &str),
+    job: &str,
+    extra: &[&str],
+) -> Child {
+    let file = crate::support::job_file(name, config);
+    let mut child = Howdah::copy(&s.url(db), &dst.url())
+        .args(["--follow", "--config", &file, "--job", job])
+        .args(extra)
+        .spawn();
+    wait_phase_of(dst, job, "follow", Duration::from_secs(120), &mut child);
+    child
+}
+
 fn cutover(s: &MariaServer, db: &str, dst: &TestDb, job: &str, verify: bool) -> Output {
     let mut h = Howdah::new("cutover").args([
         "--source",
@@ -1589,9 +1608,7 @@ fn mysql_follow_mapped_table_with_an_upper_case_key() {
          INSERT INTO Orders SELECT seq, concat('n', seq), seq FROM seq_1_to_100;",
     );
     let dst = TestDb::new("myfollow_upper");
-    let job = crate::support::job_file(
-        "myfollow_upper",
-        r#"
+    let config = r#"
 [[table]]
 name = "orders"
 where = "Note <> 'hide'"
@@ -1599,12 +1616,8 @@ where = "Note <> 'hide'"
 [[table.column]]
 name = "qty"
 type = "integer"
-"#,
-    );
-    let mut child = Howdah::copy(&s.url(&db), &dst.url())
-        .args(["--follow", "--config", &job, "--job", "u"])
-        .spawn();
-    wait_phase_of(&dst, "u", "follow", Duration::from_secs(120), &mut child);
+"#;
+    let child = follow_with_config(&s, &db, &dst, ("myfollow_upper", config), "u", &[]);
     s.exec(
         &db,
         "INSERT INTO Orders VALUES (1000, 'new', '5');
@@ -1640,9 +1653,7 @@ fn mysql_follow_records_no_rejects_for_rows_outside_the_where() {
          INSERT INTO t VALUES (1, 'hide', '1'), (2, 'show', '2');",
     );
     let dst = TestDb::new("myfollow_rejects");
-    let job = crate::support::job_file(
-        "myfollow_rejects",
-        r#"
+    let config = r#"
 [[table]]
 name = "t"
 where = "note <> 'hide'"
@@ -1650,12 +1661,8 @@ where = "note <> 'hide'"
 [[table.column]]
 name = "qty"
 type = "integer"
-"#,
-    );
-    let mut child = Howdah::copy(&s.url(&db), &dst.url())
-        .args(["--follow", "--config", &job, "--job", "r"])
-        .spawn();
-    wait_phase_of(&dst, "r", "follow", Duration::from_secs(120), &mut child);
+"#;
+    let child = follow_with_config(&s, &db, &dst, ("myfollow_rejects", config), "r", &[]);
     s.exec(&db, "UPDATE t SET qty = 'bad' WHERE id = 1;");
     let out = cutover(&s, &db, &dst, "r", false);
     assert_success(&out, "cutover");
@@ -1828,18 +1835,12 @@ fn mysql_follow_never_deletes_silently_a_row_its_filter_cannot_check() {
          INSERT INTO t VALUES (1, 'show', 'a', 1), (2, 'hide', 'b', 2);",
     );
     let dst = TestDb::new("myfollow_filter_unknown");
-    let job = crate::support::job_file(
-        "myfollow_filter_unknown",
-        r#"
+    let config = r#"
 [[table]]
 name = "t"
 where = "note <> 'hide'"
-"#,
-    );
-    let mut child = Howdah::copy(&s.url(&db), &dst.url())
-        .args(["--follow", "--config", &job, "--job", "u"])
-        .spawn();
-    wait_phase_of(&dst, "u", "follow", Duration::from_secs(120), &mut child);
+"#;
+    let child = follow_with_config(&s, &db, &dst, ("myfollow_filter_unknown", config), "u", &[]);
     s.exec(&db, "UPDATE t SET qty = 10 WHERE id = 1;");
     cutover_and_finish(&s, &db, &dst, "u", false, child);
     let rejects = dst.query(
@@ -1865,18 +1866,12 @@ fn mysql_follow_filters_tables_with_invisible_and_oddly_named_columns() {
          INSERT INTO t (id, note, secret, `__howdah_n`) VALUES (1, 'show', 1, 1), (2, 'hide', 2, 2);",
     );
     let dst = TestDb::new("myfollow_filter_shape");
-    let job = crate::support::job_file(
-        "myfollow_filter_shape",
-        r#"
+    let config = r#"
 [[table]]
 name = "t"
 where = "note <> 'hide' AND secret < 100"
-"#,
-    );
-    let mut child = Howdah::copy(&s.url(&db), &dst.url())
-        .args(["--follow", "--config", &job, "--job", "v"])
-        .spawn();
-    wait_phase_of(&dst, "v", "follow", Duration::from_secs(120), &mut child);
+"#;
+    let child = follow_with_config(&s, &db, &dst, ("myfollow_filter_shape", config), "v", &[]);
     s.exec(
         &db,
         "INSERT INTO t (id, note, secret, `__howdah_n`) VALUES (3, 'show', 3, 3), (4, 'show', 400, 4);
@@ -2405,19 +2400,13 @@ fn mysql_follow_memory_stays_low_when_a_where_leaves_wide_rows_out() {
         ),
     );
     let dst = TestDb::new("myfollow_widewhere");
-    let job = crate::support::job_file(
-        "myfollow_widewhere",
-        r#"
+    let config = r#"
 [[table]]
 name = "t"
 where = "note <> 'hide'"
-"#,
-    );
-    let mut child = Howdah::copy(&s.url(&db), &dst.url())
-        .args(["--follow", "--config", &job, "--job", "w", "-q"])
-        .spawn();
+"#;
+    let child = follow_with_config(&s, &db, &dst, ("myfollow_widewhere", config), "w", &["-q"]);
     let pid = child.id();
-    wait_phase_of(&dst, "w", "follow", Duration::from_secs(120), &mut child);
     let before = peak_mib(pid).expect("the follower's VmHWM");
     // 2,000 rows of ten 6,000-byte fields (60 KB each), all left out by the `where`, in one
     // transaction: one batch of the follower.
