@@ -46,6 +46,20 @@ impl<'a> RowImage<'a> {
         self.values.get(i).and_then(|v| v.as_ref())
     }
 
+    /// Whether `self` and `other` hold the same value, not NULL, in every column `columns`
+    /// marks (a key that an update kept, read from the binary log itself).
+    pub fn same_in(&self, other: &RowImage<'_>, columns: &[bool]) -> bool {
+        columns
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| **c)
+            .all(|(i, _)| match (self.as_ref(i), other.as_ref(i)) {
+                (Some(BinlogValue::Value(Value::NULL)), _) => false,
+                (Some(a), Some(b)) => a == b,
+                _ => false,
+            })
+    }
+
     /// Takes the value of column `i`, if the image has it.
     pub fn take(&mut self, i: usize) -> Option<BinlogValue<'a>> {
         self.values.get_mut(i).and_then(|v| v.take())
