@@ -99,7 +99,19 @@ fn writer_of(
     })
 }
 
+/// `GET /metrics` on a local port, once something listens there: a follower just spawned
+/// may not have bound it yet, while its job's phase already says `follow` from the run
+/// before (`mysql_follow_with_two_apply_lanes_converges_after_kills_and_truncates` scraped
+/// too early once).
 fn http_get(port: u16) -> String {
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "nothing listens on the metrics port {port} after 30 s"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     crate::support::metrics_body(port)
 }
 
